@@ -1,0 +1,82 @@
+# One gate: `make test` (what CI runs) bootstraps everything it needs by itself.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+# python3.13 is the Lambda runtime. Find it the ordinary way: PATH first, then pyenv.
+# (A pyenv shim on PATH that cannot run 3.13 does not count: we try to run it.)
+PYTHON313 := $(shell \
+	if python3.13 -c 'import sys' >/dev/null 2>&1; then command -v python3.13; \
+	elif command -v pyenv >/dev/null 2>&1 && [ -x "$$(pyenv prefix 3.13.0 2>/dev/null)/bin/python3.13" ]; then echo "$$(pyenv prefix 3.13.0)/bin/python3.13"; \
+	elif command -v pyenv >/dev/null 2>&1 && p=$$(pyenv prefix $$(pyenv versions --bare | grep -E '^3\.13' | tail -1) 2>/dev/null) && [ -x "$$p/bin/python3.13" ]; then echo "$$p/bin/python3.13"; \
+	fi)
+PY313_DIR := $(dir $(PYTHON313))
+VENV := .venv
+PY := $(VENV)/bin/python
+SAM_VENV := .venv-sam
+SAM := $(SAM_VENV)/bin/sam
+SAM_CLI_VERSION := 1.170.0
+# sam build shells out to python3.13: put the one we found first on PATH.
+SAM_ENV := PATH="$(PY313_DIR):$(CURDIR)/$(SAM_VENV)/bin:$$PATH" SAM_CLI_TELEMETRY=0
+
+.PHONY: help python313 setup sam-setup test test-unit test-integration test-e2e test-template lint validate build run clean
+
+help:
+	@echo "make run    - start the local stack (moto server + callback endpoint on :3000)"
+	@echo "make test   - unit, integration, end-to-end and template tests"
+	@echo "make lint   - ruff + mypy"
+	@echo "make build  - sam build"
+	@echo "make setup  - create/refresh .venv (idempotent)"
+
+python313:
+	@if [ -z "$(PYTHON313)" ]; then \
+		echo "error: python3.13 not found. Put python3.13 on PATH, or install it with 'pyenv install 3.13.0'." >&2; \
+		exit 1; fi
+
+$(VENV)/.installed: pyproject.toml | python313
+	@[ -x $(PY) ] || $(PYTHON313) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	@touch $@
+
+setup: $(VENV)/.installed
+
+$(SAM_VENV)/.installed: | python313
+	@[ -x $(SAM_VENV)/bin/python ] || $(PYTHON313) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/pip install --quiet "aws-sam-cli==$(SAM_CLI_VERSION)"
+	@touch $@
+
+sam-setup: $(SAM_VENV)/.installed
+
+test: setup sam-setup
+	$(SAM_ENV) $(PY) -m pytest
+
+test-unit: setup
+	$(PY) -m pytest tests/unit
+
+test-integration: setup
+	$(PY) -m pytest tests/integration
+
+test-e2e: setup
+	$(PY) -m pytest tests/e2e
+
+test-template: setup sam-setup
+	$(SAM_ENV) $(PY) -m pytest tests/template
+
+lint: setup
+	$(VENV)/bin/ruff check layers tools functions tests
+	$(VENV)/bin/ruff format --check layers tools functions tests
+	$(VENV)/bin/mypy layers/shared/acd_hub tools/acd_tools
+
+validate: setup sam-setup
+	$(VENV)/bin/cfn-lint template.yaml
+	$(SAM_ENV) $(SAM) validate --lint
+	$(SAM_ENV) $(SAM) validate --region eu-central-1
+
+build: sam-setup
+	$(SAM_ENV) $(SAM) build
+
+run: setup
+	$(VENV)/bin/acd-local
+
+clean:
+	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,38 @@
+"""Domain errors. One exception handler maps each to its HTTP answer (see ``acd_hub.http_api``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class ParameterError:
+    """One offending parameter and why, as the ACD integrator reads it."""
+
+    parameter: str
+    message: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"parameter": self.parameter, "message": self.message}
+
+
+@dataclass
+class BadCallback(Exception):
+    """The request cannot become an event. It is quarantined with these reasons."""
+
+    errors: list[ParameterError] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        return "; ".join(f"{e.parameter}: {e.message}" for e in self.errors)
+
+
+class Unauthorized(Exception):
+    """No valid token (401)."""
+
+
+class Forbidden(Exception):
+    """Source address outside the allow-list (403)."""
+
+
+class StoreUnavailable(Exception):
+    """DynamoDB did not take the write (throttled, down). The ACD should retry (503)."""

@@ -1,0 +1,86 @@
+"""The key design of the events table — one place, used by the writer, the readers and the tests.
+
+Every item has ``pk``/``sk``. Partition keys gather one call, one agent-day or one shard of a
+type-day listing, never a whole day's firehose (a partition takes ~1,000 writes/s).
+
+=====================  ===============================  =====================================
+item                   pk                               sk
+=====================  ===============================  =====================================
+agentstate             ``AGENT#<agentid>#<day>``         ``<event time>#<event key>``
+callevent, recorded-   ``CALL#<taskid>``                 ``<event time>#<event key>``
+call, enqueuecall,
+classificationevent
+(``callid``)
+schedulecallevent      ``SCHEDULE#<scheduleid>``         ``<event time>#<event key>``
+configchanged,         ``EVENT#<event key>``             ``EVENT``
+broadcastevent
+rejected request       ``REJECTED#<day>#<shard>``        ``<received time>#<request id>``
+=====================  ===============================  =====================================
+
+Secondary indexes (sparse: an item carries an index's attributes only if it belongs there):
+
+* ``ByAgentDay`` (``gsi1pk``/``gsi1sk``): events other than agentstate that name an agent,
+  ``gsi1pk = AGENT#<agent>#<day>`` — the same string as the agentstate partition, so
+  "events of an agent's day" is one base-table query plus one index query.
+* ``ByCall`` (``gsi2pk``/``gsi2sk``): agentstate events carrying a taskid,
+  ``gsi2pk = CALL#<taskid>`` — again the base partition's string.
+* ``ByCmdDay`` (``gsi3pk``/``gsi3sk``): every event, ``gsi3pk = CMD#<cmd>#<day>#<shard>``,
+  shard = a stable hash of the event key; readers query all shards in parallel.
+
+``<day>`` is ``YYYY-MM-DD`` in the reporting time zone; ``<event time>`` is UTC ISO 8601 with
+milliseconds (``2026-11-20T09:00:00.000Z``), so keys sort by time. Because the primary key is a
+pure function of the event, a conditional put (``attribute_not_exists(pk)``) stores each
+event once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo
+
+BY_AGENT_DAY = "ByAgentDay"
+BY_CALL = "ByCall"
+BY_CMD_DAY = "ByCmdDay"
+
+
+def iso_utc(moment: datetime) -> str:
+    """``2026-11-20T09:00:00.000Z``: fixed width, so it sorts as text."""
+    moment = moment.astimezone(UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def day_of(moment: datetime, zone: ZoneInfo) -> str:
+    return moment.astimezone(zone).date().isoformat()
+
+
+def shard_of(key: str, shards: int) -> int:
+    return int.from_bytes(hashlib.blake2b(key.encode(), digest_size=4).digest(), "big") % shards
+
+
+def agent_day_pk(agent: str, day: str | date) -> str:
+    return f"AGENT#{agent}#{day}"
+
+
+def call_pk(task_id: str) -> str:
+    return f"CALL#{task_id.lower()}"
+
+
+def schedule_pk(schedule_id: str) -> str:
+    return f"SCHEDULE#{schedule_id}"
+
+
+def event_pk(event_key: str) -> str:
+    return f"EVENT#{event_key}"
+
+
+def cmd_day_pk(cmd: str, day: str | date, shard: int) -> str:
+    return f"CMD#{cmd}#{day}#{shard}"
+
+
+def rejected_pk(day: str | date, shard: int) -> str:
+    return f"REJECTED#{day}#{shard}"
+
+
+def time_sk(moment: datetime, key: str) -> str:
+    return f"{iso_utc(moment)}#{key}"

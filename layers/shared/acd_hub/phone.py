@@ -1,0 +1,74 @@
+"""Phone numbers in the ACD's three formats -> E.164, with the raw value always kept.
+
+* ACD format: national with leading ``0`` (``02212601599``), international with ``00``.
+* FQTN ``00``: everything international with ``00`` (``00492212601599``).
+* FQTN ``+``: everything international with ``+`` (``+492212601599``).
+
+A suppressed number (last three digits ``xxx``) is kept as sent and flagged, never completed.
+Anything that is not a recognisable number (an extension, ``anonymous``) is kept raw with
+``e164`` empty rather than rejected: the event itself is still worth storing.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from typing import Literal
+
+import phonenumbers
+from pydantic import BaseModel, ConfigDict
+
+PhoneFormat = Literal["national", "international_00", "international_plus", "unrecognized"]
+
+_SEPARATORS = re.compile(r"[\s()/.\-]")
+_SUPPRESSED = re.compile(r"^\+?\d*[xX]{3}$")
+_DIGITS = re.compile(r"^\+?\d+$")
+
+
+class PhoneNumber(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    raw: str
+    e164: str | None = None
+    format: PhoneFormat = "unrecognized"
+    suppressed: bool = False
+
+    def masked(self) -> str:
+        """For log lines: never the full number."""
+        shown = self.e164 or self.raw
+        return shown[:-4] + "****" if len(shown) > 6 else "****"
+
+
+def _format_of(compact: str) -> PhoneFormat:
+    if compact.startswith("+"):
+        return "international_plus"
+    if compact.startswith("00"):
+        return "international_00"
+    if compact.startswith("0"):
+        return "national"
+    return "unrecognized"
+
+
+@lru_cache(maxsize=4096)
+def normalize_phone(raw: str, region: str = "DE") -> PhoneNumber:
+    compact = _SEPARATORS.sub("", raw)
+    if _SUPPRESSED.match(compact):
+        return PhoneNumber(raw=raw, format=_format_of(compact), suppressed=True)
+    if not _DIGITS.match(compact):
+        return PhoneNumber(raw=raw)
+    number_format = _format_of(compact)
+    if number_format == "unrecognized":
+        # no prefix at all: an extension or a short code; no E.164 can be claimed
+        return PhoneNumber(raw=raw)
+    text = "+" + compact[2:] if number_format == "international_00" else compact
+    try:
+        parsed = phonenumbers.parse(text, region)
+    except phonenumbers.NumberParseException:
+        return PhoneNumber(raw=raw, format=number_format)
+    if not phonenumbers.is_possible_number(parsed):
+        return PhoneNumber(raw=raw, format=number_format)
+    return PhoneNumber(
+        raw=raw,
+        e164=phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164),
+        format=number_format,
+    )

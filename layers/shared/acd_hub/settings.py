@@ -1,0 +1,77 @@
+"""Settings, parsed once per container from the environment (prefix ``ACD_``).
+
+Domain code never reads ``os.environ``; it is handed a :class:`HubSettings`. Tests build one
+directly with keyword arguments.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from functools import cached_property
+from typing import Annotated
+from zoneinfo import ZoneInfo
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+def _split_csv(value: object) -> object:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+class HubSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ACD_", frozen=True, extra="ignore")
+
+    events_table: str = "EventsTable"
+    reports_table: str = "ReportsTable"
+    config_topic_arn: str = ""
+    broadcast_topic_arn: str = ""
+
+    # Valid callback tokens. Locally: ACD_CALLBACK_TOKENS="tok1,tok2". On AWS the tokens live in
+    # SSM Parameter Store (SecureString, comma-separated) named by token_parameter.
+    callback_tokens: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
+    token_parameter: str = ""
+    token_cache_seconds: int = 300
+    # Empty: any source address. Otherwise only these CIDRs may call (the vendor advises
+    # allow-listing the ACD's external IP).
+    allowed_source_cidrs: Annotated[list[str], NoDecode] = Field(default_factory=list)
+
+    acd_timezone: str = "Europe/Berlin"
+    report_timezone: str = "Europe/Berlin"
+    default_phone_region: str = "DE"
+    retention_days: int = Field(default=0, ge=0)  # 0: keep forever (no TTL written)
+    service_level_seconds: int = Field(default=20, ge=0)
+    # Listings by cmd and day are spread over this many partitions (each takes ~1,000 writes/s).
+    cmd_day_shards: int = Field(default=8, ge=1, le=64)
+
+    @field_validator("callback_tokens", "allowed_source_cidrs", mode="before")
+    @classmethod
+    def _csv(cls, value: object) -> object:
+        return _split_csv(value)
+
+    @field_validator("allowed_source_cidrs")
+    @classmethod
+    def _valid_cidrs(cls, value: list[str]) -> list[str]:
+        for cidr in value:
+            ipaddress.ip_network(cidr, strict=False)
+        return value
+
+    @field_validator("acd_timezone", "report_timezone")
+    @classmethod
+    def _valid_zone(cls, value: str) -> str:
+        ZoneInfo(value)
+        return value
+
+    @cached_property
+    def acd_zone(self) -> ZoneInfo:
+        return ZoneInfo(self.acd_timezone)
+
+    @cached_property
+    def report_zone(self) -> ZoneInfo:
+        return ZoneInfo(self.report_timezone)
+
+    @cached_property
+    def source_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+        return tuple(ipaddress.ip_network(c, strict=False) for c in self.allowed_source_cidrs)

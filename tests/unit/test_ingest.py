@@ -1,0 +1,209 @@
+"""The callback use case over an in-memory store: auth, quarantine, idempotency, keys."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from acd_hub import keys
+from acd_hub.auth import static_tokens
+from acd_hub.errors import Forbidden, StoreUnavailable, Unauthorized
+from acd_hub.ingest import CallbackIngest, Rejected
+from acd_hub.items import CallbackRequest, event_key
+from acd_hub.settings import HubSettings
+
+from ..conftest import TOKEN
+
+RECEIVED = datetime(2025, 11, 20, 9, 0, 5, tzinfo=UTC)
+
+
+class MemoryStore:
+    """The EventStore port with DynamoDB's conditional-put semantics."""
+
+    def __init__(self) -> None:
+        self.events: dict[tuple[str, str], dict[str, Any]] = {}
+        self.rejected: list[dict[str, Any]] = []
+        self.down = False
+
+    def put_event(self, item: dict[str, Any]) -> bool:
+        if self.down:
+            raise StoreUnavailable("down")
+        key = (item["pk"], item["sk"])
+        if key in self.events:
+            return False
+        self.events[key] = item
+        return True
+
+    def put_rejected(self, item: dict[str, Any]) -> None:
+        if self.down:
+            raise StoreUnavailable("down")
+        self.rejected.append(item)
+
+
+def request(
+    query: str = "",
+    body: bytes = b"",
+    content_type: str = "",
+    method: str = "GET",
+    path_token: str | None = TOKEN,
+    source_ip: str = "203.0.113.7",
+) -> CallbackRequest:
+    path = f"/callback/{path_token}" if path_token else "/callback"
+    return CallbackRequest(
+        method=method,
+        path=path,
+        raw_query=query,
+        body=body,
+        content_type=content_type,
+        source_ip=source_ip,
+        user_agent="ACD/4.9.6",
+        request_id="req-1",
+        path_token=path_token,
+    )
+
+
+@pytest.fixture
+def store() -> MemoryStore:
+    return MemoryStore()
+
+
+@pytest.fixture
+def ingest(settings: HubSettings, store: MemoryStore) -> CallbackIngest:
+    return CallbackIngest(settings, store, static_tokens(settings), clock=lambda: RECEIVED)
+
+
+AGENTSTATE = "cmd=agentstate&agentid=100001&mode=0&state=connected&eventtime=1763629200000&taskid=AB12"
+
+
+def test_stores_agentstate_under_agent_day_and_call_index(ingest: CallbackIngest, store: MemoryStore) -> None:
+    stored = ingest.handle(request(AGENTSTATE))
+    assert (stored.cmd, stored.duplicate) == ("agentstate", False)
+    (item,) = store.events.values()
+    assert item["pk"] == "AGENT#100001#2025-11-20"
+    assert item["sk"] == f"2025-11-20T09:00:00.000Z#{stored.event_key}"
+    assert item["gsi2pk"] == "CALL#ab12"
+    assert "gsi1pk" not in item
+    assert item["gsi3pk"].startswith("CMD#agentstate#2025-11-20#")
+    assert item["raw"]["taskid"] == "AB12"
+    assert item["data"]["taskid"] == "ab12"
+    assert item["received_at"] == "2025-11-20T09:00:05.000Z"
+
+
+def test_same_event_three_times_is_stored_once(ingest: CallbackIngest, store: MemoryStore) -> None:
+    outcomes = [ingest.handle(request(AGENTSTATE)).outcome for _ in range(3)]
+    # parameter order and name case do not make a different event
+    reordered = "STATE=connected&eventtime=1763629200000&taskid=AB12&mode=0&agentid=100001&cmd=agentstate"
+    outcomes.append(ingest.handle(request(reordered)).outcome)
+    assert outcomes == ["stored", "duplicate", "duplicate", "duplicate"]
+    assert len(store.events) == 1
+
+
+def test_token_by_path_query_or_body(ingest: CallbackIngest) -> None:
+    assert ingest.handle(request(AGENTSTATE)).outcome == "stored"
+    assert ingest.handle(request(f"{AGENTSTATE}&token={TOKEN}", path_token=None)).outcome == "duplicate"
+    body = f"{AGENTSTATE}&token=second-token".encode()
+    assert (
+        ingest.handle(
+            request(body=body, content_type="application/x-www-form-urlencoded", method="PUT", path_token=None)
+        ).outcome
+        == "duplicate"
+    )
+
+
+@pytest.mark.parametrize(("token", "query"), [(None, AGENTSTATE), ("wrong", AGENTSTATE), (None, "token=&cmd=x")])
+def test_bad_tokens_are_unauthorized_and_not_kept(
+    ingest: CallbackIngest, store: MemoryStore, token: str | None, query: str
+) -> None:
+    with pytest.raises(Unauthorized):
+        ingest.handle(request(query, path_token=token))
+    assert not store.events
+    assert not store.rejected
+
+
+def test_source_allow_list(store: MemoryStore) -> None:
+    settings = HubSettings(callback_tokens=[TOKEN], allowed_source_cidrs="198.51.100.0/24, 2001:db8::/32")
+    ingest = CallbackIngest(settings, store, static_tokens(settings), clock=lambda: RECEIVED)
+    assert ingest.handle(request(AGENTSTATE, source_ip="198.51.100.20")).outcome == "stored"
+    for outsider in ("203.0.113.7", "not-an-ip"):
+        with pytest.raises(Forbidden):
+            ingest.handle(request(AGENTSTATE, source_ip=outsider))
+
+
+def test_bad_input_is_quarantined_with_reason_and_token_redacted(
+    ingest: CallbackIngest, store: MemoryStore
+) -> None:
+    query = f"cmd=agentstate&agentid=12345&mode=0&state=online&eventtime=1763629200000&token={TOKEN}"
+    with pytest.raises(Rejected) as caught:
+        ingest.handle(request(query))
+    assert [e.parameter for e in caught.value.errors] == ["agentid"]
+    (kept,) = store.rejected
+    assert kept["kind"] == "rejected"
+    assert kept["reason"] == "agentid: must be a 6-digit agent number"
+    assert kept["pk"].startswith("REJECTED#2025-11-20#")
+    assert kept["path"] == "/callback/***"
+    assert TOKEN not in str(kept)
+    assert "token=***" in kept["query"]
+    assert kept["received_at"] == "2025-11-20T09:00:05.000Z"
+    assert not store.events
+
+
+def test_bad_body_is_quarantined_too(ingest: CallbackIngest, store: MemoryStore) -> None:
+    with pytest.raises(Rejected) as caught:
+        ingest.handle(request(body=b"{broken", content_type="application/json", method="PUT"))
+    assert caught.value.errors[0].parameter == "body"
+    assert store.rejected[0]["body"] == "{broken"
+
+
+def test_store_down_is_store_unavailable_and_nothing_partial(
+    ingest: CallbackIngest, store: MemoryStore
+) -> None:
+    store.down = True
+    with pytest.raises(StoreUnavailable):
+        ingest.handle(request(AGENTSTATE))
+    store.down = False
+    assert ingest.handle(request(AGENTSTATE)).outcome == "stored"
+
+
+def test_callevent_key_is_its_id_and_lands_in_the_call(ingest: CallbackIngest, store: MemoryStore) -> None:
+    stored = ingest.handle(
+        request("cmd=callevent&id=42&taskid=ff01&eventtype=Connected&eventtime=2025-11-20+10:00:00&agentid=100002")
+    )
+    assert stored.event_key == "ce-42"
+    (item,) = store.events.values()
+    assert item["pk"] == "CALL#ff01"
+    assert item["gsi1pk"] == keys.agent_day_pk("100002", "2025-11-20")
+
+
+def test_config_and_schedule_partitions(ingest: CallbackIngest, store: MemoryStore) -> None:
+    config = ingest.handle(request("cmd=configchanged&action=update&type=agent&eventtime=1763629200000"))
+    ingest.handle(request("cmd=schedulecallevent&scheduleid=9&eventtime=1763629200000&agentid=7"))
+    pks = {item["pk"] for item in store.events.values()}
+    assert pks == {f"EVENT#{config.event_key}", "SCHEDULE#9"}
+
+
+def test_event_key_ignores_token_and_is_stable() -> None:
+    from acd_hub.models import ParseContext, parse_callback  # noqa: PLC0415
+
+    params = {"cmd": "enqueuecall", "taskid": "ab", "eventtime": "1763629200000"}
+    event = parse_callback(params, ParseContext(HubSettings().acd_zone))
+    assert event_key(event, params) == event_key(event, {**params, "token": "x"})
+    assert event_key(event, params) != event_key(event, {**params, "agent": "100001"})
+
+
+def test_day_is_the_reporting_zone_day(store: MemoryStore) -> None:
+    settings = HubSettings(callback_tokens=[TOKEN])
+    ingest = CallbackIngest(settings, store, static_tokens(settings), clock=lambda: RECEIVED)
+    # 23:30 UTC on the 19th is already the 20th in Berlin
+    ingest.handle(request("cmd=agentstate&agentid=100001&mode=0&state=online&eventtime=1763595000000"))
+    (item,) = store.events.values()
+    assert item["day"] == "2025-11-20"
+
+
+def test_retention_writes_ttl(store: MemoryStore) -> None:
+    settings = HubSettings(callback_tokens=[TOKEN], retention_days=30)
+    ingest = CallbackIngest(settings, store, static_tokens(settings), clock=lambda: RECEIVED)
+    ingest.handle(request(AGENTSTATE))
+    (item,) = store.events.values()
+    assert item["ttl"] == int(datetime(2025, 12, 20, 9, 0, tzinfo=UTC).timestamp())
