@@ -1,0 +1,401 @@
+"""Template checks: the tools (cfn-lint, sam validate, sam build) and our own rules.
+
+The rules follow the custom cfn-lint rules of aws-samples/aws-serverless-ecommerce-platform: an
+explicit log group with retention per function, every stream mapping bounded and routed to an
+on-failure destination, no wildcard resources for data actions. Plus the project's own: no
+token-bearing field in the access log, the table keys as in ``acd_hub.keys``, every ``ACD_``
+variable a settings field.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from acd_hub import keys
+from acd_hub.settings import HubSettings
+from acd_tools.template import (
+    SERVERLESS_FUNCTION,
+    function_environment,
+    http_routes,
+    load_template,
+    referenced_resource,
+    resources_of_type,
+    stream_mappings,
+)
+
+pytestmark = pytest.mark.template
+
+REPO = Path(__file__).resolve().parents[2]
+TEMPLATE = REPO / "template.yaml"
+TOOL_TIMEOUT = 280
+
+
+# --- environment of the SAM CLI (mirrors PYTHON313 / SAM_ENV in the Makefile) ---------------------
+
+
+def _runs(python: str) -> bool:
+    try:
+        result = subprocess.run([python, "-c", "import sys"], capture_output=True, timeout=30, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return result.returncode == 0
+
+
+def _python313_dir() -> Path | None:
+    """Directory of a python3.13 that runs (a pyenv shim that cannot run 3.13 does not count)."""
+    found = shutil.which("python3.13")
+    if found and _runs(found):
+        return Path(found).parent
+    pyenv = shutil.which("pyenv")
+    if not pyenv:
+        return None
+    listed = subprocess.run([pyenv, "versions", "--bare"], capture_output=True, text=True, check=False)
+    versions = ["3.13.0", *sorted((v for v in listed.stdout.split() if v.startswith("3.13")), reverse=True)]
+    for version in versions:
+        prefix = subprocess.run([pyenv, "prefix", version], capture_output=True, text=True, check=False)
+        candidate = Path(prefix.stdout.strip()) / "bin" / "python3.13"
+        if prefix.returncode == 0 and candidate.is_file() and _runs(str(candidate)):
+            return candidate.parent
+    return None
+
+
+@pytest.fixture(scope="module")
+def sam_env() -> dict[str, str]:
+    python_dir = _python313_dir()
+    if python_dir is None:
+        pytest.fail(
+            "python3.13 not found (sam build needs it on PATH): put it on PATH or 'pyenv install 3.13.0'"
+        )
+    sam_bin = REPO / ".venv-sam" / "bin"
+    env = dict(os.environ)
+    env["PATH"] = os.pathsep.join([str(python_dir), str(sam_bin), env.get("PATH", "")])
+    env["SAM_CLI_TELEMETRY"] = "0"
+    return env
+
+
+@pytest.fixture(scope="module")
+def sam(sam_env: dict[str, str]) -> str:
+    found = shutil.which("sam", path=sam_env["PATH"])
+    if found is None:
+        pytest.fail("SAM CLI not found: run 'make sam-setup' (installs it into .venv-sam)")
+    return found
+
+
+def _run(command: list[str], env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        command,
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=TOOL_TIMEOUT,
+        check=False,
+    )
+
+
+def _assert_ok(result: subprocess.CompletedProcess[str]) -> None:
+    assert result.returncode == 0, (
+        f"{' '.join(result.args)} exited {result.returncode}\n"
+        f"--- stdout ---\n{result.stdout}\n--- stderr ---\n{result.stderr}"
+    )
+
+
+# --- the tools -------------------------------------------------------------------------------------
+
+
+def test_cfn_lint() -> None:
+    cfn_lint = Path(sys.executable).parent / "cfn-lint"
+    if not cfn_lint.is_file():
+        which = shutil.which("cfn-lint")
+        if which is None:
+            pytest.fail("cfn-lint not found: run 'make setup'")
+        cfn_lint = Path(which)
+    _assert_ok(_run([str(cfn_lint), str(TEMPLATE)]))
+
+
+def test_sam_validate_lint(sam: str, sam_env: dict[str, str]) -> None:
+    _assert_ok(_run([sam, "validate", "--lint", "--template-file", str(TEMPLATE)], sam_env))
+
+
+def test_sam_validate(sam: str, sam_env: dict[str, str]) -> None:
+    result = _run([sam, "validate", "--region", "eu-central-1", "--template-file", str(TEMPLATE)], sam_env)
+    _assert_ok(result)
+
+
+@pytest.fixture(scope="module")
+def built(sam: str, sam_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    build_dir = tmp_path_factory.mktemp("sam-build") / "build"
+    result = _run(
+        [sam, "build", "--template-file", str(TEMPLATE), "--build-dir", str(build_dir)],
+        sam_env,
+    )
+    _assert_ok(result)
+    return build_dir
+
+
+def test_sam_build_functions(built: Path) -> None:
+    for logical_id in resources_of_type(load_template(TEMPLATE), SERVERLESS_FUNCTION):
+        assert (built / logical_id / "app.py").is_file(), f"{logical_id} built without app.py"
+    assert (built / "template.yaml").is_file()
+
+
+def test_sam_build_layer(built: Path) -> None:
+    python = built / "SharedLayer" / "python"
+    assert (python / "acd_hub" / "keys.py").is_file()
+    assert (python / "pydantic").is_dir()
+    assert (python / "pydantic_settings").is_dir()
+    assert (python / "aws_lambda_powertools").is_dir()
+    assert (python / "phonenumbers").is_dir()
+    assert (python / "tzdata").is_dir()
+    # Compiled for the Lambda runtime (cp313, x86_64 Linux), not for this machine by accident.
+    cores = list((python / "pydantic_core").glob("_pydantic_core.cpython-313-x86_64-linux-gnu*.so"))
+    assert cores, sorted(p.name for p in (python / "pydantic_core").iterdir())
+    # The runtime provides boto3; a copy in the layer would shadow it.
+    assert not (python / "boto3").exists()
+    assert not (python / "botocore").exists(), "botocore in the layer would shadow the runtime's (and weighs 30 MB)"
+
+
+# --- our rules -------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def template() -> dict[str, Any]:
+    return load_template(TEMPLATE)
+
+
+@pytest.fixture(scope="module")
+def resources(template: dict[str, Any]) -> dict[str, Any]:
+    return template["Resources"]
+
+
+def _functions(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return resources_of_type(template, SERVERLESS_FUNCTION)
+
+
+def test_every_function_has_a_log_group_with_retention(template: dict[str, Any]) -> None:
+    log_groups = resources_of_type(template, "AWS::Logs::LogGroup")
+    for logical_id, function in _functions(template).items():
+        # Either LoggingConfig points at a log group, or a log group has Lambda's default name.
+        configured = referenced_resource((function["Properties"].get("LoggingConfig") or {}).get("LogGroup"))
+        default_name = {"Fn::Sub": f"/aws/lambda/${{{logical_id}}}"}
+        matching = [
+            group
+            for group_id, group in log_groups.items()
+            if group_id == configured or group["Properties"].get("LogGroupName") == default_name
+        ]
+        assert len(matching) == 1, f"{logical_id}: no explicit log group"
+        assert matching[0]["Properties"].get("RetentionInDays"), f"{logical_id}: log group without retention"
+    for group_id, group in log_groups.items():
+        assert group["Properties"].get("RetentionInDays"), f"{group_id}: no retention"
+
+
+def test_every_stream_event_is_bounded_filtered_and_routed(template: dict[str, Any]) -> None:
+    found = 0
+    for logical_id, function in _functions(template).items():
+        for name, event in (function["Properties"].get("Events") or {}).items():
+            if event["Type"] not in {"DynamoDB", "Kinesis"}:
+                continue
+            found += 1
+            where = f"{logical_id}.{name}"
+            properties = event["Properties"]
+            on_failure = (properties.get("DestinationConfig") or {}).get("OnFailure") or {}
+            target = referenced_resource(on_failure.get("Destination"))
+            assert target in template["Resources"], f"{where}: no on-failure destination"
+            assert properties.get("BisectBatchOnFunctionError") is True, f"{where}: no bisect"
+            retries = properties.get("MaximumRetryAttempts")
+            assert isinstance(retries, int), f"{where}: MaximumRetryAttempts must be set"
+            assert 0 <= retries <= 10000, f"{where}: retries must be bounded"
+            age = properties.get("MaximumRecordAgeInSeconds")
+            assert isinstance(age, int), f"{where}: MaximumRecordAgeInSeconds must be set"
+            assert 60 <= age <= 604800, f"{where}: MaximumRecordAgeInSeconds out of range"
+            assert "ReportBatchItemFailures" in (properties.get("FunctionResponseTypes") or [])
+            filters = (properties.get("FilterCriteria") or {}).get("Filters") or []
+            assert filters, f"{where}: no FilterCriteria"
+            for item in filters:
+                json.loads(item["Pattern"])
+    assert found, "no stream consumers in the template"
+
+
+_DATA_ACTION = re.compile(r"^(dynamodb|sns|sqs|ssm|secretsmanager|s3):", re.IGNORECASE)
+
+
+def _statements(policy: Any) -> list[dict[str, Any]]:
+    if isinstance(policy, dict) and "Statement" in policy:
+        statements = policy["Statement"]
+        return statements if isinstance(statements, list) else [statements]
+    return []
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def test_no_wildcard_resources_for_data_actions(template: dict[str, Any]) -> None:
+    for logical_id, function in _functions(template).items():
+        policies = _as_list(function["Properties"].get("Policies") or [])
+        for policy in policies:
+            if isinstance(policy, str):
+                assert "FullAccess" not in policy, f"{logical_id}: managed policy {policy}"
+            for statement in _statements(policy):
+                actions = _as_list(statement.get("Action", []))
+                resources = _as_list(statement.get("Resource", []))
+                if any(isinstance(a, str) and (_DATA_ACTION.match(a) or a == "*") for a in actions):
+                    assert "*" not in resources, f"{logical_id}: {actions} on '*'"
+                    assert not any(isinstance(a, str) and a.endswith(":*") for a in actions)
+                if "*" in resources:
+                    # Only key usage through a named service may be unscoped (the key is AWS-managed).
+                    assert all(str(a).startswith("kms:") for a in actions), statement
+                    assert "kms:ViaService" in json.dumps(statement.get("Condition", {})), statement
+
+
+def test_ingest_policy_is_least_privilege(template: dict[str, Any]) -> None:
+    resources = template["Resources"]
+    statements = [s for p in resources["IngestFunction"]["Properties"]["Policies"] for s in _statements(p)]
+    actions = sorted(a for s in statements for a in _as_list(s["Action"]))
+    assert actions == ["dynamodb:PutItem", "kms:Decrypt", "ssm:GetParameter"]
+    by_action = {a: s for s in statements for a in _as_list(s["Action"])}
+    assert by_action["dynamodb:PutItem"]["Resource"] == {"Fn::GetAtt": ["EventsTable", "Arn"]}
+    # The parameter name starts with "/": no second slash after "parameter".
+    parameter_arn = by_action["ssm:GetParameter"]["Resource"]["Fn::Sub"]
+    assert parameter_arn.endswith(":parameter${CallbackTokenParameterName}")
+    assert template["Parameters"]["CallbackTokenParameterName"]["Default"].startswith("/")
+    assert "kms:ViaService" in json.dumps(by_action["kms:Decrypt"]["Condition"])
+
+
+def test_fanout_may_publish_only_to_its_topics(resources: dict[str, Any]) -> None:
+    statements = [
+        s
+        for p in resources["FanoutFunction"]["Properties"]["Policies"]
+        for s in _statements(p)
+        if "sns:Publish" in _as_list(s["Action"])
+    ]
+    assert len(statements) == 1
+    targets = {referenced_resource(r) for r in _as_list(statements[0]["Resource"])}
+    assert targets == {"ConfigChangedTopic", "BroadcastTopic"}
+
+
+def test_access_log_never_carries_the_token(resources: dict[str, Any]) -> None:
+    settings = resources["HttpApi"]["Properties"]["AccessLogSettings"]
+    log_format = settings["Format"]
+    assert referenced_resource(settings["DestinationArn"]) in resources
+    # The token may be a path segment or a query parameter.
+    assert not re.search(r"path|query", log_format, re.IGNORECASE), log_format
+    assert "$context.routeKey" in log_format
+    fields = json.loads(log_format)
+    assert {"requestId", "httpMethod", "routeKey", "status"} <= set(fields)
+
+
+def test_http_api_is_throttled(resources: dict[str, Any]) -> None:
+    route_settings = resources["HttpApi"]["Properties"]["DefaultRouteSettings"]
+    assert route_settings["ThrottlingBurstLimit"] == {"Ref": "ThrottlingBurstLimit"}
+    assert route_settings["ThrottlingRateLimit"] == {"Ref": "ThrottlingRateLimit"}
+
+
+def test_callback_routes(template: dict[str, Any]) -> None:
+    routes = http_routes(template)
+    assert {(r["method"], r["path"]) for r in routes} == {
+        (method, path)
+        for method in ("GET", "HEAD", "PUT", "POST")
+        for path in ("/callback", "/callback/{token}")
+    }
+    assert len(routes) == 8
+    assert {r["function"] for r in routes} == {"IngestFunction"}
+    assert {r["payload_format"] for r in routes} == {"2.0"}
+
+
+def test_events_table_durability(resources: dict[str, Any]) -> None:
+    table = resources["EventsTable"]
+    properties = table["Properties"]
+    assert table["DeletionPolicy"] == "Retain"
+    assert table["UpdateReplacePolicy"] == "Retain"
+    assert properties["BillingMode"] == "PAY_PER_REQUEST"
+    assert properties["StreamSpecification"]["StreamViewType"] == "NEW_IMAGE"
+    assert properties["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
+    assert properties["SSESpecification"]["SSEEnabled"] is True
+    assert properties["TimeToLiveSpecification"] == {"AttributeName": "ttl", "Enabled": True}
+
+
+def test_events_table_keys_match_keys_module(resources: dict[str, Any]) -> None:
+    properties = resources["EventsTable"]["Properties"]
+
+    def key_schema(schema: list[dict[str, str]]) -> tuple[str, ...]:
+        return tuple(k["AttributeName"] for k in sorted(schema, key=lambda k: k["KeyType"]))
+
+    assert key_schema(properties["KeySchema"]) == ("pk", "sk")
+    indexes = {i["IndexName"]: i for i in properties["GlobalSecondaryIndexes"]}
+    assert {name: key_schema(i["KeySchema"]) for name, i in indexes.items()} == {
+        keys.BY_AGENT_DAY: ("gsi1pk", "gsi1sk"),
+        keys.BY_CALL: ("gsi2pk", "gsi2sk"),
+        keys.BY_CMD_DAY: ("gsi3pk", "gsi3sk"),
+    }
+    assert {i["Projection"]["ProjectionType"] for i in indexes.values()} == {"ALL"}
+    defined = {a["AttributeName"]: a["AttributeType"] for a in properties["AttributeDefinitions"]}
+    used = set(key_schema(properties["KeySchema"])).union(
+        *(key_schema(i["KeySchema"]) for i in indexes.values())
+    )
+    assert set(defined) == used  # CloudFormation rejects unused attribute definitions
+    assert set(defined.values()) == {"S"}
+
+
+def test_topics_are_encrypted(template: dict[str, Any]) -> None:
+    topics = resources_of_type(template, "AWS::SNS::Topic")
+    assert set(topics) == {"ConfigChangedTopic", "BroadcastTopic"}
+    for topic in topics.values():
+        assert topic["Properties"]["KmsMasterKeyId"] == "alias/aws/sns"
+
+
+def test_fanout_stream_wakes_only_for_new_fanout_events(template: dict[str, Any]) -> None:
+    (mapping,) = [m for m in stream_mappings(template) if m["function"] == "FanoutFunction"]
+    assert mapping["table"] == "EventsTable"
+    assert mapping["on_failure"] == "FanoutDLQ"
+    assert mapping["filter_patterns"] == [
+        {
+            "eventName": ["INSERT"],
+            "dynamodb": {"NewImage": {"cmd": {"S": ["configchanged", "broadcastevent"]}}},
+        }
+    ]
+    dlq = template["Resources"]["FanoutDLQ"]["Properties"]
+    assert dlq["MessageRetentionPeriod"] == 1209600
+    assert dlq["SqsManagedSseEnabled"] is True
+
+
+def test_environment_variables_are_settings_fields(template: dict[str, Any]) -> None:
+    fields = set(HubSettings.model_fields)
+    for logical_id in _functions(template):
+        environment = function_environment(template, logical_id)
+        assert environment["POWERTOOLS_SERVICE_NAME"] == "acd-callback-hub"
+        for name in environment:
+            if name.startswith("ACD_"):
+                assert name.removeprefix("ACD_").lower() in fields, f"{logical_id}: {name} is no setting"
+
+
+def test_function_environments(template: dict[str, Any]) -> None:
+    ingest = function_environment(template, "IngestFunction")
+    assert ingest["ACD_TOKEN_PARAMETER"] == {"Ref": "CallbackTokenParameterName"}
+    assert ingest["ACD_ALLOWED_SOURCE_CIDRS"] == {"Ref": "AllowedSourceCidrs"}
+    assert ingest["ACD_EVENTS_TABLE"] == {"Ref": "EventsTable"}
+    fanout = function_environment(template, "FanoutFunction")
+    assert fanout["ACD_CONFIG_TOPIC_ARN"] == {"Ref": "ConfigChangedTopic"}
+    assert fanout["ACD_BROADCAST_TOPIC_ARN"] == {"Ref": "BroadcastTopic"}
+    assert "ACD_TOKEN_PARAMETER" not in fanout
+
+
+def test_outputs(template: dict[str, Any]) -> None:
+    assert set(template["Outputs"]) >= {
+        "CallbackUrl",
+        "HttpApiUrl",
+        "EventsTableName",
+        "EventsTableStreamArn",
+        "ConfigChangedTopicArn",
+        "BroadcastTopicArn",
+        "FanoutDLQUrl",
+        "TokenParameterName",
+    }
