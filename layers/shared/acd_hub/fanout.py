@@ -10,9 +10,9 @@ subscribers filter (``cmd``, ``type``, ``groupid``, ``customerNumber``) and dedu
 from __future__ import annotations
 
 import json
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from acd_hub.events import plain
 from acd_hub.settings import HubSettings
 
 if TYPE_CHECKING:
@@ -23,19 +23,9 @@ MESSAGE_VERSION = 1
 FANOUT_CMDS = ("configchanged", "broadcastevent")
 
 
-def _plain(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, set, tuple)):
-        return [_plain(v) for v in value]
-    return value
-
-
 def fanout_message(item: dict[str, Any]) -> tuple[str, dict[str, dict[str, str]]]:
     """A stored event item -> (SNS message body, message attributes)."""
-    item = _plain(item)
+    item = plain(item)
     data = item.get("data", {})
     body = {
         "schema": MESSAGE_SCHEMA,
@@ -62,7 +52,10 @@ def fanout_message(item: dict[str, Any]) -> tuple[str, dict[str, dict[str, str]]
 class SnsFanout:
     def __init__(self, client: SNSClient, settings: HubSettings) -> None:
         self._client = client
-        self._topics = {"configchanged": settings.config_topic_arn, "broadcastevent": settings.broadcast_topic_arn}
+        self._topics = {
+            "configchanged": settings.config_topic_arn,
+            "broadcastevent": settings.broadcast_topic_arn,
+        }
 
     def publish(self, item: dict[str, Any]) -> str | None:
         """Publish one stored event; returns the SNS message id, or None if it is not fanned out.

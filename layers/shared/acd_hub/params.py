@@ -57,8 +57,10 @@ def split_urlencoded(data: str | bytes) -> list[tuple[str, str]]:
 def json_pairs(body: bytes) -> list[tuple[str, str]]:
     try:
         document = json.loads(decode_text(body))
-    except ValueError as exc:
+    except json.JSONDecodeError as exc:
         raise BadCallback([ParameterError("body", f"not valid JSON: {exc.msg}")]) from None
+    except (ValueError, RecursionError):  # absurd numbers or nesting depth
+        raise BadCallback([ParameterError("body", "not a usable JSON document")]) from None
     if not isinstance(document, dict):
         raise BadCallback([ParameterError("body", "a JSON body must be an object of parameters")])
     pairs = []
@@ -107,7 +109,11 @@ def merge_parameters(pairs: Iterable[tuple[str, str]]) -> dict[str, str]:
         if not key:
             continue
         if len(key) > MAX_NAME_LENGTH:
-            errors.append(ParameterError(key[:MAX_NAME_LENGTH] + "...", f"name longer than {MAX_NAME_LENGTH} characters"))
+            errors.append(
+                ParameterError(
+                    key[:MAX_NAME_LENGTH] + "...", f"name longer than {MAX_NAME_LENGTH} characters"
+                )
+            )
             continue
         if len(value) > MAX_VALUE_LENGTH:
             errors.append(ParameterError(key, f"longer than {MAX_VALUE_LENGTH} characters"))
@@ -117,7 +123,9 @@ def merge_parameters(pairs: Iterable[tuple[str, str]]) -> dict[str, str]:
             continue
         merged[key] = value
     if total > MAX_TOTAL_LENGTH:
-        errors.append(ParameterError("request", f"parameters larger than {MAX_TOTAL_LENGTH} characters in all"))
+        errors.append(
+            ParameterError("request", f"parameters larger than {MAX_TOTAL_LENGTH} characters in all")
+        )
     if count > MAX_PARAMETERS:
         errors.append(ParameterError("request", f"more than {MAX_PARAMETERS} parameters"))
     # report each name once, in the order seen

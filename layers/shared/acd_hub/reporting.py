@@ -12,15 +12,15 @@ environment.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from boto3.dynamodb.types import Binary, TypeDeserializer
+from boto3.dynamodb.types import TypeDeserializer
 
 from acd_hub import keys
+from acd_hub.events import plain
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
@@ -29,22 +29,6 @@ Item = dict[str, Any]
 
 _DESERIALIZER = TypeDeserializer()
 MAX_WORKERS = 16
-
-
-def plain(value: Any) -> Any:
-    """A deserialized DynamoDB value as JSON-friendly Python (numbers, str, bool, None, list, dict)."""
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
-    if isinstance(value, Mapping):
-        return {key: plain(inner) for key, inner in value.items()}
-    if isinstance(value, (set, frozenset)):
-        # a DynamoDB set holds one type (strings, numbers or binaries), so it sorts
-        return sorted(plain(inner) for inner in value)
-    if isinstance(value, list):
-        return [plain(inner) for inner in value]
-    if isinstance(value, Binary):
-        return bytes(value.value)
-    return value
 
 
 def from_dynamodb(item: Mapping[str, Any]) -> Item:
@@ -111,7 +95,7 @@ class EventQueries:
 
     # -- plumbing ---------------------------------------------------------------------------
 
-    def _gather(self, partitions: list[tuple[str | None, str, str]]) -> list[Item]:
+    def _gather(self, partitions: Sequence[tuple[str | None, str, str]]) -> list[Item]:
         """Query each ``(index, key attribute, value)`` partition, in parallel when there are several."""
         if len(partitions) == 1:
             return list(self._query(*partitions[0]))

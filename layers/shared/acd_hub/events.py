@@ -1,0 +1,60 @@
+"""A read-side view of a stored event item, as the aggregators and reports consume it."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+
+def plain(value: Any) -> Any:
+    """A deserialized DynamoDB value as JSON-friendly Python (numbers, str, bool, None, list, dict)."""
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, Mapping):
+        return {key: plain(inner) for key, inner in value.items()}
+    if isinstance(value, (set, frozenset)):
+        # a DynamoDB set holds one type (strings, numbers or binaries), so it sorts
+        return sorted(plain(inner) for inner in value)
+    if isinstance(value, (list, tuple)):
+        return [plain(inner) for inner in value]
+    if (
+        hasattr(value, "value") and type(value).__name__ == "Binary"
+    ):  # boto3's Binary, without importing boto3
+        return bytes(value.value)
+    return value
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    cmd: str
+    key: str
+    time_ms: int
+    data: dict[str, Any]
+    agent: str | None = None
+    task_id: str | None = None
+
+    @classmethod
+    def from_item(cls, item: dict[str, Any]) -> StoredEvent:
+        return cls(
+            cmd=str(item["cmd"]),
+            key=str(item["event_key"]),
+            time_ms=int(item["event_time_ms"]),
+            data=plain(item.get("data") or {}),
+            agent=item.get("agent"),
+            task_id=item.get("task_id"),
+        )
+
+    @property
+    def order(self) -> tuple[int, str]:
+        """Total order of events: time, then key (same-millisecond events stay deterministic)."""
+        return (self.time_ms, self.key)
+
+    @property
+    def state(self) -> str | None:
+        return self.data.get("state")
+
+    @property
+    def event_type(self) -> str | None:
+        return self.data.get("eventtype")

@@ -1,0 +1,236 @@
+"""Output of the reporting CLI: one listing, three formats.
+
+A listing is a list of plain items (dicts as :mod:`acd_hub.reporting` returns them) plus the
+:class:`Column` set a human wants to see. :func:`emit` writes it as
+
+* ``table``: aligned columns (rich), a title, and ``empty_message`` when there is nothing;
+* ``json``: the items themselves, complete, as a pretty JSON list;
+* ``csv``: a header and one row per item, nested maps flattened to dotted column names
+  (``data.callingnumber.e164``), lists as JSON — or only the given ``csv_columns``.
+
+Every subcommand (events, rejected, and later kpis, agent-day, timeline, calls, board) builds
+its columns from the helpers here, so times, durations and ratios look the same everywhere.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sys
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal, get_args
+from zoneinfo import ZoneInfo
+
+import click
+from rich import box
+from rich.console import Console
+from rich.table import Table
+
+OutputFormat = Literal["table", "json", "csv"]
+FORMATS: tuple[str, ...] = get_args(OutputFormat)
+MISSING = "-"
+
+Item = Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class Column:
+    """One table column: a header and how to get the cell text of an item."""
+
+    header: str
+    value: Callable[[Item], object]
+    justify: Literal["left", "right", "center"] = "left"
+    max_width: int | None = None
+    no_wrap: bool = False
+
+    def cell(self, item: Item) -> str:
+        value = self.value(item)
+        if value is None or value == "":
+            return MISSING
+        text = str(value)
+        if self.max_width and len(text) > self.max_width:
+            return text[: self.max_width - 1] + "…"
+        return text
+
+
+def field(path: str, header: str | None = None, **options: Any) -> Column:
+    """A column showing ``item[a][b]...`` for the dotted ``path``."""
+    return Column(header or path.rsplit(".", 1)[-1], lambda item: lookup(item, path), **options)
+
+
+def lookup(item: Item, path: str, default: Any = None) -> Any:
+    """``lookup(item, "data.callingnumber.e164")``; ``default`` when any step is missing."""
+    current: Any = item
+    for part in path.split("."):
+        if not isinstance(current, Mapping) or part not in current:
+            return default
+        current = current[part]
+    return current
+
+
+# -- value formatting shared by all listings -------------------------------------------------
+
+
+def parse_utc(text: str) -> datetime | None:
+    """``2026-11-20T09:00:00.000Z`` -> aware datetime (None for anything else)."""
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except (TypeError, ValueError, AttributeError):
+        return None
+
+
+def local_time(value: object, zone: ZoneInfo, pattern: str = "%Y-%m-%d %H:%M:%S") -> str | None:
+    """A stored UTC ISO time as wall-clock time in the reporting zone."""
+    if not isinstance(value, str):
+        return None
+    moment = parse_utc(value)
+    if moment is None:
+        return value
+    return moment.astimezone(zone).strftime(pattern)
+
+
+def duration(seconds: object) -> str | None:
+    """``3725`` -> ``1:02:05``; ``65.4`` -> ``1:05``."""
+    if not isinstance(seconds, (int, float)) or isinstance(seconds, bool):
+        return None
+    total = round(seconds)
+    sign = "-" if total < 0 else ""
+    hours, rest = divmod(abs(total), 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{sign}{hours}:{minutes:02d}:{secs:02d}" if hours else f"{sign}{minutes}:{secs:02d}"
+
+
+def percent(value: object, digits: int = 1) -> str | None:
+    """A ratio already in percent; ``None`` (empty denominator) stays empty, never 0 or 100."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return None
+    return f"{value:.{digits}f} %"
+
+
+def pairs(values: Iterable[tuple[str, object]]) -> str:
+    """``state=connected hotline=Service`` from the pairs that have a value."""
+    return " ".join(f"{name}={value}" for name, value in values if value not in (None, ""))
+
+
+# -- the three formats -----------------------------------------------------------------------
+
+
+def flatten(item: Item, prefix: str = "") -> dict[str, Any]:
+    """Nested maps to dotted keys; lists (and other non-scalars) as compact JSON text."""
+    flat: dict[str, Any] = {}
+    for key, value in item.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            flat.update(flatten(value, f"{name}."))
+        elif isinstance(value, (list, tuple, set)):
+            flat[name] = json.dumps(list(value), ensure_ascii=False, default=str, sort_keys=True)
+        else:
+            flat[name] = value
+    return flat
+
+
+def to_json(items: Sequence[Item]) -> str:
+    return json.dumps(list(items), indent=2, ensure_ascii=False, default=_json_default)
+
+
+def _json_default(value: object) -> object:
+    if isinstance(value, (bytes, bytearray)):
+        return value.hex()
+    if isinstance(value, (set, frozenset)):
+        return sorted(value, key=str)
+    return str(value)
+
+
+def to_csv(items: Sequence[Item], columns: Sequence[Column] | None = None, lead: Sequence[str] = ()) -> str:
+    """CSV text. With ``columns``: exactly those. Without: every flattened key, ``lead`` first,
+    then the rest sorted (so the column set is stable whatever order the items come in)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    if columns is not None:
+        writer.writerow([column.header for column in columns])
+        for item in items:
+            writer.writerow(["" if (v := column.value(item)) is None else v for column in columns])
+        return buffer.getvalue()
+    rows = [flatten(item) for item in items]
+    if not rows:
+        return ""
+    names = {name for row in rows for name in row}
+    header = [name for name in lead if name in names] + sorted(names.difference(lead))
+    writer.writerow(header)
+    for row in rows:
+        writer.writerow([_csv_cell(row.get(name)) for name in header])
+    return buffer.getvalue()
+
+
+def _csv_cell(value: object) -> object:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return value
+
+
+def to_table(items: Sequence[Item], columns: Sequence[Column], title: str | None = None) -> Table:
+    table = Table(
+        title=title,
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        title_justify="left",
+        highlight=False,
+        pad_edge=False,
+    )
+    for column in columns:
+        table.add_column(column.header, justify=column.justify, no_wrap=column.no_wrap, overflow="fold")
+    for item in items:
+        table.add_row(*(column.cell(item) for column in columns))
+    return table
+
+
+def console() -> Console:
+    """A console on the current stdout. Not a terminal (a pipe, a test): wide enough that rows
+    never wrap, and no colour codes."""
+    stream = sys.stdout
+    if stream.isatty():
+        return Console(file=stream, highlight=False)
+    return Console(file=stream, width=10_000, highlight=False, color_system=None, soft_wrap=True)
+
+
+def emit(
+    items: Sequence[Item],
+    fmt: OutputFormat | str,
+    *,
+    columns: Sequence[Column],
+    empty_message: str,
+    title: str | None = None,
+    csv_columns: Sequence[Column] | None = None,
+    csv_lead: Sequence[str] = (),
+) -> None:
+    """Write one listing to stdout in ``fmt``."""
+    if fmt == "json":
+        click.echo(to_json(items))
+    elif fmt == "csv":
+        click.echo(to_csv(items, csv_columns, csv_lead), nl=False)
+    elif not items:
+        click.echo(empty_message)
+    else:
+        out = console()
+        out.print(to_table(items, columns, title))
+        if title is not None:
+            noun = "row" if len(items) == 1 else "rows"
+            out.print(f"{len(items)} {noun}")
+
+
+def format_option[F: Callable[..., Any]](function: F) -> F:
+    """``--format/-f table|json|csv`` on a command (None when not given, so a subcommand's
+    option can fall back to the group's)."""
+    return click.option(
+        "--format",
+        "-f",
+        "fmt",
+        type=click.Choice(FORMATS, case_sensitive=False),
+        default=None,
+        help="Output format (default: table).",
+    )(function)

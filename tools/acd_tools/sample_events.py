@@ -1,0 +1,609 @@
+"""Sample Lambda events in ``events/`` for ``sam local invoke <Function> -e events/<file>``.
+
+Run ``python -m acd_tools.sample_events`` to (re)write them; a unit test checks the committed
+files equal :func:`build_events`, so they cannot drift from this script.
+
+* ``events/ingest/<cmd>-{get,head,put}.json``: API Gateway HTTP API (payload 2.0) requests to
+  ``/callback/{token}`` for each of the eight messages. The shape is the one
+  ``sam local generate-event apigateway http-api-proxy`` produces, filled in the way API Gateway
+  really delivers it: lower-case header names, no ``queryStringParameters`` without a query
+  string, no ``body`` on GET/HEAD, and a form-urlencoded PUT body base64-encoded (HTTP APIs
+  base64-encode every body whose content type is not text or JSON).
+* ``events/ingest/bad-*.json``: requests the ingest function must answer with a 4xx and
+  quarantine.
+* ``events/fanout/*-insert.json``: DynamoDB stream records (shape of
+  ``sam local generate-event dynamodb update``) carrying a stored ``configchanged`` /
+  ``broadcastevent`` item as the fan-out function receives it. The items are built by the
+  ingest's own code (:func:`acd_hub.items.event_item`) and the stream view type is read from
+  ``template.yaml``, so these samples change (and the test asks for a regeneration) when
+  either does.
+
+All values keep to the vendor's constraints (6-digit agents, task ids of at most 24 hex digits,
+``eventtime`` in ms since the epoch where it is numeric) and use all three phone formats.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlencode
+from zoneinfo import ZoneInfo
+
+from boto3.dynamodb.types import TypeSerializer
+
+from acd_hub.items import event_item
+from acd_hub.models import ParseContext, parse_callback
+from acd_hub.params import merge_parameters
+from acd_hub.settings import HubSettings
+from acd_tools.template import dynamodb_tables, load_template
+
+TOKEN = "local-dev-token"  # noqa: S105 - the documented local token of env.json / acd-local
+ACD_ZONE = ZoneInfo("Europe/Berlin")
+REGION = "eu-central-1"
+ACCOUNT = "123456789012"
+API_ID = "r4nd0m1d2x"
+DOMAIN = f"{API_ID}.execute-api.{REGION}.amazonaws.com"
+SOURCE_IP = "203.0.113.10"  # the ACD's external address (documentation range)
+USER_AGENT = "Java/11.0.22"
+EVENTS_TABLE = "EventsTable"
+STREAM_ARN = f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{EVENTS_TABLE}/stream/2026-11-01T00:00:00.000"
+CMD_DAY_SHARDS = 8  # the template's default ACD_CMD_DAY_SHARDS
+
+CMDS = (
+    "agentstate",
+    "callevent",
+    "recordedcall",
+    "classificationevent",
+    "enqueuecall",
+    "schedulecallevent",
+    "configchanged",
+    "broadcastevent",
+)
+METHODS = ("get", "head", "put")
+
+CUSTOMER = "10042"
+# Two agents (ACD agent number, resource id, phone), three calls.
+ANNA = ("100123", "5123")
+BERND = ("100245", "5245")
+CALL_IN = "5f3a9c01b2d4e6f708192a3b"  # inbound, answered by Anna
+CALL_HIDDEN = "7c2e4b19a0d3f5e6c8b1a2d4"  # inbound, caller suppressed his number
+CALL_OUT = "9e0d44c1a7b3"  # outbound dialer call by Bernd
+
+Params = Sequence[tuple[str, str]]
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def local(text: str) -> datetime:
+    """``2026-11-20 10:15:30`` in the ACD's zone as an aware datetime."""
+    return datetime.strptime(text, "%Y-%m-%d %H:%M:%S").replace(tzinfo=ACD_ZONE)
+
+
+def millis(text: str) -> str:
+    """``eventtime`` as the ACD sends numeric ones: ms since the epoch."""
+    return str(int(local(text).timestamp() * 1000))
+
+
+# -- the parameters of each sample, in the order and spelling the ACD uses ------------------
+
+SAMPLES: dict[str, Params] = {
+    "agentstate-get": [
+        ("cmd", "agentstate"),
+        ("agentid", ANNA[0]),
+        ("mode", "0"),
+        ("state", "connected"),
+        ("hotline", "Service-Hotline"),
+        ("hotlineid", "12"),
+        ("group", "1st Level Support"),
+        ("groupid", "3"),
+        ("callingnumber", "02212601599"),
+        ("callednumber", "08001234567"),
+        ("eventtime", millis("2026-11-20 10:15:42")),
+        ("agentphonenumber", "022112345123"),
+        ("taskid", CALL_IN),
+        ("customerNumber", CUSTOMER),
+        ("agent_id", ANNA[1]),
+    ],
+    "agentstate-head": [
+        ("cmd", "agentstate"),
+        ("agentid", BERND[0]),
+        ("mode", "1"),
+        ("state", "outalerting"),
+        ("mandator", "Vertrieb Nord"),
+        ("mandatorid", "7"),
+        ("callingnumber", "+4922112345245"),
+        ("callednumber", "+4940123456789"),
+        ("dialer", "1"),
+        ("requesttext", "Kampagne Winter 2026"),
+        ("eventtime", millis("2026-11-20 10:20:05")),
+        ("agentphonenumber", "+4922112345245"),
+        ("taskid", CALL_OUT),
+        ("customerNumber", CUSTOMER),
+        ("agent_id", BERND[1]),
+    ],
+    "agentstate-put": [
+        ("cmd", "agentstate"),
+        ("agentid", ANNA[0]),
+        ("mode", "0"),
+        ("state", "paused"),
+        ("pause-reason", "Frühstückspause"),
+        ("eventtime", millis("2026-11-20 10:30:00")),
+        ("agentphonenumber", "004922112345123"),
+        ("customerNumber", CUSTOMER),
+        ("agent_id", ANNA[1]),
+    ],
+    "callevent-get": [
+        ("cmd", "callevent"),
+        ("id", "880001"),
+        ("taskid", CALL_IN),
+        ("eventtype", "CallStart"),
+        ("eventtime", "2026-11-20 10:15:30"),
+        ("hotlineid", "12"),
+        ("mode", "0"),
+        ("mandatorid", "7"),
+        ("callingnumber", "00492212601599"),
+        ("callednumber", "00498001234567"),
+        ("customerNumber", CUSTOMER),
+    ],
+    "callevent-head": [
+        ("cmd", "callevent"),
+        ("id", "880009"),
+        ("taskid", CALL_HIDDEN),
+        ("eventtype", "Connected"),
+        ("eventtime", "2026-11-20 10:16:05"),
+        ("hotlineid", "12"),
+        ("groupid", "3"),
+        ("agentid", BERND[0]),
+        ("mode", "0"),
+        ("callingnumber", "02212601xxx"),
+        ("callednumber", "08001234567"),
+        ("agent_id", BERND[1]),
+        ("customerNumber", CUSTOMER),
+    ],
+    "callevent-put": [
+        ("cmd", "callevent"),
+        ("id", "880017"),
+        ("taskid", CALL_IN),
+        ("eventtype", "CallEnd"),
+        ("eventtime", "2026-11-20 10:19:05"),
+        ("hotlineid", "12"),
+        ("groupid", "3"),
+        ("agentid", ANNA[0]),
+        ("mode", "0"),
+        ("callingnumber", "+492212601599"),
+        ("callednumber", "+498001234567"),
+        ("tried", "1"),
+        ("connected", "1"),
+        ("agent_id", ANNA[1]),
+        ("customerNumber", CUSTOMER),
+    ],
+    "recordedcall-get": [
+        ("cmd", "recordedcall"),
+        ("taskid", CALL_IN),
+        ("agentid", ANNA[0]),
+        ("mode", "0"),
+        ("eventtime", "2026-11-20 10:15:43"),
+        ("agent_id", ANNA[1]),
+        ("customerNumber", CUSTOMER),
+    ],
+    "recordedcall-head": [
+        ("cmd", "recordedcall"),
+        ("taskid", CALL_HIDDEN),
+        ("agentid", BERND[0]),
+        ("mode", "0"),
+        ("eventtime", "2026-11-20 10:16:06"),
+        ("agent_id", BERND[1]),
+        ("customerNumber", CUSTOMER),
+    ],
+    "recordedcall-put": [
+        ("cmd", "recordedcall"),
+        ("taskid", CALL_OUT),
+        ("agentid", BERND[0]),
+        ("mode", "1"),
+        # the vendor types this "string"; this ACD happens to send ms
+        ("eventtime", millis("2026-11-20 10:20:31")),
+        ("agent_id", BERND[1]),
+        ("customerNumber", CUSTOMER),
+    ],
+    "classificationevent-get": [
+        ("cmd", "classificationevent"),
+        ("callid", CALL_IN),
+        ("timestamp", "2026-11-20 10:19:40"),
+        ("agent", ANNA[0]),
+        ("classificationreason", "Vertragsfrage"),
+        ("hotlineid", "12"),
+        ("classificationcategoryid", "4"),
+        ("mode", "0"),
+        ("agent_id", ANNA[1]),
+        ("customerNumber", CUSTOMER),
+        ("eventtime", millis("2026-11-20 10:19:40")),
+    ],
+    "classificationevent-head": [
+        ("cmd", "classificationevent"),
+        ("callid", CALL_OUT),
+        ("timestamp", "2026-11-20 10:24:12"),
+        ("agent", BERND[0]),
+        ("classificationreason", "Termin vereinbart"),
+        ("mandatorid", "7"),
+        ("classificationcategoryid", "9"),
+        ("mode", "1"),
+        ("agent_id", BERND[1]),
+        ("customerNumber", CUSTOMER),
+        ("eventtime", millis("2026-11-20 10:24:12")),
+    ],
+    "classificationevent-put": [
+        ("cmd", "classificationevent"),
+        ("callid", CALL_HIDDEN),
+        ("timestamp", "2026-11-20 10:18:55"),
+        ("agent", BERND[0]),
+        ("classificationreason", "Rückruf gewünscht"),
+        ("hotlineid", "12"),
+        ("classificationcategoryid", "5"),
+        ("mode", "0"),
+        ("agent_id", BERND[1]),
+        ("customerNumber", CUSTOMER),
+        ("eventtime", millis("2026-11-20 10:18:55")),
+    ],
+    "enqueuecall-get": [
+        ("cmd", "enqueuecall"),
+        ("taskid", CALL_IN),
+        ("agent", ANNA[0]),
+        ("mandatorid", "7"),
+        ("agent_id", ANNA[1]),
+        ("customerNumber", CUSTOMER),
+        ("eventtime", millis("2026-11-20 10:15:31")),
+    ],
+    "enqueuecall-head": [
+        ("cmd", "enqueuecall"),
+        ("taskid", CALL_HIDDEN),
+        ("agent", BERND[0]),
+        ("mandatorid", "7"),
+        ("agent_id", BERND[1]),
+        ("customerNumber", CUSTOMER),
+        ("eventtime", millis("2026-11-20 10:15:58")),
+    ],
+    "enqueuecall-put": [
+        ("cmd", "enqueuecall"),
+        ("taskid", "0c41d2a9be"),  # an older ACD's 10-digit task id
+        ("agent", ANNA[0]),
+        ("mandatorid", "7"),
+        ("agent_id", ANNA[1]),
+        ("customerNumber", CUSTOMER),
+        ("eventtime", millis("2026-11-20 11:02:17")),
+    ],
+    "schedulecallevent-get": [
+        ("cmd", "schedulecallevent"),
+        ("scheduleid", "40021"),
+        ("agentid", BERND[0]),
+        ("callednumber", "0401234567"),
+        ("timefrom", "17:20"),
+        ("timeto", "18:00"),
+        ("weekdays", "1"),
+        ("saturday", "0"),
+        ("sunday", "0"),
+        ("nextretrystartdate", "2026-11-23 17:20"),
+        ("nextretryenddate", "2026-11-23 18:00"),
+        ("agenttype", "ONLY_AGENT"),
+        ("requesttext", "Angebot Festnetz"),
+        ("schedulestartdates", "2026-11-23;2026-11-24"),
+        ("agent_id", BERND[1]),
+        ("customerNumber", CUSTOMER),
+        ("eventtime", millis("2026-11-20 10:24:30")),
+    ],
+    "schedulecallevent-head": [
+        ("cmd", "schedulecallevent"),
+        ("scheduleid", "40022"),
+        ("agentid", ANNA[0]),
+        ("callednumber", "+494012345678"),
+        ("timefrom", "09:00"),
+        ("timeto", "12:30"),
+        ("weekdays", "1"),
+        ("saturday", "1"),
+        ("sunday", "0"),
+        ("nextretrystartdate", "2026-11-21 09:00"),
+        ("nextretryenddate", "2026-11-21 12:30"),
+        ("agenttype", "EVERYONE"),
+        ("requesttext", "Kunde bittet um Rueckruf"),
+        ("schedulestartdates", "2026-11-21"),
+        ("agent_id", ANNA[1]),
+        ("customerNumber", CUSTOMER),
+        ("eventtime", millis("2026-11-20 10:40:02")),
+    ],
+    "schedulecallevent-put": [
+        ("cmd", "schedulecallevent"),
+        ("scheduleid", "40023"),
+        ("agentid", BERND[0]),
+        ("callednumber", "00494012345678"),
+        ("timefrom", "14:00"),
+        ("timeto", "16:00"),
+        ("weekdays", "1"),
+        ("saturday", "0"),
+        ("sunday", "0"),
+        ("nextretrystartdate", "2026-11-24 14:00"),
+        ("nextretryenddate", "2026-11-24 16:00"),
+        ("agenttype", "ONLY_AGENT"),
+        ("requesttext", "Rückruf zur Kündigung"),
+        ("schedulestartdates", "2026-11-24;2026-11-25;2026-11-26"),
+        ("agent_id", BERND[1]),
+        ("customerNumber", CUSTOMER),
+        ("eventtime", millis("2026-11-20 11:05:44")),
+    ],
+    "configchanged-get": [
+        ("cmd", "configchanged"),
+        ("action", "edit"),
+        ("type", "agent"),
+        ("customerNumber", CUSTOMER),
+        ("eventtime", millis("2026-11-20 08:02:11")),
+    ],
+    "configchanged-head": [
+        ("cmd", "configchanged"),
+        ("action", "assign"),
+        ("type", "agent"),
+        ("secondtype", "group"),
+        ("customerNumber", CUSTOMER),
+        ("eventtime", millis("2026-11-20 08:05:47")),
+    ],
+    "configchanged-put": [
+        ("cmd", "configchanged"),
+        ("action", "create"),
+        ("type", "pause reason"),
+        ("customerNumber", CUSTOMER),
+        ("eventtime", millis("2026-11-20 08:07:03")),
+    ],
+    "broadcastevent-get": [
+        ("cmd", "broadcastevent"),
+        ("admin", "supervisor.koeln"),
+        ("groupid", "3"),
+        ("message", "Team meeting at 14:00 in room 2"),
+        ("customerNumber", CUSTOMER),
+        ("eventtime", millis("2026-11-20 09:00:00")),
+    ],
+    "broadcastevent-head": [
+        ("cmd", "broadcastevent"),
+        ("admin", "supervisor.koeln"),
+        ("groupid", "4"),
+        ("message", "Please coordinate breaks today"),
+        ("customerNumber", CUSTOMER),
+        ("eventtime", millis("2026-11-20 09:01:30")),
+    ],
+    "broadcastevent-put": [
+        ("cmd", "broadcastevent"),
+        ("admin", "Jörg Müller"),
+        ("groupid", "3"),
+        ("message", "Störung im Netz Süd: Rückrufe bitte erst ab 15 Uhr – Grüße"),
+        ("customerNumber", CUSTOMER),
+        ("eventtime", millis("2026-11-20 13:45:00")),
+    ],
+    # -- bad input: a 4xx naming the parameter, and the request is quarantined --------------
+    "bad-agentid-get": [
+        ("cmd", "agentstate"),
+        ("agentid", "12345"),
+        ("mode", "0"),
+        ("state", "online"),
+        ("eventtime", millis("2026-11-20 10:00:00")),
+        ("customerNumber", CUSTOMER),
+    ],
+    "bad-missing-cmd-get": [
+        ("agentid", ANNA[0]),
+        ("mode", "0"),
+        ("state", "online"),
+        ("eventtime", millis("2026-11-20 10:00:00")),
+        ("customerNumber", CUSTOMER),
+    ],
+    "bad-unknown-cmd-get": [
+        ("cmd", "hangupevent"),
+        ("taskid", CALL_IN),
+        ("eventtime", millis("2026-11-20 10:19:06")),
+        ("customerNumber", CUSTOMER),
+    ],
+}
+
+
+def _received(params: Params) -> datetime:
+    """When API Gateway got the request: 150 ms after the event (callevent: its local time)."""
+    values = dict(params)
+    text = values.get("eventtime", "")
+    moment = (
+        datetime.fromtimestamp(int(text) / 1000, tz=UTC) if text.isdigit() else local(text).astimezone(UTC)
+    )
+    return moment.astimezone(UTC).replace(microsecond=150_000)
+
+
+def _request_id(name: str) -> str:
+    """API Gateway style request id, stable per sample."""
+    return base64.b64encode(hashlib.sha256(name.encode()).digest()[:10]).decode()[:14] + "="
+
+
+def _trace_id(name: str, moment: datetime) -> str:
+    return f"Root=1-{int(moment.timestamp()):08x}-{hashlib.sha256(name.encode()).hexdigest()[:24]}"
+
+
+def _clf_time(moment: datetime) -> str:
+    """``20/Nov/2026:09:15:30 +0000`` without depending on the locale."""
+    return f"{moment:%d}/{_MONTHS[moment.month - 1]}/{moment:%Y:%H:%M:%S} +0000"
+
+
+def urlencoded(params: Params) -> str:
+    """``a=1&b=R%C3%BCckruf`` (UTF-8, spaces as ``%20``): how the ACD encodes a query or body."""
+    return urlencode(list(params), quote_via=quote)
+
+
+def http_event(name: str, method: str, params: Params) -> dict[str, Any]:
+    """One API Gateway HTTP API (payload 2.0) request to ``/callback/{token}``."""
+    method = method.upper()
+    moment = _received(params)
+    path = f"/callback/{TOKEN}"
+    headers = {
+        "accept": "text/html, image/gif, image/jpeg, */*; q=0.2",
+        "host": DOMAIN,
+        "user-agent": USER_AGENT,
+        "x-amzn-trace-id": _trace_id(name, moment),
+        "x-forwarded-for": SOURCE_IP,
+        "x-forwarded-port": "443",
+        "x-forwarded-proto": "https",
+    }
+    event: dict[str, Any] = {
+        "version": "2.0",
+        "routeKey": f"{method} /callback/{{token}}",
+        "rawPath": path,
+        "rawQueryString": "",
+        "headers": headers,
+        "requestContext": {
+            "accountId": ACCOUNT,
+            "apiId": API_ID,
+            "domainName": DOMAIN,
+            "domainPrefix": API_ID,
+            "http": {
+                "method": method,
+                "path": path,
+                "protocol": "HTTP/1.1",
+                "sourceIp": SOURCE_IP,
+                "userAgent": USER_AGENT,
+            },
+            "requestId": _request_id(name),
+            "routeKey": f"{method} /callback/{{token}}",
+            "stage": "$default",
+            "time": _clf_time(moment),
+            "timeEpoch": int(moment.timestamp() * 1000),
+        },
+        "pathParameters": {"token": TOKEN},
+        "isBase64Encoded": False,
+    }
+    if method == "PUT":
+        body = urlencoded(params).encode()
+        headers["content-type"] = "application/x-www-form-urlencoded"
+        headers["content-length"] = str(len(body))
+        event["body"] = base64.b64encode(body).decode()
+        event["isBase64Encoded"] = True
+    else:
+        event["rawQueryString"] = urlencoded(params)
+        query: dict[str, str] = {}
+        for key, value in params:
+            query[key] = f"{query[key]},{value}" if key in query else value
+        event["queryStringParameters"] = query
+    return event
+
+
+# -- stream records for the fan-out function -------------------------------------------------
+
+
+def stored_item(name: str) -> dict[str, Any]:
+    """The events-table item the ingest writes for sample ``name`` (its own code, so the stream
+    samples match what the fan-out really receives)."""
+    settings = HubSettings(
+        acd_timezone=ACD_ZONE.key,
+        report_timezone=ACD_ZONE.key,
+        cmd_day_shards=CMD_DAY_SHARDS,
+        retention_days=0,
+    )
+    params = merge_parameters(SAMPLES[name])
+    event = parse_callback(params, ParseContext(settings.acd_zone, settings.default_phone_region))
+    return event_item(event, params, settings, _received(SAMPLES[name]))
+
+
+def _typed(value: Any) -> Any:
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return value
+    if isinstance(value, (int, float)):
+        return Decimal(str(value))
+    if isinstance(value, Mapping):
+        return {k: _typed(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_typed(v) for v in value]
+    raise TypeError(f"unsupported value {value!r}")
+
+
+def stream_view_type() -> str:
+    """The events table's ``StreamViewType`` as ``template.yaml`` declares it."""
+    table = dynamodb_tables(load_template())[EVENTS_TABLE]
+    return str(table["StreamSpecification"]["StreamViewType"])
+
+
+def stream_event(name: str, item: Mapping[str, Any], view_type: str) -> dict[str, Any]:
+    """``{"Records": [one INSERT]}`` as the events table's stream delivers it to Lambda."""
+    serializer = TypeSerializer()
+    image = {k: serializer.serialize(_typed(v)) for k, v in item.items()}
+    keys_image = {k: image[k] for k in ("pk", "sk")}
+    created = datetime.fromisoformat(str(item["received_at"]).replace("Z", "+00:00"))
+    return {
+        "Records": [
+            {
+                "eventID": hashlib.md5(name.encode(), usedforsecurity=False).hexdigest(),
+                "eventName": "INSERT",
+                "eventVersion": "1.1",
+                "eventSource": "aws:dynamodb",
+                "awsRegion": REGION,
+                "dynamodb": {
+                    "ApproximateCreationDateTime": int(created.timestamp()),
+                    "Keys": keys_image,
+                    "NewImage": image,
+                    "SequenceNumber": str(4421584500000000017450439091 + int(created.timestamp())),
+                    "SizeBytes": len(json.dumps(image, ensure_ascii=False).encode()),
+                    "StreamViewType": view_type,
+                },
+                "eventSourceARN": STREAM_ARN,
+            }
+        ]
+    }
+
+
+def _fanout_events() -> dict[str, dict[str, Any]]:
+    view = stream_view_type()
+    return {
+        "fanout/configchanged-insert.json": stream_event(
+            "configchanged-insert", stored_item("configchanged-head"), view
+        ),
+        "fanout/broadcastevent-insert.json": stream_event(
+            "broadcastevent-insert", stored_item("broadcastevent-put"), view
+        ),
+    }
+
+
+def build_events() -> dict[str, dict[str, Any]]:
+    """Every sample, by its path under ``events/``."""
+    events: dict[str, dict[str, Any]] = {}
+    for name, params in SAMPLES.items():
+        method = name.rsplit("-", 1)[1]
+        events[f"ingest/{name}.json"] = http_event(name, method, params)
+    events.update(_fanout_events())
+    return events
+
+
+def dumps(event: Mapping[str, Any]) -> str:
+    """The committed file text: sorted keys, 2-space indent, UTF-8, trailing newline."""
+    return json.dumps(event, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def write_events(root: Path) -> list[Path]:
+    written = []
+    for relative, event in sorted(build_events().items()):
+        path = root / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(dumps(event), encoding="utf-8")
+        written.append(path)
+    return written
+
+
+def default_root() -> Path:
+    """``events/`` of the repository this file lives in (tools/acd_tools/ -> repo root)."""
+    return Path(__file__).resolve().parents[2] / "events"
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0] if __doc__ else None)
+    parser.add_argument(
+        "--out", type=Path, default=default_root(), help="target directory (default: events/)"
+    )
+    args = parser.parse_args(argv)
+    for path in write_events(args.out):
+        print(path)
+
+
+if __name__ == "__main__":
+    main()
