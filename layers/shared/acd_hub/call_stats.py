@@ -1,0 +1,223 @@
+"""Call summaries and hotline KPIs — pure functions, no AWS. Definitions: DESIGN.md "KPIs".
+
+A summary is recomputed from all of a call's events, and KPIs from all summaries of a
+hotline's day, so duplicates, retries and reordering cannot change a figure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from acd_hub.agent_stats import WORK_STATES, seconds
+from acd_hub.events import StoredEvent
+from acd_hub.keys import iso_utc
+
+INTERVAL_MINUTES = 15
+TERMINAL_ROUTING = {
+    "Rejected": "rejected",
+    "BadCall": "badcall",
+    "Mailbox": "mailbox",
+    "ForwardNumber": "forwarded",
+}
+KPI_KEYS = (
+    "offered",
+    "answered",
+    "abandoned",
+    "rejected",
+    "badcall",
+    "mailbox",
+    "forwarded",
+    "answered_within_sl",
+    "service_level_pct",
+    "abandon_rate_pct",
+    "asa_s",
+    "max_wait_s",
+    "aht_s",
+    "avg_talk_s",
+    "avg_hold_s",
+)
+
+
+def _iso(ms: int | None) -> str | None:
+    return None if ms is None else iso_utc(datetime.fromtimestamp(ms / 1000, tz=ZoneInfo("UTC")))
+
+
+def interval_start(moment_ms: int, zone: ZoneInfo) -> datetime:
+    local = datetime.fromtimestamp(moment_ms / 1000, tz=zone)
+    return local.replace(minute=local.minute - local.minute % INTERVAL_MINUTES, second=0, microsecond=0)
+
+
+def _first(events: list[StoredEvent], *types: str) -> StoredEvent | None:
+    return next((e for e in events if e.event_type in types), None)
+
+
+def _hold_ms(events: list[StoredEvent], ended_ms: int | None) -> int:
+    total, held_since = 0, None
+    for event in events:
+        if event.event_type == "Holdstart" and held_since is None:
+            held_since = event.time_ms
+        elif event.event_type == "Holdstop" and held_since is not None:
+            total += event.time_ms - held_since
+            held_since = None
+    if held_since is not None and ended_ms is not None:
+        total += max(0, ended_ms - held_since)
+    return total
+
+
+def after_call_work_ms(task_id: str, agent_events: Iterable[list[StoredEvent]]) -> int:
+    """Sum of the agents' ``working`` intervals that carry this call's task id; each interval
+    ends at the agent's next event (unknown yet: not counted)."""
+    total = 0
+    for events in agent_events:
+        ordered = sorted({e.key: e for e in events}.values(), key=lambda e: e.order)
+        for event, following in zip(ordered, ordered[1:], strict=False):
+            if event.state in WORK_STATES and event.task_id == task_id:
+                total += following.time_ms - event.time_ms
+    return total
+
+
+def call_summary(
+    task_id: str,
+    events: list[StoredEvent],
+    agent_events: Iterable[list[StoredEvent]],
+    zone: ZoneInfo,
+) -> dict[str, Any]:
+    """One call from its ``callevent``/``recordedcall``/``classificationevent``/``enqueuecall``
+    events (any order, duplicates removed by key) and its agents' ``agentstate`` events."""
+    unique = sorted({e.key: e for e in events}.values(), key=lambda e: e.order)
+    calls = [e for e in unique if e.cmd == "callevent"]
+    start = _first(calls, "CallStart")
+    end = _first(calls, "CallEnd")
+    mode = next((e.data["mode"] for e in ([start] if start else []) + calls if e and "mode" in e.data), None)
+    inbound = mode != 1
+    answer = _first(calls, "Connected") if inbound else _first(calls, "BConnected")
+    hotline = next(
+        (e.data["hotlineid"] for e in ([start] if start else []) + calls if "hotlineid" in e.data), None
+    )
+    group = next((e.data["groupid"] for e in reversed(calls) if "groupid" in e.data), None)
+    agents = list(dict.fromkeys(e.data["agentid"] for e in calls if "agentid" in e.data))
+    terminal = _first(calls, *TERMINAL_ROUTING)
+    classifications = [e for e in unique if e.cmd == "classificationevent"]
+
+    started_ms = start.time_ms if start else None
+    ended_ms = end.time_ms if end else None
+    answered_ms = answer.time_ms if answer else None
+    if inbound:
+        if answer:
+            outcome = "answered"
+        elif terminal:
+            outcome = TERMINAL_ROUTING[terminal.event_type or ""]
+        else:
+            outcome = "abandoned" if end else "in_progress"
+    else:
+        outcome = "connected" if answer else ("not_connected" if end else "in_progress")
+
+    wait_ms = talk_ms = hold_ms = acw_ms = None
+    if inbound and answer and start:
+        wait_ms = answered_ms - started_ms  # type: ignore[operator]
+    if inbound and answer and end:
+        hold_ms = _hold_ms(calls, ended_ms)
+        talk_ms = ended_ms - answered_ms - hold_ms  # type: ignore[operator]
+        acw_ms = after_call_work_ms(task_id, agent_events)
+
+    summary: dict[str, Any] = {
+        "task_id": task_id,
+        "direction": "inbound" if inbound else "outbound",
+        "hotline": hotline,
+        "group": group,
+        "agents": agents,
+        "started": _iso(started_ms),
+        "answered": _iso(answered_ms),
+        "ended": _iso(ended_ms),
+        "wait_s": None if wait_ms is None else seconds(wait_ms),
+        "talk_s": None if talk_ms is None else seconds(talk_ms),
+        "hold_s": None if hold_ms is None else seconds(hold_ms),
+        "acw_s": None if acw_ms is None else seconds(acw_ms),
+        "outcome": outcome,
+        "recorded": any(e.cmd == "recordedcall" for e in unique),
+        "classification": classifications[-1].data.get("classificationreason") if classifications else None,
+        "started_ms": started_ms,
+        "event_count": len(unique),
+    }
+    if started_ms is not None:
+        summary["day"] = datetime.fromtimestamp(started_ms / 1000, tz=zone).date().isoformat()
+        summary["interval"] = interval_start(started_ms, zone).isoformat()
+    return summary
+
+
+def _mean(values: list[float]) -> float | None:
+    return round(sum(values) / len(values), 2) if values else None
+
+
+def _pct(part: int, whole: int) -> float | None:
+    return round(part / whole * 100, 2) if whole else None
+
+
+def kpis(summaries: Iterable[dict[str, Any]], sl_seconds: int) -> dict[str, Any]:
+    """KPIs over inbound calls that started (offered); ratios over nothing are null."""
+    counts = dict.fromkeys(("offered", "answered", "abandoned", *TERMINAL_ROUTING.values()), 0)
+    waits: list[float] = []
+    talks: list[float] = []
+    holds: list[float] = []
+    handles: list[float] = []
+    for call in summaries:
+        if call["direction"] != "inbound" or call.get("started") is None:
+            continue
+        counts["offered"] += 1
+        outcome = call["outcome"]
+        if outcome in counts:
+            counts[outcome] += 1
+        if outcome == "answered":
+            waits.append(call["wait_s"])
+            if call.get("talk_s") is not None:
+                talks.append(call["talk_s"])
+                holds.append(call["hold_s"])
+                handles.append(call["talk_s"] + call["hold_s"] + (call.get("acw_s") or 0))
+    within = sum(1 for wait in waits if wait <= sl_seconds)
+    handled = counts["answered"] + counts["abandoned"]
+    return {
+        "offered": counts["offered"],
+        "answered": counts["answered"],
+        "abandoned": counts["abandoned"],
+        "rejected": counts["rejected"],
+        "badcall": counts["badcall"],
+        "mailbox": counts["mailbox"],
+        "forwarded": counts["forwarded"],
+        "answered_within_sl": within,
+        "service_level_pct": _pct(within, handled),
+        "abandon_rate_pct": _pct(counts["abandoned"], handled),
+        "asa_s": _mean(waits),
+        "max_wait_s": max(waits) if waits else None,
+        "aht_s": _mean(handles),
+        "avg_talk_s": _mean(talks),
+        "avg_hold_s": _mean(holds),
+    }
+
+
+def hotline_day_kpis(
+    hotline: str, day: date, summaries: list[dict[str, Any]], sl_seconds: int
+) -> dict[str, Any]:
+    """The day's KPIs and one entry per 15-minute interval that has offered calls."""
+    by_interval: dict[str, list[dict[str, Any]]] = {}
+    for call in summaries:
+        if call.get("interval") and call["direction"] == "inbound":
+            by_interval.setdefault(call["interval"], []).append(call)
+    intervals = []
+    for start in sorted(by_interval, key=datetime.fromisoformat):
+        figures = kpis(by_interval[start], sl_seconds)
+        if figures["offered"]:
+            intervals.append({"start": start, **figures})
+    return {
+        "hotline": hotline,
+        "date": day.isoformat(),
+        "day": kpis(summaries, sl_seconds),
+        "intervals": intervals,
+        "sl_seconds": sl_seconds,
+    }
+
+
+def next_day(day: date) -> date:
+    return day + timedelta(days=1)
