@@ -24,7 +24,9 @@ def ms(text: str) -> int:
 _counter = iter(range(10**6))
 
 
-def state(at: str, name: str, task: str | None = None, reason: str | None = None, agent: str = "100001") -> StoredEvent:
+def state(
+    at: str, name: str, task: str | None = None, reason: str | None = None, agent: str = "100001"
+) -> StoredEvent:
     data: dict[str, object] = {"state": name, "agentid": agent}
     if reason:
         data["pause-reason"] = reason
@@ -85,7 +87,10 @@ def test_daylight_saving_days_have_23_or_25_hours(day: date, hours: int) -> None
 
 
 def test_reordered_and_duplicated_events_give_the_same_stats() -> None:
-    events = [state(f"2025-11-20 08:{m:02d}:00", name) for m, name in enumerate(["online", "alerting", "connected", "working", "online", "paused", "online"])]
+    events = [
+        state(f"2025-11-20 08:{m:02d}:00", name)
+        for m, name in enumerate(["online", "alerting", "connected", "working", "online", "paused", "online"])
+    ]
     expected = day_stats("100001", DAY, events, day_intervals(events, None, None, DAY, BERLIN))
     shuffled = events + events[:3]
     random.Random(4).shuffle(shuffled)
@@ -194,20 +199,46 @@ def test_call_without_its_start_yet_has_no_interval() -> None:
 # --- KPIs ----------------------------------------------------------------------------------
 
 
-def inbound(outcome: str, wait: float | None = None, talk: float | None = None, hold: float = 0, acw: float = 0,
-            interval: str = "2025-11-20T10:00:00+01:00") -> dict[str, object]:
-    return {"direction": "inbound", "started": "x", "outcome": outcome, "wait_s": wait, "talk_s": talk,
-            "hold_s": hold if talk is not None else None, "acw_s": acw, "interval": interval}
+def inbound(
+    outcome: str,
+    wait: float | None = None,
+    talk: float | None = None,
+    hold: float = 0,
+    acw: float = 0,
+    interval: str = "2025-11-20T10:00:00+01:00",
+) -> dict[str, object]:
+    return {
+        "direction": "inbound",
+        "started": "x",
+        "outcome": outcome,
+        "wait_s": wait,
+        "talk_s": talk,
+        "hold_s": hold if talk is not None else None,
+        "acw_s": acw,
+        "interval": interval,
+    }
 
 
 def test_empty_denominators_are_null_never_zero() -> None:
     empty = kpis([], 20)
     assert list(empty) == list(KPI_KEYS)
     assert empty["offered"] == 0
-    for ratio in ("service_level_pct", "abandon_rate_pct", "asa_s", "max_wait_s", "aht_s", "avg_talk_s", "avg_hold_s"):
+    for ratio in (
+        "service_level_pct",
+        "abandon_rate_pct",
+        "asa_s",
+        "max_wait_s",
+        "aht_s",
+        "avg_talk_s",
+        "avg_hold_s",
+    ):
         assert empty[ratio] is None
     only_rejected = kpis([inbound("rejected")], 20)
-    assert (only_rejected["offered"], only_rejected["rejected"], only_rejected["service_level_pct"]) == (1, 1, None)
+    assert (only_rejected["offered"], only_rejected["rejected"], only_rejected["service_level_pct"]) == (
+        1,
+        1,
+        None,
+    )
 
 
 def test_service_level_boundary_and_ratios() -> None:
@@ -237,7 +268,10 @@ def test_day_and_intervals() -> None:
     report = hotline_day_kpis("501", DAY, calls, 20)
     assert report["hotline"] == "501"
     assert report["day"]["offered"] == 3
-    assert [i["start"] for i in report["intervals"]] == ["2025-11-20T10:00:00+01:00", "2025-11-20T10:15:00+01:00"]
+    assert [i["start"] for i in report["intervals"]] == [
+        "2025-11-20T10:00:00+01:00",
+        "2025-11-20T10:15:00+01:00",
+    ]
     assert report["intervals"][0]["answered"] == 2
     assert report["intervals"][1]["abandon_rate_pct"] == 100.0
 
@@ -248,7 +282,10 @@ def test_intervals_on_the_autumn_dst_day_sort_by_real_time() -> None:
         inbound("answered", wait=1, talk=1, interval="2025-10-26T02:45:00+02:00"),
     ]
     report = hotline_day_kpis("501", date(2025, 10, 26), calls, 20)
-    assert [i["start"] for i in report["intervals"]] == ["2025-10-26T02:45:00+02:00", "2025-10-26T02:00:00+01:00"]
+    assert [i["start"] for i in report["intervals"]] == [
+        "2025-10-26T02:45:00+02:00",
+        "2025-10-26T02:00:00+01:00",
+    ]
 
 
 def test_interval_start_uses_reporting_zone() -> None:

@@ -91,7 +91,14 @@ def ms(text: str) -> str:
 
 
 def agent_state(at: str, state: str, **extra: str) -> dict[str, str]:
-    return {"cmd": "agentstate", "agentid": "100001", "mode": "0", "state": state, "eventtime": ms(at), **extra}
+    return {
+        "cmd": "agentstate",
+        "agentid": "100001",
+        "mode": "0",
+        "state": state,
+        "eventtime": ms(at),
+        **extra,
+    }
 
 
 CALL_ID = iter(range(1000, 10**6))
@@ -194,5 +201,7 @@ def test_a_poison_record_fails_alone(aws: Any) -> None:
     poison = {k: v for k, v in state.items() if k != "event_time_ms"}
     event = {"Records": [harness.record(good), harness.record(poison)]}
     response = aggregate_batch(event, MagicMock(), harness.calls(), MagicMock())
-    assert response == {"batchItemFailures": [{"itemIdentifier": event["Records"][1]["dynamodb"]["SequenceNumber"]}]}
+    assert response == {
+        "batchItemFailures": [{"itemIdentifier": event["Records"][1]["dynamodb"]["SequenceNumber"]}]
+    }
     assert harness.reports.get(call_summary_key("c0ffee")) is not None
