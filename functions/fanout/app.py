@@ -17,7 +17,7 @@ settings = HubSettings()
 logger = Logger()
 metrics = Metrics()
 processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
-fanout = SnsFanout(sns_client(), settings)
+fanout = SnsFanout(sns_client(settings.aws_endpoint_url), settings)
 
 
 def publish_record(record: DynamoDBRecord) -> None:
@@ -33,4 +33,6 @@ def publish_record(record: DynamoDBRecord) -> None:
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return process_partial_response(event=event, record_handler=publish_record, processor=processor, context=context)
+    return process_partial_response(
+        event=event, record_handler=publish_record, processor=processor, context=context
+    )

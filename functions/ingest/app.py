@@ -16,7 +16,11 @@ from acd_hub.storage import DynamoEventStore
 settings = HubSettings()
 logger = Logger()
 metrics = Metrics()
-ingest = CallbackIngest(settings, DynamoEventStore(dynamodb_client(), settings.events_table), token_source(settings))
+ingest = CallbackIngest(
+    settings,
+    DynamoEventStore(dynamodb_client(settings.aws_endpoint_url), settings.events_table),
+    token_source(settings),
+)
 app = build_resolver(ingest, logger, metrics)
 
 

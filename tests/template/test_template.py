@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from acd_hub import keys
 from acd_hub.settings import HubSettings
 from acd_tools.template import (
@@ -160,7 +161,9 @@ def test_sam_build_layer(built: Path) -> None:
     assert cores, sorted(p.name for p in (python / "pydantic_core").iterdir())
     # The runtime provides boto3; a copy in the layer would shadow it.
     assert not (python / "boto3").exists()
-    assert not (python / "botocore").exists(), "botocore in the layer would shadow the runtime's (and weighs 30 MB)"
+    assert not (python / "botocore").exists(), (
+        "botocore in the layer would shadow the runtime's (and weighs 30 MB)"
+    )
 
 
 # --- our rules -------------------------------------------------------------------------------------
@@ -359,12 +362,147 @@ def test_fanout_stream_wakes_only_for_new_fanout_events(template: dict[str, Any]
     assert mapping["filter_patterns"] == [
         {
             "eventName": ["INSERT"],
-            "dynamodb": {"NewImage": {"cmd": {"S": ["configchanged", "broadcastevent"]}}},
+            # rejected requests live in the same table with kind "rejected"
+            "dynamodb": {
+                "NewImage": {"kind": {"S": ["event"]}, "cmd": {"S": ["configchanged", "broadcastevent"]}}
+            },
         }
     ]
     dlq = template["Resources"]["FanoutDLQ"]["Properties"]
     assert dlq["MessageRetentionPeriod"] == 1209600
     assert dlq["SqsManagedSseEnabled"] is True
+
+
+# --- reports -----------------------------------------------------------------------------------------
+
+AGGREGATORS = {
+    "AgentStatsFunction": ("AgentStatsDLQ", ["agentstate"]),
+    "CallStatsFunction": (
+        "CallStatsDLQ",
+        ["callevent", "recordedcall", "classificationevent", "enqueuecall", "agentstate"],
+    ),
+}
+
+
+def test_every_stream_consumer_wakes_only_for_stored_events(template: dict[str, Any]) -> None:
+    mappings = stream_mappings(template)
+    assert {m["function"] for m in mappings} == {"FanoutFunction", *AGGREGATORS}
+    for mapping in mappings:
+        for pattern in mapping["filter_patterns"]:
+            assert pattern["eventName"] == ["INSERT"], mapping["function"]
+            assert pattern["dynamodb"]["NewImage"]["kind"] == {"S": ["event"]}, mapping["function"]
+
+
+@pytest.mark.parametrize("function", sorted(AGGREGATORS))
+def test_aggregator_stream_mapping(template: dict[str, Any], function: str) -> None:
+    dlq, cmds = AGGREGATORS[function]
+    (mapping,) = [m for m in stream_mappings(template) if m["function"] == function]
+    assert mapping["table"] == "EventsTable"
+    assert mapping["handler"] == "app.lambda_handler"
+    assert mapping["starting_position"] == "TRIM_HORIZON"
+    assert mapping["batch_size"] == 100
+    assert mapping["batching_window"] == 2
+    assert mapping["bisect"] is True
+    assert mapping["report_batch_item_failures"] is True
+    assert mapping["max_retries"] == 10
+    assert mapping["max_record_age"] == 21600
+    assert mapping["on_failure"] == dlq
+    assert mapping["filter_patterns"] == [
+        {"eventName": ["INSERT"], "dynamodb": {"NewImage": {"kind": {"S": ["event"]}, "cmd": {"S": cmds}}}}
+    ]
+    properties = template["Resources"][function]["Properties"]
+    assert properties["Events"][mapping["event"]]["Properties"]["ParallelizationFactor"] == 1
+    assert properties["Timeout"] == 60
+    queue = template["Resources"][dlq]
+    assert queue["Type"] == "AWS::SQS::Queue"
+    assert queue["Properties"]["MessageRetentionPeriod"] == 1209600
+    assert queue["Properties"]["SqsManagedSseEnabled"] is True
+
+
+def test_the_aggregators_have_their_own_dlqs(template: dict[str, Any]) -> None:
+    targets = [m["on_failure"] for m in stream_mappings(template)]
+    assert len(targets) == len(set(targets)), targets
+
+
+def _dynamodb_grants(function: dict[str, Any]) -> dict[str | None, set[str]]:
+    """``{table logical id: dynamodb actions}`` of a function's inline statements."""
+    grants: dict[str | None, set[str]] = {}
+    for policy in _as_list(function["Properties"].get("Policies") or []):
+        for statement in _statements(policy):
+            actions = {a for a in _as_list(statement["Action"]) if str(a).startswith("dynamodb:")}
+            if not actions:
+                continue
+            assert statement["Effect"] == "Allow"
+            for resource in _as_list(statement["Resource"]):
+                grants.setdefault(referenced_resource(resource), set()).update(actions)
+    return grants
+
+
+@pytest.mark.parametrize("function", sorted(AGGREGATORS))
+def test_aggregator_policy_is_least_privilege(resources: dict[str, Any], function: str) -> None:
+    grants = _dynamodb_grants(resources[function])
+    # Read-only on the events table, base table only (no index ARN, no Scan, no write).
+    assert grants == {
+        "EventsTable": {"dynamodb:Query", "dynamodb:GetItem"},
+        "ReportsTable": {
+            "dynamodb:GetItem",
+            "dynamodb:Query",
+            "dynamodb:PutItem",
+            "dynamodb:UpdateItem",
+            "dynamodb:DeleteItem",
+        },
+    }
+    for policy in _as_list(resources[function]["Properties"]["Policies"]):
+        for statement in _statements(policy):
+            for resource in _as_list(statement["Resource"]):
+                assert "index" not in json.dumps(resource), statement
+    stream_reads = [
+        p["DynamoDBStreamReadPolicy"]
+        for p in resources[function]["Properties"]["Policies"]
+        if isinstance(p, dict) and "DynamoDBStreamReadPolicy" in p
+    ]
+    fanout_reads = [
+        p["DynamoDBStreamReadPolicy"]
+        for p in resources["FanoutFunction"]["Properties"]["Policies"]
+        if isinstance(p, dict) and "DynamoDBStreamReadPolicy" in p
+    ]
+    assert stream_reads == fanout_reads
+
+
+def test_only_the_ingest_writes_events(resources: dict[str, Any]) -> None:
+    writes = {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"}
+    for logical_id, function in resources_of_type({"Resources": resources}, SERVERLESS_FUNCTION).items():
+        granted = _dynamodb_grants(function).get("EventsTable", set())
+        if logical_id == "IngestFunction":
+            assert granted == {"dynamodb:PutItem"}
+        else:
+            assert not granted & writes, f"{logical_id} may write the events table: {granted & writes}"
+
+
+def test_reports_table(resources: dict[str, Any]) -> None:
+    table = resources["ReportsTable"]
+    properties = table["Properties"]
+    assert table["Type"] == "AWS::DynamoDB::Table"
+    assert table["DeletionPolicy"] == "Retain"
+    assert table["UpdateReplacePolicy"] == "Retain"
+    assert properties["BillingMode"] == "PAY_PER_REQUEST"
+    assert sorted(properties["KeySchema"], key=lambda k: k["KeyType"]) == [
+        {"AttributeName": "pk", "KeyType": "HASH"},
+        {"AttributeName": "sk", "KeyType": "RANGE"},
+    ]
+    assert properties["AttributeDefinitions"] == [
+        {"AttributeName": "pk", "AttributeType": "S"},
+        {"AttributeName": "sk", "AttributeType": "S"},
+    ]
+    assert "GlobalSecondaryIndexes" not in properties
+    assert "StreamSpecification" not in properties
+    assert properties["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
+    assert properties["SSESpecification"]["SSEEnabled"] is True
+
+
+def test_every_function_knows_the_reports_table(template: dict[str, Any]) -> None:
+    for logical_id in _functions(template):
+        assert function_environment(template, logical_id)["ACD_REPORTS_TABLE"] == {"Ref": "ReportsTable"}
 
 
 def test_environment_variables_are_settings_fields(template: dict[str, Any]) -> None:
@@ -398,4 +536,11 @@ def test_outputs(template: dict[str, Any]) -> None:
         "BroadcastTopicArn",
         "FanoutDLQUrl",
         "TokenParameterName",
+        "ReportsTableName",
+        "AgentStatsDLQUrl",
+        "CallStatsDLQUrl",
     }
+    outputs = template["Outputs"]
+    assert outputs["ReportsTableName"]["Value"] == {"Ref": "ReportsTable"}
+    assert outputs["AgentStatsDLQUrl"]["Value"] == {"Ref": "AgentStatsDLQ"}
+    assert outputs["CallStatsDLQUrl"]["Value"] == {"Ref": "CallStatsDLQ"}

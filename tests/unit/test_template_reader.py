@@ -8,9 +8,10 @@ from typing import Any
 
 import boto3
 import pytest
+from moto import mock_aws
+
 from acd_tools import template as reader
 from acd_tools.template import TemplateError
-from moto import mock_aws
 
 REPO_TEMPLATE = Path(__file__).resolve().parents[2] / "template.yaml"
 
@@ -248,17 +249,41 @@ def test_repo_events_table(repo: dict[str, Any]) -> None:
     assert all("ProvisionedThroughput" not in i for i in events["GlobalSecondaryIndexes"])
 
 
+def test_repo_reports_table(repo: dict[str, Any]) -> None:
+    assert reader.dynamodb_tables(repo)["ReportsTable"] == {
+        "TableName": "ReportsTable",
+        "KeySchema": [
+            {"AttributeName": "pk", "KeyType": "HASH"},
+            {"AttributeName": "sk", "KeyType": "RANGE"},
+        ],
+        "AttributeDefinitions": [
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+        ],
+        "BillingMode": "PAY_PER_REQUEST",
+    }
+
+
 def test_repo_tables_create_in_moto(repo: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-central-1")
+    tables = reader.dynamodb_tables(repo)
+    assert list(tables) == ["EventsTable", "ReportsTable"]
     with mock_aws():
         client = boto3.client("dynamodb", region_name="eu-central-1")
-        for logical_id, kwargs in reader.dynamodb_tables(repo).items():
-            described = client.create_table(**kwargs)["TableDescription"]
-            assert described["TableName"] == logical_id
-            assert described["StreamSpecification"]["StreamViewType"] == "NEW_IMAGE"
-            assert len(described["GlobalSecondaryIndexes"]) == 3
+        described = {
+            logical_id: client.create_table(**kwargs)["TableDescription"]
+            for logical_id, kwargs in tables.items()
+        }
+    assert {logical_id: d["TableName"] for logical_id, d in described.items()} == {
+        "EventsTable": "EventsTable",
+        "ReportsTable": "ReportsTable",
+    }
+    assert described["EventsTable"]["StreamSpecification"]["StreamViewType"] == "NEW_IMAGE"
+    assert len(described["EventsTable"]["GlobalSecondaryIndexes"]) == 3
+    assert not described["ReportsTable"].get("StreamSpecification", {}).get("StreamEnabled")
+    assert not described["ReportsTable"].get("GlobalSecondaryIndexes")
 
 
 # --- SNS, functions --------------------------------------------------------------------------------
@@ -330,8 +355,9 @@ def test_stream_mapping_needs_a_table_of_the_template(small: dict[str, Any]) -> 
 
 
 def test_repo_stream_mappings(repo: dict[str, Any]) -> None:
-    (fanout,) = reader.stream_mappings(repo)
-    assert fanout["function"] == "FanoutFunction"
+    mappings = reader.stream_mappings(repo)
+    assert [m["function"] for m in mappings] == ["FanoutFunction", "AgentStatsFunction", "CallStatsFunction"]
+    fanout, agent_stats, call_stats = mappings
     assert fanout["code_uri"] == "functions/fanout/"
     assert fanout["handler"] == "app.lambda_handler"
     assert fanout["table"] == "EventsTable"
@@ -341,8 +367,55 @@ def test_repo_stream_mappings(repo: dict[str, Any]) -> None:
     assert fanout["report_batch_item_failures"] is True
     assert fanout["starting_position"] == "TRIM_HORIZON"
     assert fanout["on_failure"] == "FanoutDLQ"
-    (pattern,) = fanout["filter_patterns"]
-    assert pattern["dynamodb"]["NewImage"]["cmd"]["S"] == ["configchanged", "broadcastevent"]
+    assert fanout["filter_patterns"] == [
+        {
+            "eventName": ["INSERT"],
+            "dynamodb": {
+                "NewImage": {"kind": {"S": ["event"]}, "cmd": {"S": ["configchanged", "broadcastevent"]}}
+            },
+        }
+    ]
+
+    aggregator_cmds = {
+        "AgentStatsFunction": ["agentstate"],
+        "CallStatsFunction": [
+            "callevent",
+            "recordedcall",
+            "classificationevent",
+            "enqueuecall",
+            "agentstate",
+        ],
+    }
+    for mapping, code_uri, dlq in (
+        (agent_stats, "functions/agent_stats/", "AgentStatsDLQ"),
+        (call_stats, "functions/call_stats/", "CallStatsDLQ"),
+    ):
+        assert mapping == {
+            "function": mapping["function"],
+            "event": "EventsStream",
+            "code_uri": code_uri,
+            "handler": "app.lambda_handler",
+            "table": "EventsTable",
+            "batch_size": 100,
+            "filter_patterns": [
+                {
+                    "eventName": ["INSERT"],
+                    "dynamodb": {
+                        "NewImage": {
+                            "kind": {"S": ["event"]},
+                            "cmd": {"S": aggregator_cmds[mapping["function"]]},
+                        }
+                    },
+                }
+            ],
+            "bisect": True,
+            "max_retries": 10,
+            "max_record_age": 21600,
+            "batching_window": 2,
+            "report_batch_item_failures": True,
+            "starting_position": "TRIM_HORIZON",
+            "on_failure": dlq,
+        }
 
 
 def test_http_routes(small: dict[str, Any], repo: dict[str, Any]) -> None:
@@ -427,6 +500,7 @@ def test_resolved_environment(small: dict[str, Any]) -> None:
 def test_repo_resolved_environment(repo: dict[str, Any]) -> None:
     refs = {
         "EventsTable": "EventsTable",
+        "ReportsTable": "ReportsTable",
         "ConfigChangedTopic": "arn:aws:sns:us-east-1:123456789012:config",
         "BroadcastTopic": "arn:aws:sns:us-east-1:123456789012:broadcast",
         "CallbackTokenParameterName": "",
@@ -438,3 +512,6 @@ def test_repo_resolved_environment(repo: dict[str, Any]) -> None:
     assert ingest["POWERTOOLS_LOG_LEVEL"] == "INFO"
     fanout = reader.resolved_environment(repo, "FanoutFunction", refs)
     assert fanout["ACD_BROADCAST_TOPIC_ARN"].endswith(":broadcast")
+    call_stats = reader.resolved_environment(repo, "CallStatsFunction", refs)
+    assert call_stats["ACD_REPORTS_TABLE"] == "ReportsTable"
+    assert call_stats["ACD_SERVICE_LEVEL_SECONDS"] == "20"

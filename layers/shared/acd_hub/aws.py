@@ -21,14 +21,14 @@ def _config() -> object:
 
 
 @cache
-def dynamodb_client() -> DynamoDBClient:
+def dynamodb_client(endpoint_url: str = "") -> DynamoDBClient:
     import boto3  # noqa: PLC0415
 
-    return boto3.client("dynamodb", config=_config())  # type: ignore[call-overload]
+    return boto3.client("dynamodb", config=_config(), endpoint_url=endpoint_url or None)  # type: ignore[call-overload]
 
 
 @cache
-def sns_client() -> SNSClient:
+def sns_client(endpoint_url: str = "") -> SNSClient:
     import boto3  # noqa: PLC0415
 
-    return boto3.client("sns", config=_config())  # type: ignore[call-overload]
+    return boto3.client("sns", config=_config(), endpoint_url=endpoint_url or None)  # type: ignore[call-overload]

@@ -26,6 +26,9 @@ class HubSettings(BaseSettings):
 
     events_table: str = "EventsTable"
     reports_table: str = "ReportsTable"
+    # Empty on AWS. Locally (sam local invoke --env-vars env.json) it points the clients at a
+    # moto server; the environment's AWS_ENDPOINT_URL works too when it is not declared empty.
+    aws_endpoint_url: str = ""
     config_topic_arn: str = ""
     broadcast_topic_arn: str = ""
 

@@ -75,8 +75,8 @@ def stream_handler(aggregator_type: type[Any]) -> Any:
     settings = HubSettings()
     logger = Logger()
     aggregator = aggregator_type(
-        EventLog(dynamodb_client(), settings.events_table),
-        ReportsStore(dynamodb_client(), settings.reports_table),
+        EventLog(dynamodb_client(settings.aws_endpoint_url), settings.events_table),
+        ReportsStore(dynamodb_client(settings.aws_endpoint_url), settings.reports_table),
         settings,
     )
 
