@@ -106,13 +106,17 @@ def test_token_by_path_query_or_body(ingest: CallbackIngest) -> None:
     body = f"{AGENTSTATE}&token=second-token".encode()
     assert (
         ingest.handle(
-            request(body=body, content_type="application/x-www-form-urlencoded", method="PUT", path_token=None)
+            request(
+                body=body, content_type="application/x-www-form-urlencoded", method="PUT", path_token=None
+            )
         ).outcome
         == "duplicate"
     )
 
 
-@pytest.mark.parametrize(("token", "query"), [(None, AGENTSTATE), ("wrong", AGENTSTATE), (None, "token=&cmd=x")])
+@pytest.mark.parametrize(
+    ("token", "query"), [(None, AGENTSTATE), ("wrong", AGENTSTATE), (None, "token=&cmd=x")]
+)
 def test_bad_tokens_are_unauthorized_and_not_kept(
     ingest: CallbackIngest, store: MemoryStore, token: str | None, query: str
 ) -> None:
@@ -168,7 +172,9 @@ def test_store_down_is_store_unavailable_and_nothing_partial(
 
 def test_callevent_key_is_its_id_and_lands_in_the_call(ingest: CallbackIngest, store: MemoryStore) -> None:
     stored = ingest.handle(
-        request("cmd=callevent&id=42&taskid=ff01&eventtype=Connected&eventtime=2025-11-20+10:00:00&agentid=100002")
+        request(
+            "cmd=callevent&id=42&taskid=ff01&eventtype=Connected&eventtime=2025-11-20+10:00:00&agentid=100002"
+        )
     )
     assert stored.event_key == "ce-42"
     (item,) = store.events.values()

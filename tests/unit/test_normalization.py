@@ -145,7 +145,9 @@ def test_dst_overlap_takes_the_first_reading() -> None:
 
 
 def test_acd_time_zone_is_configurable() -> None:
-    assert times.from_flexible("2025-11-20 10:00:00", ZoneInfo("UTC")) == datetime(2025, 11, 20, 10, tzinfo=UTC)
+    assert times.from_flexible("2025-11-20 10:00:00", ZoneInfo("UTC")) == datetime(
+        2025, 11, 20, 10, tzinfo=UTC
+    )
 
 
 @pytest.mark.parametrize("text", ["", "abc", "1763629200", "0", "2025-13-01 10:00:00", "1999-12-31 23:00:00"])

@@ -24,7 +24,9 @@ RETRY_AFTER_SECONDS = "5"
 def callback_request(event: APIGatewayProxyEventV2, path_token: str | None) -> CallbackRequest:
     """API Gateway's payload 2.0 -> our transport-neutral request (body as the bytes sent)."""
     raw_body = event.body or ""
-    body = base64.b64decode(raw_body) if event.is_base64_encoded else raw_body.encode("utf-8", "surrogateescape")
+    body = (
+        base64.b64decode(raw_body) if event.is_base64_encoded else raw_body.encode("utf-8", "surrogateescape")
+    )
     context = event.request_context
     return CallbackRequest(
         method=event.request_context.http.method.upper(),
@@ -40,7 +42,9 @@ def callback_request(event: APIGatewayProxyEventV2, path_token: str | None) -> C
 
 
 def _json(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response:
-    return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=body, headers=headers)
+    return Response(
+        status_code=status, content_type=content_types.APPLICATION_JSON, body=body, headers=headers
+    )
 
 
 def build_resolver(ingest: CallbackIngest, logger: Logger, metrics: Metrics) -> APIGatewayHttpResolver:
@@ -75,7 +79,11 @@ def build_resolver(ingest: CallbackIngest, logger: Logger, metrics: Metrics) -> 
         count(exc.cmd, "rejected")
         logger.info(
             "callback rejected",
-            extra={"cmd": exc.cmd, "request_id": exc.request_id, "parameters": [e.parameter for e in exc.errors]},
+            extra={
+                "cmd": exc.cmd,
+                "request_id": exc.request_id,
+                "parameters": [e.parameter for e in exc.errors],
+            },
         )
         return _json(
             400,
@@ -93,7 +101,10 @@ def build_resolver(ingest: CallbackIngest, logger: Logger, metrics: Metrics) -> 
         logger.warning("callback unauthorized", extra={"reason": str(exc)})
         return _json(
             401,
-            {"error": "unauthorized", "message": "missing or invalid token: use /callback/<token> or ?token="},
+            {
+                "error": "unauthorized",
+                "message": "missing or invalid token: use /callback/<token> or ?token=",
+            },
             headers={"WWW-Authenticate": 'Token realm="acd-callback"'},
         )
 

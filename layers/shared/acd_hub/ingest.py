@@ -68,7 +68,9 @@ class CallbackIngest:
             # Still authenticate first: a stranger's garbage is not quarantined.
             auth.check_token(request.path_token or _token_in(query_pairs), self._tokens())
             raise self._quarantine(request, bad.errors, "", received_at) from None
-        auth.check_token(request.path_token or _token_in(query_pairs) or _token_in(body_pairs), self._tokens())
+        auth.check_token(
+            request.path_token or _token_in(query_pairs) or _token_in(body_pairs), self._tokens()
+        )
 
         merged: dict[str, str] = {}
         try:

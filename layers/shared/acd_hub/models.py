@@ -246,13 +246,16 @@ State = Annotated[
     AgentStateName, _rule(_state, f"must be one of the agent states: {', '.join(sorted(_STATES))}")
 ]
 EventType = Annotated[
-    CallEventType, _rule(_event_type, f"must be one of the call event types: {', '.join(_EVENT_TYPES.values())}")
+    CallEventType,
+    _rule(_event_type, f"must be one of the call event types: {', '.join(_EVENT_TYPES.values())}"),
 ]
 Phone = Annotated[PhoneNumber, BeforeValidator(_phone)]
 EpochMillis = Annotated[UtcTime, BeforeValidator(_millis)]
 FlexibleTime = Annotated[UtcTime, BeforeValidator(_flex_time)]
 LocalMinutes = Annotated[UtcTime, BeforeValidator(_local_minutes)]
-ClockTime = Annotated[time, BeforeValidator(_clock), PlainSerializer(lambda t: t.strftime("%H:%M"), return_type=str)]
+ClockTime = Annotated[
+    time, BeforeValidator(_clock), PlainSerializer(lambda t: t.strftime("%H:%M"), return_type=str)
+]
 Text = Annotated[str, Field(max_length=1024)]
 
 
@@ -353,8 +356,16 @@ class CallEvent(CallbackModel):
     conf_agent_terminated: AgentNumber | None = None
     conf_number_terminated: Phone | None = None
     target_number: Phone | None = None
-    conf_target: Annotated[str, _rule(lambda t: {"agent": "agent", "group": "group", "number": "number"}[t.lower()],
-                                      "must be agent, group or number")] | None = None
+    conf_target: (
+        Annotated[
+            str,
+            _rule(
+                lambda t: {"agent": "agent", "group": "group", "number": "number"}[t.lower()],
+                "must be agent, group or number",
+            ),
+        ]
+        | None
+    ) = None
     conf_target_id: Text | None = None
     conf_target_terminated: Boolean | None = None
 
@@ -494,7 +505,9 @@ def _parameter_error(error: Any, params: dict[str, str]) -> ParameterError:
     if kind == "union_tag_not_found":
         return ParameterError("cmd", f"missing; expected one of: {_CMDS}")
     if kind == "union_tag_invalid":
-        return ParameterError("cmd", f"unknown command {params.get('cmd', '')[:40]!r}; expected one of: {_CMDS}")
+        return ParameterError(
+            "cmd", f"unknown command {params.get('cmd', '')[:40]!r}; expected one of: {_CMDS}"
+        )
     location = [str(part) for part in error["loc"][1:]]  # loc[0] is the cmd tag
     name = location[0] if location else "request"
     if kind == "missing":
