@@ -9,8 +9,7 @@ import pytest
 
 from acd_hub.models import ParseContext
 from acd_hub.settings import HubSettings
-
-TOKEN = "test-token-0123456789"
+from tests.support import TOKEN
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
 
 import pytest
 
@@ -13,33 +12,9 @@ from acd_hub.errors import Forbidden, StoreUnavailable, Unauthorized
 from acd_hub.ingest import CallbackIngest, Rejected
 from acd_hub.items import CallbackRequest, event_key
 from acd_hub.settings import HubSettings
-
-from ..conftest import TOKEN
+from tests.support import TOKEN, MemoryStore
 
 RECEIVED = datetime(2025, 11, 20, 9, 0, 5, tzinfo=UTC)
-
-
-class MemoryStore:
-    """The EventStore port with DynamoDB's conditional-put semantics."""
-
-    def __init__(self) -> None:
-        self.events: dict[tuple[str, str], dict[str, Any]] = {}
-        self.rejected: list[dict[str, Any]] = []
-        self.down = False
-
-    def put_event(self, item: dict[str, Any]) -> bool:
-        if self.down:
-            raise StoreUnavailable("down")
-        key = (item["pk"], item["sk"])
-        if key in self.events:
-            return False
-        self.events[key] = item
-        return True
-
-    def put_rejected(self, item: dict[str, Any]) -> None:
-        if self.down:
-            raise StoreUnavailable("down")
-        self.rejected.append(item)
 
 
 def request(

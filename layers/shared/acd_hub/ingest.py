@@ -61,7 +61,9 @@ class CallbackIngest:
         store), Rejected (kept in quarantine) or StoreUnavailable (the ACD should retry)."""
         received_at = self._clock()
         auth.check_source(request.source_ip, self._settings)
-        query_pairs = params.split_urlencoded(request.raw_query)
+        # An ACD that appends "?cmd=..." to a URL that already has a query sends "a=1?cmd=...":
+        # an unencoded "?" in the query string separates parameters like "&".
+        query_pairs = params.split_urlencoded(request.raw_query.replace("?", "&"))
         try:
             body_pairs = self._body_pairs(request)
         except BadCallback as bad:

@@ -1,0 +1,202 @@
+"""Property-based: no request — any method, path, query, body, content type or encoding —
+yields a 5xx or an exception from the callback endpoint, and every 4xx is a JSON error.
+
+The endpoint is the real resolver over an in-memory store, fed the events API Gateway would
+build (the local stack's own builder). `HYPOTHESIS_PROFILE=deep` runs 10,000 examples per
+property (CI does); the default profile is quick.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+from unittest.mock import MagicMock
+from urllib.parse import quote
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from acd_hub.auth import static_tokens
+from acd_hub.http_api import build_resolver, without_body_for_head
+from acd_hub.ingest import CallbackIngest
+from acd_hub.models import CALLBACK_MODELS
+from acd_hub.settings import HubSettings
+from acd_tools.lambda_runtime import HttpRequest, Route, build_http_api_event, match_route
+from tests.support import TOKEN, MemoryStore
+from tests.unit.test_models import VALID
+
+settings.register_profile("deep", max_examples=10_000, deadline=None, suppress_health_check=list(HealthCheck))
+settings.register_profile("default", max_examples=300, deadline=None)
+settings.load_profile("default")
+
+ROUTES = [
+    Route(method=m, path=p, function="IngestFunction")
+    for m in ("GET", "HEAD", "PUT", "POST")
+    for p in ("/callback", "/callback/{token}")
+]
+STORE = MemoryStore()
+HUB = HubSettings(callback_tokens=[TOKEN])
+RESOLVER = build_resolver(CallbackIngest(HUB, STORE, static_tokens(HUB)), MagicMock(), MagicMock())
+
+NAMES = [
+    "cmd",
+    "agentid",
+    "mode",
+    "state",
+    "eventtime",
+    "taskid",
+    "id",
+    "eventtype",
+    "callingnumber",
+    "callednumber",
+    "hotlineid",
+    "token",
+    "message",
+    "groupid",
+    "type",
+    "action",
+    "timefrom",
+    "nextretrystartdate",
+    "weekdays",
+    "pause-reason",
+    "CustomerNumber",
+    "callid",
+    "scheduleid",
+]
+VALUES = st.one_of(
+    st.sampled_from(
+        [
+            *CALLBACK_MODELS,
+            TOKEN,
+            "100001",
+            "0",
+            "1",
+            "2",
+            "online",
+            "CallStart",
+            "1763629200000",
+            "2025-11-20 10:00:00",
+            "02212601xxx",
+            "+492212601599",
+            "ab12",
+            "17:20",
+            "2025-11-20 10:00",
+            "",
+            "true",
+            "-1",
+            "1e999",
+            "NaN",
+        ]
+    ),
+    st.text(max_size=40),
+    st.binary(max_size=20).map(lambda b: b.decode("latin-1")),
+)
+
+
+@st.composite
+def near_valid(draw: st.DrawFn) -> list[tuple[str, str]]:
+    """A valid message of some cmd, then a few parameters changed, dropped, re-cased or added."""
+    params = dict(VALID[draw(st.sampled_from(sorted(VALID)))])
+    for name in draw(st.lists(st.sampled_from(sorted(params)), max_size=3)):
+        action = draw(st.sampled_from(["change", "drop", "upper"]))
+        if action == "change":
+            params[name] = draw(VALUES)
+        elif action == "drop":
+            params.pop(name, None)
+        elif name in params:
+            params[name.upper()] = params.pop(name)
+    extra = draw(st.lists(st.tuples(st.sampled_from(NAMES) | st.text(max_size=10), VALUES), max_size=3))
+    return list(params.items()) + extra
+
+
+@st.composite
+def queries(draw: st.DrawFn) -> str:
+    pairs = draw(
+        near_valid() | st.lists(st.tuples(st.sampled_from(NAMES) | st.text(max_size=10), VALUES), max_size=12)
+    )
+    encoded = "&".join(
+        f"{quote(n.encode('utf-8', 'surrogatepass'))}={quote(v.encode('latin-1', 'replace'))}"
+        for n, v in pairs
+    )
+    raw = draw(st.text(max_size=30))  # and unencoded junk
+    return draw(st.sampled_from([encoded, raw, f"{encoded}&{raw}", f"token={TOKEN}?{encoded}"]))
+
+
+@st.composite
+def requests(draw: st.DrawFn) -> HttpRequest:
+    method = draw(st.sampled_from(["GET", "HEAD", "PUT", "POST", "get", "PATCH"]))
+    path = draw(
+        st.sampled_from([f"/callback/{TOKEN}", "/callback", "/callback/wrong", f"/callback/{TOKEN}/x", "/"])
+    )
+    content_type = draw(
+        st.sampled_from(
+            [
+                "",
+                "application/x-www-form-urlencoded",
+                "application/json",
+                "text/plain",
+                "application/octet-stream",
+                "multipart/form-data; boundary=x",
+                "application/json; charset=latin-1",
+            ]
+        )
+    )
+    body = draw(
+        st.one_of(
+            st.just(b""),
+            queries().map(lambda q: q.encode("utf-8", "surrogatepass")),
+            st.binary(max_size=200),
+            st.dictionaries(
+                st.sampled_from(NAMES),
+                st.one_of(
+                    VALUES, st.integers(), st.none(), st.booleans(), st.lists(st.integers(), max_size=2)
+                ),
+                max_size=8,
+            ).map(lambda d: json.dumps(d).encode()),
+        )
+    )
+    headers = (
+        [("Host", "127.0.0.1:3000"), ("Content-Type", content_type)] if content_type else [("Host", "x")]
+    )
+    target = f"{path}?{draw(queries())}" if draw(st.booleans()) else path
+    return HttpRequest(method=method, target=target, headers=headers, body=body, source_ip="203.0.113.9")
+
+
+def call(request: HttpRequest) -> dict[str, Any]:
+    matched = match_route(ROUTES, request.method.upper(), request.raw_path)
+    route, params = matched if matched else (Route(method="ANY", path="/{proxy+}", function="x"), {})
+    event = build_http_api_event(request, route, params)
+    return without_body_for_head(event, RESOLVER.resolve(event, MagicMock()))
+
+
+@given(requests())
+def test_no_request_yields_a_5xx_and_every_4xx_is_a_json_error(request: HttpRequest) -> None:
+    response = call(request)
+    status = response["statusCode"]
+    assert 200 <= status < 500, response
+    if request.method.upper() == "HEAD":
+        assert response["body"] == ""
+    elif status >= 400:
+        body = json.loads(response["body"])
+        assert body.get("message") or body.get("error"), body
+    else:
+        assert json.loads(response["body"])["status"] in ("stored", "duplicate")
+
+
+@given(st.binary(max_size=300), st.booleans())
+def test_any_bytes_as_body_or_base64(payload: bytes, as_base64: bool) -> None:
+    event = build_http_api_event(
+        HttpRequest(
+            "PUT",
+            f"/callback/{TOKEN}",
+            [("Content-Type", "application/x-www-form-urlencoded")],
+            payload,
+            "1.2.3.4",
+        ),
+        ROUTES[5],
+        {"token": TOKEN},
+    )
+    if as_base64:
+        event["body"], event["isBase64Encoded"] = base64.b64encode(payload).decode(), True
+    assert RESOLVER.resolve(event, MagicMock())["statusCode"] in (200, 400)
