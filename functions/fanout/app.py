@@ -31,8 +31,13 @@ def publish_record(record: DynamoDBRecord) -> None:
 
 
 @logger.inject_lambda_context(clear_state=True)
-@metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return process_partial_response(
-        event=event, record_handler=publish_record, processor=processor, context=context
-    )
+    try:
+        return process_partial_response(
+            event=event, record_handler=publish_record, processor=processor, context=context
+        )
+    finally:
+        if metrics.metric_set:
+            metrics.flush_metrics()
+        # Powertools keeps the metric set when metrics are disabled (local runs): start clean.
+        metrics.clear_metrics()

@@ -26,6 +26,11 @@ app = build_resolver(ingest, logger, metrics)
 
 # No log_event: the request carries the token and phone numbers.
 @logger.inject_lambda_context(clear_state=True)
-@metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return without_body_for_head(event, app.resolve(event, context))
+    try:
+        return without_body_for_head(event, app.resolve(event, context))
+    finally:
+        if metrics.metric_set:
+            metrics.flush_metrics()
+        # Powertools keeps the metric set when metrics are disabled (local runs): start clean.
+        metrics.clear_metrics()

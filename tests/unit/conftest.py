@@ -1,7 +1,9 @@
-"""Unit tests touch no network: any socket connection is an error here."""
+"""Unit tests touch no network: any socket connection is an error here. They also start from
+an environment without the local stack's settings (an e2e stack in the same session sets them)."""
 
 from __future__ import annotations
 
+import os
 import socket
 
 import pytest
@@ -16,3 +18,6 @@ def _no_network(monkeypatch: pytest.MonkeyPatch) -> None:
 
     real_connect = socket.socket.connect
     monkeypatch.setattr(socket.socket, "connect", guarded)
+    for name in list(os.environ):
+        if name.startswith(("ACD_", "POWERTOOLS_")) or name == "AWS_ENDPOINT_URL":
+            monkeypatch.delenv(name)

@@ -64,7 +64,17 @@ def build_resolver(ingest: CallbackIngest, logger: Logger, metrics: Metrics) -> 
             "callback stored" if not stored.duplicate else "duplicate callback",
             extra={"cmd": stored.cmd, "event_key": stored.event_key, "outcome": stored.outcome},
         )
-        return _json(200, {"status": stored.outcome, "cmd": stored.cmd, "event_key": stored.event_key})
+        # event_time shows the integrator how their timestamp was read (UTC)
+        return _json(
+            200,
+            {
+                "status": stored.outcome,
+                "cmd": stored.cmd,
+                "event_key": stored.event_key,
+                "event_time": stored.event_time,
+                "day": stored.day,
+            },
+        )
 
     @app.route("/callback", method=METHODS)
     def callback() -> Response:

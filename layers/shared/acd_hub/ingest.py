@@ -26,6 +26,8 @@ MAX_BODY_BYTES = 256 * 1024
 class Stored:
     cmd: str
     event_key: str
+    event_time: str
+    day: str
     duplicate: bool
 
     @property
@@ -84,7 +86,13 @@ class CallbackIngest:
 
         item = event_item(event, merged, self._settings, received_at)
         stored = self._store.put_event(item)
-        return Stored(cmd=event.cmd, event_key=item["event_key"], duplicate=not stored)
+        return Stored(
+            cmd=event.cmd,
+            event_key=item["event_key"],
+            event_time=item["event_time"],
+            day=item["day"],
+            duplicate=not stored,
+        )
 
     def _body_pairs(self, request: CallbackRequest) -> list[tuple[str, str]]:
         if len(request.body) > MAX_BODY_BYTES:
