@@ -5,26 +5,18 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from typing import Any
 from unittest.mock import MagicMock
 
 import boto3
 import pytest
-from boto3.dynamodb.types import TypeSerializer
 from moto import mock_aws
 
-from acd_hub.aggregation import AgentStatsAggregator, CallStatsAggregator
-from acd_hub.items import event_item
-from acd_hub.models import ParseContext, parse_callback
-from acd_hub.reports_store import EventLog, ReportsStore, agent_day_key, board_key, call_summary_key, kpi_key
-from acd_hub.settings import HubSettings
-from acd_hub.storage import DynamoEventStore
+from acd_hub.aggregation import Call
+from acd_hub.reports_store import agent_day_key, board_key, call_summary_key, kpi_key
 from acd_hub.stream_batch import aggregate_batch
 from acd_tools.template import dynamodb_tables, load_template
-
-RECEIVED = datetime(2025, 11, 20, 12, 0, tzinfo=UTC)
-SERIALIZE = TypeSerializer().serialize
+from tests.support import Harness, agent_state, call_event
 
 
 @pytest.fixture
@@ -44,77 +36,6 @@ def create_tables(client: Any) -> None:
         client.delete_table(TableName=name)
     for kwargs in dynamodb_tables(load_template()).values():
         client.create_table(**kwargs)
-
-
-class Harness:
-    def __init__(self, client: Any) -> None:
-        self.settings = HubSettings()
-        self.store = DynamoEventStore(client, self.settings.events_table)
-        self.log = EventLog(client, self.settings.events_table)
-        self.reports = ReportsStore(client, self.settings.reports_table)
-        self.context = ParseContext(self.settings.acd_zone)
-        self.sequence = 0
-
-    def store_event(self, params: dict[str, str]) -> dict[str, Any]:
-        item = event_item(parse_callback(params, self.context), params, self.settings, RECEIVED)
-        self.store.put_event(item)
-        return item
-
-    def record(self, item: dict[str, Any]) -> dict[str, Any]:
-        self.sequence += 1
-        return {
-            "eventID": str(self.sequence),
-            "eventName": "INSERT",
-            "eventSource": "aws:dynamodb",
-            "eventSourceARN": "arn:aws:dynamodb:eu-central-1:123456789012:table/EventsTable/stream/x",
-            "dynamodb": {
-                "Keys": {"pk": SERIALIZE(item["pk"]), "sk": SERIALIZE(item["sk"])},
-                "NewImage": {k: SERIALIZE(v) for k, v in item.items()},
-                "SequenceNumber": f"{self.sequence:021d}",
-                "StreamViewType": "NEW_IMAGE",
-            },
-        }
-
-    def run(self, aggregator: Any, items: list[dict[str, Any]]) -> dict[str, Any]:
-        event = {"Records": [self.record(i) for i in items]}
-        return aggregate_batch(event, MagicMock(), aggregator, MagicMock())
-
-    def agents(self) -> AgentStatsAggregator:
-        return AgentStatsAggregator(self.log, self.reports, self.settings)
-
-    def calls(self) -> CallStatsAggregator:
-        return CallStatsAggregator(self.log, self.reports, self.settings)
-
-
-def ms(text: str) -> str:
-    return str(int(datetime.fromisoformat(text).replace(tzinfo=UTC).timestamp() * 1000))
-
-
-def agent_state(at: str, state: str, **extra: str) -> dict[str, str]:
-    return {
-        "cmd": "agentstate",
-        "agentid": "100001",
-        "mode": "0",
-        "state": state,
-        "eventtime": ms(at),
-        **extra,
-    }
-
-
-CALL_ID = iter(range(1000, 10**6))
-
-
-def call_event(at: str, event_type: str, **extra: str) -> dict[str, str]:
-    # callevent times as the ACD's local string (Berlin: UTC+1 in November)
-    local = datetime.fromisoformat(at).replace(tzinfo=UTC).astimezone(HubSettings().acd_zone)
-    return {
-        "cmd": "callevent",
-        "id": str(next(CALL_ID)),
-        "taskid": "c0ffee",
-        "eventtype": event_type,
-        "eventtime": local.strftime("%Y-%m-%d %H:%M:%S"),
-        **extra,
-    }
 
 
 def a_call() -> list[dict[str, str]]:
@@ -205,3 +126,42 @@ def test_a_poison_record_fails_alone(aws: Any) -> None:
         "batchItemFailures": [{"itemIdentifier": event["Records"][1]["dynamodb"]["SequenceNumber"]}]
     }
     assert harness.reports.get(call_summary_key("c0ffee")) is not None
+
+
+def test_an_aggregator_dying_mid_batch_then_replayed_leaves_reports_unchanged(
+    aws: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    params = a_call()
+    reference = Harness(aws)
+    expected = reports_after(reference, [[reference.store_event(p) for p in params]])
+
+    create_tables(aws)
+    harness = Harness(aws)
+    items = [harness.store_event(p) for p in params]
+    # The store dies after a few report writes: some reports written, others not.
+    real_write = type(harness.reports).write_if_newer
+    writes = {"left": 2}
+
+    def dying_write(self: Any, *args: Any, **kwargs: Any) -> bool:
+        if writes["left"] == 0:
+            raise ConnectionError("killed")
+        writes["left"] -= 1
+        return real_write(self, *args, **kwargs)
+
+    monkeypatch.setattr(type(harness.reports), "write_if_newer", dying_write)
+    event = {"Records": [harness.record(i) for i in items]}
+    failures = aggregate_batch(event, MagicMock(), harness.calls(), MagicMock())["batchItemFailures"]
+    # Only records whose reports failed are reported: those touching the call (which includes
+    # the agent's "paused" that closes the call's after-call work), never the unrelated "online".
+    aggregator = harness.calls()
+    touching = {
+        str(seq)
+        for seq, item in zip((r["dynamodb"]["SequenceNumber"] for r in event["Records"]), items, strict=True)
+        if Call("c0ffee") in aggregator.touched(item)
+    }
+    assert failures, "the failed reports must be reported"
+    assert {f["itemIdentifier"] for f in failures} <= touching
+    assert len(touching) < len(items)
+    # Lambda replays the batch once the store is back.
+    monkeypatch.setattr(type(harness.reports), "write_if_newer", real_write)
+    assert reports_after(harness, [items]) == expected

@@ -82,8 +82,8 @@ class AgentStatsAggregator:
                     pending |= self._refresh_day(report) - done
                 elif isinstance(report, Board):
                     self._refresh_board(report)
-            except Exception:
-                failed.add(report)
+            except Exception as exc:  # one report's failure must not stop the batch
+                failed[report] = exc
         return failed
 
     def _refresh_day(self, report: AgentDay) -> set[AgentDay]:
@@ -168,13 +168,14 @@ class CallStatsAggregator:
             try:
                 for hotline_day in self._refresh_call(report.task_id):
                     kpi_sources.setdefault(hotline_day, set()).add(report)
-            except Exception:
-                failed.add(report)
+            except Exception as exc:  # one report's failure must not stop the batch
+                failed[report] = exc
         for hotline_day, calls in kpi_sources.items():
             try:
                 self._refresh_kpis(hotline_day)
-            except Exception:
-                failed |= calls  # their events are retried, which recomputes these KPIs
+            except Exception as exc:
+                # their events are retried, which recomputes these KPIs
+                failed.update(dict.fromkeys(calls, exc))
         return failed
 
     def _agent_events(self, agents: Iterable[str], days: set[str]) -> list[list[StoredEvent]]:

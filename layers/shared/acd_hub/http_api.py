@@ -15,6 +15,7 @@ from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 from acd_hub.errors import Forbidden, StoreUnavailable, Unauthorized
 from acd_hub.ingest import CallbackIngest, Rejected
 from acd_hub.items import CallbackRequest
+from acd_hub.logs import quiet_sensitive_loggers
 from acd_hub.models import CALLBACK_MODELS
 
 METHODS = ["GET", "HEAD", "PUT", "POST"]
@@ -48,6 +49,7 @@ def _json(status: int, body: dict[str, Any], headers: dict[str, str] | None = No
 
 
 def build_resolver(ingest: CallbackIngest, logger: Logger, metrics: Metrics) -> APIGatewayHttpResolver:
+    quiet_sensitive_loggers()
     app = APIGatewayHttpResolver()
 
     def count(cmd: str, outcome: str) -> None:
