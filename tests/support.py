@@ -1,10 +1,28 @@
-"""Test doubles and constants shared by the suites (tests is a package: `from tests.support import ...`)."""
+"""Test doubles, constants and helpers shared by the suites (tests is a package:
+`from tests.support import ...`).
+
+The aggregation helpers (:class:`Harness`, :func:`agent_state`, :func:`call_event`) are shared by
+the aggregator tests (in-process moto) and the report command tests (moto server over HTTP):
+they store events with the real ingest code and deliver them to the aggregators as the stream
+batches Lambda would hand them.
+"""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
+from unittest.mock import MagicMock
 
+from boto3.dynamodb.types import TypeSerializer
+
+from acd_hub.aggregation import AgentStatsAggregator, CallStatsAggregator
 from acd_hub.errors import StoreUnavailable
+from acd_hub.items import event_item
+from acd_hub.models import ParseContext, parse_callback
+from acd_hub.reports_store import EventLog, ReportsStore
+from acd_hub.settings import HubSettings
+from acd_hub.storage import DynamoEventStore
+from acd_hub.stream_batch import aggregate_batch
 
 TOKEN = "test-token-0123456789"
 
@@ -30,3 +48,85 @@ class MemoryStore:
         if self.down:
             raise StoreUnavailable("down")
         self.rejected.append(item)
+
+
+# -- stream aggregation over the real tables --------------------------------------------------
+
+RECEIVED = datetime(2025, 11, 20, 12, 0, tzinfo=UTC)
+SERIALIZE = TypeSerializer().serialize
+
+
+class Harness:
+    """The ingest's store and both aggregators over one DynamoDB client (the template's tables)."""
+
+    def __init__(self, client: Any, settings: HubSettings | None = None) -> None:
+        self.settings = settings or HubSettings()
+        self.store = DynamoEventStore(client, self.settings.events_table)
+        self.log = EventLog(client, self.settings.events_table)
+        self.reports = ReportsStore(client, self.settings.reports_table)
+        self.context = ParseContext(self.settings.acd_zone)
+        self.sequence = 0
+
+    def store_event(self, params: dict[str, str]) -> dict[str, Any]:
+        item = event_item(parse_callback(params, self.context), params, self.settings, RECEIVED)
+        self.store.put_event(item)
+        return item
+
+    def record(self, item: dict[str, Any]) -> dict[str, Any]:
+        self.sequence += 1
+        return {
+            "eventID": str(self.sequence),
+            "eventName": "INSERT",
+            "eventSource": "aws:dynamodb",
+            "eventSourceARN": "arn:aws:dynamodb:eu-central-1:123456789012:table/EventsTable/stream/x",
+            "dynamodb": {
+                "Keys": {"pk": SERIALIZE(item["pk"]), "sk": SERIALIZE(item["sk"])},
+                "NewImage": {k: SERIALIZE(v) for k, v in item.items()},
+                "SequenceNumber": f"{self.sequence:021d}",
+                "StreamViewType": "NEW_IMAGE",
+            },
+        }
+
+    def run(self, aggregator: Any, items: list[dict[str, Any]]) -> dict[str, Any]:
+        event = {"Records": [self.record(i) for i in items]}
+        return aggregate_batch(event, MagicMock(), aggregator, MagicMock())
+
+    def agents(self) -> AgentStatsAggregator:
+        return AgentStatsAggregator(self.log, self.reports, self.settings)
+
+    def calls(self) -> CallStatsAggregator:
+        return CallStatsAggregator(self.log, self.reports, self.settings)
+
+
+def ms(text: str) -> str:
+    """``2025-11-20 09:00:00`` (UTC) as ms since the epoch, the way agentstate sends it."""
+    return str(int(datetime.fromisoformat(text).replace(tzinfo=UTC).timestamp() * 1000))
+
+
+def agent_state(at: str, state: str, **extra: str) -> dict[str, str]:
+    """Agent 100001 (``agentid=`` in ``extra`` for another) enters ``state`` at ``at`` (UTC)."""
+    return {
+        "cmd": "agentstate",
+        "agentid": "100001",
+        "mode": "0",
+        "state": state,
+        "eventtime": ms(at),
+        **extra,
+    }
+
+
+CALL_ID = iter(range(1000, 10**6))
+
+
+def call_event(at: str, event_type: str, **extra: str) -> dict[str, str]:
+    """A callevent of call c0ffee (``taskid=`` in ``extra`` for another) at ``at`` (UTC)."""
+    # callevent times as the ACD's local string (Berlin: UTC+1 in November)
+    local = datetime.fromisoformat(at).replace(tzinfo=UTC).astimezone(HubSettings().acd_zone)
+    return {
+        "cmd": "callevent",
+        "id": str(next(CALL_ID)),
+        "taskid": "c0ffee",
+        "eventtype": event_type,
+        "eventtime": local.strftime("%Y-%m-%d %H:%M:%S"),
+        **extra,
+    }

@@ -8,8 +8,12 @@ A listing is a list of plain items (dicts as :mod:`acd_hub.reporting` returns th
 * ``csv``: a header and one row per item, nested maps flattened to dotted column names
   (``data.callingnumber.e164``), lists as JSON — or only the given ``csv_columns``.
 
-Every subcommand (events, rejected, and later kpis, agent-day, timeline, calls, board) builds
-its columns from the helpers here, so times, durations and ratios look the same everywhere.
+When there is nothing, ``json`` still prints valid JSON (``[]``, or ``null`` for a single
+report) and ``csv`` nothing on stdout; the ``empty_message`` then goes to stderr, so a pipe
+stays parseable and a person still learns why it is empty.
+
+Every subcommand (events, rejected, kpis, agent-day, agent-timeline, call, calls, board) builds
+its output from the helpers here, so times, durations and ratios look the same everywhere.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from rich.table import Table
 OutputFormat = Literal["table", "json", "csv"]
 FORMATS: tuple[str, ...] = get_args(OutputFormat)
 MISSING = "-"
+NOT_APPLICABLE = "–"  # a ratio or mean over nothing (no calls): neither 0 nor 100
 
 Item = Mapping[str, Any]
 
@@ -110,6 +115,15 @@ def percent(value: object, digits: int = 1) -> str | None:
     return f"{value:.{digits}f} %"
 
 
+def yes_no(value: object) -> str | None:
+    return None if value is None else ("yes" if value else "no")
+
+
+def or_not_applicable(text: str | None) -> str:
+    """For figures that are null when there is nothing to average: ``–`` instead of ``-``."""
+    return NOT_APPLICABLE if text is None else text
+
+
 def pairs(values: Iterable[tuple[str, object]]) -> str:
     """``state=connected hotline=Service`` from the pairs that have a value."""
     return " ".join(f"{name}={value}" for name, value in values if value not in (None, ""))
@@ -132,8 +146,10 @@ def flatten(item: Item, prefix: str = "") -> dict[str, Any]:
     return flat
 
 
-def to_json(items: Sequence[Item]) -> str:
-    return json.dumps(list(items), indent=2, ensure_ascii=False, default=_json_default)
+def to_json(value: Sequence[Item] | Item | None) -> str:
+    """A listing as a JSON list; a single report (a mapping) or ``None`` as itself."""
+    document = value if value is None or isinstance(value, Mapping) else list(value)
+    return json.dumps(document, indent=2, ensure_ascii=False, default=_json_default)
 
 
 def _json_default(value: object) -> object:
@@ -173,7 +189,14 @@ def _csv_cell(value: object) -> object:
     return value
 
 
-def to_table(items: Sequence[Item], columns: Sequence[Column], title: str | None = None) -> Table:
+def to_table(
+    items: Sequence[Item],
+    columns: Sequence[Column],
+    title: str | None = None,
+    *,
+    totals: Sequence[Item] = (),
+) -> Table:
+    """The items as rows; ``totals`` below a rule, in bold."""
     table = Table(
         title=title,
         box=box.SIMPLE_HEAD,
@@ -184,8 +207,29 @@ def to_table(items: Sequence[Item], columns: Sequence[Column], title: str | None
     )
     for column in columns:
         table.add_column(column.header, justify=column.justify, no_wrap=column.no_wrap, overflow="fold")
-    for item in items:
-        table.add_row(*(column.cell(item) for column in columns))
+    for index, item in enumerate(items):
+        last = index == len(items) - 1
+        table.add_row(*(column.cell(item) for column in columns), end_section=last and bool(totals))
+    for item in totals:
+        table.add_row(*(column.cell(item) for column in columns), style="bold")
+    return table
+
+
+def key_value_table(rows: Iterable[tuple[str, object]], title: str | None = None) -> Table:
+    """One report as ``name  value`` lines."""
+    table = Table(
+        title=title,
+        box=None,
+        show_header=False,
+        show_edge=False,
+        title_justify="left",
+        highlight=False,
+        pad_edge=False,
+    )
+    table.add_column("name", style="bold", no_wrap=True)
+    table.add_column("value", overflow="fold")
+    for name, value in rows:
+        table.add_row(name, MISSING if value is None or value == "" else str(value))
     return table
 
 
@@ -198,6 +242,42 @@ def console() -> Console:
     return Console(file=stream, width=10_000, highlight=False, color_system=None, soft_wrap=True)
 
 
+def show_json(value: Sequence[Item] | Item | None) -> None:
+    click.echo(to_json(value))
+
+
+def show_csv(
+    items: Sequence[Item], columns: Sequence[Column] | None = None, lead: Sequence[str] = ()
+) -> None:
+    click.echo(to_csv(items, columns, lead), nl=False)
+
+
+def show_table(
+    items: Sequence[Item],
+    columns: Sequence[Column],
+    *,
+    title: str | None = None,
+    totals: Sequence[Item] = (),
+) -> None:
+    """A table and, when it has a title, its row count (``totals`` rows not counted)."""
+    out = console()
+    out.print(to_table(items, columns, title, totals=totals))
+    if title is not None:
+        noun = "row" if len(items) == 1 else "rows"
+        out.print(f"{len(items)} {noun}")
+
+
+def show_empty(fmt: OutputFormat | str, message: str, *, single: bool = False) -> None:
+    """Nothing to show: the message for a person, and for ``json`` still valid JSON (``[]``, or
+    ``null`` for a single report); for ``json``/``csv`` the message goes to stderr."""
+    if fmt == "table":
+        click.echo(message)
+        return
+    if fmt == "json":
+        show_json(None if single else [])
+    click.echo(message, err=True)
+
+
 def emit(
     items: Sequence[Item],
     fmt: OutputFormat | str,
@@ -207,20 +287,17 @@ def emit(
     title: str | None = None,
     csv_columns: Sequence[Column] | None = None,
     csv_lead: Sequence[str] = (),
+    totals: Sequence[Item] = (),
 ) -> None:
     """Write one listing to stdout in ``fmt``."""
-    if fmt == "json":
-        click.echo(to_json(items))
+    if not items:
+        show_empty(fmt, empty_message)
+    elif fmt == "json":
+        show_json(items)
     elif fmt == "csv":
-        click.echo(to_csv(items, csv_columns, csv_lead), nl=False)
-    elif not items:
-        click.echo(empty_message)
+        show_csv(items, csv_columns, csv_lead)
     else:
-        out = console()
-        out.print(to_table(items, columns, title))
-        if title is not None:
-            noun = "row" if len(items) == 1 else "rows"
-            out.print(f"{len(items)} {noun}")
+        show_table(items, columns, title=title, totals=totals)
 
 
 def format_option[F: Callable[..., Any]](function: F) -> F:

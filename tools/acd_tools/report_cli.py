@@ -1,13 +1,22 @@
-"""``acd-report``: list what the callback hub stored, with DynamoDB ``Query`` only.
+"""``acd-report``: what the callback hub stored and computed, with DynamoDB ``Query`` and
+``GetItem`` only (never ``Scan``).
+
+Stored events (events table): ``events``, ``rejected``. The aggregators' reports (reports
+table): ``kpis``, ``agent-day``, ``agent-timeline``, ``call``, ``calls``, ``board``.
 
 Against AWS::
 
     acd-report --profile prod --region eu-central-1 --stack-name acd-callback-hub \\
         events --call 5f3a9c01b2d4e6f708192a3b
+    acd-report --stack-name acd-callback-hub kpis --hotline 501 --day 2026-11-20
 
 Against the local stack (``make run``), where the tables carry the template's logical ids::
 
     acd-report --endpoint-url http://127.0.0.1:5000 events --cmd callevent --day 2026-11-20 -f csv
+    acd-report --endpoint-url http://127.0.0.1:5000 board
+
+Nothing found is no error: a message (on stderr for ``--format json|csv``, whose stdout stays
+parseable: ``[]``/``null``/empty) and exit code 0.
 
 Value problems and AWS errors end in one ``Error: ...`` line and exit code 2, never a traceback.
 """
@@ -18,7 +27,7 @@ import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -35,8 +44,9 @@ from botocore.exceptions import (
     ProfileNotFound,
 )
 
+from acd_hub.call_stats import KPI_KEYS
 from acd_hub.models import CALLBACK_MODELS
-from acd_hub.reporting import MAX_WORKERS, EventQueries
+from acd_hub.reporting import MAX_WORKERS, EventQueries, ReportQueries
 from acd_tools import output
 from acd_tools.output import Column, OutputFormat, format_option
 
@@ -154,8 +164,15 @@ class ReportContext:
     def queries(self) -> EventQueries:
         return EventQueries(self.dynamodb, self.events_table, self.shards)
 
+    @cached_property
+    def reports(self) -> ReportQueries:
+        return ReportQueries(self.dynamodb, self.reports_table, self.shards)
+
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
     def today(self) -> str:
-        return datetime.now(self.zone).date().isoformat()
+        return self.now().astimezone(self.zone).date().isoformat()
 
     def output_format(self, fmt: str | None) -> OutputFormat:
         chosen = (fmt or self.fmt or "table").lower()
@@ -229,6 +246,20 @@ def parse_day(value: str | None, flag: str = "--day") -> str | None:
 
 def _day(_ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
     return parse_day(value, f"--{param.name}")
+
+
+def _text(_ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    if value is None:
+        return None
+    if not value.strip():
+        raise ReportError(f"--{param.name}: must not be blank")
+    return value.strip()
+
+
+def _hotline(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """A hotline id as the reports key it (``012`` is hotline ``12``)."""
+    text = _text(ctx, param, value)
+    return str(int(text)) if text is not None and text.isascii() and text.isdigit() else text
 
 
 def _task(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
@@ -445,6 +476,383 @@ def rejected(report: ReportContext, *, day: str | None, fmt: str | None) -> None
         title=f"Rejected requests of {day}",
         empty_message=f"No rejected requests found for {day}.",
         csv_lead=REJECTED_CSV_LEAD,
+    )
+
+
+# -- reports: shared bits -------------------------------------------------------------------------
+
+DAY_OPTION = click.option(
+    "--day", metavar="YYYY-MM-DD", callback=_day, help="Day in the reporting time zone (default: today)."
+)
+HOTLINE_OPTION = click.option(
+    "--hotline", metavar="HOTLINEID", required=True, callback=_hotline, help="Hotline id (hotlineid)."
+)
+AGENT_OPTION = click.option(
+    "--agent", metavar="AGENTID", required=True, callback=_text, help="Agent number (agentid)."
+)
+
+
+def _seconds_text(value: object) -> str:
+    """A duration that is null when there is nothing to measure (no answered call): ``–``."""
+    return output.or_not_applicable(output.duration(value))
+
+
+def _percent_text(value: object) -> str:
+    return output.or_not_applicable(output.percent(value, 1))
+
+
+# -- kpis ------------------------------------------------------------------------------------------
+
+# (KPI, table header, how the table shows it); CSV and JSON carry the raw figures.
+KPI_DISPLAY: tuple[tuple[str, str, Any], ...] = (
+    ("offered", "offered", None),
+    ("answered", "answered", None),
+    ("abandoned", "abandoned", None),
+    ("rejected", "rejected", None),
+    ("badcall", "bad call", None),
+    ("mailbox", "mailbox", None),
+    ("forwarded", "forwarded", None),
+    ("answered_within_sl", "in SL", None),
+    ("service_level_pct", "SL", _percent_text),
+    ("abandon_rate_pct", "abandon rate", _percent_text),
+    ("asa_s", "ASA", _seconds_text),
+    ("max_wait_s", "max wait", _seconds_text),
+    ("aht_s", "AHT", _seconds_text),
+    ("avg_talk_s", "avg talk", _seconds_text),
+    ("avg_hold_s", "avg hold", _seconds_text),
+)
+assert tuple(name for name, _, _ in KPI_DISPLAY) == KPI_KEYS
+DAY_ROW = "Day"
+
+
+def _kpi_cell(name: str, show: Any) -> Any:
+    if show is None:
+        return lambda item: item.get(name)
+    return lambda item: show(item.get(name))
+
+
+def kpi_columns(zone: ZoneInfo) -> list[Column]:
+    def start(item: output.Item) -> object:
+        if item.get("start") == DAY_ROW:
+            return DAY_ROW
+        return output.local_time(item.get("start"), zone, "%H:%M")
+
+    return [
+        Column(f"start ({zone.key})", start, no_wrap=True),
+        *(Column(header, _kpi_cell(name, show), justify="right") for name, header, show in KPI_DISPLAY),
+    ]
+
+
+KPI_CSV_COLUMNS = [output.field("start"), *(output.field(name) for name in KPI_KEYS)]
+
+
+@cli.command()
+@HOTLINE_OPTION
+@DAY_OPTION
+@format_option
+@click.pass_obj
+def kpis(report: ReportContext, *, hotline: str, day: str | None, fmt: str | None) -> None:
+    """A hotline's KPIs of a day: the day and each 15-minute interval with offered calls."""
+    day = day or report.today()
+    chosen = report.output_format(fmt)
+    found = report.reports.kpis(hotline, day)
+    if found is None:
+        output.show_empty(chosen, f"No KPIs for hotline {hotline} on {day} yet.", single=True)
+        return
+    figures: dict[str, Any] = found.get("day") or {}
+    intervals: list[dict[str, Any]] = found.get("intervals") or []
+    shown = str(found.get("hotline", hotline))
+    if chosen == "json":
+        output.show_json({"hotline": shown, "day": figures, "intervals": intervals})
+    elif chosen == "csv":
+        output.show_csv([*intervals, {**figures, "start": "day"}], KPI_CSV_COLUMNS)
+    else:
+        output.show_table(
+            intervals,
+            kpi_columns(report.zone),
+            title=f"KPIs of hotline {shown} on {day} (15-minute intervals)",
+            totals=[{**figures, "start": DAY_ROW}],
+        )
+        if found.get("sl_seconds") is not None:
+            click.echo(f"Service level: answered within {found['sl_seconds']} s.")
+
+
+# -- agent-day, agent-timeline ------------------------------------------------------------------
+
+AGENT_DAY_FIELDS = ("agent", "day", "state_seconds", "pause_seconds", "calls_handled")
+
+
+@cli.command("agent-day")
+@AGENT_OPTION
+@DAY_OPTION
+@format_option
+@click.pass_obj
+def agent_day(report: ReportContext, *, agent: str, day: str | None, fmt: str | None) -> None:
+    """An agent's day: time per state and pause reason, and the calls handled."""
+    day = day or report.today()
+    chosen = report.output_format(fmt)
+    found = report.reports.agent_day(agent, day)
+    if found is None:
+        output.show_empty(chosen, f"No statistics for agent {agent} on {day} yet.", single=True)
+        return
+    document = {name: found.get(name) for name in AGENT_DAY_FIELDS}
+    states: dict[str, Any] = document["state_seconds"] or {}
+    pauses: dict[str, Any] = document["pause_seconds"] or {}
+    if chosen == "json":
+        output.show_json(document)
+    elif chosen == "csv":
+        output.show_csv([document], lead=("agent", "day", "calls_handled"))
+    else:
+        time_column = Column("time", lambda i: output.duration(i["seconds"]), justify="right")
+        output.show_table(
+            [{"name": state, "seconds": seconds} for state, seconds in states.items()],
+            [output.field("name", "state"), time_column],
+            title=f"Agent {document['agent'] or agent} on {document['day'] or day}: time per state",
+            totals=[{"name": "total", "seconds": sum(states.values())}],
+        )
+        if pauses:
+            click.echo()
+            output.show_table(
+                [{"name": reason, "seconds": seconds} for reason, seconds in pauses.items()],
+                [output.field("name", "pause reason"), time_column],
+            )
+        click.echo()
+        click.echo(f"Calls handled: {document['calls_handled'] or 0}")
+
+
+def timeline_columns(zone: ZoneInfo) -> list[Column]:
+    def end(item: output.Item) -> object:
+        return "open" if item.get("end") is None else output.local_time(item["end"], zone, "%H:%M:%S")
+
+    def length(item: output.Item) -> object:
+        return "open" if item.get("end") is None else output.duration(item.get("seconds"))
+
+    return [
+        Column(f"start ({zone.key})", lambda i: output.local_time(i.get("start"), zone, "%H:%M:%S")),
+        Column("end", end, no_wrap=True),
+        output.field("state"),
+        Column("duration", length, justify="right"),
+        output.field("pause_reason", "pause reason"),
+        output.field("task_id", "task"),
+        output.field("hotline"),
+    ]
+
+
+TIMELINE_CSV_LEAD = (
+    "start",
+    "end",
+    "state",
+    "seconds",
+    "pause_reason",
+    "task_id",
+    "hotline",
+    "carried",
+    "start_ms",
+    "end_ms",
+)
+
+
+@cli.command("agent-timeline")
+@AGENT_OPTION
+@DAY_OPTION
+@format_option
+@click.pass_obj
+def agent_timeline(report: ReportContext, *, agent: str, day: str | None, fmt: str | None) -> None:
+    """An agent's state intervals of a day; the last one stays open until the next event."""
+    day = day or report.today()
+    output.emit(
+        report.reports.agent_timeline(agent, day),
+        report.output_format(fmt),
+        columns=timeline_columns(report.zone),
+        title=f"Timeline of agent {agent} on {day}",
+        empty_message=f"No timeline for agent {agent} on {day} yet.",
+        csv_lead=TIMELINE_CSV_LEAD,
+    )
+
+
+# -- call, calls ---------------------------------------------------------------------------------
+
+CALL_CSV_LEAD = (
+    "task_id",
+    "direction",
+    "hotline",
+    "group",
+    "agents",
+    "started",
+    "answered",
+    "ended",
+    "wait_s",
+    "talk_s",
+    "hold_s",
+    "acw_s",
+    "outcome",
+    "recorded",
+    "classification",
+    "day",
+    "interval",
+    "event_count",
+    "started_ms",
+)
+
+
+def _agents(item: output.Item) -> str | None:
+    agents = item.get("agents")
+    return ", ".join(str(a) for a in agents) if isinstance(agents, list) and agents else None
+
+
+def summary_rows(summary: output.Item, zone: ZoneInfo) -> list[tuple[str, object]]:
+    def moment(name: str) -> object:
+        return output.local_time(summary.get(name), zone)
+
+    return [
+        ("task", summary.get("task_id")),
+        ("direction", summary.get("direction")),
+        ("hotline", summary.get("hotline")),
+        ("group", summary.get("group")),
+        ("agents", _agents(summary)),
+        (f"started ({zone.key})", moment("started")),
+        ("answered", moment("answered")),
+        ("ended", moment("ended")),
+        ("wait", output.duration(summary.get("wait_s"))),
+        ("talk", output.duration(summary.get("talk_s"))),
+        ("hold", output.duration(summary.get("hold_s"))),
+        ("after-call work", output.duration(summary.get("acw_s"))),
+        ("outcome", summary.get("outcome")),
+        ("recorded", output.yes_no(summary.get("recorded"))),
+        ("classification", summary.get("classification")),
+        ("day", summary.get("day")),
+        ("interval", output.local_time(summary.get("interval"), zone, "%H:%M")),
+        ("call events", summary.get("event_count")),
+    ]
+
+
+@cli.command("call")
+@click.option(
+    "--call", "task_id", metavar="TASKID", required=True, callback=_task, help="The call's task id."
+)
+@format_option
+@click.pass_obj
+def call_report(report: ReportContext, *, task_id: str, fmt: str | None) -> None:
+    """One call: its summary and its events (CSV: the summary only; see ``events --call``)."""
+    chosen = report.output_format(fmt)
+    summary = report.reports.call(task_id)
+    items = report.queries.events_by_call(task_id)
+    if summary is None and not items:
+        output.show_empty(chosen, f"Nothing stored for call {task_id} yet.", single=True)
+        return
+    no_summary = f"No summary for call {task_id} yet (the aggregator has not seen its events)."
+    if chosen == "json":
+        output.show_json({"summary": summary, "events": items})
+    elif chosen == "csv":
+        if summary is None:
+            output.show_empty(chosen, no_summary)
+        else:
+            output.show_csv([summary], lead=CALL_CSV_LEAD)
+    else:
+        if summary is None:
+            click.echo(no_summary)
+        else:
+            output.console().print(
+                output.key_value_table(summary_rows(summary, report.zone), f"Call {task_id}")
+            )
+        click.echo()
+        if items:
+            output.show_table(items, event_columns(report.zone), title=f"Events of call {task_id}")
+        else:
+            click.echo(f"No events found for call {task_id}.")
+
+
+def call_columns(zone: ZoneInfo) -> list[Column]:
+    return [
+        Column(
+            f"started ({zone.key})",
+            lambda i: output.local_time(i.get("started"), zone, "%H:%M:%S"),
+            no_wrap=True,
+        ),
+        output.field("task_id", "task", no_wrap=True),
+        output.field("outcome"),
+        Column("wait", lambda i: output.duration(i.get("wait_s")), justify="right"),
+        Column("talk", lambda i: output.duration(i.get("talk_s")), justify="right"),
+        Column("hold", lambda i: output.duration(i.get("hold_s")), justify="right"),
+        Column("acw", lambda i: output.duration(i.get("acw_s")), justify="right"),
+        Column("agents", _agents),
+        Column("recorded", lambda i: output.yes_no(i.get("recorded"))),
+        output.field("classification"),
+    ]
+
+
+@cli.command()
+@HOTLINE_OPTION
+@DAY_OPTION
+@format_option
+@click.pass_obj
+def calls(report: ReportContext, *, hotline: str, day: str | None, fmt: str | None) -> None:
+    """The calls a hotline got on a day (by start time), one summary each."""
+    day = day or report.today()
+    output.emit(
+        report.reports.calls(hotline, day),
+        report.output_format(fmt),
+        columns=call_columns(report.zone),
+        title=f"Calls of hotline {hotline} on {day}",
+        empty_message=f"No calls for hotline {hotline} on {day} yet.",
+        csv_lead=CALL_CSV_LEAD,
+    )
+
+
+# -- board -----------------------------------------------------------------------------------------
+
+BOARD_CSV_LEAD = (
+    "agent",
+    "state",
+    "since",
+    "pause_reason",
+    "hotline",
+    "hotline_name",
+    "task_id",
+    "mode",
+    "since_ms",
+    "event_key",
+)
+
+
+def board_columns(zone: ZoneInfo, now: datetime) -> list[Column]:
+    now_ms = int(now.timestamp() * 1000)
+
+    def state(item: output.Item) -> object:
+        reason = item.get("pause_reason")
+        return f"{item.get('state')} ({reason})" if reason else item.get("state")
+
+    def in_state(item: output.Item) -> object:
+        since = item.get("since_ms")
+        if not isinstance(since, int):
+            return None
+        return output.duration(max(0, now_ms - since) // 1000)
+
+    def hotline(item: output.Item) -> object:
+        return item.get("hotline_name") or item.get("hotline")
+
+    return [
+        output.field("agent", no_wrap=True),
+        Column("state", state),
+        Column(f"since ({zone.key})", lambda i: output.local_time(i.get("since"), zone), no_wrap=True),
+        Column("in state", in_state, justify="right"),
+        Column("hotline", hotline),
+        output.field("task_id", "task"),
+    ]
+
+
+@cli.command()
+@format_option
+@click.pass_obj
+def board(report: ReportContext, *, fmt: str | None) -> None:
+    """The live board: every agent's latest state and how long it has lasted so far."""
+    output.emit(
+        report.reports.board(),
+        report.output_format(fmt),
+        columns=board_columns(report.zone, report.now()),
+        title="Live board",
+        empty_message="The board is empty: no agent has reported a state yet.",
+        csv_lead=BOARD_CSV_LEAD,
     )
 
 

@@ -45,8 +45,12 @@ def agent_day_key(agent: str, day: str) -> Key:
     return f"AGENT#{agent}", f"DAY#{day}"
 
 
+def board_pk(shard: int) -> str:
+    return f"BOARD#{shard}"
+
+
 def board_key(agent: str, shards: int) -> Key:
-    return f"BOARD#{keys.shard_of(agent, shards)}", f"AGENT#{agent}"
+    return board_pk(keys.shard_of(agent, shards)), f"AGENT#{agent}"
 
 
 def call_summary_key(task_id: str) -> Key:

@@ -1,0 +1,763 @@
+"""The reports table's read side against a moto server over real HTTP: ``ReportQueries`` and the
+``acd-report`` subcommands kpis, agent-day, agent-timeline, call, calls and board.
+
+The reports are real: events are stored by the ingest's own item builder and store, then
+delivered to both aggregators as stream batches (``tests.support.Harness``), exactly as the
+stack computes them. Every DynamoDB call of the read side is recorded: only ``Query`` and
+``GetItem``, never ``Scan``, and every query is paged with a tiny ``Limit``.
+
+moto keeps one state per process, shared by every moto server a test session starts, so this
+module works on tables of its own names (``--events-table``/``--reports-table`` and a stack
+whose outputs name them) and drops them when it is done.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import socket
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import boto3
+import pytest
+from click.testing import CliRunner, Result
+from moto.server import ThreadedMotoServer
+
+from acd_hub.reporting import BOOKKEEPING, ReportQueries
+from acd_hub.reports_store import kpi_key
+from acd_hub.settings import HubSettings
+from acd_tools import report_cli
+from acd_tools.template import dynamodb_tables, load_template
+from tests.support import Harness, agent_state, call_event, ms
+
+pytestmark = pytest.mark.integration
+
+REGION = "eu-central-1"
+DAY = "2026-11-20"
+SHARDS = 8
+PAGE = 2  # every Query is paged this small
+EVENTS_TABLE = "report-commands-EventsTable"
+REPORTS_TABLE = "report-commands-ReportsTable"
+STACK = "report-commands-stack"
+SETTINGS = HubSettings(
+    events_table=EVENTS_TABLE,
+    reports_table=REPORTS_TABLE,
+    acd_timezone="Europe/Berlin",
+    report_timezone="Europe/Berlin",
+    cmd_day_shards=SHARDS,
+    service_level_seconds=20,
+    retention_days=0,
+)
+NOW = datetime(2026, 11, 20, 10, 36, 0, tzinfo=UTC)  # "now" for the board's time in state
+
+HOTLINE = "501"
+ANSWERED, ABANDONED, LATE, TALKING = "a11ce0", "b0b0b0", "c0c0a0", "d0d0d0"
+ANNA, BERND, CARLA = "200001", "200002", "200003"
+
+
+def _at(clock: str) -> str:
+    return f"{DAY} {clock}"
+
+
+def scenario() -> list[dict[str, str]]:
+    """Hotline 501 on 2026-11-20 (times in UTC; Berlin is UTC+1):
+
+    * ``a11ce0`` 09:00:00, answered by Anna after 15 s, 30 s on hold, ended 09:04:15, 45 s
+      after-call work, recorded and classified;
+    * ``b0b0b0`` 09:20:00, abandoned after 40 s;
+    * ``c0c0a0`` 10:02:00, answered by Bernd after 30 s (outside the 20 s service level),
+      ended 10:05:30, 30 s after-call work;
+    * ``d0d0d0`` 10:30:00, answered by Carla after 20 s, still talking.
+    """
+    service = {"hotlineid": HOTLINE, "hotline": "Service-Hotline"}
+    return [
+        # Anna
+        agent_state(_at("08:59:00"), "online", agentid=ANNA),
+        agent_state(_at("09:00:10"), "alerting", agentid=ANNA, taskid=ANSWERED, **service),
+        agent_state(_at("09:00:15"), "connected", agentid=ANNA, taskid=ANSWERED, **service),
+        agent_state(_at("09:04:15"), "working", agentid=ANNA, taskid=ANSWERED),
+        agent_state(_at("09:05:00"), "paused", agentid=ANNA, **{"pause-reason": "Kaffee"}),
+        agent_state(_at("09:10:00"), "online", agentid=ANNA),
+        call_event(_at("09:00:00"), "CallStart", taskid=ANSWERED, mode="0", hotlineid=HOTLINE),
+        call_event(_at("09:00:15"), "Connected", taskid=ANSWERED, agentid=ANNA, groupid="7"),
+        call_event(_at("09:01:00"), "Holdstart", taskid=ANSWERED),
+        call_event(_at("09:01:30"), "Holdstop", taskid=ANSWERED),
+        call_event(_at("09:04:15"), "CallEnd", taskid=ANSWERED),
+        {"cmd": "recordedcall", "taskid": ANSWERED, "agentid": ANNA, "eventtime": ms(_at("09:00:16"))},
+        {
+            "cmd": "classificationevent",
+            "callid": ANSWERED,
+            "classificationreason": "Vertragsfrage",
+            "agent": ANNA,
+            "eventtime": ms(_at("09:04:30")),
+        },
+        # nobody takes b0b0b0
+        call_event(_at("09:20:00"), "CallStart", taskid=ABANDONED, mode="0", hotlineid=HOTLINE),
+        call_event(_at("09:20:40"), "CallEnd", taskid=ABANDONED),
+        # Bernd
+        agent_state(_at("09:30:00"), "online", agentid=BERND),
+        agent_state(_at("10:02:30"), "connected", agentid=BERND, taskid=LATE, **service),
+        agent_state(_at("10:05:30"), "working", agentid=BERND, taskid=LATE),
+        agent_state(_at("10:06:00"), "paused", agentid=BERND, **{"pause-reason": "Mittagspause"}),
+        call_event(_at("10:02:00"), "CallStart", taskid=LATE, mode="0", hotlineid=HOTLINE),
+        call_event(_at("10:02:30"), "Connected", taskid=LATE, agentid=BERND, groupid="7"),
+        call_event(_at("10:05:30"), "CallEnd", taskid=LATE),
+        # Carla
+        agent_state(_at("10:00:00"), "online", agentid=CARLA),
+        agent_state(_at("10:30:20"), "connected", agentid=CARLA, taskid=TALKING, **service),
+        call_event(_at("10:30:00"), "CallStart", taskid=TALKING, mode="0", hotlineid=HOTLINE),
+        call_event(_at("10:30:20"), "Connected", taskid=TALKING, agentid=CARLA, groupid="7"),
+    ]
+
+
+def _kpis(**figures: Any) -> dict[str, Any]:
+    base: dict[str, Any] = dict.fromkeys(
+        ("offered", "answered", "abandoned", "rejected", "badcall", "mailbox"), 0
+    )
+    base |= {"forwarded": 0, "answered_within_sl": 0, "service_level_pct": None, "abandon_rate_pct": None}
+    base |= dict.fromkeys(("asa_s", "max_wait_s", "aht_s", "avg_talk_s", "avg_hold_s"))
+    return base | figures
+
+
+EXPECTED_KPIS = {
+    "hotline": HOTLINE,
+    "day": _kpis(
+        offered=4,
+        answered=3,
+        abandoned=1,
+        answered_within_sl=2,
+        service_level_pct=50.0,
+        abandon_rate_pct=25.0,
+        asa_s=21.67,
+        max_wait_s=30,
+        aht_s=247.5,
+        avg_talk_s=195.0,
+        avg_hold_s=15.0,
+    ),
+    "intervals": [
+        {
+            "start": "2026-11-20T10:00:00+01:00",
+            **_kpis(
+                offered=1,
+                answered=1,
+                answered_within_sl=1,
+                service_level_pct=100.0,
+                abandon_rate_pct=0.0,
+                asa_s=15,
+                max_wait_s=15,
+                aht_s=285,
+                avg_talk_s=210,
+                avg_hold_s=30,
+            ),
+        },
+        {
+            "start": "2026-11-20T10:15:00+01:00",
+            **_kpis(offered=1, abandoned=1, service_level_pct=0.0, abandon_rate_pct=100.0),
+        },
+        {
+            "start": "2026-11-20T11:00:00+01:00",
+            **_kpis(
+                offered=1,
+                answered=1,
+                service_level_pct=0.0,
+                abandon_rate_pct=0.0,
+                asa_s=30,
+                max_wait_s=30,
+                aht_s=210,
+                avg_talk_s=180,
+                avg_hold_s=0,
+            ),
+        },
+        {
+            "start": "2026-11-20T11:30:00+01:00",
+            **_kpis(
+                offered=1,
+                answered=1,
+                answered_within_sl=1,
+                service_level_pct=100.0,
+                abandon_rate_pct=0.0,
+                asa_s=20,
+                max_wait_s=20,
+            ),
+        },
+    ],
+}
+
+
+# --- the moto server and the reports on it -------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class CallLog:
+    """Every DynamoDB operation a client made; each Query gets a small ``Limit``."""
+
+    def __init__(self) -> None:
+        self.operations: list[str] = []
+
+    def attach(self, client: Any) -> Any:
+        events = client.meta.events
+        events.register("before-call.dynamodb", self._record)
+        events.register("provide-client-params.dynamodb.Query", self._page_small)
+        return client
+
+    def _record(self, model: Any, **_: Any) -> None:
+        self.operations.append(model.name)
+
+    @staticmethod
+    def _page_small(params: dict[str, Any], **_: Any) -> None:
+        params.setdefault("Limit", PAGE)
+
+    def reads(self) -> set[str]:
+        return set(self.operations)
+
+
+@pytest.fixture(scope="module")
+def aws_env() -> Iterator[None]:
+    """No real AWS anywhere: dummy credentials, no profile files, no instance metadata."""
+    with pytest.MonkeyPatch.context() as patch:
+        for name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL"):
+            patch.delenv(name, raising=False)
+        patch.setenv("AWS_ACCESS_KEY_ID", "testing")
+        patch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+        patch.setenv("AWS_DEFAULT_REGION", REGION)
+        patch.setenv("AWS_CONFIG_FILE", "/nonexistent/aws-config")
+        patch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/aws-credentials")
+        patch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+        for name in ("ACD_REPORT_TIMEZONE", "ACD_CMD_DAY_SHARDS"):
+            patch.delenv(name, raising=False)
+        yield
+
+
+@pytest.fixture(scope="module")
+def moto_url(aws_env: None) -> Iterator[str]:
+    port = _free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.stop()
+
+
+def _client(url: str, service: str = "dynamodb") -> Any:
+    return boto3.client(service, endpoint_url=url, region_name=REGION)  # type: ignore[call-overload]
+
+
+@pytest.fixture(scope="module")
+def reports(moto_url: str) -> Iterator[Harness]:
+    """The template's tables under this module's names, filled with the scenario's events and
+    the reports both aggregators compute from them."""
+    client = _client(moto_url)
+    definitions = dynamodb_tables(load_template())
+    for logical_id, name in (("EventsTable", EVENTS_TABLE), ("ReportsTable", REPORTS_TABLE)):
+        client.create_table(**{**definitions[logical_id], "TableName": name})
+    harness = Harness(client, SETTINGS)
+    items = [harness.store_event(params) for params in scenario()]
+    # two batches, so reports are recomputed and rewritten once more (versioned writes)
+    for batch in (items[:10], items):
+        assert harness.run(harness.agents(), batch) == {"batchItemFailures": []}
+        assert harness.run(harness.calls(), batch) == {"batchItemFailures": []}
+    # A computation that found nothing leaves an item with only its version counter: no report.
+    assert harness.reports.versioned_write(kpi_key("999", DAY), lambda: None) == (False, 1)
+
+    cloudformation = _client(moto_url, "cloudformation")
+    cloudformation.create_stack(
+        StackName=STACK,
+        TemplateBody=json.dumps(
+            {
+                "Resources": {"Marker": {"Type": "AWS::SQS::Queue"}},
+                "Outputs": {
+                    "EventsTableName": {"Value": EVENTS_TABLE},
+                    "ReportsTableName": {"Value": REPORTS_TABLE},
+                },
+            }
+        ),
+    )
+    try:
+        yield harness
+    finally:
+        for name in (EVENTS_TABLE, REPORTS_TABLE):
+            client.delete_table(TableName=name)
+        cloudformation.delete_stack(StackName=STACK)
+
+
+@pytest.fixture
+def log() -> CallLog:
+    return CallLog()
+
+
+@pytest.fixture
+def queries(moto_url: str, reports: Harness, log: CallLog) -> ReportQueries:
+    return ReportQueries(log.attach(_client(moto_url)), REPORTS_TABLE, SHARDS)
+
+
+@pytest.fixture
+def cli_log(monkeypatch: pytest.MonkeyPatch, log: CallLog) -> CallLog:
+    """Record the CLI's own clients too, and fix its clock (the board's time in state)."""
+    original = report_cli.ReportContext.client
+
+    def client(self: report_cli.ReportContext, service: str) -> Any:
+        made = original(self, service)
+        return log.attach(made) if service == "dynamodb" else made
+
+    monkeypatch.setattr(report_cli.ReportContext, "client", client)
+    monkeypatch.setattr(report_cli.ReportContext, "now", lambda _self: NOW)
+    return log
+
+
+READS = {"Query", "GetItem"}
+
+
+# --- the query API ----------------------------------------------------------------------------------
+
+
+def test_kpis_are_the_aggregators_figures_in_kpi_order(queries: ReportQueries, log: CallLog) -> None:
+    found = queries.kpis(HOTLINE, DAY)
+    assert found is not None
+    assert {k: found[k] for k in ("hotline", "day", "intervals")} == EXPECTED_KPIS
+    assert (found["date"], found["sl_seconds"]) == (DAY, 20)
+    assert list(found["day"]) == list(EXPECTED_KPIS["day"])  # keys in KPI_KEYS order
+    assert [list(i) for i in found["intervals"]] == [list(i) for i in EXPECTED_KPIS["intervals"]]
+    assert not BOOKKEEPING & found.keys()
+    assert queries.kpis(int(HOTLINE), datetime(2026, 11, 20).date()) == found
+    assert queries.kpis(HOTLINE, "2026-11-19") is None
+    assert queries.kpis("999", DAY) is None  # only a version counter there
+    assert log.reads() == {"GetItem"}
+
+
+def test_agent_day_and_timeline(queries: ReportQueries, log: CallLog) -> None:
+    day = queries.agent_day(ANNA, DAY)
+    assert day is not None
+    assert not BOOKKEEPING & day.keys()
+    assert day["state_seconds"] == {
+        "alerting": 5,
+        "connected": 240,
+        "online": 70,
+        "paused": 300,
+        "working": 45,
+    }
+    assert list(day["state_seconds"]) == sorted(day["state_seconds"])
+    assert day["pause_seconds"] == {"Kaffee": 300}
+    assert day["calls_handled"] == 1
+    timeline = queries.agent_timeline(ANNA, DAY)
+    assert timeline == day["timeline"]
+    assert [(i["state"], i["seconds"]) for i in timeline] == [
+        ("online", 70),
+        ("alerting", 5),
+        ("connected", 240),
+        ("working", 45),
+        ("paused", 300),
+        ("online", None),  # open: the next event is not known yet
+    ]
+    assert timeline[2]["task_id"] == ANSWERED
+    assert timeline[2]["hotline"] == int(HOTLINE)
+    assert timeline[4]["pause_reason"] == "Kaffee"
+    assert timeline[-1]["end"] is None
+    assert queries.agent_day(ANNA, "2026-11-19") is None
+    assert queries.agent_timeline(ANNA, "2026-11-19") == []
+    assert log.reads() == {"GetItem"}
+
+
+def test_call_summary(queries: ReportQueries, log: CallLog) -> None:
+    summary = queries.call(ANSWERED.upper())
+    assert summary is not None
+    assert not BOOKKEEPING & summary.keys()
+    assert summary["task_id"] == ANSWERED
+    assert (
+        summary["outcome"],
+        summary["wait_s"],
+        summary["talk_s"],
+        summary["hold_s"],
+        summary["acw_s"],
+    ) == (
+        "answered",
+        15,
+        210,
+        30,
+        45,
+    )
+    assert summary["agents"] == [ANNA]
+    assert summary["recorded"] is True
+    assert summary["classification"] == "Vertragsfrage"
+    assert summary["interval"] == "2026-11-20T10:00:00+01:00"
+    assert queries.call("ffff") is None
+    assert log.reads() == {"GetItem"}
+
+
+def test_calls_of_a_hotline_day_by_start(queries: ReportQueries, log: CallLog) -> None:
+    listed = queries.calls(HOTLINE, DAY)
+    assert [c["task_id"] for c in listed] == [ANSWERED, ABANDONED, LATE, TALKING]
+    assert [c["outcome"] for c in listed] == ["answered", "abandoned", "answered", "answered"]
+    assert listed[0] == queries.call(ANSWERED)
+    assert all(not BOOKKEEPING & c.keys() for c in listed)
+    assert queries.calls(HOTLINE, "2026-11-19") == []
+    assert queries.calls("502", DAY) == []
+    assert log.operations.count("Query") > len(listed) // PAGE  # paged
+    assert log.reads() == READS
+
+
+def test_board_reads_every_partition(queries: ReportQueries, log: CallLog) -> None:
+    board = queries.board()
+    assert [(e["agent"], e["state"]) for e in board] == [
+        (ANNA, "online"),
+        (BERND, "paused"),
+        (CARLA, "connected"),
+    ]
+    assert board[1]["pause_reason"] == "Mittagspause"
+    assert board[2]["since"] == "2026-11-20T10:30:20.000Z"
+    assert (board[2]["task_id"], board[2]["hotline"], board[2]["hotline_name"]) == (
+        TALKING,
+        int(HOTLINE),
+        "Service-Hotline",
+    )
+    assert all(not BOOKKEEPING & e.keys() for e in board)
+    assert log.operations.count("Query") >= SHARDS
+    assert log.reads() == {"Query"}
+
+
+def test_report_queries_reject_zero_shards(moto_url: str) -> None:
+    with pytest.raises(ValueError, match="shards"):
+        ReportQueries(_client(moto_url), REPORTS_TABLE, 0)
+
+
+# --- the CLI ------------------------------------------------------------------------------------------
+
+
+def run(url: str, *args: str) -> Result:
+    return CliRunner().invoke(
+        report_cli.cli,
+        ["--endpoint-url", url, "--events-table", EVENTS_TABLE, "--reports-table", REPORTS_TABLE, *args],
+        catch_exceptions=True,
+    )
+
+
+def ok(result: Result) -> str:
+    assert result.exit_code == 0, (result.output, result.exception)
+    return result.stdout
+
+
+def lines_starting(text: str, *prefixes: str) -> list[str]:
+    return [line for line in text.splitlines() if line.strip().startswith(prefixes)]
+
+
+def rows(text: str) -> list[dict[str, str]]:
+    return list(csv.DictReader(io.StringIO(text)))
+
+
+def test_cli_kpis_json_is_exactly_hotline_day_intervals(
+    moto_url: str, reports: Harness, cli_log: CallLog
+) -> None:
+    text = ok(run(moto_url, "kpis", "--hotline", HOTLINE, "--day", DAY, "-f", "json"))
+    document = json.loads(text)
+    assert document == EXPECTED_KPIS
+    assert list(document) == ["hotline", "day", "intervals"]
+    assert list(document["day"]) == list(EXPECTED_KPIS["day"])
+    assert list(document["intervals"][0])[:2] == ["start", "offered"]
+    # the group's --format works too; a hotline id with a leading zero is the same hotline
+    assert json.loads(ok(run(moto_url, "-f", "json", "kpis", "--hotline", "0501", "--day", DAY))) == document
+    assert cli_log.reads() == {"GetItem"}
+
+
+def test_cli_kpis_table(moto_url: str, reports: Harness, cli_log: CallLog) -> None:
+    text = ok(run(moto_url, "kpis", "--hotline", HOTLINE, "--day", DAY))
+    assert "KPIs of hotline 501 on 2026-11-20" in text
+    assert "start (Europe/Berlin)" in text
+    intervals = lines_starting(text, "10:00", "10:15", "11:00", "11:30")
+    assert [line.split()[0] for line in intervals] == ["10:00", "10:15", "11:00", "11:30"]
+    first = intervals[0].split()
+    # start, offered ... answered within SL, SL, abandon rate, ASA, max wait, AHT, avg talk, avg hold
+    counts = ["10:00", "1", "1", "0", "0", "0", "0", "0", "1"]
+    assert first == [*counts, "100.0", "%", "0.0", "%", "0:15", "0:15", "4:45", "3:30", "0:30"]
+    abandoned = intervals[1].split()
+    assert abandoned[-5:] == ["–"] * 5  # nothing answered: no averages
+    assert abandoned[9:13] == ["0.0", "%", "100.0", "%"]
+    assert intervals[3].split()[-3:] == ["–"] * 3  # answered, still talking: no handle time yet
+    (day,) = lines_starting(text, "Day")
+    counts = ["Day", "4", "3", "1", "0", "0", "0", "0", "2"]
+    assert day.split() == [*counts, "50.0", "%", "25.0", "%", "0:22", "0:30", "4:08", "3:15", "0:15"]
+    assert "4 rows" in text
+    assert "Service level: answered within 20 s." in text
+    assert cli_log.reads() == {"GetItem"}
+
+
+def test_cli_kpis_csv(moto_url: str, reports: Harness, cli_log: CallLog) -> None:
+    text = ok(run(moto_url, "kpis", "--hotline", HOTLINE, "--day", DAY, "--format", "csv"))
+    header = text.splitlines()[0].split(",")
+    assert header == ["start", *EXPECTED_KPIS["day"]]
+    listed = rows(text)
+    assert [r["start"] for r in listed] == [
+        "2026-11-20T10:00:00+01:00",
+        "2026-11-20T10:15:00+01:00",
+        "2026-11-20T11:00:00+01:00",
+        "2026-11-20T11:30:00+01:00",
+        "day",
+    ]
+    assert listed[-1]["offered"] == "4"
+    assert listed[-1]["asa_s"] == "21.67"
+    assert listed[1]["asa_s"] == ""  # null
+    assert listed[1]["service_level_pct"] == "0"  # DynamoDB numbers: 0.0 comes back as 0
+    assert cli_log.reads() == {"GetItem"}
+
+
+def test_cli_agent_day_all_formats(moto_url: str, reports: Harness, cli_log: CallLog) -> None:
+    document = json.loads(ok(run(moto_url, "agent-day", "--agent", ANNA, "--day", DAY, "-f", "json")))
+    assert document == {
+        "agent": ANNA,
+        "day": DAY,
+        "state_seconds": {"alerting": 5, "connected": 240, "online": 70, "paused": 300, "working": 45},
+        "pause_seconds": {"Kaffee": 300},
+        "calls_handled": 1,
+    }
+    table = ok(run(moto_url, "agent-day", "--agent", ANNA, "--day", DAY))
+    assert f"Agent {ANNA} on {DAY}: time per state" in table
+    assert [line.split() for line in lines_starting(table, "connected", "online", "paused", "total")] == [
+        ["connected", "4:00"],
+        ["online", "1:10"],
+        ["paused", "5:00"],
+        ["total", "11:00"],
+    ]
+    assert lines_starting(table, "Kaffee")[0].split() == ["Kaffee", "5:00"]
+    assert "Calls handled: 1" in table
+    (row,) = rows(ok(run(moto_url, "agent-day", "--agent", ANNA, "--day", DAY, "-f", "csv")))
+    assert row["agent"] == ANNA
+    assert row["state_seconds.connected"] == "240"
+    assert row["pause_seconds.Kaffee"] == "300"
+    assert row["calls_handled"] == "1"
+    assert cli_log.reads() == {"GetItem"}
+
+
+def test_cli_agent_timeline_all_formats(moto_url: str, reports: Harness, cli_log: CallLog) -> None:
+    listed = json.loads(ok(run(moto_url, "agent-timeline", "--agent", ANNA, "--day", DAY, "-f", "json")))
+    assert [i["state"] for i in listed] == ["online", "alerting", "connected", "working", "paused", "online"]
+    assert listed[-1]["end"] is None
+    assert listed[0]["start"] == "2026-11-20T08:59:00.000Z"
+    table = ok(run(moto_url, "agent-timeline", "--agent", ANNA, "--day", DAY))
+    assert f"Timeline of agent {ANNA} on {DAY}" in table
+    intervals = lines_starting(table, "09:", "10:")
+    assert len(intervals) == 6
+    assert intervals[0].split() == ["09:59:00", "10:00:10", "online", "1:10", "-", "-", "-"]
+    assert intervals[2].split() == ["10:00:15", "10:04:15", "connected", "4:00", "-", ANSWERED, HOTLINE]
+    assert intervals[4].split()[:5] == ["10:05:00", "10:10:00", "paused", "5:00", "Kaffee"]
+    assert intervals[5].split() == ["10:10:00", "open", "online", "open", "-", "-", "-"]
+    assert "6 rows" in table
+    text = ok(run(moto_url, "agent-timeline", "--agent", ANNA, "--day", DAY, "-f", "csv"))
+    assert text.splitlines()[0].startswith("start,end,state,seconds,pause_reason,task_id,hotline")
+    listed_csv = rows(text)
+    assert len(listed_csv) == 6
+    assert (listed_csv[-1]["end"], listed_csv[-1]["seconds"]) == ("", "")
+    assert cli_log.reads() == {"GetItem"}
+
+
+def test_cli_call_all_formats(moto_url: str, reports: Harness, cli_log: CallLog) -> None:
+    document = json.loads(ok(run(moto_url, "call", "--call", ANSWERED.upper(), "-f", "json")))
+    assert list(document) == ["summary", "events"]
+    assert document["summary"]["task_id"] == ANSWERED
+    assert document["summary"]["talk_s"] == 210
+    assert not BOOKKEEPING & document["summary"].keys()
+    events = document["events"]
+    assert [e["cmd"] for e in events].count("agentstate") == 3  # through the ByCall index
+    assert len(events) == 10
+    assert [e["event_time"] for e in events] == sorted(e["event_time"] for e in events)
+
+    table = ok(run(moto_url, "call", "--call", ANSWERED))
+    assert f"Call {ANSWERED}" in table
+    summary = {line.split()[0]: line.split()[1:] for line in table.splitlines() if line.strip()}
+    assert summary["outcome"] == ["answered"]
+    assert summary["wait"] == ["0:15"]
+    assert summary["talk"] == ["3:30"]
+    assert summary["hold"] == ["0:30"]
+    assert summary["after-call"] == ["work", "0:45"]
+    assert summary["agents"] == [ANNA]
+    assert summary["recorded"] == ["yes"]
+    assert summary["classification"] == ["Vertragsfrage"]
+    assert summary["started"] == ["(Europe/Berlin)", "2026-11-20", "10:00:00"]
+    assert f"Events of call {ANSWERED}" in table
+    assert len(lines_starting(table, "2026-11-20 ")) == 10
+    assert "10 rows" in table
+
+    (row,) = rows(ok(run(moto_url, "call", "--call", ANSWERED, "-f", "csv")))
+    assert (row["task_id"], row["outcome"], row["talk_s"], row["recorded"]) == (
+        ANSWERED,
+        "answered",
+        "210",
+        "true",
+    )
+    assert row["agents"] == json.dumps([ANNA])
+    assert cli_log.reads() == READS
+
+
+def test_cli_calls_all_formats(moto_url: str, reports: Harness, cli_log: CallLog) -> None:
+    listed = json.loads(ok(run(moto_url, "calls", "--hotline", HOTLINE, "--day", DAY, "-f", "json")))
+    assert [c["task_id"] for c in listed] == [ANSWERED, ABANDONED, LATE, TALKING]
+    assert all(not BOOKKEEPING & c.keys() for c in listed)
+    table = ok(run(moto_url, "calls", "--hotline", HOTLINE, "--day", DAY))
+    assert f"Calls of hotline {HOTLINE} on {DAY}" in table
+    lines = lines_starting(table, "10:", "11:")
+    assert [line.split() for line in lines] == [
+        ["10:00:00", ANSWERED, "answered", "0:15", "3:30", "0:30", "0:45", ANNA, "yes", "Vertragsfrage"],
+        ["10:20:00", ABANDONED, "abandoned", "-", "-", "-", "-", "-", "no", "-"],
+        ["11:02:00", LATE, "answered", "0:30", "3:00", "0:00", "0:30", BERND, "no", "-"],
+        ["11:30:00", TALKING, "answered", "0:20", "-", "-", "-", CARLA, "no", "-"],
+    ]
+    assert "4 rows" in table
+    text = ok(run(moto_url, "calls", "--hotline", HOTLINE, "--day", DAY, "-f", "csv"))
+    assert text.splitlines()[0].startswith("task_id,direction,hotline,group,agents,started,")
+    assert [r["task_id"] for r in rows(text)] == [ANSWERED, ABANDONED, LATE, TALKING]
+    assert rows(text)[1]["wait_s"] == ""
+    assert cli_log.reads() == {"Query"}
+
+
+def test_cli_board_all_formats(moto_url: str, reports: Harness, cli_log: CallLog) -> None:
+    listed = json.loads(ok(run(moto_url, "board", "-f", "json")))
+    assert [e["agent"] for e in listed] == [ANNA, BERND, CARLA]
+    assert all(not BOOKKEEPING & e.keys() for e in listed)
+    table = ok(run(moto_url, "board"))
+    assert "Live board" in table
+    assert [line.split() for line in lines_starting(table, ANNA, BERND, CARLA)] == [
+        [ANNA, "online", "2026-11-20", "10:10:00", "1:26:00", "-", "-"],
+        [BERND, "paused", "(Mittagspause)", "2026-11-20", "11:06:00", "30:00", "-", "-"],
+        [CARLA, "connected", "2026-11-20", "11:30:20", "5:40", "Service-Hotline", TALKING],
+    ]
+    assert "3 rows" in table
+    text = ok(run(moto_url, "board", "-f", "csv"))
+    assert text.splitlines()[0].startswith("agent,state,since,pause_reason,hotline,hotline_name,task_id")
+    assert [(r["agent"], r["state"], r["pause_reason"]) for r in rows(text)] == [
+        (ANNA, "online", ""),
+        (BERND, "paused", "Mittagspause"),
+        (CARLA, "connected", ""),
+    ]
+    assert cli_log.reads() == {"Query"}
+
+
+def test_cli_reads_the_reports_table_from_the_stack(moto_url: str, reports: Harness) -> None:
+    args = ["--endpoint-url", moto_url, "--stack-name", STACK, "kpis", "--hotline", HOTLINE, "--day", DAY]
+    result = CliRunner().invoke(report_cli.cli, [*args, "-f", "json"])
+    assert json.loads(ok(result)) == EXPECTED_KPIS
+
+
+EMPTY: list[tuple[list[str], str, object]] = [
+    (
+        ["kpis", "--hotline", HOTLINE, "--day", "2026-11-19"],
+        "No KPIs for hotline 501 on 2026-11-19 yet.",
+        None,
+    ),
+    (["kpis", "--hotline", "999", "--day", DAY], "No KPIs for hotline 999 on 2026-11-20 yet.", None),
+    (
+        ["agent-day", "--agent", ANNA, "--day", "2026-11-19"],
+        f"No statistics for agent {ANNA} on 2026-11-19 yet.",
+        None,
+    ),
+    (
+        ["agent-timeline", "--agent", "299999", "--day", DAY],
+        f"No timeline for agent 299999 on {DAY} yet.",
+        [],
+    ),
+    (["call", "--call", "ffff"], "Nothing stored for call ffff yet.", None),
+    (["calls", "--hotline", "502", "--day", DAY], f"No calls for hotline 502 on {DAY} yet.", []),
+]
+
+
+@pytest.mark.parametrize(("args", "message", "json_value"), EMPTY)
+def test_cli_nothing_there_is_a_message_and_exit_0(
+    moto_url: str, reports: Harness, cli_log: CallLog, args: list[str], message: str, json_value: object
+) -> None:
+    assert ok(run(moto_url, *args)).strip() == message
+    as_json = run(moto_url, *args, "-f", "json")
+    assert json.loads(ok(as_json)) == json_value  # stdout stays parseable
+    assert as_json.stderr.strip() == message
+    as_csv = run(moto_url, *args, "-f", "csv")
+    assert ok(as_csv) == ""
+    assert as_csv.stderr.strip() == message
+    assert cli_log.reads() <= READS
+
+
+def test_cli_empty_board(moto_url: str, reports: Harness) -> None:
+    client = _client(moto_url)
+    client.create_table(
+        **{**dynamodb_tables(load_template())["ReportsTable"], "TableName": "report-commands-empty"}
+    )
+    try:
+        result = CliRunner().invoke(
+            report_cli.cli, ["--endpoint-url", moto_url, "--reports-table", "report-commands-empty", "board"]
+        )
+        assert ok(result).strip() == "The board is empty: no agent has reported a state yet."
+    finally:
+        client.delete_table(TableName="report-commands-empty")
+
+
+def test_cli_call_without_summary_yet_lists_its_events(
+    moto_url: str, reports: Harness, cli_log: CallLog
+) -> None:
+    """Stored, not yet aggregated: the events are there, the summary is not."""
+    reports.store_event(
+        call_event(_at("12:00:00"), "CallStart", taskid="e0e0e0", mode="0", hotlineid=HOTLINE)
+    )
+    table = ok(run(moto_url, "call", "--call", "e0e0e0"))
+    assert "No summary for call e0e0e0 yet" in table
+    assert len(lines_starting(table, "2026-11-20 13:00:00")) == 1
+    document = json.loads(ok(run(moto_url, "call", "--call", "e0e0e0", "-f", "json")))
+    assert document["summary"] is None
+    assert len(document["events"]) == 1
+    as_csv = run(moto_url, "call", "--call", "e0e0e0", "-f", "csv")
+    assert ok(as_csv) == ""
+    assert "No summary for call e0e0e0 yet" in as_csv.stderr
+    assert cli_log.reads() == READS
+
+
+def one_line_error(result: Result) -> str:
+    assert result.exit_code == 2, result.output
+    assert isinstance(result.exception, SystemExit)  # not a traceback
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("Error: ")
+    return lines[0]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["kpis", "--hotline", HOTLINE, "--day", "20.11.2026"],
+        ["agent-day", "--agent", ANNA, "--day", "2026-11-31"],
+        ["agent-timeline", "--agent", ANNA, "--day", "yesterday"],
+        ["calls", "--hotline", HOTLINE, "--day", "2026-1-20"],
+    ],
+)
+def test_cli_bad_day_is_a_one_line_error(moto_url: str, args: list[str]) -> None:
+    assert one_line_error(run(moto_url, *args)).startswith(f"Error: --day: {args[-1]!r} is not a day")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["call", "--call", "not-a-task"], "Error: --call: 'not-a-task' is not a task id"),
+        (["kpis", "--hotline", " ", "--day", DAY], "Error: --hotline: must not be blank"),
+        (["agent-day", "--agent", "", "--day", DAY], "Error: --agent: must not be blank"),
+    ],
+)
+def test_cli_bad_values_are_one_line_errors(moto_url: str, args: list[str], message: str) -> None:
+    assert one_line_error(run(moto_url, *args)).startswith(message)
+
+
+@pytest.mark.parametrize("args", [["kpis", "--day", DAY], ["agent-day"], ["call"], ["calls", "--day", DAY]])
+def test_cli_required_options(moto_url: str, args: list[str]) -> None:
+    result = run(moto_url, *args)
+    assert result.exit_code == 2
+    assert "Missing option" in result.stderr
+
+
+def test_cli_missing_reports_table_is_a_one_line_error(moto_url: str, reports: Harness) -> None:
+    result = CliRunner().invoke(
+        report_cli.cli, ["--endpoint-url", moto_url, "--reports-table", "NoSuchReports", "board"]
+    )
+    line = one_line_error(result)
+    assert "table not found" in line
+    assert "'NoSuchReports'" in line
