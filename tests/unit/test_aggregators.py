@@ -118,8 +118,8 @@ def test_a_poison_record_fails_alone(aws: Any) -> None:
     harness = Harness(aws)
     good = harness.store_event(a_call()[0])
     state = harness.store_event(a_call()[1])
-    # an image the aggregator cannot read (no event time)
-    poison = {k: v for k, v in state.items() if k != "event_time_ms"}
+    # an image the aggregator cannot place (no day)
+    poison = {k: v for k, v in state.items() if k != "day"}
     event = {"Records": [harness.record(good), harness.record(poison)]}
     response = aggregate_batch(event, MagicMock(), harness.calls(), MagicMock())
     assert response == {

@@ -148,16 +148,13 @@ class CallStatsAggregator:
         if task and item.get("data", {}).get("state") in agent_stats.WORK_STATES:
             calls.add(Call(str(task)))
         # This event may close the agent's after-call work of the call before it.
-        previous = self._predecessor(StoredEvent.from_item(item), str(item["day"]))
+        agent, day = str(item["agent"]), str(item["day"])
+        previous = self._log.agent_before(agent, day, str(item["sk"])) or self._log.agent_edge(
+            agent, _shift(day, -1), last=True
+        )
         if previous and previous.task_id and previous.state in agent_stats.WORK_STATES:
             calls.add(Call(previous.task_id))
         return calls
-
-    def _predecessor(self, event: StoredEvent, day: str) -> StoredEvent | None:
-        earlier = [e for e in self._log.agent_day(event.agent or "", day) if e.order < event.order]
-        if earlier:
-            return max(earlier, key=lambda e: e.order)
-        return self._log.agent_edge(event.agent or "", _shift(day, -1), last=True)
 
     def refresh(self, reports: Iterable[Hashable]) -> dict[Hashable, Exception]:
         failed: dict[Hashable, Exception] = {}
@@ -178,14 +175,22 @@ class CallStatsAggregator:
                 failed.update(dict.fromkeys(calls, exc))
         return failed
 
-    def _agent_events(self, agents: Iterable[str], days: set[str]) -> list[list[StoredEvent]]:
+    def _agent_events(
+        self, task_id: str, agents: Iterable[str], calls: list[StoredEvent]
+    ) -> list[list[StoredEvent]]:
+        """Each agent's events from the call's start up to the one that ends its wrap-up of
+        this call — not the agent's whole day, which would make a day's refreshes quadratic."""
+        start_ms = min(e.time_ms for e in calls)
+        end_ms = max(e.time_ms for e in calls)
         per_agent = []
         for agent in agents:
             events: list[StoredEvent] = []
-            for day in sorted(days):
-                events += self._log.agent_day(agent, day)
-            closing = self._log.agent_edge(agent, _shift(max(days), 1), last=False)
-            per_agent.append(events + ([closing] if closing else []))
+            for event in self._log.agent_since(agent, start_ms, self._settings.report_zone):
+                events.append(event)
+                wrapping_up = event.state in agent_stats.WORK_STATES and event.task_id == task_id
+                if event.time_ms > end_ms and not wrapping_up:
+                    break
+            per_agent.append(events)
         return per_agent
 
     def _refresh_call(self, task_id: str) -> set[HotlineDay]:
@@ -196,11 +201,10 @@ class CallStatsAggregator:
             events = self._log.call(task_id)
             if not events:
                 return None
-            days = {_day(e.time_ms, self._settings) for e in events}
             agents = list(dict.fromkeys(e.data["agentid"] for e in events if e.data.get("agentid")))
             summary.update(
                 call_stats.call_summary(
-                    task_id, events, self._agent_events(agents, days), self._settings.report_zone
+                    task_id, events, self._agent_events(task_id, agents, events), self._settings.report_zone
                 )
             )
             return {**summary, "kind": "call"}

@@ -6,6 +6,7 @@ hotline's day, so duplicates, retries and reordering cannot change a figure.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -73,7 +74,7 @@ def after_call_work_ms(task_id: str, agent_events: Iterable[list[StoredEvent]]) 
     total = 0
     for events in agent_events:
         ordered = sorted({e.key: e for e in events}.values(), key=lambda e: e.order)
-        for event, following in zip(ordered, ordered[1:], strict=False):
+        for event, following in itertools.pairwise(ordered):
             if event.state in WORK_STATES and event.task_id == task_id:
                 total += following.time_ms - event.time_ms
     return total

@@ -21,8 +21,10 @@ touch the same report at once; this keeps the last writer the one that read the 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
 from botocore.exceptions import ClientError
 
@@ -104,6 +106,9 @@ class Dynamo:
         forward: bool = True,
         limit: int | None = None,
         sk_between: tuple[str, str] | None = None,
+        sk_before: str | None = None,
+        sk_from: str | None = None,
+        page_size: int | None = None,
     ) -> Iterator[dict[str, Any]]:
         """All items of one partition (or the first ``limit``), following LastEvaluatedKey."""
         request: dict[str, Any] = {
@@ -119,12 +124,17 @@ class Dynamo:
             request["ExpressionAttributeValues"].update(
                 {":lo": {"S": sk_between[0]}, ":hi": {"S": sk_between[1]}}
             )
+        for operator, bound in (("<", sk_before), (">=", sk_from)):
+            if bound is not None:
+                request["KeyConditionExpression"] += f" AND #sk {operator} :bound"
+                request["ExpressionAttributeNames"]["#sk"] = "sk"
+                request["ExpressionAttributeValues"][":bound"] = {"S": bound}
         if index:
             request["IndexName"] = index
         elif consistent:
             request["ConsistentRead"] = True
-        if limit:
-            request["Limit"] = limit
+        if limit or page_size:
+            request["Limit"] = limit or page_size
         returned = 0
         while True:
             page = self.client.query(**request)
@@ -157,6 +167,24 @@ class EventLog(Dynamo):
         for item in self.query(keys.agent_day_pk(agent, day), consistent=True, forward=not last, limit=1):
             return StoredEvent.from_item(item)
         return None
+
+    def agent_before(self, agent: str, day: str, sort_key: str) -> StoredEvent | None:
+        """The agent's event just before ``sort_key`` within ``day``."""
+        for item in self.query(
+            keys.agent_day_pk(agent, day), consistent=True, forward=False, limit=1, sk_before=sort_key
+        ):
+            return StoredEvent.from_item(item)
+        return None
+
+    def agent_since(self, agent: str, since_ms: int, zone: ZoneInfo) -> Iterator[StoredEvent]:
+        """The agent's events from ``since_ms`` on, that day and the next, read a page at a time
+        so a caller that stops early reads little."""
+        since = datetime.fromtimestamp(since_ms / 1000, tz=UTC)
+        day = since.astimezone(zone).date()
+        for partition, bound in ((day, keys.iso_utc(since)), (day + timedelta(days=1), None)):
+            pk = keys.agent_day_pk(agent, partition.isoformat())
+            for item in self.query(pk, consistent=True, sk_from=bound, page_size=25):
+                yield StoredEvent.from_item(item)
 
     def call(self, task_id: str) -> list[StoredEvent]:
         return [StoredEvent.from_item(i) for i in self.query(keys.call_pk(task_id), consistent=True)]
