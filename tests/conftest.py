@@ -3,6 +3,8 @@ into .venv by `make setup`), never through sys.path tricks."""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterator
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -20,3 +22,36 @@ def settings() -> HubSettings:
 @pytest.fixture
 def context() -> ParseContext:
     return ParseContext(ZoneInfo("Europe/Berlin"), "DE")
+
+
+# --- no secret in any log line, in any suite --------------------------------------------------
+# Every test's captured log, stdout and stderr (the handlers' structured logs, the local stack's
+# access log, moto's) is checked for the tokens the suites use and for full phone numbers.
+SECRETS = (TOKEN, "second-token", "local-dev-token", "e2e-token-Q3lz8x0aVw", "e2e-token-rotated-7Hc2")
+# +49..., 0049..., 0221...: 8 or more digits in one of the vendor's three formats
+FULL_PHONE = re.compile(r"(?<![\w.:#/-])(?:\+|00)?[1-9]?\d{1,3}\d{7,12}(?![\w:*-])")
+PHONE_PREFIXES = ("+", "00", "0")
+
+
+def leaked(text: str) -> list[str]:
+    found = [secret for secret in SECRETS if secret in text]
+    for match in FULL_PHONE.finditer(text):
+        number = match.group(0)
+        if number.startswith(PHONE_PREFIXES) and not number.startswith("0000"):
+            found.append(number)
+    return found
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    outcome = yield
+    report = outcome.get_result()
+    if report.when != "call" or report.failed:
+        return
+    for name, content in report.sections:
+        if any(kind in name for kind in ("log", "stdout", "stderr")) and (secrets := leaked(content)):
+            report.outcome = "failed"
+            report.longrepr = (
+                f"{item.nodeid}: {name} holds a secret or a full phone number: {sorted(set(secrets))[:5]}"
+            )
+            return
