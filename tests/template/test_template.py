@@ -515,6 +515,16 @@ def test_environment_variables_are_settings_fields(template: dict[str, Any]) -> 
                 assert name.removeprefix("ACD_").lower() in fields, f"{logical_id}: {name} is no setting"
 
 
+def test_local_overrides_are_declared_empty(template: dict[str, Any]) -> None:
+    """sam local invoke/start-api --env-vars only sets variables the template declares: these
+    are declared (empty, so AWS behaves as without them) for env.json to set locally."""
+    for logical_id in _functions(template):
+        environment = function_environment(template, logical_id)
+        assert environment["ACD_AWS_ENDPOINT_URL"] == ""
+        assert environment["ACD_CALLBACK_TOKENS"] == ""
+        assert environment["POWERTOOLS_METRICS_DISABLED"] == "false"
+
+
 def test_function_environments(template: dict[str, Any]) -> None:
     ingest = function_environment(template, "IngestFunction")
     assert ingest["ACD_TOKEN_PARAMETER"] == {"Ref": "CallbackTokenParameterName"}

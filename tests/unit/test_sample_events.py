@@ -16,6 +16,7 @@ from acd_hub.errors import BadCallback
 from acd_hub.models import CALLBACK_MODELS, ParseContext, parse_callback
 from acd_hub.params import body_pairs, merge_parameters, split_urlencoded
 from acd_tools import sample_events
+from acd_tools.template import function_environment, load_template
 
 ROOT = Path(__file__).resolve().parents[2]
 EVENTS = ROOT / "events"
@@ -183,15 +184,35 @@ def test_stream_samples_are_inserts_of_stored_events(relative: str) -> None:
     }
 
 
+def test_env_json_equals_the_generator() -> None:
+    text = (ROOT / "env.json").read_text(encoding="utf-8")
+    assert text == sample_events.env_json(sample_events.env_vars()), (
+        "env.json drifted from its generator: run python -m acd_tools.sample_events"
+    )
+
+
 def test_env_json_points_both_functions_at_the_local_stack() -> None:
     env = json.loads((ROOT / "env.json").read_text(encoding="utf-8"))
     assert set(env) >= {"IngestFunction", "FanoutFunction"}
     ingest, fanout = env["IngestFunction"], env["FanoutFunction"]
     assert ingest["ACD_CALLBACK_TOKENS"] == sample_events.TOKEN
+    assert ingest["ACD_TOKEN_PARAMETER"] == ""
     assert ingest["ACD_EVENTS_TABLE"] == "EventsTable"
     for function in (ingest, fanout):
-        assert function["AWS_ENDPOINT_URL"] == "http://host.docker.internal:5000"
-        assert function["AWS_DEFAULT_REGION"] == "eu-central-1"
+        # acd-local's moto server as a container sees the host (not 127.0.0.1: SAM ignores
+        # --docker-network host, so that would be the container itself)
+        assert function["ACD_AWS_ENDPOINT_URL"] == "http://host.docker.internal:5000"
+        assert function["POWERTOOLS_METRICS_DISABLED"] == "true"
         assert all(isinstance(value, str) for value in function.values())
-    assert fanout["ACD_CONFIG_TOPIC_ARN"].endswith(":ConfigChangedTopic")
-    assert fanout["ACD_BROADCAST_TOPIC_ARN"].endswith(":BroadcastTopic")
+    assert fanout["ACD_CONFIG_TOPIC_ARN"] == "arn:aws:sns:eu-central-1:123456789012:ConfigChangedTopic"
+    assert fanout["ACD_BROADCAST_TOPIC_ARN"] == "arn:aws:sns:eu-central-1:123456789012:BroadcastTopic"
+
+
+def test_env_json_names_only_variables_the_template_declares() -> None:
+    """sam local invoke --env-vars silently drops a name the function's environment does not
+    declare (AWS_ENDPOINT_URL, AWS_REGION, ...): such an entry would never take effect."""
+    template = load_template(ROOT / "template.yaml")
+    env = json.loads((ROOT / "env.json").read_text(encoding="utf-8"))
+    for function, variables in env.items():
+        declared = set(function_environment(template, function))
+        assert set(variables) <= declared, f"{function}: {sorted(set(variables) - declared)} not declared"

@@ -18,6 +18,8 @@ files equal :func:`build_events`, so they cannot drift from this script.
   ``template.yaml``, so these samples change (and the test asks for a regeneration) when
   either does.
 
+``env.json`` (``--env-vars``) is written here too, see :func:`env_vars`.
+
 All values keep to the vendor's constraints (6-digit agents, task ids of at most 24 hex digits,
 ``eventtime`` in ms since the epoch where it is numeric) and use all three phone formats.
 """
@@ -496,15 +498,21 @@ def http_event(name: str, method: str, params: Params) -> dict[str, Any]:
 def stored_item(name: str) -> dict[str, Any]:
     """The events-table item the ingest writes for sample ``name`` (its own code, so the stream
     samples match what the fan-out really receives)."""
+    return item_for(SAMPLES[name], _received(SAMPLES[name]))
+
+
+def item_for(pairs: Params, received_at: datetime) -> dict[str, Any]:
+    """The events-table item the ingest writes for a valid request with these parameters, under
+    the template's default settings (its keys say where to find it)."""
     settings = HubSettings(
         acd_timezone=ACD_ZONE.key,
         report_timezone=ACD_ZONE.key,
         cmd_day_shards=CMD_DAY_SHARDS,
         retention_days=0,
     )
-    params = merge_parameters(SAMPLES[name])
+    params = merge_parameters(pairs)
     event = parse_callback(params, ParseContext(settings.acd_zone, settings.default_phone_region))
-    return event_item(event, params, settings, _received(SAMPLES[name]))
+    return event_item(event, params, settings, received_at)
 
 
 def _typed(value: Any) -> Any:
@@ -580,6 +588,57 @@ def dumps(event: Mapping[str, Any]) -> str:
     return json.dumps(event, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
 
+# -- env.json: the --env-vars of sam local invoke / start-api --------------------------------
+
+# acd-local's moto server (port 5000) as a Lambda container reaches the host. SAM ignores
+# `--docker-network host` (SAM CLI 1.170: the container stays on Docker's default bridge, where
+# 127.0.0.1 is the container itself), so the endpoint is the host's name as seen from a
+# container: Docker Desktop resolves host.docker.internal to the host by itself; a Linux engine
+# needs `--add-host host.docker.internal:host-gateway` and a server listening on the bridge
+# address (make sam-local-test does exactly that, with a moto server on a free port).
+LOCAL_AWS_ENDPOINT = "http://host.docker.internal:5000"
+
+
+def topic_arn(topic: str) -> str:
+    """A topic's ARN on the moto server (topics are named by their logical id there)."""
+    return f"arn:aws:sns:{REGION}:{ACCOUNT}:{topic}"
+
+
+def env_vars(
+    aws_endpoint_url: str = LOCAL_AWS_ENDPOINT, topic_arns: Mapping[str, str] | None = None
+) -> dict[str, dict[str, str]]:
+    """``env.json`` for ``sam local invoke/start-api --env-vars``: per function, values for
+    variables the template declares (SAM silently drops any other name, AWS_* included: the
+    region comes from ``--region``, the credentials from the shell running sam).
+
+    Tokens come from here instead of SSM, the clients go to ``aws_endpoint_url`` (a moto server)
+    and EMF metric lines are switched off.
+    """
+    topics = {
+        "ConfigChangedTopic": topic_arn("ConfigChangedTopic"),
+        "BroadcastTopic": topic_arn("BroadcastTopic"),
+    }
+    topics.update(topic_arns or {})
+    common = {
+        "ACD_AWS_ENDPOINT_URL": aws_endpoint_url,
+        "ACD_EVENTS_TABLE": EVENTS_TABLE,
+        "POWERTOOLS_METRICS_DISABLED": "true",
+    }
+    return {
+        "IngestFunction": {**common, "ACD_CALLBACK_TOKENS": TOKEN, "ACD_TOKEN_PARAMETER": ""},
+        "FanoutFunction": {
+            **common,
+            "ACD_CONFIG_TOPIC_ARN": topics["ConfigChangedTopic"],
+            "ACD_BROADCAST_TOPIC_ARN": topics["BroadcastTopic"],
+        },
+    }
+
+
+def env_json(env: Mapping[str, Mapping[str, str]]) -> str:
+    """The committed ``env.json`` text: 2-space indent, functions and names in a fixed order."""
+    return json.dumps(env, indent=2, ensure_ascii=False) + "\n"
+
+
 def write_events(root: Path) -> list[Path]:
     written = []
     for relative, event in sorted(build_events().items()):
@@ -595,14 +654,24 @@ def default_root() -> Path:
     return Path(__file__).resolve().parents[2] / "events"
 
 
+def default_env_path() -> Path:
+    """``env.json`` at the repository root."""
+    return default_root().parent / "env.json"
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0] if __doc__ else None)
     parser.add_argument(
         "--out", type=Path, default=default_root(), help="target directory (default: events/)"
     )
+    parser.add_argument(
+        "--env-out", type=Path, default=default_env_path(), help="env.json to write (default: ./env.json)"
+    )
     args = parser.parse_args(argv)
     for path in write_events(args.out):
         print(path)
+    args.env_out.write_text(env_json(env_vars()), encoding="utf-8")
+    print(args.env_out)
 
 
 if __name__ == "__main__":
