@@ -18,11 +18,12 @@ SAM_CLI_VERSION := 1.170.0
 # sam build shells out to python3.13: put the one we found first on PATH.
 SAM_ENV := PATH="$(PY313_DIR):$(CURDIR)/$(SAM_VENV)/bin:$$PATH" SAM_CLI_TELEMETRY=0
 
-.PHONY: help python313 setup sam-setup test test-unit test-integration test-e2e test-template lint validate build run clean
+.PHONY: help python313 setup sam-setup test test-unit test-integration test-e2e test-template sam-local-test lint validate build run clean
 
 help:
 	@echo "make run    - start the local stack (moto server + callback endpoint on :3000)"
 	@echo "make test   - unit, integration, end-to-end and template tests"
+	@echo "make sam-local-test - every sample through sam local invoke/start-api (Docker; root to set it up)"
 	@echo "make lint   - ruff + mypy"
 	@echo "make build  - sam build"
 	@echo "make setup  - create/refresh .venv (idempotent)"
@@ -62,6 +63,12 @@ test-e2e: setup
 test-template: setup sam-setup
 	$(SAM_ENV) $(PY) -m pytest tests/template
 
+# The functions under SAM's own local tooling: installs/starts a private dockerd if none is
+# usable, builds the Lambda base image offline (cached in .cache/sam-local/), then
+# sam local invoke for every file in events/ and sam local start-api with real requests.
+sam-local-test: setup sam-setup
+	$(SAM_ENV) bash tools/sam_local/run.sh
+
 lint: setup
 	$(VENV)/bin/ruff check layers tools functions tests
 	$(VENV)/bin/ruff format --check layers tools functions tests
@@ -78,5 +85,24 @@ build: sam-setup
 run: setup
 	$(VENV)/bin/acd-local
 
+.PHONY: load openapi
+LOAD_SECONDS ?= 60
+LOAD_CLIENTS ?= 8
+
+# The local stack (in-process, free ports) at its top rate: req/s, latency percentiles, statuses,
+# then every unique event checked stored exactly once by Query. Fails on any 5xx, loss or double.
+load: setup
+	$(PY) -m acd_tools.load --seconds $(LOAD_SECONDS) --clients $(LOAD_CLIENTS)
+
+# Regenerate docs/openapi.yaml from the models (a test fails while it is stale).
+openapi: setup
+	$(PY) -m acd_tools.openapi
+
 clean:
-	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache
+	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache .cache/sam-local/run
+
+.PHONY: bench
+# What the hub costs next to bare baselines, measured side by side in one run (ratios, not timed
+# tests): prints the table, writes bench-results.json (ignored) and docs/bench.md. ~5-10 minutes.
+bench: setup
+	$(PY) -m acd_tools.bench --out bench-results.json
