@@ -44,7 +44,13 @@ def replay(stack: LocalStack, sample: dict[str, Any]) -> tuple[int, dict[str, st
     target = f"{path}?{sample['rawQueryString']}" if sample.get("rawQueryString") else path
     body = sample.get("body") or ""
     raw = base64.b64decode(body) if sample.get("isBase64Encoded") else body.encode()
-    return send(stack, sample["requestContext"]["http"]["method"], target, raw, sample["headers"].get("content-type", ""))
+    return send(
+        stack,
+        sample["requestContext"]["http"]["method"],
+        target,
+        raw,
+        sample["headers"].get("content-type", ""),
+    )
 
 
 def report(stack: LocalStack, *args: str) -> Any:

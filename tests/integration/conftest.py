@@ -1,0 +1,97 @@
+"""Integration fixtures: a moto server over real HTTP, and the template's resources on it.
+
+moto keeps its state in process-wide globals: every moto server in this process (this one, a
+``LocalStack`` of another test) serves the same tables. ``aws_resources`` therefore resets
+moto before each test that uses it, and tests never rely on state left by another test.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from moto.server import ThreadedMotoServer
+
+from acd_tools.local import (
+    DUMMY_CREDENTIAL,
+    HOST,
+    REGION,
+    AwsClients,
+    ProvisionedResources,
+    StackSpec,
+    aws_clients,
+    provision,
+    reset_moto,
+)
+
+HERE = Path(__file__).resolve().parent
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # Hooks see the whole session: mark only the tests of this directory.
+    for item in items:
+        if item.path.is_relative_to(HERE):
+            item.add_marker(pytest.mark.integration)
+
+
+# What boto3 (and the code under test) needs to reach the moto server and nothing else.
+AWS_ENV = {
+    "AWS_DEFAULT_REGION": REGION,
+    "AWS_REGION": REGION,
+    "AWS_ACCESS_KEY_ID": DUMMY_CREDENTIAL,
+    "AWS_SECRET_ACCESS_KEY": DUMMY_CREDENTIAL,
+    # botocore would otherwise send stream calls to an account-specific endpoint (TOOLING.md).
+    "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
+}
+UNSET_ENV = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN")
+
+
+@pytest.fixture(scope="session")
+def moto_server() -> Iterator[str]:
+    """A moto server on a free 127.0.0.1 port; boto3 in this process points at it. Yields the
+    endpoint URL (``http://127.0.0.1:<port>``)."""
+    # werkzeug logs every request line (with its query string) at INFO.
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    server = ThreadedMotoServer(ip_address=HOST, port=0, verbose=False)
+    server.start()
+    endpoint = f"http://{HOST}:{server.get_host_and_port()[1]}"
+    try:
+        with pytest.MonkeyPatch.context() as env:
+            for name in UNSET_ENV:
+                env.delenv(name, raising=False)
+            for name, value in {**AWS_ENV, "AWS_ENDPOINT_URL": endpoint}.items():
+                env.setenv(name, value)
+            yield endpoint
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def stack_spec() -> StackSpec:
+    """What ``template.yaml`` declares (tables, topics, stream mappings, routes)."""
+    try:
+        return StackSpec.load()
+    except (ImportError, FileNotFoundError) as exc:
+        pytest.skip(f"template.yaml or its reader is not available: {exc}")
+
+
+@pytest.fixture
+def clean_moto(moto_server: str) -> str:
+    """The moto endpoint with all state dropped."""
+    reset_moto(moto_server)
+    return moto_server
+
+
+@pytest.fixture
+def aws_resources(clean_moto: str, stack_spec: StackSpec) -> ProvisionedResources:
+    """The template's tables (streams, TTL), topics with a subscriber queue each, and a DLQ per
+    stream consumer, freshly created on the moto server — the same code ``acd-local`` runs."""
+    return provision(clean_moto, stack_spec)
+
+
+@pytest.fixture
+def aws(moto_server: str) -> AwsClients:
+    """dynamodb, streams, sns and sqs clients bound to the moto server."""
+    return aws_clients(moto_server)
