@@ -520,6 +520,9 @@ class _ApiRequestHandler(BaseHTTPRequestHandler):
     """Any method on any path; the gateway decides (404 like API Gateway for unknown routes)."""
 
     protocol_version = "HTTP/1.1"  # keep-alive: a simulator can reuse its connection
+    # Headers and body go out in two writes; with Nagle on, a keep-alive client waits ~40 ms
+    # for the second one (delayed ACK).
+    disable_nagle_algorithm = True
     server_version = "acd-local"
     timeout = 120  # an idle keep-alive connection ends eventually
     server: ApiServer

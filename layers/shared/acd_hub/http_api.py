@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 from typing import Any
-from urllib.parse import unquote
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
@@ -38,7 +37,8 @@ def callback_request(event: APIGatewayProxyEventV2, path_token: str | None) -> C
         source_ip=context.http.source_ip or "",
         user_agent=context.http.user_agent or "",
         request_id=context.request_id or "",
-        path_token=unquote(path_token) if path_token else None,
+        # API Gateway hands path parameters over already percent-decoded
+        path_token=path_token or None,
     )
 
 
