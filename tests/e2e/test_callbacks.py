@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import http.client
 import json
-import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -17,7 +16,7 @@ from click.testing import CliRunner
 from acd_hub.models import CALLBACK_MODELS
 from acd_tools.local import LocalStack
 from acd_tools.report_cli import cli
-from tests.e2e.conftest import E2E_ROTATED_TOKEN, E2E_TOKEN
+from tests.e2e.conftest import E2E_TOKEN
 
 EVENTS = Path(__file__).resolve().parents[2] / "events" / "ingest"
 SAMPLE_TOKEN = "local-dev-token"
@@ -66,7 +65,7 @@ def sample_files() -> list[Path]:
 @pytest.mark.parametrize("path", sample_files(), ids=lambda p: p.stem)
 def test_every_events_file_is_answered_as_expected(local_stack: LocalStack, path: Path) -> None:
     sample = json.loads(path.read_text())
-    status, headers, body = replay(local_stack, sample)
+    status, _headers, body = replay(local_stack, sample)
     method = sample["requestContext"]["http"]["method"]
     if path.stem.startswith("bad-"):
         assert status == 400

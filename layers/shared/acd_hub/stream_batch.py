@@ -60,9 +60,10 @@ def aggregate_batch(
             raise RecordFailed(f"record {sequence}: its reports were not refreshed")
 
     processor = BatchProcessor(event_type=EventType.DynamoDBStreams, raise_on_entire_batch_failure=False)
-    return process_partial_response(
+    response = process_partial_response(
         event=event, record_handler=record_handler, processor=processor, context=context
     )
+    return dict(response)
 
 
 def stream_handler(aggregator_type: type[Any]) -> Any:
