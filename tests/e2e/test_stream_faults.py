@@ -1,0 +1,99 @@
+"""Faults behind the stream, through the running local stack: SNS down (the notification
+arrives once it is back, without the ACD resending) and a poison record (reported as a partial
+failure, the rest applied, the record in the DLQ after the bounded retries)."""
+
+from __future__ import annotations
+
+import inspect
+import json
+import socket
+import time
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlencode
+
+import boto3
+from botocore.config import Config
+
+from acd_tools.local import LocalStack
+from tests.e2e.conftest import E2E_TOKEN
+from tests.e2e.test_callbacks import report, send
+from tests.e2e.test_ingest_rules import receive_until
+
+NOW_MS = int(datetime.now(UTC).timestamp() * 1000)
+
+
+def fanout_of(stack: LocalStack) -> Any:
+    """The FanoutFunction container's SnsFanout (module state of the loaded handler)."""
+    return inspect.unwrap(stack.handlers["FanoutFunction"]).__globals__["fanout"]
+
+
+def dead_sns() -> Any:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    return boto3.client(
+        "sns",
+        endpoint_url=f"http://127.0.0.1:{port}",
+        region_name="eu-central-1",
+        config=Config(connect_timeout=0.5, read_timeout=0.5, retries={"max_attempts": 1}),
+    )
+
+
+def test_sns_outage_is_ridden_out_without_the_acd_resending(local_stack: LocalStack) -> None:
+    fanout = fanout_of(local_stack)
+    healthy = fanout._client
+    fanout._client = dead_sns()
+    try:
+        params = {"cmd": "configchanged", "action": "delete", "type": "group", "eventtime": str(NOW_MS + 50)}
+        status, _, body = send(local_stack, "GET", f"/callback/{E2E_TOKEN}?{urlencode(params)}")
+        assert status == 200  # the ACD never waits on SNS
+        key = json.loads(body)["event_key"]
+        time.sleep(1.5)  # the fan-out fails and is retried meanwhile
+        queue = local_stack.subscriber_queue_urls["ConfigChangedTopic"]
+        early = receive_until(local_stack, queue, key, timeout=1)
+        assert key not in [json.loads(m["Message"])["event_key"] for m in early]
+    finally:
+        fanout._client = healthy
+    delivered = receive_until(local_stack, queue, key, timeout=30)
+    assert key in [json.loads(m["Message"])["event_key"] for m in delivered]
+
+
+def test_poison_record_goes_to_the_dlq_and_the_rest_is_applied(local_stack: LocalStack) -> None:
+    clients = local_stack.clients()
+    table = local_stack.table_names["EventsTable"]
+    # An item no ingest would write (no day): the aggregators cannot place it.
+    clients.dynamodb.put_item(
+        TableName=table,
+        Item={
+            "pk": {"S": "AGENT#100999#broken"},
+            "sk": {"S": "x"},
+            "kind": {"S": "event"},
+            "cmd": {"S": "agentstate"},
+            "agent": {"S": "100999"},
+            "event_key": {"S": "poison"},
+            "event_time_ms": {"N": str(NOW_MS)},
+        },
+    )
+    good = {
+        "cmd": "agentstate",
+        "agentid": "100998",
+        "mode": "0",
+        "state": "online",
+        "eventtime": str(NOW_MS + 60),
+    }
+    status, _, body = send(local_stack, "GET", f"/callback/{E2E_TOKEN}?{urlencode(good)}")
+    assert status == 200
+    day = json.loads(body)["day"]
+    local_stack.wait_for_stream_idle(120)
+
+    # the rest of the stream was applied
+    assert report(local_stack, "agent-timeline", "--agent", "100998", "--day", day)[0]["state"] == "online"
+    # the poison record, after the bounded retries, is in the aggregator's DLQ
+    sqs = clients.sqs
+    for function in ("AgentStatsFunction", "CallStatsFunction"):
+        messages = sqs.receive_message(
+            QueueUrl=local_stack.dlq_urls[function], MaxNumberOfMessages=10, WaitTimeSeconds=1
+        ).get("Messages", [])
+        dead = [json.loads(m["Body"]) for m in messages]
+        assert any("poison" in json.dumps(d) for d in dead), function

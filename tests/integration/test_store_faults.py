@@ -1,0 +1,87 @@
+"""The store unavailable or throttled: the ingest answers 503 with Retry-After, writes nothing
+partial, and the same request succeeds once the store is back."""
+
+from __future__ import annotations
+
+import json
+import socket
+from typing import Any
+from unittest.mock import MagicMock
+
+import boto3
+import pytest
+from botocore.config import Config
+from botocore.stub import Stubber
+
+from acd_hub.auth import static_tokens
+from acd_hub.http_api import build_resolver
+from acd_hub.ingest import CallbackIngest
+from acd_hub.settings import HubSettings
+from acd_hub.storage import DynamoEventStore
+from acd_tools.lambda_runtime import HttpRequest, Route, build_http_api_event
+from tests.support import TOKEN
+
+ROUTE = Route(method="GET", path="/callback/{token}", function="IngestFunction")
+QUERY = "cmd=agentstate&agentid=100321&mode=0&state=online&eventtime=1763629200000"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def answer(client: Any, query: str = QUERY) -> dict[str, Any]:
+    settings = HubSettings(callback_tokens=[TOKEN])
+    ingest = CallbackIngest(
+        settings, DynamoEventStore(client, settings.events_table), static_tokens(settings)
+    )
+    resolver = build_resolver(ingest, MagicMock(), MagicMock())
+    request = HttpRequest("GET", f"/callback/{TOKEN}?{query}", [("Host", "x")], b"", "203.0.113.5")
+    return resolver.resolve(build_http_api_event(request, ROUTE, {"token": TOKEN}), MagicMock())
+
+
+def events_in(client: Any) -> int:
+    result = client.query(
+        TableName="EventsTable",
+        KeyConditionExpression="pk = :pk",
+        ExpressionAttributeValues={":pk": {"S": "AGENT#100321#2025-11-20"}},
+        ConsistentRead=True,
+    )
+    return int(result["Count"])
+
+
+def test_store_down_then_back(aws_resources: Any, moto_server: str) -> None:
+    # nothing listens on this port: connection refused, like an unreachable DynamoDB endpoint
+    dead = boto3.client(
+        "dynamodb",
+        endpoint_url=f"http://127.0.0.1:{free_port()}",
+        config=Config(connect_timeout=1, read_timeout=1, retries={"max_attempts": 2}),
+    )
+    down = answer(dead)
+    assert down["statusCode"] == 503
+    assert down["headers"]["Retry-After"] == "5"
+    assert json.loads(down["body"])["error"] == "store_unavailable"
+    live = boto3.client("dynamodb", endpoint_url=moto_server)
+    assert events_in(live) == 0  # nothing partial
+    back = answer(live)
+    assert (back["statusCode"], json.loads(back["body"])["status"]) == (200, "stored")
+    assert events_in(live) == 1
+
+
+@pytest.mark.parametrize(
+    "code", ["ProvisionedThroughputExceededException", "ThrottlingException", "InternalServerError"]
+)
+def test_throttled_store_is_503_and_bad_input_still_never_lost(
+    aws_resources: Any, moto_server: str, code: str
+) -> None:
+    client = boto3.client("dynamodb", endpoint_url=moto_server)
+    with Stubber(client) as stub:
+        stub.add_client_error("put_item", service_error_code=code, http_status_code=400)
+        assert answer(client)["statusCode"] == 503
+        # a bad request whose quarantine cannot be written is not answered 400 (it would be
+        # lost): 503 too, so the ACD sends it again
+        stub.add_client_error("put_item", service_error_code=code, http_status_code=400)
+        assert answer(client, "cmd=agentstate&agentid=1")["statusCode"] == 503
+    assert events_in(client) == 0
+    assert answer(client)["statusCode"] == 200
