@@ -2,14 +2,15 @@
 yields a 5xx or an exception from the callback endpoint, and every 4xx is a JSON error.
 
 The endpoint is the real resolver over an in-memory store, fed the events API Gateway would
-build (the local stack's own builder). `HYPOTHESIS_PROFILE=deep` runs 10,000 examples per
-property (CI does); the default profile is quick.
+build (the local stack's own builder). `FUZZ_DEPTH=deep` runs 10,000 examples per property
+(CI does, with `make fuzz-deep`); the default is quick.
 """
 
 from __future__ import annotations
 
 import base64
 import json
+import os
 from typing import Any
 from unittest.mock import MagicMock
 from urllib.parse import quote
@@ -26,9 +27,12 @@ from acd_tools.lambda_runtime import HttpRequest, Route, build_http_api_event, m
 from tests.support import TOKEN, MemoryStore
 from tests.unit.test_models import VALID
 
-settings.register_profile("deep", max_examples=10_000, deadline=None, suppress_health_check=list(HealthCheck))
-settings.register_profile("default", max_examples=300, deadline=None)
-settings.load_profile("default")
+# FUZZ_DEPTH=deep (make fuzz-deep, run by CI) gives every property 10,000 examples.
+FUZZ = settings(
+    max_examples=10_000 if os.environ.get("FUZZ_DEPTH") == "deep" else 300,
+    deadline=None,
+    suppress_health_check=list(HealthCheck),
+)
 
 ROUTES = [
     Route(method=m, path=p, function="IngestFunction")
@@ -170,6 +174,7 @@ def call(request: HttpRequest) -> dict[str, Any]:
     return without_body_for_head(event, RESOLVER.resolve(event, MagicMock()))
 
 
+@FUZZ
 @given(requests())
 def test_no_request_yields_a_5xx_and_every_4xx_is_a_json_error(request: HttpRequest) -> None:
     response = call(request)
@@ -184,6 +189,7 @@ def test_no_request_yields_a_5xx_and_every_4xx_is_a_json_error(request: HttpRequ
         assert json.loads(response["body"])["status"] in ("stored", "duplicate")
 
 
+@FUZZ
 @given(st.binary(max_size=300), st.booleans())
 def test_any_bytes_as_body_or_base64(payload: bytes, as_base64: bool) -> None:
     event = build_http_api_event(
