@@ -8,8 +8,10 @@ moto before each test that uses it, and tests never rely on state left by anothe
 from __future__ import annotations
 
 import logging
+import socket
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from moto.server import ThreadedMotoServer
@@ -95,3 +97,65 @@ def aws_resources(clean_moto: str, stack_spec: StackSpec) -> ProvisionedResource
 def aws(moto_server: str) -> AwsClients:
     """dynamodb, streams, sns and sqs clients bound to the moto server."""
     return aws_clients(moto_server)
+
+
+# --- report tests: their own moto server, and a log of the operations their clients make ---
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class CallLog:
+    """Every DynamoDB operation a client made; each Query gets a small ``Limit``."""
+
+    PAGE = 2  # every Query is paged this small, so pagination is exercised
+
+    def __init__(self) -> None:
+        self.operations: list[str] = []
+
+    def attach(self, client: Any) -> Any:
+        events = client.meta.events
+        events.register("before-call.dynamodb", self._record)
+        events.register("provide-client-params.dynamodb.Query", self._page_small)
+        return client
+
+    def _record(self, model: Any, **_: Any) -> None:
+        self.operations.append(model.name)
+
+    @staticmethod
+    def _page_small(params: dict[str, Any], **_: Any) -> None:
+        params.setdefault("Limit", CallLog.PAGE)
+
+    def reads(self) -> set[str]:
+        return set(self.operations)
+
+
+@pytest.fixture(scope="module")
+def aws_env() -> Iterator[None]:
+    """No real AWS anywhere: dummy credentials, no profile files, no instance metadata."""
+    with pytest.MonkeyPatch.context() as patch:
+        for name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL"):
+            patch.delenv(name, raising=False)
+        patch.setenv("AWS_ACCESS_KEY_ID", "testing")
+        patch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+        patch.setenv("AWS_DEFAULT_REGION", "eu-central-1")
+        patch.setenv("AWS_CONFIG_FILE", "/nonexistent/aws-config")
+        patch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/aws-credentials")
+        patch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+        for name in ("ACD_REPORT_TIMEZONE", "ACD_CMD_DAY_SHARDS"):
+            patch.delenv(name, raising=False)
+        yield
+
+
+@pytest.fixture(scope="module")
+def moto_url(aws_env: None) -> Iterator[str]:
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.stop()

@@ -16,7 +16,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import socket
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -24,13 +23,13 @@ from typing import Any
 import boto3
 import pytest
 from click.testing import CliRunner, Result
-from moto.server import ThreadedMotoServer
 
 from acd_hub.reporting import BOOKKEEPING, ReportQueries
 from acd_hub.reports_store import kpi_key
 from acd_hub.settings import HubSettings
 from acd_tools import report_cli
 from acd_tools.template import dynamodb_tables, load_template
+from tests.integration.conftest import CallLog
 from tests.support import Harness, agent_state, call_event, ms
 
 pytestmark = pytest.mark.integration
@@ -188,63 +187,6 @@ EXPECTED_KPIS = {
 
 
 # --- the moto server and the reports on it -------------------------------------------------------
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class CallLog:
-    """Every DynamoDB operation a client made; each Query gets a small ``Limit``."""
-
-    def __init__(self) -> None:
-        self.operations: list[str] = []
-
-    def attach(self, client: Any) -> Any:
-        events = client.meta.events
-        events.register("before-call.dynamodb", self._record)
-        events.register("provide-client-params.dynamodb.Query", self._page_small)
-        return client
-
-    def _record(self, model: Any, **_: Any) -> None:
-        self.operations.append(model.name)
-
-    @staticmethod
-    def _page_small(params: dict[str, Any], **_: Any) -> None:
-        params.setdefault("Limit", PAGE)
-
-    def reads(self) -> set[str]:
-        return set(self.operations)
-
-
-@pytest.fixture(scope="module")
-def aws_env() -> Iterator[None]:
-    """No real AWS anywhere: dummy credentials, no profile files, no instance metadata."""
-    with pytest.MonkeyPatch.context() as patch:
-        for name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL"):
-            patch.delenv(name, raising=False)
-        patch.setenv("AWS_ACCESS_KEY_ID", "testing")
-        patch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-        patch.setenv("AWS_DEFAULT_REGION", REGION)
-        patch.setenv("AWS_CONFIG_FILE", "/nonexistent/aws-config")
-        patch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/aws-credentials")
-        patch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-        for name in ("ACD_REPORT_TIMEZONE", "ACD_CMD_DAY_SHARDS"):
-            patch.delenv(name, raising=False)
-        yield
-
-
-@pytest.fixture(scope="module")
-def moto_url(aws_env: None) -> Iterator[str]:
-    port = _free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.stop()
 
 
 def _client(url: str, service: str = "dynamodb") -> Any:

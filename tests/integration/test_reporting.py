@@ -11,8 +11,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import socket
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -23,7 +21,6 @@ import boto3
 import pytest
 from boto3.dynamodb.types import Binary
 from click.testing import CliRunner, Result
-from moto.server import ThreadedMotoServer
 
 from acd_hub import keys
 from acd_hub.errors import ParameterError
@@ -39,6 +36,8 @@ from acd_tools.template import dynamodb_tables, load_template
 
 pytestmark = pytest.mark.integration
 
+from tests.integration.conftest import CallLog, free_port  # noqa: E402
+
 REGION = "eu-central-1"
 DAY = "2026-11-20"
 ZONE = ZoneInfo("Europe/Berlin")
@@ -52,63 +51,6 @@ SETTINGS = HubSettings(
     acd_timezone="Europe/Berlin", report_timezone="Europe/Berlin", cmd_day_shards=SHARDS, retention_days=0
 )
 GOOD = {name: params for name, params in SAMPLES.items() if not name.startswith("bad-")}
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class CallLog:
-    """Every DynamoDB operation a client made; each Query gets a small ``Limit``."""
-
-    def __init__(self) -> None:
-        self.operations: list[str] = []
-
-    def attach(self, client: Any) -> Any:
-        events = client.meta.events
-        events.register("before-call.dynamodb", self._record)
-        events.register("provide-client-params.dynamodb.Query", self._page_small)
-        return client
-
-    def _record(self, model: Any, **_: Any) -> None:
-        self.operations.append(model.name)
-
-    @staticmethod
-    def _page_small(params: dict[str, Any], **_: Any) -> None:
-        params.setdefault("Limit", PAGE)
-
-    def reads(self) -> set[str]:
-        return set(self.operations)
-
-
-@pytest.fixture(scope="module")
-def aws_env() -> Iterator[None]:
-    """No real AWS anywhere: dummy credentials, no profile files, no instance metadata."""
-    with pytest.MonkeyPatch.context() as patch:
-        for name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL"):
-            patch.delenv(name, raising=False)
-        patch.setenv("AWS_ACCESS_KEY_ID", "testing")
-        patch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-        patch.setenv("AWS_DEFAULT_REGION", REGION)
-        patch.setenv("AWS_CONFIG_FILE", "/nonexistent/aws-config")
-        patch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/aws-credentials")
-        patch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-        for name in ("ACD_REPORT_TIMEZONE", "ACD_CMD_DAY_SHARDS"):
-            patch.delenv(name, raising=False)
-        yield
-
-
-@pytest.fixture(scope="module")
-def moto_url(aws_env: None) -> Iterator[str]:
-    port = _free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.stop()
 
 
 def _client(url: str, service: str = "dynamodb") -> Any:
@@ -557,7 +499,7 @@ def test_cli_unknown_profile_is_a_one_line_error(moto_url: str) -> None:
 
 
 def test_cli_unreachable_endpoint_is_a_one_line_error(aws_env: None) -> None:
-    url = f"http://127.0.0.1:{_free_port()}"
+    url = f"http://127.0.0.1:{free_port()}"
     line = one_line_error(run(url, "events", "--call", CALL_IN))
     assert line.startswith(f"Error: cannot reach {url}")
 
