@@ -33,10 +33,10 @@ from acd_hub.storage import DynamoEventStore
 from acd_tools import report_cli
 from acd_tools.sample_events import ANNA, BERND, CALL_HIDDEN, CALL_IN, SAMPLES
 from acd_tools.template import dynamodb_tables, load_template
+from tests.integration.conftest import CallLog, free_port
 
 pytestmark = pytest.mark.integration
 
-from tests.integration.conftest import CallLog, free_port  # noqa: E402
 
 REGION = "eu-central-1"
 DAY = "2026-11-20"
