@@ -17,6 +17,8 @@ from tests.e2e.test_callbacks import report
 # hold every outcome (answered, abandoned, rejected, mailbox, forwarded, ...).
 CONFIG = SimConfig(day=date(2026, 11, 18), seed=2, agents=6, calls=80, outbound=8)
 SL_SECONDS = 20
+# Sending ~1,100 requests and draining the streams takes a couple of minutes on 2 cores.
+pytestmark = pytest.mark.timeout(1200)
 
 
 @pytest.fixture(scope="module")
