@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-import phonenumbers
 from pydantic import BaseModel, ConfigDict
+
+if TYPE_CHECKING:
+    from types import ModuleType
 
 PhoneFormat = Literal["national", "international_00", "international_plus", "unrecognized"]
 
@@ -37,6 +39,15 @@ class PhoneNumber(BaseModel):
         """For log lines: never the full number."""
         shown = self.e164 or self.raw
         return shown[:-4] + "****" if len(shown) > 6 else "****"
+
+
+@lru_cache(maxsize=1)
+def _phonenumbers() -> ModuleType:
+    """``phonenumbers`` (~15 ms to import), loaded when the first number is parsed, not at a cold
+    start whose first request may carry none."""
+    import phonenumbers  # noqa: PLC0415
+
+    return phonenumbers
 
 
 def _format_of(compact: str) -> PhoneFormat:
@@ -61,6 +72,7 @@ def normalize_phone(raw: str, region: str = "DE") -> PhoneNumber:
         # no prefix at all: an extension or a short code; no E.164 can be claimed
         return PhoneNumber(raw=raw)
     text = "+" + compact[2:] if number_format == "international_00" else compact
+    phonenumbers = _phonenumbers()
     try:
         parsed = phonenumbers.parse(text, region)
     except phonenumbers.NumberParseException:
