@@ -1,0 +1,173 @@
+"""Smoke tests of ``make bench``'s measurements (acd_tools.bench): each runs with tiny repetition
+counts and returns the figures the table and the JSON need. Structure only: a benchmark is no
+timed test, so no assertion here looks at a time or a rate's size."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from acd_tools import bench
+
+
+def _positive(value: Any) -> bool:
+    return isinstance(value, float | int) and math.isfinite(value) and value > 0
+
+
+@pytest.fixture(scope="module")
+def warm() -> dict[str, Any]:
+    return bench.bench_ingest_warm(rounds=2, sim_events=6)
+
+
+@pytest.fixture(scope="module")
+def aggregation() -> dict[str, Any]:
+    return bench.bench_aggregation(day_events=bench.simulated_day()[:60], batch_size=25)
+
+
+def test_ingest_warm_measures_both_handlers_on_the_same_events(warm: dict[str, Any]) -> None:
+    assert warm["event_origin"]["samples"] >= 8  # events/ingest, the bad-* ones left out
+    assert warm["event_origin"]["simulated"] == 6
+    assert warm["events"] == warm["event_origin"]["samples"] + 6
+    assert len(warm["samples_us"]["ingest"]) == len(warm["samples_us"]["bare"]) == 2
+    assert all(_positive(v) for v in (warm["ingest_us_per_event"], warm["bare_us_per_event"], warm["ratio"]))
+    assert 0 < warm["ingest_put_item_us_per_event"] < warm["ingest_us_per_event"]
+    assert 0 < warm["bare_put_item_us_per_event"] < warm["bare_us_per_event"]
+    assert warm["target_ratio_max"] == 1.3
+
+
+def test_ingest_warm_leaves_no_stubbed_client_behind(warm: dict[str, Any]) -> None:
+    from acd_hub.aws import dynamodb_client  # noqa: PLC0415
+
+    assert warm["events"]
+    assert dynamodb_client.cache_info().currsize == 0
+
+
+def test_bare_handler_makes_one_conditional_put() -> None:
+    calls: list[dict[str, Any]] = []
+
+    class Client:
+        def put_item(self, **kwargs: Any) -> None:
+            calls.append(kwargs)
+
+    handler = bench.bare_handler(Client())
+    event = bench.api_gateway_event("PUT", [("cmd", "agentstate"), ("agentid", "100001")], "r-1")
+    assert handler(event, None)["statusCode"] == 200
+    (call,) = calls
+    assert call["ConditionExpression"] == "attribute_not_exists(pk)"
+    assert call["Item"]["agentid"] == {"S": "100001"}  # from the base64 form body
+
+
+def test_cold_start_reports_import_first_request_and_breakdown() -> None:
+    cold = bench.bench_cold_start(repetitions=1, warmups=0)
+    for key in (
+        "ingest_import_ms",
+        "bare_import_ms",
+        "import_ratio",
+        "ingest_first_request_ms",
+        "bare_first_request_ms",
+        "ingest_cold_total_ms",
+        "bare_cold_total_ms",
+        "cold_total_ratio",
+    ):
+        assert _positive(cold[key]), key
+    assert len(cold["samples"]["ingest"]) == len(cold["samples"]["bare"]) == 1
+    assert cold["ingest_import_breakdown"], "importtime output was parsed"
+    assert {"module", "imported_by", "cumulative_ms", "self_ms"} <= set(cold["ingest_import_breakdown"][0])
+
+
+def test_import_costs_reads_what_app_and_acd_hub_import() -> None:
+    stderr = "\n".join(
+        [
+            "import time:       100 |        100 | site",
+            "ACD-BENCH-IMPORT-START",
+            "import time:       500 |        500 |     phonenumbers",
+            "import time:       200 |        700 |   acd_hub.phone",
+            "import time:      3000 |       3000 |   boto3",
+            "import time:        50 |       3750 | app",
+            "ACD-BENCH-IMPORT-END",
+            "import time:       900 |        900 | json",
+        ]
+    )
+    costs = bench.import_costs(stderr)
+    assert [(c["module"], c["imported_by"]) for c in costs] == [
+        ("boto3", "app"),
+        ("acd_hub.phone", "app"),
+        ("phonenumbers", "acd_hub.phone"),
+    ]
+    assert costs[0]["cumulative_ms"] == 3.0
+
+
+def test_aggregation_runs_both_aggregators_and_counts_dynamodb_calls(aggregation: dict[str, Any]) -> None:
+    assert aggregation["day_events"] == 60
+    assert aggregation["stored_events"] == 60
+    assert aggregation["batch_item_failures"] == 0
+    assert set(aggregation["delivered_records"]) == {"AgentStatsFunction", "CallStatsFunction"}
+    assert _positive(aggregation["events_per_s"])
+    assert _positive(aggregation["getitem_events_per_s"])
+    dynamo = aggregation["dynamodb"]
+    # one conditional write per callback; a duplicate costs one attempt and writes nothing
+    assert dynamo["ingest"]["requests_per_event"] == 1
+    assert dynamo["ingest"]["items_written_per_event"] == 1
+    assert dynamo["ingest"]["calls"] == {"PutItem": 60}
+    assert dynamo["duplicate"]["requests_per_event"] == 1
+    assert dynamo["duplicate"]["items_written_per_event"] == 0
+    assert _positive(dynamo["aggregation"]["requests_per_event"])
+    assert set(dynamo["aggregation"]["per_function"]) == {"AgentStatsFunction", "CallStatsFunction"}
+
+
+def test_deployment_size_of_an_existing_build(tmp_path: Path) -> None:
+    for name in [*bench.FUNCTIONS, "SharedLayer"]:
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "app.py").write_text("x = 1\n" * 1000)
+    (tmp_path / "template.yaml").write_text("{}")
+    sizes = bench.bench_deployment_size(build=False, build_dir=tmp_path)
+    assert set(sizes["artifacts"]) == {*bench.FUNCTIONS, "SharedLayer"}
+    assert all(_positive(a["unzipped_mb"]) and _positive(a["zipped_mb"]) for a in sizes["artifacts"].values())
+    assert isinstance(sizes["stale"], bool)
+
+
+def test_table_marks_each_target_and_every_error(warm: dict[str, Any], aggregation: dict[str, Any]) -> None:
+    results = {
+        "ingest_warm": warm,
+        "aggregation": aggregation,
+        "local_e2e": {
+            "concurrency": 4,
+            "callbacks_per_s": 10.0,
+            "raw_putitem_per_s": 40.0,
+            "ratio": 0.25,
+            "non_2xx_answers": 0,
+            "target_ratio_min": 0.5,
+        },
+        "errors": {"cold_start": "RuntimeError: boom"},
+    }
+    table = bench.rows(results)
+    assert all(len(row.cells()) == len(bench.HEADERS) for row in table)
+    by_metric = {row.metric: row for row in table}
+    e2e = next(row for metric, row in by_metric.items() if metric.startswith("4 "))
+    assert (e2e.ratio, e2e.target, e2e.met) == ("25 %", "≥ 50 %", "**NO**")
+    assert any(metric.startswith("5 DynamoDB requests per ingested event") for metric in by_metric)
+    assert by_metric["cold_start: not measured"].met == "**NO**"
+    text = bench.text_table(table)
+    assert text.splitlines()[0].split() == ["metric", "measured", "baseline", "ratio", "target", "met?"]
+    assert bench.markdown_table(table).count("\n") == len(table) + 1
+
+
+def test_main_writes_json_and_markdown(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "SharedLayer").mkdir()
+    (tmp_path / "SharedLayer" / "module.py").write_text("x = 1\n")
+    monkeypatch.setitem(
+        bench.PARTS,
+        "deployment_size",
+        lambda **_: bench.bench_deployment_size(build=False, build_dir=tmp_path),
+    )
+    out, md = tmp_path / "results.json", tmp_path / "bench.md"
+    assert bench.main(["--only", "deployment_size", "--out", str(out), "--md", str(md)]) == 0
+    results = json.loads(out.read_text())
+    assert results["errors"] == {}
+    assert results["rows"]
+    assert results["machine"]["cpus"]
+    assert md.read_text().startswith("# Benchmarks")
