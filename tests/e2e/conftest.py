@@ -41,7 +41,7 @@ def local_stack() -> Iterator[LocalStack]:
     resets moto when it starts and stops. Stream retries are quick here (50 ms backoff).
     """
     if not (REPO / "template.yaml").is_file() or not (REPO / "functions" / "ingest" / "app.py").is_file():
-        pytest.skip("template.yaml or functions/ingest/app.py not there yet")
+        pytest.fail("template.yaml or functions/ingest/app.py is missing")
     with LocalStack(
         port=0,
         aws_port=0,

@@ -76,7 +76,7 @@ def stack_spec() -> StackSpec:
     try:
         return StackSpec.load()
     except (ImportError, FileNotFoundError) as exc:
-        pytest.skip(f"template.yaml or its reader is not available: {exc}")
+        pytest.fail(f"template.yaml or its reader is not available: {exc}")
 
 
 @pytest.fixture
