@@ -159,3 +159,23 @@ def moto_url(aws_env: None) -> Iterator[str]:
         yield f"http://127.0.0.1:{port}"
     finally:
         server.stop()
+
+
+@pytest.fixture
+def log() -> CallLog:
+    return CallLog()
+
+
+@pytest.fixture
+def cli_log(monkeypatch: pytest.MonkeyPatch, log: CallLog) -> CallLog:
+    """Record the operations of acd-report's own clients too."""
+    from acd_tools import report_cli  # noqa: PLC0415
+
+    original = report_cli.ReportContext.client
+
+    def client(self: report_cli.ReportContext, service: str) -> Any:
+        made = original(self, service)
+        return log.attach(made) if service == "dynamodb" else made
+
+    monkeypatch.setattr(report_cli.ReportContext, "client", client)
+    return log

@@ -232,27 +232,15 @@ def reports(moto_url: str) -> Iterator[Harness]:
 
 
 @pytest.fixture
-def log() -> CallLog:
-    return CallLog()
-
-
-@pytest.fixture
 def queries(moto_url: str, reports: Harness, log: CallLog) -> ReportQueries:
     return ReportQueries(log.attach(_client(moto_url)), REPORTS_TABLE, SHARDS)
 
 
 @pytest.fixture
-def cli_log(monkeypatch: pytest.MonkeyPatch, log: CallLog) -> CallLog:
-    """Record the CLI's own clients too, and fix its clock (the board's time in state)."""
-    original = report_cli.ReportContext.client
-
-    def client(self: report_cli.ReportContext, service: str) -> Any:
-        made = original(self, service)
-        return log.attach(made) if service == "dynamodb" else made
-
-    monkeypatch.setattr(report_cli.ReportContext, "client", client)
+def cli_log(monkeypatch: pytest.MonkeyPatch, cli_log: CallLog) -> CallLog:
+    """The conftest's cli_log, with the CLI's clock fixed (the board's time in state)."""
     monkeypatch.setattr(report_cli.ReportContext, "now", lambda _self: NOW)
-    return log
+    return cli_log
 
 
 READS = {"Query", "GetItem"}

@@ -150,26 +150,8 @@ def tables(moto_url: str) -> dict[str, Any]:
 
 
 @pytest.fixture
-def log() -> CallLog:
-    return CallLog()
-
-
-@pytest.fixture
 def queries(moto_url: str, tables: dict[str, Any], log: CallLog) -> EventQueries:
     return EventQueries(log.attach(_client(moto_url)), "EventsTable", SHARDS)
-
-
-@pytest.fixture
-def cli_log(monkeypatch: pytest.MonkeyPatch, log: CallLog) -> CallLog:
-    """Record the CLI's own clients too."""
-    original = report_cli.ReportContext.client
-
-    def client(self: report_cli.ReportContext, service: str) -> Any:
-        made = original(self, service)
-        return log.attach(made) if service == "dynamodb" else made
-
-    monkeypatch.setattr(report_cli.ReportContext, "client", client)
-    return log
 
 
 def _expected(names: list[str]) -> list[str]:
