@@ -23,9 +23,21 @@ from tests.e2e.test_ingest_rules import receive_until
 NOW_MS = int(datetime.now(UTC).timestamp() * 1000)
 
 
-def fanout_of(stack: LocalStack) -> Any:
+def _fanout(handler: Any) -> Any:
     """The FanoutFunction container's SnsFanout (module state of the loaded handler)."""
-    return inspect.unwrap(stack.handlers["FanoutFunction"]).__globals__["fanout"]
+    return inspect.unwrap(handler).__globals__["fanout"]
+
+
+def break_sns(handler: Any) -> None:
+    """Runs in the FanoutFunction's own process: its SNS client now points at a dead port."""
+    fanout = _fanout(handler)
+    fanout._healthy_client = fanout._client
+    fanout._client = dead_sns()
+
+
+def mend_sns(handler: Any) -> None:
+    fanout = _fanout(handler)
+    fanout._client = fanout._healthy_client
 
 
 def dead_sns() -> Any:
@@ -41,9 +53,7 @@ def dead_sns() -> Any:
 
 
 def test_sns_outage_is_ridden_out_without_the_acd_resending(local_stack: LocalStack) -> None:
-    fanout = fanout_of(local_stack)
-    healthy = fanout._client
-    fanout._client = dead_sns()
+    local_stack.in_consumer("FanoutFunction", break_sns)
     try:
         params = {"cmd": "configchanged", "action": "delete", "type": "group", "eventtime": str(NOW_MS + 50)}
         status, _, body = send(local_stack, "GET", f"/callback/{E2E_TOKEN}?{urlencode(params)}")
@@ -54,7 +64,7 @@ def test_sns_outage_is_ridden_out_without_the_acd_resending(local_stack: LocalSt
         early = receive_until(local_stack, queue, key, timeout=1)
         assert key not in [json.loads(m["Message"])["event_key"] for m in early]
     finally:
-        fanout._client = healthy
+        local_stack.in_consumer("FanoutFunction", mend_sns)
     delivered = receive_until(local_stack, queue, key, timeout=30)
     assert key in [json.loads(m["Message"])["event_key"] for m in delivered]
 

@@ -103,12 +103,17 @@ def lambda_handler(event, context):
     }
 """
 
+# Runs in its own process (a container of its own): it leaves its batches in a file.
 CONSUMER_APP = """
-BATCHES = []
+import json, os
 
 def lambda_handler(event, context):
     records = event["Records"]
-    BATCHES.append([r["dynamodb"]["NewImage"]["pk"]["S"] for r in records])
+    with open(os.environ["BATCHES_FILE"], "a") as out:
+        out.write(json.dumps({
+            "keys": [r["dynamodb"]["NewImage"]["pk"]["S"] for r in records],
+            "function": context.function_name,
+        }) + "\\n")
     failures = [
         {"itemIdentifier": r["dynamodb"]["SequenceNumber"]}
         for r in records
@@ -142,7 +147,10 @@ def standin_spec(root: Path, *, max_retries: int = 1) -> StackSpec:
                 "ACD_CONFIG_TOPIC_ARN": {"Ref": "ConfigChangedTopic"},
                 "POWERTOOLS_LOG_LEVEL": {"Ref": "LogLevel"},
             },
-            "ConsumerFunction": {"ACD_EVENTS_TABLE": {"Ref": "EventsTable"}},
+            "ConsumerFunction": {
+                "ACD_EVENTS_TABLE": {"Ref": "EventsTable"},
+                "BATCHES_FILE": str(root / "batches.jsonl"),
+            },
         },
         stream_mappings=(
             StreamMapping(
@@ -175,13 +183,14 @@ def request(
     target: str,
     body: bytes | None = None,
     headers: dict[str, str] | None = None,
-) -> tuple[int, dict[str, str], bytes, list[tuple[str, str]]]:
+) -> tuple[int, http.client.HTTPMessage, bytes, list[tuple[str, str]]]:
     connection = http.client.HTTPConnection(stack.host, stack.port, timeout=10)
     try:
         connection.request(method, target, body=body, headers=headers or {})
         response = connection.getresponse()
         data = response.read()
-        return response.status, dict(response.getheaders()), data, response.getheaders()
+        # Header names are case-insensitive (waitress capitalizes them): read them as such.
+        return response.status, response.headers, data, response.getheaders()
     finally:
         connection.close()
 
@@ -926,13 +935,20 @@ def test_stream_record_conversion_makes_json() -> None:
 # --- the stack's stream consumers and subscriber (stand-ins) ----------------------------------------
 
 
-def test_stack_feeds_consumers_and_dead_letters(standin_stack: LocalStack) -> None:
+def consumer_batches(root: Path) -> list[dict]:
+    path = root / "batches.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def test_stack_feeds_consumers_and_dead_letters(standin_stack: LocalStack, tmp_path: Path) -> None:
     aws = standin_stack.clients()
     for key in ("a", "b", "c"):
         put_item(aws, key)
     put_item(aws, "x", fail="always")
     standin_stack.wait_for_stream_idle(10)
-    batches = standin_stack.handlers["ConsumerFunction"].__globals__["BATCHES"]  # type: ignore[attr-defined]
+    seen = consumer_batches(tmp_path)
+    assert {batch["function"] for batch in seen} == {"ConsumerFunction"}
+    batches = [batch["keys"] for batch in seen]
     # How the writes fall into batches depends on timing; what each record went through does not.
     delivered = [key for batch in batches for key in batch]
     assert sorted(delivered) == ["a", "b", "c", "x", "x"]  # x: a try and max_retries=1 retry

@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, unquote_plus
+from urllib.parse import quote, unquote, unquote_plus
 
 LOCAL_ACCOUNT_ID = "123456789012"  # moto's default account
 LOCAL_REGION = "eu-central-1"
@@ -577,6 +577,10 @@ def lambda_stream_record(record: Mapping[str, Any], event_source_arn: str, regio
     delivers: JSON only (epoch seconds, base64 binaries), ``eventSourceARN`` added, and the
     real region (moto always says us-east-1)."""
     converted: dict[str, Any] = _jsonable(dict(record))
+    change = converted.get("dynamodb")
+    if isinstance(change, dict) and isinstance(change.get("ApproximateCreationDateTime"), float):
+        # A record kept by a snapshot holds the time to the microsecond; Lambda sends seconds.
+        change["ApproximateCreationDateTime"] = int(change["ApproximateCreationDateTime"])
     converted["awsRegion"] = region
     converted["eventSourceARN"] = event_source_arn
     return converted
@@ -640,3 +644,37 @@ def batch_outcome(
 def batched(items: Sequence[Any], size: int) -> Iterator[list[Any]]:
     for chunk in itertools.batched(items, max(1, size), strict=False):
         yield list(chunk)
+
+
+# --- a WSGI request as the gateway sees it ----------------------------------------------------
+
+_WSGI_UNPREFIXED = {"CONTENT_TYPE": "Content-Type", "CONTENT_LENGTH": "Content-Length"}
+
+
+def http_request_from_wsgi(environ: Mapping[str, Any]) -> HttpRequest:
+    """The request a WSGI server hands over, as :class:`HttpRequest`: the target as received
+    (``REQUEST_URI``: still percent-encoded, the query string untouched), the headers, the whole
+    body (the server has bounded and de-chunked it)."""
+    target = environ.get("REQUEST_URI") or ""
+    if not target.startswith("/"):
+        # No raw target (another server), or an absolute-form one: rebuild path and query.
+        query = environ.get("QUERY_STRING", "")
+        target = quote(environ.get("PATH_INFO", "") or "/", safe="/%:@!$&'()*+,;=") + (
+            f"?{query}" if query else ""
+        )
+    headers: list[tuple[str, str]] = []
+    for key, value in environ.items():
+        if key.startswith("HTTP_"):
+            headers.append((key[5:].replace("_", "-").title(), str(value)))
+        elif key in _WSGI_UNPREFIXED and value:
+            headers.append((_WSGI_UNPREFIXED[key], str(value)))
+    stream = environ.get("wsgi.input")
+    body = stream.read() if stream is not None else b""
+    return HttpRequest(
+        method=str(environ.get("REQUEST_METHOD", "GET")),
+        target=target,
+        headers=headers,
+        body=body,
+        source_ip=str(environ.get("REMOTE_ADDR", "")),
+        protocol=str(environ.get("SERVER_PROTOCOL", "HTTP/1.1")),
+    )

@@ -18,6 +18,7 @@ therefore owns that state while it runs: it resets it when it starts and when it
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
 import os
@@ -31,10 +32,10 @@ import traceback
 import urllib.request
 import uuid
 from collections import deque
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http import HTTPStatus
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any, cast
@@ -43,6 +44,7 @@ from zoneinfo import ZoneInfo
 
 import click
 
+from acd_tools import local_state
 from acd_tools.lambda_runtime import (
     LOCAL_ACCOUNT_ID,
     LOCAL_REGION,
@@ -53,12 +55,12 @@ from acd_tools.lambda_runtime import (
     HttpResponse,
     Route,
     batch_outcome,
-    batched,
     build_http_api_event,
     clear_function_caches,
     drop_phantom_inserts,
     http_api_error,
     http_api_response,
+    http_request_from_wsgi,
     lambda_stream_record,
     load_handler,
     masked_path,
@@ -69,7 +71,6 @@ from acd_tools.lambda_runtime import (
 )
 
 if TYPE_CHECKING:
-    from moto.server import ThreadedMotoServer
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_dynamodbstreams import DynamoDBStreamsClient
     from mypy_boto3_sns import SNSClient
@@ -464,6 +465,7 @@ class Gateway:
         self._errors = errors
         self._port = port
         self._known_segments = {s for r in routes for s in r.path.split("/") if s and "{" not in s}
+        self.requests = 0  # routed requests so far (each may have written): "anything new?"
 
     def log_path(self, raw_path: str) -> str:
         """``raw_path`` fit for a log line: a route's parameters (the token) as ``***``."""
@@ -479,6 +481,7 @@ class Gateway:
         if found is None:
             return http_api_error(404, "Not Found"), self.log_path(request.raw_path)
         route, params = found
+        self.requests += 1
         request_id = new_request_id()
         event = build_http_api_event(request, route, params, request_id=request_id, port=self._port)
         try:
@@ -495,154 +498,130 @@ class Gateway:
         return response, route.masked_path()
 
 
-class _BadRequest(Exception):
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
+class ApiServer:
+    """The callback endpoint: waitress (a maintained, strict HTTP/1.1 server) in front of the
+    :class:`Gateway`.
 
+    Waitress does the HTTP: keep-alive, a listen backlog of ``backlog`` (the stdlib server had
+    5), strict parsing (a chunk size that is not plain hex — ``-1``, ``0x5`` — is a 400), and a
+    request is handed on only once its headers and body are complete, so a client that hangs up
+    mid-request causes nothing. The body limit is API Gateway's (413 beyond it).
+    """
 
-class ApiServer(ThreadingHTTPServer):
-    daemon_threads = True
-    # Idle keep-alive connections must not hold up a shutdown.
-    block_on_close = False
+    def __init__(self, address: tuple[str, int], *, threads: int = 8, backlog: int = 1024) -> None:
+        from waitress.server import create_server  # noqa: PLC0415 - keep `--help` fast
 
-    def __init__(self, address: tuple[str, int]) -> None:
-        super().__init__(address, _ApiRequestHandler)
         self.gateway: Gateway | None = None
+        self._server = create_server(
+            self._wsgi,
+            host=address[0],
+            port=address[1],
+            threads=threads,
+            backlog=backlog,
+            # Every connection is accepted (the default caps them at 100; the rest would wait in
+            # the backlog until one closes).
+            connection_limit=4096,
+            # select() stops at file descriptor 1024; poll() does not.
+            asyncore_use_poll=True,
+            max_request_body_size=MAX_REQUEST_BYTES,
+            channel_timeout=120,  # an idle keep-alive connection ends eventually
+            ident="acd-local",
+            expose_tracebacks=False,
+        )
+        # Waitress answers malformed requests itself (never reaching the gateway); say so in the
+        # access log, without the request line (it may hold the token).
+        self._server.channel_class = _logging_channel()
+        # Waitress logs a warning per queued task under load ("Task queue depth is N"): noise.
+        logging.getLogger("waitress.queue").setLevel(logging.ERROR)
+        self.server_address: tuple[str, int] = (address[0], int(self._server.effective_port))
+        self._thread: threading.Thread | None = None
 
-    def handle_error(self, request: Any, client_address: Any) -> None:  # noqa: ARG002 - stdlib signature
-        # A client that hung up mid-answer is its business; the stdlib would print a traceback.
-        if isinstance(sys.exception(), ConnectionError | TimeoutError):
-            return
-        LOG.exception("error serving %s", client_address[0])
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="callback-http", daemon=True)
+        self._thread.start()
 
+    def _run(self) -> None:
+        with contextlib.suppress(Exception):  # closed under it while stopping
+            self._server.run()
 
-class _ApiRequestHandler(BaseHTTPRequestHandler):
-    """Any method on any path; the gateway decides (404 like API Gateway for unknown routes)."""
+    def stop(self, timeout: float = 3.0) -> None:
+        """Stop accepting, close every connection, let running requests finish (at most
+        ``timeout`` seconds)."""
+        server = self._server
 
-    protocol_version = "HTTP/1.1"  # keep-alive: a simulator can reuse its connection
-    # Headers and body go out in two writes; with Nagle on, a keep-alive client waits ~40 ms
-    # for the second one (delayed ACK).
-    disable_nagle_algorithm = True
-    server_version = "acd-local"
-    timeout = 120  # an idle keep-alive connection ends eventually
-    server: ApiServer
+        def close_all() -> None:
+            # Runs in the server's own loop thread (via its trigger): no race with the loop.
+            for channel in list(server._map.values()):
+                if channel is not server.trigger:
+                    channel.close()  # connections, and the listening socket(s)
+            server.trigger.close()
 
-    def __getattr__(self, name: str) -> Any:
-        # BaseHTTPRequestHandler dispatches to do_<METHOD>; every method is the gateway's call.
-        if name.startswith("do_"):
-            return self._serve
-        raise AttributeError(name)
-
-    def version_string(self) -> str:
-        return self.server_version
-
-    def _serve(self) -> None:
-        started = time.perf_counter()
-        gateway = self.server.gateway
-        raw_path = self.path.split("?", 1)[0]
-        try:
-            if gateway is None:
-                raise _BadRequest(503, "Service Unavailable")
-            body = self._read_body()
-        except _BadRequest as exc:
-            self.close_connection = True
-            response = http_api_error(exc.status, exc.message)
-            log_path = gateway.log_path(raw_path) if gateway else masked_path(raw_path)
+        if self._thread is not None and self._thread.is_alive():
+            with contextlib.suppress(Exception):
+                server.trigger.pull_trigger(close_all)
+            self._thread.join(timeout)
         else:
-            request = HttpRequest(
-                method=self.command,
-                target=self.path,
-                headers=list(self.headers.items()),
-                body=body,
-                source_ip=self.client_address[0],
-                protocol=self.request_version,
-            )
+            with contextlib.suppress(Exception):
+                server.close()
+        server.task_dispatcher.shutdown(cancel_pending=True, timeout=timeout)
+
+    def _wsgi(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        started = time.perf_counter()
+        request = http_request_from_wsgi(environ)
+        gateway = self.gateway
+        if gateway is None:
+            response, log_path = http_api_error(503, "Service Unavailable"), masked_path(request.raw_path)
+        else:
             try:
                 response, log_path = gateway.handle(request)
             except Exception:  # a bug of this emulation, not of the function: still answer
                 LOG.exception("the local gateway failed")
-                response, log_path = http_api_error(500, "Internal Server Error"), gateway.log_path(raw_path)
-        self._send(response, head=self.command == "HEAD")
+                response = http_api_error(500, "Internal Server Error")
+                log_path = gateway.log_path(request.raw_path)
+        # HEAD: the length the body would have, no body (RFC 9110 9.3.2); waitress accepts that.
+        headers = list(response.headers)
+        if response.status >= 200 and response.status not in (204, 304):
+            headers.append(("Content-Length", str(len(response.body))))
+        start_response(_status_line(response.status), headers)
         # The access log: never the query string (token, phone numbers), tokens in paths masked.
         ACCESS_LOG.info(
             "%s %s %s %d %.1fms",
-            self.client_address[0],
-            self.command,
+            request.source_ip,
+            request.method,
             log_path,
             response.status,
             (time.perf_counter() - started) * 1000,
         )
+        return [b"" if request.method == "HEAD" else response.body]
 
-    def _read_body(self) -> bytes:
-        encoding = self.headers.get("Transfer-Encoding")
-        if encoding is not None:
-            if encoding.strip().lower() != "chunked":
-                raise _BadRequest(400, "Bad Request")
-            return self._read_chunked()
-        length = self.headers.get("Content-Length")
-        if length is None:
-            return b""
-        try:
-            size = int(length)
-        except ValueError:
-            raise _BadRequest(400, "Bad Request") from None
-        if size < 0:
-            raise _BadRequest(400, "Bad Request")
-        if size > MAX_REQUEST_BYTES:
-            raise _BadRequest(413, "Request Entity Too Large")
-        body = self.rfile.read(size)
-        if len(body) != size:
-            raise _BadRequest(400, "Bad Request")
-        return body
 
-    def _read_chunked(self) -> bytes:
-        chunks: list[bytes] = []
-        total = 0
-        while True:
-            line = self.rfile.readline(65537)
-            try:
-                size = int(line.split(b";", 1)[0].strip(), 16)
-            except ValueError:
-                raise _BadRequest(400, "Bad Request") from None
-            if size == 0:
-                break
-            total += size
-            if total > MAX_REQUEST_BYTES:
-                raise _BadRequest(413, "Request Entity Too Large")
-            chunk = self.rfile.read(size)
-            if len(chunk) != size or self.rfile.readline(3) not in (b"\r\n", b"\n"):
-                raise _BadRequest(400, "Bad Request")
-            chunks.append(chunk)
-        while self.rfile.readline(65537) not in (b"\r\n", b"\n", b""):
-            pass  # trailers: nothing of ours
-        return b"".join(chunks)
+def _status_line(status: int) -> str:
+    try:
+        return f"{status} {HTTPStatus(status).phrase}"
+    except ValueError:
+        return f"{status} Unknown"
 
-    def _send(self, response: HttpResponse, *, head: bool) -> None:
-        self.send_response(response.status)
-        for name, value in response.headers:
-            self.send_header(name, value)
-        # HEAD: the length the body would have, no body (RFC 9110 9.3.2).
-        if response.status >= 200 and response.status not in (204, 304):
-            self.send_header("Content-Length", str(len(response.body)))
-        if self.close_connection:
-            self.send_header("Connection", "close")
-        self.end_headers()
-        if not head and response.body:
-            self.wfile.write(response.body)
 
-    # The stdlib logs the raw request line (path and query: token, phone numbers) on errors and
-    # for every request; the access log line of _serve replaces both.
-    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        pass
+def _logging_error_task() -> type[Any]:
+    from waitress.task import ErrorTask  # noqa: PLC0415
 
-    def log_error(self, format: str, *args: Any) -> None:  # noqa: ARG002 - the stdlib signature
-        code = args[0] if args and isinstance(args[0], int) else "-"
-        ACCESS_LOG.info("%s request rejected before routing (%s)", self.client_address[0], code)
+    class LoggingErrorTask(ErrorTask):  # type: ignore[misc]
+        def execute(self) -> None:
+            code = getattr(self.request.error, "code", "-")
+            ACCESS_LOG.info("%s request rejected before routing (%s)", self.channel.addr[0], code)
+            super().execute()
 
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
+    return LoggingErrorTask
+
+
+@functools.cache
+def _logging_channel() -> type[Any]:
+    from waitress.channel import HTTPChannel  # noqa: PLC0415
+
+    class LoggingChannel(HTTPChannel):  # type: ignore[misc]
+        error_task_class = _logging_error_task()
+
+    return LoggingChannel
 
 
 # --- the stream event source mapping -------------------------------------------------------------
@@ -662,11 +641,58 @@ def _forget_iterator(iterator: str, region: str) -> None:
         dynamodbstreams_backends[ACCOUNT_ID][region].shard_iterators.pop(iterator, None)
 
 
+@dataclass(frozen=True)
+class StreamLag:
+    """How far one stream consumer is behind: records read from (or carried into) its stream but
+    not handled yet, and the age of the oldest of them (what Lambda's IteratorAge measures)."""
+
+    records_behind: int
+    oldest_age_seconds: float | None
+    # The read-ahead buffer is full: more records may wait in the stream than counted here.
+    at_least: bool = False
+
+    def describe(self) -> str:
+        if not self.records_behind:
+            return "up to date"
+        count = f"{'>=' if self.at_least else ''}{self.records_behind:,} behind"
+        age = f", oldest {self.oldest_age_seconds:.1f} s" if self.oldest_age_seconds is not None else ""
+        return count + age
+
+
+@dataclass
+class _Pending:
+    """A record read from the stream (or carried over from a snapshot), not handled yet."""
+
+    shard_id: str
+    sequence: str
+    record: dict[str, Any] | None  # Lambda's shape; None when the filter criteria drop it
+    created: float | None  # ApproximateCreationDateTime, epoch seconds
+    arrived: float  # time.monotonic() when read
+
+
+def _created_epoch(raw: Mapping[str, Any]) -> float | None:
+    value = raw.get("dynamodb", {}).get("ApproximateCreationDateTime")
+    if isinstance(value, datetime):
+        return value.timestamp()
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    return None
+
+
 class StreamPoller(threading.Thread):
     """Feeds one stream consumer from its table's stream the way Lambda's event source mapping
     does: filter criteria, batches of at most ``batch_size``, ``eventSourceARN`` on each record,
     partial-batch failures (retry from the first failed record), bisect on error, at most
     ``max_retries`` retries, then the failed records to a DLQ queue and on.
+
+    A reader thread keeps reading the stream ahead into a bounded buffer while this thread
+    invokes the function, so :meth:`lag` can say how many records wait and how old the oldest
+    is (the buffer holds at most ``max_buffered``; beyond that the lag is a lower bound).
+
+    Where it starts: after ``checkpoints`` (shard -> last sequence number handled) where given,
+    else at TRIM_HORIZON. ``carried`` records (kept by a snapshot of an earlier run, not yet
+    handled then) are delivered first. After every delivered batch ``on_progress(self)`` is
+    called: :attr:`checkpoints` and :attr:`carried_left` then say what is done.
 
     Like a real mapping it is bound to one stream (``stream_arn``, else the table's stream when
     first seen): if the table is deleted or recreated, the poller goes quiet rather than
@@ -691,6 +717,10 @@ class StreamPoller(threading.Thread):
         discovery_interval: float = 2.0,
         retry_delay: float = 0.2,
         max_retry_delay: float = 2.0,
+        checkpoints: Mapping[str, str] | None = None,
+        carried: Sequence[Mapping[str, Any]] = (),
+        on_progress: Callable[[StreamPoller], None] | None = None,
+        max_buffered: int = 10_000,
     ) -> None:
         super().__init__(name=f"stream-poller-{mapping.function}", daemon=True)
         self.mapping = mapping
@@ -703,15 +733,27 @@ class StreamPoller(threading.Thread):
         self._discovery_interval = discovery_interval
         self._retry_delay = retry_delay
         self._max_retry_delay = max_retry_delay
+        self._on_progress = on_progress
+        self._max_buffered = max(1, max_buffered)
         self._stop_event = threading.Event()
         self._wake_event = threading.Event()
-        self._idle = threading.Condition()
+        # Guards the buffer, the carried records, what is in flight and the idle/pause state.
+        self._cond = threading.Condition()
+        self._buffer: deque[_Pending] = deque()
+        self._carried: deque[Mapping[str, Any]] = deque(carried)
+        self._in_flight: list[_Pending] = []
         self._idle_cycles = 0
+        self._pauses = 0  # pause() calls not resumed yet (a test's and a snapshot's may overlap)
+        self._paused = False
         self.stream_arn = stream_arn
         self._iterators: dict[str, str] = {}  # open shards being read
-        self._checkpoints: dict[str, str] = {}  # shard -> last sequence number handled
+        self._read_up_to: dict[str, str] = {}  # shard -> last sequence number read into the buffer
+        self._checkpoints: dict[str, str] = dict(checkpoints or {})  # shard -> last handled
         self._closed_shards: set[str] = set()
         self._last_problem: str | None = None
+        self._reader = threading.Thread(
+            target=self._read_loop, name=f"stream-reader-{mapping.function}", daemon=True
+        )
         self.invocations = 0
         self.dead_lettered = 0
 
@@ -720,48 +762,126 @@ class StreamPoller(threading.Thread):
         default = f"arn:aws:lambda:{self._region}:{ACCOUNT_ID}:function:{self.mapping.function}"
         return str(getattr(self._invoke, "arn", default))
 
+    @property
+    def checkpoints(self) -> dict[str, str]:
+        """Shard -> the last sequence number handled (delivered, filtered out or dead-lettered)."""
+        with self._cond:
+            return dict(self._checkpoints)
+
+    @property
+    def carried_left(self) -> int:
+        with self._cond:
+            return len(self._carried)
+
     # -- control --
 
     def stop(self) -> None:
         self._stop_event.set()
         self._wake_event.set()
+        with self._cond:
+            self._cond.notify_all()
+
+    def join(self, timeout: float | None = None) -> None:
+        super().join(timeout)
+        if self._reader.is_alive():
+            self._reader.join(timeout)
+
+    def wake(self) -> None:
+        self._wake_event.set()
+
+    def idle_cycles(self) -> int:
+        with self._cond:
+            return self._idle_cycles
 
     def wait_idle(self, timeout: float) -> bool:
-        """True once two full polling cycles that found nothing new have passed since the call
-        (the second began after the call, so it saw every record written before it)."""
+        """True once two full reads of the stream that found nothing new, with nothing left to
+        deliver, have passed since the call (the second began after the call, so it saw every
+        record written before it)."""
         deadline = time.monotonic() + timeout
-        with self._idle:
+        with self._cond:
             target = self._idle_cycles + 2
         while True:
             self._wake_event.set()
-            with self._idle:
+            with self._cond:
                 if self._idle_cycles >= target:
                     return True
                 remaining = deadline - time.monotonic()
                 if remaining <= 0 or not self.is_alive():
                     return False
-                self._idle.wait(min(remaining, 0.05))
+                self._cond.wait(min(remaining, 0.05))
 
-    # -- the loop --
+    def pause(self, timeout: float) -> bool:
+        """Stop invoking after the batch in flight (if any); True once paused. The checkpoints
+        then match exactly what the function has done."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            self._pauses += 1
+            self._cond.notify_all()
+            while not self._paused:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or not self.is_alive():
+                    return not self.is_alive()  # a stopped poller invokes nothing either
+                self._cond.wait(min(remaining, 0.05))
+            return True
 
-    def run(self) -> None:
+    def resume(self) -> None:
+        with self._cond:
+            self._pauses = max(0, self._pauses - 1)
+            self._cond.notify_all()
+
+    def lag(self) -> StreamLag:
+        with self._cond:
+            behind = len(self._carried) + len(self._in_flight) + len(self._buffer)
+            created: float | None = None
+            if self._carried:
+                created = _created_epoch(self._carried[0])
+            elif self._in_flight:
+                created = self._in_flight[0].created
+            elif self._buffer:
+                created = self._buffer[0].created
+            full = len(self._buffer) >= self._max_buffered
+        age = max(0.0, time.time() - created) if created is not None and behind else None
+        return StreamLag(behind, age, full)
+
+    # -- reading ahead --
+
+    def _read_loop(self) -> None:
         next_discovery = 0.0
         while not self._stop_event.is_set():
             if time.monotonic() >= next_discovery:
                 self._discover()
                 next_discovery = time.monotonic() + self._discovery_interval
-            delivered = False
+            found = 0
             for shard_id in list(self._iterators):
-                raw = self._gather(shard_id)
-                if raw and not self._stop_event.is_set():
-                    delivered = True
-                    self._deliver(shard_id, raw)
-            if not delivered:
-                with self._idle:
-                    self._idle_cycles += 1
-                    self._idle.notify_all()
+                with self._cond:
+                    # Back-pressure: a consumer far behind does not pull the whole stream in.
+                    while len(self._buffer) >= self._max_buffered and not self._stop_event.is_set():
+                        self._cond.wait(0.2)
+                raw = self._read(shard_id)
+                if raw:
+                    found += len(raw)
+                    pending = [self._pending(shard_id, record) for record in raw]
+                    with self._cond:
+                        self._buffer.extend(pending)
+                        self._cond.notify_all()
+            if not found:
+                with self._cond:
+                    if not (self._buffer or self._in_flight or self._carried):
+                        self._idle_cycles += 1
+                    self._cond.notify_all()
                 if self._wake_event.wait(self._poll_interval):
                     self._wake_event.clear()
+
+    def _pending(self, shard_id: str, raw: Mapping[str, Any]) -> _Pending:
+        record = lambda_stream_record(raw, self.stream_arn or "", self._region)
+        kept = passes_filters(self.mapping.filter_patterns, record)
+        return _Pending(
+            shard_id,
+            str(raw["dynamodb"]["SequenceNumber"]),
+            record if kept else None,
+            _created_epoch(raw),
+            time.monotonic(),
+        )
 
     def _problem(self, message: str) -> None:
         # Say it once, not four times a second.
@@ -806,14 +926,14 @@ class StreamPoller(threading.Thread):
             self._problem(f"describing the stream failed: {exc}")
 
     def _open(self, arn: str, shard_id: str) -> str:
-        """An iterator after the shard's checkpoint, so nothing is delivered twice; a shard never
-        read starts at TRIM_HORIZON (the tables are created empty at start, so that is every
-        record, and a new shard is read from its beginning)."""
+        """An iterator after what was read (or handled) of the shard, so nothing is delivered
+        twice; a shard never read starts at TRIM_HORIZON (a new shard is read from its
+        beginning)."""
         kwargs: dict[str, Any] = {"StreamArn": arn, "ShardId": shard_id}
-        if shard_id in self._checkpoints:
-            kwargs.update(
-                ShardIteratorType="AFTER_SEQUENCE_NUMBER", SequenceNumber=self._checkpoints[shard_id]
-            )
+        with self._cond:
+            after = self._read_up_to.get(shard_id) or self._checkpoints.get(shard_id)
+        if after is not None:
+            kwargs.update(ShardIteratorType="AFTER_SEQUENCE_NUMBER", SequenceNumber=after)
         else:
             kwargs["ShardIteratorType"] = "TRIM_HORIZON"
         return self._clients.streams.get_shard_iterator(**kwargs)["ShardIterator"]
@@ -826,7 +946,7 @@ class StreamPoller(threading.Thread):
             response = self._clients.streams.get_records(ShardIterator=iterator, Limit=1000)
         except (ClientError, BotoCoreError) as exc:
             # An expired or unknown iterator, a table gone, a stopping server: drop the shard;
-            # the next discovery reopens it after its checkpoint (or finds the table gone).
+            # the next discovery reopens it after what was read (or finds the table gone).
             self._iterators.pop(shard_id, None)
             self._problem(f"reading the stream failed: {exc}")
             return []
@@ -837,33 +957,112 @@ class StreamPoller(threading.Thread):
             self._closed_shards.add(shard_id)
         else:
             self._iterators[shard_id] = next_iterator
-        return cast("list[dict[str, Any]]", list(response.get("Records", [])))
+        raw = cast("list[dict[str, Any]]", list(response.get("Records", [])))
+        if raw:
+            with self._cond:
+                self._read_up_to[shard_id] = str(raw[-1]["dynamodb"]["SequenceNumber"])
+        return drop_phantom_inserts(raw)  # type: ignore[return-value]
 
-    def _gather(self, shard_id: str) -> list[dict[str, Any]]:
-        """Read, and — like the mapping's batching window — keep reading until a full batch or
-        the window has passed: bigger batches mean fewer recomputations per event."""
-        raw = self._read(shard_id)
-        if not raw or self.mapping.batching_window <= 0:
-            return raw
-        deadline = time.monotonic() + self.mapping.batching_window
-        while len(raw) < self.mapping.batch_size and shard_id in self._iterators:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0 or self._stop_event.wait(min(self._poll_interval, remaining)):
-                break
-            raw += self._read(shard_id)
-        return raw
+    # -- delivering --
 
-    def _deliver(self, shard_id: str, raw: list[dict[str, Any]]) -> None:
-        records = [
-            lambda_stream_record(record, self.stream_arn or "", self._region)
-            for record in drop_phantom_inserts(raw)
-        ]
-        kept = [record for record in records if passes_filters(self.mapping.filter_patterns, record)]
-        for batch in batched(kept, self.mapping.batch_size):
-            if not self._process(shard_id, batch):
+    def run(self) -> None:
+        self._reader.start()
+        try:
+            while not self._stop_event.is_set():
+                self._pause_point()
+                if self._stop_event.is_set():
+                    break
+                if self.carried_left:
+                    self._deliver_carried()
+                    continue
+                taken = self._take()
+                if taken:
+                    self._deliver(taken)
+        finally:
+            self._stop_event.set()
+            self._wake_event.set()
+
+    def _pause_point(self) -> None:
+        with self._cond:
+            if not self._pauses:
                 return
-        # Filtered-out records are checkpointed too: Lambda drops them for good.
-        self._checkpoints[shard_id] = raw[-1]["dynamodb"]["SequenceNumber"]
+            self._paused = True
+            self._cond.notify_all()
+            while self._pauses and not self._stop_event.is_set():
+                self._cond.wait(0.2)
+            self._paused = False
+
+    def _take(self) -> list[_Pending]:
+        """The next batch: records of one shard in order, up to ``batch_size`` the filters keep
+        (records they drop come along, to be checkpointed). Waits for the batching window."""
+        with self._cond:
+            while not self._buffer:
+                if self._stop_event.is_set() or self._pauses:
+                    return []
+                self._cond.wait(self._poll_interval)
+            if self.mapping.batching_window > 0:
+                deadline = self._buffer[0].arrived + self.mapping.batching_window
+                while (
+                    sum(1 for p in self._buffer if p.record is not None) < self.mapping.batch_size
+                    and not self._stop_event.is_set()
+                    and not self._pauses
+                ):
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        break
+                    self._cond.wait(min(remaining, self._poll_interval))
+            shard_id = self._buffer[0].shard_id
+            taken: list[_Pending] = []
+            kept = 0
+            while self._buffer and self._buffer[0].shard_id == shard_id:
+                if self._buffer[0].record is not None:
+                    if kept == self.mapping.batch_size:
+                        break
+                    kept += 1
+                taken.append(self._buffer.popleft())
+            self._in_flight = taken
+            self._cond.notify_all()  # room in the buffer again
+            return taken
+
+    def _deliver(self, taken: list[_Pending]) -> None:
+        shard_id = taken[0].shard_id
+        batch = [p.record for p in taken if p.record is not None]
+        done = self._process(shard_id, batch) if batch else True
+        with self._cond:
+            if done:
+                # Filtered-out records are checkpointed too: Lambda drops them for good.
+                self._checkpoints[shard_id] = taken[-1].sequence
+            self._in_flight = []
+            self._cond.notify_all()
+        if done and self._on_progress is not None:
+            self._on_progress(self)
+
+    def _deliver_carried(self) -> None:
+        """Records a snapshot kept as not yet handled by this consumer: delivered first, in
+        order, in batches like the stream's (their sequence numbers are from the earlier run)."""
+        with self._cond:
+            take: list[Mapping[str, Any]] = []
+            kept: list[dict[str, Any]] = []
+            for raw in self._carried:
+                record = lambda_stream_record(raw, self.stream_arn or "", self._region)
+                if passes_filters(self.mapping.filter_patterns, record):
+                    if len(kept) == self.mapping.batch_size:
+                        break
+                    kept.append(record)
+                take.append(raw)
+            self._in_flight = [
+                _Pending("carried", str(r["dynamodb"]["SequenceNumber"]), None, _created_epoch(r), 0.0)
+                for r in take
+            ]
+        done = self._process("carried", kept) if kept else True
+        with self._cond:
+            if done:
+                for _ in take:
+                    self._carried.popleft()
+            self._in_flight = []
+            self._cond.notify_all()
+        if done and self._on_progress is not None:
+            self._on_progress(self)
 
     def _process(self, shard_id: str, batch: list[dict[str, Any]]) -> bool:
         """Deliver one batch until it succeeds or its records are dead-lettered; False if the
@@ -1056,12 +1255,41 @@ def _ensure_port_free(port: int) -> None:
             raise OSError(exc.errno, f"{HOST}:{port} is in use ({exc.strerror})") from None
 
 
+SNAPSHOT_INTERVAL = 5.0  # seconds between snapshots (only when something changed)
+STOP_GRACE = 2.0  # seconds a stream consumer may take to finish its batch when stopping
+STATUS_INTERVAL = 5.0  # seconds between stream lag lines while a consumer is behind
+# Stream consumers yield the CPU to the endpoint and moto (a Lambda's aggregation is background
+# work; the ACD waits on the ingest only).
+CONSUMER_NICE = 5
+
+
+@dataclass
+class _Consumer:
+    """A stream consumer's process, and what the parent last heard from it."""
+
+    mapping: StreamMapping
+    worker: Any  # local_worker.Worker
+    checkpoints: dict[str, str]
+    carried: list[dict[str, Any]]  # from a snapshot, not confirmed handled yet
+    lag: StreamLag = field(default_factory=lambda: StreamLag(0, None))
+    invocations: int = 0
+    dead_lettered: int = 0
+
+
 class LocalStack:
-    """The whole stack in this process. ``port``/``aws_port`` 0 pick free ports (see
+    """The whole stack on this machine. ``port``/``aws_port`` 0 pick free ports (see
     :attr:`port` and :attr:`aws_port` after :meth:`start`).
+
+    Processes: this one serves the callback endpoint and runs the HTTP functions (the ingest) —
+    their module state stays reachable through :attr:`handlers`; moto runs in a process of its
+    own, and so does each stream consumer (one per event source mapping, like a Lambda
+    container: see :mod:`acd_tools.local_worker`), so a busy aggregator cannot slow the endpoint
+    down through the GIL.
 
     ``tokens`` None: from ``$ACD_CALLBACK_TOKENS`` or generated. ``spec`` replaces the template
     (tests use stand-ins). ``local_subscriber`` False leaves the subscriber queues to the caller.
+    ``data_dir``: keep the tables and stream positions there across a stop and start (see
+    :mod:`acd_tools.local_state`); None: ephemeral, everything is gone at stop.
     """
 
     def __init__(
@@ -1076,6 +1304,11 @@ class LocalStack:
         poll_interval: float = 0.25,
         retry_delay: float = 0.2,
         max_retry_delay: float = 2.0,
+        data_dir: str | os.PathLike[str] | None = None,
+        snapshot_interval: float = SNAPSHOT_INTERVAL,
+        status_interval: float | None = None,
+        stop_grace: float = STOP_GRACE,
+        consumer_nice: int = CONSUMER_NICE,
     ) -> None:
         # Where the tokens came from, for the banner: "argument", "environment" or "generated".
         self.tokens_source = "argument"
@@ -1095,22 +1328,41 @@ class LocalStack:
         self._poll_interval = poll_interval
         self._retry_delay = retry_delay
         self._max_retry_delay = max_retry_delay
+        self.data_dir = Path(data_dir).resolve() if data_dir is not None else None
+        self.snapshot_interval = snapshot_interval
+        self._status_interval = status_interval
+        self._stop_grace = stop_grace
+        self._consumer_nice = consumer_nice
 
         self.resources: ProvisionedResources | None = None
         self.environment: dict[str, str] = {}
         self.handlers: dict[str, Handler] = {}
         self.invokers: dict[str, FunctionInvoker] = {}
-        self.pollers: list[StreamPoller] = []
         self.fanout_messages: deque[FanoutMessage] = deque(maxlen=1000)
+        # What the start restored from the data folder (counts), None if nothing.
+        self.restored: dict[str, Any] | None = None
+        self.last_snapshot: dict[str, Any] | None = None
         self._errors = ErrorLog()
-        self._moto: ThreadedMotoServer | None = None
+        self._moto: Any = None  # local_worker.Worker
+        self._keeper: Any = None
+        self._consumers: dict[str, _Consumer] = {}
         self._httpd: ApiServer | None = None
-        self._http_thread: threading.Thread | None = None
+        self._gateway: Gateway | None = None
         self._subscriber: LocalSubscriber | None = None
+        self._housekeeping: threading.Thread | None = None
+        self._stopping = threading.Event()
+        self._snapshot_lock = threading.Lock()
+        self._changes = 0  # consumer progress seen (with the gateway's requests: "changed?")
+        self._lock_file: Any = None
+        self._original_env: dict[str, str] = {}
         self._saved_env: dict[str, str | None] = {}
         self._state = "new"
 
     # -- what callers read --
+
+    @property
+    def persistent(self) -> bool:
+        return self.data_dir is not None
 
     @property
     def base_url(self) -> str:
@@ -1146,11 +1398,24 @@ class LocalStack:
 
     @property
     def errors(self) -> list[InvocationError]:
-        """Exceptions raised by handlers (HTTP: answered 500; stream: retried)."""
+        """Exceptions raised by handlers (HTTP: answered 500; stream: retried), of every
+        process."""
         return list(self._errors.entries)
+
+    @property
+    def snapshot_path(self) -> Path | None:
+        return self.data_dir / local_state.SNAPSHOT_NAME if self.data_dir is not None else None
 
     def clients(self) -> AwsClients:
         return aws_clients(self.aws_endpoint, self.region)
+
+    def stream_lag(self) -> dict[str, StreamLag]:
+        """Per stream consumer: records not handled yet and the age of the oldest (as its
+        process last said, at most half a second ago)."""
+        return {name: consumer.lag for name, consumer in self._consumers.items()}
+
+    def stream_status(self) -> str:
+        return " | ".join(f"{name} {lag.describe()}" for name, lag in self.stream_lag().items()) or "-"
 
     # -- lifecycle --
 
@@ -1167,9 +1432,12 @@ class LocalStack:
         self._state = "starting"
         try:
             spec = self.spec = self.spec or StackSpec.load(self._template_path)
+            if self.data_dir is not None:
+                self._lock_data_dir(self.data_dir)
             # Bind first: a busy port fails before anything else has started.
             self._httpd = ApiServer((self.host, self.port))
             self.port = self._httpd.server_address[1]
+            self._original_env = dict(os.environ)
             self._start_moto()
             self._set_env(
                 {
@@ -1184,49 +1452,141 @@ class LocalStack:
             )
             clients = self.clients()
             self.resources = provision(self.aws_endpoint, spec, region=self.region, clients=clients)
-            self._load_functions(spec, self.resources)
-            self._start_pollers(spec, clients)
+            positions = self._restore(spec, clients) if self.data_dir is not None else {}
+            environments = self._load_functions(spec, self.resources)
+            self._start_consumers(spec, environments, positions)
+            if self.data_dir is not None:
+                self._start_keeper()
             if self._local_subscriber and self.resources.subscriber_queue_urls:
                 self._subscriber = LocalSubscriber(
                     clients.sqs, self.resources.subscriber_queue_urls, self.fanout_messages
                 )
                 self._subscriber.start()
-            self._httpd.gateway = Gateway(spec.routes, self.invokers, self._errors, self.port)
-            self._http_thread = threading.Thread(
-                target=self._httpd.serve_forever,
-                kwargs={"poll_interval": 0.2},
-                name="callback-http",
-                daemon=True,
-            )
-            self._http_thread.start()
+            self._gateway = self._httpd.gateway = Gateway(spec.routes, self.invokers, self._errors, self.port)
+            self._httpd.start()
+            self._housekeeping = threading.Thread(target=self._housekeep, name="housekeeping", daemon=True)
+            self._housekeeping.start()
         except BaseException:
             self.stop()
             raise
         self._state = "running"
         return self
 
+    def _lock_data_dir(self, data_dir: Path) -> None:
+        import fcntl  # noqa: PLC0415 - POSIX only, like the rest of acd-local
+
+        data_dir.mkdir(parents=True, exist_ok=True)
+        self._lock_file = (data_dir / "lock").open("w")
+        try:
+            fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._lock_file.close()
+            self._lock_file = None
+            raise OSError(f"{data_dir} is in use by another acd-local") from None
+
+    def _worker_env(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+        """A worker's environment: the user's (without AWS profiles), the local AWS settings and
+        ``extra`` (a function's own environment)."""
+        env = {k: v for k, v in self._original_env.items() if k not in _UNSET_AWS_ENV}
+        env.update(
+            {
+                "AWS_DEFAULT_REGION": self.region,
+                "AWS_REGION": self.region,
+                "AWS_ACCESS_KEY_ID": DUMMY_CREDENTIAL,
+                "AWS_SECRET_ACCESS_KEY": DUMMY_CREDENTIAL,
+                "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
+                "PYTHONUNBUFFERED": "1",  # its log lines reach us as they are written
+            }
+        )
+        if self.aws_port:
+            env["AWS_ENDPOINT_URL"] = self.aws_endpoint
+        env.update(extra or {})
+        return env
+
+    def _worker_config(self, role: str, **config: Any) -> dict[str, Any]:
+        return {"role": role, "sys_path": [p for p in sys.path if p], "region": self.region, **config}
+
     def _start_moto(self) -> None:
-        from moto.server import ThreadedMotoServer  # noqa: PLC0415 - heavy import
+        from acd_tools.local_worker import Worker  # noqa: PLC0415
 
         if self.aws_port:
             _ensure_port_free(self.aws_port)
-        # werkzeug logs each request line of the moto server; the AWS calls are not worth a line.
-        logging.getLogger("werkzeug").setLevel(logging.ERROR)
-        self._moto = ThreadedMotoServer(ip_address=self.host, port=self.aws_port, verbose=False)
-        self._moto.start()
-        self.aws_port = self._moto.get_host_and_port()[1]
-        reset_moto(self.aws_endpoint)
+        self._moto = Worker(
+            "moto",
+            self._worker_config("moto", host=self.host, port=self.aws_port),
+            self._worker_env(),
+            log_name="acd_local.moto",
+        )
+        self.aws_port = int(self._moto.wait_ready(60))
 
-    def _load_functions(self, spec: StackSpec, resources: ProvisionedResources) -> None:
+    def _start_keeper(self) -> None:
+        from acd_tools.local_worker import Worker  # noqa: PLC0415
+
+        assert self.snapshot_path is not None
+        self._keeper = Worker(
+            "keeper",
+            self._worker_config("keeper", endpoint_url=self.aws_endpoint, path=str(self.snapshot_path)),
+            self._worker_env(),
+            log_name="acd_local.keeper",
+        )
+        self._keeper.wait_ready(60)
+
+    def _restore(
+        self, spec: StackSpec, clients: AwsClients
+    ) -> dict[str, tuple[dict[str, str], list[dict[str, Any]]]]:
+        """Load the data folder's snapshot into the fresh tables. Returns, per stream consumer,
+        where it starts (after the restored items) and the records it has still to handle."""
+        assert self.resources is not None and self.snapshot_path is not None
+        snapshot = local_state.load_snapshot(self.snapshot_path)
+        if snapshot is None:
+            return {}
+        started = time.monotonic()
+        tables = {
+            t: items for t, items in snapshot.get("tables", {}).items() if t in self.resources.table_names
+        }
+        for table, items in tables.items():
+            LOG.info("restoring %d item(s) of %s", len(items), table)
+            local_state.put_items(clients.dynamodb, table, items)
+        streams = snapshot.get("streams", {})
+        for table, records in streams.items():
+            if table in self.resources.table_names:
+                local_state.apply_records(clients.dynamodb, table, records)
+        horizons = {
+            table: local_state.stream_horizon(clients.streams, arn)
+            for table, arn in self.resources.stream_arns.items()
+        }
+        positions: dict[str, tuple[dict[str, str], list[dict[str, Any]]]] = {}
+        kept = snapshot.get("consumers", {})
+        for mapping in spec.stream_mappings:
+            before = kept.get(mapping.function)
+            carried: list[dict[str, Any]] = []
+            if before is not None and before.get("table") == mapping.table:
+                carried = list(before.get("carried", [])) + local_state.records_after(
+                    streams.get(mapping.table, []), before.get("checkpoints", {})
+                )
+            positions[mapping.function] = (dict(horizons.get(mapping.table, {})), carried)
+        self.restored = {
+            "items": {table: len(items) for table, items in tables.items()},
+            "carried": {name: len(carried) for name, (_, carried) in positions.items()},
+            "taken_at": snapshot.get("taken_at"),
+            "seconds": time.monotonic() - started,
+        }
+        return positions
+
+    def _load_functions(self, spec: StackSpec, resources: ProvisionedResources) -> dict[str, dict[str, str]]:
+        """Import the HTTP functions here (the stream consumers import theirs in their own
+        process); returns every function's environment."""
         local = {**_LOCAL_FUNCTION_ENV, TOKENS_ENV: ",".join(self.tokens)}
         environments = {fid: {**env, **local} for fid, env in function_environments(spec, resources).items()}
         # A new stack is a new container for every function: no client cached by an earlier one.
         clear_function_caches(spec.layer_packages)
-        needed = dict.fromkeys([r.function for r in spec.routes] + [m.function for m in spec.stream_mappings])
-        imported_under: set[str] = set()
-        for function in needed:
+        for function in dict.fromkeys(
+            [r.function for r in spec.routes] + [m.function for m in spec.stream_mappings]
+        ):
             if function not in spec.functions:
                 raise ValueError(f"{function} has an HTTP or stream event but is not a runnable function")
+        imported_under: set[str] = set()
+        for function in dict.fromkeys(r.function for r in spec.routes):
             fn = spec.functions[function]
             # Settings are read at import (cold start): import under this function's own
             # environment, without what the previous function had on top.
@@ -1239,48 +1599,175 @@ class LocalStack:
             )
         self.environment = merged_environment(environments) if environments else dict(local)
         self._set_env(self.environment)
+        return {fid: environments.get(fid, local) for fid in spec.functions}
 
-    def _start_pollers(self, spec: StackSpec, clients: AwsClients) -> None:
+    def _start_consumers(
+        self,
+        spec: StackSpec,
+        environments: Mapping[str, Mapping[str, str]],
+        positions: Mapping[str, tuple[dict[str, str], list[dict[str, Any]]]],
+    ) -> None:
+        from acd_tools.local_worker import Worker  # noqa: PLC0415
+
         assert self.resources is not None
         for mapping in spec.stream_mappings:
-            poller = StreamPoller(
-                mapping,
-                self.invokers[mapping.function],
-                clients,
+            checkpoints, carried = positions.get(mapping.function, ({}, []))
+            name = mapping.function
+            config = self._worker_config(
+                "consumer",
+                function=spec.functions[name],
+                mapping=mapping,
+                endpoint_url=self.aws_endpoint,
                 stream_arn=self.resources.stream_arns.get(mapping.table),
-                dlq_url=self.resources.dlq_urls.get(mapping.function),
-                region=self.region,
-                errors=self._errors,
+                dlq_url=self.resources.dlq_urls.get(name),
                 poll_interval=self._poll_interval,
                 retry_delay=self._retry_delay,
                 max_retry_delay=self._max_retry_delay,
+                checkpoints=checkpoints,
+                carried=carried,
+                nice=self._consumer_nice,
             )
-            poller.start()
-            self.pollers.append(poller)
+            worker = Worker(
+                name,
+                config,
+                self._worker_env(environments.get(name, {})),
+                on_push=functools.partial(self._on_consumer_push, name),
+            )
+            self._consumers[name] = _Consumer(mapping, worker, dict(checkpoints), list(carried))
+        for consumer in self._consumers.values():
+            consumer.worker.wait_ready(120)
+
+    def _on_consumer_push(self, name: str, kind: str, payload: Any) -> None:
+        consumer = self._consumers.get(name)
+        if consumer is None:
+            return
+        if kind == "progress":
+            checkpoints, carried_left = payload
+            consumer.checkpoints = dict(checkpoints)
+            consumer.carried = (
+                consumer.carried[len(consumer.carried) - carried_left :] if carried_left else []
+            )
+            self._changes += 1
+        elif kind == "lag":
+            consumer.lag, consumer.invocations, consumer.dead_lettered = payload
+        elif kind == "error":
+            with self._errors._lock:
+                self._errors.entries.append(payload)
+
+    def _housekeep(self) -> None:
+        """Snapshots every ``snapshot_interval`` seconds while something changes; a stream lag
+        line every ``status_interval`` seconds while a consumer is behind."""
+        seen = (-1, -1)
+        next_snapshot = time.monotonic() + self.snapshot_interval
+        next_status = time.monotonic() + (self._status_interval or 0)
+        was_behind = False
+        while not self._stopping.wait(0.25):
+            now = time.monotonic()
+            if self._keeper is not None and now >= next_snapshot:
+                changes = (self._gateway.requests if self._gateway else 0, self._changes)
+                if changes != seen:
+                    try:
+                        if self.snapshot(final=False) is not None:
+                            seen = changes
+                    except Exception:
+                        if not self._stopping.is_set():
+                            LOG.exception("snapshot failed (the previous one is kept)")
+                next_snapshot = time.monotonic() + self.snapshot_interval
+            if self._status_interval and now >= next_status:
+                behind = any(lag.records_behind for lag in self.stream_lag().values())
+                if behind or was_behind:
+                    STREAM_LOG.info("stream lag: %s", self.stream_status())
+                was_behind = behind
+                next_status = now + self._status_interval
+
+    def snapshot(self, *, final: bool = False, pause_timeout: float = 2.0) -> dict[str, Any] | None:
+        """Write the data folder's snapshot now. The consumers are paused between batches while
+        the tables they write are scanned (so reports and checkpoints agree); the events table
+        is scanned while they go on. Returns what it holds; None if a consumer could not be
+        paused in ``pause_timeout`` seconds (it is tried again later). ``final``: the consumers
+        are stopped already; their last reported positions count."""
+        if self._keeper is None or self.spec is None or self.resources is None:
+            return None
+        with self._snapshot_lock:
+            stream_tables = {m.table for m in self.spec.stream_mappings}
+            other_tables = [t for t in self.resources.table_names if t not in stream_tables]
+            consumers = list(self._consumers.values())
+            states: dict[str, dict[str, Any]] = {}
+            paused: list[_Consumer] = []
+            try:
+                if not final:
+                    paused = consumers
+                    answers = [(c, c.worker.call_async("pause", pause_timeout)) for c in consumers]
+                    for consumer, answer in answers:
+                        ok, checkpoints, carried_left = answer.result(pause_timeout + 10)
+                        if not ok:
+                            return None
+                        consumer.checkpoints = dict(checkpoints)
+                        consumer.carried = (
+                            consumer.carried[len(consumer.carried) - carried_left :] if carried_left else []
+                        )
+                for consumer in consumers:
+                    states[consumer.mapping.function] = {
+                        "table": consumer.mapping.table,
+                        "checkpoints": dict(consumer.checkpoints),
+                        "carried": list(consumer.carried),
+                    }
+                self._keeper.call("scan", other_tables, timeout=300)
+            finally:
+                for consumer in paused:
+                    consumer.worker.notify("resume")
+            summary: dict[str, Any] = self._keeper.call(
+                "finish",
+                sorted(stream_tables & set(self.resources.table_names)),
+                {t: a for t, a in self.resources.stream_arns.items() if t in stream_tables},
+                states,
+                timeout=300,
+            )
+            self.last_snapshot = summary
+            return summary
 
     def stop(self) -> None:
-        """Stop everything that started; safe to call more than once."""
+        """Stop everything that started, in order: the endpoint (no new callbacks), the stream
+        consumers (each finishes its batch if it can within ``stop_grace``), a last snapshot,
+        then the rest. Safe to call more than once."""
         if self._state in ("new", "stopped"):
             self._state = "stopped"
             return
         self._state = "stopping"
+        self._stopping.set()
         if self._httpd is not None:
-            if self._http_thread is not None:
-                self._httpd.shutdown()
-                self._http_thread.join(timeout=10)
-            self._httpd.server_close()
-        for poller in self.pollers:
-            poller.stop()
-        for poller in self.pollers:
-            poller.join(timeout=10)
+            self._httpd.stop(timeout=self._stop_grace)
+        if self._housekeeping is not None:
+            self._housekeeping.join(timeout=10)
+        answers = [
+            (c, c.worker.request_stop(self._stop_grace)) for c in self._consumers.values() if c.worker.alive
+        ]
+        for consumer, answer in answers:
+            with contextlib.suppress(Exception):
+                checkpoints, carried_left = answer.result(self._stop_grace + 2)
+                consumer.checkpoints = dict(checkpoints)
+                consumer.carried = (
+                    consumer.carried[len(consumer.carried) - carried_left :] if carried_left else []
+                )
+        threads = [threading.Thread(target=c.worker.stop, args=(1.0,)) for c in self._consumers.values()]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        if self._keeper is not None and self._moto is not None and self._moto.alive:
+            try:
+                self.snapshot(final=True)
+            except Exception:
+                LOG.exception("the last snapshot failed (the previous one is kept)")
         if self._subscriber is not None:
             self._subscriber.stop()
-            self._subscriber.join(timeout=10)
-        if self._moto is not None:
-            # Leave no tables behind for the next user of moto's process-wide state.
-            with contextlib.suppress(Exception):
-                reset_moto(self.aws_endpoint)
-            self._moto.stop()
+            self._subscriber.join(timeout=5)
+        for worker in (self._keeper, self._moto):
+            if worker is not None:
+                worker.stop(1.0)
+        if self._lock_file is not None:
+            self._lock_file.close()
+            self._lock_file = None
         if self.spec is not None:
             clear_function_caches(self.spec.layer_packages)
         self._restore_env()
@@ -1304,16 +1791,44 @@ class LocalStack:
     # -- helpers for tests and tools --
 
     def wait_for_stream_idle(self, timeout: float = 10.0) -> None:
-        """Return once every stream consumer has processed every record written so far
+        """Return once every stream consumer has handled every record written so far
         (raises ``TimeoutError`` otherwise)."""
         deadline = time.monotonic() + timeout
-        for poller in self.pollers:
-            if not poller.wait_idle(max(0.0, deadline - time.monotonic())):
-                raise TimeoutError(f"{poller.mapping.function} still busy after {timeout}s")
+        targets = {}
+        for name, consumer in self._consumers.items():
+            targets[name] = (
+                consumer.worker.call("idle_cycles", timeout=max(1.0, deadline - time.monotonic())) + 2
+            )
+        for name, target in targets.items():
+            worker = self._consumers[name].worker
+            while True:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or not worker.alive:
+                    raise TimeoutError(f"{name} still busy after {timeout}s")
+                if worker.call("idle_cycles", timeout=max(1.0, remaining)) >= target:
+                    break
+                time.sleep(min(0.05, remaining))
 
     def invoke(self, function: str, event: dict[str, Any]) -> Any:
-        """Invoke a loaded function directly (``sam local invoke``, in-process)."""
+        """Invoke an HTTP function directly (``sam local invoke``, in this process)."""
         return self.invokers[function](event)
+
+    def in_consumer(self, function: str, call: Callable[..., Any], *args: Any, timeout: float = 30.0) -> Any:
+        """Run ``call(handler, *args)`` inside a stream consumer's process (its container), e.g.
+        to point its SNS client elsewhere. ``call`` must be importable by name (a module-level
+        function) and its result picklable."""
+        return self._consumers[function].worker.call("call", call, *args, timeout=timeout)
+
+    def pause_consumers(self, timeout: float = 10.0) -> None:
+        """Hold every stream consumer between batches (for tests: records then wait)."""
+        for consumer in self._consumers.values():
+            ok, _, _ = consumer.worker.call("pause", timeout, timeout=timeout + 5)
+            if not ok:
+                raise TimeoutError(f"{consumer.mapping.function} did not pause within {timeout}s")
+
+    def resume_consumers(self) -> None:
+        for consumer in self._consumers.values():
+            consumer.worker.notify("resume")
 
 
 # --- the command ---------------------------------------------------------------------------------
@@ -1328,40 +1843,83 @@ def _configure_logging() -> None:
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
 
 
+def mask_token(token: str) -> str:
+    """A token for a banner: the first two characters, the rest hidden (and never its length)."""
+    return f"{token[:2]}…" if len(token) > 8 else "…"
+
+
+def default_data_dir(template_path: str | os.PathLike[str] | None = None) -> Path:
+    """``.acd-local/`` beside the template (the repository's root)."""
+    from acd_tools import template as tpl  # noqa: PLC0415
+
+    try:
+        return tpl.find_template(template_path).resolve().parent / ".acd-local"
+    except FileNotFoundError:
+        return Path.cwd() / ".acd-local"
+
+
+def _data_line(stack: LocalStack) -> list[str]:
+    if stack.data_dir is None:
+        return ["  data           ephemeral (--ephemeral): tables and queues are gone when it stops"]
+    lines = [
+        f"  data           kept in {stack.data_dir}",
+        f"                 (a snapshot every {stack.snapshot_interval:g} s while something changes, and one at stop:",
+        f"                 a crash loses at most the last {stack.snapshot_interval:g} s or so; --ephemeral for a throwaway run)",
+    ]
+    if stack.restored:
+        items = ", ".join(f"{count:,} in {table}" for table, count in stack.restored["items"].items())
+        carried = sum(stack.restored["carried"].values())
+        lines.append(
+            f"  restored       {items or 'nothing'} from {stack.restored['taken_at']}"
+            + (f"; {carried:,} stream record(s) still to handle" if carried else "")
+        )
+    return lines
+
+
 def _banner(stack: LocalStack) -> str:
     spec = stack.spec
     assert spec is not None
     zone = ZoneInfo(str(spec.parameters.get("ReportTimeZone", "Europe/Berlin")))
     today = datetime.now(zone).date().isoformat()
     now_ms = int(time.time() * 1000)
-    url = stack.callback_url
-    token_note = {
-        "generated": f"(generated; set {TOKENS_ENV}=tok1,tok2 to choose)",
-        "environment": f"(from {TOKENS_ENV})",
-    }.get(stack.tokens_source, "")
-    if len(stack.tokens) > 1:
-        token_note += f" +{len(stack.tokens) - 1} more"
+    # A token the user chose is a secret: never printed (a generated one is ours to show).
+    if stack.tokens_source == "generated":
+        token_line = f"{stack.tokens[0]}  (generated; set {TOKENS_ENV}=tok1,tok2 to choose)"
+        export = f"  export TOKEN={stack.tokens[0]}"
+    else:
+        token_line = f"{mask_token(stack.tokens[0])}  (from {TOKENS_ENV}; not shown)"
+        if len(stack.tokens) > 1:
+            token_line += f" +{len(stack.tokens) - 1} more"
+        export = f"  export TOKEN=...          # one of your {TOKENS_ENV}"
+    url = f"{stack.base_url}/callback/$TOKEN"
     consumers = ", ".join(f"{m.function} <- {m.table}" for m in spec.stream_mappings) or "-"
+    aws = stack.aws_endpoint
+    # Under the data folder (ignored by git), not a stray file in the working tree.
+    sim_expect = f"{stack.data_dir or '.acd-local'}/expected.json"
     lines = [
         "",
         "acd-local: the callback hub on this machine (moto server, no AWS account)",
         "",
         f"  callback URL   {url}",
-        f"  token          {stack.tokens[0]} {token_note}",
-        f"  AWS endpoint   {stack.aws_endpoint}  (region {stack.region}, credentials 'testing')",
+        f"  token          {token_line}",
+        f"  AWS endpoint   {aws}  (region {stack.region}, credentials 'testing')",
         f"  tables         {', '.join(stack.table_names) or '-'}",
         f"  topics         {', '.join(stack.topic_arns) or '-'}  (the local subscriber prints fan-out)",
-        f"  stream         {consumers}",
+        f"  stream         {consumers}  (a lag line every few seconds while behind)",
+        *_data_line(stack),
         "",
-        "Try:",
-        f"  curl -i '{url}?cmd=agentstate&agentid=100001&mode=0&state=online&eventtime={now_ms}'",
+        "Try, in another shell in this directory:",
+        export,
+        f'  curl -i "{url}?cmd=agentstate&agentid=100001&mode=0&state=online&eventtime={now_ms}"',
         "  curl -i -X PUT \\",
         f"       -d 'cmd=configchanged&action=edit&type=agent&customerNumber=4711&eventtime={now_ms}' \\",
-        f"       '{url}'",
-        f"  acd-report --endpoint-url {stack.aws_endpoint} events --cmd agentstate --day {today}",
-        f"  acd-report --endpoint-url {stack.aws_endpoint} rejected",
+        f'       "{url}"',
+        f"  .venv/bin/acd-report --endpoint-url {aws} events --cmd agentstate --day {today}",
+        f"  .venv/bin/acd-report --endpoint-url {aws} rejected",
+        f'  .venv/bin/acd-sim --url {stack.base_url}/callback --token "$TOKEN" --expect-out {sim_expect}',
+        f"  .venv/bin/acd-report --endpoint-url {aws} serve      # the live wallboard",
         "",
-        "Ctrl-C stops everything.",
+        "Ctrl-C (or SIGTERM) stops everything.",
         "",
     ]
     return "\n".join(lines)
@@ -1392,10 +1950,38 @@ def _banner(stack: LocalStack) -> str:
     default=None,
     help="SAM template to read (default: template.yaml of the repository).",
 )
-def main(port: int, aws_port: int, host: str, template_path: Path | None) -> None:
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Where tables and stream positions are kept across a restart (default: .acd-local/ in the repository).",
+)
+@click.option(
+    "--ephemeral",
+    is_flag=True,
+    help="Keep nothing: every start begins empty (the data folder is not touched).",
+)
+@click.option(
+    "--snapshot-interval",
+    type=click.FloatRange(0.5),
+    default=SNAPSHOT_INTERVAL,
+    show_default=True,
+    help="Seconds between snapshots while something changes (what a crash may lose).",
+)
+def main(  # noqa: PLR0917 - click passes every option by keyword-capable position
+    port: int,
+    aws_port: int,
+    host: str,
+    template_path: Path | None,
+    data_dir: Path | None,
+    ephemeral: bool,
+    snapshot_interval: float,
+) -> None:
     """Run the ACD callback hub locally: moto, the callback endpoint, the stream consumers and a
-    subscriber printing the SNS fan-out."""
+    subscriber printing the SNS fan-out. Keeps its data in a folder unless --ephemeral."""
     del host  # fixed: the option exists to say so
+    if ephemeral and data_dir is not None:
+        raise click.UsageError("--ephemeral and --data-dir exclude each other")
     _configure_logging()
     stop = threading.Event()
 
@@ -1403,14 +1989,21 @@ def main(port: int, aws_port: int, host: str, template_path: Path | None) -> Non
         stop.set()
 
     previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
-    stack = LocalStack(port, aws_port, template_path=template_path)
+    stack = LocalStack(
+        port,
+        aws_port,
+        template_path=template_path,
+        data_dir=None if ephemeral else (data_dir or default_data_dir(template_path)),
+        snapshot_interval=snapshot_interval,
+        status_interval=STATUS_INTERVAL,
+    )
     try:
         try:
             stack.start()
         except (FileNotFoundError, ValueError) as exc:  # no template, or one we cannot run
             raise click.ClickException(f"cannot start: {exc}") from exc
-        except OSError as exc:  # a port in use
-            raise click.ClickException(f"cannot start: {exc} (try --port/--aws-port)") from exc
+        except OSError as exc:  # a port (or the data folder) in use
+            raise click.ClickException(f"cannot start: {exc} (try --port/--aws-port/--data-dir)") from exc
         click.echo(_banner(stack))
         while not stop.wait(0.5):
             pass
@@ -1419,7 +2012,10 @@ def main(port: int, aws_port: int, host: str, template_path: Path | None) -> Non
         stack.stop()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-    click.echo("stopped.")
+    if stack.last_snapshot:
+        click.echo(f"stopped; data kept in {stack.data_dir} ({stack.last_snapshot['items']:,} items).")
+    else:
+        click.echo("stopped.")
 
 
 if __name__ == "__main__":
