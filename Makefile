@@ -21,7 +21,7 @@ SAM_ENV := PATH="$(PY313_DIR):$(CURDIR)/$(SAM_VENV)/bin:$$PATH" SAM_CLI_TELEMETR
 .PHONY: help python313 setup sam-setup fuzz-deep test test-unit test-integration test-e2e test-template sam-local-test lint validate build run clean
 
 help:
-	@echo "make run    - start the local stack (moto server + callback endpoint on :3000)"
+	@echo "make run    - start the local stack (callback endpoint on :3000, moto on :5000; data kept in .acd-local/)"
 	@echo "make test   - unit, integration, end-to-end and template tests"
 	@echo "make sam-local-test - every sample through sam local invoke/start-api (Docker; root to set it up)"
 	@echo "make lint   - ruff + mypy"
@@ -86,8 +86,10 @@ validate: setup sam-setup
 build: sam-setup
 	$(SAM_ENV) $(SAM) build
 
+# Keeps its data in .acd-local/ across a restart; `make run RUN_ARGS=--ephemeral` for a throwaway run.
+RUN_ARGS ?=
 run: setup
-	$(VENV)/bin/acd-local
+	$(VENV)/bin/acd-local $(RUN_ARGS)
 
 .PHONY: load openapi
 LOAD_SECONDS ?= 60

@@ -13,7 +13,9 @@ import json
 import logging
 import os
 import socket
+import subprocess
 import textwrap
+import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -1021,3 +1023,101 @@ def test_real_ingest_round_trip(moto_server: str) -> None:
         assert any(item.get("event_key", {}).get("S") == stored["event_key"] for item in items)
         stack.wait_for_stream_idle(10)
         assert stack.errors == []
+
+
+# --- the endpoint is a strict, well-kept HTTP server (issue 8, item 7) ------------------------------
+
+
+def raw_exchange(stack: LocalStack, data: bytes) -> bytes:
+    with socket.create_connection((stack.host, stack.port), timeout=10) as sock:
+        sock.sendall(data)
+        return b"".join(iter(lambda: sock.recv(65536), b""))
+
+
+@pytest.mark.parametrize("size", [b"-1", b"0x5", b"+5", b" 5"])
+def test_chunk_sizes_that_are_not_plain_hex_are_refused(standin_stack: LocalStack, size: bytes) -> None:
+    answer = raw_exchange(
+        standin_stack,
+        b"PUT /callback HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+        + size
+        + b"\r\nhello\r\n0\r\n\r\n",
+    )
+    assert answer.startswith(b"HTTP/1.1 400"), answer[:80]
+    assert echo_events(standin_stack) == []
+
+
+def test_a_client_hanging_up_mid_request_causes_nothing(standin_stack: LocalStack) -> None:
+    for partial in (
+        f"GET /callback/{TOKEN}?cmd=agentstate HTTP/1.1\r\nHost: x\r\n".encode(),  # headers unfinished
+        b"PUT /callback HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc",  # body unfinished
+    ):
+        with socket.create_connection((standin_stack.host, standin_stack.port), timeout=10) as sock:
+            sock.sendall(partial)
+    status, _, _, _ = request(standin_stack, "GET", f"/callback/{TOKEN}?after=1")
+    assert status == 201
+    time.sleep(0.3)
+    assert [e["rawQueryString"] for e in echo_events(standin_stack)] == ["after=1"]
+
+
+def test_the_listen_backlog_holds_a_burst(standin_stack: LocalStack) -> None:
+    # ss shows a listening socket's backlog as its Send-Q.
+    shown = subprocess.run(
+        ["ss", "-ltnH", f"sport = :{standin_stack.port}"], capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert int(shown[2]) >= 128, shown
+
+
+def test_100_concurrent_connections_are_all_answered(standin_stack: LocalStack) -> None:
+    barrier = threading.Barrier(100)
+    answers: list[int] = []
+
+    def client(n: int) -> None:
+        connection = http.client.HTTPConnection(standin_stack.host, standin_stack.port, timeout=30)
+        try:
+            connection.connect()
+            barrier.wait(10)  # all connected before any request goes out
+            connection.request("GET", f"/callback/{TOKEN}?n={n}")
+            response = connection.getresponse()
+            response.read()
+            answers.append(response.status)
+        finally:
+            connection.close()
+
+    started = time.monotonic()
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(100)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    elapsed = time.monotonic() - started
+    assert answers == [201] * 100
+    assert elapsed < 30, f"100 concurrent connections took {elapsed:.1f}s"
+    assert len(echo_events(standin_stack)) == 100
+
+
+# --- the stream consumers run in processes of their own --------------------------------------------
+
+
+def test_stack_reports_the_stream_lag_of_each_consumer(standin_stack: LocalStack, tmp_path: Path) -> None:
+    aws = standin_stack.clients()
+    standin_stack.pause_consumers()
+    try:
+        for key in ("a", "b", "c", "d"):
+            put_item(aws, key)
+        deadline = time.monotonic() + 10
+        while standin_stack.stream_lag()["ConsumerFunction"].records_behind < 4 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(1.0)
+        lag = standin_stack.stream_lag()["ConsumerFunction"]
+        assert lag.records_behind == 4
+        assert lag.oldest_age_seconds is not None and lag.oldest_age_seconds >= 1.0
+        assert "4 behind" in standin_stack.stream_status()
+        assert consumer_batches(tmp_path) == []  # paused: nothing handled
+    finally:
+        standin_stack.resume_consumers()
+    standin_stack.wait_for_stream_idle(10)
+    deadline = time.monotonic() + 5
+    while standin_stack.stream_lag()["ConsumerFunction"].records_behind and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert standin_stack.stream_lag()["ConsumerFunction"].records_behind == 0
+    assert sorted(k for batch in consumer_batches(tmp_path) for k in batch["keys"]) == ["a", "b", "c", "d"]
