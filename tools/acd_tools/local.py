@@ -32,7 +32,7 @@ import traceback
 import urllib.request
 import uuid
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http import HTTPStatus
@@ -1263,6 +1263,14 @@ STATUS_INTERVAL = 5.0  # seconds between stream lag lines while a consumer is be
 CONSUMER_NICE = 5
 
 
+def _in_parallel(calls: Iterable[Callable[[], Any]]) -> None:
+    threads = [threading.Thread(target=call) for call in calls]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+
 @dataclass
 class _Consumer:
     """A stream consumer's process, and what the parent last heard from it."""
@@ -1667,7 +1675,7 @@ class LocalStack:
                 changes = (self._gateway.requests if self._gateway else 0, self._changes)
                 if changes != seen:
                     try:
-                        if self.snapshot(final=False) is not None:
+                        if self.snapshot(final=False, pause_timeout=1.0) is not None:
                             seen = changes
                     except Exception:
                         if not self._stopping.is_set():
@@ -1736,7 +1744,8 @@ class LocalStack:
         self._state = "stopping"
         self._stopping.set()
         if self._httpd is not None:
-            self._httpd.stop(timeout=self._stop_grace)
+            # Requests in flight get a moment; their answers no longer matter to anyone.
+            self._httpd.stop(timeout=min(1.0, self._stop_grace))
         if self._housekeeping is not None:
             self._housekeeping.join(timeout=10)
         answers = [
@@ -1749,11 +1758,7 @@ class LocalStack:
                 consumer.carried = (
                     consumer.carried[len(consumer.carried) - carried_left :] if carried_left else []
                 )
-        threads = [threading.Thread(target=c.worker.stop, args=(1.0,)) for c in self._consumers.values()]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        _in_parallel(functools.partial(c.worker.stop, 0.5) for c in self._consumers.values())
         if self._keeper is not None and self._moto is not None and self._moto.alive:
             try:
                 self.snapshot(final=True)
@@ -1762,9 +1767,8 @@ class LocalStack:
         if self._subscriber is not None:
             self._subscriber.stop()
             self._subscriber.join(timeout=5)
-        for worker in (self._keeper, self._moto):
-            if worker is not None:
-                worker.stop(1.0)
+        # Neither holds anything worth a goodbye any more: SIGTERM, at once.
+        _in_parallel(functools.partial(w.stop, 0.0) for w in (self._keeper, self._moto) if w is not None)
         if self._lock_file is not None:
             self._lock_file.close()
             self._lock_file = None
@@ -2019,4 +2023,8 @@ def main(  # noqa: PLR0917 - click passes every option by keyword-capable positi
 
 
 if __name__ == "__main__":
-    main()
+    # Run the imported module's main, not this __main__ copy's: objects pickled for the worker
+    # processes must name their classes acd_tools.local.*, which the workers can import.
+    from acd_tools import local as _self
+
+    _self.main()

@@ -126,7 +126,7 @@ class Worker:
     def stop(self, grace: float = 3.0) -> None:
         """Stop it (asking first unless :meth:`request_stop` did), then make sure: SIGTERM,
         SIGKILL."""
-        if self.alive and not self._stop_requested:
+        if self.alive and not self._stop_requested and grace > 0:
             with contextlib.suppress(WorkerError, OSError, TimeoutError):
                 self.request_stop(grace).result(grace + 1)
         for signal_it in (None, self.process.terminate, self.process.kill):
@@ -134,7 +134,7 @@ class Worker:
                 with contextlib.suppress(OSError):
                     signal_it()
             try:
-                self.process.wait(grace if signal_it is None else 2)
+                self.process.wait(max(grace, 0.1) if signal_it is None else 2)
                 break
             except subprocess.TimeoutExpired:
                 continue

@@ -1,0 +1,251 @@
+"""``acd-local`` across its life: a restart on the same data folder keeps events, quarantine,
+reports and stream positions (nothing published twice, nothing pending lost); each function's
+log lines carry its own name; and the command itself stops promptly on SIGTERM under load and
+never prints a token the user chose."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import pytest
+
+from acd_tools.local import LocalStack
+from tests.e2e.conftest import E2E_TOKEN
+from tests.e2e.test_callbacks import report, send
+
+NOW_MS = int(datetime.now(UTC).timestamp() * 1000)
+AGENT = "100777"
+pytestmark = pytest.mark.timeout(600)
+
+
+def get(stack: LocalStack, params: dict[str, str]) -> tuple[int, Any]:
+    status, _, body = send(stack, "GET", f"/callback/{E2E_TOKEN}?{urlencode(params)}")
+    return status, json.loads(body)
+
+
+def config_change(n: int) -> dict[str, str]:
+    return {"cmd": "configchanged", "action": "edit", "type": "agent", "eventtime": str(NOW_MS + n)}
+
+
+def agent_state(state: str, n: int) -> dict[str, str]:
+    return {"cmd": "agentstate", "agentid": AGENT, "mode": "0", "state": state, "eventtime": str(NOW_MS + n)}
+
+
+def published(stack: LocalStack, settle: float = 2.0) -> list[str]:
+    """The event keys SNS delivered to the config topic's subscriber queue (drained)."""
+    sqs = stack.clients().sqs
+    queue = stack.subscriber_queue_urls["ConfigChangedTopic"]
+    keys: list[str] = []
+    deadline = time.monotonic() + settle
+    while time.monotonic() < deadline:
+        messages = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10, WaitTimeSeconds=1).get("Messages", [])
+        for message in messages:
+            keys.append(json.loads(json.loads(message["Body"])["Message"])["event_key"])
+            sqs.delete_message(QueueUrl=queue, ReceiptHandle=message["ReceiptHandle"])
+    return keys
+
+
+@pytest.fixture
+def persistent_stack(tmp_path: Path) -> Iterator[Any]:
+    def start() -> LocalStack:
+        return LocalStack(
+            port=0,
+            aws_port=0,
+            tokens=[E2E_TOKEN],
+            local_subscriber=False,
+            data_dir=tmp_path / "data",
+            retry_delay=0.05,
+            max_retry_delay=0.5,
+        ).start()
+
+    yield start
+
+
+def test_a_restart_keeps_events_quarantine_reports_and_stream_positions(persistent_stack: Any) -> None:
+    # First run: a handled configchanged, an agent state, a rejected request; then two callbacks
+    # stored while the consumers are held, so they are still to handle when it stops.
+    stack = persistent_stack()
+    try:
+        assert stack.restored is None
+        _, first = get(stack, config_change(1))
+        status, online = get(stack, agent_state("online", 2))
+        assert status == 200
+        day = online["day"]
+        assert get(stack, {"cmd": "agentstate", "agentid": "1"})[0] == 400
+        stack.wait_for_stream_idle(60)
+        assert published(stack) == [first["event_key"]]
+        stack.pause_consumers()
+        _, pending = get(stack, config_change(3))
+        assert get(stack, agent_state("paused", 60_000))[0] == 200
+        assert stack.errors == []
+    finally:
+        stack.stop()
+    assert stack.last_snapshot is not None and stack.last_snapshot["stream_records"] >= 2
+
+    # Second run, same folder: everything is back, and only the pending records are handled.
+    stack = persistent_stack()
+    try:
+        assert stack.restored is not None
+        assert stack.restored["carried"]["FanoutFunction"] >= 1
+        stack.wait_for_stream_idle(60)
+        assert len(report(stack, "events", "--agent", AGENT, "--day", day)) == 2
+        assert len(report(stack, "rejected")) >= 1
+        timeline = report(stack, "agent-timeline", "--agent", AGENT, "--day", day)
+        assert [row["state"] for row in timeline][:2] == ["online", "paused"]
+        assert published(stack) == [pending["event_key"]]  # the handled one is not sent again
+        assert stack.errors == []
+    finally:
+        stack.stop()
+
+    # Third run: nothing left to handle, nothing published again.
+    stack = persistent_stack()
+    try:
+        assert sum(stack.restored["carried"].values()) == 0
+        stack.wait_for_stream_idle(60)
+        assert published(stack) == []
+        assert len(report(stack, "events", "--agent", AGENT, "--day", day)) == 2
+    finally:
+        stack.stop()
+
+
+def test_each_function_logs_under_its_own_name(
+    local_stack: LocalStack, caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]
+) -> None:
+    caplog.set_level("INFO")
+    # The ingest runs in this process: its lines as its own Powertools handler writes them.
+    service = logging.getLogger("acd-callback-hub")
+    ingest_lines = io.StringIO()
+    copy = logging.StreamHandler(ingest_lines)
+    copy.setFormatter(service.handlers[0].formatter)
+    service.addHandler(copy)
+    try:
+        status, stored = get(local_stack, config_change(500))
+        assert status == 200
+        local_stack.wait_for_stream_idle(60)
+        time.sleep(1.0)  # the consumer's output is forwarded line by line
+    finally:
+        service.removeHandler(copy)
+    # The stream consumers' lines come from their processes, through acd_local.fn.<Function>.
+    lines = ingest_lines.getvalue().splitlines() + [r.getMessage() for r in caplog.records]
+    lines += capfd.readouterr().out.splitlines()
+    tagged: dict[str, set[str]] = {}
+    for line in lines:
+        start = line.find("{")
+        if start < 0:
+            continue
+        try:
+            entry = json.loads(line[start:])
+        except ValueError:
+            continue
+        if entry.get("event_key") == stored["event_key"]:
+            tagged.setdefault(entry.get("message", ""), set()).add(entry.get("function_name", ""))
+    assert tagged.get("callback stored") == {"IngestFunction"}
+    assert tagged.get("fanned out") == {"FanoutFunction"}
+
+
+# --- the command -----------------------------------------------------------------------------------
+
+
+def _start_command(tmp_path: Path, env: dict[str, str], *args: str) -> tuple[subprocess.Popen[str], str, list[str]]:
+    process = subprocess.Popen(  # noqa: S603 - our interpreter, our module
+        [sys.executable, "-m", "acd_tools.local", "--port", "0", "--aws-port", "0", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+    )
+    assert process.stdout is not None
+    output: list[str] = []
+    deadline = time.monotonic() + 180
+    url = ""
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line:
+            break
+        output.append(line)
+        found = re.search(r"callback URL\s+(http://127\.0\.0\.1:\d+)/callback/", line)
+        if found:
+            url = found.group(1)
+        if line.startswith("Ctrl-C"):
+            break
+    assert url, "".join(output)
+    # Keep reading (a full pipe would block it) until it exits.
+    threading.Thread(target=lambda: output.extend(iter(process.stdout.readline, "")), daemon=True).start()  # type: ignore[union-attr]
+    return process, url, output
+
+
+def test_sigterm_under_load_stops_it_within_seconds_and_a_chosen_token_is_never_printed(tmp_path: Path) -> None:
+    secret = "chosen-secret-Zq81x0Lm"
+    env = {**os.environ, "ACD_CALLBACK_TOKENS": f"{secret},second-secret-77Hq"}
+    process, base, output = _start_command(tmp_path, env, "--data-dir", str(tmp_path / "data"))
+    try:
+        banner = "".join(output)
+        assert secret not in banner and "second-secret-77Hq" not in banner
+        assert "not shown" in banner
+        assert "kept in" in banner and str(tmp_path / "data") in banner
+        assert ".venv/bin/acd-report" in banner and "serve" in banner
+        stop = threading.Event()
+        answered = [0]
+
+        def load() -> None:
+            while not stop.is_set():
+                query = urlencode(agent_state("online", int(time.time() * 1000) % 10_000_000))
+                try:
+                    with urllib.request.urlopen(f"{base}/callback/{secret}?{query}", timeout=10) as response:  # noqa: S310
+                        response.read()
+                        answered[0] += 1
+                except OSError:
+                    time.sleep(0.1)  # an ACD backs off too (and a spinning client would eat the CPU)
+
+        workers = [threading.Thread(target=load, daemon=True) for _ in range(8)]
+        for worker in workers:
+            worker.start()
+        time.sleep(5)
+        assert answered[0] > 0
+        sent = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        process.wait(30)
+        took = time.monotonic() - sent
+        stop.set()
+    finally:
+        if process.poll() is None:
+            process.kill()
+    everything = "".join(output)
+    assert process.returncode == 0, everything[-2000:]
+    assert took < 10, f"SIGTERM took {took:.1f}s"
+    assert secret not in everything
+    assert "data kept in" in everything
+
+
+def test_the_banner_of_an_ephemeral_run_says_so_and_shows_a_generated_token(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "ACD_CALLBACK_TOKENS"}
+    process, _, output = _start_command(tmp_path, env, "--ephemeral")
+    try:
+        banner = "".join(output)
+        token = re.search(r"export TOKEN=(local-\S+)", banner)
+        assert token is not None, banner
+        assert f"/callback/$TOKEN" in banner
+        assert "ephemeral" in banner
+        process.send_signal(signal.SIGINT)
+        process.wait(30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0
+    assert "data kept" not in "".join(output)
