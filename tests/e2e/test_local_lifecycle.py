@@ -16,7 +16,6 @@ import sys
 import threading
 import time
 import urllib.request
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -53,7 +52,9 @@ def published(stack: LocalStack, settle: float = 2.0) -> list[str]:
     keys: list[str] = []
     deadline = time.monotonic() + settle
     while time.monotonic() < deadline:
-        messages = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10, WaitTimeSeconds=1).get("Messages", [])
+        messages = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10, WaitTimeSeconds=1).get(
+            "Messages", []
+        )
         for message in messages:
             keys.append(json.loads(json.loads(message["Body"])["Message"])["event_key"])
             sqs.delete_message(QueueUrl=queue, ReceiptHandle=message["ReceiptHandle"])
@@ -61,7 +62,7 @@ def published(stack: LocalStack, settle: float = 2.0) -> list[str]:
 
 
 @pytest.fixture
-def persistent_stack(tmp_path: Path) -> Iterator[Any]:
+def persistent_stack(tmp_path: Path) -> Any:
     def start() -> LocalStack:
         return LocalStack(
             port=0,
@@ -73,7 +74,7 @@ def persistent_stack(tmp_path: Path) -> Iterator[Any]:
             max_retry_delay=0.5,
         ).start()
 
-    yield start
+    return start
 
 
 def test_a_restart_keeps_events_quarantine_reports_and_stream_positions(persistent_stack: Any) -> None:
@@ -95,7 +96,8 @@ def test_a_restart_keeps_events_quarantine_reports_and_stream_positions(persiste
         assert stack.errors == []
     finally:
         stack.stop()
-    assert stack.last_snapshot is not None and stack.last_snapshot["stream_records"] >= 2
+    assert stack.last_snapshot is not None
+    assert stack.last_snapshot["stream_records"] >= 2
 
     # Second run, same folder: everything is back, and only the pending records are handled.
     stack = persistent_stack()
@@ -161,8 +163,10 @@ def test_each_function_logs_under_its_own_name(
 # --- the command -----------------------------------------------------------------------------------
 
 
-def _start_command(tmp_path: Path, env: dict[str, str], *args: str) -> tuple[subprocess.Popen[str], str, list[str]]:
-    process = subprocess.Popen(  # noqa: S603 - our interpreter, our module
+def _start_command(
+    tmp_path: Path, env: dict[str, str], *args: str
+) -> tuple[subprocess.Popen[str], str, list[str]]:
+    process = subprocess.Popen(
         [sys.executable, "-m", "acd_tools.local", "--port", "0", "--aws-port", "0", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -190,16 +194,20 @@ def _start_command(tmp_path: Path, env: dict[str, str], *args: str) -> tuple[sub
     return process, url, output
 
 
-def test_sigterm_under_load_stops_it_within_seconds_and_a_chosen_token_is_never_printed(tmp_path: Path) -> None:
+def test_sigterm_under_load_stops_it_within_seconds_and_a_chosen_token_is_never_printed(
+    tmp_path: Path,
+) -> None:
     secret = "chosen-secret-Zq81x0Lm"
     env = {**os.environ, "ACD_CALLBACK_TOKENS": f"{secret},second-secret-77Hq"}
     process, base, output = _start_command(tmp_path, env, "--data-dir", str(tmp_path / "data"))
     try:
         banner = "".join(output)
-        assert secret not in banner and "second-secret-77Hq" not in banner
+        assert secret not in banner
+        assert "second-secret-77Hq" not in banner
         assert "not shown" in banner
-        assert "kept in" in banner and str(tmp_path / "data") in banner
-        assert ".venv/bin/acd-report" in banner and "serve" in banner
+        assert f"kept in {tmp_path / 'data'}" in banner
+        assert ".venv/bin/acd-report" in banner
+        assert "serve" in banner
         stop = threading.Event()
         answered = [0]
 
@@ -207,7 +215,7 @@ def test_sigterm_under_load_stops_it_within_seconds_and_a_chosen_token_is_never_
             while not stop.is_set():
                 query = urlencode(agent_state("online", int(time.time() * 1000) % 10_000_000))
                 try:
-                    with urllib.request.urlopen(f"{base}/callback/{secret}?{query}", timeout=10) as response:  # noqa: S310
+                    with urllib.request.urlopen(f"{base}/callback/{secret}?{query}", timeout=10) as response:
                         response.read()
                         answered[0] += 1
                 except OSError:
@@ -240,7 +248,7 @@ def test_the_banner_of_an_ephemeral_run_says_so_and_shows_a_generated_token(tmp_
         banner = "".join(output)
         token = re.search(r"export TOKEN=(local-\S+)", banner)
         assert token is not None, banner
-        assert f"/callback/$TOKEN" in banner
+        assert "/callback/$TOKEN" in banner
         assert "ephemeral" in banner
         process.send_signal(signal.SIGINT)
         process.wait(30)

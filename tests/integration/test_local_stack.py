@@ -1105,12 +1105,15 @@ def test_stack_reports_the_stream_lag_of_each_consumer(standin_stack: LocalStack
         for key in ("a", "b", "c", "d"):
             put_item(aws, key)
         deadline = time.monotonic() + 10
-        while standin_stack.stream_lag()["ConsumerFunction"].records_behind < 4 and time.monotonic() < deadline:
+        while (
+            standin_stack.stream_lag()["ConsumerFunction"].records_behind < 4 and time.monotonic() < deadline
+        ):
             time.sleep(0.1)
         time.sleep(1.0)
         lag = standin_stack.stream_lag()["ConsumerFunction"]
         assert lag.records_behind == 4
-        assert lag.oldest_age_seconds is not None and lag.oldest_age_seconds >= 1.0
+        assert lag.oldest_age_seconds is not None
+        assert lag.oldest_age_seconds >= 1.0
         assert "4 behind" in standin_stack.stream_status()
         assert consumer_batches(tmp_path) == []  # paused: nothing handled
     finally:

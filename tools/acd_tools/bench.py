@@ -1025,11 +1025,91 @@ def _run_client(spec: Mapping[str, Any]) -> dict[str, Any]:
     return result
 
 
-def bench_local_e2e(
-    rounds: int = 3, per_round: int = 300, concurrency: int = 4, max_seconds: float = 20.0
+def _settle_default_day(stack: Any, max_settle_s: float) -> dict[str, Any]:
+    """The README's default ``acd-sim`` day (its own process, as a user runs it) into the running
+    stack; then how long after its last callback the stream consumers have handled everything,
+    and whether every hotline's KPIs then equal the simulator's."""
+    from click.testing import CliRunner  # noqa: PLC0415
+
+    from acd_tools.report_cli import cli as report_cli  # noqa: PLC0415
+
+    with tempfile.TemporaryDirectory() as scratch:
+        expected_path = Path(scratch) / "expected.json"
+        env = {k: v for k, v in os.environ.items() if k not in _UNSET_ENV}
+        started = time.perf_counter()
+        sent = subprocess.run(  # noqa: S603 - our interpreter, our module
+            [
+                sys.executable,
+                "-m",
+                "acd_tools.sim",
+                "--url",
+                f"{stack.base_url}/callback",
+                "--token",
+                TOKEN,
+                "--quiet",
+                "--expect-out",
+                str(expected_path),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=3600,
+            check=False,
+            env=env,
+        )
+        last_callback = time.perf_counter()
+        if sent.returncode != 0:
+            raise RuntimeError(f"acd-sim failed: {(sent.stdout + sent.stderr)[-2000:]}")
+        expected = json.loads(expected_path.read_text(encoding="utf-8"))
+    lag_at_end = {name: lag.records_behind for name, lag in stack.stream_lag().items()}
+    try:
+        stack.wait_for_stream_idle(timeout=max_settle_s)
+        settle_s: float | None = time.perf_counter() - last_callback
+    except TimeoutError:
+        settle_s = None
+    day = expected.get("day") or expected.get("config", {}).get("day")
+    matches = None
+    if settle_s is not None and day and isinstance(expected.get("kpis"), dict):
+        matches = True
+        for hotline, kpis in expected["kpis"].items():
+            shown = CliRunner().invoke(
+                report_cli,
+                [
+                    "--endpoint-url",
+                    stack.aws_endpoint,
+                    "kpis",
+                    "--hotline",
+                    hotline,
+                    "--day",
+                    day,
+                    "--format",
+                    "json",
+                ],
+            )
+            if shown.exit_code != 0 or json.loads(shown.output) != kpis:
+                matches = False
+    return {
+        "send_seconds": last_callback - started,
+        "settle_seconds": settle_s,
+        "settle_limit_seconds": max_settle_s,
+        "lag_at_last_callback": lag_at_end,
+        "kpis_equal_expected": matches,
+        "target_settle_seconds_max": 30.0,
+    }
+
+
+def bench_local_e2e(  # noqa: PLR0917 - parts take their knobs by keyword from QUICK
+    rounds: int = 3,
+    per_round: int = 300,
+    concurrency: int = 4,
+    max_seconds: float = 20.0,
+    default_day: bool = True,
+    max_settle_s: float = 900.0,
 ) -> dict[str, Any]:
-    """Callbacks/s through acd-local vs its moto server's raw conditional-PutItem rate, phases
-    interleaved (the stream consumers drained before each raw phase)."""
+    """acd-local as ``make run`` starts it (data folder and snapshots on, stream consumers in
+    their processes): (a) the README's default acd-sim day, and how long after its last
+    callback the reports settle; (b) callbacks/s through the endpoint vs its moto server's raw
+    conditional-PutItem rate, phases interleaved (the stream consumers drained before each raw
+    phase)."""
     import boto3  # noqa: PLC0415
 
     from acd_tools.local import LocalStack  # noqa: PLC0415
@@ -1039,10 +1119,17 @@ def bench_local_e2e(
     e2e: list[dict[str, Any]] = []
     raw: list[dict[str, Any]] = []
     drain_s: list[float] = []
-    with quiet_stdout(), patched_env({}, unset=("ACD_CALLBACK_TOKENS",)):
-        stack = LocalStack(port=0, aws_port=0, tokens=[TOKEN])
+    settled: dict[str, Any] | None = None
+    with (
+        quiet_stdout(),
+        patched_env({}, unset=("ACD_CALLBACK_TOKENS",)),
+        tempfile.TemporaryDirectory() as data_dir,
+    ):
+        stack = LocalStack(port=0, aws_port=0, tokens=[TOKEN], data_dir=data_dir)
         stack.start()
         try:
+            if default_day:
+                settled = _settle_default_day(stack, max_settle_s)
             client = boto3.client("dynamodb", endpoint_url=stack.aws_endpoint, region_name=REGION)
             client.create_table(
                 TableName="BenchRawPut",
@@ -1109,7 +1196,9 @@ def bench_local_e2e(
         "non_2xx_answers": not_ok,
         "handler_errors": errors,
         "stream_drain_seconds": drain_s,
-        "target_ratio_min": 0.5,
+        # Issue 7: at least 3x the 8 % measured with everything in one process.
+        "target_ratio_min": 0.24,
+        "default_day": settled,
     }
 
 
@@ -1278,14 +1367,40 @@ def rows(results: Mapping[str, Any]) -> list[Row]:
         ok = r["ratio"] is not None and r["ratio"] >= r["target_ratio_min"] and not r["non_2xx_answers"]
         out.append(
             Row(
-                f"4 acd-local end to end ({r['concurrency']} clients, stream consumers running)",
+                f"4 acd-local end to end ({r['concurrency']} clients, stream consumers running, data folder on)",
                 f"{r['callbacks_per_s']:.0f} callbacks/s",
                 f"{r['raw_putitem_per_s']:.0f} PutItem/s (moto)",
                 "—" if r["ratio"] is None else f"{r['ratio'] * 100:.0f} %",
-                "≥ 50 %",
+                f"≥ {r['target_ratio_min'] * 100:.0f} % (3× the 8 % of one process)",
                 _yes(ok),
             )
         )
+        if (d := r.get("default_day")) is not None:
+            settle = d["settle_seconds"]
+            shown = (
+                f"> {d['settle_limit_seconds']:.0f} s (stopped waiting)"
+                if settle is None
+                else f"{settle:.1f} s"
+            )
+            kpis = {
+                True: "KPIs = simulator's",
+                False: "KPIs differ from the simulator's",
+                None: "KPIs not compared",
+            }[d["kpis_equal_expected"]]
+            out.append(
+                Row(
+                    "4 acd-local: README's default acd-sim day, reports settled after the last callback",
+                    f"{shown} ({kpis}; sent in {d['send_seconds']:.0f} s)",
+                    "—",
+                    "—",
+                    f"≤ {d['target_settle_seconds_max']:.0f} s",
+                    _yes(
+                        settle is not None
+                        and settle <= d["target_settle_seconds_max"]
+                        and d["kpis_equal_expected"] is not False
+                    ),
+                )
+            )
     if (r := results.get("aggregation")) is not None:
         d = r["dynamodb"]
         for label, key in (
@@ -1445,7 +1560,7 @@ QUICK: dict[str, dict[str, Any]] = {
     "ingest_warm": {"rounds": 5, "sim_events": 40},
     "cold_start": {"repetitions": 3, "warmups": 1},
     "aggregation": {"limit": 400},
-    "local_e2e": {"rounds": 2, "per_round": 100, "max_seconds": 10.0},
+    "local_e2e": {"rounds": 2, "per_round": 100, "max_seconds": 10.0, "default_day": False},
     "deployment_size": {"build": False},
 }
 

@@ -1544,7 +1544,8 @@ class LocalStack:
     ) -> dict[str, tuple[dict[str, str], list[dict[str, Any]]]]:
         """Load the data folder's snapshot into the fresh tables. Returns, per stream consumer,
         where it starts (after the restored items) and the records it has still to handle."""
-        assert self.resources is not None and self.snapshot_path is not None
+        assert self.resources is not None
+        assert self.snapshot_path is not None
         snapshot = local_state.load_snapshot(self.snapshot_path)
         if snapshot is None:
             return {}
@@ -2025,6 +2026,6 @@ def main(  # noqa: PLR0917 - click passes every option by keyword-capable positi
 if __name__ == "__main__":
     # Run the imported module's main, not this __main__ copy's: objects pickled for the worker
     # processes must name their classes acd_tools.local.*, which the workers can import.
-    from acd_tools import local as _self
+    from acd_tools import local as _self  # noqa: PLW0406 - the point
 
     _self.main()
