@@ -1371,7 +1371,7 @@ def rows(results: Mapping[str, Any]) -> list[Row]:
                 f"{r['callbacks_per_s']:.0f} callbacks/s",
                 f"{r['raw_putitem_per_s']:.0f} PutItem/s (moto)",
                 "—" if r["ratio"] is None else f"{r['ratio'] * 100:.0f} %",
-                f"≥ {r['target_ratio_min'] * 100:.0f} % (3× the 8 % of one process)",
+                f"≥ {r['target_ratio_min'] * 100:.0f} %",
                 _yes(ok),
             )
         )
@@ -1494,11 +1494,16 @@ def markdown(results: Mapping[str, Any]) -> str:
         "criteria and handed to `aggregate_batch` in batches of 100; events/s = stored events ÷ "
         "the time of both aggregators. Baseline: one consistent `GetItem` per event on the same "
         "moto, its chunks interleaved with the batches.",
-        "4. **acd-local end to end**: `LocalStack` in-process on free ports (moto server, HTTP "
-        "endpoint, stream pollers running), a child process with concurrent keep-alive HTTP "
-        "clients sending an `acd-sim` day as GET callbacks; vs conditional `PutItem`s of fresh "
-        "keys with the same concurrency against the same moto server (stream consumers drained "
-        "first), phases interleaved, medians.",
+        "4. **acd-local end to end**: `LocalStack` as `make run` starts it, on free ports (its "
+        "data folder and snapshots on; moto and each stream consumer in a process of its own), a "
+        "child process with concurrent keep-alive HTTP clients sending an `acd-sim` day as GET "
+        "callbacks; vs conditional `PutItem`s of fresh keys with the same concurrency against the "
+        "same moto server (stream consumers drained first), phases interleaved, medians. Target: "
+        "3× the 8 % measured when everything shared one process. Before that, the README's "
+        "default day (`acd-sim` with its defaults: 12 agents, 300 inbound and 40 outbound calls) "
+        "is sent by `acd-sim` in its own process; the settle time runs from its last answer until "
+        "every stream consumer has handled every record, after which each hotline's KPIs are "
+        "compared with the simulator's.",
         "5. **DynamoDB requests and items written**: botocore `before-call`/`after-call` hooks on "
         "the client during 3 (a tenth of the day delivered twice for the duplicate row). Per "
         "aggregated event: summed over both aggregators, per stored event, batches of 100 (larger "

@@ -1667,6 +1667,7 @@ class LocalStack:
         """Snapshots every ``snapshot_interval`` seconds while something changes; a stream lag
         line every ``status_interval`` seconds while a consumer is behind."""
         seen = (-1, -1)
+        last_success = time.monotonic()
         next_snapshot = time.monotonic() + self.snapshot_interval
         next_status = time.monotonic() + (self._status_interval or 0)
         was_behind = False
@@ -1675,9 +1676,14 @@ class LocalStack:
             if self._keeper is not None and now >= next_snapshot:
                 changes = (self._gateway.requests if self._gateway else 0, self._changes)
                 if changes != seen:
+                    # A consumer in the middle of a long batch is waited for a second; if that
+                    # keeps a snapshot from happening for long, it is waited for longer (the
+                    # crash window must stay a few seconds).
+                    overdue = now - last_success > 3 * self.snapshot_interval
                     try:
-                        if self.snapshot(final=False, pause_timeout=1.0) is not None:
+                        if self.snapshot(final=False, pause_timeout=10.0 if overdue else 1.0) is not None:
                             seen = changes
+                            last_success = time.monotonic()
                     except Exception:
                         if not self._stopping.is_set():
                             LOG.exception("snapshot failed (the previous one is kept)")

@@ -168,16 +168,11 @@ def records_after(
 
 def earliest(checkpoints: Iterable[Mapping[str, str | None]]) -> dict[str, str | None]:
     """Per shard, the position of the consumer furthest behind (None if one has none)."""
-    result: dict[str, str | None] = {}
-    seen: set[str] = set()
     all_checkpoints = list(checkpoints)
-    shards = {shard for c in all_checkpoints for shard in c}
-    for shard in shards:
+    result: dict[str, str | None] = {}
+    for shard in {shard for c in all_checkpoints for shard in c}:
         positions = [c.get(shard) for c in all_checkpoints]
-        result[shard] = (
-            None if any(p is None for p in positions) else min(positions, key=lambda p: int(p or 0))
-        )
-        seen.add(shard)
+        result[shard] = None if any(p is None for p in positions) else min(positions, key=lambda p: int(p or 0))
     return result
 
 
