@@ -11,6 +11,7 @@ import logging
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -257,3 +258,59 @@ def test_the_banner_of_an_ephemeral_run_says_so_and_shows_a_generated_token(tmp_
             process.kill()
     assert process.returncode == 0
     assert "data kept" not in "".join(output)
+
+
+def test_a_crash_loses_at_most_the_last_seconds_and_leaves_no_process_behind(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    env = {**os.environ, "ACD_CALLBACK_TOKENS": E2E_TOKEN}
+    process, base, output = _start_command(tmp_path, env, "--data-dir", str(data), "--snapshot-interval", "1")
+    aws_port = int(re.search(r"AWS endpoint\s+http://127\.0\.0\.1:(\d+)", "".join(output)).group(1))  # type: ignore[union-attr]
+    try:
+        for n in range(5):
+            query = urlencode(agent_state("online" if n % 2 == 0 else "paused", 1_000 * n))
+            with urllib.request.urlopen(f"{base}/callback/{E2E_TOKEN}?{query}", timeout=30) as response:
+                assert response.status == 200
+        last = time.monotonic()
+        # The periodic snapshot takes them in within seconds (a generous bound for a busy machine).
+        kept = 0
+        while time.monotonic() - last < 30 and kept < 5:
+            time.sleep(0.5)
+            try:
+                snapshot = json.loads((data / "snapshot.json").read_text())
+            except (OSError, ValueError):
+                continue
+            kept = sum(
+                1 for item in snapshot["tables"]["EventsTable"] if item.get("agent", {}).get("S") == AGENT
+            )
+        assert kept == 5, f"after {time.monotonic() - last:.1f}s the snapshot held {kept} of 5"
+        process.kill()  # a crash: no last snapshot
+        process.wait(10)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    # Its workers notice that it is gone and end too (moto's port is free again).
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", aws_port)) != 0:
+                break
+        time.sleep(0.2)
+    else:
+        pytest.fail("the moto worker outlived acd-local")
+    stack = LocalStack(port=0, aws_port=0, tokens=[E2E_TOKEN], local_subscriber=False, data_dir=data).start()
+    try:
+        stack.wait_for_stream_idle(120)
+        events = report(stack, "events", "--agent", AGENT, "--day", _local_day(stack))
+        assert len(events) == 5
+        timeline = report(stack, "agent-timeline", "--agent", AGENT, "--day", _local_day(stack))
+        assert [row["state"] for row in timeline][:2] == ["online", "paused"]
+    finally:
+        stack.stop()
+
+
+def _local_day(stack: LocalStack) -> str:
+    from zoneinfo import ZoneInfo  # noqa: PLC0415
+
+    assert stack.spec is not None
+    zone = ZoneInfo(str(stack.spec.parameters.get("ReportTimeZone", "Europe/Berlin")))
+    return datetime.fromtimestamp(NOW_MS / 1000, zone).date().isoformat()

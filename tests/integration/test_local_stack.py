@@ -173,8 +173,9 @@ def standin_spec(root: Path, *, max_retries: int = 1) -> StackSpec:
 def standin_stack(tmp_path: Path, moto_server: str) -> Iterator[LocalStack]:
     """A LocalStack of stand-in functions on free ports (``moto_server`` only fixes the env the
     stack must restore)."""
+    # One container of the echo function: the tests read its module state.
     with LocalStack(
-        port=0, aws_port=0, tokens=[TOKEN], spec=standin_spec(tmp_path), retry_delay=0.01
+        port=0, aws_port=0, tokens=[TOKEN], spec=standin_spec(tmp_path), retry_delay=0.01, http_concurrency=1
     ) as stack:
         yield stack
 

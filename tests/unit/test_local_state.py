@@ -49,7 +49,10 @@ def records(*sequence: int, shard: str = "s1") -> list[dict]:
 
 def test_each_consumer_gets_the_records_after_its_checkpoint() -> None:
     kept = records(8, 9, 10, 11)
-    assert [r["dynamodb"]["SequenceNumber"] for r in local_state.records_after(kept, {"s1": "9"})] == ["10", "11"]
+    assert [r["dynamodb"]["SequenceNumber"] for r in local_state.records_after(kept, {"s1": "9"})] == [
+        "10",
+        "11",
+    ]
     assert len(local_state.records_after(kept, {})) == 4  # never handled anything: all of them
     assert local_state.records_after(kept, {"s1": "11"}) == []
     # numbers, not strings: "100" comes after "99"

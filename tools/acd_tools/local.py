@@ -1,18 +1,19 @@
 """``acd-local``: the whole stack on one machine, with no AWS account and no Docker.
 
-* a moto server (``ThreadedMotoServer``) holds the tables, streams and topics of
-  ``template.yaml`` — read from it (:mod:`acd_tools.template`), so they cannot drift;
-* the callback endpoint on ``http://127.0.0.1:3000``, which hands each request to the ingest
-  handler exactly as API Gateway's HTTP API (payload format 2.0) would;
+* a moto server holds the tables, streams and topics of ``template.yaml`` — read from it
+  (:mod:`acd_tools.template`), so they cannot drift;
+* the callback endpoint on ``http://127.0.0.1:3000`` (waitress), which hands each request to the
+  ingest handler exactly as API Gateway's HTTP API (payload format 2.0) would;
 * one poller per stream event source mapping, feeding the stream consumers like Lambda does
   (filter criteria, batches, partial-batch failures, bisect, bounded retries, a DLQ);
-* a local subscriber printing what the SNS topics fan out.
+* a local subscriber printing what the SNS topics fan out;
+* a data folder (default ``.acd-local/``) where tables and stream positions are kept across a
+  restart (:mod:`acd_tools.local_state`), unless ephemeral.
 
-Everything runs in this process: :class:`LocalStack` is what ``acd-local`` starts and what the
-end-to-end tests start on free ports.
-
-moto keeps its state in process-wide globals, whichever server object serves it. A LocalStack
-therefore owns that state while it runs: it resets it when it starts and when it stops.
+Processes (:mod:`acd_tools.local_worker`): the endpoint and the HTTP functions run in the
+caller's process; moto, each stream consumer and the snapshot keeper run in their own, so a busy
+aggregator does not slow the callbacks down through a shared GIL. :class:`LocalStack` is what
+``acd-local`` starts and what the end-to-end tests start on free ports.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import functools
 import json
 import logging
 import os
+import queue
 import secrets
 import signal
 import socket
@@ -429,13 +431,39 @@ class FunctionInvoker:
             timeout_seconds=self.spec.timeout_seconds,
             region=self._region,
         )
-        # One invocation of a function at a time, like one container: a function's module state
-        # (the resolver's current_event, Powertools Logger keys) is not made for concurrent
-        # requests. Different functions run side by side, as on AWS — the ingest must not wait
-        # for an aggregator's batch. (They share Powertools' per-service logger, so under load a
-        # log line may carry another function's context keys; the data is unaffected.)
+        # One invocation of a container at a time: a function's module state (the resolver's
+        # current_event) is not made for concurrent requests. Concurrency comes from more
+        # containers (see InvokerPool), as on Lambda.
         with self._lock:
             return self.handler(event, context)
+
+
+class InvokerPool:
+    """Several containers of one function (each its own import of the module, so its own module
+    state), as Lambda runs concurrent invocations: a request takes a free one. Without this the
+    endpoint answered one callback at a time, each waiting for moto's answer to its write.
+
+    The containers share the layer's module-level objects (one boto3 client, thread-safe) and
+    Powertools' per-service logger, so under concurrency a log line may carry another
+    invocation's request id (never another function's name)."""
+
+    def __init__(self, invokers: Sequence[FunctionInvoker]) -> None:
+        self.invokers = list(invokers)
+        self.spec = self.invokers[0].spec
+        self._free: queue.SimpleQueue[FunctionInvoker] = queue.SimpleQueue()
+        for invoker in self.invokers:
+            self._free.put(invoker)
+
+    @property
+    def arn(self) -> str:
+        return self.invokers[0].arn
+
+    def __call__(self, event: dict[str, Any]) -> Any:
+        invoker = self._free.get()
+        try:
+            return invoker(event)
+        finally:
+            self._free.put(invoker)
 
 
 class ErrorLog:
@@ -458,7 +486,11 @@ class Gateway:
     """Routes a request to its function the way API Gateway's HTTP API does."""
 
     def __init__(
-        self, routes: Sequence[Route], invokers: Mapping[str, FunctionInvoker], errors: ErrorLog, port: int
+        self,
+        routes: Sequence[Route],
+        invokers: Mapping[str, Callable[[dict[str, Any]], Any]],
+        errors: ErrorLog,
+        port: int,
     ) -> None:
         self._routes = list(routes)
         self._invokers = invokers
@@ -1261,6 +1293,9 @@ STATUS_INTERVAL = 5.0  # seconds between stream lag lines while a consumer is be
 # Stream consumers yield the CPU to the endpoint and moto (a Lambda's aggregation is background
 # work; the ACD waits on the ingest only).
 CONSUMER_NICE = 5
+# Containers per HTTP function: callbacks answered side by side (tests that read one container's
+# module state ask for 1).
+HTTP_CONCURRENCY = 4
 
 
 def _in_parallel(calls: Iterable[Callable[[], Any]]) -> None:
@@ -1317,6 +1352,7 @@ class LocalStack:
         status_interval: float | None = None,
         stop_grace: float = STOP_GRACE,
         consumer_nice: int = CONSUMER_NICE,
+        http_concurrency: int = HTTP_CONCURRENCY,
     ) -> None:
         # Where the tokens came from, for the banner: "argument", "environment" or "generated".
         self.tokens_source = "argument"
@@ -1341,11 +1377,12 @@ class LocalStack:
         self._status_interval = status_interval
         self._stop_grace = stop_grace
         self._consumer_nice = consumer_nice
+        self._http_concurrency = max(1, http_concurrency)
 
         self.resources: ProvisionedResources | None = None
         self.environment: dict[str, str] = {}
         self.handlers: dict[str, Handler] = {}
-        self.invokers: dict[str, FunctionInvoker] = {}
+        self.invokers: dict[str, InvokerPool] = {}
         self.fanout_messages: deque[FanoutMessage] = deque(maxlen=1000)
         # What the start restored from the data folder (counts), None if nothing.
         self.restored: dict[str, Any] | None = None
@@ -1602,10 +1639,12 @@ class LocalStack:
             environment = environments.get(function, local)
             self._set_env(environment, unset=sorted(imported_under - set(environment)))
             imported_under = set(environment)
-            self.handlers[function] = load_handler(fn.code_uri, fn.handler)
-            self.invokers[function] = FunctionInvoker(
-                fn, self.handlers[function], threading.Lock(), self.region
-            )
+            containers = [
+                FunctionInvoker(fn, load_handler(fn.code_uri, fn.handler), threading.Lock(), self.region)
+                for _ in range(self._http_concurrency)
+            ]
+            self.handlers[function] = containers[0].handler
+            self.invokers[function] = InvokerPool(containers)
         self.environment = merged_environment(environments) if environments else dict(local)
         self._set_env(self.environment)
         return {fid: environments.get(fid, local) for fid in spec.functions}

@@ -172,7 +172,9 @@ def earliest(checkpoints: Iterable[Mapping[str, str | None]]) -> dict[str, str |
     result: dict[str, str | None] = {}
     for shard in {shard for c in all_checkpoints for shard in c}:
         positions = [c.get(shard) for c in all_checkpoints]
-        result[shard] = None if any(p is None for p in positions) else min(positions, key=lambda p: int(p or 0))
+        result[shard] = (
+            None if any(p is None for p in positions) else min(positions, key=lambda p: int(p or 0))
+        )
     return result
 
 
