@@ -235,6 +235,10 @@ def _run_moto(channel: _Channel, config: Mapping[str, Any]) -> None:
     from moto.dynamodbstreams.models import DynamoDBStreamsBackend  # noqa: PLC0415
     from moto.server import ThreadedMotoServer  # noqa: PLC0415
 
+    from acd_tools import moto_fixes  # noqa: PLC0415
+
+    moto_fixes.install()  # transactions and queries at DynamoDB's cost, thread-safe
+
     # werkzeug logs every request line; the AWS calls are not worth one.
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     # moto keeps every shard iterator it ever handed out (each get_records mints a new one,
