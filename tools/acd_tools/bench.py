@@ -1087,7 +1087,10 @@ def _settle_default_day(stack: Any, max_settle_s: float) -> dict[str, Any]:
             )
             if shown.exit_code != 0 or json.loads(shown.output) != kpis:
                 matches = False
+    # What a snapshot of the data folder costs at this size (the crash window follows from it).
+    snapshot = stack.snapshot(pause_timeout=30.0) if stack.persistent else None
     return {
+        "snapshot": snapshot,
         "send_seconds": last_callback - started,
         "settle_seconds": settle_s,
         "settle_limit_seconds": max_settle_s,
@@ -1387,6 +1390,13 @@ def rows(results: Mapping[str, Any]) -> list[Row]:
                 False: "KPIs differ from the simulator's",
                 None: "KPIs not compared",
             }[d["kpis_equal_expected"]]
+            if (snap := d.get("snapshot")) is not None:
+                out.append(
+                    Row(
+                        "4 acd-local: one snapshot of the data folder after that day",
+                        f"{snap['total_seconds']:.1f} s ({snap['items']:,} items, {snap['bytes'] / 1e6:.1f} MB)",
+                    )
+                )
             out.append(
                 Row(
                     "4 acd-local: README's default acd-sim day, reports settled after the last callback",

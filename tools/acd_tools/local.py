@@ -1703,10 +1703,12 @@ class LocalStack:
                 self._errors.entries.append(payload)
 
     def _housekeep(self) -> None:
-        """Snapshots every ``snapshot_interval`` seconds while something changes; a stream lag
-        line every ``status_interval`` seconds while a consumer is behind."""
+        """Snapshots every ``snapshot_interval`` seconds while something changes (less often
+        when a snapshot takes longer than a tenth of that); a stream lag line every
+        ``status_interval`` seconds while a consumer is behind."""
         seen = (-1, -1)
         last_success = time.monotonic()
+        pause_every = self.snapshot_interval
         next_snapshot = time.monotonic() + self.snapshot_interval
         next_status = time.monotonic() + (self._status_interval or 0)
         was_behind = False
@@ -1718,15 +1720,18 @@ class LocalStack:
                     # A consumer in the middle of a long batch is waited for a second; if that
                     # keeps a snapshot from happening for long, it is waited for longer (the
                     # crash window must stay a few seconds).
-                    overdue = now - last_success > 3 * self.snapshot_interval
+                    overdue = now - last_success > 3 * pause_every
                     try:
                         if self.snapshot(final=False, pause_timeout=10.0 if overdue else 1.0) is not None:
                             seen = changes
                             last_success = time.monotonic()
+                            # A snapshot scans every table through moto, which the callbacks
+                            # need too: it may take at most a tenth of the time.
+                            pause_every = max(self.snapshot_interval, 9 * (last_success - now))
                     except Exception:
                         if not self._stopping.is_set():
                             LOG.exception("snapshot failed (the previous one is kept)")
-                next_snapshot = time.monotonic() + self.snapshot_interval
+                next_snapshot = time.monotonic() + pause_every
             if self._status_interval and now >= next_status:
                 behind = any(lag.records_behind for lag in self.stream_lag().values())
                 if behind or was_behind:
@@ -1742,6 +1747,7 @@ class LocalStack:
         are stopped already; their last reported positions count."""
         if self._keeper is None or self.spec is None or self.resources is None:
             return None
+        started = time.monotonic()
         with self._snapshot_lock:
             stream_tables = {m.table for m in self.spec.stream_mappings}
             other_tables = [t for t in self.resources.table_names if t not in stream_tables]
@@ -1777,6 +1783,7 @@ class LocalStack:
                 states,
                 timeout=300,
             )
+            summary["total_seconds"] = time.monotonic() - started
             self.last_snapshot = summary
             return summary
 
