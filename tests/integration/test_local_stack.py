@@ -66,6 +66,16 @@ CALLBACK_ROUTES = tuple(
 # --- helpers ---------------------------------------------------------------------------------------
 
 
+@pytest.fixture(scope="module", autouse=True)
+def leave_moto_empty(moto_server: str) -> Iterator[None]:
+    """moto's state is process-wide: the tables these tests create on the in-process server
+    must not meet the next module's tests (acd-local's own moto runs in a process of its own
+    and no longer wipes this one when it stops)."""
+    yield
+    reset_moto(moto_server)
+
+
+
 def table_kwargs() -> dict[str, Any]:
     return {
         "KeySchema": [
