@@ -433,9 +433,15 @@ class CallStatsAggregator:
 
     def refresh(self, reports: Iterable[Hashable]) -> dict[Hashable, Exception]:
         failed: dict[Hashable, Exception] = {}
-        for report in sorted((r for r in reports if isinstance(r, Call)), key=lambda r: r.task_id):
+        calls = sorted((r for r in reports if isinstance(r, Call)), key=lambda r: r.task_id)
+        try:  # the stored summaries of the whole batch in one read (100 to a request)
+            stored = self._reports.get_many([call_summary_key(c.task_id) for c in calls])
+        except Exception:  # each call reads its own then
+            stored = None
+        for report in calls:
             try:
-                self.refresh_call(report.task_id)
+                known = None if stored is None else (stored.get(call_summary_key(report.task_id)),)
+                self.refresh_call(report.task_id, known)
             except Exception as exc:  # one call's failure must not stop the batch
                 failed[report] = exc
         return failed
@@ -443,10 +449,14 @@ class CallStatsAggregator:
     def note_batch(self, figures: dict[str, Any]) -> None:
         self._reports.note_batch(self.name, figures)
 
-    def refresh_call(self, task_id: str) -> bool:
-        """Recompute one call from its events; True if anything changed."""
+    def refresh_call(self, task_id: str, known: tuple[dict[str, Any] | None] | None = None) -> bool:
+        """Recompute one call from its events; True if anything changed. ``known``: the stored
+        summary as just read (a 1-tuple, None inside if there is none), saving the first read."""
         for attempt in range(MAX_ATTEMPTS):
-            old = self._reports.get(call_summary_key(task_id))
+            if attempt == 0 and known is not None:
+                old = known[0]
+            else:
+                old = self._reports.get(call_summary_key(task_id))
             events = self._log.call(task_id)
             if not events:
                 return False

@@ -356,18 +356,16 @@ class ReportsStore(Dynamo):
     def get_many(self, wanted: list[Key]) -> dict[Key, dict[str, Any]]:
         """Strongly consistent reads of up to 100 items in one request (and its leftovers)."""
         found: dict[Key, dict[str, Any]] = {}
-        request = {
-            self.table: {
-                "Keys": [{"pk": {"S": pk}, "sk": {"S": sk}} for pk, sk in dict.fromkeys(wanted)],
-                "ConsistentRead": True,
-            }
-        }
-        while request:
-            page = self.client.batch_get_item(RequestItems=request)  # type: ignore[arg-type]
-            for raw in page.get("Responses", {}).get(self.table, []):
-                item = self.decode(raw)
-                found[(item["pk"], item["sk"])] = item
-            request = page.get("UnprocessedKeys") or {}  # type: ignore[assignment]
+        unique = list(dict.fromkeys(wanted))
+        for start in range(0, len(unique), 100):
+            keys_ = [{"pk": {"S": pk}, "sk": {"S": sk}} for pk, sk in unique[start : start + 100]]
+            request: dict[str, Any] = {self.table: {"Keys": keys_, "ConsistentRead": True}}
+            while request:
+                page = self.client.batch_get_item(RequestItems=request)
+                for raw in page.get("Responses", {}).get(self.table, []):
+                    item = self.decode(raw)
+                    found[(item["pk"], item["sk"])] = item
+                request = dict(page.get("UnprocessedKeys") or {})
         return found
 
     def interval_before(self, agent: str, day: str, sort_key: str) -> dict[str, Any] | None:
