@@ -1,0 +1,331 @@
+"""``acd-admin replay`` and ``acd-admin redrive`` against the moto server over HTTP: the
+template's tables, stream, topics (with their local subscriber queues) and DLQs, as
+``acd-local`` provisions them; requests quarantined by the real ingest code; DLQ messages in
+Lambda's on-failure shape naming real spans of the events table's stream."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from click.testing import CliRunner, Result
+
+from acd_hub.errors import ParameterError
+from acd_hub.ingest import CallbackIngest, Rejected
+from acd_hub.items import CallbackRequest, rejected_item
+from acd_hub.reporting import EventQueries
+from acd_hub.settings import HubSettings
+from acd_hub.storage import DynamoEventStore
+from acd_tools.admin_cli import cli
+from acd_tools.local import AwsClients, ProvisionedResources
+from tests.support import TOKEN
+
+RECEIVED = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
+DAY = "2026-11-20"
+EVENT_MS = "1795161600000"  # 2026-11-20 08:00 UTC
+AGENT = "100777"
+
+
+def admin(endpoint: str, *args: str) -> Result:
+    return CliRunner().invoke(cli, ["--endpoint-url", endpoint, *args], catch_exceptions=False)
+
+
+def settings() -> HubSettings:
+    return HubSettings(callback_tokens=[TOKEN])
+
+
+def request(
+    query: str, request_id: str, *, method: str = "GET", body: bytes = b"", content_type: str = ""
+) -> CallbackRequest:
+    return CallbackRequest(
+        method=method,
+        path=f"/callback/{TOKEN}",
+        raw_query=query,
+        body=body,
+        content_type=content_type,
+        source_ip="203.0.113.5",
+        user_agent="acd",
+        request_id=request_id,
+        path_token=TOKEN,
+    )
+
+
+def quarantine_by_ingest(aws: AwsClients, kept: CallbackRequest) -> None:
+    """Bad input through the real ingest: it quarantines the request and raises Rejected."""
+    ingest = CallbackIngest(
+        settings(), DynamoEventStore(aws.dynamodb, "EventsTable"), lambda: (TOKEN,), clock=lambda: RECEIVED
+    )
+    with pytest.raises(Rejected):
+        ingest.handle(kept)
+
+
+def quarantine_as_if_by_a_bug(aws: AwsClients, kept: CallbackRequest, reason: str) -> None:
+    """A request an older, buggy version rejected (valid today): the quarantine item that
+    version would have written, made by today's item builder."""
+    item = rejected_item(kept, [ParameterError("eventtime", reason)], 400, settings(), RECEIVED)
+    DynamoEventStore(aws.dynamodb, "EventsTable").put_rejected(item)
+
+
+def quarantined(aws: AwsClients) -> dict[str, dict[str, Any]]:
+    return {item["request_id"]: item for item in EventQueries(aws.dynamodb, "EventsTable", 8).rejected(DAY)}
+
+
+def agent_events(aws: AwsClients) -> list[dict[str, Any]]:
+    return EventQueries(aws.dynamodb, "EventsTable", 8).events_by_agent_day(AGENT, DAY)
+
+
+VALID = f"cmd=agentstate&agentid={AGENT}&mode=0&state=online&eventtime={EVENT_MS}"
+VALID_FORM = f"cmd=agentstate&agentid={AGENT}&mode=0&state=paused&pause-reason=M\xfcller&eventtime={int(EVENT_MS) + 60000}"
+
+
+@pytest.fixture
+def quarantine(aws_resources: ProvisionedResources, aws: AwsClients) -> AwsClients:
+    # still wrong today: a 2-digit agent number
+    quarantine_by_ingest(
+        aws, request(f"cmd=agentstate&agentid=12&mode=0&state=online&eventtime={EVENT_MS}", "bad-1")
+    )
+    # valid today, rejected by an earlier bug; the token it carried in the query was redacted
+    quarantine_as_if_by_a_bug(aws, request(f"token={TOKEN}&{VALID}", "fixed-1"), "out of range (bug 41)")
+    # the ACD sent the same callback again after the 400: the same event, kept twice
+    quarantine_as_if_by_a_bug(aws, request(VALID, "fixed-2"), "out of range (bug 41)")
+    # a Windows-1252 form body (not UTF-8: kept as body_base64)
+    windows_body = VALID_FORM.encode("cp1252")
+    quarantine_as_if_by_a_bug(
+        aws,
+        request(
+            "",
+            "fixed-form",
+            method="PUT",
+            body=windows_body,
+            content_type="application/x-www-form-urlencoded",
+        ),
+        "out of range (bug 41)",
+    )
+    return aws
+
+
+def test_kept_items_carry_no_token(quarantine: AwsClients) -> None:
+    items = quarantined(quarantine)
+    assert set(items) == {"bad-1", "fixed-1", "fixed-2", "fixed-form"}
+    assert "body_base64" in items["fixed-form"]
+    assert TOKEN not in json.dumps(items)
+
+
+def test_dry_run_says_what_would_happen_and_writes_nothing(quarantine: AwsClients, moto_server: str) -> None:
+    before = quarantined(quarantine)
+    result = admin(moto_server, "replay", "--day", DAY, "--dry-run", "--format", "json")
+    assert result.exit_code == 0, result.output
+    outcomes = {row["request_id"]: row["outcome"] for row in json.loads(result.stdout)}
+    # fixed-1 and fixed-2 are the same event: each alone would be stored (nothing is written)
+    assert outcomes == {"bad-1": "rejected", "fixed-1": "stored", "fixed-2": "stored", "fixed-form": "stored"}
+    assert agent_events(quarantine) == []
+    assert quarantined(quarantine) == before
+
+
+def test_replay_stores_once_and_marks_each_quarantine_item(quarantine: AwsClients, moto_server: str) -> None:
+    result = admin(moto_server, "replay", "--day", DAY)
+    assert result.exit_code == 0, result.output
+    assert "Replayed: 2 stored, 1 already stored, 1 still rejected." in result.stdout
+
+    events = agent_events(quarantine)
+    assert sorted(e["data"]["state"] for e in events) == ["online", "paused"]
+    pause = next(e for e in events if e["data"]["state"] == "paused")
+    assert pause["data"]["pause-reason"] == "Müller"  # the Windows-1252 body, decoded as the ingest does
+    # the time the request first reached the hub, not the replay's
+    assert {e["received_at"] for e in events} == {"2026-11-20T09:00:00.000Z"}
+
+    items = quarantined(quarantine)
+    assert set(items) == {"bad-1", "fixed-1", "fixed-2", "fixed-form"}  # no second quarantine item
+    online_key = next(e["event_key"] for e in events if e["data"]["state"] == "online")
+    assert (items["fixed-1"]["replay_outcome"], items["fixed-1"]["replay_event_key"]) == (
+        "stored",
+        online_key,
+    )
+    assert (items["fixed-2"]["replay_outcome"], items["fixed-2"]["replay_event_key"]) == (
+        "duplicate",
+        online_key,
+    )
+    assert items["fixed-form"]["replay_outcome"] == "stored"
+    bad = items["bad-1"]
+    assert bad["replay_outcome"] == "rejected"
+    assert bad["replay_count"] == 1
+    assert bad["errors"][0]["parameter"] == "agentid"
+    assert bad["first_reason"].startswith("agentid")
+
+
+def test_replaying_twice_never_stores_twice(quarantine: AwsClients, moto_server: str) -> None:
+    assert admin(moto_server, "-q", "replay", "--day", DAY).exit_code == 0
+    stored = agent_events(quarantine)
+    assert len(stored) == 2
+
+    again = admin(moto_server, "-q", "replay", "--day", DAY, "--format", "json")
+    outcomes = {row["request_id"]: row["outcome"] for row in json.loads(again.stdout)}
+    assert outcomes == {
+        "bad-1": "rejected",
+        "fixed-1": "skipped",
+        "fixed-2": "skipped",
+        "fixed-form": "skipped",
+    }
+    # forced through the ingest once more: the conditional write finds the event there
+    forced = admin(moto_server, "-q", "replay", "--day", DAY, "--request-id", "fixed-1", "--format", "json")
+    assert [row["outcome"] for row in json.loads(forced.stdout)] == ["duplicate"]
+    assert agent_events(quarantine) == stored
+    items = quarantined(quarantine)
+    assert items["bad-1"]["replay_count"] == 2
+    assert items["fixed-1"]["replay_count"] == 2
+
+
+def test_unknown_request_id_is_one_line_error(quarantine: AwsClients, moto_server: str) -> None:
+    result = admin(moto_server, "replay", "--day", DAY, "--request-id", "nope")
+    assert result.exit_code == 2
+    assert "no quarantined request 'nope'" in result.output
+
+
+# -- redrive ------------------------------------------------------------------------------------------
+
+CONFIG = f"cmd=configchanged&action=update&type=agent&eventtime={EVENT_MS}"
+
+
+def stored_by_ingest(aws: AwsClients, query: str, request_id: str) -> str:
+    ingest = CallbackIngest(settings(), DynamoEventStore(aws.dynamodb, "EventsTable"), lambda: (TOKEN,))
+    return ingest.handle(request(query, request_id)).event_key
+
+
+def stream_records(aws: AwsClients, stream_arn: str) -> tuple[str, list[dict[str, Any]]]:
+    (shard,) = aws.streams.describe_stream(StreamArn=stream_arn)["StreamDescription"]["Shards"]
+    iterator = aws.streams.get_shard_iterator(
+        StreamArn=stream_arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
+    )["ShardIterator"]
+    return shard["ShardId"], list(aws.streams.get_records(ShardIterator=iterator)["Records"])
+
+
+def on_failure_record(stream_arn: str, shard_id: str, span: list[dict[str, Any]], function: str) -> str:
+    """What Lambda sends to an on-failure destination for a DynamoDB stream: the span, not the
+    records (docs: 'Retain discarded records for a DynamoDB event source in Lambda')."""
+    return json.dumps(
+        {
+            "requestContext": {
+                "requestId": "316aa6d0-8154-4e0f-9af7-85d5f4a6bc81",
+                "functionArn": f"arn:aws:lambda:eu-central-1:123456789012:function:{function}",
+                "condition": "RetryAttemptsExhausted",
+                "approximateInvokeCount": 11,
+            },
+            "responseContext": {
+                "statusCode": 200,
+                "executedVersion": "$LATEST",
+                "functionError": "Unhandled",
+            },
+            "version": "1.0",
+            "timestamp": "2026-11-20T09:00:49.717Z",
+            "DDBStreamBatchInfo": {
+                "shardId": shard_id,
+                "startSequenceNumber": span[0]["dynamodb"]["SequenceNumber"],
+                "endSequenceNumber": span[-1]["dynamodb"]["SequenceNumber"],
+                "approximateArrivalOfFirstRecord": "2026-11-20T09:00:19Z",
+                "approximateArrivalOfLastRecord": "2026-11-20T09:00:19Z",
+                "batchSize": len(span),
+                "streamArn": stream_arn,
+            },
+        }
+    )
+
+
+def drain(aws: AwsClients, queue_url: str) -> list[dict[str, Any]]:
+    bodies: list[dict[str, Any]] = []
+    while messages := aws.sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", []):
+        for message in messages:
+            bodies.append(json.loads(message["Body"]))
+            aws.sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+    return bodies
+
+
+def depth(aws: AwsClients, queue_url: str) -> int:
+    attributes = aws.sqs.get_queue_attributes(
+        QueueUrl=queue_url,
+        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+    )["Attributes"]
+    return int(attributes["ApproximateNumberOfMessages"]) + int(
+        attributes["ApproximateNumberOfMessagesNotVisible"]
+    )
+
+
+@pytest.fixture
+def fanout_dlq(aws_resources: ProvisionedResources, aws: AwsClients) -> dict[str, Any]:
+    """A configchanged and an agentstate stored; the fan-out 'gave up' on the span holding both,
+    and on a message that is no on-failure record at all."""
+    config_key = stored_by_ingest(aws, CONFIG, "r-config")
+    stored_by_ingest(aws, VALID, "r-agent")
+    stream_arn = aws_resources.stream_arns["EventsTable"]
+    shard_id, records = stream_records(aws, stream_arn)
+    assert len(records) == 2
+    queue = aws_resources.dlq_urls["FanoutFunction"]
+    aws.sqs.send_message(
+        QueueUrl=queue, MessageBody=on_failure_record(stream_arn, shard_id, records, "FanoutFunction")
+    )
+    aws.sqs.send_message(QueueUrl=queue, MessageBody="{not an on-failure record")
+    subscriber = aws_resources.subscriber_queue_urls["ConfigChangedTopic"]
+    return {"queue": queue, "subscriber": subscriber, "config_key": config_key}
+
+
+def test_redrive_fanout_dry_run_changes_nothing(
+    fanout_dlq: dict[str, Any], aws: AwsClients, moto_server: str
+) -> None:
+    result = admin(moto_server, "-q", "redrive", "fanout", "--dry-run", "--format", "json")
+    rows = json.loads(result.stdout)
+    assert result.exit_code == 1  # a message stays in the queue
+    assert sorted(row["status"] for row in rows) == ["kept", "would delete"]
+    handled = next(row for row in rows if row["status"] == "would delete")
+    assert handled["records"] == 1  # the agentstate is not the fan-out's business
+    assert fanout_dlq["config_key"] in handled["detail"]
+    assert drain(aws, fanout_dlq["subscriber"]) == []
+    assert depth(aws, fanout_dlq["queue"]) == 2
+    # given back at once, not after the peek's visibility timeout
+    visible = aws.sqs.get_queue_attributes(
+        QueueUrl=fanout_dlq["queue"], AttributeNames=["ApproximateNumberOfMessages"]
+    )
+    assert visible["Attributes"]["ApproximateNumberOfMessages"] == "2"
+
+
+def test_redrive_fanout_republishes_and_deletes_only_what_it_handled(
+    fanout_dlq: dict[str, Any], aws: AwsClients, moto_server: str
+) -> None:
+    result = admin(moto_server, "redrive", "fanout")
+    assert result.exit_code == 1, result.output  # the unrecognised message is left
+    assert "1 message(s) handled and deleted, 1 left in the queue." in result.stdout
+    published = drain(aws, fanout_dlq["subscriber"])
+    assert len(published) == 1
+    envelope = published[0]
+    assert envelope["MessageAttributes"]["event_key"]["Value"] == fanout_dlq["config_key"]
+    body = json.loads(envelope["Message"])
+    assert (body["cmd"], body["event"]["action"]) == ("configchanged", "update")
+    # only the unrecognised message is left, and it is visible for the next redrive
+    remaining = aws.sqs.receive_message(QueueUrl=fanout_dlq["queue"], MaxNumberOfMessages=10)["Messages"]
+    assert [m["Body"] for m in remaining] == ["{not an on-failure record"]
+
+
+def test_redrive_reads_the_records_from_the_stream_not_the_message(
+    aws_resources: ProvisionedResources, aws: AwsClients, moto_server: str
+) -> None:
+    """A message whose span is not in the stream (and carries no records): kept, with a hint."""
+    stream_arn = aws_resources.stream_arns["EventsTable"]
+    stored_by_ingest(aws, CONFIG, "r-config")
+    shard_id, records = stream_records(aws, stream_arn)
+    future = [{"dynamodb": {"SequenceNumber": str(int(records[-1]["dynamodb"]["SequenceNumber"]) + 100)}}]
+    queue = aws_resources.dlq_urls["FanoutFunction"]
+    aws.sqs.send_message(
+        QueueUrl=queue, MessageBody=on_failure_record(stream_arn, shard_id, future, "FanoutFunction")
+    )
+    result = admin(moto_server, "-q", "redrive", "fanout", "--format", "json")
+    (row,) = json.loads(result.stdout)
+    assert row["status"] == "kept"
+    assert "not found in the stream" in row["detail"]
+    assert drain(aws, aws_resources.subscriber_queue_urls["ConfigChangedTopic"]) == []
+    assert depth(aws, queue) == 1
+
+
+def test_empty_dlq(aws_resources: ProvisionedResources, moto_server: str) -> None:
+    result = admin(moto_server, "redrive", "fanout")
+    assert result.exit_code == 0
+    assert "The fanout DLQ is empty." in result.stdout
