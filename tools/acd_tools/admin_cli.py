@@ -347,29 +347,44 @@ def _iso(moment: datetime) -> str:
 
 # Outcomes that put the request's event in the log: such an item is done.
 REPLAYED_INTO_LOG = frozenset({"stored", "duplicate"})
+STILL_REJECTED = frozenset({"rejected", "conflict"})
+BAD_REQUEST, CONFLICT = 400, 409
+
+
+class DryRunClient:
+    """A DynamoDB client that reads but does not write: ``PutItem`` is answered as DynamoDB
+    would answer it, from a consistent read of the item's key (a conditional put on a key that
+    holds an item fails, and hands the item back when asked to), so the store adapter decides
+    exactly as it would for real, whichever conditional puts it makes."""
+
+    def __init__(self, client: DynamoDBClient) -> None:
+        self._client = client
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    def put_item(self, **request: Any) -> dict[str, Any]:
+        item = request["Item"]
+        found = self._client.get_item(
+            TableName=request["TableName"], Key={"pk": item["pk"], "sk": item["sk"]}, ConsistentRead=True
+        ).get("Item")
+        if found is not None and "attribute_not_exists" in request.get("ConditionExpression", ""):
+            error: dict[str, Any] = {
+                "Error": {"Code": "ConditionalCheckFailedException", "Message": "dry run: the item exists"}
+            }
+            if request.get("ReturnValuesOnConditionCheckFailure") == "ALL_OLD":
+                error["Item"] = found
+            raise ClientError(error, "PutItem")  # type: ignore[arg-type]
+        return {}
 
 
 class ReplayStore(DynamoEventStore):
     """The real events-table adapter, except for quarantine: a replay's own rejection is not
-    kept as a second item (the replayed item is updated instead). In a dry run nothing is
-    written: a conditional put is answered by a consistent read of the same key."""
+    kept as a second item (the replayed item is updated instead). In a dry run it writes
+    nothing (see :class:`DryRunClient`)."""
 
     def __init__(self, client: DynamoDBClient, table_name: str, *, dry_run: bool) -> None:
-        super().__init__(client, table_name)
-        self._reader = client
-        self._table_name = table_name
-        self.dry_run = dry_run
-
-    def put_event(self, item: dict[str, Any]) -> bool:
-        if not self.dry_run:
-            return super().put_event(item)
-        found = self._reader.get_item(
-            TableName=self._table_name,
-            Key={"pk": {"S": item["pk"]}, "sk": {"S": item["sk"]}},
-            ConsistentRead=True,
-            ProjectionExpression="pk",
-        )
-        return "Item" not in found
+        super().__init__(DryRunClient(client) if dry_run else client, table_name)  # type: ignore[arg-type]
 
     def put_rejected(self, item: dict[str, Any]) -> None:
         pass  # the replay marks the original quarantine item with the new reason
@@ -459,7 +474,9 @@ class Replayer:
         try:
             stored = ingest.handle(kept_request(item, self._token))
         except Rejected as rejected:
-            result = ReplayResult(item, "rejected", cmd=rejected.cmd, errors=list(rejected.errors))
+            # 409: the event key is stored with other content (an ingest that tells conflicts)
+            outcome = "conflict" if getattr(rejected, "status", BAD_REQUEST) == CONFLICT else "rejected"
+            result = ReplayResult(item, outcome, cmd=rejected.cmd, errors=list(rejected.errors))
         else:
             result = ReplayResult(item, stored.outcome, event_key=stored.event_key, cmd=stored.cmd)
         if not self._dry_run:
@@ -475,7 +492,7 @@ class Replayer:
             names["#key"] = "replay_event_key"
             values[":key"] = result.event_key
             sets.append("#key = :key")
-        if result.outcome == "rejected":
+        if result.outcome in STILL_REJECTED:
             # The current reason is what `acd-report rejected` shows; the first one stays.
             names.update({"#reason": "reason", "#errors": "errors"})
             values.update({":reason": result.reason, ":errors": [e.as_dict() for e in result.errors]})
@@ -528,8 +545,13 @@ def _counts(results: Iterable[ReplayResult]) -> str:
     counted: dict[str, int] = {}
     for result in results:
         counted[result.outcome] = counted.get(result.outcome, 0) + 1
-    order = ("stored", "duplicate", "rejected", "skipped")
-    words = {"rejected": "still rejected", "duplicate": "already stored", "skipped": "skipped"}
+    order = ("stored", "duplicate", "rejected", "conflict", "skipped")
+    words = {
+        "rejected": "still rejected",
+        "conflict": "in conflict with a stored event",
+        "duplicate": "already stored",
+        "skipped": "skipped",
+    }
     return ", ".join(f"{counted[o]} {words.get(o, o)}" for o in order if counted.get(o))
 
 
