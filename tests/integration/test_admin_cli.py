@@ -329,3 +329,132 @@ def test_empty_dlq(aws_resources: ProvisionedResources, moto_server: str) -> Non
     result = admin(moto_server, "redrive", "fanout")
     assert result.exit_code == 0
     assert "The fanout DLQ is empty." in result.stdout
+
+
+# -- redrive of the aggregators' DLQs -----------------------------------------------------------------
+
+TASK = "c0ffee01"
+CALL_START = (
+    f"cmd=callevent&id=7001&taskid={TASK}&eventtype=CallStart&mode=0&hotlineid=501&eventtime={EVENT_MS}"
+)
+CALL_END = f"cmd=callevent&id=7002&taskid={TASK}&eventtype=CallEnd&mode=0&hotlineid=501&eventtime={int(EVENT_MS) + 90000}"
+PAUSED = f"cmd=agentstate&agentid={AGENT}&mode=0&state=paused&eventtime={int(EVENT_MS) + 600000}"
+
+
+class RecordingRebuilder:
+    """The rebuild API's interface (acd_hub.rebuild.Rebuilder) as the lead specified it, with
+    ``touched_by`` per its contract; records what it is asked to rebuild. Fails on request."""
+
+    def __init__(self, fail_on: set[tuple[str, ...]] | None = None) -> None:
+        self.rebuilt: list[tuple[str, ...]] = []
+        self.seen: list[dict[str, Any]] = []
+        self.fail_on = fail_on or set()
+
+    def touched_by(self, item: dict[str, Any]) -> set[tuple[str, ...]]:
+        self.seen.append(item)
+        touched: set[tuple[str, ...]] = set()
+        if item["cmd"] == "agentstate":
+            touched.add(("agent_day", item["agent"], item["day"]))
+        if item.get("task_id"):
+            touched.add(("call", item["task_id"]))
+        return touched
+
+    def _rebuild(self, report: tuple[str, ...]) -> None:
+        if report in self.fail_on:
+            raise RuntimeError(f"cannot rebuild {report}")
+        self.rebuilt.append(report)
+
+    def agent_day(self, agent: str, day: str) -> None:
+        self._rebuild(("agent_day", agent, day))
+
+    def call(self, task_id: str) -> None:
+        self._rebuild(("call", task_id))
+
+
+@pytest.fixture
+def day_in_stream(aws_resources: ProvisionedResources, aws: AwsClients) -> dict[str, Any]:
+    """An agent going online then paused, a call started and ended, a configchanged: all in the
+    stream; a DLQ message per aggregator naming the first three records, and one naming the rest."""
+    for number, query in enumerate((VALID, CALL_START, CONFIG, CALL_END, PAUSED)):
+        stored_by_ingest(aws, query, f"r-{number}")
+    stream_arn = aws_resources.stream_arns["EventsTable"]
+    shard_id, records = stream_records(aws, stream_arn)
+    assert len(records) == 5
+    queues = {}
+    for function in ("AgentStatsFunction", "CallStatsFunction"):
+        queue = aws_resources.dlq_urls[function]
+        for span in (records[:3], records[3:]):
+            aws.sqs.send_message(
+                QueueUrl=queue, MessageBody=on_failure_record(stream_arn, shard_id, span, function)
+            )
+        queues[function] = queue
+    return queues
+
+
+@pytest.fixture
+def recording(monkeypatch: pytest.MonkeyPatch) -> RecordingRebuilder:
+    from acd_tools.admin_cli import AdminContext  # noqa: PLC0415
+
+    stand_in = RecordingRebuilder()
+    monkeypatch.setattr(AdminContext, "rebuilder", property(lambda _self: stand_in))
+    return stand_in
+
+
+def test_redrive_agent_stats_rebuilds_the_agent_days_it_names(
+    day_in_stream: dict[str, str], recording: RecordingRebuilder, aws: AwsClients, moto_server: str
+) -> None:
+    result = admin(moto_server, "-q", "redrive", "agent-stats", "--format", "json")
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)
+    assert [row["status"] for row in rows] == ["deleted", "deleted"]
+    # only the agent states are the agent statistics' business; the agent day rebuilt once
+    assert {item["cmd"] for item in recording.seen} == {"agentstate"}
+    assert recording.rebuilt == [("agent_day", AGENT, DAY)]
+    assert depth(aws, day_in_stream["AgentStatsFunction"]) == 0
+
+
+def test_redrive_call_stats_rebuilds_calls_and_keeps_what_failed(
+    day_in_stream: dict[str, str], recording: RecordingRebuilder, aws: AwsClients, moto_server: str
+) -> None:
+    recording.fail_on = {("call", TASK)}
+    failed = admin(moto_server, "-q", "redrive", "call-stats", "--format", "json")
+    assert failed.exit_code == 1
+    assert [row["status"] for row in json.loads(failed.stdout)] == ["kept", "kept"]
+    assert depth(aws, day_in_stream["CallStatsFunction"]) == 2  # nothing deleted that was not handled
+
+    recording.fail_on = set()
+    dry = admin(moto_server, "-q", "redrive", "call-stats", "--dry-run", "--format", "json")
+    assert [row["status"] for row in json.loads(dry.stdout)] == ["would delete", "would delete"]
+    assert recording.rebuilt == []
+
+    done = admin(moto_server, "-q", "redrive", "call-stats", "--format", "json")
+    assert done.exit_code == 0, done.output
+    # callevents and agentstates pass the call statistics' filter; configchanged does not
+    assert {item["cmd"] for item in recording.seen} == {"agentstate", "callevent"}
+    assert recording.rebuilt == [("call", TASK)]
+    assert depth(aws, day_in_stream["CallStatsFunction"]) == 0
+
+
+def test_redrive_with_the_real_rebuild_api(
+    day_in_stream: dict[str, str], aws: AwsClients, moto_server: str
+) -> None:
+    """The lead's acd_hub.rebuild (issue 7): the reports exist after the redrive, and equal what
+    a second redrive-free rebuild computes."""
+    pytest.importorskip(
+        "acd_hub.rebuild", reason="the rebuild API (issue 7) has not landed on this branch yet"
+    )
+    from acd_hub.reporting import ReportQueries  # noqa: PLC0415
+
+    reports = ReportQueries(aws.dynamodb, "ReportsTable", 8)
+    assert reports.agent_day(AGENT, DAY) is None
+    assert admin(moto_server, "-q", "redrive", "agent-stats").exit_code == 0
+    assert admin(moto_server, "-q", "redrive", "call-stats").exit_code == 0
+    agent_day = reports.agent_day(AGENT, DAY)
+    assert agent_day is not None
+    assert agent_day["state_seconds"]["online"] == 600  # online at 08:00, paused at 08:10
+    summary = reports.call(TASK)
+    assert summary is not None
+    assert summary["hotline"] in (501, "501")
+    assert (
+        depth(aws, day_in_stream["AgentStatsFunction"]) == depth(aws, day_in_stream["CallStatsFunction"]) == 0
+    )

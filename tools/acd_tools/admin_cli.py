@@ -90,6 +90,8 @@ class Consumer:
     # The cmds its mapping's filter lets through (INSERTs of kind "event"); the template tests
     # hold these equal to the template's FilterCriteria.
     cmds: frozenset[str]
+    # The kinds of report it keeps (Rebuilder.touched_by names them); none for the fan-out.
+    reports: frozenset[str] = frozenset()
 
     def wants(self, record: Mapping[str, Any]) -> bool:
         image = (record.get("dynamodb") or {}).get("NewImage") or {}
@@ -104,12 +106,19 @@ CONSUMERS = {
     consumer.name: consumer
     for consumer in (
         Consumer("fanout", "FanoutFunction", "FanoutDLQUrl", frozenset(FANOUT_CMDS)),
-        Consumer("agent-stats", "AgentStatsFunction", "AgentStatsDLQUrl", frozenset({"agentstate"})),
+        Consumer(
+            "agent-stats",
+            "AgentStatsFunction",
+            "AgentStatsDLQUrl",
+            frozenset({"agentstate"}),
+            frozenset({"agent_day"}),
+        ),
         Consumer(
             "call-stats",
             "CallStatsFunction",
             "CallStatsDLQUrl",
             frozenset({"callevent", "recordedcall", "classificationevent", "enqueuecall", "agentstate"}),
+            frozenset({"call"}),
         ),
     )
 }
@@ -820,7 +829,9 @@ class Redrive:
         for record in records:
             # An event gone from the log still names the reports it was part of.
             item = self._stored(record) or from_dynamodb(record["dynamodb"].get("NewImage") or {})
-            touched |= rebuilder.touched_by(item)
+            # Only this consumer's reports: an agent state also touches its agent day, which is
+            # the agent statistics' business, not the call statistics'.
+            touched |= {r for r in rebuilder.touched_by(item) if r[0] in self._consumer.reports}
         for report in sorted(touched):
             handled.done.append(" ".join(report))
             # Rebuilt once per run: a rebuild reads the whole log, which already holds every
