@@ -201,7 +201,13 @@ def stream_records(aws: AwsClients, stream_arn: str) -> tuple[str, list[dict[str
     return shard["ShardId"], list(aws.streams.get_records(ShardIterator=iterator)["Records"])
 
 
-def on_failure_record(stream_arn: str, shard_id: str, span: list[dict[str, Any]], function: str) -> str:
+def on_failure_record(
+    stream_arn: str,
+    shard_id: str,
+    span: list[dict[str, Any]],
+    function: str,
+    arrival: str = "2026-11-20T09:00:19Z",
+) -> str:
     """What Lambda sends to an on-failure destination for a DynamoDB stream: the span, not the
     records (docs: 'Retain discarded records for a DynamoDB event source in Lambda')."""
     return json.dumps(
@@ -223,8 +229,8 @@ def on_failure_record(stream_arn: str, shard_id: str, span: list[dict[str, Any]]
                 "shardId": shard_id,
                 "startSequenceNumber": span[0]["dynamodb"]["SequenceNumber"],
                 "endSequenceNumber": span[-1]["dynamodb"]["SequenceNumber"],
-                "approximateArrivalOfFirstRecord": "2026-11-20T09:00:19Z",
-                "approximateArrivalOfLastRecord": "2026-11-20T09:00:19Z",
+                "approximateArrivalOfFirstRecord": arrival,
+                "approximateArrivalOfLastRecord": arrival,
                 "batchSize": len(span),
                 "streamArn": stream_arn,
             },
@@ -305,24 +311,39 @@ def test_redrive_fanout_republishes_and_deletes_only_what_it_handled(
     assert [m["Body"] for m in remaining] == ["{not an on-failure record"]
 
 
-def test_redrive_reads_the_records_from_the_stream_not_the_message(
+def test_records_past_the_stream_are_kept_or_found_by_arrival_time(
     aws_resources: ProvisionedResources, aws: AwsClients, moto_server: str
 ) -> None:
-    """A message whose span is not in the stream (and carries no records): kept, with a hint."""
+    """A message whose span the stream no longer holds (its records past the 24-hour retention;
+    here: sequence numbers not in the stream) and that carries no records, as on AWS: kept with
+    a hint; with --by-arrival-time, the events received while it arrived are republished."""
     stream_arn = aws_resources.stream_arns["EventsTable"]
-    stored_by_ingest(aws, CONFIG, "r-config")
+    now = datetime.now(UTC)
+    config_key = stored_by_ingest(aws, CONFIG.replace(EVENT_MS, str(int(now.timestamp() * 1000))), "r-config")
+    today = now.astimezone(settings().report_zone).date().isoformat()
+    (stored,) = EventQueries(aws.dynamodb, "EventsTable", 8).events_by_cmd_day("configchanged", today)
+    arrival = stored["received_at"][:19] + "Z"  # Lambda gives whole seconds
     shard_id, records = stream_records(aws, stream_arn)
-    future = [{"dynamodb": {"SequenceNumber": str(int(records[-1]["dynamodb"]["SequenceNumber"]) + 100)}}]
+    gone = [{"dynamodb": {"SequenceNumber": str(int(records[-1]["dynamodb"]["SequenceNumber"]) + 100)}}]
     queue = aws_resources.dlq_urls["FanoutFunction"]
-    aws.sqs.send_message(
-        QueueUrl=queue, MessageBody=on_failure_record(stream_arn, shard_id, future, "FanoutFunction")
-    )
-    result = admin(moto_server, "-q", "redrive", "fanout", "--format", "json")
-    (row,) = json.loads(result.stdout)
-    assert row["status"] == "kept"
+    message = on_failure_record(stream_arn, shard_id, gone, "FanoutFunction", arrival=arrival)
+    aws.sqs.send_message(QueueUrl=queue, MessageBody=message)
+    subscriber = aws_resources.subscriber_queue_urls["ConfigChangedTopic"]
+
+    kept = admin(moto_server, "-q", "redrive", "fanout", "--format", "json")
+    (row,) = json.loads(kept.stdout)
+    assert (kept.exit_code, row["status"]) == (1, "kept")
     assert "not found in the stream" in row["detail"]
-    assert drain(aws, aws_resources.subscriber_queue_urls["ConfigChangedTopic"]) == []
+    assert "--by-arrival-time" in row["detail"]
+    assert drain(aws, subscriber) == []
     assert depth(aws, queue) == 1
+
+    found = admin(moto_server, "-q", "redrive", "fanout", "--by-arrival-time", "--format", "json")
+    (row,) = json.loads(found.stdout)
+    assert (found.exit_code, row["status"]) == (0, "deleted")
+    (published,) = drain(aws, subscriber)
+    assert published["MessageAttributes"]["event_key"]["Value"] == config_key
+    assert depth(aws, queue) == 0
 
 
 def test_empty_dlq(aws_resources: ProvisionedResources, moto_server: str) -> None:
@@ -458,3 +479,25 @@ def test_redrive_with_the_real_rebuild_api(
     assert (
         depth(aws, day_in_stream["AgentStatsFunction"]) == depth(aws, day_in_stream["CallStatsFunction"]) == 0
     )
+
+
+def test_by_arrival_time_never_deletes_on_a_guess(
+    aws_resources: ProvisionedResources, aws: AwsClients, moto_server: str
+) -> None:
+    """The event arrived late (its day is not near the arrival): the window finds nothing, so
+    the message stays."""
+    stream_arn = aws_resources.stream_arns["EventsTable"]
+    stored_by_ingest(aws, CONFIG, "r-config")  # event day 2026-11-20, received today
+    shard_id, records = stream_records(aws, stream_arn)
+    gone = [{"dynamodb": {"SequenceNumber": str(int(records[-1]["dynamodb"]["SequenceNumber"]) + 100)}}]
+    arrival = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    queue = aws_resources.dlq_urls["FanoutFunction"]
+    aws.sqs.send_message(
+        QueueUrl=queue,
+        MessageBody=on_failure_record(stream_arn, shard_id, gone, "FanoutFunction", arrival=arrival),
+    )
+    result = admin(moto_server, "-q", "redrive", "fanout", "--by-arrival-time", "--format", "json")
+    (row,) = json.loads(result.stdout)
+    assert (result.exit_code, row["status"]) == (1, "kept")
+    assert "no events received then found" in row["detail"]
+    assert depth(aws, queue) == 1

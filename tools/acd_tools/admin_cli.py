@@ -32,7 +32,7 @@ import secrets
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
@@ -625,6 +625,9 @@ def _report(
 # run only peeks and gives every message back when it is done.
 VISIBILITY_SECONDS = 900
 PEEK_VISIBILITY_SECONDS = 60
+# Arrival times in an on-failure record are whole seconds; the ingest stamps received_at just
+# before its write reaches the stream.
+ARRIVAL_MARGIN = timedelta(seconds=5)
 # DynamoDB Streams may answer empty pages before the data of a shard: give up on a span only
 # after this many in a row.
 MAX_EMPTY_PAGES = 5
@@ -723,11 +726,20 @@ class Handled:
 class Redrive:
     """One DLQ: receive, handle each message, delete it once handled."""
 
-    def __init__(self, admin: AdminContext, consumer: Consumer, queue_url: str, *, dry_run: bool) -> None:
+    def __init__(
+        self,
+        admin: AdminContext,
+        consumer: Consumer,
+        queue_url: str,
+        *,
+        dry_run: bool,
+        by_arrival: bool = False,
+    ) -> None:
         self._admin = admin
         self._consumer = consumer
         self._queue = queue_url
         self._dry_run = dry_run
+        self._by_arrival = by_arrival
         self._rebuilt: set[tuple[str, ...]] = set()
 
     # -- the queue --
@@ -789,49 +801,89 @@ class Redrive:
             )
         handled = Handled(batch)
         try:
-            records = read_span(self._admin.streams, batch)
-        except SpanUnavailable as gone:
-            if not batch.records:
-                handled.problem = f"{gone}; {self._beyond_retention_hint(batch)}"
-                return handled
-            records = list(batch.records)  # the local stack kept them in the message
-        wanted = [record for record in records if self._consumer.wants(record)]
-        handled.records = len(wanted)
-        try:
+            try:
+                events = self._events(read_span(self._admin.streams, batch))
+            except SpanUnavailable as gone:
+                if batch.records:  # the local stack keeps the failed records in the message
+                    events = self._events(list(batch.records))
+                elif self._by_arrival and batch.first_arrival and batch.last_arrival:
+                    events = [(item, item) for item in self._received_between(batch)]
+                    if not events:  # then the window missed them: never delete on a guess
+                        handled.problem = "by arrival time: no events received then found; left in the queue"
+                        return handled
+                    handled.done.append("by arrival time:")
+                else:
+                    handled.problem = f"{gone}; {self._beyond_retention_hint(batch)}"
+                    return handled
+            handled.records = len(events)
             if self._consumer.name == "fanout":
-                self._republish(wanted, handled)
+                self._republish(events, handled)
             else:
-                self._rebuild(wanted, handled)
+                self._rebuild(events, handled)
         except (ClientError, BotoCoreError, RuntimeError) as exc:
             handled.problem = f"{type(exc).__name__}: {str(exc)[:200]}; left in the queue"
         return handled
 
-    def _stored(self, record: Mapping[str, Any]) -> dict[str, Any] | None:
-        """The stored event a stream record names (a consistent read: the log is the truth)."""
-        found = self._admin.dynamodb.get_item(
-            TableName=self._admin.events_table, Key=record["dynamodb"]["Keys"], ConsistentRead=True
-        )
-        return from_dynamodb(found["Item"]) if "Item" in found else None
-
-    def _republish(self, records: Sequence[Mapping[str, Any]], handled: Handled) -> None:
+    def _events(
+        self, records: Iterable[Mapping[str, Any]]
+    ) -> list[tuple[dict[str, Any] | None, dict[str, Any]]]:
+        """(stored item or None if gone, the record's image) of each record this consumer's
+        mapping would have delivered. The stored item is read consistently: the log is the truth."""
+        events = []
         for record in records:
-            item = self._stored(record)
-            if item is None:
+            if not self._consumer.wants(record):
+                continue
+            found = self._admin.dynamodb.get_item(
+                TableName=self._admin.events_table, Key=record["dynamodb"]["Keys"], ConsistentRead=True
+            )
+            stored = from_dynamodb(found["Item"]) if "Item" in found else None
+            events.append((stored, from_dynamodb(record["dynamodb"].get("NewImage") or {})))
+        return events
+
+    def _received_between(self, batch: FailedBatch) -> list[dict[str, Any]]:
+        """The consumer's events the ingest received while the batch arrived in the stream
+        (its arrival times, a few seconds either side), from the by-cmd-day listings of the
+        event days from the day before the first arrival to the day of the last: what the stream
+        no longer holds. Events delivered more than a day late are not among them."""
+        zone = self._admin.settings.report_zone
+        first = datetime.fromisoformat(str(batch.first_arrival)) - ARRIVAL_MARGIN
+        last = datetime.fromisoformat(str(batch.last_arrival)) + ARRIVAL_MARGIN
+        day, end = (first - timedelta(days=1)).astimezone(zone).date(), last.astimezone(zone).date()
+        days = []
+        while day <= end:
+            days.append(day.isoformat())
+            day += timedelta(days=1)
+        found = []
+        for cmd in sorted(self._consumer.cmds):
+            for listed_day in days:
+                for item in self._admin.queries.events_by_cmd_day(cmd, listed_day):
+                    received = datetime.fromisoformat(str(item.get("received_at")))
+                    if first <= received <= last:
+                        found.append(dict(item))
+        return found
+
+    def _republish(
+        self, events: Sequence[tuple[dict[str, Any] | None, dict[str, Any]]], handled: Handled
+    ) -> None:
+        for stored, _image in events:
+            if stored is None:
                 handled.done.append("gone (expired): not republished")
                 continue
             if not self._dry_run:
-                self._admin.fanout.publish(item)  # subscribers deduplicate on event_key
-            handled.done.append(f"{item['cmd']} {item['event_key']}")
+                self._admin.fanout.publish(stored)  # subscribers deduplicate on event_key
+            handled.done.append(f"{stored['cmd']} {stored['event_key']}")
 
-    def _rebuild(self, records: Sequence[Mapping[str, Any]], handled: Handled) -> None:
+    def _rebuild(
+        self, events: Sequence[tuple[dict[str, Any] | None, dict[str, Any]]], handled: Handled
+    ) -> None:
         rebuilder = self._admin.rebuilder
         touched: set[tuple[str, ...]] = set()
-        for record in records:
-            # An event gone from the log still names the reports it was part of.
-            item = self._stored(record) or from_dynamodb(record["dynamodb"].get("NewImage") or {})
-            # Only this consumer's reports: an agent state also touches its agent day, which is
-            # the agent statistics' business, not the call statistics'.
-            touched |= {r for r in rebuilder.touched_by(item) if r[0] in self._consumer.reports}
+        for stored, image in events:
+            # An event gone from the log still names the reports it was part of. Only this
+            # consumer's reports: an agent state also touches its agent day, which is the agent
+            # statistics' business, not the call statistics'.
+            reports = rebuilder.touched_by(stored or image)
+            touched |= {report for report in reports if report[0] in self._consumer.reports}
         for report in sorted(touched):
             handled.done.append(" ".join(report))
             # Rebuilt once per run: a rebuild reads the whole log, which already holds every
@@ -856,8 +908,8 @@ class Redrive:
         )
         span = f"--day {days[0]}" + (f" --to {days[-1]}" if len(days) > 1 else "") if days else "--day <day>"
         if self._consumer.name == "fanout":
-            return f"republish by hand: acd-report events --cmd configchanged/broadcastevent {span}"
-        return f"rebuild instead: acd-admin rebuild {span}"
+            return "redrive with --by-arrival-time to republish the events received then"
+        return f"redrive with --by-arrival-time, or rebuild the days: acd-admin rebuild {span}"
 
 
 def redrive_columns() -> list[Column]:
@@ -881,10 +933,23 @@ def _rebuild_api() -> Iterator[None]:
 @click.argument("consumer", type=click.Choice(sorted(CONSUMERS)))
 @click.option("--queue-url", help="The DLQ (default: the stack output, or the local stack's queue).")
 @click.option("--dry-run", is_flag=True, help="Say what would be done; change nothing (messages stay).")
+@click.option(
+    "--by-arrival-time",
+    is_flag=True,
+    help="For a message whose records the stream no longer holds (24 h retention): take the events "
+    "received while its batch arrived instead (from the by-day listings; events more than a day late "
+    "are missed).",
+)
 @output.format_option
 @click.pass_obj
 def redrive(
-    admin: AdminContext, *, consumer: str, queue_url: str | None, dry_run: bool, fmt: str | None
+    admin: AdminContext,
+    *,
+    consumer: str,
+    queue_url: str | None,
+    dry_run: bool,
+    by_arrival_time: bool,
+    fmt: str | None,
 ) -> None:
     """Empty a stream consumer's dead-letter queue the right way.
 
@@ -896,7 +961,9 @@ def redrive(
     with _rebuild_api():
         if chosen.name != "fanout":
             _ = admin.rebuilder  # fail early, before touching the queue
-        runner = Redrive(admin, chosen, admin.queue_url(chosen, queue_url), dry_run=dry_run)
+        runner = Redrive(
+            admin, chosen, admin.queue_url(chosen, queue_url), dry_run=dry_run, by_arrival=by_arrival_time
+        )
         with admin.progress() as progress:
             results = runner.run(progress)
     rows = [
