@@ -19,7 +19,7 @@ from acd_hub.reporting import EventQueries
 from acd_hub.settings import HubSettings
 from acd_hub.storage import DynamoEventStore
 from acd_tools.admin_cli import cli
-from acd_tools.local import AwsClients, ProvisionedResources
+from acd_tools.local import AwsClients, ProvisionedResources, StackSpec
 from tests.support import TOKEN
 
 RECEIVED = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
@@ -501,3 +501,29 @@ def test_by_arrival_time_never_deletes_on_a_guess(
     assert (result.exit_code, row["status"]) == (1, "kept")
     assert "no events received then found" in row["detail"]
     assert depth(aws, queue) == 1
+
+
+def test_the_local_pollers_dlq_messages_redrive_too(
+    aws_resources: ProvisionedResources, aws: AwsClients, moto_server: str, stack_spec: StackSpec
+) -> None:
+    """acd-local's stream poller gives up on a batch the way Lambda does (its _dead_letter):
+    acd-admin reads that message back like Lambda's."""
+    from acd_tools.lambda_runtime import BatchOutcome, lambda_stream_record  # noqa: PLC0415
+    from acd_tools.local import REGION, StreamPoller  # noqa: PLC0415
+
+    config_key = stored_by_ingest(aws, CONFIG, "r-config")
+    stream_arn = aws_resources.stream_arns["EventsTable"]
+    shard_id, raw = stream_records(aws, stream_arn)
+    (mapping,) = [m for m in stack_spec.stream_mappings if m.function == "FanoutFunction"]
+    queue = aws_resources.dlq_urls["FanoutFunction"]
+    poller = StreamPoller(mapping, lambda _event: None, aws, stream_arn=stream_arn, dlq_url=queue)
+    span = [lambda_stream_record(record, stream_arn, REGION) for record in raw]
+    failed = frozenset(str(r["dynamodb"]["SequenceNumber"]) for r in span)
+    poller._dead_letter(shard_id, span, BatchOutcome(0, failed, function_error=True), 101)
+    assert depth(aws, queue) == 1
+
+    result = admin(moto_server, "-q", "redrive", "fanout", "--format", "json")
+    (row,) = json.loads(result.stdout)
+    assert (result.exit_code, row["status"]) == (0, "deleted")
+    (published,) = drain(aws, aws_resources.subscriber_queue_urls["ConfigChangedTopic"])
+    assert published["MessageAttributes"]["event_key"]["Value"] == config_key
