@@ -432,7 +432,8 @@ def kept_request(item: Mapping[str, Any], operator_token: str) -> CallbackReques
 @dataclass
 class ReplayResult:
     item: Mapping[str, Any]
-    outcome: str  # stored | duplicate | rejected | skipped
+    outcome: str  # stored | duplicate | rejected | conflict | skipped
+    status: int | None = None  # the ingest's answer when still rejected (400, 409)
     event_key: str | None = None
     cmd: str | None = None
     errors: list[ParameterError] = field(default_factory=list)
@@ -484,8 +485,11 @@ class Replayer:
             stored = ingest.handle(kept_request(item, self._token))
         except Rejected as rejected:
             # 409: the event key is stored with other content (an ingest that tells conflicts)
-            outcome = "conflict" if getattr(rejected, "status", BAD_REQUEST) == CONFLICT else "rejected"
-            result = ReplayResult(item, outcome, cmd=rejected.cmd, errors=list(rejected.errors))
+            status = int(getattr(rejected, "status", BAD_REQUEST))
+            outcome = "conflict" if status == CONFLICT else "rejected"
+            result = ReplayResult(
+                item, outcome, status=status, cmd=rejected.cmd, errors=list(rejected.errors)
+            )
         else:
             result = ReplayResult(item, stored.outcome, event_key=stored.event_key, cmd=stored.cmd)
         if not self._dry_run:
@@ -503,9 +507,15 @@ class Replayer:
             sets.append("#key = :key")
         if result.outcome in STILL_REJECTED:
             # The current reason is what `acd-report rejected` shows; the first one stays.
-            names.update({"#reason": "reason", "#errors": "errors"})
-            values.update({":reason": result.reason, ":errors": [e.as_dict() for e in result.errors]})
-            sets += ["#reason = :reason", "#errors = :errors"]
+            names.update({"#reason": "reason", "#errors": "errors", "#status": "status"})
+            values.update(
+                {
+                    ":reason": result.reason,
+                    ":errors": [e.as_dict() for e in result.errors],
+                    ":status": result.status or BAD_REQUEST,
+                }
+            )
+            sets += ["#reason = :reason", "#errors = :errors", "#status = :status"]
             if "first_reason" not in item:
                 names.update({"#first_reason": "first_reason", "#first_errors": "first_errors"})
                 values.update(
