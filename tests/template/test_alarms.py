@@ -161,7 +161,10 @@ def _rejected_query(alarms: dict[str, Any]) -> str:
 
 
 def test_rejected_alarm_reads_the_metric_the_ingest_emits(
-    template: dict[str, Any], alarms: dict[str, Any], capsys: pytest.CaptureFixture[str]
+    template: dict[str, Any],
+    alarms: dict[str, Any],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Run a bad callback through the real resolver with Powertools metrics on (the template's
     namespace and service) and read the EMF line it prints: the alarm's query must name that
@@ -173,6 +176,9 @@ def test_rejected_alarm_reads_the_metric_the_ingest_emits(
     )
     assert match, query
     metric, namespace, dimensions, outcome = match.groups()
+    # as deployed (a local stack running in this process turns metrics off in the environment)
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "false")
+    monkeypatch.delenv("POWERTOOLS_DEV", raising=False)
 
     environment = function_environment(template, "IngestFunction")
     metrics = Metrics(namespace=_namespace(template), service=environment["POWERTOOLS_SERVICE_NAME"])
