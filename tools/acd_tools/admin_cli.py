@@ -894,19 +894,26 @@ class Redrive:
             # statistics' business, not the call statistics'.
             reports = rebuilder.touched_by(stored or image)
             touched |= {report for report in reports if report[0] in self._consumer.reports}
-        for report in sorted(touched):
-            handled.done.append(" ".join(report))
-            # Rebuilt once per run: a rebuild reads the whole log, which already holds every
-            # record of every message in the queue.
-            if self._dry_run or report in self._rebuilt:
-                continue
-            if report[0] == "agent_day":
-                rebuilder.agent_day(report[1], report[2])
-            elif report[0] == "call":
-                rebuilder.call(report[1])
-            else:
-                raise RuntimeError(f"unknown report {report!r}")
-            self._rebuilt.add(report)
+        handled.done.extend(" ".join(report) for report in sorted(touched))
+        # Rebuilt once per run: a rebuild reads the whole log, which already holds every record
+        # of every message in the queue.
+        todo = sorted(touched - self._rebuilt)
+        if self._dry_run or not todo:
+            return
+        rebuild_all = getattr(rebuilder, "rebuild", None)
+        if callable(rebuild_all):
+            # The API's own order: agent days and calls, then the hotline days those calls
+            # count in (their KPI counters checked against the calls' contributions).
+            rebuild_all(todo)
+        else:
+            for report in todo:
+                if report[0] == "agent_day":
+                    rebuilder.agent_day(report[1], report[2])
+                elif report[0] == "call":
+                    rebuilder.call(report[1])
+                else:
+                    raise RuntimeError(f"unknown report {report!r}")
+        self._rebuilt.update(todo)
 
     def _beyond_retention_hint(self, batch: FailedBatch) -> str:
         days = sorted(
