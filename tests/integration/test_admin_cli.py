@@ -385,11 +385,9 @@ class RecordingRebuilder:
             raise RuntimeError(f"cannot rebuild {report}")
         self.rebuilt.append(report)
 
-    def agent_day(self, agent: str, day: str) -> None:
-        self._rebuild(("agent_day", agent, day))
-
-    def call(self, task_id: str) -> None:
-        self._rebuild(("call", task_id))
+    def rebuild(self, reports: list[tuple[str, ...]]) -> None:
+        for report in reports:
+            self._rebuild(report)
 
 
 @pytest.fixture
@@ -412,26 +410,12 @@ def day_in_stream(aws_resources: ProvisionedResources, aws: AwsClients) -> dict[
     return queues
 
 
-class BatchRebuilder(RecordingRebuilder):
-    """The API with ``rebuild(reports)`` (which also corrects the hotline days the calls count
-    in): the redrive must hand it the reports rather than call them one by one."""
-
-    def rebuild(self, reports: list[tuple[str, ...]]) -> None:
-        for report in reports:
-            self._rebuild(report)
-
-    def agent_day(self, agent: str, day: str) -> None:
-        raise AssertionError("rebuild() not used")
-
-    def call(self, task_id: str) -> None:
-        raise AssertionError("rebuild() not used")
-
-
-@pytest.fixture(params=[RecordingRebuilder, BatchRebuilder])
-def recording(monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> RecordingRebuilder:
+@pytest.fixture
+def recording(monkeypatch: pytest.MonkeyPatch) -> RecordingRebuilder:
+    """The DLQ handling with a rebuild that can be made to fail (the real one: below)."""
     from acd_tools.admin_cli import AdminContext  # noqa: PLC0415
 
-    stand_in: RecordingRebuilder = request.param()
+    stand_in = RecordingRebuilder()
     monkeypatch.setattr(AdminContext, "rebuilder", property(lambda _self: stand_in))
     return stand_in
 
@@ -476,9 +460,6 @@ def test_redrive_with_the_real_rebuild_api(
 ) -> None:
     """The lead's acd_hub.rebuild (issue 7): the reports exist after the redrive, and equal what
     a second redrive-free rebuild computes."""
-    pytest.importorskip(
-        "acd_hub.rebuild", reason="the rebuild API (issue 7) has not landed on this branch yet"
-    )
     from acd_hub.reporting import ReportQueries  # noqa: PLC0415
 
     reports = ReportQueries(aws.dynamodb, "ReportsTable", 8)
@@ -545,3 +526,35 @@ def test_the_local_pollers_dlq_messages_redrive_too(
     assert (result.exit_code, row["status"]) == (0, "deleted")
     (published,) = drain(aws, aws_resources.subscriber_queue_urls["ConfigChangedTopic"])
     assert published["MessageAttributes"]["event_key"]["Value"] == config_key
+
+
+def test_rebuild_recomputes_days_and_a_second_run_changes_nothing(
+    day_in_stream: dict[str, str], aws: AwsClients, moto_server: str
+) -> None:
+    """acd-admin rebuild against the moto server: the reports of the day from the events alone
+    (no stream consumer ran), then again: nothing out of date."""
+    from acd_hub.reporting import ReportQueries  # noqa: PLC0415
+
+    reports = ReportQueries(aws.dynamodb, "ReportsTable", 8)
+    first = admin(moto_server, "-q", "rebuild", "--day", DAY, "--format", "json")
+    assert first.exit_code == 0, first.output
+    done = json.loads(first.stdout)
+    assert (done["agent_days"] >= 1, done["calls"], done["hotline_days"]) == (True, 1, 1)
+    assert done["items_written"] > 0
+    agent_day = reports.agent_day(AGENT, DAY)
+    assert agent_day is not None
+    assert agent_day["state_seconds"]["online"] == 600
+    kpis = reports.kpis("501", DAY)
+    assert kpis is not None and (kpis["day"]["offered"], kpis["day"]["abandoned"]) == (1, 1)
+
+    again = json.loads(admin(moto_server, "-q", "rebuild", "--day", DAY, "--format", "json").stdout)
+    assert (again["items_written"], again["items_deleted"], again["counters_corrected"]) == (0, 0, 0)
+    # an agent filter rebuilds only that agent's days
+    only = json.loads(
+        admin(moto_server, "-q", "rebuild", "--day", DAY, "--agent", AGENT, "-f", "json").stdout
+    )
+    assert (only["calls"], only["hotline_days"]) == (0, 0)
+    table = admin(moto_server, "-q", "rebuild", "--day", DAY)
+    assert "Nothing was out of date." in table.stdout
+    bad = admin(moto_server, "-q", "rebuild", "--day", DAY, "--to", "2020-01-01")
+    assert bad.exit_code == 2 and "before --day" in bad.output
