@@ -516,3 +516,16 @@ def test_no_log_line_holds_the_token(caplog: pytest.LogCaptureFixture) -> None:
     logged = out.getvalue() + caplog.text
     assert "callback" in logged
     assert TOKEN not in logged
+
+
+def test_a_quarantine_the_store_refuses_is_kept_trimmed(settings: HubSettings) -> None:
+    stubbed = StubbedStore()
+    stubbed.error("ValidationException")  # the full quarantine item
+    stubbed.stub.add_response("put_item", {})  # the trimmed one
+    ingest = CallbackIngest(settings, stubbed.adapter, static_tokens(settings), clock=lambda: RECEIVED)
+    with stubbed.stub:
+        assert rejected(ingest, request("cmd=agentstate&agentid=1")).status == 400
+    stubbed.error("ValidationException")
+    stubbed.error("ValidationException")
+    with stubbed.stub, pytest.raises(StoreUnavailable):
+        ingest.handle(request("cmd=agentstate&agentid=1"))

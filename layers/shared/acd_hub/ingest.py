@@ -14,8 +14,15 @@ from datetime import datetime
 from typing import Literal
 
 from acd_hub import auth, params
-from acd_hub.errors import BadCallback, ParameterError
-from acd_hub.items import CallbackRequest, claim_item, event_item, needs_claim, rejected_item
+from acd_hub.errors import BadCallback, ParameterError, StoreUnavailable
+from acd_hub.items import (
+    CallbackRequest,
+    claim_item,
+    event_item,
+    needs_claim,
+    rejected_item,
+    trimmed_rejected_item,
+)
 from acd_hub.models import CALLBACK_MODELS, ParseContext, parse_callback, utc_now
 from acd_hub.settings import HubSettings
 from acd_hub.storage import EventConflict, EventStore, StoreRefused
@@ -135,9 +142,15 @@ class CallbackIngest:
             )
             for e in errors
         ]
-        self._store.put_rejected(
-            rejected_item(request, errors, status, self._settings, received_at, secrets=secrets)
-        )
+        item = rejected_item(request, errors, status, self._settings, received_at, secrets=secrets)
+        try:
+            self._store.put_rejected(item)
+        except StoreRefused as refused:
+            # Keep at least who sent what when and why; a 4xx that kept nothing would lose it.
+            try:
+                self._store.put_rejected(trimmed_rejected_item(item, str(refused)))
+            except StoreRefused as again:
+                raise StoreUnavailable(f"quarantine refused: {again}") from again
         known_cmd = params.ascii_lower(cmd.strip())
         return Rejected(
             request_id=request.request_id,

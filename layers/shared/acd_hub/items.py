@@ -218,3 +218,25 @@ def rejected_item(
     if ttl:
         item["ttl"] = ttl
     return {k: v for k, v in item.items() if v != ""}
+
+
+# What a quarantined item keeps when the store refused the whole of it.
+_TRIMMED_KEEPS = (
+    "pk",
+    "sk",
+    "kind",
+    "request_id",
+    "received_at",
+    "day",
+    "method",
+    "path",
+    "status",
+    "reason",
+)
+
+
+def trimmed_rejected_item(item: dict[str, Any], refused: str) -> dict[str, Any]:
+    """The quarantined request without what was sent: only when the store refused the whole."""
+    kept = {name: item[name] for name in _TRIMMED_KEEPS if name in item}
+    kept["trimmed"] = f"the store refused the full item ({refused}): query and body not kept"
+    return {**kept, "schema_version": SCHEMA_VERSION, **({"ttl": item["ttl"]} if "ttl" in item else {})}

@@ -270,7 +270,7 @@ ScheduleId = Annotated[
 ]
 AgentId = Annotated[str, _rule(_digits(), f"must be a numeric agent id (at most {MAX_ID_DIGITS} digits)")]
 TaskId = Annotated[str, _rule(_task_id, "must be a task id of 1 to 24 hex digits")]
-Integer = Annotated[int, _rule(_integer, "must be an integer")]
+Integer = Annotated[int, _rule(_integer, "must be an integer (at most 18 digits)")]
 Flag = Annotated[bool, _rule(_flag, "must be 0 or 1")]
 Boolean = Annotated[bool, _rule(_boolean, "must be true/false (or 1/0)")]
 Mode = Annotated[int, _rule(_mode, "must be 0 (inbound) or 1 (outbound)")]
