@@ -141,7 +141,7 @@ def build_resolver(ingest: CallbackIngest, logger: Logger, metrics: Metrics) -> 
         # "/callback/" or "/callback//x" reaching us: an empty or misplaced token, not a wrong URL
         path = app.current_event.path or ""
         if path == "/callback" or path.startswith("/callback/"):
-            return unauthorized_answer("missing token")
+            return unauthorized_answer("missing or misplaced token")
         return _json(
             404, {"error": "not_found", "message": "not found: the callback URL is /callback/<token>"}
         )
