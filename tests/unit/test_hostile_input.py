@@ -382,11 +382,11 @@ def test_values_are_length_bounded(context: ParseContext, name: str, value: str,
 
 
 @pytest.mark.parametrize(("cmd", "name"), [("callevent", "id"), ("schedulecallevent", "scheduleid")])
-def test_ids_are_at_most_19_digits(context: ParseContext, cmd: str, name: str) -> None:
-    parse_callback({**VALID[cmd], name: "9" * 19}, context)
+def test_ids_are_at_most_20_digits(context: ParseContext, cmd: str, name: str) -> None:
+    parse_callback({**VALID[cmd], name: "18446744073709551615"}, context)  # unsigned 64-bit
     with pytest.raises(BadCallback) as caught:
-        parse_callback({**VALID[cmd], name: "9" * 20}, context)
-    assert "19 digits" in caught.value.errors[0].message
+        parse_callback({**VALID[cmd], name: "9" * 21}, context)
+    assert "20 digits" in caught.value.errors[0].message
 
 
 @pytest.mark.parametrize(

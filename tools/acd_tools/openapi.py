@@ -108,11 +108,11 @@ NAMED_TYPES: list[tuple[Any, Wire]] = [
 
 # Fields typed inline in their model (no shared name to look up): by (cmd, parameter).
 INLINE_TYPES: dict[tuple[str, str], Wire] = {
-    ("callevent", "id"): _pattern("^[0-9]{1,19}$", "numeric event id (the ACD's `long`)", "9000001"),
+    ("callevent", "id"): _pattern("^[0-9]{1,20}$", "numeric event id (the ACD's `long`)", "9000001"),
     ("callevent", "conf_target"): _enum(["agent", "group", "number"], "case-insensitive", "agent"),
-    ("schedulecallevent", "scheduleid"): _pattern("^[0-9]{1,19}$", "numeric schedule id", "4711"),
+    ("schedulecallevent", "scheduleid"): _pattern("^[0-9]{1,20}$", "numeric schedule id", "4711"),
     ("schedulecallevent", "agentid"): _pattern(
-        "^[0-9]{1,19}$", "numeric agent id (the spec types it as integer here)", "100001"
+        "^[0-9]{1,20}$", "numeric agent id (the spec types it as integer here)", "100001"
     ),
     ("schedulecallevent", "agenttype"): _enum(["ONLY_AGENT", "EVERYONE"], "case-insensitive", "ONLY_AGENT"),
     ("broadcastevent", "message"): Wire({"type": "string", "maxLength": 4096}, "Team meeting at 15:00"),

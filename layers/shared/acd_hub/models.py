@@ -7,7 +7,7 @@ context (:class:`ParseContext`), so the models stay free of global state.
 Parameters the spec does not list are kept (``model_extra``): the ACD adds parameters between
 versions and an unknown one must not cost us the event.
 
-Values are bounded (texts 1,024 characters, ``message`` 4,096, ids 19 digits, phone numbers 32
+Values are bounded (texts 1,024 characters, ``message`` 4,096, ids 20 digits, phone numbers 32
 characters, times 40) and their digits, keywords and case rules are ASCII only.
 
 A local time the ACD's DST change makes doubtful is accepted and flagged: the event's
@@ -156,7 +156,7 @@ def _rule(check: Callable[[str], Any], message: str) -> BeforeValidator:
     return BeforeValidator(validate)
 
 
-MAX_ID_DIGITS = 19  # the spec's "long"
+MAX_ID_DIGITS = 20  # the spec's "long", signed or unsigned 64-bit
 
 
 def _digits(pattern_len: int | None = None) -> Callable[[str], str]:
