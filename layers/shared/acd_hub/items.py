@@ -6,8 +6,8 @@ filter and readers sort on (``kind``, ``cmd``, ``event_time``, ``day``, ``agent`
 
 Nothing kept holds a token: the token parameter (found by :func:`acd_hub.params.param_name`,
 as authentication finds it) is left out of events and replaced by ``***`` in quarantined
-requests — query, form, JSON and raw bytes alike — and so is any other value holding a valid
-or presented token. Quarantined text is made storable (a lone surrogate becomes its escape).
+requests — query, form, JSON and raw bytes alike — and so is any valid token wherever else
+it appears. Quarantined text is made storable (a lone surrogate becomes its escape).
 """
 
 from __future__ import annotations
@@ -138,8 +138,8 @@ def event_item(
 class CallbackRequest:
     """One HTTP request as the ACD sent it, independent of how it reached us.
 
-    The ``redacted_*`` views are what may be kept: ``secrets`` are the valid tokens and any
-    presented one, replaced wherever they appear, on top of the token parameter's value."""
+    The ``redacted_*`` views are what may be kept: the token parameter's value replaced by
+    ``***``, and ``secrets`` (the valid tokens) replaced wherever else they appear."""
 
     method: str
     path: str
