@@ -545,7 +545,8 @@ def test_rebuild_recomputes_days_and_a_second_run_changes_nothing(
     assert agent_day is not None
     assert agent_day["state_seconds"]["online"] == 600
     kpis = reports.kpis("501", DAY)
-    assert kpis is not None and (kpis["day"]["offered"], kpis["day"]["abandoned"]) == (1, 1)
+    assert kpis is not None
+    assert (kpis["day"]["offered"], kpis["day"]["abandoned"]) == (1, 1)
 
     again = json.loads(admin(moto_server, "-q", "rebuild", "--day", DAY, "--format", "json").stdout)
     assert (again["items_written"], again["items_deleted"], again["counters_corrected"]) == (0, 0, 0)
@@ -557,4 +558,5 @@ def test_rebuild_recomputes_days_and_a_second_run_changes_nothing(
     table = admin(moto_server, "-q", "rebuild", "--day", DAY)
     assert "Nothing was out of date." in table.stdout
     bad = admin(moto_server, "-q", "rebuild", "--day", DAY, "--to", "2020-01-01")
-    assert bad.exit_code == 2 and "before --day" in bad.output
+    assert bad.exit_code == 2
+    assert "before --day" in bad.output
