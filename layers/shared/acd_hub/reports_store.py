@@ -217,6 +217,16 @@ class EventLog(Dynamo):
             return StoredEvent.from_item(item)
         return None
 
+    def agent_between(
+        self, agent: str, day: str, first: str, last: str, limit: int
+    ) -> list[tuple[StoredEvent, str]]:
+        """The agent's events with sort keys from ``first`` to ``last`` (at most ``limit``), with
+        their sort keys."""
+        items = self.query(
+            keys.agent_day_pk(agent, day), consistent=True, sk_between=(first, last), limit=limit
+        )
+        return [(StoredEvent.from_item(item), str(item["sk"])) for item in items]
+
     def agent_since(self, agent: str, since_ms: int, zone: ZoneInfo) -> Iterator[StoredEvent]:
         """The agent's events from ``since_ms`` on, that day and the next, read a page at a time
         so a caller that stops early reads little."""
