@@ -76,7 +76,7 @@ def test_a_dialer_agent_with_10000_state_changes(harness: Harness) -> None:
         if state == "outpaused":
             params["pause-reason"] = rng.choice(["Kaffee", "Technik"])
         sent.append(Sent(params))
-    items = [harness.store_event(s.params) for s in sent]
+    items = harness.store_many([s.params for s in sent])
     deliver(harness, harness.agents(), items, batch=100, seed=3)
 
     expected = exact(sim_truth.expectations(sent, zone=ZONE, day=DAY)["agent_days"]["300001"])
@@ -122,7 +122,7 @@ def test_a_hotline_with_20000_calls(harness: Harness) -> None:
         else:
             call_event(task, "Mailbox", begin + wait)
             call_event(task, "CallEnd", begin + wait + timedelta(seconds=30))
-    items = [harness.store_event(s.params) for s in sent]
+    items = harness.store_many([s.params for s in sent])
     deliver(harness, harness.calls(), items, batch=100, seed=9)
 
     expected = sim_truth.expectations(sent, zone=ZONE, day=DAY)["kpis"]["777"]

@@ -189,6 +189,17 @@ class Dynamo:
                 return
             request["ExclusiveStartKey"] = last
 
+    def write_batch(self, puts: list[dict[str, Any]], deletes: list[Key]) -> None:
+        """Unconditional puts and deletes, 25 to a request (the rebuild's bulk replacement)."""
+        requests = [{"PutRequest": {"Item": self.encode(item)}} for item in puts] + [
+            {"DeleteRequest": {"Key": {"pk": {"S": pk}, "sk": {"S": sk}}}} for pk, sk in deletes
+        ]
+        for start in range(0, len(requests), 25):
+            pending: dict[str, Any] = {self.table: requests[start : start + 25]}
+            while pending:
+                answer = self.client.batch_write_item(RequestItems=pending)
+                pending = answer.get("UnprocessedItems") or {}
+
     def get(self, key: Key) -> dict[str, Any] | None:
         response = self.client.get_item(
             TableName=self.table, Key={"pk": {"S": key[0]}, "sk": {"S": key[1]}}, ConsistentRead=True
@@ -386,17 +397,6 @@ class ReportsStore(Dynamo):
         ):
             return item
         return None
-
-    def write_batch(self, puts: list[dict[str, Any]], deletes: list[Key]) -> None:
-        """Unconditional puts and deletes, 25 to a request (the rebuild's bulk replacement)."""
-        requests = [{"PutRequest": {"Item": self.encode(item)}} for item in puts] + [
-            {"DeleteRequest": {"Key": {"pk": {"S": pk}, "sk": {"S": sk}}}} for pk, sk in deletes
-        ]
-        for start in range(0, len(requests), 25):
-            pending: dict[str, Any] = {self.table: requests[start : start + 25]}
-            while pending:
-                answer = self.client.batch_write_item(RequestItems=pending)
-                pending = answer.get("UnprocessedItems") or {}
 
     def add_counters(self, key: Key, counters: dict[str, int]) -> None:
         names = {f"#a{i}": name for i, name in enumerate(counters)}
