@@ -10,14 +10,11 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-import boto3
 import pytest
-from moto import mock_aws
 
 from acd_hub.reporting import ReportQueries
 from acd_hub.settings import HubSettings
 from acd_tools import sim_truth
-from acd_tools.template import dynamodb_tables, load_template
 from tests.support import Harness
 
 ZONE = HubSettings().report_zone
@@ -31,15 +28,8 @@ class Sent:
 
 
 @pytest.fixture
-def harness(monkeypatch: pytest.MonkeyPatch) -> Iterator[Harness]:
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-central-1")
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    with mock_aws():
-        client = boto3.client("dynamodb")
-        for kwargs in dynamodb_tables(load_template()).values():
-            client.create_table(**kwargs)
-        yield Harness(client)
+def harness(dynamodb: Any) -> Harness:
+    return Harness(dynamodb)
 
 
 def deliver(harness: Harness, aggregator: Any, items: list[dict[str, Any]], batch: int, seed: int) -> None:

@@ -5,15 +5,12 @@ rebuild repairs reports that went wrong."""
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-import boto3
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from moto import mock_aws
 
 from acd_hub.rebuild import Rebuilder, days_between
 from acd_hub.reporting import ReportQueries
@@ -31,12 +28,8 @@ TASKS = tuple(f"c0ffee{n}" for n in range(6))
 
 
 @pytest.fixture
-def tables(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-central-1")
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    with mock_aws():
-        yield boto3.client("dynamodb")
+def tables(dynamodb: Any) -> Any:
+    return dynamodb
 
 
 def fresh_harness(client: Any, name: str) -> Harness:
