@@ -75,7 +75,6 @@ def leave_moto_empty(moto_server: str) -> Iterator[None]:
     reset_moto(moto_server)
 
 
-
 def table_kwargs() -> dict[str, Any]:
     return {
         "KeySchema": [
