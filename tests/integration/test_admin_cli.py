@@ -398,6 +398,8 @@ def day_in_stream(aws_resources: ProvisionedResources, aws: AwsClients) -> dict[
         stored_by_ingest(aws, query, f"r-{number}")
     stream_arn = aws_resources.stream_arns["EventsTable"]
     shard_id, records = stream_records(aws, stream_arn)
+    # the events' records (a callevent's key claim has a record of its own, which no consumer takes)
+    records = [r for r in records if r["dynamodb"]["NewImage"]["kind"]["S"] == "event"]
     assert len(records) == 5
     queues = {}
     for function in ("AgentStatsFunction", "CallStatsFunction"):

@@ -446,12 +446,15 @@ def test_aggregator_policy_is_least_privilege(resources: dict[str, Any], functio
     # Read-only on the events table, base table only (no index ARN, no Scan, no write).
     assert grants == {
         "EventsTable": {"dynamodb:Query", "dynamodb:GetItem"},
+        # TransactWriteItems is authorized per item: Put/Update/Delete/ConditionCheckItem
         "ReportsTable": {
             "dynamodb:GetItem",
+            "dynamodb:BatchGetItem",
             "dynamodb:Query",
             "dynamodb:PutItem",
             "dynamodb:UpdateItem",
             "dynamodb:DeleteItem",
+            "dynamodb:ConditionCheckItem",
         },
     }
     for policy in _as_list(resources[function]["Properties"]["Policies"]):
