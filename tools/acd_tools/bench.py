@@ -1013,9 +1013,17 @@ def day_shape(day: Sequence[Any]) -> dict[str, Any]:
 
     def spread(counts: Counter[Any]) -> dict[str, float]:
         values = list(counts.values())
-        return {"count": len(values), "mean": sum(values) / len(values) if values else 0.0, "max": max(values, default=0)}
+        return {
+            "count": len(values),
+            "mean": sum(values) / len(values) if values else 0.0,
+            "max": max(values, default=0),
+        }
 
-    return {"events": len(day), "agent_day_events": spread(per_agent), "hotline_day_calls": spread(per_hotline)}
+    return {
+        "events": len(day),
+        "agent_day_events": spread(per_agent),
+        "hotline_day_calls": spread(per_hotline),
+    }
 
 
 def _fresh_reports_table(hub: _Hub, suffix: str) -> Any:
@@ -1153,7 +1161,9 @@ def scaling_growth(runs: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, Any
                 key: {
                     "small": small[key],
                     "large": large[key],
-                    "ratio": _ratio(large[key], small[key]) if small[key] is not None and large[key] is not None else None,
+                    "ratio": _ratio(large[key], small[key])
+                    if small[key] is not None and large[key] is not None
+                    else None,
                 }
                 for key, _ in PER_EVENT_FIGURES
             },
@@ -1616,7 +1626,9 @@ def scaling_rows(r: Mapping[str, Any]) -> list[Row]:
                     f"{run['getitem_per_s']:,.0f} GetItem/s",
                     _times(run["ratio"]),
                     f"≥ {floor:.2f}×",
-                    _yes(run["ratio"] is not None and run["ratio"] >= floor and not run["batch_item_failures"]),
+                    _yes(
+                        run["ratio"] is not None and run["ratio"] >= floor and not run["batch_item_failures"]
+                    ),
                 )
             )
     return out
