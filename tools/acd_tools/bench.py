@@ -1591,8 +1591,11 @@ def rows(results: Mapping[str, Any]) -> list[Row]:
 
 
 def _day_label(run: Mapping[str, Any]) -> str:
-    partial = f", first {run['events']:,} of {run['stored_events']:,} (time budget)" if run["partial"] else ""
-    return f"{run['factor']}× day ({run['stored_events']:,} events{partial})"
+    if run["partial"]:
+        return (
+            f"{run['factor']}× day: first {run['events']:,} of {run['stored_events']:,} events (time budget)"
+        )
+    return f"{run['factor']}× day ({run['stored_events']:,} events)"
 
 
 def scaling_rows(r: Mapping[str, Any]) -> list[Row]:
