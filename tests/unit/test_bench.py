@@ -204,6 +204,16 @@ def test_dynamo_counter_counts_items_of_transactions_batch_gets_and_scans() -> N
         assert counter.requests == 4
 
 
+def test_item_size_follows_dynamodbs_rules() -> None:
+    item = {
+        "pk": {"S": "ab"},  # 2 + 2
+        "n": {"N": "-123.0"},  # 1 + 4 digits: 3
+        "m": {"M": {"x": {"BOOL": True}}},  # 1 + 3 + (1 + 1 + 1)
+        "l": {"L": [{"S": "é"}]},  # 1 + 3 + (2 + 1)
+    }
+    assert bench.item_size(item) == 4 + 4 + 7 + 7
+
+
 def test_scaled_days_grow_every_hotline_day_and_every_agent_day() -> None:
     base = dict(bench.SCALING_BASE)
     shapes = {
@@ -242,6 +252,10 @@ def test_aggregation_scaling_measures_every_day_and_batch_size(scaling: dict[str
         read = sum(f["items_read"] for f in run["per_function"].values())
         assert run["items_read_per_event"] == pytest.approx(read / run["events"])
         assert all(_positive(run[k]) for k in ("events_per_s", "getitem_per_s", "ratio"))
+        assert run["report_items"], "the reports table was filled"
+        for sizes in run["report_items"].values():
+            assert sizes["max_bytes"] >= sizes["median_bytes"] > 0
+            assert sizes["items"] > 0
     growth = scaling["growth"]["5"]
     assert (growth["from_factor"], growth["to_factor"], growth["partial"]) == (1, 2, False)
     for key, _ in bench.PER_EVENT_FIGURES:

@@ -1039,6 +1039,50 @@ def _fresh_reports_table(hub: _Hub, suffix: str) -> Any:
     )
 
 
+def _attribute_size(value: Mapping[str, Any]) -> int:
+    """Bytes of one attribute value as DynamoDB counts them towards the 400 KB item limit (its
+    documented rules: UTF-8 strings, ~1 byte per 2 digits of a number, 3 bytes per list or map
+    plus a byte per element)."""
+    ((kind, raw),) = value.items()
+    if kind == "S":
+        return len(raw.encode())
+    if kind == "N":
+        return len(raw.lstrip("-").replace(".", "").lstrip("0")) // 2 + 1
+    if kind == "B":
+        return len(raw)
+    if kind in ("BOOL", "NULL"):
+        return 1
+    if kind == "M":
+        return 3 + sum(len(name.encode()) + _attribute_size(v) + 1 for name, v in raw.items())
+    if kind == "L":
+        return 3 + sum(_attribute_size(v) + 1 for v in raw)
+    if kind == "SS":
+        return sum(len(v.encode()) for v in raw)
+    if kind == "NS":
+        return sum(_attribute_size({"N": v}) for v in raw)
+    return sum(len(v) for v in raw)  # BS
+
+
+def item_size(item: Mapping[str, Any]) -> int:
+    """An item's size in bytes (wire format), as DynamoDB bills and limits it."""
+    return sum(len(name.encode()) + _attribute_size(value) for name, value in item.items())
+
+
+def report_item_sizes(client: Any, table: str) -> dict[str, dict[str, int]]:
+    """Every item of ``table`` by kind (its ``kind`` attribute, else the first part of its key):
+    how many, and the largest and median size. A design whose items grow with the day shows it
+    here long before DynamoDB's 400 KB limit."""
+    sizes: defaultdict[str, list[int]] = defaultdict(list)
+    for page in client.get_paginator("scan").paginate(TableName=table):
+        for item in page["Items"]:
+            kind = item.get("kind", {}).get("S") or item["pk"]["S"].split("#", 1)[0]
+            sizes[kind].append(item_size(item))
+    return {
+        kind: {"items": len(values), "max_bytes": max(values), "median_bytes": int(statistics.median(values))}
+        for kind, values in sorted(sizes.items())
+    }
+
+
 def _per_event_figures(run: _StreamRun, functions: Sequence[str]) -> dict[str, Any]:
     """Both aggregators' DynamoDB work per stored event of the measured part of the day."""
     events = run.covered
@@ -1118,6 +1162,7 @@ def bench_aggregation_scaling(
                     collect_every=100,
                 )
                 figures = _per_event_figures(run, list(aggregators))
+                report_items = report_item_sizes(hub.client, settings.reports_table)  # not counted
                 runs.append(
                     {
                         "factor": factor,
@@ -1129,6 +1174,7 @@ def bench_aggregation_scaling(
                         "delivered_records": delivered,
                         "partial": run.partial,
                         "batch_item_failures": run.failures,
+                        "report_items": report_items,
                         **figures,
                         "ratio": _ratio(figures["events_per_s"], figures["getitem_per_s"]),
                     }
@@ -1637,6 +1683,13 @@ def scaling_rows(r: Mapping[str, Any]) -> list[Row]:
     return out
 
 
+def _largest(report_items: Mapping[str, Mapping[str, int]]) -> str:
+    if not report_items:
+        return "—"
+    kind, sizes = max(report_items.items(), key=lambda entry: entry[1]["max_bytes"])
+    return f"{sizes['max_bytes'] / 1000:.1f} kB ({kind})"
+
+
 def _figure(value: float | None) -> str:
     return "—" if value is None else f"{value:.2f}"
 
@@ -1653,6 +1706,7 @@ SCALING_HEADERS = [
     "events/s",
     "GetItem/s",
     "ratio",
+    "largest reports item",
 ]
 
 
@@ -1677,6 +1731,7 @@ def scaling_table(r: Mapping[str, Any]) -> list[list[str]]:
                 f"{run['events_per_s']:,.1f}",
                 f"{run['getitem_per_s']:,.0f}",
                 _times(run["ratio"]),
+                _largest(run.get("report_items") or {}),
             ]
         )
     return lines
