@@ -236,10 +236,8 @@ def simulated_day(seed: int = 7, **config: Any) -> list[Any]:
     return generate_day(SimConfig(day=SIM_DAY, seed=seed, **config))
 
 
-# The aggregation day: a small call center's whole day. acd-sim's default day (12 agents, 300
-# calls, ~3,400 events) takes far longer than make bench's ten minutes on moto: per event, a
-# larger day costs more (each batch recomputes every report it touches from all that report's
-# events so far: agent days, calls, a hotline-day's KPIs).
+# The aggregation day: a small call center's whole day (~1,100 events), kept as the earlier runs
+# measured it so this row stays comparable; how the cost behaves as a day grows is section 7's.
 AGGREGATION_DAY = {"agents": 4, "calls": 100, "outbound": 12}
 
 
@@ -1127,7 +1125,7 @@ def bench_aggregation_scaling(
     base: Mapping[str, int] | None = None,
     factors: Sequence[int] = SCALING_FACTORS,
     batch_sizes: Sequence[int] = SCALING_BATCHES,
-    max_seconds: float = 150.0,
+    max_seconds: float = 240.0,
     seed: int = 7,
 ) -> dict[str, Any]:
     """DynamoDB requests, items read and written per aggregated event, and aggregation events/s,
@@ -1806,10 +1804,7 @@ def markdown(results: Mapping[str, Any]) -> str:
         "import to the first request shows up in the third row.",
         f"3. **Aggregation**: an `acd-sim` day ({AGGREGATION_DAY['agents']} agents, "
         f"{AGGREGATION_DAY['calls']} inbound and {AGGREGATION_DAY['outbound']} outbound calls: a "
-        "small center's whole day. Per event a larger day costs more — each batch recomputes "
-        "every report it touches from all that report's events so far (agent days, calls, a "
-        "hotline-day's KPIs) — and acd-sim's default 12-agent, 300-call day takes far longer "
-        "than ten minutes on moto) stored with the real ingest "
+        "small center's whole day; section 7 grows it) stored with the real ingest "
         "code into moto's in-process DynamoDB, its INSERT records filtered per function by the template's filter "
         "criteria and handed to `aggregate_batch` in batches of 100; events/s = stored events ÷ "
         "the time of both aggregators. Baseline: one consistent `GetItem` per event on the same "
@@ -1892,7 +1887,17 @@ NOTES = """
   rest is the handler's own work: Powertools' resolver, decoding and validating the parameters,
   phone numbers, building and serializing the item, one structured log line and the EMF
   metrics per request.
-* Rates in 3 and 4 are moto's: in-process moto serializes every response item through its
+* Section 7, items read: CallStats reads a call's agents' events from the call's start to the
+  end of its after-call work, in pages of 25 (a query is billed by what it scans). On the 4× and
+  16× days the same four agents answer 4× and 16× the calls, so calls wait longer and their
+  agents did more in the meantime: more of those pages fill. That grows with the waiting time,
+  not with the day, but on these days it is measured as growth and the target is missed as
+  shown. Requests and items written per event do not grow. The 16× runs that hit their time
+  budget measured the first part of the day only (the morning).
+* In-process moto runs with `acd_tools.moto_fixes` installed, as `acd-local` does: unpatched,
+  a transaction deep-copies every table it touches and a base-table query walks the whole
+  table, so moto's own cost would grow with the day whatever the aggregators do.
+* Rates in 3, 4 and 7 are moto's: in-process moto serializes every response item through its
   generic serializer (a few ms per event item on this machine), moto server adds HTTP. They are
   the local stack's figures, not DynamoDB's; the request counts in 5 are what carries over.
 """
