@@ -1814,10 +1814,10 @@ def markdown(results: Mapping[str, Any]) -> str:
         "clients sending an `acd-sim` day as GET callbacks; vs conditional `PutItem`s of fresh "
         "keys with the same concurrency against the same moto server (stream consumers drained "
         "first), phases interleaved, medians.",
-        "5. **DynamoDB requests and items written**: botocore `before-call`/`after-call` hooks on "
+        "5. **DynamoDB requests and items written**: botocore hooks on "
         "the client during 3 (a tenth of the day delivered twice for the duplicate row). Per "
-        "aggregated event: summed over both aggregators, per stored event, batches of 100 (larger "
-        "batches share more recomputations).",
+        "aggregated event: summed over both aggregators, per stored event, batches of 100 "
+        "(section 7 has them for batches of 10 too, and for larger days).",
         "6. **Deployment size**: each directory of `.aws-sam/build` (`make build` when it is "
         "missing or older than the sources), unzipped and as a deflated zip.",
         "7. **Aggregation scaling**: " + SCALING_METHOD,
