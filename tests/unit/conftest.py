@@ -5,8 +5,14 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Iterator
+from typing import Any
 
+import boto3
 import pytest
+from moto import mock_aws
+
+from acd_tools.template import dynamodb_tables, load_template
 
 
 @pytest.fixture(autouse=True)
@@ -21,3 +27,24 @@ def _no_network(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):
         if name.startswith(("ACD_", "POWERTOOLS_")) or name == "AWS_ENDPOINT_URL":
             monkeypatch.delenv(name)
+
+
+@pytest.fixture
+def dynamodb(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """An in-process moto DynamoDB client holding the template's tables."""
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-central-1")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    with mock_aws():
+        client = boto3.client("dynamodb")
+        create_tables(client)
+        yield client
+
+
+def create_tables(client: Any) -> None:
+    """The template's tables, empty (any others dropped)."""
+    for name in client.list_tables()["TableNames"]:
+        client.delete_table(TableName=name)
+    for kwargs in dynamodb_tables(load_template()).values():
+        client.create_table(**kwargs)

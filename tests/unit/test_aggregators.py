@@ -4,39 +4,22 @@ as stream batches the way Lambda delivers them, reports read back."""
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
 from typing import Any
 from unittest.mock import MagicMock
 
-import boto3
 import pytest
-from moto import mock_aws
 
 from acd_hub.aggregation import Call
 from acd_hub.reporting import ReportQueries
 from acd_hub.reports_store import call_summary_key
 from acd_hub.stream_batch import aggregate_batch
-from acd_tools.template import dynamodb_tables, load_template
 from tests.support import Harness, agent_state, call_event
+from tests.unit.conftest import create_tables
 
 
 @pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-central-1")
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    with mock_aws():
-        client = boto3.client("dynamodb")
-        create_tables(client)
-        yield client
-
-
-def create_tables(client: Any) -> None:
-    for name in client.list_tables()["TableNames"]:
-        client.delete_table(TableName=name)
-    for kwargs in dynamodb_tables(load_template()).values():
-        client.create_table(**kwargs)
+def aws(dynamodb: Any) -> Any:
+    return dynamodb
 
 
 def a_call() -> list[dict[str, str]]:

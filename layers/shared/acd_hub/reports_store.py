@@ -189,6 +189,17 @@ class Dynamo:
                 return
             request["ExclusiveStartKey"] = last
 
+    def write_batch(self, puts: list[dict[str, Any]], deletes: list[Key]) -> None:
+        """Unconditional puts and deletes, 25 to a request (the rebuild's bulk replacement)."""
+        requests = [{"PutRequest": {"Item": self.encode(item)}} for item in puts] + [
+            {"DeleteRequest": {"Key": {"pk": {"S": pk}, "sk": {"S": sk}}}} for pk, sk in deletes
+        ]
+        for start in range(0, len(requests), 25):
+            pending: dict[str, Any] = {self.table: requests[start : start + 25]}
+            while pending:
+                answer = self.client.batch_write_item(RequestItems=pending)
+                pending = answer.get("UnprocessedItems") or {}
+
     def get(self, key: Key) -> dict[str, Any] | None:
         response = self.client.get_item(
             TableName=self.table, Key={"pk": {"S": key[0]}, "sk": {"S": key[1]}}, ConsistentRead=True
@@ -216,6 +227,16 @@ class EventLog(Dynamo):
         ):
             return StoredEvent.from_item(item)
         return None
+
+    def agent_between(
+        self, agent: str, day: str, first: str, last: str, limit: int
+    ) -> list[tuple[StoredEvent, str]]:
+        """The agent's events with sort keys from ``first`` to ``last`` (at most ``limit``), with
+        their sort keys."""
+        items = self.query(
+            keys.agent_day_pk(agent, day), consistent=True, sk_between=(first, last), limit=limit
+        )
+        return [(StoredEvent.from_item(item), str(item["sk"])) for item in items]
 
     def agent_since(self, agent: str, since_ms: int, zone: ZoneInfo) -> Iterator[StoredEvent]:
         """The agent's events from ``since_ms`` on, that day and the next, read a page at a time
@@ -376,17 +397,6 @@ class ReportsStore(Dynamo):
         ):
             return item
         return None
-
-    def write_batch(self, puts: list[dict[str, Any]], deletes: list[Key]) -> None:
-        """Unconditional puts and deletes, 25 to a request (the rebuild's bulk replacement)."""
-        requests = [{"PutRequest": {"Item": self.encode(item)}} for item in puts] + [
-            {"DeleteRequest": {"Key": {"pk": {"S": pk}, "sk": {"S": sk}}}} for pk, sk in deletes
-        ]
-        for start in range(0, len(requests), 25):
-            pending: dict[str, Any] = {self.table: requests[start : start + 25]}
-            while pending:
-                answer = self.client.batch_write_item(RequestItems=pending)
-                pending = answer.get("UnprocessedItems") or {}
 
     def add_counters(self, key: Key, counters: dict[str, int]) -> None:
         names = {f"#a{i}": name for i, name in enumerate(counters)}
