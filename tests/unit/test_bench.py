@@ -122,6 +122,173 @@ def test_aggregation_runs_both_aggregators_and_counts_dynamodb_calls(aggregation
     assert set(dynamo["aggregation"]["per_function"]) == {"AgentStatsFunction", "CallStatsFunction"}
 
 
+@pytest.fixture(scope="module")
+def scaling() -> dict[str, Any]:
+    # Tiny days (~60 and ~100 events), one small batch size: the section's machinery, not its
+    # figures. The time budget is far beyond what these days need, so nothing is cut short.
+    return bench.bench_aggregation_scaling(
+        base={"agents": 2, "calls": 3, "outbound": 1}, factors=(1, 2), batch_sizes=(5,), max_seconds=600
+    )
+
+
+def test_dynamo_counter_counts_items_of_transactions_batch_gets_and_scans() -> None:
+    import boto3  # noqa: PLC0415
+    from botocore.exceptions import ClientError  # noqa: PLC0415
+    from moto import mock_aws  # noqa: PLC0415
+
+    def key(pk: str, sk: str) -> dict[str, Any]:
+        return {"pk": {"S": pk}, "sk": {"S": sk}}
+
+    with bench.patched_env(bench._AWS_ENV, unset=bench._UNSET_ENV), mock_aws():
+        client = boto3.client("dynamodb", region_name=bench.REGION)
+        client.create_table(
+            TableName="T",
+            KeySchema=[
+                {"AttributeName": "pk", "KeyType": "HASH"},
+                {"AttributeName": "sk", "KeyType": "RANGE"},
+            ],
+            AttributeDefinitions=[
+                {"AttributeName": "pk", "AttributeType": "S"},
+                {"AttributeName": "sk", "AttributeType": "S"},
+            ],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        counter = bench.DynamoCounter(client)
+        client.transact_write_items(
+            TransactItems=[
+                {"Put": {"TableName": "T", "Item": {**key("a", "1"), "v": {"N": "1"}}}},
+                {"Put": {"TableName": "T", "Item": {**key("a", "2"), "v": {"N": "2"}}}},
+                {
+                    "Update": {
+                        "TableName": "T",
+                        "Key": key("a", "3"),
+                        "UpdateExpression": "ADD v :n",
+                        "ExpressionAttributeValues": {":n": {"N": "3"}},
+                    }
+                },
+                {
+                    "ConditionCheck": {
+                        "TableName": "T",
+                        "Key": key("b", "1"),
+                        "ConditionExpression": "attribute_not_exists(pk)",
+                    }
+                },
+            ]
+        )
+        assert (counter.items_written, counter.condition_checks, counter.failed_writes) == (3, 1, 0)
+        with pytest.raises(ClientError):  # cancelled: writes nothing
+            client.transact_write_items(
+                TransactItems=[
+                    {
+                        "Put": {
+                            "TableName": "T",
+                            "Item": key("a", "1"),
+                            "ConditionExpression": "attribute_not_exists(pk)",
+                        }
+                    }
+                ]
+            )
+        assert (counter.items_written, counter.failed_writes) == (3, 1)
+        client.batch_get_item(
+            RequestItems={
+                "T": {"Keys": [key("a", "1"), key("a", "2"), key("zz", "9")], "ConsistentRead": True}
+            }
+        )
+        assert counter.items_read == 2  # the two that exist
+        page = client.query(
+            TableName="T",
+            KeyConditionExpression="pk = :p",
+            FilterExpression="v > :one",
+            ExpressionAttributeValues={":p": {"S": "a"}, ":one": {"N": "1"}},
+        )
+        assert page["Count"] == 2
+        assert counter.items_read == 2 + 3  # a query is billed by what it scanned, before the filter
+        assert counter.calls == {"TransactWriteItems": 2, "BatchGetItem": 1, "Query": 1}
+        assert counter.requests == 4
+
+
+def test_item_size_follows_dynamodbs_rules() -> None:
+    item = {
+        "pk": {"S": "ab"},  # 2 + 2
+        "n": {"N": "-123.0"},  # 1 + 4 digits: 3
+        "m": {"M": {"x": {"BOOL": True}}},  # 1 + 3 + (1 + 1 + 1)
+        "l": {"L": [{"S": "é"}]},  # 1 + 3 + (2 + 1)
+    }
+    assert bench.item_size(item) == 4 + 4 + 7 + 7
+
+
+def test_scaled_days_grow_every_hotline_day_and_every_agent_day() -> None:
+    base = dict(bench.SCALING_BASE)
+    shapes = {
+        factor: bench.day_shape(bench.simulated_day(**bench.scaled_day_config(base, factor)))
+        for factor in (1, 4, 16)
+    }
+    for factor in (4, 16):
+        assert bench.scaled_day_config(base, factor)["agents"] == base["agents"]
+        # the hotlines' days grow with the calls, the agents' days (queue overflow rejected) less
+        assert (
+            shapes[factor]["hotline_day_calls"]["mean"]
+            >= 0.8 * factor * shapes[1]["hotline_day_calls"]["mean"]
+        )
+        assert (
+            shapes[factor]["agent_day_events"]["mean"] >= 0.4 * factor * shapes[1]["agent_day_events"]["mean"]
+        )
+        assert shapes[factor]["agent_day_events"]["count"] == base["agents"]
+
+
+def test_aggregation_scaling_measures_every_day_and_batch_size(scaling: dict[str, Any]) -> None:
+    assert [(r["factor"], r["batch_size"]) for r in scaling["runs"]] == [(1, 5), (2, 5)]
+    small, large = scaling["runs"]
+    assert large["stored_events"] > small["stored_events"] > 0
+    for run in scaling["runs"]:
+        assert not run["partial"]
+        assert run["events"] == run["stored_events"]  # the whole day measured
+        assert run["batch_item_failures"] == 0
+        assert set(run["delivered_records"]) == {"AgentStatsFunction", "CallStatsFunction"}
+        assert all(n > 0 for n in run["delivered_records"].values())
+        for key, _ in bench.PER_EVENT_FIGURES:
+            assert _positive(run[key]), key
+        # the per-event figures are the counted totals over the events measured
+        requests = sum(f["requests"] for f in run["per_function"].values())
+        assert run["requests_per_event"] == pytest.approx(requests / run["events"])
+        assert sum(run["calls_per_event"].values()) == pytest.approx(run["requests_per_event"])
+        read = sum(f["items_read"] for f in run["per_function"].values())
+        assert run["items_read_per_event"] == pytest.approx(read / run["events"])
+        assert all(_positive(run[k]) for k in ("events_per_s", "getitem_per_s", "ratio"))
+        assert run["report_items"], "the reports table was filled"
+        for sizes in run["report_items"].values():
+            assert sizes["max_bytes"] >= sizes["median_bytes"] > 0
+            assert sizes["items"] > 0
+    growth = scaling["growth"]["5"]
+    assert (growth["from_factor"], growth["to_factor"], growth["partial"]) == (1, 2, False)
+    for key, _ in bench.PER_EVENT_FIGURES:
+        assert growth[key]["ratio"] == pytest.approx(large[key] / small[key])
+
+
+def test_aggregation_scaling_rows_mark_each_target(scaling: dict[str, Any]) -> None:
+    table = bench.rows({"aggregation_scaling": scaling, "errors": {}})
+    growth = [row for row in table if row.metric.startswith("7 ") and "day vs" in row.metric]
+    rates = [row for row in table if row.metric.startswith("7 aggregation, batches of 5")]
+    assert len(growth) == 3
+    assert len(rates) == 2
+    for row in growth:
+        assert row.target == "≤ 1.15×"
+        ratio = float(row.ratio.rstrip("×"))
+        assert row.met == ("yes" if ratio <= 1.15 else "**NO**")
+    for row in rates:
+        assert row.target == "≥ 0.50×"
+        assert row.met in ("yes", "**NO**")
+    lines = bench.scaling_table(scaling)
+    assert len(lines) == 2
+    assert all(len(line) == len(bench.SCALING_HEADERS) for line in lines)
+    # a run cut short by its time budget says so, in the table and in its target rows
+    cut = {**scaling, "runs": [{**scaling["runs"][1], "partial": True, "events": 7}, scaling["runs"][0]]}
+    cut["growth"] = bench.scaling_growth(cut["runs"])
+    labels = [row.metric for row in bench.scaling_rows(cut)]
+    assert any("first 7 of" in label for label in labels)
+    assert any("time budget hit" in label for label in labels)
+
+
 def test_deployment_size_of_an_existing_build(tmp_path: Path) -> None:
     for name in [*bench.FUNCTIONS, "SharedLayer"]:
         (tmp_path / name).mkdir()
