@@ -245,7 +245,8 @@ class EventLog(Dynamo):
         day = since.astimezone(zone).date()
         for partition, bound in ((day, keys.iso_utc(since)), (day + timedelta(days=1), None)):
             pk = keys.agent_day_pk(agent, partition.isoformat())
-            for item in self.query(pk, consistent=True, sk_from=bound, page_size=25):
+            # a call needs the few states from its start to the end of its wrap-up: small pages
+            for item in self.query(pk, consistent=True, sk_from=bound, page_size=8):
                 yield StoredEvent.from_item(item)
 
     def cmd_day(self, cmd: str, day: str, shards: int) -> Iterator[StoredEvent]:
