@@ -27,8 +27,9 @@ import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from functools import cached_property
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -86,6 +87,8 @@ class ReportContext:
     zone: ZoneInfo = field(default_factory=lambda: ZoneInfo("Europe/Berlin"))
     shards: int = 8
     fmt: str | None = None
+    # ``serve --as-of``: the wallboard's clock runs from a chosen moment instead of now.
+    clock_offset: timedelta = timedelta(0)
 
     @property
     def local(self) -> bool:
@@ -169,7 +172,7 @@ class ReportContext:
         return ReportQueries(self.dynamodb, self.reports_table, self.shards)
 
     def now(self) -> datetime:
-        return datetime.now(UTC)
+        return datetime.now(UTC) + self.clock_offset
 
     def today(self) -> str:
         return self.now().astimezone(self.zone).date().isoformat()
@@ -854,6 +857,154 @@ def board(report: ReportContext, *, fmt: str | None) -> None:
         empty_message="The board is empty: no agent has reported a state yet.",
         csv_lead=BOARD_CSV_LEAD,
     )
+
+
+# -- pictures: the HTML day report and the wallboard ------------------------------------------------
+
+
+def _hotlines(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> list[str]:
+    return [h for value in values if (h := _hotline(ctx, param, value)) is not None]
+
+
+def _agents_option(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> list[str]:
+    return [a for value in values if (a := _text(ctx, param, value)) is not None]
+
+
+SL_TARGET_OPTION = click.option(
+    "--sl-target",
+    type=click.FloatRange(0, 100),
+    default=80.0,
+    show_default=True,
+    help="Service-level target in percent, drawn on the charts.",
+)
+
+
+@cli.command()
+@DAY_OPTION
+@click.option(
+    "--hotline",
+    "hotlines",
+    metavar="HOTLINEID",
+    multiple=True,
+    callback=_hotlines,
+    help="Hotline to show (repeatable; default: every hotline with calls that day).",
+)
+@click.option(
+    "--agent",
+    "agents",
+    metavar="AGENTID",
+    multiple=True,
+    callback=_agents_option,
+    help="Agent to show (repeatable; default: every agent with statistics that day).",
+)
+@SL_TARGET_OPTION
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    required=True,
+    help="The HTML file to write (self-contained: opens offline).",
+)
+@click.pass_obj
+def html(
+    report: ReportContext,
+    *,
+    day: str | None,
+    hotlines: list[str],
+    agents: list[str],
+    sl_target: float,
+    out: Path,
+) -> None:
+    """The day report as one self-contained HTML file: KPIs, 15-minute charts, agent timelines."""
+    from acd_tools import html_report  # noqa: PLC0415 - the chart renderer loads only for pictures
+
+    day = day or report.today()
+    found = html_report.gather(
+        report.reports,
+        report.queries,
+        day,
+        report.zone,
+        hotlines=hotlines,
+        agents=agents,
+        now=report.now(),
+        sl_target_pct=sl_target,
+    )
+    page = html_report.render(found)
+    try:
+        out.write_text(page, encoding="utf-8")
+    except OSError as exc:
+        raise ReportError(f"--out: cannot write {out}: {exc.strerror}") from None
+    click.echo(
+        f"Wrote {out} ({len(page.encode()) / 1024:.0f} KB): day {day}, "
+        f"{len(found.hotlines)} hotline(s), {len(found.agents)} agent(s)."
+    )
+
+
+@cli.command()
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=8080,
+    show_default=True,
+    help="Port on 127.0.0.1 (0: any free one).",
+)
+@click.option(
+    "--hotline",
+    "hotlines",
+    metavar="HOTLINEID",
+    multiple=True,
+    callback=_hotlines,
+    help="Hotline on the wallboard (repeatable; default: every hotline with calls today).",
+)
+@click.option(
+    "--refresh",
+    type=click.FloatRange(1, 300),
+    default=3.0,
+    show_default=True,
+    help="Seconds between the wallboard's refreshes.",
+)
+@SL_TARGET_OPTION
+@click.option(
+    "--as-of",
+    metavar="'YYYY-MM-DD HH:MM'",
+    help="Run the wallboard's clock from this moment (reporting time zone) instead of now: "
+    "replay a past day on the wall, a demo, a screenshot.",
+)
+@click.pass_obj
+def serve(
+    report: ReportContext,
+    *,
+    port: int,
+    hotlines: list[str],
+    refresh: float,
+    sl_target: float,
+    as_of: str | None,
+) -> None:
+    """Serve the live wallboard and the day report on http://127.0.0.1:PORT (Ctrl-C stops)."""
+    from acd_tools import wallboard  # noqa: PLC0415
+
+    if as_of is not None:
+        try:
+            moment = datetime.strptime(as_of.strip(), "%Y-%m-%d %H:%M").replace(tzinfo=report.zone)
+        except ValueError:
+            raise ReportError(f"--as-of: {as_of!r} is not a moment in the form 'YYYY-MM-DD HH:MM'") from None
+        report.clock_offset = moment - datetime.now(UTC)
+
+    try:
+        server = wallboard.WallboardServer(
+            ("127.0.0.1", port),
+            wallboard.Wallboard(report, hotlines=hotlines, refresh_s=refresh, sl_target_pct=sl_target),
+        )
+    except OSError as exc:
+        raise ReportError(f"--port: cannot listen on 127.0.0.1:{port}: {exc.strerror}") from None
+    address = f"http://127.0.0.1:{server.server_address[1]}"
+    clock = f" (clock from {as_of}, {report.zone.key})" if as_of else ""
+    click.echo(f"Wallboard   {address}/{clock}\nDay report  {address}/report?day=YYYY-MM-DD\nCtrl-C stops.")
+    try:
+        server.serve_forever(poll_interval=0.25)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
 
 
 def main(argv: Sequence[str] | None = None) -> None:
