@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from acd_tools.output import duration, or_not_applicable, percent
 
@@ -121,40 +121,49 @@ def _percent(value: object) -> str:
     return or_not_applicable(percent(value, 1))
 
 
+Unit = Literal["count", "seconds", "percent"]
+SHOW: dict[Unit, Callable[[Any], str]] = {"count": _count, "seconds": _seconds, "percent": _percent}
+
+
 @dataclass(frozen=True)
 class Kpi:
-    """One KPI: its name in the reports, its label, a short header for narrow tables, and how a
-    person reads its value (counts as numbers, times as ``m:ss``, ratios as ``6.2 %``)."""
+    """One KPI: its name in the reports, its label, a header for tables, and its unit, which says
+    how a person reads it: counts as numbers, times as ``m:ss``, ratios as ``6.2 %``."""
 
     name: str
     label: str
     header: str
-    show: Callable[[Any], str]
+    unit: Unit
+
+    def show(self, value: object) -> str:
+        return SHOW[self.unit](value)
 
 
 KPIS: tuple[Kpi, ...] = (
-    Kpi("offered", "offered", "offered", _count),
-    Kpi("answered", "answered", "answered", _count),
-    Kpi("abandoned", "abandoned", "abandoned", _count),
-    Kpi("rejected", "rejected", "rejected", _count),
-    Kpi("badcall", "failed (bad call)", "bad call", _count),
-    Kpi("mailbox", "mailbox", "mailbox", _count),
-    Kpi("forwarded", "forwarded", "forwarded", _count),
-    Kpi("answered_within_sl", "answered within service level", "in SL", _count),
-    Kpi("service_level_pct", "service level", "SL", _percent),
-    Kpi("abandon_rate_pct", "abandon rate", "abandon rate", _percent),
-    Kpi("asa_s", "average speed of answer", "ASA", _seconds),
-    Kpi("max_wait_s", "longest wait", "max wait", _seconds),
-    Kpi("aht_s", "average handling time", "AHT", _seconds),
-    Kpi("avg_talk_s", "average talk time", "avg talk", _seconds),
-    Kpi("avg_hold_s", "average hold time", "avg hold", _seconds),
+    Kpi("offered", "offered", "offered", "count"),
+    Kpi("answered", "answered", "answered", "count"),
+    Kpi("abandoned", "abandoned", "abandoned", "count"),
+    Kpi("rejected", "rejected", "rejected", "count"),
+    Kpi("badcall", "failed (bad call)", "bad call", "count"),
+    Kpi("mailbox", "mailbox", "mailbox", "count"),
+    Kpi("forwarded", "forwarded", "forwarded", "count"),
+    Kpi("answered_within_sl", "answered within the service level", "in service level", "count"),
+    Kpi("service_level_pct", "service level", "service level", "percent"),
+    Kpi("abandon_rate_pct", "abandon rate", "abandon rate", "percent"),
+    Kpi("asa_s", "average speed of answer", "avg answer (ASA)", "seconds"),
+    Kpi("max_wait_s", "longest wait", "longest wait", "seconds"),
+    Kpi("aht_s", "average handling time", "avg handling (AHT)", "seconds"),
+    Kpi("avg_talk_s", "average talk time", "avg talk", "seconds"),
+    Kpi("avg_hold_s", "average hold time", "avg hold", "seconds"),
 )
 KPI_BY_NAME = {kpi.name: kpi for kpi in KPIS}
 
 
 def state_label(state: object) -> str:
     """``balerting`` -> ``customer ringing (outbound)``; an unknown name as it came."""
-    label = STATES.get(str(state).lower()) if state is not None else None
+    if state is None:
+        return ""
+    label = STATES.get(str(state).lower())
     return label.text if label else str(state)
 
 
@@ -174,6 +183,8 @@ def event_label(event_type: object) -> str:
 
 
 def outcome_label(outcome: object) -> str:
+    if outcome is None:
+        return ""
     label = OUTCOMES.get(str(outcome))
     return label.text if label else str(outcome)
 

@@ -48,7 +48,7 @@ from botocore.exceptions import (
 from acd_hub.call_stats import KPI_KEYS
 from acd_hub.models import CALLBACK_MODELS
 from acd_hub.reporting import MAX_WORKERS, EventQueries, ReportQueries
-from acd_tools import output
+from acd_tools import labels, output
 from acd_tools.output import Column, OutputFormat, format_option
 
 if TYPE_CHECKING:
@@ -495,34 +495,12 @@ AGENT_OPTION = click.option(
 )
 
 
-def _seconds_text(value: object) -> str:
-    """A duration that is null when there is nothing to measure (no answered call): ``–``."""
-    return output.or_not_applicable(output.duration(value))
-
-
-def _percent_text(value: object) -> str:
-    return output.or_not_applicable(output.percent(value, 1))
-
-
 # -- kpis ------------------------------------------------------------------------------------------
 
-# (KPI, table header, how the table shows it); CSV and JSON carry the raw figures.
-KPI_DISPLAY: tuple[tuple[str, str, Any], ...] = (
-    ("offered", "offered", None),
-    ("answered", "answered", None),
-    ("abandoned", "abandoned", None),
-    ("rejected", "rejected", None),
-    ("badcall", "bad call", None),
-    ("mailbox", "mailbox", None),
-    ("forwarded", "forwarded", None),
-    ("answered_within_sl", "in SL", None),
-    ("service_level_pct", "SL", _percent_text),
-    ("abandon_rate_pct", "abandon rate", _percent_text),
-    ("asa_s", "ASA", _seconds_text),
-    ("max_wait_s", "max wait", _seconds_text),
-    ("aht_s", "AHT", _seconds_text),
-    ("avg_talk_s", "avg talk", _seconds_text),
-    ("avg_hold_s", "avg hold", _seconds_text),
+# (KPI, table header, how the table shows it); CSV and JSON carry the raw figures. Counts show
+# as stored (a missing one as "-"); times and ratios as every picture shows them (labels.KPIS).
+KPI_DISPLAY: tuple[tuple[str, str, Any], ...] = tuple(
+    (kpi.name, kpi.header, None if kpi.unit == "count" else kpi.show) for kpi in labels.KPIS
 )
 assert tuple(name for name, _, _ in KPI_DISPLAY) == KPI_KEYS
 DAY_ROW = "Day"
@@ -608,7 +586,7 @@ def agent_day(report: ReportContext, *, agent: str, day: str | None, fmt: str | 
     else:
         time_column = Column("time", lambda i: output.duration(i["seconds"]), justify="right")
         output.show_table(
-            [{"name": state, "seconds": seconds} for state, seconds in states.items()],
+            [{"name": labels.state_label(state), "seconds": seconds} for state, seconds in states.items()],
             [output.field("name", "state"), time_column],
             title=f"Agent {document['agent'] or agent} on {document['day'] or day}: time per state",
             totals=[{"name": "total", "seconds": sum(states.values())}],
@@ -633,7 +611,7 @@ def timeline_columns(zone: ZoneInfo) -> list[Column]:
     return [
         Column(f"start ({zone.key})", lambda i: output.local_time(i.get("start"), zone, "%H:%M:%S")),
         Column("end", end, no_wrap=True),
-        output.field("state"),
+        Column("state", lambda i: labels.state_label(i.get("state"))),
         Column("duration", length, justify="right"),
         output.field("pause_reason", "pause reason"),
         output.field("task_id", "task"),
@@ -720,7 +698,7 @@ def summary_rows(summary: output.Item, zone: ZoneInfo) -> list[tuple[str, object
         ("talk", output.duration(summary.get("talk_s"))),
         ("hold", output.duration(summary.get("hold_s"))),
         ("after-call work", output.duration(summary.get("acw_s"))),
-        ("outcome", summary.get("outcome")),
+        ("outcome", labels.outcome_label(summary.get("outcome"))),
         ("recorded", output.yes_no(summary.get("recorded"))),
         ("classification", summary.get("classification")),
         ("day", summary.get("day")),
@@ -773,11 +751,11 @@ def call_columns(zone: ZoneInfo) -> list[Column]:
             no_wrap=True,
         ),
         output.field("task_id", "task", no_wrap=True),
-        output.field("outcome"),
+        Column("outcome", lambda i: labels.outcome_label(i.get("outcome"))),
         Column("wait", lambda i: output.duration(i.get("wait_s")), justify="right"),
         Column("talk", lambda i: output.duration(i.get("talk_s")), justify="right"),
         Column("hold", lambda i: output.duration(i.get("hold_s")), justify="right"),
-        Column("acw", lambda i: output.duration(i.get("acw_s")), justify="right"),
+        Column("after-call work", lambda i: output.duration(i.get("acw_s")), justify="right"),
         Column("agents", _agents),
         Column("recorded", lambda i: output.yes_no(i.get("recorded"))),
         output.field("classification"),
@@ -822,8 +800,7 @@ def board_columns(zone: ZoneInfo, now: datetime) -> list[Column]:
     now_ms = int(now.timestamp() * 1000)
 
     def state(item: output.Item) -> object:
-        reason = item.get("pause_reason")
-        return f"{item.get('state')} ({reason})" if reason else item.get("state")
+        return labels.state_text(item.get("state"), item.get("pause_reason"))
 
     def in_state(item: output.Item) -> object:
         since = item.get("since_ms")
