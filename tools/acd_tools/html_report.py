@@ -67,7 +67,7 @@ def freshness_of(reports: ReportQueries) -> dict[str, Any]:
 def freshness_text(freshness: Mapping[str, Any], zone: ZoneInfo) -> str:
     """``complete to 14:03:10 (Europe/Berlin); the stream is 2 s behind``."""
     complete_to = local_time(freshness.get("complete_to"), zone, "%Y-%m-%d %H:%M:%S")
-    text = f"complete to {complete_to}" if complete_to else "completeness not reported"
+    text = f"complete to {complete_to}" if complete_to else "not yet marked complete to any moment"
     behind = freshness.get("behind_s")
     if freshness.get("catching_up"):
         text += f"; catching up, {duration(behind) or '?'} behind"
@@ -199,7 +199,11 @@ def interval_chart(report: Mapping[str, Any] | None, slots: Sequence[Slot], targ
     percent = alt.Scale(domain=[0, 100])
     sl_line = (
         alt.Chart(alt.Data(values=line))
-        .mark_line(point=True, color=labels.SERVICE_LEVEL_COLOUR, invalid="break-paths-filter-domains")
+        .mark_line(
+            point={"color": labels.SERVICE_LEVEL_COLOUR},
+            color=labels.SERVICE_LEVEL_COLOUR,
+            invalid="break-paths-filter-domains",
+        )
         .encode(x=x, y=alt.Y("sl:Q", scale=percent, title="service level %"), description="description:N")
     )
     target = alt.Data(values=[{"target": target_pct, "text": f"target {target_pct:g} %"}])
@@ -312,7 +316,7 @@ def timeline_chart(agents: Mapping[str, Mapping[str, Any]], day: str, zone: Zone
         color=alt.Color(
             "state:N",
             scale=alt.Scale(domain=domain + extra, range=colours + [labels.UNKNOWN_COLOUR] * len(extra)),
-            legend=alt.Legend(orient="top", title=None, columns=6, symbolType="square"),
+            legend=alt.Legend(orient="top", title=None, columns=5, symbolType="square", labelLimit=0),
         ),
         description="description:N",
     )

@@ -121,7 +121,7 @@ class Wallboard:
             }
             shown["longest_wait_s"] = {
                 "value": None if wait is None else round(wait),
-                "text": "none waiting" if wait is None else labels.kpi_text("max_wait_s", wait),
+                "text": "none" if wait is None else labels.kpi_text("max_wait_s", wait),
             }
             level = figures.get("service_level_pct")
             hotlines.append(
