@@ -1361,6 +1361,10 @@ def _banner(stack: LocalStack) -> str:
         f"  acd-report --endpoint-url {stack.aws_endpoint} events --cmd agentstate --day {today}",
         f"  acd-report --endpoint-url {stack.aws_endpoint} rejected",
         "",
+        "Wallboard and day report (pictures):",
+        f"  acd-report --endpoint-url {stack.aws_endpoint} serve      # then open http://127.0.0.1:8080/",
+        f"  acd-report --endpoint-url {stack.aws_endpoint} html --day {today} --out day-report.html",
+        "",
         "Ctrl-C stops everything.",
         "",
     ]
