@@ -11,7 +11,13 @@ import pytest
 
 from acd_hub.models import ParseContext
 from acd_hub.settings import HubSettings
+from acd_tools import moto_fixes
 from tests.support import TOKEN
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # moto at DynamoDB's costs (and thread-safe), in-process and in acd-local alike
+    moto_fixes.install()
 
 
 @pytest.fixture

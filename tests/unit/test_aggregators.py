@@ -13,7 +13,8 @@ import pytest
 from moto import mock_aws
 
 from acd_hub.aggregation import Call
-from acd_hub.reports_store import agent_day_key, board_key, call_summary_key, kpi_key
+from acd_hub.reporting import ReportQueries
+from acd_hub.reports_store import call_summary_key
 from acd_hub.stream_batch import aggregate_batch
 from acd_tools.template import dynamodb_tables, load_template
 from tests.support import Harness, agent_state, call_event
@@ -56,12 +57,24 @@ def reports_after(harness: Harness, batches: list[list[dict[str, Any]]]) -> dict
     for batch in batches:
         assert harness.run(harness.agents(), batch) == {"batchItemFailures": []}
         assert harness.run(harness.calls(), batch) == {"batchItemFailures": []}
-    strip = lambda item: {k: v for k, v in (item or {}).items() if k not in ("version", "next_version")}  # noqa: E731
+    return read_reports(harness)
+
+
+def read_reports(harness: Harness) -> dict[str, Any]:
+    """What acd-report shows, without the fields that say when it was written."""
+    queries = ReportQueries(
+        harness.log.client, harness.settings.reports_table, harness.settings.cmd_day_shards
+    )
+    agent_day = queries.agent_day("100001", "2025-11-20") or {}
+    kpis = queries.kpis("501", "2025-11-20") or {}
+    for report in (agent_day, kpis):
+        report.pop("freshness", None)
+    board = {entry["agent"]: entry for entry in queries.board()}
     return {
-        "agent_day": strip(harness.reports.get(agent_day_key("100001", "2025-11-20"))),
-        "board": strip(harness.reports.get(board_key("100001", harness.settings.cmd_day_shards))),
-        "call": strip(harness.reports.get(call_summary_key("c0ffee"))),
-        "kpis": strip(harness.reports.get(kpi_key("501", "2025-11-20"))),
+        "agent_day": agent_day,
+        "board": board.get("100001"),
+        "call": queries.call("c0ffee"),
+        "kpis": kpis,
     }
 
 
@@ -138,18 +151,24 @@ def test_an_aggregator_dying_mid_batch_then_replayed_leaves_reports_unchanged(
     create_tables(aws)
     harness = Harness(aws)
     items = [harness.store_event(p) for p in params]
-    # The store dies after a few report writes: some reports written, others not.
-    real_write = type(harness.reports).write_if_newer
-    writes = {"left": 2}
+    # The store dies after a few report transactions: the agent's first events applied, the
+    # rest and the call not.
+    real_commit = type(harness.reports).commit
+    writes = {"left": 3}
 
-    def dying_write(self: Any, *args: Any, **kwargs: Any) -> bool:
+    def dying_commit(self: Any, *args: Any, **kwargs: Any) -> None:
         if writes["left"] == 0:
             raise ConnectionError("killed")
         writes["left"] -= 1
-        return real_write(self, *args, **kwargs)
+        real_commit(self, *args, **kwargs)
 
-    monkeypatch.setattr(type(harness.reports), "write_if_newer", dying_write)
+    monkeypatch.setattr(type(harness.reports), "commit", dying_commit)
     event = {"Records": [harness.record(i) for i in items]}
+    agent_failures = aggregate_batch(event, MagicMock(), harness.agents(), MagicMock())["batchItemFailures"]
+    agent_records = [r for r, i in zip(event["Records"], items, strict=True) if i["cmd"] == "agentstate"]
+    assert [f["itemIdentifier"] for f in agent_failures] == [
+        r["dynamodb"]["SequenceNumber"] for r in agent_records[3:]
+    ], "exactly the events that were not applied are reported"
     failures = aggregate_batch(event, MagicMock(), harness.calls(), MagicMock())["batchItemFailures"]
     # Only records whose reports failed are reported: those touching the call (which includes
     # the agent's "paused" that closes the call's after-call work), never the unrelated "online".
@@ -163,5 +182,5 @@ def test_an_aggregator_dying_mid_batch_then_replayed_leaves_reports_unchanged(
     assert {f["itemIdentifier"] for f in failures} <= touching
     assert len(touching) < len(items)
     # Lambda replays the batch once the store is back.
-    monkeypatch.setattr(type(harness.reports), "write_if_newer", real_write)
+    monkeypatch.setattr(type(harness.reports), "commit", real_commit)
     assert reports_after(harness, [items]) == expected

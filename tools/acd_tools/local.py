@@ -43,6 +43,7 @@ from zoneinfo import ZoneInfo
 
 import click
 
+from acd_tools import moto_fixes
 from acd_tools.lambda_runtime import (
     LOCAL_ACCOUNT_ID,
     LOCAL_REGION,
@@ -1212,6 +1213,7 @@ class LocalStack:
             _ensure_port_free(self.aws_port)
         # werkzeug logs each request line of the moto server; the AWS calls are not worth a line.
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        moto_fixes.install()  # transactions and queries at DynamoDB's cost, thread-safe
         self._moto = ThreadedMotoServer(ip_address=self.host, port=self.aws_port, verbose=False)
         self._moto.start()
         self.aws_port = self._moto.get_host_and_port()[1]

@@ -572,7 +572,7 @@ def agent_day(report: ReportContext, *, agent: str, day: str | None, fmt: str | 
     """An agent's day: time per state and pause reason, and the calls handled."""
     day = day or report.today()
     chosen = report.output_format(fmt)
-    found = report.reports.agent_day(agent, day)
+    found = report.reports.agent_day(agent, day, with_timeline=False)
     if found is None:
         output.show_empty(chosen, f"No statistics for agent {agent} on {day} yet.", single=True)
         return

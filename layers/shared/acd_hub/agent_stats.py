@@ -4,11 +4,22 @@ A state lasts from its event's time to the same agent's next event's time. The l
 state is open: its length is unknown until the next event arrives, so it is shown on the
 timeline and the board but not counted. Intervals are cut at midnight of the reporting zone;
 the part after midnight belongs to the next day (from midnight to that day's first event).
+An agent's "next event" is looked for on the same day and the day after only: a day without
+any event breaks the chain (the state before it stays open).
+
+Two ways to the same figures:
+
+* :func:`day_intervals` / :func:`day_stats` recompute a whole day from its events (the rebuild
+  path and the test oracle);
+* :func:`insert_event` is the live path: a new event splits exactly one link of the agent's
+  chain (predecessor -> successor), so it moves milliseconds between states of at most three
+  days, whatever the size of the day.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -142,3 +153,81 @@ def board_entry(event: StoredEvent) -> dict[str, Any]:
         "pause_reason": event.data.get("pause-reason"),
     }
     return entry
+
+
+# -- the live path: one event splits one link ---------------------------------------------------
+
+
+def pause_reason_of(state: str | None, data: Mapping[str, Any]) -> str | None:
+    return (data.get("pause-reason") or "unknown") if state in PAUSE_STATES else None
+
+
+@dataclass(frozen=True)
+class Link:
+    """An applied event as the agent's chain holds it: its state from ``start_ms`` until the
+    agent's next applied event (``next_ms``; None while it is the last one within reach)."""
+
+    day: str
+    sort_key: str
+    start_ms: int
+    state: str
+    pause_reason: str | None = None
+    next_ms: int | None = None
+
+    def spans(self, zone: ZoneInfo, next_ms: int | object | None = ...) -> dict[str, int]:
+        """Milliseconds this state lasts on each day (its own, and the next one across midnight)."""
+        end_ms = self.next_ms if next_ms is ... else next_ms
+        if end_ms is None:
+            return {}
+        assert isinstance(end_ms, int)
+        day = date.fromisoformat(self.day)
+        _, midnight = day_bounds_ms(day, zone)
+        spans = {self.day: min(end_ms, midnight) - self.start_ms}
+        if end_ms > midnight:
+            spans[(day + timedelta(days=1)).isoformat()] = end_ms - midnight
+        return {d: ms for d, ms in spans.items() if ms > 0}
+
+
+@dataclass
+class DayTotals:
+    """Milliseconds per state and per pause reason of one agent-day (integers; seconds on read)."""
+
+    state_ms: dict[str, int] = field(default_factory=dict)
+    pause_ms: dict[str, int] = field(default_factory=dict)
+
+    def add(self, link: Link, ms: int) -> None:
+        for totals, name in ((self.state_ms, link.state), (self.pause_ms, link.pause_reason)):
+            if name is None:
+                continue
+            value = totals.get(name, 0) + ms
+            if value:
+                totals[name] = value
+            else:
+                del totals[name]
+
+
+def insert_event(
+    new: Link, before: Link | None, after_ms: int | None, zone: ZoneInfo
+) -> tuple[dict[str, list[tuple[Link, int]]], Link, Link | None]:
+    """Apply ``new`` between its applied predecessor ``before`` and the successor's time.
+
+    Returns the milliseconds to move per day (``(link, +/-ms)`` pairs), ``new`` with its
+    ``next_ms`` set, and ``before`` with its new ``next_ms``. Before the insert, ``before``
+    lasted until its stored ``next_ms``; after it, until ``new``, and ``new`` until ``after_ms``.
+    """
+    moves: dict[str, list[tuple[Link, int]]] = {}
+
+    def move(link: Link, spans: dict[str, int], sign: int) -> None:
+        for day, ms in spans.items():
+            moves.setdefault(day, []).append((link, sign * ms))
+
+    placed = Link(new.day, new.sort_key, new.start_ms, new.state, new.pause_reason, after_ms)
+    move(placed, placed.spans(zone), +1)
+    relinked = None
+    if before is not None:
+        move(before, before.spans(zone), -1)
+        relinked = Link(
+            before.day, before.sort_key, before.start_ms, before.state, before.pause_reason, new.start_ms
+        )
+        move(relinked, relinked.spans(zone), +1)
+    return moves, placed, relinked

@@ -1,14 +1,18 @@
-"""Call summaries and hotline KPIs — pure functions, no AWS. Definitions: DESIGN.md "KPIs".
+"""Call summaries and hotline KPIs — pure functions, no AWS. Definitions in the README ("KPIs").
 
-A summary is recomputed from all of a call's events, and KPIs from all summaries of a
-hotline's day, so duplicates, retries and reordering cannot change a figure.
+A summary is recomputed from all of a call's events, so duplicates, retries and reordering
+cannot change it. Its share of its hotline's KPIs (:func:`contribution`) is a handful of
+integer counters (counts and millisecond sums); the live path adds the difference between a
+call's new and stored contribution to the interval and day counters, and
+:func:`kpis_from_counters` turns summed counters into the KPIs (ratios and means computed on
+read, so they never drift). :func:`kpis` over whole summaries is the rebuild path and oracle.
 """
 
 from __future__ import annotations
 
 import itertools
 from collections.abc import Iterable
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -220,5 +224,88 @@ def hotline_day_kpis(
     }
 
 
-def next_day(day: date) -> date:
-    return day + timedelta(days=1)
+# -- the live path: integer counters ------------------------------------------------------------
+
+# What a call adds to its hotline's interval and day counters. Every field is additive.
+COUNTERS = (
+    "offered",
+    "answered",
+    "abandoned",
+    "rejected",
+    "badcall",
+    "mailbox",
+    "forwarded",
+    "answered_within_sl",
+    "wait_ms",
+    "talked",  # answered calls that ended: the denominator of AHT, talk and hold
+    "talk_ms",
+    "hold_ms",
+    "handle_ms",
+)
+
+
+def _ms(value: float | None) -> int | None:
+    # summaries hold exact milliseconds as seconds with 3 decimals: this inverts seconds()
+    return None if value is None else round(value * 1000)
+
+
+def contribution(summary: dict[str, Any], sl_seconds: int) -> dict[str, Any] | None:
+    """A call's share of its hotline's KPIs: where it counts (hotline, day, interval) and what.
+
+    None for calls that are not offered (outbound, not started, no hotline). ``wait_ms`` of an
+    answered call also feeds the max-wait index.
+    """
+    if summary.get("direction") != "inbound" or not summary.get("interval") or summary.get("hotline") is None:
+        return None
+    counters = dict.fromkeys(COUNTERS, 0)
+    counters["offered"] = 1
+    outcome = summary["outcome"]
+    if outcome in counters:
+        counters[outcome] = 1
+    wait = None
+    if outcome == "answered":
+        wait = _ms(summary.get("wait_s")) or 0
+        counters["wait_ms"] = wait
+        counters["answered_within_sl"] = int(wait <= sl_seconds * 1000)
+        talk = _ms(summary.get("talk_s"))
+        if talk is not None:
+            hold = _ms(summary.get("hold_s")) or 0
+            counters["talked"] = 1
+            counters["talk_ms"] = talk
+            counters["hold_ms"] = hold
+            counters["handle_ms"] = talk + hold + (_ms(summary.get("acw_s")) or 0)
+    return {
+        "hotline": str(summary["hotline"]),
+        "day": summary["day"],
+        "interval": summary["interval"],
+        "counters": {name: value for name, value in counters.items() if value},
+        "wait_ms": wait,
+    }
+
+
+def _mean_ms(total_ms: int, count: int) -> float | None:
+    # one division of exact integers: the same double as a mean of whole-second floats
+    return round(total_ms / (count * 1000), 2) if count else None
+
+
+def kpis_from_counters(counters: dict[str, int], max_wait_ms: int | None) -> dict[str, Any]:
+    """The KPIs of summed contributions — the same figures :func:`kpis` gives for those calls."""
+    get = lambda name: int(counters.get(name) or 0)  # noqa: E731
+    handled = get("answered") + get("abandoned")
+    return {
+        "offered": get("offered"),
+        "answered": get("answered"),
+        "abandoned": get("abandoned"),
+        "rejected": get("rejected"),
+        "badcall": get("badcall"),
+        "mailbox": get("mailbox"),
+        "forwarded": get("forwarded"),
+        "answered_within_sl": get("answered_within_sl"),
+        "service_level_pct": _pct(get("answered_within_sl"), handled),
+        "abandon_rate_pct": _pct(get("abandoned"), handled),
+        "asa_s": _mean_ms(get("wait_ms"), get("answered")),
+        "max_wait_s": None if max_wait_ms is None else seconds(max_wait_ms),
+        "aht_s": _mean_ms(get("handle_ms"), get("talked")),
+        "avg_talk_s": _mean_ms(get("talk_ms"), get("talked")),
+        "avg_hold_s": _mean_ms(get("hold_ms"), get("talked")),
+    }

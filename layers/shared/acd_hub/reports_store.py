@@ -1,21 +1,30 @@
 """The reports table and the aggregators' consistent reads of the events table.
 
-Reports table keys (``pk`` / ``sk``):
+Reports table keys (``pk`` / ``sk``). No item grows with the day: one item per agent state
+change, one per call, counters per 15 minutes.
 
-====================================  ==============================  ===========================
-report                                pk                              sk
-====================================  ==============================  ===========================
-agent day (stats + timeline)          ``AGENT#<agent>``               ``DAY#<day>``
-live board entry                      ``BOARD#<shard>``               ``AGENT#<agent>``
-call summary                          ``CALL#<taskid>``               ``SUMMARY``
-calls of a hotline's day (listing)    ``CALLS#<hotline>#<day>``       ``<started>#<taskid>``
-hotline KPIs (day + 15-min intervals) ``KPI#<hotline>#<day>``         ``DAY``
-====================================  ==============================  ===========================
+==========================================  ================================  =====================
+item                                        pk                                sk
+==========================================  ================================  =====================
+agent day: ms per state and pause reason,   ``AGENT#<agent>``                 ``DAY#<day>``
+calls handled, first/last link, version
+agent timeline: one per applied state       ``TIMELINE#<agent>#<day>``        ``IV#<time>#<key>``
+a call the agent talked in that day         ``TIMELINE#<agent>#<day>``        ``TALK#<taskid>``
+live board entry                            ``BOARD#<shard>``                 ``AGENT#<agent>``
+call summary (+ its KPI contribution)       ``CALL#<taskid>``                 ``SUMMARY``
+calls of a hotline's day (listing)          ``CALLS#<hotline>#<day>``         ``<started>#<taskid>``
+hotline day counters (one per shard)        ``KPI#<hotline>#<day>#<shard>``   ``DAY``
+hotline 15-minute counters (per shard)      ``KPI#<hotline>#<day>#<shard>``   ``IV#<interval>``
+waits of answered calls (max wait), day     ``WAIT#<hotline>#<day>``          ``<wait ms>#<taskid>``
+... and per 15-minute interval              ``WAIT#<hotline>#<day>#<iv>``     ``<wait ms>#<taskid>``
+freshness of a stream consumer              ``FRESHNESS``                     ``<consumer>``
+==========================================  ================================  =====================
 
-Every report is recomputed from its sources and written with a *versioned* write: a counter on
-the item is bumped before the sources are read, and the result is written only if no
-computation that started later has already landed. Aggregators on different stream shards can
-touch the same report at once; this keeps the last writer the one that read the most.
+Writes are single ``TransactWriteItems`` guarded by conditions on what was read (a version on
+agent days and call summaries), so concurrent aggregators, retried batches and a rebuild never
+apply a change twice or on top of a state they did not see. The KPI counters only ever receive
+``ADD``s of differences inside such a transaction, so they need no version of their own (hot
+items: no read-modify-write), and they are spread over ``kpi_shards`` partitions by task id.
 """
 
 from __future__ import annotations
@@ -47,6 +56,20 @@ def agent_day_key(agent: str, day: str) -> Key:
     return f"AGENT#{agent}", f"DAY#{day}"
 
 
+def timeline_pk(agent: str, day: str) -> str:
+    return f"TIMELINE#{agent}#{day}"
+
+
+def interval_sk(time_ms: int, event_key: str) -> str:
+    moment = datetime.fromtimestamp(time_ms / 1000, tz=UTC)
+    return f"IV#{keys.iso_utc(moment)}#{event_key}"
+
+
+def talk_key(agent: str, day: str, task_id: str) -> Key:
+    # sorts after every IV# item, so "the interval before X" never meets one
+    return timeline_pk(agent, day), f"TALK#{task_id}"
+
+
 def board_pk(shard: int) -> str:
     return f"BOARD#{shard}"
 
@@ -63,8 +86,26 @@ def calls_pk(hotline: object, day: str) -> str:
     return f"CALLS#{hotline if hotline is not None else 'none'}#{day}"
 
 
-def kpi_key(hotline: object, day: str) -> Key:
-    return f"KPI#{hotline}#{day}", "DAY"
+def kpi_pk(hotline: object, day: str, shard: int) -> str:
+    return f"KPI#{hotline}#{day}#{shard}"
+
+
+KPI_DAY_SK = "DAY"
+
+
+def kpi_interval_sk(interval: str) -> str:
+    return f"IV#{interval}"
+
+
+def wait_pk(hotline: object, day: str, interval: str | None = None) -> str:
+    return f"WAIT#{hotline}#{day}" if interval is None else f"WAIT#{hotline}#{day}#{interval}"
+
+
+def wait_sk(wait_ms: int, task_id: str) -> str:
+    return f"{wait_ms:012d}#{task_id}"
+
+
+FRESHNESS_PK = "FRESHNESS"
 
 
 def _decimals(value: Any) -> Any:
@@ -186,74 +227,206 @@ class EventLog(Dynamo):
             for item in self.query(pk, consistent=True, sk_from=bound, page_size=25):
                 yield StoredEvent.from_item(item)
 
+    def cmd_day(self, cmd: str, day: str, shards: int) -> Iterator[StoredEvent]:
+        """Every event of one type and day, from all shards of the ByCmdDay index (the rebuild's
+        listing: an index, so eventually consistent, which is fine for days already received)."""
+        for shard in range(shards):
+            for item in self.query(
+                keys.cmd_day_pk(cmd, day, shard), index=keys.BY_CMD_DAY, attribute="gsi3pk"
+            ):
+                if item.get("kind") == "event":
+                    yield StoredEvent.from_item(item)
+
     def call(self, task_id: str) -> list[StoredEvent]:
         return [StoredEvent.from_item(i) for i in self.query(keys.call_pk(task_id), consistent=True)]
 
 
-class ReportsStore(Dynamo):
-    def versioned_write(self, key: Key, compute: Callable[[], dict[str, Any] | None]) -> tuple[bool, int]:
-        """Bump the item's version counter, compute, write unless a later computation landed.
+class Cancelled(Exception):
+    """A transaction was cancelled; ``reasons`` holds one code per item (``"None"`` if fine)."""
 
-        Returns (written, version). ``compute`` returning None writes nothing.
-        """
-        bumped = self.client.update_item(
+    def __init__(self, reasons: list[str]) -> None:
+        super().__init__(", ".join(reasons))
+        self.reasons = reasons
+
+    def failed(self, index: int) -> bool:
+        return index < len(self.reasons) and self.reasons[index] == "ConditionalCheckFailed"
+
+
+class Transaction:
+    """The items of one ``TransactWriteItems``, built with plain Python values."""
+
+    def __init__(self, store: Dynamo) -> None:
+        self._store = store
+        self.items: list[dict[str, Any]] = []
+
+    def _key(self, key: Key) -> dict[str, Any]:
+        return {"pk": {"S": key[0]}, "sk": {"S": key[1]}}
+
+    def _condition(
+        self, request: dict[str, Any], condition: str | None, names: dict[str, str], values: dict[str, Any]
+    ) -> dict[str, Any]:
+        if condition:
+            request["ConditionExpression"] = condition
+        if names:
+            request["ExpressionAttributeNames"] = names
+        if values:
+            request["ExpressionAttributeValues"] = self._store.encode(values)
+        return request
+
+    def put(
+        self,
+        item: dict[str, Any],
+        condition: str | None = None,
+        names: dict[str, str] | None = None,
+        values: dict[str, Any] | None = None,
+    ) -> int:
+        request = {"TableName": self._store.table, "Item": self._store.encode(item)}
+        self.items.append({"Put": self._condition(request, condition, names or {}, values or {})})
+        return len(self.items) - 1
+
+    def update(
+        self,
+        key: Key,
+        expression: str,
+        names: dict[str, str],
+        values: dict[str, Any],
+        condition: str | None = None,
+    ) -> int:
+        request = {"TableName": self._store.table, "Key": self._key(key), "UpdateExpression": expression}
+        self.items.append({"Update": self._condition(request, condition, names, values)})
+        return len(self.items) - 1
+
+    def delete(self, key: Key) -> int:
+        self.items.append({"Delete": {"TableName": self._store.table, "Key": self._key(key)}})
+        return len(self.items) - 1
+
+    def check(
+        self,
+        key: Key,
+        condition: str,
+        names: dict[str, str] | None = None,
+        values: dict[str, Any] | None = None,
+    ) -> int:
+        request = {"TableName": self._store.table, "Key": self._key(key)}
+        self.items.append({"ConditionCheck": self._condition(request, condition, names or {}, values or {})})
+        return len(self.items) - 1
+
+    def put_versioned(self, item: dict[str, Any], read_version: int | None) -> int:
+        """Put ``item`` (version ``read_version + 1``) only if the stored one is still the one read."""
+        if read_version is None:
+            return self.put({**item, "version": 1}, "attribute_not_exists(pk)")
+        if read_version == 0:  # written before items carried a version
+            return self.put(
+                {**item, "version": 1},
+                "attribute_exists(pk) AND attribute_not_exists(#version)",
+                {"#version": "version"},
+            )
+        return self.put(
+            {**item, "version": read_version + 1},
+            "#version = :read",
+            {"#version": "version"},
+            {":read": read_version},
+        )
+
+    def check_version(self, key: Key, read_version: int | None) -> int:
+        if read_version is None:
+            return self.check(key, "attribute_not_exists(pk)")
+        return self.check(key, "#version = :read", {"#version": "version"}, {":read": read_version})
+
+    def add(self, key: Key, counters: dict[str, int], fields: dict[str, Any]) -> int:
+        """ADD ``counters`` (differences) and SET ``fields`` on one item."""
+        names: dict[str, str] = {}
+        values: dict[str, Any] = {}
+        sets, adds = [], []
+        for i, (name, value) in enumerate(fields.items()):
+            names[f"#s{i}"], values[f":s{i}"] = name, value
+            sets.append(f"#s{i} = :s{i}")
+        for i, (name, value) in enumerate(counters.items()):
+            names[f"#a{i}"], values[f":a{i}"] = name, value
+            adds.append(f"#a{i} :a{i}")
+        expression = " ".join(
+            part
+            for part in (f"SET {', '.join(sets)}" if sets else "", f"ADD {', '.join(adds)}" if adds else "")
+            if part
+        )
+        return self.update(key, expression, names, values)
+
+
+class ReportsStore(Dynamo):
+    def get_many(self, wanted: list[Key]) -> dict[Key, dict[str, Any]]:
+        """Strongly consistent reads of up to 100 items in one request (and its leftovers)."""
+        found: dict[Key, dict[str, Any]] = {}
+        request = {
+            self.table: {
+                "Keys": [{"pk": {"S": pk}, "sk": {"S": sk}} for pk, sk in dict.fromkeys(wanted)],
+                "ConsistentRead": True,
+            }
+        }
+        while request:
+            page = self.client.batch_get_item(RequestItems=request)  # type: ignore[arg-type]
+            for raw in page.get("Responses", {}).get(self.table, []):
+                item = self.decode(raw)
+                found[(item["pk"], item["sk"])] = item
+            request = page.get("UnprocessedKeys") or {}  # type: ignore[assignment]
+        return found
+
+    def interval_before(self, agent: str, day: str, sort_key: str) -> dict[str, Any] | None:
+        """The agent's applied interval just before ``sort_key`` on ``day``."""
+        # nothing in a timeline partition sorts before "IV#" (the TALK# markers sort after)
+        for item in self.query(
+            timeline_pk(agent, day), consistent=True, forward=False, limit=1, sk_before=sort_key
+        ):
+            return item
+        return None
+
+    def write_batch(self, puts: list[dict[str, Any]], deletes: list[Key]) -> None:
+        """Unconditional puts and deletes, 25 to a request (the rebuild's bulk replacement)."""
+        requests = [{"PutRequest": {"Item": self.encode(item)}} for item in puts] + [
+            {"DeleteRequest": {"Key": {"pk": {"S": pk}, "sk": {"S": sk}}}} for pk, sk in deletes
+        ]
+        for start in range(0, len(requests), 25):
+            pending: dict[str, Any] = {self.table: requests[start : start + 25]}
+            while pending:
+                answer = self.client.batch_write_item(RequestItems=pending)
+                pending = answer.get("UnprocessedItems") or {}
+
+    def add_counters(self, key: Key, counters: dict[str, int]) -> None:
+        names = {f"#a{i}": name for i, name in enumerate(counters)}
+        values = {f":a{i}": value for i, value in enumerate(counters.values())}
+        self.client.update_item(
             TableName=self.table,
             Key={"pk": {"S": key[0]}, "sk": {"S": key[1]}},
-            UpdateExpression="ADD next_version :one",
-            ExpressionAttributeValues={":one": {"N": "1"}},
-            ReturnValues="UPDATED_NEW",
+            UpdateExpression="ADD " + ", ".join(f"#a{i} :a{i}" for i in range(len(counters))),
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=self.encode(values),
         )
-        version = int(bumped["Attributes"]["next_version"]["N"])
-        report = compute()
-        if report is None:
-            return False, version
-        return self.write_if_newer(key, report, version), version
 
-    def write_if_newer(self, key: Key, report: dict[str, Any], version: int) -> bool:
-        names = {f"#a{i}": name for i, name in enumerate(report)}
-        values = {f":v{i}": value for i, value in enumerate(report.values())}
-        assignments = ", ".join(f"#a{i} = :v{i}" for i in range(len(report)))
-        try:
-            self.client.update_item(
-                TableName=self.table,
-                Key={"pk": {"S": key[0]}, "sk": {"S": key[1]}},
-                UpdateExpression=f"SET {assignments}, #version = :version",
-                ConditionExpression="attribute_not_exists(#version) OR #version < :version",
-                ExpressionAttributeNames={**names, "#version": "version"},
-                ExpressionAttributeValues=self.encode({**values, ":version": version}),
-            )
-        except ClientError as exc:
-            if _is_condition_failure(exc):
-                return False
-            raise
-        return True
+    def transaction(self) -> Transaction:
+        return Transaction(self)
 
-    def delete_if_older(self, key: Key, version: int) -> None:
+    def commit(self, transaction: Transaction) -> None:
+        """Run the transaction; :class:`Cancelled` says which conditions failed."""
         try:
-            self.client.delete_item(
-                TableName=self.table,
-                Key={"pk": {"S": key[0]}, "sk": {"S": key[1]}},
-                ConditionExpression="attribute_not_exists(#version) OR #version < :version",
-                ExpressionAttributeNames={"#version": "version"},
-                ExpressionAttributeValues={":version": {"N": str(version)}},
-            )
+            self.client.transact_write_items(TransactItems=transaction.items)  # type: ignore[arg-type]
         except ClientError as exc:
-            if not _is_condition_failure(exc):
+            if exc.response.get("Error", {}).get("Code") != "TransactionCanceledException":
                 raise
+            reasons = exc.response.get("CancellationReasons") or []  # type: ignore[typeddict-item]
+            raise Cancelled([str(r.get("Code") or "None") for r in reasons]) from exc
 
-    def put_board_entry(self, key: Key, entry: dict[str, Any]) -> bool:
-        """The board keeps each agent's latest event; an older or replayed one changes nothing."""
-        try:
-            self.client.put_item(
-                TableName=self.table,
-                Item=self.encode({"pk": key[0], "sk": key[1], **entry}),
-                ConditionExpression=(
-                    "attribute_not_exists(pk) OR since_ms < :t OR (since_ms = :t AND event_key < :k)"
-                ),
-                ExpressionAttributeValues=self.encode({":t": entry["since_ms"], ":k": entry["event_key"]}),
-            )
-        except ClientError as exc:
-            if _is_condition_failure(exc):
-                return False
-            raise
-        return True
+    def note_batch(self, consumer: str, figures: dict[str, Any]) -> None:
+        """How far a stream consumer has got (read by ``acd-report`` as the reports' freshness)."""
+        fields = {
+            "kind": "freshness",
+            "consumer": consumer,
+            **{k: v for k, v in figures.items() if v is not None},
+        }
+        names = {f"#f{i}": name for i, name in enumerate(fields)}
+        values = {f":f{i}": value for i, value in enumerate(fields.values())}
+        self.client.update_item(
+            TableName=self.table,
+            Key={"pk": {"S": FRESHNESS_PK}, "sk": {"S": consumer}},
+            UpdateExpression="SET " + ", ".join(f"#f{i} = :f{i}" for i in range(len(fields))),
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=self.encode(values),
+        )

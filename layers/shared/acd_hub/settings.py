@@ -48,6 +48,10 @@ class HubSettings(BaseSettings):
     service_level_seconds: int = Field(default=20, ge=0)
     # Listings by cmd and day are spread over this many partitions (each takes ~1,000 writes/s).
     cmd_day_shards: int = Field(default=8, ge=1, le=64)
+    # A hotline's KPI counters are spread over this many partitions by task id (README
+    # "Capacity": one partition per ~100 counter updates/s keeps a big hotline well inside
+    # DynamoDB's per-partition write limit). Readers must use the same number.
+    kpi_shards: int = Field(default=4, ge=1, le=64)
 
     @field_validator("callback_tokens", "allowed_source_cidrs", mode="before")
     @classmethod

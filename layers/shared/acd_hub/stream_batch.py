@@ -7,7 +7,9 @@ whose reports failed, so Lambda retries from the first of them (and bisects, per
 
 from __future__ import annotations
 
+import time
 from collections.abc import Hashable
+from datetime import datetime
 from typing import Any
 
 from aws_lambda_powertools import Logger
@@ -29,6 +31,43 @@ def _image(raw: dict[str, Any]) -> dict[str, Any] | None:
     return plain(image) if image else None
 
 
+def _ms(iso: Any) -> int | None:
+    if not iso:
+        return None
+    return int(datetime.fromisoformat(str(iso).replace("Z", "+00:00")).timestamp() * 1000)
+
+
+def _note_freshness(event: dict[str, Any], aggregator: Aggregator, logger: Logger, *, failed: bool) -> None:
+    """Record how far this consumer has got: the reports include every event received up to
+    ``complete_to_ms`` (when the batch succeeded), and the batch's oldest record had waited
+    ``behind_ms`` in the stream (Lambda's IteratorAge, as a reader can see it)."""
+    received: list[int] = []
+    latest_event = None
+    for raw in event.get("Records", []):
+        image = raw.get("dynamodb", {}).get("NewImage") or {}
+        moment = _ms((image.get("received_at") or {}).get("S"))
+        if moment is not None:
+            received.append(moment)
+        event_ms = (image.get("event_time_ms") or {}).get("N")
+        if event_ms is not None:
+            latest_event = max(latest_event or 0, int(event_ms))
+    if not received:
+        return
+    now_ms = int(time.time() * 1000)
+    figures = {
+        "processed_at_ms": now_ms,
+        "oldest_received_ms": min(received),
+        "complete_to_ms": None if failed else max(received),
+        "behind_ms": max(0, now_ms - min(received)),
+        "latest_event_ms": latest_event,
+        "records": len(event.get("Records", [])),
+    }
+    try:
+        aggregator.note_batch(figures)
+    except Exception as exc:  # freshness is advisory: never fail a batch over it
+        logger.warning("freshness not recorded", extra={"error": type(exc).__name__})
+
+
 def aggregate_batch(
     event: dict[str, Any], context: LambdaContext, aggregator: Aggregator, logger: Logger
 ) -> dict[str, Any]:
@@ -42,6 +81,7 @@ def aggregate_batch(
         except Exception as exc:
             unplannable[sequence] = type(exc).__name__
     failed = aggregator.refresh(set().union(*touched.values()) if touched else set())
+    _note_freshness(event, aggregator, logger, failed=bool(failed or unplannable))
     if failed or unplannable:
         logger.warning(
             "reports not refreshed",

@@ -1,0 +1,193 @@
+"""Make moto's DynamoDB cost what DynamoDB costs, so the emulator is not what is measured.
+
+moto 5.2 has three costs DynamoDB does not have, all in the paths the aggregators use:
+
+* ``TransactWriteItems`` deep-copies every table it touches (items *and* stream records) before
+  it starts, to roll back on failure: a transaction costs as much as the whole table. Concurrent
+  requests then fail inside that copy (``dictionary changed size during iteration``, a 500).
+* a base-table ``Query`` walks every item of the table to find one partition.
+* the backend has no locking; two threads of the moto server can interleave a transaction.
+
+:func:`install` replaces the transaction with one that checks every condition first, then writes
+(DynamoDB's own semantics: all or nothing), keeping a copy only of the items it writes; answers a
+base-table query from its partition alone; and runs each DynamoDB request under one lock. The
+answers are moto's own: the same conditions, expressions, stream records and errors.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import heapq
+import threading
+from typing import Any
+
+_LOCK = threading.RLock()
+_INSTALLED = False
+
+
+def install() -> None:
+    """Patch moto in this process (idempotent). Call before the first DynamoDB request."""
+    global _INSTALLED  # noqa: PLW0603 - once per process
+    if _INSTALLED:
+        return
+    from moto.dynamodb.models import DynamoDBBackend  # noqa: PLC0415
+    from moto.dynamodb.models.table import Table  # noqa: PLC0415
+    from moto.dynamodb.responses import DynamoHandler  # noqa: PLC0415
+
+    DynamoDBBackend.transact_write_items = _transact_write_items  # type: ignore[method-assign]
+    Table.query = _partition_query(Table.query)  # type: ignore[method-assign]
+    DynamoHandler.call_action = _serialized(DynamoHandler.call_action)  # type: ignore[method-assign]
+    _INSTALLED = True
+
+
+def _serialized(call_action: Any) -> Any:
+    @functools.wraps(call_action)
+    def serialized(self: Any) -> Any:
+        with _LOCK:
+            return call_action(self)
+
+    return serialized
+
+
+def _raw(key: Any) -> Any:
+    return key.value if key.type == "S" else key.cast_value
+
+
+def _partition_query(query: Any) -> Any:
+    from moto.dynamodb.comparisons import get_comparison_func  # noqa: PLC0415
+
+    @functools.wraps(query)
+    def partition_query(self: Any, hash_key: Any, *args: Any, **kwargs: Any) -> Any:
+        index_name = kwargs.get("index_name", args[6] if len(args) > 6 else None)
+        if index_name or hash_key is None:
+            return query(self, hash_key, *args, **kwargs)
+        range_comparison, range_objs, limit, start_key, forward = args[:5]
+        with _LOCK:
+            everything = self.items
+            partition = everything.get(hash_key, {})
+            if limit and not start_key and isinstance(partition, dict) and self.range_key_attr:
+                # A limited read (the aggregators' "the one before/after X") needs the first
+                # limit + 1 matching keys in order, not the whole partition sorted and sized;
+                # the extra one lets moto set LastEvaluatedKey exactly as before.
+                keys = list(partition)
+                if range_comparison:
+                    compare = get_comparison_func(range_comparison)
+                    bounds = [obj.cast_value for obj in range_objs]
+                    keys = [key for key in keys if compare(_raw(key), *bounds)]
+                pick = heapq.nsmallest if forward else heapq.nlargest
+                partition = {key: partition[key] for key in pick(int(limit) + 1, keys, key=_raw)}
+            self.items = {hash_key: partition} if partition else {}
+            try:
+                return query(self, hash_key, *args, **kwargs)
+            finally:
+                self.items = everything
+
+    return partition_query
+
+
+def _transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
+    from moto.dynamodb.comparisons import get_filter_expression  # noqa: PLC0415
+    from moto.dynamodb.exceptions import (  # noqa: PLC0415
+        MultipleTransactionsException,
+        TooManyTransactionsException,
+        TransactionCanceledException,
+        TransactWriteSingleOpException,
+    )
+
+    if len(transact_items) > 100:
+        raise TooManyTransactionsException()
+    with _LOCK:
+        seen: set[tuple[str, str]] = set()
+        writes: list[tuple[str, str, dict[str, Any], dict[str, Any]]] = []
+        errors: list[tuple[Any, Any, Any]] = []
+        for entry in transact_items:
+            if len(entry) > 1:
+                raise TransactWriteSingleOpException
+            op_type, op = next(iter(entry.items()))
+            if op_type not in {"ConditionCheck", "Put", "Delete", "Update"}:
+                raise ValueError("Unsupported transaction operation")
+            table_name = op["TableName"]
+            table = self.get_table(table_name)
+            if op_type == "Put":
+                attrs = op["Item"]
+                key = {table.hash_key_attr: attrs[table.hash_key_attr]}
+                if table.range_key_attr is not None:
+                    key[table.range_key_attr] = attrs[table.range_key_attr]
+            else:
+                key = op["Key"]
+            marker = (str(table_name), str(dict(sorted(key.items()))))
+            if marker in seen:
+                raise MultipleTransactionsException()
+            seen.add(marker)
+            current = self.get_item(table_name, key)
+            condition = op.get("ConditionExpression")
+            if condition is not None:
+                check = get_filter_expression(
+                    condition, op.get("ExpressionAttributeNames"), op.get("ExpressionAttributeValues")
+                )
+                if not check.expr(current):
+                    old = None
+                    if op.get("ReturnValuesOnConditionCheckFailure") == "ALL_OLD" and current:
+                        old = current.to_json()["Attributes"]
+                    errors.append(("ConditionalCheckFailed", "The conditional request failed", old))
+                    continue
+            errors.append((None, None, None))
+            if op_type != "ConditionCheck":
+                writes.append((op_type, table_name, key, op))
+        if any(code is not None for code, _, _ in errors):
+            raise TransactionCanceledException(errors)
+        _apply(self, writes)
+
+
+def _apply(self: Any, writes: list[tuple[str, str, dict[str, Any], dict[str, Any]]]) -> None:
+    """Apply the checked writes; on an error (a bad update expression) put back what was."""
+    before = [
+        (table_name, key, copy.deepcopy(self.get_item(table_name, key))) for _, table_name, key, _ in writes
+    ]
+    streams = {name: _stream_length(self.get_table(name)) for _, name, _, _ in writes}
+    try:
+        for op_type, table_name, key, op in writes:
+            names, values = op.get("ExpressionAttributeNames"), op.get("ExpressionAttributeValues")
+            if op_type == "Put":
+                self.put_item(
+                    table_name,
+                    op["Item"],
+                    expression_attribute_names=names,
+                    expression_attribute_values=values,
+                )
+            elif op_type == "Delete":
+                self.delete_item(
+                    table_name, key, expression_attribute_names=names, expression_attribute_values=values
+                )
+            else:
+                self.update_item(
+                    table_name,
+                    key,
+                    update_expression=op["UpdateExpression"],
+                    expression_attribute_names=names,
+                    expression_attribute_values=values,
+                )
+    except Exception:
+        for table_name, key, item in reversed(before):
+            table = self.get_table(table_name)
+            hash_value, range_value = self.get_keys_value(table, key)
+            if range_value is None:
+                if item is None:
+                    table.items.pop(hash_value, None)
+                else:
+                    table.items[hash_value] = item
+            elif item is None:
+                table.items[hash_value].pop(range_value, None)
+            else:
+                table.items[hash_value][range_value] = item
+        for name, length in streams.items():
+            shard = getattr(self.get_table(name), "stream_shard", None)
+            if shard is not None and length is not None:
+                del shard.items[length:]
+        raise
+
+
+def _stream_length(table: Any) -> int | None:
+    shard = getattr(table, "stream_shard", None)
+    return None if shard is None else len(shard.items)
