@@ -105,7 +105,7 @@ def test_wallboard_shows_the_board_and_todays_hotlines(
             assert figure.get_attribute("data-value") == ("null" if day[name] is None else str(day[name]))
             assert figure.locator(".value").inner_text() == labels.kpi_text(name, day[name])
         assert section.locator("[data-kpi='longest_wait_s']").count() == 1
-    assert page.locator("[data-freshness]").inner_text().startswith("figures ")
+    assert page.locator("[data-freshness]").inner_text().startswith("figures complete to ")
     assert watched.errors == []
 
 

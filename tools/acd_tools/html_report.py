@@ -49,19 +49,8 @@ PAUSE_LABEL_MIN_HOURS = 0.35
 
 
 def freshness_of(reports: ReportQueries) -> dict[str, Any]:
-    """Up to when the reports are complete, as ``ReportQueries.freshness()`` tells; the one place
-    that knows whether the read API has it yet."""
-    read = getattr(reports, "freshness", None)
-    if read is None:
-        return {
-            "complete_to": None,
-            "updated_at": None,
-            "behind_s": None,
-            "catching_up": False,
-            "consumers": [],
-        }
-    found: dict[str, Any] = read()
-    return found
+    """Up to when the reports are complete, and whether the stream consumers are behind."""
+    return reports.freshness()
 
 
 def freshness_text(freshness: Mapping[str, Any], zone: ZoneInfo) -> str:
