@@ -50,10 +50,10 @@ def test_a_day_has_96_intervals_and_dst_days_92_or_100() -> None:
 
 def test_freshness_in_words() -> None:
     assert freshness_text({"complete_to": "2026-11-18T13:03:10Z", "behind_s": 2.0}, BERLIN) == (
-        "complete to 2026-11-18 14:03:10; 0:02 behind"
+        "complete to 2026-11-18 14:03:10; last batch waited 0:02 in the stream"
     )
-    caught_up = {"complete_to": "2026-11-18T13:03:10Z", "behind_s": 95, "catching_up": True}
-    assert freshness_text(caught_up, BERLIN).endswith("catching up, 1:35 behind")
+    behind = {"complete_to": "2026-11-18T13:03:10Z", "behind_s": 95, "catching_up": True}
+    assert freshness_text(behind, BERLIN).endswith("; last batch waited 1:35 in the stream (catching up)")
     assert freshness_text({}, BERLIN) == "not yet marked complete to any moment"
 
 

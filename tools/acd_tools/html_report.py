@@ -5,7 +5,7 @@ pause reason, and the calls handled; the report's freshness and its time zone.
 Charts are Vega-Lite specifications (built with altair) rendered to SVG in this process by
 ``vl-convert`` (Vega's own renderer, embedded): the file holds finished SVG and no script, so it
 opens offline, from disk or as an e-mail attachment, and needs no charting library in the
-reader's browser. A default simulated day (12 agents, 300 calls) is about 0.5 MB.
+reader's browser. A default simulated day (12 agents, 300 calls) is 652 KB (66 KB gzipped).
 
 Everything a person reads comes from :mod:`acd_tools.labels`, so the words, units and colours are
 those of the ``acd-report`` tables and the wallboard. The figures are the read API's
@@ -54,14 +54,18 @@ def freshness_of(reports: ReportQueries) -> dict[str, Any]:
 
 
 def freshness_text(freshness: Mapping[str, Any], zone: ZoneInfo) -> str:
-    """``complete to 14:03:10 (Europe/Berlin); the stream is 2 s behind``."""
+    """``complete to 2026-11-18 14:03:10; last batch waited 0:02 in the stream``.
+
+    ``behind_s`` is how long the latest batch's oldest record had waited when it was processed:
+    it keeps that value while the stream is idle, so it is told as what it is, not as a lag now.
+    """
     complete_to = local_time(freshness.get("complete_to"), zone, "%Y-%m-%d %H:%M:%S")
     text = f"complete to {complete_to}" if complete_to else "not yet marked complete to any moment"
-    behind = freshness.get("behind_s")
-    if freshness.get("catching_up"):
-        text += f"; catching up, {duration(behind) or '?'} behind"
-    elif isinstance(behind, (int, float)):
-        text += f"; {duration(behind)} behind"
+    behind = duration(freshness.get("behind_s"))
+    if behind is not None:
+        text += f"; last batch waited {behind} in the stream"
+        if freshness.get("catching_up"):
+            text += " (catching up)"
     return text
 
 
