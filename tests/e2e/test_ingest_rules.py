@@ -11,8 +11,10 @@ from typing import Any
 from urllib.parse import urlencode
 
 import pytest
+from click.testing import CliRunner
 
 from acd_tools.local import LocalStack
+from acd_tools.report_cli import cli
 from tests.e2e.conftest import E2E_ROTATED_TOKEN, E2E_TOKEN
 from tests.e2e.test_callbacks import report, send
 
@@ -225,3 +227,103 @@ def test_no_log_line_holds_the_token_or_a_full_phone_number(
     assert "callback" in logged  # the access log and the handler did log something
     for secret in (E2E_TOKEN, "wrong-token-value", PHONE, PHONE.lstrip("+"), "2212601599"):
         assert secret not in logged, secret
+
+
+# --- what hostile input found (issue 8) ---------------------------------------------------------
+
+
+def kept_request(stack: LocalStack, request_id: str) -> dict[str, Any]:
+    """The quarantined item of ``request_id``, every attribute (a test may scan)."""
+    from boto3.dynamodb.types import TypeDeserializer  # noqa: PLC0415
+
+    table = stack.table_names["EventsTable"]
+    items = stack.clients().dynamodb.scan(
+        TableName=table,
+        FilterExpression="request_id = :id",
+        ExpressionAttributeValues={":id": {"S": request_id}},
+    )["Items"]
+    assert len(items) == 1, items
+    return {k: TypeDeserializer().deserialize(v) for k, v in items[0].items()}
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "cmd=callevent&id=1&taskid=ab&eventtype=CallStart&eventtime=0001-01-01T00:00:00%2B14:00",
+        "cmd=callevent&id=1&taskid=ab&eventtype=CallStart&eventtime=9999-12-31T23:59:59-05:00",
+        "cmd=recordedcall&taskid=ab&eventtime=0001-01-01%2000:30:00",
+        "cmd=schedulecallevent&scheduleid=1&eventtime=1796130000000&nextretrystartdate=0001-01-01%2000:00",
+    ],
+)
+def test_times_outside_datetimes_range_are_a_400_and_kept(local_stack: LocalStack, query: str) -> None:
+    status, _, raw = send(local_stack, "GET", f"/callback/{E2E_TOKEN}?{query}")
+    body = json.loads(raw)
+    assert status == 400, body
+    assert "2000..2100" in body["errors"][0]["message"]
+    assert kept_request(local_stack, body["request_id"])["status"] == 400
+
+
+def test_text_the_store_refuses_is_a_400_not_a_503(local_stack: LocalStack) -> None:
+    payload = (
+        b'{"cmd":"configchanged","action":"a","type":"agent","eventtime":"1796130000000","note":"\\ud800"}'
+    )
+    status, headers, raw = send(local_stack, "PUT", f"/callback/{E2E_TOKEN}", payload, "application/json")
+    assert (status, "retry-after" in headers) == (400, False), raw
+    body = json.loads(raw)
+    assert body["errors"][0]["parameter"] == "note"
+    assert "\\ud800" in kept_request(local_stack, body["request_id"])["body"]
+
+
+def test_a_windows_1252_form_keeps_no_token(local_stack: LocalStack) -> None:
+    import base64  # noqa: PLC0415
+
+    form = b"token=" + E2E_TOKEN.encode() + b"&cmd=agentstate&agentid=1&hotline=M\xfcller"
+    status, _, raw = send(local_stack, "PUT", "/callback", form, "application/x-www-form-urlencoded")
+    assert status == 400
+    kept = kept_request(local_stack, json.loads(raw)["request_id"])
+    assert base64.b64decode(kept["body_base64"]).startswith(b"token=***&cmd=agentstate")
+    assert E2E_TOKEN not in json.dumps(kept, default=str)
+
+
+@pytest.mark.parametrize("name", ["%74oken", "+token", "token%20", "TOKEN"])
+def test_an_encoded_token_name_is_redacted_as_it_authenticates(local_stack: LocalStack, name: str) -> None:
+    status, _, raw = send(local_stack, "GET", f"/callback?{name}={E2E_TOKEN}&cmd=agentstate&agentid=1")
+    assert status == 400
+    kept = kept_request(local_stack, json.loads(raw)["request_id"])
+    assert kept["query"].startswith(f"{name}=***&")
+    assert E2E_TOKEN not in json.dumps(kept, default=str)
+
+
+def test_an_event_key_is_stored_once_and_a_conflict_is_a_409(local_stack: LocalStack) -> None:
+    first = {
+        "cmd": "callevent",
+        "id": "5500002",
+        "taskid": "ab02e8",
+        "eventtype": "CallStart",
+        "mode": "0",
+        "eventtime": str(NOW_MS + 20),
+    }
+    assert get(local_stack, first)[1]["status"] == "stored"
+    assert get(local_stack, first)[1]["status"] == "duplicate"
+    for conflicting in (
+        {**first, "eventtype": "CallEnd", "eventtime": str(NOW_MS + 5020)},
+        {**first, "taskid": "ab02e9"},
+    ):
+        status, body = get(local_stack, conflicting)
+        assert (status, body["error"]) == (409, "conflict")
+        assert kept_request(local_stack, body["request_id"])["status"] == 409
+    assert [e["event_key"] for e in report(local_stack, "events", "--call", "ab02e8")] == ["ce-5500002"]
+    taskid_changed = CliRunner().invoke(
+        cli, ["--endpoint-url", local_stack.aws_endpoint, "events", "--call", "ab02e9", "--format", "json"]
+    )
+    assert "No events found" in taskid_changed.output
+
+
+def test_an_unencoded_plus_in_the_query_is_a_plus(local_stack: LocalStack) -> None:
+    query = urlencode(agentstate(eventtime=str(NOW_MS + 21), taskid="abc124")).replace(
+        "callingnumber=%2B", "callingnumber=+"
+    )
+    status, _, raw = send(local_stack, "GET", f"/callback/{E2E_TOKEN}?{query}")
+    assert status == 200, raw
+    (event,) = report(local_stack, "events", "--call", "abc124")
+    assert event["data"]["callingnumber"]["e164"] == PHONE

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from typing import Any
 
 import jsonschema
@@ -176,7 +177,10 @@ def test_no_function_raised_on_the_generated_traffic(local_stack: LocalStack) ->
 def test_documented_examples_are_stored_over_http(local_stack: LocalStack) -> None:
     """The document's own examples, as an integrator would paste them, are answered 200."""
     target = f"/callback/{E2E_TOKEN}"
-    for cmd, example in openapi.EXAMPLES.items():
+    for cmd, documented in openapi.EXAMPLES.items():
+        # schemathesis sends the documented callevent id with other content, which is rightly a
+        # conflict (one event key, one event): this example gets an id of its own
+        example = {**documented, "id": str(time.time_ns())[-18:]} if "id" in documented else documented
         status, _, body = send(local_stack, "PUT", target, json.dumps(example).encode(), "application/json")
         assert status == 200, body
         answer = json.loads(body)

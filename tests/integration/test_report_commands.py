@@ -461,7 +461,7 @@ def test_cli_agent_day_all_formats(moto_url: str, reports: Harness, cli_log: Cal
     assert row["state_seconds.connected"] == "240"
     assert row["pause_seconds.Kaffee"] == "300"
     assert row["calls_handled"] == "1"
-    assert cli_log.reads() == {"GetItem"}
+    assert cli_log.reads() == {"GetItem", "Query"}
 
 
 def test_cli_agent_timeline_all_formats(moto_url: str, reports: Harness, cli_log: CallLog) -> None:
@@ -692,3 +692,19 @@ def test_cli_missing_reports_table_is_a_one_line_error(moto_url: str, reports: H
     line = one_line_error(result)
     assert "table not found" in line
     assert "'NoSuchReports'" in line
+
+
+def test_cli_freshness_says_how_far_the_reports_go(moto_url: str, reports: Harness) -> None:
+    fresh = json.loads(ok(run(moto_url, "freshness", "-f", "json")))
+    assert [c["consumer"] for c in fresh["consumers"]] == ["agent-stats", "call-stats"]
+    # every event the harness stored was received at RECEIVED: the reports hold all of them
+    assert fresh["complete_to"] == "2025-11-20T12:00:00.000Z"
+    assert fresh["behind_s"] > 3600
+    assert fresh["catching_up"] is True
+    # the records waited a year in the stream as far as the batches could tell: table output says so
+    table = ok(run(moto_url, "kpis", "--hotline", HOTLINE, "--day", DAY))
+    assert "Catching up (" in table
+    assert "complete up to 2025-11-20 13:00:00 only." in table
+    listing = ok(run(moto_url, "freshness"))
+    assert "agent-stats" in listing
+    assert "call-stats" in listing

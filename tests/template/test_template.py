@@ -350,9 +350,11 @@ def test_events_table_keys_match_keys_module(resources: dict[str, Any]) -> None:
 
 def test_topics_are_encrypted(template: dict[str, Any]) -> None:
     topics = resources_of_type(template, "AWS::SNS::Topic")
-    assert set(topics) == {"ConfigChangedTopic", "BroadcastTopic"}
-    for topic in topics.values():
-        assert topic["Properties"]["KmsMasterKeyId"] == "alias/aws/sns"
+    assert set(topics) == {"ConfigChangedTopic", "BroadcastTopic", "AlarmTopic"}
+    for name in ("ConfigChangedTopic", "BroadcastTopic"):
+        assert topics[name]["Properties"]["KmsMasterKeyId"] == "alias/aws/sns"
+    # CloudWatch cannot use the AWS-managed key: the alarm topic has its own (test_alarms.py)
+    assert topics["AlarmTopic"]["Properties"]["KmsMasterKeyId"] == {"Ref": "AlarmTopicKey"}
 
 
 def test_fanout_stream_wakes_only_for_new_fanout_events(template: dict[str, Any]) -> None:
@@ -549,6 +551,8 @@ def test_outputs(template: dict[str, Any]) -> None:
         "ReportsTableName",
         "AgentStatsDLQUrl",
         "CallStatsDLQUrl",
+        "AlarmTopicArn",
+        "DashboardUrl",
     }
     outputs = template["Outputs"]
     assert outputs["ReportsTableName"]["Value"] == {"Ref": "ReportsTable"}

@@ -15,7 +15,7 @@ from typing import Any
 from unittest.mock import MagicMock
 from urllib.parse import quote
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from acd_hub.auth import static_tokens
@@ -206,3 +206,95 @@ def test_any_bytes_as_body_or_base64(payload: bytes, as_base64: bool) -> None:
     if as_base64:
         event["body"], event["isBase64Encoded"] = base64.b64encode(payload).decode(), True
     assert RESOLVER.resolve(event, MagicMock())["statusCode"] in (200, 400)
+
+
+# --- no token kept, no token logged -------------------------------------------------------------
+
+OTHER_SECRET = "an-old-rotated-secret-9Qx"  # sent under the token's name: a secret too
+TOKEN_NAMES = ["token", "TOKEN", "Token", "%74oken", "%54OKEN", "+token", "token%20", "%20token", "tok%65n"]
+JSON_TOKEN_NAMES = ["token", "TOKEN", "\\u0074oken", "\\u0054OKEN", "tok\\u0065n"]
+
+
+def _percent_all(text: str) -> str:
+    return "".join(f"%{byte:02X}" for byte in text.encode())
+
+
+@st.composite
+def token_requests(draw: st.DrawFn) -> tuple[HttpRequest, dict[str, str]]:
+    """A request that authenticates with TOKEN (or fails to) in one of the ways a token can be
+    sent, with the token (or another secret) also pasted elsewhere, valid or not."""
+    params = dict(VALID[draw(st.sampled_from(sorted(VALID)))])
+    if draw(st.booleans()):
+        params[draw(st.sampled_from(sorted(params)))] = draw(st.sampled_from(["1", "x", ""]))
+    where = draw(st.sampled_from(["path", "query", "form", "json"]))
+    value = draw(st.sampled_from([TOKEN, quote(TOKEN), _percent_all(TOKEN)]))
+    pairs = [(quote(k), quote(v)) for k, v in params.items()]
+    extras = draw(
+        st.lists(
+            st.sampled_from(
+                [
+                    ("hotline", value),  # the token pasted into a value
+                    ("note", f"x{TOKEN}y"),
+                    ("to%E2%84%AAen", value),  # a Kelvin sign: not the token by ASCII rules
+                    (draw(st.sampled_from(TOKEN_NAMES)), OTHER_SECRET),
+                ]
+            ),
+            max_size=3,
+        )
+    )
+    query = [*extras] if where != "query" else [*extras, (draw(st.sampled_from(TOKEN_NAMES)), value)]
+    path = f"/callback/{TOKEN}" if where == "path" else "/callback"
+    method, body, content_type = "GET", b"", ""
+    if where in ("query", "path"):
+        query = pairs + query
+    elif where == "form":
+        method, content_type = "PUT", "application/x-www-form-urlencoded"
+        form = [*pairs, (draw(st.sampled_from(TOKEN_NAMES)), value)]
+        body = "&".join(f"{n}={v}" for n, v in draw(st.permutations(form))).encode()
+        if draw(st.booleans()):
+            body += b"&hotline=M\xfcller"  # Windows-1252: kept as base64
+    else:
+        method, content_type = "PUT", "application/json"
+        name = draw(st.sampled_from(JSON_TOKEN_NAMES))
+        members = [f'"{k}": {json.dumps(v)}' for k, v in params.items()] + [f'"{name}": "{TOKEN}"']
+        body = (
+            "{" + ", ".join(draw(st.permutations(members))) + draw(st.sampled_from(["}", ", broken"]))
+        ).encode()
+    target = path + ("?" + "&".join(f"{n}={v}" for n, v in query) if query else "")
+    headers = [("Host", "x")] + ([("Content-Type", content_type)] if content_type else [])
+    return HttpRequest(method, target, headers, body, "203.0.113.9"), {"where": where}
+
+
+def _kept_text(item: dict[str, Any]) -> str:
+    from urllib.parse import unquote  # noqa: PLC0415
+
+    text = json.dumps(item, ensure_ascii=False, default=str)
+    if "body_base64" in item:
+        text += base64.b64decode(item["body_base64"]).decode("latin-1")
+    return text + unquote(text)
+
+
+@FUZZ
+@given(token_requests())
+def test_no_token_is_kept_or_logged(shape: tuple[HttpRequest, dict[str, str]]) -> None:
+    import io  # noqa: PLC0415
+    import logging  # noqa: PLC0415
+
+    from aws_lambda_powertools import Logger  # noqa: PLC0415
+
+    request, shown = shape
+    store, out = MemoryStore(), io.StringIO()
+    logger = Logger(service="token-property", logger_handler=logging.StreamHandler(out))
+    resolver = build_resolver(CallbackIngest(HUB, store, static_tokens(HUB)), logger, MagicMock())
+    matched = match_route(ROUTES, request.method, request.raw_path)
+    assert matched is not None
+    response = resolver.resolve(build_http_api_event(request, *matched), MagicMock())
+    assert response["statusCode"] in (200, 400, 401, 409), response
+    event(f"{shown['where']}: {response['statusCode']}")
+    for item in [*store.events.values(), *store.rejected]:
+        kept = _kept_text(item)
+        assert TOKEN not in kept, item
+        assert OTHER_SECRET not in kept, item
+    for text in (out.getvalue(), response["body"]):
+        assert TOKEN not in text
+        assert OTHER_SECRET not in text

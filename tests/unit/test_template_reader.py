@@ -291,7 +291,7 @@ def test_repo_tables_create_in_moto(repo: dict[str, Any], monkeypatch: pytest.Mo
 
 def test_sns_topics(small: dict[str, Any], repo: dict[str, Any]) -> None:
     assert reader.sns_topics(small) == ["Topic"]
-    assert reader.sns_topics(repo) == ["ConfigChangedTopic", "BroadcastTopic"]
+    assert reader.sns_topics(repo) == ["ConfigChangedTopic", "BroadcastTopic", "AlarmTopic"]
 
 
 def test_function_environment_merges_globals(small: dict[str, Any]) -> None:

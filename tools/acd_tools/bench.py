@@ -657,8 +657,8 @@ class RecordingStore:
         self.stored: list[dict[str, Any]] = []
         self.duplicates = 0
 
-    def put_event(self, item: dict[str, Any]) -> bool:
-        stored: bool = self._store.put_event(item)
+    def put_event(self, item: dict[str, Any], claim: dict[str, Any] | None = None) -> bool:
+        stored: bool = self._store.put_event(item, claim)
         if stored:
             self.stored.append(item)
         else:

@@ -25,6 +25,8 @@ import yaml
 from acd_hub import models
 from acd_hub.models import CALLBACK_MODELS, CallbackModel
 from acd_hub.params import MAX_VALUE_LENGTH
+from acd_hub.phone import MAX_PHONE_LENGTH
+from acd_hub.times import MAX_TIME_LENGTH
 
 DEFAULT_PATH = Path(__file__).resolve().parents[2] / "docs" / "openapi.yaml"
 CONTRACT_VERSION = "1.0.0"
@@ -81,12 +83,12 @@ NAMED_TYPES: list[tuple[Any, Wire]] = [
     ),
     (
         models.Phone,
-        Wire({"type": "string", "maxLength": MAX_VALUE_LENGTH, "description": _PHONE}, "02212601599"),
+        Wire({"type": "string", "maxLength": MAX_PHONE_LENGTH, "description": _PHONE}, "02212601599"),
     ),
     (models.EpochMillis, _pattern("^[0-9]{1,16}$", _MS, "1763629200000")),
     (
         models.FlexibleTime,
-        Wire({"type": "string", "maxLength": 64, "description": _FLEX}, "2025-11-20 10:00:00"),
+        Wire({"type": "string", "maxLength": MAX_TIME_LENGTH, "description": _FLEX}, "2025-11-20 10:00:00"),
     ),
     (
         models.LocalMinutes,
@@ -526,6 +528,35 @@ def _components(every: dict[str, list[Parameter]]) -> dict[str, Any]:
         ],
     }
     schemas["Unauthorized"] = _error_schema("unauthorized", "Missing or invalid token.")
+    schemas["Unauthorized"]["properties"]["token"] = {
+        "type": "object",
+        "description": "How to pass the token: as the path segment or as the `token` query parameter.",
+        "properties": {"path": {"type": "string"}, "query": {"type": "string"}},
+    }
+    schemas["Conflict"] = {
+        **schemas["BadRequest"],
+        "description": "The event key (a callevent's `id`) is already stored with other content: "
+        "nothing was stored; the request is kept in quarantine under `request_id`, and `errors` "
+        "names the parameters that differ.",
+        "properties": {
+            **schemas["BadRequest"]["properties"],
+            "error": {"type": "string", "const": "conflict"},
+        },
+        "examples": [
+            {
+                "error": "conflict",
+                "message": "the event key is already stored with other content; this request is kept "
+                "for inspection under request_id",
+                "request_id": "c8a1d2f0-5b7e-4c1a-9d3e-2f6b8a0c4e11",
+                "errors": [
+                    {
+                        "parameter": "eventtype",
+                        "message": "event ce-9000001 is already stored with other content",
+                    }
+                ],
+            }
+        ],
+    }
     schemas["Forbidden"] = _error_schema("forbidden", "The source address is not allowed.")
     schemas["StoreUnavailable"] = _error_schema(
         "store_unavailable", "The event store did not take the write: retry after `Retry-After` seconds."
@@ -577,6 +608,10 @@ def _components(every: dict[str, list[Parameter]]) -> dict[str, Any]:
         responses[f"Accepted{suffix}"] = answer("Stored, or already stored (duplicate).", "Accepted")
         responses[f"BadRequest{suffix}"] = answer(
             "Bad input: every offending parameter named; the request is kept in quarantine.", "BadRequest"
+        )
+        responses[f"Conflict{suffix}"] = answer(
+            "The event key is already stored with other content; the request is kept in quarantine.",
+            "Conflict",
         )
         responses[f"Unauthorized{suffix}"] = answer(
             "Missing or invalid token.",
@@ -673,6 +708,7 @@ def _operations(every: dict[str, list[Parameter]], *, path_token: bool) -> dict[
             "400": {"$ref": f"#/components/responses/BadRequest{suffix}"},
             "401": {"$ref": f"#/components/responses/Unauthorized{suffix}"},
             "403": {"$ref": f"#/components/responses/Forbidden{suffix}"},
+            "409": {"$ref": f"#/components/responses/Conflict{suffix}"},
             "413": {"$ref": f"#/components/responses/PayloadTooLarge{suffix}"},
             "414": {"$ref": f"#/components/responses/UriTooLong{suffix}"},
             "429": {"$ref": f"#/components/responses/TooManyRequests{suffix}"},
@@ -703,12 +739,13 @@ The one endpoint a call-center ACD (vendor "ACD CallBack API" 4.2.4, ACD 4.9.6 a
 notifications to. Configure `https://<api>/callback/<token>` as the callback URL in the ACD.
 
 * **Parameters** come from the query string and, for PUT/POST, from a form-urlencoded or JSON
-  body; names are matched case-insensitively; percent-encoded values are read as UTF-8 with a
+  body; names are matched case-insensitively (ASCII rules); percent-encoded values are read as UTF-8 with a
   Windows-1252 fallback. `cmd` picks the message type; each type reads its own parameters (see
   the `Callback` schemas), the query parameters listed here are their union. Parameters the
   spec does not list are kept, not rejected.
 * **Answers**: `200` for a stored event and for a duplicate (it changes nothing: retries are
-  safe); `400` naming every offending parameter (the request is kept in quarantine);
+  safe); `400` naming every offending parameter (the request is kept in quarantine); `409` for
+  an event key already stored with other content (kept in quarantine too);
   `401`/`403` for a bad token or source address; `503` with `Retry-After` only when the event
   store did not take the write. HEAD answers carry no body.
 * **Times** become UTC: numeric `eventtime` is ms since the epoch; string times may also be ISO

@@ -86,6 +86,7 @@ class ReportContext:
     reports_table_option: str | None = None
     zone: ZoneInfo = field(default_factory=lambda: ZoneInfo("Europe/Berlin"))
     shards: int = 8
+    kpi_shards: int = 4
     fmt: str | None = None
     # ``serve --as-of``: the wallboard's clock runs from a chosen moment instead of now.
     clock_offset: timedelta = timedelta(0)
@@ -169,7 +170,7 @@ class ReportContext:
 
     @cached_property
     def reports(self) -> ReportQueries:
-        return ReportQueries(self.dynamodb, self.reports_table, self.shards)
+        return ReportQueries(self.dynamodb, self.reports_table, self.shards, self.kpi_shards)
 
     def now(self) -> datetime:
         return datetime.now(UTC) + self.clock_offset
@@ -308,6 +309,15 @@ def _task(_ctx: click.Context, _param: click.Parameter, value: str | None) -> st
     show_envvar=True,
     help="Shards of the by-cmd-day listings; must match the stack's ACD_CMD_DAY_SHARDS.",
 )
+@click.option(
+    "--kpi-shards",
+    type=click.IntRange(1, 64),
+    default=4,
+    show_default=True,
+    envvar="ACD_KPI_SHARDS",
+    show_envvar=True,
+    help="Shards of each hotline's KPI counters; must match the stack's ACD_KPI_SHARDS.",
+)
 @format_option
 @click.pass_context
 def cli(
@@ -321,6 +331,7 @@ def cli(
     reports_table: str | None,
     zone: ZoneInfo,
     shards: int,
+    kpi_shards: int,
     fmt: str | None,
 ) -> None:
     """Reports over the ACD callback hub's tables (DynamoDB Query only, never Scan)."""
@@ -333,6 +344,7 @@ def cli(
         reports_table_option=reports_table,
         zone=zone,
         shards=shards,
+        kpi_shards=kpi_shards,
         fmt=fmt,
     )
 
@@ -527,6 +539,64 @@ def kpi_columns(zone: ZoneInfo) -> list[Column]:
 KPI_CSV_COLUMNS = [output.field("start"), *(output.field(name) for name in KPI_KEYS)]
 
 
+# -- freshness ------------------------------------------------------------------------------------
+
+# A consumer that wrote a batch this recently is still working through what it said it was behind.
+RECENT = timedelta(seconds=60)
+
+
+def describe_freshness(fresh: output.Item, now: datetime, zone: ZoneInfo) -> str:
+    """One line that tells a supervisor whether the figures above are finished."""
+    if not fresh.get("consumers"):
+        return "Freshness: no stream batch recorded yet: the aggregators have not run."
+    complete = output.local_time(fresh.get("complete_to"), zone) or "not yet known"
+    updated = output.parse_utc(str(fresh.get("updated_at") or ""))
+    recent = updated is not None and now - updated < RECENT
+    if fresh.get("catching_up") and recent:
+        return f"Catching up ({fresh['behind_s']:.0f} s behind): complete up to {complete} only."
+    if fresh.get("complete_to") is None:
+        return "A recent batch failed and is being retried: figures may be incomplete."
+    last = output.local_time(fresh.get("updated_at"), zone)
+    return f"Complete up to {complete} ({zone.key}): every callback received until then is in; last batch {last}."
+
+
+def show_freshness(report: ReportContext, chosen: str) -> None:
+    # table output only: json and csv stay exactly the report (see the freshness command)
+    if chosen == "table":
+        click.echo(describe_freshness(report.reports.freshness(), report.now(), report.zone))
+
+
+@cli.command()
+@format_option
+@click.pass_obj
+def freshness(report: ReportContext, *, fmt: str | None) -> None:
+    """Up to when the reports are complete, and how far behind each stream consumer is."""
+    chosen = report.output_format(fmt)
+    fresh = report.reports.freshness()
+    if chosen == "json":
+        output.show_json(fresh)
+        return
+    columns = [
+        output.field("consumer"),
+        Column(
+            f"complete up to ({report.zone.key})",
+            lambda i: output.local_time(i.get("complete_to"), report.zone),
+        ),
+        Column("last batch", lambda i: output.local_time(i.get("updated_at"), report.zone)),
+        Column("behind", lambda i: output.duration(i.get("behind_s")), justify="right"),
+        Column("latest event", lambda i: output.local_time(i.get("latest_event"), report.zone)),
+    ]
+    output.emit(
+        fresh["consumers"],
+        chosen,
+        columns=columns,
+        title="Freshness of the reports",
+        empty_message="No stream batch recorded yet: the aggregators have not run.",
+        csv_lead=("consumer", "complete_to", "updated_at", "behind_s", "latest_event"),
+    )
+    show_freshness(report, chosen)
+
+
 @cli.command()
 @HOTLINE_OPTION
 @DAY_OPTION
@@ -556,6 +626,7 @@ def kpis(report: ReportContext, *, hotline: str, day: str | None, fmt: str | Non
         )
         if found.get("sl_seconds") is not None:
             click.echo(f"Service level: answered within {found['sl_seconds']} s.")
+        show_freshness(report, chosen)
 
 
 # -- agent-day, agent-timeline ------------------------------------------------------------------
@@ -599,6 +670,7 @@ def agent_day(report: ReportContext, *, agent: str, day: str | None, fmt: str | 
             )
         click.echo()
         click.echo(f"Calls handled: {document['calls_handled'] or 0}")
+        show_freshness(report, chosen)
 
 
 def timeline_columns(zone: ZoneInfo) -> list[Column]:
@@ -641,14 +713,18 @@ TIMELINE_CSV_LEAD = (
 def agent_timeline(report: ReportContext, *, agent: str, day: str | None, fmt: str | None) -> None:
     """An agent's state intervals of a day; the last one stays open until the next event."""
     day = day or report.today()
+    chosen = report.output_format(fmt)
+    timeline = report.reports.agent_timeline(agent, day)
     output.emit(
-        report.reports.agent_timeline(agent, day),
-        report.output_format(fmt),
+        timeline,
+        chosen,
         columns=timeline_columns(report.zone),
         title=f"Timeline of agent {agent} on {day}",
         empty_message=f"No timeline for agent {agent} on {day} yet.",
         csv_lead=TIMELINE_CSV_LEAD,
     )
+    if timeline:
+        show_freshness(report, chosen)
 
 
 # -- call, calls ---------------------------------------------------------------------------------
@@ -741,6 +817,7 @@ def call_report(report: ReportContext, *, task_id: str, fmt: str | None) -> None
             output.show_table(items, event_columns(report.zone), title=f"Events of call {task_id}")
         else:
             click.echo(f"No events found for call {task_id}.")
+        show_freshness(report, chosen)
 
 
 def call_columns(zone: ZoneInfo) -> list[Column]:
@@ -770,14 +847,18 @@ def call_columns(zone: ZoneInfo) -> list[Column]:
 def calls(report: ReportContext, *, hotline: str, day: str | None, fmt: str | None) -> None:
     """The calls a hotline got on a day (by start time), one summary each."""
     day = day or report.today()
+    chosen = report.output_format(fmt)
+    listed = report.reports.calls(hotline, day)
     output.emit(
-        report.reports.calls(hotline, day),
-        report.output_format(fmt),
+        listed,
+        chosen,
         columns=call_columns(report.zone),
         title=f"Calls of hotline {hotline} on {day}",
         empty_message=f"No calls for hotline {hotline} on {day} yet.",
         csv_lead=CALL_CSV_LEAD,
     )
+    if listed:
+        show_freshness(report, chosen)
 
 
 # -- board -----------------------------------------------------------------------------------------
@@ -826,14 +907,18 @@ def board_columns(zone: ZoneInfo, now: datetime) -> list[Column]:
 @click.pass_obj
 def board(report: ReportContext, *, fmt: str | None) -> None:
     """The live board: every agent's latest state and how long it has lasted so far."""
+    chosen = report.output_format(fmt)
+    entries = report.reports.board()
     output.emit(
-        report.reports.board(),
-        report.output_format(fmt),
+        entries,
+        chosen,
         columns=board_columns(report.zone, report.now()),
         title="Live board",
         empty_message="The board is empty: no agent has reported a state yet.",
         csv_lead=BOARD_CSV_LEAD,
     )
+    if entries:
+        show_freshness(report, chosen)
 
 
 # -- pictures: the HTML day report and the wallboard ------------------------------------------------

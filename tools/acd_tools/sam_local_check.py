@@ -50,7 +50,7 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
-from acd_tools import sample_events
+from acd_tools import moto_fixes, sample_events
 
 if TYPE_CHECKING:
     from moto.server import ThreadedMotoServer
@@ -699,6 +699,7 @@ def run(sam_executable: str, gateway: str, work_dir: Path, jobs: int) -> int:
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     moto_port = free_port(gateway)
     sam = Sam(sam_executable, sam_environment(f"http://{gateway}:{moto_port}"), logs)
+    moto_fixes.install()  # thread-safe transactions: samples are invoked side by side
     moto = ThreadedMotoServer(ip_address=gateway, port=moto_port, verbose=False)
     try:
         run_steps(report, sam, moto, gateway=gateway, moto_port=moto_port, work_dir=work_dir, jobs=jobs)

@@ -22,6 +22,7 @@ retried by the event source mapping).
 from __future__ import annotations
 
 import copy
+import itertools
 import random
 import time
 from collections.abc import Hashable, Iterable, Iterator
@@ -60,6 +61,10 @@ MAX_ATTEMPTS = 8
 
 class Aggregator(Protocol):
     name: str
+
+    def prepare(self, items: list[dict[str, Any]]) -> None:
+        """See the batch's stored events before ``touched`` is asked about each."""
+        ...
 
     def touched(self, item: dict[str, Any]) -> set[Hashable]: ...
 
@@ -195,6 +200,9 @@ class AgentStatsAggregator:
         self._log = log
         self._reports = reports
         self._settings = settings
+
+    def prepare(self, items: list[dict[str, Any]]) -> None:
+        """Nothing to read ahead: the batch's events are applied agent by agent."""
 
     def touched(self, item: dict[str, Any]) -> set[Hashable]:
         if item.get("cmd") != "agentstate" or not item.get("agent"):
@@ -412,6 +420,28 @@ class CallStatsAggregator:
         self._log = log
         self._reports = reports
         self._settings = settings
+        # an agent state's previous stored event, read ahead for a batch (see prepare)
+        self._previous: dict[str, StoredEvent] = {}
+
+    def prepare(self, items: list[dict[str, Any]]) -> None:
+        """Each agent state may close the after-call work of the state before it. For an
+        agent's events of one day in this batch, one read of the stored events between the first
+        and the last tells that for all but the first (if few others lie between them: at most
+        twice the batch's, so the read stays bounded; else each event asks on its own)."""
+        self._previous = {}
+        by_agent_day: dict[tuple[str, str], set[str]] = {}
+        for item in items:
+            if item.get("cmd") == "agentstate" and item.get("agent") and item.get("sk") and item.get("day"):
+                by_agent_day.setdefault((str(item["agent"]), str(item["day"])), set()).add(str(item["sk"]))
+        for (agent, day), sort_keys in by_agent_day.items():
+            if len(sort_keys) < 2:
+                continue
+            first, last, most = min(sort_keys), max(sort_keys), 2 * len(sort_keys)
+            window = self._log.agent_between(agent, day, first, last, most + 1)
+            if len(window) > most:
+                continue
+            for before, event_sk in itertools.pairwise(window):
+                self._previous[event_sk[1]] = before[0]
 
     def touched(self, item: dict[str, Any]) -> set[Hashable]:
         cmd, task = item.get("cmd"), item.get("task_id")
@@ -423,19 +453,27 @@ class CallStatsAggregator:
         if task and item.get("data", {}).get("state") in agent_stats.WORK_STATES:
             calls.add(Call(str(task)))
         # This event may close the agent's after-call work of the call before it.
-        agent, day = str(item["agent"]), str(item["day"])
-        previous = self._log.agent_before(agent, day, str(item["sk"])) or self._log.agent_edge(
-            agent, shift(day, -1), last=True
-        )
+        agent, day, sort_key = str(item["agent"]), str(item["day"]), str(item["sk"])
+        previous = self._previous.get(sort_key)
+        if previous is None:
+            previous = self._log.agent_before(agent, day, sort_key) or self._log.agent_edge(
+                agent, shift(day, -1), last=True
+            )
         if previous and previous.task_id and previous.state in agent_stats.WORK_STATES:
             calls.add(Call(previous.task_id))
         return calls
 
     def refresh(self, reports: Iterable[Hashable]) -> dict[Hashable, Exception]:
         failed: dict[Hashable, Exception] = {}
-        for report in sorted((r for r in reports if isinstance(r, Call)), key=lambda r: r.task_id):
+        calls = sorted((r for r in reports if isinstance(r, Call)), key=lambda r: r.task_id)
+        try:  # the stored summaries of the whole batch in one read (100 to a request)
+            stored = self._reports.get_many([call_summary_key(c.task_id) for c in calls])
+        except Exception:  # each call reads its own then
+            stored = None
+        for report in calls:
             try:
-                self.refresh_call(report.task_id)
+                known = None if stored is None else (stored.get(call_summary_key(report.task_id)),)
+                self.refresh_call(report.task_id, known)
             except Exception as exc:  # one call's failure must not stop the batch
                 failed[report] = exc
         return failed
@@ -443,10 +481,14 @@ class CallStatsAggregator:
     def note_batch(self, figures: dict[str, Any]) -> None:
         self._reports.note_batch(self.name, figures)
 
-    def refresh_call(self, task_id: str) -> bool:
-        """Recompute one call from its events; True if anything changed."""
+    def refresh_call(self, task_id: str, known: tuple[dict[str, Any] | None] | None = None) -> bool:
+        """Recompute one call from its events; True if anything changed. ``known``: the stored
+        summary as just read (a 1-tuple, None inside if there is none), saving the first read."""
         for attempt in range(MAX_ATTEMPTS):
-            old = self._reports.get(call_summary_key(task_id))
+            if attempt == 0 and known is not None:
+                old = known[0]
+            else:
+                old = self._reports.get(call_summary_key(task_id))
             events = self._log.call(task_id)
             if not events:
                 return False

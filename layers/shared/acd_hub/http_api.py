@@ -19,6 +19,12 @@ from acd_hub.models import CALLBACK_MODELS
 
 METHODS = ["GET", "HEAD", "PUT", "POST"]
 RETRY_AFTER_SECONDS = "5"
+CONFLICT = 409
+# How to pass the token, in every 401: an ACD integrator reads this body, not our README.
+TOKEN_HINT = {
+    "path": "/callback/<token> (recommended: it survives any '?' the ACD appends)",
+    "query": "/callback?token=<token>",
+}
 
 
 def callback_request(event: APIGatewayProxyEventV2, path_token: str | None) -> CallbackRequest:
@@ -97,27 +103,47 @@ def build_resolver(ingest: CallbackIngest, logger: Logger, metrics: Metrics) -> 
                 "parameters": [e.parameter for e in exc.errors],
             },
         )
+        conflict = exc.status == CONFLICT
         return _json(
-            400,
+            exc.status,
             {
-                "error": "bad_request",
-                "message": "the callback was not stored; it is kept for inspection under request_id",
+                "error": "conflict" if conflict else "bad_request",
+                "message": (
+                    "the event key is already stored with other content; this request is kept for "
+                    "inspection under request_id"
+                    if conflict
+                    else "the callback was not stored; it is kept for inspection under request_id"
+                ),
                 "request_id": exc.request_id,
                 "errors": [e.as_dict() for e in exc.errors],
             },
         )
 
-    @app.exception_handler(Unauthorized)
-    def unauthorized(exc: Unauthorized) -> Response:
+    def unauthorized_answer(reason: str) -> Response:
         count("invalid", "unauthorized")
-        logger.warning("callback unauthorized", extra={"reason": str(exc)})
+        logger.warning("callback unauthorized", extra={"reason": reason})
         return _json(
             401,
             {
                 "error": "unauthorized",
-                "message": "missing or invalid token: use /callback/<token> or ?token=",
+                "message": f"{reason}: use /callback/<token> or ?token=",
+                "token": TOKEN_HINT,
             },
             headers={"WWW-Authenticate": 'Token realm="acd-callback"'},
+        )
+
+    @app.exception_handler(Unauthorized)
+    def unauthorized(exc: Unauthorized) -> Response:
+        return unauthorized_answer(str(exc))
+
+    @app.not_found
+    def not_found(_: Exception) -> Response:
+        # "/callback/" or "/callback//x" reaching us: an empty or misplaced token, not a wrong URL
+        path = app.current_event.path or ""
+        if path == "/callback" or path.startswith("/callback/"):
+            return unauthorized_answer("missing or misplaced token")
+        return _json(
+            404, {"error": "not_found", "message": "not found: the callback URL is /callback/<token>"}
         )
 
     @app.exception_handler(Forbidden)

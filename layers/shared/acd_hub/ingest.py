@@ -1,24 +1,34 @@
 """The callback use case: authenticate, decode, validate, normalize, store once.
 
 Pure domain flow over two injected ports (the event store and the token source); no HTTP or
-AWS types. Bad input is quarantined here, before it is reported, so nothing is lost.
+AWS types. Bad input is quarantined here, before it is reported, so nothing is lost: input the
+models refuse (400), input the store refuses (400), and a second delivery of an event key with
+other content (409). Unauthenticated requests are not kept.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
 from acd_hub import auth, params
-from acd_hub.errors import BadCallback, ParameterError
-from acd_hub.items import CallbackRequest, event_item, rejected_item
-from acd_hub.models import ParseContext, parse_callback, utc_now
+from acd_hub.errors import BadCallback, ParameterError, StoreUnavailable
+from acd_hub.items import (
+    CallbackRequest,
+    claim_item,
+    event_item,
+    needs_claim,
+    rejected_item,
+    trimmed_rejected_item,
+)
+from acd_hub.models import CALLBACK_MODELS, ParseContext, parse_callback, utc_now
 from acd_hub.settings import HubSettings
-from acd_hub.storage import EventStore
+from acd_hub.storage import EventConflict, EventStore, StoreRefused
 
 BAD_REQUEST = 400
+CONFLICT = 409
 MAX_BODY_BYTES = 256 * 1024
 
 
@@ -37,11 +47,13 @@ class Stored:
 
 @dataclass
 class Rejected(Exception):
-    """Bad input, already quarantined under ``request_id``."""
+    """Bad input, already quarantined under ``request_id``; ``cmd`` is a known cmd or
+    ``unknown``, and nothing in it holds a token."""
 
     request_id: str
     cmd: str
     errors: list[ParameterError] = field(default_factory=list)
+    status: int = BAD_REQUEST
 
 
 class CallbackIngest:
@@ -63,29 +75,42 @@ class CallbackIngest:
         store), Rejected (kept in quarantine) or StoreUnavailable (the ACD should retry)."""
         received_at = self._clock()
         auth.check_source(request.source_ip, self._settings)
-        # An ACD that appends "?cmd=..." to a URL that already has a query sends "a=1?cmd=...":
-        # an unencoded "?" in the query string separates parameters like "&".
-        query_pairs = params.split_urlencoded(request.raw_query.replace("?", "&"))
+        query_pairs = params.query_pairs(request.raw_query)
         try:
             body_pairs = self._body_pairs(request)
         except BadCallback as bad:
             # Still authenticate first: a stranger's garbage is not quarantined.
-            auth.check_token(request.path_token or _token_in(query_pairs), self._tokens())
-            raise self._quarantine(request, bad.errors, "", received_at) from None
-        auth.check_token(
-            request.path_token or _token_in(query_pairs) or _token_in(body_pairs), self._tokens()
-        )
+            presented = request.path_token or params.token_in(query_pairs)
+            valid = self._tokens()
+            auth.check_token(presented, valid)
+            secrets = _secrets(valid)
+            raise self._quarantine(request, bad.errors, "", received_at, secrets) from None
+        presented = request.path_token or params.token_in(query_pairs) or params.token_in(body_pairs)
+        valid = self._tokens()
+        auth.check_token(presented, valid)
+        secrets = _secrets(valid)
 
         merged: dict[str, str] = {}
         try:
-            merged = params.merge_parameters([*query_pairs, *body_pairs])
-            merged.pop("token", None)
+            merged = params.without_secrets(params.merge_parameters([*query_pairs, *body_pairs]), secrets)
             event = parse_callback(merged, self._context)
         except BadCallback as bad:
-            raise self._quarantine(request, bad.errors, merged.get("cmd", ""), received_at) from None
+            raise self._quarantine(request, bad.errors, merged.get("cmd", ""), received_at, secrets) from None
 
         item = event_item(event, merged, self._settings, received_at)
-        stored = self._store.put_event(item)
+        try:
+            stored = self._store.put_event(item, claim_item(item) if needs_claim(event) else None)
+        except StoreRefused as refused:
+            errors = [ParameterError("request", f"the event store refused the event ({refused})")]
+            raise self._quarantine(request, errors, event.cmd, received_at, secrets) from None
+        except EventConflict as conflict:
+            errors = [
+                ParameterError(name, f"event {conflict.event_key} is already stored with other content")
+                for name in conflict.fields
+            ]
+            raise self._quarantine(
+                request, errors, event.cmd, received_at, secrets, status=CONFLICT
+            ) from None
         return Stored(
             cmd=event.cmd,
             event_key=item["event_key"],
@@ -100,15 +125,43 @@ class CallbackIngest:
         return params.body_pairs(request.body, request.content_type)
 
     def _quarantine(
-        self, request: CallbackRequest, errors: list[ParameterError], cmd: str, received_at: datetime
+        self,
+        request: CallbackRequest,
+        errors: list[ParameterError],
+        cmd: str,
+        received_at: datetime,
+        secrets: Collection[str],
+        *,
+        status: int = BAD_REQUEST,
     ) -> Rejected:
-        self._store.put_rejected(rejected_item(request, errors, BAD_REQUEST, self._settings, received_at))
-        known_cmd = cmd.strip().lower()[:40]
-        return Rejected(request_id=request.request_id, cmd=known_cmd or "unknown", errors=errors)
+        # An error may echo a name or a value: the answer, the log and the item get them clean.
+        errors = [
+            ParameterError(
+                params.storable(params.scrub_text(e.parameter, secrets)),
+                params.storable(params.scrub_text(e.message, secrets)),
+            )
+            for e in errors
+        ]
+        item = rejected_item(request, errors, status, self._settings, received_at, secrets=secrets)
+        try:
+            self._store.put_rejected(item)
+        except StoreRefused as refused:
+            # Keep at least who sent what when and why; a 4xx that kept nothing would lose it.
+            try:
+                self._store.put_rejected(trimmed_rejected_item(item, str(refused)))
+            except StoreRefused as again:
+                raise StoreUnavailable(f"quarantine refused: {again}") from again
+        known_cmd = params.ascii_lower(cmd.strip())
+        return Rejected(
+            request_id=request.request_id,
+            cmd=known_cmd if known_cmd in CALLBACK_MODELS else "unknown",
+            errors=errors,
+            status=status,
+        )
 
 
-def _token_in(pairs: list[tuple[str, str]]) -> str | None:
-    for name, value in pairs:
-        if name.strip().lower() == "token":
-            return value
-    return None
+def _secrets(valid: Collection[str]) -> frozenset[str]:
+    """Values replaced wherever they appear: the valid tokens (the one presented is one of them).
+    Any other value sent as a token is replaced by its name, not searched for everywhere: a
+    "token=1" must not blank every "1" of the request."""
+    return frozenset(token for token in valid if token)

@@ -3,27 +3,29 @@
 An event item carries its keys (see :mod:`acd_hub.keys`), a few flat attributes that streams
 filter and readers sort on (``kind``, ``cmd``, ``event_time``, ``day``, ``agent``,
 ``task_id``), the normalized event under ``data`` and the parameters as sent under ``raw``.
+
+Nothing kept holds a token: the token parameter (found by :func:`acd_hub.params.param_name`,
+as authentication finds it) is left out of events and replaced by ``***`` in quarantined
+requests — query, form, JSON and raw bytes alike — and so is any valid token wherever else
+it appears. Quarantined text is made storable (a lone surrogate becomes its escape).
 """
 
 from __future__ import annotations
 
 import hashlib
-import re
+import json
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from acd_hub import keys
+from acd_hub import keys, params
 from acd_hub.errors import ParameterError
 from acd_hub.models import CallbackModel, event_payload
 from acd_hub.settings import HubSettings
 
 SCHEMA_VERSION = 1
 MAX_STORED_TEXT = 64 * 1024
-
-# token=... in a query string or form body, and "token": "..." in a JSON body
-_TOKEN_PAIR = re.compile(r"(?i)(^|[&?])(token)=[^&]*")
-_TOKEN_JSON = re.compile(r'(?i)("token"\s*:\s*)"(?:[^"\\]|\\.)*"')
 
 
 def event_key(event: CallbackModel, params: dict[str, str]) -> str:
@@ -36,6 +38,46 @@ def event_key(event: CallbackModel, params: dict[str, str]) -> str:
         return f"ce-{event.id}"  # type: ignore[attr-defined]
     canonical = "\n".join(f"{name}={params[name]}" for name in sorted(params) if name != "token")
     return "h-" + hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+
+
+def needs_claim(event: CallbackModel) -> bool:
+    """Keys the ACD assigns (``callevent.id``) say nothing of the content, unlike hashes."""
+    return event.cmd == "callevent"
+
+
+def content_digests(data: dict[str, Any]) -> dict[str, str]:
+    """A short digest per normalized field (unknown parameters one by one): equal maps mean
+    the same content, and the names that differ say where a conflicting delivery differs."""
+    fields = {name: value for name, value in data.items() if name != "extra"}
+    fields.update({f"extra.{name}": value for name, value in (data.get("extra") or {}).items()})
+    return {
+        name: hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()[:16]
+        for name, value in fields.items()
+    }
+
+
+def claim_item(item: dict[str, Any]) -> dict[str, Any]:
+    """The key claim of an event item (see :mod:`acd_hub.keys`)."""
+    pk, sk = keys.claim_key(item["event_key"])
+    claim: dict[str, Any] = {
+        "pk": pk,
+        "sk": sk,
+        "kind": "claim",
+        "event_key": item["event_key"],
+        "event_pk": item["pk"],
+        "event_sk": item["sk"],
+        "digests": content_digests(item["data"]),
+        "schema_version": SCHEMA_VERSION,
+    }
+    if "ttl" in item:
+        claim["ttl"] = item["ttl"]
+    return claim
+
+
+def conflicting_fields(claim: dict[str, Any], stored_claim: dict[str, Any]) -> list[str]:
+    """Field names whose content differs from the claim already stored (empty: the same)."""
+    mine, theirs = claim.get("digests") or {}, stored_claim.get("digests") or {}
+    return sorted(name for name in mine.keys() | theirs.keys() if mine.get(name) != theirs.get(name))
 
 
 def _ttl(settings: HubSettings, moment: datetime) -> int | None:
@@ -94,7 +136,10 @@ def event_item(
 
 @dataclass(frozen=True)
 class CallbackRequest:
-    """One HTTP request as the ACD sent it, independent of how it reached us."""
+    """One HTTP request as the ACD sent it, independent of how it reached us.
+
+    The ``redacted_*`` views are what may be kept: the token parameter's value replaced by
+    ``***``, and ``secrets`` (the valid tokens) replaced wherever else they appear."""
 
     method: str
     path: str
@@ -107,24 +152,31 @@ class CallbackRequest:
     path_token: str | None = None
 
     def redacted_path(self) -> str:
-        if self.path_token:
-            return self.path.replace(self.path_token, "***")
-        return self.path
+        """``/callback/***``: whatever follows the route's first segment may be a token, in
+        whatever encoding (API Gateway decodes the path parameter, the raw path is not)."""
+        first, *rest = self.path.lstrip("/").split("/", 1)
+        return params.storable("/" + first + ("/***" if rest else ""))
 
-    def redacted_query(self) -> str:
-        return _TOKEN_PAIR.sub(r"\1\2=***", self.raw_query)
+    def redacted_query(self, secrets: Collection[str] = ()) -> str:
+        raw = self.raw_query.encode("utf-8", "surrogateescape")
+        redacted = params.scrub(params.redact_urlencoded(raw, secrets, params.QUERY_SEPARATORS), secrets)
+        return redacted.decode("utf-8", "backslashreplace")
 
-    def redacted_body(self) -> tuple[str | None, str | None]:
-        """(text, None) for text bodies, (None, base64) for bytes that are not text."""
+    def redacted_body(self, secrets: Collection[str] = ()) -> tuple[str | None, str | None]:
+        """(text, None) for text bodies, (None, base64) for bytes that are not UTF-8 text: either
+        way redacted first, as the form or JSON it was read as (both if it was neither)."""
         import base64  # noqa: PLC0415  (only quarantine needs it)
 
-        body = self.body[:MAX_STORED_TEXT]
+        body, kind = self.body, params.body_kind(self.body, self.content_type)
+        if kind != "json":
+            body = params.redact_urlencoded(body, secrets, params.BODY_SEPARATORS)
+        if kind != "form":
+            body = params.redact_json(body, secrets)
+        body = params.scrub(body, secrets)[:MAX_STORED_TEXT]
         try:
-            text = body.decode("utf-8")
+            return body.decode("utf-8"), None
         except UnicodeDecodeError:
             return None, base64.b64encode(body).decode("ascii")
-        text = _TOKEN_PAIR.sub(r"\1\2=***", text)
-        return _TOKEN_JSON.sub(r'\1"***"', text), None
 
 
 def rejected_item(
@@ -133,9 +185,13 @@ def rejected_item(
     status: int,
     settings: HubSettings,
     received_at: datetime,
+    *,
+    secrets: Collection[str] = (),
 ) -> dict[str, Any]:
+    """A quarantined request: what was sent (redacted) and why it was refused."""
     day = keys.day_of(received_at, settings.report_zone)
-    body_text, body_base64 = request.redacted_body()
+    body_text, body_base64 = request.redacted_body(secrets)
+    clean = [ParameterError(params.storable(e.parameter), params.storable(e.message)) for e in errors]
     item: dict[str, Any] = {
         "pk": keys.rejected_pk(day, keys.shard_of(request.request_id, settings.cmd_day_shards)),
         "sk": keys.time_sk(received_at, request.request_id),
@@ -145,13 +201,13 @@ def rejected_item(
         "day": day,
         "method": request.method,
         "path": request.redacted_path(),
-        "query": request.redacted_query()[:MAX_STORED_TEXT],
-        "content_type": request.content_type[:256],
+        "query": request.redacted_query(secrets)[:MAX_STORED_TEXT],
+        "content_type": params.storable(params.scrub_text(request.content_type[:256], secrets)),
         "source_ip": request.source_ip,
-        "user_agent": request.user_agent[:512],
+        "user_agent": params.storable(params.scrub_text(request.user_agent[:512], secrets)),
         "status": status,
-        "reason": "; ".join(f"{e.parameter}: {e.message}" for e in errors)[:2048],
-        "errors": [e.as_dict() for e in errors],
+        "reason": "; ".join(f"{e.parameter}: {e.message}" for e in clean)[:2048],
+        "errors": [e.as_dict() for e in clean],
         "schema_version": SCHEMA_VERSION,
     }
     if body_text:
@@ -162,3 +218,25 @@ def rejected_item(
     if ttl:
         item["ttl"] = ttl
     return {k: v for k, v in item.items() if v != ""}
+
+
+# What a quarantined item keeps when the store refused the whole of it.
+_TRIMMED_KEEPS = (
+    "pk",
+    "sk",
+    "kind",
+    "request_id",
+    "received_at",
+    "day",
+    "method",
+    "path",
+    "status",
+    "reason",
+)
+
+
+def trimmed_rejected_item(item: dict[str, Any], refused: str) -> dict[str, Any]:
+    """The quarantined request without what was sent: only when the store refused the whole."""
+    kept = {name: item[name] for name in _TRIMMED_KEEPS if name in item}
+    kept["trimmed"] = f"the store refused the full item ({refused}): query and body not kept"
+    return {**kept, "schema_version": SCHEMA_VERSION, **({"ttl": item["ttl"]} if "ttl" in item else {})}

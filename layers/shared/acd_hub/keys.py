@@ -14,8 +14,18 @@ classificationevent
 schedulecallevent      ``SCHEDULE#<scheduleid>``         ``<event time>#<event key>``
 configchanged,         ``EVENT#<event key>``             ``EVENT``
 broadcastevent
+key claim (callevent)  ``EVENT_KEY#<event key>``         ``CLAIM``
 rejected request       ``REJECTED#<day>#<shard>``        ``<received time>#<request id>``
 =====================  ===============================  =====================================
+
+One event key, one stored event. Most keys are a hash of the parameters, so the same key means
+the same content and the same primary key: the event's own conditional put decides. A
+``callevent`` is keyed by the ACD's ``id``, whose time and task id (both in the primary key)
+may differ on a second delivery, so it first claims its key: a ``kind = "claim"`` item at
+``EVENT_KEY#<key>`` holding a digest of each normalized field. A second delivery of the same
+content finds its own claim and then the event (a duplicate); one with other content finds
+another's claim (a conflict) and is never stored. Claims carry no ``cmd`` and no index
+attributes, and stream consumers only take ``kind = "event"``.
 
 Secondary indexes (sparse: an item carries an index's attributes only if it belongs there):
 
@@ -76,6 +86,10 @@ def event_pk(event_key: str) -> str:
 
 def cmd_day_pk(cmd: str, day: str | date, shard: int) -> str:
     return f"CMD#{cmd}#{day}#{shard}"
+
+
+def claim_key(event_key: str) -> tuple[str, str]:
+    return f"EVENT_KEY#{event_key}", "CLAIM"
 
 
 def rejected_pk(day: str | date, shard: int) -> str:

@@ -6,12 +6,20 @@ context (:class:`ParseContext`), so the models stay free of global state.
 
 Parameters the spec does not list are kept (``model_extra``): the ACD adds parameters between
 versions and an unknown one must not cost us the event.
+
+Values are bounded (texts 1,024 characters, ``message`` 4,096, ids 20 digits, phone numbers 32
+characters, times 40) and their digits, keywords and case rules are ASCII only.
+
+A local time the ACD's DST change makes doubtful is accepted and flagged: the event's
+``time_flags`` (stored under ``data.time_flags``) maps each such parameter to ``dst_gap`` (a
+wall-clock time that never happened, read with the offset before the change) or
+``dst_ambiguous`` (one that happened twice, read as the first), see :mod:`acd_hub.times`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, time
 from typing import Annotated, Any, ClassVar, Literal, get_args
 from zoneinfo import ZoneInfo
@@ -23,6 +31,7 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainSerializer,
+    PrivateAttr,
     ValidationError,
     ValidationInfo,
     model_validator,
@@ -32,6 +41,7 @@ from pydantic_core import PydanticCustomError
 from acd_hub import times
 from acd_hub.errors import BadCallback, ParameterError
 from acd_hub.keys import iso_utc
+from acd_hub.params import ascii_lower
 from acd_hub.phone import PhoneNumber, normalize_phone
 
 INBOUND_STATES = ("offline", "online", "alerting", "connected", "timeouted", "busy", "working", "paused")
@@ -108,7 +118,7 @@ CallEventType = Literal[
     "Working",
     "OutWorking",
 ]
-_EVENT_TYPES = {name.lower(): name for name in get_args(CallEventType)}
+_EVENT_TYPES = {ascii_lower(name): name for name in get_args(CallEventType)}
 _STATES = set(get_args(AgentStateName))
 
 
@@ -116,6 +126,13 @@ _STATES = set(get_args(AgentStateName))
 class ParseContext:
     acd_zone: ZoneInfo
     phone_region: str = "DE"
+
+
+@dataclass(frozen=True)
+class _Parsing(ParseContext):
+    """The context of one validation: collects the time flags of that one request."""
+
+    time_flags: dict[str, str] = field(default_factory=dict)
 
 
 def _ctx(info: ValidationInfo) -> ParseContext:
@@ -139,9 +156,14 @@ def _rule(check: Callable[[str], Any], message: str) -> BeforeValidator:
     return BeforeValidator(validate)
 
 
+MAX_ID_DIGITS = 20  # the spec's "long", signed or unsigned 64-bit
+
+
 def _digits(pattern_len: int | None = None) -> Callable[[str], str]:
     def check(text: str) -> str:
-        if not text.isascii() or not text.isdigit() or (pattern_len and len(text) != pattern_len):
+        if not text.isascii() or not text.isdigit():
+            raise ValueError(text)
+        if (pattern_len and len(text) != pattern_len) or len(text) > MAX_ID_DIGITS:
             raise ValueError(text)
         return text
 
@@ -166,7 +188,7 @@ def _flag(text: str) -> bool:
 
 
 def _boolean(text: str) -> bool:
-    return {"0": False, "1": True, "true": True, "false": False}[text.lower()]
+    return {"0": False, "1": True, "true": True, "false": False}[ascii_lower(text)]
 
 
 def _mode(text: str) -> int:
@@ -174,18 +196,18 @@ def _mode(text: str) -> int:
 
 
 def _state(text: str) -> str:
-    lowered = text.lower()
+    lowered = ascii_lower(text)
     if lowered not in _STATES:
         raise ValueError(text)
     return lowered
 
 
 def _event_type(text: str) -> str:
-    return _EVENT_TYPES[text.lower()]
+    return _EVENT_TYPES[ascii_lower(text)]
 
 
 def _agent_type(text: str) -> str:
-    return {"only_agent": "ONLY_AGENT", "everyone": "EVERYONE"}[text.lower()]
+    return {"only_agent": "ONLY_AGENT", "everyone": "EVERYONE"}[ascii_lower(text)]
 
 
 def _iso(moment: datetime) -> str:
@@ -194,26 +216,32 @@ def _iso(moment: datetime) -> str:
 
 def _phone(value: Any, info: ValidationInfo) -> Any:
     if isinstance(value, str):
-        return normalize_phone(value, _ctx(info).phone_region)
+        try:
+            return normalize_phone(value, _ctx(info).phone_region)
+        except ValueError as exc:
+            raise PydanticCustomError("acd_value", str(exc)) from None
     return value
 
 
-def _flex_time(value: Any, info: ValidationInfo) -> Any:
-    if isinstance(value, str):
+def _local_time(parse: Callable[..., datetime]) -> Callable[[Any, ValidationInfo], Any]:
+    def validate(value: Any, info: ValidationInfo) -> Any:
+        if not isinstance(value, str):
+            return value
+        context = _ctx(info)
+        flags: list[times.TimeFlag] = []
         try:
-            return times.from_flexible(value, _ctx(info).acd_zone)
+            moment = parse(value, context.acd_zone, flags)
         except ValueError as exc:
             raise PydanticCustomError("acd_time", str(exc)) from None
-    return value
+        if flags and isinstance(context, _Parsing) and info.field_name:
+            context.time_flags[info.field_name] = flags[0]
+        return moment
+
+    return validate
 
 
-def _local_minutes(value: Any, info: ValidationInfo) -> Any:
-    if isinstance(value, str):
-        try:
-            return times.from_local_minutes(value, _ctx(info).acd_zone)
-        except ValueError as exc:
-            raise PydanticCustomError("acd_time", str(exc)) from None
-    return value
+_flex_time = _local_time(times.from_flexible)
+_local_minutes = _local_time(times.from_local_minutes)
 
 
 def _millis(value: Any) -> Any:
@@ -236,8 +264,13 @@ def _clock(value: Any) -> Any:
 
 UtcTime = Annotated[datetime, PlainSerializer(_iso, return_type=str)]
 AgentNumber = Annotated[str, _rule(_digits(6), "must be a 6-digit agent number")]
+EventId = Annotated[str, _rule(_digits(), f"must be a numeric event id (at most {MAX_ID_DIGITS} digits)")]
+ScheduleId = Annotated[
+    str, _rule(_digits(), f"must be a numeric schedule id (at most {MAX_ID_DIGITS} digits)")
+]
+AgentId = Annotated[str, _rule(_digits(), f"must be a numeric agent id (at most {MAX_ID_DIGITS} digits)")]
 TaskId = Annotated[str, _rule(_task_id, "must be a task id of 1 to 24 hex digits")]
-Integer = Annotated[int, _rule(_integer, "must be an integer")]
+Integer = Annotated[int, _rule(_integer, "must be an integer (at most 18 digits)")]
 Flag = Annotated[bool, _rule(_flag, "must be 0 or 1")]
 Boolean = Annotated[bool, _rule(_boolean, "must be true/false (or 1/0)")]
 Mode = Annotated[int, _rule(_mode, "must be 0 (inbound) or 1 (outbound)")]
@@ -282,6 +315,7 @@ class CallbackModel(BaseModel):
     )
 
     cmd: str
+    _time_flags: dict[str, str] = PrivateAttr(default_factory=dict)
     customer_number: Integer | None = Field(None, alias="customernumber")
     agent_resource_id: Integer | None = Field(None, alias="agent_id")
 
@@ -315,6 +349,11 @@ class CallbackModel(BaseModel):
     def extra(self) -> dict[str, str]:
         return dict(self.model_extra or {})
 
+    @property
+    def time_flags(self) -> dict[str, str]:
+        """Parameters whose local time fell in a DST gap or overlap (see the module doc)."""
+        return dict(self._time_flags)
+
 
 class AgentState(CallbackModel):
     cmd: Literal["agentstate"]
@@ -342,7 +381,7 @@ class AgentState(CallbackModel):
 
 class CallEvent(CallbackModel):
     cmd: Literal["callevent"]
-    id: Annotated[str, _rule(_digits(), "must be a numeric event id")]
+    id: EventId
     taskid: TaskId
     eventtype: EventType
     eventtime: FlexibleTime
@@ -366,7 +405,7 @@ class CallEvent(CallbackModel):
         Annotated[
             str,
             _rule(
-                lambda t: {"agent": "agent", "group": "group", "number": "number"}[t.lower()],
+                lambda t: {"agent": "agent", "group": "group", "number": "number"}[ascii_lower(t)],
                 "must be agent, group or number",
             ),
         ]
@@ -432,10 +471,10 @@ class EnqueueCall(CallbackModel):
 
 class ScheduleCallEvent(CallbackModel):
     cmd: Literal["schedulecallevent"]
-    scheduleid: Annotated[str, _rule(_digits(), "must be a numeric schedule id")]
+    scheduleid: ScheduleId
     eventtime: EpochMillis
     # the spec types agentid here as "integer", not the 6-digit agent number
-    agentid: Annotated[str, _rule(_digits(), "must be a numeric agent id")] | None = None
+    agentid: AgentId | None = None
     callednumber: Phone | None = None
     timefrom: ClockTime | None = None
     timeto: ClockTime | None = None
@@ -501,14 +540,20 @@ def parse_callback(params: dict[str, str], context: ParseContext) -> CallbackMod
     every offending parameter."""
     if "cmd" not in params:
         raise BadCallback([ParameterError("cmd", f"missing; expected one of: {_CMDS}")])
-    cmd = params["cmd"].strip().lower()
+    cmd = ascii_lower(params["cmd"].strip())
     model = CALLBACK_MODELS.get(cmd)
     if model is None:
-        raise BadCallback([ParameterError("cmd", f"unknown command {cmd[:40]!r}; expected one of: {_CMDS}")])
+        # echoed only whole and short: a truncated echo could hold part of a pasted secret
+        shown = f" {cmd!r}" if len(cmd) <= 40 else ""
+        raise BadCallback([ParameterError("cmd", f"unknown command{shown}; expected one of: {_CMDS}")])
+    parsing = _Parsing(context.acd_zone, context.phone_region)
     try:
-        return model.model_validate({**params, "cmd": cmd}, context=context)
+        event = model.model_validate({**params, "cmd": cmd}, context=parsing)
     except ValidationError as exc:
         raise BadCallback([_parameter_error(err) for err in exc.errors()]) from None
+    if parsing.time_flags:
+        event._time_flags = dict(parsing.time_flags)
+    return event
 
 
 def _parameter_error(error: Any) -> ParameterError:
@@ -531,6 +576,8 @@ def event_payload(event: CallbackModel) -> dict[str, Any]:
     data = event.model_dump(mode="json", by_alias=True, exclude_none=True, exclude=set(event.extra))
     if event.extra:
         data["extra"] = event.extra
+    if event.time_flags:
+        data["time_flags"] = event.time_flags
     return data
 
 

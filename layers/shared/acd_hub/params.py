@@ -3,13 +3,19 @@
 The vendor leaves open how PUT carries parameters and in which charset values are
 percent-encoded, so everything plausible is accepted: query string, form-urlencoded body, JSON
 object body, or several at once; UTF-8, falling back to Windows-1252 per value.
+
+Names are matched case-insensitively by ASCII rules only (:func:`param_name`): Unicode case
+folding would make ``tas\\u212aid`` (a Kelvin sign) the ``taskid``. Authentication finds the token
+and redaction removes it by that same function, so whatever authenticates is also what is
+redacted from everything kept.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
-from urllib.parse import unquote_to_bytes
+import re
+from collections.abc import Callable, Collection, Iterable, Iterator
+from urllib.parse import quote, quote_plus, unquote_to_bytes
 
 from acd_hub.errors import BadCallback, ParameterError
 
@@ -18,6 +24,39 @@ MAX_VALUE_LENGTH = 4096
 MAX_NAME_LENGTH = 64
 # Keeps the stored item (raw + normalized copy) well under DynamoDB's 400 KB item limit.
 MAX_TOTAL_LENGTH = 32 * 1024
+
+TOKEN_NAME = "token"  # noqa: S105 - the parameter's name, not a secret
+REDACTED = "***"
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+_ASCII_SPACE = " \t\r\n\f\v"
+# An ACD appending "?cmd=..." to a URL that already has a query sends "a=1?cmd=...": in the
+# query string an unencoded "?" separates parameters like "&". Only "&" in a body.
+QUERY_SEPARATORS = re.compile(rb"[&?]")
+BODY_SEPARATORS = re.compile(rb"&")
+
+
+def ascii_lower(text: str) -> str:
+    return text.translate(_ASCII_LOWER)
+
+
+def param_name(raw: str) -> str:
+    """The one normalization of a parameter name: ASCII whitespace trimmed, ASCII letters
+    lower-cased, nothing else touched."""
+    return ascii_lower(raw.strip(_ASCII_SPACE))
+
+
+def is_token_name(raw: str) -> bool:
+    return param_name(raw) == TOKEN_NAME
+
+
+def storable(text: str) -> str:
+    """``text`` as valid UTF-8 text: a lone surrogate (JSON allows ``"\\ud800"``) becomes its
+    escape, since neither DynamoDB nor a log line takes it."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
 
 
 def decode_text(raw: bytes) -> str:
@@ -34,92 +73,232 @@ def decode_text(raw: bytes) -> str:
             return raw.decode("latin-1")
 
 
-def split_urlencoded(data: str | bytes) -> list[tuple[str, str]]:
-    """``a=1&b=%C3%A4`` -> pairs, each name and value decoded on its own (charset per value)."""
-    if isinstance(data, str):
-        # A str here came through a text layer; re-encode so percent escapes decode as bytes.
-        data = data.encode("utf-8", errors="surrogateescape")
-    pairs = []
-    # Only "&" separates: schedulestartdates holds ";"-separated dates.
-    for chunk in data.split(b"&"):
-        if not chunk:
-            continue
-        name, _, value = chunk.partition(b"=")
-        pairs.append(
-            (
-                decode_text(unquote_to_bytes(name.replace(b"+", b" "))),
-                decode_text(unquote_to_bytes(value.replace(b"+", b" "))),
-            )
+def _as_bytes(data: str | bytes) -> bytes:
+    # A str here came through a text layer; re-encode so percent escapes decode as bytes.
+    return data.encode("utf-8", errors="surrogateescape") if isinstance(data, str) else data
+
+
+def _decode_part(part: bytes) -> str:
+    return decode_text(unquote_to_bytes(part.replace(b"+", b" ")))
+
+
+def _chunks(data: bytes, separators: re.Pattern[bytes]) -> Iterator[tuple[bytes, bytes, bytes, bytes]]:
+    """(raw name, "=" or nothing, raw value, the separator that followed) for every chunk."""
+    position = 0
+    for match in [*separators.finditer(data), None]:
+        chunk = data[position : match.start() if match else len(data)]
+        name, equals, value = chunk.partition(b"=")
+        yield name, equals, value, match.group(0) if match else b""
+        if match:
+            position = match.end()
+
+
+def split_urlencoded(
+    data: str | bytes, separators: re.Pattern[bytes] = BODY_SEPARATORS
+) -> list[tuple[str, str]]:
+    """``a=1&b=%C3%A4`` -> pairs, each name and value decoded on its own (charset per value).
+
+    Only "&" separates by default: schedulestartdates holds ";"-separated dates.
+    """
+    return [
+        (_decode_part(name), _decode_part(value))
+        for name, _, value, _ in _chunks(_as_bytes(data), separators)
+        if name or value
+    ]
+
+
+def query_pairs(raw_query: str) -> list[tuple[str, str]]:
+    return split_urlencoded(raw_query, QUERY_SEPARATORS)
+
+
+def token_in(pairs: Iterable[tuple[str, str]]) -> str | None:
+    for name, value in pairs:
+        if is_token_name(name):
+            return value
+    return None
+
+
+def _holds_secret(text: str, secrets: Collection[str]) -> bool:
+    return any(secret in text for secret in secrets)
+
+
+def redact_urlencoded(data: bytes, secrets: Collection[str], separators: re.Pattern[bytes]) -> bytes:
+    """The bytes as sent, but the value of every token parameter (by :func:`param_name`, however
+    its name is encoded) and every name or value holding a secret replaced by ``***``."""
+    out = []
+    for raw_name, equals, raw_value, separator in _chunks(data, separators):
+        name, value = raw_name, raw_value
+        if equals:
+            decoded_name, decoded_value = _decode_part(raw_name), _decode_part(raw_value)
+            if _holds_secret(decoded_name, secrets):
+                name = _encode_part(scrub_text(decoded_name, secrets))
+            if is_token_name(decoded_name):
+                value = REDACTED.encode()
+            elif _holds_secret(decoded_value, secrets):
+                value = _encode_part(scrub_text(decoded_value, secrets))
+        out.append(name + equals + value + separator)
+    return b"".join(out)
+
+
+def _encode_part(text: str) -> bytes:
+    return quote(text, safe="*").encode("ascii")
+
+
+# a JSON string, then optionally ":" (it was a key) and the value that follows it
+_JSON_MEMBER = re.compile(rb'"((?:[^"\\]|\\.)*)"(\s*:\s*)("(?:[^"\\]|\\.)*"|[^,}\]\s]*)?', re.DOTALL)
+
+
+def _json_string(raw: bytes) -> str | None:
+    try:
+        decoded = json.loads(b'"' + raw + b'"')
+    except ValueError:
+        return None
+    return decoded if isinstance(decoded, str) else None
+
+
+def _json_value(raw: bytes) -> str:
+    if raw[:1] == b'"':
+        return _json_string(raw[1:-1]) or ""
+    return decode_text(raw)
+
+
+def redact_json(data: bytes, secrets: Collection[str]) -> bytes:
+    """JSON text (valid or not) with the value of every member named ``token`` (escapes such as
+    ``"\\u0074oken"`` decoded first) and every string holding a secret replaced by ``"***"``."""
+
+    def member(match: re.Match[bytes]) -> bytes:
+        key, colon, value = match.group(1), match.group(2), match.group(3)
+        name = _json_string(key) or ""
+        if _holds_secret(name, secrets):
+            key = REDACTED.encode()
+        if value is not None and (is_token_name(name) or _holds_secret(_json_value(value), secrets)):
+            value = b'"' + REDACTED.encode() + b'"'
+        return b'"' + key + b'"' + colon + (value or b"")
+
+    def plain(match: re.Match[bytes]) -> bytes:
+        text = _json_string(match.group(1)) or ""
+        return b'"***"' if _holds_secret(text, secrets) else match.group(0)
+
+    if b'"' not in data:
+        return data
+    redacted = _JSON_MEMBER.sub(member, data)
+    return re.sub(rb'"((?:[^"\\]|\\.)*)"', plain, redacted)
+
+
+def secret_forms(secrets: Iterable[str]) -> list[bytes]:
+    """Each secret as it may appear in raw bytes: as is and percent-encoded."""
+    forms = {
+        form for secret in secrets if secret for form in (secret, quote(secret, safe=""), quote_plus(secret))
+    }
+    return sorted((f.encode("utf-8", "surrogateescape") for f in forms), key=len, reverse=True)
+
+
+def scrub(data: bytes, secrets: Collection[str]) -> bytes:
+    for form in secret_forms(secrets):
+        data = data.replace(form, REDACTED.encode())
+    return data
+
+
+def scrub_text(text: str, secrets: Collection[str]) -> str:
+    for secret in sorted(secrets, key=len, reverse=True):
+        if secret and secret in text:
+            text = text.replace(secret, REDACTED)
+    return text
+
+
+class _Members(list[tuple[str, object]]):
+    """A JSON object's members in order, duplicates kept (``json``'s dict keeps only the last)."""
+
+
+def _reject_surrogates(text: str, name: str) -> str:
+    if storable(text) is not text:
+        raise BadCallback(
+            [ParameterError(storable(name), "not valid Unicode text (a lone surrogate escape)")]
         )
-    return pairs
+    return text
 
 
 def json_pairs(body: bytes) -> list[tuple[str, str]]:
     try:
-        document = json.loads(decode_text(body))
+        document = json.loads(decode_text(body), object_pairs_hook=_Members)
     except json.JSONDecodeError as exc:
         raise BadCallback([ParameterError("body", f"not valid JSON: {exc.msg}")]) from None
     except (ValueError, RecursionError):  # absurd numbers or nesting depth
         raise BadCallback([ParameterError("body", "not a usable JSON document")]) from None
-    if not isinstance(document, dict):
+    if not isinstance(document, _Members):
         raise BadCallback([ParameterError("body", "a JSON body must be an object of parameters")])
     pairs = []
-    for name, value in document.items():
+    for name, value in document:
+        _reject_surrogates(name, name)
         if isinstance(value, bool):
             pairs.append((name, "1" if value else "0"))
         elif value is None:
             pairs.append((name, ""))
-        elif isinstance(value, (str, int, float)):
+        elif isinstance(value, str):
+            pairs.append((name, _reject_surrogates(value, name)))
+        elif isinstance(value, (int, float)):
             pairs.append((name, str(value)))
         else:
             raise BadCallback([ParameterError(name, "must be a string or a number, not a JSON object/array")])
     return pairs
 
 
-def body_pairs(body: bytes, content_type: str) -> list[tuple[str, str]]:
-    """Pairs from a request body; the content type decides, sniffing only when it is missing."""
-    if not body.strip():
-        return []
+def body_kind(body: bytes, content_type: str) -> str:
+    """ "json", "form" or the unsupported media type: the content type decides, sniffing only
+    when it is missing."""
     media = content_type.split(";", 1)[0].strip().lower()
     if media == "application/json" or media.endswith("+json"):
-        return json_pairs(body)
+        return "json"
     if media in ("application/x-www-form-urlencoded", "text/plain", ""):
-        if not media and body.lstrip()[:1] == b"{":
-            return json_pairs(body)
+        return "json" if not media and body.lstrip()[:1] == b"{" else "form"
+    return media
+
+
+def body_pairs(body: bytes, content_type: str) -> list[tuple[str, str]]:
+    """Pairs from a request body."""
+    if not body.strip():
+        return []
+    kind = body_kind(body, content_type)
+    if kind == "json":
+        return json_pairs(body)
+    if kind == "form":
         return split_urlencoded(body.strip())
     raise BadCallback(
         [
             ParameterError(
                 "content-type",
-                f"unsupported body type {media!r}; send application/x-www-form-urlencoded or application/json",
+                f"unsupported body type {kind!r}; send application/x-www-form-urlencoded or application/json",
             )
         ]
     )
 
 
-def merge_parameters(pairs: Iterable[tuple[str, str]]) -> dict[str, str]:
-    """Names case-insensitively; a name repeated with the same value is fine, with another is not."""
+def merge_parameters(
+    pairs: Iterable[tuple[str, str]], clean: Callable[[str], str] = storable
+) -> dict[str, str]:
+    """Names by :func:`param_name`; a name repeated with the same value is fine, with another is
+    not (whether from a form, a query or a JSON object). The token is left out."""
     merged: dict[str, str] = {}
     errors: list[ParameterError] = []
     count = total = 0
     for name, value in pairs:
         count += 1
         total += len(name) + len(value)
-        key = name.strip().lower()
-        if not key:
+        key = param_name(name)
+        if not key or key == TOKEN_NAME:
             continue
         if len(key) > MAX_NAME_LENGTH:
             errors.append(
                 ParameterError(
-                    key[:MAX_NAME_LENGTH] + "...", f"name longer than {MAX_NAME_LENGTH} characters"
+                    clean(key[:MAX_NAME_LENGTH]) + "...", f"name longer than {MAX_NAME_LENGTH} characters"
                 )
             )
             continue
         if len(value) > MAX_VALUE_LENGTH:
-            errors.append(ParameterError(key, f"longer than {MAX_VALUE_LENGTH} characters"))
+            errors.append(ParameterError(clean(key), f"longer than {MAX_VALUE_LENGTH} characters"))
             continue
         if key in merged and merged[key] != value:
-            errors.append(ParameterError(key, "given more than once with different values"))
+            errors.append(ParameterError(clean(key), "given more than once with different values"))
             continue
         merged[key] = value
     if total > MAX_TOTAL_LENGTH:
@@ -133,3 +312,13 @@ def merge_parameters(pairs: Iterable[tuple[str, str]]) -> dict[str, str]:
     if unique:
         raise BadCallback(unique)
     return merged
+
+
+def without_secrets(merged: dict[str, str], secrets: Collection[str]) -> dict[str, str]:
+    """A parameter holding a secret under another name (``to\\u212aen=``, or a token pasted into
+    a free-text field) is kept with the secret replaced, never in clear."""
+    if not any(
+        _holds_secret(name, secrets) or _holds_secret(value, secrets) for name, value in merged.items()
+    ):
+        return merged
+    return {scrub_text(name, secrets): scrub_text(value, secrets) for name, value in merged.items()}

@@ -6,7 +6,13 @@
 
 A suppressed number (last three digits ``xxx``) is kept as sent and flagged, never completed.
 Anything that is not a recognisable number (an extension, ``anonymous``) is kept raw with
-``e164`` empty rather than rejected: the event itself is still worth storing.
+``e164`` empty rather than rejected: the event itself is still worth storing. Only a value
+longer than :data:`MAX_PHONE_LENGTH` is refused.
+
+An ACD that does not percent-encode ``+`` in a query or form sends ``+492212601599`` as
+`` 492212601599`` (a form decodes ``+`` as a space): a value that starts with one space and a
+digit 1-9 is read with ``+`` (``raw`` keeps the ``+``); a space before ``0`` is only a space.
+Digits are ASCII only.
 """
 
 from __future__ import annotations
@@ -22,9 +28,13 @@ if TYPE_CHECKING:
 
 PhoneFormat = Literal["national", "international_00", "international_plus", "unrecognized"]
 
+# E.164 has at most 15 digits; room for a "00" prefix and separators, no more.
+MAX_PHONE_LENGTH = 32
+
 _SEPARATORS = re.compile(r"[\s()/.\-]")
-_SUPPRESSED = re.compile(r"^\+?\d*[xX]{3}$")
-_DIGITS = re.compile(r"^\+?\d+$")
+_SUPPRESSED = re.compile(r"^\+?[0-9]*[xX]{3}$")
+_DIGITS = re.compile(r"^\+?[0-9]+$")
+_UNENCODED_PLUS = re.compile(r"^ [1-9]")
 
 
 class PhoneNumber(BaseModel):
@@ -62,6 +72,11 @@ def _format_of(compact: str) -> PhoneFormat:
 
 @lru_cache(maxsize=4096)
 def normalize_phone(raw: str, region: str = "DE") -> PhoneNumber:
+    """Raises ValueError only for a value too long to be a phone number."""
+    if len(raw) > MAX_PHONE_LENGTH:
+        raise ValueError(f"longer than {MAX_PHONE_LENGTH} characters: not a phone number")
+    if _UNENCODED_PLUS.match(raw):
+        raw = "+" + raw[1:]
     compact = _SEPARATORS.sub("", raw)
     if _SUPPRESSED.match(compact):
         return PhoneNumber(raw=raw, format=_format_of(compact), suppressed=True)

@@ -101,7 +101,15 @@ class Rebuilder:
 
     def rebuild(self, reports: Iterable[Report]) -> None:
         hotline_days: set[tuple[str, str]] = set()
-        for report in sorted(set(reports)):
+        wanted = set(reports)
+        # a day's first and last states reach into the days around it
+        wanted |= {
+            ("agent_day", r[1], shift(r[2], step))
+            for r in list(wanted)
+            if r[0] == "agent_day"
+            for step in (-1, 1)
+        }
+        for report in sorted(wanted):
             if report[0] == "agent_day":
                 self.agent_day(report[1], report[2])
             elif report[0] == "call":

@@ -189,6 +189,17 @@ class Dynamo:
                 return
             request["ExclusiveStartKey"] = last
 
+    def write_batch(self, puts: list[dict[str, Any]], deletes: list[Key]) -> None:
+        """Unconditional puts and deletes, 25 to a request (the rebuild's bulk replacement)."""
+        requests = [{"PutRequest": {"Item": self.encode(item)}} for item in puts] + [
+            {"DeleteRequest": {"Key": {"pk": {"S": pk}, "sk": {"S": sk}}}} for pk, sk in deletes
+        ]
+        for start in range(0, len(requests), 25):
+            pending: dict[str, Any] = {self.table: requests[start : start + 25]}
+            while pending:
+                answer = self.client.batch_write_item(RequestItems=pending)
+                pending = answer.get("UnprocessedItems") or {}
+
     def get(self, key: Key) -> dict[str, Any] | None:
         response = self.client.get_item(
             TableName=self.table, Key={"pk": {"S": key[0]}, "sk": {"S": key[1]}}, ConsistentRead=True
@@ -216,6 +227,16 @@ class EventLog(Dynamo):
         ):
             return StoredEvent.from_item(item)
         return None
+
+    def agent_between(
+        self, agent: str, day: str, first: str, last: str, limit: int
+    ) -> list[tuple[StoredEvent, str]]:
+        """The agent's events with sort keys from ``first`` to ``last`` (at most ``limit``), with
+        their sort keys."""
+        items = self.query(
+            keys.agent_day_pk(agent, day), consistent=True, sk_between=(first, last), limit=limit
+        )
+        return [(StoredEvent.from_item(item), str(item["sk"])) for item in items]
 
     def agent_since(self, agent: str, since_ms: int, zone: ZoneInfo) -> Iterator[StoredEvent]:
         """The agent's events from ``since_ms`` on, that day and the next, read a page at a time
@@ -356,18 +377,16 @@ class ReportsStore(Dynamo):
     def get_many(self, wanted: list[Key]) -> dict[Key, dict[str, Any]]:
         """Strongly consistent reads of up to 100 items in one request (and its leftovers)."""
         found: dict[Key, dict[str, Any]] = {}
-        request = {
-            self.table: {
-                "Keys": [{"pk": {"S": pk}, "sk": {"S": sk}} for pk, sk in dict.fromkeys(wanted)],
-                "ConsistentRead": True,
-            }
-        }
-        while request:
-            page = self.client.batch_get_item(RequestItems=request)  # type: ignore[arg-type]
-            for raw in page.get("Responses", {}).get(self.table, []):
-                item = self.decode(raw)
-                found[(item["pk"], item["sk"])] = item
-            request = page.get("UnprocessedKeys") or {}  # type: ignore[assignment]
+        unique = list(dict.fromkeys(wanted))
+        for start in range(0, len(unique), 100):
+            keys_ = [{"pk": {"S": pk}, "sk": {"S": sk}} for pk, sk in unique[start : start + 100]]
+            request: dict[str, Any] = {self.table: {"Keys": keys_, "ConsistentRead": True}}
+            while request:
+                page = self.client.batch_get_item(RequestItems=request)
+                for raw in page.get("Responses", {}).get(self.table, []):
+                    item = self.decode(raw)
+                    found[(item["pk"], item["sk"])] = item
+                request = dict(page.get("UnprocessedKeys") or {})
         return found
 
     def interval_before(self, agent: str, day: str, sort_key: str) -> dict[str, Any] | None:
@@ -378,17 +397,6 @@ class ReportsStore(Dynamo):
         ):
             return item
         return None
-
-    def write_batch(self, puts: list[dict[str, Any]], deletes: list[Key]) -> None:
-        """Unconditional puts and deletes, 25 to a request (the rebuild's bulk replacement)."""
-        requests = [{"PutRequest": {"Item": self.encode(item)}} for item in puts] + [
-            {"DeleteRequest": {"Key": {"pk": {"S": pk}, "sk": {"S": sk}}}} for pk, sk in deletes
-        ]
-        for start in range(0, len(requests), 25):
-            pending: dict[str, Any] = {self.table: requests[start : start + 25]}
-            while pending:
-                answer = self.client.batch_write_item(RequestItems=pending)
-                pending = answer.get("UnprocessedItems") or {}
 
     def add_counters(self, key: Key, counters: dict[str, int]) -> None:
         names = {f"#a{i}": name for i, name in enumerate(counters)}

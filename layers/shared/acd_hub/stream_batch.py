@@ -73,11 +73,25 @@ def aggregate_batch(
 ) -> dict[str, Any]:
     touched: dict[str, set[Hashable]] = {}
     unplannable: dict[str, str] = {}
+    events: dict[str, dict[str, Any]] = {}
     for raw in event.get("Records", []):
         sequence = raw.get("dynamodb", {}).get("SequenceNumber", "")
         try:
             image = _image(raw)
-            touched[sequence] = aggregator.touched(image) if image and image.get("kind") == "event" else set()
+        except Exception as exc:
+            unplannable[sequence] = type(exc).__name__
+            continue
+        if image and image.get("kind") == "event":
+            events[sequence] = image
+        else:
+            touched[sequence] = set()
+    try:
+        aggregator.prepare(list(events.values()))
+    except Exception as exc:  # a read ahead only saves reads: each record then reads its own
+        logger.warning("batch read-ahead failed", extra={"error": type(exc).__name__})
+    for sequence, image in events.items():
+        try:
+            touched[sequence] = aggregator.touched(image)
         except Exception as exc:
             unplannable[sequence] = type(exc).__name__
     failed = aggregator.refresh(set().union(*touched.values()) if touched else set())

@@ -1,0 +1,562 @@
+"""``acd-admin replay`` and ``acd-admin redrive`` against the moto server over HTTP: the
+template's tables, stream, topics (with their local subscriber queues) and DLQs, as
+``acd-local`` provisions them; requests quarantined by the real ingest code; DLQ messages in
+Lambda's on-failure shape naming real spans of the events table's stream."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from click.testing import CliRunner, Result
+
+from acd_hub.errors import ParameterError
+from acd_hub.ingest import CallbackIngest, Rejected
+from acd_hub.items import CallbackRequest, rejected_item
+from acd_hub.reporting import EventQueries
+from acd_hub.settings import HubSettings
+from acd_hub.storage import DynamoEventStore
+from acd_tools.admin_cli import cli
+from acd_tools.local import AwsClients, ProvisionedResources, StackSpec
+from tests.support import TOKEN
+
+RECEIVED = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
+DAY = "2026-11-20"
+EVENT_MS = "1795161600000"  # 2026-11-20 08:00 UTC
+AGENT = "100777"
+
+
+def admin(endpoint: str, *args: str) -> Result:
+    return CliRunner().invoke(cli, ["--endpoint-url", endpoint, *args], catch_exceptions=False)
+
+
+def settings() -> HubSettings:
+    return HubSettings(callback_tokens=[TOKEN])
+
+
+def request(
+    query: str, request_id: str, *, method: str = "GET", body: bytes = b"", content_type: str = ""
+) -> CallbackRequest:
+    return CallbackRequest(
+        method=method,
+        path=f"/callback/{TOKEN}",
+        raw_query=query,
+        body=body,
+        content_type=content_type,
+        source_ip="203.0.113.5",
+        user_agent="acd",
+        request_id=request_id,
+        path_token=TOKEN,
+    )
+
+
+def quarantine_by_ingest(aws: AwsClients, kept: CallbackRequest) -> None:
+    """Bad input through the real ingest: it quarantines the request and raises Rejected."""
+    ingest = CallbackIngest(
+        settings(), DynamoEventStore(aws.dynamodb, "EventsTable"), lambda: (TOKEN,), clock=lambda: RECEIVED
+    )
+    with pytest.raises(Rejected):
+        ingest.handle(kept)
+
+
+def quarantine_as_if_by_a_bug(aws: AwsClients, kept: CallbackRequest, reason: str) -> None:
+    """A request an older, buggy version rejected (valid today): the quarantine item that
+    version would have written, made by today's item builder."""
+    item = rejected_item(kept, [ParameterError("eventtime", reason)], 400, settings(), RECEIVED)
+    DynamoEventStore(aws.dynamodb, "EventsTable").put_rejected(item)
+
+
+def quarantined(aws: AwsClients) -> dict[str, dict[str, Any]]:
+    return {item["request_id"]: item for item in EventQueries(aws.dynamodb, "EventsTable", 8).rejected(DAY)}
+
+
+def agent_events(aws: AwsClients) -> list[dict[str, Any]]:
+    return EventQueries(aws.dynamodb, "EventsTable", 8).events_by_agent_day(AGENT, DAY)
+
+
+VALID = f"cmd=agentstate&agentid={AGENT}&mode=0&state=online&eventtime={EVENT_MS}"
+VALID_FORM = f"cmd=agentstate&agentid={AGENT}&mode=0&state=paused&pause-reason=M\xfcller&eventtime={int(EVENT_MS) + 60000}"
+
+
+@pytest.fixture
+def quarantine(aws_resources: ProvisionedResources, aws: AwsClients) -> AwsClients:
+    # still wrong today: a 2-digit agent number
+    quarantine_by_ingest(
+        aws, request(f"cmd=agentstate&agentid=12&mode=0&state=online&eventtime={EVENT_MS}", "bad-1")
+    )
+    # valid today, rejected by an earlier bug; the token it carried in the query was redacted
+    quarantine_as_if_by_a_bug(aws, request(f"token={TOKEN}&{VALID}", "fixed-1"), "out of range (bug 41)")
+    # the ACD sent the same callback again after the 400: the same event, kept twice
+    quarantine_as_if_by_a_bug(aws, request(VALID, "fixed-2"), "out of range (bug 41)")
+    # a Windows-1252 form body (not UTF-8: kept as body_base64)
+    windows_body = VALID_FORM.encode("cp1252")
+    quarantine_as_if_by_a_bug(
+        aws,
+        request(
+            "",
+            "fixed-form",
+            method="PUT",
+            body=windows_body,
+            content_type="application/x-www-form-urlencoded",
+        ),
+        "out of range (bug 41)",
+    )
+    return aws
+
+
+def test_kept_items_carry_no_token(quarantine: AwsClients) -> None:
+    items = quarantined(quarantine)
+    assert set(items) == {"bad-1", "fixed-1", "fixed-2", "fixed-form"}
+    assert "body_base64" in items["fixed-form"]
+    assert TOKEN not in json.dumps(items)
+
+
+def test_dry_run_says_what_would_happen_and_writes_nothing(quarantine: AwsClients, moto_server: str) -> None:
+    before = quarantined(quarantine)
+    result = admin(moto_server, "replay", "--day", DAY, "--dry-run", "--format", "json")
+    assert result.exit_code == 0, result.output
+    outcomes = {row["request_id"]: row["outcome"] for row in json.loads(result.stdout)}
+    # fixed-1 and fixed-2 are the same event: each alone would be stored (nothing is written)
+    assert outcomes == {"bad-1": "rejected", "fixed-1": "stored", "fixed-2": "stored", "fixed-form": "stored"}
+    assert agent_events(quarantine) == []
+    assert quarantined(quarantine) == before
+
+
+def test_replay_stores_once_and_marks_each_quarantine_item(quarantine: AwsClients, moto_server: str) -> None:
+    result = admin(moto_server, "replay", "--day", DAY)
+    assert result.exit_code == 0, result.output
+    assert "Replayed: 2 stored, 1 already stored, 1 still rejected." in result.stdout
+
+    events = agent_events(quarantine)
+    assert sorted(e["data"]["state"] for e in events) == ["online", "paused"]
+    pause = next(e for e in events if e["data"]["state"] == "paused")
+    assert pause["data"]["pause-reason"] == "Müller"  # the Windows-1252 body, decoded as the ingest does
+    # the time the request first reached the hub, not the replay's
+    assert {e["received_at"] for e in events} == {"2026-11-20T09:00:00.000Z"}
+
+    items = quarantined(quarantine)
+    assert set(items) == {"bad-1", "fixed-1", "fixed-2", "fixed-form"}  # no second quarantine item
+    online_key = next(e["event_key"] for e in events if e["data"]["state"] == "online")
+    assert (items["fixed-1"]["replay_outcome"], items["fixed-1"]["replay_event_key"]) == (
+        "stored",
+        online_key,
+    )
+    assert (items["fixed-2"]["replay_outcome"], items["fixed-2"]["replay_event_key"]) == (
+        "duplicate",
+        online_key,
+    )
+    assert items["fixed-form"]["replay_outcome"] == "stored"
+    bad = items["bad-1"]
+    assert bad["replay_outcome"] == "rejected"
+    assert (bad["replay_count"], bad["status"]) == (1, 400)
+    assert bad["errors"][0]["parameter"] == "agentid"
+    assert bad["first_reason"].startswith("agentid")
+
+
+def test_replaying_twice_never_stores_twice(quarantine: AwsClients, moto_server: str) -> None:
+    assert admin(moto_server, "-q", "replay", "--day", DAY).exit_code == 0
+    stored = agent_events(quarantine)
+    assert len(stored) == 2
+
+    again = admin(moto_server, "-q", "replay", "--day", DAY, "--format", "json")
+    outcomes = {row["request_id"]: row["outcome"] for row in json.loads(again.stdout)}
+    assert outcomes == {
+        "bad-1": "rejected",
+        "fixed-1": "skipped",
+        "fixed-2": "skipped",
+        "fixed-form": "skipped",
+    }
+    # forced through the ingest once more: the conditional write finds the event there
+    forced = admin(moto_server, "-q", "replay", "--day", DAY, "--request-id", "fixed-1", "--format", "json")
+    assert [row["outcome"] for row in json.loads(forced.stdout)] == ["duplicate"]
+    assert agent_events(quarantine) == stored
+    items = quarantined(quarantine)
+    assert items["bad-1"]["replay_count"] == 2
+    assert items["fixed-1"]["replay_count"] == 2
+
+
+def test_unknown_request_id_is_one_line_error(quarantine: AwsClients, moto_server: str) -> None:
+    result = admin(moto_server, "replay", "--day", DAY, "--request-id", "nope")
+    assert result.exit_code == 2
+    assert "no quarantined request 'nope'" in result.output
+
+
+# -- redrive ------------------------------------------------------------------------------------------
+
+CONFIG = f"cmd=configchanged&action=update&type=agent&eventtime={EVENT_MS}"
+
+
+def stored_by_ingest(aws: AwsClients, query: str, request_id: str) -> str:
+    ingest = CallbackIngest(settings(), DynamoEventStore(aws.dynamodb, "EventsTable"), lambda: (TOKEN,))
+    return ingest.handle(request(query, request_id)).event_key
+
+
+def stream_records(aws: AwsClients, stream_arn: str) -> tuple[str, list[dict[str, Any]]]:
+    (shard,) = aws.streams.describe_stream(StreamArn=stream_arn)["StreamDescription"]["Shards"]
+    iterator = aws.streams.get_shard_iterator(
+        StreamArn=stream_arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
+    )["ShardIterator"]
+    return shard["ShardId"], list(aws.streams.get_records(ShardIterator=iterator)["Records"])
+
+
+def on_failure_record(
+    stream_arn: str,
+    shard_id: str,
+    span: list[dict[str, Any]],
+    function: str,
+    arrival: str = "2026-11-20T09:00:19Z",
+) -> str:
+    """What Lambda sends to an on-failure destination for a DynamoDB stream: the span, not the
+    records (docs: 'Retain discarded records for a DynamoDB event source in Lambda')."""
+    return json.dumps(
+        {
+            "requestContext": {
+                "requestId": "316aa6d0-8154-4e0f-9af7-85d5f4a6bc81",
+                "functionArn": f"arn:aws:lambda:eu-central-1:123456789012:function:{function}",
+                "condition": "RetryAttemptsExhausted",
+                "approximateInvokeCount": 11,
+            },
+            "responseContext": {
+                "statusCode": 200,
+                "executedVersion": "$LATEST",
+                "functionError": "Unhandled",
+            },
+            "version": "1.0",
+            "timestamp": "2026-11-20T09:00:49.717Z",
+            "DDBStreamBatchInfo": {
+                "shardId": shard_id,
+                "startSequenceNumber": span[0]["dynamodb"]["SequenceNumber"],
+                "endSequenceNumber": span[-1]["dynamodb"]["SequenceNumber"],
+                "approximateArrivalOfFirstRecord": arrival,
+                "approximateArrivalOfLastRecord": arrival,
+                "batchSize": len(span),
+                "streamArn": stream_arn,
+            },
+        }
+    )
+
+
+def drain(aws: AwsClients, queue_url: str) -> list[dict[str, Any]]:
+    bodies: list[dict[str, Any]] = []
+    while messages := aws.sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", []):
+        for message in messages:
+            bodies.append(json.loads(message["Body"]))
+            aws.sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+    return bodies
+
+
+def depth(aws: AwsClients, queue_url: str) -> int:
+    attributes = aws.sqs.get_queue_attributes(
+        QueueUrl=queue_url,
+        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+    )["Attributes"]
+    return int(attributes["ApproximateNumberOfMessages"]) + int(
+        attributes["ApproximateNumberOfMessagesNotVisible"]
+    )
+
+
+@pytest.fixture
+def fanout_dlq(aws_resources: ProvisionedResources, aws: AwsClients) -> dict[str, Any]:
+    """A configchanged and an agentstate stored; the fan-out 'gave up' on the span holding both,
+    and on a message that is no on-failure record at all."""
+    config_key = stored_by_ingest(aws, CONFIG, "r-config")
+    stored_by_ingest(aws, VALID, "r-agent")
+    stream_arn = aws_resources.stream_arns["EventsTable"]
+    shard_id, records = stream_records(aws, stream_arn)
+    assert len(records) == 2
+    queue = aws_resources.dlq_urls["FanoutFunction"]
+    aws.sqs.send_message(
+        QueueUrl=queue, MessageBody=on_failure_record(stream_arn, shard_id, records, "FanoutFunction")
+    )
+    aws.sqs.send_message(QueueUrl=queue, MessageBody="{not an on-failure record")
+    subscriber = aws_resources.subscriber_queue_urls["ConfigChangedTopic"]
+    return {"queue": queue, "subscriber": subscriber, "config_key": config_key}
+
+
+def test_redrive_fanout_dry_run_changes_nothing(
+    fanout_dlq: dict[str, Any], aws: AwsClients, moto_server: str
+) -> None:
+    result = admin(moto_server, "-q", "redrive", "fanout", "--dry-run", "--format", "json")
+    rows = json.loads(result.stdout)
+    assert result.exit_code == 1  # a message stays in the queue
+    assert sorted(row["status"] for row in rows) == ["kept", "would delete"]
+    handled = next(row for row in rows if row["status"] == "would delete")
+    assert handled["records"] == 1  # the agentstate is not the fan-out's business
+    assert fanout_dlq["config_key"] in handled["detail"]
+    assert drain(aws, fanout_dlq["subscriber"]) == []
+    assert depth(aws, fanout_dlq["queue"]) == 2
+    # given back at once, not after the peek's visibility timeout
+    visible = aws.sqs.get_queue_attributes(
+        QueueUrl=fanout_dlq["queue"], AttributeNames=["ApproximateNumberOfMessages"]
+    )
+    assert visible["Attributes"]["ApproximateNumberOfMessages"] == "2"
+
+
+def test_redrive_fanout_republishes_and_deletes_only_what_it_handled(
+    fanout_dlq: dict[str, Any], aws: AwsClients, moto_server: str
+) -> None:
+    result = admin(moto_server, "redrive", "fanout")
+    assert result.exit_code == 1, result.output  # the unrecognised message is left
+    assert "1 message(s) handled and deleted, 1 left in the queue." in result.stdout
+    published = drain(aws, fanout_dlq["subscriber"])
+    assert len(published) == 1
+    envelope = published[0]
+    assert envelope["MessageAttributes"]["event_key"]["Value"] == fanout_dlq["config_key"]
+    body = json.loads(envelope["Message"])
+    assert (body["cmd"], body["event"]["action"]) == ("configchanged", "update")
+    # only the unrecognised message is left, and it is visible for the next redrive
+    remaining = aws.sqs.receive_message(QueueUrl=fanout_dlq["queue"], MaxNumberOfMessages=10)["Messages"]
+    assert [m["Body"] for m in remaining] == ["{not an on-failure record"]
+
+
+def test_records_past_the_stream_are_kept_or_found_by_arrival_time(
+    aws_resources: ProvisionedResources, aws: AwsClients, moto_server: str
+) -> None:
+    """A message whose span the stream no longer holds (its records past the 24-hour retention;
+    here: sequence numbers not in the stream) and that carries no records, as on AWS: kept with
+    a hint; with --by-arrival-time, the events received while it arrived are republished."""
+    stream_arn = aws_resources.stream_arns["EventsTable"]
+    now = datetime.now(UTC)
+    config_key = stored_by_ingest(aws, CONFIG.replace(EVENT_MS, str(int(now.timestamp() * 1000))), "r-config")
+    today = now.astimezone(settings().report_zone).date().isoformat()
+    (stored,) = EventQueries(aws.dynamodb, "EventsTable", 8).events_by_cmd_day("configchanged", today)
+    arrival = stored["received_at"][:19] + "Z"  # Lambda gives whole seconds
+    shard_id, records = stream_records(aws, stream_arn)
+    gone = [{"dynamodb": {"SequenceNumber": str(int(records[-1]["dynamodb"]["SequenceNumber"]) + 100)}}]
+    queue = aws_resources.dlq_urls["FanoutFunction"]
+    message = on_failure_record(stream_arn, shard_id, gone, "FanoutFunction", arrival=arrival)
+    aws.sqs.send_message(QueueUrl=queue, MessageBody=message)
+    subscriber = aws_resources.subscriber_queue_urls["ConfigChangedTopic"]
+
+    kept = admin(moto_server, "-q", "redrive", "fanout", "--format", "json")
+    (row,) = json.loads(kept.stdout)
+    assert (kept.exit_code, row["status"]) == (1, "kept")
+    assert "not found in the stream" in row["detail"]
+    assert "--by-arrival-time" in row["detail"]
+    assert drain(aws, subscriber) == []
+    assert depth(aws, queue) == 1
+
+    found = admin(moto_server, "-q", "redrive", "fanout", "--by-arrival-time", "--format", "json")
+    (row,) = json.loads(found.stdout)
+    assert (found.exit_code, row["status"]) == (0, "deleted")
+    (published,) = drain(aws, subscriber)
+    assert published["MessageAttributes"]["event_key"]["Value"] == config_key
+    assert depth(aws, queue) == 0
+
+
+def test_empty_dlq(aws_resources: ProvisionedResources, moto_server: str) -> None:
+    result = admin(moto_server, "redrive", "fanout")
+    assert result.exit_code == 0
+    assert "The fanout DLQ is empty." in result.stdout
+
+
+# -- redrive of the aggregators' DLQs -----------------------------------------------------------------
+
+TASK = "c0ffee01"
+CALL_START = (
+    f"cmd=callevent&id=7001&taskid={TASK}&eventtype=CallStart&mode=0&hotlineid=501&eventtime={EVENT_MS}"
+)
+CALL_END = f"cmd=callevent&id=7002&taskid={TASK}&eventtype=CallEnd&mode=0&hotlineid=501&eventtime={int(EVENT_MS) + 90000}"
+PAUSED = f"cmd=agentstate&agentid={AGENT}&mode=0&state=paused&eventtime={int(EVENT_MS) + 600000}"
+
+
+class RecordingRebuilder:
+    """The rebuild API's interface (acd_hub.rebuild.Rebuilder) as the lead specified it, with
+    ``touched_by`` per its contract; records what it is asked to rebuild. Fails on request."""
+
+    def __init__(self, fail_on: set[tuple[str, ...]] | None = None) -> None:
+        self.rebuilt: list[tuple[str, ...]] = []
+        self.seen: list[dict[str, Any]] = []
+        self.fail_on = fail_on or set()
+
+    def touched_by(self, item: dict[str, Any]) -> set[tuple[str, ...]]:
+        self.seen.append(item)
+        touched: set[tuple[str, ...]] = set()
+        if item["cmd"] == "agentstate":
+            touched.add(("agent_day", item["agent"], item["day"]))
+        if item.get("task_id"):
+            touched.add(("call", item["task_id"]))
+        return touched
+
+    def _rebuild(self, report: tuple[str, ...]) -> None:
+        if report in self.fail_on:
+            raise RuntimeError(f"cannot rebuild {report}")
+        self.rebuilt.append(report)
+
+    def rebuild(self, reports: list[tuple[str, ...]]) -> None:
+        for report in reports:
+            self._rebuild(report)
+
+
+@pytest.fixture
+def day_in_stream(aws_resources: ProvisionedResources, aws: AwsClients) -> dict[str, Any]:
+    """An agent going online then paused, a call started and ended, a configchanged: all in the
+    stream; a DLQ message per aggregator naming the first three records, and one naming the rest."""
+    for number, query in enumerate((VALID, CALL_START, CONFIG, CALL_END, PAUSED)):
+        stored_by_ingest(aws, query, f"r-{number}")
+    stream_arn = aws_resources.stream_arns["EventsTable"]
+    shard_id, records = stream_records(aws, stream_arn)
+    assert len(records) == 5
+    queues = {}
+    for function in ("AgentStatsFunction", "CallStatsFunction"):
+        queue = aws_resources.dlq_urls[function]
+        for span in (records[:3], records[3:]):
+            aws.sqs.send_message(
+                QueueUrl=queue, MessageBody=on_failure_record(stream_arn, shard_id, span, function)
+            )
+        queues[function] = queue
+    return queues
+
+
+@pytest.fixture
+def recording(monkeypatch: pytest.MonkeyPatch) -> RecordingRebuilder:
+    """The DLQ handling with a rebuild that can be made to fail (the real one: below)."""
+    from acd_tools.admin_cli import AdminContext  # noqa: PLC0415
+
+    stand_in = RecordingRebuilder()
+    monkeypatch.setattr(AdminContext, "rebuilder", property(lambda _self: stand_in))
+    return stand_in
+
+
+def test_redrive_agent_stats_rebuilds_the_agent_days_it_names(
+    day_in_stream: dict[str, str], recording: RecordingRebuilder, aws: AwsClients, moto_server: str
+) -> None:
+    result = admin(moto_server, "-q", "redrive", "agent-stats", "--format", "json")
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)
+    assert [row["status"] for row in rows] == ["deleted", "deleted"]
+    # only the agent states are the agent statistics' business; the agent day rebuilt once
+    assert {item["cmd"] for item in recording.seen} == {"agentstate"}
+    assert recording.rebuilt == [("agent_day", AGENT, DAY)]
+    assert depth(aws, day_in_stream["AgentStatsFunction"]) == 0
+
+
+def test_redrive_call_stats_rebuilds_calls_and_keeps_what_failed(
+    day_in_stream: dict[str, str], recording: RecordingRebuilder, aws: AwsClients, moto_server: str
+) -> None:
+    recording.fail_on = {("call", TASK)}
+    failed = admin(moto_server, "-q", "redrive", "call-stats", "--format", "json")
+    assert failed.exit_code == 1
+    assert [row["status"] for row in json.loads(failed.stdout)] == ["kept", "kept"]
+    assert depth(aws, day_in_stream["CallStatsFunction"]) == 2  # nothing deleted that was not handled
+
+    recording.fail_on = set()
+    dry = admin(moto_server, "-q", "redrive", "call-stats", "--dry-run", "--format", "json")
+    assert [row["status"] for row in json.loads(dry.stdout)] == ["would delete", "would delete"]
+    assert recording.rebuilt == []
+
+    done = admin(moto_server, "-q", "redrive", "call-stats", "--format", "json")
+    assert done.exit_code == 0, done.output
+    # callevents and agentstates pass the call statistics' filter; configchanged does not
+    assert {item["cmd"] for item in recording.seen} == {"agentstate", "callevent"}
+    assert recording.rebuilt == [("call", TASK)]
+    assert depth(aws, day_in_stream["CallStatsFunction"]) == 0
+
+
+def test_redrive_with_the_real_rebuild_api(
+    day_in_stream: dict[str, str], aws: AwsClients, moto_server: str
+) -> None:
+    """The lead's acd_hub.rebuild (issue 7): the reports exist after the redrive, and equal what
+    a second redrive-free rebuild computes."""
+    from acd_hub.reporting import ReportQueries  # noqa: PLC0415
+
+    reports = ReportQueries(aws.dynamodb, "ReportsTable", 8)
+    assert reports.agent_day(AGENT, DAY) is None
+    assert admin(moto_server, "-q", "redrive", "agent-stats").exit_code == 0
+    assert admin(moto_server, "-q", "redrive", "call-stats").exit_code == 0
+    agent_day = reports.agent_day(AGENT, DAY)
+    assert agent_day is not None
+    assert agent_day["state_seconds"]["online"] == 600  # online at 08:00, paused at 08:10
+    summary = reports.call(TASK)
+    assert summary is not None
+    assert (str(summary["hotline"]), summary["outcome"]) == ("501", "abandoned")
+    kpis = reports.kpis("501", DAY)
+    assert kpis is not None
+    assert (kpis["day"]["offered"], kpis["day"]["abandoned"]) == (1, 1)
+    assert (
+        depth(aws, day_in_stream["AgentStatsFunction"]) == depth(aws, day_in_stream["CallStatsFunction"]) == 0
+    )
+
+
+def test_by_arrival_time_never_deletes_on_a_guess(
+    aws_resources: ProvisionedResources, aws: AwsClients, moto_server: str
+) -> None:
+    """The event arrived late (its day is not near the arrival): the window finds nothing, so
+    the message stays."""
+    stream_arn = aws_resources.stream_arns["EventsTable"]
+    stored_by_ingest(aws, CONFIG, "r-config")  # event day 2026-11-20, received today
+    shard_id, records = stream_records(aws, stream_arn)
+    gone = [{"dynamodb": {"SequenceNumber": str(int(records[-1]["dynamodb"]["SequenceNumber"]) + 100)}}]
+    arrival = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    queue = aws_resources.dlq_urls["FanoutFunction"]
+    aws.sqs.send_message(
+        QueueUrl=queue,
+        MessageBody=on_failure_record(stream_arn, shard_id, gone, "FanoutFunction", arrival=arrival),
+    )
+    result = admin(moto_server, "-q", "redrive", "fanout", "--by-arrival-time", "--format", "json")
+    (row,) = json.loads(result.stdout)
+    assert (result.exit_code, row["status"]) == (1, "kept")
+    assert "no events received then found" in row["detail"]
+    assert depth(aws, queue) == 1
+
+
+def test_the_local_pollers_dlq_messages_redrive_too(
+    aws_resources: ProvisionedResources, aws: AwsClients, moto_server: str, stack_spec: StackSpec
+) -> None:
+    """acd-local's stream poller gives up on a batch the way Lambda does (its _dead_letter):
+    acd-admin reads that message back like Lambda's."""
+    from acd_tools.lambda_runtime import BatchOutcome, lambda_stream_record  # noqa: PLC0415
+    from acd_tools.local import REGION, StreamPoller  # noqa: PLC0415
+
+    config_key = stored_by_ingest(aws, CONFIG, "r-config")
+    stream_arn = aws_resources.stream_arns["EventsTable"]
+    shard_id, raw = stream_records(aws, stream_arn)
+    (mapping,) = [m for m in stack_spec.stream_mappings if m.function == "FanoutFunction"]
+    queue = aws_resources.dlq_urls["FanoutFunction"]
+    poller = StreamPoller(mapping, lambda _event: None, aws, stream_arn=stream_arn, dlq_url=queue)
+    span = [lambda_stream_record(record, stream_arn, REGION) for record in raw]
+    failed = frozenset(str(r["dynamodb"]["SequenceNumber"]) for r in span)
+    poller._dead_letter(shard_id, span, BatchOutcome(0, failed, function_error=True), 101)
+    assert depth(aws, queue) == 1
+
+    result = admin(moto_server, "-q", "redrive", "fanout", "--format", "json")
+    (row,) = json.loads(result.stdout)
+    assert (result.exit_code, row["status"]) == (0, "deleted")
+    (published,) = drain(aws, aws_resources.subscriber_queue_urls["ConfigChangedTopic"])
+    assert published["MessageAttributes"]["event_key"]["Value"] == config_key
+
+
+def test_rebuild_recomputes_days_and_a_second_run_changes_nothing(
+    day_in_stream: dict[str, str], aws: AwsClients, moto_server: str
+) -> None:
+    """acd-admin rebuild against the moto server: the reports of the day from the events alone
+    (no stream consumer ran), then again: nothing out of date."""
+    from acd_hub.reporting import ReportQueries  # noqa: PLC0415
+
+    reports = ReportQueries(aws.dynamodb, "ReportsTable", 8)
+    first = admin(moto_server, "-q", "rebuild", "--day", DAY, "--format", "json")
+    assert first.exit_code == 0, first.output
+    done = json.loads(first.stdout)
+    assert (done["agent_days"] >= 1, done["calls"], done["hotline_days"]) == (True, 1, 1)
+    assert done["items_written"] > 0
+    agent_day = reports.agent_day(AGENT, DAY)
+    assert agent_day is not None
+    assert agent_day["state_seconds"]["online"] == 600
+    kpis = reports.kpis("501", DAY)
+    assert kpis is not None
+    assert (kpis["day"]["offered"], kpis["day"]["abandoned"]) == (1, 1)
+
+    again = json.loads(admin(moto_server, "-q", "rebuild", "--day", DAY, "--format", "json").stdout)
+    assert (again["items_written"], again["items_deleted"], again["counters_corrected"]) == (0, 0, 0)
+    # an agent filter rebuilds only that agent's days
+    only = json.loads(
+        admin(moto_server, "-q", "rebuild", "--day", DAY, "--agent", AGENT, "-f", "json").stdout
+    )
+    assert (only["calls"], only["hotline_days"]) == (0, 0)
+    table = admin(moto_server, "-q", "rebuild", "--day", DAY)
+    assert "Nothing was out of date." in table.stdout
+    bad = admin(moto_server, "-q", "rebuild", "--day", DAY, "--to", "2020-01-01")
+    assert bad.exit_code == 2
+    assert "before --day" in bad.output

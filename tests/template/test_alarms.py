@@ -1,0 +1,261 @@
+"""Alarms, the alarm topic and the dashboard: every function and every DLQ has its alarm, each
+alarm notifies the topic, the rejected-callbacks alarm reads the metric the ingest really emits,
+the dashboard body is valid JSON that shows every function, queue and alarm; and acd-admin's
+view of the stream consumers (cmds, DLQs) is the template's."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+from unittest.mock import MagicMock
+
+import pytest
+from aws_lambda_powertools import Logger, Metrics
+
+from acd_hub.auth import static_tokens
+from acd_hub.http_api import build_resolver
+from acd_hub.ingest import CallbackIngest
+from acd_hub.settings import HubSettings
+from acd_tools.admin_cli import CONSUMERS
+from acd_tools.lambda_runtime import HttpRequest, Route, build_http_api_event
+from acd_tools.template import (
+    SERVERLESS_FUNCTION,
+    function_environment,
+    load_template,
+    referenced_resource,
+    resolve,
+    resources_of_type,
+    stream_mappings,
+)
+from tests.support import TOKEN, MemoryStore
+from tests.template.test_template import TEMPLATE
+
+pytestmark = pytest.mark.template
+
+ALARM = "AWS::CloudWatch::Alarm"
+
+
+@pytest.fixture(scope="module")
+def template() -> dict[str, Any]:
+    return load_template(TEMPLATE)
+
+
+@pytest.fixture(scope="module")
+def alarms(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    found = {logical_id: r["Properties"] for logical_id, r in resources_of_type(template, ALARM).items()}
+    assert found, "no alarms in the template"
+    return found
+
+
+def _dimensions(alarm: dict[str, Any]) -> dict[str, Any]:
+    return {d["Name"]: d["Value"] for d in alarm.get("Dimensions", [])}
+
+
+def _alarms_on(
+    alarms: dict[str, dict[str, Any]], namespace: str, metric: str, dimension: str, target: str
+) -> list[dict[str, Any]]:
+    return [
+        alarm
+        for alarm in alarms.values()
+        if alarm.get("Namespace") == namespace
+        and alarm.get("MetricName") == metric
+        and referenced_resource(_dimensions(alarm).get(dimension)) == target
+    ]
+
+
+def _namespace(template: dict[str, Any]) -> str:
+    namespace = template["Globals"]["Function"]["Environment"]["Variables"]["POWERTOOLS_METRICS_NAMESPACE"]
+    assert isinstance(namespace, str)
+    return namespace
+
+
+def test_every_function_has_an_errors_alarm(template: dict[str, Any], alarms: dict[str, Any]) -> None:
+    functions = resources_of_type(template, SERVERLESS_FUNCTION)
+    assert set(functions) >= {"IngestFunction", "FanoutFunction", "AgentStatsFunction", "CallStatsFunction"}
+    for function in functions:
+        (errors,) = _alarms_on(alarms, "AWS/Lambda", "Errors", "FunctionName", function)
+        assert errors["Statistic"] == "Sum", function
+        assert (errors["Threshold"], errors["ComparisonOperator"]) == (0, "GreaterThanThreshold"), function
+
+
+def test_the_ingest_alarms_on_throttles(alarms: dict[str, Any]) -> None:
+    (throttles,) = _alarms_on(alarms, "AWS/Lambda", "Throttles", "FunctionName", "IngestFunction")
+    assert (throttles["Threshold"], throttles["ComparisonOperator"]) == (0, "GreaterThanThreshold")
+
+
+def test_every_stream_mapping_has_a_lag_alarm(template: dict[str, Any], alarms: dict[str, Any]) -> None:
+    for mapping in stream_mappings(template):
+        (lag,) = _alarms_on(alarms, "AWS/Lambda", "IteratorAge", "FunctionName", mapping["function"])
+        assert lag["Statistic"] == "Maximum"
+        assert lag["Threshold"] == {"Ref": "StreamLagAlarmMilliseconds"}
+
+
+def test_every_dlq_has_a_depth_alarm(template: dict[str, Any], alarms: dict[str, Any]) -> None:
+    queues = resources_of_type(template, "AWS::SQS::Queue")
+    destinations = {mapping["on_failure"] for mapping in stream_mappings(template)}
+    assert destinations == set(queues) == {"FanoutDLQ", "AgentStatsDLQ", "CallStatsDLQ"}
+    for queue in queues:
+        (depth,) = [
+            alarm
+            for alarm in alarms.values()
+            if alarm.get("MetricName") == "ApproximateNumberOfMessagesVisible"
+            and _dimensions(alarm).get("QueueName") == {"Fn::GetAtt": [queue, "QueueName"]}
+        ]
+        assert depth["Namespace"] == "AWS/SQS"
+        # any message at all: one failed batch means lost notifications or wrong reports
+        assert (depth["Threshold"], depth["ComparisonOperator"]) == (0, "GreaterThanThreshold")
+        assert depth["Statistic"] == "Maximum"
+
+
+def test_the_api_alarms_on_5xx(alarms: dict[str, Any]) -> None:
+    (errors,) = _alarms_on(alarms, "AWS/ApiGateway", "5xx", "ApiId", "HttpApi")
+    assert (errors["Threshold"], errors["ComparisonOperator"]) == (0, "GreaterThanThreshold")
+
+
+def test_every_alarm_notifies_the_alarm_topic(alarms: dict[str, Any]) -> None:
+    for logical_id, alarm in alarms.items():
+        assert alarm["AlarmActions"] == [{"Ref": "AlarmTopic"}], logical_id
+        assert alarm["OKActions"] == [{"Ref": "AlarmTopic"}], logical_id
+        assert alarm["TreatMissingData"] == "notBreaching", logical_id
+        # the README's runbook has a section per alarm kind; the description points at it
+        assert "Runbook: README" in alarm["AlarmDescription"], logical_id
+
+
+def test_alarm_topic_is_encrypted_with_a_key_cloudwatch_may_use(template: dict[str, Any]) -> None:
+    resources = template["Resources"]
+    assert resources["AlarmTopic"]["Properties"]["KmsMasterKeyId"] == {"Ref": "AlarmTopicKey"}
+    key = resources["AlarmTopicKey"]["Properties"]
+    assert key["EnableKeyRotation"] is True
+    (cloudwatch,) = [
+        s for s in key["KeyPolicy"]["Statement"] if s["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
+    ]
+    assert set(cloudwatch["Action"]) == {"kms:Decrypt", "kms:GenerateDataKey*"}
+    assert cloudwatch["Condition"] == {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}
+
+
+def test_alarm_email_is_optional(template: dict[str, Any]) -> None:
+    assert template["Parameters"]["AlarmEmail"]["Default"] == ""
+    assert template["Conditions"]["HasAlarmEmail"] == {
+        "Fn::Not": [{"Fn::Equals": [{"Ref": "AlarmEmail"}, ""]}]
+    }
+    subscriptions = resources_of_type(template, "AWS::SNS::Subscription")
+    assert set(subscriptions) == {"AlarmEmailSubscription"}
+    subscription = subscriptions["AlarmEmailSubscription"]
+    assert subscription["Condition"] == "HasAlarmEmail"
+    assert subscription["Properties"] == {
+        "TopicArn": {"Ref": "AlarmTopic"},
+        "Protocol": "email",
+        "Endpoint": {"Ref": "AlarmEmail"},
+    }
+
+
+def _rejected_query(alarms: dict[str, Any]) -> str:
+    (query,) = [
+        metric["Expression"]
+        for alarm in alarms.values()
+        for metric in alarm.get("Metrics", [])
+        if "Callbacks" in metric.get("Expression", "")
+    ]
+    return str(query)
+
+
+def test_rejected_alarm_reads_the_metric_the_ingest_emits(
+    template: dict[str, Any],
+    alarms: dict[str, Any],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Run a bad callback through the real resolver with Powertools metrics on (the template's
+    namespace and service) and read the EMF line it prints: the alarm's query must name that
+    namespace, metric and dimension set, and the outcome value."""
+    query = _rejected_query(alarms)
+    match = re.fullmatch(
+        r'SELECT SUM\((\w+)\) FROM SCHEMA\("([^"]+)", ([\w, ]+)\) WHERE outcome = \'(\w+)\'',
+        " ".join(query.split()),
+    )
+    assert match, query
+    metric, namespace, dimensions, outcome = match.groups()
+    # as deployed (a local stack running in this process turns metrics off in the environment)
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "false")
+    monkeypatch.delenv("POWERTOOLS_DEV", raising=False)
+
+    environment = function_environment(template, "IngestFunction")
+    metrics = Metrics(namespace=_namespace(template), service=environment["POWERTOOLS_SERVICE_NAME"])
+    settings = HubSettings(callback_tokens=[TOKEN])
+    ingest = CallbackIngest(settings, MemoryStore(), static_tokens(settings))
+    resolver = build_resolver(ingest, Logger(service="test"), metrics)
+    route = Route(method="GET", path="/callback/{token}", function="IngestFunction")
+    request = HttpRequest(
+        "GET", f"/callback/{TOKEN}?cmd=agentstate&agentid=12", [("Host", "x")], b"", "203.0.113.5"
+    )
+    capsys.readouterr()
+    try:
+        answer = resolver.resolve(build_http_api_event(request, route, {"token": TOKEN}), MagicMock())
+        assert answer["statusCode"] == 400
+        metrics.flush_metrics()
+    finally:
+        metrics.clear_metrics()
+    (emf,) = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    (directive,) = emf["_aws"]["CloudWatchMetrics"]
+    assert directive["Namespace"] == namespace
+    assert [m["Name"] for m in directive["Metrics"]] == [metric]
+    (emitted_dimensions,) = directive["Dimensions"]
+    assert set(emitted_dimensions) == {d.strip() for d in dimensions.split(",")}
+    assert emf["outcome"] == outcome
+
+
+def _dashboard(template: dict[str, Any]) -> dict[str, Any]:
+    """The dashboard body with every ${...} given a recognisable stand-in value."""
+    body = template["Resources"]["Dashboard"]["Properties"]["DashboardBody"]
+    names = set(re.findall(r"\$\{([^}!]+)\}", body["Fn::Sub"]))
+    refs = {name: f"<{name}>" for name in names}
+    refs["StreamLagAlarmMilliseconds"] = "300000"  # a Number parameter: substituted bare
+    return dict(json.loads(resolve(body, refs)))
+
+
+def test_dashboard_shows_every_function_queue_and_alarm(
+    template: dict[str, Any], alarms: dict[str, Any]
+) -> None:
+    dashboard = _dashboard(template)
+    text = json.dumps(dashboard)
+    for function in resources_of_type(template, SERVERLESS_FUNCTION):
+        assert f'"<{function}>"' in text, function
+    for queue in resources_of_type(template, "AWS::SQS::Queue"):
+        assert f'"<{queue}.QueueName>"' in text, queue
+    assert '"<HttpApi>"' in text
+    (alarm_widget,) = [w for w in dashboard["widgets"] if w["type"] == "alarm"]
+    assert set(alarm_widget["properties"]["alarms"]) == {f"<{logical_id}.Arn>" for logical_id in alarms}
+    titles = " | ".join(w["properties"]["title"] for w in dashboard["widgets"])
+    for topic in ("Callbacks by cmd and outcome", "Latency", "Stream lag", "Errors", "DLQ depth"):
+        assert topic in titles
+
+
+def test_dashboard_searches_the_callbacks_metric(template: dict[str, Any]) -> None:
+    expressions = [
+        metric[0]["expression"]
+        for widget in _dashboard(template)["widgets"]
+        for metric in widget["properties"].get("metrics", [])
+        if isinstance(metric[0], dict)
+    ]
+    schema = f"{{{_namespace(template)},cmd,outcome,service}}"
+    assert len(expressions) == 2
+    assert all(e.startswith(f'SEARCH(\'{schema} MetricName="Callbacks"') for e in expressions)
+    assert any('outcome="rejected"' in e for e in expressions)
+
+
+def test_outputs_name_the_alarm_topic_and_dashboard(template: dict[str, Any]) -> None:
+    outputs = template["Outputs"]
+    assert outputs["AlarmTopicArn"]["Value"] == {"Ref": "AlarmTopic"}
+    assert "Dashboard" in outputs["DashboardUrl"]["Value"]["Fn::Sub"]
+
+
+def test_admin_consumers_match_the_stream_mappings(template: dict[str, Any]) -> None:
+    """acd-admin redrive filters records and finds DLQs as the template's mappings do."""
+    mappings = {m["function"]: m for m in stream_mappings(template)}
+    assert {c.function for c in CONSUMERS.values()} == set(mappings)
+    for consumer in CONSUMERS.values():
+        mapping = mappings[consumer.function]
+        (pattern,) = mapping["filter_patterns"]
+        assert set(pattern["dynamodb"]["NewImage"]["cmd"]["S"]) == consumer.cmds, consumer.name
+        assert template["Outputs"][consumer.dlq_output]["Value"] == {"Ref": mapping["on_failure"]}

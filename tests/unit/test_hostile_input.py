@@ -1,0 +1,531 @@
+"""Regressions of what a hostile or broken ACD found (issue 8, part 1), over the real ingest
+code: times outside datetime's range, text the store refuses, the token in what is kept, one
+event key stored twice, and inputs looser than the spec."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any
+from unittest.mock import MagicMock
+
+import boto3
+import pytest
+from aws_lambda_powertools import Logger
+from botocore.stub import Stubber
+from moto import mock_aws
+
+from acd_hub import params, times
+from acd_hub.auth import static_tokens
+from acd_hub.errors import BadCallback, StoreUnavailable
+from acd_hub.http_api import build_resolver
+from acd_hub.ingest import CallbackIngest, Rejected
+from acd_hub.items import CallbackRequest
+from acd_hub.models import ParseContext, event_payload, parse_callback
+from acd_hub.phone import normalize_phone
+from acd_hub.settings import HubSettings
+from acd_hub.storage import DynamoEventStore, StoreRefused
+from acd_hub.stream_batch import aggregate_batch
+from acd_tools.lambda_runtime import HttpRequest, Route, build_http_api_event, match_route
+from acd_tools.template import dynamodb_tables, load_template
+from tests.support import SERIALIZE, TOKEN, MemoryStore
+from tests.unit.test_models import VALID
+
+RECEIVED = datetime(2025, 11, 20, 9, 0, 5, tzinfo=UTC)
+ROUTES = [
+    Route(method=m, path=p, function="IngestFunction")
+    for m in ("GET", "HEAD", "PUT", "POST")
+    for p in ("/callback", "/callback/{token}")
+]
+
+
+def request(
+    query: str = "",
+    body: bytes = b"",
+    content_type: str = "",
+    path_token: str | None = TOKEN,
+) -> CallbackRequest:
+    return CallbackRequest(
+        method="PUT" if body else "GET",
+        path=f"/callback/{path_token}" if path_token else "/callback",
+        raw_query=query,
+        body=body,
+        content_type=content_type,
+        source_ip="203.0.113.7",
+        user_agent="ACD/4.9.6",
+        request_id="req-1",
+        path_token=path_token,
+    )
+
+
+@pytest.fixture
+def store() -> MemoryStore:
+    return MemoryStore()
+
+
+@pytest.fixture
+def ingest(settings: HubSettings, store: MemoryStore) -> CallbackIngest:
+    return CallbackIngest(settings, store, static_tokens(settings), clock=lambda: RECEIVED)
+
+
+def rejected(ingest: CallbackIngest, req: CallbackRequest) -> Rejected:
+    with pytest.raises(Rejected) as caught:
+        ingest.handle(req)
+    return caught.value
+
+
+def storable(item: dict[str, Any]) -> None:
+    """What DynamoDB would take: valid UTF-8 everywhere (json.dumps escapes, so encode)."""
+    json.dumps(item, ensure_ascii=False, default=str).encode("utf-8")
+
+
+# --- 1: times outside datetime's range ------------------------------------------------------
+
+CALL = "cmd=callevent&id=1&taskid=ab&eventtype=CallStart&eventtime="
+OUT_OF_RANGE = [
+    CALL + "0001-01-01T00:00:00%2B14:00",
+    CALL + "9999-12-31T23:59:59-05:00",
+    CALL + "0001-01-01%2000:30:00",
+    CALL + "9999-12-31%2023:59:59",
+    CALL + "9999999999999999",
+    "cmd=recordedcall&taskid=ab&eventtime=0001-01-01T00:00:00%2B14:00",
+    "cmd=classificationevent&callid=ab&classificationreason=x&timestamp=9999-12-31T23:59:59-05:00",
+    "cmd=schedulecallevent&scheduleid=1&eventtime=1796130000000&nextretrystartdate=0001-01-01%2000:00",
+    "cmd=schedulecallevent&scheduleid=1&eventtime=1796130000000&nextretryenddate=9999-12-31%2023:59",
+    "cmd=agentstate&agentid=100001&mode=0&state=online&eventtime=9999999999999999",
+]
+
+
+@pytest.mark.parametrize("query", OUT_OF_RANGE)
+def test_times_outside_datetimes_range_are_a_400_and_kept(
+    ingest: CallbackIngest, store: MemoryStore, query: str
+) -> None:
+    caught = rejected(ingest, request(query))
+    assert caught.status == 400
+    assert any("2000..2100" in e.message for e in caught.errors), caught.errors
+    assert len(store.rejected) == 1
+    assert not store.events
+
+
+# --- 2: content the store refuses -----------------------------------------------------------
+
+SURROGATE_JSON = (
+    b'{"cmd":"configchanged","action":"a","type":"agent","eventtime":"1796130000000","note":"\\ud800"}'
+)
+
+
+def test_a_lone_surrogate_is_a_400_and_the_quarantine_is_storable(
+    ingest: CallbackIngest, store: MemoryStore
+) -> None:
+    caught = rejected(ingest, request(body=SURROGATE_JSON, content_type="application/json"))
+    assert [e.parameter for e in caught.errors] == ["note"]
+    name_too = SURROGATE_JSON.replace(b'"note"', b'"\\udfff"')
+    caught = rejected(ingest, request(body=name_too, content_type="application/json"))
+    assert caught.errors[0].parameter == "\\udfff"
+    for item in store.rejected:
+        storable(item)
+    assert not store.events
+
+
+class StubbedStore:
+    """The real adapter over a client whose answers are stubbed."""
+
+    def __init__(self) -> None:
+        self.client = boto3.client(
+            "dynamodb", region_name="eu-central-1", aws_access_key_id="x", aws_secret_access_key="x"
+        )
+        self.stub = Stubber(self.client)
+        self.adapter = DynamoEventStore(self.client, "EventsTable")
+
+    def error(self, code: str, status: int = 400) -> None:
+        self.stub.add_client_error("put_item", service_error_code=code, http_status_code=status)
+
+
+@pytest.mark.parametrize(
+    ("code", "status", "refused"),
+    [
+        ("ValidationException", 400, True),
+        ("SerializationException", 400, True),
+        ("ProvisionedThroughputExceededException", 400, False),
+        ("ThrottlingException", 400, False),
+        ("InternalServerError", 500, False),
+        ("ServiceUnavailable", 503, False),
+    ],
+)
+def test_refused_content_is_not_an_unavailable_store(code: str, status: int, refused: bool) -> None:
+    stubbed = StubbedStore()
+    stubbed.error(code, status)
+    with stubbed.stub, pytest.raises(StoreRefused if refused else StoreUnavailable):
+        stubbed.adapter.put_event({"pk": "p", "sk": "s", "event_key": "k"})
+
+
+def test_an_event_the_store_refuses_is_quarantined_not_retried(settings: HubSettings) -> None:
+    stubbed = StubbedStore()
+    stubbed.error("ValidationException")  # the event
+    stubbed.stub.add_response("put_item", {})  # its quarantine
+    ingest = CallbackIngest(settings, stubbed.adapter, static_tokens(settings), clock=lambda: RECEIVED)
+    with stubbed.stub:
+        caught = rejected(ingest, request("&".join(f"{k}={v}" for k, v in VALID["agentstate"].items())))
+    assert caught.status == 400
+    assert "refused" in caught.errors[0].message
+
+
+# --- 3: the token in what is kept -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("query", "body", "content_type", "path_token"),
+    [
+        (
+            "",
+            b"token=%s&cmd=agentstate&agentid=1&hotline=M\xfcller",
+            "application/x-www-form-urlencoded",
+            None,
+        ),
+        ("%%74oken=%s&cmd=agentstate&agentid=1", b"", "", None),
+        ("+token=%s&cmd=agentstate&agentid=1", b"", "", None),
+        ("token%%20=%s&cmd=agentstate&agentid=1", b"", "", None),
+        ("TOKEN=%s&cmd=agentstate&agentid=1", b"", "", None),
+        ("to%%E2%%84%%AAen=%s&cmd=agentstate&agentid=1", b"", "", TOKEN),
+        ("", b"%%74oken=%s&cmd=agentstate&agentid=1", "application/x-www-form-urlencoded", None),
+        ("", b'{"\\u0074oken": "%s", "cmd": "agentstate", "agentid": "1"}', "application/json", None),
+        ("", b'{"\\u0074oken": "%s", "cmd": broken', "application/json", TOKEN),
+        ("", b"<x>%s</x>", "application/xml", TOKEN),
+        ("cmd=agentstate&hotline=%s", b"", "", TOKEN),
+    ],
+)
+def test_the_token_is_never_kept(
+    ingest: CallbackIngest,
+    store: MemoryStore,
+    query: str,
+    body: bytes,
+    content_type: str,
+    path_token: str | None,
+) -> None:
+    if "%s" in query:
+        query = query % TOKEN
+    if b"%s" in body:
+        body = body % TOKEN.encode()
+    rejected(ingest, request(query.replace("%%", "%"), body.replace(b"%%", b"%"), content_type, path_token))
+    (kept,) = store.rejected
+    assert TOKEN not in everything_kept(kept)
+
+
+def everything_kept(item: dict[str, Any]) -> str:
+    import base64  # noqa: PLC0415
+    from urllib.parse import unquote  # noqa: PLC0415
+
+    text = json.dumps(item, ensure_ascii=False, default=str)
+    if "body_base64" in item:
+        text += base64.b64decode(item["body_base64"]).decode("latin-1")
+    return text + unquote(text)
+
+
+def test_a_valid_event_keeps_no_token_either(ingest: CallbackIngest, store: MemoryStore) -> None:
+    query = "&".join(f"{k}={v}" for k, v in VALID["agentstate"].items())
+    ingest.handle(request(f"{query}&to%E2%84%AAen={TOKEN}&note=x{TOKEN}y&%74oken={TOKEN}", path_token=None))
+    (item,) = store.events.values()
+    assert TOKEN not in json.dumps(item, ensure_ascii=False)
+    assert item["raw"]["note"] == "x***y"
+
+
+def test_a_second_token_sent_by_name_is_not_kept(ingest: CallbackIngest, store: MemoryStore) -> None:
+    # authenticated by the path; some other secret under the token's name is redacted too
+    rejected(ingest, request("cmd=agentstate&%74oken=an-old-secret-4711"))
+    assert "an-old-secret-4711" not in everything_kept(store.rejected[0])
+
+
+# --- 4: one event key, one stored event --------------------------------------------------------
+
+FIRST = "cmd=callevent&id=5500002&taskid=ab02&eventtype=CallStart&mode=0&eventtime=1796130000000"
+
+
+@pytest.mark.parametrize(
+    "second",
+    [
+        FIRST.replace("CallStart", "CallEnd").replace("1796130000000", "1796130005000"),
+        FIRST.replace("1796130000000", "1796130005000"),
+        FIRST.replace("taskid=ab02", "taskid=ab03"),
+        FIRST + "&agentid=100001",
+    ],
+)
+def test_an_event_key_with_other_content_is_a_conflict(
+    ingest: CallbackIngest, store: MemoryStore, second: str
+) -> None:
+    assert ingest.handle(request(FIRST)).outcome == "stored"
+    caught = rejected(ingest, request(second))
+    assert caught.status == 409
+    assert all("ce-5500002" in e.message for e in caught.errors)
+    assert len(store.events) == 1
+    assert store.rejected[0]["status"] == 409
+
+
+def test_the_same_event_key_with_the_same_content_is_a_duplicate(
+    ingest: CallbackIngest, store: MemoryStore
+) -> None:
+    same = "EVENTTIME=1796130000000&mode=0&taskid=AB02&eventtype=callstart&id=5500002&cmd=callevent"
+    assert [ingest.handle(request(q)).outcome for q in (FIRST, FIRST, same)] == [
+        "stored",
+        "duplicate",
+        "duplicate",
+    ]
+    assert len(store.events) == 1
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-central-1")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    with mock_aws():
+        client = boto3.client("dynamodb")
+        for kwargs in dynamodb_tables(load_template()).values():
+            if kwargs["TableName"] == "EventsTable":
+                client.create_table(**kwargs)
+        yield client
+
+
+def test_one_event_key_one_item_in_dynamodb(aws: Any, settings: HubSettings) -> None:
+    ingest = CallbackIngest(
+        settings,
+        DynamoEventStore(aws, settings.events_table),
+        static_tokens(settings),
+        clock=lambda: RECEIVED,
+    )
+    assert ingest.handle(request(FIRST)).outcome == "stored"
+    assert ingest.handle(request(FIRST)).outcome == "duplicate"
+    for n, second in enumerate((FIRST.replace("CallStart", "CallEnd"), FIRST.replace("ab02", "ab03"))):
+        assert rejected(ingest, replace(request(second), request_id=f"req-{n}")).status == 409
+    items = aws.scan(TableName=settings.events_table)["Items"]  # a test may scan
+    kinds = sorted(item["kind"]["S"] for item in items)
+    assert kinds == ["claim", "event", "rejected", "rejected"]
+    (claim,) = [i for i in items if i["kind"]["S"] == "claim"]
+    assert claim["pk"]["S"] == "EVENT_KEY#ce-5500002"
+    # a claim has no cmd and no index keys: no reader and no stream consumer takes it
+    assert not {"cmd", "gsi1pk", "gsi2pk", "gsi3pk"} & claim.keys()
+
+
+def test_a_claim_in_a_stream_batch_touches_no_report() -> None:
+    claim = {"pk": "EVENT_KEY#ce-1", "sk": "CLAIM", "kind": "claim", "event_key": "ce-1"}
+    record = {
+        "eventID": "1",
+        "eventName": "INSERT",
+        "eventSource": "aws:dynamodb",
+        "dynamodb": {
+            "Keys": {"pk": SERIALIZE(claim["pk"]), "sk": SERIALIZE(claim["sk"])},
+            "NewImage": {k: SERIALIZE(v) for k, v in claim.items()},
+            "SequenceNumber": "1",
+            "StreamViewType": "NEW_IMAGE",
+        },
+    }
+    aggregator = MagicMock()
+    aggregator.refresh.return_value = {}
+    assert aggregate_batch({"Records": [record]}, MagicMock(), aggregator, MagicMock()) == {
+        "batchItemFailures": []
+    }
+    aggregator.touched.assert_not_called()
+
+
+# --- 6: no looser than the spec -------------------------------------------------------------
+
+
+def test_names_match_by_ascii_rules_only(context: ParseContext) -> None:
+    pairs = params.query_pairs("CMD=enqueuecall&TaskId=ab&tas%E2%84%AAid=cd&EVENTTIME=1763629200000")
+    merged = params.merge_parameters(pairs)
+    event = parse_callback(merged, context)
+    assert event.task_id == "ab"
+    assert event.extra == {"tas\u212aid": "cd"}
+    assert params.param_name("\u212a") == "\u212a"
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("state", "wor\u212aing"), ("cmd", "agent\u017ftate"), ("eventtype", "Call\u017ftart")],
+)
+def test_keywords_match_by_ascii_rules_only(context: ParseContext, name: str, value: str) -> None:
+    base = dict(VALID["callevent"] if name == "eventtype" else VALID["agentstate"])
+    with pytest.raises(BadCallback) as caught:
+        parse_callback({**base, name: value}, context)
+    assert [e.parameter for e in caught.value.errors] == [name]
+
+
+def test_an_unencoded_plus_in_a_phone_number_is_a_plus(ingest: CallbackIngest, store: MemoryStore) -> None:
+    query = "&".join(f"{k}={v}" for k, v in VALID["agentstate"].items())
+    ingest.handle(request(f"{query}&callingnumber=+492212601599&callednumber=+02212601599"))
+    (item,) = store.events.values()
+    assert item["data"]["callingnumber"]["e164"] == "+492212601599"
+    assert item["data"]["callingnumber"]["format"] == "international_plus"
+    # a space before a national number is only a space
+    assert item["data"]["callednumber"]["e164"] == "+492212601599"
+    assert normalize_phone(" 02212601599").format == "national"
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "bound"),
+    [
+        ("callingnumber", "0" + "1" * 3999, "32 characters"),
+        ("agentphonenumber", "+" + "4" * 40, "32 characters"),
+        ("hotline", "x" * 1025, "1024 characters"),
+        ("taskid", "a" * 25, "24 hex digits"),
+    ],
+)
+def test_values_are_length_bounded(context: ParseContext, name: str, value: str, bound: str) -> None:
+    with pytest.raises(BadCallback) as caught:
+        parse_callback({**VALID["agentstate"], name: value}, context)
+    (error,) = caught.value.errors
+    assert (error.parameter, bound in error.message) == (name, True), error
+
+
+@pytest.mark.parametrize(("cmd", "name"), [("callevent", "id"), ("schedulecallevent", "scheduleid")])
+def test_ids_are_at_most_20_digits(context: ParseContext, cmd: str, name: str) -> None:
+    parse_callback({**VALID[cmd], name: "18446744073709551615"}, context)  # unsigned 64-bit
+    with pytest.raises(BadCallback) as caught:
+        parse_callback({**VALID[cmd], name: "9" * 21}, context)
+    assert "20 digits" in caught.value.errors[0].message
+
+
+@pytest.mark.parametrize(
+    ("cmd", "name", "value"),
+    [
+        (
+            "agentstate",
+            "eventtime",
+            "\uff11\uff17\uff16\uff13\uff16\uff12\uff19\uff12\uff10\uff10\uff10\uff10\uff10",
+        ),
+        (
+            "agentstate",
+            "eventtime",
+            "\u0661\u0667\u0666\u0663\u0666\u0662\u0669\u0662\u0660\u0660\u0660\u0660\u0660",
+        ),
+        ("callevent", "eventtime", "\u0662\u0660\u0662\u0665-11-20 10:00:00"),
+        ("callevent", "eventtime", "2025-11-20T10:00:00\u0660"),
+        ("schedulecallevent", "nextretrystartdate", "2025-11-2\u0661 09:00"),
+        ("schedulecallevent", "timefrom", "1\u0667:20"),
+        ("agentstate", "callingnumber", "+49221\u0662601599"),
+    ],
+)
+def test_digits_are_ascii_only(context: ParseContext, cmd: str, name: str, value: str) -> None:
+    params_ = {**VALID[cmd], name: value}
+    if name == "callingnumber":
+        # not a number we can read: kept raw, never normalized from foreign digits
+        assert parse_callback(params_, context).callingnumber.e164 is None  # type: ignore[attr-defined]
+        return
+    with pytest.raises(BadCallback) as caught:
+        parse_callback(params_, context)
+    assert [e.parameter for e in caught.value.errors] == [name]
+
+
+def test_json_duplicate_keys_are_answered_like_form_duplicates(
+    ingest: CallbackIngest, store: MemoryStore
+) -> None:
+    base = json.dumps(VALID["configchanged"])[:-1]
+    caught = rejected(
+        ingest, request(body=(base + ', "action": "other"}').encode(), content_type="application/json")
+    )
+    assert [(e.parameter, e.message) for e in caught.errors] == [
+        ("action", "given more than once with different values")
+    ]
+    caught = rejected(
+        ingest, request(body=(base + ', "ACTION": "other"}').encode(), content_type="application/json")
+    )
+    assert caught.errors[0].parameter == "action"
+    # the same value twice is fine, as in a form
+    ingest.handle(request(body=(base + ', "action": "update"}').encode(), content_type="application/json"))
+    assert len(store.events) == 1
+
+
+@pytest.mark.parametrize(
+    ("local", "utc", "flag"),
+    [
+        ("2025-03-30 02:30:00", datetime(2025, 3, 30, 1, 30, tzinfo=UTC), times.DST_GAP),
+        ("2025-10-26 02:30:00", datetime(2025, 10, 26, 0, 30, tzinfo=UTC), times.DST_AMBIGUOUS),
+        ("2025-10-26T02:30:00", datetime(2025, 10, 26, 0, 30, tzinfo=UTC), times.DST_AMBIGUOUS),
+        ("2025-10-26 03:30:00", datetime(2025, 10, 26, 2, 30, tzinfo=UTC), None),
+        ("2025-10-26T02:30:00+01:00", datetime(2025, 10, 26, 1, 30, tzinfo=UTC), None),
+    ],
+)
+def test_doubtful_local_times_are_accepted_and_flagged(
+    ingest: CallbackIngest, store: MemoryStore, local: str, utc: datetime, flag: str | None
+) -> None:
+    query = FIRST.replace("eventtime=1796130000000", f"eventtime={local.replace('+', '%2B')}")
+    ingest.handle(request(query))
+    (item,) = store.events.values()
+    assert item["event_time_ms"] == int(utc.timestamp() * 1000)
+    assert item["data"].get("time_flags") == ({"eventtime": flag} if flag else None)
+
+
+def test_schedule_windows_are_flagged_per_parameter(context: ParseContext) -> None:
+    event = parse_callback(
+        {
+            **VALID["schedulecallevent"],
+            "nextretrystartdate": "2025-03-30 02:15",
+            "nextretryenddate": "2025-03-30 04:00",
+        },
+        context,
+    )
+    assert event_payload(event)["time_flags"] == {"nextretrystartdate": "dst_gap"}
+
+
+# --- 8: a missing token is a 401 with a hint ----------------------------------------------------
+
+
+def resolve(target: str, logger: Any = None) -> dict[str, Any]:
+    settings = HubSettings(callback_tokens=[TOKEN])
+    resolver = build_resolver(
+        CallbackIngest(settings, MemoryStore(), static_tokens(settings)), logger or MagicMock(), MagicMock()
+    )
+    http = HttpRequest("GET", target, [("Host", "x")], b"", "203.0.113.9")
+    matched = match_route(ROUTES, "GET", http.path)
+    # "/callback/" matches no route of the template: as a catch-all route would hand it over
+    route, path_params = matched or (Route(method="ANY", path="/{proxy+}", function="IngestFunction"), {})
+    return resolver.resolve(build_http_api_event(http, route, path_params), MagicMock())
+
+
+@pytest.mark.parametrize("target", ["/callback?cmd=agentstate", "/callback/?cmd=agentstate", "/callback//x"])
+def test_a_missing_token_is_a_401_naming_how_to_pass_it(target: str) -> None:
+    answer = resolve(target)
+    assert answer["statusCode"] == 401
+    body = json.loads(answer["body"])
+    assert body["error"] == "unauthorized"
+    assert "/callback/<token>" in body["token"]["path"]
+    assert "?token=" in body["token"]["query"]
+
+
+def test_other_paths_stay_404() -> None:
+    assert resolve("/elsewhere")["statusCode"] == 404
+
+
+# --- the token in no log line -------------------------------------------------------------------
+
+
+def test_no_log_line_holds_the_token(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    out = io.StringIO()
+    logger = Logger(service="h8a-test", logger_handler=logging.StreamHandler(out), level="DEBUG")
+    for target in (
+        f"/callback?%74oken={TOKEN}&cmd={TOKEN}",
+        f"/callback/{TOKEN}?cmd=agentstate&{TOKEN}=1&note={TOKEN}",
+        f"/callback?to%E2%84%AAen={TOKEN}",
+    ):
+        resolve(target, logger)
+    logged = out.getvalue() + caplog.text
+    assert "callback" in logged
+    assert TOKEN not in logged
+
+
+def test_a_quarantine_the_store_refuses_is_kept_trimmed(settings: HubSettings) -> None:
+    stubbed = StubbedStore()
+    stubbed.error("ValidationException")  # the full quarantine item
+    stubbed.stub.add_response("put_item", {})  # the trimmed one
+    ingest = CallbackIngest(settings, stubbed.adapter, static_tokens(settings), clock=lambda: RECEIVED)
+    with stubbed.stub:
+        assert rejected(ingest, request("cmd=agentstate&agentid=1")).status == 400
+    stubbed.error("ValidationException")
+    stubbed.error("ValidationException")
+    with stubbed.stub, pytest.raises(StoreUnavailable):
+        ingest.handle(request("cmd=agentstate&agentid=1"))
