@@ -18,13 +18,14 @@ SAM_CLI_VERSION := 1.170.0
 # sam build shells out to python3.13: put the one we found first on PATH.
 SAM_ENV := PATH="$(PY313_DIR):$(CURDIR)/$(SAM_VENV)/bin:$$PATH" SAM_CLI_TELEMETRY=0
 
-.PHONY: help python313 setup sam-setup fuzz-deep test test-unit test-integration test-e2e test-template sam-local-test lint validate build run clean
+.PHONY: help python313 setup sam-setup chromium fuzz-deep test test-unit test-integration test-e2e test-browser test-template sam-local-test lint validate build run clean screenshots
 
 help:
 	@echo "make run    - start the local stack (callback endpoint on :3000, moto on :5000; data kept in .acd-local/)"
 	@echo "make test   - unit, integration, end-to-end and template tests"
 	@echo "make sam-local-test - every sample through sam local invoke/start-api (Docker; root to set it up)"
 	@echo "make lint   - ruff + mypy"
+	@echo "make screenshots - the README's pictures of the day report and the wallboard (docs/)"
 	@echo "make build  - sam build"
 	@echo "make setup  - create/refresh .venv (idempotent)"
 
@@ -48,7 +49,20 @@ $(SAM_VENV)/.installed: | python313
 
 sam-setup: $(SAM_VENV)/.installed
 
-test: setup sam-setup
+# Headless Chromium for the browser tests, from Debian's packages (the test tool's own browser
+# download cannot work on a closed network). Nothing to do when it is there; quiet otherwise.
+CHROMIUM ?= /usr/bin/chromium
+chromium:
+	@if [ ! -x "$(CHROMIUM)" ]; then \
+		if [ "$$(id -u)" != 0 ]; then \
+			echo "error: $(CHROMIUM) is missing; install Debian's chromium (sudo apt-get install chromium)" >&2; exit 1; fi; \
+		echo "installing Debian's chromium for the browser tests ..."; \
+		export DEBIAN_FRONTEND=noninteractive; \
+		apt-get update -qq >/dev/null && apt-get install -y -qq chromium >/dev/null \
+			|| { echo "error: apt-get could not install chromium" >&2; exit 1; }; \
+	fi
+
+test: setup sam-setup chromium
 	$(SAM_ENV) $(PY) -m pytest
 
 test-unit: setup
@@ -59,6 +73,15 @@ test-integration: setup
 
 test-e2e: setup
 	$(PY) -m pytest tests/e2e
+
+test-browser: setup chromium
+	$(PY) -m pytest tests/browser
+
+# The README's pictures: the browser tests take them (test-output/browser/), this keeps three.
+screenshots: test-browser
+	cp test-output/browser/day-report.png docs/day-report.png
+	cp test-output/browser/day-report-agents.png docs/day-report-agents.png
+	cp test-output/browser/wallboard.png docs/wallboard.png
 
 test-template: setup sam-setup
 	$(SAM_ENV) $(PY) -m pytest tests/template

@@ -446,12 +446,14 @@ def test_cli_agent_day_all_formats(moto_url: str, reports: Harness, cli_log: Cal
     }
     table = ok(run(moto_url, "agent-day", "--agent", ANNA, "--day", DAY))
     assert f"Agent {ANNA} on {DAY}: time per state" in table
-    assert [line.split() for line in lines_starting(table, "connected", "online", "paused", "total")] == [
-        ["connected", "4:00"],
-        ["online", "1:10"],
+    # the table speaks plain words (acd_tools.labels); JSON and CSV keep the vendor's names
+    assert [line.split() for line in lines_starting(table, "on a call", "available", "paused", "total")] == [
+        ["on", "a", "call", "4:00"],
+        ["available", "1:10"],
         ["paused", "5:00"],
         ["total", "11:00"],
     ]
+    assert lines_starting(table, "after-call work")[0].split() == ["after-call", "work", "0:45"]
     assert lines_starting(table, "Kaffee")[0].split() == ["Kaffee", "5:00"]
     assert "Calls handled: 1" in table
     (row,) = rows(ok(run(moto_url, "agent-day", "--agent", ANNA, "--day", DAY, "-f", "csv")))
@@ -471,10 +473,11 @@ def test_cli_agent_timeline_all_formats(moto_url: str, reports: Harness, cli_log
     assert f"Timeline of agent {ANNA} on {DAY}" in table
     intervals = lines_starting(table, "09:", "10:")
     assert len(intervals) == 6
-    assert intervals[0].split() == ["09:59:00", "10:00:10", "online", "1:10", "-", "-", "-"]
-    assert intervals[2].split() == ["10:00:15", "10:04:15", "connected", "4:00", "-", ANSWERED, HOTLINE]
+    assert intervals[0].split() == ["09:59:00", "10:00:10", "available", "1:10", "-", "-", "-"]
+    assert intervals[2].split() == ["10:00:15", "10:04:15", "on", "a", "call", "4:00", "-", ANSWERED, HOTLINE]
+    assert intervals[3].split()[:4] == ["10:04:15", "10:05:00", "after-call", "work"]
     assert intervals[4].split()[:5] == ["10:05:00", "10:10:00", "paused", "5:00", "Kaffee"]
-    assert intervals[5].split() == ["10:10:00", "open", "online", "open", "-", "-", "-"]
+    assert intervals[5].split() == ["10:10:00", "open", "available", "open", "-", "-", "-"]
     assert "6 rows" in table
     text = ok(run(moto_url, "agent-timeline", "--agent", ANNA, "--day", DAY, "-f", "csv"))
     assert text.splitlines()[0].startswith("start,end,state,seconds,pause_reason,task_id,hotline")
@@ -550,9 +553,9 @@ def test_cli_board_all_formats(moto_url: str, reports: Harness, cli_log: CallLog
     table = ok(run(moto_url, "board"))
     assert "Live board" in table
     assert [line.split() for line in lines_starting(table, ANNA, BERND, CARLA)] == [
-        [ANNA, "online", "2026-11-20", "10:10:00", "1:26:00", "-", "-"],
-        [BERND, "paused", "(Mittagspause)", "2026-11-20", "11:06:00", "30:00", "-", "-"],
-        [CARLA, "connected", "2026-11-20", "11:30:20", "5:40", "Service-Hotline", TALKING],
+        [ANNA, "available", "2026-11-20", "10:10:00", "1:26:00", "-", "-"],
+        [BERND, "paused:", "Mittagspause", "2026-11-20", "11:06:00", "30:00", "-", "-"],
+        [CARLA, "on", "a", "call", "2026-11-20", "11:30:20", "5:40", "Service-Hotline", TALKING],
     ]
     assert "3 rows" in table
     text = ok(run(moto_url, "board", "-f", "csv"))

@@ -29,6 +29,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from functools import cached_property
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -47,7 +48,7 @@ from botocore.exceptions import (
 from acd_hub.call_stats import KPI_KEYS
 from acd_hub.models import CALLBACK_MODELS
 from acd_hub.reporting import MAX_WORKERS, EventQueries, ReportQueries
-from acd_tools import output
+from acd_tools import labels, output
 from acd_tools.output import Column, OutputFormat, format_option
 
 if TYPE_CHECKING:
@@ -87,6 +88,8 @@ class ReportContext:
     shards: int = 8
     kpi_shards: int = 4
     fmt: str | None = None
+    # ``serve --as-of``: the wallboard's clock runs from a chosen moment instead of now.
+    clock_offset: timedelta = timedelta(0)
 
     @property
     def local(self) -> bool:
@@ -170,7 +173,7 @@ class ReportContext:
         return ReportQueries(self.dynamodb, self.reports_table, self.shards, self.kpi_shards)
 
     def now(self) -> datetime:
-        return datetime.now(UTC)
+        return datetime.now(UTC) + self.clock_offset
 
     def today(self) -> str:
         return self.now().astimezone(self.zone).date().isoformat()
@@ -504,34 +507,12 @@ AGENT_OPTION = click.option(
 )
 
 
-def _seconds_text(value: object) -> str:
-    """A duration that is null when there is nothing to measure (no answered call): ``–``."""
-    return output.or_not_applicable(output.duration(value))
-
-
-def _percent_text(value: object) -> str:
-    return output.or_not_applicable(output.percent(value, 1))
-
-
 # -- kpis ------------------------------------------------------------------------------------------
 
-# (KPI, table header, how the table shows it); CSV and JSON carry the raw figures.
-KPI_DISPLAY: tuple[tuple[str, str, Any], ...] = (
-    ("offered", "offered", None),
-    ("answered", "answered", None),
-    ("abandoned", "abandoned", None),
-    ("rejected", "rejected", None),
-    ("badcall", "bad call", None),
-    ("mailbox", "mailbox", None),
-    ("forwarded", "forwarded", None),
-    ("answered_within_sl", "in SL", None),
-    ("service_level_pct", "SL", _percent_text),
-    ("abandon_rate_pct", "abandon rate", _percent_text),
-    ("asa_s", "ASA", _seconds_text),
-    ("max_wait_s", "max wait", _seconds_text),
-    ("aht_s", "AHT", _seconds_text),
-    ("avg_talk_s", "avg talk", _seconds_text),
-    ("avg_hold_s", "avg hold", _seconds_text),
+# (KPI, table header, how the table shows it); CSV and JSON carry the raw figures. Counts show
+# as stored (a missing one as "-"); times and ratios as every picture shows them (labels.KPIS).
+KPI_DISPLAY: tuple[tuple[str, str, Any], ...] = tuple(
+    (kpi.name, kpi.header, None if kpi.unit == "count" else kpi.show) for kpi in labels.KPIS
 )
 assert tuple(name for name, _, _ in KPI_DISPLAY) == KPI_KEYS
 DAY_ROW = "Day"
@@ -676,7 +657,7 @@ def agent_day(report: ReportContext, *, agent: str, day: str | None, fmt: str | 
     else:
         time_column = Column("time", lambda i: output.duration(i["seconds"]), justify="right")
         output.show_table(
-            [{"name": state, "seconds": seconds} for state, seconds in states.items()],
+            [{"name": labels.state_label(state), "seconds": seconds} for state, seconds in states.items()],
             [output.field("name", "state"), time_column],
             title=f"Agent {document['agent'] or agent} on {document['day'] or day}: time per state",
             totals=[{"name": "total", "seconds": sum(states.values())}],
@@ -702,7 +683,7 @@ def timeline_columns(zone: ZoneInfo) -> list[Column]:
     return [
         Column(f"start ({zone.key})", lambda i: output.local_time(i.get("start"), zone, "%H:%M:%S")),
         Column("end", end, no_wrap=True),
-        output.field("state"),
+        Column("state", lambda i: labels.state_label(i.get("state"))),
         Column("duration", length, justify="right"),
         output.field("pause_reason", "pause reason"),
         output.field("task_id", "task"),
@@ -793,7 +774,7 @@ def summary_rows(summary: output.Item, zone: ZoneInfo) -> list[tuple[str, object
         ("talk", output.duration(summary.get("talk_s"))),
         ("hold", output.duration(summary.get("hold_s"))),
         ("after-call work", output.duration(summary.get("acw_s"))),
-        ("outcome", summary.get("outcome")),
+        ("outcome", labels.outcome_label(summary.get("outcome"))),
         ("recorded", output.yes_no(summary.get("recorded"))),
         ("classification", summary.get("classification")),
         ("day", summary.get("day")),
@@ -847,11 +828,11 @@ def call_columns(zone: ZoneInfo) -> list[Column]:
             no_wrap=True,
         ),
         output.field("task_id", "task", no_wrap=True),
-        output.field("outcome"),
+        Column("outcome", lambda i: labels.outcome_label(i.get("outcome"))),
         Column("wait", lambda i: output.duration(i.get("wait_s")), justify="right"),
         Column("talk", lambda i: output.duration(i.get("talk_s")), justify="right"),
         Column("hold", lambda i: output.duration(i.get("hold_s")), justify="right"),
-        Column("acw", lambda i: output.duration(i.get("acw_s")), justify="right"),
+        Column("after-call work", lambda i: output.duration(i.get("acw_s")), justify="right"),
         Column("agents", _agents),
         Column("recorded", lambda i: output.yes_no(i.get("recorded"))),
         output.field("classification"),
@@ -900,8 +881,7 @@ def board_columns(zone: ZoneInfo, now: datetime) -> list[Column]:
     now_ms = int(now.timestamp() * 1000)
 
     def state(item: output.Item) -> object:
-        reason = item.get("pause_reason")
-        return f"{item.get('state')} ({reason})" if reason else item.get("state")
+        return labels.state_text(item.get("state"), item.get("pause_reason"))
 
     def in_state(item: output.Item) -> object:
         since = item.get("since_ms")
@@ -939,6 +919,154 @@ def board(report: ReportContext, *, fmt: str | None) -> None:
     )
     if entries:
         show_freshness(report, chosen)
+
+
+# -- pictures: the HTML day report and the wallboard ------------------------------------------------
+
+
+def _hotlines(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> list[str]:
+    return [h for value in values if (h := _hotline(ctx, param, value)) is not None]
+
+
+def _agents_option(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> list[str]:
+    return [a for value in values if (a := _text(ctx, param, value)) is not None]
+
+
+SL_TARGET_OPTION = click.option(
+    "--sl-target",
+    type=click.FloatRange(0, 100),
+    default=80.0,
+    show_default=True,
+    help="Service-level target in percent, drawn on the charts.",
+)
+
+
+@cli.command()
+@DAY_OPTION
+@click.option(
+    "--hotline",
+    "hotlines",
+    metavar="HOTLINEID",
+    multiple=True,
+    callback=_hotlines,
+    help="Hotline to show (repeatable; default: every hotline with calls that day).",
+)
+@click.option(
+    "--agent",
+    "agents",
+    metavar="AGENTID",
+    multiple=True,
+    callback=_agents_option,
+    help="Agent to show (repeatable; default: every agent with statistics that day).",
+)
+@SL_TARGET_OPTION
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    required=True,
+    help="The HTML file to write (self-contained: opens offline).",
+)
+@click.pass_obj
+def html(
+    report: ReportContext,
+    *,
+    day: str | None,
+    hotlines: list[str],
+    agents: list[str],
+    sl_target: float,
+    out: Path,
+) -> None:
+    """The day report as one self-contained HTML file: KPIs, 15-minute charts, agent timelines."""
+    from acd_tools import html_report  # noqa: PLC0415 - the chart renderer loads only for pictures
+
+    day = day or report.today()
+    found = html_report.gather(
+        report.reports,
+        report.queries,
+        day,
+        report.zone,
+        hotlines=hotlines,
+        agents=agents,
+        now=report.now(),
+        sl_target_pct=sl_target,
+    )
+    page = html_report.render(found)
+    try:
+        out.write_text(page, encoding="utf-8")
+    except OSError as exc:
+        raise ReportError(f"--out: cannot write {out}: {exc.strerror}") from None
+    click.echo(
+        f"Wrote {out} ({len(page.encode()) / 1024:.0f} KB): day {day}, "
+        f"{len(found.hotlines)} hotline(s), {len(found.agents)} agent(s)."
+    )
+
+
+@cli.command()
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=8080,
+    show_default=True,
+    help="Port on 127.0.0.1 (0: any free one).",
+)
+@click.option(
+    "--hotline",
+    "hotlines",
+    metavar="HOTLINEID",
+    multiple=True,
+    callback=_hotlines,
+    help="Hotline on the wallboard (repeatable; default: every hotline with calls today).",
+)
+@click.option(
+    "--refresh",
+    type=click.FloatRange(1, 300),
+    default=3.0,
+    show_default=True,
+    help="Seconds between the wallboard's refreshes.",
+)
+@SL_TARGET_OPTION
+@click.option(
+    "--as-of",
+    metavar="'YYYY-MM-DD HH:MM'",
+    help="Run the wallboard's clock from this moment (reporting time zone) instead of now: "
+    "replay a past day on the wall, a demo, a screenshot.",
+)
+@click.pass_obj
+def serve(
+    report: ReportContext,
+    *,
+    port: int,
+    hotlines: list[str],
+    refresh: float,
+    sl_target: float,
+    as_of: str | None,
+) -> None:
+    """Serve the live wallboard and the day report on http://127.0.0.1:PORT (Ctrl-C stops)."""
+    from acd_tools import wallboard  # noqa: PLC0415
+
+    if as_of is not None:
+        try:
+            moment = datetime.strptime(as_of.strip(), "%Y-%m-%d %H:%M").replace(tzinfo=report.zone)
+        except ValueError:
+            raise ReportError(f"--as-of: {as_of!r} is not a moment in the form 'YYYY-MM-DD HH:MM'") from None
+        report.clock_offset = moment - datetime.now(UTC)
+
+    try:
+        server = wallboard.WallboardServer(
+            ("127.0.0.1", port),
+            wallboard.Wallboard(report, hotlines=hotlines, refresh_s=refresh, sl_target_pct=sl_target),
+        )
+    except OSError as exc:
+        raise ReportError(f"--port: cannot listen on 127.0.0.1:{port}: {exc.strerror}") from None
+    address = f"http://127.0.0.1:{server.server_address[1]}"
+    clock = f" (clock from {as_of}, {report.zone.key})" if as_of else ""
+    click.echo(f"Wallboard   {address}/{clock}\nDay report  {address}/report?day=YYYY-MM-DD\nCtrl-C stops.")
+    try:
+        server.serve_forever(poll_interval=0.25)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
 
 
 def main(argv: Sequence[str] | None = None) -> None:

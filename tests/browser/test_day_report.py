@@ -1,0 +1,194 @@
+"""``acd-report html`` of the simulated day, opened from disk in Chromium with the network cut
+off: it draws every chart, logs no error, and shows exactly what ``acd-report --format json``
+says."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from acd_tools import labels
+from acd_tools.html_report import day_slots
+from tests.browser.conftest import DAY, Stack, Watched
+
+ZONE = ZoneInfo("Europe/Berlin")
+pytestmark = pytest.mark.timeout(1200)
+
+
+@dataclass
+class Report:
+    path: Path
+    size: int
+    kpis: dict[str, Any]  # hotline -> acd-report kpis --format json
+    agent_days: dict[str, Any]  # agent -> acd-report agent-day --format json
+
+
+@pytest.fixture(scope="module")
+def report(stack: Stack, simulated_day: dict[str, Any], output_dir: Path) -> Report:
+    path = output_dir / f"day-report-{DAY}.html"
+    said = stack.acd_report("html", "--day", DAY, "--out", str(path))
+    assert f"Wrote {path}" in said
+    board = stack.report("board")
+    return Report(
+        path=path,
+        size=path.stat().st_size,
+        kpis={h: stack.report("kpis", "--hotline", h, "--day", DAY) for h in simulated_day["kpis"]},
+        agent_days={
+            a: found
+            for entry in board
+            if (found := stack.report("agent-day", "--agent", (a := entry["agent"]), "--day", DAY))
+            is not None
+        },
+    )
+
+
+@pytest.fixture
+def opened(watched: Watched, report: Report) -> Watched:
+    # Nothing may leave the page: any request but the file itself is refused (and recorded).
+    watched.page.route(re.compile(r"^(?!file:).*"), lambda route: route.abort())
+    watched.page.goto(report.path.as_uri())
+    return watched
+
+
+def test_opens_offline_with_every_chart_drawn_and_no_error(opened: Watched, report: Report) -> None:
+    page = opened.page
+    assert [url for url in opened.requests if not url.startswith("file:")] == []
+    assert page.locator("script, link[rel=stylesheet], img[src], iframe").count() == 0
+    charts = page.locator("figure svg")
+    # per hotline an interval and an outcome chart, plus the agents' timeline
+    assert charts.count() == 2 * len(report.kpis) + 1
+    for index in range(charts.count()):
+        box = charts.nth(index).bounding_box()
+        assert box is not None
+        assert box["width"] > 200
+        assert box["height"] > 100
+        assert charts.nth(index).locator("[role=graphics-symbol]").count() > 0
+    assert opened.errors == []
+    assert page.locator("[data-zone]").inner_text() == "Europe/Berlin"
+    # the streams are idle: the report says up to when it is complete (ReportQueries.freshness)
+    freshness = page.locator("[data-freshness]")
+    assert re.match(r"complete to \d{4}-\d\d-\d\d \d\d:\d\d:\d\d", freshness.inner_text())
+    assert freshness.get_attribute("data-complete-to")
+    opened.screenshot("day-report-full.png", full_page=True)
+    opened.screenshot("day-report.png")
+    page.locator("figure.timeline-chart").screenshot(
+        path=str(Path(report.path).parent / "day-report-agents.png")
+    )
+    # small enough to e-mail
+    assert report.size < 2_000_000
+
+
+def test_one_chart_per_hotline_with_every_interval_of_the_day(opened: Watched, report: Report) -> None:
+    page = opened.page
+    slots = day_slots(DAY, ZONE)
+    assert len(slots) == 96
+    sections = page.locator("section.hotline")
+    assert sections.evaluate_all("nodes => nodes.map(n => n.dataset.hotline)") == list(report.kpis)
+    for hotline, found in report.kpis.items():
+        chart = page.locator(f"figure.interval-chart[data-hotline='{hotline}']")
+        assert chart.count() == 1
+        by_interval = {
+            datetime.fromisoformat(i["start"]).astimezone(ZONE).strftime("%H:%M"): i
+            for i in found["intervals"]
+        }
+        for series in ("offered", "answered", "abandoned"):
+            marks = chart.locator(f"[role=graphics-symbol][aria-label^='{series} ']")
+            shown = dict(
+                re.fullmatch(rf"{series} (\d\d:\d\d): (\d+)", text).groups()  # type: ignore[union-attr]
+                for text in marks.evaluate_all("nodes => nodes.map(n => n.getAttribute('aria-label'))")
+            )
+            assert len(shown) == marks.count() == len(slots), (hotline, series)
+            expected = {slot.label: str(by_interval.get(slot.label, {}).get(series, 0)) for slot in slots}
+            assert shown == expected, (hotline, series)
+        levels = chart.locator("[aria-roledescription=point][aria-label^='service level ']").evaluate_all(
+            "nodes => nodes.map(n => n.getAttribute('aria-label'))"
+        )
+        expected_levels = {
+            f"service level {label}: {labels.kpi_text('service_level_pct', i['service_level_pct'])}"
+            for label, i in by_interval.items()
+            if i.get("service_level_pct") is not None
+        }
+        assert set(levels) == expected_levels, hotline
+        assert chart.get_by_text("target 80 %").count() == 1
+
+
+def test_figures_shown_equal_acd_report_json(opened: Watched, report: Report) -> None:
+    page = opened.page
+    for hotline, found in report.kpis.items():
+        section = page.locator(f"section.hotline[data-hotline='{hotline}']")
+        day = found["day"]
+        cards = section.locator("[data-kpi]")
+        assert cards.count() == 7
+        for index in range(cards.count()):
+            card = cards.nth(index)
+            name = card.get_attribute("data-kpi")
+            assert name is not None
+            raw = card.get_attribute("data-value")
+            assert raw == ("null" if day[name] is None else str(day[name])), (hotline, name)
+            assert card.locator(".value").inner_text() == labels.kpi_text(name, day[name]), (hotline, name)
+        outcomes = section.locator("table.outcomes tr[data-outcome]")
+        shown = dict(
+            zip(
+                outcomes.evaluate_all("r => r.map(n => n.dataset.outcome)"),
+                outcomes.evaluate_all("r => r.map(n => Number(n.dataset.value))"),
+                strict=True,
+            )
+        )
+        assert shown == {name: day[name] for name in labels.OUTCOME_KPIS}, hotline
+    assert report.agent_days, "the simulated day has agents"
+    rows = page.locator("table.agent-states tr[data-agent]")
+    assert rows.evaluate_all("r => r.map(n => n.dataset.agent)") == list(report.agent_days)
+    for agent, found in report.agent_days.items():
+        row = page.locator(f"table.agent-states tr[data-agent='{agent}']")
+        assert row.locator("[data-calls]").inner_text() == str(found["calls_handled"] or 0)
+        cells = row.locator("td[data-state]")
+        shown = {
+            state: json.loads(value)
+            for state, value in zip(
+                cells.evaluate_all("c => c.map(n => n.dataset.state)"),
+                cells.evaluate_all("c => c.map(n => n.dataset.value)"),
+                strict=True,
+            )
+            if value
+        }
+        assert shown == found["state_seconds"], agent
+        if found["pause_seconds"]:
+            pauses = page.locator(f"table.agent-pauses tr[data-agent='{agent}'] td[data-reason]")
+            shown_pauses = {
+                reason: json.loads(value)
+                for reason, value in zip(
+                    pauses.evaluate_all("c => c.map(n => n.dataset.reason)"),
+                    pauses.evaluate_all("c => c.map(n => n.dataset.value)"),
+                    strict=True,
+                )
+                if value
+            }
+            assert shown_pauses == found["pause_seconds"], agent
+
+
+def test_timeline_has_a_row_per_agent_and_labels_pauses(
+    opened: Watched, report: Report, stack: Stack
+) -> None:
+    timeline = opened.page.locator("figure.timeline-chart")
+    spans = timeline.locator("[role=graphics-symbol][aria-label]").evaluate_all(
+        "nodes => nodes.map(n => n.getAttribute('aria-label'))"
+    )
+    agents_drawn = {label.split(" ", 1)[0] for label in spans if re.match(r"\d{6} ", label)}
+    assert agents_drawn == set(report.agent_days)
+    for agent in report.agent_days:
+        timeline_json = stack.report("agent-timeline", "--agent", agent, "--day", DAY)
+        drawn = [label for label in spans if label.startswith(f"{agent} ")]
+        assert len(drawn) == len(timeline_json), agent
+        for interval, label in zip(timeline_json, drawn, strict=True):
+            assert labels.state_text(interval["state"], interval["pause_reason"]) in label
+    reasons = {r for day in report.agent_days.values() for r in day["pause_seconds"]}
+    assert reasons, "the simulated day has pauses"
+    drawn_text = timeline.locator("svg text").evaluate_all("nodes => nodes.map(n => n.textContent)")
+    assert reasons & set(drawn_text), "at least the long pauses carry their reason on the timeline"

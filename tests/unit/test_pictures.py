@@ -1,0 +1,139 @@
+"""The pictures' pure parts: the labels table covers the spec, the day has its intervals (DST
+too), the day report is self-contained, the wallboard's current wait."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+from typing import Any, get_args
+from zoneinfo import ZoneInfo
+
+from acd_hub.call_stats import KPI_KEYS
+from acd_hub.models import AgentStateName, CallEventType
+from acd_tools import labels
+from acd_tools.html_report import DayReport, day_slots, freshness_text, render
+from acd_tools.wallboard import longest_current_wait_s
+
+BERLIN = ZoneInfo("Europe/Berlin")
+
+
+def test_every_state_and_event_type_of_the_spec_has_plain_words() -> None:
+    assert set(labels.STATES) == set(get_args(AgentStateName))
+    assert set(labels.EVENT_TYPES) == set(get_args(CallEventType))
+    assert tuple(kpi.name for kpi in labels.KPIS) == KPI_KEYS
+    assert labels.state_label("balerting") == "customer ringing (outbound)"
+    assert labels.state_label("working") == "after-call work"
+    assert labels.state_text("paused", "Mittag") == "paused: Mittag"
+    assert labels.state_label("somethingnew") == "somethingnew"  # a newer ACD's state: shown as sent
+    texts = [label.text for label in labels.STATES.values()]
+    assert len(set(texts)) == len(texts)
+    assert all(re.fullmatch(r"#[0-9a-f]{6}", label.colour) for label in labels.STATES.values())
+
+
+def test_figures_read_the_same_everywhere() -> None:
+    assert labels.kpi_text("asa_s", 7.67) == "0:08"
+    assert labels.kpi_text("service_level_pct", 6.25) == "6.2 %"
+    assert labels.kpi_text("abandon_rate_pct", None) == "–"  # empty denominator: neither 0 nor 100
+    assert labels.kpi_text("aht_s", 3725) == "1:02:05"
+    assert labels.kpi_text("offered", 0) == "0"
+
+
+def test_a_day_has_96_intervals_and_dst_days_92_or_100() -> None:
+    assert len(day_slots("2026-11-18", BERLIN)) == 96
+    spring = day_slots("2026-03-29", BERLIN)
+    autumn = day_slots("2026-10-25", BERLIN)
+    assert len(spring) == 92
+    assert len(autumn) == 100
+    assert [s.label for s in spring[7:10]] == ["01:45", "03:00", "03:15"]
+    assert [s.label for s in autumn[11:13]] == ["02:45", "02:00"]  # the hour that comes twice
+
+
+def test_freshness_in_words() -> None:
+    assert freshness_text({"complete_to": "2026-11-18T13:03:10Z", "behind_s": 2.0}, BERLIN) == (
+        "complete to 2026-11-18 14:03:10; last batch waited 0:02 in the stream"
+    )
+    behind = {"complete_to": "2026-11-18T13:03:10Z", "behind_s": 95, "catching_up": True}
+    assert freshness_text(behind, BERLIN).endswith("; last batch waited 1:35 in the stream (catching up)")
+    assert freshness_text({}, BERLIN) == "not yet marked complete to any moment"
+
+
+def test_longest_current_wait_counts_inbound_calls_neither_answered_nor_ended() -> None:
+    now = datetime(2026, 11, 18, 10, 0, tzinfo=UTC)
+
+    def call(started_min_ago: float, **fields: Any) -> dict[str, Any]:
+        started = (now - timedelta(minutes=started_min_ago)).isoformat().replace("+00:00", "Z")
+        return {"direction": "inbound", "started": started, "answered": None, "ended": None, **fields}
+
+    assert longest_current_wait_s([], now) is None
+    calls = [
+        call(1.5),
+        call(4, answered="x"),
+        call(5, ended="x"),
+        call(6, direction="outbound"),
+        call(600),  # lost its CallEnd: not a current wait
+    ]
+    assert longest_current_wait_s(calls, now) == 90
+
+
+def _kpi_day(offered: int) -> dict[str, Any]:
+    figures = dict.fromkeys(KPI_KEYS, 0) | {"offered": offered, "answered": offered, "asa_s": 7.67}
+    figures |= {"service_level_pct": 100.0, "abandon_rate_pct": 0.0}
+    return figures
+
+
+def test_the_day_report_is_one_self_contained_file() -> None:
+    report = {
+        "hotline": "501",
+        "sl_seconds": 20,
+        "day": _kpi_day(3),
+        "intervals": [
+            {"start": "2026-11-18T09:15:00+01:00", **_kpi_day(2)},
+            {"start": "2026-11-18T17:45:00+01:00", **_kpi_day(1)},
+        ],
+    }
+    agent = {
+        "agent": "100001",
+        "day": "2026-11-18",
+        "state_seconds": {"online": 3600, "paused": 1800},
+        "pause_seconds": {"Mittag": 1800},
+        "calls_handled": 3,
+        "timeline": [
+            {
+                "state": "online",
+                "start": "2026-11-18T08:00:00.000Z",
+                "end": "2026-11-18T09:00:00.000Z",
+                "pause_reason": None,
+            },
+            {
+                "state": "paused",
+                "start": "2026-11-18T09:00:00.000Z",
+                "end": "2026-11-18T09:30:00.000Z",
+                "pause_reason": "Mittag",
+            },
+        ],
+    }
+    page = render(
+        DayReport(
+            day="2026-11-18",
+            zone=BERLIN,
+            hotlines={"501": report},
+            agents={"100001": agent},
+            freshness={"complete_to": "2026-11-18T20:00:00Z"},
+            generated_at=datetime(2026, 11, 19, 8, 0, tzinfo=UTC),
+        )
+    )
+    # no script, no stylesheet or image from elsewhere: the only URLs are XML namespace names
+    assert "<script" not in page
+    assert set(re.findall(r"https?://[^\"' )]+", page)) <= {
+        "http://www.w3.org/2000/svg",
+        "http://www.w3.org/1999/xlink",
+    }
+    assert len(re.findall(r'aria-label="offered \d\d:\d\d: \d+"', page)) == 96
+    assert 'aria-label="offered 09:15: 2"' in page
+    assert 'aria-label="offered 17:45: 1"' in page
+    assert 'data-kpi="asa_s" data-value="7.67"' in page
+    assert ">0:08<" in page
+    assert "complete to 2026-11-18 21:00:00" in page
+    assert ">Mittag</text>" in page  # the pause carries its reason on the timeline
+    assert "after-call work" not in page  # only the states the day had
+    assert len(page.encode()) < 300_000

@@ -1,0 +1,194 @@
+"""Plain words for the vendor's names, and one way to show each figure.
+
+One table of display labels and colours for the agent states and call event types of the
+callback API (``spec/acd-callback-api.md``), the call outcomes and the KPIs. The ``acd-report``
+tables, the HTML day report, the wallboard and ``acd-sim``'s expectations all read it, so a
+supervisor sees the same words, units and colours everywhere. JSON and CSV keep the vendor's
+names: they are for machines and must not change with a wording.
+
+Colours group states by what the agent is doing, so a wallboard reads at a glance: green is
+free for a call, blue talking, amber ringing, purple after-call work, grey away or off, red a
+missed call. Outbound states use a lighter shade of the same family as their inbound twin.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from acd_tools.output import duration, or_not_applicable, percent
+
+
+@dataclass(frozen=True)
+class Label:
+    text: str
+    colour: str
+
+
+# Every agent state of the spec. The vendor's one-word names stay visible in JSON/CSV.
+STATES: dict[str, Label] = {
+    "offline": Label("logged off", "#bdbdbd"),
+    "online": Label("available", "#2e7d32"),
+    "alerting": Label("ringing", "#f9a825"),
+    "connected": Label("on a call", "#1565c0"),
+    "timeouted": Label("missed a call", "#c62828"),
+    "busy": Label("on a non-ACD call", "#5c6bc0"),
+    "working": Label("after-call work", "#8e24aa"),
+    "paused": Label("paused", "#757575"),
+    "outonline": Label("available (outbound)", "#66bb6a"),
+    "outalerting": Label("agent ringing (outbound)", "#fbc02d"),
+    "outbusy": Label("on a non-ACD call (outbound)", "#7986cb"),
+    "outtimeouted": Label("missed a dialer call (outbound)", "#e57373"),
+    "balerting": Label("customer ringing (outbound)", "#ffb300"),
+    "bbusy": Label("customer busy (outbound)", "#ef6c00"),
+    "btimeout": Label("customer did not answer (outbound)", "#ff8a65"),
+    "bunassigned": Label("number unassigned (outbound)", "#a1887f"),
+    "bconnected": Label("customer answered (outbound)", "#42a5f5"),
+    "outconnect": Label("on a call (outbound)", "#1e88e5"),
+    "outworking": Label("after-call work (outbound)", "#ba68c8"),
+    "outpaused": Label("paused (outbound)", "#78909c"),
+}
+UNKNOWN_COLOUR = "#e0e0e0"
+
+# Every call event type of the spec.
+EVENT_TYPES: dict[str, str] = {
+    "CallStart": "call started",
+    "Alerting": "ringing at an agent",
+    "Timeout": "agent did not answer",
+    "BTimeout": "customer did not answer (outbound)",
+    "Busy": "agent busy",
+    "BBusy": "customer busy (outbound)",
+    "Connected": "answered",
+    "AConnected": "agent connected (outbound)",
+    "BConnected": "customer answered (outbound)",
+    "ForwardAgent": "forwarded to an agent",
+    "ForwardGroup": "forwarded to a group",
+    "ForwardHotline": "forwarded to a hotline",
+    "ForwardNumber": "forwarded to an external number",
+    "ConfAgent": "consulting an agent",
+    "ConfGroup": "consulting a group",
+    "ConfNumber": "consulting an external number",
+    "ConfBusy": "consultation target busy",
+    "ConfTimeout": "consultation target did not answer",
+    "ConfConnected": "consultation connected",
+    "ConfEnd": "consultation ended",
+    "WaitingQueue": "waiting in the queue",
+    "Mailbox": "sent to the mailbox",
+    "Announcement": "announcement played",
+    "Rejected": "rejected (no agent or queue free)",
+    "BadCall": "failed (network error)",
+    "CallEnd": "call ended",
+    "Holdstart": "put on hold",
+    "Holdstop": "taken off hold",
+    "ConfConnectedWithAgent": "consultation: agent with agent",
+    "ConfConnectedWithCaller": "consultation: agent back with caller",
+    "ConfConnectedWithNumber": "consultation: agent with external number",
+    "ConfConference": "conference call",
+    "ConfTransfer": "transferred after consultation",
+    "Working": "after-call work (inbound)",
+    "OutWorking": "after-call work (outbound)",
+}
+
+OUTCOMES: dict[str, Label] = {
+    "answered": Label("answered", "#1565c0"),
+    "abandoned": Label("abandoned", "#c62828"),
+    "rejected": Label("rejected", "#6d4c41"),
+    "badcall": Label("failed (bad call)", "#757575"),
+    "mailbox": Label("mailbox", "#8e24aa"),
+    "forwarded": Label("forwarded", "#00897b"),
+    "connected": Label("connected (outbound)", "#1e88e5"),
+    "not_connected": Label("not connected (outbound)", "#ef6c00"),
+    "in_progress": Label("in progress", "#f9a825"),
+}
+# The outcome breakdown of a hotline's day, in this order (the KPI names of those counts).
+OUTCOME_KPIS = ("answered", "abandoned", "rejected", "badcall", "mailbox", "forwarded")
+
+# Chart colours of the interval series (the bars reuse the outcome colours).
+OFFERED_COLOUR = "#90a4ae"
+SERVICE_LEVEL_COLOUR = "#2e7d32"
+
+
+def _count(value: object) -> str:
+    return "0" if value is None else str(value)
+
+
+def _seconds(value: object) -> str:
+    return or_not_applicable(duration(value))
+
+
+def _percent(value: object) -> str:
+    return or_not_applicable(percent(value, 1))
+
+
+Unit = Literal["count", "seconds", "percent"]
+SHOW: dict[Unit, Callable[[Any], str]] = {"count": _count, "seconds": _seconds, "percent": _percent}
+
+
+@dataclass(frozen=True)
+class Kpi:
+    """One KPI: its name in the reports, its label, a header for tables, and its unit, which says
+    how a person reads it: counts as numbers, times as ``m:ss``, ratios as ``6.2 %``."""
+
+    name: str
+    label: str
+    header: str
+    unit: Unit
+
+    def show(self, value: object) -> str:
+        return SHOW[self.unit](value)
+
+
+KPIS: tuple[Kpi, ...] = (
+    Kpi("offered", "offered", "offered", "count"),
+    Kpi("answered", "answered", "answered", "count"),
+    Kpi("abandoned", "abandoned", "abandoned", "count"),
+    Kpi("rejected", "rejected", "rejected", "count"),
+    Kpi("badcall", "failed (bad call)", "bad call", "count"),
+    Kpi("mailbox", "mailbox", "mailbox", "count"),
+    Kpi("forwarded", "forwarded", "forwarded", "count"),
+    Kpi("answered_within_sl", "answered within the service level", "in service level", "count"),
+    Kpi("service_level_pct", "service level", "service level", "percent"),
+    Kpi("abandon_rate_pct", "abandon rate", "abandon rate", "percent"),
+    Kpi("asa_s", "average speed of answer", "avg answer (ASA)", "seconds"),
+    Kpi("max_wait_s", "longest wait", "longest wait", "seconds"),
+    Kpi("aht_s", "average handling time", "avg handling (AHT)", "seconds"),
+    Kpi("avg_talk_s", "average talk time", "avg talk", "seconds"),
+    Kpi("avg_hold_s", "average hold time", "avg hold", "seconds"),
+)
+KPI_BY_NAME = {kpi.name: kpi for kpi in KPIS}
+
+
+def state_label(state: object) -> str:
+    """``balerting`` -> ``customer ringing (outbound)``; an unknown name as it came."""
+    if state is None:
+        return ""
+    label = STATES.get(str(state).lower())
+    return label.text if label else str(state)
+
+
+def state_colour(state: object) -> str:
+    label = STATES.get(str(state).lower()) if state is not None else None
+    return label.colour if label else UNKNOWN_COLOUR
+
+
+def state_text(state: object, pause_reason: object = None) -> str:
+    """A state in words, with the pause reason where there is one: ``paused: lunch``."""
+    text = state_label(state)
+    return f"{text}: {pause_reason}" if pause_reason else text
+
+
+def event_label(event_type: object) -> str:
+    return EVENT_TYPES.get(str(event_type), str(event_type))
+
+
+def outcome_label(outcome: object) -> str:
+    if outcome is None:
+        return ""
+    label = OUTCOMES.get(str(outcome))
+    return label.text if label else str(outcome)
+
+
+def kpi_text(name: str, value: object) -> str:
+    """A KPI's value as every human-facing output shows it."""
+    return KPI_BY_NAME[name].show(value)
