@@ -138,14 +138,13 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         yield Stack(callback_url=callback_url, aws_endpoint=aws_endpoint)
         return
     local = Process(
-        [str(BIN / "acd-local"), "--port", "0", "--aws-port", "0"],
+        [str(BIN / "acd-local"), "--port", "0", "--aws-port", "0", "--ephemeral"],
         tmp_path_factory.mktemp("acd-local") / "acd-local.log",
         env={"ACD_CALLBACK_TOKENS": TOKEN, "PYTHONUNBUFFERED": "1"},
     ).start()
     try:
-        banner = local.wait_for(
-            r"callback URL\s+(\S+)/" + re.escape(TOKEN) + r"[\s\S]*?AWS endpoint\s+(\S+)", 120
-        )
+        # a token the user chose is never printed: the banner shows $TOKEN in its place
+        banner = local.wait_for(r"callback URL\s+(\S+)/\$TOKEN[\s\S]*?AWS endpoint\s+(\S+)", 120)
         yield Stack(callback_url=banner.group(1), aws_endpoint=banner.group(2))
     finally:
         local.stop()
