@@ -24,7 +24,7 @@ from boto3.dynamodb.types import TypeDeserializer
 from acd_hub import keys
 from acd_hub.agent_stats import StateInterval, seconds
 from acd_hub.call_stats import COUNTERS as COUNTER_NAMES
-from acd_hub.call_stats import KPI_KEYS, kpis_from_counters
+from acd_hub.call_stats import kpis_from_counters
 from acd_hub.events import plain
 from acd_hub.reports_store import (
     FRESHNESS_PK,
@@ -181,13 +181,6 @@ def _report(item: Item | None, kind: str) -> Item | None:
     if item is None or item.get("kind") != kind:
         return None
     return {name: value for name, value in item.items() if name not in BOOKKEEPING}
-
-
-def _ordered_kpis(figures: Mapping[str, Any], lead: Sequence[str] = ()) -> Item:
-    """KPIs in :data:`~acd_hub.call_stats.KPI_KEYS` order (DynamoDB maps keep none)."""
-    order = [*lead, *KPI_KEYS]
-    known = {name: figures[name] for name in order if name in figures}
-    return known | {name: figures[name] for name in sorted(figures) if name not in known}
 
 
 def _day_text(day: str | date) -> str:
