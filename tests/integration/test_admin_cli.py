@@ -557,6 +557,15 @@ def test_rebuild_recomputes_days_and_a_second_run_changes_nothing(
         admin(moto_server, "-q", "rebuild", "--day", DAY, "--agent", AGENT, "-f", "json").stdout
     )
     assert (only["calls"], only["hotline_days"]) == (0, 0)
+    # a hotline filter rebuilds only the calls that hotline holds
+    mine = json.loads(
+        admin(moto_server, "-q", "rebuild", "--day", DAY, "--hotline", "501", "-f", "json").stdout
+    )
+    assert (mine["calls"], mine["hotline_days"]) == (1, 1)
+    other = json.loads(
+        admin(moto_server, "-q", "rebuild", "--day", DAY, "--hotline", "999", "-f", "json").stdout
+    )
+    assert other["calls"] == 0
     table = admin(moto_server, "-q", "rebuild", "--day", DAY)
     assert "Nothing was out of date." in table.stdout
     bad = admin(moto_server, "-q", "rebuild", "--day", DAY, "--to", "2020-01-01")

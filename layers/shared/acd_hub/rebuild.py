@@ -276,13 +276,10 @@ class Rebuilder:
     def call(self, task_id: str, hotlines: set[str] | None = None) -> set[tuple[str, str]]:
         """Recompute one call (retract and add); the hotline days it counts in, before and after."""
         old = self._reports.get(call_summary_key(task_id))
-        events = self._log.call(task_id)
         if hotlines is not None:
-            summary = self._calls.summarize(task_id, events) if events else {}
-            if (
-                str(summary.get("hotline")) not in hotlines
-                and str((old or {}).get("hotline")) not in hotlines
-            ):
+            # the hotlines the call's events name, and the one it counted in: no recompute twice
+            named = {str(e.data["hotlineid"]) for e in self._log.call(task_id) if "hotlineid" in e.data}
+            if not (named | {str((old or {}).get("hotline"))}) & hotlines:
                 return set()
         self._calls.refresh_call(task_id)
         new = self._reports.get(call_summary_key(task_id))
