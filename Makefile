@@ -97,9 +97,9 @@ fuzz-deep: setup
 	FUZZ_DEPTH=deep $(PY) -m pytest tests/unit/test_fuzz_handler.py -q
 
 lint: setup
-	$(VENV)/bin/ruff check layers tools functions tests
-	$(VENV)/bin/ruff format --check layers tools functions tests
-	$(VENV)/bin/mypy layers/shared/acd_hub tools/acd_tools
+	$(VENV)/bin/ruff check layers cli tools functions tests
+	$(VENV)/bin/ruff format --check layers cli tools functions tests
+	$(VENV)/bin/mypy layers/shared/acd_hub cli/acd_cli tools/acd_local tools/acd_sim tools/acd_bench tools/acd_devkit
 
 validate: setup sam-setup
 	$(VENV)/bin/cfn-lint template.yaml
@@ -121,11 +121,11 @@ LOAD_CLIENTS ?= 8
 # The local stack (in-process, free ports) at its top rate: req/s, latency percentiles, statuses,
 # then every unique event checked stored exactly once by Query. Fails on any 5xx, loss or double.
 load: setup
-	$(PY) -m acd_tools.load --seconds $(LOAD_SECONDS) --clients $(LOAD_CLIENTS)
+	$(PY) -m acd_bench.load --seconds $(LOAD_SECONDS) --clients $(LOAD_CLIENTS)
 
 # Regenerate docs/openapi.yaml from the models (a test fails while it is stale).
 openapi: setup
-	$(PY) -m acd_tools.openapi
+	$(PY) -m acd_devkit.openapi
 
 clean:
 	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache .cache/sam-local/run
@@ -134,4 +134,4 @@ clean:
 # What the hub costs next to bare baselines, measured side by side in one run (ratios, not timed
 # tests): prints the table, writes bench-results.json (ignored) and docs/bench.md. ~5-10 minutes.
 bench: setup
-	$(PY) -m acd_tools.bench --out bench-results.json
+	$(PY) -m acd_bench.bench --out bench-results.json

@@ -11,7 +11,7 @@ import pytest
 
 from acd_hub.models import ParseContext
 from acd_hub.settings import HubSettings
-from acd_tools import moto_fixes
+from acd_local import moto_fixes
 from tests.support import TOKEN
 
 

@@ -14,8 +14,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from acd_tools import labels
-from acd_tools.html_report import day_slots
+from acd_cli import labels
+from acd_cli.html_report import day_slots
 from tests.browser.conftest import DAY, Stack, Watched
 
 ZONE = ZoneInfo("Europe/Berlin")

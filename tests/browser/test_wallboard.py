@@ -14,7 +14,7 @@ from urllib.parse import urlencode
 
 import pytest
 
-from acd_tools import labels
+from acd_cli import labels
 from tests.browser.conftest import AS_OF, BIN, DAY, TOKEN, Process, Stack, Watched
 
 pytestmark = pytest.mark.timeout(1200)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from acd_tools.local import LocalStack
+from acd_local.stack import LocalHub
 
 HERE = Path(__file__).resolve().parent
 
@@ -31,7 +31,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="session")
-def local_stack() -> Iterator[LocalStack]:
+def local_stack() -> Iterator[LocalHub]:
     """The running stack: ``callback_url`` (with ``E2E_TOKEN``), ``base_url``, ``aws_endpoint``,
     ``table_names``, ``topic_arns``, ``subscriber_queue_urls`` (left for the tests to read: the
     printing subscriber is off), ``dlq_urls``, ``errors`` (handler exceptions; should stay empty),
@@ -42,7 +42,7 @@ def local_stack() -> Iterator[LocalStack]:
     """
     if not (REPO / "template.yaml").is_file() or not (REPO / "functions" / "ingest" / "app.py").is_file():
         pytest.fail("template.yaml or functions/ingest/app.py is missing")
-    with LocalStack(
+    with LocalHub(
         port=0,
         aws_port=0,
         tokens=[E2E_TOKEN, E2E_ROTATED_TOKEN],

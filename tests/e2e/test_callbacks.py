@@ -13,9 +13,9 @@ from urllib.parse import urlsplit
 import pytest
 from click.testing import CliRunner
 
+from acd_cli.report_cli import cli
 from acd_hub.models import CALLBACK_MODELS
-from acd_tools.local import LocalStack
-from acd_tools.report_cli import cli
+from acd_local.stack import LocalHub
 from tests.e2e.conftest import E2E_TOKEN
 
 EVENTS = Path(__file__).resolve().parents[2] / "events" / "ingest"
@@ -23,7 +23,7 @@ SAMPLE_TOKEN = "local-dev-token"
 
 
 def send(
-    stack: LocalStack, method: str, target: str, body: bytes = b"", content_type: str = ""
+    stack: LocalHub, method: str, target: str, body: bytes = b"", content_type: str = ""
 ) -> tuple[int, dict[str, str], bytes]:
     """One real HTTP request; returns status, headers (lower-case) and body."""
     parts = urlsplit(stack.base_url)
@@ -37,7 +37,7 @@ def send(
         connection.close()
 
 
-def replay(stack: LocalStack, sample: dict[str, Any]) -> tuple[int, dict[str, str], bytes]:
+def replay(stack: LocalHub, sample: dict[str, Any]) -> tuple[int, dict[str, str], bytes]:
     """Send an events/ sample (an API Gateway event) as the HTTP request it stands for."""
     path = sample["rawPath"].replace(SAMPLE_TOKEN, E2E_TOKEN)
     target = f"{path}?{sample['rawQueryString']}" if sample.get("rawQueryString") else path
@@ -52,7 +52,7 @@ def replay(stack: LocalStack, sample: dict[str, Any]) -> tuple[int, dict[str, st
     )
 
 
-def report(stack: LocalStack, *args: str) -> Any:
+def report(stack: LocalHub, *args: str) -> Any:
     result = CliRunner().invoke(cli, ["--endpoint-url", stack.aws_endpoint, *args, "--format", "json"])
     assert result.exit_code == 0, result.output
     return json.loads(result.output)
@@ -63,7 +63,7 @@ def sample_files() -> list[Path]:
 
 
 @pytest.mark.parametrize("path", sample_files(), ids=lambda p: p.stem)
-def test_every_events_file_is_answered_as_expected(local_stack: LocalStack, path: Path) -> None:
+def test_every_events_file_is_answered_as_expected(local_stack: LocalHub, path: Path) -> None:
     sample = json.loads(path.read_text())
     status, _headers, body = replay(local_stack, sample)
     method = sample["requestContext"]["http"]["method"]
@@ -78,7 +78,7 @@ def test_every_events_file_is_answered_as_expected(local_stack: LocalStack, path
             assert json.loads(body)["status"] in ("stored", "duplicate")
 
 
-def test_each_cmd_by_get_head_and_put_is_stored_and_listed(local_stack: LocalStack) -> None:
+def test_each_cmd_by_get_head_and_put_is_stored_and_listed(local_stack: LocalHub) -> None:
     for cmd in CALLBACK_MODELS:
         samples = [json.loads(p.read_text()) for p in sorted(EVENTS.glob(f"{cmd}-*.json"))]
         assert {s["requestContext"]["http"]["method"] for s in samples} == {"GET", "HEAD", "PUT"}

@@ -13,8 +13,8 @@ from urllib.parse import urlencode
 import pytest
 from click.testing import CliRunner
 
-from acd_tools.local import LocalStack
-from acd_tools.report_cli import cli
+from acd_cli.report_cli import cli
+from acd_local.stack import LocalHub
 from tests.e2e.conftest import E2E_ROTATED_TOKEN, E2E_TOKEN
 from tests.e2e.test_callbacks import report, send
 
@@ -35,12 +35,12 @@ def agentstate(**overrides: str) -> dict[str, str]:
     }
 
 
-def get(stack: LocalStack, params: dict[str, str], token: str = E2E_TOKEN) -> tuple[int, Any]:
+def get(stack: LocalHub, params: dict[str, str], token: str = E2E_TOKEN) -> tuple[int, Any]:
     status, _, body = send(stack, "GET", f"/callback/{token}?{urlencode(params)}")
     return status, json.loads(body) if body else None
 
 
-def test_the_same_event_three_times_is_stored_once(local_stack: LocalStack) -> None:
+def test_the_same_event_three_times_is_stored_once(local_stack: LocalHub) -> None:
     params = agentstate(eventtime=str(NOW_MS + 1))
     answers = [get(local_stack, params) for _ in range(3)]
     assert [(s, b["status"]) for s, b in answers] == [(200, "stored"), (200, "duplicate"), (200, "duplicate")]
@@ -79,7 +79,7 @@ BAD_INPUT = [
     ("params", "parameter"), BAD_INPUT, ids=[b[1] + str(i) for i, b in enumerate(BAD_INPUT)]
 )
 def test_bad_input_is_a_named_400_and_kept(
-    local_stack: LocalStack, params: dict[str, str], parameter: str
+    local_stack: LocalHub, params: dict[str, str], parameter: str
 ) -> None:
     status, body = get(local_stack, params)
     assert status == 400
@@ -91,7 +91,7 @@ def test_bad_input_is_a_named_400_and_kept(
     assert E2E_TOKEN not in json.dumps(kept[body["request_id"]])
 
 
-def test_bad_bodies_are_400_and_kept(local_stack: LocalStack) -> None:
+def test_bad_bodies_are_400_and_kept(local_stack: LocalHub) -> None:
     for body, content_type in (
         (b"{broken", "application/json"),
         (b"<x/>", "application/xml"),
@@ -117,7 +117,7 @@ def local_stack_zone() -> Any:
         "/callback/?{q}",
     ],
 )
-def test_requests_without_a_valid_token_are_401(local_stack: LocalStack, target: str) -> None:
+def test_requests_without_a_valid_token_are_401(local_stack: LocalHub, target: str) -> None:
     status, headers, body = send(local_stack, "GET", target.format(q=urlencode(agentstate())))
     assert status in (401, 404) if target.startswith("/callback/?") else status == 401
     if status == 401:
@@ -125,7 +125,7 @@ def test_requests_without_a_valid_token_are_401(local_stack: LocalStack, target:
         assert "www-authenticate" in headers
 
 
-def test_both_rotation_tokens_and_the_query_token_are_accepted(local_stack: LocalStack) -> None:
+def test_both_rotation_tokens_and_the_query_token_are_accepted(local_stack: LocalHub) -> None:
     assert get(local_stack, agentstate(eventtime=str(NOW_MS + 2)), token=E2E_ROTATED_TOKEN)[0] == 200
     params = urlencode({**agentstate(eventtime=str(NOW_MS + 3)), "token": E2E_TOKEN})
     assert send(local_stack, "GET", f"/callback?{params}")[0] == 200
@@ -134,7 +134,7 @@ def test_both_rotation_tokens_and_the_query_token_are_accepted(local_stack: Loca
     assert send(local_stack, "GET", appended)[0] == 200
 
 
-def test_head_answers_have_no_body(local_stack: LocalStack) -> None:
+def test_head_answers_have_no_body(local_stack: LocalHub) -> None:
     status, _, body = send(
         local_stack, "HEAD", f"/callback/{E2E_TOKEN}?{urlencode(agentstate(eventtime=str(NOW_MS + 5)))}"
     )
@@ -144,7 +144,7 @@ def test_head_answers_have_no_body(local_stack: LocalStack) -> None:
 
 
 def receive_until(
-    stack: LocalStack, queue_url: str, event_key: str, timeout: float = 20
+    stack: LocalHub, queue_url: str, event_key: str, timeout: float = 20
 ) -> list[dict[str, Any]]:
     """Drain the subscriber queue until the message of ``event_key`` is in (or time is up)."""
     sqs = stack.clients().sqs
@@ -161,7 +161,7 @@ def receive_until(
     return messages
 
 
-def test_config_and_broadcast_reach_their_topic_subscribers(local_stack: LocalStack) -> None:
+def test_config_and_broadcast_reach_their_topic_subscribers(local_stack: LocalHub) -> None:
     config = {
         "cmd": "configchanged",
         "action": "edit",
@@ -202,7 +202,7 @@ def test_config_and_broadcast_reach_their_topic_subscribers(local_stack: LocalSt
 
 
 def test_no_log_line_holds_the_token_or_a_full_phone_number(
-    local_stack: LocalStack, capfd: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+    local_stack: LocalHub, capfd: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
     get(local_stack, agentstate(eventtime=str(NOW_MS + 8)))
@@ -232,7 +232,7 @@ def test_no_log_line_holds_the_token_or_a_full_phone_number(
 # --- what hostile input found (issue 8) ---------------------------------------------------------
 
 
-def kept_request(stack: LocalStack, request_id: str) -> dict[str, Any]:
+def kept_request(stack: LocalHub, request_id: str) -> dict[str, Any]:
     """The quarantined item of ``request_id``, every attribute (a test may scan)."""
     from boto3.dynamodb.types import TypeDeserializer  # noqa: PLC0415
 
@@ -255,7 +255,7 @@ def kept_request(stack: LocalStack, request_id: str) -> dict[str, Any]:
         "cmd=schedulecallevent&scheduleid=1&eventtime=1796130000000&nextretrystartdate=0001-01-01%2000:00",
     ],
 )
-def test_times_outside_datetimes_range_are_a_400_and_kept(local_stack: LocalStack, query: str) -> None:
+def test_times_outside_datetimes_range_are_a_400_and_kept(local_stack: LocalHub, query: str) -> None:
     status, _, raw = send(local_stack, "GET", f"/callback/{E2E_TOKEN}?{query}")
     body = json.loads(raw)
     assert status == 400, body
@@ -263,7 +263,7 @@ def test_times_outside_datetimes_range_are_a_400_and_kept(local_stack: LocalStac
     assert kept_request(local_stack, body["request_id"])["status"] == 400
 
 
-def test_text_the_store_refuses_is_a_400_not_a_503(local_stack: LocalStack) -> None:
+def test_text_the_store_refuses_is_a_400_not_a_503(local_stack: LocalHub) -> None:
     payload = (
         b'{"cmd":"configchanged","action":"a","type":"agent","eventtime":"1796130000000","note":"\\ud800"}'
     )
@@ -274,7 +274,7 @@ def test_text_the_store_refuses_is_a_400_not_a_503(local_stack: LocalStack) -> N
     assert "\\ud800" in kept_request(local_stack, body["request_id"])["body"]
 
 
-def test_a_windows_1252_form_keeps_no_token(local_stack: LocalStack) -> None:
+def test_a_windows_1252_form_keeps_no_token(local_stack: LocalHub) -> None:
     import base64  # noqa: PLC0415
 
     form = b"token=" + E2E_TOKEN.encode() + b"&cmd=agentstate&agentid=1&hotline=M\xfcller"
@@ -286,7 +286,7 @@ def test_a_windows_1252_form_keeps_no_token(local_stack: LocalStack) -> None:
 
 
 @pytest.mark.parametrize("name", ["%74oken", "+token", "token%20", "TOKEN"])
-def test_an_encoded_token_name_is_redacted_as_it_authenticates(local_stack: LocalStack, name: str) -> None:
+def test_an_encoded_token_name_is_redacted_as_it_authenticates(local_stack: LocalHub, name: str) -> None:
     status, _, raw = send(local_stack, "GET", f"/callback?{name}={E2E_TOKEN}&cmd=agentstate&agentid=1")
     assert status == 400
     kept = kept_request(local_stack, json.loads(raw)["request_id"])
@@ -294,7 +294,7 @@ def test_an_encoded_token_name_is_redacted_as_it_authenticates(local_stack: Loca
     assert E2E_TOKEN not in json.dumps(kept, default=str)
 
 
-def test_an_event_key_is_stored_once_and_a_conflict_is_a_409(local_stack: LocalStack) -> None:
+def test_an_event_key_is_stored_once_and_a_conflict_is_a_409(local_stack: LocalHub) -> None:
     first = {
         "cmd": "callevent",
         "id": "5500002",
@@ -319,7 +319,7 @@ def test_an_event_key_is_stored_once_and_a_conflict_is_a_409(local_stack: LocalS
     assert "No events found" in taskid_changed.output
 
 
-def test_an_unencoded_plus_in_the_query_is_a_plus(local_stack: LocalStack) -> None:
+def test_an_unencoded_plus_in_the_query_is_a_plus(local_stack: LocalHub) -> None:
     query = urlencode(agentstate(eventtime=str(NOW_MS + 21), taskid="abc124")).replace(
         "callingnumber=%2B", "callingnumber=+"
     )

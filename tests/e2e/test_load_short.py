@@ -1,4 +1,4 @@
-"""A short load run (``acd_tools.load``) against the local stack: concurrent keep-alive clients,
+"""A short load run (``acd_bench.load``) against the local stack: concurrent keep-alive clients,
 unique events plus deliberate duplicates, then a Query over every partition written.
 
 Asserts correctness under concurrency only — no 5xx, nothing lost, nothing doubled — never a
@@ -12,11 +12,11 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from acd_tools import load
-from acd_tools.local import LocalStack
+from acd_bench import load
+from acd_local.stack import LocalHub
 
 
-def test_short_load_stores_every_unique_event_exactly_once(local_stack: LocalStack) -> None:
+def test_short_load_stores_every_unique_event_exactly_once(local_stack: LocalHub) -> None:
     config = load.LoadConfig(seconds=5, clients=4, max_requests=20_000, duplicates=0.15)
     report = load.run_load(
         local_stack.callback_url,
@@ -42,7 +42,7 @@ def test_short_load_stores_every_unique_event_exactly_once(local_stack: LocalSta
     assert report.ok, summary
 
 
-def test_verification_catches_a_lost_and_a_doubled_event(local_stack: LocalStack) -> None:
+def test_verification_catches_a_lost_and_a_doubled_event(local_stack: LocalHub) -> None:
     """The checker is not vacuous: an event never stored is lost, one stored twice is doubled."""
     dynamodb = local_stack.clients().dynamodb
     table = local_stack.table_names["EventsTable"]
@@ -72,7 +72,7 @@ def test_verification_catches_a_lost_and_a_doubled_event(local_stack: LocalStack
     ).ok
 
 
-def test_cli_against_a_running_stack(local_stack: LocalStack, tmp_path: Path) -> None:
+def test_cli_against_a_running_stack(local_stack: LocalHub, tmp_path: Path) -> None:
     out = tmp_path / "load.json"
     result = CliRunner().invoke(
         load.main,

@@ -24,7 +24,7 @@ from urllib.parse import urlencode
 
 import pytest
 
-from acd_tools.local import LocalStack
+from acd_local.stack import LocalHub
 from tests.e2e.conftest import E2E_TOKEN
 from tests.e2e.test_callbacks import report, send
 
@@ -33,7 +33,7 @@ AGENT = "100777"
 pytestmark = pytest.mark.timeout(600)
 
 
-def get(stack: LocalStack, params: dict[str, str]) -> tuple[int, Any]:
+def get(stack: LocalHub, params: dict[str, str]) -> tuple[int, Any]:
     status, _, body = send(stack, "GET", f"/callback/{E2E_TOKEN}?{urlencode(params)}")
     return status, json.loads(body)
 
@@ -46,7 +46,7 @@ def agent_state(state: str, n: int) -> dict[str, str]:
     return {"cmd": "agentstate", "agentid": AGENT, "mode": "0", "state": state, "eventtime": str(NOW_MS + n)}
 
 
-def published(stack: LocalStack, settle: float = 2.0) -> list[str]:
+def published(stack: LocalHub, settle: float = 2.0) -> list[str]:
     """The event keys SNS delivered to the config topic's subscriber queue (drained)."""
     sqs = stack.clients().sqs
     queue = stack.subscriber_queue_urls["ConfigChangedTopic"]
@@ -64,8 +64,8 @@ def published(stack: LocalStack, settle: float = 2.0) -> list[str]:
 
 @pytest.fixture
 def persistent_stack(tmp_path: Path) -> Any:
-    def start() -> LocalStack:
-        return LocalStack(
+    def start() -> LocalHub:
+        return LocalHub(
             port=0,
             aws_port=0,
             tokens=[E2E_TOKEN],
@@ -127,7 +127,7 @@ def test_a_restart_keeps_events_quarantine_reports_and_stream_positions(persiste
 
 
 def test_each_function_logs_under_its_own_name(
-    local_stack: LocalStack, caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]
+    local_stack: LocalHub, caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]
 ) -> None:
     caplog.set_level("INFO")
     # The ingest runs in this process: its lines as its own Powertools handler writes them.
@@ -168,7 +168,7 @@ def _start_command(
     tmp_path: Path, env: dict[str, str], *args: str
 ) -> tuple[subprocess.Popen[str], str, list[str]]:
     process = subprocess.Popen(
-        [sys.executable, "-m", "acd_tools.local", "--port", "0", "--aws-port", "0", *args],
+        [sys.executable, "-m", "acd_local.stack", "--port", "0", "--aws-port", "0", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -297,7 +297,7 @@ def test_a_crash_loses_at_most_the_last_seconds_and_leaves_no_process_behind(tmp
         time.sleep(0.2)
     else:
         pytest.fail("the moto worker outlived acd-local")
-    stack = LocalStack(port=0, aws_port=0, tokens=[E2E_TOKEN], local_subscriber=False, data_dir=data).start()
+    stack = LocalHub(port=0, aws_port=0, tokens=[E2E_TOKEN], local_subscriber=False, data_dir=data).start()
     try:
         stack.wait_for_stream_idle(120)
         events = report(stack, "events", "--agent", AGENT, "--day", _local_day(stack))
@@ -308,7 +308,7 @@ def test_a_crash_loses_at_most_the_last_seconds_and_leaves_no_process_behind(tmp
         stack.stop()
 
 
-def _local_day(stack: LocalStack) -> str:
+def _local_day(stack: LocalHub) -> str:
     from zoneinfo import ZoneInfo  # noqa: PLC0415
 
     assert stack.spec is not None

@@ -1,6 +1,6 @@
 """The callback contract (docs/openapi.yaml) against the running local stack.
 
-* The committed document is exactly what :mod:`acd_tools.openapi` generates from the models,
+* The committed document is exactly what :mod:`acd_devkit.openapi` generates from the models,
   it is a valid OpenAPI 3.1 document, and its examples are callbacks the models accept.
 * schemathesis generates requests from the document (every method, both paths, query strings,
   form and JSON bodies, valid and invalid data) and sends them to the local stack: no answer is
@@ -31,9 +31,9 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from acd_devkit import openapi
 from acd_hub.models import CALLBACK_MODELS, ParseContext, parse_callback
-from acd_tools import openapi
-from acd_tools.local import LocalStack
+from acd_local.stack import LocalHub
 from tests.e2e.conftest import E2E_TOKEN
 from tests.e2e.test_callbacks import send
 
@@ -71,7 +71,7 @@ schema = schemathesis.openapi.from_path(DOCUMENT, config=CONFIG)
 
 def test_committed_document_is_the_generated_one() -> None:
     assert DOCUMENT.read_text(encoding="utf-8") == openapi.render(), (
-        "docs/openapi.yaml is stale: run `make openapi` (python -m acd_tools.openapi)"
+        "docs/openapi.yaml is stale: run `make openapi` (python -m acd_devkit.openapi)"
     )
 
 
@@ -163,18 +163,18 @@ def _authenticate(case: Any) -> None:
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.data_too_large],
 )
-def test_every_answer_is_documented_and_none_is_a_5xx(case: Any, local_stack: LocalStack) -> None:
+def test_every_answer_is_documented_and_none_is_a_5xx(case: Any, local_stack: LocalHub) -> None:
     _authenticate(case)
     case.call_and_validate(base_url=local_stack.base_url, checks=CHECKS, timeout=30)
 
 
-def test_no_function_raised_on_the_generated_traffic(local_stack: LocalStack) -> None:
+def test_no_function_raised_on_the_generated_traffic(local_stack: LocalHub) -> None:
     """Neither the ingest (an HTTP 500) nor a stream consumer fed the stored events raised."""
     local_stack.wait_for_stream_idle(timeout=120)
     assert local_stack.errors == []
 
 
-def test_documented_examples_are_stored_over_http(local_stack: LocalStack) -> None:
+def test_documented_examples_are_stored_over_http(local_stack: LocalHub) -> None:
     """The document's own examples, as an integrator would paste them, are answered 200."""
     target = f"/callback/{E2E_TOKEN}"
     for cmd, documented in openapi.EXAMPLES.items():

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from acd_tools.local import LocalStack
-from acd_tools.sim import SimConfig, build_expectations, generate_day, plan_requests, send
+from acd_local.stack import LocalHub
+from acd_sim.sim import SimConfig, build_expectations, generate_day, plan_requests, send
 from tests.e2e.conftest import E2E_TOKEN
 from tests.e2e.test_callbacks import report
 
@@ -22,7 +22,7 @@ pytestmark = pytest.mark.timeout(1200)
 
 
 @pytest.fixture(scope="module")
-def truth(local_stack: LocalStack) -> dict[str, Any]:
+def truth(local_stack: LocalHub) -> dict[str, Any]:
     events = generate_day(CONFIG)
     plan = plan_requests(events, methods=("get", "put", "head"), duplicates=0.15, shuffle_window=25, seed=5)
     sent = send(events, f"{local_stack.base_url}/callback", E2E_TOKEN, plan=plan, concurrency=4)
@@ -39,19 +39,19 @@ def test_the_day_holds_every_outcome(truth: dict[str, Any]) -> None:
     assert sum(k["day"]["offered"] for k in truth["kpis"].values()) == 80
 
 
-def test_hotline_kpis_equal_the_ground_truth(local_stack: LocalStack, truth: dict[str, Any]) -> None:
+def test_hotline_kpis_equal_the_ground_truth(local_stack: LocalHub, truth: dict[str, Any]) -> None:
     for hotline, expected in truth["kpis"].items():
         shown = report(local_stack, "kpis", "--hotline", hotline, "--day", CONFIG.day.isoformat())
         assert shown == expected, hotline
 
 
-def test_agent_days_equal_the_ground_truth(local_stack: LocalStack, truth: dict[str, Any]) -> None:
+def test_agent_days_equal_the_ground_truth(local_stack: LocalHub, truth: dict[str, Any]) -> None:
     for agent, expected in truth["agent_days"].items():
         shown = report(local_stack, "agent-day", "--agent", agent, "--day", CONFIG.day.isoformat())
         assert shown == expected, agent
 
 
-def test_call_summaries_equal_the_ground_truth(local_stack: LocalStack, truth: dict[str, Any]) -> None:
+def test_call_summaries_equal_the_ground_truth(local_stack: LocalHub, truth: dict[str, Any]) -> None:
     for task_id, expected in truth["calls"].items():
         shown = report(local_stack, "call", "--call", task_id)["summary"]
         assert {key: shown.get(key) for key in expected} == expected, task_id
@@ -61,7 +61,7 @@ def test_call_summaries_equal_the_ground_truth(local_stack: LocalStack, truth: d
         assert {c["task_id"] for c in listed} == expected_ids
 
 
-def test_board_equals_the_ground_truth(local_stack: LocalStack, truth: dict[str, Any]) -> None:
+def test_board_equals_the_ground_truth(local_stack: LocalHub, truth: dict[str, Any]) -> None:
     board = {entry["agent"]: entry for entry in report(local_stack, "board")}
     for agent, expected in truth["board"].items():
         assert {key: board[agent].get(key) for key in expected} == expected, agent

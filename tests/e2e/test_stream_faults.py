@@ -15,7 +15,7 @@ from urllib.parse import urlencode
 import boto3
 from botocore.config import Config
 
-from acd_tools.local import LocalStack
+from acd_local.stack import LocalHub
 from tests.e2e.conftest import E2E_TOKEN
 from tests.e2e.test_callbacks import report, send
 from tests.e2e.test_ingest_rules import receive_until
@@ -52,7 +52,7 @@ def dead_sns() -> Any:
     )
 
 
-def test_sns_outage_is_ridden_out_without_the_acd_resending(local_stack: LocalStack) -> None:
+def test_sns_outage_is_ridden_out_without_the_acd_resending(local_stack: LocalHub) -> None:
     local_stack.in_consumer("FanoutFunction", break_sns)
     try:
         params = {"cmd": "configchanged", "action": "delete", "type": "group", "eventtime": str(NOW_MS + 50)}
@@ -69,7 +69,7 @@ def test_sns_outage_is_ridden_out_without_the_acd_resending(local_stack: LocalSt
     assert key in [json.loads(m["Message"])["event_key"] for m in delivered]
 
 
-def test_poison_record_goes_to_the_dlq_and_the_rest_is_applied(local_stack: LocalStack) -> None:
+def test_poison_record_goes_to_the_dlq_and_the_rest_is_applied(local_stack: LocalHub) -> None:
     clients = local_stack.clients()
     table = local_stack.table_names["EventsTable"]
     # An item no ingest would write (no day): the aggregators cannot place it.

@@ -1,7 +1,7 @@
 """Integration fixtures: a moto server over real HTTP, and the template's resources on it.
 
 moto keeps its state in process-wide globals: every moto server in this process (this one, a
-``LocalStack`` of another test) serves the same tables. ``aws_resources`` therefore resets
+``LocalHub`` of another test) serves the same tables. ``aws_resources`` therefore resets
 moto before each test that uses it, and tests never rely on state left by another test.
 """
 
@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from moto.server import ThreadedMotoServer
 
-from acd_tools.local import (
+from acd_local.stack import (
     DUMMY_CREDENTIAL,
     HOST,
     REGION,
@@ -169,7 +169,7 @@ def log() -> CallLog:
 @pytest.fixture
 def cli_log(monkeypatch: pytest.MonkeyPatch, log: CallLog) -> CallLog:
     """Record the operations of acd-report's own clients too."""
-    from acd_tools import report_cli  # noqa: PLC0415
+    from acd_cli import report_cli  # noqa: PLC0415
 
     original = report_cli.ReportContext.client
 

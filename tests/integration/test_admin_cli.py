@@ -12,14 +12,14 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
+from acd_cli.admin_cli import cli
+from acd_cli.reporting import EventQueries
 from acd_hub.errors import ParameterError
 from acd_hub.ingest import CallbackIngest, Rejected
 from acd_hub.items import CallbackRequest, rejected_item
-from acd_hub.reporting import EventQueries
 from acd_hub.settings import HubSettings
 from acd_hub.storage import DynamoEventStore
-from acd_tools.admin_cli import cli
-from acd_tools.local import AwsClients, ProvisionedResources, StackSpec
+from acd_local.stack import AwsClients, ProvisionedResources, StackSpec
 from tests.support import TOKEN
 
 RECEIVED = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
@@ -415,7 +415,7 @@ def day_in_stream(aws_resources: ProvisionedResources, aws: AwsClients) -> dict[
 @pytest.fixture
 def recording(monkeypatch: pytest.MonkeyPatch) -> RecordingRebuilder:
     """The DLQ handling with a rebuild that can be made to fail (the real one: below)."""
-    from acd_tools.admin_cli import AdminContext  # noqa: PLC0415
+    from acd_cli.admin_cli import AdminContext  # noqa: PLC0415
 
     stand_in = RecordingRebuilder()
     monkeypatch.setattr(AdminContext, "rebuilder", property(lambda _self: stand_in))
@@ -462,7 +462,7 @@ def test_redrive_with_the_real_rebuild_api(
 ) -> None:
     """The lead's acd_hub.rebuild (issue 7): the reports exist after the redrive, and equal what
     a second redrive-free rebuild computes."""
-    from acd_hub.reporting import ReportQueries  # noqa: PLC0415
+    from acd_cli.reporting import ReportQueries  # noqa: PLC0415
 
     reports = ReportQueries(aws.dynamodb, "ReportsTable", 8)
     assert reports.agent_day(AGENT, DAY) is None
@@ -509,8 +509,8 @@ def test_the_local_pollers_dlq_messages_redrive_too(
 ) -> None:
     """acd-local's stream poller gives up on a batch the way Lambda does (its _dead_letter):
     acd-admin reads that message back like Lambda's."""
-    from acd_tools.lambda_runtime import BatchOutcome, lambda_stream_record  # noqa: PLC0415
-    from acd_tools.local import REGION, StreamPoller  # noqa: PLC0415
+    from acd_local.lambda_runtime import BatchOutcome, lambda_stream_record  # noqa: PLC0415
+    from acd_local.stack import REGION, StreamPoller  # noqa: PLC0415
 
     config_key = stored_by_ingest(aws, CONFIG, "r-config")
     stream_arn = aws_resources.stream_arns["EventsTable"]
@@ -535,7 +535,7 @@ def test_rebuild_recomputes_days_and_a_second_run_changes_nothing(
 ) -> None:
     """acd-admin rebuild against the moto server: the reports of the day from the events alone
     (no stream consumer ran), then again: nothing out of date."""
-    from acd_hub.reporting import ReportQueries  # noqa: PLC0415
+    from acd_cli.reporting import ReportQueries  # noqa: PLC0415
 
     reports = ReportQueries(aws.dynamodb, "ReportsTable", 8)
     first = admin(moto_server, "-q", "rebuild", "--day", DAY, "--format", "json")

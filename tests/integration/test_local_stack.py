@@ -24,7 +24,8 @@ from typing import Any
 
 import pytest
 
-from acd_tools.lambda_runtime import (
+from acd_devkit.template import load_template
+from acd_local.lambda_runtime import (
     FakeLambdaContext,
     HttpRequest,
     Route,
@@ -40,10 +41,10 @@ from acd_tools.lambda_runtime import (
     query_parameters,
     validate_filter_pattern,
 )
-from acd_tools.local import (
+from acd_local.stack import (
     AwsClients,
     FunctionSpec,
-    LocalStack,
+    LocalHub,
     ProvisionedResources,
     StackSpec,
     StreamMapping,
@@ -53,7 +54,6 @@ from acd_tools.local import (
     provision,
     reset_moto,
 )
-from acd_tools.template import load_template
 
 REPO = Path(__file__).resolve().parents[2]
 TOKEN = "it-token-Zx81Lq"
@@ -179,18 +179,18 @@ def standin_spec(root: Path, *, max_retries: int = 1) -> StackSpec:
 
 
 @pytest.fixture
-def standin_stack(tmp_path: Path, moto_server: str) -> Iterator[LocalStack]:
-    """A LocalStack of stand-in functions on free ports (``moto_server`` only fixes the env the
+def standin_stack(tmp_path: Path, moto_server: str) -> Iterator[LocalHub]:
+    """A LocalHub of stand-in functions on free ports (``moto_server`` only fixes the env the
     stack must restore)."""
     # One container of the echo function: the tests read its module state.
-    with LocalStack(
+    with LocalHub(
         port=0, aws_port=0, tokens=[TOKEN], spec=standin_spec(tmp_path), retry_delay=0.01, http_concurrency=1
     ) as stack:
         yield stack
 
 
 def request(
-    stack: LocalStack,
+    stack: LocalHub,
     method: str,
     target: str,
     body: bytes | None = None,
@@ -554,11 +554,11 @@ def test_load_handler_gives_each_function_its_own_module(tmp_path: Path) -> None
 # --- the stack over HTTP (stand-in functions) ---------------------------------------------------
 
 
-def echo_events(stack: LocalStack) -> list[dict]:
+def echo_events(stack: LocalHub) -> list[dict]:
     return stack.handlers["EchoFunction"].__globals__["EVENTS"]  # type: ignore[attr-defined, no-any-return]
 
 
-def test_stack_serves_the_function_with_its_environment(standin_stack: LocalStack) -> None:
+def test_stack_serves_the_function_with_its_environment(standin_stack: LocalHub) -> None:
     status, headers, body, raw_headers = request(
         standin_stack, "GET", f"/callback/{TOKEN}?cmd=agentstate&agentid=100001&agentid=2"
     )
@@ -585,7 +585,7 @@ def test_stack_serves_the_function_with_its_environment(standin_stack: LocalStac
 
 
 def test_put_form_and_binary_bodies_reach_the_function_as_api_gateway_sends_them(
-    standin_stack: LocalStack,
+    standin_stack: LocalHub,
 ) -> None:
     form = b"cmd=configchanged&action=edit"
     request(standin_stack, "PUT", "/callback", form, {"Content-Type": "application/x-www-form-urlencoded"})
@@ -598,7 +598,7 @@ def test_put_form_and_binary_bodies_reach_the_function_as_api_gateway_sends_them
     assert (as_json["isBase64Encoded"], as_json["body"]) == (False, '{"cmd":"x"}')
 
 
-def test_chunked_request_body_is_read_whole(standin_stack: LocalStack) -> None:
+def test_chunked_request_body_is_read_whole(standin_stack: LocalHub) -> None:
     with socket.create_connection((standin_stack.host, standin_stack.port), timeout=10) as sock:
         sock.sendall(
             b"PUT /callback HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
@@ -610,7 +610,7 @@ def test_chunked_request_body_is_read_whole(standin_stack: LocalStack) -> None:
     assert echo_events(standin_stack)[-1]["body"] == '{"a":"bc"}'
 
 
-def test_oversized_request_is_refused_unread(standin_stack: LocalStack) -> None:
+def test_oversized_request_is_refused_unread(standin_stack: LocalHub) -> None:
     with socket.create_connection((standin_stack.host, standin_stack.port), timeout=10) as sock:
         sock.sendall(b"PUT /callback HTTP/1.1\r\nHost: x\r\nContent-Length: 20000000\r\n\r\n")
         answer = b"".join(iter(lambda: sock.recv(65536), b""))  # the server closes the connection
@@ -618,7 +618,7 @@ def test_oversized_request_is_refused_unread(standin_stack: LocalStack) -> None:
     assert echo_events(standin_stack) == []
 
 
-def test_head_answers_headers_only_and_unknown_routes_404_without_invoking(standin_stack: LocalStack) -> None:
+def test_head_answers_headers_only_and_unknown_routes_404_without_invoking(standin_stack: LocalHub) -> None:
     status, headers, body, _ = request(standin_stack, "HEAD", f"/callback/{TOKEN}?cmd=agentstate")
     assert (status, body) == (201, b"")
     assert int(headers["Content-Length"]) > 0  # the length a GET would have had
@@ -628,7 +628,7 @@ def test_head_answers_headers_only_and_unknown_routes_404_without_invoking(stand
     assert len(echo_events(standin_stack)) == 1
 
 
-def test_keep_alive_connection_serves_several_requests(standin_stack: LocalStack) -> None:
+def test_keep_alive_connection_serves_several_requests(standin_stack: LocalHub) -> None:
     connection = http.client.HTTPConnection(standin_stack.host, standin_stack.port, timeout=10)
     try:
         for index in range(3):
@@ -642,7 +642,7 @@ def test_keep_alive_connection_serves_several_requests(standin_stack: LocalStack
 
 
 def test_handler_exception_is_a_500_and_recorded(
-    standin_stack: LocalStack, caplog: pytest.LogCaptureFixture
+    standin_stack: LocalHub, caplog: pytest.LogCaptureFixture
 ) -> None:
     with caplog.at_level(logging.ERROR, logger="acd_local"):
         status, _, body, _ = request(standin_stack, "GET", "/callback/boom")
@@ -654,7 +654,7 @@ def test_handler_exception_is_a_500_and_recorded(
 
 
 def test_access_log_never_shows_tokens_or_query_strings(
-    standin_stack: LocalStack, caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]
+    standin_stack: LocalHub, caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]
 ) -> None:
     secret_query = "token=QUERYSECRET&callingnumber=022112345678"
     with caplog.at_level(logging.DEBUG):
@@ -683,7 +683,7 @@ def test_access_log_never_shows_tokens_or_query_strings(
 
 def test_stop_restores_the_environment_and_frees_the_ports(tmp_path: Path, moto_server: str) -> None:
     before = dict(os.environ)
-    stack = LocalStack(port=0, aws_port=0, tokens=[TOKEN], spec=standin_spec(tmp_path))
+    stack = LocalHub(port=0, aws_port=0, tokens=[TOKEN], spec=standin_spec(tmp_path))
     with stack:
         assert os.environ["AWS_ENDPOINT_URL"] == stack.aws_endpoint != moto_server
         assert os.environ["ACD_CALLBACK_TOKENS"] == TOKEN
@@ -696,16 +696,16 @@ def test_stop_restores_the_environment_and_frees_the_ports(tmp_path: Path, moto_
 
 def test_tokens_come_from_the_environment_or_are_generated(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ACD_CALLBACK_TOKENS", "one, two")
-    stack = LocalStack(port=0, aws_port=0)
+    stack = LocalHub(port=0, aws_port=0)
     assert (stack.tokens, stack.tokens_source) == (("one", "two"), "environment")
     monkeypatch.delenv("ACD_CALLBACK_TOKENS")
-    generated = LocalStack(port=0, aws_port=0)
+    generated = LocalHub(port=0, aws_port=0)
     assert generated.tokens_source == "generated"
     assert generated.tokens[0].startswith("local-")
     assert len(generated.tokens[0]) > 12
     assert generated.callback_url == f"http://127.0.0.1:0/callback/{generated.tokens[0]}"
     with pytest.raises(ValueError, match="commas"):
-        LocalStack(tokens=["a,b"])
+        LocalHub(tokens=["a,b"])
 
 
 # --- the stream event source mapping --------------------------------------------------------------
@@ -952,7 +952,7 @@ def consumer_batches(root: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
 
 
-def test_stack_feeds_consumers_and_dead_letters(standin_stack: LocalStack, tmp_path: Path) -> None:
+def test_stack_feeds_consumers_and_dead_letters(standin_stack: LocalHub, tmp_path: Path) -> None:
     aws = standin_stack.clients()
     for key in ("a", "b", "c"):
         put_item(aws, key)
@@ -973,7 +973,7 @@ def test_stack_feeds_consumers_and_dead_letters(standin_stack: LocalStack, tmp_p
 
 
 def test_local_subscriber_prints_the_fan_out(
-    standin_stack: LocalStack, caplog: pytest.LogCaptureFixture
+    standin_stack: LocalHub, caplog: pytest.LogCaptureFixture
 ) -> None:
     aws = standin_stack.clients()
     body = {"schema": "acd-callback-hub/event", "version": 1, "cmd": "configchanged", "event_key": "h-1"}
@@ -1018,7 +1018,7 @@ def test_real_ingest_round_trip(moto_server: str) -> None:
         spec = StackSpec.load()
     except (ImportError, FileNotFoundError) as exc:
         pytest.fail(f"template not readable: {exc}")
-    with LocalStack(port=0, aws_port=0, tokens=[TOKEN], spec=spec, local_subscriber=False) as stack:
+    with LocalHub(port=0, aws_port=0, tokens=[TOKEN], spec=spec, local_subscriber=False) as stack:
         eventtime = int(time.time() * 1000)
         query = f"cmd=agentstate&agentid=100001&mode=0&state=online&eventtime={eventtime}"
         status, _, body, _ = request(stack, "GET", f"/callback/{TOKEN}?{query}")
@@ -1038,14 +1038,14 @@ def test_real_ingest_round_trip(moto_server: str) -> None:
 # --- the endpoint is a strict, well-kept HTTP server (issue 8, item 7) ------------------------------
 
 
-def raw_exchange(stack: LocalStack, data: bytes) -> bytes:
+def raw_exchange(stack: LocalHub, data: bytes) -> bytes:
     with socket.create_connection((stack.host, stack.port), timeout=10) as sock:
         sock.sendall(data)
         return b"".join(iter(lambda: sock.recv(65536), b""))
 
 
 @pytest.mark.parametrize("size", [b"-1", b"0x5", b"+5", b" 5"])
-def test_chunk_sizes_that_are_not_plain_hex_are_refused(standin_stack: LocalStack, size: bytes) -> None:
+def test_chunk_sizes_that_are_not_plain_hex_are_refused(standin_stack: LocalHub, size: bytes) -> None:
     answer = raw_exchange(
         standin_stack,
         b"PUT /callback HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
@@ -1056,7 +1056,7 @@ def test_chunk_sizes_that_are_not_plain_hex_are_refused(standin_stack: LocalStac
     assert echo_events(standin_stack) == []
 
 
-def test_a_client_hanging_up_mid_request_causes_nothing(standin_stack: LocalStack) -> None:
+def test_a_client_hanging_up_mid_request_causes_nothing(standin_stack: LocalHub) -> None:
     for partial in (
         f"GET /callback/{TOKEN}?cmd=agentstate HTTP/1.1\r\nHost: x\r\n".encode(),  # headers unfinished
         b"PUT /callback HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc",  # body unfinished
@@ -1069,7 +1069,7 @@ def test_a_client_hanging_up_mid_request_causes_nothing(standin_stack: LocalStac
     assert [e["rawQueryString"] for e in echo_events(standin_stack)] == ["after=1"]
 
 
-def test_the_listen_backlog_holds_a_burst(standin_stack: LocalStack) -> None:
+def test_the_listen_backlog_holds_a_burst(standin_stack: LocalHub) -> None:
     # ss shows a listening socket's backlog as its Send-Q.
     shown = subprocess.run(
         ["ss", "-ltnH", f"sport = :{standin_stack.port}"], capture_output=True, text=True, check=True
@@ -1077,7 +1077,7 @@ def test_the_listen_backlog_holds_a_burst(standin_stack: LocalStack) -> None:
     assert int(shown[2]) >= 128, shown
 
 
-def test_100_concurrent_connections_are_all_answered(standin_stack: LocalStack) -> None:
+def test_100_concurrent_connections_are_all_answered(standin_stack: LocalHub) -> None:
     barrier = threading.Barrier(100)
     answers: list[int] = []
 
@@ -1108,7 +1108,7 @@ def test_100_concurrent_connections_are_all_answered(standin_stack: LocalStack) 
 # --- the stream consumers run in processes of their own --------------------------------------------
 
 
-def test_stack_reports_the_stream_lag_of_each_consumer(standin_stack: LocalStack, tmp_path: Path) -> None:
+def test_stack_reports_the_stream_lag_of_each_consumer(standin_stack: LocalHub, tmp_path: Path) -> None:
     aws = standin_stack.clients()
     standin_stack.pause_consumers()
     try:

@@ -24,10 +24,10 @@ import boto3
 import pytest
 from click.testing import CliRunner, Result
 
-from acd_hub.reporting import BOOKKEEPING, ReportQueries
+from acd_cli import report_cli
+from acd_cli.reporting import BOOKKEEPING, ReportQueries
+from acd_devkit.template import dynamodb_tables, load_template
 from acd_hub.settings import HubSettings
-from acd_tools import report_cli
-from acd_tools.template import dynamodb_tables, load_template
 from tests.integration.conftest import CallLog
 from tests.support import Harness, agent_state, call_event, ms
 
@@ -446,7 +446,7 @@ def test_cli_agent_day_all_formats(moto_url: str, reports: Harness, cli_log: Cal
     }
     table = ok(run(moto_url, "agent-day", "--agent", ANNA, "--day", DAY))
     assert f"Agent {ANNA} on {DAY}: time per state" in table
-    # the table speaks plain words (acd_tools.labels); JSON and CSV keep the vendor's names
+    # the table speaks plain words (acd_cli.labels); JSON and CSV keep the vendor's names
     assert [line.split() for line in lines_starting(table, "on a call", "available", "paused", "total")] == [
         ["on", "a", "call", "4:00"],
         ["available", "1:10"],

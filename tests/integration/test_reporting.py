@@ -22,17 +22,17 @@ import pytest
 from boto3.dynamodb.types import Binary
 from click.testing import CliRunner, Result
 
+from acd_cli import report_cli
+from acd_cli.reporting import EventQueries, from_dynamodb, plain
+from acd_devkit.sample_events import ANNA, BERND, CALL_HIDDEN, CALL_IN, SAMPLES
+from acd_devkit.template import dynamodb_tables, load_template
 from acd_hub import keys
 from acd_hub.errors import ParameterError
 from acd_hub.items import CallbackRequest, event_item, rejected_item
 from acd_hub.models import ParseContext, parse_callback
 from acd_hub.params import merge_parameters
-from acd_hub.reporting import EventQueries, from_dynamodb, plain
 from acd_hub.settings import HubSettings
 from acd_hub.storage import DynamoEventStore
-from acd_tools import report_cli
-from acd_tools.sample_events import ANNA, BERND, CALL_HIDDEN, CALL_IN, SAMPLES
-from acd_tools.template import dynamodb_tables, load_template
 from tests.integration.conftest import CallLog, free_port
 
 pytestmark = pytest.mark.integration

@@ -17,8 +17,8 @@ from urllib.parse import parse_qsl, urlsplit
 import pytest
 from click.testing import CliRunner
 
-from acd_tools import sim
-from acd_tools.sim import SimConfig, generate_day, plan_requests, send
+from acd_sim import sim
+from acd_sim.sim import SimConfig, generate_day, plan_requests, send
 
 pytestmark = pytest.mark.integration
 

@@ -18,7 +18,7 @@ from acd_hub.http_api import build_resolver
 from acd_hub.ingest import CallbackIngest
 from acd_hub.settings import HubSettings
 from acd_hub.storage import DynamoEventStore
-from acd_tools.lambda_runtime import HttpRequest, Route, build_http_api_event
+from acd_local.lambda_runtime import HttpRequest, Route, build_http_api_event
 from tests.support import TOKEN
 
 ROUTE = Route(method="GET", path="/callback/{token}", function="IngestFunction")

@@ -13,13 +13,8 @@ from unittest.mock import MagicMock
 import pytest
 from aws_lambda_powertools import Logger, Metrics
 
-from acd_hub.auth import static_tokens
-from acd_hub.http_api import build_resolver
-from acd_hub.ingest import CallbackIngest
-from acd_hub.settings import HubSettings
-from acd_tools.admin_cli import CONSUMERS
-from acd_tools.lambda_runtime import HttpRequest, Route, build_http_api_event
-from acd_tools.template import (
+from acd_cli.admin_cli import CONSUMERS
+from acd_devkit.template import (
     SERVERLESS_FUNCTION,
     function_environment,
     load_template,
@@ -28,6 +23,11 @@ from acd_tools.template import (
     resources_of_type,
     stream_mappings,
 )
+from acd_hub.auth import static_tokens
+from acd_hub.http_api import build_resolver
+from acd_hub.ingest import CallbackIngest
+from acd_hub.settings import HubSettings
+from acd_local.lambda_runtime import HttpRequest, Route, build_http_api_event
 from tests.support import TOKEN, MemoryStore
 from tests.template.test_template import TEMPLATE
 

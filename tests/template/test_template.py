@@ -20,9 +20,7 @@ from typing import Any
 
 import pytest
 
-from acd_hub import keys
-from acd_hub.settings import HubSettings
-from acd_tools.template import (
+from acd_devkit.template import (
     SERVERLESS_FUNCTION,
     function_environment,
     http_routes,
@@ -31,6 +29,8 @@ from acd_tools.template import (
     resources_of_type,
     stream_mappings,
 )
+from acd_hub import keys
+from acd_hub.settings import HubSettings
 
 pytestmark = pytest.mark.template
 

@@ -12,7 +12,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from acd_tools.template import dynamodb_tables, load_template
+from acd_devkit.template import dynamodb_tables, load_template
 
 
 @pytest.fixture(autouse=True)

@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from acd_hub.reporting import ReportQueries
+from acd_cli.reporting import ReportQueries
 from acd_hub.settings import HubSettings
-from acd_tools import sim_truth
+from acd_sim import truth as sim_truth
 from tests.support import Harness
 
 ZONE = HubSettings().report_zone

@@ -9,8 +9,8 @@ from unittest.mock import MagicMock
 
 import pytest
 
+from acd_cli.reporting import ReportQueries
 from acd_hub.aggregation import Call
-from acd_hub.reporting import ReportQueries
 from acd_hub.reports_store import call_summary_key
 from acd_hub.stream_batch import aggregate_batch
 from tests.support import Harness, agent_state, call_event

@@ -1,4 +1,4 @@
-"""Smoke tests of ``make bench``'s measurements (acd_tools.bench): each runs with tiny repetition
+"""Smoke tests of ``make bench``'s measurements (acd_bench.bench): each runs with tiny repetition
 counts and returns the figures the table and the JSON need. Structure only: a benchmark is no
 timed test, so no assertion here looks at a time or a rate's size."""
 
@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from acd_tools import bench
+from acd_bench import bench
 
 
 def _positive(value: Any) -> bool:

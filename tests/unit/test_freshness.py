@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from acd_tools.report_cli import describe_freshness
+from acd_cli.report_cli import describe_freshness
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 ZONE = ZoneInfo("Europe/Berlin")

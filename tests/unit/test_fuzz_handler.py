@@ -23,7 +23,7 @@ from acd_hub.http_api import build_resolver, without_body_for_head
 from acd_hub.ingest import CallbackIngest
 from acd_hub.models import CALLBACK_MODELS
 from acd_hub.settings import HubSettings
-from acd_tools.lambda_runtime import HttpRequest, Route, build_http_api_event, match_route
+from acd_local.lambda_runtime import HttpRequest, Route, build_http_api_event, match_route
 from tests.support import TOKEN, MemoryStore
 from tests.unit.test_models import VALID
 

@@ -19,6 +19,7 @@ from aws_lambda_powertools import Logger
 from botocore.stub import Stubber
 from moto import mock_aws
 
+from acd_devkit.template import dynamodb_tables, load_template
 from acd_hub import params, times
 from acd_hub.auth import static_tokens
 from acd_hub.errors import BadCallback, StoreUnavailable
@@ -30,8 +31,7 @@ from acd_hub.phone import normalize_phone
 from acd_hub.settings import HubSettings
 from acd_hub.storage import DynamoEventStore, StoreRefused
 from acd_hub.stream_batch import aggregate_batch
-from acd_tools.lambda_runtime import HttpRequest, Route, build_http_api_event, match_route
-from acd_tools.template import dynamodb_tables, load_template
+from acd_local.lambda_runtime import HttpRequest, Route, build_http_api_event, match_route
 from tests.support import SERIALIZE, TOKEN, MemoryStore
 from tests.unit.test_models import VALID
 

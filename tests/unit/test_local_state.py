@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from acd_tools import local_state
+from acd_local import state as local_state
 
 
 def test_items_round_trip_through_dynamodb_json_with_binaries() -> None:

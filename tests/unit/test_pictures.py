@@ -8,11 +8,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, get_args
 from zoneinfo import ZoneInfo
 
+from acd_cli import labels
+from acd_cli.html_report import DayReport, day_slots, freshness_text, render
+from acd_cli.wallboard import longest_current_wait_s
 from acd_hub.call_stats import KPI_KEYS
 from acd_hub.models import AgentStateName, CallEventType
-from acd_tools import labels
-from acd_tools.html_report import DayReport, day_slots, freshness_text, render
-from acd_tools.wallboard import longest_current_wait_s
 
 BERLIN = ZoneInfo("Europe/Berlin")
 

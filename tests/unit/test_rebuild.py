@@ -12,11 +12,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from acd_cli.reporting import ReportQueries
+from acd_devkit.template import dynamodb_tables, load_template
 from acd_hub.rebuild import Rebuilder, days_between
-from acd_hub.reporting import ReportQueries
 from acd_hub.reports_store import agent_day_key, kpi_pk
 from acd_hub.settings import HubSettings
-from acd_tools.template import dynamodb_tables, load_template
 from tests.support import Harness
 
 ZONE = HubSettings().report_zone

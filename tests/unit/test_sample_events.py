@@ -12,11 +12,11 @@ import pytest
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2, DynamoDBStreamEvent
 from boto3.dynamodb.types import TypeDeserializer
 
+from acd_devkit import sample_events
+from acd_devkit.template import function_environment, load_template
 from acd_hub.errors import BadCallback
 from acd_hub.models import CALLBACK_MODELS, ParseContext, parse_callback
 from acd_hub.params import body_pairs, merge_parameters, split_urlencoded
-from acd_tools import sample_events
-from acd_tools.template import function_environment, load_template
 
 ROOT = Path(__file__).resolve().parents[2]
 EVENTS = ROOT / "events"
@@ -46,7 +46,7 @@ def parameters(event: dict[str, Any]) -> dict[str, str]:
 @pytest.mark.parametrize("method", sample_events.METHODS)
 def test_every_cmd_has_get_head_and_put(cmd: str, method: str) -> None:
     path = EVENTS / "ingest" / f"{cmd}-{method}.json"
-    assert path.is_file(), f"missing {path.relative_to(ROOT)}: run python -m acd_tools.sample_events"
+    assert path.is_file(), f"missing {path.relative_to(ROOT)}: run python -m acd_devkit.sample_events"
     assert parameters(load(f"ingest/{cmd}-{method}.json"))["cmd"] == cmd
 
 
@@ -57,9 +57,9 @@ def test_the_sample_list_covers_every_cmd_the_models_know() -> None:
 @pytest.mark.parametrize("relative", sorted(GENERATED))
 def test_committed_file_equals_the_generator(relative: str) -> None:
     path = EVENTS / relative
-    assert path.is_file(), f"missing {relative}: run python -m acd_tools.sample_events"
+    assert path.is_file(), f"missing {relative}: run python -m acd_devkit.sample_events"
     assert path.read_text(encoding="utf-8") == sample_events.dumps(GENERATED[relative]), (
-        f"events/{relative} drifted from its generator: run python -m acd_tools.sample_events"
+        f"events/{relative} drifted from its generator: run python -m acd_devkit.sample_events"
     )
 
 
@@ -187,7 +187,7 @@ def test_stream_samples_are_inserts_of_stored_events(relative: str) -> None:
 def test_env_json_equals_the_generator() -> None:
     text = (ROOT / "env.json").read_text(encoding="utf-8")
     assert text == sample_events.env_json(sample_events.env_vars()), (
-        "env.json drifted from its generator: run python -m acd_tools.sample_events"
+        "env.json drifted from its generator: run python -m acd_devkit.sample_events"
     )
 
 

@@ -16,9 +16,9 @@ import pytest
 from click.testing import CliRunner
 
 from acd_hub.models import ParseContext, parse_callback
-from acd_tools import sim
-from acd_tools.sim import SimConfig, SimEvent, TokenBucket, generate_day, plan_requests
-from acd_tools.sim_truth import KPI_KEYS, agent_days, expectations
+from acd_sim import sim
+from acd_sim.sim import SimConfig, SimEvent, TokenBucket, generate_day, plan_requests
+from acd_sim.truth import KPI_KEYS, agent_days, expectations
 
 ZONE = ZoneInfo("Europe/Berlin")
 DAY = date(2026, 11, 20)

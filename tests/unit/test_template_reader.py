@@ -1,4 +1,4 @@
-"""acd_tools.template: reading template.yaml into what a local stack needs."""
+"""acd_devkit.template: reading template.yaml into what a local stack needs."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from acd_tools import template as reader
-from acd_tools.template import TemplateError
+from acd_devkit import template as reader
+from acd_devkit.template import TemplateError
 
 REPO_TEMPLATE = Path(__file__).resolve().parents[2] / "template.yaml"
 

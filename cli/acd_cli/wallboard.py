@@ -5,10 +5,10 @@
   per hotline today offered, answered, abandoned, service level and the longest current wait,
   and how fresh the figures are. The time in state ticks every second between refreshes.
 * ``/api/wallboard``: what the page shows, as JSON.
-* ``/report?day=YYYY-MM-DD``: the HTML day report (:mod:`acd_tools.html_report`) of any day.
+* ``/report?day=YYYY-MM-DD``: the HTML day report (:mod:`acd_cli.html_report`) of any day.
 
 Every figure is read with the same ``Query``/``GetItem`` calls as the other ``acd-report``
-commands (:class:`acd_hub.reporting.ReportQueries`), against the local stack or AWS. One read
+commands (:class:`acd_cli.reporting.ReportQueries`), against the local stack or AWS. One read
 serves all browsers for a second, so ten open wallboards cost what one does.
 
 A stdlib ``ThreadingHTTPServer`` bound to loopback only: the wallboard has no login of its own.
@@ -29,11 +29,11 @@ from urllib.parse import parse_qs, urlsplit
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from acd_tools import html_report, labels
-from acd_tools.output import parse_utc
+from acd_cli import html_report, labels
+from acd_cli.output import parse_utc
 
 if TYPE_CHECKING:
-    from acd_tools.report_cli import ReportContext
+    from acd_cli.report_cli import ReportContext
 
 # A call still waiting after this long has most likely lost its CallEnd: not a current wait.
 MAX_CURRENT_WAIT = timedelta(hours=2)
@@ -150,7 +150,7 @@ class Wallboard:
         import jinja2  # noqa: PLC0415
 
         env = jinja2.Environment(
-            loader=jinja2.PackageLoader("acd_tools", "templates"),
+            loader=jinja2.PackageLoader("acd_cli", "templates"),
             autoescape=jinja2.select_autoescape(default=True),
             undefined=jinja2.StrictUndefined,
         )
@@ -185,7 +185,7 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
     def do_GET(self) -> None:
-        from acd_tools.report_cli import ReportError, describe_aws_error, parse_day  # noqa: PLC0415 - a cycle otherwise
+        from acd_cli.report_cli import ReportError, describe_aws_error, parse_day  # noqa: PLC0415 - a cycle otherwise
 
         url = urlsplit(self.path)
         query = parse_qs(url.query)

@@ -1,6 +1,6 @@
 """Sample Lambda events in ``events/`` for ``sam local invoke <Function> -e events/<file>``.
 
-Run ``python -m acd_tools.sample_events`` to (re)write them; a unit test checks the committed
+Run ``python -m acd_devkit.sample_events`` to (re)write them; a unit test checks the committed
 files equal :func:`build_events`, so they cannot drift from this script.
 
 * ``events/ingest/<cmd>-{get,head,put}.json``: API Gateway HTTP API (payload 2.0) requests to
@@ -40,11 +40,11 @@ from zoneinfo import ZoneInfo
 
 from boto3.dynamodb.types import TypeSerializer
 
+from acd_devkit.template import dynamodb_tables, load_template
 from acd_hub.items import event_item
 from acd_hub.models import ParseContext, parse_callback
 from acd_hub.params import merge_parameters
 from acd_hub.settings import HubSettings
-from acd_tools.template import dynamodb_tables, load_template
 
 TOKEN = "local-dev-token"  # noqa: S105 - the documented local token of env.json / acd-local
 ACD_ZONE = ZoneInfo("Europe/Berlin")

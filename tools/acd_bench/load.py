@@ -1,4 +1,4 @@
-"""``python -m acd_tools.load``: the callback endpoint at its top rate, then proof that every
+"""``python -m acd_bench.load``: the callback endpoint at its top rate, then proof that every
 unique event was stored exactly once.
 
 * Starts the local stack in this process on free ports (or targets ``--url``).
@@ -546,14 +546,14 @@ def format_report(report: LoadReport) -> str:
 
 def run_against_local_stack(config: LoadConfig, progress: Callable[[str], None] | None = None) -> LoadReport:
     """Start the local stack in this process on free ports, drive it, verify, stop it."""
-    from acd_tools.local import LocalStack, StackSpec  # noqa: PLC0415 - heavy imports
+    from acd_local.stack import LocalHub, StackSpec  # noqa: PLC0415 - heavy imports
 
     spec = StackSpec.load()
     # One JSON log line per callback on this terminal would drown the report (and cost CPU the
     # endpoint would not spend on AWS, where logs are shipped asynchronously).
     spec = dataclasses.replace(spec, parameters={**spec.parameters, "LogLevel": "WARNING"})
     token = "load-" + secrets.token_urlsafe(12)
-    with LocalStack(port=0, aws_port=0, tokens=[token], spec=spec, local_subscriber=False) as stack:
+    with LocalHub(port=0, aws_port=0, tokens=[token], spec=spec, local_subscriber=False) as stack:
         if progress:
             progress(f"local stack up: callback {stack.base_url}/callback/***, AWS {stack.aws_endpoint}")
         report = run_load(
@@ -635,7 +635,7 @@ def main(
             dynamodb = None
             if aws_endpoint:
                 _check_loopback(aws_endpoint)
-                from acd_tools.local import aws_clients  # noqa: PLC0415
+                from acd_local.stack import aws_clients  # noqa: PLC0415
 
                 dynamodb = aws_clients(aws_endpoint).dynamodb
             report = run_load(url, config, dynamodb=dynamodb, events_table=events_table, progress=progress)

@@ -6,7 +6,7 @@ function) keeps its process; moto and each stream consumer get their own — one
 consumer function is also what Lambda gives each function (its own container: its own module
 state, its own logger with its own ``function_name``).
 
-The parent starts a worker with :class:`Worker`: ``python -m acd_tools.local_worker <fd>``,
+The parent starts a worker with :class:`Worker`: ``python -m acd_local.worker <fd>``,
 with a socket pair's end as ``fd`` (a :mod:`multiprocessing` connection: pickled messages). The
 first message is the worker's configuration; then the parent sends commands
 ``(request_id, name, args)`` and gets ``("reply", request_id, ok, value)``, and the worker
@@ -60,7 +60,7 @@ class Worker:
         parent, child = Pipe(duplex=True)
         try:
             self.process = subprocess.Popen(  # noqa: S603 - our interpreter, our module
-                [sys.executable, "-m", "acd_tools.local_worker", str(child.fileno())],
+                [sys.executable, "-m", "acd_local.worker", str(child.fileno())],
                 pass_fds=(child.fileno(),),
                 env=dict(env),
                 stdin=subprocess.DEVNULL,
@@ -235,7 +235,7 @@ def _run_moto(channel: _Channel, config: Mapping[str, Any]) -> None:
     from moto.dynamodbstreams.models import DynamoDBStreamsBackend  # noqa: PLC0415
     from moto.server import ThreadedMotoServer  # noqa: PLC0415
 
-    from acd_tools import moto_fixes  # noqa: PLC0415
+    from acd_local import moto_fixes  # noqa: PLC0415
 
     moto_fixes.install()  # transactions and queries at DynamoDB's cost, thread-safe
 
@@ -263,8 +263,8 @@ def _run_moto(channel: _Channel, config: Mapping[str, Any]) -> None:
 
 
 def _run_consumer(channel: _Channel, config: Mapping[str, Any]) -> None:
-    from acd_tools import local  # noqa: PLC0415
-    from acd_tools.lambda_runtime import load_handler  # noqa: PLC0415
+    from acd_local import stack as local  # noqa: PLC0415
+    from acd_local.lambda_runtime import load_handler  # noqa: PLC0415
 
     function = config["function"]
     handler = load_handler(function.code_uri, function.handler)
@@ -345,7 +345,8 @@ def _run_keeper(channel: _Channel, config: Mapping[str, Any]) -> None:
     should not spend): ``scan`` some tables, then ``finish`` with the rest and the streams."""
     from pathlib import Path  # noqa: PLC0415
 
-    from acd_tools import local, local_state  # noqa: PLC0415
+    from acd_local import stack as local  # noqa: PLC0415
+    from acd_local import state as local_state  # noqa: PLC0415
 
     clients = local.aws_clients(config["endpoint_url"], config["region"])
     path = Path(config["path"])

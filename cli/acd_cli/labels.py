@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from acd_tools.output import duration, or_not_applicable, percent
+from acd_cli.output import duration, or_not_applicable, percent
 
 
 @dataclass(frozen=True)

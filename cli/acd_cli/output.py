@@ -1,6 +1,6 @@
 """Output of the reporting CLI: one listing, three formats.
 
-A listing is a list of plain items (dicts as :mod:`acd_hub.reporting` returns them) plus the
+A listing is a list of plain items (dicts as :mod:`acd_cli.reporting` returns them) plus the
 :class:`Column` set a human wants to see. :func:`emit` writes it as
 
 * ``table``: aligned columns (rich), a title, and ``empty_message`` when there is nothing;

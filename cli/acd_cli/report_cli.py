@@ -45,11 +45,11 @@ from botocore.exceptions import (
     ProfileNotFound,
 )
 
+from acd_cli import labels, output
+from acd_cli.output import Column, OutputFormat, format_option
+from acd_cli.reporting import MAX_WORKERS, EventQueries, ReportQueries
 from acd_hub.call_stats import KPI_KEYS
 from acd_hub.models import CALLBACK_MODELS
-from acd_hub.reporting import MAX_WORKERS, EventQueries, ReportQueries
-from acd_tools import labels, output
-from acd_tools.output import Column, OutputFormat, format_option
 
 if TYPE_CHECKING:
     from mypy_boto3_cloudformation import CloudFormationClient
@@ -977,7 +977,7 @@ def html(
     out: Path,
 ) -> None:
     """The day report as one self-contained HTML file: KPIs, 15-minute charts, agent timelines."""
-    from acd_tools import html_report  # noqa: PLC0415 - the chart renderer loads only for pictures
+    from acd_cli import html_report  # noqa: PLC0415 - the chart renderer loads only for pictures
 
     day = day or report.today()
     found = html_report.gather(
@@ -1042,7 +1042,7 @@ def serve(
     as_of: str | None,
 ) -> None:
     """Serve the live wallboard and the day report on http://127.0.0.1:PORT (Ctrl-C stops)."""
-    from acd_tools import wallboard  # noqa: PLC0415
+    from acd_cli import wallboard  # noqa: PLC0415
 
     if as_of is not None:
         try:

@@ -7,8 +7,8 @@ string schema here. A model field whose type this module does not know, or a par
 description, stops the generator: the document cannot silently fall behind the models. A test
 compares the committed ``docs/openapi.yaml`` with what this module generates.
 
-    python -m acd_tools.openapi            # (re)write docs/openapi.yaml
-    python -m acd_tools.openapi --check    # exit 1 if docs/openapi.yaml is stale
+    python -m acd_devkit.openapi            # (re)write docs/openapi.yaml
+    python -m acd_devkit.openapi --check    # exit 1 if docs/openapi.yaml is stale
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from acd_hub.times import MAX_TIME_LENGTH
 DEFAULT_PATH = Path(__file__).resolve().parents[2] / "docs" / "openapi.yaml"
 CONTRACT_VERSION = "1.0.0"
 HEADER = (
-    "# The ACD callback contract. Generated from acd_hub.models by `python -m acd_tools.openapi`\n"
+    "# The ACD callback contract. Generated from acd_hub.models by `python -m acd_devkit.openapi`\n"
     "# (make openapi): do not edit by hand; tests compare this file with the generated document.\n"
 )
 
@@ -320,7 +320,7 @@ def _wire_of(cmd: str, name: str, hint: Any) -> Wire:
         if hint == known:
             return wire
     raise LookupError(
-        f"{cmd}.{name}: its type {hint!r} has no wire schema in acd_tools.openapi "
+        f"{cmd}.{name}: its type {hint!r} has no wire schema in acd_devkit.openapi "
         "(add it to NAMED_TYPES or INLINE_TYPES)"
     )
 
@@ -333,7 +333,7 @@ def parameters_of(cmd: str, model: type[CallbackModel]) -> list[Parameter]:
             continue
         name = info.alias or field_name
         if name not in PARAMETER_DESCRIPTIONS:
-            raise LookupError(f"{cmd}.{name} has no description in acd_tools.openapi.PARAMETER_DESCRIPTIONS")
+            raise LookupError(f"{cmd}.{name} has no description in acd_devkit.openapi.PARAMETER_DESCRIPTIONS")
         found.append(Parameter(cmd, name, info.is_required(), _wire_of(cmd, name, hints[field_name])))
     return found
 
@@ -757,7 +757,7 @@ def build_document() -> dict[str, Any]:
     every = all_parameters()
     for cmd in CALLBACK_MODELS:
         if cmd not in CMD_DESCRIPTIONS or cmd not in EXAMPLES:
-            raise LookupError(f"{cmd}: no description or example in acd_tools.openapi")
+            raise LookupError(f"{cmd}: no description or example in acd_devkit.openapi")
     return {
         "openapi": "3.1.0",
         "info": {
@@ -817,7 +817,7 @@ def main(out: Path, check: bool) -> None:
     if check:
         current = out.read_text(encoding="utf-8") if out.is_file() else ""
         if current != text:
-            click.echo(f"{out} is stale: run `python -m acd_tools.openapi`", err=True)
+            click.echo(f"{out} is stale: run `python -m acd_devkit.openapi`", err=True)
             sys.exit(1)
         click.echo(f"{out} is up to date")
         return

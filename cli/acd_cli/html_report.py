@@ -7,9 +7,9 @@ Charts are Vega-Lite specifications (built with altair) rendered to SVG in this 
 opens offline, from disk or as an e-mail attachment, and needs no charting library in the
 reader's browser. A default simulated day (12 agents, 300 calls) is 652 KB (66 KB gzipped).
 
-Everything a person reads comes from :mod:`acd_tools.labels`, so the words, units and colours are
+Everything a person reads comes from :mod:`acd_cli.labels`, so the words, units and colours are
 those of the ``acd-report`` tables and the wallboard. The figures are the read API's
-(:class:`acd_hub.reporting.ReportQueries`), unchanged: the page only lays them out. Each figure and
+(:class:`acd_cli.reporting.ReportQueries`), unchanged: the page only lays them out. Each figure and
 chart carries ``data-*`` attributes and ARIA labels with its raw value, which the browser tests
 compare with ``acd-report ... --format json``.
 """
@@ -22,13 +22,13 @@ from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from acd_tools import labels
-from acd_tools.output import duration, local_time, parse_utc
+from acd_cli import labels
+from acd_cli.output import duration, local_time, parse_utc
 
 if TYPE_CHECKING:
     import altair as alt
 
-    from acd_hub.reporting import EventQueries, ReportQueries
+    from acd_cli.reporting import EventQueries, ReportQueries
 
 INTERVAL = timedelta(minutes=15)
 DEFAULT_SL_TARGET_PCT = 80.0
@@ -465,7 +465,7 @@ def render(report: DayReport) -> str:
         )
     state_rows, pause_rows, states, reasons = _agent_rows(report)
     env = jinja2.Environment(
-        loader=jinja2.PackageLoader("acd_tools", "templates"),
+        loader=jinja2.PackageLoader("acd_cli", "templates"),
         autoescape=jinja2.select_autoescape(default=True),
         undefined=jinja2.StrictUndefined,
     )

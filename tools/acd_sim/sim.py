@@ -11,7 +11,7 @@ Four parts, each usable on its own:
   scheduled calls, config changes and broadcasts. A discrete-event simulation keeps agent
   states consistent: one call per agent at a time, every agent's events strictly increasing in
   time, a call's events causally ordered.
-* :func:`acd_tools.sim_truth.expectations` — the ground truth, computed from the events.
+* :func:`acd_sim.truth.expectations` — the ground truth, computed from the events.
 * :func:`plan_requests` — the order of sending: time order, optionally shuffled within a
   sliding window, some events repeated (``--duplicates``), each request's HTTP method.
 * :func:`send` — worker threads with keep-alive ``http.client`` connections, an optional rate
@@ -46,8 +46,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from acd_tools import labels
-from acd_tools.sim_truth import expectations
+from acd_cli import labels
+from acd_sim.truth import expectations
 
 ZONE_NAME = "Europe/Berlin"
 PHONE_FORMATS = ("acd", "fqtn00", "plus")
@@ -1191,7 +1191,7 @@ def kpi_table(truth: dict[str, Any]) -> Table:
     hotlines = list(truth["kpis"])
     for hotline in hotlines:
         table.add_column(f"{hotline}\n{names.get(hotline, '')}".strip(), justify="right")
-    # The words, units and formats of acd-report (acd_tools.labels): ``0:08``, ``6.2 %``, so the
+    # The words, units and formats of acd-report (acd_cli.labels): ``0:08``, ``6.2 %``, so the
     # two can be compared by eye. The figures themselves stay the ground truth's own.
     for kpi in labels.KPIS:
         table.add_row(kpi.header, *(kpi.show(truth["kpis"][h]["day"][kpi.name]) for h in hotlines))

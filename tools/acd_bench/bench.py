@@ -160,7 +160,7 @@ def _function_env(logical_id: str = "IngestFunction") -> dict[str, str]:
         "ACD_REPORTS_TABLE": "ReportsTable",
     }
     with contextlib.suppress(Exception):  # a template this reader cannot resolve: the defaults
-        from acd_tools.template import load_template, resolved_environment  # noqa: PLC0415
+        from acd_devkit.template import load_template, resolved_environment  # noqa: PLC0415
 
         refs = {
             "AWS::Region": REGION,
@@ -231,7 +231,7 @@ def api_gateway_event(method: str, params: Sequence[tuple[str, str]], request_id
 def simulated_day(seed: int = 7, **config: Any) -> list[Any]:
     """acd-sim's day (``SimEvent``: ``cmd``, ``params``, ``time``), time-ordered; ``config``:
     ``agents``, ``calls``, ``outbound`` (acd-sim's defaults otherwise)."""
-    from acd_tools.sim import SimConfig, generate_day  # noqa: PLC0415
+    from acd_sim.sim import SimConfig, generate_day  # noqa: PLC0415
 
     return generate_day(SimConfig(day=SIM_DAY, seed=seed, **config))
 
@@ -699,7 +699,7 @@ class RecordingStore:
 def _filter_cmds(function: str) -> frozenset[str] | None:
     """The cmds the template's stream filter lets through to ``function`` (None: all)."""
     with contextlib.suppress(Exception):
-        from acd_tools.template import load_template, stream_mappings  # noqa: PLC0415
+        from acd_devkit.template import load_template, stream_mappings  # noqa: PLC0415
 
         for mapping in stream_mappings(load_template(REPO / "template.yaml")):
             if mapping["function"] == function:
@@ -837,12 +837,12 @@ def _moto_hub() -> Iterator[_Hub]:
     import boto3  # noqa: PLC0415
     from moto import mock_aws  # noqa: PLC0415
 
+    from acd_devkit.template import dynamodb_tables, load_template  # noqa: PLC0415
     from acd_hub.auth import static_tokens  # noqa: PLC0415
     from acd_hub.ingest import CallbackIngest  # noqa: PLC0415
     from acd_hub.settings import HubSettings  # noqa: PLC0415
     from acd_hub.storage import DynamoEventStore  # noqa: PLC0415
-    from acd_tools import moto_fixes  # noqa: PLC0415
-    from acd_tools.template import dynamodb_tables, load_template  # noqa: PLC0415
+    from acd_local import moto_fixes  # noqa: PLC0415
 
     # As acd-local does: unpatched moto deep-copies every table a transaction touches and walks
     # the whole table for a base-table query, so its cost would grow with the day whatever the
@@ -1331,7 +1331,7 @@ def _run_client(spec: Mapping[str, Any]) -> dict[str, Any]:
     try:
         env = {k: v for k, v in os.environ.items() if k not in _UNSET_ENV}
         done = subprocess.run(  # noqa: S603 - our interpreter, our module
-            [sys.executable, "-m", "acd_tools.bench", "--client", handle.name],
+            [sys.executable, "-m", "acd_bench.bench", "--client", handle.name],
             capture_output=True,
             text=True,
             timeout=spec["max_seconds"] + 120,
@@ -1353,7 +1353,7 @@ def _settle_default_day(stack: Any, max_settle_s: float) -> dict[str, Any]:
     and whether every hotline's KPIs then equal the simulator's."""
     from click.testing import CliRunner  # noqa: PLC0415
 
-    from acd_tools.report_cli import cli as report_cli  # noqa: PLC0415
+    from acd_cli.report_cli import cli as report_cli  # noqa: PLC0415
 
     with tempfile.TemporaryDirectory() as scratch:
         expected_path = Path(scratch) / "expected.json"
@@ -1363,7 +1363,7 @@ def _settle_default_day(stack: Any, max_settle_s: float) -> dict[str, Any]:
             [
                 sys.executable,
                 "-m",
-                "acd_tools.sim",
+                "acd_sim.sim",
                 "--url",
                 f"{stack.base_url}/callback",
                 "--token",
@@ -1437,7 +1437,7 @@ def bench_local_e2e(  # noqa: PLR0917 - parts take their knobs by keyword from Q
     phase)."""
     import boto3  # noqa: PLC0415
 
-    from acd_tools.local import LocalStack  # noqa: PLC0415
+    from acd_local.stack import LocalHub  # noqa: PLC0415
 
     day = simulated_day(seed=11)
     paths = [f"/callback/{TOKEN}?" + urlencode(list(e.params.items()), quote_via=quote) for e in day]
@@ -1450,7 +1450,7 @@ def bench_local_e2e(  # noqa: PLR0917 - parts take their knobs by keyword from Q
         patched_env({}, unset=("ACD_CALLBACK_TOKENS",)),
         tempfile.TemporaryDirectory() as data_dir,
     ):
-        stack = LocalStack(port=0, aws_port=0, tokens=[TOKEN], data_dir=data_dir)
+        stack = LocalHub(port=0, aws_port=0, tokens=[TOKEN], data_dir=data_dir)
         stack.start()
         try:
             if default_day:
@@ -1902,7 +1902,7 @@ def markdown(results: Mapping[str, Any]) -> str:
     parts = [
         "# Benchmarks",
         "",
-        "Written by `make bench` (`python -m acd_tools.bench`); the full figures are in "
+        "Written by `make bench` (`python -m acd_bench.bench`); the full figures are in "
         "`bench-results.json` (not committed). Every ratio is measured side by side in one run, "
         "repetitions interleaved, medians: on a noisy machine read the ratios, not the absolute "
         "times. A target that is missed says **NO**.",
@@ -1934,7 +1934,7 @@ def markdown(results: Mapping[str, Any]) -> str:
         "criteria and handed to `aggregate_batch` in batches of 100; events/s = stored events ÷ "
         "the time of both aggregators. Baseline: one consistent `GetItem` per event on the same "
         "moto, its chunks interleaved with the batches.",
-        "4. **acd-local end to end**: `LocalStack` as `make run` starts it, on free ports (its "
+        "4. **acd-local end to end**: `LocalHub` as `make run` starts it, on free ports (its "
         "data folder and snapshots on; moto and each stream consumer in a process of its own), a "
         "child process with concurrent keep-alive HTTP clients sending an `acd-sim` day as GET "
         "callbacks; vs conditional `PutItem`s of fresh keys with the same concurrency against the "
@@ -2027,7 +2027,7 @@ NOTES = """
   in the queue. Per call and per agent query the work is bounded; per event of these days it
   still grows, and the target is missed as shown. Requests and items written per event do not
   grow. A run that hit its time budget measured the first part of its day only (the morning).
-* In-process moto runs with `acd_tools.moto_fixes` installed, as `acd-local` does: unpatched,
+* In-process moto runs with `acd_local.moto_fixes` installed, as `acd-local` does: unpatched,
   a transaction deep-copies every table it touches and a base-table query walks the whole
   table, so moto's own cost would grow with the day whatever the aggregators do.
 * Rates in 3, 4 and 7 are moto's: in-process moto serializes every response item through its

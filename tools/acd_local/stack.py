@@ -1,18 +1,18 @@
 """``acd-local``: the whole stack on one machine, with no AWS account and no Docker.
 
 * a moto server holds the tables, streams and topics of ``template.yaml`` — read from it
-  (:mod:`acd_tools.template`), so they cannot drift;
+  (:mod:`acd_devkit.template`), so they cannot drift;
 * the callback endpoint on ``http://127.0.0.1:3000`` (waitress), which hands each request to the
   ingest handler exactly as API Gateway's HTTP API (payload format 2.0) would;
 * one poller per stream event source mapping, feeding the stream consumers like Lambda does
   (filter criteria, batches, partial-batch failures, bisect, bounded retries, a DLQ);
 * a local subscriber printing what the SNS topics fan out;
 * a data folder (default ``.acd-local/``) where tables and stream positions are kept across a
-  restart (:mod:`acd_tools.local_state`), unless ephemeral.
+  restart (:mod:`acd_local.state`), unless ephemeral.
 
-Processes (:mod:`acd_tools.local_worker`): the endpoint and the HTTP functions run in the
+Processes (:mod:`acd_local.worker`): the endpoint and the HTTP functions run in the
 caller's process; moto, each stream consumer and the snapshot keeper run in their own, so a busy
-aggregator does not slow the callbacks down through a shared GIL. :class:`LocalStack` is what
+aggregator does not slow the callbacks down through a shared GIL. :class:`LocalHub` is what
 ``acd-local`` starts and what the end-to-end tests start on free ports.
 """
 
@@ -46,8 +46,8 @@ from zoneinfo import ZoneInfo
 
 import click
 
-from acd_tools import local_state
-from acd_tools.lambda_runtime import (
+from acd_local import state as local_state
+from acd_local.lambda_runtime import (
     LOCAL_ACCOUNT_ID,
     LOCAL_REGION,
     BatchOutcome,
@@ -150,14 +150,14 @@ class StackSpec:
 
     @classmethod
     def load(cls, path: str | os.PathLike[str] | None = None) -> StackSpec:
-        from acd_tools import template as tpl  # noqa: PLC0415 - keep `--help` fast
+        from acd_devkit import template as tpl  # noqa: PLC0415 - keep `--help` fast
 
         source = tpl.find_template(path)
         return cls.from_template(tpl.load_template(source), source.resolve().parent)
 
     @classmethod
     def from_template(cls, template: Mapping[str, Any], base_dir: Path) -> StackSpec:
-        from acd_tools import template as tpl  # noqa: PLC0415
+        from acd_devkit import template as tpl  # noqa: PLC0415
 
         globals_ = dict((template.get("Globals") or {}).get("Function") or {})
         functions: dict[str, FunctionSpec] = {}
@@ -324,7 +324,7 @@ def _as_spec(template: Mapping[str, Any] | StackSpec | None) -> StackSpec:
         return template
     if template is None:
         return StackSpec.load()
-    from acd_tools import template as tpl  # noqa: PLC0415
+    from acd_devkit import template as tpl  # noqa: PLC0415
 
     return StackSpec.from_template(template, tpl.find_template().resolve().parent)
 
@@ -337,7 +337,7 @@ def function_environments(
 ) -> dict[str, dict[str, str]]:
     """Each function's environment as Lambda would set it, with Refs resolved against the local
     resources: tables -> name, topics -> local ARN, parameters -> their default."""
-    from acd_tools import template as tpl  # noqa: PLC0415
+    from acd_devkit import template as tpl  # noqa: PLC0415
 
     region = resources.region
     refs: dict[str, Any] = {
@@ -385,7 +385,7 @@ def merged_environment(environments: Mapping[str, Mapping[str, str]]) -> dict[st
 
     Assumption: where two functions set the same variable they set the same value (the
     template's Globals plus disjoint per-function additions), so one process can hold them all.
-    Each handler still imports under its own function's environment (see LocalStack), which
+    Each handler still imports under its own function's environment (see LocalHub), which
     covers settings read at cold start; a conflict is reported, and the first value wins.
     """
     merged: dict[str, str] = {}
@@ -1319,20 +1319,20 @@ class _Consumer:
     dead_lettered: int = 0
 
 
-class LocalStack:
+class LocalHub:
     """The whole stack on this machine. ``port``/``aws_port`` 0 pick free ports (see
     :attr:`port` and :attr:`aws_port` after :meth:`start`).
 
     Processes: this one serves the callback endpoint and runs the HTTP functions (the ingest) —
     their module state stays reachable through :attr:`handlers`; moto runs in a process of its
     own, and so does each stream consumer (one per event source mapping, like a Lambda
-    container: see :mod:`acd_tools.local_worker`), so a busy aggregator cannot slow the endpoint
+    container: see :mod:`acd_local.worker`), so a busy aggregator cannot slow the endpoint
     down through the GIL.
 
     ``tokens`` None: from ``$ACD_CALLBACK_TOKENS`` or generated. ``spec`` replaces the template
     (tests use stand-ins). ``local_subscriber`` False leaves the subscriber queues to the caller.
     ``data_dir``: keep the tables and stream positions there across a stop and start (see
-    :mod:`acd_tools.local_state`); None: ephemeral, everything is gone at stop.
+    :mod:`acd_local.state`); None: ephemeral, everything is gone at stop.
     """
 
     def __init__(
@@ -1464,16 +1464,16 @@ class LocalStack:
 
     # -- lifecycle --
 
-    def __enter__(self) -> LocalStack:
+    def __enter__(self) -> LocalHub:
         self.start()
         return self
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
 
-    def start(self) -> LocalStack:
+    def start(self) -> LocalHub:
         if self._state != "new":
-            raise RuntimeError("a LocalStack starts once")
+            raise RuntimeError("a LocalHub starts once")
         self._state = "starting"
         try:
             spec = self.spec = self.spec or StackSpec.load(self._template_path)
@@ -1552,7 +1552,7 @@ class LocalStack:
         return {"role": role, "sys_path": [p for p in sys.path if p], "region": self.region, **config}
 
     def _start_moto(self) -> None:
-        from acd_tools.local_worker import Worker  # noqa: PLC0415
+        from acd_local.worker import Worker  # noqa: PLC0415
 
         if self.aws_port:
             _ensure_port_free(self.aws_port)
@@ -1565,7 +1565,7 @@ class LocalStack:
         self.aws_port = int(self._moto.wait_ready(60))
 
     def _start_keeper(self) -> None:
-        from acd_tools.local_worker import Worker  # noqa: PLC0415
+        from acd_local.worker import Worker  # noqa: PLC0415
 
         assert self.snapshot_path is not None
         self._keeper = Worker(
@@ -1655,7 +1655,7 @@ class LocalStack:
         environments: Mapping[str, Mapping[str, str]],
         positions: Mapping[str, tuple[dict[str, str], list[dict[str, Any]]]],
     ) -> None:
-        from acd_tools.local_worker import Worker  # noqa: PLC0415
+        from acd_local.worker import Worker  # noqa: PLC0415
 
         assert self.resources is not None
         for mapping in spec.stream_mappings:
@@ -1907,7 +1907,7 @@ def mask_token(token: str) -> str:
 
 def default_data_dir(template_path: str | os.PathLike[str] | None = None) -> Path:
     """``.acd-local/`` beside the template (the repository's root)."""
-    from acd_tools import template as tpl  # noqa: PLC0415
+    from acd_devkit import template as tpl  # noqa: PLC0415
 
     try:
         return tpl.find_template(template_path).resolve().parent / ".acd-local"
@@ -1915,7 +1915,7 @@ def default_data_dir(template_path: str | os.PathLike[str] | None = None) -> Pat
         return Path.cwd() / ".acd-local"
 
 
-def _data_line(stack: LocalStack) -> list[str]:
+def _data_line(stack: LocalHub) -> list[str]:
     if stack.data_dir is None:
         return ["  data           ephemeral (--ephemeral): tables and queues are gone when it stops"]
     lines = [
@@ -1933,7 +1933,7 @@ def _data_line(stack: LocalStack) -> list[str]:
     return lines
 
 
-def _banner(stack: LocalStack) -> str:
+def _banner(stack: LocalHub) -> str:
     spec = stack.spec
     assert spec is not None
     zone = ZoneInfo(str(spec.parameters.get("ReportTimeZone", "Europe/Berlin")))
@@ -2049,7 +2049,7 @@ def main(  # noqa: PLR0917 - click passes every option by keyword-capable positi
         stop.set()
 
     previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
-    stack = LocalStack(
+    stack = LocalHub(
         port,
         aws_port,
         template_path=template_path,
@@ -2080,7 +2080,7 @@ def main(  # noqa: PLR0917 - click passes every option by keyword-capable positi
 
 if __name__ == "__main__":
     # Run the imported module's main, not this __main__ copy's: objects pickled for the worker
-    # processes must name their classes acd_tools.local.*, which the workers can import.
-    from acd_tools import local as _self  # noqa: PLW0406 - the point
+    # processes must name their classes acd_local.stack.*, which the workers can import.
+    from acd_local import stack as _self  # noqa: PLW0406 - the point
 
     _self.main()

@@ -44,16 +44,16 @@ from botocore.exceptions import BotoCoreError, ClientError
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from acd_cli import output
+from acd_cli.output import Column
+from acd_cli.report_cli import ReportContext, ReportError, ReportGroup, parse_day
+from acd_cli.reporting import from_dynamodb
 from acd_hub.errors import ParameterError, StoreUnavailable
 from acd_hub.fanout import FANOUT_CMDS, SnsFanout
 from acd_hub.ingest import CallbackIngest, Rejected
 from acd_hub.items import CallbackRequest
-from acd_hub.reporting import from_dynamodb
 from acd_hub.settings import HubSettings
 from acd_hub.storage import DynamoEventStore
-from acd_tools import output
-from acd_tools.output import Column
-from acd_tools.report_cli import ReportContext, ReportError, ReportGroup, parse_day
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
