@@ -34,10 +34,12 @@ python313:
 		echo "error: python3.13 not found. Put python3.13 on PATH, or install it with 'pyenv install 3.13.0'." >&2; \
 		exit 1; fi
 
-$(VENV)/.installed: pyproject.toml | python313
+# Everything from the lock (exact versions of the whole tree), then the project itself.
+$(VENV)/.installed: pyproject.toml requirements.lock | python313
 	@[ -x $(PY) ] || $(PYTHON313) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet -r requirements.lock
+	$(PY) -m pip install --quiet --no-deps -e .
 	@touch $@
 
 setup: $(VENV)/.installed
@@ -97,6 +99,7 @@ fuzz-deep: setup
 	FUZZ_DEPTH=deep $(PY) -m pytest tests/unit/test_fuzz_handler.py -q
 
 lint: setup
+	$(PY) -m acd_devkit.lock --check
 	$(VENV)/bin/ruff check layers cli tools functions tests
 	$(VENV)/bin/ruff format --check layers cli tools functions tests
 	$(VENV)/bin/mypy layers/shared/acd_hub cli/acd_cli tools/acd_local tools/acd_sim tools/acd_bench tools/acd_devkit
@@ -114,7 +117,12 @@ RUN_ARGS ?=
 run: setup
 	$(VENV)/bin/acd-local $(RUN_ARGS)
 
-.PHONY: load openapi
+.PHONY: load openapi lock
+# After changing a dependency in pyproject.toml: pin the whole tree again, and the layer's
+# requirements.txt from it (make lint fails while they disagree).
+lock: setup
+	$(VENV)/bin/uv pip compile --quiet pyproject.toml --extra dev --python-version 3.13 -o requirements.lock
+	$(PY) -m acd_devkit.lock --write
 LOAD_SECONDS ?= 60
 LOAD_CLIENTS ?= 8
 
