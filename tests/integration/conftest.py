@@ -44,7 +44,8 @@ AWS_ENV = {
     "AWS_REGION": REGION,
     "AWS_ACCESS_KEY_ID": DUMMY_CREDENTIAL,
     "AWS_SECRET_ACCESS_KEY": DUMMY_CREDENTIAL,
-    # botocore would otherwise send stream calls to an account-specific endpoint (TOOLING.md).
+    # botocore would otherwise send stream calls to an account-specific endpoint, which moto does
+    # not answer.
     "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
 }
 UNSET_ENV = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN")
