@@ -80,7 +80,7 @@ def pydantic_fields(path: Path) -> set[str]:
 def unused(root: Path = ROOT) -> list[str]:
     vulture = Vulture(ignore_names=IGNORE_NAMES, ignore_decorators=IGNORE_DECORATORS)
     vulture.scavenge([str(root / p) for p in PATHS], exclude=["*/.venv*", "*/__pycache__/*"])
-    fields: dict[str, set[str]] = {}
+    fields: dict[Path, set[str]] = {}
     found = []
     for item in vulture.get_unused_code(min_confidence=60):
         path = Path(item.filename)
