@@ -23,6 +23,7 @@ import schemathesis
 import yaml
 from hypothesis import HealthCheck, settings
 from openapi_spec_validator import validate as validate_openapi
+from pydantic import Field
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
@@ -32,7 +33,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from acd_devkit import openapi
-from acd_hub.models import CALLBACK_MODELS, ParseContext, parse_callback
+from acd_hub.models import CALLBACK_MODELS, AgentState, ParseContext, Text, parse_callback
 from acd_local.stack import LocalHub
 from tests.e2e.conftest import E2E_TOKEN
 from tests.e2e.test_callbacks import send
@@ -139,9 +140,21 @@ def test_what_the_schemas_reject_the_models_reject(
         parse_callback({k.lower(): v for k, v in variant.items()}, context)
 
 
-def test_generator_refuses_a_field_it_cannot_describe() -> None:
-    with pytest.raises(LookupError, match="no wire schema"):
-        openapi._wire_of("agentstate", "newfield", complex)
+class _Undescribed(AgentState):
+    newfield: int | None = Field(None, description="A count, but the wire format is not said.")
+
+
+class _Unexplained(AgentState):
+    newfield: Text | None = None
+
+
+@pytest.mark.parametrize(
+    ("model", "refusal"), [(_Undescribed, "no wire schema"), (_Unexplained, "no description")]
+)
+def test_generator_refuses_a_field_it_cannot_describe(model: type[AgentState], refusal: str) -> None:
+    assert openapi.parameters_of("agentstate", AgentState)
+    with pytest.raises(LookupError, match=f"agentstate.newfield.*{refusal}"):
+        openapi.parameters_of("agentstate", model)
 
 
 # --- the running endpoint -------------------------------------------------------------------------
@@ -177,7 +190,8 @@ def test_no_function_raised_on_the_generated_traffic(local_stack: LocalHub) -> N
 def test_documented_examples_are_stored_over_http(local_stack: LocalHub) -> None:
     """The document's own examples, as an integrator would paste them, are answered 200."""
     target = f"/callback/{E2E_TOKEN}"
-    for cmd, documented in openapi.EXAMPLES.items():
+    for cmd, model in CALLBACK_MODELS.items():
+        (documented,) = model.model_json_schema()["examples"]
         # schemathesis sends the documented callevent id with other content, which is rightly a
         # conflict (one event key, one event): this example gets an id of its own
         example = {**documented, "id": str(time.time_ns())[-18:]} if "id" in documented else documented

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -152,6 +153,24 @@ def test_json_templates_parse_too() -> None:
 def test_not_a_template(text: str) -> None:
     with pytest.raises(TemplateError):
         reader.parse_template(text)
+
+
+def test_a_duplicate_key_is_refused() -> None:
+    """YAML keeps the last of two equal keys; CloudFormation refuses the template (cfn-lint too)."""
+    with pytest.raises(TemplateError, match="Duplicate"):
+        reader.parse_template(
+            "Resources:\n  Topic: {Type: AWS::SNS::Topic}\n  Topic: {Type: AWS::SQS::Queue}\n"
+        )
+
+
+def test_parsed_values_are_plain_python() -> None:
+    """The local stack hands what it read to other processes: nothing of the parser may stick."""
+    document = reader.parse_template(
+        "Resources:\n  T:\n    Type: AWS::SNS::Topic\n    Properties: {A: !Ref X}\n"
+    )
+    assert type(document["Resources"]["T"]["Type"]) is str
+    assert type(document["Resources"]["T"]["Properties"]) is dict
+    assert pickle.loads(pickle.dumps(document)) == document
 
 
 def test_unknown_python_tags_are_not_constructed() -> None:

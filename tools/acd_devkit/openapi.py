@@ -1,11 +1,12 @@
 """The callback contract as an OpenAPI 3.1 document, generated from :mod:`acd_hub.models`.
 
-Each parameter's schema is derived from the model field that reads it: its name (the ACD's
-spelling, the field's alias), whether it is required, and its wire format — the constrained
-types of :mod:`acd_hub.models` (``AgentNumber``, ``TaskId``, ``Flag``, ...) each map to one
-string schema here. A model field whose type this module does not know, or a parameter without a
-description, stops the generator: the document cannot silently fall behind the models. A test
-compares the committed ``docs/openapi.yaml`` with what this module generates.
+Each message's schema is pydantic's JSON Schema of its model (:class:`WireSchema`): the model's
+docstring and examples, each field's alias, description and examples, and the wire format its
+type declares (``WithJsonSchema`` in :mod:`acd_hub.models`: pattern, enum or length, and how the
+value is written). This module only assembles them into paths, query parameters (the union of
+what the eight messages read) and answers. A field without a description, a wire format or
+an example stops the generator: the document cannot silently fall behind the models. A test compares
+the committed ``docs/openapi.yaml`` with what this module generates.
 
     python -m acd_devkit.openapi            # (re)write docs/openapi.yaml
     python -m acd_devkit.openapi --check    # exit 1 if docs/openapi.yaml is stale
@@ -14,19 +15,16 @@ compares the committed ``docs/openapi.yaml`` with what this module generates.
 from __future__ import annotations
 
 import sys
-import types
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Union, get_args, get_origin, get_type_hints
+from typing import Any
 
 import click
 import yaml
+from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
+from pydantic_core import core_schema
 
-from acd_hub import models
 from acd_hub.models import CALLBACK_MODELS, CallbackModel
-from acd_hub.params import MAX_VALUE_LENGTH
-from acd_hub.phone import MAX_PHONE_LENGTH
-from acd_hub.times import MAX_TIME_LENGTH
 
 DEFAULT_PATH = Path(__file__).resolve().parents[2] / "docs" / "openapi.yaml"
 CONTRACT_VERSION = "1.0.0"
@@ -35,259 +33,38 @@ HEADER = (
     "# (make openapi): do not edit by hand; tests compare this file with the generated document.\n"
 )
 
-
-# --------------------------------------------------------------------------- wire formats
-
-
-@dataclass(frozen=True)
-class Wire:
-    """How one parameter's value looks on the wire (always text: query, form or JSON string)."""
-
-    schema: dict[str, Any]
-    example: str
+# Where WireSchema keeps a type's own description once the field's has replaced it.
+_FORMAT = "x-acd-format"
 
 
-def _pattern(regex: str, description: str, example: str) -> Wire:
-    return Wire({"type": "string", "pattern": regex, "description": description}, example)
+# --------------------------------------------------------------------------- models -> schemas
 
 
-def _enum(values: list[str], description: str, example: str) -> Wire:
-    return Wire({"type": "string", "enum": values, "description": description}, example)
+class WireSchema(GenerateJsonSchema):
+    """JSON Schema of the parameters as the ACD sends them.
 
+    An optional parameter is left out, never ``null``; the models' defaults are ours, not the
+    wire's; and a parameter's description says what it means (its field) and then how it is
+    written (its type), so the type's description is kept apart instead of being replaced.
+    """
 
-_MS = "milliseconds since 1970-01-01T00:00:00Z, between 2000 and 2100"
-_FLEX = (
-    "ms since the epoch, ISO 8601 (with or without offset), or `YYYY-MM-DD HH:MM[:SS]` in the "
-    "ACD's time zone (default Europe/Berlin)"
-)
-_PHONE = "phone number as `02212601599`, `00492212601599` or `+492212601599` (suppressed: ends in `xxx`)"
+    def nullable_schema(self, schema: core_schema.NullableSchema) -> JsonSchemaValue:
+        return self.generate_inner(schema["schema"])
 
-# The constrained types of acd_hub.models, each with its wire schema.
-NAMED_TYPES: list[tuple[Any, Wire]] = [
-    (models.AgentNumber, _pattern("^[0-9]{6}$", "6-digit agent number", "100001")),
-    (
-        models.TaskId,
-        _pattern("^[0-9a-fA-F]{1,24}$", "task (call) id: 1 to 24 hex digits", "1a2b3c4d5e6f708192a3b4c5"),
-    ),
-    (models.Integer, _pattern("^-?[0-9]{1,18}$", "integer", "501")),
-    (models.Flag, _enum(["0", "1"], "flag: 0 or 1", "1")),
-    (models.Boolean, _enum(["true", "false", "1", "0"], "boolean (case-insensitive)", "true")),
-    (models.Mode, _enum(["0", "1"], "0 = inbound, 1 = outbound", "0")),
-    (
-        models.State,
-        _enum(list(get_args(models.AgentStateName)), "agent state (case-insensitive)", "connected"),
-    ),
-    (
-        models.EventType,
-        _enum(list(get_args(models.CallEventType)), "call event type (case-insensitive)", "CallStart"),
-    ),
-    (
-        models.Phone,
-        Wire({"type": "string", "maxLength": MAX_PHONE_LENGTH, "description": _PHONE}, "02212601599"),
-    ),
-    (models.EpochMillis, _pattern("^[0-9]{1,16}$", _MS, "1763629200000")),
-    (
-        models.FlexibleTime,
-        Wire({"type": "string", "maxLength": MAX_TIME_LENGTH, "description": _FLEX}, "2025-11-20 10:00:00"),
-    ),
-    (
-        models.LocalMinutes,
-        _pattern(
-            "^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}$",
-            "`YYYY-MM-DD HH:MM` in the ACD's time zone",
-            "2025-11-21 09:00",
-        ),
-    ),
-    (models.ClockTime, _pattern("^([01][0-9]|2[0-3]):[0-5][0-9]$", "`HH:MM`, 00:00 to 23:59", "17:20")),
-    (models.Text, Wire({"type": "string", "maxLength": 1024}, "Support")),
-    (
-        models.RequiredText,
-        Wire({"type": "string", "minLength": 1, "maxLength": 1024, "pattern": "\\S"}, "agent"),
-    ),
-]
+    def default_schema(self, schema: core_schema.WithDefaultSchema) -> JsonSchemaValue:
+        return self.generate_inner(schema["schema"])
 
-# Fields typed inline in their model (no shared name to look up): by (cmd, parameter).
-INLINE_TYPES: dict[tuple[str, str], Wire] = {
-    ("callevent", "id"): _pattern("^[0-9]{1,20}$", "numeric event id (the ACD's `long`)", "9000001"),
-    ("callevent", "conf_target"): _enum(["agent", "group", "number"], "case-insensitive", "agent"),
-    ("schedulecallevent", "scheduleid"): _pattern("^[0-9]{1,20}$", "numeric schedule id", "4711"),
-    ("schedulecallevent", "agentid"): _pattern(
-        "^[0-9]{1,20}$", "numeric agent id (the spec types it as integer here)", "100001"
-    ),
-    ("schedulecallevent", "agenttype"): _enum(["ONLY_AGENT", "EVERYONE"], "case-insensitive", "ONLY_AGENT"),
-    ("broadcastevent", "message"): Wire({"type": "string", "maxLength": 4096}, "Team meeting at 15:00"),
-}
+    def field_title_should_be_set(self, schema: Any) -> bool:  # noqa: ARG002 - pydantic's signature
+        return False
 
-# The vendor's spelling where it is not the lower-cased name the models read (names are matched
-# case-insensitively, so either works).
-VENDOR_NAMES = {"customernumber": "customerNumber"}
+    def model_field_schema(self, schema: core_schema.ModelField) -> JsonSchemaValue:
+        wire = super().model_field_schema(schema)
+        if "description" in wire:
+            wire[_FORMAT] = wire.pop("description")
+        return wire
 
-# One sentence per cmd, from the vendor spec.
-CMD_DESCRIPTIONS = {
-    "agentstate": "An agent's state changed (inbound: offline, online, alerting, connected, ...; outbound: outonline, balerting, outconnect, ...).",
-    "callevent": "One step in a call's life, from CallStart through queueing, alerting, connection, holds, consultations and forwards to CallEnd.",
-    "recordedcall": "The recording of a call started.",
-    "classificationevent": "An agent classified a call.",
-    "enqueuecall": "A call was put into the queue of an agent.",
-    "schedulecallevent": "A call was scheduled (a callback with its time windows, days and attempts).",
-    "configchanged": "The configuration of an agent, group, hotline, mandator, pause reason or classificator changed.",
-    "broadcastevent": "A group received a multi-group message.",
-}
-
-# One sentence per parameter (the ACD's name), from the vendor spec.
-PARAMETER_DESCRIPTIONS = {
-    "customernumber": "Customer number.",
-    "agent_id": "Agent resource id.",
-    "agentid": "Agent number given by the ACD.",
-    "mode": "Direction of the call.",
-    "state": "The agent's current state.",
-    "eventtime": "When the event happened.",
-    "hotline": "Name of the hotline (mode 0, state alerting/connected).",
-    "hotlineid": "Internal id of the hotline.",
-    "group": "Name of the group (mode 0, state connected).",
-    "groupid": "Id of the group.",
-    "mandator": "Name of the dialed mandator (mode 1).",
-    "mandatorid": "Internal id of the mandator.",
-    "callingnumber": "Number of the caller (inbound) or of the agent (outbound); with suppression the last 3 digits are `xxx`.",
-    "callednumber": "The dialed number.",
-    "dialer": "Mode 1 only: 1 = mass calling (dialer), 0 = simple call.",
-    "requesttext": "Information on the dialed number or the scheduled call.",
-    "agentphonenumber": "Phone number of the agent.",
-    "taskid": "Id of the call.",
-    "pause-reason": "The pause reason (state paused/outpaused).",
-    "id": "Unique id of the call event (it is the event's idempotency key).",
-    "eventtype": "Type of call event.",
-    "mailboxid": "Id of the mailbox.",
-    "announcement": "Id of the announcement.",
-    "tried": "CallEnd only: 1 = alerting occurred.",
-    "connected": "CallEnd only: 1 = a connection occurred.",
-    "conf_agent": "Consultation target agent.",
-    "conf_number": "Consultation target external number.",
-    "conf_agent_terminated": "Agent that ended a consultation.",
-    "conf_number_terminated": "External number that ended a consultation.",
-    "target_number": "Destination when forwarding to an external number.",
-    "conf_target": "Consultation type, sent after the consultation ends.",
-    "conf_target_id": "Agent or group id, or destination number, of the consultation.",
-    "conf_target_terminated": "True when the consultation target ended the consultation.",
-    "callid": "Id of the call.",
-    "classificationreason": "The classification.",
-    "timestamp": "When the agent classified the call.",
-    "agent": "Agent number.",
-    "classificationcategoryid": "Id of the classification category.",
-    "scheduleid": "Unique id of the scheduled call.",
-    "timefrom": "Start of the daily call window.",
-    "timeto": "End of the daily call window.",
-    "weekdays": "Planned for weekdays.",
-    "saturday": "Planned for Saturdays.",
-    "sunday": "Planned for Sundays.",
-    "nextretrystartdate": "Start of the next attempt window.",
-    "nextretryenddate": "End of the next attempt window.",
-    "agenttype": "Who may take the scheduled call.",
-    "schedulestartdates": "Dates of the schedule, separated by `;`.",
-    "action": "Name of the action within the ACD.",
-    "type": "The item that changed (agent, group, hotline, mandator, pause reason, classificator).",
-    "secondtype": "Set if the action changed more than one item: agent, group, hotline or mandator.",
-    "message": "The message.",
-    "admin": "Name of the admin who sent the message.",
-}
-
-# One realistic, valid callback per cmd (tests check each against the models).
-EXAMPLES: dict[str, dict[str, str]] = {
-    "agentstate": {
-        "cmd": "agentstate",
-        "agentid": "100001",
-        "mode": "0",
-        "state": "connected",
-        "eventtime": "1763629200000",
-        "hotline": "Support",
-        "hotlineid": "501",
-        "group": "1st level",
-        "groupid": "11",
-        "callingnumber": "02212601599",
-        "callednumber": "+4980012345",
-        "taskid": "1a2b3c4d5e6f708192a3b4c5",
-        "customerNumber": "10042",
-    },
-    "callevent": {
-        "cmd": "callevent",
-        "id": "9000001",
-        "taskid": "1a2b3c4d5e6f708192a3b4c5",
-        "eventtype": "CallStart",
-        "eventtime": "2025-11-20 10:00:00",
-        "hotlineid": "501",
-        "mode": "0",
-        "callingnumber": "0221260159xxx",
-        "callednumber": "08001234567",
-    },
-    "recordedcall": {
-        "cmd": "recordedcall",
-        "taskid": "1a2b3c4d5e6f708192a3b4c5",
-        "agentid": "100001",
-        "mode": "0",
-        "eventtime": "2025-11-20 10:01:12",
-    },
-    "classificationevent": {
-        "cmd": "classificationevent",
-        "callid": "1a2b3c4d5e6f708192a3b4c5",
-        "agent": "100001",
-        "classificationreason": "Order placed",
-        "classificationcategoryid": "3",
-        "hotlineid": "501",
-        "mode": "0",
-        "timestamp": "2025-11-20 10:05:00",
-        "eventtime": "1763629500000",
-    },
-    "enqueuecall": {
-        "cmd": "enqueuecall",
-        "taskid": "1a2b3c4d5e6f708192a3b4c5",
-        "agent": "100001",
-        "mandatorid": "7",
-        "eventtime": "1763629200000",
-    },
-    "schedulecallevent": {
-        "cmd": "schedulecallevent",
-        "scheduleid": "4711",
-        "agentid": "100001",
-        "callednumber": "004930123456",
-        "timefrom": "09:00",
-        "timeto": "17:20",
-        "weekdays": "1",
-        "saturday": "0",
-        "sunday": "0",
-        "nextretrystartdate": "2025-11-21 09:00",
-        "nextretryenddate": "2025-11-21 17:20",
-        "agenttype": "ONLY_AGENT",
-        "requesttext": "Call back about order 123",
-        "schedulestartdates": "2025-11-21;2025-11-24",
-        "eventtime": "1763629200000",
-    },
-    "configchanged": {
-        "cmd": "configchanged",
-        "action": "update",
-        "type": "agent",
-        "secondtype": "group",
-        "customerNumber": "10042",
-        "eventtime": "1763629200000",
-    },
-    "broadcastevent": {
-        "cmd": "broadcastevent",
-        "admin": "Supervisor",
-        "groupid": "11",
-        "message": "Team meeting at 15:00",
-        "eventtime": "1763629200000",
-    },
-}
-
-# Rules of a whole message that no single field states (model validators).
-MESSAGE_RULES: dict[str, dict[str, Any]] = {
-    "classificationevent": {
-        "anyOf": [{"required": ["eventtime"]}, {"required": ["timestamp"]}],
-        "description": "`eventtime` or `timestamp` is required.",
-    },
-}
-
-
-# --------------------------------------------------------------------------- models -> parameters
+    def sort(self, value: JsonSchemaValue, parent_key: str | None = None) -> JsonSchemaValue:  # noqa: ARG002
+        return value  # the models' order reads best
 
 
 @dataclass(frozen=True)
@@ -295,46 +72,41 @@ class Parameter:
     """One parameter of one cmd, as the ACD sends it."""
 
     cmd: str
-    name: str  # the lower-cased name the models read
+    name: str  # the ACD's spelling (the field's alias)
     required: bool
-    wire: Wire
-
-    @property
-    def vendor_name(self) -> str:
-        return VENDOR_NAMES.get(self.name, self.name)
+    meaning: str  # the field's description
+    wire: dict[str, Any]  # the type's schema; its description (if any) under _FORMAT
 
 
-def _strip_optional(hint: Any) -> Any:
-    if get_origin(hint) in (Union, types.UnionType):
-        options = [arg for arg in get_args(hint) if arg is not type(None)]
-        if len(options) == 1:
-            return options[0]
-    return hint
-
-
-def _wire_of(cmd: str, name: str, hint: Any) -> Wire:
-    if (cmd, name) in INLINE_TYPES:
-        return INLINE_TYPES[(cmd, name)]
-    hint = _strip_optional(hint)
-    for known, wire in NAMED_TYPES:
-        if hint == known:
-            return wire
-    raise LookupError(
-        f"{cmd}.{name}: its type {hint!r} has no wire schema in acd_devkit.openapi "
-        "(add it to NAMED_TYPES or INLINE_TYPES)"
-    )
+def _model_schema(cmd: str, model: type[CallbackModel]) -> dict[str, Any]:
+    schema = model.model_json_schema(schema_generator=WireSchema)
+    for name, prop in schema["properties"].items():
+        if name == "cmd":
+            continue
+        if prop.get("type") != "string":
+            raise LookupError(
+                f"{cmd}.{name}: its type has no wire schema (give it WithJsonSchema in acd_hub.models)"
+            )
+        if not prop.get("description"):
+            raise LookupError(f"{cmd}.{name} has no description (Field(description=...) in acd_hub.models)")
+        if not prop.get("examples"):
+            raise LookupError(f"{cmd}.{name} has no example (on its type or Field(examples=...))")
+    return schema
 
 
 def parameters_of(cmd: str, model: type[CallbackModel]) -> list[Parameter]:
-    hints = get_type_hints(model, include_extras=True)
+    schema = _model_schema(cmd, model)
+    required = set(schema.get("required", ()))
+    (example,) = schema["examples"]
     found = []
-    for field_name, info in model.model_fields.items():
-        if field_name == "cmd":
+    for name, prop in schema["properties"].items():
+        if name == "cmd":
             continue
-        name = info.alias or field_name
-        if name not in PARAMETER_DESCRIPTIONS:
-            raise LookupError(f"{cmd}.{name} has no description in acd_devkit.openapi.PARAMETER_DESCRIPTIONS")
-        found.append(Parameter(cmd, name, info.is_required(), _wire_of(cmd, name, hints[field_name])))
+        wire = {key: value for key, value in prop.items() if key != "description"}
+        # the documented example of a parameter is its value in the message's example, if it has one
+        if name in example:
+            wire["examples"] = [example[name]]
+        found.append(Parameter(cmd, name, name in required, prop["description"], wire))
     return found
 
 
@@ -350,37 +122,20 @@ def _model_name(cmd: str) -> str:
     return CALLBACK_MODELS[cmd].__name__
 
 
+def _described(text: str, wire: dict[str, Any]) -> str:
+    return f"{text} {_sentence(wire[_FORMAT])}" if _FORMAT in wire else text
+
+
 def _message_schema(cmd: str, params: list[Parameter]) -> dict[str, Any]:
-    properties: dict[str, Any] = {"cmd": {"type": "string", "const": cmd}}
+    schema = _model_schema(cmd, CALLBACK_MODELS[cmd])
     for param in params:
-        prop = dict(param.wire.schema)
-        text = PARAMETER_DESCRIPTIONS[param.name]
-        prop["description"] = f"{text} {_sentence(prop['description'])}" if "description" in prop else text
-        prop["examples"] = [_example(param)]
-        properties[param.vendor_name] = prop
-    schema: dict[str, Any] = {
-        "title": cmd,
-        "description": CMD_DESCRIPTIONS[cmd],
-        "type": "object",
-        "required": ["cmd", *(p.vendor_name for p in params if p.required)],
-        "properties": properties,
-        # Parameters the spec does not list are kept (under data.extra), not rejected.
-        "additionalProperties": {"type": "string", "maxLength": MAX_VALUE_LENGTH},
-        "examples": [EXAMPLES[cmd]],
-    }
-    if cmd in MESSAGE_RULES:
-        rule = MESSAGE_RULES[cmd]
-        schema["description"] += " " + rule["description"]
-        schema.update({k: v for k, v in rule.items() if k != "description"})
-    return schema
-
-
-def _example(param: Parameter) -> str:
-    """The value of the cmd's example if it has one, else one of any cmd, else the type's."""
-    for example in (EXAMPLES[param.cmd], *EXAMPLES.values()):
-        if param.vendor_name in example:
-            return example[param.vendor_name]
-    return param.wire.example
+        prop = {key: value for key, value in param.wire.items() if key not in {_FORMAT, "examples"}}
+        prop["description"] = _described(param.meaning, param.wire)
+        prop["examples"] = param.wire["examples"]
+        schema["properties"][param.name] = prop
+    schema["description"] = " ".join(schema["description"].split())  # a docstring's line breaks
+    first = ("title", "description", "type", "required")
+    return {**{key: schema[key] for key in first if key in schema}, **schema}
 
 
 def _sentence(text: str) -> str:
@@ -388,41 +143,50 @@ def _sentence(text: str) -> str:
     return text if text.endswith(".") else text + "."
 
 
-def _query_parameter(name: str, uses: list[Parameter]) -> dict[str, Any]:
+def _query_parameter(uses: list[Parameter]) -> dict[str, Any]:
     """One query parameter: the union of what each cmd that reads it accepts."""
-    by_schema: dict[str, tuple[Wire, list[Parameter]]] = {}
+    by_schema: dict[str, tuple[dict[str, Any], list[Parameter]]] = {}
     for use in uses:
-        key = yaml.safe_dump(use.wire.schema, sort_keys=True)
-        by_schema.setdefault(key, (use.wire, []))[1].append(use)
+        shape = {key: value for key, value in use.wire.items() if key != "examples"}
+        by_schema.setdefault(yaml.safe_dump(shape, sort_keys=True), (shape, []))[1].append(use)
+    meanings: dict[str, list[str]] = {}
+    for use in uses:
+        meanings.setdefault(use.meaning, []).append(f"`{use.cmd}`")
+    if len(meanings) == 1:
+        (meaning,) = meanings
+    else:
+        meaning = " ".join(f"{', '.join(cmds)}: {_sentence(text)}" for text, cmds in meanings.items())
     used_by = ", ".join(f"`{u.cmd}`" + (" (required)" if u.required else "") for u in uses)
     if len(by_schema) == 1:
-        ((wire, _),) = by_schema.values()
-        schema = {k: v for k, v in wire.schema.items() if k != "description"}
-        detail = f" {_sentence(wire.schema['description'])}" if "description" in wire.schema else ""
+        ((shape, _),) = by_schema.values()
+        schema = {key: value for key, value in shape.items() if key != _FORMAT}
+        description = _described(meaning, shape)
     else:
         schema = {
             "anyOf": [
                 {
-                    **wire.schema,
+                    **{key: value for key, value in shape.items() if key != _FORMAT},
                     "description": ", ".join(f"`{u.cmd}`" for u in group)
-                    + (f": {wire.schema['description']}" if "description" in wire.schema else ""),
+                    + (f": {shape[_FORMAT]}" if _FORMAT in shape else ""),
                 }
-                for wire, group in by_schema.values()
+                for shape, group in by_schema.values()
             ]
         }
-        detail = ""
+        description = meaning
     return {
-        "name": uses[0].vendor_name,
+        "name": uses[0].name,
         "in": "query",
         "required": False,
-        "description": f"{PARAMETER_DESCRIPTIONS[name]}{detail} Read by: {used_by}.",
+        "description": f"{description} Read by: {used_by}.",
         "schema": schema,
-        "example": _example(uses[0]),
+        "example": uses[0].wire["examples"][0],
     }
 
 
 def _cmd_parameter(required: bool) -> dict[str, Any]:
-    lines = "\n".join(f"* `{cmd}`: {text}" for cmd, text in CMD_DESCRIPTIONS.items())
+    lines = "\n".join(
+        f"* `{cmd}`: {' '.join((model.__doc__ or '').split())}" for cmd, model in CALLBACK_MODELS.items()
+    )
     where = (
         "Required."
         if required
@@ -574,7 +338,7 @@ def _components(every: dict[str, list[Parameter]]) -> dict[str, Any]:
         for param in params:
             uses.setdefault(param.name, []).append(param)
     for name, group in uses.items():
-        query[_component_name(name)] = _query_parameter(name, group)
+        query[_component_name(name)] = _query_parameter(group)
     parameters: dict[str, Any] = {
         "token": {
             "name": "token",
@@ -674,7 +438,7 @@ def _components(every: dict[str, list[Parameter]]) -> dict[str, Any]:
 
 
 def _component_name(parameter: str) -> str:
-    return "q_" + parameter.replace("-", "_")
+    return "q_" + parameter.lower().replace("-", "_")
 
 
 def _operations(every: dict[str, list[Parameter]], *, path_token: bool) -> dict[str, Any]:
@@ -755,9 +519,6 @@ notifications to. Configure `https://<api>/callback/<token>` as the callback URL
 
 def build_document() -> dict[str, Any]:
     every = all_parameters()
-    for cmd in CALLBACK_MODELS:
-        if cmd not in CMD_DESCRIPTIONS or cmd not in EXAMPLES:
-            raise LookupError(f"{cmd}: no description or example in acd_devkit.openapi")
     return {
         "openapi": "3.1.0",
         "info": {

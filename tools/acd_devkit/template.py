@@ -3,10 +3,11 @@
 The local stack and the tests build their DynamoDB tables, stream consumers and SNS topics from
 what this module reads out of the SAM template, so they cannot drift from what is deployed.
 
-CloudFormation short tags (``!Ref``, ``!Sub``, ``!GetAtt``, ...) are loaded as their long forms
-(``{"Ref": ...}``, ``{"Fn::Sub": ...}``, ``{"Fn::GetAtt": [resource, attribute]}``). Values
-are returned raw; :func:`resolve` evaluates the few intrinsics a local stack meets, given the
-values that ``Ref``/``GetAtt`` stand for.
+The template is loaded by cfn-lint's decoder, as ``cfn-lint template.yaml`` loads it: short tags
+(``!Ref``, ``!Sub``, ``!GetAtt``, ...) become their long forms (``{"Ref": ...}``,
+``{"Fn::Sub": ...}``, ``{"Fn::GetAtt": [resource, attribute]}``) and a duplicate key is an
+error. The queries below return values raw; :func:`resolve` evaluates the few intrinsics a local
+stack meets, given the values that ``Ref``/``GetAtt`` stand for.
 """
 
 from __future__ import annotations
@@ -18,8 +19,6 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
-
-import yaml
 
 TEMPLATE_ENV = "ACD_TEMPLATE"
 TEMPLATE_NAME = "template.yaml"
@@ -40,35 +39,6 @@ class TemplateError(ValueError):
 # --- loading -------------------------------------------------------------------------------------
 
 
-class _CfnLoader(yaml.SafeLoader):
-    """SafeLoader that maps CloudFormation short tags to their long forms."""
-
-
-# CloudFormation knows no YAML timestamps: "2010-09-09" stays a string.
-_CfnLoader.yaml_implicit_resolvers = {
-    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-
-
-def _construct_intrinsic(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
-    value: Any
-    if isinstance(node, yaml.ScalarNode):
-        value = loader.construct_scalar(node)
-    elif isinstance(node, yaml.SequenceNode):
-        value = loader.construct_sequence(node, deep=True)
-    else:
-        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
-    if suffix in {"Ref", "Condition"}:
-        return {suffix: value}
-    if suffix == "GetAtt" and isinstance(value, str):
-        value = value.split(".", 1)
-    return {f"Fn::{suffix}": value}
-
-
-_CfnLoader.add_multi_constructor("!", _construct_intrinsic)
-
-
 def find_template(path: str | os.PathLike[str] | None = None) -> Path:
     """The template to read: ``path``, else ``$ACD_TEMPLATE``, else ``./template.yaml``, else the
     first ``template.yaml`` in this file's directory or one of its parents (the repository root)."""
@@ -87,11 +57,20 @@ def find_template(path: str | os.PathLike[str] | None = None) -> Path:
 
 
 def parse_template(text: str) -> dict[str, Any]:
-    """Parse template text (YAML or JSON) with CloudFormation short tags."""
-    document = yaml.load(text, Loader=_CfnLoader)  # noqa: S506 - a SafeLoader subclass
+    """Parse template text (YAML or JSON) as cfn-lint does, into plain JSON types."""
+    # cfn-lint imports its whole rule machinery (about a second): only where a template is read,
+    # not where resolve() runs (the local stack's worker processes).
+    from cfnlint.decode import decode_str  # noqa: PLC0415
+
+    document, problems = decode_str(text)
+    if problems:
+        raise TemplateError(f"template could not be parsed: {problems[0].message}")
     if not isinstance(document, dict) or not isinstance(document.get("Resources"), dict):
         raise TemplateError("not a CloudFormation template: no Resources mapping")
-    return document
+    # cfn-lint's nodes carry their line numbers; plain types pickle and compare as themselves.
+    # An unquoted date (2010-09-09) is text to CloudFormation.
+    plain: dict[str, Any] = json.loads(json.dumps(document, default=str))
+    return plain
 
 
 def load_template(path: str | os.PathLike[str] | None = None) -> dict[str, Any]:

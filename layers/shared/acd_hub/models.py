@@ -18,14 +18,16 @@ wall-clock time that never happened, read with the offset before the change) or
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time
-from typing import Annotated, Any, ClassVar, Literal, get_args
+from typing import TYPE_CHECKING, Annotated, Any, Literal, get_args
 from zoneinfo import ZoneInfo
 
 from pydantic import (
     AfterValidator,
+    AliasChoices,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -34,15 +36,23 @@ from pydantic import (
     PrivateAttr,
     ValidationError,
     ValidationInfo,
+    WithJsonSchema,
     model_validator,
 )
+from pydantic.json_schema import Examples
 from pydantic_core import PydanticCustomError
 
 from acd_hub import times
 from acd_hub.errors import BadCallback, ParameterError
 from acd_hub.keys import iso_utc
-from acd_hub.params import ascii_lower
-from acd_hub.phone import PhoneNumber, normalize_phone
+from acd_hub.params import MAX_VALUE_LENGTH, ascii_lower
+from acd_hub.phone import MAX_PHONE_LENGTH, PhoneNumber, normalize_phone
+from acd_hub.times import MAX_TIME_LENGTH
+
+if TYPE_CHECKING:
+    from pydantic import GetJsonSchemaHandler
+    from pydantic.json_schema import JsonSchemaValue
+    from pydantic_core import CoreSchema
 
 INBOUND_STATES = ("offline", "online", "alerting", "connected", "timeouted", "busy", "working", "paused")
 OUTBOUND_STATES = (
@@ -262,33 +272,103 @@ def _clock(value: Any) -> Any:
     return value
 
 
+def _wire(description: str, example: str, **schema: Any) -> WithJsonSchema:
+    """How a parameter is written on the wire, for the callback contract (docs/openapi.yaml):
+    always text (query, form or JSON string), whatever Python type it becomes."""
+    return WithJsonSchema({"type": "string", **schema, "description": description, "examples": [example]})
+
+
+def _one_of(values: Iterable[str], description: str, example: str) -> WithJsonSchema:
+    return _wire(description, example, enum=list(values))
+
+
+_MILLIS = "milliseconds since 1970-01-01T00:00:00Z, between 2000 and 2100"
+_FLEXIBLE = (
+    "ms since the epoch, ISO 8601 (with or without offset), or `YYYY-MM-DD HH:MM[:SS]` in the "
+    "ACD's time zone (default Europe/Berlin)"
+)
+_PHONE = "phone number as `02212601599`, `00492212601599` or `+492212601599` (suppressed: ends in `xxx`)"
+_NUMERIC_ID = f"^[0-9]{{1,{MAX_ID_DIGITS}}}$"
+MAX_TEXT_LENGTH = 1024
+MAX_MESSAGE_LENGTH = 4096
+
 UtcTime = Annotated[datetime, PlainSerializer(_iso, return_type=str)]
-AgentNumber = Annotated[str, _rule(_digits(6), "must be a 6-digit agent number")]
-EventId = Annotated[str, _rule(_digits(), f"must be a numeric event id (at most {MAX_ID_DIGITS} digits)")]
-ScheduleId = Annotated[
-    str, _rule(_digits(), f"must be a numeric schedule id (at most {MAX_ID_DIGITS} digits)")
+AgentNumber = Annotated[
+    str,
+    _rule(_digits(6), "must be a 6-digit agent number"),
+    _wire("6-digit agent number", "100001", pattern="^[0-9]{6}$"),
 ]
-AgentId = Annotated[str, _rule(_digits(), f"must be a numeric agent id (at most {MAX_ID_DIGITS} digits)")]
-TaskId = Annotated[str, _rule(_task_id, "must be a task id of 1 to 24 hex digits")]
-Integer = Annotated[int, _rule(_integer, "must be an integer (at most 18 digits)")]
-Flag = Annotated[bool, _rule(_flag, "must be 0 or 1")]
-Boolean = Annotated[bool, _rule(_boolean, "must be true/false (or 1/0)")]
-Mode = Annotated[int, _rule(_mode, "must be 0 (inbound) or 1 (outbound)")]
+EventId = Annotated[
+    str,
+    _rule(_digits(), f"must be a numeric event id (at most {MAX_ID_DIGITS} digits)"),
+    _wire("numeric event id (the ACD's `long`)", "9000001", pattern=_NUMERIC_ID),
+]
+ScheduleId = Annotated[
+    str,
+    _rule(_digits(), f"must be a numeric schedule id (at most {MAX_ID_DIGITS} digits)"),
+    _wire("numeric schedule id", "4711", pattern=_NUMERIC_ID),
+]
+AgentId = Annotated[
+    str,
+    _rule(_digits(), f"must be a numeric agent id (at most {MAX_ID_DIGITS} digits)"),
+    _wire("numeric agent id (the spec types it as integer here)", "100001", pattern=_NUMERIC_ID),
+]
+TaskId = Annotated[
+    str,
+    _rule(_task_id, "must be a task id of 1 to 24 hex digits"),
+    _wire("task (call) id: 1 to 24 hex digits", "1a2b3c4d5e6f708192a3b4c5", pattern="^[0-9a-fA-F]{1,24}$"),
+]
+Integer = Annotated[
+    int,
+    _rule(_integer, "must be an integer (at most 18 digits)"),
+    _wire("integer", "501", pattern="^-?[0-9]{1,18}$"),
+]
+Flag = Annotated[bool, _rule(_flag, "must be 0 or 1"), _one_of(["0", "1"], "flag: 0 or 1", "1")]
+Boolean = Annotated[
+    bool,
+    _rule(_boolean, "must be true/false (or 1/0)"),
+    _one_of(["true", "false", "1", "0"], "boolean (case-insensitive)", "true"),
+]
+Mode = Annotated[
+    int,
+    _rule(_mode, "must be 0 (inbound) or 1 (outbound)"),
+    _one_of(["0", "1"], "0 = inbound, 1 = outbound", "0"),
+]
 State = Annotated[
-    AgentStateName, _rule(_state, f"must be one of the agent states: {', '.join(sorted(_STATES))}")
+    AgentStateName,
+    _rule(_state, f"must be one of the agent states: {', '.join(sorted(_STATES))}"),
+    _one_of(get_args(AgentStateName), "agent state (case-insensitive)", "connected"),
 ]
 EventType = Annotated[
     CallEventType,
     _rule(_event_type, f"must be one of the call event types: {', '.join(_EVENT_TYPES.values())}"),
+    _one_of(get_args(CallEventType), "call event type (case-insensitive)", "CallStart"),
 ]
-Phone = Annotated[PhoneNumber, BeforeValidator(_phone)]
-EpochMillis = Annotated[UtcTime, BeforeValidator(_millis)]
-FlexibleTime = Annotated[UtcTime, BeforeValidator(_flex_time)]
-LocalMinutes = Annotated[UtcTime, BeforeValidator(_local_minutes)]
+Phone = Annotated[
+    PhoneNumber, BeforeValidator(_phone), _wire(_PHONE, "02212601599", maxLength=MAX_PHONE_LENGTH)
+]
+EpochMillis = Annotated[
+    UtcTime, BeforeValidator(_millis), _wire(_MILLIS, "1763629200000", pattern="^[0-9]{1,16}$")
+]
+FlexibleTime = Annotated[
+    UtcTime, BeforeValidator(_flex_time), _wire(_FLEXIBLE, "2025-11-20 10:00:00", maxLength=MAX_TIME_LENGTH)
+]
+LocalMinutes = Annotated[
+    UtcTime,
+    BeforeValidator(_local_minutes),
+    _wire(
+        "`YYYY-MM-DD HH:MM` in the ACD's time zone",
+        "2025-11-21 09:00",
+        pattern="^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}$",
+    ),
+]
 ClockTime = Annotated[
-    time, BeforeValidator(_clock), PlainSerializer(lambda t: t.strftime("%H:%M"), return_type=str)
+    time,
+    BeforeValidator(_clock),
+    PlainSerializer(lambda t: t.strftime("%H:%M"), return_type=str),
+    _wire("`HH:MM`, 00:00 to 23:59", "17:20", pattern="^([01][0-9]|2[0-3]):[0-5][0-9]$"),
 ]
-Text = Annotated[str, Field(max_length=1024)]
+Text = Annotated[str, Field(max_length=MAX_TEXT_LENGTH), Examples(["Support"])]
 
 
 def _not_blank(value: str) -> str:
@@ -297,11 +377,53 @@ def _not_blank(value: str) -> str:
     return value
 
 
-RequiredText = Annotated[str, Field(max_length=1024), AfterValidator(_not_blank)]
+RequiredText = Annotated[
+    str,
+    Field(max_length=MAX_TEXT_LENGTH),
+    AfterValidator(_not_blank),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": MAX_TEXT_LENGTH,
+            "pattern": r"\S",
+            "examples": ["agent"],
+        }
+    ),
+]
+ConfTarget = Annotated[
+    str,
+    _rule(
+        lambda t: {"agent": "agent", "group": "group", "number": "number"}[ascii_lower(t)],
+        "must be agent, group or number",
+    ),
+    _one_of(["agent", "group", "number"], "case-insensitive", "agent"),
+]
+AgentType = Annotated[
+    str,
+    _rule(_agent_type, "must be ONLY_AGENT or EVERYONE"),
+    _one_of(["ONLY_AGENT", "EVERYONE"], "case-insensitive", "ONLY_AGENT"),
+]
 
 
-class CallbackModel(BaseModel):
-    """What all eight messages share. Field names are ours; aliases are the ACD's names."""
+_WHEN = "When the event happened."
+_CALL = "Id of the call."
+_DIRECTION = "Direction of the call."
+_HOTLINE_ID = "Internal id of the hotline."
+_MANDATOR_ID = "Internal id of the mandator."
+_CALLING = (
+    "Number of the caller (inbound) or of the agent (outbound); with suppression the last 3 digits are `xxx`."
+)
+_CALLED = "The dialed number."
+_REQUEST_TEXT = "Information on the dialed number or the scheduled call."
+
+
+class CallbackModel(BaseModel, ABC):
+    """What all eight messages share. Field names are ours; aliases are the ACD's names.
+
+    Each field's description says what the parameter means (from the vendor spec); its type says
+    how it is written. The callback contract (docs/openapi.yaml) is generated from both.
+    """
 
     # defer_build: a model's validator is built when its cmd first arrives, not at import (a cold
     # start's first request needs one of the eight, not all of them).
@@ -316,12 +438,15 @@ class CallbackModel(BaseModel):
 
     cmd: str
     _time_flags: dict[str, str] = PrivateAttr(default_factory=dict)
-    customer_number: Integer | None = Field(None, alias="customernumber")
-    agent_resource_id: Integer | None = Field(None, alias="agent_id")
-
-    # Which parameter names the agent and the call under this message's own spelling.
-    AGENT_FIELD: ClassVar[str | None] = None
-    CALL_FIELD: ClassVar[str | None] = None
+    # Requests arrive with lower-cased names; the vendor's own spelling comes first for the contract.
+    customer_number: Integer | None = Field(
+        None,
+        alias="customernumber",
+        validation_alias=AliasChoices("customerNumber", "customernumber"),
+        description="Customer number.",
+        examples=["10042"],
+    )
+    agent_resource_id: Integer | None = Field(None, alias="agent_id", description="Agent resource id.")
 
     @model_validator(mode="before")
     @classmethod
@@ -331,19 +456,29 @@ class CallbackModel(BaseModel):
             return {k: v for k, v in data.items() if not (isinstance(v, str) and not v.strip())}
         return data
 
+    @classmethod
+    def __get_pydantic_json_schema__(
+        cls, core_schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        schema = handler.resolve_ref_schema(handler(core_schema))
+        # Parameters the spec does not list are kept (under data.extra), not rejected.
+        schema["additionalProperties"] = {"type": "string", "maxLength": MAX_VALUE_LENGTH}
+        return schema
+
     @property
+    @abstractmethod
     def event_time(self) -> datetime:
-        moment = getattr(self, "eventtime", None)
-        assert isinstance(moment, datetime)
-        return moment
+        """When the event happened, whichever parameter this message carries it in."""
 
     @property
     def agent_number(self) -> str | None:
-        return getattr(self, self.AGENT_FIELD) if self.AGENT_FIELD else None
+        """The agent this message is about, if it names one."""
+        return None
 
     @property
     def task_id(self) -> str | None:
-        return getattr(self, self.CALL_FIELD) if self.CALL_FIELD else None
+        """The call this message is about, if it names one."""
+        return None
 
     @property
     def extra(self) -> dict[str, str]:
@@ -356,94 +491,209 @@ class CallbackModel(BaseModel):
 
 
 class AgentState(CallbackModel):
-    cmd: Literal["agentstate"]
-    agentid: AgentNumber
-    mode: Mode
-    state: State
-    eventtime: EpochMillis
-    hotline: Text | None = None
-    hotlineid: Integer | None = None
-    group: Text | None = None
-    groupid: Integer | None = None
-    mandator: Text | None = None
-    mandatorid: Integer | None = None
-    callingnumber: Phone | None = None
-    callednumber: Phone | None = None
-    dialer: Flag | None = None
-    requesttext: Text | None = None
-    agentphonenumber: Phone | None = None
-    taskid: TaskId | None = None
-    pause_reason: Text | None = Field(None, alias="pause-reason")
+    """An agent's state changed (inbound: offline, online, alerting, connected, ...; outbound:
+    outonline, balerting, outconnect, ...)."""
 
-    AGENT_FIELD: ClassVar[str | None] = "agentid"
-    CALL_FIELD: ClassVar[str | None] = "taskid"
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "cmd": "agentstate",
+                    "agentid": "100001",
+                    "mode": "0",
+                    "state": "connected",
+                    "eventtime": "1763629200000",
+                    "hotline": "Support",
+                    "hotlineid": "501",
+                    "group": "1st level",
+                    "groupid": "11",
+                    "callingnumber": "02212601599",
+                    "callednumber": "+4980012345",
+                    "taskid": "1a2b3c4d5e6f708192a3b4c5",
+                    "customerNumber": "10042",
+                }
+            ]
+        }
+    )
+
+    cmd: Literal["agentstate"]
+    agentid: AgentNumber = Field(description="Agent number given by the ACD.")
+    mode: Mode = Field(description=_DIRECTION)
+    state: State = Field(description="The agent's current state.")
+    eventtime: EpochMillis = Field(description=_WHEN)
+    hotline: Text | None = Field(None, description="Name of the hotline (mode 0, state alerting/connected).")
+    hotlineid: Integer | None = Field(None, description=_HOTLINE_ID)
+    group: Text | None = Field(None, description="Name of the group (mode 0, state connected).")
+    groupid: Integer | None = Field(None, description="Id of the group.")
+    mandator: Text | None = Field(None, description="Name of the dialed mandator (mode 1).")
+    mandatorid: Integer | None = Field(None, description=_MANDATOR_ID)
+    callingnumber: Phone | None = Field(None, description=_CALLING)
+    callednumber: Phone | None = Field(None, description=_CALLED)
+    dialer: Flag | None = Field(None, description="Mode 1 only: 1 = mass calling (dialer), 0 = simple call.")
+    requesttext: Text | None = Field(None, description=_REQUEST_TEXT, examples=["Call back about order 123"])
+    agentphonenumber: Phone | None = Field(None, description="Phone number of the agent.")
+    taskid: TaskId | None = Field(None, description=_CALL)
+    pause_reason: Text | None = Field(
+        None,
+        alias="pause-reason",
+        description="The pause reason (state paused/outpaused).",
+        examples=["Lunch"],
+    )
+
+    @property
+    def event_time(self) -> datetime:
+        return self.eventtime
+
+    @property
+    def agent_number(self) -> str | None:
+        return self.agentid
+
+    @property
+    def task_id(self) -> str | None:
+        return self.taskid
 
 
 class CallEvent(CallbackModel):
-    cmd: Literal["callevent"]
-    id: EventId
-    taskid: TaskId
-    eventtype: EventType
-    eventtime: FlexibleTime
-    hotlineid: Integer | None = None
-    groupid: Integer | None = None
-    agentid: AgentNumber | None = None
-    mode: Mode | None = None
-    mailboxid: Integer | None = None
-    mandatorid: Integer | None = None
-    announcement: Integer | None = None
-    callingnumber: Phone | None = None
-    callednumber: Phone | None = None
-    tried: Flag | None = None
-    connected: Flag | None = None
-    conf_agent: AgentNumber | None = None
-    conf_number: Phone | None = None
-    conf_agent_terminated: AgentNumber | None = None
-    conf_number_terminated: Phone | None = None
-    target_number: Phone | None = None
-    conf_target: (
-        Annotated[
-            str,
-            _rule(
-                lambda t: {"agent": "agent", "group": "group", "number": "number"}[ascii_lower(t)],
-                "must be agent, group or number",
-            ),
-        ]
-        | None
-    ) = None
-    conf_target_id: Text | None = None
-    conf_target_terminated: Boolean | None = None
+    """One step in a call's life, from CallStart through queueing, alerting, connection, holds,
+    consultations and forwards to CallEnd."""
 
-    AGENT_FIELD: ClassVar[str | None] = "agentid"
-    CALL_FIELD: ClassVar[str | None] = "taskid"
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "cmd": "callevent",
+                    "id": "9000001",
+                    "taskid": "1a2b3c4d5e6f708192a3b4c5",
+                    "eventtype": "CallStart",
+                    "eventtime": "2025-11-20 10:00:00",
+                    "hotlineid": "501",
+                    "mode": "0",
+                    "callingnumber": "0221260159xxx",
+                    "callednumber": "08001234567",
+                }
+            ]
+        }
+    )
+
+    cmd: Literal["callevent"]
+    id: EventId = Field(description="Unique id of the call event (it is the event's idempotency key).")
+    taskid: TaskId = Field(description=_CALL)
+    eventtype: EventType = Field(description="Type of call event.")
+    eventtime: FlexibleTime = Field(description=_WHEN)
+    hotlineid: Integer | None = Field(None, description=_HOTLINE_ID)
+    groupid: Integer | None = Field(None, description="Id of the group.")
+    agentid: AgentNumber | None = Field(None, description="Agent number given by the ACD.")
+    mode: Mode | None = Field(None, description=_DIRECTION)
+    mailboxid: Integer | None = Field(None, description="Id of the mailbox.")
+    mandatorid: Integer | None = Field(None, description=_MANDATOR_ID)
+    announcement: Integer | None = Field(None, description="Id of the announcement.")
+    callingnumber: Phone | None = Field(None, description=_CALLING)
+    callednumber: Phone | None = Field(None, description=_CALLED)
+    tried: Flag | None = Field(None, description="CallEnd only: 1 = alerting occurred.")
+    connected: Flag | None = Field(None, description="CallEnd only: 1 = a connection occurred.")
+    conf_agent: AgentNumber | None = Field(None, description="Consultation target agent.")
+    conf_number: Phone | None = Field(None, description="Consultation target external number.")
+    conf_agent_terminated: AgentNumber | None = Field(None, description="Agent that ended a consultation.")
+    conf_number_terminated: Phone | None = Field(
+        None, description="External number that ended a consultation."
+    )
+    target_number: Phone | None = Field(
+        None, description="Destination when forwarding to an external number."
+    )
+    conf_target: ConfTarget | None = Field(
+        None, description="Consultation type, sent after the consultation ends."
+    )
+    conf_target_id: Text | None = Field(
+        None,
+        description="Agent or group id, or destination number, of the consultation.",
+        examples=["100002"],
+    )
+    conf_target_terminated: Boolean | None = Field(
+        None, description="True when the consultation target ended the consultation."
+    )
+
+    @property
+    def event_time(self) -> datetime:
+        return self.eventtime
+
+    @property
+    def agent_number(self) -> str | None:
+        return self.agentid
+
+    @property
+    def task_id(self) -> str | None:
+        return self.taskid
 
 
 class RecordedCall(CallbackModel):
-    cmd: Literal["recordedcall"]
-    taskid: TaskId
-    eventtime: FlexibleTime
-    agentid: AgentNumber | None = None
-    mode: Mode | None = None
+    """The recording of a call started."""
 
-    AGENT_FIELD: ClassVar[str | None] = "agentid"
-    CALL_FIELD: ClassVar[str | None] = "taskid"
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "cmd": "recordedcall",
+                    "taskid": "1a2b3c4d5e6f708192a3b4c5",
+                    "agentid": "100001",
+                    "mode": "0",
+                    "eventtime": "2025-11-20 10:01:12",
+                }
+            ]
+        }
+    )
+
+    cmd: Literal["recordedcall"]
+    taskid: TaskId = Field(description=_CALL)
+    eventtime: FlexibleTime = Field(description=_WHEN)
+    agentid: AgentNumber | None = Field(None, description="Agent number given by the ACD.")
+    mode: Mode | None = Field(None, description=_DIRECTION)
+
+    @property
+    def event_time(self) -> datetime:
+        return self.eventtime
+
+    @property
+    def agent_number(self) -> str | None:
+        return self.agentid
+
+    @property
+    def task_id(self) -> str | None:
+        return self.taskid
 
 
 class ClassificationEvent(CallbackModel):
-    cmd: Literal["classificationevent"]
-    callid: TaskId
-    classificationreason: RequiredText
-    # Two clocks: "timestamp" (string, when the agent classified) and "eventtime" (ms).
-    timestamp: FlexibleTime | None = None
-    eventtime: EpochMillis | None = None
-    agent: AgentNumber | None = None
-    hotlineid: Integer | None = None
-    mandatorid: Integer | None = None
-    classificationcategoryid: Integer | None = None
-    mode: Mode | None = None
+    """An agent classified a call. `eventtime` or `timestamp` is required."""
 
-    AGENT_FIELD: ClassVar[str | None] = "agent"
-    CALL_FIELD: ClassVar[str | None] = "callid"
+    model_config = ConfigDict(
+        json_schema_extra={
+            "anyOf": [{"required": ["eventtime"]}, {"required": ["timestamp"]}],
+            "examples": [
+                {
+                    "cmd": "classificationevent",
+                    "callid": "1a2b3c4d5e6f708192a3b4c5",
+                    "agent": "100001",
+                    "classificationreason": "Order placed",
+                    "classificationcategoryid": "3",
+                    "hotlineid": "501",
+                    "mode": "0",
+                    "timestamp": "2025-11-20 10:05:00",
+                    "eventtime": "1763629500000",
+                }
+            ],
+        }
+    )
+
+    cmd: Literal["classificationevent"]
+    callid: TaskId = Field(description=_CALL)
+    classificationreason: RequiredText = Field(description="The classification.", examples=["Order placed"])
+    # Two clocks: "timestamp" (string, when the agent classified) and "eventtime" (ms).
+    timestamp: FlexibleTime | None = Field(None, description="When the agent classified the call.")
+    eventtime: EpochMillis | None = Field(None, description=_WHEN)
+    agent: AgentNumber | None = Field(None, description="Agent number.")
+    hotlineid: Integer | None = Field(None, description=_HOTLINE_ID)
+    mandatorid: Integer | None = Field(None, description=_MANDATOR_ID)
+    classificationcategoryid: Integer | None = Field(None, description="Id of the classification category.")
+    mode: Mode | None = Field(None, description=_DIRECTION)
 
     @model_validator(mode="after")
     def _has_a_time(self) -> ClassificationEvent:
@@ -457,53 +707,173 @@ class ClassificationEvent(CallbackModel):
         assert moment is not None
         return moment
 
+    @property
+    def agent_number(self) -> str | None:
+        return self.agent
+
+    @property
+    def task_id(self) -> str | None:
+        return self.callid
+
 
 class EnqueueCall(CallbackModel):
-    cmd: Literal["enqueuecall"]
-    taskid: TaskId
-    eventtime: EpochMillis
-    agent: AgentNumber | None = None
-    mandatorid: Integer | None = None
+    """A call was put into the queue of an agent."""
 
-    AGENT_FIELD: ClassVar[str | None] = "agent"
-    CALL_FIELD: ClassVar[str | None] = "taskid"
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "cmd": "enqueuecall",
+                    "taskid": "1a2b3c4d5e6f708192a3b4c5",
+                    "agent": "100001",
+                    "mandatorid": "7",
+                    "eventtime": "1763629200000",
+                }
+            ]
+        }
+    )
+
+    cmd: Literal["enqueuecall"]
+    taskid: TaskId = Field(description=_CALL)
+    eventtime: EpochMillis = Field(description=_WHEN)
+    agent: AgentNumber | None = Field(None, description="Agent number.")
+    mandatorid: Integer | None = Field(None, description=_MANDATOR_ID)
+
+    @property
+    def event_time(self) -> datetime:
+        return self.eventtime
+
+    @property
+    def agent_number(self) -> str | None:
+        return self.agent
+
+    @property
+    def task_id(self) -> str | None:
+        return self.taskid
 
 
 class ScheduleCallEvent(CallbackModel):
-    cmd: Literal["schedulecallevent"]
-    scheduleid: ScheduleId
-    eventtime: EpochMillis
-    # the spec types agentid here as "integer", not the 6-digit agent number
-    agentid: AgentId | None = None
-    callednumber: Phone | None = None
-    timefrom: ClockTime | None = None
-    timeto: ClockTime | None = None
-    weekdays: Flag | None = None
-    saturday: Flag | None = None
-    sunday: Flag | None = None
-    nextretrystartdate: LocalMinutes | None = None
-    nextretryenddate: LocalMinutes | None = None
-    agenttype: Annotated[str, _rule(_agent_type, "must be ONLY_AGENT or EVERYONE")] | None = None
-    requesttext: Text | None = None
-    schedulestartdates: Text | None = None
+    """A call was scheduled (a callback with its time windows, days and attempts)."""
 
-    AGENT_FIELD: ClassVar[str | None] = "agentid"
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "cmd": "schedulecallevent",
+                    "scheduleid": "4711",
+                    "agentid": "100001",
+                    "callednumber": "004930123456",
+                    "timefrom": "09:00",
+                    "timeto": "17:20",
+                    "weekdays": "1",
+                    "saturday": "0",
+                    "sunday": "0",
+                    "nextretrystartdate": "2025-11-21 09:00",
+                    "nextretryenddate": "2025-11-21 17:20",
+                    "agenttype": "ONLY_AGENT",
+                    "requesttext": "Call back about order 123",
+                    "schedulestartdates": "2025-11-21;2025-11-24",
+                    "eventtime": "1763629200000",
+                }
+            ]
+        }
+    )
+
+    cmd: Literal["schedulecallevent"]
+    scheduleid: ScheduleId = Field(description="Unique id of the scheduled call.")
+    eventtime: EpochMillis = Field(description=_WHEN)
+    # the spec types agentid here as "integer", not the 6-digit agent number
+    agentid: AgentId | None = Field(None, description="Agent number given by the ACD.")
+    callednumber: Phone | None = Field(None, description=_CALLED)
+    timefrom: ClockTime | None = Field(None, description="Start of the daily call window.")
+    timeto: ClockTime | None = Field(None, description="End of the daily call window.")
+    weekdays: Flag | None = Field(None, description="Planned for weekdays.")
+    saturday: Flag | None = Field(None, description="Planned for Saturdays.")
+    sunday: Flag | None = Field(None, description="Planned for Sundays.")
+    nextretrystartdate: LocalMinutes | None = Field(None, description="Start of the next attempt window.")
+    nextretryenddate: LocalMinutes | None = Field(None, description="End of the next attempt window.")
+    agenttype: AgentType | None = Field(None, description="Who may take the scheduled call.")
+    requesttext: Text | None = Field(None, description=_REQUEST_TEXT, examples=["Call back about order 123"])
+    schedulestartdates: Text | None = Field(
+        None, description="Dates of the schedule, separated by `;`.", examples=["2025-11-21;2025-11-24"]
+    )
+
+    @property
+    def event_time(self) -> datetime:
+        return self.eventtime
+
+    @property
+    def agent_number(self) -> str | None:
+        return self.agentid
 
 
 class ConfigChanged(CallbackModel):
+    """The configuration of an agent, group, hotline, mandator, pause reason or classificator
+    changed."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "cmd": "configchanged",
+                    "action": "update",
+                    "type": "agent",
+                    "secondtype": "group",
+                    "customerNumber": "10042",
+                    "eventtime": "1763629200000",
+                }
+            ]
+        }
+    )
+
     cmd: Literal["configchanged"]
-    action: RequiredText
-    type: RequiredText
-    eventtime: EpochMillis
-    secondtype: Text | None = None
+    action: RequiredText = Field(description="Name of the action within the ACD.", examples=["update"])
+    type: RequiredText = Field(
+        description="The item that changed (agent, group, hotline, mandator, pause reason, classificator).",
+        examples=["agent"],
+    )
+    eventtime: EpochMillis = Field(description=_WHEN)
+    secondtype: Text | None = Field(
+        None,
+        description="Set if the action changed more than one item: agent, group, hotline or mandator.",
+        examples=["group"],
+    )
+
+    @property
+    def event_time(self) -> datetime:
+        return self.eventtime
 
 
 class BroadcastEvent(CallbackModel):
+    """A group received a multi-group message."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "cmd": "broadcastevent",
+                    "admin": "Supervisor",
+                    "groupid": "11",
+                    "message": "Team meeting at 15:00",
+                    "eventtime": "1763629200000",
+                }
+            ]
+        }
+    )
+
     cmd: Literal["broadcastevent"]
-    groupid: RequiredText
-    message: Annotated[str, Field(max_length=4096)]
-    eventtime: EpochMillis
-    admin: Text | None = None
+    groupid: RequiredText = Field(description="Id of the group.", examples=["11"])
+    message: Annotated[str, Field(max_length=MAX_MESSAGE_LENGTH)] = Field(
+        description="The message.", examples=["Team meeting at 15:00"]
+    )
+    eventtime: EpochMillis = Field(description=_WHEN)
+    admin: Text | None = Field(
+        None, description="Name of the admin who sent the message.", examples=["Supervisor"]
+    )
+
+    @property
+    def event_time(self) -> datetime:
+        return self.eventtime
 
 
 # The union as a type (for annotations and schemas). Requests are validated by the model their
