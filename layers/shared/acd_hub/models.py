@@ -54,21 +54,6 @@ if TYPE_CHECKING:
     from pydantic.json_schema import JsonSchemaValue
     from pydantic_core import CoreSchema
 
-INBOUND_STATES = ("offline", "online", "alerting", "connected", "timeouted", "busy", "working", "paused")
-OUTBOUND_STATES = (
-    "outonline",
-    "outalerting",
-    "outbusy",
-    "outtimeouted",
-    "balerting",
-    "bbusy",
-    "btimeout",
-    "bunassigned",
-    "bconnected",
-    "outconnect",
-    "outworking",
-    "outpaused",
-)
 AgentStateName = Literal[
     "offline",
     "online",
@@ -876,19 +861,6 @@ class BroadcastEvent(CallbackModel):
         return self.eventtime
 
 
-# The union as a type (for annotations and schemas). Requests are validated by the model their
-# cmd names, which is what this discriminated union does, without building all eight up front.
-CallbackEvent = Annotated[
-    AgentState
-    | CallEvent
-    | RecordedCall
-    | ClassificationEvent
-    | EnqueueCall
-    | ScheduleCallEvent
-    | ConfigChanged
-    | BroadcastEvent,
-    Field(discriminator="cmd"),
-]
 CALLBACK_MODELS: dict[str, type[CallbackModel]] = {
     model.model_fields["cmd"].annotation.__args__[0]: model  # type: ignore[union-attr]
     for model in (
