@@ -178,10 +178,6 @@ def state_text(state: object, pause_reason: object = None) -> str:
     return f"{text}: {pause_reason}" if pause_reason else text
 
 
-def event_label(event_type: object) -> str:
-    return EVENT_TYPES.get(str(event_type), str(event_type))
-
-
 def outcome_label(outcome: object) -> str:
     if outcome is None:
         return ""
