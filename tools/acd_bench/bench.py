@@ -231,7 +231,8 @@ def api_gateway_event(method: str, params: Sequence[tuple[str, str]], request_id
 def simulated_day(seed: int = 7, **config: Any) -> list[Any]:
     """acd-sim's day (``SimEvent``: ``cmd``, ``params``, ``time``), time-ordered; ``config``:
     ``agents``, ``calls``, ``outbound`` (acd-sim's defaults otherwise)."""
-    from acd_sim.sim import SimConfig, generate_day  # noqa: PLC0415
+    from acd_sim.day import generate_day  # noqa: PLC0415
+    from acd_sim.model import SimConfig  # noqa: PLC0415
 
     return generate_day(SimConfig(day=SIM_DAY, seed=seed, **config))
 

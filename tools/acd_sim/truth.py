@@ -1,8 +1,8 @@
 """Ground truth of the traffic simulator: what the hub's reports must say about a list of events.
 
 Computed from the callback *parameters* alone (as the hub receives them), independently of the
-hub's own code: stdlib only, no ``acd_hub`` import. The definitions follow DESIGN.md ("KPIs",
-"Aggregation") word for word; an end-to-end test compares this with the hub's aggregates, so a
+hub's own code: stdlib only, no ``acd_hub`` import. The definitions below are the reports' KPI
+definitions, restated; an end-to-end test compares this with the hub's aggregates, so a
 disagreement is a bug on one side or an ambiguity in the definitions.
 
 Input: any objects with a ``params`` mapping (``name -> str`` as sent, names in any case; the
