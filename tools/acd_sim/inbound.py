@@ -39,60 +39,48 @@ class InboundCalls:
     def __init__(self, engine: DayEngine, floor: AgentFloor) -> None:
         self.engine = engine
         self.floor = floor
+        self.rng = engine.rng  # the day's one stream of draws, shared with every part
         self.queue: list[Call] = []
         self.hotlines = HOTLINES if engine.config.agents >= 4 else HOTLINES[:2]
 
     def set_up(self) -> None:
         """The day's arrivals: busier late morning, two rushes, a few bad calls."""
+        engine, rng, calls = self.engine, self.rng, self.engine.config.calls
         weights = {8: 1.0, 9: 1.6, 10: 2.2, 11: 2.4, 12: 1.4, 13: 1.5, 14: 1.7, 15: 1.5, 16: 1.2, 17: 0.8}
         hours, hour_weights = list(weights), list(weights.values())
         # Two rushes that overload the agents on duty: an incident floods the Technik hotline for
         # ten minutes in the late morning, a newsletter makes Vertrieb ring in the afternoon.
         rushes = []
-        if self.engine.config.calls >= 30:
-            rushes.append(
-                (
-                    round(self.engine.config.calls * 0.15),
-                    self.engine.clock(10, 15) + self.engine.rng.randint(0, 2700),
-                    600,
-                    502,
-                )
-            )
-            rushes.append(
-                (
-                    round(self.engine.config.calls * 0.06),
-                    self.engine.clock(15, 30) + self.engine.rng.randint(0, 1800),
-                    300,
-                    501,
-                )
-            )
+        if calls >= 30:
+            rushes.append((round(calls * 0.15), engine.clock(10, 15) + rng.randint(0, 2700), 600, 502))
+            rushes.append((round(calls * 0.06), engine.clock(15, 30) + rng.randint(0, 1800), 300, 501))
         arrivals: list[tuple[int, Hotline]] = []
         for count, start, length, hotline_id in rushes:
             hotline = next(h for h in self.hotlines if h.id == hotline_id)
-            arrivals.extend((start + self.engine.rng.randint(0, length), hotline) for _ in range(count))
-        for _ in range(self.engine.config.calls - len(arrivals)):
-            hour = self.engine.rng.choices(hours, hour_weights)[0]
-            hotline = self.engine.rng.choices(self.hotlines, [h.weight for h in self.hotlines])[0]
-            arrivals.append((self.engine.clock(hour) + self.engine.rng.randint(0, 3599), hotline))
+            arrivals.extend((start + rng.randint(0, length), hotline) for _ in range(count))
+        for _ in range(calls - len(arrivals)):
+            hour = rng.choices(hours, hour_weights)[0]
+            hotline = rng.choices(self.hotlines, [h.weight for h in self.hotlines])[0]
+            arrivals.append((engine.clock(hour) + rng.randint(0, 3599), hotline))
         arrivals.sort(key=lambda a: a[0])
         bad = (
-            set(self.engine.rng.sample(range(len(arrivals)), k=max(1, round(len(arrivals) * 0.005))))
+            set(rng.sample(range(len(arrivals)), k=max(1, round(len(arrivals) * 0.005))))
             if arrivals
             else set()
         )
         for k, (t, hotline) in enumerate(arrivals):
             call = Call(
                 index=k,
-                task=self.engine.new_task(),
+                task=engine.new_task(),
                 hotline=hotline,
-                caller=self.engine.random_phone(),
-                fmt=self.engine.fmt(),
-                suppressed=self.engine.rng.random() < 0.08,
+                caller=engine.random_phone(),
+                fmt=engine.fmt(),
+                suppressed=rng.random() < 0.08,
                 arrival=t,
-                patience=max(5, int(self.engine.rng.expovariate(1 / 80))),
-                wants_mailbox=hotline.mailbox_after is not None and self.engine.rng.random() < 0.5,
+                patience=max(5, int(rng.expovariate(1 / 80))),
+                wants_mailbox=hotline.mailbox_after is not None and rng.random() < 0.5,
             )
-            self.engine.at(t, self.bad_call if k in bad else self.arrive, call)
+            engine.at(t, self.bad_call if k in bad else self.arrive, call)
 
     def call_event(
         self, t: int, call: Call, eventtype: str, agent: Agent | None = None, **extra: Any
@@ -133,7 +121,7 @@ class InboundCalls:
         if waiting >= QUEUE_LIMIT or not logged_in:
             self.call_event(t + 1, call, "Rejected", hotlineid=call.hotline.id)
             self.call_event(
-                t + 2 + self.engine.rng.randint(0, 3),
+                t + 2 + self.rng.randint(0, 3),
                 call,
                 "CallEnd",
                 hotlineid=call.hotline.id,
@@ -155,7 +143,7 @@ class InboundCalls:
             self.call_event(
                 t, call, "Announcement", hotlineid=call.hotline.id, announcement=900 + call.hotline.id % 100
             )
-            if self.engine.rng.random() < 0.2:
+            if self.rng.random() < 0.2:
                 self.engine.emit(t, "enqueuecall", taskid=call.task, customerNumber=CUSTOMER)
         if not call.fate_set:
             call.fate_set = True
@@ -178,7 +166,7 @@ class InboundCalls:
         hotline = call.hotline.id
         if kind == "mailbox":
             self.call_event(t, call, "Mailbox", hotlineid=hotline, mailboxid=hotline + 300)
-            t += self.engine.rng.randint(15, 70)
+            t += self.rng.randint(15, 70)
         elif kind == "forward":
             self.forward(t, call)
             return
@@ -187,11 +175,11 @@ class InboundCalls:
     def forward(self, t: int, call: Call) -> None:
         """To the external partner call center: ForwardNumber; the call ends there later."""
         call.state = "ended"
-        target = Phone("49", "2214711" + str(self.engine.rng.randint(100, 999)))
+        target = Phone("49", "2214711" + str(self.rng.randint(100, 999)))
         self.call_event(
             t, call, "ForwardNumber", hotlineid=call.hotline.id, target_number=target.render(call.fmt)
         )
-        end = t + self.engine.rng.randint(30, 400)
+        end = t + self.rng.randint(30, 400)
         self.call_event(end, call, "CallEnd", hotlineid=call.hotline.id, tried=int(call.tried), connected=0)
 
     def dispatch(self, t: int) -> None:
@@ -219,15 +207,15 @@ class InboundCalls:
             hotlineid=hotline.id,
             **self.numbers(call),
         )
-        if self.engine.rng.random() < 0.06:
+        if self.rng.random() < 0.06:
             self.engine.at(t + RING_TIMEOUT, self.ring_timeout, call, agent)
         else:
-            self.engine.at(t + self.engine.rng.randint(2, 9), self.answer, call, agent)
+            self.engine.at(t + self.rng.randint(2, 9), self.answer, call, agent)
 
     def ring_timeout(self, t: int, call: Call, agent: Agent) -> None:
         self.call_event(t, call, "Timeout", agent, hotlineid=call.hotline.id)
         self.floor.agent_state(agent, t, "timeouted", taskid=call.task)
-        self.engine.at(t + self.engine.rng.randint(3, 20), self.floor.become_idle, agent)
+        self.engine.at(t + self.rng.randint(3, 20), self.floor.become_idle, agent)
         call.excluded.add(agent.index)
         self.enqueue(t, call)
         self.engine.at(t + 1, self.dispatch)
@@ -255,7 +243,7 @@ class InboundCalls:
     def conversation(self, call: Call, agent: Agent) -> Generator[int, int]:
         """From Connected to CallEnd: hold, a consultation or a transfer, then wrap-up."""
         t = yield 0
-        rng = self.engine.rng
+        rng = self.rng
         if rng.random() < 0.3:
             self.floor.recorded(t + 1, agent, call.task, mode=0)
         talk = int(min(1800, max(20, rng.lognormvariate(math.log(200), 0.6))))
@@ -329,7 +317,7 @@ class InboundCalls:
 
     def wrap_up(self, t: int, call: Call, agent: Agent) -> None:
         """After-call work with the task id, maybe a classification, then the next thing."""
-        rng = self.engine.rng
+        rng = self.rng
         acw = int(min(300, max(5, rng.lognormvariate(math.log(40), 0.7))))
         self.floor.agent_state(agent, t, "working", taskid=call.task)
         if rng.random() < 0.5:
