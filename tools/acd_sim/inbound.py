@@ -196,6 +196,14 @@ class InboundCalls:
         agent.status = "busy"
         call.state = "ringing"
         call.tried = True
+        self.alert(t, call, agent)
+        if self.rng.random() < 0.06:
+            self.engine.at(t + RING_TIMEOUT, self.ring_timeout, call, agent)
+        else:
+            self.engine.at(t + self.rng.randint(2, 9), self.answer, call, agent)
+
+    def alert(self, t: int, call: Call, agent: Agent) -> None:
+        """The agent's phone rings with the call."""
         hotline = call.hotline
         self.call_event(t, call, "Alerting", agent, hotlineid=hotline.id, groupid=hotline.group)
         self.floor.agent_state(
@@ -207,10 +215,6 @@ class InboundCalls:
             hotlineid=hotline.id,
             **self.numbers(call),
         )
-        if self.rng.random() < 0.06:
-            self.engine.at(t + RING_TIMEOUT, self.ring_timeout, call, agent)
-        else:
-            self.engine.at(t + self.rng.randint(2, 9), self.answer, call, agent)
 
     def ring_timeout(self, t: int, call: Call, agent: Agent) -> None:
         self.call_event(t, call, "Timeout", agent, hotlineid=call.hotline.id)
@@ -290,18 +294,7 @@ class InboundCalls:
                 self.call_event(t, call, "ForwardAgent", target, hotlineid=call.hotline.id)
                 self.wrap_up(t, call, agent)
                 t = yield 1
-                self.call_event(
-                    t, call, "Alerting", target, hotlineid=call.hotline.id, groupid=call.hotline.group
-                )
-                self.floor.agent_state(
-                    target,
-                    t,
-                    "alerting",
-                    taskid=call.task,
-                    hotline=call.hotline.name,
-                    hotlineid=call.hotline.id,
-                    **self.numbers(call),
-                )
+                self.alert(t, call, target)
                 t = yield rng.randint(2, 8)
                 self.connect(t, call, target)
                 agent = target
