@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from click.testing import CliRunner
 
-from acd_hub.models import ParseContext, parse_callback
+from acd_hub.models import CALLBACK_MODELS, ParseContext, parse_callback
 from acd_sim import sim
 from acd_sim.day import generate_day
 from acd_sim.model import SimConfig, SimEvent
@@ -100,16 +100,7 @@ def test_parameters_keep_the_vendors_constraints(full_day: list[SimEvent]) -> No
 
 def test_the_day_has_everything_a_real_day_has(full_day: list[SimEvent]) -> None:
     cmds = Counter(e.cmd for e in full_day)
-    assert set(cmds) == {
-        "agentstate",
-        "callevent",
-        "recordedcall",
-        "classificationevent",
-        "enqueuecall",
-        "schedulecallevent",
-        "configchanged",
-        "broadcastevent",
-    }
+    assert set(cmds) == set(CALLBACK_MODELS)  # every message the hub knows
     types = Counter(e.params["eventtype"] for e in full_day if e.cmd == "callevent")
     for kind in [
         "CallStart",

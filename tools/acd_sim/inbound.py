@@ -204,15 +204,22 @@ class InboundCalls:
 
     def alert(self, t: int, call: Call, agent: Agent) -> None:
         """The agent's phone rings with the call."""
+        self._agent_takes(t, call, agent, "Alerting", "alerting")
+
+    def _agent_takes(
+        self, t: int, call: Call, agent: Agent, eventtype: str, state: str, **extra: Any
+    ) -> None:
+        """The call's ``eventtype`` naming the agent, and his agent state ``state`` with the call."""
         hotline = call.hotline
-        self.call_event(t, call, "Alerting", agent, hotlineid=hotline.id, groupid=hotline.group)
+        self.call_event(t, call, eventtype, agent, hotlineid=hotline.id, groupid=hotline.group)
         self.floor.agent_state(
             agent,
             t,
-            "alerting",
+            state,
             taskid=call.task,
             hotline=hotline.name,
             hotlineid=hotline.id,
+            **extra,
             **self.numbers(call),
         )
 
@@ -230,19 +237,8 @@ class InboundCalls:
         self.engine.spawn(t, self.conversation(call, agent))
 
     def connect(self, t: int, call: Call, agent: Agent) -> None:
-        hotline = call.hotline
-        self.call_event(t, call, "Connected", agent, hotlineid=hotline.id, groupid=hotline.group)
-        self.floor.agent_state(
-            agent,
-            t,
-            "connected",
-            taskid=call.task,
-            hotline=hotline.name,
-            hotlineid=hotline.id,
-            group=GROUPS[hotline.group],
-            groupid=hotline.group,
-            **self.numbers(call),
-        )
+        group = call.hotline.group
+        self._agent_takes(t, call, agent, "Connected", "connected", group=GROUPS[group], groupid=group)
 
     def conversation(self, call: Call, agent: Agent) -> Generator[int, int]:
         """From Connected to CallEnd: hold, a consultation or a transfer, then wrap-up."""
