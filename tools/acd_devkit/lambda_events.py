@@ -254,7 +254,7 @@ class FakeLambdaContext:
 
 
 @functools.cache
-def _serialize() -> Callable[[Any], dict[str, Any]]:
+def _serialize() -> Callable[[Any], Any]:
     # Imported on first use, not with this module (see the module's docstring).
     from boto3.dynamodb.types import TypeSerializer  # noqa: PLC0415
 
