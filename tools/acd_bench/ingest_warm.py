@@ -31,6 +31,11 @@ from acd_local.lambda_runtime import load_handler
 MODULE = "acd_bench_ingest_app"
 
 
+def _context() -> FakeLambdaContext:
+    """The ingest function's context, as the template sizes it."""
+    return FakeLambdaContext("IngestFunction", memory_limit_in_mb=512, timeout_seconds=10)
+
+
 def ingest_events(sim_count: int = 200) -> tuple[list[dict[str, Any]], dict[str, int]]:
     """The valid samples of ``events/ingest`` and ``sim_count`` agentstate/callevent requests of a
     simulated day (every 5th a PUT with a form body, every 7th a HEAD)."""
@@ -76,7 +81,7 @@ def _interleaved_pass(
     """Seconds per handler for one pass over ``events``, the handlers taking turns event by event
     (the order alternating too), so a noisy neighbour slows both alike; and of those, the seconds
     inside ``inner``'s calls."""
-    context = FakeLambdaContext("IngestFunction", memory_limit_in_mb=512, timeout_seconds=10)
+    context = _context()
     totals = [0.0] * len(handlers)
     inside = [0.0] * len(handlers)
     clock = time.perf_counter
@@ -105,7 +110,7 @@ def bench_ingest_warm(rounds: int = 25, sim_events: int = 200) -> dict[str, Any]
             with quiet_stdout():
                 ingest = load_handler(REPO / "functions" / "ingest", "app.lambda_handler", module_name=MODULE)
                 bare = bare_handler(client)
-                statuses = Counter(ingest(event, FakeLambdaContext())["statusCode"] for event in events)
+                statuses = Counter(ingest(event, _context())["statusCode"] for event in events)
                 if set(statuses) != {200}:
                     raise RuntimeError(
                         f"the ingest handler did not store every bench event: {dict(statuses)}"
