@@ -28,10 +28,9 @@ Seven measurements (see ``docs/bench.md`` for the latest table):
 Figures are medians of interleaved repetitions on a noisy machine: read the ratios, not the
 absolute values. Nothing here is a timed test (``tests/unit/test_bench.py`` checks structure).
 
-This module is the command line; each measurement is a module of its own (:mod:`acd_bench.ingest_warm`,
-:mod:`~acd_bench.cold_start`, :mod:`~acd_bench.aggregation`, :mod:`~acd_bench.local_e2e`,
-:mod:`~acd_bench.deployment`, :mod:`~acd_bench.scaling`) over a shared :mod:`~acd_bench.harness`,
-and :mod:`acd_bench.report` writes the table and ``docs/bench.md``.
+This module is the command line. Each measurement is a module of its own (``ingest_warm``,
+``cold_start``, ``aggregation``, ``local_e2e``, ``deployment``, ``scaling``) over a shared
+``harness``, and ``report`` writes the table and ``docs/bench.md``.
 """
 
 from __future__ import annotations
