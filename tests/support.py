@@ -13,8 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 from unittest.mock import MagicMock
 
-from boto3.dynamodb.types import TypeSerializer
-
+from acd_devkit.lambda_events import FakeLambdaContext, stream_record
 from acd_hub.aggregation import AgentStatsAggregator, CallStatsAggregator
 from acd_hub.errors import StoreUnavailable
 from acd_hub.items import conflicting_fields, event_item
@@ -59,7 +58,6 @@ class MemoryStore:
 # -- stream aggregation over the real tables --------------------------------------------------
 
 RECEIVED = datetime(2025, 11, 20, 12, 0, tzinfo=UTC)
-SERIALIZE = TypeSerializer().serialize
 
 
 class Harness:
@@ -86,23 +84,13 @@ class Harness:
         return items
 
     def record(self, item: dict[str, Any]) -> dict[str, Any]:
+        """The stream's next INSERT record, of ``item``."""
         self.sequence += 1
-        return {
-            "eventID": str(self.sequence),
-            "eventName": "INSERT",
-            "eventSource": "aws:dynamodb",
-            "eventSourceARN": "arn:aws:dynamodb:eu-central-1:123456789012:table/EventsTable/stream/x",
-            "dynamodb": {
-                "Keys": {"pk": SERIALIZE(item["pk"]), "sk": SERIALIZE(item["sk"])},
-                "NewImage": {k: SERIALIZE(v) for k, v in item.items()},
-                "SequenceNumber": f"{self.sequence:021d}",
-                "StreamViewType": "NEW_IMAGE",
-            },
-        }
+        return stream_record(item, self.sequence)
 
     def run(self, aggregator: Any, items: list[dict[str, Any]]) -> dict[str, Any]:
         event = {"Records": [self.record(i) for i in items]}
-        return aggregate_batch(event, MagicMock(), aggregator, MagicMock())
+        return aggregate_batch(event, FakeLambdaContext("StatsFunction"), aggregator, MagicMock())
 
     def agents(self) -> AgentStatsAggregator:
         return AgentStatsAggregator(self.log, self.reports, self.settings)

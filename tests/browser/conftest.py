@@ -28,7 +28,10 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
 
-from acd_sim.sim import build_expectations, generate_day, plan_requests, send
+from acd_sim.day import generate_day
+from acd_sim.plan import plan_requests
+from acd_sim.sender import send
+from acd_sim.sim import build_expectations
 from tests.e2e.test_simulated_day import CONFIG, SL_SECONDS
 
 HERE = Path(__file__).resolve().parent

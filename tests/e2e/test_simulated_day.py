@@ -9,7 +9,11 @@ from typing import Any
 import pytest
 
 from acd_local.stack import LocalHub
-from acd_sim.sim import SimConfig, build_expectations, generate_day, plan_requests, send
+from acd_sim.day import generate_day
+from acd_sim.model import SimConfig
+from acd_sim.plan import plan_requests
+from acd_sim.sender import send
+from acd_sim.sim import build_expectations
 from tests.e2e.conftest import E2E_TOKEN
 from tests.e2e.test_callbacks import report
 

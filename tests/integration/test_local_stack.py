@@ -24,9 +24,9 @@ from typing import Any
 
 import pytest
 
+from acd_devkit.lambda_events import FakeLambdaContext, query_parameters
 from acd_devkit.template import load_template
 from acd_local.lambda_runtime import (
-    FakeLambdaContext,
     HttpRequest,
     Route,
     batch_outcome,
@@ -38,7 +38,6 @@ from acd_local.lambda_runtime import (
     matches_pattern,
     parse_filter_patterns,
     passes_filters,
-    query_parameters,
     validate_filter_pattern,
 )
 from acd_local.stack import (

@@ -18,7 +18,10 @@ import pytest
 from click.testing import CliRunner
 
 from acd_sim import sim
-from acd_sim.sim import SimConfig, generate_day, plan_requests, send
+from acd_sim.day import generate_day
+from acd_sim.model import SimConfig
+from acd_sim.plan import plan_requests
+from acd_sim.sender import Answer, send
 
 pytestmark = pytest.mark.integration
 
@@ -108,7 +111,7 @@ def test_every_planned_request_arrives_as_generated(recorder: Recorder, keep_ali
     recorder.keep_alive = keep_alive
     events = generate_day(CONFIG)
     plan = plan_requests(events, methods=["get", "put", "head"], duplicates=0.2, shuffle_window=15, seed=4)
-    answered: list[sim.Answer] = []
+    answered: list[Answer] = []
     report = send(events, recorder.url, TOKEN, plan=plan, concurrency=4, on_answer=answered.append)
 
     assert report.failures == []

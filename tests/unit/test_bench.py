@@ -11,7 +11,26 @@ from typing import Any
 
 import pytest
 
-from acd_bench import bench
+from acd_bench import (
+    bare,
+    bench,
+    cold_start,
+    deployment,
+    dynamo,
+    harness,
+    ingest_warm,
+    report,
+)
+from acd_bench.aggregation import bench_aggregation
+from acd_bench.scaling import (
+    PER_EVENT_FIGURES,
+    SCALING_BASE,
+    bench_aggregation_scaling,
+    day_shape,
+    scaled_day_config,
+    scaling_growth,
+)
+from acd_devkit import lambda_events
 
 
 def _positive(value: Any) -> bool:
@@ -20,12 +39,12 @@ def _positive(value: Any) -> bool:
 
 @pytest.fixture(scope="module")
 def warm() -> dict[str, Any]:
-    return bench.bench_ingest_warm(rounds=2, sim_events=6)
+    return ingest_warm.bench_ingest_warm(rounds=2, sim_events=6)
 
 
 @pytest.fixture(scope="module")
 def aggregation() -> dict[str, Any]:
-    return bench.bench_aggregation(day_events=bench.simulated_day()[:60], batch_size=25)
+    return bench_aggregation(day_events=harness.simulated_day()[:60], batch_size=25)
 
 
 def test_ingest_warm_measures_both_handlers_on_the_same_events(warm: dict[str, Any]) -> None:
@@ -53,8 +72,8 @@ def test_bare_handler_makes_one_conditional_put() -> None:
         def put_item(self, **kwargs: Any) -> None:
             calls.append(kwargs)
 
-    handler = bench.bare_handler(Client())
-    event = bench.api_gateway_event("PUT", [("cmd", "agentstate"), ("agentid", "100001")], "r-1")
+    handler = bare.bare_handler(Client())
+    event = lambda_events.callback_event("PUT", [("cmd", "agentstate"), ("agentid", "100001")])
     assert handler(event, None)["statusCode"] == 200
     (call,) = calls
     assert call["ConditionExpression"] == "attribute_not_exists(pk)"
@@ -62,7 +81,7 @@ def test_bare_handler_makes_one_conditional_put() -> None:
 
 
 def test_cold_start_reports_import_first_request_and_breakdown() -> None:
-    cold = bench.bench_cold_start(repetitions=1, warmups=0)
+    cold = cold_start.bench_cold_start(repetitions=1, warmups=0)
     for key in (
         "ingest_import_ms",
         "bare_import_ms",
@@ -92,7 +111,7 @@ def test_import_costs_reads_what_app_and_acd_hub_import() -> None:
             "import time:       900 |        900 | json",
         ]
     )
-    costs = bench.import_costs(stderr)
+    costs = cold_start.import_costs(stderr)
     assert [(c["module"], c["imported_by"]) for c in costs] == [
         ("boto3", "app"),
         ("acd_hub.phone", "app"),
@@ -111,7 +130,7 @@ def test_aggregation_runs_both_aggregators_and_counts_dynamodb_calls(aggregation
     dynamo = aggregation["dynamodb"]
     # one conditional write per callback, and a callevent claims its key first (one more put);
     # a duplicate writes nothing
-    claims = sum(event.params["cmd"] == "callevent" for event in bench.simulated_day()[:60])
+    claims = sum(event.params["cmd"] == "callevent" for event in harness.simulated_day()[:60])
     assert 0 < claims < 60
     assert dynamo["ingest"]["requests_per_event"] == pytest.approx((60 + claims) / 60)
     assert dynamo["ingest"]["items_written_per_event"] == pytest.approx((60 + claims) / 60)
@@ -126,7 +145,7 @@ def test_aggregation_runs_both_aggregators_and_counts_dynamodb_calls(aggregation
 def scaling() -> dict[str, Any]:
     # Tiny days (~60 and ~100 events), one small batch size: the section's machinery, not its
     # figures. The time budget is far beyond what these days need, so nothing is cut short.
-    return bench.bench_aggregation_scaling(
+    return bench_aggregation_scaling(
         base={"agents": 2, "calls": 3, "outbound": 1}, factors=(1, 2), batch_sizes=(5,), max_seconds=600
     )
 
@@ -139,21 +158,10 @@ def test_dynamo_counter_counts_items_of_transactions_batch_gets_and_scans() -> N
     def key(pk: str, sk: str) -> dict[str, Any]:
         return {"pk": {"S": pk}, "sk": {"S": sk}}
 
-    with bench.patched_env(bench._AWS_ENV, unset=bench._UNSET_ENV), mock_aws():
-        client = boto3.client("dynamodb", region_name=bench.REGION)
-        client.create_table(
-            TableName="T",
-            KeySchema=[
-                {"AttributeName": "pk", "KeyType": "HASH"},
-                {"AttributeName": "sk", "KeyType": "RANGE"},
-            ],
-            AttributeDefinitions=[
-                {"AttributeName": "pk", "AttributeType": "S"},
-                {"AttributeName": "sk", "AttributeType": "S"},
-            ],
-            BillingMode="PAY_PER_REQUEST",
-        )
-        counter = bench.DynamoCounter(client)
+    with harness.patched_env(harness.AWS_ENV, unset=harness.UNSET_ENV), mock_aws():
+        client = boto3.client("dynamodb", region_name=lambda_events.REGION)
+        dynamo.create_plain_table(client, "T")
+        counter = dynamo.DynamoCounter(client)
         client.transact_write_items(
             TransactItems=[
                 {"Put": {"TableName": "T", "Item": {**key("a", "1"), "v": {"N": "1"}}}},
@@ -214,17 +222,16 @@ def test_item_size_follows_dynamodbs_rules() -> None:
         "m": {"M": {"x": {"BOOL": True}}},  # 1 + 3 + (1 + 1 + 1)
         "l": {"L": [{"S": "é"}]},  # 1 + 3 + (2 + 1)
     }
-    assert bench.item_size(item) == 4 + 4 + 7 + 7
+    assert dynamo.item_size(item) == 4 + 4 + 7 + 7
 
 
 def test_scaled_days_grow_every_hotline_day_and_every_agent_day() -> None:
-    base = dict(bench.SCALING_BASE)
+    base = dict(SCALING_BASE)
     shapes = {
-        factor: bench.day_shape(bench.simulated_day(**bench.scaled_day_config(base, factor)))
-        for factor in (1, 4, 16)
+        factor: day_shape(harness.simulated_day(**scaled_day_config(base, factor))) for factor in (1, 4, 16)
     }
     for factor in (4, 16):
-        assert bench.scaled_day_config(base, factor)["agents"] == base["agents"]
+        assert scaled_day_config(base, factor)["agents"] == base["agents"]
         # the hotlines' days grow with the calls, the agents' days (queue overflow rejected) less
         assert (
             shapes[factor]["hotline_day_calls"]["mean"]
@@ -246,7 +253,7 @@ def test_aggregation_scaling_measures_every_day_and_batch_size(scaling: dict[str
         assert run["batch_item_failures"] == 0
         assert set(run["delivered_records"]) == {"AgentStatsFunction", "CallStatsFunction"}
         assert all(n > 0 for n in run["delivered_records"].values())
-        for key, _ in bench.PER_EVENT_FIGURES:
+        for key, _ in PER_EVENT_FIGURES:
             assert _positive(run[key]), key
         # the per-event figures are the counted totals over the events measured
         requests = sum(f["requests"] for f in run["per_function"].values())
@@ -261,12 +268,12 @@ def test_aggregation_scaling_measures_every_day_and_batch_size(scaling: dict[str
             assert sizes["items"] > 0
     growth = scaling["growth"]["5"]
     assert (growth["from_factor"], growth["to_factor"], growth["partial"]) == (1, 2, False)
-    for key, _ in bench.PER_EVENT_FIGURES:
+    for key, _ in PER_EVENT_FIGURES:
         assert growth[key]["ratio"] == pytest.approx(large[key] / small[key])
 
 
 def test_aggregation_scaling_rows_mark_each_target(scaling: dict[str, Any]) -> None:
-    table = bench.rows({"aggregation_scaling": scaling, "errors": {}})
+    table = report.rows({"aggregation_scaling": scaling, "errors": {}})
     growth = [row for row in table if row.metric.startswith("7 ") and "day vs" in row.metric]
     rates = [row for row in table if row.metric.startswith("7 aggregation, batches of 5")]
     assert len(growth) == 3
@@ -278,24 +285,24 @@ def test_aggregation_scaling_rows_mark_each_target(scaling: dict[str, Any]) -> N
     for row in rates:
         assert row.target == "≥ 0.50×"
         assert row.met in ("yes", "**NO**")
-    lines = bench.scaling_table(scaling)
+    lines = report.scaling_table(scaling)
     assert len(lines) == 2
-    assert all(len(line) == len(bench.SCALING_HEADERS) for line in lines)
+    assert all(len(line) == len(report.SCALING_HEADERS) for line in lines)
     # a run cut short by its time budget says so, in the table and in its target rows
     cut = {**scaling, "runs": [{**scaling["runs"][1], "partial": True, "events": 7}, scaling["runs"][0]]}
-    cut["growth"] = bench.scaling_growth(cut["runs"])
-    labels = [row.metric for row in bench.scaling_rows(cut)]
+    cut["growth"] = scaling_growth(cut["runs"])
+    labels = [row.metric for row in report.scaling_rows(cut)]
     assert any("first 7 of" in label for label in labels)
     assert any("time budget hit" in label for label in labels)
 
 
 def test_deployment_size_of_an_existing_build(tmp_path: Path) -> None:
-    for name in [*bench.FUNCTIONS, "SharedLayer"]:
+    for name in [*deployment.FUNCTIONS, "SharedLayer"]:
         (tmp_path / name).mkdir()
         (tmp_path / name / "app.py").write_text("x = 1\n" * 1000)
     (tmp_path / "template.yaml").write_text("{}")
-    sizes = bench.bench_deployment_size(build=False, build_dir=tmp_path)
-    assert set(sizes["artifacts"]) == {*bench.FUNCTIONS, "SharedLayer"}
+    sizes = deployment.bench_deployment_size(build=False, build_dir=tmp_path)
+    assert set(sizes["artifacts"]) == {*deployment.FUNCTIONS, "SharedLayer"}
     assert all(_positive(a["unzipped_mb"]) and _positive(a["zipped_mb"]) for a in sizes["artifacts"].values())
     assert isinstance(sizes["stale"], bool)
 
@@ -314,16 +321,16 @@ def test_table_marks_each_target_and_every_error(warm: dict[str, Any], aggregati
         },
         "errors": {"cold_start": "RuntimeError: boom"},
     }
-    table = bench.rows(results)
-    assert all(len(row.cells()) == len(bench.HEADERS) for row in table)
+    table = report.rows(results)
+    assert all(len(row.cells()) == len(report.HEADERS) for row in table)
     by_metric = {row.metric: row for row in table}
     e2e = next(row for metric, row in by_metric.items() if metric.startswith("4 "))
     assert (e2e.ratio, e2e.target, e2e.met) == ("25 %", "≥ 50 %", "**NO**")
     assert any(metric.startswith("5 DynamoDB requests per ingested event") for metric in by_metric)
     assert by_metric["cold_start: not measured"].met == "**NO**"
-    text = bench.text_table(table)
+    text = report.text_table(table)
     assert text.splitlines()[0].split() == ["metric", "measured", "baseline", "ratio", "target", "met?"]
-    assert bench.markdown_table(table).count("\n") == len(table) + 1
+    assert report.markdown_table(table).count("\n") == len(table) + 1
 
 
 def test_main_writes_json_and_markdown(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -332,7 +339,7 @@ def test_main_writes_json_and_markdown(tmp_path: Path, monkeypatch: pytest.Monke
     monkeypatch.setitem(
         bench.PARTS,
         "deployment_size",
-        lambda **_: bench.bench_deployment_size(build=False, build_dir=tmp_path),
+        lambda **_: deployment.bench_deployment_size(build=False, build_dir=tmp_path),
     )
     out, md = tmp_path / "results.json", tmp_path / "bench.md"
     assert bench.main(["--only", "deployment_size", "--out", str(out), "--md", str(md)]) == 0

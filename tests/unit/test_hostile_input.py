@@ -19,6 +19,7 @@ from aws_lambda_powertools import Logger
 from botocore.stub import Stubber
 from moto import mock_aws
 
+from acd_devkit.lambda_events import stream_record
 from acd_devkit.template import dynamodb_tables, load_template
 from acd_hub import params, times
 from acd_hub.auth import static_tokens
@@ -32,7 +33,7 @@ from acd_hub.settings import HubSettings
 from acd_hub.storage import DynamoEventStore, StoreRefused
 from acd_hub.stream_batch import aggregate_batch
 from acd_local.lambda_runtime import HttpRequest, Route, build_http_api_event, match_route
-from tests.support import SERIALIZE, TOKEN, MemoryStore
+from tests.support import TOKEN, MemoryStore
 from tests.unit.test_models import VALID
 
 RECEIVED = datetime(2025, 11, 20, 9, 0, 5, tzinfo=UTC)
@@ -312,17 +313,7 @@ def test_one_event_key_one_item_in_dynamodb(aws: Any, settings: HubSettings) -> 
 
 def test_a_claim_in_a_stream_batch_touches_no_report() -> None:
     claim = {"pk": "EVENT_KEY#ce-1", "sk": "CLAIM", "kind": "claim", "event_key": "ce-1"}
-    record = {
-        "eventID": "1",
-        "eventName": "INSERT",
-        "eventSource": "aws:dynamodb",
-        "dynamodb": {
-            "Keys": {"pk": SERIALIZE(claim["pk"]), "sk": SERIALIZE(claim["sk"])},
-            "NewImage": {k: SERIALIZE(v) for k, v in claim.items()},
-            "SequenceNumber": "1",
-            "StreamViewType": "NEW_IMAGE",
-        },
-    }
+    record = stream_record(claim, 1)
     aggregator = MagicMock()
     aggregator.refresh.return_value = {}
     assert aggregate_batch({"Records": [record]}, MagicMock(), aggregator, MagicMock()) == {

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -12,7 +14,7 @@ import pytest
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2, DynamoDBStreamEvent
 from boto3.dynamodb.types import TypeDeserializer
 
-from acd_devkit import sample_events
+from acd_devkit import lambda_events, sample_events
 from acd_devkit.template import function_environment, load_template
 from acd_hub.errors import BadCallback
 from acd_hub.models import CALLBACK_MODELS, ParseContext, parse_callback
@@ -216,3 +218,37 @@ def test_env_json_names_only_variables_the_template_declares() -> None:
     for function, variables in env.items():
         declared = set(function_environment(template, function))
         assert set(variables) <= declared, f"{function}: {sorted(set(variables) - declared)} not declared"
+
+
+# -- the builders behind the samples (acd_devkit.lambda_events) ------------------------------
+
+
+def test_the_builders_import_nothing_a_function_imports() -> None:
+    """make bench's cold-start driver builds its context from this module before the function's
+    first request: importing it must not load what that request would load itself."""
+    probe = (
+        "import sys; import acd_devkit.lambda_events; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('boto3', 'botocore', 'aws_lambda_powertools', 'acd_hub', 'pydantic')))"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
+
+
+def test_the_fake_context_is_what_powertools_logs() -> None:
+    from aws_lambda_powertools.logging.lambda_context import build_lambda_context_model  # noqa: PLC0415
+
+    context = lambda_events.FakeLambdaContext("AgentStatsFunction", memory_limit_in_mb=256)
+    model = build_lambda_context_model(context)
+    assert model.function_arn == "arn:aws:lambda:eu-central-1:123456789012:function:AgentStatsFunction"
+    assert (model.function_memory_size, model.function_request_id) == (256, context.aws_request_id)
+    assert 0 < context.get_remaining_time_in_millis() <= 3_000
+
+
+def test_a_keys_only_stream_record_carries_no_image() -> None:
+    item = {"pk": "EVENT_KEY#ce-1", "sk": "CLAIM", "kind": "claim"}
+    record = lambda_events.stream_record(item, 7, view_type="KEYS_ONLY")
+    assert record["dynamodb"]["Keys"] == {"pk": {"S": "EVENT_KEY#ce-1"}, "sk": {"S": "CLAIM"}}
+    assert "NewImage" not in record["dynamodb"]
+    assert record["dynamodb"]["SequenceNumber"] == "000000000000000000007"
+    assert "NewImage" in lambda_events.stream_record(item, 7)["dynamodb"]

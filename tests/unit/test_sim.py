@@ -15,9 +15,12 @@ from zoneinfo import ZoneInfo
 import pytest
 from click.testing import CliRunner
 
-from acd_hub.models import ParseContext, parse_callback
+from acd_hub.models import CALLBACK_MODELS, ParseContext, parse_callback
 from acd_sim import sim
-from acd_sim.sim import SimConfig, SimEvent, TokenBucket, generate_day, plan_requests
+from acd_sim.day import generate_day
+from acd_sim.model import SimConfig, SimEvent
+from acd_sim.plan import plan_requests
+from acd_sim.sender import TokenBucket, callback_path
 from acd_sim.truth import KPI_KEYS, agent_days, expectations
 
 ZONE = ZoneInfo("Europe/Berlin")
@@ -97,16 +100,7 @@ def test_parameters_keep_the_vendors_constraints(full_day: list[SimEvent]) -> No
 
 def test_the_day_has_everything_a_real_day_has(full_day: list[SimEvent]) -> None:
     cmds = Counter(e.cmd for e in full_day)
-    assert set(cmds) == {
-        "agentstate",
-        "callevent",
-        "recordedcall",
-        "classificationevent",
-        "enqueuecall",
-        "schedulecallevent",
-        "configchanged",
-        "broadcastevent",
-    }
+    assert set(cmds) == set(CALLBACK_MODELS)  # every message the hub knows
     types = Counter(e.params["eventtype"] for e in full_day if e.cmd == "callevent")
     for kind in [
         "CallStart",
@@ -614,20 +608,20 @@ def test_token_bucket_paces() -> None:
 
 
 def test_callback_path() -> None:
-    assert sim.callback_path("http://127.0.0.1:3000/callback", "tök/1") == (
+    assert callback_path("http://127.0.0.1:3000/callback", "tök/1") == (
         "http",
         "127.0.0.1",
         3000,
         "/callback/t%C3%B6k%2F1",
     )
-    assert sim.callback_path("http://127.0.0.1:3000/callback/", None) == (
+    assert callback_path("http://127.0.0.1:3000/callback/", None) == (
         "http",
         "127.0.0.1",
         3000,
         "/callback",
     )
     with pytest.raises(ValueError, match="http"):
-        sim.callback_path("ftp://x/callback", None)
+        callback_path("ftp://x/callback", None)
 
 
 def test_cli_dry_run_writes_the_expectations(tmp_path: Path) -> None:

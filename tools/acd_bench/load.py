@@ -305,20 +305,14 @@ class Verification:
 
 def stored_keys(dynamodb: Any, table: str, pk: str) -> list[str]:
     """The event keys of one partition, by Query (strongly consistent, every page)."""
-    keys: list[str] = []
-    kwargs: dict[str, Any] = {
-        "TableName": table,
-        "KeyConditionExpression": "pk = :pk",
-        "ExpressionAttributeValues": {":pk": {"S": pk}},
-        "ProjectionExpression": "event_key",
-        "ConsistentRead": True,
-    }
-    while True:
-        page = dynamodb.query(**kwargs)
-        keys.extend(item.get("event_key", {}).get("S", "") for item in page.get("Items", []))
-        if "LastEvaluatedKey" not in page:
-            return keys
-        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    pages = dynamodb.get_paginator("query").paginate(
+        TableName=table,
+        KeyConditionExpression="pk = :pk",
+        ExpressionAttributeValues={":pk": {"S": pk}},
+        ProjectionExpression="event_key",
+        ConsistentRead=True,
+    )
+    return [item.get("event_key", {}).get("S", "") for page in pages for item in page.get("Items", [])]
 
 
 def verify(dynamodb: Any, table: str, unique: list[Planned], workers: int = 4) -> Verification:
@@ -570,32 +564,28 @@ def run_against_local_stack(config: LoadConfig, progress: Callable[[str], None] 
     return report
 
 
-@click.command(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option(
-    "--seconds", type=click.FloatRange(0.5, 3600), default=60.0, show_default=True, help="How long to send."
-)
-@click.option(
-    "--clients",
-    type=click.IntRange(1, 64),
-    default=8,
-    show_default=True,
-    help="Concurrent keep-alive clients.",
-)
+@click.command(context_settings={"help_option_names": ["-h", "--help"], "show_default": True})
+@click.option("--seconds", type=click.FloatRange(0.5, 3600), default=60.0, help="How long to send.")
+@click.option("--clients", type=click.IntRange(1, 64), default=8, help="Concurrent keep-alive clients.")
 @click.option(
     "--max-requests",
     type=click.IntRange(1, 5_000_000),
     default=500_000,
-    show_default=True,
     help="Stop after this many requests even if time is left.",
 )
 @click.option(
     "--duplicates",
     type=click.FloatRange(0, 0.9),
     default=0.1,
-    show_default=True,
     help="Share of requests resending an event sent before.",
 )
-@click.option("--seed", type=int, default=0, help="Run id (0: a fresh one; new agents and ids each run).")
+@click.option(
+    "--seed",
+    type=int,
+    default=0,
+    show_default=False,
+    help="Run id (0: a fresh one; new agents and ids each run).",
+)
 @click.option(
     "--url",
     default=None,
@@ -604,7 +594,7 @@ def run_against_local_stack(config: LoadConfig, progress: Callable[[str], None] 
 @click.option(
     "--aws-endpoint", default=None, help="With --url: the moto endpoint, to verify what was stored."
 )
-@click.option("--events-table", default="EventsTable", show_default=True, help="With --aws-endpoint.")
+@click.option("--events-table", default="EventsTable", help="With --aws-endpoint.")
 @click.option(
     "--json-out", type=click.Path(dir_okay=False), default=None, help="Also write the report as JSON."
 )

@@ -1,2 +1,3 @@
-"""What tools and tests share: the template reader, sample events (API Gateway requests, stream
-records), the OpenAPI generator and the ``sam local`` check. A developer tool beside the product."""
+"""What tools and tests share: the Lambda events and context builders, the template reader,
+sample events, the OpenAPI generator and the ``sam local`` check. A developer tool beside the
+product."""

@@ -50,7 +50,7 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
-from acd_devkit import sample_events
+from acd_devkit import lambda_events, sample_events
 from acd_local import moto_fixes
 
 if TYPE_CHECKING:
@@ -577,7 +577,7 @@ def check_start_api(report: Report, clients: AwsClients, port: int) -> None:
         ("PUT", "broadcastevent-put", fresh("broadcastevent-put", 1_000)),
     ]
     for method, name, pairs in requests:
-        encoded = sample_events.urlencoded(pairs)
+        encoded = lambda_events.urlencoded(pairs)
         if method == "PUT":
             status, headers, data, seconds = http_request(
                 port, method, path, encoded.encode(), {"content-type": "application/x-www-form-urlencoded"}
@@ -598,7 +598,7 @@ def check_start_api(report: Report, clients: AwsClients, port: int) -> None:
             report.add(label, "200 stored", got, status == 200 and answer.get("status") == "stored", seconds)
         item = sample_events.item_for(pairs, received)
         check_item(report, clients, f"stored the start-api {method}", item, answered)
-    bad = sample_events.urlencoded(sample_events.SAMPLES["bad-agentid-get"])
+    bad = lambda_events.urlencoded(sample_events.SAMPLES["bad-agentid-get"])
     status, _, data, seconds = http_request(port, "GET", f"{path}?{bad}")
     named = {str(e.get("parameter")) for e in _json_object(data).get("errors", [])}
     expected = expected_bad_parameters("bad-agentid-get")

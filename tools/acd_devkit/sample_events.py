@@ -8,7 +8,8 @@ files equal :func:`build_events`, so they cannot drift from this script.
   ``sam local generate-event apigateway http-api-proxy`` produces, filled in the way API Gateway
   really delivers it: lower-case header names, no ``queryStringParameters`` without a query
   string, no ``body`` on GET/HEAD, and a form-urlencoded PUT body base64-encoded (HTTP APIs
-  base64-encode every body whose content type is not text or JSON).
+  base64-encode every body whose content type is not text or JSON). Built by
+  :func:`acd_devkit.lambda_events.callback_event`, as the emulator's and the benchmarks' are.
 * ``events/ingest/bad-*.json``: requests the ingest function must answer with a 4xx and
   quarantine.
 * ``events/fanout/*-insert.json``: DynamoDB stream records (shape of
@@ -16,7 +17,7 @@ files equal :func:`build_events`, so they cannot drift from this script.
   ``broadcastevent`` item as the fan-out function receives it. The items are built by the
   ingest's own code (:func:`acd_hub.items.event_item`) and the stream view type is read from
   ``template.yaml``, so these samples change (and the test asks for a regeneration) when
-  either does.
+  either does. Built by :func:`acd_devkit.lambda_events.stream_record`.
 
 ``env.json`` (``--env-vars``) is written here too, see :func:`env_vars`.
 
@@ -32,30 +33,25 @@ import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlencode
 from zoneinfo import ZoneInfo
 
-from boto3.dynamodb.types import TypeSerializer
-
+from acd_devkit.lambda_events import (
+    ACCOUNT,
+    EVENTS_TABLE,
+    REGION,
+    TOKEN,
+    callback_event,
+    stream_record,
+)
 from acd_devkit.template import dynamodb_tables, load_template
 from acd_hub.items import event_item
 from acd_hub.models import ParseContext, parse_callback
 from acd_hub.params import merge_parameters
 from acd_hub.settings import HubSettings
 
-TOKEN = "local-dev-token"  # noqa: S105 - the documented local token of env.json / acd-local
 ACD_ZONE = ZoneInfo("Europe/Berlin")
-REGION = "eu-central-1"
-ACCOUNT = "123456789012"
-API_ID = "r4nd0m1d2x"
-DOMAIN = f"{API_ID}.execute-api.{REGION}.amazonaws.com"
-SOURCE_IP = "203.0.113.10"  # the ACD's external address (documentation range)
-USER_AGENT = "Java/11.0.22"
-EVENTS_TABLE = "EventsTable"
-STREAM_ARN = f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{EVENTS_TABLE}/stream/2026-11-01T00:00:00.000"
 CMD_DAY_SHARDS = 8  # the template's default ACD_CMD_DAY_SHARDS
 
 CMDS = (
@@ -79,7 +75,6 @@ CALL_HIDDEN = "7c2e4b19a0d3f5e6c8b1a2d4"  # inbound, caller suppressed his numbe
 CALL_OUT = "9e0d44c1a7b3"  # outbound dialer call by Bernd
 
 Params = Sequence[tuple[str, str]]
-_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
 def local(text: str) -> datetime:
@@ -426,70 +421,12 @@ def _trace_id(name: str, moment: datetime) -> str:
     return f"Root=1-{int(moment.timestamp()):08x}-{hashlib.sha256(name.encode()).hexdigest()[:24]}"
 
 
-def _clf_time(moment: datetime) -> str:
-    """``20/Nov/2026:09:15:30 +0000`` without depending on the locale."""
-    return f"{moment:%d}/{_MONTHS[moment.month - 1]}/{moment:%Y:%H:%M:%S} +0000"
-
-
-def urlencoded(params: Params) -> str:
-    """``a=1&b=R%C3%BCckruf`` (UTF-8, spaces as ``%20``): how the ACD encodes a query or body."""
-    return urlencode(list(params), quote_via=quote)
-
-
 def http_event(name: str, method: str, params: Params) -> dict[str, Any]:
-    """One API Gateway HTTP API (payload 2.0) request to ``/callback/{token}``."""
-    method = method.upper()
+    """Sample ``name``: the callback with ``params`` by ``method``, ids stable per sample."""
     moment = _received(params)
-    path = f"/callback/{TOKEN}"
-    headers = {
-        "accept": "text/html, image/gif, image/jpeg, */*; q=0.2",
-        "host": DOMAIN,
-        "user-agent": USER_AGENT,
-        "x-amzn-trace-id": _trace_id(name, moment),
-        "x-forwarded-for": SOURCE_IP,
-        "x-forwarded-port": "443",
-        "x-forwarded-proto": "https",
-    }
-    event: dict[str, Any] = {
-        "version": "2.0",
-        "routeKey": f"{method} /callback/{{token}}",
-        "rawPath": path,
-        "rawQueryString": "",
-        "headers": headers,
-        "requestContext": {
-            "accountId": ACCOUNT,
-            "apiId": API_ID,
-            "domainName": DOMAIN,
-            "domainPrefix": API_ID,
-            "http": {
-                "method": method,
-                "path": path,
-                "protocol": "HTTP/1.1",
-                "sourceIp": SOURCE_IP,
-                "userAgent": USER_AGENT,
-            },
-            "requestId": _request_id(name),
-            "routeKey": f"{method} /callback/{{token}}",
-            "stage": "$default",
-            "time": _clf_time(moment),
-            "timeEpoch": int(moment.timestamp() * 1000),
-        },
-        "pathParameters": {"token": TOKEN},
-        "isBase64Encoded": False,
-    }
-    if method == "PUT":
-        body = urlencoded(params).encode()
-        headers["content-type"] = "application/x-www-form-urlencoded"
-        headers["content-length"] = str(len(body))
-        event["body"] = base64.b64encode(body).decode()
-        event["isBase64Encoded"] = True
-    else:
-        event["rawQueryString"] = urlencoded(params)
-        query: dict[str, str] = {}
-        for key, value in params:
-            query[key] = f"{query[key]},{value}" if key in query else value
-        event["queryStringParameters"] = query
-    return event
+    return callback_event(
+        method, params, request_id=_request_id(name), trace_id=_trace_id(name, moment), now=moment
+    )
 
 
 # -- stream records for the fan-out function -------------------------------------------------
@@ -515,18 +452,6 @@ def item_for(pairs: Params, received_at: datetime) -> dict[str, Any]:
     return event_item(event, params, settings, received_at)
 
 
-def _typed(value: Any) -> Any:
-    if isinstance(value, bool) or value is None or isinstance(value, str):
-        return value
-    if isinstance(value, (int, float)):
-        return Decimal(str(value))
-    if isinstance(value, Mapping):
-        return {k: _typed(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_typed(v) for v in value]
-    raise TypeError(f"unsupported value {value!r}")
-
-
 def stream_view_type() -> str:
     """The events table's ``StreamViewType`` as ``template.yaml`` declares it."""
     table = dynamodb_tables(load_template())[EVENTS_TABLE]
@@ -535,30 +460,15 @@ def stream_view_type() -> str:
 
 def stream_event(name: str, item: Mapping[str, Any], view_type: str) -> dict[str, Any]:
     """``{"Records": [one INSERT]}`` as the events table's stream delivers it to Lambda."""
-    serializer = TypeSerializer()
-    image = {k: serializer.serialize(_typed(v)) for k, v in item.items()}
-    keys_image = {k: image[k] for k in ("pk", "sk")}
-    created = datetime.fromisoformat(str(item["received_at"]).replace("Z", "+00:00"))
-    return {
-        "Records": [
-            {
-                "eventID": hashlib.md5(name.encode(), usedforsecurity=False).hexdigest(),
-                "eventName": "INSERT",
-                "eventVersion": "1.1",
-                "eventSource": "aws:dynamodb",
-                "awsRegion": REGION,
-                "dynamodb": {
-                    "ApproximateCreationDateTime": int(created.timestamp()),
-                    "Keys": keys_image,
-                    "NewImage": image,
-                    "SequenceNumber": str(4421584500000000017450439091 + int(created.timestamp())),
-                    "SizeBytes": len(json.dumps(image, ensure_ascii=False).encode()),
-                    "StreamViewType": view_type,
-                },
-                "eventSourceARN": STREAM_ARN,
-            }
-        ]
-    }
+    created = datetime.fromisoformat(str(item["received_at"]))
+    record = stream_record(
+        item,
+        # a shard's sequence numbers as DynamoDB writes them: 28 digits, growing with time
+        4421584500000000017450439091 + int(created.timestamp()),
+        event_id=hashlib.md5(name.encode(), usedforsecurity=False).hexdigest(),
+        view_type=view_type,
+    )
+    return {"Records": [record]}
 
 
 def _fanout_events() -> dict[str, dict[str, Any]]:

@@ -1,8 +1,10 @@
 """What AWS does around a Lambda function, emulated in-process for the local stack.
 
-* the runtime: load a handler from ``functions/<name>/app.py`` and hand it a context;
-* API Gateway (HTTP API, payload format 2.0): route a request, build the event the function
-  receives and turn its answer back into an HTTP response;
+* the runtime: load a handler from ``functions/<name>/app.py`` (the context it is handed is
+  :class:`acd_devkit.lambda_events.FakeLambdaContext`);
+* API Gateway (HTTP API, payload format 2.0): route a request, hand the function the event
+  :func:`acd_devkit.lambda_events.http_api_event` builds for it, and turn its answer back into
+  an HTTP response;
 * the DynamoDB stream event source mapping: filter criteria, the record shape Lambda delivers
   and how it reads a partial-batch (``ReportBatchItemFailures``) answer.
 
@@ -18,18 +20,18 @@ import itertools
 import json
 import re
 import sys
-import time
-import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, unquote, unquote_plus
+from urllib.parse import quote, unquote
 
-LOCAL_ACCOUNT_ID = "123456789012"  # moto's default account
-LOCAL_REGION = "eu-central-1"
+from acd_devkit.lambda_events import ACCOUNT, REGION, http_api_event
+
+LOCAL_ACCOUNT_ID = ACCOUNT
+LOCAL_REGION = REGION
 
 Handler = Callable[[dict[str, Any], Any], Any]
 
@@ -103,47 +105,7 @@ def clear_function_caches(packages: Iterable[str]) -> int:
     return cleared
 
 
-@dataclass
-class FakeLambdaContext:
-    """The attributes of the Lambda context object that handlers and Powertools read."""
-
-    function_name: str
-    memory_limit_in_mb: int = 128
-    timeout_seconds: float = 3.0
-    function_version: str = "$LATEST"
-    region: str = LOCAL_REGION
-    account_id: str = LOCAL_ACCOUNT_ID
-    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
-    identity: Any = None
-    client_context: Any = None
-    _deadline: float = field(init=False, repr=False)
-
-    def __post_init__(self) -> None:
-        self._deadline = time.monotonic() + self.timeout_seconds
-
-    @property
-    def invoked_function_arn(self) -> str:
-        return f"arn:aws:lambda:{self.region}:{self.account_id}:function:{self.function_name}"
-
-    @property
-    def log_group_name(self) -> str:
-        return f"/aws/lambda/{self.function_name}"
-
-    @property
-    def log_stream_name(self) -> str:
-        return f"{datetime.now(UTC):%Y/%m/%d}/[{self.function_version}]local"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return max(0, int((self._deadline - time.monotonic()) * 1000))
-
-
 # --- API Gateway HTTP API (payload format 2.0) ---------------------------------------------------
-
-# HTTP APIs hand the body over as text only for these types; everything else, including
-# form-urlencoded and a missing Content-Type, arrives base64-encoded (observed on AWS, see
-# ministackorg/ministack#766). Handlers must therefore decode base64 form bodies, and the local
-# stack makes them do it here already.
-_TEXT_TYPES = frozenset({"application/json", "application/xml", "application/javascript"})
 
 
 @dataclass(frozen=True)
@@ -256,25 +218,6 @@ def http_api_error(status: int, message: str) -> HttpResponse:
     return HttpResponse(status, [("Content-Type", "application/json")], body)
 
 
-def query_parameters(raw_query: str) -> dict[str, str]:
-    """``queryStringParameters``: decoded, repeated names joined with commas."""
-    result: dict[str, str] = {}
-    for pair in raw_query.split("&"):
-        if not pair:
-            continue
-        name, _, value = pair.partition("=")
-        name, value = unquote_plus(name), unquote_plus(value)
-        if not name:
-            continue
-        result[name] = f"{result[name]},{value}" if name in result else value
-    return result
-
-
-def _is_text(content_type: str) -> bool:
-    media_type = content_type.split(";", 1)[0].strip().lower()
-    return media_type.startswith("text/") or media_type in _TEXT_TYPES
-
-
 def build_http_api_event(
     request: HttpRequest,
     route: Route,
@@ -286,77 +229,25 @@ def build_http_api_event(
     account_id: str = LOCAL_ACCOUNT_ID,
     port: int | None = None,
 ) -> dict[str, Any]:
-    """The event API Gateway (HTTP API, payload format 2.0) hands the function for ``request``."""
-    now = now or datetime.now(UTC)
-    request_id = request_id or new_request_id()
-    headers: dict[str, str] = {}
-    cookies: list[str] = []
-    for name, value in request.headers:
-        lower = name.lower()
-        if lower == "cookie":
-            # Format 2.0 moves cookies out of the headers into their own list.
-            cookies.extend(part.strip() for part in value.split(";") if part.strip())
-            continue
-        headers[lower] = f"{headers[lower]},{value}" if lower in headers else value
-    host = headers.get("host", "127.0.0.1").rsplit(":", 1)[0]
-    # API Gateway adds these; handlers see the client through them and requestContext.
-    headers.setdefault("x-forwarded-for", request.source_ip)
-    headers.setdefault("x-forwarded-proto", "http")
-    if port is not None:
-        headers.setdefault("x-forwarded-port", str(port))
-    headers.setdefault("x-amzn-trace-id", f"Root=1-{int(now.timestamp()):08x}-{uuid.uuid4().hex[:24]}")
-
-    event: dict[str, Any] = {
-        "version": "2.0",
-        "routeKey": route.route_key,
-        "rawPath": request.path,
-        "rawQueryString": request.raw_query,
-    }
-    if cookies:
-        event["cookies"] = cookies
-    event["headers"] = headers
-    query = query_parameters(request.raw_query)
-    if query:
-        event["queryStringParameters"] = query
-    if path_parameters:
-        event["pathParameters"] = dict(path_parameters)
-    event["requestContext"] = {
-        "accountId": account_id,
-        "apiId": api_id,
-        "domainName": host,
-        "domainPrefix": host.split(".", 1)[0],
-        "http": {
-            "method": request.method.upper(),
-            "path": request.path,
-            "protocol": request.protocol,
-            "sourceIp": request.source_ip,
-            "userAgent": headers.get("user-agent", ""),
-        },
-        "requestId": request_id,
-        "routeKey": route.route_key,
-        "stage": "$default",
-        "time": now.strftime("%d/%b/%Y:%H:%M:%S +0000"),
-        "timeEpoch": int(now.timestamp() * 1000),
-    }
-    is_base64 = False
-    if request.body:
-        body: str | None = None
-        if _is_text(headers.get("content-type", "")):
-            try:
-                body = request.body.decode("utf-8")
-            except UnicodeDecodeError:
-                body = None
-        if body is None:
-            body = base64.b64encode(request.body).decode("ascii")
-            is_base64 = True
-        event["body"] = body
-    event["isBase64Encoded"] = is_base64
-    return event
-
-
-def new_request_id() -> str:
-    """An id shaped like API Gateway's (``JKJaXmPLvHcESHA=``)."""
-    return base64.b64encode(uuid.uuid4().bytes[:10]).decode("ascii")
+    """The event API Gateway (HTTP API, payload format 2.0) hands the function for ``request``
+    that ``route`` took, on this plain-HTTP local endpoint."""
+    return http_api_event(
+        request.method,
+        request.path,
+        route_key=route.route_key,
+        raw_query=request.raw_query,
+        headers=request.headers,
+        body=request.body,
+        path_parameters=path_parameters,
+        source_ip=request.source_ip,
+        protocol=request.protocol,
+        scheme="http",
+        port=port,
+        request_id=request_id,
+        now=now,
+        api_id=api_id,
+        account_id=account_id,
+    )
 
 
 # Hop-by-hop or framing headers: the server sets them from the body it actually sends.

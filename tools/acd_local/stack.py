@@ -46,12 +46,12 @@ from zoneinfo import ZoneInfo
 
 import click
 
+from acd_devkit.lambda_events import FakeLambdaContext, new_request_id
 from acd_local import state as local_state
 from acd_local.lambda_runtime import (
     LOCAL_ACCOUNT_ID,
     LOCAL_REGION,
     BatchOutcome,
-    FakeLambdaContext,
     Handler,
     HttpRequest,
     HttpResponse,
@@ -67,7 +67,6 @@ from acd_local.lambda_runtime import (
     load_handler,
     masked_path,
     match_route,
-    new_request_id,
     parse_filter_patterns,
     passes_filters,
 )

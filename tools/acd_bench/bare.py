@@ -1,0 +1,50 @@
+"""The baseline the ingest is measured against: the least a callback handler does, as a function
+(warm, :mod:`acd_bench.ingest_warm`) and as a Lambda module (cold start,
+:mod:`acd_bench.cold_start`)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+BARE_HANDLER = '''\
+"""The baseline: the least a callback handler does - parse the query (or form body), one
+conditional PutItem of the parameters as strings."""
+
+import base64
+from urllib.parse import parse_qs
+
+
+def make_handler(client, table):
+    def lambda_handler(event, context):
+        params = parse_qs(event.get("rawQueryString") or "")
+        body = event.get("body")
+        if body:
+            raw = base64.b64decode(body) if event.get("isBase64Encoded") else body.encode()
+            params.update(parse_qs(raw.decode("utf-8", "replace")))
+        item = {name: {"S": values[0]} for name, values in params.items()}
+        cmd = params.get("cmd", ["?"])[0]
+        item["pk"] = {"S": "BARE#" + cmd + "#" + event["requestContext"]["requestId"]}
+        item["sk"] = {"S": params.get("eventtime", ["-"])[0]}
+        client.put_item(TableName=table, Item=item, ConditionExpression="attribute_not_exists(pk)")
+        return {"statusCode": 200, "headers": {"Content-Type": "application/json"}, "body": '{"status":"stored"}'}
+
+    return lambda_handler
+'''
+BARE_MODULE = (
+    BARE_HANDLER
+    + """
+
+import boto3
+
+client = boto3.client("dynamodb")
+lambda_handler = make_handler(client, "EventsTable")
+"""
+)
+
+
+def bare_handler(client: Any, table: str = "EventsTable") -> Callable[[dict[str, Any], Any], Any]:
+    namespace: dict[str, Any] = {}
+    exec(compile(BARE_HANDLER, "<bare handler>", "exec"), namespace)  # noqa: S102 - our own constant
+    handler: Callable[[dict[str, Any], Any], Any] = namespace["make_handler"](client, table)
+    return handler

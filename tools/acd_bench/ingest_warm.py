@@ -1,0 +1,146 @@
+"""1. The ingest handler warm: time per event of ``functions/ingest/app.py`` (the real module) vs
+the bare handler, both calling the *same* boto3 DynamoDB client whose HTTP layer is stubbed;
+API Gateway events from ``events/ingest`` plus agentstate/callevent requests of a simulated day.
+The handlers take turns event by event; medians over rounds."""
+
+from __future__ import annotations
+
+import gc
+import json
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from acd_bench.bare import bare_handler
+from acd_bench.dynamo import stub_http
+from acd_bench.harness import (
+    REPO,
+    UNSET_ENV,
+    function_env,
+    median,
+    patched_env,
+    quiet_stdout,
+    ratio,
+    simulated_day,
+)
+from acd_devkit.lambda_events import FakeLambdaContext, callback_event
+from acd_local.lambda_runtime import load_handler
+
+MODULE = "acd_bench_ingest_app"
+
+
+def _context() -> FakeLambdaContext:
+    """The ingest function's context, as the template sizes it."""
+    return FakeLambdaContext("IngestFunction", memory_limit_in_mb=512, timeout_seconds=10)
+
+
+def ingest_events(sim_count: int = 200) -> tuple[list[dict[str, Any]], dict[str, int]]:
+    """The valid samples of ``events/ingest`` and ``sim_count`` agentstate/callevent requests of a
+    simulated day (every 5th a PUT with a form body, every 7th a HEAD)."""
+    events = [
+        json.loads(path.read_text(encoding="utf-8"))
+        for path in sorted((REPO / "events" / "ingest").glob("*.json"))
+        if not path.name.startswith("bad-")
+    ]
+    origin = {"samples": len(events), "simulated": 0}
+    if sim_count:
+        day = [e for e in simulated_day() if e.cmd in ("agentstate", "callevent")]
+        step = max(1, len(day) // sim_count)
+        for i, sim_event in enumerate(day[::step][:sim_count]):
+            method = "PUT" if i % 5 == 4 else "HEAD" if i % 7 == 6 else "GET"
+            events.append(callback_event(method, list(sim_event.params.items()), request_id=f"sim-{i}"))
+            origin["simulated"] += 1
+    return events, origin
+
+
+class _TimedCalls:
+    """Wraps a client's ``put_item`` on the instance: the seconds spent inside boto3."""
+
+    def __init__(self, client: Any) -> None:
+        self.seconds = 0.0
+        original = client.put_item
+
+        def put_item(**kwargs: Any) -> Any:
+            started = time.perf_counter()
+            try:
+                return original(**kwargs)
+            finally:
+                self.seconds += time.perf_counter() - started
+
+        client.put_item = put_item
+
+
+def _interleaved_pass(
+    handlers: Sequence[Callable[[dict[str, Any], Any], Any]],
+    events: Sequence[dict[str, Any]],
+    flip: bool,
+    inner: _TimedCalls | None = None,
+) -> tuple[list[float], list[float]]:
+    """Seconds per handler for one pass over ``events``, the handlers taking turns event by event
+    (the order alternating too), so a noisy neighbour slows both alike; and of those, the seconds
+    inside ``inner``'s calls."""
+    context = _context()
+    totals = [0.0] * len(handlers)
+    inside = [0.0] * len(handlers)
+    clock = time.perf_counter
+    for n, event in enumerate(events):
+        order = range(len(handlers)) if (n % 2 == 0) != flip else range(len(handlers) - 1, -1, -1)
+        for i in order:
+            before = inner.seconds if inner else 0.0
+            started = clock()
+            handlers[i](event, context)
+            totals[i] += clock() - started
+            inside[i] += (inner.seconds if inner else 0.0) - before
+    return totals, inside
+
+
+def bench_ingest_warm(rounds: int = 25, sim_events: int = 200) -> dict[str, Any]:
+    """µs per warm event: the ingest module's handler vs the bare handler, one stubbed client."""
+    events, origin = ingest_events(sim_events)
+    with patched_env(function_env(), unset=UNSET_ENV):
+        from acd_hub.aws import dynamodb_client  # noqa: PLC0415
+
+        dynamodb_client.cache_clear()
+        client = dynamodb_client("")  # the one the ingest module picks up (cached per endpoint)
+        stub_http(client)
+        boto3_calls = _TimedCalls(client)
+        try:
+            with quiet_stdout():
+                ingest = load_handler(REPO / "functions" / "ingest", "app.lambda_handler", module_name=MODULE)
+                bare = bare_handler(client)
+                statuses = Counter(ingest(event, _context())["statusCode"] for event in events)
+                if set(statuses) != {200}:
+                    raise RuntimeError(
+                        f"the ingest handler did not store every bench event: {dict(statuses)}"
+                    )
+                _interleaved_pass([ingest, bare], events, flip=False)  # warm: every path taken once
+                per_event: dict[str, list[float]] = {"ingest": [], "bare": []}
+                in_put_item: dict[str, list[float]] = {"ingest": [], "bare": []}
+                for i in range(rounds):
+                    gc.collect()
+                    totals, inside = _interleaved_pass([ingest, bare], events, i % 2 == 1, boto3_calls)
+                    for name, total, put in zip(("ingest", "bare"), totals, inside, strict=True):
+                        per_event[name].append(total / len(events) * 1e6)
+                        in_put_item[name].append(put / len(events) * 1e6)
+        finally:
+            dynamodb_client.cache_clear()
+            sys.modules.pop(MODULE, None)
+    ingest_us, bare_us = median(per_event["ingest"]), median(per_event["bare"])
+    return {
+        "events": len(events),
+        "event_origin": origin,
+        "rounds": rounds,
+        "ingest_us_per_event": ingest_us,
+        "bare_us_per_event": bare_us,
+        "ratio": ratio(ingest_us, bare_us),
+        # of those, inside the one boto3 put_item call (the stored item's size shows here)
+        "ingest_put_item_us_per_event": median(in_put_item["ingest"]),
+        "bare_put_item_us_per_event": median(in_put_item["bare"]),
+        "ratio_per_round_median": median(
+            [a / b for a, b in zip(per_event["ingest"], per_event["bare"], strict=True)]
+        ),
+        "samples_us": per_event,
+        "target_ratio_max": 1.3,
+    }

@@ -1,0 +1,227 @@
+"""A simulated day stored by the real ingest code into moto's in-process DynamoDB (the template's
+tables), and its stream replayed through both aggregators as each function's event source
+mapping delivers it (filtered per the template's filter criteria, in batches), interleaved with
+chunks of consistent GetItems of the same events: the baseline of sections 3 and 7."""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import time
+from collections import Counter, defaultdict
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+from aws_lambda_powertools import Logger
+from moto import mock_aws
+
+from acd_bench.dynamo import DynamoCounter
+from acd_bench.harness import AWS_ENV, REPO, UNSET_ENV, patched_env
+from acd_devkit.lambda_events import REGION, SOURCE_IP, TOKEN, FakeLambdaContext, stream_record, urlencoded
+from acd_devkit.template import dynamodb_tables, load_template, stream_mappings
+from acd_hub.aggregation import AgentStatsAggregator, CallStatsAggregator
+from acd_hub.auth import static_tokens
+from acd_hub.ingest import CallbackIngest
+from acd_hub.items import CallbackRequest
+from acd_hub.reports_store import EventLog, ReportsStore
+from acd_hub.settings import HubSettings
+from acd_hub.storage import DynamoEventStore
+from acd_hub.stream_batch import aggregate_batch
+from acd_local import moto_fixes
+
+
+class RecordingStore:
+    """The ingest's EventStore port around the real DynamoDB store, keeping what it stored."""
+
+    def __init__(self, store: Any) -> None:
+        self._store = store
+        self.stored: list[dict[str, Any]] = []
+        self.duplicates = 0
+
+    def put_event(self, item: dict[str, Any], claim: dict[str, Any] | None = None) -> bool:
+        stored: bool = self._store.put_event(item, claim)
+        if stored:
+            self.stored.append(item)
+        else:
+            self.duplicates += 1
+        return stored
+
+    def put_rejected(self, item: dict[str, Any]) -> None:
+        self._store.put_rejected(item)
+
+
+def filter_cmds(function: str) -> frozenset[str] | None:
+    """The cmds the template's stream filter lets through to ``function`` (None: all)."""
+    with contextlib.suppress(Exception):
+        for mapping in stream_mappings(load_template(REPO / "template.yaml")):
+            if mapping["function"] == function:
+                cmds: set[str] = set()
+                for pattern in mapping.get("filter_patterns") or []:
+                    cmds |= set(pattern["dynamodb"]["NewImage"]["cmd"]["S"])
+                return frozenset(cmds)
+    return None
+
+
+def callback_request(params: Mapping[str, str], request_id: str) -> CallbackRequest:
+    """The ACD's GET callback with ``params`` as the ingest's entry point hands it on."""
+    return CallbackRequest(
+        method="GET",
+        path=f"/callback/{TOKEN}",
+        raw_query=urlencoded(list(params.items())),
+        body=b"",
+        content_type="",
+        source_ip=SOURCE_IP,
+        user_agent="bench",
+        request_id=request_id,
+        path_token=TOKEN,
+    )
+
+
+@dataclass
+class StreamRun:
+    """What the aggregation loop measured."""
+
+    seconds: defaultdict[str, float] = field(default_factory=lambda: defaultdict(float))
+    processed: Counter[str] = field(default_factory=Counter)
+    calls: dict[str, Counter[str]] = field(default_factory=dict)
+    written: Counter[str] = field(default_factory=Counter)
+    read: Counter[str] = field(default_factory=Counter)
+    condition_checks: Counter[str] = field(default_factory=Counter)
+    failed_writes: Counter[str] = field(default_factory=Counter)  # lost conditions, cancelled transactions
+    covered: int = 0  # stream records the baseline went through: the prefix of the day measured
+    failures: int = 0
+    partial: bool = False
+
+
+def stream_tasks(
+    records: list[dict[str, Any]], cmds_of: list[str], functions: Sequence[str], batch_size: int
+) -> tuple[list[tuple[int, str, list[dict[str, Any]]]], dict[str, int]]:
+    """Each function's batches (its filter applied, then batches of ``batch_size``) and the
+    baseline's chunks, in stream order so they interleave."""
+    tasks: list[tuple[int, str, list[dict[str, Any]]]] = []
+    delivered: dict[str, int] = {}
+    for function in functions:
+        cmds = filter_cmds(function)
+        mine = [(n, r) for n, r in enumerate(records) if cmds is None or cmds_of[n] in cmds]
+        delivered[function] = len(mine)
+        for start in range(0, len(mine), batch_size):
+            chunk = mine[start : start + batch_size]
+            tasks.append((chunk[0][0], function, [r for _, r in chunk]))
+    for start in range(0, len(records), batch_size):
+        tasks.append((start, "GetItem", records[start : start + batch_size]))
+    tasks.sort(key=lambda task: (task[0], task[1] != "GetItem"))
+    return tasks, delivered
+
+
+def run_stream(
+    tasks: Sequence[tuple[int, str, list[dict[str, Any]]]],
+    aggregators: Mapping[str, Any],
+    client: Any,
+    counter: DynamoCounter,
+    *,
+    table: str,
+    max_seconds: float,
+    collect_every: int = 0,
+) -> StreamRun:
+    """Each task in order, timed: a function's batch through ``aggregate_batch`` with its
+    aggregator, or the baseline's chunk of consistent GetItems; until ``max_seconds``."""
+    run = StreamRun(calls={f: Counter() for f in aggregators})
+    logger = Logger(service="acd-bench")
+    context = FakeLambdaContext("StatsFunction")
+    budget_end = time.perf_counter() + max_seconds
+    since_collect = collect_every
+    for _, kind, batch in tasks:
+        if time.perf_counter() > budget_end:
+            run.partial = True
+            break
+        counter.reset()
+        # A collection outside the timed regions, so no kind pays for another's garbage; every
+        # ~collect_every records, as a full collection of moto's heap costs more than a batch of 10.
+        since_collect += len(batch)
+        if since_collect >= collect_every:
+            gc.collect()
+            since_collect = 0
+        started = time.perf_counter()
+        if kind == "GetItem":
+            for record in batch:
+                client.get_item(TableName=table, Key=record["dynamodb"]["Keys"], ConsistentRead=True)
+            run.seconds[kind] += time.perf_counter() - started
+            run.covered += len(batch)
+            continue
+        answer = aggregate_batch({"Records": batch}, context, aggregators[kind], logger)  # type: ignore[arg-type]
+        run.seconds[kind] += time.perf_counter() - started
+        run.failures += len(answer.get("batchItemFailures", []))
+        run.processed[kind] += len(batch)
+        run.calls[kind].update(counter.calls)
+        run.written[kind] += counter.items_written
+        run.read[kind] += counter.items_read
+        run.condition_checks[kind] += counter.condition_checks
+        run.failed_writes[kind] += counter.failed_writes
+    return run
+
+
+@dataclass
+class Hub:
+    """In-process moto holding the template's tables, the real ingest in front of it."""
+
+    client: Any
+    tables: dict[str, dict[str, Any]]
+    settings: HubSettings
+    counter: DynamoCounter
+    store: RecordingStore
+    ingest: CallbackIngest
+
+
+@contextlib.contextmanager
+def moto_hub() -> Iterator[Hub]:
+    # As acd-local does: unpatched moto deep-copies every table a transaction touches and walks
+    # the whole table for a base-table query, so its cost would grow with the day whatever the
+    # aggregators do. The answers and the counts stay moto's own.
+    moto_fixes.install()
+    with patched_env(AWS_ENV, unset=UNSET_ENV), mock_aws():
+        client = boto3.client("dynamodb", region_name=REGION)
+        tables = dynamodb_tables(load_template(REPO / "template.yaml"))
+        for kwargs in tables.values():
+            client.create_table(**kwargs)
+        settings = HubSettings(
+            events_table=tables["EventsTable"]["TableName"],
+            reports_table=tables["ReportsTable"]["TableName"],
+            callback_tokens=[TOKEN],
+        )
+        store = RecordingStore(DynamoEventStore(client, settings.events_table))
+        yield Hub(
+            client=client,
+            tables=tables,
+            settings=settings,
+            counter=DynamoCounter(client),
+            store=store,
+            ingest=CallbackIngest(settings, store, static_tokens(settings)),
+        )
+
+
+def stream_records(stored: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The INSERT records of the stored items, in the order they were stored."""
+    return [stream_record(item, n) for n, item in enumerate(stored, 1)]
+
+
+def build_aggregators(client: Any, settings: HubSettings) -> dict[str, Any]:
+    """Both aggregators as their Lambda entry points build them (``stream_handler``)."""
+    log = EventLog(client, settings.events_table)
+    reports = ReportsStore(client, settings.reports_table)
+    return {
+        "AgentStatsFunction": AgentStatsAggregator(log, reports, settings),
+        "CallStatsFunction": CallStatsAggregator(log, reports, settings),
+    }
+
+
+def fresh_reports_table(hub: Hub, suffix: str) -> HubSettings:
+    """Settings pointing at a new, empty reports table (the template's definition, another
+    name): each batch size aggregates the same stored day from scratch."""
+    kwargs = dict(hub.tables["ReportsTable"])
+    kwargs["TableName"] = f"{kwargs['TableName']}-{suffix}"
+    hub.client.create_table(**kwargs)
+    return HubSettings(
+        events_table=hub.settings.events_table, reports_table=kwargs["TableName"], callback_tokens=[TOKEN]
+    )
