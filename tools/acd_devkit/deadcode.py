@@ -2,7 +2,8 @@
 60 % confidence (unused functions, classes, methods, attributes and variables).
 
 What vulture cannot see is named here, and only that:
-- fields of pydantic models, which pydantic reads: taken from the models themselves, not listed;
+- what a framework reads through a base class: pydantic models' fields, cfn-lint's rule classes,
+  a JSON-schema generator's overrides (found from the classes themselves, not listed);
 - hooks that a framework calls by name (``IGNORE_NAMES``) or by decorator (``IGNORE_DECORATORS``).
 
 Tests count as users: a helper only the tests call is alive, as it is meant to be.
@@ -12,10 +13,12 @@ from __future__ import annotations
 
 import ast
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import click
 from vulture import Vulture
+from vulture.core import Item
 
 ROOT = Path(__file__).resolve().parents[2]
 PATHS = ["functions", "layers/shared/acd_hub", "cli", "tools", "tests"]
@@ -38,9 +41,11 @@ IGNORE_NAMES = [
     "longrepr",  # pytest's report object
     "return_value",  # unittest.mock's configuration
     "ignore_aliases",  # PyYAML's dumper hook
+    "tags",  # a cfn-lint rule's attribute (set on the rules' shared mixin)
     "memory_limit_in_mb",  # the Lambda context's documented attributes
     "client_context",
     "log_stream_name",
+    "tenant_id",
 ]
 # Registered with a framework by their decorator.
 IGNORE_DECORATORS = [
@@ -61,38 +66,88 @@ IGNORE_DECORATORS = [
 ]
 
 
-def pydantic_fields(path: Path) -> set[str]:
-    """Names declared in the body of a class whose bases name a pydantic model: its fields."""
-    names: set[str] = set()
-    tree = ast.parse(path.read_text(), str(path))
-    for node in ast.walk(tree):
-        if not isinstance(node, ast.ClassDef):
+# Classes a framework reads by their base class. A rule class cfn-lint discovers is used as a
+# whole; a JSON-schema generator's methods are overrides pydantic calls; a model's annotated
+# names are fields pydantic reads (its methods and properties are still checked).
+DISCOVERED_BASES = frozenset({"CloudFormationLintRule"})
+OVERRIDING_BASES = frozenset({"GenerateJsonSchema"})
+MODEL_BASES = frozenset({"BaseModel", "RootModel"})
+
+
+@dataclass(frozen=True)
+class FrameworkClass:
+    first: int
+    last: int
+    kind: str  # "discovered", "overriding" or "model"
+    fields: frozenset[str]
+
+
+def _classes(paths: list[Path]) -> dict[Path, list[tuple[ast.ClassDef, list[str]]]]:
+    found: dict[Path, list[tuple[ast.ClassDef, list[str]]]] = {}
+    for path in paths:
+        tree = ast.parse(path.read_text(), str(path))
+        found[path] = [
+            (node, [ast.unparse(base).rsplit(".", 1)[-1] for base in node.bases])
+            for node in ast.walk(tree)
+            if isinstance(node, ast.ClassDef)
+        ]
+    return found
+
+
+def framework_classes(paths: list[Path]) -> dict[Path, list[FrameworkClass]]:
+    """Per file, the classes that derive (through any of the scanned files) from a framework's."""
+    classes = _classes(paths)
+    bases_of: dict[str, set[str]] = {}
+    for entries in classes.values():
+        for node, bases in entries:
+            bases_of.setdefault(node.name, set()).update(bases)
+
+    def derives(name: str, roots: frozenset[str], seen: frozenset[str] = frozenset()) -> bool:
+        direct = bases_of.get(name, set())
+        return bool(direct & roots) or any(derives(b, roots, seen | {name}) for b in direct - seen)
+
+    result: dict[Path, list[FrameworkClass]] = {}
+    for path, entries in classes.items():
+        for node, _bases in entries:
+            for kind, roots in (
+                ("discovered", DISCOVERED_BASES),
+                ("overriding", OVERRIDING_BASES),
+                ("model", MODEL_BASES),
+            ):
+                if derives(node.name, roots):
+                    fields = frozenset(
+                        s.target.id
+                        for s in node.body
+                        if isinstance(s, ast.AnnAssign) and isinstance(s.target, ast.Name)
+                    )
+                    result.setdefault(path, []).append(
+                        FrameworkClass(node.lineno, node.end_lineno or node.lineno, kind, fields)
+                    )
+                    break
+    return result
+
+
+def _used_by_framework(item: Item, classes: list[FrameworkClass]) -> bool:
+    for cls in classes:
+        if not cls.first <= item.first_lineno <= cls.last:
             continue
-        bases = {ast.unparse(base) for base in node.bases}
-        if not any("BaseModel" in base or "Model" in base.rsplit(".", 1)[-1] for base in bases):
-            continue
-        for statement in node.body:
-            if isinstance(statement, ast.AnnAssign) and isinstance(statement.target, ast.Name):
-                names.add(statement.target.id)
-    return names
+        if cls.kind in {"discovered", "overriding"}:
+            return True
+        if item.typ == "variable" and item.name in cls.fields:
+            return True
+    return False
 
 
 def unused(root: Path = ROOT) -> list[str]:
     vulture = Vulture(ignore_names=IGNORE_NAMES, ignore_decorators=IGNORE_DECORATORS)
     vulture.scavenge([str(root / p) for p in PATHS], exclude=["*/.venv*", "*/__pycache__/*"])
-    fields: dict[Path, set[str]] = {}
-    found = []
-    for item in vulture.get_unused_code(min_confidence=60):
-        path = Path(item.filename)
-        if item.typ == "variable":
-            if path not in fields:
-                fields[path] = pydantic_fields(path)
-            if item.name in fields[path]:
-                continue
-        found.append(
-            f"{path.relative_to(root)}:{item.first_lineno}: {item.message} ({item.confidence}% confidence)"
-        )
-    return found
+    files = sorted({Path(f) for p in PATHS for f in (root / p).rglob("*.py") if "__pycache__" not in f.parts})
+    classes = framework_classes(files)
+    return [
+        f"{Path(item.filename).relative_to(root)}:{item.first_lineno}: {item.message} ({item.confidence}% confidence)"
+        for item in vulture.get_unused_code(min_confidence=60)
+        if not _used_by_framework(item, classes.get(Path(item.filename), []))
+    ]
 
 
 @click.command()

@@ -79,7 +79,9 @@ def layer_packages(lock: Lock, runtime: list[Requirement]) -> list[str]:
     for child, parents in lock.needed_by.items():
         for parent in parents:
             needs[parent].add(child)
-    roots: list[str] = [canonicalize_name(r.name) for r in runtime if canonicalize_name(r.name) not in RUNTIME_PROVIDED]
+    roots: list[str] = [
+        canonicalize_name(r.name) for r in runtime if canonicalize_name(r.name) not in RUNTIME_PROVIDED
+    ]
     shipped: set[str] = set()
     todo: list[str] = list(roots)
     while todo:

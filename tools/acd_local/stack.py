@@ -1467,7 +1467,7 @@ class LocalHub:
         self.start()
         return self
 
-    def __exit__(self, *exc_info: object) -> None:
+    def __exit__(self, *_exc_info: object) -> None:
         self.stop()
 
     def start(self) -> LocalHub:

@@ -587,10 +587,3 @@ def expectations(
         "board": _board(parsed),
         "sent": {"events": sum(parsed.by_cmd.values()), "by_cmd": dict(sorted(parsed.by_cmd.items()))},
     }
-
-
-def call_summaries(
-    events: Iterable[HasParams], zone: ZoneInfo | str = DEFAULT_ZONE
-) -> dict[str, dict[str, Any]]:
-    zone = ZoneInfo(zone) if isinstance(zone, str) else zone
-    return {task: facts.summary() for task, facts in _call_facts(_parse(events, zone)).items()}
