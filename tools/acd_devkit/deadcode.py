@@ -140,8 +140,9 @@ def _used_by_framework(item: Item, classes: list[FrameworkClass]) -> bool:
 
 def unused(root: Path = ROOT) -> list[str]:
     vulture = Vulture(ignore_names=IGNORE_NAMES, ignore_decorators=IGNORE_DECORATORS)
-    vulture.scavenge([str(root / p) for p in PATHS], exclude=["*/.venv*", "*/__pycache__/*"])
-    files = sorted({Path(f) for p in PATHS for f in (root / p).rglob("*.py") if "__pycache__" not in f.parts})
+    roots = [root / p for p in PATHS if (root / p).exists()]
+    vulture.scavenge([str(r) for r in roots], exclude=["*/.venv*", "*/__pycache__/*"])
+    files = sorted({f for r in roots for f in r.rglob("*.py") if "__pycache__" not in f.parts})
     classes = framework_classes(files)
     return [
         f"{Path(item.filename).relative_to(root)}:{item.first_lineno}: {item.message} ({item.confidence}% confidence)"
