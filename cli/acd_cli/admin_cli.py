@@ -48,12 +48,12 @@ from acd_cli import output
 from acd_cli.output import Column
 from acd_cli.report_cli import ReportContext, ReportError, ReportGroup, parse_day
 from acd_cli.reporting import from_dynamodb
+from acd_hub.adapters.events_table import EventsTable
 from acd_hub.errors import ParameterError, StoreUnavailable
 from acd_hub.fanout import FANOUT_CMDS, SnsFanout
 from acd_hub.ingest import CallbackIngest, Rejected
 from acd_hub.items import CallbackRequest
 from acd_hub.settings import HubSettings
-from acd_hub.storage import DynamoEventStore
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -242,12 +242,12 @@ class AdminContext(ReportContext):
 
     @cached_property
     def rebuilder(self) -> Rebuilder:
-        from acd_hub.rebuild import Rebuilder  # noqa: PLC0415  (only redrive/rebuild need it)
-        from acd_hub.reports_store import EventLog, ReportsStore  # noqa: PLC0415
+        from acd_hub.adapters.reports_table import ReportsTable  # noqa: PLC0415  (only redrive/rebuild)
+        from acd_hub.rebuild import Rebuilder  # noqa: PLC0415
 
         return Rebuilder(
-            EventLog(self.dynamodb, self.events_table),
-            ReportsStore(self.dynamodb, self.reports_table),
+            EventsTable(self.dynamodb, self.events_table),
+            ReportsTable(self.dynamodb, self.reports_table, self.shards),
             self.settings,
         )
 
@@ -387,7 +387,7 @@ class DryRunClient:
         return {}
 
 
-class ReplayStore(DynamoEventStore):
+class ReplayStore(EventsTable):
     """The real events-table adapter, except for quarantine: a replay's own rejection is not
     kept as a second item (the replayed item is updated instead). In a dry run it writes
     nothing (see :class:`DryRunClient`)."""

@@ -22,11 +22,7 @@ from typing import TYPE_CHECKING, Any
 from boto3.dynamodb.types import TypeDeserializer
 
 from acd_hub import keys
-from acd_hub.agent_stats import StateInterval, seconds
-from acd_hub.call_stats import COUNTERS as COUNTER_NAMES
-from acd_hub.call_stats import kpis_from_counters
-from acd_hub.events import plain
-from acd_hub.reports_store import (
+from acd_hub.adapters.reports_table import (
     FRESHNESS_PK,
     KPI_DAY_SK,
     agent_day_key,
@@ -37,6 +33,10 @@ from acd_hub.reports_store import (
     timeline_pk,
     wait_pk,
 )
+from acd_hub.agent_stats import StateInterval, seconds
+from acd_hub.call_stats import COUNTERS as COUNTER_NAMES
+from acd_hub.call_stats import kpis_from_counters
+from acd_hub.events import plain
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient

@@ -27,12 +27,12 @@ from acd_cli.reporting import EventQueries, from_dynamodb, plain
 from acd_devkit.sample_events import ANNA, BERND, CALL_HIDDEN, CALL_IN, SAMPLES
 from acd_devkit.template import dynamodb_tables, load_template
 from acd_hub import keys
+from acd_hub.adapters.events_table import EventsTable
 from acd_hub.errors import ParameterError
 from acd_hub.items import CallbackRequest, event_item, rejected_item
 from acd_hub.models import ParseContext, parse_callback
 from acd_hub.params import merge_parameters
 from acd_hub.settings import HubSettings
-from acd_hub.storage import DynamoEventStore
 from tests.integration.conftest import CallLog, free_port
 
 pytestmark = pytest.mark.integration
@@ -120,7 +120,7 @@ def tables(moto_url: str) -> dict[str, Any]:
     events_definition = definitions["EventsTable"]
     client.create_table(**{**events_definition, "TableName": STACK_TABLE})
 
-    store = DynamoEventStore(client, "EventsTable")
+    store = EventsTable(client, "EventsTable")
     items = [_event(name) for name in GOOD]
     start = datetime(2026, 11, 20, 6, 0, tzinfo=UTC)
     items += [
@@ -131,7 +131,7 @@ def tables(moto_url: str) -> dict[str, Any]:
     assert not store.put_event(items[0])  # a duplicate changes nothing
     for request_id, received, query, errors in REJECTED:
         store.put_rejected(_rejected(request_id, received, query, errors))
-    DynamoEventStore(client, STACK_TABLE).put_event(_event("callevent-get"))
+    EventsTable(client, STACK_TABLE).put_event(_event("callevent-get"))
 
     cloudformation = _client(moto_url, "cloudformation")
     cloudformation.create_stack(

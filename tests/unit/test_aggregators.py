@@ -5,14 +5,11 @@ from __future__ import annotations
 
 import random
 from typing import Any
-from unittest.mock import MagicMock
 
 import pytest
 
 from acd_cli.reporting import ReportQueries
-from acd_hub.aggregation import Call
-from acd_hub.reports_store import call_summary_key
-from acd_hub.stream_batch import aggregate_batch
+from acd_hub.aggregation import Call, aggregate_batch
 from tests.support import Harness, agent_state, call_event
 from tests.unit.conftest import create_tables
 
@@ -117,11 +114,11 @@ def test_a_poison_record_fails_alone(aws: Any) -> None:
     # an image the aggregator cannot place (no day)
     poison = {k: v for k, v in state.items() if k != "day"}
     event = {"Records": [harness.record(good), harness.record(poison)]}
-    response = aggregate_batch(event, MagicMock(), harness.calls(), MagicMock())
+    response = aggregate_batch(harness.calls(), harness.log.stream_records(event)).item_failures()
     assert response == {
         "batchItemFailures": [{"itemIdentifier": event["Records"][1]["dynamodb"]["SequenceNumber"]}]
     }
-    assert harness.reports.get(call_summary_key("c0ffee")) is not None
+    assert harness.reports.call("c0ffee") is not None
 
 
 def test_an_aggregator_dying_mid_batch_then_replayed_leaves_reports_unchanged(
@@ -147,12 +144,13 @@ def test_an_aggregator_dying_mid_batch_then_replayed_leaves_reports_unchanged(
 
     monkeypatch.setattr(type(harness.reports), "commit", dying_commit)
     event = {"Records": [harness.record(i) for i in items]}
-    agent_failures = aggregate_batch(event, MagicMock(), harness.agents(), MagicMock())["batchItemFailures"]
+    records = harness.log.stream_records(event)
+    agent_failures = aggregate_batch(harness.agents(), records).item_failures()["batchItemFailures"]
     agent_records = [r for r, i in zip(event["Records"], items, strict=True) if i["cmd"] == "agentstate"]
     assert [f["itemIdentifier"] for f in agent_failures] == [
         r["dynamodb"]["SequenceNumber"] for r in agent_records[3:]
     ], "exactly the events that were not applied are reported"
-    failures = aggregate_batch(event, MagicMock(), harness.calls(), MagicMock())["batchItemFailures"]
+    failures = aggregate_batch(harness.calls(), records).item_failures()["batchItemFailures"]
     # Only records whose reports failed are reported: those touching the call (which includes
     # the agent's "paused" that closes the call's after-call work), never the unrelated "online".
     aggregator = harness.calls()

@@ -781,13 +781,11 @@ def _run_stream(
     max_seconds: float,
     collect_every: int = 0,
 ) -> _StreamRun:
-    from aws_lambda_powertools import Logger  # noqa: PLC0415
-
-    from acd_hub.stream_batch import aggregate_batch  # noqa: PLC0415
+    from acd_hub.adapters.events_table import EventsTable  # noqa: PLC0415
+    from acd_hub.aggregation import aggregate_batch  # noqa: PLC0415
 
     run = _StreamRun(calls={f: Counter() for f in aggregators})
-    logger = Logger(service="acd-bench")
-    context = LambdaContext(function_name="stats")
+    events = EventsTable(client, table)
     budget_end = time.perf_counter() + max_seconds
     since_collect = collect_every
     for _, kind, batch in tasks:
@@ -808,7 +806,7 @@ def _run_stream(
             run.seconds[kind] += time.perf_counter() - started
             run.covered += len(batch)
             continue
-        answer = aggregate_batch({"Records": batch}, context, aggregators[kind], logger)  # type: ignore[arg-type]
+        answer = aggregate_batch(aggregators[kind], events.stream_records({"Records": batch})).item_failures()
         run.seconds[kind] += time.perf_counter() - started
         run.failures += len(answer.get("batchItemFailures", []))
         run.processed[kind] += len(batch)
@@ -838,10 +836,10 @@ def _moto_hub() -> Iterator[_Hub]:
     from moto import mock_aws  # noqa: PLC0415
 
     from acd_devkit.template import dynamodb_tables, load_template  # noqa: PLC0415
+    from acd_hub.adapters.events_table import EventsTable  # noqa: PLC0415
     from acd_hub.auth import static_tokens  # noqa: PLC0415
     from acd_hub.ingest import CallbackIngest  # noqa: PLC0415
     from acd_hub.settings import HubSettings  # noqa: PLC0415
-    from acd_hub.storage import DynamoEventStore  # noqa: PLC0415
     from acd_local import moto_fixes  # noqa: PLC0415
 
     # As acd-local does: unpatched moto deep-copies every table a transaction touches and walks
@@ -858,7 +856,7 @@ def _moto_hub() -> Iterator[_Hub]:
             reports_table=tables["ReportsTable"]["TableName"],
             callback_tokens=[TOKEN],
         )
-        store = RecordingStore(DynamoEventStore(client, settings.events_table))
+        store = RecordingStore(EventsTable(client, settings.events_table))
         yield _Hub(
             client=client,
             tables=tables,
@@ -876,14 +874,15 @@ def _stream_records(stored: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]
 
 
 def _aggregators(client: Any, settings: Any) -> dict[str, Any]:
-    """Both aggregators as their Lambda entry points build them (``stream_handler``)."""
+    """Both aggregators as their Lambda entry points build them (``functions/*/app.py``)."""
+    from acd_hub.adapters.events_table import EventsTable  # noqa: PLC0415
+    from acd_hub.adapters.reports_table import ReportsTable  # noqa: PLC0415
     from acd_hub.aggregation import AgentStatsAggregator, CallStatsAggregator  # noqa: PLC0415
-    from acd_hub.reports_store import EventLog, ReportsStore  # noqa: PLC0415
 
-    log = EventLog(client, settings.events_table)
-    reports = ReportsStore(client, settings.reports_table)
+    log = EventsTable(client, settings.events_table)
+    reports = ReportsTable(client, settings.reports_table, settings.cmd_day_shards)
     return {
-        "AgentStatsFunction": AgentStatsAggregator(log, reports, settings),
+        "AgentStatsFunction": AgentStatsAggregator(reports, settings),
         "CallStatsFunction": CallStatsAggregator(log, reports, settings),
     }
 

@@ -305,20 +305,14 @@ class Verification:
 
 def stored_keys(dynamodb: Any, table: str, pk: str) -> list[str]:
     """The event keys of one partition, by Query (strongly consistent, every page)."""
-    keys: list[str] = []
-    kwargs: dict[str, Any] = {
-        "TableName": table,
-        "KeyConditionExpression": "pk = :pk",
-        "ExpressionAttributeValues": {":pk": {"S": pk}},
-        "ProjectionExpression": "event_key",
-        "ConsistentRead": True,
-    }
-    while True:
-        page = dynamodb.query(**kwargs)
-        keys.extend(item.get("event_key", {}).get("S", "") for item in page.get("Items", []))
-        if "LastEvaluatedKey" not in page:
-            return keys
-        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    pages = dynamodb.get_paginator("query").paginate(
+        TableName=table,
+        KeyConditionExpression="pk = :pk",
+        ExpressionAttributeValues={":pk": {"S": pk}},
+        ProjectionExpression="event_key",
+        ConsistentRead=True,
+    )
+    return [item.get("event_key", {}).get("S", "") for page in pages for item in page.get("Items", [])]
 
 
 def verify(dynamodb: Any, table: str, unique: list[Planned], workers: int = 4) -> Verification:
