@@ -47,6 +47,7 @@ from botocore.exceptions import (
 
 from acd_cli import labels, output
 from acd_cli.output import Column, OutputFormat, format_option
+from acd_cli.report_models import Freshness
 from acd_cli.reporting import MAX_WORKERS, EventQueries, ReportQueries
 from acd_hub.call_stats import KPI_KEYS
 from acd_hub.models import CALLBACK_MODELS
@@ -545,18 +546,18 @@ KPI_CSV_COLUMNS = [output.field("start"), *(output.field(name) for name in KPI_K
 RECENT = timedelta(seconds=60)
 
 
-def describe_freshness(fresh: output.Item, now: datetime, zone: ZoneInfo) -> str:
+def describe_freshness(fresh: Freshness, now: datetime, zone: ZoneInfo) -> str:
     """One line that tells a supervisor whether the figures above are finished."""
-    if not fresh.get("consumers"):
+    if not fresh.consumers:
         return "Freshness: no stream batch recorded yet: the aggregators have not run."
-    complete = output.local_time(fresh.get("complete_to"), zone) or "not yet known"
-    updated = output.parse_utc(str(fresh.get("updated_at") or ""))
+    complete = output.local_time(fresh.complete_to, zone) or "not yet known"
+    updated = output.parse_utc(str(fresh.updated_at or ""))
     recent = updated is not None and now - updated < RECENT
-    if fresh.get("catching_up") and recent:
-        return f"Catching up ({fresh['behind_s']:.0f} s behind): complete up to {complete} only."
-    if fresh.get("complete_to") is None:
+    if fresh.catching_up and recent:
+        return f"Catching up ({fresh.behind_s or 0:.0f} s behind): complete up to {complete} only."
+    if fresh.complete_to is None:
         return "A recent batch failed and is being retried: figures may be incomplete."
-    last = output.local_time(fresh.get("updated_at"), zone)
+    last = output.local_time(fresh.updated_at, zone)
     return f"Complete up to {complete} ({zone.key}): every callback received until then is in; last batch {last}."
 
 
@@ -574,7 +575,7 @@ def freshness(report: ReportContext, *, fmt: str | None) -> None:
     chosen = report.output_format(fmt)
     fresh = report.reports.freshness()
     if chosen == "json":
-        output.show_json(fresh)
+        output.show_json(fresh.as_dict())
         return
     columns = [
         output.field("consumer"),
@@ -587,7 +588,7 @@ def freshness(report: ReportContext, *, fmt: str | None) -> None:
         Column("latest event", lambda i: output.local_time(i.get("latest_event"), report.zone)),
     ]
     output.emit(
-        fresh["consumers"],
+        fresh.as_dict()["consumers"],
         chosen,
         columns=columns,
         title="Freshness of the reports",
@@ -610,11 +611,10 @@ def kpis(report: ReportContext, *, hotline: str, day: str | None, fmt: str | Non
     if found is None:
         output.show_empty(chosen, f"No KPIs for hotline {hotline} on {day} yet.", single=True)
         return
-    figures: dict[str, Any] = found.get("day") or {}
-    intervals: list[dict[str, Any]] = found.get("intervals") or []
-    shown = str(found.get("hotline", hotline))
+    document = found.as_dict()
+    figures, intervals, shown = document["day"], document["intervals"], found.hotline
     if chosen == "json":
-        output.show_json({"hotline": shown, "day": figures, "intervals": intervals})
+        output.show_json(document)
     elif chosen == "csv":
         output.show_csv([*intervals, {**figures, "start": "day"}], KPI_CSV_COLUMNS)
     else:
@@ -624,14 +624,12 @@ def kpis(report: ReportContext, *, hotline: str, day: str | None, fmt: str | Non
             title=f"KPIs of hotline {shown} on {day} (15-minute intervals)",
             totals=[{**figures, "start": DAY_ROW}],
         )
-        if found.get("sl_seconds") is not None:
-            click.echo(f"Service level: answered within {found['sl_seconds']} s.")
+        if found.sl_seconds is not None:
+            click.echo(f"Service level: answered within {found.sl_seconds} s.")
         show_freshness(report, chosen)
 
 
 # -- agent-day, agent-timeline ------------------------------------------------------------------
-
-AGENT_DAY_FIELDS = ("agent", "day", "state_seconds", "pause_seconds", "calls_handled")
 
 
 @cli.command("agent-day")
@@ -647,9 +645,8 @@ def agent_day(report: ReportContext, *, agent: str, day: str | None, fmt: str | 
     if found is None:
         output.show_empty(chosen, f"No statistics for agent {agent} on {day} yet.", single=True)
         return
-    document = {name: found.get(name) for name in AGENT_DAY_FIELDS}
-    states: dict[str, Any] = document["state_seconds"] or {}
-    pauses: dict[str, Any] = document["pause_seconds"] or {}
+    document = found.as_dict()
+    states, pauses = found.state_seconds, found.pause_seconds
     if chosen == "json":
         output.show_json(document)
     elif chosen == "csv":
@@ -659,7 +656,7 @@ def agent_day(report: ReportContext, *, agent: str, day: str | None, fmt: str | 
         output.show_table(
             [{"name": labels.state_label(state), "seconds": seconds} for state, seconds in states.items()],
             [output.field("name", "state"), time_column],
-            title=f"Agent {document['agent'] or agent} on {document['day'] or day}: time per state",
+            title=f"Agent {found.agent} on {found.day}: time per state",
             totals=[{"name": "total", "seconds": sum(states.values())}],
         )
         if pauses:
@@ -669,7 +666,7 @@ def agent_day(report: ReportContext, *, agent: str, day: str | None, fmt: str | 
                 [output.field("name", "pause reason"), time_column],
             )
         click.echo()
-        click.echo(f"Calls handled: {document['calls_handled'] or 0}")
+        click.echo(f"Calls handled: {found.calls_handled}")
         show_freshness(report, chosen)
 
 
@@ -714,7 +711,7 @@ def agent_timeline(report: ReportContext, *, agent: str, day: str | None, fmt: s
     """An agent's state intervals of a day; the last one stays open until the next event."""
     day = day or report.today()
     chosen = report.output_format(fmt)
-    timeline = report.reports.agent_timeline(agent, day)
+    timeline = [interval.as_dict() for interval in report.reports.agent_timeline(agent, day)]
     output.emit(
         timeline,
         chosen,
@@ -792,7 +789,8 @@ def summary_rows(summary: output.Item, zone: ZoneInfo) -> list[tuple[str, object
 def call_report(report: ReportContext, *, task_id: str, fmt: str | None) -> None:
     """One call: its summary and its events (CSV: the summary only; see ``events --call``)."""
     chosen = report.output_format(fmt)
-    summary = report.reports.call(task_id)
+    found = report.reports.call(task_id)
+    summary = None if found is None else found.as_dict()
     items = report.queries.events_by_call(task_id)
     if summary is None and not items:
         output.show_empty(chosen, f"Nothing stored for call {task_id} yet.", single=True)
@@ -848,7 +846,7 @@ def calls(report: ReportContext, *, hotline: str, day: str | None, fmt: str | No
     """The calls a hotline got on a day (by start time), one summary each."""
     day = day or report.today()
     chosen = report.output_format(fmt)
-    listed = report.reports.calls(hotline, day)
+    listed = [summary.as_dict() for summary in report.reports.calls(hotline, day)]
     output.emit(
         listed,
         chosen,
@@ -908,7 +906,7 @@ def board_columns(zone: ZoneInfo, now: datetime) -> list[Column]:
 def board(report: ReportContext, *, fmt: str | None) -> None:
     """The live board: every agent's latest state and how long it has lasted so far."""
     chosen = report.output_format(fmt)
-    entries = report.reports.board()
+    entries = [entry.as_dict() for entry in report.reports.board()]
     output.emit(
         entries,
         chosen,

@@ -470,13 +470,13 @@ def test_redrive_with_the_real_rebuild_api(
     assert admin(moto_server, "-q", "redrive", "call-stats").exit_code == 0
     agent_day = reports.agent_day(AGENT, DAY)
     assert agent_day is not None
-    assert agent_day["state_seconds"]["online"] == 600  # online at 08:00, paused at 08:10
+    assert agent_day.state_seconds["online"] == 600  # online at 08:00, paused at 08:10
     summary = reports.call(TASK)
     assert summary is not None
-    assert (str(summary["hotline"]), summary["outcome"]) == ("501", "abandoned")
+    assert (str(summary.hotline), summary.outcome) == ("501", "abandoned")
     kpis = reports.kpis("501", DAY)
     assert kpis is not None
-    assert (kpis["day"]["offered"], kpis["day"]["abandoned"]) == (1, 1)
+    assert (kpis.day.offered, kpis.day.abandoned) == (1, 1)
     assert (
         depth(aws, day_in_stream["AgentStatsFunction"]) == depth(aws, day_in_stream["CallStatsFunction"]) == 0
     )
@@ -545,10 +545,10 @@ def test_rebuild_recomputes_days_and_a_second_run_changes_nothing(
     assert done["items_written"] > 0
     agent_day = reports.agent_day(AGENT, DAY)
     assert agent_day is not None
-    assert agent_day["state_seconds"]["online"] == 600
+    assert agent_day.state_seconds["online"] == 600
     kpis = reports.kpis("501", DAY)
     assert kpis is not None
-    assert (kpis["day"]["offered"], kpis["day"]["abandoned"]) == (1, 1)
+    assert (kpis.day.offered, kpis.day.abandoned) == (1, 1)
 
     again = json.loads(admin(moto_server, "-q", "rebuild", "--day", DAY, "--format", "json").stdout)
     assert (again["items_written"], again["items_deleted"], again["counters_corrected"]) == (0, 0, 0)

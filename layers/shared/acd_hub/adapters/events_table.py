@@ -26,7 +26,7 @@ from zoneinfo import ZoneInfo
 from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
 
 from acd_hub import keys
-from acd_hub.adapters.dynamodb import Table
+from acd_hub.adapters.dynamodb import Key, Table, wire_key
 from acd_hub.errors import EventConflict, StoreRefused, StoreUnavailable
 from acd_hub.events import StoredEvent, StreamRecord
 from acd_hub.items import conflicting_fields
@@ -76,6 +76,27 @@ class EventsTable(Table):
 
     def put_rejected(self, item: dict[str, Any]) -> None:
         self._put(item)
+
+    def mark_replay(self, key: Key, fields: Mapping[str, Any]) -> bool:
+        """Record a replay on a quarantined request's item (``acd-admin replay``): set ``fields``
+        and count it. False if the item is gone (expired: it is not resurrected as a marker)."""
+        names = {f"#f{i}": name for i, name in enumerate(fields)} | {"#count": "replay_count"}
+        values = {f":f{i}": value for i, value in enumerate(fields.values())} | {":zero": 0, ":one": 1}
+        sets = [f"#f{i} = :f{i}" for i in range(len(fields))]
+        try:
+            self.client.update_item(
+                TableName=self.name,
+                Key=wire_key(key),
+                UpdateExpression="SET " + ", ".join([*sets, "#count = if_not_exists(#count, :zero) + :one"]),
+                ConditionExpression="attribute_exists(pk)",
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=self.encode(values),
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                raise
+            return False
+        return True
 
     # -- the aggregators' and the rebuild's reads: strongly consistent base-table queries --
 
