@@ -44,6 +44,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from acd_cli import output
+from acd_cli.options import connection_options
 from acd_cli.output import Column
 from acd_cli.report_cli import ReportContext, ReportError, ReportGroup, parse_day
 from acd_hub.adapters.events_table import EventsTable
@@ -274,30 +275,7 @@ def _zone_name(_ctx: click.Context, param: click.Parameter, value: str | None) -
 
 
 @click.group(cls=ReportGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option(
-    "--endpoint-url",
-    envvar="AWS_ENDPOINT_URL",
-    show_envvar=True,
-    help="Local stack (moto server), e.g. http://127.0.0.1:5000. Tables, queues and topics then "
-    "default to the template's logical ids, the region to eu-central-1, credentials to dummies.",
-)
-@click.option("--profile", help="AWS profile.")
-@click.option("--region", help="AWS region.")
-@click.option(
-    "--stack-name",
-    help="Read table names, queues, topics and settings from this stack (outputs, parameters).",
-)
-@click.option("--events-table", help="Events table name (overrides the stack output).")
-@click.option("--reports-table", help="Reports table name (overrides the stack output).")
-@click.option(
-    "--shards",
-    type=click.IntRange(1, 64),
-    default=8,
-    show_default=True,
-    envvar="ACD_CMD_DAY_SHARDS",
-    show_envvar=True,
-    help="Shards of the by-cmd-day listings and the quarantine; must match the stack's.",
-)
+@connection_options
 @click.option(
     "--acd-timezone",
     callback=_zone_name,

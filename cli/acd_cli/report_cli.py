@@ -46,6 +46,7 @@ from botocore.exceptions import (
 )
 
 from acd_cli import labels, output
+from acd_cli.options import connection_options
 from acd_cli.output import Column, OutputFormat, format_option
 from acd_cli.report_models import Freshness
 from acd_cli.reporting import MAX_WORKERS, EventQueries, ReportQueries
@@ -279,18 +280,7 @@ def _task(_ctx: click.Context, _param: click.Parameter, value: str | None) -> st
 
 
 @click.group(cls=ReportGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option(
-    "--endpoint-url",
-    envvar="AWS_ENDPOINT_URL",
-    show_envvar=True,
-    help="Local stack (moto server), e.g. http://127.0.0.1:5000. Tables then default to the "
-    "template's logical ids, the region to eu-central-1 and credentials to dummies.",
-)
-@click.option("--profile", help="AWS profile.")
-@click.option("--region", help="AWS region.")
-@click.option("--stack-name", help="Read the table names from this CloudFormation stack's outputs.")
-@click.option("--events-table", help="Events table name (overrides the stack output).")
-@click.option("--reports-table", help="Reports table name (overrides the stack output).")
+@connection_options
 @click.option(
     "--timezone",
     "zone",
@@ -300,15 +290,6 @@ def _task(_ctx: click.Context, _param: click.Parameter, value: str | None) -> st
     show_envvar=True,
     callback=_zone,
     help="Reporting time zone: days and displayed times.",
-)
-@click.option(
-    "--shards",
-    type=click.IntRange(1, 64),
-    default=8,
-    show_default=True,
-    envvar="ACD_CMD_DAY_SHARDS",
-    show_envvar=True,
-    help="Shards of the by-cmd-day listings; must match the stack's ACD_CMD_DAY_SHARDS.",
 )
 @click.option(
     "--kpi-shards",
@@ -561,6 +542,23 @@ def describe_freshness(fresh: Freshness, now: datetime, zone: ZoneInfo) -> str:
     return f"Complete up to {complete} ({zone.key}): every callback received until then is in; last batch {last}."
 
 
+def emit_reports(
+    report: ReportContext,
+    fmt: str | None,
+    items: list[dict[str, Any]],
+    *,
+    columns: list[Column],
+    title: str,
+    empty_message: str,
+    csv_lead: tuple[str, ...],
+) -> None:
+    """A listing of reports in the chosen format; under a table, how fresh the reports are."""
+    chosen = report.output_format(fmt)
+    output.emit(items, chosen, columns=columns, title=title, empty_message=empty_message, csv_lead=csv_lead)
+    if items:
+        show_freshness(report, chosen)
+
+
 def show_freshness(report: ReportContext, chosen: str) -> None:
     # table output only: json and csv stay exactly the report (see the freshness command)
     if chosen == "table":
@@ -710,18 +708,15 @@ TIMELINE_CSV_LEAD = (
 def agent_timeline(report: ReportContext, *, agent: str, day: str | None, fmt: str | None) -> None:
     """An agent's state intervals of a day; the last one stays open until the next event."""
     day = day or report.today()
-    chosen = report.output_format(fmt)
-    timeline = [interval.as_dict() for interval in report.reports.agent_timeline(agent, day)]
-    output.emit(
-        timeline,
-        chosen,
+    emit_reports(
+        report,
+        fmt,
+        [interval.as_dict() for interval in report.reports.agent_timeline(agent, day)],
         columns=timeline_columns(report.zone),
         title=f"Timeline of agent {agent} on {day}",
         empty_message=f"No timeline for agent {agent} on {day} yet.",
         csv_lead=TIMELINE_CSV_LEAD,
     )
-    if timeline:
-        show_freshness(report, chosen)
 
 
 # -- call, calls ---------------------------------------------------------------------------------
@@ -845,18 +840,15 @@ def call_columns(zone: ZoneInfo) -> list[Column]:
 def calls(report: ReportContext, *, hotline: str, day: str | None, fmt: str | None) -> None:
     """The calls a hotline got on a day (by start time), one summary each."""
     day = day or report.today()
-    chosen = report.output_format(fmt)
-    listed = [summary.as_dict() for summary in report.reports.calls(hotline, day)]
-    output.emit(
-        listed,
-        chosen,
+    emit_reports(
+        report,
+        fmt,
+        [summary.as_dict() for summary in report.reports.calls(hotline, day)],
         columns=call_columns(report.zone),
         title=f"Calls of hotline {hotline} on {day}",
         empty_message=f"No calls for hotline {hotline} on {day} yet.",
         csv_lead=CALL_CSV_LEAD,
     )
-    if listed:
-        show_freshness(report, chosen)
 
 
 # -- board -----------------------------------------------------------------------------------------
@@ -905,18 +897,15 @@ def board_columns(zone: ZoneInfo, now: datetime) -> list[Column]:
 @click.pass_obj
 def board(report: ReportContext, *, fmt: str | None) -> None:
     """The live board: every agent's latest state and how long it has lasted so far."""
-    chosen = report.output_format(fmt)
-    entries = [entry.as_dict() for entry in report.reports.board()]
-    output.emit(
-        entries,
-        chosen,
+    emit_reports(
+        report,
+        fmt,
+        [entry.as_dict() for entry in report.reports.board()],
         columns=board_columns(report.zone, report.now()),
         title="Live board",
         empty_message="The board is empty: no agent has reported a state yet.",
         csv_lead=BOARD_CSV_LEAD,
     )
-    if entries:
-        show_freshness(report, chosen)
 
 
 # -- pictures: the HTML day report and the wallboard ------------------------------------------------
