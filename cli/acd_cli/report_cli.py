@@ -48,9 +48,8 @@ from botocore.exceptions import (
 from acd_cli import labels, output
 from acd_cli.options import connection_options
 from acd_cli.output import Column, OutputFormat, format_option
-from acd_cli.report_models import Freshness
+from acd_cli.report_models import KPI_NAMES, Freshness
 from acd_cli.reporting import MAX_WORKERS, EventQueries, ReportQueries
-from acd_hub.call_stats import KPI_KEYS
 from acd_hub.models import CALLBACK_MODELS
 
 if TYPE_CHECKING:
@@ -496,7 +495,7 @@ AGENT_OPTION = click.option(
 KPI_DISPLAY: tuple[tuple[str, str, Any], ...] = tuple(
     (kpi.name, kpi.header, None if kpi.unit == "count" else kpi.show) for kpi in labels.KPIS
 )
-assert tuple(name for name, _, _ in KPI_DISPLAY) == KPI_KEYS
+assert tuple(name for name, _, _ in KPI_DISPLAY) == KPI_NAMES
 DAY_ROW = "Day"
 
 
@@ -518,7 +517,7 @@ def kpi_columns(zone: ZoneInfo) -> list[Column]:
     ]
 
 
-KPI_CSV_COLUMNS = [output.field("start"), *(output.field(name) for name in KPI_KEYS)]
+KPI_CSV_COLUMNS = [output.field("start"), *(output.field(name) for name in KPI_NAMES)]
 
 
 # -- freshness ------------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ agent's timeline is :class:`acd_hub.agent_stats.StateInterval` s.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from acd_hub.agent_stats import StateInterval
@@ -53,6 +53,9 @@ class KpiFigures:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+KPI_NAMES = tuple(figure.name for figure in fields(KpiFigures))
 
 
 @dataclass(frozen=True)

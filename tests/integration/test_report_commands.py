@@ -254,7 +254,7 @@ def test_kpis_are_the_aggregators_figures_in_kpi_order(queries: ReportQueries, l
     document = found.as_dict()
     assert document == EXPECTED_KPIS
     assert (found.date, found.sl_seconds) == (DAY, 20)
-    assert list(document["day"]) == list(EXPECTED_KPIS["day"])  # keys in KPI_KEYS order
+    assert list(document["day"]) == list(EXPECTED_KPIS["day"])  # keys in KpiFigures order
     assert [list(i) for i in document["intervals"]] == [list(i) for i in EXPECTED_KPIS["intervals"]]
     assert queries.kpis(int(HOTLINE), datetime(2026, 11, 20).date()) == found
     assert queries.kpis(HOTLINE, "2026-11-19") is None

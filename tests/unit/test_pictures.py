@@ -10,10 +10,10 @@ from zoneinfo import ZoneInfo
 
 from acd_cli import labels
 from acd_cli.html_report import DayReport, day_slots, freshness_text, render
-from acd_cli.report_models import AgentDayReport, Freshness, HotlineKpis, IntervalKpis, KpiFigures
+from acd_cli.report_models import KPI_NAMES, AgentDayReport, Freshness, HotlineKpis, IntervalKpis, KpiFigures
 from acd_cli.wallboard import longest_current_wait_s
 from acd_hub.agent_stats import StateInterval
-from acd_hub.call_stats import KPI_KEYS, CallSummary
+from acd_hub.call_stats import CallSummary
 from acd_hub.models import AgentStateName, CallEventType
 
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -22,7 +22,7 @@ BERLIN = ZoneInfo("Europe/Berlin")
 def test_every_state_and_event_type_of_the_spec_has_plain_words() -> None:
     assert set(labels.STATES) == set(get_args(AgentStateName))
     assert set(labels.EVENT_TYPES) == set(get_args(CallEventType))
-    assert tuple(kpi.name for kpi in labels.KPIS) == KPI_KEYS
+    assert tuple(kpi.name for kpi in labels.KPIS) == KPI_NAMES
     assert labels.state_label("balerting") == "customer ringing (outbound)"
     assert labels.state_label("working") == "after-call work"
     assert labels.state_text("paused", "Mittag") == "paused: Mittag"
@@ -82,7 +82,7 @@ def test_longest_current_wait_counts_inbound_calls_neither_answered_nor_ended() 
 
 
 def _kpi_day(offered: int) -> KpiFigures:
-    figures = dict.fromkeys(KPI_KEYS, 0) | {"offered": offered, "answered": offered, "asa_s": 7.67}
+    figures = dict.fromkeys(KPI_NAMES, 0) | {"offered": offered, "answered": offered, "asa_s": 7.67}
     figures |= {"service_level_pct": 100.0, "abandon_rate_pct": 0.0}
     return KpiFigures(**figures)
 

@@ -32,23 +32,6 @@ TERMINAL_ROUTING = {
     "Mailbox": "mailbox",
     "ForwardNumber": "forwarded",
 }
-KPI_KEYS = (
-    "offered",
-    "answered",
-    "abandoned",
-    "rejected",
-    "badcall",
-    "mailbox",
-    "forwarded",
-    "answered_within_sl",
-    "service_level_pct",
-    "abandon_rate_pct",
-    "asa_s",
-    "max_wait_s",
-    "aht_s",
-    "avg_talk_s",
-    "avg_hold_s",
-)
 
 
 @dataclass(frozen=True)
