@@ -13,14 +13,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
+from zoneinfo import ZoneInfo
 
-if TYPE_CHECKING:  # the ingest imports this module too: it loads only what it uses
-    from zoneinfo import ZoneInfo
-
-    from acd_hub.agent_stats import AgentDay, BoardEntry, Link, TalkMarker, TimelineEntry
-    from acd_hub.call_stats import CallSummary, CounterKey, ListedCall, StoredCall, WaitEntry
-    from acd_hub.events import StoredEvent
+from acd_hub.agent_stats import AgentDay, BoardEntry, Link, TalkMarker, TimelineEntry
+from acd_hub.call_stats import CallSummary, CounterKey, ListedCall, StoredCall, WaitEntry
+from acd_hub.events import StoredEvent
 
 # -- the events table ------------------------------------------------------------------------------
 
@@ -142,14 +140,15 @@ ReportWrite = Create | Relink | PutVersioned | CheckAgentDay | ReplaceBoard | Pu
 
 
 class Cancelled(Exception):
-    """A transaction was cancelled; ``reasons`` holds one code per write (``"None"`` if fine)."""
+    """A transaction was cancelled: the conditions of the writes at ``failed_writes`` (their
+    places in the transaction) did not hold."""
 
-    def __init__(self, reasons: list[str]) -> None:
-        super().__init__(", ".join(reasons))
-        self.reasons = reasons
+    def __init__(self, failed_writes: set[int], why: str = "") -> None:
+        super().__init__(why or f"conditions failed: writes {sorted(failed_writes)}")
+        self.failed_writes = frozenset(failed_writes)
 
     def failed(self, index: int) -> bool:
-        return index < len(self.reasons) and self.reasons[index] == "ConditionalCheckFailed"
+        return index in self.failed_writes
 
 
 @dataclass(frozen=True)

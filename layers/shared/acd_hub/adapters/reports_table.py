@@ -208,8 +208,10 @@ class ReportsTable(Table):
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") != "TransactionCanceledException":
                 raise
-            reasons = exc.response.get("CancellationReasons") or []  # type: ignore[typeddict-item]
-            raise Cancelled([str(r.get("Code") or "None") for r in reasons]) from exc
+            cancelled = exc.response.get("CancellationReasons") or []  # type: ignore[typeddict-item]
+            reasons = [str(r.get("Code") or "None") for r in cancelled]
+            failed = {index for index, code in enumerate(reasons) if code == "ConditionalCheckFailed"}
+            raise Cancelled(failed, ", ".join(reasons)) from exc
 
     def _request(self, write: ReportWrite) -> dict[str, Any]:
         """One item of a transaction: what it writes and the condition it is written under."""
