@@ -11,17 +11,15 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
-from unittest.mock import MagicMock
 
-from acd_devkit.lambda_events import FakeLambdaContext, stream_record
-from acd_hub.aggregation import AgentStatsAggregator, CallStatsAggregator
-from acd_hub.errors import StoreUnavailable
+from acd_devkit.lambda_events import stream_record
+from acd_hub.adapters.events_table import EventsTable
+from acd_hub.adapters.reports_table import ReportsTable
+from acd_hub.aggregation import AgentStatsAggregator, CallStatsAggregator, aggregate_batch
+from acd_hub.errors import EventConflict, StoreUnavailable
 from acd_hub.items import conflicting_fields, event_item
 from acd_hub.models import ParseContext, parse_callback
-from acd_hub.reports_store import EventLog, ReportsStore
 from acd_hub.settings import HubSettings
-from acd_hub.storage import DynamoEventStore, EventConflict
-from acd_hub.stream_batch import aggregate_batch
 
 TOKEN = "test-token-0123456789"
 
@@ -65,9 +63,8 @@ class Harness:
 
     def __init__(self, client: Any, settings: HubSettings | None = None) -> None:
         self.settings = settings or HubSettings()
-        self.store = DynamoEventStore(client, self.settings.events_table)
-        self.log = EventLog(client, self.settings.events_table)
-        self.reports = ReportsStore(client, self.settings.reports_table)
+        self.store = self.log = EventsTable(client, self.settings.events_table)
+        self.reports = ReportsTable(client, self.settings.reports_table, self.settings.cmd_day_shards)
         self.context = ParseContext(self.settings.acd_zone)
         self.sequence = 0
 
@@ -90,10 +87,10 @@ class Harness:
 
     def run(self, aggregator: Any, items: list[dict[str, Any]]) -> dict[str, Any]:
         event = {"Records": [self.record(i) for i in items]}
-        return aggregate_batch(event, FakeLambdaContext("StatsFunction"), aggregator, MagicMock())
+        return aggregate_batch(aggregator, self.log.stream_records(event)).item_failures()
 
     def agents(self) -> AgentStatsAggregator:
-        return AgentStatsAggregator(self.log, self.reports, self.settings)
+        return AgentStatsAggregator(self.reports, self.settings)
 
     def calls(self) -> CallStatsAggregator:
         return CallStatsAggregator(self.log, self.reports, self.settings)

@@ -39,21 +39,20 @@ from urllib.parse import urlencode
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import click
-from boto3.dynamodb.types import TypeSerializer
 from botocore.exceptions import BotoCoreError, ClientError
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from acd_cli import output
+from acd_cli.options import connection_options
 from acd_cli.output import Column
 from acd_cli.report_cli import ReportContext, ReportError, ReportGroup, parse_day
-from acd_cli.reporting import from_dynamodb
+from acd_hub.adapters.events_table import EventsTable
 from acd_hub.errors import ParameterError, StoreUnavailable
 from acd_hub.fanout import FANOUT_CMDS, SnsFanout
 from acd_hub.ingest import CallbackIngest, Rejected
 from acd_hub.items import CallbackRequest
 from acd_hub.settings import HubSettings
-from acd_hub.storage import DynamoEventStore
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -241,14 +240,16 @@ class AdminContext(ReportContext):
         return SnsFanout(self.sns, settings)
 
     @cached_property
+    def events(self) -> EventsTable:
+        return EventsTable(self.dynamodb, self.events_table)
+
+    @cached_property
     def rebuilder(self) -> Rebuilder:
-        from acd_hub.rebuild import Rebuilder  # noqa: PLC0415  (only redrive/rebuild need it)
-        from acd_hub.reports_store import EventLog, ReportsStore  # noqa: PLC0415
+        from acd_hub.adapters.reports_table import ReportsTable  # noqa: PLC0415  (only redrive/rebuild)
+        from acd_hub.rebuild import Rebuilder  # noqa: PLC0415
 
         return Rebuilder(
-            EventLog(self.dynamodb, self.events_table),
-            ReportsStore(self.dynamodb, self.reports_table),
-            self.settings,
+            self.events, ReportsTable(self.dynamodb, self.reports_table, self.shards), self.settings
         )
 
     def progress(self) -> Progress:
@@ -274,30 +275,7 @@ def _zone_name(_ctx: click.Context, param: click.Parameter, value: str | None) -
 
 
 @click.group(cls=ReportGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option(
-    "--endpoint-url",
-    envvar="AWS_ENDPOINT_URL",
-    show_envvar=True,
-    help="Local stack (moto server), e.g. http://127.0.0.1:5000. Tables, queues and topics then "
-    "default to the template's logical ids, the region to eu-central-1, credentials to dummies.",
-)
-@click.option("--profile", help="AWS profile.")
-@click.option("--region", help="AWS region.")
-@click.option(
-    "--stack-name",
-    help="Read table names, queues, topics and settings from this stack (outputs, parameters).",
-)
-@click.option("--events-table", help="Events table name (overrides the stack output).")
-@click.option("--reports-table", help="Reports table name (overrides the stack output).")
-@click.option(
-    "--shards",
-    type=click.IntRange(1, 64),
-    default=8,
-    show_default=True,
-    envvar="ACD_CMD_DAY_SHARDS",
-    show_envvar=True,
-    help="Shards of the by-cmd-day listings and the quarantine; must match the stack's.",
-)
+@connection_options
 @click.option(
     "--acd-timezone",
     callback=_zone_name,
@@ -387,7 +365,7 @@ class DryRunClient:
         return {}
 
 
-class ReplayStore(DynamoEventStore):
+class ReplayStore(EventsTable):
     """The real events-table adapter, except for quarantine: a replay's own rejection is not
     kept as a second item (the replayed item is updated instead). In a dry run it writes
     nothing (see :class:`DryRunClient`)."""
@@ -498,44 +476,19 @@ class Replayer:
 
     def _mark(self, item: Mapping[str, Any], result: ReplayResult) -> None:
         """Record the replay on the quarantine item itself (never a second item)."""
-        names = {"#outcome": "replay_outcome", "#at": "replayed_at", "#count": "replay_count"}
-        values: dict[str, Any] = {":outcome": result.outcome, ":at": _iso(_now()), ":zero": 0, ":one": 1}
-        sets = ["#outcome = :outcome", "#at = :at", "#count = if_not_exists(#count, :zero) + :one"]
+        fields: dict[str, Any] = {"replay_outcome": result.outcome, "replayed_at": _iso(_now())}
         if result.event_key:
-            names["#key"] = "replay_event_key"
-            values[":key"] = result.event_key
-            sets.append("#key = :key")
+            fields["replay_event_key"] = result.event_key
         if result.outcome in STILL_REJECTED:
             # The current reason is what `acd-report rejected` shows; the first one stays.
-            names.update({"#reason": "reason", "#errors": "errors", "#status": "status"})
-            values.update(
-                {
-                    ":reason": result.reason,
-                    ":errors": [e.as_dict() for e in result.errors],
-                    ":status": result.status or BAD_REQUEST,
-                }
-            )
-            sets += ["#reason = :reason", "#errors = :errors", "#status = :status"]
+            fields |= {
+                "reason": result.reason,
+                "errors": [e.as_dict() for e in result.errors],
+                "status": result.status or BAD_REQUEST,
+            }
             if "first_reason" not in item:
-                names.update({"#first_reason": "first_reason", "#first_errors": "first_errors"})
-                values.update(
-                    {":first_reason": item.get("reason", ""), ":first_errors": item.get("errors") or []}
-                )
-                sets += ["#first_reason = :first_reason", "#first_errors = :first_errors"]
-        serialize = TypeSerializer().serialize
-        try:
-            self._admin.dynamodb.update_item(
-                TableName=self._admin.events_table,
-                Key={"pk": {"S": str(item["pk"])}, "sk": {"S": str(item["sk"])}},
-                UpdateExpression="SET " + ", ".join(sets),
-                # Expired (TTL) meanwhile: do not resurrect it as a bare marker.
-                ConditionExpression="attribute_exists(pk)",
-                ExpressionAttributeNames=names,
-                ExpressionAttributeValues={name: serialize(value) for name, value in values.items()},
-            )
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
-                raise
+                fields |= {"first_reason": item.get("reason", ""), "first_errors": item.get("errors") or []}
+        if not self._admin.events.mark_replay((str(item["pk"]), str(item["sk"])), fields):
             result.note = "quarantine item gone (expired?); not marked"
 
 
@@ -915,11 +868,10 @@ class Redrive:
         for record in records:
             if not self._consumer.wants(record):
                 continue
-            found = self._admin.dynamodb.get_item(
-                TableName=self._admin.events_table, Key=record["dynamodb"]["Keys"], ConsistentRead=True
-            )
-            stored = from_dynamodb(found["Item"]) if "Item" in found else None
-            events.append((stored, from_dynamodb(record["dynamodb"].get("NewImage") or {})))
+            events_table = self._admin.events
+            key = events_table.decode(record["dynamodb"]["Keys"])
+            stored = events_table.get((str(key["pk"]), str(key["sk"])))
+            events.append((stored, events_table.decode(record["dynamodb"].get("NewImage") or {})))
         return events
 
     def _received_between(self, batch: FailedBatch) -> list[dict[str, Any]]:

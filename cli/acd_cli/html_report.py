@@ -28,7 +28,9 @@ from acd_cli.output import duration, local_time, parse_utc
 if TYPE_CHECKING:
     import altair as alt
 
+    from acd_cli.report_models import AgentDayReport, Freshness, HotlineKpis
     from acd_cli.reporting import EventQueries, ReportQueries
+    from acd_hub.agent_stats import StateInterval
 
 INTERVAL = timedelta(minutes=15)
 DEFAULT_SL_TARGET_PCT = 80.0
@@ -48,23 +50,18 @@ HEADLINE_KPIS = (
 PAUSE_LABEL_MIN_HOURS = 0.35
 
 
-def freshness_of(reports: ReportQueries) -> dict[str, Any]:
-    """Up to when the reports are complete, and whether the stream consumers are behind."""
-    return reports.freshness()
-
-
-def freshness_text(freshness: Mapping[str, Any], zone: ZoneInfo) -> str:
+def freshness_text(freshness: Freshness, zone: ZoneInfo) -> str:
     """``complete to 2026-11-18 14:03:10; last batch waited 0:02 in the stream``.
 
     ``behind_s`` is how long the latest batch's oldest record had waited when it was processed:
     it keeps that value while the stream is idle, so it is told as what it is, not as a lag now.
     """
-    complete_to = local_time(freshness.get("complete_to"), zone, "%Y-%m-%d %H:%M:%S")
+    complete_to = local_time(freshness.complete_to, zone, "%Y-%m-%d %H:%M:%S")
     text = f"complete to {complete_to}" if complete_to else "not yet marked complete to any moment"
-    behind = duration(freshness.get("behind_s"))
+    behind = duration(freshness.behind_s)
     if behind is not None:
         text += f"; last batch waited {behind} in the stream"
-        if freshness.get("catching_up"):
+        if freshness.catching_up:
             text += " (catching up)"
     return text
 
@@ -126,15 +123,15 @@ def _svg(chart: alt.TopLevelMixin) -> str:
 
 
 def _interval_rows(
-    report: Mapping[str, Any] | None, slots: Sequence[Slot]
+    report: HotlineKpis | None, slots: Sequence[Slot]
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Bars (one row per interval and series) and the service-level line (null where no call
     counts towards it, so the line breaks there rather than showing 0 or 100)."""
     by_start: dict[datetime, Mapping[str, Any]] = {}
-    for interval in (report or {}).get("intervals") or []:
-        moment = parse_utc(str(interval.get("start")))
+    for interval in report.intervals if report else []:
+        moment = parse_utc(interval.start)
         if moment is not None:
-            by_start[moment.astimezone(UTC)] = interval
+            by_start[moment.astimezone(UTC)] = interval.figures.as_dict()
     bars: list[dict[str, Any]] = []
     line: list[dict[str, Any]] = []
     for slot in slots:
@@ -160,7 +157,7 @@ def _interval_rows(
     return bars, line
 
 
-def interval_chart(report: Mapping[str, Any] | None, slots: Sequence[Slot], target_pct: float) -> str:
+def interval_chart(report: HotlineKpis | None, slots: Sequence[Slot], target_pct: float) -> str:
     """Offered, answered and abandoned per 15 minutes as bars; service level % as a line on its
     own axis, with the target drawn."""
     import altair as alt  # noqa: PLC0415 - only when a report is drawn
@@ -246,7 +243,7 @@ def outcome_chart(figures: Mapping[str, Any]) -> str:
 
 def _spans(
     agent: str,
-    timeline: Iterable[Mapping[str, Any]],
+    timeline: Iterable[StateInterval],
     bounds: tuple[datetime, datetime],
     now: datetime,
     zone: ZoneInfo,
@@ -256,12 +253,12 @@ def _spans(
     start, end = bounds
     spans: list[dict[str, Any]] = []
     for interval in timeline:
-        since = parse_utc(str(interval.get("start")))
-        until = parse_utc(str(interval.get("end"))) if interval.get("end") else min(now, end)
-        if since is None or until is None or until <= since:
+        since = _moment(interval.start_ms)
+        until = min(now, end) if interval.end_ms is None else _moment(interval.end_ms)
+        if until <= since:
             continue
-        state = interval.get("state")
-        reason = interval.get("pause_reason")
+        state = interval.state
+        reason = interval.pause_reason
         x0 = (max(since, start) - start).total_seconds() / 3600
         x1 = (min(until, end) - start).total_seconds() / 3600
         text = labels.state_text(state, reason)
@@ -280,7 +277,11 @@ def _spans(
     return spans
 
 
-def timeline_chart(agents: Mapping[str, Mapping[str, Any]], day: str, zone: ZoneInfo, now: datetime) -> str:
+def _moment(ms: int) -> datetime:
+    return datetime.fromtimestamp(ms / 1000, tz=UTC)
+
+
+def timeline_chart(agents: Mapping[str, AgentDayReport], day: str, zone: ZoneInfo, now: datetime) -> str:
     """One row per agent, each state a coloured span across the hours, pauses with their reason."""
     import altair as alt  # noqa: PLC0415
 
@@ -288,7 +289,7 @@ def timeline_chart(agents: Mapping[str, Mapping[str, Any]], day: str, zone: Zone
     rows = [
         span
         for agent, report in agents.items()
-        for span in _spans(agent, report.get("timeline") or [], (start, end), now, zone)
+        for span in _spans(agent, report.timeline or [], (start, end), now, zone)
     ]
     seen = {row["state"] for row in rows}
     domain = [label.text for label in labels.STATES.values() if label.text in seen]
@@ -332,9 +333,9 @@ class DayReport:
 
     day: str
     zone: ZoneInfo
-    hotlines: dict[str, dict[str, Any] | None]
-    agents: dict[str, dict[str, Any]]
-    freshness: dict[str, Any]
+    hotlines: dict[str, HotlineKpis | None]
+    agents: dict[str, AgentDayReport]
+    freshness: Freshness
     generated_at: datetime
     sl_target_pct: float = DEFAULT_SL_TARGET_PCT
     missing_agents: list[str] = field(default_factory=list)
@@ -367,8 +368,8 @@ def gather(
     """Read a day: the given hotlines and agents, or every hotline with calls that day and every
     agent on the live board with statistics for it."""
     chosen_hotlines = list(hotlines) or day_hotlines(events, day)
-    chosen_agents = list(agents) or [str(entry["agent"]) for entry in reports.board()]
-    agent_days: dict[str, dict[str, Any]] = {}
+    chosen_agents = list(agents) or [str(entry.agent) for entry in reports.board()]
+    agent_days: dict[str, AgentDayReport] = {}
     missing: list[str] = []
     for agent in chosen_agents:
         found = reports.agent_day(agent, day)
@@ -382,7 +383,7 @@ def gather(
         zone=zone,
         hotlines={hotline: reports.kpis(hotline, day) for hotline in chosen_hotlines},
         agents=agent_days,
-        freshness=freshness_of(reports),
+        freshness=reports.freshness(),
         generated_at=now or datetime.now(UTC),
         sl_target_pct=sl_target_pct,
         missing_agents=missing,
@@ -415,18 +416,17 @@ def _kpi_cards(figures: Mapping[str, Any], target_pct: float) -> list[dict[str, 
 
 def _agent_rows(report: DayReport) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[str], list[str]]:
     """Time per state and per pause reason: one row per agent, one column per state/reason seen."""
-    states_seen = {s for a in report.agents.values() for s in (a.get("state_seconds") or {})}
-    reasons_seen = sorted({r for a in report.agents.values() for r in (a.get("pause_seconds") or {})})
+    states_seen = {s for a in report.agents.values() for s in a.state_seconds}
+    reasons_seen = sorted({r for a in report.agents.values() for r in a.pause_seconds})
     states = [s for s in labels.STATES if s in states_seen] + sorted(states_seen.difference(labels.STATES))
     state_rows = []
     pause_rows = []
     for agent, day in report.agents.items():
-        seconds = day.get("state_seconds") or {}
-        pauses = day.get("pause_seconds") or {}
+        seconds, pauses = day.state_seconds, day.pause_seconds
         state_rows.append(
             {
                 "agent": agent,
-                "calls": day.get("calls_handled") or 0,
+                "calls": day.calls_handled,
                 "cells": [(s, seconds.get(s), duration(seconds.get(s)) or "") for s in states],
                 "total": duration(sum(seconds.values())) or "0:00",
             }
@@ -448,12 +448,12 @@ def render(report: DayReport) -> str:
     slots = day_slots(report.day, report.zone)
     hotlines = []
     for hotline, found in report.hotlines.items():
-        figures = (found or {}).get("day") or {}
+        figures = found.day.as_dict() if found else {}
         hotlines.append(
             {
                 "id": hotline,
                 "found": found is not None,
-                "sl_seconds": (found or {}).get("sl_seconds"),
+                "sl_seconds": found.sl_seconds if found else None,
                 "cards": _kpi_cards(figures, report.sl_target_pct),
                 "outcomes": [
                     (name, labels.outcome_label(name), int(figures.get(name) or 0))
@@ -474,7 +474,7 @@ def render(report: DayReport) -> str:
         zone=report.zone.key,
         generated=report.generated_at.astimezone(report.zone).strftime("%Y-%m-%d %H:%M:%S"),
         freshness=freshness_text(report.freshness, report.zone),
-        complete_to=report.freshness.get("complete_to") or "",
+        complete_to=report.freshness.complete_to or "",
         slots=len(slots),
         hotlines=hotlines,
         timeline=timeline_chart(report.agents, report.day, report.zone, report.generated_at)

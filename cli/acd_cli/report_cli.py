@@ -46,9 +46,10 @@ from botocore.exceptions import (
 )
 
 from acd_cli import labels, output
+from acd_cli.options import connection_options
 from acd_cli.output import Column, OutputFormat, format_option
+from acd_cli.report_models import KPI_NAMES, Freshness
 from acd_cli.reporting import MAX_WORKERS, EventQueries, ReportQueries
-from acd_hub.call_stats import KPI_KEYS
 from acd_hub.models import CALLBACK_MODELS
 
 if TYPE_CHECKING:
@@ -278,18 +279,7 @@ def _task(_ctx: click.Context, _param: click.Parameter, value: str | None) -> st
 
 
 @click.group(cls=ReportGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option(
-    "--endpoint-url",
-    envvar="AWS_ENDPOINT_URL",
-    show_envvar=True,
-    help="Local stack (moto server), e.g. http://127.0.0.1:5000. Tables then default to the "
-    "template's logical ids, the region to eu-central-1 and credentials to dummies.",
-)
-@click.option("--profile", help="AWS profile.")
-@click.option("--region", help="AWS region.")
-@click.option("--stack-name", help="Read the table names from this CloudFormation stack's outputs.")
-@click.option("--events-table", help="Events table name (overrides the stack output).")
-@click.option("--reports-table", help="Reports table name (overrides the stack output).")
+@connection_options
 @click.option(
     "--timezone",
     "zone",
@@ -299,15 +289,6 @@ def _task(_ctx: click.Context, _param: click.Parameter, value: str | None) -> st
     show_envvar=True,
     callback=_zone,
     help="Reporting time zone: days and displayed times.",
-)
-@click.option(
-    "--shards",
-    type=click.IntRange(1, 64),
-    default=8,
-    show_default=True,
-    envvar="ACD_CMD_DAY_SHARDS",
-    show_envvar=True,
-    help="Shards of the by-cmd-day listings; must match the stack's ACD_CMD_DAY_SHARDS.",
 )
 @click.option(
     "--kpi-shards",
@@ -514,7 +495,7 @@ AGENT_OPTION = click.option(
 KPI_DISPLAY: tuple[tuple[str, str, Any], ...] = tuple(
     (kpi.name, kpi.header, None if kpi.unit == "count" else kpi.show) for kpi in labels.KPIS
 )
-assert tuple(name for name, _, _ in KPI_DISPLAY) == KPI_KEYS
+assert tuple(name for name, _, _ in KPI_DISPLAY) == KPI_NAMES
 DAY_ROW = "Day"
 
 
@@ -536,7 +517,7 @@ def kpi_columns(zone: ZoneInfo) -> list[Column]:
     ]
 
 
-KPI_CSV_COLUMNS = [output.field("start"), *(output.field(name) for name in KPI_KEYS)]
+KPI_CSV_COLUMNS = [output.field("start"), *(output.field(name) for name in KPI_NAMES)]
 
 
 # -- freshness ------------------------------------------------------------------------------------
@@ -545,19 +526,36 @@ KPI_CSV_COLUMNS = [output.field("start"), *(output.field(name) for name in KPI_K
 RECENT = timedelta(seconds=60)
 
 
-def describe_freshness(fresh: output.Item, now: datetime, zone: ZoneInfo) -> str:
+def describe_freshness(fresh: Freshness, now: datetime, zone: ZoneInfo) -> str:
     """One line that tells a supervisor whether the figures above are finished."""
-    if not fresh.get("consumers"):
+    if not fresh.consumers:
         return "Freshness: no stream batch recorded yet: the aggregators have not run."
-    complete = output.local_time(fresh.get("complete_to"), zone) or "not yet known"
-    updated = output.parse_utc(str(fresh.get("updated_at") or ""))
+    complete = output.local_time(fresh.complete_to, zone) or "not yet known"
+    updated = output.parse_utc(str(fresh.updated_at or ""))
     recent = updated is not None and now - updated < RECENT
-    if fresh.get("catching_up") and recent:
-        return f"Catching up ({fresh['behind_s']:.0f} s behind): complete up to {complete} only."
-    if fresh.get("complete_to") is None:
+    if fresh.catching_up and recent:
+        return f"Catching up ({fresh.behind_s or 0:.0f} s behind): complete up to {complete} only."
+    if fresh.complete_to is None:
         return "A recent batch failed and is being retried: figures may be incomplete."
-    last = output.local_time(fresh.get("updated_at"), zone)
+    last = output.local_time(fresh.updated_at, zone)
     return f"Complete up to {complete} ({zone.key}): every callback received until then is in; last batch {last}."
+
+
+def emit_reports(
+    report: ReportContext,
+    fmt: str | None,
+    items: list[dict[str, Any]],
+    *,
+    columns: list[Column],
+    title: str,
+    empty_message: str,
+    csv_lead: tuple[str, ...],
+) -> None:
+    """A listing of reports in the chosen format; under a table, how fresh the reports are."""
+    chosen = report.output_format(fmt)
+    output.emit(items, chosen, columns=columns, title=title, empty_message=empty_message, csv_lead=csv_lead)
+    if items:
+        show_freshness(report, chosen)
 
 
 def show_freshness(report: ReportContext, chosen: str) -> None:
@@ -574,7 +572,7 @@ def freshness(report: ReportContext, *, fmt: str | None) -> None:
     chosen = report.output_format(fmt)
     fresh = report.reports.freshness()
     if chosen == "json":
-        output.show_json(fresh)
+        output.show_json(fresh.as_dict())
         return
     columns = [
         output.field("consumer"),
@@ -587,7 +585,7 @@ def freshness(report: ReportContext, *, fmt: str | None) -> None:
         Column("latest event", lambda i: output.local_time(i.get("latest_event"), report.zone)),
     ]
     output.emit(
-        fresh["consumers"],
+        fresh.as_dict()["consumers"],
         chosen,
         columns=columns,
         title="Freshness of the reports",
@@ -610,11 +608,10 @@ def kpis(report: ReportContext, *, hotline: str, day: str | None, fmt: str | Non
     if found is None:
         output.show_empty(chosen, f"No KPIs for hotline {hotline} on {day} yet.", single=True)
         return
-    figures: dict[str, Any] = found.get("day") or {}
-    intervals: list[dict[str, Any]] = found.get("intervals") or []
-    shown = str(found.get("hotline", hotline))
+    document = found.as_dict()
+    figures, intervals, shown = document["day"], document["intervals"], found.hotline
     if chosen == "json":
-        output.show_json({"hotline": shown, "day": figures, "intervals": intervals})
+        output.show_json(document)
     elif chosen == "csv":
         output.show_csv([*intervals, {**figures, "start": "day"}], KPI_CSV_COLUMNS)
     else:
@@ -624,14 +621,12 @@ def kpis(report: ReportContext, *, hotline: str, day: str | None, fmt: str | Non
             title=f"KPIs of hotline {shown} on {day} (15-minute intervals)",
             totals=[{**figures, "start": DAY_ROW}],
         )
-        if found.get("sl_seconds") is not None:
-            click.echo(f"Service level: answered within {found['sl_seconds']} s.")
+        if found.sl_seconds is not None:
+            click.echo(f"Service level: answered within {found.sl_seconds} s.")
         show_freshness(report, chosen)
 
 
 # -- agent-day, agent-timeline ------------------------------------------------------------------
-
-AGENT_DAY_FIELDS = ("agent", "day", "state_seconds", "pause_seconds", "calls_handled")
 
 
 @cli.command("agent-day")
@@ -647,9 +642,8 @@ def agent_day(report: ReportContext, *, agent: str, day: str | None, fmt: str | 
     if found is None:
         output.show_empty(chosen, f"No statistics for agent {agent} on {day} yet.", single=True)
         return
-    document = {name: found.get(name) for name in AGENT_DAY_FIELDS}
-    states: dict[str, Any] = document["state_seconds"] or {}
-    pauses: dict[str, Any] = document["pause_seconds"] or {}
+    document = found.as_dict()
+    states, pauses = found.state_seconds, found.pause_seconds
     if chosen == "json":
         output.show_json(document)
     elif chosen == "csv":
@@ -659,7 +653,7 @@ def agent_day(report: ReportContext, *, agent: str, day: str | None, fmt: str | 
         output.show_table(
             [{"name": labels.state_label(state), "seconds": seconds} for state, seconds in states.items()],
             [output.field("name", "state"), time_column],
-            title=f"Agent {document['agent'] or agent} on {document['day'] or day}: time per state",
+            title=f"Agent {found.agent} on {found.day}: time per state",
             totals=[{"name": "total", "seconds": sum(states.values())}],
         )
         if pauses:
@@ -669,7 +663,7 @@ def agent_day(report: ReportContext, *, agent: str, day: str | None, fmt: str | 
                 [output.field("name", "pause reason"), time_column],
             )
         click.echo()
-        click.echo(f"Calls handled: {document['calls_handled'] or 0}")
+        click.echo(f"Calls handled: {found.calls_handled}")
         show_freshness(report, chosen)
 
 
@@ -713,18 +707,15 @@ TIMELINE_CSV_LEAD = (
 def agent_timeline(report: ReportContext, *, agent: str, day: str | None, fmt: str | None) -> None:
     """An agent's state intervals of a day; the last one stays open until the next event."""
     day = day or report.today()
-    chosen = report.output_format(fmt)
-    timeline = report.reports.agent_timeline(agent, day)
-    output.emit(
-        timeline,
-        chosen,
+    emit_reports(
+        report,
+        fmt,
+        [interval.as_dict() for interval in report.reports.agent_timeline(agent, day)],
         columns=timeline_columns(report.zone),
         title=f"Timeline of agent {agent} on {day}",
         empty_message=f"No timeline for agent {agent} on {day} yet.",
         csv_lead=TIMELINE_CSV_LEAD,
     )
-    if timeline:
-        show_freshness(report, chosen)
 
 
 # -- call, calls ---------------------------------------------------------------------------------
@@ -792,7 +783,8 @@ def summary_rows(summary: output.Item, zone: ZoneInfo) -> list[tuple[str, object
 def call_report(report: ReportContext, *, task_id: str, fmt: str | None) -> None:
     """One call: its summary and its events (CSV: the summary only; see ``events --call``)."""
     chosen = report.output_format(fmt)
-    summary = report.reports.call(task_id)
+    found = report.reports.call(task_id)
+    summary = None if found is None else found.as_dict()
     items = report.queries.events_by_call(task_id)
     if summary is None and not items:
         output.show_empty(chosen, f"Nothing stored for call {task_id} yet.", single=True)
@@ -847,18 +839,15 @@ def call_columns(zone: ZoneInfo) -> list[Column]:
 def calls(report: ReportContext, *, hotline: str, day: str | None, fmt: str | None) -> None:
     """The calls a hotline got on a day (by start time), one summary each."""
     day = day or report.today()
-    chosen = report.output_format(fmt)
-    listed = report.reports.calls(hotline, day)
-    output.emit(
-        listed,
-        chosen,
+    emit_reports(
+        report,
+        fmt,
+        [summary.as_dict() for summary in report.reports.calls(hotline, day)],
         columns=call_columns(report.zone),
         title=f"Calls of hotline {hotline} on {day}",
         empty_message=f"No calls for hotline {hotline} on {day} yet.",
         csv_lead=CALL_CSV_LEAD,
     )
-    if listed:
-        show_freshness(report, chosen)
 
 
 # -- board -----------------------------------------------------------------------------------------
@@ -907,18 +896,15 @@ def board_columns(zone: ZoneInfo, now: datetime) -> list[Column]:
 @click.pass_obj
 def board(report: ReportContext, *, fmt: str | None) -> None:
     """The live board: every agent's latest state and how long it has lasted so far."""
-    chosen = report.output_format(fmt)
-    entries = report.reports.board()
-    output.emit(
-        entries,
-        chosen,
+    emit_reports(
+        report,
+        fmt,
+        [entry.as_dict() for entry in report.reports.board()],
         columns=board_columns(report.zone, report.now()),
         title="Live board",
         empty_message="The board is empty: no agent has reported a state yet.",
         csv_lead=BOARD_CSV_LEAD,
     )
-    if entries:
-        show_freshness(report, chosen)
 
 
 # -- pictures: the HTML day report and the wallboard ------------------------------------------------

@@ -34,6 +34,7 @@ from acd_cli.output import parse_utc
 
 if TYPE_CHECKING:
     from acd_cli.report_cli import ReportContext
+    from acd_hub.call_stats import CallSummary
 
 # A call still waiting after this long has most likely lost its CallEnd: not a current wait.
 MAX_CURRENT_WAIT = timedelta(hours=2)
@@ -44,13 +45,13 @@ SNAPSHOT_TTL_S = 1.0
 HOTLINES_TTL_S = 60.0
 
 
-def longest_current_wait_s(calls: Sequence[dict[str, Any]], now: datetime) -> float | None:
+def longest_current_wait_s(calls: Sequence[CallSummary], now: datetime) -> float | None:
     """The longest wait of the inbound calls not yet answered nor ended; None when none waits."""
     waits = []
     for call in calls:
-        if call.get("direction") != "inbound" or call.get("answered") or call.get("ended"):
+        if call.direction != "inbound" or call.answered or call.ended:
             continue
-        started = parse_utc(str(call.get("started")))
+        started = parse_utc(str(call.started))
         if started is not None and timedelta(0) <= now - started <= MAX_CURRENT_WAIT:
             waits.append((now - started).total_seconds())
     return max(waits) if waits else None
@@ -99,21 +100,21 @@ class Wallboard:
         reports = report.reports
         agents = [
             {
-                "agent": entry.get("agent"),
-                "state": entry.get("state"),
-                "label": labels.state_text(entry.get("state"), entry.get("pause_reason")),
-                "colour": labels.state_colour(entry.get("state")),
-                "since": entry.get("since"),
-                "since_ms": entry.get("since_ms"),
-                "pause_reason": entry.get("pause_reason"),
-                "hotline": entry.get("hotline_name") or entry.get("hotline"),
+                "agent": entry.agent,
+                "state": entry.state,
+                "label": labels.state_text(entry.state, entry.pause_reason),
+                "colour": labels.state_colour(entry.state),
+                "since": entry.since,
+                "since_ms": entry.since_ms,
+                "pause_reason": entry.pause_reason,
+                "hotline": entry.hotline_name or entry.hotline,
             }
             for entry in reports.board()
         ]
         hotlines = []
         for hotline in self._day_hotlines(today):
-            found = reports.kpis(hotline, today) or {}
-            figures = found.get("day") or {}
+            found = reports.kpis(hotline, today)
+            figures = found.day.as_dict() if found else {}
             wait = longest_current_wait_s(reports.calls(hotline, today), now)
             shown = {
                 name: {"value": figures.get(name), "text": labels.kpi_text(name, figures.get(name))}
@@ -133,14 +134,14 @@ class Wallboard:
                     else ("met" if level >= self.sl_target_pct else "missed"),
                 }
             )
-        freshness = html_report.freshness_of(reports)
+        freshness = reports.freshness()
         return {
             "now": now.astimezone(UTC).isoformat(),
             "now_ms": int(now.timestamp() * 1000),
             "day": today,
             "zone": report.zone.key,
             "sl_target_pct": self.sl_target_pct,
-            "freshness": freshness,
+            "freshness": freshness.as_dict(),
             "freshness_text": html_report.freshness_text(freshness, report.zone),
             "agents": agents,
             "hotlines": hotlines,

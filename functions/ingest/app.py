@@ -6,19 +6,19 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from acd_hub.adapters.events_table import EventsTable
 from acd_hub.auth import token_source
 from acd_hub.aws import dynamodb_client
 from acd_hub.http_api import build_resolver, without_body_for_head
 from acd_hub.ingest import CallbackIngest
 from acd_hub.settings import HubSettings
-from acd_hub.storage import DynamoEventStore
 
 settings = HubSettings()
 logger = Logger()
 metrics = Metrics()
 ingest = CallbackIngest(
     settings,
-    DynamoEventStore(dynamodb_client(settings.aws_endpoint_url), settings.events_table),
+    EventsTable(dynamodb_client(settings.aws_endpoint_url), settings.events_table),
     token_source(settings),
 )
 app = build_resolver(ingest, logger, metrics)

@@ -14,11 +14,11 @@ from click.testing import CliRunner, Result
 
 from acd_cli.admin_cli import cli
 from acd_cli.reporting import EventQueries
+from acd_hub.adapters.events_table import EventsTable
 from acd_hub.errors import ParameterError
 from acd_hub.ingest import CallbackIngest, Rejected
 from acd_hub.items import CallbackRequest, rejected_item
 from acd_hub.settings import HubSettings
-from acd_hub.storage import DynamoEventStore
 from acd_local.stack import AwsClients, ProvisionedResources, StackSpec
 from tests.support import TOKEN
 
@@ -55,7 +55,7 @@ def request(
 def quarantine_by_ingest(aws: AwsClients, kept: CallbackRequest) -> None:
     """Bad input through the real ingest: it quarantines the request and raises Rejected."""
     ingest = CallbackIngest(
-        settings(), DynamoEventStore(aws.dynamodb, "EventsTable"), lambda: (TOKEN,), clock=lambda: RECEIVED
+        settings(), EventsTable(aws.dynamodb, "EventsTable"), lambda: (TOKEN,), clock=lambda: RECEIVED
     )
     with pytest.raises(Rejected):
         ingest.handle(kept)
@@ -65,7 +65,7 @@ def quarantine_as_if_by_a_bug(aws: AwsClients, kept: CallbackRequest, reason: st
     """A request an older, buggy version rejected (valid today): the quarantine item that
     version would have written, made by today's item builder."""
     item = rejected_item(kept, [ParameterError("eventtime", reason)], 400, settings(), RECEIVED)
-    DynamoEventStore(aws.dynamodb, "EventsTable").put_rejected(item)
+    EventsTable(aws.dynamodb, "EventsTable").put_rejected(item)
 
 
 def quarantined(aws: AwsClients) -> dict[str, dict[str, Any]]:
@@ -189,7 +189,7 @@ CONFIG = f"cmd=configchanged&action=update&type=agent&eventtime={EVENT_MS}"
 
 
 def stored_by_ingest(aws: AwsClients, query: str, request_id: str) -> str:
-    ingest = CallbackIngest(settings(), DynamoEventStore(aws.dynamodb, "EventsTable"), lambda: (TOKEN,))
+    ingest = CallbackIngest(settings(), EventsTable(aws.dynamodb, "EventsTable"), lambda: (TOKEN,))
     return ingest.handle(request(query, request_id)).event_key
 
 
@@ -470,13 +470,13 @@ def test_redrive_with_the_real_rebuild_api(
     assert admin(moto_server, "-q", "redrive", "call-stats").exit_code == 0
     agent_day = reports.agent_day(AGENT, DAY)
     assert agent_day is not None
-    assert agent_day["state_seconds"]["online"] == 600  # online at 08:00, paused at 08:10
+    assert agent_day.state_seconds["online"] == 600  # online at 08:00, paused at 08:10
     summary = reports.call(TASK)
     assert summary is not None
-    assert (str(summary["hotline"]), summary["outcome"]) == ("501", "abandoned")
+    assert (str(summary.hotline), summary.outcome) == ("501", "abandoned")
     kpis = reports.kpis("501", DAY)
     assert kpis is not None
-    assert (kpis["day"]["offered"], kpis["day"]["abandoned"]) == (1, 1)
+    assert (kpis.day.offered, kpis.day.abandoned) == (1, 1)
     assert (
         depth(aws, day_in_stream["AgentStatsFunction"]) == depth(aws, day_in_stream["CallStatsFunction"]) == 0
     )
@@ -545,10 +545,10 @@ def test_rebuild_recomputes_days_and_a_second_run_changes_nothing(
     assert done["items_written"] > 0
     agent_day = reports.agent_day(AGENT, DAY)
     assert agent_day is not None
-    assert agent_day["state_seconds"]["online"] == 600
+    assert agent_day.state_seconds["online"] == 600
     kpis = reports.kpis("501", DAY)
     assert kpis is not None
-    assert (kpis["day"]["offered"], kpis["day"]["abandoned"]) == (1, 1)
+    assert (kpis.day.offered, kpis.day.abandoned) == (1, 1)
 
     again = json.loads(admin(moto_server, "-q", "rebuild", "--day", DAY, "--format", "json").stdout)
     assert (again["items_written"], again["items_deleted"], again["counters_corrected"]) == (0, 0, 0)

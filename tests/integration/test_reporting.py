@@ -23,16 +23,18 @@ from boto3.dynamodb.types import Binary
 from click.testing import CliRunner, Result
 
 from acd_cli import report_cli
-from acd_cli.reporting import EventQueries, from_dynamodb, plain
+from acd_cli.reporting import EventQueries
 from acd_devkit.sample_events import ANNA, BERND, CALL_HIDDEN, CALL_IN, SAMPLES
 from acd_devkit.template import dynamodb_tables, load_template
 from acd_hub import keys
+from acd_hub.adapters.dynamodb import Table
+from acd_hub.adapters.events_table import EventsTable
 from acd_hub.errors import ParameterError
+from acd_hub.events import plain
 from acd_hub.items import CallbackRequest, event_item, rejected_item
 from acd_hub.models import ParseContext, parse_callback
 from acd_hub.params import merge_parameters
 from acd_hub.settings import HubSettings
-from acd_hub.storage import DynamoEventStore
 from tests.integration.conftest import CallLog, free_port
 
 pytestmark = pytest.mark.integration
@@ -120,7 +122,7 @@ def tables(moto_url: str) -> dict[str, Any]:
     events_definition = definitions["EventsTable"]
     client.create_table(**{**events_definition, "TableName": STACK_TABLE})
 
-    store = DynamoEventStore(client, "EventsTable")
+    store = EventsTable(client, "EventsTable")
     items = [_event(name) for name in GOOD]
     start = datetime(2026, 11, 20, 6, 0, tzinfo=UTC)
     items += [
@@ -131,7 +133,7 @@ def tables(moto_url: str) -> dict[str, Any]:
     assert not store.put_event(items[0])  # a duplicate changes nothing
     for request_id, received, query, errors in REJECTED:
         store.put_rejected(_rejected(request_id, received, query, errors))
-    DynamoEventStore(client, STACK_TABLE).put_event(_event("callevent-get"))
+    EventsTable(client, STACK_TABLE).put_event(_event("callevent-get"))
 
     cloudformation = _client(moto_url, "cloudformation")
     cloudformation.create_stack(
@@ -265,14 +267,15 @@ def test_items_are_plain_python(queries: EventQueries) -> None:
     assert callevent["raw"]["callingnumber"] == "02212601xxx"
 
 
-def test_plain_converts_dynamodb_values() -> None:
+def test_plain_converts_dynamodb_values(moto_url: str) -> None:
     assert plain(Decimal("3")) == 3
     assert isinstance(plain(Decimal("3")), int)
     assert plain(Decimal("2.5")) == 2.5
     assert plain({"a": [Decimal("1"), {"b": Decimal("0.25")}]}) == {"a": [1, {"b": 0.25}]}
     assert plain({"z", "a"}) == ["a", "z"]
     assert plain(Binary(b"\x00\x01")) == b"\x00\x01"
-    assert from_dynamodb({"n": {"N": "10"}, "ns": {"NS": ["2", "1"]}, "x": {"NULL": True}}) == {
+    decode = Table(_client(moto_url), "EventsTable").decode  # the codec: no request made
+    assert decode({"n": {"N": "10"}, "ns": {"NS": ["2", "1"]}, "x": {"NULL": True}}) == {
         "n": 10,
         "ns": [1, 2],
         "x": None,

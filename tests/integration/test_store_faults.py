@@ -13,11 +13,11 @@ import pytest
 from botocore.config import Config
 from botocore.stub import Stubber
 
+from acd_hub.adapters.events_table import EventsTable
 from acd_hub.auth import static_tokens
 from acd_hub.http_api import build_resolver
 from acd_hub.ingest import CallbackIngest
 from acd_hub.settings import HubSettings
-from acd_hub.storage import DynamoEventStore
 from acd_local.lambda_runtime import HttpRequest, Route, build_http_api_event
 from tests.support import TOKEN
 
@@ -33,9 +33,7 @@ def free_port() -> int:
 
 def answer(client: Any, query: str = QUERY) -> dict[str, Any]:
     settings = HubSettings(callback_tokens=[TOKEN])
-    ingest = CallbackIngest(
-        settings, DynamoEventStore(client, settings.events_table), static_tokens(settings)
-    )
+    ingest = CallbackIngest(settings, EventsTable(client, settings.events_table), static_tokens(settings))
     resolver = build_resolver(ingest, MagicMock(), MagicMock())
     request = HttpRequest("GET", f"/callback/{TOKEN}?{query}", [("Host", "x")], b"", "203.0.113.5")
     return resolver.resolve(build_http_api_event(request, ROUTE, {"token": TOKEN}), MagicMock())

@@ -76,9 +76,11 @@ def test_a_dialer_agent_with_10000_state_changes(harness: Harness) -> None:
     )
     shown = queries.agent_day("300001", DAY.isoformat())
     assert shown is not None
-    assert {key: shown[key] for key in expected} == expected
-    assert len(shown["timeline"]) == 10_000
-    assert shown["timeline"][-1]["end"] is None
+    document = shown.as_dict()
+    assert {key: document[key] for key in expected} == expected
+    assert shown.timeline is not None
+    assert len(shown.timeline) == 10_000
+    assert shown.timeline[-1].end_ms is None
     assert max(len(repr(i)) for i in _all_items(harness)) < 4_000  # nothing grows with the day
 
 
@@ -136,9 +138,10 @@ def test_a_hotline_with_20000_calls(harness: Harness) -> None:
     )
     shown = queries.kpis("777", DAY.isoformat())
     assert shown is not None
-    assert shown["day"] == expected["day"]
-    assert shown["day"]["offered"] == 20_000
-    assert shown["intervals"] == expected["intervals"]
+    document = shown.as_dict()
+    assert document["day"] == expected["day"]
+    assert shown.day.offered == 20_000
+    assert document["intervals"] == expected["intervals"]
     assert max(len(repr(i)) for i in _all_items(harness)) < 4_000  # nothing grows with the day
 
 

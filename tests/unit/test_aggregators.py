@@ -4,15 +4,13 @@ as stream batches the way Lambda delivers them, reports read back."""
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 from typing import Any
-from unittest.mock import MagicMock
 
 import pytest
 
 from acd_cli.reporting import ReportQueries
-from acd_hub.aggregation import Call
-from acd_hub.reports_store import call_summary_key
-from acd_hub.stream_batch import aggregate_batch
+from acd_hub.aggregation import Call, aggregate_batch
 from tests.support import Harness, agent_state, call_event
 from tests.unit.conftest import create_tables
 
@@ -48,16 +46,14 @@ def read_reports(harness: Harness) -> dict[str, Any]:
     queries = ReportQueries(
         harness.log.client, harness.settings.reports_table, harness.settings.cmd_day_shards
     )
-    agent_day = queries.agent_day("100001", "2025-11-20") or {}
-    kpis = queries.kpis("501", "2025-11-20") or {}
-    for report in (agent_day, kpis):
-        report.pop("freshness", None)
-    board = {entry["agent"]: entry for entry in queries.board()}
+    agent_day = queries.agent_day("100001", "2025-11-20")
+    kpis = queries.kpis("501", "2025-11-20")
+    board = {entry.agent: entry for entry in queries.board()}
     return {
-        "agent_day": agent_day,
+        "agent_day": agent_day and replace(agent_day, latest_event=None, updated_at=None),
         "board": board.get("100001"),
         "call": queries.call("c0ffee"),
-        "kpis": kpis,
+        "kpis": kpis and replace(kpis, updated_at=None),
     }
 
 
@@ -65,21 +61,21 @@ def test_reports_from_one_call(aws: Any) -> None:
     harness = Harness(aws)
     items = [harness.store_event(p) for p in a_call()]
     reports = reports_after(harness, [items])
-    assert reports["agent_day"]["state_seconds"] == {
+    assert reports["agent_day"].state_seconds == {
         "alerting": 5,
         "connected": 240,
         "online": 70,
         "paused": 300,
         "working": 45,
     }
-    assert reports["agent_day"]["pause_seconds"] == {"Kaffee": 300}
-    assert reports["agent_day"]["calls_handled"] == 1
-    assert reports["board"]["state"] == "online"
+    assert reports["agent_day"].pause_seconds == {"Kaffee": 300}
+    assert reports["agent_day"].calls_handled == 1
+    assert reports["board"].state == "online"
     call = reports["call"]
-    assert (call["outcome"], call["wait_s"], call["talk_s"], call["acw_s"]) == ("answered", 15, 240, 45)
-    day = reports["kpis"]["day"]
-    assert (day["offered"], day["answered"], day["answered_within_sl"], day["aht_s"]) == (1, 1, 1, 285)
-    assert reports["kpis"]["intervals"][0]["start"] == "2025-11-20T10:00:00+01:00"
+    assert (call.outcome, call.wait_s, call.talk_s, call.acw_s) == ("answered", 15, 240, 45)
+    day = reports["kpis"].day
+    assert (day.offered, day.answered, day.answered_within_sl, day.aht_s) == (1, 1, 1, 285)
+    assert reports["kpis"].intervals[0].start == "2025-11-20T10:00:00+01:00"
 
 
 def test_retried_reordered_and_duplicated_batches_change_nothing(aws: Any) -> None:
@@ -117,11 +113,11 @@ def test_a_poison_record_fails_alone(aws: Any) -> None:
     # an image the aggregator cannot place (no day)
     poison = {k: v for k, v in state.items() if k != "day"}
     event = {"Records": [harness.record(good), harness.record(poison)]}
-    response = aggregate_batch(event, MagicMock(), harness.calls(), MagicMock())
+    response = aggregate_batch(harness.calls(), harness.log.stream_records(event)).item_failures()
     assert response == {
         "batchItemFailures": [{"itemIdentifier": event["Records"][1]["dynamodb"]["SequenceNumber"]}]
     }
-    assert harness.reports.get(call_summary_key("c0ffee")) is not None
+    assert harness.reports.call("c0ffee") is not None
 
 
 def test_an_aggregator_dying_mid_batch_then_replayed_leaves_reports_unchanged(
@@ -147,12 +143,13 @@ def test_an_aggregator_dying_mid_batch_then_replayed_leaves_reports_unchanged(
 
     monkeypatch.setattr(type(harness.reports), "commit", dying_commit)
     event = {"Records": [harness.record(i) for i in items]}
-    agent_failures = aggregate_batch(event, MagicMock(), harness.agents(), MagicMock())["batchItemFailures"]
+    records = harness.log.stream_records(event)
+    agent_failures = aggregate_batch(harness.agents(), records).item_failures()["batchItemFailures"]
     agent_records = [r for r, i in zip(event["Records"], items, strict=True) if i["cmd"] == "agentstate"]
     assert [f["itemIdentifier"] for f in agent_failures] == [
         r["dynamodb"]["SequenceNumber"] for r in agent_records[3:]
     ], "exactly the events that were not applied are reported"
-    failures = aggregate_batch(event, MagicMock(), harness.calls(), MagicMock())["batchItemFailures"]
+    failures = aggregate_batch(harness.calls(), records).item_failures()["batchItemFailures"]
     # Only records whose reports failed are reported: those touching the call (which includes
     # the agent's "paused" that closes the call's after-call work), never the unrelated "online".
     aggregator = harness.calls()

@@ -6,21 +6,24 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from acd_cli.report_cli import describe_freshness
+from acd_cli.report_models import ConsumerFreshness, Freshness
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 ZONE = ZoneInfo("Europe/Berlin")
 
 
-def fresh(behind: float | None, updated: datetime, complete: str | None = "2026-11-20T11:59:30.000Z") -> dict:
+def fresh(
+    behind: float | None, updated: datetime, complete: str | None = "2026-11-20T11:59:30.000Z"
+) -> Freshness:
     stamp = updated.strftime("%Y-%m-%dT%H:%M:%S.000Z")
-    consumer = {"consumer": "call-stats", "complete_to": complete, "updated_at": stamp, "behind_s": behind}
-    return {
-        "complete_to": complete,
-        "updated_at": stamp,
-        "behind_s": behind,
-        "catching_up": behind is not None and behind > 10,
-        "consumers": [consumer],
-    }
+    consumer = ConsumerFreshness("call-stats", complete, stamp, None, behind)
+    return Freshness(
+        complete_to=complete,
+        updated_at=stamp,
+        behind_s=behind,
+        catching_up=behind is not None and behind > 10,
+        consumers=[consumer],
+    )
 
 
 def test_behind_and_working_is_catching_up() -> None:
@@ -45,5 +48,5 @@ def test_a_failed_batch_is_said() -> None:
 
 
 def test_nothing_aggregated_yet() -> None:
-    line = describe_freshness({"consumers": []}, NOW, ZONE)
+    line = describe_freshness(Freshness(None, None, None, False, []), NOW, ZONE)
     assert "not run" in line

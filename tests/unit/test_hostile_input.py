@@ -22,16 +22,16 @@ from moto import mock_aws
 from acd_devkit.lambda_events import stream_record
 from acd_devkit.template import dynamodb_tables, load_template
 from acd_hub import params, times
+from acd_hub.adapters.events_table import EventsTable
+from acd_hub.aggregation import aggregate_batch
 from acd_hub.auth import static_tokens
-from acd_hub.errors import BadCallback, StoreUnavailable
+from acd_hub.errors import BadCallback, StoreRefused, StoreUnavailable
 from acd_hub.http_api import build_resolver
 from acd_hub.ingest import CallbackIngest, Rejected
 from acd_hub.items import CallbackRequest
 from acd_hub.models import ParseContext, event_payload, parse_callback
 from acd_hub.phone import normalize_phone
 from acd_hub.settings import HubSettings
-from acd_hub.storage import DynamoEventStore, StoreRefused
-from acd_hub.stream_batch import aggregate_batch
 from acd_local.lambda_runtime import HttpRequest, Route, build_http_api_event, match_route
 from tests.support import TOKEN, MemoryStore
 from tests.unit.test_models import VALID
@@ -140,7 +140,7 @@ class StubbedStore:
             "dynamodb", region_name="eu-central-1", aws_access_key_id="x", aws_secret_access_key="x"
         )
         self.stub = Stubber(self.client)
-        self.adapter = DynamoEventStore(self.client, "EventsTable")
+        self.adapter = EventsTable(self.client, "EventsTable")
 
     def error(self, code: str, status: int = 400) -> None:
         self.stub.add_client_error("put_item", service_error_code=code, http_status_code=status)
@@ -294,7 +294,7 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
 def test_one_event_key_one_item_in_dynamodb(aws: Any, settings: HubSettings) -> None:
     ingest = CallbackIngest(
         settings,
-        DynamoEventStore(aws, settings.events_table),
+        EventsTable(aws, settings.events_table),
         static_tokens(settings),
         clock=lambda: RECEIVED,
     )
@@ -316,9 +316,8 @@ def test_a_claim_in_a_stream_batch_touches_no_report() -> None:
     record = stream_record(claim, 1)
     aggregator = MagicMock()
     aggregator.refresh.return_value = {}
-    assert aggregate_batch({"Records": [record]}, MagicMock(), aggregator, MagicMock()) == {
-        "batchItemFailures": []
-    }
+    records = StubbedStore().adapter.stream_records({"Records": [record]})
+    assert aggregate_batch(aggregator, records).item_failures() == {"batchItemFailures": []}
     aggregator.touched.assert_not_called()
 
 

@@ -10,8 +10,10 @@ from zoneinfo import ZoneInfo
 
 from acd_cli import labels
 from acd_cli.html_report import DayReport, day_slots, freshness_text, render
+from acd_cli.report_models import KPI_NAMES, AgentDayReport, Freshness, HotlineKpis, IntervalKpis, KpiFigures
 from acd_cli.wallboard import longest_current_wait_s
-from acd_hub.call_stats import KPI_KEYS
+from acd_hub.agent_stats import StateInterval
+from acd_hub.call_stats import CallSummary
 from acd_hub.models import AgentStateName, CallEventType
 
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -20,7 +22,7 @@ BERLIN = ZoneInfo("Europe/Berlin")
 def test_every_state_and_event_type_of_the_spec_has_plain_words() -> None:
     assert set(labels.STATES) == set(get_args(AgentStateName))
     assert set(labels.EVENT_TYPES) == set(get_args(CallEventType))
-    assert tuple(kpi.name for kpi in labels.KPIS) == KPI_KEYS
+    assert tuple(kpi.name for kpi in labels.KPIS) == KPI_NAMES
     assert labels.state_label("balerting") == "customer ringing (outbound)"
     assert labels.state_label("working") == "after-call work"
     assert labels.state_text("paused", "Mittag") == "paused: Mittag"
@@ -49,20 +51,24 @@ def test_a_day_has_96_intervals_and_dst_days_92_or_100() -> None:
 
 
 def test_freshness_in_words() -> None:
-    assert freshness_text({"complete_to": "2026-11-18T13:03:10Z", "behind_s": 2.0}, BERLIN) == (
+    def fresh(complete_to: str | None, behind_s: float | None, catching_up: bool = False) -> Freshness:
+        return Freshness(complete_to, None, behind_s, catching_up, [])
+
+    assert freshness_text(fresh("2026-11-18T13:03:10Z", 2.0), BERLIN) == (
         "complete to 2026-11-18 14:03:10; last batch waited 0:02 in the stream"
     )
-    behind = {"complete_to": "2026-11-18T13:03:10Z", "behind_s": 95, "catching_up": True}
+    behind = fresh("2026-11-18T13:03:10Z", 95, catching_up=True)
     assert freshness_text(behind, BERLIN).endswith("; last batch waited 1:35 in the stream (catching up)")
-    assert freshness_text({}, BERLIN) == "not yet marked complete to any moment"
+    assert freshness_text(fresh(None, None), BERLIN) == "not yet marked complete to any moment"
 
 
 def test_longest_current_wait_counts_inbound_calls_neither_answered_nor_ended() -> None:
     now = datetime(2026, 11, 18, 10, 0, tzinfo=UTC)
 
-    def call(started_min_ago: float, **fields: Any) -> dict[str, Any]:
+    def call(started_min_ago: float, **fields: Any) -> CallSummary:
         started = (now - timedelta(minutes=started_min_ago)).isoformat().replace("+00:00", "Z")
-        return {"direction": "inbound", "started": started, "answered": None, "ended": None, **fields}
+        summary = {"task_id": "c0ffee", "direction": "inbound", "started": started, **fields}
+        return CallSummary.from_item(summary)
 
     assert longest_current_wait_s([], now) is None
     calls = [
@@ -75,50 +81,50 @@ def test_longest_current_wait_counts_inbound_calls_neither_answered_nor_ended() 
     assert longest_current_wait_s(calls, now) == 90
 
 
-def _kpi_day(offered: int) -> dict[str, Any]:
-    figures = dict.fromkeys(KPI_KEYS, 0) | {"offered": offered, "answered": offered, "asa_s": 7.67}
+def _kpi_day(offered: int) -> KpiFigures:
+    figures = dict.fromkeys(KPI_NAMES, 0) | {"offered": offered, "answered": offered, "asa_s": 7.67}
     figures |= {"service_level_pct": 100.0, "abandon_rate_pct": 0.0}
-    return figures
+    return KpiFigures(**figures)
+
+
+def _ms(moment: str) -> int:
+    return int(datetime.fromisoformat(moment).timestamp() * 1000)
 
 
 def test_the_day_report_is_one_self_contained_file() -> None:
-    report = {
-        "hotline": "501",
-        "sl_seconds": 20,
-        "day": _kpi_day(3),
-        "intervals": [
-            {"start": "2026-11-18T09:15:00+01:00", **_kpi_day(2)},
-            {"start": "2026-11-18T17:45:00+01:00", **_kpi_day(1)},
+    report = HotlineKpis(
+        hotline="501",
+        date="2026-11-18",
+        day=_kpi_day(3),
+        intervals=[
+            IntervalKpis("2026-11-18T09:15:00+01:00", _kpi_day(2)),
+            IntervalKpis("2026-11-18T17:45:00+01:00", _kpi_day(1)),
         ],
-    }
-    agent = {
-        "agent": "100001",
-        "day": "2026-11-18",
-        "state_seconds": {"online": 3600, "paused": 1800},
-        "pause_seconds": {"Mittag": 1800},
-        "calls_handled": 3,
-        "timeline": [
-            {
-                "state": "online",
-                "start": "2026-11-18T08:00:00.000Z",
-                "end": "2026-11-18T09:00:00.000Z",
-                "pause_reason": None,
-            },
-            {
-                "state": "paused",
-                "start": "2026-11-18T09:00:00.000Z",
-                "end": "2026-11-18T09:30:00.000Z",
-                "pause_reason": "Mittag",
-            },
+        sl_seconds=20,
+        updated_at=None,
+    )
+    agent = AgentDayReport(
+        agent="100001",
+        day="2026-11-18",
+        state_seconds={"online": 3600, "paused": 1800},
+        pause_seconds={"Mittag": 1800},
+        calls_handled=3,
+        latest_event=None,
+        updated_at=None,
+        timeline=[
+            StateInterval("online", _ms("2026-11-18T08:00:00+00:00"), _ms("2026-11-18T09:00:00+00:00")),
+            StateInterval(
+                "paused", _ms("2026-11-18T09:00:00+00:00"), _ms("2026-11-18T09:30:00+00:00"), "Mittag"
+            ),
         ],
-    }
+    )
     page = render(
         DayReport(
             day="2026-11-18",
             zone=BERLIN,
             hotlines={"501": report},
             agents={"100001": agent},
-            freshness={"complete_to": "2026-11-18T20:00:00Z"},
+            freshness=Freshness("2026-11-18T20:00:00Z", None, None, False, []),
             generated_at=datetime(2026, 11, 19, 8, 0, tzinfo=UTC),
         )
     )

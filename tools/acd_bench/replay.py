@@ -14,21 +14,19 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import boto3
-from aws_lambda_powertools import Logger
 from moto import mock_aws
 
 from acd_bench.dynamo import DynamoCounter
 from acd_bench.harness import AWS_ENV, REPO, UNSET_ENV, patched_env
-from acd_devkit.lambda_events import REGION, SOURCE_IP, TOKEN, FakeLambdaContext, stream_record, urlencoded
+from acd_devkit.lambda_events import REGION, SOURCE_IP, TOKEN, stream_record, urlencoded
 from acd_devkit.template import dynamodb_tables, load_template, stream_mappings
-from acd_hub.aggregation import AgentStatsAggregator, CallStatsAggregator
+from acd_hub.adapters.events_table import EventsTable
+from acd_hub.adapters.reports_table import ReportsTable
+from acd_hub.aggregation import AgentStatsAggregator, CallStatsAggregator, aggregate_batch
 from acd_hub.auth import static_tokens
 from acd_hub.ingest import CallbackIngest
 from acd_hub.items import CallbackRequest
-from acd_hub.reports_store import EventLog, ReportsStore
 from acd_hub.settings import HubSettings
-from acd_hub.storage import DynamoEventStore
-from acd_hub.stream_batch import aggregate_batch
 from acd_local import moto_fixes
 
 
@@ -128,8 +126,7 @@ def run_stream(
     """Each task in order, timed: a function's batch through ``aggregate_batch`` with its
     aggregator, or the baseline's chunk of consistent GetItems; until ``max_seconds``."""
     run = StreamRun(calls={f: Counter() for f in aggregators})
-    logger = Logger(service="acd-bench")
-    context = FakeLambdaContext("StatsFunction")
+    events = EventsTable(client, table)
     budget_end = time.perf_counter() + max_seconds
     since_collect = collect_every
     for _, kind, batch in tasks:
@@ -150,7 +147,7 @@ def run_stream(
             run.seconds[kind] += time.perf_counter() - started
             run.covered += len(batch)
             continue
-        answer = aggregate_batch({"Records": batch}, context, aggregators[kind], logger)  # type: ignore[arg-type]
+        answer = aggregate_batch(aggregators[kind], events.stream_records({"Records": batch})).item_failures()
         run.seconds[kind] += time.perf_counter() - started
         run.failures += len(answer.get("batchItemFailures", []))
         run.processed[kind] += len(batch)
@@ -190,7 +187,7 @@ def moto_hub() -> Iterator[Hub]:
             reports_table=tables["ReportsTable"]["TableName"],
             callback_tokens=[TOKEN],
         )
-        store = RecordingStore(DynamoEventStore(client, settings.events_table))
+        store = RecordingStore(EventsTable(client, settings.events_table))
         yield Hub(
             client=client,
             tables=tables,
@@ -207,11 +204,11 @@ def stream_records(stored: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
 
 
 def build_aggregators(client: Any, settings: HubSettings) -> dict[str, Any]:
-    """Both aggregators as their Lambda entry points build them (``stream_handler``)."""
-    log = EventLog(client, settings.events_table)
-    reports = ReportsStore(client, settings.reports_table)
+    """Both aggregators as their Lambda entry points build them (``functions/*/app.py``)."""
+    log = EventsTable(client, settings.events_table)
+    reports = ReportsTable(client, settings.reports_table, settings.cmd_day_shards)
     return {
-        "AgentStatsFunction": AgentStatsAggregator(log, reports, settings),
+        "AgentStatsFunction": AgentStatsAggregator(reports, settings),
         "CallStatsFunction": CallStatsAggregator(log, reports, settings),
     }
 

@@ -25,6 +25,7 @@ PATHS = ["functions", "layers/shared/acd_hub", "cli", "tools", "tests"]
 
 # Called by name by a framework, never by our code.
 IGNORE_NAMES = [
+    "lambda_handler",  # the Lambda runtime's entry point (template.yaml's Handler)
     "pytest_*",  # pytest's hooks and marks
     "pytestmark",
     "do_*",  # http.server's handler methods and settings
@@ -68,10 +69,10 @@ IGNORE_DECORATORS = [
 
 # Classes a framework reads by their base class. A rule class cfn-lint discovers is used as a
 # whole; a JSON-schema generator's methods are overrides pydantic calls; a model's annotated
-# names are fields pydantic reads (its methods and properties are still checked).
+# names are fields pydantic (or dataclasses) read; its methods and properties are still checked.
 DISCOVERED_BASES = frozenset({"CloudFormationLintRule"})
 OVERRIDING_BASES = frozenset({"GenerateJsonSchema"})
-MODEL_BASES = frozenset({"BaseModel", "RootModel"})
+MODEL_BASES = frozenset({"BaseModel", "RootModel", "dataclass"})
 
 
 @dataclass(frozen=True)
@@ -83,11 +84,17 @@ class FrameworkClass:
 
 
 def _classes(paths: list[Path]) -> dict[Path, list[tuple[ast.ClassDef, list[str]]]]:
+    """Each class with the names of its bases; a dataclass counts as deriving from ``dataclass``
+    (its fields are read by ``asdict``, ``replace`` and the generated methods)."""
     found: dict[Path, list[tuple[ast.ClassDef, list[str]]]] = {}
     for path in paths:
         tree = ast.parse(path.read_text(), str(path))
         found[path] = [
-            (node, [ast.unparse(base).rsplit(".", 1)[-1] for base in node.bases])
+            (
+                node,
+                [ast.unparse(base).rsplit(".", 1)[-1] for base in node.bases]
+                + ["dataclass" for d in node.decorator_list if "dataclass" in ast.unparse(d)],
+            )
             for node in ast.walk(tree)
             if isinstance(node, ast.ClassDef)
         ]

@@ -14,13 +14,17 @@ Two ways to the same figures:
 * :func:`insert_event` is the live path: a new event splits exactly one link of the agent's
   chain (predecessor -> successor), so it moves milliseconds between states of at most three
   days, whatever the size of the day.
+
+The agent reports as they are stored (:class:`AgentDay`, :class:`TimelineEntry`,
+:class:`TalkMarker`, :class:`BoardEntry`) live here too, each with its conversion to and from
+the attributes of its item; the reports table's adapter adds the keys.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
-from datetime import date, datetime, time, timedelta
+from dataclasses import asdict, dataclass, field, replace
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -138,21 +142,61 @@ def day_stats(
     }
 
 
-def board_entry(event: StoredEvent) -> dict[str, Any]:
+@dataclass(frozen=True)
+class BoardEntry:
     """One agent on the live board: the current state and since when."""
-    entry: dict[str, Any] = {
-        "agent": event.agent,
-        "state": event.state,
-        "since": iso_utc(datetime.fromtimestamp(event.time_ms / 1000, tz=ZoneInfo("UTC"))),
-        "since_ms": event.time_ms,
-        "event_key": event.key,
-        "mode": event.data.get("mode"),
-        "task_id": event.task_id,
-        "hotline": event.data.get("hotlineid"),
-        "hotline_name": event.data.get("hotline"),
-        "pause_reason": event.data.get("pause-reason"),
-    }
-    return entry
+
+    agent: str | None
+    state: str | None
+    since: str
+    since_ms: int
+    event_key: str
+    mode: int | None = None
+    task_id: str | None = None
+    hotline: int | None = None
+    hotline_name: str | None = None
+    pause_reason: str | None = None
+
+    @classmethod
+    def of_event(cls, event: StoredEvent) -> BoardEntry:
+        return cls(
+            agent=event.agent,
+            state=event.state,
+            since=iso_utc(datetime.fromtimestamp(event.time_ms / 1000, tz=UTC)),
+            since_ms=event.time_ms,
+            event_key=event.key,
+            mode=event.data.get("mode"),
+            task_id=event.task_id,
+            hotline=event.data.get("hotlineid"),
+            hotline_name=event.data.get("hotline"),
+            pause_reason=event.data.get("pause-reason"),
+        )
+
+    @property
+    def order(self) -> tuple[int, str]:
+        """The event it shows, in the order of events (see :attr:`StoredEvent.order`)."""
+        return (self.since_ms, self.event_key)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def to_item(self) -> dict[str, Any]:
+        return {**self.as_dict(), "kind": "board"}
+
+    @classmethod
+    def from_item(cls, item: Mapping[str, Any]) -> BoardEntry:
+        return cls(
+            agent=item.get("agent"),
+            state=item.get("state"),
+            since=str(item["since"]),
+            since_ms=int(item["since_ms"]),
+            event_key=str(item["event_key"]),
+            mode=item.get("mode"),
+            task_id=item.get("task_id"),
+            hotline=item.get("hotline"),
+            hotline_name=item.get("hotline_name"),
+            pause_reason=item.get("pause_reason"),
+        )
 
 
 # -- the live path: one event splits one link ---------------------------------------------------
@@ -186,6 +230,154 @@ class Link:
         if end_ms > midnight:
             spans[(day + timedelta(days=1)).isoformat()] = end_ms - midnight
         return {d: ms for d, ms in spans.items() if ms > 0}
+
+    def to_item(self) -> dict[str, Any]:
+        return {
+            "day": self.day,
+            "sort_key": self.sort_key,
+            "start_ms": self.start_ms,
+            "state": self.state,
+            "pause_reason": self.pause_reason,
+            "next_ms": self.next_ms,
+        }
+
+    @classmethod
+    def from_item(cls, item: Mapping[str, Any]) -> Link:
+        return cls(
+            day=item["day"],
+            sort_key=item.get("sort_key") or item["sk"],
+            start_ms=int(item["start_ms"]),
+            state=item["state"],
+            pause_reason=item.get("pause_reason"),
+            next_ms=None if item.get("next_ms") is None else int(item["next_ms"]),
+        )
+
+
+def link_sort_key(time_ms: int, event_key: str) -> str:
+    """A link's place in the agent's chain, ``IV#<time>#<event key>``: it sorts as the events
+    do, and it is the timeline item's sort key (so the item before a link is one ``Query``)."""
+    moment = datetime.fromtimestamp(time_ms / 1000, tz=UTC)
+    return f"IV#{iso_utc(moment)}#{event_key}"
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    """One applied state of an agent (an ``interval`` item): its link, and what it was about."""
+
+    agent: str
+    link: Link
+    event_key: str
+    task_id: str | None = None
+    hotline: int | None = None
+
+    @classmethod
+    def of_event(cls, event: StoredEvent, link: Link) -> TimelineEntry:
+        return cls(str(event.agent), link, event.key, event.task_id, event.data.get("hotlineid"))
+
+    def to_item(self) -> dict[str, Any]:
+        return {
+            "kind": "interval",
+            "agent": self.agent,
+            "event_key": self.event_key,
+            "task_id": self.task_id,
+            "hotline": self.hotline,
+            **self.link.to_item(),
+        }
+
+    @classmethod
+    def from_item(cls, item: Mapping[str, Any]) -> TimelineEntry:
+        return cls(
+            agent=str(item["agent"]),
+            link=Link.from_item(item),
+            event_key=str(item["event_key"]),
+            task_id=item.get("task_id"),
+            hotline=item.get("hotline"),
+        )
+
+
+@dataclass(frozen=True)
+class TalkMarker:
+    """The agent talked in this call on this day: counted once in its calls handled."""
+
+    agent: str
+    day: str
+    task_id: str
+
+    def to_item(self) -> dict[str, Any]:
+        return {"kind": "talk"}
+
+
+@dataclass(frozen=True)
+class AgentDay:
+    """An agent's day as stored: milliseconds per state and pause reason, calls handled, the
+    day's first and last link (its chain's ends, which the days around it meet) and a version.
+
+    ``version`` is the version read (0: stored before items carried one; None: not stored);
+    the aggregators write each change under a condition on it.
+    """
+
+    agent: str
+    day: str
+    day_start_ms: int
+    day_end_ms: int
+    state_ms: dict[str, int] = field(default_factory=dict)
+    pause_ms: dict[str, int] = field(default_factory=dict)
+    calls_handled: int = 0
+    events: int = 0
+    first: Link | None = None
+    last: Link | None = None
+    complete_to_ms: int | None = None
+    updated_at: str | None = None
+    version: int | None = None
+
+    @classmethod
+    def empty(cls, agent: str, day: str, zone: ZoneInfo) -> AgentDay:
+        # the day's bounds in the reporting zone, so readers cut the timeline without knowing it
+        start_ms, end_ms = day_bounds_ms(date.fromisoformat(day), zone)
+        return cls(agent, day, start_ms, end_ms)
+
+    def written(self, stamp: str) -> AgentDay:
+        """As it is once written over the version read."""
+        return replace(self, updated_at=stamp, version=(self.version or 0) + 1)
+
+    def to_item(self) -> dict[str, Any]:
+        item: dict[str, Any] = {
+            "day_start_ms": self.day_start_ms,
+            "day_end_ms": self.day_end_ms,
+            "kind": "agent_day",
+            "agent": self.agent,
+            "day": self.day,
+            "state_ms": self.state_ms,
+            "pause_ms": self.pause_ms,
+            "calls_handled": self.calls_handled,
+            "events": self.events,
+        }
+        optional = {
+            "first": None if self.first is None else self.first.to_item(),
+            "last": None if self.last is None else self.last.to_item(),
+            "complete_to_ms": self.complete_to_ms,
+            "updated_at": self.updated_at,
+            "version": self.version,
+        }
+        return item | {name: value for name, value in optional.items() if value is not None}
+
+    @classmethod
+    def from_item(cls, item: Mapping[str, Any]) -> AgentDay:
+        return cls(
+            agent=str(item["agent"]),
+            day=str(item["day"]),
+            day_start_ms=int(item["day_start_ms"]),
+            day_end_ms=int(item["day_end_ms"]),
+            state_ms={name: int(ms) for name, ms in (item.get("state_ms") or {}).items()},
+            pause_ms={name: int(ms) for name, ms in (item.get("pause_ms") or {}).items()},
+            calls_handled=int(item.get("calls_handled") or 0),
+            events=int(item.get("events") or 0),
+            first=Link.from_item(item["first"]) if item.get("first") else None,
+            last=Link.from_item(item["last"]) if item.get("last") else None,
+            complete_to_ms=None if item.get("complete_to_ms") is None else int(item["complete_to_ms"]),
+            updated_at=item.get("updated_at"),
+            version=int(item.get("version") or 0),
+        )
 
 
 @dataclass

@@ -1,57 +1,55 @@
 """Stream aggregators: constant work per event, exact under duplicates, retried and bisected
 batches, reordering and concurrent shards.
 
-Each aggregator works in two steps per batch: ``touched`` names what an event changes, then
-``refresh`` applies each of those once, in one conditional transaction each:
+A stream batch goes through :func:`aggregate_batch`: ``touched`` names what each event changes,
+then ``refresh`` applies each of those once (a batch of a hundred events of one hotline
+refreshes its KPIs once). Each change is one function that reads, computes and writes, in that
+order: :meth:`AgentStatsAggregator.apply` and :meth:`CallStatsAggregator.refresh_call`.
 
-* **AgentStats** inserts each ``agentstate`` event into the agent's chain of applied intervals.
+* **AgentStats** inserts each ``agentstate`` event into the agent's chain of applied states.
   The event splits exactly one link (predecessor -> successor): the predecessor is found in the
-  day items' first/last copies, or by one ``Query`` when the event lands inside the day. The
-  milliseconds that move between states are written with the new interval item, under version
-  conditions on the (at most three) agent days it read. A duplicate fails the interval item's
-  ``attribute_not_exists`` and changes nothing.
+  day reports' first/last links, or by one ``Query`` when the event lands inside the day. The
+  milliseconds that move between states are written with the new timeline entry, under version
+  conditions on the (at most three) agent days it read. A duplicate fails the timeline entry's
+  "must not exist" and changes nothing.
 * **CallStats** recomputes a touched call from its own events (a call has a handful) and adds the
   difference between its new and stored KPI contribution to the interval and day counters, in
   the same transaction that stores the summary under a version condition ("retract and add").
 
 A transaction whose conditions fail was computed from a state someone else changed meanwhile:
 it is recomputed from fresh reads (at most ``MAX_ATTEMPTS`` times, then the records are
-retried by the event source mapping).
+retried by the event source mapping). The stores are ports (:mod:`acd_hub.ports`): nothing
+here knows DynamoDB.
 """
 
 from __future__ import annotations
 
-import copy
 import itertools
 import random
 import time
-from collections.abc import Hashable, Iterable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Hashable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Protocol
-from zoneinfo import ZoneInfo
 
 from acd_hub import agent_stats, call_stats, keys
-from acd_hub.agent_stats import Link
-from acd_hub.events import StoredEvent
-from acd_hub.reports_store import (
-    KPI_DAY_SK,
+from acd_hub.agent_stats import AgentDay, BoardEntry, DayTotals, Link, TalkMarker, TimelineEntry
+from acd_hub.call_stats import CallSummary, Contribution, CounterKey, ListedCall, StoredCall
+from acd_hub.events import StoredEvent, StreamRecord
+from acd_hub.ports import (
+    AddCounters,
+    BatchProgress,
     Cancelled,
+    CheckAgentDay,
+    Create,
+    Delete,
     EventLog,
-    Key,
+    Put,
+    PutVersioned,
+    Relink,
+    ReplaceBoard,
     ReportsStore,
-    Transaction,
-    agent_day_key,
-    board_key,
-    call_summary_key,
-    calls_pk,
-    interval_sk,
-    kpi_interval_sk,
-    kpi_pk,
-    talk_key,
-    timeline_pk,
-    wait_pk,
-    wait_sk,
+    ReportWrite,
 )
 from acd_hub.settings import HubSettings
 
@@ -72,7 +70,7 @@ class Aggregator(Protocol):
         """Apply the changes; returns those that failed, and why (their events are retried)."""
         ...
 
-    def note_batch(self, figures: dict[str, Any]) -> None: ...
+    def note_batch(self, progress: BatchProgress) -> None: ...
 
 
 class Conflict(Exception):
@@ -92,6 +90,80 @@ def _backoff(attempt: int) -> None:
     time.sleep(random.uniform(0, 0.01 * 2**attempt))  # noqa: S311 - jitter, not security
 
 
+# -- one stream batch -------------------------------------------------------------------------------
+
+
+@dataclass
+class BatchOutcome:
+    """What became of a batch: the records to retry (in batch order) and what to log."""
+
+    failed: list[str] = field(default_factory=list)
+    warnings: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+
+    def item_failures(self) -> dict[str, list[dict[str, str]]]:
+        """The answer Lambda's ``ReportBatchItemFailures`` reads: it retries from the first."""
+        return {"batchItemFailures": [{"itemIdentifier": sequence} for sequence in self.failed]}
+
+
+def aggregate_batch(aggregator: Aggregator, records: Sequence[StreamRecord]) -> BatchOutcome:
+    """Refresh the reports a batch's events touch, each once, and record how far it got.
+
+    A record fails alone: when its image cannot be read or placed, or when a report it touches
+    could not be refreshed; the others' reports are applied."""
+    outcome = BatchOutcome()
+    unplannable = {record.sequence: record.unreadable for record in records if record.unreadable}
+    events = {r.sequence: r.item for r in records if r.item is not None and r.item.get("kind") == "event"}
+    touched: dict[str, set[Hashable]] = {r.sequence: set() for r in records if r.sequence not in events}
+    try:
+        aggregator.prepare(list(events.values()))
+    except Exception as exc:  # a read ahead only saves reads: each record then reads its own
+        outcome.warnings.append(("batch read-ahead failed", {"error": type(exc).__name__}))
+    for sequence, item in events.items():
+        try:
+            touched[sequence] = aggregator.touched(item)
+        except Exception as exc:
+            unplannable[sequence] = type(exc).__name__
+    failed = aggregator.refresh(set().union(*touched.values()) if touched else set())
+    outcome.failed = [
+        r.sequence
+        for r in records
+        if r.sequence in unplannable or touched.get(r.sequence, set()) & failed.keys()
+    ]
+    progress = _progress(records, failed=bool(outcome.failed))
+    if progress is not None:
+        try:
+            aggregator.note_batch(progress)
+        except Exception as exc:  # freshness is advisory: never fail a batch over it
+            outcome.warnings.append(("freshness not recorded", {"error": type(exc).__name__}))
+    if failed or unplannable:
+        problems = {
+            "failed_reports": len(failed),
+            "errors": sorted({f"{type(e).__name__}: {str(e)[:200]}" for e in failed.values()}),
+            "unplannable_records": sorted(str(why) for why in unplannable.values()),
+        }
+        outcome.warnings.append(("reports not refreshed", problems))
+    return outcome
+
+
+def _progress(records: Sequence[StreamRecord], *, failed: bool) -> BatchProgress | None:
+    """How far this consumer has got: the reports include every event received up to
+    ``complete_to_ms`` (when the batch succeeded), and the batch's oldest record had waited
+    ``behind_ms`` in the stream (Lambda's IteratorAge, as a reader can see it)."""
+    received = [ms for ms in (record.received_ms for record in records) if ms is not None]
+    if not received:
+        return None
+    happened = [ms for ms in (record.event_ms for record in records) if ms is not None]
+    now_ms = int(time.time() * 1000)
+    return BatchProgress(
+        processed_at_ms=now_ms,
+        oldest_received_ms=min(received),
+        complete_to_ms=None if failed else max(received),
+        behind_ms=max(0, now_ms - min(received)),
+        latest_event_ms=max(happened) if happened else None,
+        records=len(records),
+    )
+
+
 # -- agent stats ----------------------------------------------------------------------------------
 
 
@@ -103,79 +175,34 @@ class AgentEvent:
     event: StoredEvent = field(compare=False, hash=False)
 
 
-def link_item(link: Link) -> dict[str, Any]:
-    return {
-        "day": link.day,
-        "sort_key": link.sort_key,
-        "start_ms": link.start_ms,
-        "state": link.state,
-        "pause_reason": link.pause_reason,
-        "next_ms": link.next_ms,
-    }
-
-
-def link_of(item: dict[str, Any] | None) -> Link | None:
-    if not item:
-        return None
-    return Link(
-        day=item["day"],
-        sort_key=item.get("sort_key") or item["sk"],
-        start_ms=int(item["start_ms"]),
-        state=item["state"],
-        pause_reason=item.get("pause_reason"),
-        next_ms=None if item.get("next_ms") is None else int(item["next_ms"]),
-    )
-
-
-def new_agent_day(agent: str, day: str, zone: ZoneInfo) -> dict[str, Any]:
-    pk, sk = agent_day_key(agent, day)
-    # the day's bounds in the reporting zone, so readers cut the timeline without knowing it
-    start_ms, end_ms = agent_stats.day_bounds_ms(date.fromisoformat(day), zone)
-    return {
-        "day_start_ms": start_ms,
-        "day_end_ms": end_ms,
-        "pk": pk,
-        "sk": sk,
-        "kind": "agent_day",
-        "agent": agent,
-        "day": day,
-        "state_ms": {},
-        "pause_ms": {},
-        "calls_handled": 0,
-        "events": 0,
-    }
-
-
 class AgentWindow:
     """What one batch has read or written of agent days and board entries.
 
-    After its own transaction commits, the aggregator knows the new items (it wrote them), so
+    After its own transaction commits, the aggregator knows the new reports (it wrote them), so
     the next event of the same agent in the batch needs no read; if someone else wrote
     meanwhile, the version conditions fail and the agent's entries are read again.
     """
 
-    def __init__(self, reports: ReportsStore, board_shards: int) -> None:
+    def __init__(self, reports: ReportsStore) -> None:
         self._reports = reports
-        self._board_shards = board_shards
-        self.days: dict[tuple[str, str], dict[str, Any] | None] = {}
-        self.boards: dict[str, dict[str, Any] | None] = {}
-        self.talked: set[Key] = set()
+        self.days: dict[tuple[str, str], AgentDay | None] = {}
+        self.boards: dict[str, BoardEntry | None] = {}
+        self.talked: set[TalkMarker] = set()
 
-    def load(
-        self, agent: str, days: list[str]
-    ) -> tuple[dict[str, dict[str, Any] | None], dict[str, Any] | None]:
+    def load(self, agent: str, days: list[str]) -> tuple[dict[str, AgentDay | None], BoardEntry | None]:
         missing = [day for day in days if (agent, day) not in self.days]
-        board = board_key(agent, self._board_shards)
         if missing or agent not in self.boards:
-            wanted = [agent_day_key(agent, day) for day in missing]
-            if agent not in self.boards:
-                wanted.append(board)
-            found = self._reports.get_many(wanted)
+            found, board = self._reports.agent_days(agent, missing, with_board=agent not in self.boards)
             for day in missing:
-                self.days[(agent, day)] = found.get(agent_day_key(agent, day))
+                self.days[(agent, day)] = found[day]
             if agent not in self.boards:
-                self.boards[agent] = found.get(board)
+                self.boards[agent] = board
         return {day: self.days[(agent, day)] for day in days}, self.boards[agent]
+
+    def remember(self, agent: str, days: dict[str, AgentDay | None], board: BoardEntry | None) -> None:
+        for day, report in days.items():
+            self.days[(agent, day)] = report
+        self.boards[agent] = board
 
     def forget(self, agent: str) -> None:
         for key in [key for key in self.days if key[0] == agent]:
@@ -183,21 +210,29 @@ class AgentWindow:
         self.boards.pop(agent, None)
 
 
+class _StaleRead(Exception):
+    """A day's first link moved between two reads: read again."""
+
+
 @dataclass
-class _AgentPlan:
-    transaction: Transaction
-    interval_index: int
-    talk: Key | None
-    talk_index: int | None
-    days: dict[str, dict[str, Any] | None]
-    board: dict[str, Any] | None
+class _AgentChange:
+    """One event's insertion, computed from what was read: the writes, and the reports as they
+    will be once those commit."""
+
+    writes: list[ReportWrite]
+    days: dict[str, AgentDay | None]
+    board: BoardEntry | None
+    talk: TalkMarker | None = None
+    talk_index: int | None = None
+
+
+NEW_STATE = 0  # the index of the new timeline entry in an agent change's writes
 
 
 class AgentStatsAggregator:
     name = "agent-stats"
 
-    def __init__(self, log: EventLog, reports: ReportsStore, settings: HubSettings) -> None:
-        self._log = log
+    def __init__(self, reports: ReportsStore, settings: HubSettings) -> None:
         self._reports = reports
         self._settings = settings
 
@@ -212,7 +247,7 @@ class AgentStatsAggregator:
 
     def refresh(self, reports: Iterable[Hashable]) -> dict[Hashable, Exception]:
         failed: dict[Hashable, Exception] = {}
-        window = AgentWindow(self._reports, self._settings.cmd_day_shards)
+        window = AgentWindow(self._reports)
         events = sorted(
             (r for r in reports if isinstance(r, AgentEvent)), key=lambda r: (r.agent, r.event.order)
         )
@@ -223,55 +258,52 @@ class AgentStatsAggregator:
                 failed[report] = exc
         return failed
 
-    def note_batch(self, figures: dict[str, Any]) -> None:
-        self._reports.note_batch(self.name, figures)
+    def note_batch(self, progress: BatchProgress) -> None:
+        self._reports.note_batch(self.name, progress)
 
     def apply(self, report: AgentEvent, window: AgentWindow) -> bool:
         """Insert one event into its agent's chain; False if it was applied before."""
-        days = [shift(report.day, -1), report.day, shift(report.day, 1)]
+        agent, day = report.agent, report.day
+        sort_key = agent_stats.link_sort_key(report.event.time_ms, report.event.key)
         for attempt in range(MAX_ATTEMPTS):
-            day_items, board = window.load(report.agent, days)
-            plan = None
+            # read: the day reports around the event and the board entry (kept for the batch)
+            read, board = window.load(agent, [shift(day, -1), day, shift(day, 1)])
             try:
-                plan = self._plan(report, day_items, board, window)
-                if plan is None:
-                    return False
-                self._reports.commit(plan.transaction)
+                neighbours = self._neighbours(report, sort_key, read)
+            except _StaleRead:
+                window.forget(agent)
+                continue
+            if neighbours is None:
+                return False
+            # compute
+            change = self._plan(report, sort_key, neighbours, read=read, board=board, talked=window.talked)
+            # write, under conditions on what was read
+            try:
+                self._reports.commit(change.writes)
             except Cancelled as cancelled:
-                if plan is None:  # read a state that moved under us
-                    window.forget(report.agent)
-                    continue
-                if cancelled.failed(plan.interval_index):
+                if cancelled.failed(NEW_STATE):
                     return False  # stored by an earlier delivery: a duplicate
-                if (
-                    plan.talk is not None
-                    and plan.talk_index is not None
-                    and cancelled.failed(plan.talk_index)
-                ):
-                    window.talked.add(plan.talk)
-                window.forget(report.agent)
+                talk = change.talk
+                if talk is not None and change.talk_index is not None and cancelled.failed(change.talk_index):
+                    window.talked.add(talk)  # counted by an earlier delivery
+                window.forget(agent)
                 _backoff(attempt)
                 continue
-            for day, item in plan.days.items():
-                window.days[(report.agent, day)] = item
-            window.boards[report.agent] = plan.board
-            if plan.talk is not None:
-                window.talked.add(plan.talk)
+            window.remember(agent, change.days, change.board)
+            if change.talk is not None:
+                window.talked.add(change.talk)
             return True
-        raise Conflict(f"agent {report.agent}: gave up after {MAX_ATTEMPTS} conflicting attempts")
+        raise Conflict(f"agent {agent}: gave up after {MAX_ATTEMPTS} conflicting attempts")
 
     def _neighbours(
-        self, report: AgentEvent, sort_key: str, day_items: dict[str, dict[str, Any] | None]
+        self, report: AgentEvent, sort_key: str, read: dict[str, AgentDay | None]
     ) -> tuple[Link | None, int | None] | None:
         """The applied predecessor and the successor's time; None if the event is applied."""
-        earlier, today, later = (
-            day_items[d] for d in (shift(report.day, -1), report.day, shift(report.day, 1))
-        )
-        first_of_later = link_of(later["first"]) if later else None
-        after_ms = first_of_later.start_ms if first_of_later else None
+        earlier, today, later = (read[d] for d in (shift(report.day, -1), report.day, shift(report.day, 1)))
+        after_ms = later.first.start_ms if later and later.first else None
         if today is None:
-            return link_of(earlier["last"]) if earlier else None, after_ms
-        first, last = link_of(today["first"]), link_of(today["last"])
+            return earlier.last if earlier else None, after_ms
+        first, last = today.first, today.last
         assert first is not None
         assert last is not None
         if sort_key in (first.sort_key, last.sort_key):
@@ -279,111 +311,95 @@ class AgentStatsAggregator:
         if sort_key > last.sort_key:
             return last, after_ms
         if sort_key < first.sort_key:
-            return (link_of(earlier["last"]) if earlier else None), first.start_ms
-        before = link_of(self._reports.interval_before(report.agent, report.day, sort_key))
-        if before is None:  # the day's first item moved under us: read again
-            raise Cancelled(["StaleRead"])
+            return (earlier.last if earlier else None), first.start_ms
+        before = self._reports.link_before(report.agent, report.day, sort_key)
+        if before is None:  # the day's first entry moved under us
+            raise _StaleRead
         return before, before.next_ms
 
     def _plan(
         self,
         report: AgentEvent,
-        day_items: dict[str, dict[str, Any] | None],
-        board: dict[str, Any] | None,
-        window: AgentWindow,
-    ) -> _AgentPlan | None:
+        sort_key: str,
+        neighbours: tuple[Link | None, int | None],
+        *,
+        read: dict[str, AgentDay | None],
+        board: BoardEntry | None,
+        talked: set[TalkMarker],
+    ) -> _AgentChange:
         event, agent, day = report.event, report.agent, report.day
-        sort_key = interval_sk(event.time_ms, event.key)
-        neighbours = self._neighbours(report, sort_key, day_items)
-        if neighbours is None:
-            return None
+        zone = self._settings.report_zone
         before, after_ms = neighbours
-        state = event.state or "unknown"
-        new = Link(day, sort_key, event.time_ms, state, agent_stats.pause_reason_of(event.state, event.data))
-        moves, placed, relinked = agent_stats.insert_event(new, before, after_ms, self._settings.report_zone)
+        new = Link(
+            day,
+            sort_key,
+            event.time_ms,
+            event.state or "unknown",
+            agent_stats.pause_reason_of(event.state, event.data),
+        )
+        moves, placed, relinked = agent_stats.insert_event(new, before, after_ms, zone)
 
-        items = copy.deepcopy(day_items)
-        today = items[day] = items[day] or new_agent_day(agent, day, self._settings.report_zone)
+        days = dict(read)
+        days[day] = days[day] or AgentDay.empty(agent, day, zone)
         for moved_day, entries in moves.items():
-            target = items.get(moved_day)
+            target = days.get(moved_day)
             assert target is not None, f"ms moved to {moved_day}, outside the event's window"
-            totals = agent_stats.DayTotals(target["state_ms"], target["pause_ms"])
+            totals = DayTotals(dict(target.state_ms), dict(target.pause_ms))
             for link, ms in entries:
                 totals.add(link, ms)
-        today["events"] = int(today.get("events") or 0) + 1
-        today["complete_to_ms"] = max(int(today.get("complete_to_ms") or 0), event.time_ms)
-        first, last = link_of(today.get("first")), link_of(today.get("last"))
-        if first is None or sort_key < first.sort_key:
-            today["first"] = link_item(placed)
-        if last is None or sort_key > last.sort_key:
-            today["last"] = link_item(placed)
-        if relinked is not None:
-            owner = items[relinked.day]
-            assert owner is not None
-            for end in ("first", "last"):
-                if owner[end]["sort_key"] == relinked.sort_key:
-                    owner[end] = link_item(relinked)
-
-        transaction = self._reports.transaction()
-        interval_index = transaction.put(
-            {
-                "pk": timeline_pk(agent, day),
-                "sk": sort_key,
-                "kind": "interval",
-                "agent": agent,
-                "event_key": event.key,
-                "task_id": event.task_id,
-                "hotline": event.data.get("hotlineid"),
-                **link_item(placed),
-            },
-            "attribute_not_exists(pk)",
+            days[moved_day] = replace(target, state_ms=totals.state_ms, pause_ms=totals.pause_ms)
+        today = days[day]
+        assert today is not None
+        days[day] = replace(
+            today,
+            events=today.events + 1,
+            complete_to_ms=max(today.complete_to_ms or 0, event.time_ms),
+            first=placed if today.first is None or sort_key < today.first.sort_key else today.first,
+            last=placed if today.last is None or sort_key > today.last.sort_key else today.last,
         )
         if relinked is not None:
-            transaction.update(
-                (timeline_pk(agent, relinked.day), relinked.sort_key),
-                "SET #next = :next",
-                {"#next": "next_ms"},
-                {":next": relinked.next_ms},
+            owner = days[relinked.day]
+            assert owner is not None
+            days[relinked.day] = replace(
+                owner,
+                first=relinked if owner.first and owner.first.sort_key == relinked.sort_key else owner.first,
+                last=relinked if owner.last and owner.last.sort_key == relinked.sort_key else owner.last,
             )
+
+        writes: list[ReportWrite] = [
+            Create(TimelineEntry(agent, placed, event.key, event.task_id, event.data.get("hotlineid")))
+        ]
+        if relinked is not None:
+            writes.append(Relink(agent, relinked))
         talk, talk_index = None, None
         if event.state in agent_stats.TALK_STATES:
-            talk = talk_key(agent, day, event.task_id) if event.task_id else None
-            if talk is None or talk not in window.talked:
-                today["calls_handled"] = int(today.get("calls_handled") or 0) + 1
+            talk = TalkMarker(agent, day, event.task_id) if event.task_id else None
+            if talk is None or talk not in talked:
+                counted = days[day]
+                assert counted is not None
+                days[day] = replace(counted, calls_handled=counted.calls_handled + 1)
                 if talk is not None:
-                    talk_index = transaction.put(
-                        {"pk": talk[0], "sk": talk[1], "kind": "talk"}, "attribute_not_exists(pk)"
-                    )
+                    talk_index = len(writes)
+                    writes.append(Create(talk))
         stamp = now_iso()
-        for each_day, item in items.items():
-            read = day_items[each_day]
-            read_version = None if read is None else int(read.get("version") or 0)
-            if item is None or item == read:
-                transaction.check_version(agent_day_key(agent, each_day), read_version)
+        for each_day, changed in days.items():
+            was = read[each_day]
+            read_version = None if was is None else was.version
+            if changed is None or changed == was:
+                writes.append(CheckAgentDay(agent, each_day, read_version))
                 continue
-            item["updated_at"] = stamp
-            body = {name: value for name, value in item.items() if name != "version"}
-            transaction.put_versioned(body, read_version)
-            item["version"] = (read_version or 0) + 1
-        board = self._board(event, board, transaction)
-        return _AgentPlan(transaction, interval_index, talk, talk_index, items, board)
+            written = days[each_day] = changed.written(stamp)
+            writes.append(PutVersioned(written, read_version))
+        board = self._board(event, board, writes)
+        return _AgentChange(writes, days, board, talk, talk_index)
 
-    def _board(
-        self, event: StoredEvent, board: dict[str, Any] | None, transaction: Transaction
-    ) -> dict[str, Any] | None:
+    @staticmethod
+    def _board(event: StoredEvent, board: BoardEntry | None, writes: list[ReportWrite]) -> BoardEntry | None:
         """The board shows the agent's newest event: replace the entry only with a newer one."""
-        if board is not None and (int(board["since_ms"]), str(board["event_key"])) >= event.order:
+        if board is not None and board.order >= event.order:
             return board
-        pk, sk = board_key(str(event.agent), self._settings.cmd_day_shards)
-        entry = {"pk": pk, "sk": sk, **agent_stats.board_entry(event), "kind": "board"}
-        if board is None:
-            transaction.put(entry, "attribute_not_exists(pk)")
-        else:
-            transaction.put(
-                entry,
-                "since_ms = :since AND event_key = :key",
-                values={":since": board["since_ms"], ":key": board["event_key"]},
-            )
+        entry = BoardEntry.of_event(event)
+        writes.append(Create(entry) if board is None else ReplaceBoard(entry, board))
         return entry
 
 
@@ -393,24 +409,6 @@ class AgentStatsAggregator:
 @dataclass(frozen=True)
 class Call:
     task_id: str
-
-
-# What a stored call summary holds beside the summary itself.
-SUMMARY_BOOKKEEPING = frozenset({"pk", "sk", "kind", "version", "next_version", "kpi", "updated_at"})
-
-
-def listing_key(summary: dict[str, Any]) -> Key | None:
-    if not summary.get("started") or not summary.get("day"):
-        return None
-    return calls_pk(summary.get("hotline"), summary["day"]), f"{summary['started']}#{summary['task_id']}"
-
-
-def wait_keys(contribution: dict[str, Any] | None, task_id: str) -> list[Key]:
-    if not contribution or contribution.get("wait_ms") is None:
-        return []
-    sk = wait_sk(int(contribution["wait_ms"]), task_id)
-    hotline, day = contribution["hotline"], contribution["day"]
-    return [(wait_pk(hotline, day), sk), (wait_pk(hotline, day, contribution["interval"]), sk)]
 
 
 class CallStatsAggregator:
@@ -467,43 +465,43 @@ class CallStatsAggregator:
         failed: dict[Hashable, Exception] = {}
         calls = sorted((r for r in reports if isinstance(r, Call)), key=lambda r: r.task_id)
         try:  # the stored summaries of the whole batch in one read (100 to a request)
-            stored = self._reports.get_many([call_summary_key(c.task_id) for c in calls])
+            stored: dict[str, StoredCall] | None = self._reports.calls([c.task_id for c in calls])
         except Exception:  # each call reads its own then
             stored = None
         for report in calls:
             try:
-                known = None if stored is None else (stored.get(call_summary_key(report.task_id)),)
+                known = None if stored is None else (stored.get(report.task_id),)
                 self.refresh_call(report.task_id, known)
             except Exception as exc:  # one call's failure must not stop the batch
                 failed[report] = exc
         return failed
 
-    def note_batch(self, figures: dict[str, Any]) -> None:
-        self._reports.note_batch(self.name, figures)
+    def note_batch(self, progress: BatchProgress) -> None:
+        self._reports.note_batch(self.name, progress)
 
-    def refresh_call(self, task_id: str, known: tuple[dict[str, Any] | None] | None = None) -> bool:
+    def refresh_call(self, task_id: str, known: tuple[StoredCall | None] | None = None) -> bool:
         """Recompute one call from its events; True if anything changed. ``known``: the stored
         summary as just read (a 1-tuple, None inside if there is none), saving the first read."""
         for attempt in range(MAX_ATTEMPTS):
-            if attempt == 0 and known is not None:
-                old = known[0]
-            else:
-                old = self._reports.get(call_summary_key(task_id))
+            # read
+            old = known[0] if attempt == 0 and known is not None else self._reports.call(task_id)
             events = self._log.call(task_id)
             if not events:
                 return False
-            transaction = self._plan(task_id, self.summarize(task_id, events), old)
-            if transaction is None:
+            # compute
+            writes = self._plan(task_id, self.summarize(task_id, events), old)
+            if not writes:
                 return False
+            # write, under the version read
             try:
-                self._reports.commit(transaction)
+                self._reports.commit(writes)
             except Cancelled:
                 _backoff(attempt)
                 continue
             return True
         raise Conflict(f"call {task_id}: gave up after {MAX_ATTEMPTS} conflicting attempts")
 
-    def summarize(self, task_id: str, events: list[StoredEvent]) -> dict[str, Any]:
+    def summarize(self, task_id: str, events: list[StoredEvent]) -> CallSummary:
         agents = list(dict.fromkeys(e.data["agentid"] for e in events if e.data.get("agentid")))
         # read only when the summary needs them (an answered call that ended: its after-call work)
         per_agent = (list(self._agent_events(task_id, agent, events)) for agent in agents)
@@ -520,69 +518,44 @@ class CallStatsAggregator:
             if event.time_ms > end_ms and not wrapping_up:
                 return
 
-    def _plan(self, task_id: str, summary: dict[str, Any], old: dict[str, Any] | None) -> Transaction | None:
-        sl_seconds = self._settings.service_level_seconds
-        contribution = call_stats.contribution(summary, sl_seconds)
-        record = {**summary, "kind": "call"}
-        if old is not None:
-            stored = {name: value for name, value in old.items() if name not in SUMMARY_BOOKKEEPING}
-            if stored == summary and old.get("kpi") == contribution:
-                return None
-        stored_contribution = old.get("kpi") if old else None
+    def _plan(self, task_id: str, summary: CallSummary, old: StoredCall | None) -> list[ReportWrite]:
+        """The summary under its version, its listing, the counters' differences and the wait
+        index; nothing if the stored summary and contribution are already these."""
+        contribution = call_stats.contribution(summary, self._settings.service_level_seconds)
+        if old is not None and old.summary == summary and old.contribution == contribution:
+            return []
+        stored = old.contribution if old else None
         stamp = now_iso()
-        transaction = self._reports.transaction()
-        pk, sk = call_summary_key(task_id)
-        read_version = None if old is None else int(old.get("version") or 0)
-        transaction.put_versioned(
-            {"pk": pk, "sk": sk, **record, "kpi": contribution, "updated_at": stamp}, read_version
-        )
-        new_listing, old_listing = listing_key(summary), listing_key(old) if old else None
-        if new_listing:
-            transaction.put({"pk": new_listing[0], "sk": new_listing[1], **record, "updated_at": stamp})
-        if old_listing and old_listing != new_listing:
-            transaction.delete(old_listing)
-        for key, (counters, fields) in self._counter_changes(
-            task_id, stored_contribution, contribution
-        ).items():
-            transaction.add(key, counters, {**fields, "updated_at": stamp})
-        old_waits, new_waits = wait_keys(stored_contribution, task_id), wait_keys(contribution, task_id)
-        for key in old_waits:
-            if key not in new_waits:
-                transaction.delete(key)
-        for key in new_waits:
-            if key not in old_waits:
-                assert contribution is not None
-                wait = {"kind": "wait", "wait_ms": contribution["wait_ms"], "task_id": task_id}
-                transaction.put({"pk": key[0], "sk": key[1], **wait})
-        return transaction
+        read_version = None if old is None else old.version
+        writes: list[ReportWrite] = [
+            PutVersioned(StoredCall(summary, contribution, version=read_version).written(stamp), read_version)
+        ]
+        if summary.listing_place:
+            writes.append(Put(ListedCall(summary, stamp)))
+        if old is not None and old.summary.listing_place not in (None, summary.listing_place):
+            writes.append(Delete(ListedCall(old.summary)))
+        for key, deltas in self._counter_changes(task_id, stored, contribution).items():
+            writes.append(AddCounters(key, deltas, self._settings.service_level_seconds, stamp))
+        old_waits = call_stats.wait_entries(stored, task_id)
+        new_waits = call_stats.wait_entries(contribution, task_id)
+        writes += [Delete(wait) for wait in old_waits if wait not in new_waits]
+        writes += [Put(wait) for wait in new_waits if wait not in old_waits]
+        return writes
 
     def _counter_changes(
-        self, task_id: str, old: dict[str, Any] | None, new: dict[str, Any] | None
-    ) -> dict[Key, tuple[dict[str, int], dict[str, Any]]]:
+        self, task_id: str, old: Contribution | None, new: Contribution | None
+    ) -> dict[CounterKey, dict[str, int]]:
         """Retract the stored contribution, add the new one: the non-zero differences per item."""
-        changes: dict[Key, tuple[dict[str, int], dict[str, Any]]] = {}
+        changes: dict[CounterKey, dict[str, int]] = {}
         shard = keys.shard_of(task_id, self._settings.kpi_shards)
         for contribution, sign in ((old, -1), (new, 1)):
-            if not contribution:
+            if contribution is None:
                 continue
-            pk = kpi_pk(contribution["hotline"], contribution["day"], shard)
-            day_fields = {
-                "kind": "kpi_counters",
-                "hotline": contribution["hotline"],
-                "date": contribution["day"],
-                "sl_seconds": self._settings.service_level_seconds,
-            }
-            interval_fields = {"kind": "kpi_counters", "start": contribution["interval"]}
-            for sk, fields in (
-                (KPI_DAY_SK, day_fields),
-                (kpi_interval_sk(contribution["interval"]), interval_fields),
-            ):
-                counters, _ = changes.setdefault((pk, sk), ({}, fields))
-                for name, value in contribution["counters"].items():
-                    counters[name] = counters.get(name, 0) + sign * int(value)
-        out = {}
-        for key, (counters, fields) in changes.items():
-            nonzero = {name: value for name, value in counters.items() if value}
-            if nonzero:
-                out[key] = (nonzero, fields)
-        return out
+            for interval in (None, contribution.interval):
+                counters = changes.setdefault(
+                    CounterKey(contribution.hotline, contribution.day, shard, interval), {}
+                )
+                for name, value in contribution.counters.items():
+                    counters[name] = counters.get(name, 0) + sign * value
+        nonzero = {key: {n: v for n, v in counters.items() if v} for key, counters in changes.items()}
+        return {key: counters for key, counters in nonzero.items() if counters}

@@ -5,13 +5,18 @@ cannot change it. Its share of its hotline's KPIs (:func:`contribution`) is a ha
 integer counters (counts and millisecond sums); the live path adds the difference between a
 call's new and stored contribution to the interval and day counters, and
 :func:`kpis_from_counters` turns summed counters into the KPIs (ratios and means computed on
-read, so they never drift). :func:`kpis` over whole summaries is the rebuild path and oracle.
+read, so they never drift). :func:`kpis` over whole summaries is the test oracle.
+
+The call reports as they are stored (:class:`CallSummary` with its :class:`Contribution`, the
+hotline's counters and wait index entries) live here too, each with its conversion to and from
+the attributes of its item; the reports table's adapter adds the keys.
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, replace
 from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -27,23 +32,70 @@ TERMINAL_ROUTING = {
     "Mailbox": "mailbox",
     "ForwardNumber": "forwarded",
 }
-KPI_KEYS = (
-    "offered",
-    "answered",
-    "abandoned",
-    "rejected",
-    "badcall",
-    "mailbox",
-    "forwarded",
-    "answered_within_sl",
-    "service_level_pct",
-    "abandon_rate_pct",
-    "asa_s",
-    "max_wait_s",
-    "aht_s",
-    "avg_talk_s",
-    "avg_hold_s",
-)
+
+
+@dataclass(frozen=True)
+class CallSummary:
+    """One call as ``acd-report call`` shows it; ``day`` and ``interval`` (where it counts) only
+    once its start is known."""
+
+    task_id: str
+    direction: str
+    hotline: int | None
+    group: int | None
+    agents: list[str]
+    started: str | None
+    answered: str | None
+    ended: str | None
+    wait_s: int | float | None
+    talk_s: int | float | None
+    hold_s: int | float | None
+    acw_s: int | float | None
+    outcome: str
+    recorded: bool
+    classification: str | None
+    started_ms: int | None
+    event_count: int
+    day: str | None = None
+    interval: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        summary = asdict(self)
+        if self.started_ms is None:
+            del summary["day"], summary["interval"]
+        return summary
+
+    @classmethod
+    def from_item(cls, item: Mapping[str, Any]) -> CallSummary:
+        return cls(
+            task_id=str(item["task_id"]),
+            direction=str(item.get("direction")),
+            hotline=item.get("hotline"),
+            group=item.get("group"),
+            agents=list(item.get("agents") or []),
+            started=item.get("started"),
+            answered=item.get("answered"),
+            ended=item.get("ended"),
+            wait_s=item.get("wait_s"),
+            talk_s=item.get("talk_s"),
+            hold_s=item.get("hold_s"),
+            acw_s=item.get("acw_s"),
+            outcome=str(item.get("outcome")),
+            recorded=bool(item.get("recorded")),
+            classification=item.get("classification"),
+            started_ms=item.get("started_ms"),
+            event_count=int(item.get("event_count") or 0),
+            day=item.get("day"),
+            interval=item.get("interval"),
+        )
+
+    @property
+    def listing_place(self) -> tuple[str, str, str, str] | None:
+        """Where the call stands in its hotline's listing of the day (by start); None until its
+        start is known."""
+        if not self.started or not self.day:
+            return None
+        return ("none" if self.hotline is None else str(self.hotline), self.day, self.started, self.task_id)
 
 
 def _iso(ms: int | None) -> str | None:
@@ -89,7 +141,7 @@ def call_summary(
     events: list[StoredEvent],
     agent_events: Iterable[list[StoredEvent]],
     zone: ZoneInfo,
-) -> dict[str, Any]:
+) -> CallSummary:
     """One call from its ``callevent``/``recordedcall``/``classificationevent``/``enqueuecall``
     events (any order, duplicates removed by key) and its agents' ``agentstate`` events."""
     unique = sorted({e.key: e for e in events}.values(), key=lambda e: e.order)
@@ -128,29 +180,31 @@ def call_summary(
         talk_ms = ended_ms - answered_ms - hold_ms  # type: ignore[operator]
         acw_ms = after_call_work_ms(task_id, agent_events)
 
-    summary: dict[str, Any] = {
-        "task_id": task_id,
-        "direction": "inbound" if inbound else "outbound",
-        "hotline": hotline,
-        "group": group,
-        "agents": agents,
-        "started": _iso(started_ms),
-        "answered": _iso(answered_ms),
-        "ended": _iso(ended_ms),
-        "wait_s": None if wait_ms is None else seconds(wait_ms),
-        "talk_s": None if talk_ms is None else seconds(talk_ms),
-        "hold_s": None if hold_ms is None else seconds(hold_ms),
-        "acw_s": None if acw_ms is None else seconds(acw_ms),
-        "outcome": outcome,
-        "recorded": any(e.cmd == "recordedcall" for e in unique),
-        "classification": classifications[-1].data.get("classificationreason") if classifications else None,
-        "started_ms": started_ms,
-        "event_count": len(unique),
-    }
+    day = interval = None
     if started_ms is not None:
-        summary["day"] = datetime.fromtimestamp(started_ms / 1000, tz=zone).date().isoformat()
-        summary["interval"] = interval_start(started_ms, zone).isoformat()
-    return summary
+        day = datetime.fromtimestamp(started_ms / 1000, tz=zone).date().isoformat()
+        interval = interval_start(started_ms, zone).isoformat()
+    return CallSummary(
+        task_id=task_id,
+        direction="inbound" if inbound else "outbound",
+        hotline=hotline,
+        group=group,
+        agents=agents,
+        started=_iso(started_ms),
+        answered=_iso(answered_ms),
+        ended=_iso(ended_ms),
+        wait_s=None if wait_ms is None else seconds(wait_ms),
+        talk_s=None if talk_ms is None else seconds(talk_ms),
+        hold_s=None if hold_ms is None else seconds(hold_ms),
+        acw_s=None if acw_ms is None else seconds(acw_ms),
+        outcome=outcome,
+        recorded=any(e.cmd == "recordedcall" for e in unique),
+        classification=classifications[-1].data.get("classificationreason") if classifications else None,
+        started_ms=started_ms,
+        event_count=len(unique),
+        day=day,
+        interval=interval,
+    )
 
 
 def _mean(values: list[float]) -> float | None:
@@ -249,38 +303,145 @@ def _ms(value: float | None) -> int | None:
     return None if value is None else round(value * 1000)
 
 
-def contribution(summary: dict[str, Any], sl_seconds: int) -> dict[str, Any] | None:
+@dataclass(frozen=True)
+class Contribution:
+    """A call's share of its hotline's KPIs: where it counts and what (non-zero counters)."""
+
+    hotline: str
+    day: str
+    interval: str
+    counters: dict[str, int]
+    wait_ms: int | None = None
+
+    def to_item(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_item(cls, item: Mapping[str, Any]) -> Contribution:
+        return cls(
+            hotline=str(item["hotline"]),
+            day=str(item["day"]),
+            interval=str(item["interval"]),
+            counters={name: int(value) for name, value in (item.get("counters") or {}).items()},
+            wait_ms=None if item.get("wait_ms") is None else int(item["wait_ms"]),
+        )
+
+
+def contribution(summary: CallSummary, sl_seconds: int) -> Contribution | None:
     """A call's share of its hotline's KPIs: where it counts (hotline, day, interval) and what.
 
     None for calls that are not offered (outbound, not started, no hotline). ``wait_ms`` of an
     answered call also feeds the max-wait index.
     """
-    if summary.get("direction") != "inbound" or not summary.get("interval") or summary.get("hotline") is None:
+    if summary.direction != "inbound" or not summary.interval or summary.hotline is None:
         return None
     counters = dict.fromkeys(COUNTERS, 0)
     counters["offered"] = 1
-    outcome = summary["outcome"]
+    outcome = summary.outcome
     if outcome in counters:
         counters[outcome] = 1
     wait = None
     if outcome == "answered":
-        wait = _ms(summary.get("wait_s")) or 0
+        wait = _ms(summary.wait_s) or 0
         counters["wait_ms"] = wait
         counters["answered_within_sl"] = int(wait <= sl_seconds * 1000)
-        talk = _ms(summary.get("talk_s"))
+        talk = _ms(summary.talk_s)
         if talk is not None:
-            hold = _ms(summary.get("hold_s")) or 0
+            hold = _ms(summary.hold_s) or 0
             counters["talked"] = 1
             counters["talk_ms"] = talk
             counters["hold_ms"] = hold
-            counters["handle_ms"] = talk + hold + (_ms(summary.get("acw_s")) or 0)
-    return {
-        "hotline": str(summary["hotline"]),
-        "day": summary["day"],
-        "interval": summary["interval"],
-        "counters": {name: value for name, value in counters.items() if value},
-        "wait_ms": wait,
-    }
+            counters["handle_ms"] = talk + hold + (_ms(summary.acw_s) or 0)
+    return Contribution(
+        hotline=str(summary.hotline),
+        day=str(summary.day),
+        interval=summary.interval,
+        counters={name: value for name, value in counters.items() if value},
+        wait_ms=wait,
+    )
+
+
+@dataclass(frozen=True)
+class StoredCall:
+    """A call summary as stored: with the contribution its counters hold, and a version (the
+    one read: 0 if stored before items carried one, None if not stored)."""
+
+    summary: CallSummary
+    contribution: Contribution | None
+    updated_at: str | None = None
+    version: int | None = None
+
+    def written(self, stamp: str) -> StoredCall:
+        return replace(self, updated_at=stamp, version=(self.version or 0) + 1)
+
+    def to_item(self) -> dict[str, Any]:
+        item = {
+            **self.summary.as_dict(),
+            "kind": "call",
+            "kpi": None if self.contribution is None else self.contribution.to_item(),
+            "updated_at": self.updated_at,
+        }
+        if self.version is not None:
+            item["version"] = self.version
+        return item
+
+    @classmethod
+    def from_item(cls, item: Mapping[str, Any]) -> StoredCall:
+        kpi = item.get("kpi")
+        return cls(
+            summary=CallSummary.from_item(item),
+            contribution=Contribution.from_item(kpi) if kpi else None,
+            updated_at=item.get("updated_at"),
+            version=int(item.get("version") or 0),
+        )
+
+
+@dataclass(frozen=True)
+class ListedCall:
+    """A copy of a call's summary in its hotline's listing of the day (``acd-report calls``)."""
+
+    summary: CallSummary
+    updated_at: str | None = None
+
+    def to_item(self) -> dict[str, Any]:
+        return {**self.summary.as_dict(), "kind": "call", "updated_at": self.updated_at}
+
+
+@dataclass(frozen=True)
+class CounterKey:
+    """One item of a hotline's counters: the day's (``interval`` None) or a 15-minute one, in
+    one of its shards."""
+
+    hotline: str
+    day: str
+    shard: int
+    interval: str | None = None
+
+
+@dataclass(frozen=True)
+class WaitEntry:
+    """An answered call in the wait index of its hotline's day (``interval`` None) or interval:
+    the longest wait is the index's last entry."""
+
+    hotline: str
+    day: str
+    interval: str | None
+    wait_ms: int
+    task_id: str
+
+    def to_item(self) -> dict[str, Any]:
+        return {"kind": "wait", "wait_ms": self.wait_ms, "task_id": self.task_id}
+
+
+def wait_entries(contribution: Contribution | None, task_id: str) -> list[WaitEntry]:
+    """Where an answered call stands in the wait index: its day's and its interval's."""
+    if contribution is None or contribution.wait_ms is None:
+        return []
+    hotline, day, wait = contribution.hotline, contribution.day, contribution.wait_ms
+    return [
+        WaitEntry(hotline, day, None, wait, task_id),
+        WaitEntry(hotline, day, contribution.interval, wait, task_id),
+    ]
 
 
 def _mean_ms(total_ms: int, count: int) -> float | None:

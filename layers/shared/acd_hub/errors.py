@@ -36,3 +36,16 @@ class Forbidden(Exception):
 
 class StoreUnavailable(Exception):
     """DynamoDB did not take the write (throttled, down). The ACD should retry (503)."""
+
+
+class StoreRefused(Exception):
+    """The store will never take this item (its content, not its health)."""
+
+
+class EventConflict(Exception):
+    """The event key is already stored with other content."""
+
+    def __init__(self, event_key: str, fields: list[str]) -> None:
+        super().__init__(event_key)
+        self.event_key = event_key
+        self.fields = fields

@@ -1,9 +1,11 @@
-"""A read-side view of a stored event item, as the aggregators and reports consume it."""
+"""A read-side view of a stored event item, as the aggregators and reports consume it, and of the
+records of the events table's stream that carry them."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -58,3 +60,27 @@ class StoredEvent:
     @property
     def event_type(self) -> str | None:
         return self.data.get("eventtype")
+
+
+@dataclass(frozen=True)
+class StreamRecord:
+    """One record of the events table's stream as the aggregators get it: the stored item it
+    carries (None: no new image), or why its image could not be read."""
+
+    sequence: str
+    item: dict[str, Any] | None
+    unreadable: str | None = None
+
+    @property
+    def received_ms(self) -> int | None:
+        """When the ingest received the event."""
+        text = (self.item or {}).get("received_at")
+        try:
+            return int(datetime.fromisoformat(str(text).replace("Z", "+00:00")).timestamp() * 1000)
+        except ValueError:
+            return None
+
+    @property
+    def event_ms(self) -> int | None:
+        value = (self.item or {}).get("event_time_ms")
+        return value if isinstance(value, int) else None

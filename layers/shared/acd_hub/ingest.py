@@ -11,10 +11,10 @@ from __future__ import annotations
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from acd_hub import auth, params
-from acd_hub.errors import BadCallback, ParameterError, StoreUnavailable
+from acd_hub.errors import BadCallback, EventConflict, ParameterError, StoreRefused, StoreUnavailable
 from acd_hub.items import (
     CallbackRequest,
     claim_item,
@@ -25,7 +25,9 @@ from acd_hub.items import (
 )
 from acd_hub.models import CALLBACK_MODELS, ParseContext, parse_callback, utc_now
 from acd_hub.settings import HubSettings
-from acd_hub.storage import EventConflict, EventStore, StoreRefused
+
+if TYPE_CHECKING:
+    from acd_hub.ports import EventStore
 
 BAD_REQUEST = 400
 CONFLICT = 409

@@ -21,7 +21,7 @@ from typing import Any
 
 from acd_hub import keys, params
 from acd_hub.errors import ParameterError
-from acd_hub.models import CallbackModel, event_payload
+from acd_hub.models import AgentState, CallbackModel, CallEvent, ScheduleCallEvent, event_payload
 from acd_hub.settings import HubSettings
 
 SCHEMA_VERSION = 1
@@ -34,15 +34,15 @@ def event_key(event: CallbackModel, params: dict[str, str]) -> str:
     ``callevent`` has the ACD's own unique id. Everything else: a hash of the canonical
     parameters (lower-cased names, sorted, values as sent, the token left out).
     """
-    if event.cmd == "callevent":
-        return f"ce-{event.id}"  # type: ignore[attr-defined]
+    if isinstance(event, CallEvent):
+        return f"ce-{event.id}"
     canonical = "\n".join(f"{name}={params[name]}" for name in sorted(params) if name != "token")
     return "h-" + hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
 def needs_claim(event: CallbackModel) -> bool:
     """Keys the ACD assigns (``callevent.id``) say nothing of the content, unlike hashes."""
-    return event.cmd == "callevent"
+    return isinstance(event, CallEvent)
 
 
 def content_digests(data: dict[str, Any]) -> dict[str, str]:
@@ -114,18 +114,18 @@ def event_item(
     if task:
         item["task_id"] = task
 
-    if event.cmd == "agentstate":
+    if isinstance(event, AgentState):
         assert agent is not None
         item["pk"], item["sk"] = keys.agent_day_pk(agent, day), sort_key
         if task:
             item["gsi2pk"], item["gsi2sk"] = keys.call_pk(task), sort_key
     elif task:
         item["pk"], item["sk"] = keys.call_pk(task), sort_key
-    elif event.cmd == "schedulecallevent":
-        item["pk"], item["sk"] = keys.schedule_pk(event.scheduleid), sort_key  # type: ignore[attr-defined]
+    elif isinstance(event, ScheduleCallEvent):
+        item["pk"], item["sk"] = keys.schedule_pk(event.scheduleid), sort_key
     else:
         item["pk"], item["sk"] = keys.event_pk(key), "EVENT"
-    if agent and event.cmd != "agentstate":
+    if agent and not isinstance(event, AgentState):
         item["gsi1pk"], item["gsi1sk"] = keys.agent_day_pk(agent, day), sort_key
 
     ttl = _ttl(settings, moment)

@@ -18,43 +18,16 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from typing import Any
 
 from acd_hub import agent_stats, keys
-from acd_hub.agent_stats import Link
-from acd_hub.aggregation import (
-    CALL_CMDS,
-    MAX_ATTEMPTS,
-    CallStatsAggregator,
-    Conflict,
-    link_item,
-    listing_key,
-    new_agent_day,
-    now_iso,
-    shift,
-    wait_keys,
-)
-from acd_hub.call_stats import COUNTERS
+from acd_hub.agent_stats import AgentDay, BoardEntry, DayTotals, Link, TalkMarker, TimelineEntry
+from acd_hub.aggregation import CALL_CMDS, MAX_ATTEMPTS, CallStatsAggregator, Conflict, now_iso, shift
+from acd_hub.call_stats import COUNTERS, CounterKey, ListedCall, WaitEntry, wait_entries
 from acd_hub.events import StoredEvent
-from acd_hub.reports_store import (
-    KPI_DAY_SK,
-    Cancelled,
-    EventLog,
-    Key,
-    ReportsStore,
-    agent_day_key,
-    board_key,
-    call_summary_key,
-    calls_pk,
-    interval_sk,
-    kpi_interval_sk,
-    kpi_pk,
-    talk_key,
-    timeline_pk,
-    wait_pk,
-)
+from acd_hub.ports import Cancelled, Create, EventLog, PutVersioned, ReplaceBoard, ReportsStore
 from acd_hub.settings import HubSettings
 
 Report = tuple[str, ...]
@@ -77,6 +50,13 @@ def days_between(first: str, last: str) -> list[str]:
     if end < start:
         raise ValueError(f"--to {last} is before --day {first}")
     return [(start + timedelta(days=n)).isoformat() for n in range((end - start).days + 1)]
+
+
+def _place(entry: TimelineEntry | TalkMarker) -> tuple[str, str]:
+    """An entry's place in its agent day's timeline."""
+    if isinstance(entry, TalkMarker):
+        return "talk", entry.task_id
+    return "state", entry.link.sort_key
 
 
 class Rebuilder:
@@ -160,22 +140,20 @@ class Rebuilder:
     # -- agent days -------------------------------------------------------------------------
 
     def agent_day(self, agent: str, day: str) -> None:
-        """Replace an agent day's timeline, markers and day item by the whole-day recompute."""
+        """Replace an agent day's timeline, markers and day report by the whole-day recompute."""
         for _attempt in range(MAX_ATTEMPTS):
-            read = self._reports.get(agent_day_key(agent, day))
+            read = self._reports.agent_day(agent, day)
             events = self._log.agent_day(agent, day)
             if not events:
                 return
             before = self._log.agent_edge(agent, shift(day, -1), last=True)
             after = self._log.agent_edge(agent, shift(day, 1), last=False)
-            timeline, markers, day_item = self._agent_truth(agent, day, events, before, after)
-            stored = list(self._reports.query(timeline_pk(agent, day), consistent=True))
-            self._replace(stored, [*timeline, *markers])
-            transaction = self._reports.transaction()
-            read_version = None if read is None else int(read.get("version") or 0)
-            transaction.put_versioned(day_item, read_version)
+            timeline, markers, truth = self._agent_truth(agent, day, events, before, after)
+            self._replace(self._reports.timeline(agent, day), [*timeline, *markers])
+            read_version = None if read is None else read.version
+            written = replace(truth, version=read_version).written(now_iso())
             try:
-                self._reports.commit(transaction)
+                self._reports.commit([PutVersioned(written, read_version)])
             except Cancelled:
                 continue  # the live path applied an event meanwhile: again, from the top
             self.summary.agent_days += 1
@@ -186,22 +164,13 @@ class Rebuilder:
 
     def _board(self, latest: StoredEvent) -> None:
         """The board shows the agent's newest event: put this day's last one if it is newer."""
-        key = board_key(str(latest.agent), self._settings.cmd_day_shards)
-        entry = {"pk": key[0], "sk": key[1], **agent_stats.board_entry(latest), "kind": "board"}
-        stored = self._reports.get(key)
-        if stored == entry or (stored and (int(stored["since_ms"]), str(stored["event_key"])) > latest.order):
+        entry = BoardEntry.of_event(latest)
+        stored = self._reports.board_entry(str(latest.agent))
+        if stored == entry or (stored and stored.order > latest.order):
             return
-        transaction = self._reports.transaction()
-        if stored is None:
-            transaction.put(entry, "attribute_not_exists(pk)")
-        else:
-            transaction.put(
-                entry,
-                "since_ms = :since AND event_key = :key",
-                values={":since": stored["since_ms"], ":key": stored["event_key"]},
-            )
+        write = Create(entry) if stored is None else ReplaceBoard(entry, stored)
         with contextlib.suppress(Cancelled):  # a newer event got there first: it stays
-            self._reports.commit(transaction)
+            self._reports.commit([write])
         self.summary.items_written += 1
 
     def _agent_truth(
@@ -211,63 +180,50 @@ class Rebuilder:
         events: list[StoredEvent],
         before: StoredEvent | None,
         after: StoredEvent | None,
-    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, Any]]:
+    ) -> tuple[list[TimelineEntry], list[TalkMarker], AgentDay]:
         zone = self._settings.report_zone
         ordered = sorted({e.key: e for e in events}.values(), key=lambda e: e.order)
         intervals = agent_stats.day_intervals(ordered, before, after, date.fromisoformat(day), zone)
-        links, timeline, markers = [], [], []
+        timeline = []
         for index, event in enumerate(ordered):
             following = ordered[index + 1] if index + 1 < len(ordered) else after
             link = Link(
                 day,
-                interval_sk(event.time_ms, event.key),
+                agent_stats.link_sort_key(event.time_ms, event.key),
                 event.time_ms,
                 event.state or "unknown",
                 agent_stats.pause_reason_of(event.state, event.data),
                 None if following is None else following.time_ms,
             )
-            links.append(link)
-            timeline.append(
-                {
-                    "pk": timeline_pk(agent, day),
-                    "sk": link.sort_key,
-                    "kind": "interval",
-                    "agent": agent,
-                    "event_key": event.key,
-                    "task_id": event.task_id,
-                    "hotline": event.data.get("hotlineid"),
-                    **link_item(link),
-                }
-            )
+            timeline.append(TimelineEntry(agent, link, event.key, event.task_id, event.data.get("hotlineid")))
         talked = {e.task_id for e in ordered if e.state in agent_stats.TALK_STATES and e.task_id}
-        for task in sorted(talked):
-            pk, sk = talk_key(agent, day, task)
-            markers.append({"pk": pk, "sk": sk, "kind": "talk"})
-        totals = agent_stats.DayTotals()
+        markers = [TalkMarker(agent, day, task) for task in sorted(talked)]
+        totals = DayTotals()
         for interval in intervals:
             if interval.duration_ms:
                 totals.add(Link(day, "", 0, interval.state, interval.pause_reason), interval.duration_ms)
         untracked = sum(1 for e in ordered if e.state in agent_stats.TALK_STATES and not e.task_id)
-        day_item = {
-            **new_agent_day(agent, day, zone),
-            "state_ms": totals.state_ms,
-            "pause_ms": totals.pause_ms,
-            "calls_handled": len(talked) + untracked,
-            "events": len(ordered),
-            "first": link_item(links[0]),
-            "last": link_item(links[-1]),
-            "complete_to_ms": ordered[-1].time_ms,
-            "updated_at": now_iso(),
-        }
-        return timeline, markers, day_item
+        truth = replace(
+            AgentDay.empty(agent, day, zone),
+            state_ms=totals.state_ms,
+            pause_ms=totals.pause_ms,
+            calls_handled=len(talked) + untracked,
+            events=len(ordered),
+            first=timeline[0].link,
+            last=timeline[-1].link,
+            complete_to_ms=ordered[-1].time_ms,
+        )
+        return timeline, markers, truth
 
-    def _replace(self, stored: list[dict[str, Any]], wanted: list[dict[str, Any]]) -> None:
+    def _replace(
+        self, stored: list[TimelineEntry | TalkMarker], wanted: list[TimelineEntry | TalkMarker]
+    ) -> None:
         """Write what differs, delete what should not be there (in batches of 25)."""
-        have = {(i["pk"], i["sk"]): i for i in stored}
-        want = {(i["pk"], i["sk"]): i for i in wanted}
-        puts = [item for key, item in want.items() if have.get(key) != item]
-        deletes = [key for key in have if key not in want]
-        self._reports.write_batch(puts, deletes)
+        have = {_place(entry): entry for entry in stored}
+        want = {_place(entry): entry for entry in wanted}
+        puts = [entry for place, entry in want.items() if have.get(place) != entry]
+        deletes = [entry for place, entry in have.items() if place not in want]
+        self._reports.replace(puts, deletes)
         self.summary.items_written += len(puts)
         self.summary.items_deleted += len(deletes)
 
@@ -275,83 +231,71 @@ class Rebuilder:
 
     def call(self, task_id: str, hotlines: set[str] | None = None) -> set[tuple[str, str]]:
         """Recompute one call (retract and add); the hotline days it counts in, before and after."""
-        old = self._reports.get(call_summary_key(task_id))
+        old = self._reports.call(task_id)
         if hotlines is not None:
             # the hotlines the call's events name, and the one it counted in: no recompute twice
             named = {str(e.data["hotlineid"]) for e in self._log.call(task_id) if "hotlineid" in e.data}
-            if not (named | {str((old or {}).get("hotline"))}) & hotlines:
+            if not (named | {str(old.summary.hotline if old else None)}) & hotlines:
                 return set()
         self._calls.refresh_call(task_id)
-        new = self._reports.get(call_summary_key(task_id))
+        new = self._reports.call(task_id)
         self.summary.calls += 1
         self.summary.reports.append(("call", task_id))
         return {
-            (str(s["hotline"]), str(s["day"]))
+            (str(s.summary.hotline), str(s.summary.day))
             for s in (old, new)
-            if s and s.get("hotline") is not None and s.get("day")
+            if s and s.summary.hotline is not None and s.summary.day
         }
 
     def hotline_day(self, hotline: str, day: str) -> None:
         """Make the counters and the wait index of a hotline day equal the sum of its calls'
         stored contributions (and drop listing entries no call claims)."""
-        listing = list(self._reports.query(calls_pk(hotline, day), consistent=True))
-        summaries = self._reports.get_many([call_summary_key(str(i["task_id"])) for i in listing])
-        truth: dict[Key, dict[str, int]] = {}
-        waits: set[Key] = set()
-        stale_listing: list[Key] = []
+        listing = self._reports.listed_calls(hotline, day)
+        stored_calls = self._reports.calls([entry.task_id for entry in listing])
+        truth: dict[CounterKey, dict[str, int]] = {}
+        waits: set[WaitEntry] = set()
+        stale_listing: list[ListedCall] = []
         shards = self._settings.kpi_shards
         for entry in listing:
-            task = str(entry["task_id"])
-            summary = summaries.get(call_summary_key(task))
-            if summary is None or listing_key(summary) != (entry["pk"], entry["sk"]):
-                stale_listing.append((entry["pk"], entry["sk"]))
+            stored = stored_calls.get(entry.task_id)
+            if stored is None or stored.summary.listing_place != entry.listing_place:
+                stale_listing.append(ListedCall(entry))
                 continue
-            contribution = summary.get("kpi")
-            if not contribution or (contribution["hotline"], contribution["day"]) != (hotline, day):
+            contribution = stored.contribution
+            if contribution is None or (contribution.hotline, contribution.day) != (hotline, day):
                 continue
-            pk = kpi_pk(hotline, day, keys.shard_of(task, shards))
-            for sk in (KPI_DAY_SK, kpi_interval_sk(contribution["interval"])):
-                counters = truth.setdefault((pk, sk), {})
-                for name, value in contribution["counters"].items():
-                    counters[name] = counters.get(name, 0) + int(value)
-            waits |= set(wait_keys(contribution, task))
-        stored: dict[Key, dict[str, Any]] = {}
+            shard = keys.shard_of(entry.task_id, shards)
+            for interval in (None, contribution.interval):
+                counters = truth.setdefault(CounterKey(hotline, day, shard, interval), {})
+                for name, value in contribution.counters.items():
+                    counters[name] = counters.get(name, 0) + value
+            waits |= set(wait_entries(contribution, entry.task_id))
+        stored_counters: dict[CounterKey, dict[str, int]] = {}
         for shard in range(shards):
-            for item in self._reports.query(kpi_pk(hotline, day, shard), consistent=True):
-                stored[(item["pk"], item["sk"])] = item
+            stored_counters |= self._reports.counters(hotline, day, shard)
         corrections = 0
-        for key in sorted(set(truth) | set(stored)):
-            have = stored.get(key, {})
-            want = truth.get(key, {})
-            delta = {n: want.get(n, 0) - int(have.get(n) or 0) for n in COUNTERS}
+        touched = set(truth) | set(stored_counters)
+        for key in sorted(touched, key=_counter_order):
+            have, want = stored_counters.get(key, {}), truth.get(key, {})
+            delta = {n: want.get(n, 0) - have.get(n, 0) for n in COUNTERS}
             delta = {n: v for n, v in delta.items() if v}
             if delta:
                 self._reports.add_counters(key, delta)
                 corrections += 1
-        stored_waits = self._wait_items(hotline, day, set(truth) | set(stored))
-        self._reports.write_batch(
-            [
-                {
-                    "pk": pk,
-                    "sk": sk,
-                    "kind": "wait",
-                    "wait_ms": int(sk.split("#")[0]),
-                    "task_id": sk.split("#", 1)[1],
-                }
-                for pk, sk in waits - stored_waits
-            ],
-            sorted(stored_waits - waits) + stale_listing,
-        )
+        stored_waits: set[WaitEntry] = set()
+        for interval in {None} | {key.interval for key in touched if key.interval is not None}:
+            stored_waits |= self._reports.waits(hotline, day, interval)
+        missing = sorted(waits - stored_waits, key=_wait_order)
+        extra = sorted(stored_waits - waits, key=_wait_order)
+        self._reports.replace(missing, [*extra, *stale_listing])
         self.summary.counters_corrected += corrections
         self.summary.hotline_days += 1
         self.summary.reports.append(("hotline_day", hotline, day))
 
-    def _wait_items(self, hotline: str, day: str, counters: set[Key]) -> set[Key]:
-        partitions = {wait_pk(hotline, day)}
-        for _pk, sk in counters:
-            if sk != KPI_DAY_SK:
-                partitions.add(wait_pk(hotline, day, sk.removeprefix("IV#")))
-        found: set[Key] = set()
-        for pk in partitions:
-            found |= {(i["pk"], i["sk"]) for i in self._reports.query(pk, consistent=True)}
-        return found
+
+def _counter_order(key: CounterKey) -> tuple[int, str]:
+    return key.shard, key.interval or ""
+
+
+def _wait_order(wait: WaitEntry) -> tuple[str, int, str]:
+    return wait.interval or "", wait.wait_ms, wait.task_id

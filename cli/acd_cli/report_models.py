@@ -1,0 +1,138 @@
+"""What ``acd-report`` shows, as typed models: a hotline's KPIs, an agent's day, the reports'
+freshness. Each is built from the stored items by :mod:`acd_cli.reporting` and turned into the
+JSON/CSV documents by its ``as_dict`` (the output formats' field order is the models').
+
+A call summary and a board entry are shown as they are stored:
+:class:`acd_hub.call_stats.CallSummary` and :class:`acd_hub.agent_stats.BoardEntry`; an
+agent's timeline is :class:`acd_hub.agent_stats.StateInterval` s.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+from acd_hub.agent_stats import StateInterval
+from acd_hub.call_stats import kpis_from_counters
+
+Seconds = int | float
+
+
+@dataclass(frozen=True)
+class KpiFigures:
+    """A hotline's KPIs over some calls (a day or a 15-minute interval). Ratios and means over
+    nothing are None, never 0."""
+
+    offered: int
+    answered: int
+    abandoned: int
+    rejected: int
+    badcall: int
+    mailbox: int
+    forwarded: int
+    answered_within_sl: int
+    service_level_pct: float | None
+    abandon_rate_pct: float | None
+    asa_s: Seconds | None
+    max_wait_s: Seconds | None
+    aht_s: Seconds | None
+    avg_talk_s: Seconds | None
+    avg_hold_s: Seconds | None
+
+    @classmethod
+    def of_counters(cls, counters: Mapping[str, int], max_wait_ms: int | None) -> KpiFigures:
+        # whole numbers as ints, as they read back from DynamoDB when reports were stored whole
+        figures = kpis_from_counters(dict(counters), max_wait_ms)
+        return cls(
+            **{
+                name: int(value) if isinstance(value, float) and value.is_integer() else value
+                for name, value in figures.items()
+            }
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+KPI_NAMES = tuple(figure.name for figure in fields(KpiFigures))
+
+
+@dataclass(frozen=True)
+class IntervalKpis:
+    start: str  # the interval's start, ISO 8601 in the reporting zone
+    figures: KpiFigures
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"start": self.start, **self.figures.as_dict()}
+
+
+@dataclass(frozen=True)
+class HotlineKpis:
+    """A hotline's day: the day's KPIs and each 15-minute interval with offered calls."""
+
+    hotline: str
+    date: str
+    day: KpiFigures
+    intervals: list[IntervalKpis]
+    sl_seconds: int | None
+    updated_at: str | None  # when its counters last changed
+
+    def as_dict(self) -> dict[str, Any]:
+        """What ``acd-report kpis --format json`` prints."""
+        return {
+            "hotline": self.hotline,
+            "day": self.day.as_dict(),
+            "intervals": [interval.as_dict() for interval in self.intervals],
+        }
+
+
+@dataclass(frozen=True)
+class AgentDayReport:
+    """An agent's day: time per state and pause reason, calls handled, and (when asked for) the
+    timeline of state intervals."""
+
+    agent: str
+    day: str
+    state_seconds: dict[str, Seconds]
+    pause_seconds: dict[str, Seconds]
+    calls_handled: int
+    latest_event: str | None  # up to which event the day is built
+    updated_at: str | None  # when it last changed
+    timeline: list[StateInterval] | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """What ``acd-report agent-day --format json`` prints."""
+        return {
+            "agent": self.agent,
+            "day": self.day,
+            "state_seconds": self.state_seconds,
+            "pause_seconds": self.pause_seconds,
+            "calls_handled": self.calls_handled,
+        }
+
+
+@dataclass(frozen=True)
+class ConsumerFreshness:
+    """How far one stream consumer has got (its latest batch)."""
+
+    consumer: str
+    complete_to: str | None  # every callback received until then is in its reports
+    updated_at: str | None  # when it wrote its latest batch
+    latest_event: str | None
+    behind_s: float | None  # how long that batch's oldest record had waited in the stream
+
+
+@dataclass(frozen=True)
+class Freshness:
+    """Up to when the reports are complete (the slowest consumer's), and whether the consumers
+    are behind."""
+
+    complete_to: str | None
+    updated_at: str | None
+    behind_s: float | None
+    catching_up: bool
+    consumers: list[ConsumerFreshness]
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)

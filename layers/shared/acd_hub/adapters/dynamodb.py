@@ -1,0 +1,130 @@
+"""What the two table adapters share: boto3's paginated ``Query`` and batch requests over the
+low-level client (created once per container, see :mod:`acd_hub.aws`), items in and out as
+plain Python. Each table module says how its values go to and from the wire (its codec)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+from acd_hub.events import plain
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_dynamodb.type_defs import PaginatorConfigTypeDef
+
+Key = tuple[str, str]
+BATCH_WRITE = 25  # items per BatchWriteItem
+BATCH_GET = 100  # keys per BatchGetItem
+
+
+def serializer() -> Callable[[Any], Any]:
+    from boto3.dynamodb.types import TypeSerializer  # noqa: PLC0415  (boto3 import is costly)
+
+    return TypeSerializer().serialize
+
+
+def deserializer() -> Callable[[Any], Any]:
+    from boto3.dynamodb.types import TypeDeserializer  # noqa: PLC0415
+
+    return TypeDeserializer().deserialize
+
+
+def wire_key(key: Key) -> dict[str, Any]:
+    return {"pk": {"S": key[0]}, "sk": {"S": key[1]}}
+
+
+class Table:
+    """One table through the low-level client."""
+
+    def __init__(self, client: DynamoDBClient, name: str) -> None:
+        self.client = client
+        self.name = name
+        self._to_wire = serializer()
+        self._from_wire = deserializer()
+
+    def encode(self, item: dict[str, Any]) -> dict[str, Any]:
+        return {name: self._to_wire(value) for name, value in item.items()}
+
+    def decode(self, item: dict[str, Any]) -> dict[str, Any]:
+        """Plain Python: ``Decimal`` -> ``int``/``float``, sets -> sorted lists, binary -> bytes."""
+        return {name: plain(self._from_wire(value)) for name, value in item.items()}
+
+    def query(
+        self,
+        pk: str,
+        *,
+        index: str | None = None,
+        attribute: str = "pk",
+        consistent: bool = False,
+        forward: bool = True,
+        limit: int | None = None,
+        sk_between: tuple[str, str] | None = None,
+        sk_before: str | None = None,
+        sk_from: str | None = None,
+        page_size: int | None = None,
+    ) -> Iterator[dict[str, Any]]:
+        """The items of one partition (or the first ``limit``), a page at a time: a caller that
+        stops early reads no further page."""
+        names = {"#pk": attribute}
+        values: dict[str, Any] = {":pk": {"S": pk}}
+        condition = "#pk = :pk"
+        if sk_between:
+            condition += " AND #sk BETWEEN :lo AND :hi"
+            names["#sk"] = "sk"
+            values.update({":lo": {"S": sk_between[0]}, ":hi": {"S": sk_between[1]}})
+        for operator, bound in (("<", sk_before), (">=", sk_from)):
+            if bound is not None:
+                condition += f" AND #sk {operator} :bound"
+                names["#sk"] = "sk"
+                values[":bound"] = {"S": bound}
+        request: dict[str, Any] = {
+            "TableName": self.name,
+            "KeyConditionExpression": condition,
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": values,
+            "ScanIndexForward": forward,
+        }
+        if index:
+            request["IndexName"] = index
+        elif consistent:
+            request["ConsistentRead"] = True
+        paging: PaginatorConfigTypeDef = {}
+        if limit:
+            paging["MaxItems"] = limit
+        if size := limit or page_size:
+            paging["PageSize"] = size
+        pages = self.client.get_paginator("query").paginate(**request, PaginationConfig=paging)
+        for page in pages:
+            for raw in page.get("Items", []):
+                yield self.decode(raw)
+
+    def get(self, key: Key, *, consistent: bool = True) -> dict[str, Any] | None:
+        response = self.client.get_item(TableName=self.name, Key=wire_key(key), ConsistentRead=consistent)
+        return self.decode(response["Item"]) if "Item" in response else None
+
+    def get_many(self, wanted: Sequence[Key]) -> dict[Key, dict[str, Any]]:
+        """Strongly consistent reads of up to 100 items in one request (and its leftovers)."""
+        found: dict[Key, dict[str, Any]] = {}
+        unique = list(dict.fromkeys(wanted))
+        for start in range(0, len(unique), BATCH_GET):
+            keys = [wire_key(key) for key in unique[start : start + BATCH_GET]]
+            request: dict[str, Any] = {self.name: {"Keys": keys, "ConsistentRead": True}}
+            while request:
+                page = self.client.batch_get_item(RequestItems=request)
+                for raw in page.get("Responses", {}).get(self.name, []):
+                    item = self.decode(raw)
+                    found[(item["pk"], item["sk"])] = item
+                request = dict(page.get("UnprocessedKeys") or {})
+        return found
+
+    def write_batch(self, puts: Sequence[dict[str, Any]], deletes: Sequence[Key]) -> None:
+        """Unconditional puts and deletes, 25 to a request (and their leftovers)."""
+        requests = [{"PutRequest": {"Item": self.encode(item)}} for item in puts] + [
+            {"DeleteRequest": {"Key": wire_key(key)}} for key in deletes
+        ]
+        for start in range(0, len(requests), BATCH_WRITE):
+            pending: dict[str, Any] = {self.name: requests[start : start + BATCH_WRITE]}
+            while pending:
+                answer = self.client.batch_write_item(RequestItems=pending)
+                pending = dict(answer.get("UnprocessedItems") or {})

@@ -1,0 +1,374 @@
+"""The reports table: its keys, its queries and its codec, and the translation of the domain's
+report writes (:mod:`acd_hub.ports`) into DynamoDB requests.
+
+Keys (``pk`` / ``sk``). No item grows with the day: one item per agent state
+change, one per call, counters per 15 minutes.
+
+==========================================  ================================  =====================
+item                                        pk                                sk
+==========================================  ================================  =====================
+agent day: ms per state and pause reason,   ``AGENT#<agent>``                 ``DAY#<day>``
+calls handled, first/last link, version
+agent timeline: one per applied state       ``TIMELINE#<agent>#<day>``        ``IV#<time>#<key>``
+a call the agent talked in that day         ``TIMELINE#<agent>#<day>``        ``TALK#<taskid>``
+live board entry                            ``BOARD#<shard>``                 ``AGENT#<agent>``
+call summary (+ its KPI contribution)       ``CALL#<taskid>``                 ``SUMMARY``
+calls of a hotline's day (listing)          ``CALLS#<hotline>#<day>``         ``<started>#<taskid>``
+hotline day counters (one per shard)        ``KPI#<hotline>#<day>#<shard>``   ``DAY``
+hotline 15-minute counters (per shard)      ``KPI#<hotline>#<day>#<shard>``   ``IV#<interval>``
+waits of answered calls (max wait), day     ``WAIT#<hotline>#<day>``          ``<wait ms>#<taskid>``
+... and per 15-minute interval              ``WAIT#<hotline>#<day>#<iv>``     ``<wait ms>#<taskid>``
+freshness of a stream consumer              ``FRESHNESS``                     ``<consumer>``
+==========================================  ================================  =====================
+
+Writes are single ``TransactWriteItems`` guarded by conditions on what was read (a version on
+agent days and call summaries), so concurrent aggregators, retried batches and a rebuild never
+apply a change twice or on top of a state they did not see. The KPI counters only ever receive
+``ADD``s of differences inside such a transaction, so they need no version of their own (hot
+items: no read-modify-write), and they are spread over ``kpi_shards`` partitions by task id (the domain picks the shard).
+
+Reports hold ratios and means; they go to DynamoDB as ``Decimal`` (via ``str``: no binary noise).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
+
+from acd_hub import keys
+from acd_hub.adapters.dynamodb import Key, Table, wire_key
+from acd_hub.agent_stats import AgentDay, BoardEntry, Link, TalkMarker, TimelineEntry
+from acd_hub.call_stats import COUNTERS, CallSummary, CounterKey, ListedCall, StoredCall, WaitEntry
+from acd_hub.ports import (
+    AddCounters,
+    BatchProgress,
+    Cancelled,
+    CheckAgentDay,
+    Create,
+    Delete,
+    Put,
+    PutVersioned,
+    Relink,
+    ReplaceBoard,
+    ReportWrite,
+)
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+Report = TimelineEntry | TalkMarker | BoardEntry | AgentDay | StoredCall | ListedCall | WaitEntry
+
+
+def agent_day_key(agent: str, day: str) -> Key:
+    return f"AGENT#{agent}", f"DAY#{day}"
+
+
+def timeline_pk(agent: str, day: str) -> str:
+    return f"TIMELINE#{agent}#{day}"
+
+
+def talk_key(agent: str, day: str, task_id: str) -> Key:
+    # sorts after every IV# item, so "the interval before X" never meets one
+    return timeline_pk(agent, day), f"TALK#{task_id}"
+
+
+def board_pk(shard: int) -> str:
+    return f"BOARD#{shard}"
+
+
+def board_key(agent: str, shards: int) -> Key:
+    return board_pk(keys.shard_of(agent, shards)), f"AGENT#{agent}"
+
+
+def call_summary_key(task_id: str) -> Key:
+    return keys.call_pk(task_id), "SUMMARY"
+
+
+def calls_pk(hotline: object, day: str) -> str:
+    return f"CALLS#{hotline if hotline is not None else 'none'}#{day}"
+
+
+def listing_key(summary: CallSummary) -> Key:
+    return calls_pk(summary.hotline, str(summary.day)), f"{summary.started}#{summary.task_id}"
+
+
+def kpi_pk(hotline: object, day: str, shard: int) -> str:
+    return f"KPI#{hotline}#{day}#{shard}"
+
+
+KPI_DAY_SK = "DAY"
+
+
+def kpi_interval_sk(interval: str) -> str:
+    return f"IV#{interval}"
+
+
+def counter_key(key: CounterKey) -> Key:
+    sk = KPI_DAY_SK if key.interval is None else kpi_interval_sk(key.interval)
+    return kpi_pk(key.hotline, key.day, key.shard), sk
+
+
+def wait_pk(hotline: object, day: str, interval: str | None = None) -> str:
+    return f"WAIT#{hotline}#{day}" if interval is None else f"WAIT#{hotline}#{day}#{interval}"
+
+
+def wait_sk(wait_ms: int, task_id: str) -> str:
+    return f"{wait_ms:012d}#{task_id}"
+
+
+FRESHNESS_PK = "FRESHNESS"
+
+
+def _decimals(value: Any) -> Any:
+    if isinstance(value, float):
+        return Decimal(str(value))
+    if isinstance(value, dict):
+        return {k: _decimals(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_decimals(v) for v in value]
+    return value
+
+
+class ReportsTable(Table):
+    """Implements :class:`~acd_hub.ports.ReportsStore`; ``board_shards`` must be the stack's
+    ``ACD_CMD_DAY_SHARDS`` (the live board is spread over that many partitions)."""
+
+    def __init__(self, client: DynamoDBClient, name: str, board_shards: int) -> None:
+        super().__init__(client, name)
+        self.board_shards = board_shards
+
+    def encode(self, item: dict[str, Any]) -> dict[str, Any]:
+        return super().encode(_decimals(item))
+
+    # -- keys and items of the domain's reports --
+
+    def key_of(self, report: Report) -> Key:
+        match report:
+            case TimelineEntry(agent=agent, link=link):
+                return timeline_pk(agent, link.day), link.sort_key
+            case TalkMarker(agent=agent, day=day, task_id=task_id):
+                return talk_key(agent, day, task_id)
+            case BoardEntry(agent=agent):
+                return board_key(str(agent), self.board_shards)
+            case AgentDay(agent=agent, day=day):
+                return agent_day_key(agent, day)
+            case StoredCall(summary=summary):
+                return call_summary_key(summary.task_id)
+            case ListedCall(summary=summary):
+                return listing_key(summary)
+            case WaitEntry():
+                return wait_pk(report.hotline, report.day, report.interval), wait_sk(
+                    report.wait_ms, report.task_id
+                )
+
+    def item_of(self, report: Report) -> dict[str, Any]:
+        pk, sk = self.key_of(report)
+        return {"pk": pk, "sk": sk, **report.to_item()}
+
+    # -- the live path's reads (strongly consistent) --
+
+    def agent_days(
+        self, agent: str, days: Sequence[str], *, with_board: bool
+    ) -> tuple[dict[str, AgentDay | None], BoardEntry | None]:
+        board = board_key(agent, self.board_shards)
+        wanted = [agent_day_key(agent, day) for day in days] + ([board] if with_board else [])
+        found = self.get_many(wanted)
+        read = {day: found.get(agent_day_key(agent, day)) for day in days}
+        days_read = {day: None if item is None else AgentDay.from_item(item) for day, item in read.items()}
+        entry = found.get(board)
+        return days_read, None if entry is None else BoardEntry.from_item(entry)
+
+    def link_before(self, agent: str, day: str, sort_key: str) -> Link | None:
+        # nothing in a timeline partition sorts before "IV#" (the TALK# markers sort after)
+        for item in self.query(
+            timeline_pk(agent, day), consistent=True, forward=False, limit=1, sk_before=sort_key
+        ):
+            return Link.from_item(item)
+        return None
+
+    def calls(self, task_ids: Sequence[str]) -> dict[str, StoredCall]:
+        wanted = {call_summary_key(task): task for task in task_ids}
+        found = self.get_many(list(wanted))
+        return {wanted[key]: StoredCall.from_item(item) for key, item in found.items()}
+
+    def call(self, task_id: str) -> StoredCall | None:
+        item = self.get(call_summary_key(task_id))
+        return None if item is None else StoredCall.from_item(item)
+
+    # -- writes --
+
+    def commit(self, writes: Sequence[ReportWrite]) -> None:
+        """One ``TransactWriteItems``; :class:`Cancelled` says which conditions failed."""
+        try:
+            self.client.transact_write_items(TransactItems=[self._request(w) for w in writes])  # type: ignore[misc]
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "TransactionCanceledException":
+                raise
+            cancelled = exc.response.get("CancellationReasons") or []  # type: ignore[typeddict-item]
+            reasons = [str(r.get("Code") or "None") for r in cancelled]
+            failed = {index for index, code in enumerate(reasons) if code == "ConditionalCheckFailed"}
+            raise Cancelled(failed, ", ".join(reasons)) from exc
+
+    def _request(self, write: ReportWrite) -> dict[str, Any]:
+        """One item of a transaction: what it writes and the condition it is written under."""
+        match write:
+            case Create(report=report):
+                return self._put(report, "attribute_not_exists(pk)")
+            case Relink(agent=agent, link=link):
+                return self._update(
+                    (timeline_pk(agent, link.day), link.sort_key),
+                    "SET #next = :next",
+                    {"#next": "next_ms"},
+                    {":next": link.next_ms},
+                )
+            case PutVersioned(report=report, read_version=None):
+                return self._put(report, "attribute_not_exists(pk)")
+            case PutVersioned(report=report, read_version=0):  # written before items carried one
+                return self._put(
+                    report, "attribute_exists(pk) AND attribute_not_exists(#version)", {"#version": "version"}
+                )
+            case PutVersioned(report=report, read_version=read):
+                return self._put(report, "#version = :read", {"#version": "version"}, {":read": read})
+            case CheckAgentDay(agent=agent, day=day, read_version=read):
+                check: dict[str, Any] = {"TableName": self.name, "Key": wire_key(agent_day_key(agent, day))}
+                if read is None:
+                    check["ConditionExpression"] = "attribute_not_exists(pk)"
+                else:
+                    check |= self._condition("#version = :read", {"#version": "version"}, {":read": read})
+                return {"ConditionCheck": check}
+            case ReplaceBoard(entry=entry, previous=previous):
+                values = {":since": previous.since_ms, ":key": previous.event_key}
+                return self._put(entry, "since_ms = :since AND event_key = :key", values=values)
+            case Put(report=report):
+                return self._put(report, None)
+            case Delete(report=report):
+                return {"Delete": {"TableName": self.name, "Key": wire_key(self.key_of(report))}}
+            case AddCounters(key=key, deltas=deltas, sl_seconds=sl_seconds, updated_at=stamp):
+                fields: dict[str, Any] = (
+                    {
+                        "kind": "kpi_counters",
+                        "hotline": key.hotline,
+                        "date": key.day,
+                        "sl_seconds": sl_seconds,
+                    }
+                    if key.interval is None
+                    else {"kind": "kpi_counters", "start": key.interval}
+                )
+                return self._update(counter_key(key), *_set_and_add({**fields, "updated_at": stamp}, deltas))
+
+    def _condition(
+        self,
+        condition: str | None,
+        names: Mapping[str, str] | None = None,
+        values: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        request: dict[str, Any] = {}
+        if condition:
+            request["ConditionExpression"] = condition
+        if names:
+            request["ExpressionAttributeNames"] = dict(names)
+        if values:
+            request["ExpressionAttributeValues"] = self.encode(dict(values))
+        return request
+
+    def _put(
+        self,
+        report: Report,
+        condition: str | None,
+        names: Mapping[str, str] | None = None,
+        values: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        request = {"TableName": self.name, "Item": self.encode(self.item_of(report))}
+        return {"Put": request | self._condition(condition, names, values)}
+
+    def _update(
+        self, key: Key, expression: str, names: Mapping[str, str], values: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        request = {"TableName": self.name, "Key": wire_key(key), "UpdateExpression": expression}
+        return {"Update": request | self._condition(None, names, values)}
+
+    def note_batch(self, consumer: str, progress: BatchProgress) -> None:
+        """How far a stream consumer has got (read by ``acd-report`` as the reports' freshness)."""
+        figures = {name: value for name, value in asdict(progress).items() if value is not None}
+        expression, names, values = _set_and_add({"kind": "freshness", "consumer": consumer, **figures}, {})
+        self.client.update_item(
+            TableName=self.name,
+            Key=wire_key((FRESHNESS_PK, consumer)),
+            UpdateExpression=expression,
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=self.encode(values),
+        )
+
+    # -- the rebuild's reads and bulk replacement --
+
+    def agent_day(self, agent: str, day: str) -> AgentDay | None:
+        item = self.get(agent_day_key(agent, day))
+        return None if item is None else AgentDay.from_item(item)
+
+    def timeline(self, agent: str, day: str) -> list[TimelineEntry | TalkMarker]:
+        entries: list[TimelineEntry | TalkMarker] = []
+        for item in self.query(timeline_pk(agent, day), consistent=True):
+            if item.get("kind") == "talk":
+                entries.append(TalkMarker(agent, day, str(item["sk"]).removeprefix("TALK#")))
+            else:
+                entries.append(TimelineEntry.from_item(item))
+        return entries
+
+    def board_entry(self, agent: str) -> BoardEntry | None:
+        item = self.get(board_key(agent, self.board_shards))
+        return None if item is None else BoardEntry.from_item(item)
+
+    def listed_calls(self, hotline: str, day: str) -> list[CallSummary]:
+        return [CallSummary.from_item(item) for item in self.query(calls_pk(hotline, day), consistent=True)]
+
+    def counters(self, hotline: str, day: str, shard: int) -> dict[CounterKey, dict[str, int]]:
+        found = {}
+        for item in self.query(kpi_pk(hotline, day, shard), consistent=True):
+            interval = None if item["sk"] == KPI_DAY_SK else str(item["sk"]).removeprefix("IV#")
+            counters = {name: int(item[name]) for name in COUNTERS if item.get(name)}
+            found[CounterKey(hotline, day, shard, interval)] = counters
+        return found
+
+    def waits(self, hotline: str, day: str, interval: str | None) -> set[WaitEntry]:
+        return {
+            WaitEntry(hotline, day, interval, int(item["wait_ms"]), str(item["task_id"]))
+            for item in self.query(wait_pk(hotline, day, interval), consistent=True)
+        }
+
+    def replace(
+        self,
+        puts: Sequence[TimelineEntry | TalkMarker | WaitEntry],
+        deletes: Sequence[TimelineEntry | TalkMarker | WaitEntry | ListedCall],
+    ) -> None:
+        self.write_batch([self.item_of(report) for report in puts], [self.key_of(r) for r in deletes])
+
+    def add_counters(self, key: CounterKey, deltas: Mapping[str, int]) -> None:
+        expression, names, values = _set_and_add({}, deltas)
+        self.client.update_item(
+            TableName=self.name,
+            Key=wire_key(counter_key(key)),
+            UpdateExpression=expression,
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=self.encode(values),
+        )
+
+
+def _set_and_add(
+    fields: Mapping[str, Any], counters: Mapping[str, int]
+) -> tuple[str, dict[str, str], dict[str, Any]]:
+    """An update expression that SETs ``fields`` and ADDs ``counters`` (differences)."""
+    names: dict[str, str] = {}
+    values: dict[str, Any] = {}
+    sets, adds = [], []
+    for i, (name, value) in enumerate(fields.items()):
+        names[f"#s{i}"], values[f":s{i}"] = name, value
+        sets.append(f"#s{i} = :s{i}")
+    for i, (name, value) in enumerate(counters.items()):
+        names[f"#a{i}"], values[f":a{i}"] = name, value
+        adds.append(f"#a{i} :a{i}")
+    parts = [f"SET {', '.join(sets)}" if sets else "", f"ADD {', '.join(adds)}" if adds else ""]
+    return " ".join(part for part in parts if part), names, values

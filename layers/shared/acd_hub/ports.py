@@ -1,0 +1,219 @@
+"""What the domain needs from the tables, declared by the domain: the events store the ingest
+writes to, the event log the aggregators and the rebuild read, and the reports store they read
+and write. The DynamoDB adapters (:mod:`acd_hub.adapters`) implement them; tests may hand in
+fakes. Nothing here knows DynamoDB: keys, conditions and codecs are the adapters' business.
+
+A change of reports is one transaction of :data:`ReportWrite` s, each saying which report it
+writes and on what it depends (a version read, an entry that must not exist yet). If another
+writer got there first, the whole transaction is :class:`Cancelled` and says which writes'
+conditions failed, so the aggregator can tell a duplicate from a race.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+from zoneinfo import ZoneInfo
+
+from acd_hub.agent_stats import AgentDay, BoardEntry, Link, TalkMarker, TimelineEntry
+from acd_hub.call_stats import CallSummary, CounterKey, ListedCall, StoredCall, WaitEntry
+from acd_hub.events import StoredEvent
+
+# -- the events table ------------------------------------------------------------------------------
+
+
+class EventStore(Protocol):
+    """Where the ingest keeps events and quarantined requests."""
+
+    def put_event(self, item: dict[str, Any], claim: dict[str, Any] | None = None) -> bool:
+        """Store once. True if stored now, False if the same event was already there. With a
+        ``claim`` the key is claimed first. Raises the errors of :mod:`acd_hub.errors`:
+        EventConflict (the key holds other content), StoreRefused (never storable) or
+        StoreUnavailable (retry later)."""
+        ...
+
+    def put_rejected(self, item: dict[str, Any]) -> None: ...
+
+
+class EventLog(Protocol):
+    """The stored events as the aggregators and the rebuild read them: strongly consistent
+    reads of the base table (a recompute sees every event stored before its stream record was
+    delivered), except the listings by type and day (an index)."""
+
+    def agent_day(self, agent: str, day: str) -> list[StoredEvent]: ...
+
+    def agent_edge(self, agent: str, day: str, *, last: bool) -> StoredEvent | None:
+        """The agent's first (or last) event of ``day``."""
+        ...
+
+    def agent_before(self, agent: str, day: str, sort_key: str) -> StoredEvent | None:
+        """The agent's event just before ``sort_key`` within ``day``."""
+        ...
+
+    def agent_between(
+        self, agent: str, day: str, first: str, last: str, limit: int
+    ) -> list[tuple[StoredEvent, str]]:
+        """The agent's events with sort keys from ``first`` to ``last`` (at most ``limit``),
+        with their sort keys."""
+        ...
+
+    def agent_since(self, agent: str, since_ms: int, zone: ZoneInfo) -> Iterator[StoredEvent]:
+        """The agent's events from ``since_ms`` on, that day and the next, read as the caller
+        goes (one that stops early reads little)."""
+        ...
+
+    def cmd_day(self, cmd: str, day: str, shards: int) -> Iterator[StoredEvent]: ...
+
+    def call(self, task_id: str) -> list[StoredEvent]: ...
+
+
+# -- the reports table -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Create:
+    """A report that must not exist yet: a duplicate delivery fails here and changes nothing."""
+
+    report: TimelineEntry | TalkMarker | BoardEntry
+
+
+@dataclass(frozen=True)
+class Relink:
+    """An applied state now lasts until ``link.next_ms`` (a new state was inserted after it)."""
+
+    agent: str
+    link: Link
+
+
+@dataclass(frozen=True)
+class PutVersioned:
+    """Replace a report only if its stored version is still ``read_version`` (None: absent; 0:
+    stored before reports carried a version). The report carries its new version."""
+
+    report: AgentDay | StoredCall
+    read_version: int | None
+
+
+@dataclass(frozen=True)
+class CheckAgentDay:
+    """An agent day this change read but does not alter must still be as read."""
+
+    agent: str
+    day: str
+    read_version: int | None
+
+
+@dataclass(frozen=True)
+class ReplaceBoard:
+    """The board entry, only if the stored one still shows ``previous`` (a newer one stays)."""
+
+    entry: BoardEntry
+    previous: BoardEntry
+
+
+@dataclass(frozen=True)
+class Put:
+    """An unconditional copy: a call in its hotline's listing, an entry of the wait index."""
+
+    report: ListedCall | WaitEntry
+
+
+@dataclass(frozen=True)
+class Delete:
+    """Drop a listing copy or wait index entry the call no longer has."""
+
+    report: ListedCall | WaitEntry
+
+
+@dataclass(frozen=True)
+class AddCounters:
+    """Add differences to a hotline's counters (a retracted contribution and its successor)."""
+
+    key: CounterKey
+    deltas: Mapping[str, int]
+    sl_seconds: int
+    updated_at: str
+
+
+ReportWrite = Create | Relink | PutVersioned | CheckAgentDay | ReplaceBoard | Put | Delete | AddCounters
+
+
+class Cancelled(Exception):
+    """A transaction was cancelled: the conditions of the writes at ``failed_writes`` (their
+    places in the transaction) did not hold."""
+
+    def __init__(self, failed_writes: set[int], why: str = "") -> None:
+        super().__init__(why or f"conditions failed: writes {sorted(failed_writes)}")
+        self.failed_writes = frozenset(failed_writes)
+
+    def failed(self, index: int) -> bool:
+        return index in self.failed_writes
+
+
+@dataclass(frozen=True)
+class BatchProgress:
+    """How far a stream consumer has got with its latest batch (``acd-report freshness``)."""
+
+    processed_at_ms: int
+    oldest_received_ms: int
+    complete_to_ms: int | None  # every event received up to then is in; None if the batch failed
+    behind_ms: int
+    latest_event_ms: int | None
+    records: int
+
+
+class ReportsStore(Protocol):
+    """The reports the aggregators keep and the rebuild replaces."""
+
+    # -- what the live path reads --
+
+    def agent_days(
+        self, agent: str, days: Sequence[str], *, with_board: bool
+    ) -> tuple[dict[str, AgentDay | None], BoardEntry | None]:
+        """Some of an agent's days (and its board entry) in one strongly consistent read."""
+        ...
+
+    def link_before(self, agent: str, day: str, sort_key: str) -> Link | None:
+        """The agent's applied state just before ``sort_key`` on ``day``."""
+        ...
+
+    def calls(self, task_ids: Sequence[str]) -> dict[str, StoredCall]:
+        """The stored summaries of these calls (absent: none stored), strongly consistent."""
+        ...
+
+    def call(self, task_id: str) -> StoredCall | None: ...
+
+    def commit(self, writes: Sequence[ReportWrite]) -> None:
+        """All or nothing; raises :class:`Cancelled` when a condition failed."""
+        ...
+
+    def note_batch(self, consumer: str, progress: BatchProgress) -> None: ...
+
+    # -- what the rebuild reads and replaces --
+
+    def agent_day(self, agent: str, day: str) -> AgentDay | None: ...
+
+    def timeline(self, agent: str, day: str) -> list[TimelineEntry | TalkMarker]: ...
+
+    def board_entry(self, agent: str) -> BoardEntry | None: ...
+
+    def listed_calls(self, hotline: str, day: str) -> list[CallSummary]: ...
+
+    def counters(self, hotline: str, day: str, shard: int) -> dict[CounterKey, dict[str, int]]:
+        """One shard's counter items of a hotline day (the day's and each interval's)."""
+        ...
+
+    def waits(self, hotline: str, day: str, interval: str | None) -> set[WaitEntry]: ...
+
+    def replace(
+        self,
+        puts: Sequence[TimelineEntry | TalkMarker | WaitEntry],
+        deletes: Sequence[TimelineEntry | TalkMarker | WaitEntry | ListedCall],
+    ) -> None:
+        """Unconditional puts and deletes in bulk (the rebuild's replacement of what differs)."""
+        ...
+
+    def add_counters(self, key: CounterKey, deltas: Mapping[str, int]) -> None:
+        """Correct one counter item by differences, outside any transaction."""
+        ...
