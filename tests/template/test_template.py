@@ -263,9 +263,13 @@ def test_ingest_policy_is_least_privilege(template: dict[str, Any]) -> None:
     resources = template["Resources"]
     statements = [s for p in resources["IngestFunction"]["Properties"]["Policies"] for s in _statements(p)]
     actions = sorted(a for s in statements for a in _as_list(s["Action"]))
-    assert actions == ["dynamodb:PutItem", "kms:Decrypt", "ssm:GetParameter"]
+    assert actions == ["dynamodb:DeleteItem", "dynamodb:PutItem", "kms:Decrypt", "ssm:GetParameter"]
     by_action = {a: s for s in statements for a in _as_list(s["Action"])}
     assert by_action["dynamodb:PutItem"]["Resource"] == {"Fn::GetAtt": ["EventsTable", "Arn"]}
+    # It deletes nothing but a key claim it wrote (taken back when the store refuses the event).
+    delete = by_action["dynamodb:DeleteItem"]
+    assert delete["Resource"] == {"Fn::GetAtt": ["EventsTable", "Arn"]}
+    assert delete["Condition"] == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["EVENT_KEY#*"]}}
     # The parameter name starts with "/": no second slash after "parameter".
     parameter_arn = by_action["ssm:GetParameter"]["Resource"]["Fn::Sub"]
     assert parameter_arn.endswith(":parameter${CallbackTokenParameterName}")
@@ -479,7 +483,8 @@ def test_only_the_ingest_writes_events(resources: dict[str, Any]) -> None:
     for logical_id, function in resources_of_type({"Resources": resources}, SERVERLESS_FUNCTION).items():
         granted = _dynamodb_grants(function).get("EventsTable", set())
         if logical_id == "IngestFunction":
-            assert granted == {"dynamodb:PutItem"}
+            # DeleteItem: its own key claims only (see test_ingest_policy_is_least_privilege)
+            assert granted == {"dynamodb:PutItem", "dynamodb:DeleteItem"}
         else:
             assert not granted & writes, f"{logical_id} may write the events table: {granted & writes}"
 

@@ -24,7 +24,7 @@ from acd_hub.auth import static_tokens
 from acd_hub.errors import BadCallback, StoreUnavailable
 from acd_hub.http_api import build_resolver
 from acd_hub.ingest import CallbackIngest, Rejected
-from acd_hub.items import CallbackRequest
+from acd_hub.items import CallbackRequest, claim_item, event_item
 from acd_hub.models import ParseContext, event_payload, parse_callback
 from acd_hub.phone import normalize_phone
 from acd_hub.settings import HubSettings
@@ -308,6 +308,67 @@ def test_one_event_key_one_item_in_dynamodb(aws: Any, settings: HubSettings) -> 
     assert claim["pk"]["S"] == "EVENT_KEY#ce-5500002"
     # a claim has no cmd and no index keys: no reader and no stream consumer takes it
     assert not {"cmd", "gsi1pk", "gsi2pk", "gsi3pk"} & claim.keys()
+
+
+def callevent_items(settings: HubSettings, context: ParseContext) -> tuple[dict[str, Any], dict[str, Any]]:
+    """FIRST as the event item the ingest builds, and a copy with content DynamoDB refuses (over
+    its 400 KB item limit: the ingest's own bounds keep real requests far below that)."""
+    merged = params.merge_parameters(params.query_pairs(FIRST))
+    item = event_item(parse_callback(merged, context), merged, settings, RECEIVED)
+    refused = {**item, "data": {**item["data"], "extra": {"note": "x" * 410_000}}}
+    return item, refused
+
+
+def claims(client: Any) -> list[dict[str, Any]]:
+    return [i for i in client.scan(TableName="EventsTable")["Items"] if i["kind"]["S"] == "claim"]
+
+
+def test_a_refused_event_takes_its_claim_back_so_a_corrected_delivery_is_stored(
+    aws: Any, settings: HubSettings, context: ParseContext
+) -> None:
+    store = DynamoEventStore(aws, settings.events_table)
+    item, refused = callevent_items(settings, context)
+    with pytest.raises(StoreRefused):
+        store.put_event(refused, claim_item(refused))
+    assert claims(aws) == []  # no claim of content that was never stored
+    # The corrected delivery of the same key: stored, not a conflict with the refused content.
+    assert store.put_event(item, claim_item(item)) is True
+    (claim,) = claims(aws)
+    assert claim["digests"] == SERIALIZE(claim_item(item)["digests"])
+    assert store.put_event(item, claim_item(item)) is False  # and then a duplicate, as ever
+
+
+def test_a_refused_event_leaves_a_claim_it_did_not_write(
+    aws: Any, settings: HubSettings, context: ParseContext
+) -> None:
+    store = DynamoEventStore(aws, settings.events_table)
+    _, refused = callevent_items(settings, context)
+    # Another delivery of the same content holds the claim (its event put still to come).
+    theirs = {**claim_item(refused), "claim_id": "theirs"}
+    aws.put_item(TableName="EventsTable", Item={k: SERIALIZE(v) for k, v in theirs.items()})
+    with pytest.raises(StoreRefused):
+        store.put_event(refused, claim_item(refused))
+    assert [c["claim_id"]["S"] for c in claims(aws)] == ["theirs"]
+
+
+def test_the_take_back_is_conditional_on_the_claim_being_this_request_s(
+    aws: Any, settings: HubSettings, context: ParseContext
+) -> None:
+    store = DynamoEventStore(aws, settings.events_table)
+    _, refused = callevent_items(settings, context)
+    other = boto3.client("dynamodb")
+    theirs = {**claim_item(refused), "claim_id": "theirs"}
+
+    def meanwhile(**_: Any) -> None:
+        # Between this request's claim and its take-back, the key changes hands.
+        key = {"pk": SERIALIZE(theirs["pk"]), "sk": SERIALIZE(theirs["sk"])}
+        other.delete_item(TableName="EventsTable", Key=key)
+        other.put_item(TableName="EventsTable", Item={k: SERIALIZE(v) for k, v in theirs.items()})
+
+    aws.meta.events.register_first("before-call.dynamodb.DeleteItem", meanwhile)
+    with pytest.raises(StoreRefused):
+        store.put_event(refused, claim_item(refused))
+    assert [c["claim_id"]["S"] for c in claims(aws)] == ["theirs"]
 
 
 def test_a_claim_in_a_stream_batch_touches_no_report() -> None:
