@@ -40,7 +40,7 @@ ROUTES = [
     Route(method=m, path=p, function="IngestFunction")
     for m in ("GET", "HEAD", "PUT", "POST")
     for p in ("/callback", "/callback/{token}")
-]
+] + [Route(method="ANY", path="$default", function="IngestFunction")]  # the template's routes
 
 
 def request(
@@ -542,8 +542,8 @@ def resolve(target: str, logger: Any = None) -> dict[str, Any]:
     )
     http = HttpRequest("GET", target, [("Host", "x")], b"", "203.0.113.9")
     matched = match_route(ROUTES, "GET", http.path)
-    # "/callback/" matches no route of the template: as a catch-all route would hand it over
-    route, path_params = matched or (Route(method="ANY", path="/{proxy+}", function="IngestFunction"), {})
+    assert matched is not None  # "/callback/" and "/elsewhere": the $default route
+    route, path_params = matched
     return resolver.resolve(build_http_api_event(http, route, path_params), MagicMock())
 
 
