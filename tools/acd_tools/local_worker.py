@@ -385,6 +385,8 @@ class _Keeping:
             "journal_bytes": self.journal.bytes_written,
             "write_requests": self.recorder.requests,
             "journal_seconds": self.recorder.seconds,
+            "journal_cpu_seconds": self.recorder.cpu_seconds,
+            "write_seconds_max": self.journal.write_seconds_max,
             "syncs": self.journal.syncs,
             "sync_seconds_max": self.journal.sync_seconds_max,
         }
