@@ -101,7 +101,7 @@ def test_a_restart_keeps_events_quarantine_reports_and_stream_positions(persiste
     finally:
         stack.stop()
     assert stack.last_saved is not None
-    assert stack.last_saved["items"] >= 4  # the events, their claim-less keys, the rejected request
+    assert stack.last_saved["items"] >= 5  # four events, the rejected request, their reports
 
     # Second run, same folder: everything is back, and only the pending records are handled.
     stack = persistent_stack()
@@ -357,6 +357,27 @@ def test_sigterm_stops_it_within_seconds_however_big_its_data_folder(tmp_path: P
     kept = state.tables["EventsTable"].values()
     assert sum(1 for i in kept if i["kind"]["S"] == "filler") == 20_000
     assert sum(1 for i in kept if i.get("agent", {}).get("S") == AGENT) == 1
+
+
+def test_a_damaged_journal_stops_the_start_with_a_clear_message(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    line = json.dumps({"t": "del", "table": "EventsTable", "key": {"pk": {"S": "a"}, "sk": {"S": "b"}}})
+    # A damaged line with others after it is no crash's torn tail: nothing is loaded.
+    local_state.segment_path(data, 0).write_text(line + "\n{damaged\n" + line + "\n")
+    env = {**os.environ, "ACD_CALLBACK_TOKENS": E2E_TOKEN}
+    done = subprocess.run(
+        [sys.executable, "-m", "acd_tools.local", "--port", "0", "--aws-port", "0", "--data-dir", str(data)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=180,
+        check=False,
+    )
+    assert done.returncode == 1
+    assert "cannot start" in done.stderr
+    assert "line 2 is damaged" in done.stderr
 
 
 def _local_day(stack: LocalStack) -> str:

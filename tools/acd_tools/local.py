@@ -1448,11 +1448,6 @@ class LocalStack:
         process."""
         return list(self._errors.entries)
 
-    @property
-    def snapshot_path(self) -> Path | None:
-        """The data folder's base (what the journal continues)."""
-        return self.data_dir / local_state.SNAPSHOT_NAME if self.data_dir is not None else None
-
     def clients(self) -> AwsClients:
         return aws_clients(self.aws_endpoint, self.region)
 
@@ -1985,6 +1980,7 @@ def main(  # noqa: PLR0917 - click passes every option by keyword-capable positi
     """Run the ACD callback hub locally: moto, the callback endpoint, the stream consumers and a
     subscriber printing the SNS fan-out. Keeps its data in a folder unless --ephemeral."""
     del host  # fixed: the option exists to say so
+    from acd_tools.local_worker import WorkerError  # noqa: PLC0415 - keep `--help` fast
     if ephemeral and data_dir is not None:
         raise click.UsageError("--ephemeral and --data-dir exclude each other")
     _configure_logging()
@@ -2005,7 +2001,8 @@ def main(  # noqa: PLR0917 - click passes every option by keyword-capable positi
     try:
         try:
             stack.start()
-        except (FileNotFoundError, ValueError) as exc:  # no template, or one we cannot run
+        except (FileNotFoundError, ValueError, WorkerError) as exc:
+            # no template, one we cannot run, or a data folder that cannot be loaded
             raise click.ClickException(f"cannot start: {exc}") from exc
         except OSError as exc:  # a port (or the data folder) in use
             raise click.ClickException(f"cannot start: {exc} (try --port/--aws-port/--data-dir)") from exc
