@@ -13,8 +13,9 @@
 
 Processes (:mod:`acd_tools.local_worker`): the endpoint and the HTTP functions run in the
 caller's process; moto, each stream consumer and the keeper (which compacts the data folder) run
-in their own, so a busy aggregator does not slow the callbacks down through a shared GIL. :class:`LocalStack` is what
-``acd-local`` starts and what the end-to-end tests start on free ports.
+in their own, so a busy aggregator does not slow the callbacks down through a shared GIL.
+:class:`LocalStack` is what ``acd-local`` starts and what the end-to-end tests start on free
+ports.
 """
 
 from __future__ import annotations
