@@ -1982,6 +1982,7 @@ def main(  # noqa: PLR0917 - click passes every option by keyword-capable positi
     subscriber printing the SNS fan-out. Keeps its data in a folder unless --ephemeral."""
     del host  # fixed: the option exists to say so
     from acd_tools.local_worker import WorkerError  # noqa: PLC0415 - keep `--help` fast
+
     if ephemeral and data_dir is not None:
         raise click.UsageError("--ephemeral and --data-dir exclude each other")
     _configure_logging()
