@@ -119,10 +119,22 @@ def local_stack_zone() -> Any:
 )
 def test_requests_without_a_valid_token_are_401(local_stack: LocalHub, target: str) -> None:
     status, headers, body = send(local_stack, "GET", target.format(q=urlencode(agentstate())))
-    assert status in (401, 404) if target.startswith("/callback/?") else status == 401
-    if status == 401:
-        assert json.loads(body)["error"] == "unauthorized"
-        assert "www-authenticate" in headers
+    assert status == 401
+    assert json.loads(body)["error"] == "unauthorized"
+    assert "www-authenticate" in headers
+
+
+@pytest.mark.parametrize("method", ["GET", "HEAD", "PUT", "POST"])
+def test_an_empty_token_gets_the_hint_a_missing_token_gets(local_stack: LocalHub, method: str) -> None:
+    query = urlencode(agentstate())
+    missing = send(local_stack, method, f"/callback?{query}")
+    empty = send(local_stack, method, f"/callback/?{query}")
+    assert missing[0] == empty[0] == 401
+    if method != "HEAD":
+        assert json.loads(empty[2])["token"] == json.loads(missing[2])["token"]
+        assert "/callback/<token>" in json.loads(empty[2])["token"]["path"]
+    # Any other path is still a 404, now the ingest's own.
+    assert send(local_stack, method, "/elsewhere")[0] == 404
 
 
 def test_both_rotation_tokens_and_the_query_token_are_accepted(local_stack: LocalHub) -> None:

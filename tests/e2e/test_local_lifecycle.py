@@ -1,6 +1,7 @@
 """``acd-local`` across its life: a restart on the same data folder keeps events, quarantine,
-reports and stream positions (nothing published twice, nothing pending lost); each function's
-log lines carry its own name; and the command itself stops promptly on SIGTERM under load and
+reports and stream positions (nothing published twice, nothing pending lost), and so does a
+crash (``kill -9``) for every callback answered; each function's log lines carry its own name;
+and the command itself stops promptly on SIGTERM, under load and with a big data folder, and
 never prints a token the user chose."""
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
 import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,6 +26,7 @@ from urllib.parse import urlencode
 
 import pytest
 
+from acd_local import state as local_state
 from acd_local.stack import LocalHub
 from tests.e2e.conftest import E2E_TOKEN
 from tests.e2e.test_callbacks import report, send
@@ -97,8 +100,8 @@ def test_a_restart_keeps_events_quarantine_reports_and_stream_positions(persiste
         assert stack.errors == []
     finally:
         stack.stop()
-    assert stack.last_snapshot is not None
-    assert stack.last_snapshot["stream_records"] >= 2
+    assert stack.last_saved is not None
+    assert stack.last_saved["items"] >= 5  # four events, the rejected request, their reports
 
     # Second run, same folder: everything is back, and only the pending records are handled.
     stack = persistent_stack()
@@ -260,30 +263,28 @@ def test_the_banner_of_an_ephemeral_run_says_so_and_shows_a_generated_token(tmp_
     assert "data kept" not in "".join(output)
 
 
-def test_a_crash_loses_at_most_the_last_seconds_and_leaves_no_process_behind(tmp_path: Path) -> None:
+def test_a_crash_loses_no_answered_callback_and_leaves_no_process_behind(tmp_path: Path) -> None:
     data = tmp_path / "data"
     env = {**os.environ, "ACD_CALLBACK_TOKENS": E2E_TOKEN}
-    process, base, output = _start_command(tmp_path, env, "--data-dir", str(data), "--snapshot-interval", "1")
+    process, base, output = _start_command(tmp_path, env, "--data-dir", str(data))
     aws_port = int(re.search(r"AWS endpoint\s+http://127\.0\.0\.1:(\d+)", "".join(output)).group(1))  # type: ignore[union-attr]
+
+    def callback(params: dict[str, str]) -> int:
+        try:
+            with urllib.request.urlopen(
+                f"{base}/callback/{E2E_TOKEN}?{urlencode(params)}", timeout=30
+            ) as answer:
+                return int(answer.status)
+        except urllib.error.HTTPError as error:
+            return int(error.code)
+
     try:
-        for n in range(5):
-            query = urlencode(agent_state("online" if n % 2 == 0 else "paused", 1_000 * n))
-            with urllib.request.urlopen(f"{base}/callback/{E2E_TOKEN}?{query}", timeout=30) as response:
-                assert response.status == 200
-        last = time.monotonic()
-        # The periodic snapshot takes them in within seconds (a generous bound for a busy machine).
-        kept = 0
-        while time.monotonic() - last < 30 and kept < 5:
-            time.sleep(0.5)
-            try:
-                snapshot = json.loads((data / "snapshot.json").read_text())
-            except (OSError, ValueError):
-                continue
-            kept = sum(
-                1 for item in snapshot["tables"]["EventsTable"] if item.get("agent", {}).get("S") == AGENT
-            )
-        assert kept == 5, f"after {time.monotonic() - last:.1f}s the snapshot held {kept} of 5"
-        process.kill()  # a crash: no last snapshot
+        for n in range(4):
+            assert callback(agent_state("online" if n % 2 == 0 else "paused", 1_000 * n)) == 200
+        assert callback({"cmd": "agentstate", "agentid": "1"}) == 400  # quarantined
+        time.sleep(2.5)  # answered 2.5 s before the crash ...
+        assert callback(agent_state("online", 4_000)) == 200  # ... and just before it
+        process.kill()  # a crash: no goodbye, no last write
         process.wait(10)
     finally:
         if process.poll() is None:
@@ -301,11 +302,82 @@ def test_a_crash_loses_at_most_the_last_seconds_and_leaves_no_process_behind(tmp
     try:
         stack.wait_for_stream_idle(120)
         events = report(stack, "events", "--agent", AGENT, "--day", _local_day(stack))
-        assert len(events) == 5
+        assert len(events) == 5  # every callback answered 200, the last one too
+        assert len(report(stack, "rejected")) == 1
+        # The aggregator's reports: what it had done before the crash, and what it had not
+        # (carried over and delivered after the start).
         timeline = report(stack, "agent-timeline", "--agent", AGENT, "--day", _local_day(stack))
-        assert [row["state"] for row in timeline][:2] == ["online", "paused"]
+        assert [row["state"] for row in timeline] == ["online", "paused", "online", "paused", "online"]
+        assert stack.errors == []
     finally:
         stack.stop()
+
+
+def test_sigterm_stops_it_within_seconds_however_big_its_data_folder(tmp_path: Path) -> None:
+    # A data folder bigger than the README's default acd-sim day (20,000 items, ~14 MB): stopping
+    # must not cost what the data costs.
+    data = tmp_path / "data"
+    filler = [
+        {
+            "pk": {"S": f"FILLER#{n % 500:03d}"},
+            "sk": {"S": f"{n:08d}"},
+            "kind": {"S": "filler"},
+            "payload": {"S": "x" * 600},
+        }
+        for n in range(20_000)
+    ]
+    local_state.write_snapshot(
+        data / local_state.SNAPSHOT_NAME,
+        {
+            "key_schema": {"EventsTable": ["pk", "sk"], "ReportsTable": ["pk", "sk"]},
+            "tables": {"EventsTable": filler},
+            "journal_from": 0,
+        },
+    )
+    env = {**os.environ, "ACD_CALLBACK_TOKENS": E2E_TOKEN}
+    process, base, output = _start_command(tmp_path, env, "--data-dir", str(data))
+    try:
+        assert "restored       20,000 in EventsTable" in "".join(output)
+        query = urlencode(agent_state("online", 9_000))
+        with urllib.request.urlopen(f"{base}/callback/{E2E_TOKEN}?{query}", timeout=30) as answer:
+            assert answer.status == 200
+        sent = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        process.wait(60)
+        took = time.monotonic() - sent
+    finally:
+        if process.poll() is None:
+            process.kill()
+    everything = "".join(output)
+    assert process.returncode == 0, everything[-2000:]
+    assert took < 10, f"SIGTERM took {took:.1f}s"
+    assert "stopped; data kept in" in everything
+    # Everything is in the folder: the filler and the callback (with its claim-less event).
+    state, _ = local_state.fold(data)
+    kept = state.tables["EventsTable"].values()
+    assert sum(1 for i in kept if i["kind"]["S"] == "filler") == 20_000
+    assert sum(1 for i in kept if i.get("agent", {}).get("S") == AGENT) == 1
+
+
+def test_a_damaged_journal_stops_the_start_with_a_clear_message(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    line = json.dumps({"t": "del", "table": "EventsTable", "key": {"pk": {"S": "a"}, "sk": {"S": "b"}}})
+    # A damaged line with others after it is no crash's torn tail: nothing is loaded.
+    local_state.segment_path(data, 0).write_text(line + "\n{damaged\n" + line + "\n")
+    env = {**os.environ, "ACD_CALLBACK_TOKENS": E2E_TOKEN}
+    done = subprocess.run(
+        [sys.executable, "-m", "acd_local.stack", "--port", "0", "--aws-port", "0", "--data-dir", str(data)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=180,
+        check=False,
+    )
+    assert done.returncode == 1
+    assert "cannot start" in done.stderr
+    assert "line 2 is damaged" in done.stderr
 
 
 def _local_day(stack: LocalHub) -> str:

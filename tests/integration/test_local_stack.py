@@ -1133,3 +1133,106 @@ def test_stack_reports_the_stream_lag_of_each_consumer(standin_stack: LocalHub, 
         time.sleep(0.1)
     assert standin_stack.stream_lag()["ConsumerFunction"].records_behind == 0
     assert sorted(k for batch in consumer_batches(tmp_path) for k in batch["keys"]) == ["a", "b", "c", "d"]
+
+
+# --- the data folder's journal, written inside moto ------------------------------------------------
+
+
+def test_the_journal_of_moto_s_writes_folds_into_what_the_tables_hold(
+    aws_resources: ProvisionedResources, aws: AwsClients, tmp_path: Path
+) -> None:
+    from botocore.exceptions import ClientError  # noqa: PLC0415
+
+    from acd_local import moto_fixes  # noqa: PLC0415
+    from acd_local import state as local_state  # noqa: PLC0415
+
+    db = aws.dynamodb
+    events, reports = aws_resources.table_names["EventsTable"], aws_resources.table_names["ReportsTable"]
+
+    def key(pk: str, sk: str = "s") -> dict[str, Any]:
+        return {"pk": {"S": pk}, "sk": {"S": sk}}
+
+    journal = local_state.Journal(tmp_path, 0, segment_bytes=2_000)  # several segments
+    moto_fixes.observe_writes(local_state.MotoRecorder(journal))
+    try:
+        db.put_item(TableName=events, Item={**key("a"), "blob": {"B": b"\x00\xff"}, "n": {"N": "1.50"}})
+        db.put_item(TableName=events, Item={**key("b"), "v": {"S": "1"}})
+        with pytest.raises(ClientError):  # refused by its condition: changes nothing
+            db.put_item(TableName=events, Item=key("a"), ConditionExpression="attribute_not_exists(pk)")
+        db.update_item(  # creates its item (moto's double INSERT)
+            TableName=reports,
+            Key=key("c"),
+            UpdateExpression="ADD n :one",
+            ExpressionAttributeValues={":one": {"N": "1"}},
+        )
+        db.update_item(
+            TableName=reports,
+            Key=key("c"),
+            UpdateExpression="ADD n :one",
+            ExpressionAttributeValues={":one": {"N": "1"}},
+        )
+        db.delete_item(TableName=events, Key=key("b"))
+        db.batch_write_item(
+            RequestItems={
+                events: [
+                    {"PutRequest": {"Item": {**key(f"batch-{n}"), "v": {"S": "x" * 100}}}} for n in range(20)
+                ]
+                + [{"DeleteRequest": {"Key": key("a")}}]
+            }
+        )
+        db.transact_write_items(
+            TransactItems=[
+                {"Put": {"TableName": reports, "Item": {**key("t"), "v": {"S": "1"}}}},
+                {
+                    "Update": {
+                        "TableName": reports,
+                        "Key": key("c"),
+                        "UpdateExpression": "SET m = :m",
+                        "ExpressionAttributeValues": {":m": {"S": "y"}},
+                    }
+                },
+                {"Delete": {"TableName": events, "Key": key("batch-0")}},
+            ]
+        )
+        with pytest.raises(ClientError):  # cancelled: one condition fails, nothing is written
+            db.transact_write_items(
+                TransactItems=[
+                    {"Put": {"TableName": reports, "Item": key("never")}},
+                    {
+                        "ConditionCheck": {
+                            "TableName": reports,
+                            "Key": key("t"),
+                            "ConditionExpression": "attribute_not_exists(pk)",
+                        }
+                    },
+                ]
+            )
+    finally:
+        moto_fixes.observe_writes(None)
+        journal.close()
+
+    assert len(local_state.segments(tmp_path)) > 1
+    state, _ = local_state.fold(tmp_path, {events: ["pk", "sk"], reports: ["pk", "sk"]})
+    for table in (events, reports):
+        scanned = [local_state.wire(i) for i in db.scan(TableName=table, ConsistentRead=True)["Items"]]
+        held = {local_state.key_string({"pk": i["pk"], "sk": i["sk"]}): i for i in scanned}
+        assert state.tables.get(table, {}) == held, table
+    assert "never" not in json.dumps(state.tables)
+    # Every stream record moto made is journaled, in order, with its image.
+    shard = aws.streams.describe_stream(StreamArn=aws_resources.stream_arns["EventsTable"])[
+        "StreamDescription"
+    ]["Shards"][0]["ShardId"]
+    iterator = aws.streams.get_shard_iterator(
+        StreamArn=aws_resources.stream_arns["EventsTable"], ShardId=shard, ShardIteratorType="TRIM_HORIZON"
+    )["ShardIterator"]
+    streamed = aws.streams.get_records(ShardIterator=iterator, Limit=1000)["Records"]
+    journaled = [
+        entry["record"]
+        for _, path in local_state.segments(tmp_path)
+        for entry in local_state.read_segment(path)
+        if entry["t"] == "rec" and entry["table"] == events
+    ]
+    assert [r["dynamodb"]["SequenceNumber"] for r in journaled] == [
+        r["dynamodb"]["SequenceNumber"] for r in streamed
+    ]
+    assert journaled[0]["dynamodb"]["NewImage"]["blob"] == {"B": "AP8="}

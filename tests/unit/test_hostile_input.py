@@ -16,6 +16,7 @@ from unittest.mock import MagicMock
 import boto3
 import pytest
 from aws_lambda_powertools import Logger
+from boto3.dynamodb.types import TypeSerializer
 from botocore.stub import Stubber
 from moto import mock_aws
 
@@ -28,7 +29,7 @@ from acd_hub.auth import static_tokens
 from acd_hub.errors import BadCallback, StoreRefused, StoreUnavailable
 from acd_hub.http_api import build_resolver
 from acd_hub.ingest import CallbackIngest, Rejected
-from acd_hub.items import CallbackRequest
+from acd_hub.items import CallbackRequest, claim_item, event_item
 from acd_hub.models import ParseContext, event_payload, parse_callback
 from acd_hub.phone import normalize_phone
 from acd_hub.settings import HubSettings
@@ -41,7 +42,7 @@ ROUTES = [
     Route(method=m, path=p, function="IngestFunction")
     for m in ("GET", "HEAD", "PUT", "POST")
     for p in ("/callback", "/callback/{token}")
-]
+] + [Route(method="ANY", path="$default", function="IngestFunction")]  # the template's routes
 
 
 def request(
@@ -311,6 +312,70 @@ def test_one_event_key_one_item_in_dynamodb(aws: Any, settings: HubSettings) -> 
     assert not {"cmd", "gsi1pk", "gsi2pk", "gsi3pk"} & claim.keys()
 
 
+def callevent_items(settings: HubSettings, context: ParseContext) -> tuple[dict[str, Any], dict[str, Any]]:
+    """FIRST as the event item the ingest builds, and a copy with content DynamoDB refuses (over
+    its 400 KB item limit: the ingest's own bounds keep real requests far below that)."""
+    merged = params.merge_parameters(params.query_pairs(FIRST))
+    item = event_item(parse_callback(merged, context), merged, settings, RECEIVED)
+    refused = {**item, "data": {**item["data"], "extra": {"note": "x" * 410_000}}}
+    return item, refused
+
+
+SERIALIZE = TypeSerializer().serialize
+
+
+def claims(client: Any) -> list[dict[str, Any]]:
+    return [i for i in client.scan(TableName="EventsTable")["Items"] if i["kind"]["S"] == "claim"]
+
+
+def test_a_refused_event_takes_its_claim_back_so_a_corrected_delivery_is_stored(
+    aws: Any, settings: HubSettings, context: ParseContext
+) -> None:
+    store = EventsTable(aws, settings.events_table)
+    item, refused = callevent_items(settings, context)
+    with pytest.raises(StoreRefused):
+        store.put_event(refused, claim_item(refused))
+    assert claims(aws) == []  # no claim of content that was never stored
+    # The corrected delivery of the same key: stored, not a conflict with the refused content.
+    assert store.put_event(item, claim_item(item)) is True
+    (claim,) = claims(aws)
+    assert claim["digests"] == SERIALIZE(claim_item(item)["digests"])
+    assert store.put_event(item, claim_item(item)) is False  # and then a duplicate, as ever
+
+
+def test_a_refused_event_leaves_a_claim_it_did_not_write(
+    aws: Any, settings: HubSettings, context: ParseContext
+) -> None:
+    store = EventsTable(aws, settings.events_table)
+    _, refused = callevent_items(settings, context)
+    # Another delivery of the same content holds the claim (its event put still to come).
+    theirs = {**claim_item(refused), "claim_id": "theirs"}
+    aws.put_item(TableName="EventsTable", Item={k: SERIALIZE(v) for k, v in theirs.items()})
+    with pytest.raises(StoreRefused):
+        store.put_event(refused, claim_item(refused))
+    assert [c["claim_id"]["S"] for c in claims(aws)] == ["theirs"]
+
+
+def test_the_take_back_is_conditional_on_the_claim_being_this_request_s(
+    aws: Any, settings: HubSettings, context: ParseContext
+) -> None:
+    store = EventsTable(aws, settings.events_table)
+    _, refused = callevent_items(settings, context)
+    other = boto3.client("dynamodb")
+    theirs = {**claim_item(refused), "claim_id": "theirs"}
+
+    def meanwhile(**_: Any) -> None:
+        # Between this request's claim and its take-back, the key changes hands.
+        key = {"pk": SERIALIZE(theirs["pk"]), "sk": SERIALIZE(theirs["sk"])}
+        other.delete_item(TableName="EventsTable", Key=key)
+        other.put_item(TableName="EventsTable", Item={k: SERIALIZE(v) for k, v in theirs.items()})
+
+    aws.meta.events.register_first("before-call.dynamodb.DeleteItem", meanwhile)
+    with pytest.raises(StoreRefused):
+        store.put_event(refused, claim_item(refused))
+    assert [c["claim_id"]["S"] for c in claims(aws)] == ["theirs"]
+
+
 def test_a_claim_in_a_stream_batch_touches_no_report() -> None:
     claim = {"pk": "EVENT_KEY#ce-1", "sk": "CLAIM", "kind": "claim", "event_key": "ce-1"}
     record = stream_record(claim, 1)
@@ -471,8 +536,8 @@ def resolve(target: str, logger: Any = None) -> dict[str, Any]:
     )
     http = HttpRequest("GET", target, [("Host", "x")], b"", "203.0.113.9")
     matched = match_route(ROUTES, "GET", http.path)
-    # "/callback/" matches no route of the template: as a catch-all route would hand it over
-    route, path_params = matched or (Route(method="ANY", path="/{proxy+}", function="IngestFunction"), {})
+    assert matched is not None  # "/callback/" and "/elsewhere": the $default route
+    route, path_params = matched
     return resolver.resolve(build_http_api_event(http, route, path_params), MagicMock())
 
 

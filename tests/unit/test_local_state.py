@@ -1,14 +1,19 @@
-"""The data folder's snapshot format of acd-local: DynamoDB JSON both ways, and which stream
-records each consumer still has to handle."""
+"""The data folder of acd-local: DynamoDB JSON both ways, the journal (appended, synced, cut into
+segments, a torn last line dropped), folding base + journal into the state it describes (items,
+and which stream records each consumer still has to handle), and compaction."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from acd_local import state as local_state
+from acd_local.state import Journal, State, compact, fold, segments
+
+SCHEMA = {"T": ["pk", "sk"], "R": ["pk"]}
 
 
 def test_items_round_trip_through_dynamodb_json_with_binaries() -> None:
@@ -25,22 +30,6 @@ def test_items_round_trip_through_dynamodb_json_with_binaries() -> None:
     assert wired["blob"] == {"B": "AP8="}
     assert wired["nested"]["M"]["l"]["L"][0] == {"B": "Aw=="}
     assert local_state.unwire(wired) == item
-
-
-def test_a_stream_record_keeps_its_time_to_the_microsecond() -> None:
-    created = datetime(2026, 12, 1, 9, 30, 15, 123456, tzinfo=UTC)
-    raw = {
-        "eventName": "INSERT",
-        "dynamodb": {
-            "ApproximateCreationDateTime": created,
-            "Keys": {"pk": {"S": "a"}},
-            "NewImage": {"pk": {"S": "a"}, "b": {"B": b"\x01"}},
-            "SequenceNumber": "7",
-        },
-    }
-    record = local_state.stream_record_json(raw)
-    assert record["dynamodb"]["ApproximateCreationDateTime"] == created.timestamp()
-    assert record["dynamodb"]["NewImage"]["b"] == {"B": "AQ=="}
 
 
 def records(*sequence: int, shard: str = "s1") -> list[dict]:
@@ -64,18 +53,177 @@ def test_the_stream_is_kept_from_the_consumer_furthest_behind() -> None:
     assert local_state.earliest([{"s1": "5"}, {}]) == {"s1": None}  # one has read nothing yet
 
 
-def test_snapshot_files_are_written_whole_and_checked_on_load(tmp_path: Path) -> None:
+def test_the_base_is_written_whole_and_checked_on_load(tmp_path: Path) -> None:
     path = tmp_path / "data" / local_state.SNAPSHOT_NAME
-    summary = local_state.take_snapshot(
-        path, tables={"T": [{"pk": {"S": "a"}}]}, streams={"T": records(1)}, consumers={}
-    )
-    assert summary["items"] == 1
-    assert summary["stream_records"] == 1
+    local_state.write_snapshot(path, {"tables": {"T": [item("a")]}, "key_schema": SCHEMA})
     loaded = local_state.load_snapshot(path)
     assert loaded is not None
-    assert loaded["tables"] == {"T": [{"pk": {"S": "a"}}]}
+    assert loaded["tables"] == {"T": [item("a")]}
     assert [p.name for p in path.parent.iterdir()] == [local_state.SNAPSHOT_NAME]  # no temp file left
     assert local_state.load_snapshot(tmp_path / "missing.json") is None
     path.write_text('{"format": "something else"}')
     with pytest.raises(ValueError, match="not an acd-local snapshot"):
         local_state.load_snapshot(path)
+
+
+# --- the journal and what it folds into ------------------------------------------------------------
+
+
+def item(pk: str, sk: str = "s", **more: str) -> dict[str, Any]:
+    return {"pk": {"S": pk}, "sk": {"S": sk}, **{k: {"S": v} for k, v in more.items()}}
+
+
+def put(pk: str, sk: str = "s", table: str = "T", **more: str) -> dict[str, Any]:
+    return {
+        "t": "put",
+        "table": table,
+        "key": {"pk": {"S": pk}, "sk": {"S": sk}},
+        "item": item(pk, sk, **more),
+    }
+
+
+def rec(sequence: int, pk: str, table: str = "T") -> dict[str, Any]:
+    record = {"eventName": "INSERT", "dynamodb": {"SequenceNumber": str(sequence), "NewImage": item(pk)}}
+    return {"t": "rec", "table": table, "shard": "s1", "record": record}
+
+
+def ckpt(fn: str, sequence: int | None, carried_left: int = 0) -> dict[str, Any]:
+    checkpoints = {} if sequence is None else {"s1": str(sequence)}
+    return {"t": "ckpt", "fn": fn, "checkpoints": checkpoints, "carried_left": carried_left}
+
+
+def base_with(
+    data: Path, consumers: dict[str, Any] | None = None, tables: dict[str, list[Any]] | None = None
+) -> None:
+    local_state.write_snapshot(
+        data / local_state.SNAPSHOT_NAME,
+        {
+            "key_schema": SCHEMA,
+            "tables": tables or {},
+            "streams": {},
+            "consumers": consumers or {},
+            "journal_from": 0,
+        },
+    )
+
+
+def journal(data: Path, *entries: dict[str, Any], number: int = 0) -> None:
+    with local_state.segment_path(data, number).open("a") as handle:
+        handle.writelines(json.dumps(entry) + "\n" for entry in entries)
+
+
+def pks(state: State, table: str = "T") -> dict[str, str]:
+    return {i["pk"]["S"]: i.get("v", {}).get("S", "") for i in state.tables.get(table, {}).values()}
+
+
+def test_fold_applies_puts_and_deletes_in_order(tmp_path: Path) -> None:
+    base_with(tmp_path, tables={"T": [item("old", v="0"), item("gone")]})
+    journal(
+        tmp_path,
+        put("a", v="1"),
+        put("a", v="2"),  # the item as it is after each write: the last one counts
+        put("old", v="3"),
+        {"t": "del", "table": "T", "key": {"pk": {"S": "gone"}, "sk": {"S": "s"}}},
+        put("x", sk="s", table="R"),
+    )
+    state, following = fold(tmp_path)
+    assert pks(state) == {"a": "2", "old": "3"}
+    assert pks(state, "R") == {"x": ""}
+    assert following == 1
+
+
+def test_each_consumer_keeps_what_it_has_not_handled(tmp_path: Path) -> None:
+    carried = [rec(7, "from-before")["record"] | {"ShardId": "old"}]
+    base_with(
+        tmp_path,
+        consumers={
+            "Fast": {"table": "T", "checkpoints": {}, "carried": carried},
+            "Slow": {"table": "T", "checkpoints": {}, "carried": carried},
+            "Other": {"table": "R", "checkpoints": {}, "carried": []},
+        },
+    )
+    journal(
+        tmp_path,
+        put("a"),
+        rec(100, "a"),
+        put("b"),
+        rec(101, "b"),
+        ckpt("Fast", 101, carried_left=0),  # handled everything, the carried record included
+        ckpt("Slow", 100, carried_left=1),  # the carried record not yet, and only the first
+        rec(102, "c", table="R"),  # R's consumer is "Other": kept for it
+    )
+    pending = fold(tmp_path)[0].pending()
+    assert pending["Fast"] == []
+    assert [r["dynamodb"]["NewImage"]["pk"]["S"] for r in pending["Slow"]] == ["from-before", "b"]
+    assert [r["ShardId"] for r in pending["Slow"]] == ["old", "s1"]
+    assert [r["dynamodb"]["SequenceNumber"] for r in pending["Other"]] == ["102"]
+
+
+def test_a_batch_whose_progress_was_not_journaled_is_delivered_again(tmp_path: Path) -> None:
+    base_with(tmp_path, consumers={"C": {"table": "T", "checkpoints": {}, "carried": []}})
+    # A crash after the consumer's writes for record 100 but before its checkpoint line: the
+    # writes are kept, and the record is pending again (a retried batch; consumers are idempotent).
+    journal(tmp_path, put("a"), rec(100, "a"), put("report-of-a", table="R"))
+    state = fold(tmp_path)[0]
+    assert pks(state, "R") == {"report-of-a": ""}
+    assert len(state.pending()["C"]) == 1
+
+
+def test_a_last_line_cut_short_is_dropped_a_damaged_one_before_others_is_refused(tmp_path: Path) -> None:
+    base_with(tmp_path)
+    journal(tmp_path, put("a"))
+    with local_state.segment_path(tmp_path, 0).open("a") as handle:
+        handle.write(json.dumps(put("b"))[:25])  # a crash in the middle of a write
+    journal(tmp_path, put("c"), number=1)  # the next start's segment
+    assert pks(fold(tmp_path)[0]) == {"a": "", "c": ""}
+    with local_state.segment_path(tmp_path, 0).open("a") as handle:
+        handle.write("\n" + json.dumps(put("d")) + "\n")  # now the damaged line is followed by another
+    with pytest.raises(ValueError, match="damaged"):
+        fold(tmp_path)
+
+
+def test_journal_appends_rotates_and_syncs(tmp_path: Path) -> None:
+    writer = Journal(tmp_path, 3, sync_interval=0.05, segment_bytes=400)
+    try:
+        for n in range(10):
+            writer.append([put(f"k{n}", v="x" * 50)])
+        writer.sync()
+    finally:
+        writer.close()
+    writer.append([put("after-close")])  # ignored: nothing is written after the close
+    numbers = [n for n, _ in segments(tmp_path)]
+    assert numbers[0] == 3
+    assert len(numbers) > 2  # cut at 400 bytes
+    assert all(p.stat().st_size <= 400 + 200 for _, p in segments(tmp_path))
+    state, following = fold(tmp_path, SCHEMA)
+    assert sorted(pks(state)) == sorted(f"k{n}" for n in range(10))
+    assert following == numbers[-1] + 1
+    assert writer.bytes_written == sum(p.stat().st_size for _, p in segments(tmp_path))
+
+
+def test_compaction_folds_closed_segments_into_the_base_and_keeps_the_open_one(tmp_path: Path) -> None:
+    base_with(tmp_path, consumers={"C": {"table": "T", "checkpoints": {}, "carried": []}})
+    journal(tmp_path, put("a"), rec(100, "a"), put("b"), rec(101, "b"), ckpt("C", 100), number=0)
+    journal(tmp_path, put("c"), rec(102, "c"), number=1)  # still open: moto writes it
+    before = fold(tmp_path)[0]
+    summary = compact(tmp_path)
+    assert summary is not None
+    assert summary["items"] == 2
+    assert [n for n, _ in segments(tmp_path)] == [1]
+    after = fold(tmp_path)[0]
+    assert pks(after) == pks(before) == {"a": "", "b": "", "c": ""}
+    assert after.pending() == before.pending()
+    # Only the records after the earliest checkpoint are kept in the base.
+    base = local_state.load_snapshot(tmp_path / local_state.SNAPSHOT_NAME)
+    assert base is not None
+    assert [r["dynamodb"]["SequenceNumber"] for r in base["streams"]["T"]] == ["101"]
+    assert base["journal_from"] == 1
+
+
+def test_compaction_waits_until_the_journal_is_worth_it(tmp_path: Path) -> None:
+    base_with(tmp_path, tables={"T": [item(f"k{n}", v="x" * 100) for n in range(200)]})
+    journal(tmp_path, put("a"), number=0)
+    journal(tmp_path, put("b"), number=1)
+    assert compact(tmp_path, min_bytes=10_000) is None  # 1 small closed segment, a big base
+    journal(tmp_path, *(put(f"j{n}", v="y" * 100) for n in range(200)), number=0)
+    assert compact(tmp_path, min_bytes=10_000) is not None

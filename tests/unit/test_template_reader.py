@@ -449,7 +449,7 @@ def test_http_routes(small: dict[str, Any], repo: dict[str, Any]) -> None:
             "payload_format": "2.0",
         }
     ]
-    assert len(reader.http_routes(repo)) == 8
+    assert len(reader.http_routes(repo)) == 9  # 8 callback routes and $default
 
 
 # --- intrinsics ------------------------------------------------------------------------------------

@@ -151,7 +151,7 @@ def _local_e2e_rows(r: Mapping[str, Any]) -> list[Row]:
         if (snap := d.get("snapshot")) is not None:
             out.append(
                 Row(
-                    "4 acd-local: one snapshot of the data folder after that day",
+                    "4 acd-local: one compaction of the data folder after that day",
                     f"{snap['total_seconds']:.1f} s ({snap['items']:,} items, {snap['bytes'] / 1e6:.1f} MB)",
                 )
             )
@@ -398,7 +398,7 @@ def markdown(results: Mapping[str, Any]) -> str:
         "the time of both aggregators. Baseline: one consistent `GetItem` per event on the same "
         "moto, its chunks interleaved with the batches.",
         "4. **acd-local end to end**: `LocalHub` as `make run` starts it, on free ports (its "
-        "data folder and snapshots on; moto and each stream consumer in a process of its own), a "
+        "data folder and its journal on; moto and each stream consumer in a process of its own), a "
         "child process with concurrent keep-alive HTTP clients sending an `acd-sim` day as GET "
         "callbacks; vs conditional `PutItem`s of fresh keys with the same concurrency against the "
         "same moto server (stream consumers drained first), phases interleaved, medians. Target: "

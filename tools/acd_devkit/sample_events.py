@@ -560,7 +560,7 @@ def write_events(root: Path) -> list[Path]:
 
 
 def default_root() -> Path:
-    """``events/`` of the repository this file lives in (tools/acd_tools/ -> repo root)."""
+    """``events/`` of the repository this file lives in (tools/acd_devkit/ -> repo root)."""
     return Path(__file__).resolve().parents[2] / "events"
 
 

@@ -12,6 +12,9 @@ moto 5.2 has three costs DynamoDB does not have, all in the paths the aggregator
 (DynamoDB's own semantics: all or nothing), keeping a copy only of the items it writes; answers a
 base-table query from its partition alone; and runs each DynamoDB request under one lock. The
 answers are moto's own: the same conditions, expressions, stream records and errors.
+
+:func:`observe_writes` lets one observer see every write request under that lock, before and
+after it runs (``acd-local`` journals what changed: :mod:`acd_local.state`).
 """
 
 from __future__ import annotations
@@ -20,10 +23,31 @@ import copy
 import functools
 import heapq
 import threading
-from typing import Any
+from typing import Any, Protocol
 
 _LOCK = threading.RLock()
 _INSTALLED = False
+WRITE_ACTIONS = frozenset({"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems"})
+
+
+class WriteObserver(Protocol):
+    """Sees every DynamoDB write request, under the lock: nothing else runs in between."""
+
+    def before(self, backend: Any) -> Any:
+        """Called before the request runs; what it returns is handed to :meth:`after`."""
+
+    def after(self, backend: Any, action: str, params: dict[str, Any], before: Any) -> None:
+        """Called after it ran, whether it succeeded or failed (a batch may fail half-way)."""
+
+
+_OBSERVER: WriteObserver | None = None
+
+
+def observe_writes(observer: WriteObserver | None) -> None:
+    """Install (or, with None, remove) the one write observer."""
+    global _OBSERVER  # noqa: PLW0603 - one per process, like the patches
+    with _LOCK:
+        _OBSERVER = observer
 
 
 def install() -> None:
@@ -45,7 +69,16 @@ def _serialized(call_action: Any) -> Any:
     @functools.wraps(call_action)
     def serialized(self: Any) -> Any:
         with _LOCK:
-            return call_action(self)
+            observer = _OBSERVER
+            action = self._get_action() if observer is not None else ""
+            if observer is None or action not in WRITE_ACTIONS:
+                return call_action(self)
+            backend = self.dynamodb_backend
+            before = observer.before(backend)
+            try:
+                return call_action(self)
+            finally:
+                observer.after(backend, action, getattr(self, "params", None) or {}, before)
 
     return serialized
 

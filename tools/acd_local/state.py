@@ -1,24 +1,49 @@
-"""What ``acd-local`` keeps across a stop and start: a snapshot of its tables and stream
-positions in a data folder.
+"""What ``acd-local`` keeps across a stop and start: its tables and stream positions, in a data
+folder, as a base snapshot plus a journal of every write since.
 
 moto 5.2 keeps its state in memory only. Its one way to the disk, the request recorder
 (``MOTO_ENABLE_RECORDING``), logs every request — reads and ``GetRecords`` included — and
-replays them all, SNS publishes too; that is a history to re-run, not a state to load. So the
-snapshot is taken through the API like any DynamoDB backup: each table scanned (a boto3
-paginator), items kept in DynamoDB JSON (the wire format DynamoDB's own exports use), and
-written back on start with ``BatchWriteItem``.
+replays them all, SNS publishes too; that is a history to re-run, not a state to load. A
+snapshot taken through the API (a scan of every table) costs what the data costs: ~40 s for the
+default ``acd-sim`` day on a busy 2-core machine, so a crash could lose minutes. Instead, moto's
+own process journals what each write changed, under the lock every DynamoDB request runs under
+(:mod:`acd_local.moto_fixes`): the item as it is after the write (or its key, gone), and the
+stream records the write made. Each write request costs one ``write()`` of a few lines, whatever
+the size of the tables, before moto answers it; the journal is ``fsync``-ed every
+``sync_interval`` seconds. So a ``kill -9`` (of ``acd-local`` or any of its processes) loses no
+write moto has answered — the lines are in the operating system's cache — and a power loss at
+most the last ``sync_interval`` seconds.
 
-Stream positions: moto cannot restore a stream, and the restored items appear in the new stream
-as fresh INSERTs. The consumers must neither see those (they would publish again and apply
-twice) nor lose what they had not handled yet. So a snapshot also holds, for each stream
-consumer, its checkpoint and the stream records after it (with their full new image); on start
-the consumers begin after the restored items and first get exactly those records ("carried").
+Files (``DIR`` is the data folder):
 
-Consistency: tables that no stream consumer reads from (the reports) are scanned while the
-consumers are paused between batches, so the reports match their checkpoints exactly. The
-events table is written by the ingest alone, with plain puts, so it is scanned while callbacks
-go on: any write the scan misses is in the stream records kept after the checkpoints, and those
-are written back too.
+* ``DIR/snapshot.json``, the base: every item (DynamoDB JSON, the wire format DynamoDB's own
+  exports use) with each table's key attributes, per stream consumer its checkpoints and the
+  records it still has to handle, the stream records after the earliest checkpoint, and
+  ``journal_from``: the first journal segment that continues it;
+* ``DIR/journal-NNNNNN.jsonl``, segments of one JSON object a line, in the order moto applied
+  them: ``put`` (``table``, ``key``, ``item``: the item after a write), ``del`` (``table``,
+  ``key``), ``rec`` (``table``, ``shard``, ``record``: a stream record), ``ckpt`` (``fn``,
+  ``checkpoints``, ``carried_left``: a consumer's progress). A segment is closed (and synced)
+  at ``SEGMENT_BYTES``.
+
+Who does what: moto's process appends (:class:`Journal`, fed by :class:`MotoRecorder`); the
+keeper process folds the base and the closed segments into a new base now and then
+(:func:`compact`: it costs what the data costs, but runs beside moto and blocks nothing); a start
+folds everything (:func:`fold`), loads it into the fresh moto, writes it as the new base and
+begins a new segment.
+
+Stream positions: moto cannot restore a stream, so restored items are loaded without stream
+records, and each consumer starts the new stream from its beginning. What a consumer had not
+handled yet is kept for it: the records of the earlier run after its last checkpoint (with
+their full new image), delivered first on the next start ("carried"). A consumer reports its
+progress (checkpoints, and how many carried records are left) after each batch; the parent
+hands it to moto's process, which journals it.
+
+Consistency: a consumer reports progress only after its batch's writes were answered, so its
+``ckpt`` line follows the lines of those writes, and any prefix of the journal is a state that
+was: a batch whose ``ckpt`` line is missing is delivered again (as Lambda retries a batch),
+never lost. A line cut short at the end of a segment (a crash mid-``write``) is dropped; a bad
+line anywhere else stops the start with an error rather than load a state that never was.
 """
 
 from __future__ import annotations
@@ -28,19 +53,23 @@ import contextlib
 import json
 import os
 import tempfile
+import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from mypy_boto3_dynamodb import DynamoDBClient
-    from mypy_boto3_dynamodbstreams import DynamoDBStreamsClient
+from typing import Any
 
 FORMAT = "acd-local-snapshot"
-VERSION = 1
+VERSION = 2  # 1: a base without journal (tables scanned through the API)
 SNAPSHOT_NAME = "snapshot.json"
+SEGMENT_BYTES = 8 * 2**20  # a journal segment is closed (and synced) beyond this
+SYNC_INTERVAL = 1.0  # seconds between fsyncs of the journal: what a power loss may cost
+# The keeper folds closed segments into the base once they hold at least this much, or more than
+# the base itself: each byte written is folded a bounded number of times.
+COMPACT_MIN_BYTES = 16 * 2**20
+_SEGMENT_PREFIX, _SEGMENT_SUFFIX = "journal-", ".jsonl"
 
 
 # --- DynamoDB JSON -----------------------------------------------------------------------------
@@ -67,7 +96,8 @@ def wire(value: Any) -> Any:
 
 
 def unwire(value: Any) -> Any:
-    """DynamoDB JSON -> what boto3's low-level client takes (binaries as bytes)."""
+    """DynamoDB JSON -> what boto3's low-level client (and moto's backend) takes: binaries as
+    bytes."""
     if isinstance(value, Mapping):
         if len(value) == 1:
             ((kind, inner),) = value.items()
@@ -85,73 +115,23 @@ def unwire(value: Any) -> Any:
     return value
 
 
-def stream_record_json(raw: Mapping[str, Any]) -> dict[str, Any]:
-    """A ``GetRecords`` record as JSON: images in DynamoDB JSON, the creation time as epoch
-    seconds (to the microsecond)."""
-    record = dict(raw)
-    change = dict(record.get("dynamodb", {}))
-    created = change.get("ApproximateCreationDateTime")
-    if isinstance(created, datetime):
-        change["ApproximateCreationDateTime"] = created.timestamp()
-    for name in ("Keys", "NewImage", "OldImage"):
-        if name in change:
-            change[name] = wire(change[name])
-    record["dynamodb"] = change
-    return record
+def _json_default(value: Any) -> Any:
+    """What moto holds -> JSON: binaries base64, times epoch seconds (moto's are naive UTC)."""
+    if isinstance(value, bytes | bytearray):
+        return base64.b64encode(value).decode("ascii")
+    if isinstance(value, datetime):
+        return (value if value.tzinfo else value.replace(tzinfo=UTC)).timestamp()
+    if hasattr(value, "to_json"):
+        return value.to_json()
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
-# --- reading ---------------------------------------------------------------------------------------
+def key_string(key: Mapping[str, Any]) -> str:
+    """One string per primary key (its attributes in DynamoDB JSON)."""
+    return json.dumps(key, sort_keys=True, separators=(",", ":"), default=_json_default)
 
 
-def scan_table(dynamodb: DynamoDBClient, table: str) -> list[dict[str, Any]]:
-    """Every item (strongly consistent), in DynamoDB JSON."""
-    items: list[dict[str, Any]] = []
-    for page in dynamodb.get_paginator("scan").paginate(TableName=table, ConsistentRead=True):
-        items.extend(wire(item) for item in page.get("Items", []))
-    return items
-
-
-def _shards(streams: DynamoDBStreamsClient, stream_arn: str) -> list[str]:
-    shards: list[str] = []
-    kwargs: dict[str, Any] = {"StreamArn": stream_arn}
-    while True:
-        description = streams.describe_stream(**kwargs)["StreamDescription"]
-        shards.extend(shard["ShardId"] for shard in description.get("Shards", []))
-        if not description.get("LastEvaluatedShardId"):
-            return shards
-        kwargs["ExclusiveStartShardId"] = description["LastEvaluatedShardId"]
-
-
-def read_stream(
-    streams: DynamoDBStreamsClient, stream_arn: str, after: Mapping[str, str | None]
-) -> list[dict[str, Any]]:
-    """Every record of the stream after ``after[shard]`` (a shard missing or None: from its
-    start) up to now, in order, as JSON (with ``ShardId`` added)."""
-    records: list[dict[str, Any]] = []
-    for shard_id in _shards(streams, stream_arn):
-        position = after.get(shard_id)
-        kwargs: dict[str, Any] = {"StreamArn": stream_arn, "ShardId": shard_id}
-        if position is None:
-            kwargs["ShardIteratorType"] = "TRIM_HORIZON"
-        else:
-            kwargs.update(ShardIteratorType="AFTER_SEQUENCE_NUMBER", SequenceNumber=position)
-        iterator: str | None = streams.get_shard_iterator(**kwargs)["ShardIterator"]
-        while iterator:
-            response = streams.get_records(ShardIterator=iterator, Limit=1000)
-            page = response.get("Records", [])
-            records.extend({**stream_record_json(r), "ShardId": shard_id} for r in page)
-            if not page:
-                break
-            iterator = response.get("NextShardIterator")
-    return records
-
-
-def stream_horizon(streams: DynamoDBStreamsClient, stream_arn: str) -> dict[str, str]:
-    """Shard -> the sequence number of its last record so far (shards without records left out)."""
-    last: dict[str, str] = {}
-    for record in read_stream(streams, stream_arn, {}):
-        last[record["ShardId"]] = record["dynamodb"]["SequenceNumber"]
-    return last
+# --- stream positions --------------------------------------------------------------------------
 
 
 def records_after(
@@ -178,13 +158,20 @@ def earliest(checkpoints: Iterable[Mapping[str, str | None]]) -> dict[str, str |
     return result
 
 
-# --- the file --------------------------------------------------------------------------------------
+def _tail(records: Sequence[Any], left: int) -> list[Any]:
+    """The last ``left`` records (none for 0, which ``records[-0:]`` would not give)."""
+    return list(records[len(records) - left :]) if left > 0 else []
+
+
+# --- the base ----------------------------------------------------------------------------------
 
 
 def write_snapshot(path: Path, snapshot: Mapping[str, Any]) -> int:
-    """Write atomically (a crash leaves the previous snapshot whole); returns the size."""
+    """Write atomically (a crash leaves the previous base whole); returns the size."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    data = json.dumps({"format": FORMAT, "version": VERSION, **snapshot}, separators=(",", ":")).encode()
+    data = json.dumps(
+        {"format": FORMAT, "version": VERSION, **snapshot}, separators=(",", ":"), default=_json_default
+    ).encode()
     fd, temporary = tempfile.mkstemp(prefix=".snapshot-", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
@@ -196,12 +183,7 @@ def write_snapshot(path: Path, snapshot: Mapping[str, Any]) -> int:
         with contextlib.suppress(OSError):
             os.unlink(temporary)
         raise
-    with contextlib.suppress(OSError):  # the rename itself, durable too
-        directory = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(directory)
-        finally:
-            os.close(directory)
+    _sync_directory(path.parent)  # the rename itself, durable too
     return len(data)
 
 
@@ -209,64 +191,411 @@ def load_snapshot(path: Path) -> dict[str, Any] | None:
     if not path.is_file():
         return None
     snapshot = json.loads(path.read_bytes())
-    if snapshot.get("format") != FORMAT or snapshot.get("version") != VERSION:
-        raise ValueError(f"{path} is not an acd-local snapshot of version {VERSION}")
+    if snapshot.get("format") != FORMAT or snapshot.get("version") not in (1, VERSION):
+        raise ValueError(f"{path} is not an acd-local snapshot of version 1 or {VERSION}")
     return dict(snapshot)
 
 
-def take_snapshot(
-    path: Path,
-    *,
-    tables: Mapping[str, list[dict[str, Any]]],
-    streams: Mapping[str, list[dict[str, Any]]],
-    consumers: Mapping[str, Mapping[str, Any]],
-) -> dict[str, Any]:
-    """Write the snapshot; returns what it holds (counts, size, time)."""
-    started = time.monotonic()
-    size = write_snapshot(
-        path,
-        {
+def _sync_directory(directory: Path) -> None:
+    with contextlib.suppress(OSError):
+        handle = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(handle)
+        finally:
+            os.close(handle)
+
+
+def remove_leftovers(data_dir: Path) -> None:
+    """Temporary files of a base write that was cut off."""
+    for leftover in data_dir.glob(".snapshot-*"):
+        with contextlib.suppress(OSError):
+            leftover.unlink()
+
+
+# --- the journal -------------------------------------------------------------------------------
+
+
+def segment_path(data_dir: Path, number: int) -> Path:
+    return data_dir / f"{_SEGMENT_PREFIX}{number:06d}{_SEGMENT_SUFFIX}"
+
+
+def segments(data_dir: Path) -> list[tuple[int, Path]]:
+    """The journal segments in the folder, in order."""
+    found = []
+    for path in data_dir.glob(f"{_SEGMENT_PREFIX}*{_SEGMENT_SUFFIX}"):
+        number = path.name[len(_SEGMENT_PREFIX) : -len(_SEGMENT_SUFFIX)]
+        if number.isdigit():
+            found.append((int(number), path))
+    return sorted(found)
+
+
+def read_segment(path: Path) -> Iterator[dict[str, Any]]:
+    """The entries of one segment. A last line cut short (a crash mid-write) is dropped; a bad
+    line before others is an error."""
+    with path.open("rb") as handle:
+        lines = handle.read().split(b"\n")
+    # A whole segment ends with "\n": the last piece is empty, or a line cut short.
+    for index, line in enumerate(lines):
+        if not line:
+            continue
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            if index == len(lines) - 1:
+                return  # cut short by a crash
+            raise ValueError(
+                f"{path}: line {index + 1} is damaged; refusing to load a state that never was"
+            ) from None
+        yield entry
+
+
+class Journal:
+    """Appends entries to the current segment (one ``write`` per call, so a crash of this
+    process loses nothing written), ``fsync``-s it every ``sync_interval`` seconds from a thread
+    of its own, and starts a new segment beyond ``segment_bytes``. Thread-safe."""
+
+    def __init__(
+        self,
+        data_dir: Path,
+        number: int,
+        *,
+        sync_interval: float = SYNC_INTERVAL,
+        segment_bytes: int = SEGMENT_BYTES,
+    ) -> None:
+        self.data_dir = data_dir
+        self.number = number
+        self._segment_bytes = segment_bytes
+        self._lock = threading.Lock()
+        self._fd = self._open(number)
+        self._size = 0
+        self._dirty = False
+        self._closed = False
+        self.bytes_written = 0
+        self.write_seconds_max = 0.0  # the longest write() (it may wait for a sync under way)
+        self.syncs = 0
+        self.sync_seconds_max = 0.0
+        self._stop = threading.Event()
+        self._sync_interval = sync_interval
+        self._syncer = threading.Thread(target=self._sync_loop, name="journal-sync", daemon=True)
+        self._syncer.start()
+
+    def _open(self, number: int) -> int:
+        fd = os.open(segment_path(self.data_dir, number), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        _sync_directory(self.data_dir)
+        return fd
+
+    def append(self, entries: Sequence[Mapping[str, Any]]) -> None:
+        if not entries:
+            return
+        data = "".join(
+            json.dumps(entry, separators=(",", ":"), default=_json_default) + "\n" for entry in entries
+        ).encode()
+        with self._lock:
+            if self._closed:
+                return
+            started = time.perf_counter()
+            view = memoryview(data)
+            while view:
+                view = view[os.write(self._fd, view) :]
+            self.write_seconds_max = max(self.write_seconds_max, time.perf_counter() - started)
+            self._size += len(data)
+            self.bytes_written += len(data)
+            self._dirty = True
+            if self._size >= self._segment_bytes:
+                self._rotate_locked()
+
+    def rotate(self) -> int:
+        """Close the current segment (synced) and begin the next; returns the closed one's
+        number."""
+        with self._lock:
+            closed = self.number
+            if not self._closed:
+                self._rotate_locked()
+            return closed
+
+    def _rotate_locked(self) -> None:
+        os.fsync(self._fd)
+        os.close(self._fd)
+        self.number += 1
+        self._fd = self._open(self.number)
+        self._size = 0
+        self._dirty = False
+
+    def sync(self) -> None:
+        """``fsync`` what was written (outside the lock: writers go on meanwhile)."""
+        with self._lock:
+            if self._closed or not self._dirty:
+                return
+            duplicate = os.dup(self._fd)
+            self._dirty = False
+        started = time.monotonic()
+        try:
+            os.fsync(duplicate)
+        finally:
+            os.close(duplicate)
+        self.syncs += 1
+        self.sync_seconds_max = max(self.sync_seconds_max, time.monotonic() - started)
+
+    def _sync_loop(self) -> None:
+        while not self._stop.wait(self._sync_interval):
+            with contextlib.suppress(OSError):
+                self.sync()
+
+    def close(self) -> None:
+        self._stop.set()
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            with contextlib.suppress(OSError):
+                os.fsync(self._fd)
+            os.close(self._fd)
+
+
+# --- folding: base + journal -> state ------------------------------------------------------------
+
+
+@dataclass
+class State:
+    """Tables, streams and consumers as the base and the journal lines applied so far say."""
+
+    key_schema: dict[str, list[str]] = field(default_factory=dict)  # table -> key attributes
+    tables: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)  # table -> key -> item
+    streams: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # table -> records
+    # consumer -> {"table", "checkpoints": {shard: sequence}, "carried": [records]}
+    consumers: dict[str, dict[str, Any]] = field(default_factory=dict)
+    lines: int = 0
+
+    @classmethod
+    def from_base(
+        cls, base: Mapping[str, Any] | None, key_schema: Mapping[str, Sequence[str]] | None = None
+    ) -> State:
+        state = cls(key_schema={t: list(k) for t, k in (key_schema or {}).items()})
+        if base is None:
+            return state
+        state.key_schema.update({t: list(k) for t, k in (base.get("key_schema") or {}).items()})
+        for table, items in (base.get("tables") or {}).items():
+            attributes = state.key_schema.get(table)
+            if attributes is None:
+                raise ValueError(f"the data folder does not say which attributes key {table}")
+            state.tables[table] = {key_string({a: item[a] for a in attributes}): item for item in items}
+        state.streams = {t: list(r) for t, r in (base.get("streams") or {}).items()}
+        state.consumers = {
+            name: {
+                "table": c.get("table"),
+                "checkpoints": dict(c.get("checkpoints") or {}),
+                "carried": list(c.get("carried") or []),
+            }
+            for name, c in (base.get("consumers") or {}).items()
+        }
+        return state
+
+    def apply(self, entry: Mapping[str, Any]) -> None:
+        kind = entry.get("t")
+        self.lines += 1
+        if kind == "put":
+            self.tables.setdefault(entry["table"], {})[key_string(entry["key"])] = entry["item"]
+        elif kind == "del":
+            self.tables.get(entry["table"], {}).pop(key_string(entry["key"]), None)
+        elif kind == "rec":
+            if any(c["table"] == entry["table"] for c in self.consumers.values()):
+                self.streams.setdefault(entry["table"], []).append(
+                    {**entry["record"], "ShardId": entry["shard"]}
+                )
+        elif kind == "ckpt":
+            consumer = self.consumers.get(entry["fn"])
+            if consumer is not None:
+                consumer["checkpoints"] = dict(entry["checkpoints"])
+                consumer["carried"] = _tail(consumer["carried"], int(entry["carried_left"]))
+
+    def pending(self) -> dict[str, list[dict[str, Any]]]:
+        """Per consumer, the records it has still to handle, in order: what was carried into
+        this run and is left, then this run's records after its checkpoints."""
+        return {
+            name: list(c["carried"]) + records_after(self.streams.get(c["table"], []), c["checkpoints"])
+            for name, c in self.consumers.items()
+        }
+
+    def item_count(self) -> dict[str, int]:
+        return {table: len(items) for table, items in self.tables.items()}
+
+    def as_base(self, journal_from: int) -> dict[str, Any]:
+        """The base this state is, continued by segment ``journal_from``: stream records kept
+        only after the earliest checkpoint of their table's consumers."""
+        streams: dict[str, list[dict[str, Any]]] = {}
+        for table, records in self.streams.items():
+            positions = [c["checkpoints"] for c in self.consumers.values() if c["table"] == table]
+            if positions:
+                streams[table] = records_after(records, earliest(positions))
+        return {
             "taken_at": datetime.now(UTC).isoformat(timespec="milliseconds"),
-            "tables": dict(tables),
-            "streams": dict(streams),
-            "consumers": dict(consumers),
-        },
-    )
+            "key_schema": self.key_schema,
+            "tables": {table: list(items.values()) for table, items in self.tables.items()},
+            "streams": streams,
+            "consumers": self.consumers,
+            "journal_from": journal_from,
+        }
+
+
+def fold(
+    data_dir: Path,
+    key_schema: Mapping[str, Sequence[str]] | None = None,
+    *,
+    up_to: int | None = None,
+) -> tuple[State, int]:
+    """The base and the journal segments that continue it (those numbered ``up_to`` at most,
+    if given). Returns the state and the number the next segment should take."""
+    base = load_snapshot(data_dir / SNAPSHOT_NAME)
+    state = State.from_base(base, key_schema)
+    start = int((base or {}).get("journal_from", 0))
+    following = start
+    for number, path in segments(data_dir):
+        following = max(following, number + 1)
+        if number < start or (up_to is not None and number > up_to):
+            continue
+        for entry in read_segment(path):
+            state.apply(entry)
+    return state, following
+
+
+def compact(data_dir: Path, *, min_bytes: int = 0) -> dict[str, Any] | None:
+    """Fold the base and the closed segments (every one but the newest, which moto writes) into
+    a new base, then delete them. Nothing to do (None) while the closed segments hold less
+    than ``min_bytes`` and less than the base."""
+    started = time.monotonic()
+    base_path = data_dir / SNAPSHOT_NAME
+    base = load_snapshot(base_path)
+    start = int((base or {}).get("journal_from", 0))
+    live = [(n, p) for n, p in segments(data_dir) if n >= start]
+    closed = live[:-1]
+    journal_bytes = sum(p.stat().st_size for _, p in closed)
+    base_bytes = base_path.stat().st_size if base is not None else 0
+    if not closed or (journal_bytes < min_bytes and journal_bytes < base_bytes):
+        return None
+    state, _ = fold(data_dir, up_to=closed[-1][0])
+    size = write_snapshot(base_path, state.as_base(journal_from=closed[-1][0] + 1))
+    for number, path in segments(data_dir):
+        if number <= closed[-1][0]:
+            with contextlib.suppress(OSError):
+                path.unlink()
     return {
-        "items": sum(len(items) for items in tables.values()),
-        "stream_records": sum(len(records) for records in streams.values()),
+        "items": sum(state.item_count().values()),
         "bytes": size,
-        "write_seconds": time.monotonic() - started,
+        "journal_bytes": journal_bytes,
+        "lines": state.lines,
+        "seconds": time.monotonic() - started,
     }
 
 
-# --- restoring -------------------------------------------------------------------------------------
+# --- moto's side -----------------------------------------------------------------------------------
 
 
-def put_items(dynamodb: DynamoDBClient, table: str, items: Sequence[Mapping[str, Any]]) -> None:
-    """``BatchWriteItem`` in 25s, unprocessed items sent again."""
-    for start in range(0, len(items), 25):
-        requests: list[Any] = [{"PutRequest": {"Item": unwire(item)}} for item in items[start : start + 25]]
-        for attempt in range(10):
-            left = dynamodb.batch_write_item(RequestItems={table: requests}).get("UnprocessedItems", {})
-            requests = list(left.get(table, []))
-            if not requests:
-                break
-            time.sleep(min(0.05 * 2**attempt, 1.0))
-        else:
-            raise RuntimeError(f"{table}: {len(requests)} item(s) not restored")
+def _touched(action: str, params: Mapping[str, Any]) -> Iterator[tuple[str, Mapping[str, Any]]]:
+    """(table, its key or the whole item) of each item a write request names."""
+    if action == "PutItem":
+        yield params["TableName"], params["Item"]
+    elif action in ("UpdateItem", "DeleteItem"):
+        yield params["TableName"], params["Key"]
+    elif action == "BatchWriteItem":
+        for table, requests in (params.get("RequestItems") or {}).items():
+            for request in requests:
+                if "PutRequest" in request:
+                    yield table, request["PutRequest"]["Item"]
+                elif "DeleteRequest" in request:
+                    yield table, request["DeleteRequest"]["Key"]
+    elif action == "TransactWriteItems":
+        for entry in params.get("TransactItems") or []:
+            if "Put" in entry:
+                yield entry["Put"]["TableName"], entry["Put"]["Item"]
+            for kind in ("Update", "Delete"):
+                if kind in entry:
+                    yield entry[kind]["TableName"], entry[kind]["Key"]
 
 
-def apply_records(dynamodb: DynamoDBClient, table: str, records: Iterable[Mapping[str, Any]]) -> int:
-    """Write what stream records say happened (new image put, or keys deleted), in order."""
-    applied = 0
-    for record in records:
-        change = record.get("dynamodb", {})
-        if record.get("eventName") == "REMOVE":
-            dynamodb.delete_item(TableName=table, Key=unwire(change["Keys"]))
-        elif "NewImage" in change:
-            dynamodb.put_item(TableName=table, Item=unwire(change["NewImage"]))
-        else:
+class MotoRecorder:
+    """The write observer (:func:`acd_local.moto_fixes.observe_writes`) inside moto's process:
+    after each write request, every item it names as it is now (or its key, gone), and the
+    stream records it added, go to the journal in one write. Works from what the request named,
+    so a write that failed half-way (a batch) or was rolled back (a transaction) is journaled as
+    what it left."""
+
+    def __init__(self, journal: Journal) -> None:
+        self.journal = journal
+        self.requests = 0  # write requests journaled
+        self.seconds = 0.0  # spent journaling them, inside moto's lock (waits for the CPU included)
+        self.cpu_seconds = 0.0  # of which this thread ran
+
+    def before(self, backend: Any) -> dict[str, int]:
+        return {
+            name: len(table.stream_shard.items)
+            for name, table in backend.tables.items()
+            if table.stream_shard is not None
+        }
+
+    def after(self, backend: Any, action: str, params: Mapping[str, Any], before: Mapping[str, int]) -> None:
+        started, started_cpu = time.perf_counter(), time.thread_time()
+        entries: list[dict[str, Any]] = []
+        for table_name, named in _touched(action, params):
+            table = backend.tables.get(table_name)
+            if table is None:
+                continue
+            attributes = [a for a in (table.hash_key_attr, table.range_key_attr) if a]
+            key = {a: named[a] for a in attributes if a in named}
+            if len(key) != len(attributes):
+                continue  # a request moto refused before it wrote anything
+            hash_value, range_value = backend.get_keys_value(table, key)
+            item = table.get_item(hash_value, range_value)
+            if item is None:
+                entries.append({"t": "del", "table": table_name, "key": key})
+            else:
+                entries.append(
+                    {"t": "put", "table": table_name, "key": key, "item": item.to_json()["Attributes"]}
+                )
+        for table_name, count in before.items():
+            table = backend.tables.get(table_name)
+            shard = getattr(table, "stream_shard", None)
+            if shard is None:
+                continue
+            entries.extend(
+                {"t": "rec", "table": table_name, "shard": shard.id, "record": record.to_json()}
+                for record in shard.items[count:]
+            )
+        self.journal.append(entries)
+        self.requests += 1
+        self.seconds += time.perf_counter() - started
+        self.cpu_seconds += time.thread_time() - started_cpu
+
+
+def key_schema_of(backend: Any) -> dict[str, list[str]]:
+    return {
+        name: [a for a in (table.hash_key_attr, table.range_key_attr) if a]
+        for name, table in backend.tables.items()
+    }
+
+
+def load_into(backend: Any, state: State) -> dict[str, int]:
+    """Put the state's items into moto's tables directly (no stream records: the consumers
+    start the new streams from their beginning). Tables moto has not are left out.
+
+    Straight into the table's storage, not through ``put_item``: moto re-sums an item's size on
+    every attribute it sets (quadratic in the attributes; ~6 s for the default ``acd-sim`` day),
+    and these items passed its checks when they were first written."""
+    from moto.dynamodb.models.dynamo_type import DynamoType, Item  # noqa: PLC0415
+
+    loaded: dict[str, int] = {}
+    for name, items in state.tables.items():
+        table = backend.tables.get(name)
+        if table is None:
             continue
-        applied += 1
-    return applied
+        for stored in items.values():
+            raw = unwire(stored)
+            hash_value = DynamoType(raw[table.hash_key_attr])
+            range_value = DynamoType(raw[table.range_key_attr]) if table.range_key_attr else None
+            item = Item(hash_value, range_value, {})
+            dict.update(item.attrs, {attribute: DynamoType(value) for attribute, value in raw.items()})
+            if range_value is None:
+                table.items[hash_value] = item
+            else:
+                table.items[hash_value][range_value] = item
+        loaded[name] = len(items)
+    return loaded

@@ -27,6 +27,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future
+from datetime import UTC, datetime
 from multiprocessing.connection import Connection, Pipe
 from typing import Any
 
@@ -254,12 +255,146 @@ def _run_moto(channel: _Channel, config: Mapping[str, Any]) -> None:
     DynamoDBStreamsBackend.get_records = get_records  # type: ignore[method-assign]
     server = ThreadedMotoServer(ip_address=config["host"], port=config["port"], verbose=False)
     server.start()
+    keeping = _Keeping(config)
     channel.push("ready", server.get_host_and_port()[1])
 
     def stop(_grace: float = 1.0) -> None:
+        keeping.close()
         server.stop()
 
-    _serve(channel, {"stop": stop})
+    _serve(
+        channel,
+        {
+            "stop": stop,
+            "restore": keeping.restore,
+            "checkpoint": keeping.checkpoint,
+            "rotate": keeping.rotate,
+            "close": keeping.close,
+        },
+    )
+
+
+class _Keeping:
+    """The data folder, from inside moto's process: load it at the start, then journal every
+    write (see :mod:`acd_local.state`)."""
+
+    def __init__(self, config: Mapping[str, Any]) -> None:
+        self._account = config["account_id"]
+        self._region = config["region"]
+        self.journal: Any = None  # local_state.Journal
+        self.recorder: Any = None  # local_state.MotoRecorder
+        self._lock_file: Any = None
+
+    def restore(self, data_dir: str, consumers: Mapping[str, str], sync_interval: float) -> dict[str, Any]:
+        """Fold the folder's base and journal, load it into moto's (freshly provisioned) tables,
+        write it as the new base and start journaling. ``consumers``: stream consumer -> its
+        table. Returns what was loaded and, per consumer, the records it has still to handle."""
+        from pathlib import Path  # noqa: PLC0415
+
+        from moto.dynamodb.models import dynamodb_backends  # noqa: PLC0415
+
+        from acd_local import moto_fixes  # noqa: PLC0415
+        from acd_local import state as local_state  # noqa: PLC0415
+
+        started = time.monotonic()
+        directory = Path(data_dir)
+        directory.mkdir(parents=True, exist_ok=True)
+        self._lock(directory)
+        local_state.remove_leftovers(directory)
+        base_path = directory / local_state.SNAPSHOT_NAME
+        found = [p for p in (base_path, *(p for _, p in local_state.segments(directory))) if p.is_file()]
+        newest = max((p.stat().st_mtime for p in found), default=None)
+        backend = dynamodb_backends[self._account][self._region]
+        state, following = local_state.fold(directory, local_state.key_schema_of(backend))
+        loaded = local_state.load_into(backend, state)
+        pending = state.pending()
+        carried = {
+            name: pending[name] if state.consumers.get(name, {}).get("table") == table else []
+            for name, table in consumers.items()
+            if name in pending
+        }
+        # This run's start is the new base: what was loaded, and what each consumer has left.
+        state.tables = {table: state.tables[table] for table in loaded}
+        state.streams = {}
+        state.consumers = {
+            name: {"table": table, "checkpoints": {}, "carried": carried.get(name, [])}
+            for name, table in consumers.items()
+        }
+        size = local_state.write_snapshot(base_path, state.as_base(journal_from=following))
+        for number, path in local_state.segments(directory):
+            if number < following:
+                path.unlink()
+        self.journal = local_state.Journal(directory, following, sync_interval=sync_interval)
+        self.recorder = local_state.MotoRecorder(self.journal)
+        moto_fixes.observe_writes(self.recorder)
+        return {
+            "found": bool(found),
+            "items": loaded,
+            "carried": carried,
+            "journal_lines": state.lines,
+            "bytes": size,
+            "taken_at": (
+                datetime.fromtimestamp(newest, UTC).isoformat(timespec="seconds")
+                if newest is not None
+                else None
+            ),
+            "seconds": time.monotonic() - started,
+        }
+
+    def _lock(self, directory: Any) -> None:
+        """Hold the journal's lock while writing it; an earlier moto of a crashed acd-local may
+        still be letting go of it (it exits once its parent is gone)."""
+        import fcntl  # noqa: PLC0415
+
+        self._lock_file = (directory / "journal.lock").open("w")
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise OSError(f"{directory} is still being written by another moto") from None
+                time.sleep(0.1)
+
+    def checkpoint(self, function: str, checkpoints: Mapping[str, str], carried_left: int) -> None:
+        if self.journal is not None:
+            self.journal.append(
+                [
+                    {
+                        "t": "ckpt",
+                        "fn": function,
+                        "checkpoints": dict(checkpoints),
+                        "carried_left": carried_left,
+                    }
+                ]
+            )
+
+    def rotate(self) -> int | None:
+        return self.journal.rotate() if self.journal is not None else None
+
+    def close(self, _grace: float = 0.0) -> dict[str, Any] | None:
+        """Sync and close the journal (nothing is written after); what the folder holds."""
+        if self.journal is None:
+            return None
+        from moto.dynamodb.models import dynamodb_backends  # noqa: PLC0415
+
+        self.journal.close()
+        backend = dynamodb_backends[self._account][self._region]
+        summary = {
+            "items": sum(len(table) for table in backend.tables.values()),
+            "journal_bytes": self.journal.bytes_written,
+            "write_requests": self.recorder.requests,
+            "journal_seconds": self.recorder.seconds,
+            "journal_cpu_seconds": self.recorder.cpu_seconds,
+            "write_seconds_max": self.journal.write_seconds_max,
+            "syncs": self.journal.syncs,
+            "sync_seconds_max": self.journal.sync_seconds_max,
+        }
+        if self._lock_file is not None:
+            self._lock_file.close()
+            self._lock_file = None
+        return summary
 
 
 def _run_consumer(channel: _Channel, config: Mapping[str, Any]) -> None:
@@ -341,43 +476,20 @@ def _run_consumer(channel: _Channel, config: Mapping[str, Any]) -> None:
 
 
 def _run_keeper(channel: _Channel, config: Mapping[str, Any]) -> None:
-    """Takes snapshots for the parent (scanning and writing a file is CPU the endpoint's process
-    should not spend): ``scan`` some tables, then ``finish`` with the rest and the streams."""
+    """Folds the data folder's closed journal segments into its base for the parent, from the
+    files alone (it costs what the data costs: CPU the endpoint's and moto's processes should
+    not spend)."""
     from pathlib import Path  # noqa: PLC0415
 
-    from acd_local import stack as local  # noqa: PLC0415
     from acd_local import state as local_state  # noqa: PLC0415
 
-    clients = local.aws_clients(config["endpoint_url"], config["region"])
-    path = Path(config["path"])
-    scanned: dict[str, list[dict[str, Any]]] = {}
+    directory = Path(config["data_dir"])
 
-    def scan(tables: list[str]) -> int:
-        for table in tables:
-            scanned[table] = local_state.scan_table(clients.dynamodb, table)
-        return sum(len(scanned[t]) for t in tables)
-
-    def finish(
-        tables: list[str], stream_arns: Mapping[str, str], consumers: Mapping[str, Mapping[str, Any]]
-    ) -> dict[str, Any]:
-        started = time.monotonic()
-        scan(tables)
-        streams: dict[str, list[dict[str, Any]]] = {}
-        for table, arn in stream_arns.items():
-            positions = [c["checkpoints"] for c in consumers.values() if c["table"] == table]
-            if positions:
-                streams[table] = local_state.read_stream(
-                    clients.streams, arn, local_state.earliest(positions)
-                )
-        try:
-            summary = local_state.take_snapshot(path, tables=scanned, streams=streams, consumers=consumers)
-        finally:
-            scanned.clear()
-        summary["seconds"] = time.monotonic() - started
-        return summary
+    def compact(min_bytes: int = 0) -> dict[str, Any] | None:
+        return local_state.compact(directory, min_bytes=min_bytes)
 
     channel.push("ready", os.getpid())
-    _serve(channel, {"scan": scan, "finish": finish, "stop": lambda _grace=1.0: None})
+    _serve(channel, {"compact": compact, "stop": lambda _grace=1.0: None})
 
 
 _ROLES: dict[str, Callable[[_Channel, Mapping[str, Any]], None]] = {

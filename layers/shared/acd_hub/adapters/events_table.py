@@ -7,10 +7,20 @@ refuses (a ``ValidationException``, parameters botocore will not send) is :class
 answered 4xx and quarantined, since a retry would be refused forever.
 
 A ``callevent`` claims its key before it is stored (see :mod:`acd_hub.keys`): two conditional
-puts, not one ``TransactWriteItems``. Both are one round trip each; the transaction would bill
-twice the write units of the two puts, and moto deep-copies the whole table on every
-transaction (measured: 0.4 s per write at 1,000 items, 1.5 s at 4,000), which the local stack
-could not carry. Between the two puts nothing is lost: a retry finds its own claim and goes on.
+puts. Between the two puts nothing is lost: a retry finds its own claim and goes on. If the
+store refuses the event itself (:class:`StoreRefused`: a retry would be refused forever), the
+claim is taken back — a conditional delete, only if it still is the one this request wrote
+(each claim carries a random ``claim_id``) — so that a corrected delivery of the same key is
+stored rather than found in conflict with content that was never stored. Should that delete
+fail too (the store unavailable at that very moment), the claim stays, and a corrected
+delivery is quarantined as a conflict. The ingest may delete claim items only (its IAM policy
+limits ``DeleteItem`` to partition keys ``EVENT_KEY#...``).
+
+Why not one ``TransactWriteItems`` of claim and event? It would be all or nothing without the
+delete, but DynamoDB bills a transactional write twice (2 write units per KB of each item):
+every stored ``callevent`` would pay double, for a failure that validation makes rare (values
+and parameters are bounded long before DynamoDB's 400 KB). The take-back costs one delete, and
+only when an event is refused.
 
 The same table's reads (the aggregators' and the rebuild's, key design in :mod:`acd_hub.keys`)
 and the records of its stream are here too: one module per table.
@@ -18,6 +28,8 @@ and the records of its stream are here too: one module per table.
 
 from __future__ import annotations
 
+import contextlib
+import uuid
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -63,16 +75,37 @@ class EventsTable(Table):
         return None
 
     def put_event(self, item: dict[str, Any], claim: dict[str, Any] | None = None) -> bool:
-        if claim is not None:
-            stored_claim = self._put(
-                claim,
-                ConditionExpression="attribute_not_exists(pk)",
-                ReturnValuesOnConditionCheckFailure="ALL_OLD",
-            )
-            if stored_claim is not None and (fields := conflicting_fields(claim, stored_claim)):
-                raise EventConflict(item["event_key"], fields)
+        if claim is None:
+            return self._put_once(item)
+        mine = {**claim, "claim_id": uuid.uuid4().hex}
+        stored_claim = self._put(
+            mine,
+            ConditionExpression="attribute_not_exists(pk)",
+            ReturnValuesOnConditionCheckFailure="ALL_OLD",
+        )
+        if stored_claim is not None and (fields := conflicting_fields(claim, stored_claim)):
+            raise EventConflict(item["event_key"], fields)
+        try:
+            return self._put_once(item)
+        except StoreRefused:
+            if stored_claim is None:  # the claim is this request's: take it back
+                self._take_back(mine)
+            raise
+
+    def _put_once(self, item: dict[str, Any]) -> bool:
         # One conditional write: a duplicate costs one attempt and changes nothing.
         return self._put(item, ConditionExpression="attribute_not_exists(pk)") is None
+
+    def _take_back(self, claim: dict[str, Any]) -> None:
+        """Delete ``claim`` if it still is the one written (a failure leaves it: see above)."""
+        # Not ours any more, or the store unavailable: either way the refusal is the answer.
+        with contextlib.suppress(ClientError, BotoCoreError):
+            self.client.delete_item(
+                TableName=self.name,
+                Key=wire_key((claim["pk"], claim["sk"])),
+                ConditionExpression="claim_id = :mine",
+                ExpressionAttributeValues=self.encode({":mine": claim["claim_id"]}),
+            )
 
     def put_rejected(self, item: dict[str, Any]) -> None:
         self._put(item)
