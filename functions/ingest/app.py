@@ -19,7 +19,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from acd_hub.auth import token_source
 from acd_hub.aws import dynamodb_client
 from acd_hub.errors import Forbidden, StoreUnavailable, Unauthorized
-from acd_hub.ingest import CallbackIngest, Rejected
+from acd_hub.ingest import CONFLICT, CallbackIngest, Rejected
 from acd_hub.items import CallbackRequest
 from acd_hub.logs import log_metrics, quiet_sensitive_loggers
 from acd_hub.models import CALLBACK_MODELS
@@ -28,7 +28,6 @@ from acd_hub.storage import DynamoEventStore
 
 METHODS = ["GET", "HEAD", "PUT", "POST"]
 RETRY_AFTER_SECONDS = "5"
-CONFLICT = 409
 # How to pass the token, in every 401: an ACD integrator reads this body, not our README.
 TOKEN_HINT = {
     "path": "/callback/<token> (recommended: it survives any '?' the ACD appends)",
