@@ -166,16 +166,18 @@ def callback_request(event: APIGatewayProxyEventV2, path_token: str | None) -> C
     body = (
         base64.b64decode(raw_body) if event.is_base64_encoded else raw_body.encode("utf-8", "surrogateescape")
     )
-    http = event.request_context.http
+    context = event.request_context
+    http = context.http
+    headers = event.headers
     return CallbackRequest(
         method=http.method.upper(),
         path=event.raw_path,
         raw_query=event.raw_query_string or "",
         body=body,
-        content_type=event.headers.get("content-type", "") if event.headers else "",
+        content_type=headers.get("content-type", "") if headers else "",
         source_ip=http.source_ip or "",
         user_agent=http.user_agent or "",
-        request_id=event.request_context.request_id or "",
+        request_id=context.request_id or "",
         # API Gateway hands path parameters over already percent-decoded
         path_token=path_token or None,
     )
