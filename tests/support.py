@@ -9,17 +9,30 @@ batches Lambda would hand them.
 
 from __future__ import annotations
 
+import io
+import logging
+import os
+import sys
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from datetime import UTC, datetime
+from functools import cache
+from pathlib import Path
+from types import ModuleType
 from typing import Any
 
-from acd_devkit.lambda_events import stream_record
+from boto3.dynamodb.types import TypeSerializer
+
+from acd_devkit.lambda_events import FakeLambdaContext, stream_record
 from acd_hub.adapters.events_table import EventsTable
 from acd_hub.adapters.reports_table import ReportsTable
 from acd_hub.aggregation import AgentStatsAggregator, CallStatsAggregator, aggregate_batch
 from acd_hub.errors import EventConflict, StoreUnavailable
+from acd_hub.ingest import CallbackIngest
 from acd_hub.items import conflicting_fields, event_item
 from acd_hub.models import ParseContext, parse_callback
 from acd_hub.settings import HubSettings
+from acd_local.lambda_runtime import load_handler
 
 TOKEN = "test-token-0123456789"
 
@@ -56,6 +69,7 @@ class MemoryStore:
 # -- stream aggregation over the real tables --------------------------------------------------
 
 RECEIVED = datetime(2025, 11, 20, 12, 0, tzinfo=UTC)
+SERIALIZE = TypeSerializer().serialize
 
 
 class Harness:
@@ -128,3 +142,75 @@ def call_event(at: str, event_type: str, **extra: str) -> dict[str, str]:
         "eventtime": local.strftime("%Y-%m-%d %H:%M:%S"),
         **extra,
     }
+
+
+# -- the ingest function itself ------------------------------------------------------------------
+
+INGEST_CODE = Path(__file__).resolve().parents[1] / "functions" / "ingest"
+# What the ingest reads at import besides the ACD_ settings: a region and credentials for its
+# client (Lambda's come from the environment too), and where its metrics go (tests that compare
+# with the template's alarms import it under the template's values).
+FUNCTION_ENVIRONMENT = {
+    "AWS_DEFAULT_REGION": "eu-central-1",
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "POWERTOOLS_SERVICE_NAME": "acd-callback-hub-test",
+    "POWERTOOLS_METRICS_NAMESPACE": "AcdCallbackHubTest",
+}
+
+
+def ingest_module(environment: Mapping[str, str] = FUNCTION_ENVIRONMENT) -> ModuleType:
+    """``functions/ingest/app.py``, imported once per environment, as a container imports it at
+    cold start (its settings, client, logger and metrics read from ``environment``)."""
+    return _imported(tuple(sorted(environment.items())))
+
+
+@cache
+def _imported(environment: tuple[tuple[str, str], ...]) -> ModuleType:
+    saved = {name: os.environ.get(name) for name, _ in environment}
+    os.environ.update(dict(environment))
+    try:
+        handler = load_handler(INGEST_CODE, "app.lambda_handler")
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+    return sys.modules[handler.__module__]
+
+
+@contextmanager
+def ingest_function(
+    ingest: CallbackIngest, environment: Mapping[str, str] = FUNCTION_ENVIRONMENT
+) -> Iterator[ModuleType]:
+    """The ingest function (:func:`ingest_module`) with its use case swapped for ``ingest`` (over
+    an in-memory store, a stubbed or a dead client) while the block runs. Call its
+    ``lambda_handler`` as Lambda does."""
+    module: Any = ingest_module(environment)  # its globals are not known to mypy
+    saved = module.ingest
+    module.ingest = ingest
+    try:
+        yield module
+    finally:
+        module.ingest = saved
+
+
+@contextmanager
+def function_log(module: ModuleType, level: int = logging.DEBUG) -> Iterator[io.StringIO]:
+    """Every line the function's logger writes while the block runs, as it writes them (JSON)."""
+    out = io.StringIO()
+    handler = logging.StreamHandler(out)
+    handler.setFormatter(module.logger.registered_formatter)
+    saved_level = module.logger.level
+    module.logger.addHandler(handler)
+    module.logger.setLevel(level)
+    try:
+        yield out
+    finally:
+        module.logger.removeHandler(handler)
+        module.logger.setLevel(saved_level)
+
+
+def lambda_context() -> FakeLambdaContext:
+    return FakeLambdaContext(function_name="IngestFunction")

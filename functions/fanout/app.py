@@ -6,11 +6,13 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from acd_hub.aws import sns_client
 from acd_hub.fanout import SnsFanout
+from acd_hub.logs import log_metrics
 from acd_hub.settings import HubSettings
 
 settings = HubSettings()
@@ -31,13 +33,8 @@ def publish_record(record: DynamoDBRecord) -> None:
 
 
 @logger.inject_lambda_context(clear_state=True)
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    try:
-        return process_partial_response(
-            event=event, record_handler=publish_record, processor=processor, context=context
-        )
-    finally:
-        if metrics.metric_set:
-            metrics.flush_metrics()
-        # Powertools keeps the metric set when metrics are disabled (local runs): start clean.
-        metrics.clear_metrics()
+@log_metrics(metrics)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
+    return process_partial_response(
+        event=event, record_handler=publish_record, processor=processor, context=context
+    )

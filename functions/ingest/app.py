@@ -1,17 +1,38 @@
 """IngestFunction: the ACD's callback URL. Validates, normalizes and stores every notification
-once; never waits on fan-out or aggregation (those follow from the table's stream)."""
+once; never waits on fan-out or aggregation (those follow from the table's stream).
 
+The routes hand the request to the use case (``acd_hub.ingest``); the exception handlers below
+are the one place where its outcomes become HTTP answers.
+"""
+
+from __future__ import annotations
+
+import base64
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from acd_hub.adapters.events_table import EventsTable
 from acd_hub.auth import token_source
 from acd_hub.aws import dynamodb_client
-from acd_hub.http_api import build_resolver, without_body_for_head
-from acd_hub.ingest import CallbackIngest
+from acd_hub.errors import Forbidden, StoreUnavailable, Unauthorized
+from acd_hub.ingest import CONFLICT, CallbackIngest, Rejected
+from acd_hub.items import CallbackRequest
+from acd_hub.logs import log_metrics, quiet_sensitive_loggers
+from acd_hub.models import CALLBACK_MODELS
 from acd_hub.settings import HubSettings
+
+METHODS = ["GET", "HEAD", "PUT", "POST"]
+RETRY_AFTER_SECONDS = "5"
+# How to pass the token, in every 401: an ACD integrator reads this body, not our README.
+TOKEN_HINT = {
+    "path": "/callback/<token> (recommended: it survives any '?' the ACD appends)",
+    "query": "/callback?token=<token>",
+}
 
 settings = HubSettings()
 logger = Logger()
@@ -21,16 +42,157 @@ ingest = CallbackIngest(
     EventsTable(dynamodb_client(settings.aws_endpoint_url), settings.events_table),
     token_source(settings),
 )
-app = build_resolver(ingest, logger, metrics)
+quiet_sensitive_loggers()
+app = APIGatewayHttpResolver()
+
+
+@app.route("/callback", method=METHODS)
+def callback() -> Response:
+    return receive(None)
+
+
+@app.route("/callback/<token>", method=METHODS)
+def callback_with_token(token: str) -> Response:
+    return receive(token)
+
+
+def receive(path_token: str | None) -> Response:
+    stored = ingest.handle(callback_request(app.current_event, path_token))
+    count(stored.cmd, stored.outcome)
+    logger.info(
+        "callback stored" if not stored.duplicate else "duplicate callback",
+        extra={"cmd": stored.cmd, "event_key": stored.event_key, "outcome": stored.outcome},
+    )
+    # event_time shows the integrator how their timestamp was read (UTC)
+    return answer(
+        200,
+        {
+            "status": stored.outcome,
+            "cmd": stored.cmd,
+            "event_key": stored.event_key,
+            "event_time": stored.event_time,
+            "day": stored.day,
+        },
+    )
+
+
+@app.exception_handler(Rejected)
+def rejected(exc: Rejected) -> Response:
+    count(exc.cmd, "rejected")
+    logger.info(
+        "callback rejected",
+        extra={"cmd": exc.cmd, "request_id": exc.request_id, "parameters": [e.parameter for e in exc.errors]},
+    )
+    conflict = exc.status == CONFLICT
+    return answer(
+        exc.status,
+        {
+            "error": "conflict" if conflict else "bad_request",
+            "message": (
+                "the event key is already stored with other content; this request is kept for "
+                "inspection under request_id"
+                if conflict
+                else "the callback was not stored; it is kept for inspection under request_id"
+            ),
+            "request_id": exc.request_id,
+            "errors": [e.as_dict() for e in exc.errors],
+        },
+    )
+
+
+@app.exception_handler(Unauthorized)
+def unauthorized(exc: Unauthorized) -> Response:
+    return unauthorized_answer(str(exc))
+
+
+@app.not_found
+def not_found(_: Exception) -> Response:
+    # "/callback/" or "/callback//x" reaching us: an empty or misplaced token, not a wrong URL
+    path = app.current_event.path or ""
+    if path == "/callback" or path.startswith("/callback/"):
+        return unauthorized_answer("missing or misplaced token")
+    return answer(404, {"error": "not_found", "message": "not found: the callback URL is /callback/<token>"})
+
+
+@app.exception_handler(Forbidden)
+def forbidden(exc: Forbidden) -> Response:
+    count("invalid", "forbidden")
+    logger.warning("callback forbidden", extra={"reason": str(exc)})
+    return answer(403, {"error": "forbidden", "message": "source address not allowed"})
+
+
+@app.exception_handler(StoreUnavailable)
+def store_unavailable(exc: StoreUnavailable) -> Response:
+    count("invalid", "store_unavailable")
+    logger.error("event store unavailable", extra={"reason": str(exc)})
+    return answer(
+        503,
+        {"error": "store_unavailable", "message": "the event was not stored; please retry"},
+        headers={"Retry-After": RETRY_AFTER_SECONDS},
+    )
+
+
+def unauthorized_answer(reason: str) -> Response:
+    count("invalid", "unauthorized")
+    logger.warning("callback unauthorized", extra={"reason": reason})
+    return answer(
+        401,
+        {
+            "error": "unauthorized",
+            "message": f"{reason}: use /callback/<token> or ?token=",
+            "token": TOKEN_HINT,
+        },
+        headers={"WWW-Authenticate": 'Token realm="acd-callback"'},
+    )
+
+
+def count(cmd: str, outcome: str) -> None:
+    # Only known cmds become a dimension: garbage must not mint metric series.
+    metrics.add_dimension(name="cmd", value=cmd if cmd in CALLBACK_MODELS else "invalid")
+    metrics.add_dimension(name="outcome", value=outcome)
+    metrics.add_metric(name="Callbacks", unit=MetricUnit.Count, value=1)
+
+
+def answer(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response:
+    return Response(
+        status_code=status, content_type=content_types.APPLICATION_JSON, body=body, headers=headers
+    )
+
+
+def callback_request(event: APIGatewayProxyEventV2, path_token: str | None) -> CallbackRequest:
+    """API Gateway's payload 2.0 -> the use case's transport-neutral request (the body as the
+    bytes sent)."""
+    raw_body = event.body or ""
+    body = (
+        base64.b64decode(raw_body) if event.is_base64_encoded else raw_body.encode("utf-8", "surrogateescape")
+    )
+    context = event.request_context
+    http = context.http
+    headers = event.headers
+    return CallbackRequest(
+        method=http.method.upper(),
+        path=event.raw_path,
+        raw_query=event.raw_query_string or "",
+        body=body,
+        content_type=headers.get("content-type", "") if headers else "",
+        source_ip=http.source_ip or "",
+        user_agent=http.user_agent or "",
+        request_id=context.request_id or "",
+        # API Gateway hands path parameters over already percent-decoded
+        path_token=path_token or None,
+    )
+
+
+def without_body_for_head(event: dict[str, Any], response: dict[str, Any]) -> dict[str, Any]:
+    """HEAD answers carry headers only."""
+    method = event.get("requestContext", {}).get("http", {}).get("method", "")
+    if str(method).upper() == "HEAD":
+        response = {**response, "body": "", "isBase64Encoded": False}
+    return response
 
 
 # No log_event: the request carries the token and phone numbers.
 @logger.inject_lambda_context(clear_state=True)
+@log_metrics(metrics)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    try:
-        return without_body_for_head(event, app.resolve(event, context))
-    finally:
-        if metrics.metric_set:
-            metrics.flush_metrics()
-        # Powertools keeps the metric set when metrics are disabled (local runs): start clean.
-        metrics.clear_metrics()
+    return without_body_for_head(event, app.resolve(event, context))

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import socket
 from typing import Any
-from unittest.mock import MagicMock
 
 import boto3
 import pytest
@@ -15,11 +14,10 @@ from botocore.stub import Stubber
 
 from acd_hub.adapters.events_table import EventsTable
 from acd_hub.auth import static_tokens
-from acd_hub.http_api import build_resolver
 from acd_hub.ingest import CallbackIngest
 from acd_hub.settings import HubSettings
 from acd_local.lambda_runtime import HttpRequest, Route, build_http_api_event
-from tests.support import TOKEN
+from tests.support import TOKEN, ingest_function, lambda_context
 
 ROUTE = Route(method="GET", path="/callback/{token}", function="IngestFunction")
 QUERY = "cmd=agentstate&agentid=100321&mode=0&state=online&eventtime=1763629200000"
@@ -34,9 +32,12 @@ def free_port() -> int:
 def answer(client: Any, query: str = QUERY) -> dict[str, Any]:
     settings = HubSettings(callback_tokens=[TOKEN])
     ingest = CallbackIngest(settings, EventsTable(client, settings.events_table), static_tokens(settings))
-    resolver = build_resolver(ingest, MagicMock(), MagicMock())
     request = HttpRequest("GET", f"/callback/{TOKEN}?{query}", [("Host", "x")], b"", "203.0.113.5")
-    return resolver.resolve(build_http_api_event(request, ROUTE, {"token": TOKEN}), MagicMock())
+    with ingest_function(ingest) as function:
+        response: dict[str, Any] = function.lambda_handler(
+            build_http_api_event(request, ROUTE, {"token": TOKEN}), lambda_context()
+        )
+        return response
 
 
 def events_in(client: Any) -> int:

@@ -11,10 +11,8 @@ from __future__ import annotations
 import json
 import re
 from typing import Any
-from unittest.mock import MagicMock
 
 import pytest
-from aws_lambda_powertools import Logger, Metrics
 
 from acd_cli.admin_cli import CONSUMERS
 from acd_devkit.template import (
@@ -27,11 +25,10 @@ from acd_devkit.template import (
     stream_mappings,
 )
 from acd_hub.auth import static_tokens
-from acd_hub.http_api import build_resolver
 from acd_hub.ingest import CallbackIngest
 from acd_hub.settings import HubSettings
 from acd_local.lambda_runtime import HttpRequest, Route, build_http_api_event
-from tests.support import TOKEN, MemoryStore
+from tests.support import FUNCTION_ENVIRONMENT, TOKEN, MemoryStore, ingest_function, lambda_context
 from tests.template.test_template import TEMPLATE
 
 pytestmark = pytest.mark.template
@@ -135,9 +132,9 @@ def test_rejected_alarm_reads_the_metric_the_ingest_emits(
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """Run a bad callback through the real resolver with Powertools metrics on (the template's
-    namespace and service) and read the EMF line it prints: the alarm's query must name that
-    namespace, metric and dimension set, and the outcome value."""
+    """Run a bad callback through the ingest function imported under the template's namespace and
+    service, with Powertools metrics on, and read the EMF line it prints: the alarm's query must
+    name that namespace, metric and dimension set, and the outcome value."""
     query = _rejected_query(alarms)
     match = re.fullmatch(
         r'SELECT SUM\((\w+)\) FROM SCHEMA\("([^"]+)", ([\w, ]+)\) WHERE outcome = \'(\w+)\'',
@@ -149,22 +146,26 @@ def test_rejected_alarm_reads_the_metric_the_ingest_emits(
     monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "false")
     monkeypatch.delenv("POWERTOOLS_DEV", raising=False)
 
-    environment = function_environment(template, "IngestFunction")
-    metrics = Metrics(namespace=_namespace(template), service=environment["POWERTOOLS_SERVICE_NAME"])
+    environment = {
+        **FUNCTION_ENVIRONMENT,
+        "POWERTOOLS_SERVICE_NAME": function_environment(template, "IngestFunction")[
+            "POWERTOOLS_SERVICE_NAME"
+        ],
+        "POWERTOOLS_METRICS_NAMESPACE": _namespace(template),
+    }
     settings = HubSettings(callback_tokens=[TOKEN])
-    ingest = CallbackIngest(settings, MemoryStore(), static_tokens(settings))
-    resolver = build_resolver(ingest, Logger(service="test"), metrics)
     route = Route(method="GET", path="/callback/{token}", function="IngestFunction")
     request = HttpRequest(
         "GET", f"/callback/{TOKEN}?cmd=agentstate&agentid=12", [("Host", "x")], b"", "203.0.113.5"
     )
     capsys.readouterr()
-    try:
-        answer = resolver.resolve(build_http_api_event(request, route, {"token": TOKEN}), MagicMock())
-        assert answer["statusCode"] == 400
-        metrics.flush_metrics()
-    finally:
-        metrics.clear_metrics()
+    with ingest_function(
+        CallbackIngest(settings, MemoryStore(), static_tokens(settings)), environment
+    ) as function:
+        answer = function.lambda_handler(
+            build_http_api_event(request, route, {"token": TOKEN}), lambda_context()
+        )
+    assert answer["statusCode"] == 400
     (emf,) = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
     (directive,) = emf["_aws"]["CloudWatchMetrics"]
     assert directive["Namespace"] == namespace

@@ -152,7 +152,6 @@ def test_sam_build_layer(built: Path) -> None:
     python = built / "SharedLayer" / "python"
     assert (python / "acd_hub" / "keys.py").is_file()
     assert (python / "pydantic").is_dir()
-    assert (python / "pydantic_settings").is_dir()
     assert (python / "aws_lambda_powertools").is_dir()
     assert (python / "phonenumbers").is_dir()
     assert (python / "tzdata").is_dir()

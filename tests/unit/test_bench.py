@@ -55,7 +55,9 @@ def test_ingest_warm_measures_both_handlers_on_the_same_events(warm: dict[str, A
     assert all(_positive(v) for v in (warm["ingest_us_per_event"], warm["bare_us_per_event"], warm["ratio"]))
     assert 0 < warm["ingest_put_item_us_per_event"] < warm["ingest_us_per_event"]
     assert 0 < warm["bare_put_item_us_per_event"] < warm["bare_us_per_event"]
-    assert warm["target_ratio_max"] == 1.3
+    assert (
+        warm["target_ratio_max"] == 1.5
+    )  # the codebase issue: warm per-event time at most 1.5x the bare handler
 
 
 def test_ingest_warm_leaves_no_stubbed_client_behind(warm: dict[str, Any]) -> None:

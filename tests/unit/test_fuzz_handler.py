@@ -12,19 +12,17 @@ import base64
 import json
 import os
 from typing import Any
-from unittest.mock import MagicMock
 from urllib.parse import quote
 
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from acd_hub.auth import static_tokens
-from acd_hub.http_api import build_resolver, without_body_for_head
 from acd_hub.ingest import CallbackIngest
 from acd_hub.models import CALLBACK_MODELS
 from acd_hub.settings import HubSettings
 from acd_local.lambda_runtime import HttpRequest, Route, build_http_api_event, match_route
-from tests.support import TOKEN, MemoryStore
+from tests.support import TOKEN, MemoryStore, function_log, ingest_function, lambda_context
 from tests.unit.test_models import VALID
 
 # FUZZ_DEPTH=deep (make fuzz-deep, run by CI) gives every property 10,000 examples.
@@ -41,7 +39,14 @@ ROUTES = [
 ]
 STORE = MemoryStore()
 HUB = HubSettings(callback_tokens=[TOKEN])
-RESOLVER = build_resolver(CallbackIngest(HUB, STORE, static_tokens(HUB)), MagicMock(), MagicMock())
+INGEST = CallbackIngest(HUB, STORE, static_tokens(HUB))
+
+
+def invoke(event: dict[str, Any], ingest: CallbackIngest = INGEST) -> dict[str, Any]:
+    with ingest_function(ingest) as function:
+        answer: dict[str, Any] = function.lambda_handler(event, lambda_context())
+        return answer
+
 
 NAMES = [
     "cmd",
@@ -170,8 +175,7 @@ def requests(draw: st.DrawFn) -> HttpRequest:
 def call(request: HttpRequest) -> dict[str, Any]:
     matched = match_route(ROUTES, request.method.upper(), request.raw_path)
     route, params = matched if matched else (Route(method="ANY", path="/{proxy+}", function="x"), {})
-    event = build_http_api_event(request, route, params)
-    return without_body_for_head(event, RESOLVER.resolve(event, MagicMock()))
+    return invoke(build_http_api_event(request, route, params))
 
 
 @FUZZ
@@ -205,7 +209,7 @@ def test_any_bytes_as_body_or_base64(payload: bytes, as_base64: bool) -> None:
     )
     if as_base64:
         event["body"], event["isBase64Encoded"] = base64.b64encode(payload).decode(), True
-    assert RESOLVER.resolve(event, MagicMock())["statusCode"] in (200, 400)
+    assert invoke(event)["statusCode"] in (200, 400)
 
 
 # --- no token kept, no token logged -------------------------------------------------------------
@@ -277,24 +281,22 @@ def _kept_text(item: dict[str, Any]) -> str:
 @FUZZ
 @given(token_requests())
 def test_no_token_is_kept_or_logged(shape: tuple[HttpRequest, dict[str, str]]) -> None:
-    import io  # noqa: PLC0415
-    import logging  # noqa: PLC0415
-
-    from aws_lambda_powertools import Logger  # noqa: PLC0415
-
     request, shown = shape
-    store, out = MemoryStore(), io.StringIO()
-    logger = Logger(service="token-property", logger_handler=logging.StreamHandler(out))
-    resolver = build_resolver(CallbackIngest(HUB, store, static_tokens(HUB)), logger, MagicMock())
+    store = MemoryStore()
     matched = match_route(ROUTES, request.method, request.raw_path)
     assert matched is not None
-    response = resolver.resolve(build_http_api_event(request, *matched), MagicMock())
+    with (
+        ingest_function(CallbackIngest(HUB, store, static_tokens(HUB))) as function,
+        function_log(function) as out,
+    ):
+        response = function.lambda_handler(build_http_api_event(request, *matched), lambda_context())
     assert response["statusCode"] in (200, 400, 401, 409), response
     event(f"{shown['where']}: {response['statusCode']}")
     for item in [*store.events.values(), *store.rejected]:
         kept = _kept_text(item)
         assert TOKEN not in kept, item
         assert OTHER_SECRET not in kept, item
+    assert '"level"' in out.getvalue(), "every answer is logged: the log was not captured"
     for text in (out.getvalue(), response["body"]):
         assert TOKEN not in text
         assert OTHER_SECRET not in text

@@ -142,5 +142,5 @@ def bench_ingest_warm(rounds: int = 25, sim_events: int = 200) -> dict[str, Any]
             [a / b for a, b in zip(per_event["ingest"], per_event["bare"], strict=True)]
         ),
         "samples_us": per_event,
-        "target_ratio_max": 1.3,
+        "target_ratio_max": 1.5,  # the codebase issue's target for the warm ingest
     }

@@ -15,8 +15,15 @@ def _config() -> object:
     from botocore.config import Config  # noqa: PLC0415
 
     # The ACD is waiting on the ingest: a few quick retries, then a 503 and let it resend.
+    # No client-side parameter validation: botocore walks every attribute of every item against
+    # the service model on each call (a third of a stored event's put_item), DynamoDB validates
+    # the request anyway, and its ValidationException is what the adapters map to "refused".
     return Config(
-        connect_timeout=2, read_timeout=5, retries={"max_attempts": 3, "mode": "standard"}, tcp_keepalive=True
+        connect_timeout=2,
+        read_timeout=5,
+        retries={"max_attempts": 3, "mode": "standard"},
+        tcp_keepalive=True,
+        parameter_validation=False,
     )
 
 

@@ -1,4 +1,4 @@
-"""Domain errors. One exception handler maps each to its HTTP answer (see ``acd_hub.http_api``)."""
+"""Domain errors. One exception handler each maps them to their HTTP answer (``functions/ingest/app.py``)."""
 
 from __future__ import annotations
 

@@ -1,18 +1,25 @@
-"""Settings, parsed once per container from the environment (prefix ``ACD_``).
+"""Settings, read once per container from the environment (``ACD_<NAME>``, any case).
 
-Domain code never reads ``os.environ``; it is handed a :class:`HubSettings`. Tests build one
-directly with keyword arguments.
+Domain code never reads ``os.environ``; it is handed a :class:`HubSettings`. A handler builds
+one at cold start (``HubSettings()``); tests build one with keyword arguments, which win over
+the environment.
+
+A plain pydantic model, not pydantic-settings: that package costs the ingest's cold start
+about 50 ms of imports (asyncio, argparse, dotenv and every settings source) to read a dozen
+variables.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import os
 from functools import cached_property
-from typing import Annotated
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+
+ENV_PREFIX = "acd_"
 
 
 def _split_csv(value: object) -> object:
@@ -21,8 +28,8 @@ def _split_csv(value: object) -> object:
     return value
 
 
-class HubSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="ACD_", frozen=True, extra="ignore")
+class HubSettings(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
 
     events_table: str = "EventsTable"
     reports_table: str = "ReportsTable"
@@ -34,12 +41,12 @@ class HubSettings(BaseSettings):
 
     # Valid callback tokens. Locally: ACD_CALLBACK_TOKENS="tok1,tok2". On AWS the tokens live in
     # SSM Parameter Store (SecureString, comma-separated) named by token_parameter.
-    callback_tokens: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
+    callback_tokens: list[SecretStr] = Field(default_factory=list)
     token_parameter: str = ""
     token_cache_seconds: int = 300
     # Empty: any source address. Otherwise only these CIDRs may call (the vendor advises
     # allow-listing the ACD's external IP).
-    allowed_source_cidrs: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    allowed_source_cidrs: list[str] = Field(default_factory=list)
 
     acd_timezone: str = "Europe/Berlin"
     report_timezone: str = "Europe/Berlin"
@@ -52,6 +59,23 @@ class HubSettings(BaseSettings):
     # "Capacity": one partition per ~100 counter updates/s keeps a big hotline well inside
     # DynamoDB's per-partition write limit). Readers must use the same number.
     kpi_shards: int = Field(default=4, ge=1, le=64)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_environment(cls, given: Any) -> Any:
+        """Every setting not given comes from ``ACD_<NAME>`` if that is set (names in any case,
+        as pydantic-settings read them)."""
+        if not isinstance(given, dict):
+            return given
+        environment = {
+            name.lower(): value for name, value in os.environ.items() if name.lower().startswith(ENV_PREFIX)
+        }
+        from_environment = {
+            name: environment[ENV_PREFIX + name]
+            for name in cls.model_fields
+            if ENV_PREFIX + name in environment
+        }
+        return {**from_environment, **given}
 
     @field_validator("callback_tokens", "allowed_source_cidrs", mode="before")
     @classmethod
