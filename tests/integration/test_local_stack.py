@@ -24,6 +24,7 @@ from typing import Any
 
 import pytest
 
+from acd_devkit import lambda_events
 from acd_devkit.lambda_events import FakeLambdaContext, query_parameters
 from acd_devkit.template import load_template
 from acd_local.lambda_runtime import (
@@ -293,14 +294,11 @@ def test_provision_accepts_a_loaded_template(clean_moto: str, aws: AwsClients, s
 
 
 def stream_record(cmd: str | None = "configchanged", event_name: str = "INSERT", **extra: Any) -> dict:
-    image: dict[str, Any] = {"pk": {"S": "CALL#abc"}, "count": {"N": "5"}}
+    """A record of the events table's stream (the shared builder's), as a filter sees it."""
+    item: dict[str, Any] = {"pk": "CALL#abc", "sk": "2026-11-20T09:00:00.000Z", "count": 5}
     if cmd is not None:
-        image["cmd"] = {"S": cmd}
-    return {
-        "eventName": event_name,
-        "dynamodb": {"NewImage": image, "Keys": {"pk": {"S": "CALL#abc"}}},
-        **extra,
-    }
+        item["cmd"] = cmd
+    return {**lambda_events.stream_record(item, 1), "eventName": event_name, **extra}
 
 
 FANOUT_PATTERN = {
