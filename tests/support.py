@@ -12,10 +12,12 @@ from __future__ import annotations
 import io
 import logging
 import os
+import random
 import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from dataclasses import replace
+from datetime import UTC, date, datetime, time, timedelta
 from functools import cache
 from pathlib import Path
 from types import ModuleType
@@ -23,6 +25,7 @@ from typing import Any
 
 from boto3.dynamodb.types import TypeSerializer
 
+from acd_cli.reporting import ReportQueries
 from acd_devkit.lambda_events import FakeLambdaContext, stream_record
 from acd_hub.adapters.events_table import EventsTable
 from acd_hub.adapters.reports_table import ReportsTable
@@ -167,16 +170,8 @@ def ingest_module(environment: Mapping[str, str] = FUNCTION_ENVIRONMENT) -> Modu
 
 @cache
 def _imported(environment: tuple[tuple[str, str], ...]) -> ModuleType:
-    saved = {name: os.environ.get(name) for name, _ in environment}
-    os.environ.update(dict(environment))
-    try:
+    with _environment(dict(environment)):
         handler = load_handler(INGEST_CODE, "app.lambda_handler")
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
     return sys.modules[handler.__module__]
 
 
@@ -214,3 +209,122 @@ def function_log(module: ModuleType, level: int = logging.DEBUG) -> Iterator[io.
 
 def lambda_context() -> FakeLambdaContext:
     return FakeLambdaContext(function_name="IngestFunction")
+
+
+# -- the stream functions on DynamoDB in memory ------------------------------------------------------
+
+FUNCTIONS = Path(__file__).resolve().parents[1] / "functions"
+STREAM_FUNCTIONS = {"AgentStatsFunction": "agent_stats", "CallStatsFunction": "call_stats"}
+
+
+@contextmanager
+def stream_functions(db: Any, names: tuple[str, ...] = tuple(STREAM_FUNCTIONS)) -> Iterator[dict[str, Any]]:
+    """The real handlers of ``functions/<name>/app.py``, imported as a cold start imports them,
+    with ``acd_hub.aws.dynamodb_client`` answering ``db`` (their module-level wiring runs as
+    written)."""
+    import acd_hub.aws  # noqa: PLC0415
+
+    saved = acd_hub.aws.dynamodb_client
+    acd_hub.aws.dynamodb_client = lambda *_args, **_kwargs: db  # type: ignore[assignment]
+    try:
+        with _environment(FUNCTION_ENVIRONMENT):
+            yield {
+                name: load_handler(FUNCTIONS / STREAM_FUNCTIONS[name], "app.lambda_handler") for name in names
+            }
+    finally:
+        acd_hub.aws.dynamodb_client = saved
+
+
+@contextmanager
+def _environment(environment: Mapping[str, str]) -> Iterator[None]:
+    saved = {name: os.environ.get(name) for name in environment}
+    os.environ.update(dict(environment))
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+# -- random days, and every report of one ------------------------------------------------------------
+
+REPORT_ZONE = HubSettings().report_zone
+# an ordinary day, and both DST days of 2026 in Europe/Berlin
+DAYS = (date(2026, 11, 20), date(2026, 3, 29), date(2026, 10, 25))
+STATES = ("online", "alerting", "connected", "working", "paused", "outconnect", "outworking", "offline")
+AGENTS = ("100001", "100002", "100003")
+TASKS = tuple(f"c0ffee{n}" for n in range(6))
+
+
+def local_text(moment: datetime) -> str:
+    return moment.astimezone(REPORT_ZONE).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def random_day(rng: random.Random, day: date) -> list[dict[str, str]]:
+    """Agents' states across the day and its midnights, and calls with their agents' work."""
+    begin = datetime.combine(day - timedelta(days=1), time(20), tzinfo=REPORT_ZONE)
+    span = int(
+        (datetime.combine(day + timedelta(days=1), time(4), tzinfo=REPORT_ZONE) - begin).total_seconds()
+    )
+    sent: list[dict[str, str]] = []
+    event_id = iter(range(1, 10**6))
+    for agent in AGENTS[: rng.randint(1, 3)]:
+        for _ in range(rng.randint(1, 14)):
+            at = begin + timedelta(seconds=rng.randint(0, span), milliseconds=rng.choice((0, 250)))
+            state = rng.choice(STATES)
+            params = {"cmd": "agentstate", "agentid": agent, "mode": "0", "state": state}
+            params["eventtime"] = str(int(at.timestamp() * 1000))
+            if state in ("connected", "working", "outconnect", "outworking") and rng.random() < 0.8:
+                params["taskid"] = rng.choice(TASKS)
+            if state == "paused":
+                params["pause-reason"] = rng.choice(("Kaffee", "Technik"))
+            sent.append(params)
+    for task in TASKS[: rng.randint(0, len(TASKS))]:
+        start = begin + timedelta(seconds=rng.randint(0, span))
+        common = {"cmd": "callevent", "taskid": task}
+        sent.append(
+            {
+                **common,
+                "id": str(next(event_id)),
+                "eventtype": "CallStart",
+                "eventtime": local_text(start),
+                "mode": rng.choice("001"),
+                "hotlineid": rng.choice(("501", "502")),
+            }
+        )
+        at = start
+        for kind in rng.sample(
+            ["Connected", "Holdstart", "Holdstop", "Connected", "Mailbox", "CallEnd"], rng.randint(0, 4)
+        ):
+            at += timedelta(seconds=rng.randint(1, 400))
+            extra = {"agentid": rng.choice(AGENTS)} if kind == "Connected" else {}
+            sent.append(
+                {**common, "id": str(next(event_id)), "eventtype": kind, "eventtime": local_text(at), **extra}
+            )
+    return sent
+
+
+def every_report(harness: Harness, sent: list[dict[str, str]], day: date) -> dict[str, Any]:
+    queries = ReportQueries(
+        harness.log.client, harness.settings.reports_table, harness.settings.cmd_day_shards
+    )
+    days = [d.isoformat() for d in (day - timedelta(days=1), day, day + timedelta(days=1))]
+    out: dict[str, Any] = {}
+    for agent in AGENTS:
+        for each in days:
+            day_report = queries.agent_day(agent, each)
+            out[f"agent {agent} {each}"] = day_report and replace(
+                day_report, latest_event=None, updated_at=None
+            )
+    for hotline in ("501", "502"):
+        for each in days:
+            kpis = queries.kpis(hotline, each)
+            out[f"kpis {hotline} {each}"] = kpis and replace(kpis, updated_at=None)
+            out[f"calls {hotline} {each}"] = queries.calls(hotline, each)
+    for task in {p["taskid"] for p in sent if "taskid" in p}:
+        out[f"call {task}"] = queries.call(task)
+    out["board"] = queries.board()
+    return out

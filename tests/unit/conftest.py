@@ -12,6 +12,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from acd_devkit.memory_dynamodb import MemoryDynamoDB
 from acd_devkit.template import dynamodb_tables, load_template
 
 
@@ -27,6 +28,14 @@ def _no_network(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):
         if name.startswith(("ACD_", "POWERTOOLS_")) or name == "AWS_ENDPOINT_URL":
             monkeypatch.delenv(name)
+
+
+@pytest.fixture
+def memory_dynamodb() -> MemoryDynamoDB:
+    """DynamoDB in memory (:mod:`acd_devkit.memory_dynamodb`) holding the template's tables: the
+    aggregators' and the rebuild's tests run on it, in milliseconds. The contract suite
+    (tests/integration/test_dynamodb_contract.py) holds it to moto and to DynamoDB's documentation."""
+    return MemoryDynamoDB(dynamodb_tables(load_template()))
 
 
 @pytest.fixture

@@ -29,8 +29,8 @@ class Sent:
 
 
 @pytest.fixture
-def harness(dynamodb: Any) -> Harness:
-    return Harness(dynamodb)
+def harness(memory_dynamodb: Any) -> Harness:
+    return Harness(memory_dynamodb)
 
 
 def deliver(harness: Harness, aggregator: Any, items: list[dict[str, Any]], batch: int, seed: int) -> None:

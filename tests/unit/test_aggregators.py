@@ -16,8 +16,8 @@ from tests.unit.conftest import create_tables
 
 
 @pytest.fixture
-def aws(dynamodb: Any) -> Any:
-    return dynamodb
+def aws(memory_dynamodb: Any) -> Any:
+    return memory_dynamodb
 
 
 def a_call() -> list[dict[str, str]]:

@@ -18,19 +18,12 @@ from acd_devkit.template import dynamodb_tables, load_template
 from acd_hub.call_stats import CounterKey
 from acd_hub.rebuild import Rebuilder, days_between
 from acd_hub.settings import HubSettings
-from tests.support import Harness
-
-ZONE = HubSettings().report_zone
-# an ordinary day, and both DST days of 2026 in Europe/Berlin
-DAYS = (date(2026, 11, 20), date(2026, 3, 29), date(2026, 10, 25))
-STATES = ("online", "alerting", "connected", "working", "paused", "outconnect", "outworking", "offline")
-AGENTS = ("100001", "100002", "100003")
-TASKS = tuple(f"c0ffee{n}" for n in range(6))
+from tests.support import DAYS, REPORT_ZONE, Harness, every_report, local_text, random_day
 
 
 @pytest.fixture
-def tables(dynamodb: Any) -> Any:
-    return dynamodb
+def tables(memory_dynamodb: Any) -> Any:
+    return memory_dynamodb
 
 
 def fresh_harness(client: Any, name: str) -> Harness:
@@ -46,52 +39,6 @@ def fresh_harness(client: Any, name: str) -> Harness:
     )
 
 
-def local_text(moment: datetime) -> str:
-    return moment.astimezone(ZONE).strftime("%Y-%m-%d %H:%M:%S")
-
-
-def random_day(rng: random.Random, day: date) -> list[dict[str, str]]:
-    """Agents' states across the day and its midnights, and calls with their agents' work."""
-    begin = datetime.combine(day - timedelta(days=1), time(20), tzinfo=ZONE)
-    span = int((datetime.combine(day + timedelta(days=1), time(4), tzinfo=ZONE) - begin).total_seconds())
-    sent: list[dict[str, str]] = []
-    event_id = iter(range(1, 10**6))
-    for agent in AGENTS[: rng.randint(1, 3)]:
-        for _ in range(rng.randint(1, 14)):
-            at = begin + timedelta(seconds=rng.randint(0, span), milliseconds=rng.choice((0, 250)))
-            state = rng.choice(STATES)
-            params = {"cmd": "agentstate", "agentid": agent, "mode": "0", "state": state}
-            params["eventtime"] = str(int(at.timestamp() * 1000))
-            if state in ("connected", "working", "outconnect", "outworking") and rng.random() < 0.8:
-                params["taskid"] = rng.choice(TASKS)
-            if state == "paused":
-                params["pause-reason"] = rng.choice(("Kaffee", "Technik"))
-            sent.append(params)
-    for task in TASKS[: rng.randint(0, len(TASKS))]:
-        start = begin + timedelta(seconds=rng.randint(0, span))
-        common = {"cmd": "callevent", "taskid": task}
-        sent.append(
-            {
-                **common,
-                "id": str(next(event_id)),
-                "eventtype": "CallStart",
-                "eventtime": local_text(start),
-                "mode": rng.choice("001"),
-                "hotlineid": rng.choice(("501", "502")),
-            }
-        )
-        at = start
-        for kind in rng.sample(
-            ["Connected", "Holdstart", "Holdstop", "Connected", "Mailbox", "CallEnd"], rng.randint(0, 4)
-        ):
-            at += timedelta(seconds=rng.randint(1, 400))
-            extra = {"agentid": rng.choice(AGENTS)} if kind == "Connected" else {}
-            sent.append(
-                {**common, "id": str(next(event_id)), "eventtype": kind, "eventtime": local_text(at), **extra}
-            )
-    return sent
-
-
 def deliver(harness: Harness, items: list[dict[str, Any]], rng: random.Random) -> None:
     """Random order, duplicates, random batch sizes, some batches retried."""
     delivery = items + rng.sample(items, k=len(items) // 4)
@@ -102,29 +49,6 @@ def deliver(harness: Harness, items: list[dict[str, Any]], rng: random.Random) -
         for _ in range(2 if rng.random() < 0.2 else 1):
             assert harness.run(harness.agents(), batch) == {"batchItemFailures": []}
             assert harness.run(harness.calls(), batch) == {"batchItemFailures": []}
-
-
-def every_report(harness: Harness, sent: list[dict[str, str]], day: date) -> dict[str, Any]:
-    queries = ReportQueries(
-        harness.log.client, harness.settings.reports_table, harness.settings.cmd_day_shards
-    )
-    days = [d.isoformat() for d in (day - timedelta(days=1), day, day + timedelta(days=1))]
-    out: dict[str, Any] = {}
-    for agent in AGENTS:
-        for each in days:
-            day_report = queries.agent_day(agent, each)
-            out[f"agent {agent} {each}"] = day_report and replace(
-                day_report, latest_event=None, updated_at=None
-            )
-    for hotline in ("501", "502"):
-        for each in days:
-            kpis = queries.kpis(hotline, each)
-            out[f"kpis {hotline} {each}"] = kpis and replace(kpis, updated_at=None)
-            out[f"calls {hotline} {each}"] = queries.calls(hotline, each)
-    for task in {p["taskid"] for p in sent if "taskid" in p}:
-        out[f"call {task}"] = queries.call(task)
-    out["board"] = queries.board()
-    return out
 
 
 @settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -182,7 +106,7 @@ def test_sharded_kpi_counters_sum_to_the_same_figures(tables: Any) -> None:
     sums are the figures one partition gives."""
     day = DAYS[0]
     rng = random.Random(40)
-    begin = datetime.combine(day, time(8), tzinfo=ZONE)
+    begin = datetime.combine(day, time(8), tzinfo=REPORT_ZONE)
     sent = []
     for number in range(60):
         task, start = f"5ead{number:02x}", begin + timedelta(seconds=rng.randint(0, 8 * 3600))

@@ -1,0 +1,252 @@
+"""The real stream functions (``functions/agent_stats``, ``functions/call_stats``) on a stream of
+several shards, as AWS runs them and the local stack cannot: shards read concurrently in any
+interleaving, batches of any size, Lambda's partial-batch retries, bisect and on-failure
+destination, and DynamoDB's faults (throttling, conflicts, a commit whose answer timed out,
+unprocessed keys). Events arrive while the functions run (live arrival), from a producer that
+retries what the ingest would answer 503, as the ACD does.
+
+Properties, for random days (DST, midnights, late and reordered events), 1 to 8 shards, any
+interleaving and any injected faults:
+
+* once every shard is drained (and what was given up on redriven), the live reports equal a
+  rebuild from the event log, field by field;
+* no agent state is counted twice or lost (each one is exactly one interval of its day's
+  timeline), and no call is (each call of the day is listed once);
+* a record that exhausts its retries is in the on-failure destination, and a redrive repairs
+  the day.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import threading
+from dataclasses import replace
+from datetime import date, timedelta
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from acd_devkit.memory_dynamodb import NO_FAULTS, Faults, MemoryDynamoDB
+from acd_devkit.memory_stream import StreamRun, mappings
+from acd_devkit.template import dynamodb_tables, load_template
+from acd_hub.errors import StoreUnavailable
+from acd_hub.rebuild import Rebuilder, days_between
+from tests.support import DAYS, Harness, every_report, random_day, stream_functions
+
+pytestmark = pytest.mark.aws_faults
+
+DEEP = os.environ.get("FUZZ_DEPTH") == "deep"
+EXAMPLES = 5_000 if DEEP else 200
+TABLES = dynamodb_tables(load_template())
+MAPPINGS = mappings()
+REPORT_OPERATIONS = frozenset({"TransactWriteItems", "BatchGetItem", "GetItem", "Query", "UpdateItem"})
+
+
+def store_all(harness: Harness, sent: list[dict[str, str]], rng: random.Random) -> None:
+    """The ACD's deliveries in a random order, some twice; a 503 is sent again, as the ACD does."""
+    deliveries = sent + rng.sample(sent, k=len(sent) // 5)
+    rng.shuffle(deliveries)
+    for params in deliveries:
+        for _attempt in range(50):
+            try:
+                harness.store_event(params)
+                break
+            except StoreUnavailable:
+                continue
+        else:
+            raise AssertionError("the store stayed unavailable for 50 attempts")
+
+
+def live_reports(
+    seed: int, shards: int, day: date, faults: Faults, *, scheduled: bool = True
+) -> tuple[dict[str, Any], StreamRun, list[dict[str, str]]]:
+    rng = random.Random(seed)
+    sent = random_day(rng, day)
+    db = MemoryDynamoDB(TABLES, shards=shards, faults=faults)
+    harness = Harness(db)
+    with stream_functions(db) as functions:
+        run = StreamRun(
+            db,
+            harness.settings.events_table,
+            {name: (MAPPINGS[name], handler) for name, handler in functions.items()},
+            seed=seed if scheduled else None,
+        )
+        run.drain(producer=lambda: store_all(harness, sent, random.Random(seed + 1)))
+        assert run.drained()
+        db.faults = NO_FAULTS  # the outage is over: what was given up on is redriven
+        for name in run.consumers:
+            run.redrive(name)
+            assert run.consumers[name].dead_letters == [], "a redrive with the store healthy succeeds"
+    return every_report(harness, sent, day), run, sent
+
+
+def rebuilt_reports(sent: list[dict[str, str]], day: date) -> dict[str, Any]:
+    db = MemoryDynamoDB(TABLES)
+    harness = Harness(db)
+    for params in sent:
+        harness.store_event(params)
+    around = days_between((day - timedelta(days=2)).isoformat(), (day + timedelta(days=2)).isoformat())
+    Rebuilder(harness.log, harness.reports, harness.settings).days(around)
+    return every_report(harness, sent, day)
+
+
+def assert_each_event_counted_once(shown: dict[str, Any], sent: list[dict[str, str]], day: date) -> None:
+    harness_zone = Harness(MemoryDynamoDB(TABLES)).settings.report_zone
+    for name, report in shown.items():
+        if not name.startswith("agent ") or report is None:
+            continue
+        _, agent, each = name.split()
+        states = {
+            p["eventtime"]
+            for p in sent
+            if p["cmd"] == "agentstate"
+            and p["agentid"] == agent
+            and _day_of(int(p["eventtime"]), harness_zone) == each
+        }
+        own = [i for i in report.timeline if not i.carried]
+        assert len(own) == len(states), f"{name}: {len(own)} intervals for {len(states)} states"
+    for name, calls in shown.items():
+        if name.startswith("calls "):
+            task_ids = [call.task_id for call in calls]
+            assert len(task_ids) == len(set(task_ids)), f"{name}: a call listed twice"
+    del day
+
+
+def _day_of(ms: int, zone: Any) -> str:
+    from datetime import UTC, datetime  # noqa: PLC0415
+
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).astimezone(zone).date().isoformat()
+
+
+def some_faults(seed: int, level: int) -> Faults:
+    """No faults, a few, or a bad day (level 0..2), on the aggregators' requests."""
+    rate = (0.0, 0.02, 0.1)[level]
+    return Faults(
+        seed=seed,
+        throttle=rate,
+        conflict=rate,
+        throttle_item=rate,
+        timeout_after_commit=rate,
+        unprocessed=rate * 2,
+        operations=REPORT_OPERATIONS,
+    )
+
+
+@settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    derandomize=not DEEP,
+)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    shards=st.integers(1, 8),
+    day=st.sampled_from(DAYS),
+    fault_level=st.integers(0, 2),
+)
+def test_live_reports_on_several_shards_equal_a_rebuild(
+    seed: int, shards: int, day: date, fault_level: int
+) -> None:
+    shown, run, sent = live_reports(seed, shards, day, some_faults(seed, fault_level))
+    expected = rebuilt_reports(sent, day)
+    assert shown.keys() == expected.keys()
+    for name in expected:
+        assert shown[name] == expected[name], f"{name} (seed {seed}, {shards} shards, faults {fault_level})"
+    assert_each_event_counted_once(shown, sent, day)
+    assert all(c.invocations for c in run.consumers.values())
+
+
+def test_a_seeded_interleaving_is_reproducible() -> None:
+    """The same seed gives the same interleaving: the same invocations, the same reports."""
+    first = live_reports(7, 4, DAYS[2], some_faults(7, 1))
+    second = live_reports(7, 4, DAYS[2], some_faults(7, 1))
+    assert [c.invocations for c in first[1].consumers.values()] == [
+        c.invocations for c in second[1].consumers.values()
+    ]
+    assert first[0].keys() == second[0].keys()
+
+
+def test_several_shards_really_interleave() -> None:
+    """Not one shard after another: a consumer's batches of different shards alternate."""
+    order: list[int] = []
+    lock = threading.Lock()
+    db = MemoryDynamoDB(TABLES, shards=4)
+    harness = Harness(db)
+    sent = random_day(random.Random(3), DAYS[0])
+    for params in sent:
+        harness.store_event(params)
+    streams = db.stream(harness.settings.events_table)
+
+    def handler(event: dict[str, Any], _context: Any) -> dict[str, Any]:
+        first = event["Records"][0]["dynamodb"]["SequenceNumber"]
+        shard = next(
+            i
+            for i, records in enumerate(streams.shards)
+            if any(r["dynamodb"]["SequenceNumber"] == first for r in records)
+        )
+        with lock:
+            order.append(shard)
+        db.get_item(TableName=harness.settings.reports_table, Key={"pk": {"S": "x"}, "sk": {"S": "y"}})
+        return {"batchItemFailures": []}
+
+    run = StreamRun(
+        db,
+        harness.settings.events_table,
+        {"CallStatsFunction": (replace(MAPPINGS["CallStatsFunction"], batch_size=1), handler)},
+        seed=5,
+        random_batch_sizes=False,
+    )
+    run.drain()
+    assert len(set(order)) > 1
+    switches = sum(1 for a, b in zip(order, order[1:], strict=False) if a != b)
+    assert switches > len(set(order)) - 1, f"shards ran one after another: {order}"
+
+
+def test_real_threads_on_several_shards_equal_a_rebuild() -> None:
+    """The same, with the readers as free-running threads (no scheduler): real races."""
+    for seed in range(3):
+        shown, _run, sent = live_reports(seed, 6, DAYS[seed], some_faults(seed, 1), scheduled=False)
+        assert shown == rebuilt_reports(sent, DAYS[seed])
+
+
+def test_records_given_up_on_reach_the_destination_and_a_redrive_repairs_the_day() -> None:
+    """A store throttled on every report write for longer than the retries last: every record
+    ends in the on-failure destination (shard and sequence numbers only); a redrive once the
+    store is back makes the reports equal a rebuild."""
+    rng = random.Random(12)
+    sent = random_day(rng, DAYS[0])
+    db = MemoryDynamoDB(
+        TABLES, shards=3, faults=Faults(seed=1, throttle=1.0, operations=frozenset({"TransactWriteItems"}))
+    )
+    harness = Harness(db)
+    for params in sent:
+        harness.store_event(params)
+    with stream_functions(db) as functions:
+        run = StreamRun(
+            db, harness.settings.events_table, {n: (MAPPINGS[n], h) for n, h in functions.items()}, seed=3
+        )
+        run.drain()
+        given_up = {name: list(c.dead_letters) for name, c in run.consumers.items()}
+        assert all(given_up.values()), "every consumer gave up on something"
+        for messages in given_up.values():
+            for message in messages:
+                info = message["DDBStreamBatchInfo"]
+                assert set(info) == {
+                    "shardId",
+                    "startSequenceNumber",
+                    "endSequenceNumber",
+                    "batchSize",
+                    "streamArn",
+                }
+                assert (
+                    message["requestContext"]["approximateInvokeCount"]
+                    == MAPPINGS["AgentStatsFunction"].max_retries + 1
+                )
+        assert every_report(harness, sent, DAYS[0]) != rebuilt_reports(sent, DAYS[0])
+        db.faults = NO_FAULTS
+        for name in run.consumers:
+            assert run.redrive(name) > 0
+    assert every_report(harness, sent, DAYS[0]) == rebuilt_reports(sent, DAYS[0])

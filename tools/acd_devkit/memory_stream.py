@@ -1,0 +1,320 @@
+"""A table's stream of several shards, read by Lambda functions the way Lambda's DynamoDB event
+source mapping reads it: what the local stack (one shard) and moto cannot show.
+
+* **Shards.** :class:`acd_devkit.memory_dynamodb.MemoryDynamoDB` splits a table's records over
+  ``shards`` shards by partition key, as DynamoDB Streams does. Each mapping reads each shard in
+  order, one batch at a time; shards are read concurrently, in no order across them.
+* **A mapping's semantics**, as the template configures them (:func:`mappings`): filter criteria
+  (a record they drop is passed over for good), batches of at most ``BatchSize`` (or any size
+  from 1 up to it, drawn from the seed), ``ReportBatchItemFailures`` (retry from the first failed
+  record; the records before it are done), ``BisectBatchOnFunctionError``,
+  ``MaximumRetryAttempts``, then the on-failure destination: a message naming the shard and the
+  sequence numbers, not the records (as Lambda sends to SQS), kept in :attr:`Consumer.dead_letters`.
+  The answer is read by :func:`acd_local.lambda_runtime.batch_outcome`, the filters by
+  :func:`~acd_local.lambda_runtime.passes_filters`: one reading of Lambda's rules for the local
+  stack and here.
+* **Concurrency.** :meth:`StreamRun.drain` runs every (mapping, shard) reader in its own thread.
+  With ``seed`` set, a seeded scheduler lets exactly one thread run between two DynamoDB
+  requests and picks the next at random (the database's ``gate``): any interleaving of shards,
+  request by request, reproducible from the seed. Without it the threads run freely.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from acd_devkit import template as tpl
+from acd_devkit.lambda_events import FakeLambdaContext
+from acd_devkit.memory_dynamodb import MemoryDynamoDB, Stream
+from acd_local.lambda_runtime import (
+    batch_outcome,
+    lambda_stream_record,
+    parse_filter_patterns,
+    passes_filters,
+)
+
+Handler = Callable[[dict[str, Any], Any], Any]
+
+
+@dataclass(frozen=True)
+class Mapping_:
+    """One event source mapping's settings, from the template."""
+
+    function: str
+    batch_size: int
+    filter_patterns: tuple[Mapping[str, Any], ...]
+    bisect: bool
+    max_retries: int  # -1: until the record expires
+    report_failures: bool
+
+
+def mappings(template: Mapping[str, Any] | None = None, table: str = "EventsTable") -> dict[str, Mapping_]:
+    """The stream mappings of ``table`` in the template (``template.yaml`` by default)."""
+    source = template if template is not None else tpl.load_template()
+    return {
+        m["function"]: Mapping_(
+            function=m["function"],
+            batch_size=int(m["batch_size"]),
+            filter_patterns=tuple(parse_filter_patterns(m["filter_patterns"])),
+            bisect=bool(m["bisect"]),
+            max_retries=int(m["max_retries"]),
+            report_failures=bool(m.get("report_batch_item_failures", True)),
+        )
+        for m in tpl.stream_mappings(source)
+        if m["table"] == table
+    }
+
+
+@dataclass
+class Consumer:
+    """One function reading the stream: where it is in each shard, and what it gave up on."""
+
+    mapping: Mapping_
+    handler: Handler
+    positions: dict[int, int] = field(default_factory=dict)  # shard -> next record's index
+    dead_letters: list[dict[str, Any]] = field(default_factory=list)
+    invocations: int = 0
+    errors: list[BaseException] = field(default_factory=list)
+
+
+class _Scheduler:
+    """One thread at a time between two requests; which one is drawn from the seed."""
+
+    def __init__(self, seed: int) -> None:
+        self._random = random.Random(seed)  # noqa: S311 - an interleaving, not a secret
+        self._cond = threading.Condition()
+        self._waiting: list[threading.Thread] = []
+        self._running: threading.Thread | None = None
+        self._alive: set[threading.Thread] = set()
+
+    def gate(self, _operation: str = "") -> None:
+        me = threading.current_thread()
+        with self._cond:
+            if me not in self._alive:
+                return  # the test's own thread (setup, checks) runs freely
+            self._waiting.append(me)
+            if self._running is me:
+                self._running = None
+            self._cond.notify_all()
+            while self._running is not me:
+                self._cond.wait()
+
+    def run(self, tasks: Sequence[Callable[[], None]]) -> None:
+        threads = [threading.Thread(target=self._task(task), daemon=True) for task in tasks]
+        with self._cond:
+            self._alive = set(threads)
+        for thread in threads:
+            thread.start()
+        with self._cond:
+            while self._alive:
+                # wait until the running thread is at a gate or done, and every other too
+                while self._running is not None or len(self._waiting) < len(self._alive):
+                    self._cond.wait()
+                    if not self._alive:
+                        return
+                # sorted by name first: the draw must not depend on the order threads arrived
+                self._waiting.sort(key=lambda t: t.name)
+                chosen = self._waiting.pop(self._random.randrange(len(self._waiting)))
+                self._running = chosen
+                self._cond.notify_all()
+
+    def _task(self, task: Callable[[], None]) -> Callable[[], None]:
+        def run() -> None:
+            try:
+                self.gate("start")
+                task()
+            finally:
+                with self._cond:
+                    self._alive.discard(threading.current_thread())
+                    if self._running is threading.current_thread():
+                        self._running = None
+                    self._cond.notify_all()
+
+        return run
+
+
+class StreamRun:
+    """Consumers of one table's stream (see the module's docstring)."""
+
+    def __init__(
+        self,
+        db: MemoryDynamoDB,
+        table: str,
+        consumers: Mapping[str, tuple[Mapping_, Handler]],
+        *,
+        seed: int | None = None,
+        random_batch_sizes: bool = True,
+    ) -> None:
+        self.db = db
+        self.stream: Stream = db.stream(table)
+        self.consumers = {name: Consumer(mapping, handler) for name, (mapping, handler) in consumers.items()}
+        self.seed = seed
+        self._random = random.Random(seed)  # noqa: S311
+        self._random_sizes = random_batch_sizes
+        self._lock = threading.Lock()
+
+    # -- what is left --
+
+    def behind(self, consumer: str) -> int:
+        """Records this consumer has not passed yet, over every shard."""
+        state = self.consumers[consumer]
+        return sum(
+            len(records) - state.positions.get(shard, 0) for shard, records in enumerate(self.stream.shards)
+        )
+
+    def drained(self) -> bool:
+        return all(self.behind(name) == 0 for name in self.consumers)
+
+    # -- running --
+
+    def drain(self, producer: Callable[[], None] | None = None) -> None:
+        """Every consumer reads every shard to its end; ``producer`` (storing events, say) runs
+        beside them as one more thread, and the readers keep polling until it is done."""
+        producing = threading.Event()
+        tasks: list[Callable[[], None]] = []
+        if producer is not None:
+            producing.set()
+
+            def produce() -> None:
+                try:
+                    producer()
+                finally:
+                    producing.clear()
+
+            tasks.append(produce)
+        for name in sorted(self.consumers):
+            for shard in range(len(self.stream.shards)):
+                tasks.append(self._reader(name, shard, producing))
+        if self.seed is None:
+            threads = [threading.Thread(target=task, daemon=True) for task in tasks]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+        else:
+            scheduler = _Scheduler(self.seed)
+            saved, self.db.gate = self.db.gate, scheduler.gate
+            try:
+                scheduler.run(tasks)
+            finally:
+                self.db.gate = saved
+        for consumer in self.consumers.values():
+            if consumer.errors:
+                raise consumer.errors[0]
+
+    def _reader(self, name: str, shard: int, producing: threading.Event) -> Callable[[], None]:
+        consumer = self.consumers[name]
+
+        def read() -> None:
+            try:
+                while True:
+                    if not self._next_batch(consumer, shard):
+                        if not producing.is_set():
+                            return
+                        gate = self.db.gate
+                        if gate is not None:
+                            gate("GetRecords")  # an empty poll: let the others run
+                        else:
+                            threading.Event().wait(0.001)
+            except BaseException as exc:  # the test must see it, not a silent thread
+                consumer.errors.append(exc)
+                raise
+
+        return read
+
+    def _next_batch(self, consumer: Consumer, shard: int) -> bool:
+        """Deliver this shard's next batch until it is done or dead-lettered; False if nothing
+        was left to read."""
+        records = self.stream.shards[shard]
+        start = consumer.positions.get(shard, 0)
+        if start >= len(records):
+            return False
+        size = consumer.mapping.batch_size
+        if self._random_sizes:
+            with self._lock:
+                size = self._random.randint(1, size)
+        taken, kept = 0, []
+        for raw in records[start:]:
+            record = lambda_stream_record(raw, self.stream.arn, "eu-central-1")
+            if passes_filters(consumer.mapping.filter_patterns, record):
+                if len(kept) == size:
+                    break
+                kept.append(record)
+            taken += 1
+        if kept:
+            self._process(consumer, shard, kept)
+        consumer.positions[shard] = start + taken
+        return True
+
+    def _process(self, consumer: Consumer, shard: int, batch: list[dict[str, Any]]) -> None:
+        """Lambda's retries of one batch: from the first failed record, halves on error, then
+        the on-failure destination."""
+        mapping = consumer.mapping
+        pending: deque[tuple[list[dict[str, Any]], int]] = deque([(batch, 0)])
+        while pending:
+            records, attempt = pending.popleft()
+            consumer.invocations += 1
+            try:
+                response = consumer.handler(
+                    {"Records": records}, FakeLambdaContext(function_name=mapping.function)
+                )
+            except Exception:
+                response = {"batchItemFailures": [{"itemIdentifier": ""}]}  # a function error: all failed
+            outcome = batch_outcome(records, response, report_failures=mapping.report_failures)
+            if outcome.ok:
+                continue
+            failed = records[outcome.retry_from :]
+            if 0 <= mapping.max_retries <= attempt:
+                consumer.dead_letters.append(_destination_message(self.stream, shard, failed, attempt + 1))
+                continue
+            if mapping.bisect and len(failed) > 1:
+                half = len(failed) // 2
+                pending.appendleft((failed[half:], attempt + 1))
+                pending.appendleft((failed[:half], attempt + 1))
+            else:
+                pending.appendleft((failed, attempt + 1))
+
+    # -- the on-failure destination, read back --
+
+    def redrive(self, consumer: str) -> int:
+        """Deliver again the records the consumer gave up on (as ``acd-admin redrive`` does from
+        the destination's messages: by shard and sequence numbers); returns how many."""
+        state = self.consumers[consumer]
+        messages, state.dead_letters = state.dead_letters, []
+        count = 0
+        for message in messages:
+            info = message["DDBStreamBatchInfo"]
+            shard = int(info["shardId"].rsplit("-", 1)[1])
+            first, last = info["startSequenceNumber"], info["endSequenceNumber"]
+            span = [
+                lambda_stream_record(raw, self.stream.arn, "eu-central-1")
+                for raw in self.stream.shards[shard]
+                if first <= raw["dynamodb"]["SequenceNumber"] <= last
+            ]
+            kept = [r for r in span if passes_filters(state.mapping.filter_patterns, r)]
+            count += len(kept)
+            if kept:
+                self._process(state, shard, kept)
+        return count
+
+
+def _destination_message(
+    stream: Stream, shard: int, records: list[dict[str, Any]], attempts: int
+) -> dict[str, Any]:
+    """What Lambda sends an SQS on-failure destination: where the records are, not the records."""
+    sequence = [str(r["dynamodb"]["SequenceNumber"]) for r in records]
+    return {
+        "requestContext": {"condition": "RetryAttemptsExhausted", "approximateInvokeCount": attempts},
+        "DDBStreamBatchInfo": {
+            "shardId": stream.shard_id(shard),
+            "startSequenceNumber": sequence[0],
+            "endSequenceNumber": sequence[-1],
+            "batchSize": len(records),
+            "streamArn": stream.arn,
+        },
+    }
