@@ -18,7 +18,7 @@ SAM_CLI_VERSION := 1.170.0
 # sam build shells out to python3.13: put the one we found first on PATH.
 SAM_ENV := PATH="$(PY313_DIR):$(CURDIR)/$(SAM_VENV)/bin:$$PATH" SAM_CLI_TELEMETRY=0
 
-.PHONY: help python313 setup sam-setup chromium fuzz-deep test test-unit test-integration test-e2e test-browser test-template sam-local-test lint validate build run clean screenshots
+.PHONY: help python313 setup sam-setup chromium fuzz-deep test test-aws-faults test-tools test-unit test-integration test-e2e test-browser test-template sam-local-test lint validate build run clean screenshots
 
 help:
 	@echo "make run    - start the local stack (callback endpoint on :3000, moto on :5000; data kept in .acd-local/)"
@@ -67,8 +67,12 @@ chromium:
 test: setup sam-setup chromium
 	$(SAM_ENV) $(PY) -m pytest
 
+# The unit tier without its whole days and deep properties (those run last in make test).
 test-unit: setup
-	$(PY) -m pytest tests/unit
+	$(PY) -m pytest tests/unit -m "not slow"
+
+test-tools: setup
+	$(PY) -m pytest tests/tools
 
 test-integration: setup
 	$(PY) -m pytest tests/integration
@@ -94,9 +98,16 @@ test-template: setup sam-setup
 sam-local-test: setup sam-setup
 	$(SAM_ENV) bash tools/sam_local/run.sh
 
-# The property tests at depth: 10,000 generated requests per property, none may yield a 5xx.
+# The property tests at depth: 10,000 generated requests per property, none may yield a 5xx;
+# 5,000 random days on 1-8 stream shards with injected faults (about 20 minutes on 2 cores).
 fuzz-deep: setup
 	FUZZ_DEPTH=deep $(PY) -m pytest tests/unit/test_fuzz_handler.py -q
+	FUZZ_DEPTH=deep $(PY) -m pytest tests/unit/test_stream_shards.py -q -k live_reports
+
+# What AWS adds to the emulators' world: the DynamoDB contract suite (in memory against moto's
+# server), injected faults, several stream shards (pytest -m aws_faults).
+test-aws-faults: setup
+	$(PY) -m pytest -m aws_faults
 
 lint: setup
 	$(PY) -m acd_devkit.lock --check

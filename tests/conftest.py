@@ -11,13 +11,21 @@ import pytest
 
 from acd_hub.models import ParseContext
 from acd_hub.settings import HubSettings
-from acd_local import moto_fixes
 from tests.support import TOKEN
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    # moto at DynamoDB's costs (and thread-safe), in-process and in acd-local alike
-    moto_fixes.install()
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Cheapest first: each tier (unit, integration, ...) in the configured order, and within a
+    tier the tests marked ``slow`` (whole days, deep properties) after the others, so a failure
+    shows within minutes."""
+    tiers = [str(config.rootpath / path) for path in config.getini("testpaths")]
+
+    def cost(item: pytest.Item) -> tuple[int, int]:
+        path = str(item.path)
+        tier = next((n for n, root in enumerate(tiers) if path.startswith(root)), len(tiers))
+        return tier, 1 if item.get_closest_marker("slow") else 0
+
+    items.sort(key=cost)
 
 
 @pytest.fixture

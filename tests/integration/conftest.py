@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from moto.server import ThreadedMotoServer
 
+from acd_local import moto_fixes
 from acd_local.stack import (
     DUMMY_CREDENTIAL,
     HOST,
@@ -57,6 +58,9 @@ def moto_server() -> Iterator[str]:
     endpoint URL (``http://127.0.0.1:<port>``)."""
     # werkzeug logs every request line (with its query string) at INFO.
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    # thread-safe transactions at DynamoDB's cost, as acd-local's moto process has them (the
+    # unit tests run on DynamoDB in memory instead, and the contract suite on moto unpatched)
+    moto_fixes.install()
     server = ThreadedMotoServer(ip_address=HOST, port=0, verbose=False)
     server.start()
     endpoint = f"http://{HOST}:{server.get_host_and_port()[1]}"

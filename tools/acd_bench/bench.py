@@ -26,7 +26,7 @@ Seven measurements (see ``docs/bench.md`` for the latest table):
    flat as the day grows.
 
 Figures are medians of interleaved repetitions on a noisy machine: read the ratios, not the
-absolute values. Nothing here is a timed test (``tests/unit/test_bench.py`` checks structure).
+absolute values. Nothing here is a timed test (``tests/tools/test_bench.py`` checks structure).
 
 This module is the command line. Each measurement is a module of its own (``ingest_warm``,
 ``cold_start``, ``aggregation``, ``local_e2e``, ``deployment``, ``scaling``) over a shared

@@ -791,7 +791,7 @@ class _Paginator:
         from botocore.paginate import Paginator  # noqa: PLC0415
 
         config, model = _pagination(operation)
-        self._paginator = Paginator(getattr(client, operation), config, model)
+        self._paginator: Any = Paginator(getattr(client, operation), config, model)
 
     def paginate(self, **kwargs: Any) -> Any:
         return self._paginator.paginate(**kwargs)
@@ -1093,9 +1093,7 @@ class MemoryDynamoDB:
             return answer
 
     @staticmethod
-    def _query_keys(
-        table: MemoryTable, index_name: str | None
-    ) -> tuple[str, str | None, list[str]]:
+    def _query_keys(table: MemoryTable, index_name: str | None) -> tuple[str, str | None, list[str]]:
         base_keys = [table.hash_key] + ([table.range_key] if table.range_key else [])
         if not index_name:
             return table.hash_key, table.range_key, base_keys
@@ -1120,9 +1118,6 @@ class MemoryDynamoDB:
 
     def get_paginator(self, operation: str) -> _Paginator:
         return _Paginator(self, operation)
-
-    def can_paginate(self, operation: str) -> bool:
-        return operation in _OPERATION_NAMES
 
     # -- batches --
 

@@ -238,7 +238,7 @@ class StreamRun:
         if self._random_sizes:
             with self._lock:
                 size = self._random.randint(1, size)
-        taken, kept = 0, []
+        taken, kept = 0, list[dict[str, Any]]()
         for raw in records[start:]:
             record = lambda_stream_record(raw, self.stream.arn, "eu-central-1")
             if passes_filters(consumer.mapping.filter_patterns, record):
