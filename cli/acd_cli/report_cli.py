@@ -740,7 +740,16 @@ CALL_CSV_LEAD = (
     "interval",
     "event_count",
     "started_ms",
+    "problems",
 )
+
+
+def _problems(item: output.Item) -> str | None:
+    """Why a call's durations are unknown (events out of time order), in words."""
+    problems = item.get("problems")
+    if not isinstance(problems, list) or not problems:
+        return None
+    return ", ".join(labels.CALL_PROBLEMS.get(str(p), str(p)) for p in problems)
 
 
 def _agents(item: output.Item) -> str | None:
@@ -771,6 +780,7 @@ def summary_rows(summary: output.Item, zone: ZoneInfo) -> list[tuple[str, object
         ("day", summary.get("day")),
         ("interval", output.local_time(summary.get("interval"), zone, "%H:%M")),
         ("call events", summary.get("event_count")),
+        *([("problems", _problems(summary))] if summary.get("problems") else []),
     ]
 
 
@@ -812,7 +822,8 @@ def call_report(report: ReportContext, *, task_id: str, fmt: str | None) -> None
         show_freshness(report, chosen)
 
 
-def call_columns(zone: ZoneInfo) -> list[Column]:
+def call_columns(zone: ZoneInfo, *, problems: bool = False) -> list[Column]:
+    """The calls table; ``problems``: a column saying why a call's durations are unknown."""
     return [
         Column(
             f"started ({zone.key})",
@@ -828,6 +839,7 @@ def call_columns(zone: ZoneInfo) -> list[Column]:
         Column("agents", _agents),
         Column("recorded", lambda i: output.yes_no(i.get("recorded"))),
         output.field("classification"),
+        *([Column("problems", _problems)] if problems else []),
     ]
 
 
@@ -839,11 +851,12 @@ def call_columns(zone: ZoneInfo) -> list[Column]:
 def calls(report: ReportContext, *, hotline: str, day: str | None, fmt: str | None) -> None:
     """The calls a hotline got on a day (by start time), one summary each."""
     day = day or report.today()
+    items = [summary.as_dict() for summary in report.reports.calls(hotline, day)]
     emit_reports(
         report,
         fmt,
-        [summary.as_dict() for summary in report.reports.calls(hotline, day)],
-        columns=call_columns(report.zone),
+        items,
+        columns=call_columns(report.zone, problems=any(item.get("problems") for item in items)),
         title=f"Calls of hotline {hotline} on {day}",
         empty_message=f"No calls for hotline {hotline} on {day} yet.",
         csv_lead=CALL_CSV_LEAD,
