@@ -50,6 +50,7 @@ from acd_cli.options import connection_options
 from acd_cli.output import Column, OutputFormat, format_option
 from acd_cli.report_models import KPI_NAMES, Freshness
 from acd_cli.reporting import MAX_WORKERS, EventQueries, ReportQueries
+from acd_hub import times
 from acd_hub.models import CALLBACK_MODELS
 
 if TYPE_CHECKING:
@@ -236,17 +237,25 @@ def _zone(_ctx: click.Context, _param: click.Parameter, value: str) -> ZoneInfo:
         raise ReportError(f"--timezone: unknown time zone {value!r} (e.g. Europe/Berlin)") from None
 
 
+# The days an event can fall on (acd_hub.times refuses times outside 2000..2100); a day at
+# datetime's ends (9999-12-31) would also overflow the day's bounds.
+FIRST_DAY, LAST_DAY = times.EARLIEST.date(), times.LATEST.date() - timedelta(days=1)
+
+
 def parse_day(value: str | None, flag: str = "--day") -> str | None:
-    """``YYYY-MM-DD`` (a real date) or None."""
+    """``YYYY-MM-DD`` (a real date within the days events can have) or None."""
     if value is None:
         return None
     text = value.strip()
     try:
         if not _DAY.match(text):
             raise ValueError(text)
-        return date.fromisoformat(text).isoformat()
+        day = date.fromisoformat(text)
     except ValueError:
         raise ReportError(f"{flag}: {value!r} is not a day in the form YYYY-MM-DD") from None
+    if not FIRST_DAY <= day <= LAST_DAY:
+        raise ReportError(f"{flag}: day out of range: {text} (events are kept for {FIRST_DAY} to {LAST_DAY})")
+    return day.isoformat()
 
 
 def _day(_ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
@@ -1048,6 +1057,7 @@ def serve(
             moment = datetime.strptime(as_of.strip(), "%Y-%m-%d %H:%M").replace(tzinfo=report.zone)
         except ValueError:
             raise ReportError(f"--as-of: {as_of!r} is not a moment in the form 'YYYY-MM-DD HH:MM'") from None
+        parse_day(moment.date().isoformat(), "--as-of")
         report.clock_offset = moment - datetime.now(UTC)
 
     try:
