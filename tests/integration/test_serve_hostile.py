@@ -137,7 +137,8 @@ def test_an_idle_or_half_sent_connection_is_closed(
     served: tuple[wallboard.WallboardServer, CountingReports], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     server, _ = served
-    monkeypatch.setattr(wallboard._Handler, "timeout", 0.5)
+    assert wallboard._Handler.timeout == wallboard.SOCKET_TIMEOUT_S <= 30  # the stdlib's default: none
+    monkeypatch.setattr(wallboard._Handler, "timeout", 0.5)  # the same, quicker
     with socket.create_connection(("127.0.0.1", server.server_address[1]), timeout=10) as sock:
         sock.sendall(b"GET /api/wallboard HTTP/1.1\r\nHost: 127.0.0.1\r\n")  # never finished
         started = time.monotonic()
