@@ -584,6 +584,9 @@ def _report(
 
 # -- rebuild ----------------------------------------------------------------------------------------
 
+# A quarter: the longest repair that makes sense at once (ACD_MAX_REBUILD_DAYS to change it).
+MAX_REBUILD_DAYS = 92
+
 
 @cli.command()
 @click.option("--day", metavar="YYYY-MM-DD", required=True, callback=_day, help="First day to rebuild.")
@@ -596,6 +599,15 @@ def _report(
     help="Only this hotline's calls and KPIs (repeatable).",
 )
 @click.option("--agent", "agents", multiple=True, metavar="A", help="Only this agent's days (repeatable).")
+@click.option(
+    "--max-days",
+    type=click.IntRange(1),
+    default=MAX_REBUILD_DAYS,
+    show_default=True,
+    envvar="ACD_MAX_REBUILD_DAYS",
+    show_envvar=True,
+    help="Refuse a longer range: a rebuild reads every event of every day in it.",
+)
 @output.format_option
 @click.pass_obj
 def rebuild(
@@ -605,6 +617,7 @@ def rebuild(
     last: str | None,
     hotlines: tuple[str, ...],
     agents: tuple[str, ...],
+    max_days: int,
     fmt: str | None,
 ) -> None:
     """Recompute the reports of these days from the events table and replace what is there.
@@ -618,6 +631,11 @@ def rebuild(
         days = days_between(day, last or day)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--to") from None
+    if len(days) > max_days:
+        raise ReportError(
+            f"--to: {len(days):,} days from {day} to {last} is more than --max-days {max_days} "
+            "(each day's events are all read again): rebuild in parts, or raise --max-days"
+        )
     with admin.progress() as progress:
         task = progress.add_task("rebuilding", total=None)
 

@@ -16,6 +16,7 @@ compare with ``acd-report ... --format json``.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -27,6 +28,7 @@ from acd_cli.output import duration, local_time, parse_utc
 
 if TYPE_CHECKING:
     import altair as alt
+    import jinja2
 
     from acd_cli.report_models import AgentDayReport, Freshness, HotlineKpis
     from acd_cli.reporting import EventQueries, ReportQueries
@@ -441,10 +443,21 @@ def _agent_rows(report: DayReport) -> tuple[list[dict[str, Any]], list[dict[str,
     return state_rows, pause_rows, states, reasons_seen
 
 
-def render(report: DayReport) -> str:
-    """The page (a complete HTML document)."""
+@functools.cache
+def template(name: str) -> jinja2.Template:
+    """A page template, compiled once per process (``serve`` renders pages again and again)."""
     import jinja2  # noqa: PLC0415
 
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("acd_cli", "templates"),
+        autoescape=jinja2.select_autoescape(default=True),
+        undefined=jinja2.StrictUndefined,
+    )
+    return env.get_template(name)
+
+
+def render(report: DayReport) -> str:
+    """The page (a complete HTML document)."""
     slots = day_slots(report.day, report.zone)
     hotlines = []
     for hotline, found in report.hotlines.items():
@@ -464,12 +477,7 @@ def render(report: DayReport) -> str:
             }
         )
     state_rows, pause_rows, states, reasons = _agent_rows(report)
-    env = jinja2.Environment(
-        loader=jinja2.PackageLoader("acd_cli", "templates"),
-        autoescape=jinja2.select_autoescape(default=True),
-        undefined=jinja2.StrictUndefined,
-    )
-    return env.get_template("day_report.html.j2").render(
+    return template("day_report.html.j2").render(
         day=report.day,
         zone=report.zone.key,
         generated=report.generated_at.astimezone(report.zone).strftime("%Y-%m-%d %H:%M:%S"),

@@ -101,6 +101,14 @@ OUTCOMES: dict[str, Label] = {
     "not_connected": Label("not connected (outbound)", "#ef6c00"),
     "in_progress": Label("in progress", "#f9a825"),
 }
+# Why a call's durations are unknown (acd_hub.call_stats): its events' times contradict their order.
+CALL_PROBLEMS: dict[str, str] = {
+    "answered_before_start": "answered before it started: wait unknown, not within the service level",
+    "ended_before_answer": "ended before it was answered: talk time unknown",
+    "hold_outside_call": "on hold outside the call: hold cut to the call",
+    "dst_doubtful_times": "local times doubtful at the DST change",
+}
+
 # The outcome breakdown of a hotline's day, in this order (the KPI names of those counts).
 OUTCOME_KPIS = ("answered", "abandoned", "rejected", "badcall", "mailbox", "forwarded")
 

@@ -8,6 +8,11 @@ A listing is a list of plain items (dicts as :mod:`acd_cli.reporting` returns th
 * ``csv``: a header and one row per item, nested maps flattened to dotted column names
   (``data.callingnumber.e164``), lists as JSON — or only the given ``csv_columns``.
 
+Text from the ACD is data, never instructions to a terminal or a spreadsheet: a table cell is a
+rich :class:`~rich.text.Text` (no markup read) with every unprintable character shown as its
+Python escape (``\\x1b``: no escape sequence reaches the terminal), and a CSV cell that a
+spreadsheet would read as a formula is prefixed with ``'`` (OWASP's advice for CSV injection).
+
 When there is nothing, ``json`` still prints valid JSON (``[]``, or ``null`` for a single
 report) and ``csv`` nothing on stdout; the ``empty_message`` then goes to stderr, so a pipe
 stays parseable and a person still learns why it is empty.
@@ -21,6 +26,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -32,6 +38,7 @@ import click
 from rich import box
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 OutputFormat = Literal["table", "json", "csv"]
 FORMATS: tuple[str, ...] = get_args(OutputFormat)
@@ -55,10 +62,23 @@ class Column:
         value = self.value(item)
         if value is None or value == "":
             return MISSING
-        text = str(value)
+        text = printable(str(value))
         if self.max_width and len(text) > self.max_width:
             return text[: self.max_width - 1] + "…"
         return text
+
+
+def printable(text: str) -> str:
+    """``text`` with every character a terminal would act on (ESC, CR, C1 codes, bidi
+    overrides, ...) as its Python escape: what the operator sees is what was sent, inert."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
+
+
+def plain(text: str) -> Text:
+    """A cell or title for rich: printable, and never read as markup (``[/]``, ``[link=...]``)."""
+    return Text(printable(text))
 
 
 def field(path: str, header: str | None = None, **options: Any) -> Column:
@@ -149,7 +169,21 @@ def flatten(item: Item, prefix: str = "") -> dict[str, Any]:
 def to_json(value: Sequence[Item] | Item | None) -> str:
     """A listing as a JSON list; a single report (a mapping) or ``None`` as itself."""
     document = value if value is None or isinstance(value, Mapping) else list(value)
-    return json.dumps(document, indent=2, ensure_ascii=False, default=_json_default)
+    text = json.dumps(document, indent=2, ensure_ascii=False, default=_json_default)
+    # json escapes C0 controls itself; C1 ones (U+009B is an 8-bit CSI) and other unprintables
+    # can only stand inside strings, where \uXXXX is the same JSON value.
+    return text if text.isprintable() else "".join(_json_char(c) for c in text)
+
+
+def _json_char(char: str) -> str:
+    if char.isprintable() or char in "\n ":
+        return char
+    return "".join(f"\\u{unit:04x}" for unit in _utf16_units(char))
+
+
+def _utf16_units(char: str) -> list[int]:
+    data = char.encode("utf-16-be", "surrogatepass")
+    return [int.from_bytes(data[i : i + 2], "big") for i in range(0, len(data), 2)]
 
 
 def _json_default(value: object) -> object:
@@ -168,7 +202,7 @@ def to_csv(items: Sequence[Item], columns: Sequence[Column] | None = None, lead:
     if columns is not None:
         writer.writerow([column.header for column in columns])
         for item in items:
-            writer.writerow(["" if (v := column.value(item)) is None else v for column in columns])
+            writer.writerow([_csv_cell(column.value(item)) for column in columns])
         return buffer.getvalue()
     rows = [flatten(item) for item in items]
     if not rows:
@@ -181,12 +215,31 @@ def to_csv(items: Sequence[Item], columns: Sequence[Column] | None = None, lead:
     return buffer.getvalue()
 
 
+# What a spreadsheet reads as the start of a formula (OWASP "CSV Injection").
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+# ... except a plain signed number (+49 phone numbers, -1): a spreadsheet computes nothing from it.
+_PLAIN_NUMBER = re.compile(r"[+-][0-9]+(?:\.[0-9]+)?")
+
+
 def _csv_cell(value: object) -> object:
     if value is None:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, str):
+        return spreadsheet_safe(value)
     return value
+
+
+def spreadsheet_safe(text: str) -> str:
+    """Text as a spreadsheet shows it, never runs it: a leading ``'`` before what would start a
+    formula, unless it is a plain signed number; line breaks and tabs are kept (CSV quotes them),
+    other unprintable characters escaped as in tables."""
+    if text.startswith(FORMULA_STARTS) and not _PLAIN_NUMBER.fullmatch(text):
+        text = "'" + text
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() or c in "\r\n\t" else printable(c) for c in text)
 
 
 def to_table(
@@ -198,7 +251,7 @@ def to_table(
 ) -> Table:
     """The items as rows; ``totals`` below a rule, in bold."""
     table = Table(
-        title=title,
+        title=None if title is None else plain(title),
         box=box.SIMPLE_HEAD,
         show_edge=False,
         title_justify="left",
@@ -206,19 +259,21 @@ def to_table(
         pad_edge=False,
     )
     for column in columns:
-        table.add_column(column.header, justify=column.justify, no_wrap=column.no_wrap, overflow="fold")
+        table.add_column(
+            plain(column.header), justify=column.justify, no_wrap=column.no_wrap, overflow="fold"
+        )
     for index, item in enumerate(items):
         last = index == len(items) - 1
-        table.add_row(*(column.cell(item) for column in columns), end_section=last and bool(totals))
+        table.add_row(*(Text(column.cell(item)) for column in columns), end_section=last and bool(totals))
     for item in totals:
-        table.add_row(*(column.cell(item) for column in columns), style="bold")
+        table.add_row(*(Text(column.cell(item)) for column in columns), style="bold")
     return table
 
 
 def key_value_table(rows: Iterable[tuple[str, object]], title: str | None = None) -> Table:
     """One report as ``name  value`` lines."""
     table = Table(
-        title=title,
+        title=None if title is None else plain(title),
         box=None,
         show_header=False,
         show_edge=False,
@@ -229,7 +284,7 @@ def key_value_table(rows: Iterable[tuple[str, object]], title: str | None = None
     table.add_column("name", style="bold", no_wrap=True)
     table.add_column("value", overflow="fold")
     for name, value in rows:
-        table.add_row(name, MISSING if value is None or value == "" else str(value))
+        table.add_row(plain(name), plain(MISSING if value is None or value == "" else str(value)))
     return table
 
 

@@ -50,6 +50,7 @@ from acd_cli.options import connection_options
 from acd_cli.output import Column, OutputFormat, format_option
 from acd_cli.report_models import KPI_NAMES, Freshness
 from acd_cli.reporting import MAX_WORKERS, EventQueries, ReportQueries
+from acd_hub import times
 from acd_hub.models import CALLBACK_MODELS
 
 if TYPE_CHECKING:
@@ -236,17 +237,25 @@ def _zone(_ctx: click.Context, _param: click.Parameter, value: str) -> ZoneInfo:
         raise ReportError(f"--timezone: unknown time zone {value!r} (e.g. Europe/Berlin)") from None
 
 
+# The days an event can fall on (acd_hub.times refuses times outside 2000..2100); a day at
+# datetime's ends (9999-12-31) would also overflow the day's bounds.
+FIRST_DAY, LAST_DAY = times.EARLIEST.date(), times.LATEST.date() - timedelta(days=1)
+
+
 def parse_day(value: str | None, flag: str = "--day") -> str | None:
-    """``YYYY-MM-DD`` (a real date) or None."""
+    """``YYYY-MM-DD`` (a real date within the days events can have) or None."""
     if value is None:
         return None
     text = value.strip()
     try:
         if not _DAY.match(text):
             raise ValueError(text)
-        return date.fromisoformat(text).isoformat()
+        day = date.fromisoformat(text)
     except ValueError:
         raise ReportError(f"{flag}: {value!r} is not a day in the form YYYY-MM-DD") from None
+    if not FIRST_DAY <= day <= LAST_DAY:
+        raise ReportError(f"{flag}: day out of range: {text} (events are kept for {FIRST_DAY} to {LAST_DAY})")
+    return day.isoformat()
 
 
 def _day(_ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
@@ -740,7 +749,16 @@ CALL_CSV_LEAD = (
     "interval",
     "event_count",
     "started_ms",
+    "problems",
 )
+
+
+def _problems(item: output.Item) -> str | None:
+    """Why a call's durations are unknown (events out of time order), in words."""
+    problems = item.get("problems")
+    if not isinstance(problems, list) or not problems:
+        return None
+    return ", ".join(labels.CALL_PROBLEMS.get(str(p), str(p)) for p in problems)
 
 
 def _agents(item: output.Item) -> str | None:
@@ -771,6 +789,7 @@ def summary_rows(summary: output.Item, zone: ZoneInfo) -> list[tuple[str, object
         ("day", summary.get("day")),
         ("interval", output.local_time(summary.get("interval"), zone, "%H:%M")),
         ("call events", summary.get("event_count")),
+        *([("problems", _problems(summary))] if summary.get("problems") else []),
     ]
 
 
@@ -812,7 +831,8 @@ def call_report(report: ReportContext, *, task_id: str, fmt: str | None) -> None
         show_freshness(report, chosen)
 
 
-def call_columns(zone: ZoneInfo) -> list[Column]:
+def call_columns(zone: ZoneInfo, *, problems: bool = False) -> list[Column]:
+    """The calls table; ``problems``: a column saying why a call's durations are unknown."""
     return [
         Column(
             f"started ({zone.key})",
@@ -828,6 +848,7 @@ def call_columns(zone: ZoneInfo) -> list[Column]:
         Column("agents", _agents),
         Column("recorded", lambda i: output.yes_no(i.get("recorded"))),
         output.field("classification"),
+        *([Column("problems", _problems)] if problems else []),
     ]
 
 
@@ -839,11 +860,12 @@ def call_columns(zone: ZoneInfo) -> list[Column]:
 def calls(report: ReportContext, *, hotline: str, day: str | None, fmt: str | None) -> None:
     """The calls a hotline got on a day (by start time), one summary each."""
     day = day or report.today()
+    items = [summary.as_dict() for summary in report.reports.calls(hotline, day)]
     emit_reports(
         report,
         fmt,
-        [summary.as_dict() for summary in report.reports.calls(hotline, day)],
-        columns=call_columns(report.zone),
+        items,
+        columns=call_columns(report.zone, problems=any(item.get("problems") for item in items)),
         title=f"Calls of hotline {hotline} on {day}",
         empty_message=f"No calls for hotline {hotline} on {day} yet.",
         csv_lead=CALL_CSV_LEAD,
@@ -1035,6 +1057,7 @@ def serve(
             moment = datetime.strptime(as_of.strip(), "%Y-%m-%d %H:%M").replace(tzinfo=report.zone)
         except ValueError:
             raise ReportError(f"--as-of: {as_of!r} is not a moment in the form 'YYYY-MM-DD HH:MM'") from None
+        parse_day(moment.date().isoformat(), "--as-of")
         report.clock_offset = moment - datetime.now(UTC)
 
     try:

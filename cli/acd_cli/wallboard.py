@@ -12,10 +12,16 @@ commands (:class:`acd_cli.reporting.ReportQueries`), against the local stack or 
 serves all browsers for a second, so ten open wallboards cost what one does.
 
 A stdlib ``ThreadingHTTPServer`` bound to loopback only: the wallboard has no login of its own.
+Loopback alone does not keep a web page out: a page of another site can reach it through a
+name that resolves to 127.0.0.1 (DNS rebinding) or just post to it. So only requests naming
+this server (``Host``, and ``Origin`` when a browser sends one) are answered; parameters are
+bounded, a day report is built one at a time and kept for a while, idle or half-sent
+connections time out and their number is capped.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
@@ -43,6 +49,19 @@ SNAPSHOT_TTL_S = 1.0
 # A day's hotlines are looked up from its call events (see html_report.day_hotlines): not on
 # every refresh.
 HOTLINES_TTL_S = 60.0
+# A day report reads every hotline's and agent's reports: built once, served for a while.
+REPORT_TTL_S = 30.0
+REPORTS_KEPT = 16
+# Waiting longer than this for another day report to be built: 503, try again.
+REPORT_WAIT_S = 30.0
+# What one /report may ask for: a wall of hotlines or agents is a job for `acd-report html`.
+MAX_HOTLINES = 20
+MAX_AGENTS = 200
+MAX_QUERY_FIELDS = 2 * MAX_AGENTS
+# A connection that sends nothing for this long is closed (idle keep-alive, half-sent request).
+SOCKET_TIMEOUT_S = 10.0
+MAX_CONNECTIONS = 64
+LISTEN_BACKLOG = 128
 
 
 def longest_current_wait_s(calls: Sequence[CallSummary], now: datetime) -> float | None:
@@ -75,6 +94,8 @@ class Wallboard:
         self._lock = threading.Lock()
         self._snapshot: tuple[float, dict[str, Any]] | None = None
         self._found_hotlines: tuple[float, str, list[str]] | None = None
+        self._report_lock = threading.Lock()
+        self._reports: dict[tuple[str, tuple[str, ...], tuple[str, ...]], tuple[float, str]] = {}
 
     def _day_hotlines(self, day: str) -> list[str]:
         if self.hotlines:
@@ -148,18 +169,28 @@ class Wallboard:
         }
 
     def page(self) -> str:
-        import jinja2  # noqa: PLC0415
-
-        env = jinja2.Environment(
-            loader=jinja2.PackageLoader("acd_cli", "templates"),
-            autoescape=jinja2.select_autoescape(default=True),
-            undefined=jinja2.StrictUndefined,
-        )
-        return env.get_template("wallboard.html.j2").render(
+        return html_report.template("wallboard.html.j2").render(
             refresh_ms=int(self.refresh_s * 1000), zone=self.report.zone.key, target=self.sl_target_pct
         )
 
-    def day_report(self, day: str, hotlines: Sequence[str], agents: Sequence[str]) -> str:
+    def day_report(self, day: str, hotlines: Sequence[str], agents: Sequence[str]) -> str | None:
+        """The page, from the cache when it is recent; None when another report took too long."""
+        key = (day, tuple(sorted(set(hotlines))), tuple(sorted(set(agents))))
+        if not self._report_lock.acquire(timeout=REPORT_WAIT_S):
+            return None
+        try:
+            cached = self._reports.get(key)
+            if cached and time.monotonic() - cached[0] < REPORT_TTL_S:
+                return cached[1]
+            page = self._build_report(day, key[1], key[2])
+            if len(self._reports) >= REPORTS_KEPT:
+                del self._reports[min(self._reports, key=lambda k: self._reports[k][0])]
+            self._reports[key] = (time.monotonic(), page)
+            return page
+        finally:
+            self._report_lock.release()
+
+    def _build_report(self, day: str, hotlines: Sequence[str], agents: Sequence[str]) -> str:
         found = html_report.gather(
             self.report.reports,
             self.report.queries,
@@ -175,23 +206,92 @@ class Wallboard:
 
 class WallboardServer(ThreadingHTTPServer):
     daemon_threads = True
+    request_queue_size = LISTEN_BACKLOG
 
     def __init__(self, address: tuple[str, int], wallboard: Wallboard) -> None:
         self.wallboard = wallboard
+        self._connections = threading.BoundedSemaphore(MAX_CONNECTIONS)
         super().__init__(address, _Handler)
+
+    @property
+    def allowed_hosts(self) -> frozenset[str]:
+        """The ``Host`` values that name this server; anything else reached it by another name."""
+        port = self.server_address[1]
+        return frozenset(f"{name}:{port}" for name in ("127.0.0.1", "localhost", "[::1]"))
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self._connections.acquire(blocking=False):
+            # Full: say so at once rather than queue a thread per connection.
+            with contextlib.suppress(OSError):
+                request.sendall(BUSY_ANSWER)
+            self.shutdown_request(request)
+            return
+        super().process_request(request, client_address)
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._connections.release()
+
+
+BUSY_ANSWER = (
+    b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nContent-Length: 5\r\n"
+    b"Retry-After: 1\r\nConnection: close\r\n\r\nbusy\n"
+)
+
+
+class BadRequest(Exception):
+    """A request this server will not serve (400), with why."""
+
+
+def _bounded_ids(values: list[str], name: str, limit: int) -> list[str]:
+    """Hotline or agent ids as the reports key them, at most ``limit`` different ones."""
+    ids = []
+    for value in values:
+        text = value.strip()
+        if not (text.isascii() and text.isdigit() and len(text) <= 20):
+            raise BadRequest(f"{name}: {text[:40]!r} is not a numeric id")
+        ids.append(str(int(text)) if name == "hotline" else text)
+    unique = list(dict.fromkeys(ids))
+    if len(unique) > limit:
+        raise BadRequest(f"{name}: at most {limit} per report (got {len(unique)}); use acd-report html")
+    return unique
+
+
+def _query(text: str) -> dict[str, list[str]]:
+    try:
+        return parse_qs(text, max_num_fields=MAX_QUERY_FIELDS)
+    except ValueError:
+        raise BadRequest(f"more than {MAX_QUERY_FIELDS} parameters") from None
 
 
 class _Handler(BaseHTTPRequestHandler):
     server: WallboardServer
     protocol_version = "HTTP/1.1"
+    timeout = SOCKET_TIMEOUT_S
+
+    def _foreign(self) -> str | None:
+        """Why the request does not come from a page of this server (None: it does)."""
+        allowed = self.server.allowed_hosts
+        host = (self.headers.get("Host") or "").strip().lower()
+        if host not in allowed:
+            return "Host does not name this server (allowed: " + ", ".join(sorted(allowed)) + ")"
+        origin = self.headers.get("Origin")
+        if origin is not None and origin.strip().lower() not in {f"http://{h}" for h in allowed}:
+            return "Origin is another site"
+        return None
 
     def do_GET(self) -> None:
         from acd_cli.report_cli import ReportError, describe_aws_error, parse_day  # noqa: PLC0415 - a cycle otherwise
 
+        if foreign := self._foreign():
+            self._send(HTTPStatus.FORBIDDEN, "application/json", json.dumps({"error": foreign}))
+            return
         url = urlsplit(self.path)
-        query = parse_qs(url.query)
         wallboard = self.server.wallboard
         try:
+            query = _query(url.query)
             if url.path == "/":
                 self._send(HTTPStatus.OK, "text/html; charset=utf-8", wallboard.page())
             elif url.path == "/api/wallboard":
@@ -200,14 +300,22 @@ class _Handler(BaseHTTPRequestHandler):
             elif url.path == "/report":
                 asked = query.get("day")
                 day = parse_day(asked[0] if asked else None) or wallboard.report.today()
-                page = wallboard.day_report(day, query.get("hotline", []), query.get("agent", []))
-                self._send(HTTPStatus.OK, "text/html; charset=utf-8", page)
+                hotlines = _bounded_ids(query.get("hotline", []), "hotline", MAX_HOTLINES)
+                agents = _bounded_ids(query.get("agent", []), "agent", MAX_AGENTS)
+                page = wallboard.day_report(day, hotlines, agents)
+                if page is None:
+                    busy = json.dumps({"error": "another day report is being built; try again"})
+                    self._send(HTTPStatus.SERVICE_UNAVAILABLE, "application/json", busy)
+                else:
+                    self._send(HTTPStatus.OK, "text/html; charset=utf-8", page)
             elif url.path == "/healthz":
                 self._send(HTTPStatus.OK, "text/plain", "ok\n")
             else:
                 self._send(HTTPStatus.NOT_FOUND, "text/plain", "not found\n")
         except ReportError as exc:  # a bad ?day=
             self._send(HTTPStatus.BAD_REQUEST, "application/json", json.dumps({"error": exc.message}))
+        except BadRequest as exc:  # parameters out of bounds
+            self._send(HTTPStatus.BAD_REQUEST, "application/json", json.dumps({"error": str(exc)}))
         except (ClientError, BotoCoreError) as exc:
             message = describe_aws_error(exc, wallboard.report)
             self._send(HTTPStatus.SERVICE_UNAVAILABLE, "application/json", json.dumps({"error": message}))

@@ -10,9 +10,9 @@ from __future__ import annotations
 import base64
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
-from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -36,7 +36,10 @@ TOKEN_HINT = {
 
 settings = HubSettings()
 logger = Logger()
-metrics = Metrics()
+# Ephemeral: Metrics() keeps its dimensions in class state shared by every instance, so the
+# local stack's concurrent containers (threads of one process) mixed their dimensions. On Lambda
+# (one container per process) both behave alike.
+metrics = EphemeralMetrics()
 ingest = CallbackIngest(
     settings,
     EventsTable(dynamodb_client(settings.aws_endpoint_url), settings.events_table),

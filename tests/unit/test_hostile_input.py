@@ -4,8 +4,10 @@ event key stored twice, and inputs looser than the spec."""
 
 from __future__ import annotations
 
+import gzip
 import json
 import logging
+import zlib
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -31,6 +33,7 @@ from acd_hub.phone import normalize_phone
 from acd_hub.settings import HubSettings
 from acd_local.lambda_runtime import HttpRequest, Route, build_http_api_event, match_route
 from tests.support import (
+    FUNCTION_ENVIRONMENT,
     SERIALIZE,
     TOKEN,
     MemoryStore,
@@ -41,7 +44,7 @@ from tests.support import (
 )
 from tests.unit.test_models import VALID
 
-RECEIVED = datetime(2025, 11, 20, 9, 0, 5, tzinfo=UTC)
+RECEIVED = datetime(2026, 12, 1, 13, 0, 5, tzinfo=UTC)  # after every event time used here
 ROUTES = [
     Route(method=m, path=p, function="IngestFunction")
     for m in ("GET", "HEAD", "PUT", "POST")
@@ -585,3 +588,123 @@ def test_a_quarantine_the_store_refuses_is_kept_trimmed(settings: HubSettings) -
     stubbed.error("ValidationException")
     with stubbed.stub, pytest.raises(StoreUnavailable):
         ingest.handle(request("cmd=agentstate&agentid=1"))
+
+
+# --- issue 16 (round 3): what the ingest takes ----------------------------------------------------
+
+AGENT_STATE = "cmd=agentstate&agentid=400001&mode=0&state=paused&eventtime="
+
+
+@pytest.mark.parametrize(
+    "value", ["%1B%5D0%3BPWNED%1B%5C%1B%5B8mhidden%1B%5B0m", "a%00b", "%C2%9B31m", "x%7F", "%07bell"]
+)
+def test_control_characters_are_a_400_kept_with_the_reason(
+    ingest: CallbackIngest, store: MemoryStore, value: str
+) -> None:
+    query = f"cmd=broadcastevent&groupid=11&message={value}&eventtime=1796130000000"
+    caught = rejected(ingest, request(query))
+    assert caught.status == 400
+    ((error),) = caught.errors
+    assert error.parameter == "message"
+    assert "control character U+" in error.message
+    (kept,) = store.rejected
+    assert kept["reason"].startswith("message: holds the control character")
+    assert not store.events
+
+
+def test_tabs_and_line_breaks_in_text_are_accepted(ingest: CallbackIngest, store: MemoryStore) -> None:
+    query = "cmd=broadcastevent&groupid=11&message=Team%0D%0Ameeting%09at%2015:00&eventtime=1796130000000"
+    assert ingest.handle(request(query)).outcome == "stored"
+
+
+def test_an_event_time_far_ahead_of_its_arrival_is_a_400_kept(
+    ingest: CallbackIngest, store: MemoryStore
+) -> None:
+    caught = rejected(ingest, request(AGENT_STATE + "4102444799999"))
+    ((error),) = caught.errors
+    assert error.parameter == "eventtime"
+    assert "2099-12-31T23:59:59.999Z is" in error.message
+    assert "ACD_MAX_FUTURE_SECONDS" in error.message
+    assert len(store.rejected) == 1
+    assert not store.events
+
+
+def test_the_future_bound_is_a_setting(settings: HubSettings, store: MemoryStore) -> None:
+    ahead_ms = int(RECEIVED.timestamp() * 1000) + 600_000  # ten minutes ahead
+    strict = CallbackIngest(
+        settings.model_copy(update={"max_future_seconds": 60}),
+        store,
+        static_tokens(settings),
+        clock=lambda: RECEIVED,
+    )
+    assert rejected(strict, request(AGENT_STATE + str(ahead_ms))).errors[0].parameter == "eventtime"
+    assert (
+        CallbackIngest(settings, store, static_tokens(settings), clock=lambda: RECEIVED)
+        .handle(request(AGENT_STATE + str(ahead_ms)))
+        .outcome
+        == "stored"
+    )  # the default bound (15 minutes) lets a clock a little ahead through
+
+
+@pytest.mark.parametrize(
+    ("encode", "note"),
+    [
+        (gzip.compress, "decoded from gzip before it was kept"),
+        (zlib.compress, "decoded from gzip before it was kept"),
+        (lambda b: b.decode().encode("utf-16"), "decoded from UTF-16 before it was kept"),
+        (lambda b: b.decode().encode("utf-16-le"), "decoded from UTF-16 before it was kept"),
+        (lambda b: b.decode().encode("utf-32"), "decoded from UTF-32 before it was kept"),
+    ],
+)
+def test_the_token_is_not_kept_in_a_compressed_or_utf16_body(
+    ingest: CallbackIngest, store: MemoryStore, encode: Any, note: str
+) -> None:
+    body = encode(f"token={TOKEN}&cmd=agentstate&agentid=1".encode())
+    rejected(ingest, request(body=body, content_type="application/x-www-form-urlencoded", path_token=TOKEN))
+    (kept,) = store.rejected
+    assert kept["body"].startswith("token=***&cmd=agentstate")
+    assert kept["body_note"] == note
+    assert "body_base64" not in kept
+    assert TOKEN not in json.dumps(kept)
+
+
+def test_a_binary_body_is_not_kept_but_the_request_is(ingest: CallbackIngest, store: MemoryStore) -> None:
+    rejected(ingest, request(body=b"\x00\x01" + TOKEN.encode("utf-16-be")[:-1], path_token=TOKEN))
+    (kept,) = store.rejected
+    assert "body" not in kept
+    assert "body_base64" not in kept
+    assert "not kept" in kept["body_note"]
+
+
+def test_a_json_body_with_a_utf8_bom_is_read(ingest: CallbackIngest, store: MemoryStore) -> None:
+    document = {
+        "cmd": "agentstate",
+        "agentid": "400001",
+        "mode": "0",
+        "state": "online",
+        "eventtime": "1796130000000",
+    }
+    body = b"\xef\xbb\xbf" + json.dumps(document).encode()
+    assert ingest.handle(request(body=body, content_type="application/json")).outcome == "stored"
+    assert ingest.handle(request(body=body + b" ", content_type="")).outcome == "duplicate"  # sniffed as JSON
+
+
+def test_a_gets_body_is_not_read(ingest: CallbackIngest, store: MemoryStore) -> None:
+    get = replace(request("cmd=agentstate&agentid=400001&mode=0&state=online&eventtime=1796130000000"))
+    with_body = replace(get, body=b"state=paused&pause-reason=smuggled", content_type="text/plain")
+    ingest.handle(with_body)
+    (item,) = store.events.values()
+    assert item["data"]["state"] == "online"
+    assert "pause-reason" not in item["raw"]
+
+
+def test_each_ingest_container_has_its_own_metrics() -> None:
+    first = ingest_module()
+    second = ingest_module({**FUNCTION_ENVIRONMENT, "CONTAINER": "2"})  # a second import: a second container
+    assert first is not second
+    try:
+        first.count("agentstate", "stored")
+        assert second.metrics.dimension_set == {}
+        assert second.metrics.metric_set == {}
+    finally:
+        first.metrics.clear_metrics()

@@ -35,9 +35,12 @@ IGNORE_NAMES = [
     "daemon_threads",
     "protocol_version",
     "close_connection",
+    "request_queue_size",  # socketserver's listen backlog
     "model_config",  # pydantic's model settings
     "channel_class",  # waitress's server settings
     "error_task_class",
+    "parser_class",
+    "connection_close",  # waitress's parser: close after answering
     "aws_env",  # a pytest fixture requested for its side effect (the environment it sets)
     "longrepr",  # pytest's report object
     "return_value",  # unittest.mock's configuration

@@ -93,8 +93,11 @@ MAX_REQUEST_BYTES = 10 * 1024 * 1024  # API Gateway's request payload limit
 TOKENS_ENV = "ACD_CALLBACK_TOKENS"
 
 # What a local container gets on top of the template's environment: tokens come from here, not
-# SSM, and X-Ray / EMF output would only be noise on a terminal.
+# SSM, and X-Ray / EMF output would only be noise on a terminal. acd-sim sends today's whole
+# day at once, its afternoon hours ahead of their time: a day ahead is let in here (an event
+# years ahead is still refused).
 _LOCAL_FUNCTION_ENV = {
+    "ACD_MAX_FUTURE_SECONDS": "86400",
     "ACD_TOKEN_PARAMETER": "",
     "POWERTOOLS_TRACE_DISABLED": "true",
     "POWERTOOLS_METRICS_DISABLED": "true",
@@ -646,11 +649,30 @@ def _logging_error_task() -> type[Any]:
 
 
 @functools.cache
+def _strict_parser() -> type[Any]:
+    from waitress.parser import HTTPRequestParser, ParsingError  # noqa: PLC0415
+
+    class StrictParser(HTTPRequestParser):  # type: ignore[misc]
+        """RFC 9112 6.3: a request with both Content-Length and Transfer-Encoding may be an
+        attempt to smuggle a second request past a front end that reads the other header. Waitress
+        reads it by Transfer-Encoding and keeps the connection; we answer 400 and close it."""
+
+        def parse_header(self, header_plus: bytes) -> None:
+            super().parse_header(header_plus)
+            if "CONTENT_LENGTH" in self.headers and (self.chunked or "TRANSFER_ENCODING" in self.headers):
+                self.connection_close = True
+                raise ParsingError("both Content-Length and Transfer-Encoding")
+
+    return StrictParser
+
+
+@functools.cache
 def _logging_channel() -> type[Any]:
     from waitress.channel import HTTPChannel  # noqa: PLC0415
 
     class LoggingChannel(HTTPChannel):  # type: ignore[misc]
         error_task_class = _logging_error_task()
+        parser_class = _strict_parser()
 
     return LoggingChannel
 
@@ -1290,6 +1312,10 @@ SYNC_INTERVAL = local_state.SYNC_INTERVAL  # seconds between fsyncs of the data 
 COMPACT_CHECK_INTERVAL = 10.0  # seconds between looks at whether the journal wants compacting
 STOP_GRACE = 2.0  # seconds a stream consumer may take to finish its batch when stopping
 STATUS_INTERVAL = 5.0  # seconds between stream lag lines while a consumer is behind
+# A stream consumer that dies is started again from its last checkpoint, at most this many times
+# in RESTART_WINDOW seconds; beyond that (it dies at once, again and again) the stack stops.
+MAX_RESTARTS = 3
+RESTART_WINDOW = 60.0
 # Stream consumers yield the CPU to the endpoint and moto (a Lambda's aggregation is background
 # work; the ACD waits on the ingest only).
 CONSUMER_NICE = 5
@@ -1317,6 +1343,14 @@ class _Consumer:
     lag: StreamLag = field(default_factory=lambda: StreamLag(0, None))
     invocations: int = 0
     dead_lettered: int = 0
+    # What it was started with, to start it again should its process die.
+    config: dict[str, Any] = field(default_factory=dict)
+    env: dict[str, str] = field(default_factory=dict)
+    restarts: list[float] = field(default_factory=list)  # time.monotonic() of each
+    problem: str | None = None  # why it is not running, while it is not
+
+    def describe(self) -> str:
+        return f"{self.mapping.function} {self.problem or self.lag.describe()}"
 
 
 class LocalHub:
@@ -1397,6 +1431,9 @@ class LocalHub:
         self._subscriber: LocalSubscriber | None = None
         self._housekeeping: threading.Thread | None = None
         self._stopping = threading.Event()
+        # Set when a child died beyond repair (see _supervise): why, for the owner to stop on.
+        self.failure: str | None = None
+        self.failed = threading.Event()
         self._compaction: Any = None  # the keeper's compaction under way (a Future)
         self._lock_file: Any = None
         self._original_env: dict[str, str] = {}
@@ -1456,7 +1493,7 @@ class LocalHub:
         return {name: consumer.lag for name, consumer in self._consumers.items()}
 
     def stream_status(self) -> str:
-        return " | ".join(f"{name} {lag.describe()}" for name, lag in self.stream_lag().items()) or "-"
+        return " | ".join(consumer.describe() for consumer in self._consumers.values()) or "-"
 
     # -- lifecycle --
 
@@ -1646,15 +1683,83 @@ class LocalHub:
                 carried=carried,
                 nice=self._consumer_nice,
             )
-            worker = Worker(
-                name,
-                config,
-                self._worker_env(environments.get(name, {})),
-                on_push=functools.partial(self._on_consumer_push, name),
+            env = self._worker_env(environments.get(name, {}))
+            worker = Worker(name, config, env, on_push=functools.partial(self._on_consumer_push, name))
+            self._consumers[name] = _Consumer(
+                mapping, worker, dict(checkpoints), len(carried), config=config, env=env
             )
-            self._consumers[name] = _Consumer(mapping, worker, dict(checkpoints), len(carried))
         for consumer in self._consumers.values():
             consumer.worker.wait_ready(120)
+
+    def _restart_consumer(self, consumer: _Consumer) -> None:
+        """Start a consumer whose process died again, from its last checkpoint (what it had not
+        checkpointed is handled twice: the consumers are idempotent)."""
+        from acd_local.worker import Worker, WorkerError  # noqa: PLC0415
+
+        name = consumer.mapping.function
+        carried = list(consumer.config.get("carried") or [])
+        config = {
+            **consumer.config,
+            "checkpoints": dict(consumer.checkpoints),
+            "carried": carried[len(carried) - consumer.carried_left :] if consumer.carried_left else [],
+        }
+        worker = Worker(name, config, consumer.env, on_push=functools.partial(self._on_consumer_push, name))
+        try:
+            worker.wait_ready(120)
+        except WorkerError:
+            worker.stop(0)
+            raise
+        consumer.worker, consumer.config = worker, config
+
+    def _supervise(self) -> None:
+        """A child that died (killed, out of memory) must not go unnoticed: a consumer is started
+        again; moto cannot be (its tables live in its memory), so the stack fails loudly."""
+        if self._stopping.is_set() or self.failure is not None:
+            return
+        if self._moto is not None and not self._moto.alive:
+            self._fail(
+                f"moto (the AWS endpoint {self.aws_endpoint}) died (exit code {self._moto.process.returncode}): "
+                "no callback can be stored; acd-local stops. "
+                + (f"Every write so far is kept in {self.data_dir}: start it again." if self.data_dir else "")
+            )
+            return
+        for consumer in self._consumers.values():
+            if consumer.worker.alive or self._stopping.is_set():
+                continue
+            now = time.monotonic()
+            consumer.restarts = [t for t in consumer.restarts if now - t < RESTART_WINDOW]
+            code = consumer.worker.process.returncode
+            if len(consumer.restarts) >= MAX_RESTARTS:
+                self._fail(
+                    f"stream consumer {consumer.mapping.function} died {len(consumer.restarts) + 1} times "
+                    f"within {RESTART_WINDOW:.0f} s (last exit code {code}); acd-local stops"
+                )
+                return
+            consumer.problem = f"DIED (exit code {code}): restarting"
+            STREAM_LOG.error(
+                "stream consumer %s died (exit code %s): starting it again", consumer.mapping.function, code
+            )
+            consumer.restarts.append(now)
+            try:
+                self._restart_consumer(consumer)
+            except Exception as exc:
+                self._fail(
+                    f"stream consumer {consumer.mapping.function} died and could not be started again: {exc}"
+                )
+                return
+            consumer.problem = None
+            STREAM_LOG.info(
+                "stream consumer %s running again (restart %d)",
+                consumer.mapping.function,
+                len(consumer.restarts),
+            )
+
+    def _fail(self, reason: str) -> None:
+        LOG.error("%s", reason)
+        self.failure = reason
+        if self._httpd is not None:
+            self._httpd.gateway = None  # every callback a 503 until the owner stops the stack
+        self.failed.set()
 
     def _on_consumer_push(self, name: str, kind: str, payload: Any) -> None:
         consumer = self._consumers.get(name)
@@ -1679,6 +1784,7 @@ class LocalHub:
         next_status = time.monotonic() + (self._status_interval or 0)
         was_behind = False
         while not self._stopping.wait(0.25):
+            self._supervise()
             now = time.monotonic()
             if self._keeper is not None and now >= next_compaction:
                 if self._compaction is None or self._compaction.done():
@@ -1686,7 +1792,7 @@ class LocalHub:
                     self._compaction.add_done_callback(self._compacted)
                 next_compaction = now + COMPACT_CHECK_INTERVAL
             if self._status_interval and now >= next_status:
-                behind = any(lag.records_behind for lag in self.stream_lag().values())
+                behind = any(c.lag.records_behind or c.problem for c in self._consumers.values())
                 if behind or was_behind:
                     STREAM_LOG.info("stream lag: %s", self.stream_status())
                 was_behind = behind
@@ -1835,11 +1941,6 @@ def _configure_logging() -> None:
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
 
 
-def mask_token(token: str) -> str:
-    """A token for a banner: the first two characters, the rest hidden (and never its length)."""
-    return f"{token[:2]}…" if len(token) > 8 else "…"
-
-
 def default_data_dir(template_path: str | os.PathLike[str] | None = None) -> Path:
     """``.acd-local/`` beside the template (the repository's root)."""
     from acd_devkit import template as tpl  # noqa: PLC0415
@@ -1880,7 +1981,8 @@ def _banner(stack: LocalHub) -> str:
         token_line = f"{stack.tokens[0]}  (generated; set {TOKENS_ENV}=tok1,tok2 to choose)"
         export = f"  export TOKEN={stack.tokens[0]}"
     else:
-        token_line = f"{mask_token(stack.tokens[0])}  (from {TOKENS_ENV}; not shown)"
+        # not even a few characters: they narrow a guess, and a banner gets pasted into tickets
+        token_line = f"(from {TOKENS_ENV}; not shown)"
         if len(stack.tokens) > 1:
             token_line += f" +{len(stack.tokens) - 1} more"
         export = f"  export TOKEN=...          # one of your {TOKENS_ENV}"
@@ -2007,7 +2109,7 @@ def main(  # noqa: PLR0917 - click passes every option by keyword-capable positi
         except OSError as exc:  # a port (or the data folder) in use
             raise click.ClickException(f"cannot start: {exc} (try --port/--aws-port/--data-dir)") from exc
         click.echo(_banner(stack))
-        while not stop.wait(0.5):
+        while not stop.wait(0.5) and not stack.failed.is_set():
             pass
         click.echo("stopping ...")
     finally:
@@ -2018,6 +2120,8 @@ def main(  # noqa: PLR0917 - click passes every option by keyword-capable positi
         click.echo(f"stopped; data kept in {stack.data_dir} ({stack.last_saved['items']:,} items).")
     else:
         click.echo("stopped.")
+    if stack.failure:
+        raise click.ClickException(stack.failure)
 
 
 if __name__ == "__main__":

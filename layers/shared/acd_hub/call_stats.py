@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -58,11 +58,15 @@ class CallSummary:
     event_count: int
     day: str | None = None
     interval: str | None = None
+    # What makes a duration unknown: events whose times contradict their order (PROBLEMS).
+    problems: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         summary = asdict(self)
         if self.started_ms is None:
             del summary["day"], summary["interval"]
+        if not self.problems:
+            del summary["problems"]
         return summary
 
     @classmethod
@@ -87,6 +91,7 @@ class CallSummary:
             event_count=int(item.get("event_count") or 0),
             day=item.get("day"),
             interval=item.get("interval"),
+            problems=list(item.get("problems") or []),
         )
 
     @property
@@ -111,17 +116,30 @@ def _first(events: list[StoredEvent], *types: str) -> StoredEvent | None:
     return next((e for e in events if e.event_type in types), None)
 
 
-def _hold_ms(events: list[StoredEvent], ended_ms: int | None) -> int:
-    total, held_since = 0, None
+# Events whose times contradict the order a call goes through (a wrong clock, or local times
+# the DST change made doubtful): the durations they would give are unknown, not negative.
+ANSWERED_BEFORE_START = "answered_before_start"
+ENDED_BEFORE_ANSWER = "ended_before_answer"
+HOLD_OUTSIDE_CALL = "hold_outside_call"
+DST_DOUBTFUL = "dst_doubtful_times"
+
+
+def _hold_ms(events: list[StoredEvent], answered_ms: int, ended_ms: int) -> tuple[int, bool]:
+    """Time on hold within [answered, ended], and whether a hold event lay outside it."""
+    total, held_since, outside = 0, None, False
     for event in events:
+        if event.event_type not in ("Holdstart", "Holdstop"):
+            continue
+        outside |= not answered_ms <= event.time_ms <= ended_ms
+        moment = min(max(event.time_ms, answered_ms), ended_ms)
         if event.event_type == "Holdstart" and held_since is None:
-            held_since = event.time_ms
+            held_since = moment
         elif event.event_type == "Holdstop" and held_since is not None:
-            total += event.time_ms - held_since
+            total += moment - held_since
             held_since = None
-    if held_since is not None and ended_ms is not None:
-        total += max(0, ended_ms - held_since)
-    return total
+    if held_since is not None:
+        total += ended_ms - held_since
+    return total, outside
 
 
 def after_call_work_ms(task_id: str, agent_events: Iterable[list[StoredEvent]]) -> int:
@@ -173,12 +191,23 @@ def call_summary(
         outcome = "connected" if answer else ("not_connected" if end else "in_progress")
 
     wait_ms = talk_ms = hold_ms = acw_ms = None
-    if inbound and answer and start:
-        wait_ms = answered_ms - started_ms  # type: ignore[operator]
-    if inbound and answer and end:
-        hold_ms = _hold_ms(calls, ended_ms)
-        talk_ms = ended_ms - answered_ms - hold_ms  # type: ignore[operator]
-        acw_ms = after_call_work_ms(task_id, agent_events)
+    problems: list[str] = []
+    if inbound and answered_ms is not None and started_ms is not None:
+        wait_ms = answered_ms - started_ms
+        if wait_ms < 0:
+            wait_ms = None
+            problems.append(ANSWERED_BEFORE_START)
+    if inbound and answered_ms is not None and ended_ms is not None:
+        if ended_ms < answered_ms:
+            problems.append(ENDED_BEFORE_ANSWER)
+        else:
+            hold_ms, outside = _hold_ms(calls, answered_ms, ended_ms)
+            if outside:
+                problems.append(HOLD_OUTSIDE_CALL)
+            talk_ms = ended_ms - answered_ms - hold_ms
+            acw_ms = after_call_work_ms(task_id, agent_events)
+    if problems and any(e.data.get("time_flags") for e in calls):
+        problems.append(DST_DOUBTFUL)
 
     day = interval = None
     if started_ms is not None:
@@ -204,6 +233,7 @@ def call_summary(
         event_count=len(unique),
         day=day,
         interval=interval,
+        problems=problems,
     )
 
 
@@ -230,7 +260,8 @@ def kpis(summaries: Iterable[dict[str, Any]], sl_seconds: int) -> dict[str, Any]
         if outcome in counts:
             counts[outcome] += 1
         if outcome == "answered":
-            waits.append(call["wait_s"])
+            if call.get("wait_s") is not None:  # unknown: not within the service level, not in ASA
+                waits.append(call["wait_s"])
             if call.get("talk_s") is not None:
                 talks.append(call["talk_s"])
                 holds.append(call["hold_s"])
@@ -290,6 +321,7 @@ COUNTERS = (
     "mailbox",
     "forwarded",
     "answered_within_sl",
+    "answered_untimed",  # answered, but when is unknown (PROBLEMS): not in ASA nor the service level
     "wait_ms",
     "talked",  # answered calls that ended: the denominator of AHT, talk and hold
     "talk_ms",
@@ -342,9 +374,12 @@ def contribution(summary: CallSummary, sl_seconds: int) -> Contribution | None:
         counters[outcome] = 1
     wait = None
     if outcome == "answered":
-        wait = _ms(summary.wait_s) or 0
-        counters["wait_ms"] = wait
-        counters["answered_within_sl"] = int(wait <= sl_seconds * 1000)
+        wait = _ms(summary.wait_s)
+        if wait is None:
+            counters["answered_untimed"] = 1
+        else:
+            counters["wait_ms"] = wait
+            counters["answered_within_sl"] = int(wait <= sl_seconds * 1000)
         talk = _ms(summary.talk_s)
         if talk is not None:
             hold = _ms(summary.hold_s) or 0
@@ -464,7 +499,7 @@ def kpis_from_counters(counters: dict[str, int], max_wait_ms: int | None) -> dic
         "answered_within_sl": get("answered_within_sl"),
         "service_level_pct": _pct(get("answered_within_sl"), handled),
         "abandon_rate_pct": _pct(get("abandoned"), handled),
-        "asa_s": _mean_ms(get("wait_ms"), get("answered")),
+        "asa_s": _mean_ms(get("wait_ms"), get("answered") - get("answered_untimed")),
         "max_wait_s": None if max_wait_ms is None else seconds(max_wait_ms),
         "aht_s": _mean_ms(get("handle_ms"), get("talked")),
         "avg_talk_s": _mean_ms(get("talk_ms"), get("talked")),

@@ -23,7 +23,8 @@ from acd_hub.items import (
     rejected_item,
     trimmed_rejected_item,
 )
-from acd_hub.models import CALLBACK_MODELS, ParseContext, parse_callback, utc_now
+from acd_hub.keys import iso_utc
+from acd_hub.models import CALLBACK_MODELS, CallbackModel, ParseContext, parse_callback, utc_now
 from acd_hub.settings import HubSettings
 
 if TYPE_CHECKING:
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
 BAD_REQUEST = 400
 CONFLICT = 409
 MAX_BODY_BYTES = 256 * 1024
+BODY_METHODS = frozenset({"PUT", "POST"})
 
 
 @dataclass(frozen=True)
@@ -96,6 +98,7 @@ class CallbackIngest:
         try:
             merged = params.without_secrets(params.merge_parameters([*query_pairs, *body_pairs]), secrets)
             event = parse_callback(merged, self._context)
+            self._check_not_ahead(event, received_at)
         except BadCallback as bad:
             raise self._quarantine(request, bad.errors, merged.get("cmd", ""), received_at, secrets) from None
 
@@ -121,7 +124,27 @@ class CallbackIngest:
             duplicate=not stored,
         )
 
+    def _check_not_ahead(self, event: CallbackModel, received_at: datetime) -> None:
+        """An event time far ahead of its arrival is a wrong clock or zone at the ACD; kept, it
+        would be the agent's latest state until that time comes (a frozen board)."""
+        bound = self._settings.max_future_seconds
+        ahead = (event.event_time - received_at).total_seconds()
+        if ahead > bound:
+            name = "timestamp" if getattr(event, "eventtime", None) is None else "eventtime"
+            raise BadCallback(
+                [
+                    ParameterError(
+                        name,
+                        f"{iso_utc(event.event_time)} is {ahead:.0f} s ahead of its arrival "
+                        f"({iso_utc(received_at)}); at most {bound} s are accepted "
+                        "(ACD_MAX_FUTURE_SECONDS): check the ACD's clock and time zone",
+                    )
+                ]
+            )
+
     def _body_pairs(self, request: CallbackRequest) -> list[tuple[str, str]]:
+        if request.method not in BODY_METHODS:
+            return []  # as documented: a GET's (or HEAD's) body is not read
         if len(request.body) > MAX_BODY_BYTES:
             raise BadCallback([ParameterError("body", f"larger than {MAX_BODY_BYTES} bytes")])
         return params.body_pairs(request.body, request.content_type)

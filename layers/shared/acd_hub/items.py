@@ -12,8 +12,10 @@ it appears. Quarantined text is made storable (a lone surrogate becomes its esca
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import json
+import zlib
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -162,21 +164,76 @@ class CallbackRequest:
         redacted = params.scrub(params.redact_urlencoded(raw, secrets, params.QUERY_SEPARATORS), secrets)
         return redacted.decode("utf-8", "backslashreplace")
 
-    def redacted_body(self, secrets: Collection[str] = ()) -> tuple[str | None, str | None]:
-        """(text, None) for text bodies, (None, base64) for bytes that are not UTF-8 text: either
-        way redacted first, as the form or JSON it was read as (both if it was neither)."""
+    def redacted_body(self, secrets: Collection[str] = ()) -> tuple[str | None, str | None, str | None]:
+        """(text, None, how) for text bodies, (None, base64, how) for bytes that are not UTF-8
+        text: either way redacted first, as the form or JSON it was read as (both if it was
+        neither). A compressed or UTF-16/32 body is kept decoded (``how`` says so), since the
+        token cannot be found in its bytes; one still binary then is not kept: (None, None, why).
+        """
         import base64  # noqa: PLC0415  (only quarantine needs it)
 
-        body, kind = self.body, params.body_kind(self.body, self.content_type)
+        body, how = readable_body(self.body)
+        if body is None:
+            return None, None, how
+        kind = params.body_kind(body, self.content_type)
         if kind != "json":
             body = params.redact_urlencoded(body, secrets, params.BODY_SEPARATORS)
         if kind != "form":
             body = params.redact_json(body, secrets)
         body = params.scrub(body, secrets)[:MAX_STORED_TEXT]
         try:
-            return body.decode("utf-8"), None
+            return body.decode("utf-8"), None, how
         except UnicodeDecodeError:
-            return None, base64.b64encode(body).decode("ascii")
+            return None, base64.b64encode(body).decode("ascii"), how
+
+
+# gzip, and zlib at its usual levels (what an HTTP client's Content-Encoding would send).
+_GZIP = b"\x1f\x8b"
+_COMPRESSED = (_GZIP, b"\x78\x01", b"\x78\x5e", b"\x78\x9c", b"\x78\xda")
+_UTF32_BOMS = (codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)
+_UTF16_BOMS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
+
+
+def readable_body(body: bytes) -> tuple[bytes | None, str | None]:
+    """The body in an ASCII-compatible form, where a token is the bytes it is everywhere else,
+    and how it was decoded (None: kept as sent). (None, why) when that cannot be had."""
+    how = []
+    for _ in range(3):  # a gzip inside a gzip, at most a few
+        if not body.startswith(_COMPRESSED):
+            break
+        inflater = zlib.decompressobj(wbits=47)  # gzip or zlib header, whichever it has
+        try:
+            # bounded, so a zip bomb stays small
+            inflated = inflater.decompress(body, 4 * MAX_STORED_TEXT)
+        except zlib.error:
+            break  # text that merely begins like zlib ("x^"): judged below as it is
+        if not inflated and not inflater.eof:
+            break
+        body = inflated
+        how.append("gzip")
+    if body.startswith(_UTF32_BOMS):
+        body = body.decode("utf-32", "replace").encode("utf-8")
+        how.append("UTF-32")
+    elif body.startswith(_UTF16_BOMS) or _looks_utf16(body):
+        codec = "utf-16" if body.startswith(_UTF16_BOMS) else _utf16_order(body)
+        body = body.decode(codec, "replace").encode("utf-8")
+        how.append("UTF-16")
+    if b"\x00" in body or body.startswith(_GZIP):
+        return None, f"{len(body)} bytes of binary data: not kept (a token in them could not be redacted)"
+    return body, ("decoded from " + ", then ".join(how) + " before it was kept") if how else None
+
+
+def _looks_utf16(body: bytes) -> bool:
+    # ASCII text in UTF-16 without a byte order mark: every other byte is NUL
+    return (
+        len(body) >= 4
+        and len(body) % 2 == 0
+        and (body[1::2].count(0) == len(body) // 2 or body[0::2].count(0) == len(body) // 2)
+    )
+
+
+def _utf16_order(body: bytes) -> str:
+    return "utf-16-le" if body[1::2].count(0) == len(body) // 2 else "utf-16-be"
 
 
 def rejected_item(
@@ -190,7 +247,7 @@ def rejected_item(
 ) -> dict[str, Any]:
     """A quarantined request: what was sent (redacted) and why it was refused."""
     day = keys.day_of(received_at, settings.report_zone)
-    body_text, body_base64 = request.redacted_body(secrets)
+    body_text, body_base64, body_note = request.redacted_body(secrets)
     clean = [ParameterError(params.storable(e.parameter), params.storable(e.message)) for e in errors]
     item: dict[str, Any] = {
         "pk": keys.rejected_pk(day, keys.shard_of(request.request_id, settings.cmd_day_shards)),
@@ -214,6 +271,8 @@ def rejected_item(
         item["body"] = body_text
     if body_base64:
         item["body_base64"] = body_base64
+    if body_note:
+        item["body_note"] = body_note
     ttl = _ttl(settings, received_at)
     if ttl:
         item["ttl"] = ttl

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from aws_lambda_powertools import Metrics
+    from aws_lambda_powertools.metrics import EphemeralMetrics
 
 Handler = Callable[[Any, Any], Any]
 
@@ -35,7 +36,7 @@ def quiet_sensitive_loggers() -> None:
             logger.setLevel(logging.INFO)
 
 
-def log_metrics(metrics: Metrics) -> Callable[[Handler], Handler]:
+def log_metrics(metrics: Metrics | EphemeralMetrics) -> Callable[[Handler], Handler]:
     """The invocation's metrics as one EMF line at its end, and none carried into the next.
 
     Powertools' own ``@metrics.log_metrics`` does not do both (3.37): it warns on every

@@ -29,6 +29,10 @@ TOKEN_NAME = "token"  # noqa: S105 - the parameter's name, not a secret
 REDACTED = "***"
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 _ASCII_SPACE = " \t\r\n\f\v"
+# Control characters (C0 but tab and line breaks, DEL, C1): no ACD text needs them, and ESC or
+# CSI in a stored value is a terminal escape sequence waiting for an operator's screen.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+UTF8_BOM = b"\xef\xbb\xbf"
 # An ACD appending "?cmd=..." to a URL that already has a query sends "a=1?cmd=...": in the
 # query string an unencoded "?" separates parameters like "&". Only "&" in a body.
 QUERY_SEPARATORS = re.compile(rb"[&?]")
@@ -255,7 +259,9 @@ def body_kind(body: bytes, content_type: str) -> str:
 
 
 def body_pairs(body: bytes, content_type: str) -> list[tuple[str, str]]:
-    """Pairs from a request body."""
+    """Pairs from a request body. A UTF-8 byte order mark (Windows tools write one) is not part
+    of the first name nor of the JSON."""
+    body = body.removeprefix(UTF8_BOM)
     if not body.strip():
         return []
     kind = body_kind(body, content_type)
@@ -300,6 +306,9 @@ def merge_parameters(
         if key in merged and merged[key] != value:
             errors.append(ParameterError(clean(key), "given more than once with different values"))
             continue
+        if control := _CONTROL.search(key + value):
+            errors.append(ParameterError(clean(key), _control_message(control.group(0))))
+            continue
         merged[key] = value
     if total > MAX_TOTAL_LENGTH:
         errors.append(
@@ -312,6 +321,12 @@ def merge_parameters(
     if unique:
         raise BadCallback(unique)
     return merged
+
+
+def _control_message(char: str) -> str:
+    return (
+        f"holds the control character U+{ord(char):04X}; text must be printable (tab and line breaks allowed)"
+    )
 
 
 def without_secrets(merged: dict[str, str], secrets: Collection[str]) -> dict[str, str]:

@@ -53,6 +53,9 @@ class HubSettings(BaseModel):
     default_phone_region: str = "DE"
     retention_days: int = Field(default=0, ge=0)  # 0: keep forever (no TTL written)
     service_level_seconds: int = Field(default=20, ge=0)
+    # An event time further ahead of its arrival than this is refused (400, quarantined): a wrong
+    # clock or zone at the ACD, which would otherwise freeze the board until that time.
+    max_future_seconds: int = Field(default=900, ge=0)
     # Listings by cmd and day are spread over this many partitions (each takes ~1,000 writes/s).
     cmd_day_shards: int = Field(default=8, ge=1, le=64)
     # A hotline's KPI counters are spread over this many partitions by task id (README

@@ -1,0 +1,125 @@
+"""The local stack under hostile conditions (issue 16): a child process killed with -9 is
+noticed (a consumer restarted, a dead moto a clear failure), a request smuggled behind
+Content-Length + Transfer-Encoding is refused with the connection closed, and the banner shows
+nothing of a chosen token."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from acd_local.stack import LocalHub, StackSpec, _banner
+from tests.integration.test_local_stack import (  # noqa: F401 - leave_moto_empty: an autouse fixture
+    TOKEN,
+    consumer_batches,
+    echo_events,
+    leave_moto_empty,
+    put_item,
+    raw_exchange,
+    request,
+    standin_spec,
+)
+
+
+@pytest.fixture
+def standin_stack(tmp_path: Path, moto_server: str) -> Iterator[LocalHub]:
+    """test_local_stack's stand-in stack: an echo function and a consumer writing its batches."""
+    with LocalHub(
+        port=0, aws_port=0, tokens=[TOKEN], spec=standin_spec(tmp_path), retry_delay=0.01, http_concurrency=1
+    ) as stack:
+        yield stack
+
+
+def wait_until(condition: Callable[[], object], timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+# --- 10: request smuggling ---------------------------------------------------------------------
+
+
+def test_content_length_with_transfer_encoding_is_a_400_and_the_connection_closes(
+    standin_stack: LocalHub,
+) -> None:
+    hidden = f"GET /callback/{TOKEN}?cmd=configchanged&smuggled=1 HTTP/1.1\r\nHost: x\r\n\r\n".encode()
+    chunked = b"5\r\nhello\r\n0\r\n\r\n"
+    answer = raw_exchange(
+        standin_stack,
+        b"PUT /callback HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\n"
+        + f"Content-Length: {len(chunked) + 5}\r\n".encode()
+        + b"Transfer-Encoding: chunked\r\n\r\n"
+        + chunked
+        + hidden,
+    )
+    assert answer.startswith(b"HTTP/1.1 400"), answer[:80]
+    assert answer.count(b"HTTP/1.1 ") == 1  # one answer, then the connection was closed
+    assert b"Connection: close" in answer
+    time.sleep(0.3)
+    assert echo_events(standin_stack) == []
+
+
+def test_transfer_encoding_alone_still_works(standin_stack: LocalHub) -> None:
+    answer = raw_exchange(
+        standin_stack,
+        b"PUT /callback HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+        b"3\r\na=1\r\n0\r\n\r\n",
+    )
+    assert answer.startswith(b"HTTP/1.1 201")
+
+
+# --- 9: a dead child --------------------------------------------------------------------------------
+
+
+def test_a_consumer_killed_with_9_is_started_again_and_catches_up(
+    standin_stack: LocalHub, tmp_path: Path
+) -> None:
+    aws = standin_stack.clients()
+    put_item(aws, "before")
+    standin_stack.wait_for_stream_idle(10)
+    consumer = standin_stack._consumers["ConsumerFunction"]
+    first = consumer.worker.process.pid
+    os.kill(first, signal.SIGKILL)
+    wait_until(lambda: consumer.worker.process.pid != first and consumer.worker.alive)
+    put_item(aws, "after")
+    standin_stack.wait_for_stream_idle(20)
+    delivered = [key for batch in consumer_batches(tmp_path) for key in batch["keys"]]
+    assert "after" in delivered
+    assert standin_stack.failure is None
+    assert "DIED" not in standin_stack.stream_status()
+
+
+def test_the_lag_line_says_a_consumer_died(standin_stack: LocalHub) -> None:
+    consumer = standin_stack._consumers["ConsumerFunction"]
+    consumer.problem = "DIED (exit code -9): restarting"  # what _supervise shows while it restarts
+    assert "ConsumerFunction DIED (exit code -9)" in standin_stack.stream_status()
+
+
+def test_moto_killed_with_9_stops_the_stack_with_a_clear_error(tmp_path: Path, moto_server: str) -> None:
+    with LocalHub(port=0, aws_port=0, tokens=[TOKEN], spec=standin_spec(tmp_path)) as stack:
+        os.kill(stack._moto.process.pid, signal.SIGKILL)
+        assert stack.failed.wait(10)
+        assert stack.failure is not None
+        assert "moto" in stack.failure
+        assert "died" in stack.failure
+        status, _, _, _ = request(stack, "GET", f"/callback/{TOKEN}?cmd=agentstate")
+        assert status == 503
+
+
+# --- 12: the banner --------------------------------------------------------------------------
+
+
+def test_the_banner_shows_nothing_of_a_chosen_token() -> None:
+    stack = LocalHub(port=0, aws_port=0, tokens=["Zq81x0Lm-chosen-secret"])
+    stack.tokens_source = "environment"
+    stack.spec = StackSpec(tables={})
+    banner = _banner(stack)
+    (line,) = [line for line in banner.splitlines() if line.strip().startswith("token")]
+    assert line.split() == ["token", "(from", "ACD_CALLBACK_TOKENS;", "not", "shown)"]
+    assert "Zq" not in banner

@@ -1,0 +1,174 @@
+"""``acd-report serve`` under hostile requests (issue 16, items 7 and 8): only requests naming
+the server are answered (DNS rebinding), parameters are bounded, a day report is built once
+and kept, idle connections time out, the number of connections is capped, the backlog is real,
+and an extreme day is a 400.
+
+The server is the real one on a free loopback port; the reports it reads are a small fake (what
+it reads is tested in test_report_commands)."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from acd_cli import report_cli, wallboard
+from acd_cli.report_models import Freshness
+
+
+class CountingReports:
+    """The reports' read side with nothing in it, counting the reads a day report makes."""
+
+    def __init__(self) -> None:
+        self.kpi_reads = 0
+
+    def board(self) -> list[Any]:
+        return []
+
+    def kpis(self, hotline: str, day: str) -> None:
+        self.kpi_reads += 1
+
+    def calls(self, hotline: str, day: str) -> list[Any]:
+        return []
+
+    def agent_day(self, agent: str, day: str) -> None:
+        return None
+
+    def freshness(self) -> Freshness:
+        return Freshness(None, None, None, False, [])
+
+
+@pytest.fixture
+def served() -> Iterator[tuple[wallboard.WallboardServer, CountingReports]]:
+    report = report_cli.ReportContext(endpoint_url="http://127.0.0.1:9")
+    reports = CountingReports()
+    report.__dict__["reports"] = reports
+    server = wallboard.WallboardServer(("127.0.0.1", 0), wallboard.Wallboard(report, hotlines=["501"]))
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        yield server, reports
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def get(
+    server: wallboard.WallboardServer, path: str, headers: dict[str, str] | None = None
+) -> tuple[int, bytes]:
+    connection = http.client.HTTPConnection("127.0.0.1", server.server_address[1], timeout=20)
+    try:
+        connection.request("GET", path, headers=headers or {})
+        response = connection.getresponse()
+        return response.status, response.read()
+    finally:
+        connection.close()
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Host": "attacker.example:8080"},
+        {"Host": "attacker.example"},
+        {"Host": "127.0.0.1.nip.io"},
+        {"Origin": "http://attacker.example"},
+        {"Origin": "null"},
+    ],
+)
+def test_a_request_by_another_name_or_from_another_site_is_refused(
+    served: tuple[wallboard.WallboardServer, CountingReports], headers: dict[str, str]
+) -> None:
+    server, _ = served
+    for path in ("/api/wallboard", "/", "/report?day=2026-11-20"):
+        status, body = get(server, path, headers)
+        assert status == 403, (path, headers)
+        assert b"agents" not in body
+
+
+def test_requests_naming_this_server_are_answered(
+    served: tuple[wallboard.WallboardServer, CountingReports],
+) -> None:
+    server, _ = served
+    port = server.server_address[1]
+    for host in (f"127.0.0.1:{port}", f"localhost:{port}"):
+        status, body = get(server, "/api/wallboard", {"Host": host, "Origin": f"http://{host}"})
+        assert status == 200
+        assert "agents" in json.loads(body)
+
+
+def test_report_parameters_are_bounded(served: tuple[wallboard.WallboardServer, CountingReports]) -> None:
+    server, reports = served
+    many = "&".join(f"hotline={n}" for n in range(1, 301))
+    started = time.monotonic()
+    status, body = get(server, f"/report?day=2026-11-20&{many}")
+    assert status == 400
+    assert "at most 20" in json.loads(body)["error"]
+    assert time.monotonic() - started < 5
+    assert reports.kpi_reads == 0
+    assert get(server, "/report?day=2026-11-20&hotline=1%27%3E")[0] == 400
+    assert get(server, "/report?" + "&".join(f"x{n}=1" for n in range(1000)))[0] == 400
+
+
+def test_a_day_report_is_built_once_and_kept(
+    served: tuple[wallboard.WallboardServer, CountingReports],
+) -> None:
+    server, reports = served
+    for _ in range(5):
+        assert get(server, "/report?day=2026-11-20&hotline=501&hotline=0502")[0] == 200
+    assert reports.kpi_reads == 2  # two hotlines, read once
+
+
+@pytest.mark.parametrize("day", ["9999-12-31", "0001-01-01"])
+def test_an_extreme_day_is_a_400(served: tuple[wallboard.WallboardServer, CountingReports], day: str) -> None:
+    server, _ = served
+    status, body = get(server, f"/report?day={day}")
+    assert status == 400
+    assert "day out of range" in json.loads(body)["error"]
+
+
+def test_an_idle_or_half_sent_connection_is_closed(
+    served: tuple[wallboard.WallboardServer, CountingReports], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server, _ = served
+    assert wallboard._Handler.timeout == wallboard.SOCKET_TIMEOUT_S <= 30  # the stdlib's default: none
+    monkeypatch.setattr(wallboard._Handler, "timeout", 0.5)  # the same, quicker
+    with socket.create_connection(("127.0.0.1", server.server_address[1]), timeout=10) as sock:
+        sock.sendall(b"GET /api/wallboard HTTP/1.1\r\nHost: 127.0.0.1\r\n")  # never finished
+        started = time.monotonic()
+        assert sock.recv(1024) == b""  # closed by the server
+        assert time.monotonic() - started < 5
+
+
+def test_connections_beyond_the_cap_are_answered_busy_at_once(
+    served: tuple[wallboard.WallboardServer, CountingReports],
+) -> None:
+    server, _ = served
+    port = server.server_address[1]
+    held = [
+        socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(wallboard.MAX_CONNECTIONS)
+    ]
+    try:
+        time.sleep(0.3)  # every one accepted, each holding a thread
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as extra:
+            assert extra.recv(1024).startswith(b"HTTP/1.1 503")
+        assert threading.active_count() < wallboard.MAX_CONNECTIONS + 20
+    finally:
+        for sock in held:
+            sock.close()
+    time.sleep(0.3)
+    assert get(server, "/healthz", {"Host": f"127.0.0.1:{port}"})[0] == 200
+
+
+def test_the_listen_backlog_is_real(served: tuple[wallboard.WallboardServer, CountingReports]) -> None:
+    server, _ = served
+    shown = subprocess.run(
+        ["ss", "-ltnH", f"sport = :{server.server_address[1]}"], capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert int(shown[2]) >= wallboard.LISTEN_BACKLOG, shown
