@@ -364,7 +364,7 @@ def test_the_stream_has_a_record_per_change(db: Any, request: pytest.FixtureRequ
     endpoint = request.getfixturevalue("moto_endpoint") if is_moto(db) else None
     names = stream_events(db, endpoint)
     if is_moto(db):
-        # MOTO_DIFFERS (TOOLING.md): an identical overwrite still writes MODIFY, and an update
+        # MOTO_DIFFERS: an identical overwrite still writes MODIFY, and an update
         # that creates its item writes two INSERTs (keys only, then the item). DynamoDB writes
         # no record for a write that changes nothing, and one INSERT per new item.
         assert names == ["INSERT", "MODIFY", "MODIFY", "INSERT", "INSERT", "REMOVE"]
