@@ -14,6 +14,7 @@ from moto import mock_aws
 
 from acd_devkit.memory_dynamodb import MemoryDynamoDB
 from acd_devkit.template import dynamodb_tables, load_template
+from acd_hub import backoff
 
 
 @pytest.fixture(autouse=True)
@@ -28,6 +29,15 @@ def _no_network(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):
         if name.startswith(("ACD_", "POWERTOOLS_")) or name == "AWS_ENDPOINT_URL":
             monkeypatch.delenv(name)
+
+
+@pytest.fixture(autouse=True)
+def pauses(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """Backoff pauses (throttling, conflicts, unprocessed keys) are counted here, not waited: the
+    budgets count what was asked for, so behaviour is the same, in no time."""
+    asked: list[float] = []
+    monkeypatch.setattr(backoff, "sleep", asked.append)
+    return asked
 
 
 @pytest.fixture

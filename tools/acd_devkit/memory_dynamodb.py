@@ -568,8 +568,11 @@ class Faults:
     )
     timeout_after_commit: float = 0.0  # written, but the answer timed out (ReadTimeoutError)
     unprocessed: float = 0.0  # each key of a BatchGetItem / request of a BatchWriteItem left unprocessed
-    validation: float = 0.0  # a write refused with ValidationException (poison)
+    validation: float = (
+        0.0  # a write refused: ValidationException, in a transaction a ValidationError on one item
+    )
     operations: frozenset[str] = frozenset()  # only these operations (empty: all)
+    limit: int | None = None  # inject at most this many faults in all, then none
     injected: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -579,6 +582,8 @@ class Faults:
         return not self.operations or operation in self.operations
 
     def roll(self, rate: float, name: str) -> bool:
+        if self.limit is not None and sum(self.injected.values()) >= self.limit:
+            return False
         if rate and self._random.random() < rate:
             self.injected[name] = self.injected.get(name, 0) + 1
             return True
@@ -1274,6 +1279,8 @@ class MemoryDynamoDB:
         if self.faults.roll(self.faults.throttle_item, "throttle_item"):
             code = ("ThrottlingError", "ProvisionedThroughputExceeded")[self.faults.choose(2)]
             return self.faults.choose(count), code, "Throughput exceeds the current capacity"
+        if self.faults.roll(self.faults.validation, "validation"):
+            return self.faults.choose(count), "ValidationError", "One or more parameter values were invalid"
         return None
 
 

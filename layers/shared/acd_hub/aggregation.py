@@ -16,10 +16,20 @@ order: :meth:`AgentStatsAggregator.apply` and :meth:`CallStatsAggregator.refresh
   difference between its new and stored KPI contribution to the interval and day counters, in
   the same transaction that stores the summary under a version condition ("retract and add").
 
-A transaction whose conditions fail was computed from a state someone else changed meanwhile:
-it is recomputed from fresh reads (at most ``MAX_ATTEMPTS`` times, then the records are
-retried by the event source mapping). The stores are ports (:mod:`acd_hub.ports`): nothing
-here knows DynamoDB.
+What the store answers decides what happens next, reason by reason (DynamoDB's cancellation
+reasons, translated by the adapter into the ports' errors):
+
+* a failed condition (:class:`~acd_hub.ports.Cancelled`): the change was computed from a state
+  someone else changed meanwhile; it is read and computed again (at most ``MAX_ATTEMPTS`` times);
+* a ``TransactionConflict`` (also ``Cancelled``, no condition failed): another transaction held
+  an item; tried again after a short jittered pause;
+* throttling (:class:`~acd_hub.ports.Throttled`, a read or a write): exponential backoff with a
+  cap, within one budget for the whole batch (:class:`acd_hub.backoff.Patience`), counted for
+  the log line; once the budget is spent the records are retried by the event source mapping;
+* a refused write (:class:`~acd_hub.ports.Refused`, a ``ValidationError``): poison, it fails at
+  once, without retries that cannot succeed.
+
+The stores are ports (:mod:`acd_hub.ports`): nothing here knows DynamoDB.
 """
 
 from __future__ import annotations
@@ -32,7 +42,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Protocol
 
-from acd_hub import agent_stats, call_stats, keys
+from acd_hub import agent_stats, backoff, call_stats, keys
 from acd_hub.agent_stats import AgentDay, BoardEntry, DayTotals, Link, TalkMarker, TimelineEntry
 from acd_hub.call_stats import CallSummary, Contribution, CounterKey, ListedCall, StoredCall
 from acd_hub.events import StoredEvent, StreamRecord
@@ -50,6 +60,7 @@ from acd_hub.ports import (
     ReplaceBoard,
     ReportsStore,
     ReportWrite,
+    Throttled,
 )
 from acd_hub.settings import HubSettings
 
@@ -66,7 +77,7 @@ class Aggregator(Protocol):
 
     def touched(self, item: dict[str, Any]) -> set[Hashable]: ...
 
-    def refresh(self, reports: Iterable[Hashable]) -> dict[Hashable, Exception]:
+    def refresh(self, reports: Iterable[Hashable], patience: backoff.Patience) -> dict[Hashable, Exception]:
         """Apply the changes; returns those that failed, and why (their events are retried)."""
         ...
 
@@ -87,7 +98,13 @@ def now_iso() -> str:
 
 def _backoff(attempt: int) -> None:
     # concurrent writers of one agent or call are rare; a short jittered pause lets one win
-    time.sleep(random.uniform(0, 0.01 * 2**attempt))  # noqa: S311 - jitter, not security
+    backoff.sleep(random.uniform(0, 0.01 * 2**attempt))  # noqa: S311 - jitter, not security
+
+
+def _throttled(patience: backoff.Patience, attempt: int, exc: Throttled) -> None:
+    """Wait before trying again, or give up (raise) once the batch's budget is spent."""
+    if not patience.wait(attempt):
+        raise Throttled(f"{exc} (still throttled after {patience.waited_s:.1f} s of backoff)") from exc
 
 
 # -- one stream batch -------------------------------------------------------------------------------
@@ -99,6 +116,7 @@ class BatchOutcome:
 
     failed: list[str] = field(default_factory=list)
     warnings: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    throttled: int = 0  # how often the store throttled this batch
 
     def item_failures(self) -> dict[str, list[dict[str, str]]]:
         """The answer Lambda's ``ReportBatchItemFailures`` reads: it retries from the first."""
@@ -123,7 +141,9 @@ def aggregate_batch(aggregator: Aggregator, records: Sequence[StreamRecord]) -> 
             touched[sequence] = aggregator.touched(item)
         except Exception as exc:
             unplannable[sequence] = type(exc).__name__
-    failed = aggregator.refresh(set().union(*touched.values()) if touched else set())
+    patience = backoff.Patience()
+    failed = aggregator.refresh(set().union(*touched.values()) if touched else set(), patience)
+    outcome.throttled = patience.throttled
     outcome.failed = [
         r.sequence
         for r in records
@@ -138,6 +158,7 @@ def aggregate_batch(aggregator: Aggregator, records: Sequence[StreamRecord]) -> 
     if failed or unplannable:
         problems = {
             "failed_reports": len(failed),
+            "throttled": patience.throttled,
             "errors": sorted({f"{type(e).__name__}: {str(e)[:200]}" for e in failed.values()}),
             "unplannable_records": sorted(str(why) for why in unplannable.values()),
         }
@@ -245,15 +266,18 @@ class AgentStatsAggregator:
         event = StoredEvent.from_item(item)
         return {AgentEvent(str(item["agent"]), str(item["day"]), event.key, event)}
 
-    def refresh(self, reports: Iterable[Hashable]) -> dict[Hashable, Exception]:
+    def refresh(
+        self, reports: Iterable[Hashable], patience: backoff.Patience | None = None
+    ) -> dict[Hashable, Exception]:
         failed: dict[Hashable, Exception] = {}
         window = AgentWindow(self._reports)
+        patience = patience or backoff.Patience()
         events = sorted(
             (r for r in reports if isinstance(r, AgentEvent)), key=lambda r: (r.agent, r.event.order)
         )
         for report in events:
             try:
-                self.apply(report, window)
+                self.apply(report, window, patience)
             except Exception as exc:  # one event's failure must not stop the batch
                 failed[report] = exc
         return failed
@@ -261,26 +285,41 @@ class AgentStatsAggregator:
     def note_batch(self, progress: BatchProgress) -> None:
         self._reports.note_batch(self.name, progress)
 
-    def apply(self, report: AgentEvent, window: AgentWindow) -> bool:
+    def apply(
+        self, report: AgentEvent, window: AgentWindow, patience: backoff.Patience | None = None
+    ) -> bool:
         """Insert one event into its agent's chain; False if it was applied before."""
         agent, day = report.agent, report.day
         sort_key = agent_stats.link_sort_key(report.event.time_ms, report.event.key)
-        for attempt in range(MAX_ATTEMPTS):
-            # read: the day reports around the event and the board entry (kept for the batch)
-            read, board = window.load(agent, [shift(day, -1), day, shift(day, 1)])
+        patience = patience or backoff.Patience()
+        attempt = throttled = 0
+        last: Cancelled | None = None
+        while attempt < MAX_ATTEMPTS:
+            attempt += 1
             try:
-                neighbours = self._neighbours(report, sort_key, read)
-            except _StaleRead:
-                window.forget(agent)
-                continue
-            if neighbours is None:
-                return False
-            # compute
-            change = self._plan(report, sort_key, neighbours, read=read, board=board, talked=window.talked)
-            # write, under conditions on what was read
-            try:
+                # read: the day reports around the event and the board entry (kept for the batch)
+                read, board = window.load(agent, [shift(day, -1), day, shift(day, 1)])
+                try:
+                    neighbours = self._neighbours(report, sort_key, read)
+                except _StaleRead:
+                    window.forget(agent)
+                    continue
+                if neighbours is None:
+                    return False
+                # compute
+                change = self._plan(
+                    report, sort_key, neighbours, read=read, board=board, talked=window.talked
+                )
+                # write, under conditions on what was read
                 self._reports.commit(change.writes)
+            except Throttled as exc:
+                window.forget(agent)
+                _throttled(patience, throttled, exc)
+                throttled += 1
+                attempt -= 1  # throttling says nothing about the data: not a conflict
+                continue
             except Cancelled as cancelled:
+                last = cancelled
                 if cancelled.failed(NEW_STATE):
                     return False  # stored by an earlier delivery: a duplicate
                 talk = change.talk
@@ -293,7 +332,7 @@ class AgentStatsAggregator:
             if change.talk is not None:
                 window.talked.add(change.talk)
             return True
-        raise Conflict(f"agent {agent}: gave up after {MAX_ATTEMPTS} conflicting attempts")
+        raise Conflict(f"agent {agent}: gave up after {MAX_ATTEMPTS} conflicting attempts ({last})")
 
     def _neighbours(
         self, report: AgentEvent, sort_key: str, read: dict[str, AgentDay | None]
@@ -461,8 +500,11 @@ class CallStatsAggregator:
             calls.add(Call(previous.task_id))
         return calls
 
-    def refresh(self, reports: Iterable[Hashable]) -> dict[Hashable, Exception]:
+    def refresh(
+        self, reports: Iterable[Hashable], patience: backoff.Patience | None = None
+    ) -> dict[Hashable, Exception]:
         failed: dict[Hashable, Exception] = {}
+        patience = patience or backoff.Patience()
         calls = sorted((r for r in reports if isinstance(r, Call)), key=lambda r: r.task_id)
         try:  # the stored summaries of the whole batch in one read (100 to a request)
             stored: dict[str, StoredCall] | None = self._reports.calls([c.task_id for c in calls])
@@ -471,7 +513,7 @@ class CallStatsAggregator:
         for report in calls:
             try:
                 known = None if stored is None else (stored.get(report.task_id),)
-                self.refresh_call(report.task_id, known)
+                self.refresh_call(report.task_id, known, patience)
             except Exception as exc:  # one call's failure must not stop the batch
                 failed[report] = exc
         return failed
@@ -479,27 +521,42 @@ class CallStatsAggregator:
     def note_batch(self, progress: BatchProgress) -> None:
         self._reports.note_batch(self.name, progress)
 
-    def refresh_call(self, task_id: str, known: tuple[StoredCall | None] | None = None) -> bool:
+    def refresh_call(
+        self,
+        task_id: str,
+        known: tuple[StoredCall | None] | None = None,
+        patience: backoff.Patience | None = None,
+    ) -> bool:
         """Recompute one call from its events; True if anything changed. ``known``: the stored
         summary as just read (a 1-tuple, None inside if there is none), saving the first read."""
-        for attempt in range(MAX_ATTEMPTS):
-            # read
-            old = known[0] if attempt == 0 and known is not None else self._reports.call(task_id)
-            events = self._log.call(task_id)
-            if not events:
-                return False
-            # compute
-            writes = self._plan(task_id, self.summarize(task_id, events), old)
-            if not writes:
-                return False
-            # write, under the version read
+        patience = patience or backoff.Patience()
+        attempt = throttled = 0
+        last: Cancelled | None = None
+        while attempt < MAX_ATTEMPTS:
             try:
+                # read
+                old = known[0] if attempt == 0 and known is not None else self._reports.call(task_id)
+                events = self._log.call(task_id)
+                if not events:
+                    return False
+                # compute
+                writes = self._plan(task_id, self.summarize(task_id, events), old)
+                if not writes:
+                    return False
+                # write, under the version read
                 self._reports.commit(writes)
-            except Cancelled:
+            except Throttled as exc:
+                known = None
+                _throttled(patience, throttled, exc)
+                throttled += 1
+                continue
+            except Cancelled as cancelled:
+                last = cancelled
+                attempt += 1
                 _backoff(attempt)
                 continue
             return True
-        raise Conflict(f"call {task_id}: gave up after {MAX_ATTEMPTS} conflicting attempts")
+        raise Conflict(f"call {task_id}: gave up after {MAX_ATTEMPTS} conflicting attempts ({last})")
 
     def summarize(self, task_id: str, events: list[StoredEvent]) -> CallSummary:
         agents = list(dict.fromkeys(e.data["agentid"] for e in events if e.data.get("agentid")))

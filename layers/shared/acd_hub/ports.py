@@ -141,14 +141,26 @@ ReportWrite = Create | Relink | PutVersioned | CheckAgentDay | ReplaceBoard | Pu
 
 class Cancelled(Exception):
     """A transaction was cancelled: the conditions of the writes at ``failed_writes`` (their
-    places in the transaction) did not hold."""
+    places in the transaction) did not hold, or another transaction held one of its items
+    (``TransactionConflict``). ``reasons``: the store's reason per write, as it gave them."""
 
-    def __init__(self, failed_writes: set[int], why: str = "") -> None:
+    def __init__(self, failed_writes: set[int], why: str = "", reasons: Sequence[str] = ()) -> None:
         super().__init__(why or f"conditions failed: writes {sorted(failed_writes)}")
         self.failed_writes = frozenset(failed_writes)
+        self.reasons = tuple(reasons)
 
     def failed(self, index: int) -> bool:
         return index in self.failed_writes
+
+
+class Throttled(Exception):
+    """The store throttled a request (or an item of a transaction): back off and try again; it
+    says nothing about the data."""
+
+
+class Refused(Exception):
+    """The store refused a write for what it is (a validation error: an item over 400 KB, a
+    value of the wrong type). No retry can succeed: the change is poison."""
 
 
 @dataclass(frozen=True)

@@ -4,10 +4,15 @@ plain Python. Each table module says how its values go to and from the wire (its
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
+from botocore.exceptions import ClientError
+
+from acd_hub import backoff
 from acd_hub.events import plain
+from acd_hub.ports import Refused, Throttled
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -16,6 +21,30 @@ if TYPE_CHECKING:
 Key = tuple[str, str]
 BATCH_WRITE = 25  # items per BatchWriteItem
 BATCH_GET = 100  # keys per BatchGetItem
+# What botocore still raises after its own retries when DynamoDB throttles a request.
+THROTTLED_CODES = frozenset(
+    {"ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded"}
+)
+REFUSED_CODES = frozenset({"ValidationException", "SerializationException"})
+# Unprocessed keys and items: AWS asks for exponential backoff between the rounds.
+LEFTOVER_ROUNDS = 8
+LEFTOVER_BASE_S = 0.05
+LEFTOVER_CAP_S = 1.0
+
+
+@contextlib.contextmanager
+def translated() -> Iterator[None]:
+    """DynamoDB's answers that mean something to the domain, as the ports' errors: throttling
+    (:class:`Throttled`) and a refused write (:class:`Refused`)."""
+    try:
+        yield
+    except ClientError as exc:
+        code = str(exc.response.get("Error", {}).get("Code", ""))
+        if code in THROTTLED_CODES:
+            raise Throttled(code) from exc
+        if code in REFUSED_CODES:
+            raise Refused(code) from exc
+        raise
 
 
 def serializer() -> Callable[[Any], Any]:
@@ -94,13 +123,18 @@ class Table:
             paging["MaxItems"] = limit
         if size := limit or page_size:
             paging["PageSize"] = size
-        pages = self.client.get_paginator("query").paginate(**request, PaginationConfig=paging)
-        for page in pages:
+        pages = iter(self.client.get_paginator("query").paginate(**request, PaginationConfig=paging))
+        while True:
+            with translated():
+                page = next(pages, None)
+            if page is None:
+                return
             for raw in page.get("Items", []):
                 yield self.decode(raw)
 
     def get(self, key: Key, *, consistent: bool = True) -> dict[str, Any] | None:
-        response = self.client.get_item(TableName=self.name, Key=wire_key(key), ConsistentRead=consistent)
+        with translated():
+            response = self.client.get_item(TableName=self.name, Key=wire_key(key), ConsistentRead=consistent)
         return self.decode(response["Item"]) if "Item" in response else None
 
     def get_many(self, wanted: Sequence[Key]) -> dict[Key, dict[str, Any]]:
@@ -110,12 +144,18 @@ class Table:
         for start in range(0, len(unique), BATCH_GET):
             keys = [wire_key(key) for key in unique[start : start + BATCH_GET]]
             request: dict[str, Any] = {self.name: {"Keys": keys, "ConsistentRead": True}}
-            while request:
-                page = self.client.batch_get_item(RequestItems=request)
+            for round_ in range(LEFTOVER_ROUNDS + 1):
+                with translated():
+                    page = self.client.batch_get_item(RequestItems=request)
                 for raw in page.get("Responses", {}).get(self.name, []):
                     item = self.decode(raw)
                     found[(item["pk"], item["sk"])] = item
                 request = dict(page.get("UnprocessedKeys") or {})
+                if not request:
+                    break
+                if round_ == LEFTOVER_ROUNDS:
+                    raise Throttled(f"{len(request[self.name]['Keys'])} keys still unprocessed")
+                backoff.sleep(backoff.delay(round_, LEFTOVER_BASE_S, LEFTOVER_CAP_S))
         return found
 
     def write_batch(self, puts: Sequence[dict[str, Any]], deletes: Sequence[Key]) -> None:
@@ -125,6 +165,12 @@ class Table:
         ]
         for start in range(0, len(requests), BATCH_WRITE):
             pending: dict[str, Any] = {self.name: requests[start : start + BATCH_WRITE]}
-            while pending:
-                answer = self.client.batch_write_item(RequestItems=pending)
+            for round_ in range(LEFTOVER_ROUNDS + 1):
+                with translated():
+                    answer = self.client.batch_write_item(RequestItems=pending)
                 pending = dict(answer.get("UnprocessedItems") or {})
+                if not pending:
+                    break
+                if round_ == LEFTOVER_ROUNDS:
+                    raise Throttled(f"{len(pending[self.name])} writes still unprocessed")
+                backoff.sleep(backoff.delay(round_, LEFTOVER_BASE_S, LEFTOVER_CAP_S))

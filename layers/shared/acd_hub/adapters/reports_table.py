@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from acd_hub import keys
-from acd_hub.adapters.dynamodb import Key, Table, wire_key
+from acd_hub.adapters.dynamodb import Key, Table, translated, wire_key
 from acd_hub.agent_stats import AgentDay, BoardEntry, Link, TalkMarker, TimelineEntry
 from acd_hub.call_stats import COUNTERS, CallSummary, CounterKey, ListedCall, StoredCall, WaitEntry
 from acd_hub.ports import (
@@ -52,13 +52,19 @@ from acd_hub.ports import (
     Delete,
     Put,
     PutVersioned,
+    Refused,
     Relink,
     ReplaceBoard,
     ReportWrite,
+    Throttled,
 )
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
+
+# A transaction's reasons that mean "back off", not "someone else wrote" (DynamoDB's
+# CancellationReason codes).
+THROTTLED_REASONS = frozenset({"ThrottlingError", "ProvisionedThroughputExceeded"})
 
 Report = TimelineEntry | TalkMarker | BoardEntry | AgentDay | StoredCall | ListedCall | WaitEntry
 
@@ -202,16 +208,26 @@ class ReportsTable(Table):
     # -- writes --
 
     def commit(self, writes: Sequence[ReportWrite]) -> None:
-        """One ``TransactWriteItems``; :class:`Cancelled` says which conditions failed."""
+        """One ``TransactWriteItems``. DynamoDB's reason per item decides what is raised:
+        throttling (``ThrottlingError``, ``ProvisionedThroughputExceeded``) is
+        :class:`Throttled`, a ``ValidationError`` is :class:`Refused`, failed conditions and
+        ``TransactionConflict`` are :class:`Cancelled` (naming the writes whose conditions
+        failed). Every reason is in the message, for the log line."""
         try:
-            self.client.transact_write_items(TransactItems=[self._request(w) for w in writes])  # type: ignore[misc]
+            with translated():
+                self.client.transact_write_items(TransactItems=[self._request(w) for w in writes])  # type: ignore[misc]
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") != "TransactionCanceledException":
                 raise
             cancelled = exc.response.get("CancellationReasons") or []  # type: ignore[typeddict-item]
             reasons = [str(r.get("Code") or "None") for r in cancelled]
+            why = "cancelled: " + ", ".join(reasons)
+            if THROTTLED_REASONS.intersection(reasons):
+                raise Throttled(why) from exc
+            if "ValidationError" in reasons:
+                raise Refused(why) from exc
             failed = {index for index, code in enumerate(reasons) if code == "ConditionalCheckFailed"}
-            raise Cancelled(failed, ", ".join(reasons)) from exc
+            raise Cancelled(failed, why, reasons) from exc
 
     def _request(self, write: ReportWrite) -> dict[str, Any]:
         """One item of a transaction: what it writes and the condition it is written under."""
