@@ -161,12 +161,6 @@ class Emulator:
             self.process.wait(timeout=STOP_GRACE)
             self.process = None
 
-    def rss_bytes(self) -> int:
-        """Resident memory of the emulator and its function workers (its process group)."""
-        if self.process is None:
-            return 0
-        return group_rss_bytes(self.process.pid)
-
 
 def group_rss_bytes(pgid: int) -> int:
     page = os.sysconf("SC_PAGE_SIZE")

@@ -12,7 +12,6 @@ import json
 import os
 import secrets
 import subprocess
-import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -257,12 +256,3 @@ def deploy(emulator: Emulator, work_dir: Path, tokens: Sequence[str]) -> Deploye
     stack.refresh()
     log(f"stack {STACK_NAME} deployed: {len(stack.resources)} resources, callback API at {stack.api_url}")
     return stack
-
-
-def python_env(stack: DeployedStack) -> dict[str, str]:
-    """The environment to run the project's CLIs in against the deployed stack."""
-    return {
-        **stack.env,
-        "PYTHONUNBUFFERED": "1",
-        "PATH": f"{Path(sys.executable).parent}:{stack.env.get('PATH', '')}",
-    }
