@@ -38,10 +38,11 @@ def main(keep: bool) -> None:
             f"{stack.outputs['TokenParameterName']})\n\n"
             f"  export AWS_ENDPOINT_URL={endpoint} AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test "
             f"AWS_DEFAULT_REGION={stack.env['AWS_REGION']}\n"
-            f"  ACD_CALLBACK_TOKENS=$(aws ssm get-parameter --with-decryption --name "
-            f"{stack.outputs['TokenParameterName']} --query Parameter.Value --output text) "
-            f"acd-sim --url {stack.callback_url} --calls 50\n"
-            f"  acd-report --stack-name {stack.stack_name} board\n\n"
+            "  ACD_CALLBACK_TOKENS=$(.venv/bin/python -c \"import boto3; print(boto3.client('ssm')"
+            f".get_parameter(Name='{stack.outputs['TokenParameterName']}', WithDecryption=True)"
+            "['Parameter']['Value'])\") "
+            f".venv/bin/acd-sim --url {stack.callback_url} --calls 50\n"
+            f"  .venv/bin/acd-report --stack-name {stack.stack_name} board\n\n"
             "Ctrl-C stops it (nothing is kept)."
         )
         while True:
