@@ -2,11 +2,11 @@
 deployed into MiniStack, side by side in one run: callbacks/s, seconds from the last callback to
 settled reports, exactness, peak memory, and what a kill -9 and a restart keep.
 
-Both run as ``make run`` / ``make deploy-local`` start them, each in its own process group on
-free loopback ports, with a data folder (acd-local) or ``PERSIST_STATE=1`` (MiniStack). Memory
-is the resident set of the whole group (acd-local's moto and stream workers, MiniStack's
-function workers), sampled every half second. Figures from one run on a shared machine: read
-them as ratios.
+Both run as ``make run`` / ``make deploy-local`` start them, on free loopback ports, with a data
+folder (acd-local) or ``PERSIST_STATE=1`` (MiniStack). Memory is the resident set of the whole
+process tree (acd-local's moto and function workers, MiniStack's function workers), sampled every
+half second; kill -9 goes to every process of the tree. Figures from one run on a shared
+machine: read them as ratios.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from pathlib import Path
 import click
 
 from acd_deploy import settle
-from acd_deploy.emulator import REPO, Emulator, free_port, group_rss_bytes
+from acd_deploy.emulator import REPO, Emulator, free_port, process_tree, tree_rss_bytes
 from acd_deploy.stack import DeployedStack, deploy, new_token
 from acd_deploy.steps import interrupted
 
@@ -51,15 +51,15 @@ class Figures:
 
 
 @contextlib.contextmanager
-def peak_rss(pgid: Callable[[], int]) -> Iterator[list[int]]:
-    """Samples the group's resident memory until the block ends; ``[peak]`` in bytes."""
+def peak_rss(root: Callable[[], int]) -> Iterator[list[int]]:
+    """Samples the resident memory of ``root``'s process tree until the block ends; ``[peak]`` in bytes."""
     peak = [0]
     stop = threading.Event()
 
     def sample() -> None:
         while not stop.is_set():
             with contextlib.suppress(Exception):
-                peak[0] = max(peak[0], group_rss_bytes(pgid()))
+                peak[0] = max(peak[0], tree_rss_bytes(root()))
             stop.wait(0.5)
 
     thread = threading.Thread(target=sample, daemon=True)
@@ -128,11 +128,23 @@ class LocalProcess:
             time.sleep(0.25)
         raise RuntimeError("acd-local did not listen within 120 s")
 
-    def signal_group(self, sig: signal.Signals) -> None:
+    def kill_hard(self) -> None:
+        """kill -9 of acd-local and its function workers (each in a session of its own)."""
         if self.process is not None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.process.pid, sig)
+            for pid in process_tree(self.process.pid):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
             self.process.wait(timeout=30)
+            self.process = None
+
+    def stop(self) -> None:
+        """SIGTERM: acd-local stops its workers in order."""
+        if self.process is not None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self.kill_hard()
             self.process = None
 
 
@@ -148,11 +160,11 @@ def run_local(work_dir: Path) -> Figures:
         with peak_rss(lambda: pid) as peak:
             sent = settle.send_day(f"http://127.0.0.1:{local.port}/callback", token, work_dir)
             settle_s, exact = _settle(connection, {}, sent.expected)
-        local.signal_group(signal.SIGKILL)
+        local.kill_hard()
         local.start()
         kept = _settled_again(connection, {}, sent.expected)
     finally:
-        local.signal_group(signal.SIGTERM)
+        local.stop()
     return Figures(
         "acd-local",
         sent.requests,

@@ -162,13 +162,31 @@ class Emulator:
             self.process = None
 
 
-def group_rss_bytes(pgid: int) -> int:
-    page = os.sysconf("SC_PAGE_SIZE")
-    total = 0
+def _stat_fields(stat: Path) -> list[str]:
+    # the command may hold spaces and parentheses: fields count from the last ')'
+    return stat.read_text().rsplit(")", 1)[1].split()
+
+
+def process_tree(root: int) -> list[int]:
+    """``root`` and every descendant, found by parent id: acd-local starts its function workers
+    in sessions of their own, so a process group does not hold them."""
+    children: dict[int, list[int]] = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         with contextlib.suppress(OSError, ValueError, IndexError):
-            # the command may hold spaces and parentheses: fields count from the last ')'
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-            if int(fields[2]) == pgid:
-                total += int((stat.parent / "statm").read_text().split()[1]) * page
+            children.setdefault(int(_stat_fields(stat)[1]), []).append(int(stat.parent.name))
+    tree, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        tree.append(pid)
+        todo += children.get(pid, [])
+    return tree
+
+
+def tree_rss_bytes(root: int) -> int:
+    """Resident memory of ``root`` and its descendants."""
+    page = os.sysconf("SC_PAGE_SIZE")
+    total = 0
+    for pid in process_tree(root):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            total += int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * page
     return total
