@@ -18,11 +18,12 @@ SAM_CLI_VERSION := 1.170.0
 # sam build shells out to python3.13: put the one we found first on PATH.
 SAM_ENV := PATH="$(PY313_DIR):$(CURDIR)/$(SAM_VENV)/bin:$$PATH" SAM_CLI_TELEMETRY=0
 
-.PHONY: help python313 setup sam-setup chromium fuzz-deep test test-aws-faults test-tools test-unit test-integration test-e2e test-browser test-template sam-local-test lint validate build run clean screenshots
+.PHONY: help python313 setup sam-setup ministack-setup ministack-lock deploy-test deploy-local deploy-compare chromium fuzz-deep test test-aws-faults test-tools test-unit test-integration test-e2e test-browser test-template sam-local-test lint validate build run clean screenshots
 
 help:
 	@echo "make run    - start the local stack (callback endpoint on :3000, moto on :5000; data kept in .acd-local/)"
 	@echo "make test   - unit, integration, end-to-end and template tests"
+	@echo "make deploy-test - template.yaml deployed into MiniStack (IAM enforced), checks through the stack"
 	@echo "make sam-local-test - every sample through sam local invoke/start-api (Docker; root to set it up)"
 	@echo "make lint   - ruff + mypy"
 	@echo "make screenshots - the README's pictures of the day report and the wallboard (docs/)"
@@ -50,6 +51,35 @@ $(SAM_VENV)/.installed: | python313
 	@touch $@
 
 sam-setup: $(SAM_VENV)/.installed
+
+# MiniStack, the AWS emulator of `make deploy-test`, in a venv of its own: it pins a botocore the
+# project's boto3 cannot share. python3.13: the emulator runs Python functions on its interpreter.
+MINISTACK_VENV := .venv-ministack
+MINISTACK_LOCK := tools/acd_deploy/ministack.lock
+$(MINISTACK_VENV)/.installed: $(MINISTACK_LOCK) | python313
+	@[ -x $(MINISTACK_VENV)/bin/python ] || $(PYTHON313) -m venv $(MINISTACK_VENV)
+	$(MINISTACK_VENV)/bin/pip install --quiet -r $(MINISTACK_LOCK)
+	@touch $@
+
+ministack-setup: $(MINISTACK_VENV)/.installed
+
+# After changing tools/acd_deploy/ministack.in: pin the emulator's whole tree again.
+ministack-lock: setup
+	$(VENV)/bin/uv pip compile --quiet tools/acd_deploy/ministack.in --python-version 3.13 -o $(MINISTACK_LOCK)
+
+# template.yaml deployed with sam build + sam deploy into MiniStack (loopback, IAM enforced), then
+# tests/deploy through the deployed stack. Everything it writes goes to a temporary directory.
+deploy-test: setup sam-setup ministack-setup
+	$(SAM_ENV) $(PY) -m pytest tests/deploy -p no:cacheprovider -o log_cli=true --log-cli-level=INFO
+
+# The same deployment kept running for use by hand (prints the URL and how to query); Ctrl-C ends it.
+deploy-local: setup sam-setup ministack-setup
+	$(SAM_ENV) $(PY) -m acd_deploy
+
+# The same simulated day through acd-local and through the deployed template, side by side
+# (callbacks/s, settling, exactness, memory, kill -9): writes docs/deploy-compare.md. ~5 minutes.
+deploy-compare: setup sam-setup ministack-setup
+	$(SAM_ENV) $(PY) -m acd_deploy.compare
 
 # Headless Chromium for the browser tests, from Debian's packages (the test tool's own browser
 # download cannot work on a closed network). Nothing to do when it is there; quiet otherwise.
@@ -114,7 +144,7 @@ lint: setup
 	$(PY) -m acd_devkit.lock --check
 	$(VENV)/bin/ruff check layers cli tools functions tests
 	$(VENV)/bin/ruff format --check layers cli tools functions tests
-	$(VENV)/bin/mypy layers/shared/acd_hub cli/acd_cli tools/acd_local tools/acd_sim tools/acd_bench tools/acd_devkit tools/cfn_rules
+	$(VENV)/bin/mypy layers/shared/acd_hub cli/acd_cli tools/acd_local tools/acd_sim tools/acd_bench tools/acd_devkit tools/acd_deploy tools/cfn_rules
 	$(PY) -m acd_devkit.deadcode
 
 # cfn-lint (also inside sam validate --lint) reads .cfnlintrc: the hub's rules in tools/cfn_rules run too.

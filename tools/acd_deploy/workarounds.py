@@ -1,0 +1,205 @@
+"""Each gap of the emulator the deploy test bridges: small, named, announced when applied.
+
+None changes ``template.yaml``. The README's "Deploy it locally" lists every name in
+:data:`WORKAROUNDS` (a unit test holds it to that) with why it exists.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from acd_deploy.steps import StepFailed, log
+
+
+@dataclass(frozen=True)
+class Workaround:
+    name: str
+    gap: str
+
+
+METRIC_MATH_ALARM = Workaround(
+    "metric-math-alarm",
+    "MiniStack cannot create an AWS::CloudWatch::Alarm with Metrics (metric math or a Metrics "
+    "Insights query); the failure rolls the whole stack back",
+)
+HTTP_API_ROUTES = Workaround(
+    "http-api-routes",
+    "MiniStack ignores the OpenAPI Body of an AWS::ApiGatewayV2::Api, where SAM writes an HttpApi's "
+    "routes: the API has no routes and every request 404s",
+)
+EXECUTE_API_ADDRESS = Workaround(
+    "execute-api-address",
+    "https://<api>.execute-api.<region>.amazonaws.com (the stack's HttpApiUrl) resolves to AWS; "
+    "MiniStack serves the API at <endpoint>/_aws/execute-api/<api>/",
+)
+WORKAROUNDS = (METRIC_MATH_ALARM, HTTP_API_ROUTES, EXECUTE_API_ADDRESS)
+
+
+def announce(workaround: Workaround, detail: str) -> None:
+    log(f"WORKAROUND {workaround.name}: {detail} (gap: {workaround.gap})")
+
+
+# --- metric-math-alarm: applied to the deployed copy of the built template ----------------------
+
+# The one form the template uses: SELECT SUM(<metric>) FROM SCHEMA("<namespace>", <dims>)
+# WHERE <dim> = '<value>'. Anything else stops the deploy rather than being guessed at.
+_INSIGHTS_SUM = re.compile(
+    r"""SELECT\s+SUM\((?P<metric>\w+)\)\s+FROM\s+SCHEMA\("(?P<namespace>[^"]+)",[^)]*\)\s+"""
+    r"""WHERE\s+(?P<dimension>\w+)\s*=\s*'(?P<value>[^']*)'\s*$""",
+    re.IGNORECASE,
+)
+
+
+def single_metric_alarms(template: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of ``template`` in which each alarm on a Metrics Insights ``SUM ... WHERE d = 'v'``
+    watches the one metric with that dimension instead (same threshold, period and actions).
+    On AWS the query sums over every other dimension; here only the stand-in's own series is
+    watched. The alarm's ARN, which the dashboard names, stays."""
+    changed = copy.deepcopy(dict(template))
+    for logical_id, resource in changed["Resources"].items():
+        properties = resource.get("Properties", {})
+        if resource.get("Type") != "AWS::CloudWatch::Alarm" or "Metrics" not in properties:
+            continue
+        queries = [m for m in properties["Metrics"] if m.get("ReturnData", True)]
+        match = (
+            _INSIGHTS_SUM.match(" ".join(str(queries[0].get("Expression", "")).split())) if queries else None
+        )
+        if len(queries) != 1 or match is None:
+            raise StepFailed(
+                "prepare the template",
+                f"{logical_id}: a metric-math alarm of a form this workaround does not know",
+            )
+        properties.pop("Metrics")
+        properties.update(
+            {
+                "Namespace": match["namespace"],
+                "MetricName": match["metric"],
+                "Dimensions": [{"Name": match["dimension"], "Value": match["value"]}],
+                "Statistic": "Sum",
+                "Period": queries[0].get("Period", 300),
+            }
+        )
+        announce(
+            METRIC_MATH_ALARM,
+            f"{logical_id} watches {match['namespace']}/{match['metric']} {match['dimension']}={match['value']} "
+            "(one metric) instead of its Metrics Insights sum",
+        )
+    return changed
+
+
+# --- http-api-routes: after the deploy, from the processed template's Body ---------------------------
+
+
+def _substitute(value: Any, names: Callable[[str], str]) -> str:
+    """``Fn::Sub`` with no variable map, each ``${name}`` looked up by ``names``."""
+    if isinstance(value, str):
+        return value
+    if not isinstance(value, dict) or set(value) != {"Fn::Sub"} or not isinstance(value["Fn::Sub"], str):
+        raise StepFailed(
+            "add the HTTP API routes", f"an integration uri this workaround cannot resolve: {value!r}"
+        )
+    return re.sub(r"\$\{([^}!]+)\}", lambda m: names(m.group(1)), value["Fn::Sub"])
+
+
+def route_keys(body: Mapping[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """(route key, its x-amazon-apigateway-integration) of each operation of an OpenAPI body as
+    SAM writes it for an HttpApi: ``GET /callback``, ..., and ``$default`` for the path of that
+    name (its any-method operation)."""
+    keys = []
+    for path, operations in body.get("paths", {}).items():
+        for method, operation in operations.items():
+            # a path item also holds "parameters" (a list), "summary", ...: not operations
+            integration = (
+                operation.get("x-amazon-apigateway-integration") if isinstance(operation, dict) else None
+            )
+            if not isinstance(integration, dict):
+                continue
+            if path == "$default":
+                key = "$default"
+            else:
+                verb = "ANY" if method == "x-amazon-apigateway-any-method" else method.upper()
+                key = f"{verb} {path}"
+            keys.append((key, integration))
+    return keys
+
+
+def add_http_api_routes(clients: Any, stack_name: str, region: str) -> list[str]:
+    """Create the routes (and their Lambda proxy integrations) of every ``AWS::ApiGatewayV2::Api``
+    of the stack from its ``Body`` in the processed template, unless the API has routes already
+    (then the emulator read the Body itself and nothing is done). Returns the route keys added."""
+    cloudformation, apigateway, lambda_ = clients.cloudformation, clients.apigatewayv2, clients.lambda_
+    processed = cloudformation.get_template(StackName=stack_name, TemplateStage="Processed")["TemplateBody"]
+    template = json.loads(processed) if isinstance(processed, str) else processed
+    physical = {
+        r["LogicalResourceId"]: r["PhysicalResourceId"]
+        for r in cloudformation.describe_stack_resources(StackName=stack_name)["StackResources"]
+    }
+    account = clients.account_id
+
+    def names(name: str) -> str:
+        pseudo = {
+            "AWS::Partition": "aws",
+            "AWS::Region": region,
+            "AWS::AccountId": account,
+            "AWS::StackName": stack_name,
+        }
+        if name in pseudo:
+            return pseudo[name]
+        logical_id, _, attribute = name.partition(".")
+        if attribute == "Arn" and logical_id in physical:
+            return str(
+                lambda_.get_function(FunctionName=physical[logical_id])["Configuration"]["FunctionArn"]
+            )
+        if not attribute and logical_id in physical:
+            return physical[logical_id]
+        raise StepFailed("add the HTTP API routes", f"cannot resolve ${{{name}}} in an integration uri")
+
+    added: list[str] = []
+    for logical_id, resource in template["Resources"].items():
+        if resource.get("Type") != "AWS::ApiGatewayV2::Api" or "Body" not in resource.get("Properties", {}):
+            continue
+        api_id = physical[logical_id]
+        if apigateway.get_routes(ApiId=api_id).get("Items"):
+            log(f"{logical_id} has routes of its own: workaround {HTTP_API_ROUTES.name} not needed")
+            continue
+        integrations: dict[tuple[str, str], str] = {}
+        for key, integration in route_keys(resource["Properties"]["Body"]):
+            uri = _substitute(integration["uri"], names)
+            version = str(integration.get("payloadFormatVersion", "2.0"))
+            if (uri, version) not in integrations:
+                integrations[uri, version] = apigateway.create_integration(
+                    ApiId=api_id,
+                    IntegrationType=str(integration.get("type", "aws_proxy")).upper(),
+                    IntegrationUri=uri,
+                    IntegrationMethod=str(integration.get("httpMethod", "POST")),
+                    PayloadFormatVersion=version,
+                )["IntegrationId"]
+            apigateway.create_route(
+                ApiId=api_id, RouteKey=key, Target=f"integrations/{integrations[uri, version]}"
+            )
+            added.append(key)
+        announce(
+            HTTP_API_ROUTES, f"{logical_id} ({api_id}): {len(added)} routes from its Body: {', '.join(added)}"
+        )
+    return added
+
+
+# --- execute-api-address ------------------------------------------------------------------------------
+
+
+def local_api_url(http_api_url: str, endpoint: str) -> str:
+    """The stack's ``HttpApiUrl`` output (``https://<api>.execute-api.<region>.<suffix>/``) as the
+    emulator serves it (the ``$default`` stage: no stage segment)."""
+    host = urlsplit(http_api_url).hostname or ""
+    api_id, _, rest = host.partition(".")
+    if not api_id or not rest.startswith("execute-api."):
+        raise StepFailed("find the callback URL", f"HttpApiUrl {http_api_url!r} is not an execute-api URL")
+    url = f"{endpoint}/_aws/execute-api/{api_id}/"
+    announce(EXECUTE_API_ADDRESS, f"{http_api_url} is served at {url}")
+    return url
