@@ -15,10 +15,12 @@ from hypothesis import strategies as st
 
 from acd_cli.reporting import ReportQueries
 from acd_devkit.template import dynamodb_tables, load_template
+from acd_hub.adapters.dynamodb import wire_key
+from acd_hub.adapters.reports_table import counter_key
 from acd_hub.call_stats import CounterKey
 from acd_hub.rebuild import Rebuilder, days_between
 from acd_hub.settings import HubSettings
-from tests.support import DAYS, REPORT_ZONE, Harness, every_report, local_text, random_day
+from tests.support import DAYS, REPORT_ZONE, Harness, call_event, every_report, local_text, random_day
 
 
 @pytest.fixture
@@ -88,7 +90,12 @@ def test_a_rebuild_repairs_broken_reports_and_changes_nothing_the_second_time(ta
     )
     assert broken is not None
     harness.reports.write_batch([harness.reports.item_of(replace(broken, state_ms={"online": 1}))], [])
-    harness.reports.add_counters(CounterKey("501", day.isoformat(), 0), {"offered": 7})
+    harness.reports.client.update_item(  # a counter gone wrong (a bug): 7 calls too many
+        TableName=harness.settings.reports_table,
+        Key=wire_key(counter_key(CounterKey("501", day.isoformat(), 0))),
+        UpdateExpression="ADD offered :seven",
+        ExpressionAttributeValues={":seven": {"N": "7"}},
+    )
     assert every_report(harness, sent, day) != before
 
     days = days_between((day - timedelta(days=2)).isoformat(), (day + timedelta(days=2)).isoformat())
@@ -146,3 +153,39 @@ def test_sharded_kpi_counters_sum_to_the_same_figures(tables: Any) -> None:
         assert len(used) == shards  # the counters really are spread
     assert any(shown[1].values())
     assert shown[5] == shown[1]
+
+
+def test_a_call_counted_while_the_rebuild_reads_the_hotline_day_is_not_subtracted(tables: Any) -> None:
+    """The race the stream and acd-admin rebuild ran on AWS: a call the stream counts after the
+    rebuild read the day's listing, but before it read the counters, must not be corrected away
+    (it stayed subtracted until a later quiet rebuild)."""
+    harness = Harness(tables)
+    for task, hour in (("a", "09"), ("b", "10")):
+        items = [
+            harness.store_event(
+                call_event(f"2025-11-20 {hour}:00:00", "CallStart", mode="0", hotlineid="501", taskid=task)
+            ),
+            harness.store_event(call_event(f"2025-11-20 {hour}:00:10", "CallEnd", taskid=task)),
+        ]
+        if task == "a":
+            assert harness.run(harness.calls(), items) == {"batchItemFailures": []}
+        else:
+            late = items
+    real_listing = harness.reports.listed_calls
+    counted: list[bool] = []
+
+    def listing_then_the_stream_counts_b(hotline: str, day: str) -> Any:
+        listing = real_listing(hotline, day)
+        if not counted:
+            counted.append(True)
+            assert harness.run(harness.calls(), late) == {"batchItemFailures": []}
+        return listing
+
+    harness.reports.listed_calls = listing_then_the_stream_counts_b  # type: ignore[method-assign]
+    Rebuilder(harness.log, harness.reports, harness.settings).hotline_day("501", "2025-11-20")
+    queries = ReportQueries(
+        harness.log.client, harness.settings.reports_table, harness.settings.cmd_day_shards
+    )
+    kpis = queries.kpis("501", "2025-11-20")
+    assert kpis is not None
+    assert kpis.day.offered == 2

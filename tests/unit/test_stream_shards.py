@@ -252,3 +252,35 @@ def test_records_given_up_on_reach_the_destination_and_a_redrive_repairs_the_day
         for name in run.consumers:
             assert run.redrive(name) > 0
     assert every_report(harness, sent, DAYS[0]) == rebuilt_reports(sent, DAYS[0])
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_a_rebuild_while_the_stream_runs_leaves_the_reports_exact(seed: int) -> None:
+    """acd-admin rebuild in a loop while the stream functions apply the same day, interleaved
+    request by request: once both are done the reports are exact, with no quiet rebuild after."""
+    rng = random.Random(seed)
+    day = DAYS[seed % len(DAYS)]
+    sent = random_day(rng, day)
+    db = MemoryDynamoDB(TABLES, shards=3)
+    harness = Harness(db)
+    around = days_between((day - timedelta(days=1)).isoformat(), (day + timedelta(days=1)).isoformat())
+
+    stored = threading.Event()
+
+    def store() -> None:
+        store_all(harness, sent, random.Random(seed))
+        stored.set()
+
+    def rebuild_until_the_last_event_is_in() -> None:
+        while True:
+            last = stored.is_set()
+            Rebuilder(harness.log, harness.reports, harness.settings).days(around)
+            if last:
+                return
+
+    with stream_functions(db) as functions:
+        run = StreamRun(
+            db, harness.settings.events_table, {n: (MAPPINGS[n], h) for n, h in functions.items()}, seed=seed
+        )
+        run.drain(store, rebuild_until_the_last_event_is_in)
+    assert every_report(harness, sent, day) == rebuilt_reports(sent, day)

@@ -172,21 +172,31 @@ class StreamRun:
 
     # -- running --
 
-    def drain(self, producer: Callable[[], None] | None = None) -> None:
-        """Every consumer reads every shard to its end; ``producer`` (storing events, say) runs
-        beside them as one more thread, and the readers keep polling until it is done."""
+    def drain(self, producer: Callable[[], None] | None = None, *more: Callable[[], None]) -> None:
+        """Every consumer reads every shard to its end; the producers (storing events, a
+        rebuild) run beside them, one thread each, and the readers keep polling until they are
+        done."""
+        producers = [p for p in (producer, *more) if p is not None]
+        left = [len(producers)]
         producing = threading.Event()
         tasks: list[Callable[[], None]] = []
-        if producer is not None:
+        if producers:
             producing.set()
+        lock = threading.Lock()
 
+        def producing_with(work: Callable[[], None]) -> Callable[[], None]:
             def produce() -> None:
                 try:
-                    producer()
+                    work()
                 finally:
-                    producing.clear()
+                    with lock:
+                        left[0] -= 1
+                        if not left[0]:
+                            producing.clear()
 
-            tasks.append(produce)
+            return produce
+
+        tasks += [producing_with(work) for work in producers]
         for name in sorted(self.consumers):
             for shard in range(len(self.stream.shards)):
                 tasks.append(self._reader(name, shard, producing))

@@ -136,7 +136,36 @@ class AddCounters:
     updated_at: str
 
 
-ReportWrite = Create | Relink | PutVersioned | CheckAgentDay | ReplaceBoard | Put | Delete | AddCounters
+@dataclass(frozen=True)
+class CorrectCounters:
+    """The rebuild's correction: add ``deltas`` to a hotline's counters only if they still hold
+    ``read`` (counters absent from it: zero). A live change in between cancels it."""
+
+    key: CounterKey
+    deltas: Mapping[str, int]
+    read: Mapping[str, int]
+
+
+@dataclass(frozen=True)
+class CheckCounters:
+    """Counters this change read but does not alter must still hold ``read``."""
+
+    key: CounterKey
+    read: Mapping[str, int]
+
+
+ReportWrite = (
+    Create
+    | Relink
+    | PutVersioned
+    | CheckAgentDay
+    | ReplaceBoard
+    | Put
+    | Delete
+    | AddCounters
+    | CorrectCounters
+    | CheckCounters
+)
 
 
 class Cancelled(Exception):
@@ -224,8 +253,4 @@ class ReportsStore(Protocol):
         deletes: Sequence[TimelineEntry | TalkMarker | WaitEntry | ListedCall],
     ) -> None:
         """Unconditional puts and deletes in bulk (the rebuild's replacement of what differs)."""
-        ...
-
-    def add_counters(self, key: CounterKey, deltas: Mapping[str, int]) -> None:
-        """Correct one counter item by differences, outside any transaction."""
         ...

@@ -11,7 +11,9 @@ while the stream keeps running:
 * a call is recomputed by the live path's own retract-and-add, so its KPI counters stay the sum
   of the stored contributions;
 * a hotline day's counters and wait index are then checked against the sum of its calls'
-  contributions, and corrected by the difference (``ADD``, as the live path writes them).
+  contributions, and corrected by the difference (``ADD``, as the live path writes them), in
+  transactions that hold only if every counter of the day is still what was read: a call the
+  stream counted meanwhile cancels the correction, and the hotline day is read again.
 """
 
 from __future__ import annotations
@@ -24,13 +26,34 @@ from typing import Any
 
 from acd_hub import agent_stats, keys
 from acd_hub.agent_stats import AgentDay, BoardEntry, DayTotals, Link, TalkMarker, TimelineEntry
-from acd_hub.aggregation import CALL_CMDS, MAX_ATTEMPTS, CallStatsAggregator, Conflict, now_iso, shift
+from acd_hub.aggregation import (
+    CALL_CMDS,
+    MAX_ATTEMPTS,
+    CallStatsAggregator,
+    Conflict,
+    _backoff,
+    now_iso,
+    shift,
+)
 from acd_hub.call_stats import COUNTERS, CounterKey, ListedCall, WaitEntry, wait_entries
 from acd_hub.events import StoredEvent
-from acd_hub.ports import Cancelled, Create, EventLog, PutVersioned, ReplaceBoard, ReportsStore
+from acd_hub.ports import (
+    Cancelled,
+    CheckCounters,
+    CorrectCounters,
+    Create,
+    Delete,
+    EventLog,
+    Put,
+    PutVersioned,
+    ReplaceBoard,
+    ReportsStore,
+    ReportWrite,
+)
 from acd_hub.settings import HubSettings
 
 Report = tuple[str, ...]
+MAX_TRANSACTION = 100  # items in one TransactWriteItems
 Progress = Callable[[int, int], None]
 
 
@@ -249,13 +272,51 @@ class Rebuilder:
 
     def hotline_day(self, hotline: str, day: str) -> None:
         """Make the counters and the wait index of a hotline day equal the sum of its calls'
-        stored contributions (and drop listing entries no call claims)."""
+        stored contributions (and drop listing entries no call claims), safe while the stream
+        runs: the counters are read before and after the calls, and the corrections are written
+        only if they still hold what was read (see :meth:`_correct`); else all is read again."""
+        for attempt in range(MAX_ATTEMPTS):
+            before = self._counters(hotline, day)
+            truth, waits, stale_listing = self._truth(hotline, day)
+            stored_counters = self._counters(hotline, day)
+            if stored_counters != before:  # a call was counted meanwhile: the reads disagree
+                _backoff(attempt)
+                continue
+            touched = set(truth) | set(stored_counters)
+            stored_waits: set[WaitEntry] = set()
+            for interval in {None} | {key.interval for key in touched if key.interval is not None}:
+                stored_waits |= self._reports.waits(hotline, day, interval)
+            corrections = {}
+            for key in sorted(touched, key=_counter_order):
+                have, want = stored_counters.get(key, {}), truth.get(key, {})
+                delta = {n: want.get(n, 0) - have.get(n, 0) for n in COUNTERS}
+                if delta := {n: v for n, v in delta.items() if v}:
+                    corrections[key] = delta
+            others: list[ReportWrite] = [Put(w) for w in sorted(waits - stored_waits, key=_wait_order)]
+            others += [Delete(w) for w in sorted(stored_waits - waits, key=_wait_order)]
+            others += [Delete(entry) for entry in stale_listing]
+            try:
+                self._correct(hotline, day, stored_counters, corrections, others)
+            except Cancelled:
+                _backoff(attempt)
+                continue
+            self.summary.counters_corrected += len(corrections)
+            self.summary.items_written += sum(isinstance(w, Put) for w in others)
+            self.summary.items_deleted += sum(isinstance(w, Delete) for w in others)
+            self.summary.hotline_days += 1
+            self.summary.reports.append(("hotline_day", hotline, day))
+            return
+        raise Conflict(f"hotline {hotline} on {day}: the stream kept changing it; try again")
+
+    def _truth(
+        self, hotline: str, day: str
+    ) -> tuple[dict[CounterKey, dict[str, int]], set[WaitEntry], list[ListedCall]]:
+        """The counters and waits the day's listed calls add up to, and the stale listings."""
         listing = self._reports.listed_calls(hotline, day)
         stored_calls = self._reports.calls([entry.task_id for entry in listing])
         truth: dict[CounterKey, dict[str, int]] = {}
         waits: set[WaitEntry] = set()
         stale_listing: list[ListedCall] = []
-        shards = self._settings.kpi_shards
         for entry in listing:
             stored = stored_calls.get(entry.task_id)
             if stored is None or stored.summary.listing_place != entry.listing_place:
@@ -264,33 +325,58 @@ class Rebuilder:
             contribution = stored.contribution
             if contribution is None or (contribution.hotline, contribution.day) != (hotline, day):
                 continue
-            shard = keys.shard_of(entry.task_id, shards)
+            shard = keys.shard_of(entry.task_id, self._settings.kpi_shards)
             for interval in (None, contribution.interval):
                 counters = truth.setdefault(CounterKey(hotline, day, shard, interval), {})
                 for name, value in contribution.counters.items():
                     counters[name] = counters.get(name, 0) + value
             waits |= set(wait_entries(contribution, entry.task_id))
-        stored_counters: dict[CounterKey, dict[str, int]] = {}
-        for shard in range(shards):
-            stored_counters |= self._reports.counters(hotline, day, shard)
-        corrections = 0
-        touched = set(truth) | set(stored_counters)
-        for key in sorted(touched, key=_counter_order):
-            have, want = stored_counters.get(key, {}), truth.get(key, {})
-            delta = {n: want.get(n, 0) - have.get(n, 0) for n in COUNTERS}
-            delta = {n: v for n, v in delta.items() if v}
-            if delta:
-                self._reports.add_counters(key, delta)
-                corrections += 1
-        stored_waits: set[WaitEntry] = set()
-        for interval in {None} | {key.interval for key in touched if key.interval is not None}:
-            stored_waits |= self._reports.waits(hotline, day, interval)
-        missing = sorted(waits - stored_waits, key=_wait_order)
-        extra = sorted(stored_waits - waits, key=_wait_order)
-        self._reports.replace(missing, [*extra, *stale_listing])
-        self.summary.counters_corrected += corrections
-        self.summary.hotline_days += 1
-        self.summary.reports.append(("hotline_day", hotline, day))
+        return truth, waits, stale_listing
+
+    def _counters(self, hotline: str, day: str) -> dict[CounterKey, dict[str, int]]:
+        stored: dict[CounterKey, dict[str, int]] = {}
+        for shard in range(self._settings.kpi_shards):
+            stored |= self._reports.counters(hotline, day, shard)
+        return stored
+
+    def _correct(
+        self,
+        hotline: str,
+        day: str,
+        read: dict[CounterKey, dict[str, int]],
+        corrections: dict[CounterKey, dict[str, int]],
+        others: list[ReportWrite],
+    ) -> None:
+        """Every live change of a hotline day adds to its day counters (one item per shard), so
+        each transaction here carries a condition on all of them: the corrections are written
+        only onto the counters they were computed from. Large days take several transactions,
+        each guarded the same way (a later one failing leaves the earlier ones right: a retry
+        reads them back)."""
+        days = [CounterKey(hotline, day, shard, None) for shard in range(self._settings.kpi_shards)]
+        expected = {key: dict(read.get(key, {})) for key in days}
+        pending: list[ReportWrite] = [
+            CorrectCounters(key, delta, read.get(key, {}))
+            for key, delta in corrections.items()
+            if key not in expected
+        ] + others
+        day_corrections = {key: delta for key, delta in corrections.items() if key in expected}
+        room = MAX_TRANSACTION - len(days)
+        first = True
+        while first or pending:
+            chunk, pending = pending[:room], pending[room:]
+            guards: list[ReportWrite] = []
+            for key in days:
+                if first and key in day_corrections:
+                    guards.append(CorrectCounters(key, day_corrections[key], expected[key]))
+                else:
+                    guards.append(CheckCounters(key, expected[key]))
+            if first or chunk:
+                self._reports.commit([*guards, *chunk])
+            if first:
+                for key, delta in day_corrections.items():
+                    for name, value in delta.items():
+                        expected[key][name] = expected[key].get(name, 0) + value
+            first = False
 
 
 def _counter_order(key: CounterKey) -> tuple[int, str]:

@@ -48,6 +48,8 @@ from acd_hub.ports import (
     BatchProgress,
     Cancelled,
     CheckAgentDay,
+    CheckCounters,
+    CorrectCounters,
     Create,
     Delete,
     Put,
@@ -275,6 +277,18 @@ class ReportsTable(Table):
                     else {"kind": "kpi_counters", "start": key.interval}
                 )
                 return self._update(counter_key(key), *_set_and_add({**fields, "updated_at": stamp}, deltas))
+            case CorrectCounters(key=key, deltas=deltas, read=read):
+                expression, names, values = _set_and_add({}, deltas)
+                condition, check_names, check_values = _counters_hold(read)
+                update = self._update(
+                    counter_key(key), expression, names | check_names, values | check_values
+                )
+                update["Update"]["ConditionExpression"] = condition
+                return update
+            case CheckCounters(key=key, read=read):
+                condition, names, values = _counters_hold(read)
+                check = {"TableName": self.name, "Key": wire_key(counter_key(key))}
+                return {"ConditionCheck": check | self._condition(condition, names, values)}
 
     def _condition(
         self,
@@ -362,15 +376,20 @@ class ReportsTable(Table):
     ) -> None:
         self.write_batch([self.item_of(report) for report in puts], [self.key_of(r) for r in deletes])
 
-    def add_counters(self, key: CounterKey, deltas: Mapping[str, int]) -> None:
-        expression, names, values = _set_and_add({}, deltas)
-        self.client.update_item(
-            TableName=self.name,
-            Key=wire_key(counter_key(key)),
-            UpdateExpression=expression,
-            ExpressionAttributeNames=names,
-            ExpressionAttributeValues=self.encode(values),
-        )
+
+def _counters_hold(read: Mapping[str, int]) -> tuple[str, dict[str, str], dict[str, Any]]:
+    """A condition that every counter still holds what was read (absent or 0 where none was)."""
+    names: dict[str, str] = {}
+    values: dict[str, Any] = {":zero": 0}
+    parts = []
+    for i, name in enumerate(COUNTERS):
+        names[f"#c{i}"] = name
+        if read.get(name):
+            values[f":c{i}"] = read[name]
+            parts.append(f"#c{i} = :c{i}")
+        else:
+            parts.append(f"(attribute_not_exists(#c{i}) OR #c{i} = :zero)")
+    return " AND ".join(parts), names, values
 
 
 def _set_and_add(
