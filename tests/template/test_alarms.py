@@ -82,7 +82,22 @@ def test_every_queue_is_a_dlq(template: dict[str, Any]) -> None:
     """So the depth alarm of every dead-letter queue (a rule) is one on every queue."""
     queues = resources_of_type(template, "AWS::SQS::Queue")
     destinations = {mapping["on_failure"] for mapping in stream_mappings(template)}
-    assert destinations == set(queues) == {"FanoutDLQ", "AgentStatsDLQ", "CallStatsDLQ"}
+    assert set(queues) == {"AgentStatsDLQ", "CallStatsDLQ"}
+    assert destinations == {*queues, "FanoutFailuresBucket"}
+
+
+def test_records_the_fanout_gave_up_on_raise_an_alarm(
+    alarms: dict[str, Any], template: dict[str, Any]
+) -> None:
+    """The bucket has no depth metric: its request metrics count every record Lambda writes."""
+    (config,) = template["Resources"]["FanoutFailuresBucket"]["Properties"]["MetricsConfigurations"]
+    (alarm,) = _alarms_on(alarms, "AWS/S3", "PutRequests", "BucketName", "FanoutFailuresBucket")
+    assert _dimensions(alarm)["FilterId"] == config["Id"]
+    assert (alarm["Statistic"], alarm["Threshold"], alarm["ComparisonOperator"]) == (
+        "Sum",
+        0,
+        "GreaterThanThreshold",
+    )
 
 
 def test_every_alarm_notifies_the_alarm_topic(alarms: dict[str, Any]) -> None:

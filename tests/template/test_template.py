@@ -281,7 +281,6 @@ def test_topics(template: dict[str, Any]) -> None:
 def test_fanout_stream_wakes_only_for_new_fanout_events(template: dict[str, Any]) -> None:
     (mapping,) = [m for m in stream_mappings(template) if m["function"] == "FanoutFunction"]
     assert mapping["table"] == "EventsTable"
-    assert mapping["on_failure"] == "FanoutDLQ"
     assert mapping["filter_patterns"] == [
         {
             "eventName": ["INSERT"],
@@ -291,7 +290,26 @@ def test_fanout_stream_wakes_only_for_new_fanout_events(template: dict[str, Any]
             },
         }
     ]
-    assert template["Resources"]["FanoutDLQ"]["Type"] == "AWS::SQS::Queue"
+
+
+def test_fanout_outlives_a_day_long_sns_outage(template: dict[str, Any]) -> None:
+    """Retried by record age, not by attempts (100 attempts of up to 10 s ran out within hours):
+    until the record is a day old, the stream's retention. Then an S3 destination keeps the
+    whole invocation, records included, for acd-admin redrive fanout."""
+    (mapping,) = [m for m in stream_mappings(template) if m["function"] == "FanoutFunction"]
+    assert mapping["max_retries"] == -1
+    assert mapping["max_record_age"] == 86400
+    event = template["Resources"]["FanoutFunction"]["Properties"]["Events"][mapping["event"]]
+    on_failure = event["Properties"]["DestinationConfig"]["OnFailure"]
+    assert on_failure == {"Type": "S3", "Destination": {"Fn::GetAtt": ["FanoutFailuresBucket", "Arn"]}}
+    bucket = template["Resources"]["FanoutFailuresBucket"]
+    assert bucket["Type"] == "AWS::S3::Bucket"
+    assert bucket["DeletionPolicy"] == "Retain"
+    assert bucket["Properties"]["PublicAccessBlockConfiguration"] == dict.fromkeys(
+        ("BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets"), True
+    )
+    assert "BucketEncryption" in bucket["Properties"]
+    assert template["Outputs"]["FanoutFailuresBucketName"]["Value"] == {"Ref": "FanoutFailuresBucket"}
 
 
 # --- reports -----------------------------------------------------------------------------------------
@@ -441,7 +459,7 @@ def test_outputs(template: dict[str, Any]) -> None:
         "EventsTableStreamArn",
         "ConfigChangedTopicArn",
         "BroadcastTopicArn",
-        "FanoutDLQUrl",
+        "FanoutFailuresBucketName",
         "TokenParameterName",
         "ReportsTableName",
         "AgentStatsDLQUrl",

@@ -30,6 +30,8 @@ LAMBDA_FUNCTION = "AWS::Lambda::Function"
 FUNCTIONS = [SERVERLESS_FUNCTION, LAMBDA_FUNCTION]
 HTTP_APIS = ["AWS::Serverless::HttpApi", "AWS::ApiGatewayV2::Api"]
 ALARM = "AWS::CloudWatch::Alarm"
+# A DynamoDB stream keeps a record 24 hours.
+DYNAMODB_STREAM_RETENTION = 86400
 
 Path = list[str | int]
 
@@ -268,7 +270,9 @@ class StreamRetriesBounded(HubRule, CloudFormationLintRule):
     shortdesc = "Every stream mapping bisects and bounds its retries"
     description = (
         "BisectBatchOnFunctionError, MaximumRetryAttempts (0..10000) and MaximumRecordAgeInSeconds "
-        "(60..604800): a poison record must not hold its shard forever."
+        "(60..604800): a poison record must not hold its shard forever. MaximumRetryAttempts -1 "
+        "(retry until the record is too old) only with a record age of at most a day on a DynamoDB "
+        "stream, which is then the bound."
     )
 
     def match(self, cfn: Template) -> list[RuleMatch]:
@@ -279,13 +283,22 @@ class StreamRetriesBounded(HubRule, CloudFormationLintRule):
             if properties.get("BisectBatchOnFunctionError") is not True:
                 found.append(RuleMatch(mapping.path, f"{where}: BisectBatchOnFunctionError must be true"))
             retries = properties.get("MaximumRetryAttempts")
-            if not isinstance(retries, int) or not 0 <= retries <= 10000:
-                found.append(RuleMatch(mapping.path, f"{where}: MaximumRetryAttempts must be 0..10000"))
             age = properties.get("MaximumRecordAgeInSeconds")
             if not isinstance(age, int) or not 60 <= age <= 604800:
                 found.append(
                     RuleMatch(mapping.path, f"{where}: MaximumRecordAgeInSeconds must be 60..604800")
                 )
+            elif retries == -1:
+                if mapping.kind != "DynamoDB" or age > DYNAMODB_STREAM_RETENTION:
+                    found.append(
+                        RuleMatch(
+                            mapping.path,
+                            f"{where}: MaximumRetryAttempts -1 needs MaximumRecordAgeInSeconds of at most "
+                            f"{DYNAMODB_STREAM_RETENTION} on a DynamoDB stream",
+                        )
+                    )
+            elif not isinstance(retries, int) or not 0 <= retries <= 10000:
+                found.append(RuleMatch(mapping.path, f"{where}: MaximumRetryAttempts must be 0..10000"))
         return found
 
 
