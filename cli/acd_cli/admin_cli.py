@@ -47,7 +47,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from acd_cli import output
 from acd_cli.options import connection_options
 from acd_cli.output import Column
-from acd_cli.report_cli import ReportContext, ReportError, ReportGroup, parse_day
+from acd_cli.report_cli import ReportContext, ReportError, ReportGroup, given, parse_day
 from acd_hub.adapters.events_table import EventsTable
 from acd_hub.errors import ParameterError, StoreUnavailable
 from acd_hub.fanout import FANOUT_CMDS, SnsFanout
@@ -71,6 +71,7 @@ STACK_SETTINGS = {
     "DefaultPhoneRegion": "default_phone_region",
     "RetentionDays": "retention_days",
     "ServiceLevelSeconds": "service_level_seconds",
+    "KpiShards": "kpi_shards",
 }
 # Topics of the fan-out: (template logical id, stack output).
 TOPICS = {
@@ -142,26 +143,6 @@ class AdminContext(ReportContext):
     quiet: bool = False
 
     @cached_property
-    def stack(self) -> dict[str, Any]:
-        assert self.stack_name
-        stacks = self.client("cloudformation").describe_stacks(StackName=self.stack_name)["Stacks"]
-        return dict(stacks[0])
-
-    @cached_property
-    def stack_outputs(self) -> dict[str, str]:
-        outputs = self.stack.get("Outputs", [])
-        return {o["OutputKey"]: o["OutputValue"] for o in outputs if "OutputKey" in o and "OutputValue" in o}
-
-    @cached_property
-    def stack_parameters(self) -> dict[str, str]:
-        parameters = self.stack.get("Parameters", [])
-        return {
-            p["ParameterKey"]: p.get("ResolvedValue", p.get("ParameterValue", ""))
-            for p in parameters
-            if "ParameterKey" in p
-        }
-
-    @cached_property
     def streams(self) -> DynamoDBStreamsClient:
         client: DynamoDBStreamsClient = self.client("dynamodbstreams")
         return client
@@ -196,7 +177,7 @@ class AdminContext(ReportContext):
         values.update(
             events_table=self.events_table,
             reports_table=self.reports_table,
-            cmd_day_shards=self.shards,
+            cmd_day_shards=self.cmd_day_shards,
             # An operator action is authenticated by the operator's AWS credentials: no
             # callback token, and no source allow-list (the operator is not the ACD).
             callback_tokens=[],
@@ -270,7 +251,7 @@ class AdminContext(ReportContext):
         from acd_hub.rebuild import Rebuilder  # noqa: PLC0415
 
         return Rebuilder(
-            self.events, ReportsTable(self.dynamodb, self.reports_table, self.shards), self.settings
+            self.events, ReportsTable(self.dynamodb, self.reports_table, self.cmd_day_shards), self.settings
         )
 
     def progress(self) -> Progress:
@@ -333,6 +314,7 @@ def cli(
         reports_table_option=reports_table,
         zone=ZoneInfo(report_timezone or "Europe/Berlin"),
         shards=shards,
+        shards_given=given(ctx, "shards"),
         acd_timezone_option=acd_timezone,
         report_timezone_option=report_timezone,
         quiet=quiet,

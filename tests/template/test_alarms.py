@@ -100,6 +100,30 @@ def test_records_the_fanout_gave_up_on_raise_an_alarm(
     )
 
 
+@pytest.mark.parametrize("table", ["EventsTable", "ReportsTable"])
+def test_every_table_has_a_throttling_alarm(alarms: dict[str, Any], table: str) -> None:
+    """Read and write throttle events of the table (on-demand: its table and partition limits),
+    summed; any one fires."""
+    (alarm,) = [
+        alarm
+        for alarm in alarms.values()
+        if any(
+            m.get("MetricStat", {}).get("Metric", {}).get("Dimensions")
+            == [{"Name": "TableName", "Value": {"Ref": table}}]
+            for m in alarm.get("Metrics", [])
+        )
+    ]
+    stats = {m["Id"]: m["MetricStat"] for m in alarm["Metrics"] if "MetricStat" in m}
+    assert {s["Metric"]["MetricName"] for s in stats.values()} == {
+        "ReadThrottleEvents",
+        "WriteThrottleEvents",
+    }
+    assert {s["Metric"]["Namespace"] for s in stats.values()} == {"AWS/DynamoDB"}
+    (returned,) = [m for m in alarm["Metrics"] if m.get("ReturnData")]
+    assert returned["Expression"] == " + ".join(f"FILL({i}, 0)" for i in sorted(stats))
+    assert (alarm["Threshold"], alarm["ComparisonOperator"]) == (0, "GreaterThanThreshold")
+
+
 def test_every_alarm_notifies_the_alarm_topic(alarms: dict[str, Any]) -> None:
     for logical_id, alarm in alarms.items():
         assert alarm["AlarmActions"] == [{"Ref": "AlarmTopic"}], logical_id

@@ -222,6 +222,9 @@ def miniature() -> Template:
                 "Maximum",
             ),
             "ApiServerErrors": _alarm("AWS/ApiGateway", "5xx", "ApiId", _ref("Api")),
+            "EventsTableThrottles": _alarm(
+                "AWS/DynamoDB", "WriteThrottleEvents", "TableName", _ref("EventsTable")
+            ),
         },
     }
 
@@ -395,6 +398,12 @@ CASES: list[tuple[str, str, Callable[[Template], Any]]] = [
     ("E9052", "a consumer without lag alarm", drop("ConsumerLag")),
     ("E9052", "a lag alarm on the average", set_alarm("ConsumerLag", Statistic="Average")),
     ("E9053", "a dead-letter queue without depth alarm", drop("ConsumerDLQDepth")),
+    ("E9058", "a table without a throttling alarm", drop("EventsTableThrottles")),
+    (
+        "E9058",
+        "a throttling alarm on reads only",
+        set_alarm("EventsTableThrottles", MetricName="ReadThrottleEvents"),
+    ),
     ("E9053", "a depth alarm that waits for ten", set_alarm("ConsumerDLQDepth", Threshold=10)),
     ("E9054", "an API without 5xx alarm", drop("ApiServerErrors")),
     ("E9055", "an alarm silent when it clears", lambda t: _props("ConsumerLag")(t).pop("OKActions")),

@@ -743,6 +743,40 @@ class DeadLetterQueueAlarm(HubRule, CloudFormationLintRule):
         return found
 
 
+def _metric_stats(alarm: Alarm) -> Iterator[tuple[str | None, str | None, Any]]:
+    """(namespace, metric, dimensions) an alarm reads: its own metric and its math's metrics."""
+    properties = alarm.properties
+    yield properties.get("Namespace"), properties.get("MetricName"), properties.get("Dimensions")
+    for query in properties.get("Metrics") or []:
+        metric = ((query or {}).get("MetricStat") or {}).get("Metric") or {}
+        yield metric.get("Namespace"), metric.get("MetricName"), metric.get("Dimensions")
+
+
+class TableThrottlesAlarm(HubRule, CloudFormationLintRule):
+    id = "E9058"
+    shortdesc = "Every DynamoDB table has a throttling alarm"
+    description = (
+        "An alarm reading AWS/DynamoDB WriteThrottleEvents of each table (TableName), alone or in "
+        "metric math: an on-demand table throttles at its table, account and partition limits, and "
+        "the ingest then answers 503 while reports lag."
+    )
+
+    def match(self, cfn: Template) -> list[RuleMatch]:
+        watched = {
+            _referenced(dimension.get("Value"))
+            for alarm in alarms(cfn)
+            for namespace, metric, dimensions in _metric_stats(alarm)
+            if namespace == "AWS/DynamoDB" and metric == "WriteThrottleEvents"
+            for dimension in dimensions or []
+            if isinstance(dimension, dict) and dimension.get("Name") == "TableName"
+        }
+        return [
+            RuleMatch(["Resources", table], f"{table}: no alarm on its WriteThrottleEvents")
+            for table in cfn.get_resources("AWS::DynamoDB::Table")
+            if table not in watched
+        ]
+
+
 class ApiServerErrorsAlarm(HubRule, CloudFormationLintRule):
     id = "E9054"
     shortdesc = "Every HTTP API has a 5xx alarm"
