@@ -15,7 +15,8 @@ from botocore.stub import Stubber
 
 from acd_devkit.template import load_template
 from acd_hub import aws
-from acd_hub.auth import ssm_tokens
+from acd_hub.adapters.ssm_tokens import parameter_reader
+from acd_hub.auth import cached_tokens
 from acd_hub.errors import TokensUnavailable
 from acd_hub.ingest import CallbackIngest
 from acd_hub.settings import HubSettings
@@ -81,7 +82,7 @@ def test_ssm_throttled_is_tokens_unavailable(ssm: tuple[Any, Stubber]) -> None:
     client, stubber = ssm
     stubber.add_client_error("get_parameter", service_error_code="ThrottlingException", http_status_code=400)
     with pytest.raises(TokensUnavailable, match="ThrottlingException"):
-        ssm_tokens(PARAMETER, 300, client)()
+        cached_tokens(parameter_reader(PARAMETER, client=client), 300)()
 
 
 def test_ssm_unreachable_is_tokens_unavailable() -> None:
@@ -90,20 +91,20 @@ def test_ssm_unreachable_is_tokens_unavailable() -> None:
             raise ConnectTimeoutError(endpoint_url="https://ssm.eu-central-1.amazonaws.com")
 
     with pytest.raises(TokensUnavailable, match="ConnectTimeoutError"):
-        ssm_tokens(PARAMETER, 300, Unreachable())()
+        cached_tokens(parameter_reader(PARAMETER, client=Unreachable()), 300)()
 
 
 def test_a_missing_parameter_stays_an_error_of_the_deployment(ssm: tuple[Any, Stubber]) -> None:
     client, stubber = ssm
     stubber.add_client_error("get_parameter", service_error_code="ParameterNotFound", http_status_code=400)
     with pytest.raises(ClientError):
-        ssm_tokens(PARAMETER, 300, client)()
+        cached_tokens(parameter_reader(PARAMETER, client=client), 300)()
 
 
 def test_tokens_are_cached_and_kept_while_ssm_is_throttled(ssm: tuple[Any, Stubber]) -> None:
     client, stubber = ssm
     now = [0.0]
-    fetch = ssm_tokens(PARAMETER, 300, client, clock=lambda: now[0])
+    fetch = cached_tokens(parameter_reader(PARAMETER, client=client), 300, clock=lambda: now[0])
     _answer(stubber, "old, other")
     assert fetch() == ("old", "other")
     now[0] = 299
@@ -134,3 +135,20 @@ def test_the_ingest_answers_503_with_retry_after_when_ssm_is_throttled() -> None
     assert json.loads(answer["body"])["error"] == "tokens_unavailable"
     assert "ThrottlingException" in log.getvalue()
     assert TOKEN not in log.getvalue()
+
+
+def test_the_ingests_token_source_reads_the_securestring(monkeypatch: pytest.MonkeyPatch) -> None:
+    from moto import mock_aws  # noqa: PLC0415
+
+    from acd_hub.auth import token_source  # noqa: PLC0415
+
+    for name, value in {"AWS_DEFAULT_REGION": "eu-central-1", "AWS_ACCESS_KEY_ID": "testing"}.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    aws.ssm_client.cache_clear()
+    try:
+        with mock_aws():
+            boto3.client("ssm").put_parameter(Name=PARAMETER, Value="one, two", Type="SecureString")
+            assert token_source(HubSettings(token_parameter=PARAMETER))() == ("one", "two")
+    finally:
+        aws.ssm_client.cache_clear()

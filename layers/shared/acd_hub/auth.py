@@ -7,7 +7,6 @@ import hmac
 import ipaddress
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
 
 from acd_hub.errors import Forbidden, TokensUnavailable, Unauthorized
 from acd_hub.settings import HubSettings
@@ -44,25 +43,12 @@ def static_tokens(settings: HubSettings) -> TokenSource:
     return lambda: tokens
 
 
-# SSM answers a burst of cold starts with ThrottlingException (its GetParameter quota is shared
-# by the account and region); like a slow or unreachable SSM, that is a reason to ask the ACD to
-# resend (503), not a fault of ours (500). Anything else (no such parameter, access denied) is a
-# broken deployment and stays a 500.
-TRANSIENT_SSM_ERRORS = frozenset(
-    {"ThrottlingException", "TooManyRequestsException", "InternalServerError", "ServiceUnavailable"}
-)
-
-
-def ssm_tokens(
-    parameter_name: str,
-    max_age: int,
-    client: object = None,
-    clock: Callable[[], float] = time.monotonic,
-    endpoint_url: str = "",
+def cached_tokens(
+    read: Callable[[], Sequence[str]], max_age: int, clock: Callable[[], float] = time.monotonic
 ) -> TokenSource:
-    """Tokens from a SecureString parameter (comma-separated), cached ``max_age`` seconds so a
-    rotation is picked up without a redeploy. While SSM cannot be read, tokens read before stay
-    valid (a rotation is picked up a little later); without any, :class:`TokensUnavailable`."""
+    """Tokens from ``read`` (the SSM parameter), cached ``max_age`` seconds so a rotation is
+    picked up without a redeploy. While they cannot be read (:class:`TokensUnavailable`), tokens
+    read before stay valid (a rotation is picked up a little later) rather than refusing the ACD."""
     cached: list[tuple[float, tuple[str, ...]]] = []
 
     def fetch() -> Sequence[str]:
@@ -70,7 +56,7 @@ def ssm_tokens(
         if cached and now - cached[0][0] < max_age:
             return cached[0][1]
         try:
-            tokens = _read_parameter(client, parameter_name, endpoint_url)
+            tokens = tuple(read())
         except TokensUnavailable:
             if cached:
                 return cached[0][1]
@@ -81,28 +67,10 @@ def ssm_tokens(
     return fetch
 
 
-def _read_parameter(client: Any, parameter_name: str, endpoint_url: str) -> tuple[str, ...]:
-    from botocore.exceptions import BotoCoreError, ClientError  # noqa: PLC0415  (cold-start cost)
-
-    if client is None:
-        from acd_hub.aws import ssm_client  # noqa: PLC0415
-
-        client = ssm_client(endpoint_url)
-    try:
-        value = client.get_parameter(Name=parameter_name, WithDecryption=True)["Parameter"]["Value"]
-    except ClientError as exc:
-        code = exc.response.get("Error", {}).get("Code", "ClientError")
-        if code in TRANSIENT_SSM_ERRORS:
-            raise TokensUnavailable(code) from exc
-        raise
-    except BotoCoreError as exc:  # timeouts, no connection
-        raise TokensUnavailable(type(exc).__name__) from exc
-    return tuple(part.strip() for part in str(value).split(",") if part.strip())
-
-
 def token_source(settings: HubSettings) -> TokenSource:
     if settings.token_parameter:
-        return ssm_tokens(
-            settings.token_parameter, settings.token_cache_seconds, endpoint_url=settings.aws_endpoint_url
-        )
+        from acd_hub.adapters.ssm_tokens import parameter_reader  # noqa: PLC0415  (botocore, lazily)
+
+        read = parameter_reader(settings.token_parameter, settings.aws_endpoint_url)
+        return cached_tokens(read, settings.token_cache_seconds)
     return static_tokens(settings)
