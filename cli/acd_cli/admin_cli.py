@@ -4,11 +4,12 @@
   ingest code again (after a fix or a configuration change). Each is then marked on its
   quarantine item as replayed and stored (or already stored), or as still rejected with its new
   reason. The ingest's conditional write keeps a replay from ever storing an event twice.
-* ``redrive fanout|agent-stats|call-stats [--dry-run]``: empties a stream consumer's DLQ. Each
-  message names a span of the events table's stream (Lambda's ``DDBStreamBatchInfo``); the
-  records are read back from the stream and the fan-out republishes the stored events they name,
-  or the aggregators' reports they touch are rebuilt from the event log. A message is deleted
-  only once it was handled.
+* ``redrive fanout|agent-stats|call-stats [--dry-run]``: empties a stream consumer's on-failure
+  destination. Each record names a span of the events table's stream (Lambda's
+  ``DDBStreamBatchInfo``); the fan-out's (an S3 bucket on AWS) also carries the records
+  themselves, so it outlives the stream's 24 hours; the aggregators' (SQS queues) are read back
+  from the stream. The fan-out republishes the stored events they name, the aggregators' reports
+  they touch are rebuilt from the event log. A record is deleted only once it was handled.
 
 Connection options are those of ``acd-report``: ``--endpoint-url`` for the local stack (tables,
 queues and topics then carry the template's logical ids), ``--stack-name`` (with
@@ -46,7 +47,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from acd_cli import output
 from acd_cli.options import connection_options
 from acd_cli.output import Column
-from acd_cli.report_cli import ReportContext, ReportError, ReportGroup, parse_day
+from acd_cli.report_cli import ReportContext, ReportError, ReportGroup, given, parse_day
 from acd_hub.adapters.events_table import EventsTable
 from acd_hub.errors import ParameterError, StoreUnavailable
 from acd_hub.fanout import FANOUT_CMDS, SnsFanout
@@ -70,6 +71,7 @@ STACK_SETTINGS = {
     "DefaultPhoneRegion": "default_phone_region",
     "RetentionDays": "retention_days",
     "ServiceLevelSeconds": "service_level_seconds",
+    "KpiShards": "kpi_shards",
 }
 # Topics of the fan-out: (template logical id, stack output).
 TOPICS = {
@@ -81,16 +83,18 @@ MAX_REASON = 2048  # as the ingest keeps it (acd_hub.items)
 
 @dataclass(frozen=True)
 class Consumer:
-    """A stream consumer whose DLQ ``redrive`` empties."""
+    """A stream consumer whose on-failure destination ``redrive`` empties."""
 
     name: str
     function: str  # template logical id (the local stack's DLQ is "<function>-local-dlq")
-    dlq_output: str  # stack output with the queue URL
+    dlq_output: str  # stack output with the queue URL, or the bucket name for an S3 destination
     # The cmds its mapping's filter lets through (INSERTs of kind "event"); the template tests
     # hold these equal to the template's FilterCriteria.
     cmds: frozenset[str]
     # The kinds of report it keeps (Rebuilder.touched_by names them); none for the fan-out.
     reports: frozenset[str] = frozenset()
+    # "sqs" or "s3" on AWS (acd-local keeps every consumer's in an SQS queue).
+    destination: str = "sqs"
 
     def wants(self, record: Mapping[str, Any]) -> bool:
         image = (record.get("dynamodb") or {}).get("NewImage") or {}
@@ -104,7 +108,9 @@ class Consumer:
 CONSUMERS = {
     consumer.name: consumer
     for consumer in (
-        Consumer("fanout", "FanoutFunction", "FanoutDLQUrl", frozenset(FANOUT_CMDS)),
+        Consumer(
+            "fanout", "FanoutFunction", "FanoutFailuresBucketName", frozenset(FANOUT_CMDS), destination="s3"
+        ),
         Consumer(
             "agent-stats",
             "AgentStatsFunction",
@@ -137,26 +143,6 @@ class AdminContext(ReportContext):
     quiet: bool = False
 
     @cached_property
-    def stack(self) -> dict[str, Any]:
-        assert self.stack_name
-        stacks = self.client("cloudformation").describe_stacks(StackName=self.stack_name)["Stacks"]
-        return dict(stacks[0])
-
-    @cached_property
-    def stack_outputs(self) -> dict[str, str]:
-        outputs = self.stack.get("Outputs", [])
-        return {o["OutputKey"]: o["OutputValue"] for o in outputs if "OutputKey" in o and "OutputValue" in o}
-
-    @cached_property
-    def stack_parameters(self) -> dict[str, str]:
-        parameters = self.stack.get("Parameters", [])
-        return {
-            p["ParameterKey"]: p.get("ResolvedValue", p.get("ParameterValue", ""))
-            for p in parameters
-            if "ParameterKey" in p
-        }
-
-    @cached_property
     def streams(self) -> DynamoDBStreamsClient:
         client: DynamoDBStreamsClient = self.client("dynamodbstreams")
         return client
@@ -165,6 +151,10 @@ class AdminContext(ReportContext):
     def sqs(self) -> SQSClient:
         client: SQSClient = self.client("sqs")
         return client
+
+    @cached_property
+    def s3(self) -> Any:  # no mypy-boto3-s3 in the lock for one list/get/delete
+        return self.client("s3")
 
     @cached_property
     def sns(self) -> SNSClient:
@@ -187,7 +177,7 @@ class AdminContext(ReportContext):
         values.update(
             events_table=self.events_table,
             reports_table=self.reports_table,
-            cmd_day_shards=self.shards,
+            cmd_day_shards=self.cmd_day_shards,
             # An operator action is authenticated by the operator's AWS credentials: no
             # callback token, and no source allow-list (the operator is not the ACD).
             callback_tokens=[],
@@ -212,6 +202,18 @@ class AdminContext(ReportContext):
         if self.local:
             return self.sqs.get_queue_url(QueueName=f"{consumer.function}-local-dlq")["QueueUrl"]
         raise ReportError("which queue? Pass --stack-name (reads its outputs) or --queue-url")
+
+    def failure_bucket(self, consumer: Consumer, option: str | None) -> str | None:
+        """The consumer's S3 on-failure destination, or None where it is a queue (acd-local's
+        are all queues)."""
+        if option:
+            return option
+        if consumer.destination != "s3" or not self.stack_name:
+            return None
+        try:
+            return self.stack_outputs[consumer.dlq_output]
+        except KeyError:
+            raise ReportError(f"stack {self.stack_name!r} has no output {consumer.dlq_output!r}") from None
 
     def topic_arn(self, cmd: str) -> str:
         logical_id, output_key = TOPICS[cmd]
@@ -249,7 +251,7 @@ class AdminContext(ReportContext):
         from acd_hub.rebuild import Rebuilder  # noqa: PLC0415
 
         return Rebuilder(
-            self.events, ReportsTable(self.dynamodb, self.reports_table, self.shards), self.settings
+            self.events, ReportsTable(self.dynamodb, self.reports_table, self.cmd_day_shards), self.settings
         )
 
     def progress(self) -> Progress:
@@ -312,6 +314,7 @@ def cli(
         reports_table_option=reports_table,
         zone=ZoneInfo(report_timezone or "Europe/Berlin"),
         shards=shards,
+        shards_given=given(ctx, "shards"),
         acd_timezone_option=acd_timezone,
         report_timezone_option=report_timezone,
         quiet=quiet,
@@ -701,8 +704,9 @@ class SpanUnavailable(Exception):
 @dataclass(frozen=True)
 class FailedBatch:
     """A stream span an event source mapping gave up on: Lambda's on-failure record for a
-    DynamoDB stream (``DDBStreamBatchInfo``; the records themselves are not in it). The local
-    stack's poller writes the same shape and adds the failed records under ``Records``."""
+    DynamoDB stream (``DDBStreamBatchInfo``). An SQS destination gets no records; an S3 one gets
+    the whole invocation under ``payload`` (its ``Records``); the local stack's poller adds the
+    failed records under ``Records``."""
 
     stream_arn: str
     shard_id: str
@@ -725,11 +729,19 @@ class FailedBatch:
             batch_size=int(info.get("batchSize") or 0),
             first_arrival=info.get("approximateArrivalOfFirstRecord"),
             last_arrival=info.get("approximateArrivalOfLastRecord"),
-            records=tuple(document.get("Records") or ()),
+            records=tuple(document.get("Records") or _payload_records(document.get("payload"))),
         )
 
     def where(self) -> str:
         return f"{self.shard_id[-12:]} {self.start}..{self.end}"
+
+
+def _payload_records(payload: Any) -> tuple[dict[str, Any], ...]:
+    """The records of the invocation an S3 on-failure record keeps (as a JSON text or object)."""
+    if isinstance(payload, str):
+        payload = json.loads(payload)
+    records = payload.get("Records") if isinstance(payload, dict) else None
+    return tuple(record for record in records or () if isinstance(record, dict))
 
 
 def read_span(streams: DynamoDBStreamsClient, batch: FailedBatch) -> list[dict[str, Any]]:
@@ -777,7 +789,8 @@ class Handled:
 
 
 class Redrive:
-    """One DLQ: receive, handle each message, delete it once handled."""
+    """One on-failure destination (a queue or a bucket): read each record, handle it, delete it
+    once handled."""
 
     def __init__(
         self,
@@ -787,10 +800,12 @@ class Redrive:
         *,
         dry_run: bool,
         by_arrival: bool = False,
+        bucket: str | None = None,
     ) -> None:
         self._admin = admin
         self._consumer = consumer
         self._queue = queue_url
+        self._bucket = bucket
         self._dry_run = dry_run
         self._by_arrival = by_arrival
         self._rebuilt: set[tuple[str, ...]] = set()
@@ -804,6 +819,31 @@ class Redrive:
         return int(attributes.get("ApproximateNumberOfMessages", "0"))
 
     def run(self, progress: Progress) -> list[Handled]:
+        return self._run_bucket(progress) if self._bucket else self._run_queue(progress)
+
+    def _run_bucket(self, progress: Progress) -> list[Handled]:
+        """Every object of the bucket once (it holds nothing but this consumer's on-failure
+        records); deleted once handled, else left for the next redrive."""
+        assert self._bucket
+        s3 = self._admin.s3
+        keys = [
+            found["Key"]
+            for page in s3.get_paginator("list_objects_v2").paginate(Bucket=self._bucket)
+            for found in page.get("Contents", [])
+            if "Key" in found
+        ]
+        task = progress.add_task(f"redrive {self._consumer.name}", total=len(keys) or None)
+        results: list[Handled] = []
+        for key in keys:
+            body = s3.get_object(Bucket=self._bucket, Key=key)["Body"].read().decode("utf-8", "replace")
+            handled = self.handle(body)
+            results.append(handled)
+            if handled.ok and not self._dry_run:
+                s3.delete_object(Bucket=self._bucket, Key=key)
+            progress.update(task, advance=1)
+        return results
+
+    def _run_queue(self, progress: Progress) -> list[Handled]:
         """Every message once. Each stays invisible while it is handled and is deleted once
         handled; one that is kept (a problem, or a dry run) is made visible again at the end,
         for the next redrive and for the DLQ-depth alarm."""
@@ -855,11 +895,13 @@ class Redrive:
         handled = Handled(batch)
         try:
             try:
-                events = self._events(read_span(self._admin.streams, batch))
+                # the records themselves where the destination kept them (S3, the local stack):
+                # no need for the stream, which keeps them only 24 hours
+                events = self._events(
+                    list(batch.records) if batch.records else read_span(self._admin.streams, batch)
+                )
             except SpanUnavailable as gone:
-                if batch.records:  # the local stack keeps the failed records in the message
-                    events = self._events(list(batch.records))
-                elif self._by_arrival and batch.first_arrival and batch.last_arrival:
+                if self._by_arrival and batch.first_arrival and batch.last_arrival:
                     events = [(item, item) for item in self._received_between(batch)]
                     if not events:  # then the window missed them: never delete on a guess
                         handled.problem = "by arrival time: no events received then found; left in the queue"
@@ -981,6 +1023,10 @@ def _rebuild_api() -> Iterator[None]:
 @cli.command()
 @click.argument("consumer", type=click.Choice(sorted(CONSUMERS)))
 @click.option("--queue-url", help="The DLQ (default: the stack output, or the local stack's queue).")
+@click.option(
+    "--bucket",
+    help="The S3 on-failure destination (fanout; default: the stack output FanoutFailuresBucketName).",
+)
 @click.option("--dry-run", is_flag=True, help="Say what would be done; change nothing (messages stay).")
 @click.option(
     "--by-arrival-time",
@@ -996,22 +1042,30 @@ def redrive(
     *,
     consumer: str,
     queue_url: str | None,
+    bucket: str | None,
     dry_run: bool,
     by_arrival_time: bool,
     fmt: str | None,
 ) -> None:
-    """Empty a stream consumer's dead-letter queue the right way.
+    """Empty a stream consumer's on-failure destination the right way.
 
-    Each message names a span of the events table's stream; its records are read back from the
-    stream (it keeps them 24 hours). fanout: the stored events they name are published again
+    Each record names a span of the events table's stream. fanout (an S3 bucket on AWS) keeps
+    the records themselves; the aggregators' queues do not, and their records are read back from
+    the stream (it keeps them 24 hours). fanout: the stored events they name are published again
     (subscribers deduplicate on event_key). agent-stats / call-stats: the reports they touch
-    are rebuilt from the event log. A message is deleted only after it was handled."""
+    are rebuilt from the event log. A record is deleted only after it was handled."""
     chosen = CONSUMERS[consumer]
     with _rebuild_api():
         if chosen.name != "fanout":
             _ = admin.rebuilder  # fail early, before touching the queue
+        source = admin.failure_bucket(chosen, bucket)
         runner = Redrive(
-            admin, chosen, admin.queue_url(chosen, queue_url), dry_run=dry_run, by_arrival=by_arrival_time
+            admin,
+            chosen,
+            "" if source else admin.queue_url(chosen, queue_url),
+            dry_run=dry_run,
+            by_arrival=by_arrival_time,
+            bucket=source,
         )
         with admin.progress() as progress:
             results = runner.run(progress)

@@ -89,6 +89,10 @@ class ReportContext:
     zone: ZoneInfo = field(default_factory=lambda: ZoneInfo("Europe/Berlin"))
     shards: int = 8
     kpi_shards: int = 4
+    # Given on the command line or in the environment (not the option's default): with
+    # --stack-name, a value that differs from the stack's is an error, never a silent misread.
+    shards_given: bool = False
+    kpi_shards_given: bool = False
     fmt: str | None = None
     # ``serve --as-of``: the wallboard's clock runs from a chosen moment instead of now.
     clock_offset: timedelta = timedelta(0)
@@ -139,11 +143,45 @@ class ReportContext:
         return client
 
     @cached_property
-    def stack_outputs(self) -> dict[str, str]:
+    def stack(self) -> dict[str, Any]:
         assert self.stack_name
         cloudformation: CloudFormationClient = self.client("cloudformation")
-        stacks = cloudformation.describe_stacks(StackName=self.stack_name)["Stacks"]
-        return {o["OutputKey"]: o["OutputValue"] for o in stacks[0].get("Outputs", []) if "OutputKey" in o}
+        return dict(cloudformation.describe_stacks(StackName=self.stack_name)["Stacks"][0])
+
+    @cached_property
+    def stack_outputs(self) -> dict[str, str]:
+        outputs = self.stack.get("Outputs", [])
+        return {o["OutputKey"]: o["OutputValue"] for o in outputs if "OutputKey" in o and "OutputValue" in o}
+
+    @cached_property
+    def stack_parameters(self) -> dict[str, str]:
+        parameters = self.stack.get("Parameters", [])
+        return {
+            p["ParameterKey"]: p.get("ResolvedValue", p.get("ParameterValue", ""))
+            for p in parameters
+            if "ParameterKey" in p
+        }
+
+    def _deployed(self, given: int, explicit: bool, parameter: str, flag: str) -> int:
+        """A shard count as the stack's functions use it (its parameter), else as given."""
+        if not self.stack_name or parameter not in self.stack_parameters:
+            return given
+        deployed = int(self.stack_parameters[parameter])
+        if explicit and given != deployed:
+            raise ReportError(
+                f"{flag} {given} does not match the stack's {parameter} {deployed}: the reports would be "
+                f"read from the wrong shards (leave {flag} out to use the stack's)"
+            )
+        return deployed
+
+    @cached_property
+    def cmd_day_shards(self) -> int:
+        """The by-cmd-day listings', the quarantine's and the board's shards."""
+        return self._deployed(self.shards, self.shards_given, "CmdDayShards", "--shards")
+
+    @cached_property
+    def hotline_kpi_shards(self) -> int:
+        return self._deployed(self.kpi_shards, self.kpi_shards_given, "KpiShards", "--kpi-shards")
 
     def _table(self, option: str | None, names: tuple[str, str], flag: str) -> str:
         logical_id, output_key = names
@@ -168,11 +206,13 @@ class ReportContext:
 
     @cached_property
     def queries(self) -> EventQueries:
-        return EventQueries(self.dynamodb, self.events_table, self.shards)
+        shards = self.cmd_day_shards  # a mismatch is an error before any client is made
+        return EventQueries(self.dynamodb, self.events_table, shards)
 
     @cached_property
     def reports(self) -> ReportQueries:
-        return ReportQueries(self.dynamodb, self.reports_table, self.shards, self.kpi_shards)
+        shards, kpi_shards = self.cmd_day_shards, self.hotline_kpi_shards
+        return ReportQueries(self.dynamodb, self.reports_table, shards, kpi_shards)
 
     def now(self) -> datetime:
         return datetime.now(UTC) + self.clock_offset
@@ -335,8 +375,15 @@ def cli(
         zone=zone,
         shards=shards,
         kpi_shards=kpi_shards,
+        shards_given=given(ctx, "shards"),
+        kpi_shards_given=given(ctx, "kpi_shards"),
         fmt=fmt,
     )
+
+
+def given(ctx: click.Context, option: str) -> bool:
+    """Whether the option was set (command line or environment), not left at its default."""
+    return ctx.get_parameter_source(option) not in (None, click.core.ParameterSource.DEFAULT)
 
 
 # -- events ------------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from acd_hub.adapters.events_table import EventsTable
 from acd_hub.auth import token_source
 from acd_hub.aws import dynamodb_client
-from acd_hub.errors import Forbidden, StoreUnavailable, Unauthorized
+from acd_hub.errors import Forbidden, StoreUnavailable, TokensUnavailable, Unauthorized
 from acd_hub.ingest import CONFLICT, CallbackIngest, Rejected
 from acd_hub.items import CallbackRequest
 from acd_hub.logs import log_metrics, quiet_sensitive_loggers
@@ -42,7 +42,7 @@ logger = Logger()
 metrics = EphemeralMetrics()
 ingest = CallbackIngest(
     settings,
-    EventsTable(dynamodb_client(settings.aws_endpoint_url), settings.events_table),
+    EventsTable(dynamodb_client(settings.aws_endpoint_url, interactive=True), settings.events_table),
     token_source(settings),
 )
 quiet_sensitive_loggers()
@@ -131,6 +131,18 @@ def store_unavailable(exc: StoreUnavailable) -> Response:
     return answer(
         503,
         {"error": "store_unavailable", "message": "the event was not stored; please retry"},
+        headers={"Retry-After": RETRY_AFTER_SECONDS},
+    )
+
+
+@app.exception_handler(TokensUnavailable)
+def tokens_unavailable(exc: TokensUnavailable) -> Response:
+    count("invalid", "tokens_unavailable")
+    # The error code only (e.g. ThrottlingException): never the parameter's value.
+    logger.error("callback tokens unavailable", extra={"reason": str(exc)})
+    return answer(
+        503,
+        {"error": "tokens_unavailable", "message": "the callback could not be checked; please retry"},
         headers={"Retry-After": RETRY_AFTER_SECONDS},
     )
 

@@ -19,7 +19,8 @@ from acd_hub.errors import ParameterError
 from acd_hub.ingest import CallbackIngest, Rejected
 from acd_hub.items import CallbackRequest, rejected_item
 from acd_hub.settings import HubSettings
-from acd_local.stack import AwsClients, ProvisionedResources, StackSpec
+from acd_local.lambda_runtime import lambda_stream_record
+from acd_local.stack import REGION, AwsClients, ProvisionedResources, StackSpec
 from tests.support import TOKEN
 
 RECEIVED = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
@@ -344,6 +345,45 @@ def test_records_past_the_stream_are_kept_or_found_by_arrival_time(
     (published,) = drain(aws, subscriber)
     assert published["MessageAttributes"]["event_key"]["Value"] == config_key
     assert depth(aws, queue) == 0
+
+
+def test_redrive_fanout_from_its_bucket_after_the_stream_dropped_the_records(
+    aws_resources: ProvisionedResources, aws: AwsClients, moto_server: str
+) -> None:
+    """The fan-out's S3 on-failure destination keeps the whole invocation (payload): the
+    records are republished from it although the stream no longer holds them (their sequence
+    numbers past its end, as after its 24 hours), and the object is deleted once handled."""
+    import boto3  # noqa: PLC0415
+
+    config_key = stored_by_ingest(aws, CONFIG, "r-config")
+    stream_arn = aws_resources.stream_arns["EventsTable"]
+    shard_id, records = stream_records(aws, stream_arn)
+    gone = [{"dynamodb": {"SequenceNumber": str(int(records[-1]["dynamodb"]["SequenceNumber"]) + 100)}}]
+    document = json.loads(on_failure_record(stream_arn, shard_id, gone, "FanoutFunction"))
+    lambda_records = [lambda_stream_record(record, stream_arn, REGION) for record in records]
+    document["payload"] = json.dumps({"Records": lambda_records})
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=moto_server,
+        region_name=REGION,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    bucket = "fanout-failures"
+    s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
+    key = f"aws/lambda/esm-uuid/{shard_id}/2026/11/20/2026-11-20T09.00.49-1"
+    s3.put_object(Bucket=bucket, Key=key, Body=json.dumps(document).encode())
+    s3.put_object(Bucket=bucket, Key="aws/lambda/esm-uuid/other", Body=b"{not an on-failure record")
+    subscriber = aws_resources.subscriber_queue_urls["ConfigChangedTopic"]
+
+    result = admin(moto_server, "-q", "redrive", "fanout", "--bucket", bucket, "--format", "json")
+    rows = json.loads(result.stdout)
+    assert result.exit_code == 1  # the unrecognised object is left
+    assert sorted(row["status"] for row in rows) == ["deleted", "kept"]
+    (published,) = drain(aws, subscriber)
+    assert published["MessageAttributes"]["event_key"]["Value"] == config_key
+    left = [found["Key"] for found in s3.list_objects_v2(Bucket=bucket).get("Contents", [])]
+    assert left == ["aws/lambda/esm-uuid/other"]
 
 
 def test_empty_dlq(aws_resources: ProvisionedResources, moto_server: str) -> None:

@@ -279,9 +279,25 @@ def test_template_routes_and_stream_mappings_are_read(stack_spec: StackSpec) -> 
     fanout = next(m for m in stack_spec.stream_mappings if m.function == "FanoutFunction")
     assert fanout.table == "EventsTable"
     assert fanout.report_batch_item_failures
-    assert fanout.max_retries > 0
+    # retried by record age (a day), not by attempts, as on AWS
+    assert (fanout.max_retries, fanout.max_record_age) == (-1, 86400)
     assert fanout.filter_patterns  # and they parsed and validated
     assert "acd_hub" in stack_spec.layer_packages
+
+
+def test_the_local_poller_gives_up_on_records_older_than_the_mappings_age() -> None:
+    """As Lambda: with unbounded attempts (the fan-out's), the record's age ends the retries."""
+    from types import SimpleNamespace  # noqa: PLC0415
+
+    from acd_local.stack import StreamMapping, StreamPoller  # noqa: PLC0415
+
+    poller: Any = SimpleNamespace(mapping=StreamMapping("F", "T", max_retries=-1, max_record_age=86400))
+    record = {"dynamodb": {"ApproximateCreationDateTime": time.time() - 86401}}
+    young = {"dynamodb": {"ApproximateCreationDateTime": time.time() - 60}}
+    assert StreamPoller._too_old(poller, [young, record])
+    assert not StreamPoller._too_old(poller, [young])
+    poller.mapping = StreamMapping("F", "T", max_retries=-1)  # no age: until the record expires
+    assert not StreamPoller._too_old(poller, [record])
 
 
 def test_provision_accepts_a_loaded_template(clean_moto: str, aws: AwsClients, stack_spec: StackSpec) -> None:

@@ -82,7 +82,46 @@ def test_every_queue_is_a_dlq(template: dict[str, Any]) -> None:
     """So the depth alarm of every dead-letter queue (a rule) is one on every queue."""
     queues = resources_of_type(template, "AWS::SQS::Queue")
     destinations = {mapping["on_failure"] for mapping in stream_mappings(template)}
-    assert destinations == set(queues) == {"FanoutDLQ", "AgentStatsDLQ", "CallStatsDLQ"}
+    assert set(queues) == {"AgentStatsDLQ", "CallStatsDLQ"}
+    assert destinations == {*queues, "FanoutFailuresBucket"}
+
+
+def test_records_the_fanout_gave_up_on_raise_an_alarm(
+    alarms: dict[str, Any], template: dict[str, Any]
+) -> None:
+    """The bucket has no depth metric: its request metrics count every record Lambda writes."""
+    (config,) = template["Resources"]["FanoutFailuresBucket"]["Properties"]["MetricsConfigurations"]
+    (alarm,) = _alarms_on(alarms, "AWS/S3", "PutRequests", "BucketName", "FanoutFailuresBucket")
+    assert _dimensions(alarm)["FilterId"] == config["Id"]
+    assert (alarm["Statistic"], alarm["Threshold"], alarm["ComparisonOperator"]) == (
+        "Sum",
+        0,
+        "GreaterThanThreshold",
+    )
+
+
+@pytest.mark.parametrize("table", ["EventsTable", "ReportsTable"])
+def test_every_table_has_a_throttling_alarm(alarms: dict[str, Any], table: str) -> None:
+    """Read and write throttle events of the table (on-demand: its table and partition limits),
+    summed; any one fires."""
+    (alarm,) = [
+        alarm
+        for alarm in alarms.values()
+        if any(
+            m.get("MetricStat", {}).get("Metric", {}).get("Dimensions")
+            == [{"Name": "TableName", "Value": {"Ref": table}}]
+            for m in alarm.get("Metrics", [])
+        )
+    ]
+    stats = {m["Id"]: m["MetricStat"] for m in alarm["Metrics"] if "MetricStat" in m}
+    assert {s["Metric"]["MetricName"] for s in stats.values()} == {
+        "ReadThrottleEvents",
+        "WriteThrottleEvents",
+    }
+    assert {s["Metric"]["Namespace"] for s in stats.values()} == {"AWS/DynamoDB"}
+    (returned,) = [m for m in alarm["Metrics"] if m.get("ReturnData")]
+    assert returned["Expression"] == " + ".join(f"FILL({i}, 0)" for i in sorted(stats))
+    assert (alarm["Threshold"], alarm["ComparisonOperator"]) == (0, "GreaterThanThreshold")
 
 
 def test_every_alarm_notifies_the_alarm_topic(alarms: dict[str, Any]) -> None:

@@ -222,6 +222,9 @@ def miniature() -> Template:
                 "Maximum",
             ),
             "ApiServerErrors": _alarm("AWS/ApiGateway", "5xx", "ApiId", _ref("Api")),
+            "EventsTableThrottles": _alarm(
+                "AWS/DynamoDB", "WriteThrottleEvents", "TableName", _ref("EventsTable")
+            ),
         },
     }
 
@@ -302,7 +305,11 @@ CASES: list[tuple[str, str, Callable[[Template], Any]]] = [
     ("E9010", "a stream without on-failure destination", lambda t: stream(t).pop("DestinationConfig")),
     ("E9010", "an event source mapping without one", event_source_mapping_without_destination),
     ("E9011", "no bisect", lambda t: stream(t).update(BisectBatchOnFunctionError=False)),
-    ("E9011", "unbounded retries", lambda t: stream(t).update(MaximumRetryAttempts=-1)),
+    (
+        "E9011",
+        "unbounded retries past the stream's retention",
+        lambda t: stream(t).update(MaximumRetryAttempts=-1, MaximumRecordAgeInSeconds=604800),
+    ),
     ("E9011", "retries not set", lambda t: stream(t).pop("MaximumRetryAttempts")),
     ("E9011", "records retried forever", lambda t: stream(t).update(MaximumRecordAgeInSeconds=-1)),
     ("E9012", "whole batches retried", lambda t: stream(t).pop("FunctionResponseTypes")),
@@ -391,6 +398,12 @@ CASES: list[tuple[str, str, Callable[[Template], Any]]] = [
     ("E9052", "a consumer without lag alarm", drop("ConsumerLag")),
     ("E9052", "a lag alarm on the average", set_alarm("ConsumerLag", Statistic="Average")),
     ("E9053", "a dead-letter queue without depth alarm", drop("ConsumerDLQDepth")),
+    ("E9058", "a table without a throttling alarm", drop("EventsTableThrottles")),
+    (
+        "E9058",
+        "a throttling alarm on reads only",
+        set_alarm("EventsTableThrottles", MetricName="ReadThrottleEvents"),
+    ),
     ("E9053", "a depth alarm that waits for ten", set_alarm("ConsumerDLQDepth", Threshold=10)),
     ("E9054", "an API without 5xx alarm", drop("ApiServerErrors")),
     ("E9055", "an alarm silent when it clears", lambda t: _props("ConsumerLag")(t).pop("OKActions")),
@@ -425,6 +438,13 @@ def test_each_rule_fires_on_what_breaks_it(rule: str, breakage: str, how: Callab
     how(template)
     found = fired(template)
     assert rule in found, f"{rule} did not fire on {breakage}; fired: {found}"
+
+
+def test_retries_until_a_days_age_are_bounded() -> None:
+    """-1 attempts with a record age within the DynamoDB stream's 24 h: the age is the bound."""
+    template = miniature()
+    stream(template).update(MaximumRetryAttempts=-1, MaximumRecordAgeInSeconds=86400)
+    assert fired(template) == {}
 
 
 def test_every_rule_has_a_case() -> None:

@@ -281,7 +281,6 @@ def test_topics(template: dict[str, Any]) -> None:
 def test_fanout_stream_wakes_only_for_new_fanout_events(template: dict[str, Any]) -> None:
     (mapping,) = [m for m in stream_mappings(template) if m["function"] == "FanoutFunction"]
     assert mapping["table"] == "EventsTable"
-    assert mapping["on_failure"] == "FanoutDLQ"
     assert mapping["filter_patterns"] == [
         {
             "eventName": ["INSERT"],
@@ -291,7 +290,26 @@ def test_fanout_stream_wakes_only_for_new_fanout_events(template: dict[str, Any]
             },
         }
     ]
-    assert template["Resources"]["FanoutDLQ"]["Type"] == "AWS::SQS::Queue"
+
+
+def test_fanout_outlives_a_day_long_sns_outage(template: dict[str, Any]) -> None:
+    """Retried by record age, not by attempts (100 attempts of up to 10 s ran out within hours):
+    until the record is a day old, the stream's retention. Then an S3 destination keeps the
+    whole invocation, records included, for acd-admin redrive fanout."""
+    (mapping,) = [m for m in stream_mappings(template) if m["function"] == "FanoutFunction"]
+    assert mapping["max_retries"] == -1
+    assert mapping["max_record_age"] == 86400
+    event = template["Resources"]["FanoutFunction"]["Properties"]["Events"][mapping["event"]]
+    on_failure = event["Properties"]["DestinationConfig"]["OnFailure"]
+    assert on_failure == {"Type": "S3", "Destination": {"Fn::GetAtt": ["FanoutFailuresBucket", "Arn"]}}
+    bucket = template["Resources"]["FanoutFailuresBucket"]
+    assert bucket["Type"] == "AWS::S3::Bucket"
+    assert bucket["DeletionPolicy"] == "Retain"
+    assert bucket["Properties"]["PublicAccessBlockConfiguration"] == dict.fromkeys(
+        ("BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets"), True
+    )
+    assert "BucketEncryption" in bucket["Properties"]
+    assert template["Outputs"]["FanoutFailuresBucketName"]["Value"] == {"Ref": "FanoutFailuresBucket"}
 
 
 # --- reports -----------------------------------------------------------------------------------------
@@ -346,23 +364,28 @@ def _dynamodb_grants(function: dict[str, Any]) -> dict[str | None, set[str]]:
     return grants
 
 
+# Read-only on the events table, base table only (no index ARN, no Scan, no write); on the
+# reports table what the code does (TransactWriteItems is authorized per item). The agent
+# statistics read no event (a state arrives whole in its record) and delete no report
+# (tests/unit/test_grants_in_use.py runs the handlers against these grants).
+REPORT_READS = {"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query"}
+GRANTS = {
+    "AgentStatsFunction": {
+        "ReportsTable": REPORT_READS
+        | {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:ConditionCheckItem"},
+    },
+    "CallStatsFunction": {
+        "EventsTable": {"dynamodb:Query", "dynamodb:GetItem"},
+        "ReportsTable": REPORT_READS
+        | {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:ConditionCheckItem"},
+    },
+}
+
+
 @pytest.mark.parametrize("function", sorted(AGGREGATORS))
 def test_aggregator_policy_is_least_privilege(resources: dict[str, Any], function: str) -> None:
     grants = _dynamodb_grants(resources[function])
-    # Read-only on the events table, base table only (no index ARN, no Scan, no write).
-    assert grants == {
-        "EventsTable": {"dynamodb:Query", "dynamodb:GetItem"},
-        # TransactWriteItems is authorized per item: Put/Update/Delete/ConditionCheckItem
-        "ReportsTable": {
-            "dynamodb:GetItem",
-            "dynamodb:BatchGetItem",
-            "dynamodb:Query",
-            "dynamodb:PutItem",
-            "dynamodb:UpdateItem",
-            "dynamodb:DeleteItem",
-            "dynamodb:ConditionCheckItem",
-        },
-    }
+    assert grants == GRANTS[function]
     for policy in _as_list(resources[function]["Properties"]["Policies"]):
         for statement in _statements(policy):
             for resource in _as_list(statement["Resource"]):
@@ -433,6 +456,47 @@ def test_function_environments(template: dict[str, Any]) -> None:
     assert "ACD_TOKEN_PARAMETER" not in fanout
 
 
+def test_shard_counts_are_stack_parameters_every_function_gets(template: dict[str, Any]) -> None:
+    """Writers and readers never guess: every function gets the stack's counts, and acd-report /
+    acd-admin with --stack-name read the same parameters (tests/integration/test_reporting.py)."""
+    from acd_cli.report_cli import ReportContext  # noqa: PLC0415
+
+    parameters = template["Parameters"]
+    settings = HubSettings()
+    assert parameters["KpiShards"]["Default"] == settings.kpi_shards == ReportContext().kpi_shards
+    assert parameters["CmdDayShards"]["Default"] == settings.cmd_day_shards == ReportContext().shards
+    for name in ("KpiShards", "CmdDayShards"):
+        assert (parameters[name]["MinValue"], parameters[name]["MaxValue"]) == (1, 64)  # as the settings
+    for logical_id in _functions(template):
+        environment = function_environment(template, logical_id)
+        assert environment["ACD_KPI_SHARDS"] == {"Ref": "KpiShards"}, logical_id
+        assert environment["ACD_CMD_DAY_SHARDS"] == {"Ref": "CmdDayShards"}, logical_id
+
+
+LARGE_CENTER_PEAK_PER_SECOND = 50  # README "Capacity": 2,000 agents, 100,000 calls a day
+INGEST_SECONDS = 0.1  # a warm ingest's duration, generously
+
+
+def test_sizing_for_a_large_center(template: dict[str, Any]) -> None:
+    parameters = template["Parameters"]
+    rate = parameters["ThrottlingRateLimit"]["Default"]
+    burst = parameters["ThrottlingBurstLimit"]["Default"]
+    assert rate >= 5 * LARGE_CENTER_PEAK_PER_SECOND  # a minute's peak is no second's peak
+    assert burst >= 4 * rate
+    # Reserved: stream consumers scaling out cannot take the ingest's concurrency; enough for
+    # the rate limit (Little's law) twice over, and 0 (an account too small to reserve) allowed.
+    reserved = parameters["IngestReservedConcurrency"]
+    assert reserved["Default"] >= 2 * rate * INGEST_SECONDS
+    assert reserved["MinValue"] == 0
+    ingest = template["Resources"]["IngestFunction"]["Properties"]
+    assert ingest["ReservedConcurrentExecutions"] == {
+        "Fn::If": ["HasIngestReservation", {"Ref": "IngestReservedConcurrency"}, {"Ref": "AWS::NoValue"}]
+    }
+    assert template["Conditions"]["HasIngestReservation"] == {
+        "Fn::Not": [{"Fn::Equals": [{"Ref": "IngestReservedConcurrency"}, 0]}]
+    }
+
+
 def test_outputs(template: dict[str, Any]) -> None:
     assert set(template["Outputs"]) >= {
         "CallbackUrl",
@@ -441,7 +505,7 @@ def test_outputs(template: dict[str, Any]) -> None:
         "EventsTableStreamArn",
         "ConfigChangedTopicArn",
         "BroadcastTopicArn",
-        "FanoutDLQUrl",
+        "FanoutFailuresBucketName",
         "TokenParameterName",
         "ReportsTableName",
         "AgentStatsDLQUrl",

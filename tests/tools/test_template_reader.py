@@ -382,10 +382,10 @@ def test_repo_stream_mappings(repo: dict[str, Any]) -> None:
     assert fanout["table"] == "EventsTable"
     assert fanout["batch_size"] == 25
     assert fanout["bisect"] is True
-    assert fanout["max_retries"] == 100
+    assert (fanout["max_retries"], fanout["max_record_age"]) == (-1, 86400)
     assert fanout["report_batch_item_failures"] is True
     assert fanout["starting_position"] == "TRIM_HORIZON"
-    assert fanout["on_failure"] == "FanoutDLQ"
+    assert fanout["on_failure"] == "FanoutFailuresBucket"
     assert fanout["filter_patterns"] == [
         {
             "eventName": ["INSERT"],

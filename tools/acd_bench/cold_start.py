@@ -34,7 +34,7 @@ from acd_bench.dynamo import stub_http
 from acd_devkit.lambda_events import FakeLambdaContext
 if sys.argv[2] == "ingest":
     from acd_hub.aws import dynamodb_client
-    client = dynamodb_client("")
+    client = dynamodb_client("", interactive=True)
 else:
     client = module.client
 stub_http(client)

@@ -103,7 +103,7 @@ def bench_ingest_warm(rounds: int = 25, sim_events: int = 200) -> dict[str, Any]
         from acd_hub.aws import dynamodb_client  # noqa: PLC0415
 
         dynamodb_client.cache_clear()
-        client = dynamodb_client("")  # the one the ingest module picks up (cached per endpoint)
+        client = dynamodb_client("", interactive=True)  # the one the ingest module picks up (cached)
         stub_http(client)
         boto3_calls = _TimedCalls(client)
         try:

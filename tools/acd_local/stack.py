@@ -129,6 +129,7 @@ class StreamMapping:
     filter_patterns: tuple[Mapping[str, Any], ...] = ()
     bisect: bool = False
     max_retries: int = -1  # -1: until the record expires, as on AWS
+    max_record_age: int = -1  # seconds (MaximumRecordAgeInSeconds); -1: until it expires
     report_batch_item_failures: bool = False
     batching_window: float = 0.0  # seconds to gather records before invoking (MaximumBatchingWindowInSeconds)
 
@@ -193,6 +194,7 @@ class StackSpec:
                 filter_patterns=tuple(parse_filter_patterns(m["filter_patterns"])),
                 bisect=m["bisect"],
                 max_retries=m["max_retries"],
+                max_record_age=m["max_record_age"],
                 report_batch_item_failures=m.get("report_batch_item_failures", True),
                 batching_window=float(m.get("batching_window", 0)),
             )
@@ -1127,7 +1129,7 @@ class StreamPoller(threading.Thread):
             if outcome.ok:
                 continue
             failed = records[outcome.retry_from :]
-            if 0 <= self.mapping.max_retries <= attempt:
+            if 0 <= self.mapping.max_retries <= attempt or self._too_old(failed):
                 self._dead_letter(shard_id, failed, outcome, attempt + 1)
                 continue
             if self._stop_event.wait(min(self._retry_delay * 2**attempt, self._max_retry_delay)):
@@ -1139,6 +1141,14 @@ class StreamPoller(threading.Thread):
             else:
                 pending.appendleft((failed, attempt + 1))
         return True
+
+    def _too_old(self, records: list[dict[str, Any]]) -> bool:
+        """Lambda stops retrying once the oldest record is older than MaximumRecordAgeInSeconds."""
+        if self.mapping.max_record_age < 0:
+            return False
+        created = [r["dynamodb"].get("ApproximateCreationDateTime") for r in records]
+        oldest = min((c for c in created if isinstance(c, int | float)), default=None)
+        return oldest is not None and time.time() - oldest > self.mapping.max_record_age
 
     def _invoke_batch(self, records: list[dict[str, Any]]) -> BatchOutcome:
         self.invocations += 1

@@ -30,6 +30,8 @@ LAMBDA_FUNCTION = "AWS::Lambda::Function"
 FUNCTIONS = [SERVERLESS_FUNCTION, LAMBDA_FUNCTION]
 HTTP_APIS = ["AWS::Serverless::HttpApi", "AWS::ApiGatewayV2::Api"]
 ALARM = "AWS::CloudWatch::Alarm"
+# A DynamoDB stream keeps a record 24 hours.
+DYNAMODB_STREAM_RETENTION = 86400
 
 Path = list[str | int]
 
@@ -268,7 +270,9 @@ class StreamRetriesBounded(HubRule, CloudFormationLintRule):
     shortdesc = "Every stream mapping bisects and bounds its retries"
     description = (
         "BisectBatchOnFunctionError, MaximumRetryAttempts (0..10000) and MaximumRecordAgeInSeconds "
-        "(60..604800): a poison record must not hold its shard forever."
+        "(60..604800): a poison record must not hold its shard forever. MaximumRetryAttempts -1 "
+        "(retry until the record is too old) only with a record age of at most a day on a DynamoDB "
+        "stream, which is then the bound."
     )
 
     def match(self, cfn: Template) -> list[RuleMatch]:
@@ -279,13 +283,22 @@ class StreamRetriesBounded(HubRule, CloudFormationLintRule):
             if properties.get("BisectBatchOnFunctionError") is not True:
                 found.append(RuleMatch(mapping.path, f"{where}: BisectBatchOnFunctionError must be true"))
             retries = properties.get("MaximumRetryAttempts")
-            if not isinstance(retries, int) or not 0 <= retries <= 10000:
-                found.append(RuleMatch(mapping.path, f"{where}: MaximumRetryAttempts must be 0..10000"))
             age = properties.get("MaximumRecordAgeInSeconds")
             if not isinstance(age, int) or not 60 <= age <= 604800:
                 found.append(
                     RuleMatch(mapping.path, f"{where}: MaximumRecordAgeInSeconds must be 60..604800")
                 )
+            elif retries == -1:
+                if mapping.kind != "DynamoDB" or age > DYNAMODB_STREAM_RETENTION:
+                    found.append(
+                        RuleMatch(
+                            mapping.path,
+                            f"{where}: MaximumRetryAttempts -1 needs MaximumRecordAgeInSeconds of at most "
+                            f"{DYNAMODB_STREAM_RETENTION} on a DynamoDB stream",
+                        )
+                    )
+            elif not isinstance(retries, int) or not 0 <= retries <= 10000:
+                found.append(RuleMatch(mapping.path, f"{where}: MaximumRetryAttempts must be 0..10000"))
         return found
 
 
@@ -728,6 +741,40 @@ class DeadLetterQueueAlarm(HubRule, CloudFormationLintRule):
             ):
                 found.append(RuleMatch(["Resources", queue], f"{queue}: no depth alarm (Maximum, above 0)"))
         return found
+
+
+def _metric_stats(alarm: Alarm) -> Iterator[tuple[str | None, str | None, Any]]:
+    """(namespace, metric, dimensions) an alarm reads: its own metric and its math's metrics."""
+    properties = alarm.properties
+    yield properties.get("Namespace"), properties.get("MetricName"), properties.get("Dimensions")
+    for query in properties.get("Metrics") or []:
+        metric = ((query or {}).get("MetricStat") or {}).get("Metric") or {}
+        yield metric.get("Namespace"), metric.get("MetricName"), metric.get("Dimensions")
+
+
+class TableThrottlesAlarm(HubRule, CloudFormationLintRule):
+    id = "E9058"
+    shortdesc = "Every DynamoDB table has a throttling alarm"
+    description = (
+        "An alarm reading AWS/DynamoDB WriteThrottleEvents of each table (TableName), alone or in "
+        "metric math: an on-demand table throttles at its table, account and partition limits, and "
+        "the ingest then answers 503 while reports lag."
+    )
+
+    def match(self, cfn: Template) -> list[RuleMatch]:
+        watched = {
+            _referenced(dimension.get("Value"))
+            for alarm in alarms(cfn)
+            for namespace, metric, dimensions in _metric_stats(alarm)
+            if namespace == "AWS/DynamoDB" and metric == "WriteThrottleEvents"
+            for dimension in dimensions or []
+            if isinstance(dimension, dict) and dimension.get("Name") == "TableName"
+        }
+        return [
+            RuleMatch(["Resources", table], f"{table}: no alarm on its WriteThrottleEvents")
+            for table in cfn.get_resources("AWS::DynamoDB::Table")
+            if table not in watched
+        ]
 
 
 class ApiServerErrorsAlarm(HubRule, CloudFormationLintRule):

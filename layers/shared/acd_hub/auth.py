@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
+import time
 from collections.abc import Callable, Sequence
 
-from acd_hub.errors import Forbidden, Unauthorized
+from acd_hub.errors import Forbidden, TokensUnavailable, Unauthorized
 from acd_hub.settings import HubSettings
 
 TokenSource = Callable[[], Sequence[str]]
@@ -42,20 +43,34 @@ def static_tokens(settings: HubSettings) -> TokenSource:
     return lambda: tokens
 
 
-def ssm_tokens(parameter_name: str, max_age: int) -> TokenSource:
-    """Tokens from a SecureString parameter (comma-separated), cached ``max_age`` seconds so a
-    rotation is picked up without a redeploy."""
+def cached_tokens(
+    read: Callable[[], Sequence[str]], max_age: int, clock: Callable[[], float] = time.monotonic
+) -> TokenSource:
+    """Tokens from ``read`` (the SSM parameter), cached ``max_age`` seconds so a rotation is
+    picked up without a redeploy. While they cannot be read (:class:`TokensUnavailable`), tokens
+    read before stay valid (a rotation is picked up a little later) rather than refusing the ACD."""
+    cached: list[tuple[float, tuple[str, ...]]] = []
 
     def fetch() -> Sequence[str]:
-        from aws_lambda_powertools.utilities import parameters  # noqa: PLC0415  (cold-start cost)
-
-        value = parameters.get_parameter(parameter_name, decrypt=True, max_age=max_age)
-        return tuple(part.strip() for part in str(value).split(",") if part.strip())
+        now = clock()
+        if cached and now - cached[0][0] < max_age:
+            return cached[0][1]
+        try:
+            tokens = tuple(read())
+        except TokensUnavailable:
+            if cached:
+                return cached[0][1]
+            raise
+        cached[:] = [(now, tokens)]
+        return tokens
 
     return fetch
 
 
 def token_source(settings: HubSettings) -> TokenSource:
     if settings.token_parameter:
-        return ssm_tokens(settings.token_parameter, settings.token_cache_seconds)
+        from acd_hub.adapters.ssm_tokens import parameter_reader  # noqa: PLC0415  (botocore, lazily)
+
+        read = parameter_reader(settings.token_parameter, settings.aws_endpoint_url)
+        return cached_tokens(read, settings.token_cache_seconds)
     return static_tokens(settings)

@@ -38,6 +38,10 @@ class StoreUnavailable(Exception):
     """DynamoDB did not take the write (throttled, down). The ACD should retry (503)."""
 
 
+class TokensUnavailable(Exception):
+    """The valid tokens could not be read (SSM throttled, slow or down). The ACD should retry (503)."""
+
+
 class StoreRefused(Exception):
     """The store will never take this item (its content, not its health)."""
 

@@ -1,0 +1,129 @@
+"""The aggregators' DynamoDB grants in the template cover what their code performs: each real
+handler runs a random day from the stream over DynamoDB in memory, and every request it makes is
+recorded as the IAM action it needs (a transaction's items one by one, as IAM authorizes them).
+Which grants go unused is read from the code (test_template pins them); a day shows the rest."""
+
+from __future__ import annotations
+
+import random
+from datetime import date
+from typing import Any
+
+import pytest
+
+from acd_devkit.memory_dynamodb import MemoryDynamoDB
+from acd_devkit.memory_stream import StreamRun, mappings
+from acd_devkit.template import dynamodb_tables, load_template, referenced_resource
+from tests.support import Harness, random_day, stream_functions
+
+TEMPLATE = load_template()
+TRANSACT_ACTIONS = {
+    "Put": "PutItem",
+    "Update": "UpdateItem",
+    "Delete": "DeleteItem",
+    "ConditionCheck": "ConditionCheckItem",
+}
+OPERATIONS = {
+    "get_item": "GetItem",
+    "put_item": "PutItem",
+    "update_item": "UpdateItem",
+    "delete_item": "DeleteItem",
+    "query": "Query",
+    "scan": "Scan",
+}
+
+
+class RecordingClient:
+    """DynamoDB in memory, noting (table, IAM action) of every request."""
+
+    def __init__(self, db: MemoryDynamoDB) -> None:
+        self._db = db
+        self.used: set[tuple[str, str]] = set()
+
+    def __getattr__(self, name: str) -> Any:
+        target = getattr(self._db, name)
+        if not callable(target) or name.startswith("_"):
+            return target
+
+        if name == "get_paginator":
+            return lambda operation: RecordingPaginator(self, operation, target(operation))
+
+        def call(**request: Any) -> Any:
+            self._note(name, request)
+            return target(**request)
+
+        return call
+
+    def _note(self, name: str, request: dict[str, Any]) -> None:
+        if name in OPERATIONS:
+            self.used.add((request["TableName"], f"dynamodb:{OPERATIONS[name]}"))
+        elif name == "batch_get_item":
+            self.used.update((table, "dynamodb:BatchGetItem") for table in request["RequestItems"])
+        elif name == "batch_write_item":
+            self.used.update((table, "dynamodb:BatchWriteItem") for table in request["RequestItems"])
+        elif name == "transact_write_items":
+            for item in request["TransactItems"]:
+                ((kind, body),) = item.items()
+                self.used.add((body["TableName"], f"dynamodb:{TRANSACT_ACTIONS[kind]}"))
+        elif name == "transact_get_items":
+            self.used.update((i["Get"]["TableName"], "dynamodb:GetItem") for i in request["TransactItems"])
+
+
+class RecordingPaginator:
+    def __init__(self, client: RecordingClient, operation: str, paginator: Any) -> None:
+        self._client, self._operation, self._paginator = client, operation, paginator
+
+    def paginate(self, **request: Any) -> Any:
+        self._client._note(self._operation, request)
+        return self._paginator.paginate(**request)
+
+
+def granted(function: str) -> set[tuple[str, str]]:
+    grants = set()
+    for policy in TEMPLATE["Resources"][function]["Properties"]["Policies"]:
+        for statement in policy.get("Statement", []) if isinstance(policy, dict) else []:
+            actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+            resources = (
+                statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+            )
+            for resource in resources:
+                grants.update(
+                    (str(referenced_resource(resource)), a) for a in actions if str(a).startswith("dynamodb:")
+                )
+    return grants
+
+
+def test_the_agent_statistics_never_touch_the_events_table() -> None:
+    """Its aggregator gets no event log (agent states arrive whole in the stream records)."""
+    db = MemoryDynamoDB(dynamodb_tables(TEMPLATE), shards=2)
+    harness = Harness(db)
+    recording = RecordingClient(db)
+    sent = random_day(random.Random(16), date(2026, 11, 21))
+    with stream_functions(recording, ("AgentStatsFunction",)) as functions:
+        handler = functions["AgentStatsFunction"]
+        run = StreamRun(
+            db,
+            harness.settings.events_table,
+            {"AgentStatsFunction": (mappings()["AgentStatsFunction"], handler)},
+        )
+        run.drain(producer=lambda: [harness.store_event(params) for params in sent])
+    assert {table for table, _ in recording.used} == {harness.settings.reports_table}
+
+
+@pytest.mark.parametrize("function", ["AgentStatsFunction", "CallStatsFunction"])
+def test_an_aggregators_grants_are_what_it_uses(function: str) -> None:
+    db = MemoryDynamoDB(dynamodb_tables(TEMPLATE), shards=2)
+    harness = Harness(db)
+    recording = RecordingClient(db)
+    sent = random_day(random.Random(15), date(2026, 11, 20))
+    with stream_functions(recording, (function,)) as functions:
+        run = StreamRun(
+            db, harness.settings.events_table, {function: (mappings()[function], functions[function])}
+        )
+        run.drain(producer=lambda: [harness.store_event(params) for params in sent])
+        assert run.drained()
+    assert run.consumers[function].dead_letters == []
+    tables = {harness.settings.events_table: "EventsTable", harness.settings.reports_table: "ReportsTable"}
+    used = {(tables[table], action) for table, action in recording.used}
+    assert used <= granted(function)
+    assert used, "the day made no request at all"

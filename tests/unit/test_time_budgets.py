@@ -1,0 +1,154 @@
+"""The ingest's time budget on AWS: every client call gives up inside the function's timeout,
+which is inside API Gateway's 30 s integration limit, so a slow DynamoDB or SSM ends in the
+designed 503 with Retry-After; and SSM throttled in a cold-start burst is a 503 too, not a 500."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError, ConnectTimeoutError
+from botocore.stub import Stubber
+
+from acd_devkit.template import load_template
+from acd_hub import aws
+from acd_hub.adapters.ssm_tokens import parameter_reader
+from acd_hub.auth import cached_tokens
+from acd_hub.errors import TokensUnavailable
+from acd_hub.ingest import CallbackIngest
+from acd_hub.settings import HubSettings
+from acd_local.lambda_runtime import HttpRequest, Route, build_http_api_event
+from tests.support import TOKEN, MemoryStore, function_log, ingest_function, lambda_context
+from tests.template.test_template import TEMPLATE
+
+PARAMETER = "/acd-callback-hub/test/callback-tokens"
+
+
+def test_ingest_calls_end_inside_the_function_and_gateway_limits() -> None:
+    ingest = load_template(TEMPLATE)["Resources"]["IngestFunction"]["Properties"]
+    assert ingest["Timeout"] == aws.INGEST_FUNCTION_TIMEOUT
+    worst = aws.worst_case_seconds(aws.INTERACTIVE, aws.INGEST_CALLS)
+    # a second of the function's own work besides the calls
+    assert worst + 1 <= aws.INGEST_FUNCTION_TIMEOUT < aws.API_GATEWAY_INTEGRATION_LIMIT
+
+
+def test_the_ingest_clients_are_configured_with_the_interactive_budget(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name, value in {"AWS_DEFAULT_REGION": "eu-central-1", "AWS_ACCESS_KEY_ID": "testing"}.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    clients = (
+        aws.dynamodb_client("http://127.0.0.1:9", interactive=True),
+        aws.ssm_client("http://127.0.0.1:9"),
+    )
+    aws.dynamodb_client.cache_clear()
+    aws.ssm_client.cache_clear()
+    for client in clients:
+        config = client.meta.config
+        assert (config.connect_timeout, config.read_timeout) == (
+            aws.INTERACTIVE.connect_timeout,
+            aws.INTERACTIVE.read_timeout,
+        )
+        assert config.retries["total_max_attempts"] == aws.INTERACTIVE.max_attempts
+
+
+def test_a_budget_counts_attempts_and_backoff() -> None:
+    # 3 attempts of (1 + 2) s, and backoffs of at most 1 s and 2 s between them
+    assert aws.ClientBudget(connect_timeout=1, read_timeout=2, max_attempts=3).worst_case_seconds() == 12
+
+
+@pytest.fixture
+def ssm() -> Iterator[tuple[Any, Stubber]]:
+    client = boto3.client(
+        "ssm", region_name="eu-central-1", aws_access_key_id="testing", aws_secret_access_key="testing"
+    )
+    with Stubber(client) as stubber:
+        yield client, stubber
+
+
+def _answer(stubber: Stubber, value: str) -> None:
+    stubber.add_response(
+        "get_parameter",
+        {"Parameter": {"Name": PARAMETER, "Type": "SecureString", "Value": value}},
+        {"Name": PARAMETER, "WithDecryption": True},
+    )
+
+
+def test_ssm_throttled_is_tokens_unavailable(ssm: tuple[Any, Stubber]) -> None:
+    client, stubber = ssm
+    stubber.add_client_error("get_parameter", service_error_code="ThrottlingException", http_status_code=400)
+    with pytest.raises(TokensUnavailable, match="ThrottlingException"):
+        cached_tokens(parameter_reader(PARAMETER, client=client), 300)()
+
+
+def test_ssm_unreachable_is_tokens_unavailable() -> None:
+    class Unreachable:
+        def get_parameter(self, **_kwargs: Any) -> Any:
+            raise ConnectTimeoutError(endpoint_url="https://ssm.eu-central-1.amazonaws.com")
+
+    with pytest.raises(TokensUnavailable, match="ConnectTimeoutError"):
+        cached_tokens(parameter_reader(PARAMETER, client=Unreachable()), 300)()
+
+
+def test_a_missing_parameter_stays_an_error_of_the_deployment(ssm: tuple[Any, Stubber]) -> None:
+    client, stubber = ssm
+    stubber.add_client_error("get_parameter", service_error_code="ParameterNotFound", http_status_code=400)
+    with pytest.raises(ClientError):
+        cached_tokens(parameter_reader(PARAMETER, client=client), 300)()
+
+
+def test_tokens_are_cached_and_kept_while_ssm_is_throttled(ssm: tuple[Any, Stubber]) -> None:
+    client, stubber = ssm
+    now = [0.0]
+    fetch = cached_tokens(parameter_reader(PARAMETER, client=client), 300, clock=lambda: now[0])
+    _answer(stubber, "old, other")
+    assert fetch() == ("old", "other")
+    now[0] = 299
+    assert fetch() == ("old", "other")  # cached: no call (the stubber would refuse one)
+    now[0] = 301
+    stubber.add_client_error("get_parameter", service_error_code="ThrottlingException", http_status_code=400)
+    assert fetch() == ("old", "other")  # stale, but better than refusing the ACD
+    _answer(stubber, "new")
+    assert fetch() == ("new",)
+    stubber.assert_no_pending_responses()
+
+
+def test_the_ingest_answers_503_with_retry_after_when_ssm_is_throttled() -> None:
+    def throttled() -> tuple[str, ...]:
+        raise TokensUnavailable("ThrottlingException")
+
+    ingest = CallbackIngest(HubSettings(), MemoryStore(), throttled)
+    route = Route(method="GET", path="/callback/{token}", function="IngestFunction")
+    request = HttpRequest(
+        "GET", f"/callback/{TOKEN}?cmd=agentstate&agentid=12", [("Host", "x")], b"", "203.0.113.5"
+    )
+    with ingest_function(ingest) as function, function_log(function) as log:
+        answer = function.lambda_handler(
+            build_http_api_event(request, route, {"token": TOKEN}), lambda_context()
+        )
+    assert answer["statusCode"] == 503
+    assert answer["headers"]["Retry-After"] == "5"
+    assert json.loads(answer["body"])["error"] == "tokens_unavailable"
+    assert "ThrottlingException" in log.getvalue()
+    assert TOKEN not in log.getvalue()
+
+
+def test_the_ingests_token_source_reads_the_securestring(monkeypatch: pytest.MonkeyPatch) -> None:
+    from moto import mock_aws  # noqa: PLC0415
+
+    from acd_hub.auth import token_source  # noqa: PLC0415
+
+    for name, value in {"AWS_DEFAULT_REGION": "eu-central-1", "AWS_ACCESS_KEY_ID": "testing"}.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    aws.ssm_client.cache_clear()
+    try:
+        with mock_aws():
+            boto3.client("ssm").put_parameter(Name=PARAMETER, Value="one, two", Type="SecureString")
+            assert token_source(HubSettings(token_parameter=PARAMETER))() == ("one", "two")
+    finally:
+        aws.ssm_client.cache_clear()
