@@ -1,6 +1,6 @@
 """``make bench``: what the hub costs, each figure next to a bare baseline measured in the same run.
 
-Seven measurements (see ``docs/bench.md`` for the latest table):
+Eight measurements (see ``docs/bench.md`` for the latest table):
 
 1. **ingest, warm** — time per event of the ingest handler (``functions/ingest/app.py``, the
    real module) vs a bare handler (``parse_qs`` + one conditional ``PutItem``), both calling the
@@ -24,6 +24,9 @@ Seven measurements (see ``docs/bench.md`` for the latest table):
    event and events/s on days of 1×, 4× and 16× a base day (more calls, same agents and
    hotlines), in batches of 10 and of 100: a constant-cost design keeps the per-event figures
    flat as the day grows.
+8. **billed units with live arrival** — billed write and read units, requests and items per
+   callback, the day's callbacks sent in order and aggregated after every 1, 10 or 100 of them
+   (DynamoDB in memory counts units as AWS bills them), on the 1× and 16× day.
 
 Figures are medians of interleaved repetitions on a noisy machine: read the ratios, not the
 absolute values. Nothing here is a timed test (``tests/tools/test_bench.py`` checks structure).
@@ -52,6 +55,7 @@ from acd_bench.cold_start import bench_cold_start
 from acd_bench.deployment import bench_deployment_size
 from acd_bench.harness import REPO
 from acd_bench.ingest_warm import bench_ingest_warm
+from acd_bench.live_cost import bench_live_cost
 from acd_bench.local_e2e import bench_local_e2e
 from acd_bench.report import SCALING_HEADERS, markdown, rows, scaling_table, text_lines, text_table
 from acd_bench.scaling import bench_aggregation_scaling
@@ -63,6 +67,7 @@ PARTS: dict[str, Callable[..., dict[str, Any]]] = {
     "aggregation_scaling": bench_aggregation_scaling,
     "local_e2e": bench_local_e2e,
     "deployment_size": bench_deployment_size,
+    "live_cost": bench_live_cost,
 }
 QUICK: dict[str, dict[str, Any]] = {
     "ingest_warm": {"rounds": 5, "sim_events": 40},
@@ -76,6 +81,7 @@ QUICK: dict[str, dict[str, Any]] = {
     },
     "local_e2e": {"rounds": 2, "per_round": 100, "max_seconds": 10.0, "default_day": False},
     "deployment_size": {"build": False},
+    "live_cost": {"factors": (1, 2), "batch_sizes": (1, 10)},
 }
 
 

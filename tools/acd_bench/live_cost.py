@@ -54,7 +54,7 @@ def live_day(config: Mapping[str, int], batch: int, seed: int) -> dict[str, Any]
     """One simulated day sent and aggregated live, ``batch`` callbacks between deliveries."""
     day = simulated_day(seed=seed, **config)
     tables = dynamodb_tables(load_template())
-    db = MemoryDynamoDB(tables)
+    db: Any = MemoryDynamoDB(tables)  # the low-level client's interface, in memory
     settings = HubSettings(
         events_table=tables["EventsTable"]["TableName"],
         reports_table=tables["ReportsTable"]["TableName"],
@@ -64,7 +64,7 @@ def live_day(config: Mapping[str, int], batch: int, seed: int) -> dict[str, Any]
     events = EventsTable(db, settings.events_table)
     aggregators = build_aggregators(db, settings)
     filters = {name: mapping.filter_patterns for name, mapping in mappings().items() if name in aggregators}
-    stream = db.stream(settings.events_table)
+    stream = db.stream(settings.events_table)  # type: ignore[union-attr]
     handled = 0
     ingest_units = [0.0, 0.0, 0, 0]
     aggregation_units = [0.0, 0.0, 0, 0]

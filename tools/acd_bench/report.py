@@ -251,6 +251,41 @@ def scaling_rows(r: Mapping[str, Any]) -> list[Row]:
     return out
 
 
+def live_cost_rows(r: Mapping[str, Any]) -> list[Row]:
+    """Section 8: billed units per callback with live arrival; the target at batches of 1, and
+    the largest day against the smallest at every batch size."""
+    out: list[Row] = []
+    target, limit = r["target_billed_writes_batch_1"], r["target_growth_max"]
+    for run in sorted(r["runs"], key=lambda x: (x["factor"], x["batch"])):
+        label = f"{run['factor']}× day ({run['callbacks']:,} callbacks)"
+        measured = (
+            f"{run['billed_write_units_per_callback']:.2f} WRU ({run['ingest_write_units_per_callback']:.2f} "
+            f"ingest + {run['aggregation_write_units_per_callback']:.2f} aggregation), "
+            f"{run['billed_read_units_per_callback']:.2f} RRU, {run['requests_per_callback']:.2f} requests, "
+            f"{run['items_per_callback']:.2f} items"
+        )
+        first = run["factor"] == min(r["factors"]) and run["batch"] == 1
+        out.append(
+            Row(
+                f"8 billed write units per callback, live arrival, batches of {run['batch']}, {label}",
+                measured,
+                target=f"≤ {target:.0f}" if first else "—",
+                met=_yes(run["billed_write_units_per_callback"] <= target) if first else "—",
+            )
+        )
+    for batch, growth in r["growth"].items():
+        out.append(
+            Row(
+                f"8 billed write units per callback, batches of {batch}: "
+                f"{max(r['factors'])}× day vs {min(r['factors'])}×",
+                _times(growth),
+                target=f"≤ {limit:.2f}×",
+                met=_at_most(growth, limit),
+            )
+        )
+    return out
+
+
 # Each part's rows, in the table's order (the DynamoDB figures of 5 come from part 3's run).
 PART_ROWS: tuple[tuple[str, Callable[[Mapping[str, Any]], list[Row]]], ...] = (
     ("ingest_warm", _ingest_warm_rows),
@@ -260,6 +295,7 @@ PART_ROWS: tuple[tuple[str, Callable[[Mapping[str, Any]], list[Row]]], ...] = (
     ("aggregation", _dynamodb_rows),
     ("deployment_size", _size_rows),
     ("aggregation_scaling", scaling_rows),
+    ("live_cost", live_cost_rows),
 )
 
 
