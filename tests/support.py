@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import io
 import logging
-import os
 import random
 import sys
 from collections.abc import Iterator, Mapping
@@ -26,7 +25,7 @@ from typing import Any
 from boto3.dynamodb.types import TypeSerializer
 
 from acd_cli.reporting import ReportQueries
-from acd_devkit.lambda_events import FakeLambdaContext, stream_record
+from acd_devkit.lambda_events import FakeLambdaContext, patched_env, stream_record
 from acd_hub.adapters.events_table import EventsTable
 from acd_hub.adapters.reports_table import ReportsTable
 from acd_hub.aggregation import AgentStatsAggregator, CallStatsAggregator, aggregate_batch
@@ -170,7 +169,7 @@ def ingest_module(environment: Mapping[str, str] = FUNCTION_ENVIRONMENT) -> Modu
 
 @cache
 def _imported(environment: tuple[tuple[str, str], ...]) -> ModuleType:
-    with _environment(dict(environment)):
+    with patched_env(dict(environment)):
         handler = load_handler(INGEST_CODE, "app.lambda_handler")
     return sys.modules[handler.__module__]
 
@@ -227,26 +226,12 @@ def stream_functions(db: Any, names: tuple[str, ...] = tuple(STREAM_FUNCTIONS)) 
     saved = acd_hub.aws.dynamodb_client
     acd_hub.aws.dynamodb_client = lambda *_args, **_kwargs: db  # type: ignore[assignment]
     try:
-        with _environment(FUNCTION_ENVIRONMENT):
+        with patched_env(FUNCTION_ENVIRONMENT):
             yield {
                 name: load_handler(FUNCTIONS / STREAM_FUNCTIONS[name], "app.lambda_handler") for name in names
             }
     finally:
         acd_hub.aws.dynamodb_client = saved
-
-
-@contextmanager
-def _environment(environment: Mapping[str, str]) -> Iterator[None]:
-    saved = {name: os.environ.get(name) for name in environment}
-    os.environ.update(dict(environment))
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
 
 
 # -- random days, and every report of one ------------------------------------------------------------

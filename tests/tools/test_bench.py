@@ -31,6 +31,7 @@ from acd_bench.scaling import (
     scaling_growth,
 )
 from acd_devkit import lambda_events
+from acd_devkit.lambda_events import patched_env
 
 
 def _positive(value: Any) -> bool:
@@ -160,7 +161,7 @@ def test_dynamo_counter_counts_items_of_transactions_batch_gets_and_scans() -> N
     def key(pk: str, sk: str) -> dict[str, Any]:
         return {"pk": {"S": pk}, "sk": {"S": sk}}
 
-    with harness.patched_env(harness.AWS_ENV, unset=harness.UNSET_ENV), mock_aws():
+    with patched_env(harness.AWS_ENV, unset=harness.UNSET_ENV), mock_aws():
         client = boto3.client("dynamodb", region_name=lambda_events.REGION)
         dynamo.create_plain_table(client, "T")
         counter = dynamo.DynamoCounter(client)

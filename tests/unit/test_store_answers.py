@@ -89,25 +89,25 @@ def test_a_batch_gives_up_on_a_store_throttled_past_its_budget(
     assert any("ThrottlingError" in e or "ProvisionedThroughputExceeded" in e for e in problems["errors"])
 
 
-def test_a_refused_write_is_poison_at_once(memory_dynamodb: Any) -> None:
+def calls_under(memory_dynamodb: Any, **rates: float) -> Any:
+    """The call aggregator's outcome for a day's batch, every transaction meeting ``rates``."""
     harness = Harness(memory_dynamodb)
     items = a_day(harness)
-    memory_dynamodb.faults = Faults(seed=2, validation=1.0, operations=frozenset({"TransactWriteItems"}))
-    outcome = aggregate_batch(
+    memory_dynamodb.faults = Faults(seed=2, operations=frozenset({"TransactWriteItems"}), **rates)
+    return aggregate_batch(
         harness.calls(), harness.log.stream_records({"Records": [harness.record(i) for i in items]})
     )
+
+
+def test_a_refused_write_is_poison_at_once(memory_dynamodb: Any) -> None:
+    outcome = calls_under(memory_dynamodb, validation=1.0)
     assert outcome.failed
     assert memory_dynamodb.meter.requests["TransactWriteItems"] == 1, "no retry that cannot succeed"
     assert any("ValidationError" in e for e in outcome.warnings[0][1]["errors"])
 
 
 def test_conflicts_are_retried_and_named_in_the_log_line(memory_dynamodb: Any) -> None:
-    harness = Harness(memory_dynamodb)
-    items = a_day(harness)
-    memory_dynamodb.faults = Faults(seed=2, conflict=1.0, operations=frozenset({"TransactWriteItems"}))
-    outcome = aggregate_batch(
-        harness.calls(), harness.log.stream_records({"Records": [harness.record(i) for i in items]})
-    )
+    outcome = calls_under(memory_dynamodb, conflict=1.0)
     assert memory_dynamodb.meter.requests["TransactWriteItems"] == 8
     assert any("TransactionConflict" in e for e in outcome.warnings[0][1]["errors"])
 

@@ -10,31 +10,28 @@ from acd_hub.ports import BatchProgress, CheckAgentDay
 from tests.support import Harness, agent_state
 
 
-def test_an_event_appended_after_the_days_last_checks_no_neighbour_day(memory_dynamodb: Any) -> None:
+def checked_days(memory_dynamodb: Any, second: dict[str, str]) -> list[str]:
+    """The days an agent's second event checks (ConditionCheck) when applied after 09:00's."""
     harness = Harness(memory_dynamodb)
     first = harness.store_event(agent_state("2025-11-20 09:00:00", "online"))
     assert harness.run(harness.agents(), [first]) == {"batchItemFailures": []}
     commits: list[list[Any]] = []
     real = harness.reports.commit
     harness.reports.commit = lambda writes: (commits.append(list(writes)), real(writes))[1]  # type: ignore[method-assign]
-    later = harness.store_event(agent_state("2025-11-20 09:05:00", "paused", **{"pause-reason": "Kaffee"}))
-    assert harness.run(harness.agents(), [later]) == {"batchItemFailures": []}
+    assert harness.run(harness.agents(), [harness.store_event(second)]) == {"batchItemFailures": []}
     (writes,) = commits
-    assert not [w for w in writes if isinstance(w, CheckAgentDay)], "a ConditionCheck is billed as a write"
+    return [w.day for w in writes if isinstance(w, CheckAgentDay)]
+
+
+def test_an_event_appended_after_the_days_last_checks_no_neighbour_day(memory_dynamodb: Any) -> None:
+    later = agent_state("2025-11-20 09:05:00", "paused", **{"pause-reason": "Kaffee"})
+    assert checked_days(memory_dynamodb, later) == [], "a ConditionCheck is billed as a write"
 
 
 def test_an_event_before_the_days_first_still_checks_the_day_before(memory_dynamodb: Any) -> None:
     """The day before told where the predecessor is (nobody): its absence is a condition."""
-    harness = Harness(memory_dynamodb)
-    first = harness.store_event(agent_state("2025-11-20 09:00:00", "online"))
-    assert harness.run(harness.agents(), [first]) == {"batchItemFailures": []}
-    commits: list[list[Any]] = []
-    real = harness.reports.commit
-    harness.reports.commit = lambda writes: (commits.append(list(writes)), real(writes))[1]  # type: ignore[method-assign]
-    earlier = harness.store_event(agent_state("2025-11-20 08:00:00", "online"))
-    assert harness.run(harness.agents(), [earlier]) == {"batchItemFailures": []}
-    (writes,) = commits
-    assert [w.day for w in writes if isinstance(w, CheckAgentDay)] == ["2025-11-19"]
+    earlier = agent_state("2025-11-20 08:00:00", "online")
+    assert checked_days(memory_dynamodb, earlier) == ["2025-11-19"]
 
 
 def progress(*, behind_ms: int = 100, failed: bool = False) -> BatchProgress:

@@ -14,7 +14,7 @@ import os
 import statistics
 import subprocess
 import sys
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -46,22 +46,6 @@ def median(values: Sequence[float]) -> float:
 
 def ratio(measured: float, baseline: float) -> float | None:
     return measured / baseline if baseline else None
-
-
-@contextlib.contextmanager
-def patched_env(values: Mapping[str, str], unset: Sequence[str] = ()) -> Iterator[None]:
-    saved = {name: os.environ.get(name) for name in [*values, *unset]}
-    for name in unset:
-        os.environ.pop(name, None)
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
 
 
 @contextlib.contextmanager

@@ -20,12 +20,11 @@ from acd_bench.harness import (
     UNSET_ENV,
     function_env,
     median,
-    patched_env,
     quiet_stdout,
     ratio,
     simulated_day,
 )
-from acd_devkit.lambda_events import FakeLambdaContext, callback_event
+from acd_devkit.lambda_events import FakeLambdaContext, callback_event, patched_env
 from acd_local.lambda_runtime import load_handler
 
 MODULE = "acd_bench_ingest_app"

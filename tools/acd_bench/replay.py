@@ -17,8 +17,8 @@ import boto3
 from moto import mock_aws
 
 from acd_bench.dynamo import DynamoCounter
-from acd_bench.harness import AWS_ENV, REPO, UNSET_ENV, patched_env
-from acd_devkit.lambda_events import REGION, SOURCE_IP, TOKEN, stream_record, urlencoded
+from acd_bench.harness import AWS_ENV, REPO, UNSET_ENV
+from acd_devkit.lambda_events import REGION, SOURCE_IP, TOKEN, patched_env, stream_record, urlencoded
 from acd_devkit.template import dynamodb_tables, load_template, stream_mappings
 from acd_hub.adapters.events_table import EventsTable
 from acd_hub.adapters.reports_table import ReportsTable

@@ -20,11 +20,13 @@ behalf what the function's first request imports itself.
 from __future__ import annotations
 
 import base64
+import contextlib
 import functools
 import json
+import os
 import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -296,3 +298,21 @@ def stream_record(
         "dynamodb": change,
         "eventSourceARN": stream_arn,
     }
+
+
+@contextlib.contextmanager
+def patched_env(values: Mapping[str, str], unset: Sequence[str] = ()) -> Iterator[None]:
+    """The process environment with ``values`` set and ``unset`` removed while the block runs,
+    as a function's cold start reads it (handlers read their settings at import)."""
+    saved = {name: os.environ.get(name) for name in [*values, *unset]}
+    for name in unset:
+        os.environ.pop(name, None)
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
