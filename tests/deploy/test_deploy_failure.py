@@ -27,7 +27,11 @@ def test_the_metric_math_alarm_fails_the_deploy_by_name(stack: DeployedStack, wo
         for logical_id, resource in template["Resources"].items()
         if resource.get("Type") == "AWS::CloudWatch::Alarm" and "Metrics" in resource.get("Properties", {})
     }
-    assert {"RejectedCallbacksAlarm", "EventsTableThrottlesAlarm", "ReportsTableThrottlesAlarm"} <= metric_math
+    assert {
+        "RejectedCallbacksAlarm",
+        "EventsTableThrottlesAlarm",
+        "ReportsTableThrottlesAlarm",
+    } <= metric_math
     plain = built.parent / "template.no-workaround.json"
     plain.write_text(json.dumps(template), encoding="utf-8")
     with pytest.raises(StepFailed) as failed:
@@ -35,7 +39,9 @@ def test_the_metric_math_alarm_fails_the_deploy_by_name(stack: DeployedStack, wo
     message = str(failed.value)
     prefix = f"step 'sam deploy {STACK}' failed: resources failed: "
     assert message.startswith(prefix), message
-    named = re.findall(r"(\w+) \(AWS::CloudWatch::Alarm\): [^;]*Metrics \(metric math\) is not supported", message)
+    named = re.findall(
+        r"(\w+) \(AWS::CloudWatch::Alarm\): [^;]*Metrics \(metric math\) is not supported", message
+    )
     assert named, message
     assert set(named) <= metric_math, message
     failed_ids = re.findall(r"(?:^|; )(\w+) \(AWS::\w+::\w+\): ", message.removeprefix(prefix))

@@ -51,7 +51,11 @@ def test_an_alarm_above_0_on_a_sum_of_metrics_is_one_alarm_per_metric() -> None:
     for alarm in alarms:
         properties = alarm["Properties"]
         assert "Metrics" not in properties
-        assert (properties["Namespace"], properties["Statistic"], properties["Period"]) == ("AWS/DynamoDB", "Sum", 300)
+        assert (properties["Namespace"], properties["Statistic"], properties["Period"]) == (
+            "AWS/DynamoDB",
+            "Sum",
+            300,
+        )
         assert properties["Dimensions"] == [{"Name": "TableName", "Value": {"Ref": "EventsTable"}}]
         kept = {k: v for k, v in original.items() if k != "Metrics"}
         assert {k: properties[k] for k in kept} == kept  # threshold, comparison, actions, description
