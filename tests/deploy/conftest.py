@@ -9,19 +9,24 @@ emulator is stopped either way.
 
 from __future__ import annotations
 
+import json
 import shutil
 import signal
 import tempfile
+import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from acd_deploy import settle
 from acd_deploy.emulator import Emulator
 from acd_deploy.stack import DeployedStack, deploy, new_token
-from acd_deploy.steps import interrupted
+from acd_deploy.steps import REGION, interrupted
 from acd_devkit.lambda_events import TOKEN as SAMPLE_TOKEN
+from acd_local.lambda_runtime import lambda_stream_record
 
 HERE = Path(__file__).resolve().parent
 SETTLE_TIMEOUT = 300.0
@@ -77,3 +82,62 @@ def day(stack: DeployedStack, work_dir: Path) -> settle.Sent:
     sent = settle.send_day(stack.callback_url, stack.token, work_dir)
     print(f"acd-sim: {sent.requests} requests in {sent.seconds:.1f}s ({sent.per_second:.1f}/s), all 2xx")
     return sent
+
+
+def admin(stack: DeployedStack, *args: str) -> Any:
+    connect, env = connection(stack)
+    return settle.cli("acd-admin", [*connect, "-q"], env, *args)
+
+
+def stream_insert(stack: DeployedStack, event_key: str) -> dict[str, Any]:
+    """The INSERT of the stored event ``event_key`` as the events table's deployed stream holds
+    it: its shard, the record (as get_records returns it) and the stream's ARN."""
+    streams = stack.clients.client("dynamodbstreams")
+    arn = stack.outputs["EventsTableStreamArn"]
+    for shard in streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]:
+        iterator = streams.get_shard_iterator(
+            StreamArn=arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
+        )["ShardIterator"]
+        while iterator:
+            page = streams.get_records(ShardIterator=iterator, Limit=1000)
+            for record in page["Records"]:
+                if record["dynamodb"].get("NewImage", {}).get("event_key") == {"S": event_key}:
+                    return {"shard": shard["ShardId"], "record": record, "stream": arn}
+            iterator = page.get("NextShardIterator") if page["Records"] else None
+    raise AssertionError(f"the INSERT of {event_key} is not in the stream")
+
+
+def on_failure_record(
+    stack: DeployedStack, logical_id: str, found: dict[str, Any], *, with_records: bool = False
+) -> str:
+    """What Lambda sends to a stream mapping's on-failure destination once it gives up on the
+    one-record batch ``found`` (from :func:`stream_insert`), in AWS's documented shape: the span
+    of the stream; for an S3 destination (``with_records``) also the invocation, records
+    included, under ``payload``."""
+    record = found["record"]["dynamodb"]
+    arrival = record["ApproximateCreationDateTime"].isoformat()
+    function = stack.clients.lambda_.get_function(FunctionName=stack.resources[logical_id])
+    document: dict[str, Any] = {
+        "requestContext": {
+            "requestId": str(uuid.uuid4()),
+            "functionArn": function["Configuration"]["FunctionArn"],
+            "condition": "RetryAttemptsExhausted",
+            "approximateInvokeCount": 11,
+        },
+        "responseContext": {"statusCode": 200, "executedVersion": "$LATEST", "functionError": ""},
+        "version": "1.0",
+        "timestamp": datetime.now(UTC).isoformat(),
+        "DDBStreamBatchInfo": {
+            "shardId": found["shard"],
+            "startSequenceNumber": record["SequenceNumber"],
+            "endSequenceNumber": record["SequenceNumber"],
+            "approximateArrivalOfFirstRecord": arrival,
+            "approximateArrivalOfLastRecord": arrival,
+            "batchSize": 1,
+            "streamArn": found["stream"],
+        },
+    }
+    if with_records:
+        records = [lambda_stream_record(found["record"], found["stream"], REGION)]
+        document["payload"] = json.dumps({"Records": records})
+    return json.dumps(document)

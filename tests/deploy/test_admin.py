@@ -5,9 +5,7 @@ is a gap of the emulator, kept as a strict xfail: it fails the run the day the e
 
 from __future__ import annotations
 
-import json
 import time
-import uuid
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,16 +13,11 @@ import pytest
 
 from acd_deploy import settle
 from acd_deploy.stack import DeployedStack
-from tests.deploy.conftest import SETTLE_TIMEOUT, connection
+from tests.deploy.conftest import SETTLE_TIMEOUT, admin, connection, on_failure_record, stream_insert
 
 DLQ_OUTPUTS = {"agent-stats": "AgentStatsDLQUrl", "call-stats": "CallStatsDLQUrl"}
 # ten retries of a one-record batch take seconds; twice that is enough to say it never arrives
 DLQ_TIMEOUT = 30.0
-
-
-def admin(stack: DeployedStack, *args: str) -> Any:
-    connect, env = connection(stack)
-    return settle.cli("acd-admin", [*connect, "-q"], env, *args)
 
 
 def depth(stack: DeployedStack, queue_url: str) -> int:
@@ -53,19 +46,7 @@ def poison(stack: DeployedStack) -> dict[str, Any]:
     """The poison item stored; its INSERT record as the events table's stream holds it."""
     item = {**POISON, "event_time_ms": {"N": str(int(datetime.now(UTC).timestamp() * 1000))}}
     stack.clients.dynamodb.put_item(TableName=stack.outputs["EventsTableName"], Item=item)
-    streams = stack.clients.client("dynamodbstreams")
-    arn = stack.outputs["EventsTableStreamArn"]
-    for shard in streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]:
-        iterator = streams.get_shard_iterator(
-            StreamArn=arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
-        )["ShardIterator"]
-        while iterator:
-            page = streams.get_records(ShardIterator=iterator, Limit=1000)
-            for record in page["Records"]:
-                if record["dynamodb"].get("NewImage", {}).get("event_key") == {"S": "poison"}:
-                    return {"shard": shard["ShardId"], "record": record, "stream": arn}
-            iterator = page.get("NextShardIterator") if page["Records"] else None
-    raise AssertionError("the poison item's INSERT is not in the stream")
+    return stream_insert(stack, "poison")
 
 
 @pytest.mark.xfail(
@@ -81,36 +62,6 @@ def test_a_poison_record_lands_in_the_dlqs(stack: DeployedStack, poison: dict[st
     assert [depth(stack, q) for q in queues] == [1, 1]
 
 
-def on_failure_message(stack: DeployedStack, logical_id: str, poison: dict[str, Any]) -> str:
-    """What Lambda sends to a stream mapping's SQS on-failure destination once the retries are
-    exhausted (AWS's documented shape: the span of the stream, not the records)."""
-    record = poison["record"]["dynamodb"]
-    arrival = record["ApproximateCreationDateTime"].isoformat()
-    function = stack.clients.lambda_.get_function(FunctionName=stack.resources[logical_id])
-    return json.dumps(
-        {
-            "requestContext": {
-                "requestId": str(uuid.uuid4()),
-                "functionArn": function["Configuration"]["FunctionArn"],
-                "condition": "RetryAttemptsExhausted",
-                "approximateInvokeCount": 11,
-            },
-            "responseContext": {"statusCode": 200, "executedVersion": "$LATEST", "functionError": ""},
-            "version": "1.0",
-            "timestamp": datetime.now(UTC).isoformat(),
-            "DDBStreamBatchInfo": {
-                "shardId": poison["shard"],
-                "startSequenceNumber": record["SequenceNumber"],
-                "endSequenceNumber": record["SequenceNumber"],
-                "approximateArrivalOfFirstRecord": arrival,
-                "approximateArrivalOfLastRecord": arrival,
-                "batchSize": 1,
-                "streamArn": poison["stream"],
-            },
-        }
-    )
-
-
 @pytest.mark.parametrize(
     ("consumer", "logical_id"), [("agent-stats", "AgentStatsFunction"), ("call-stats", "CallStatsFunction")]
 )
@@ -120,7 +71,7 @@ def test_redrive_empties_a_dlq_holding_the_poison_record(
     """acd-admin --stack-name finds the DLQ, reads the span back from the deployed stream and
     empties the queue. The message is put there in Lambda's shape (the emulator does not, above)."""
     queue = stack.outputs[DLQ_OUTPUTS[consumer]]
-    stack.clients.sqs.send_message(QueueUrl=queue, MessageBody=on_failure_message(stack, logical_id, poison))
+    stack.clients.sqs.send_message(QueueUrl=queue, MessageBody=on_failure_record(stack, logical_id, poison))
     assert depth(stack, queue) == 1
     rows = admin(stack, "redrive", consumer)
     assert [(row["records"], row["status"]) for row in rows] == [(1, "deleted")], rows

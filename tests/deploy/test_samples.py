@@ -1,6 +1,7 @@
 """Every file in events/ through the deployed functions, answered as ``make sam-local-test``
 expects it of ``sam local invoke`` (tools/acd_devkit/sam_local_check.py), and the fan-out of
-configchanged/broadcastevent reaching an SQS subscriber of each topic with its attributes.
+configchanged/broadcastevent reaching an SQS subscriber of each topic with its attributes, also
+when ``acd-admin redrive fanout`` republishes them from the fan-out's failures bucket.
 
 The functions are invoked by the Lambda API with the file as the payload, as ``sam local
 invoke -e`` does; the ingest reads its tokens from SSM (the samples carry the documented local
@@ -12,6 +13,7 @@ from __future__ import annotations
 import base64
 import json
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +23,7 @@ from acd_deploy.stack import DeployedStack
 from acd_devkit import sample_events
 from acd_devkit.sam_local_check import expected_bad_parameters
 from acd_hub.fanout import FANOUT_CMDS, fanout_message
+from tests.deploy.conftest import admin, on_failure_record, stream_insert
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 INGEST = sorted((EVENTS / "ingest").glob("*.json"))
@@ -174,3 +177,30 @@ def test_fanout_sample_answers_as_sam_local_expects(
     assert invoke(stack, "FanoutFunction", path.read_bytes()) == {"batchItemFailures": []}
     got = receive(stack, subscribers[cmd], {key})
     assert len(got.get(key, [])) == 1, f"{path.name}: {len(got.get(key, []))} messages"
+
+
+def test_redrive_fanout_republishes_what_its_bucket_keeps(
+    stack: DeployedStack, subscribers: dict[str, str], ingest_answers: dict[str, Any]
+) -> None:
+    """The fan-out's failures go to an S3 bucket (the stack's FanoutFailuresBucketName), which
+    keeps the records: ``acd-admin --stack-name redrive fanout`` publishes the stored event again
+    to its topic, with the fan-out's attributes, and deletes the object. The object is put
+    there in Lambda's shape (the emulator writes nothing to an S3 destination: README)."""
+    item = sample_events.stored_item("configchanged-get")
+    key = str(item["event_key"])
+    bucket = stack.outputs["FanoutFailuresBucketName"]
+    found = stream_insert(stack, key)
+    s3 = stack.clients.client("s3")
+    s3.put_object(
+        Bucket=bucket,
+        Key=f"aws/lambda/{uuid.uuid4()}/{found['shard']}/failed-batch",
+        Body=on_failure_record(stack, "FanoutFunction", found, with_records=True).encode(),
+    )
+
+    rows = admin(stack, "redrive", "fanout")
+
+    assert [(row["records"], row["status"]) for row in rows] == [(1, "deleted")], rows
+    got = receive(stack, subscribers["configchanged"], {key})
+    assert len(got.get(key, [])) == 1, got
+    assert shown_attributes(got[key][0]) == expected_attributes(item)
+    assert s3.list_objects_v2(Bucket=bucket).get("KeyCount", 0) == 0

@@ -36,8 +36,55 @@ def test_the_metric_math_alarm_watches_its_one_metric_and_nothing_else_changes()
         300,
     )
     assert alarm["Threshold"] == original["Resources"]["RejectedCallbacksAlarm"]["Properties"]["Threshold"]
-    others = {k: v for k, v in changed["Resources"].items() if k != "RejectedCallbacksAlarm"}
-    assert others == {k: v for k, v in original["Resources"].items() if k != "RejectedCallbacksAlarm"}
+    math = {k for k, v in original["Resources"].items() if "Metrics" in v.get("Properties", {})}
+    others = {k: v for k, v in changed["Resources"].items() if k not in math and not k.endswith("Part2")}
+    assert others == {k: v for k, v in original["Resources"].items() if k not in math}
+
+
+def test_an_alarm_above_0_on_a_sum_of_metrics_is_one_alarm_per_metric() -> None:
+    template = load_template()
+    original = template["Resources"]["EventsTableThrottlesAlarm"]["Properties"]
+    changed = workarounds.single_metric_alarms(template)["Resources"]
+    alarms = [changed["EventsTableThrottlesAlarm"], changed["EventsTableThrottlesAlarmPart2"]]
+    assert "EventsTableThrottlesAlarmPart3" not in changed
+    assert [a["Properties"]["MetricName"] for a in alarms] == ["ReadThrottleEvents", "WriteThrottleEvents"]
+    for alarm in alarms:
+        properties = alarm["Properties"]
+        assert "Metrics" not in properties
+        assert (properties["Namespace"], properties["Statistic"], properties["Period"]) == (
+            "AWS/DynamoDB",
+            "Sum",
+            300,
+        )
+        assert properties["Dimensions"] == [{"Name": "TableName", "Value": {"Ref": "EventsTable"}}]
+        kept = {k: v for k, v in original.items() if k != "Metrics"}
+        assert {k: properties[k] for k in kept} == kept  # threshold, comparison, actions, description
+
+
+@pytest.mark.parametrize(
+    ("expression", "threshold"),
+    [("FILL(reads, 0) + FILL(writes, 0)", 5), ("FILL(reads, 0) - FILL(writes, 0)", 0), ("reads + writes", 0)],
+)
+def test_a_sum_alarm_the_split_would_not_keep_exact_stops_the_deploy(expression: str, threshold: int) -> None:
+    stat = {"Metric": {"Namespace": "N", "MetricName": "M"}, "Period": 60, "Stat": "Sum"}
+    template = {
+        "Resources": {
+            "Odd": {
+                "Type": "AWS::CloudWatch::Alarm",
+                "Properties": {
+                    "Threshold": threshold,
+                    "ComparisonOperator": "GreaterThanThreshold",
+                    "Metrics": [
+                        {"Id": "reads", "MetricStat": stat, "ReturnData": False},
+                        {"Id": "writes", "MetricStat": stat, "ReturnData": False},
+                        {"Id": "e", "Expression": expression, "ReturnData": True},
+                    ],
+                },
+            }
+        }
+    }
+    with pytest.raises(StepFailed, match="Odd"):
+        workarounds.single_metric_alarms(template)
 
 
 def test_a_metric_math_alarm_of_another_form_stops_the_deploy() -> None:

@@ -60,21 +60,29 @@ def single_metric_alarms(template: Mapping[str, Any]) -> dict[str, Any]:
     """A copy of ``template`` in which each alarm on a Metrics Insights ``SUM ... WHERE d = 'v'``
     watches the one metric with that dimension instead (same threshold, period and actions).
     On AWS the query sums over every other dimension; here only the stand-in's own series is
-    watched. The alarm's ARN, which the dashboard names, stays."""
+    watched. The alarm's ARN, which the dashboard names, stays.
+
+    An alarm above 0 on ``FILL(a, 0) + FILL(b, 0) + ...`` of Sum statistics becomes one alarm per
+    metric (the first keeps the logical id, the others are ``<id>Part2``, ...): any of them above 0
+    is exactly the sum above 0. Any other metric-math form stops the deploy."""
     changed = copy.deepcopy(dict(template))
+    split: dict[str, list[dict[str, Any]]] = {}
     for logical_id, resource in changed["Resources"].items():
         properties = resource.get("Properties", {})
         if resource.get("Type") != "AWS::CloudWatch::Alarm" or "Metrics" not in properties:
             continue
         queries = [m for m in properties["Metrics"] if m.get("ReturnData", True)]
-        match = (
-            _INSIGHTS_SUM.match(" ".join(str(queries[0].get("Expression", "")).split())) if queries else None
-        )
-        if len(queries) != 1 or match is None:
-            raise StepFailed(
-                "prepare the template",
-                f"{logical_id}: a metric-math alarm of a form this workaround does not know",
-            )
+        expression = " ".join(str(queries[0].get("Expression", "")).split()) if len(queries) == 1 else ""
+        match = _INSIGHTS_SUM.match(expression)
+        if match is None:
+            summed = _any_of_summed_metrics(properties, expression)
+            if summed is None:
+                raise StepFailed(
+                    "prepare the template",
+                    f"{logical_id}: a metric-math alarm of a form this workaround does not know",
+                )
+            split[logical_id] = summed
+            continue
         properties.pop("Metrics")
         properties.update(
             {
@@ -90,7 +98,53 @@ def single_metric_alarms(template: Mapping[str, Any]) -> dict[str, Any]:
             f"{logical_id} watches {match['namespace']}/{match['metric']} {match['dimension']}={match['value']} "
             "(one metric) instead of its Metrics Insights sum",
         )
+    for logical_id, stats in split.items():
+        alarm = changed["Resources"][logical_id]
+        alarm["Properties"].pop("Metrics")
+        names = [logical_id] + [f"{logical_id}Part{n}" for n in range(2, len(stats) + 1)]
+        for name, stat in zip(names, stats, strict=True):
+            metric = stat["Metric"]
+            one = copy.deepcopy(alarm)
+            one["Properties"].update(
+                {
+                    "Namespace": metric["Namespace"],
+                    "MetricName": metric["MetricName"],
+                    "Dimensions": metric.get("Dimensions", []),
+                    "Statistic": stat["Stat"],
+                    "Period": stat["Period"],
+                }
+            )
+            changed["Resources"][name] = one
+        watched = ", ".join(f"{n} on {s['Metric']['MetricName']}" for n, s in zip(names, stats, strict=True))
+        announce(
+            METRIC_MATH_ALARM,
+            f"{logical_id} (above 0 on a sum of {len(stats)} metrics) is one alarm per metric instead: {watched}",
+        )
     return changed
+
+
+# FILL(a, 0) + FILL(b, 0) + ...: each term one of the alarm's MetricStats (ReturnData false).
+_FILLED_TERM = re.compile(r"FILL\((?P<id>\w+),\s*0\)")
+
+
+def _any_of_summed_metrics(properties: Mapping[str, Any], expression: str) -> list[dict[str, Any]] | None:
+    """The MetricStats of an alarm on ``FILL(a, 0) + FILL(b, 0) + ...`` that fires when the sum of
+    Sum statistics is above 0: the same as "any one of them above 0" (counts are never negative),
+    so one alarm per metric watches exactly what the sum does. None for any other form."""
+    terms = [term.strip() for term in expression.split("+")]
+    matches = [_FILLED_TERM.fullmatch(term) for term in terms]
+    stats = {m["Id"]: m.get("MetricStat") for m in properties["Metrics"] if not m.get("ReturnData", True)}
+    if not expression or not all(matches):
+        return None
+    ids = [match["id"] for match in matches if match]
+    if (
+        sorted(ids) != sorted(stats)
+        or any(not stats[i] or stats[i].get("Stat") != "Sum" for i in ids)
+        or properties.get("ComparisonOperator") != "GreaterThanThreshold"
+        or properties.get("Threshold") not in (0, 0.0, "0")
+    ):
+        return None
+    return [stats[i] for i in ids]
 
 
 # --- http-api-routes: after the deploy, from the processed template's Body ---------------------------
