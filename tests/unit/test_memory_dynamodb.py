@@ -111,3 +111,15 @@ def test_billed_units_as_aws_documents_them() -> None:
     db.get_item(TableName=REPORTS, Key=key("w"), ConsistentRead=True)
     db.get_item(TableName=REPORTS, Key=key("w"))
     assert db.meter.total_read_units(REPORTS) == 1 + 0.5
+
+
+def test_an_index_copy_is_billed_beside_the_tables_write() -> None:
+    db = MemoryDynamoDB(TABLES)
+    item = {"pk": {"S": "CALL#t"}, "sk": {"S": "e"}, "gsi2pk": {"S": "t"}, "gsi2sk": {"S": "1"}}
+    db.put_item(TableName="EventsTable", Item=item)
+    assert db.meter.total_write_units("EventsTable") == 1
+    assert db.meter.total_write_units("EventsTable index ByCall") == 1
+    db.put_item(TableName="EventsTable", Item={**item, "gsi2sk": {"S": "2"}})  # the entry moves
+    assert db.meter.total_write_units("EventsTable index ByCall") == 1 + 2
+    db.delete_item(TableName="EventsTable", Key={"pk": item["pk"], "sk": item["sk"]})
+    assert db.meter.total_write_units("EventsTable index ByCall") == 1 + 2 + 1

@@ -25,7 +25,8 @@ What it honours, as DynamoDB's developer guide documents it:
 * a stream per table with one, split over ``shards`` shards by partition key; a write that
   changes nothing writes no record (an identical overwrite included);
 * billed units (:class:`Meter`): a write 1 unit per KB (the larger of the item before and
-  after), a transactional write or condition check 2 per KB, a strongly consistent read 1 per
+  after) and one more per global secondary index the item is copied into (its size plus 100
+  bytes; two when its index key changes), a transactional write or condition check 2 per KB, a strongly consistent read 1 per
   4 KB (a query rounds its items' total, a batch each item), eventually consistent half.
 
 Faults are injected by a :class:`Faults` plan (seeded, reproducible): what reaches the caller
@@ -62,6 +63,7 @@ MAX_TRANSACTION_BYTES = 4 * KB * KB
 QUERY_PAGE_BYTES = KB * KB
 MAX_BATCH_GET = 100
 MAX_BATCH_WRITE = 25
+INDEX_ENTRY_OVERHEAD = 100  # bytes DynamoDB adds to each index entry's size
 
 Wire = dict[str, Any]  # an attribute value as the low-level client sends it: {"S": "..."}
 Item = dict[str, Wire]
@@ -670,6 +672,7 @@ class MemoryTable:
         schema = {k["KeyType"]: k["AttributeName"] for k in definition["KeySchema"]}
         self.hash_key: str = schema["HASH"]
         self.range_key: str | None = schema.get("RANGE")
+        self.meter: Meter | None = None  # the client's, to bill index copies
         self.items: dict[tuple[Any, Any], Item] = {}
         self.sizes: dict[tuple[Any, Any], int] = {}  # each item's size, counted once when written
         self.base = _Partitions()
@@ -710,10 +713,13 @@ class MemoryTable:
         self, item: Item | None, key: tuple[Any, Any], old: Item | None, size: int | None = None
     ) -> None:
         """Replace the item at ``key`` (None: delete), its index entries and stream record."""
+        old_size = self.sizes.get(key, 0)
+        old_entries = {}
         if old is not None:
             for name, index in self.indexes.items():
                 entry = self._index_entry(index, old, key)
                 if entry is not None:
+                    old_entries[name] = entry
                     self.index_data[name].remove(*entry)
         if item is None:
             self.items.pop(key, None)
@@ -727,8 +733,26 @@ class MemoryTable:
                 entry = self._index_entry(index, item, key)
                 if entry is not None:
                     self.index_data[name].put(entry[0], entry[1], key)
+                    if item != old:
+                        # a new entry, a changed one, or one moved (a delete and a put)
+                        moved = name in old_entries and old_entries[name] != entry
+                        self._bill_index(name, self.sizes[key], moved=moved, old_size=old_size)
+                elif name in old_entries:
+                    self._bill_index(name, old_size)
+        if item is None:
+            for name in old_entries:
+                self._bill_index(name, old_size)
         if self.stream is not None and item != old:
             self._record(item, old, key)
+
+    def _bill_index(self, name: str, size: int, *, moved: bool = False, old_size: int = 0) -> None:
+        """What a global secondary index's copy costs (billed beside the table's write): its
+        entry is the item (ALL projected) plus 100 bytes; a moved entry is a delete and a put."""
+        if self.meter is None:
+            return
+        if moved:
+            self.meter.write(f"{self.name} index {name}", old_size + INDEX_ENTRY_OVERHEAD)
+        self.meter.write(f"{self.name} index {name}", size + INDEX_ENTRY_OVERHEAD)
 
     def _index_entry(
         self, index: _Index, item: Mapping[str, Wire], key: tuple[Any, Any]
@@ -910,7 +934,8 @@ class MemoryDynamoDB:
 
     def create_table(self, **definition: Any) -> dict[str, Any]:
         with self._lock:
-            self.tables[definition["TableName"]] = MemoryTable(definition, self.shards)
+            table = self.tables[definition["TableName"]] = MemoryTable(definition, self.shards)
+            table.meter = self.meter
         return {"TableDescription": {"TableName": definition["TableName"], "TableStatus": "ACTIVE"}}
 
     def delete_table(self, TableName: str) -> dict[str, Any]:
