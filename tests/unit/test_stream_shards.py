@@ -168,7 +168,7 @@ def test_a_seeded_interleaving_is_reproducible() -> None:
     assert [c.invocations for c in first[1].consumers.values()] == [
         c.invocations for c in second[1].consumers.values()
     ]
-    assert first[0].keys() == second[0].keys()
+    assert first[0] == second[0]
 
 
 def test_several_shards_really_interleave() -> None:

@@ -105,7 +105,11 @@ class _Scheduler:
                 self._cond.wait()
 
     def run(self, tasks: Sequence[Callable[[], None]]) -> None:
-        threads = [threading.Thread(target=self._task(task), daemon=True) for task in tasks]
+        # named by their place, not by the process's thread counter: the draw sorts by name
+        threads = [
+            threading.Thread(target=self._task(task), name=f"stream-task-{n:03d}", daemon=True)
+            for n, task in enumerate(tasks)
+        ]
         with self._cond:
             self._alive = set(threads)
         for thread in threads:
