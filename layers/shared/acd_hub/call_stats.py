@@ -238,7 +238,10 @@ def call_summary(
 
 
 def _mean(values: list[float]) -> float | None:
-    return round(sum(values) / len(values), 2) if values else None
+    # Durations are whole milliseconds: summed as integers and divided once, as the counters
+    # are (_mean_ms), so a mean at a .xx5 boundary rounds the same way on both paths (a sum
+    # of float seconds can land a hair below it: 5022.67 against the counters' 5022.68).
+    return _mean_ms(sum(round(value * 1000) for value in values), len(values))
 
 
 def _pct(part: int, whole: int) -> float | None:
