@@ -35,7 +35,6 @@ The stores are ports (:mod:`acd_hub.ports`): nothing here knows DynamoDB.
 from __future__ import annotations
 
 import itertools
-import random
 import time
 from collections.abc import Hashable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
@@ -118,11 +117,6 @@ def shift(day: str, days: int) -> str:
 
 def now_iso() -> str:
     return keys.iso_utc(datetime.now(UTC))
-
-
-def _backoff(attempt: int) -> None:
-    # concurrent writers of one agent or call are rare; a short jittered pause lets one win
-    backoff.sleep(random.uniform(0, 0.01 * 2**attempt))  # noqa: S311 - jitter, not security
 
 
 def _throttled(patience: backoff.Patience, attempt: int, exc: Throttled) -> None:
@@ -352,7 +346,7 @@ class AgentStatsAggregator:
                 if talk is not None and change.talk_index is not None and cancelled.failed(change.talk_index):
                     window.talked.add(talk)  # counted by an earlier delivery
                 window.forget(agent)
-                _backoff(attempt)
+                backoff.after_conflict(attempt)
                 continue
             window.remember(agent, change.days, change.board)
             if change.talk is not None:
@@ -592,7 +586,7 @@ class CallStatsAggregator:
             except Cancelled as cancelled:
                 last = cancelled
                 attempt += 1
-                _backoff(attempt)
+                backoff.after_conflict(attempt)
                 continue
             return True
         raise Conflict(f"call {task_id}: gave up after {MAX_ATTEMPTS} conflicting attempts ({last})")

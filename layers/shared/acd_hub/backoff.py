@@ -16,6 +16,12 @@ from dataclasses import dataclass
 sleep = time.sleep  # tests replace it to count the pauses instead of waiting them
 
 
+def after_conflict(attempt: int) -> None:
+    """A short jittered pause after a conflict: concurrent writers of one agent, call or
+    hotline day are rare, and this lets one of them win."""
+    sleep(random.uniform(0, 0.01 * 2**attempt))  # noqa: S311 - jitter, not security
+
+
 def delay(attempt: int, base: float, cap: float) -> float:
     ceiling = min(cap, base * 2**attempt)
     return ceiling / 2 + random.uniform(0, ceiling / 2)  # noqa: S311 - jitter, not security

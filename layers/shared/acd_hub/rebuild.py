@@ -24,14 +24,13 @@ from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from typing import Any
 
-from acd_hub import agent_stats, keys
+from acd_hub import agent_stats, backoff, keys
 from acd_hub.agent_stats import AgentDay, BoardEntry, DayTotals, Link, TalkMarker, TimelineEntry
 from acd_hub.aggregation import (
     CALL_CMDS,
     MAX_ATTEMPTS,
     CallStatsAggregator,
     Conflict,
-    _backoff,
     now_iso,
     shift,
 )
@@ -280,7 +279,7 @@ class Rebuilder:
             truth, waits, stale_listing = self._truth(hotline, day)
             stored_counters = self._counters(hotline, day)
             if stored_counters != before:  # a call was counted meanwhile: the reads disagree
-                _backoff(attempt)
+                backoff.after_conflict(attempt)
                 continue
             touched = set(truth) | set(stored_counters)
             stored_waits: set[WaitEntry] = set()
@@ -298,7 +297,7 @@ class Rebuilder:
             try:
                 self._correct(hotline, day, stored_counters, corrections, others)
             except Cancelled:
-                _backoff(attempt)
+                backoff.after_conflict(attempt)
                 continue
             self.summary.counters_corrected += len(corrections)
             self.summary.items_written += sum(isinstance(w, Put) for w in others)
