@@ -84,8 +84,8 @@ class Harness:
         self.context = ParseContext(self.settings.acd_zone)
         self.sequence = 0
 
-    def store_event(self, params: dict[str, str]) -> dict[str, Any]:
-        item = event_item(parse_callback(params, self.context), params, self.settings, RECEIVED)
+    def store_event(self, params: dict[str, str], received: datetime = RECEIVED) -> dict[str, Any]:
+        item = event_item(parse_callback(params, self.context), params, self.settings, received)
         self.store.put_event(item)
         return item
 

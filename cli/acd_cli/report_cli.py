@@ -578,23 +578,44 @@ KPI_CSV_COLUMNS = [output.field("start"), *(output.field(name) for name in KPI_N
 
 # -- freshness ------------------------------------------------------------------------------------
 
-# A consumer that wrote a batch this recently is still working through what it said it was behind.
-RECENT = timedelta(seconds=60)
 
-
-def describe_freshness(fresh: Freshness, now: datetime, zone: ZoneInfo) -> str:
+def describe_freshness(fresh: Freshness, zone: ZoneInfo) -> str:
     """One line that tells a supervisor whether the figures above are finished."""
     if not fresh.consumers:
         return "Freshness: no stream batch recorded yet: the aggregators have not run."
     complete = output.local_time(fresh.complete_to, zone) or "not yet known"
-    updated = output.parse_utc(str(fresh.updated_at or ""))
-    recent = updated is not None and now - updated < RECENT
-    if fresh.catching_up and recent:
+    silent = [c for c in fresh.consumers if c.state == "silent"]
+    if silent:
+        since = output.local_time(silent[0].updated_at, zone)
+        names = ", ".join(c.consumer for c in silent)
+        return f"Silent: {names} noted no batch since {since} while the others went on: figures may be incomplete."
+    failing = sum(c.failing_shards for c in fresh.consumers)
+    if failing:
+        shards = "shard" if failing == 1 else "shards"
+        return f"A batch is failing and retried on {failing} stream {shards}: complete up to {complete} only."
+    if fresh.catching_up:
         return f"Catching up ({fresh.behind_s or 0:.0f} s behind): complete up to {complete} only."
     if fresh.complete_to is None:
-        return "A recent batch failed and is being retried: figures may be incomplete."
+        return "Not yet known how complete the figures are: no batch has finished yet."
     last = output.local_time(fresh.updated_at, zone)
     return f"Complete up to {complete} ({zone.key}): every callback received until then is in; last batch {last}."
+
+
+def day_freshness(report: ReportContext, day: str) -> dict[str, Any]:
+    """What a script needs to tell a day's final figures from partial ones: up to when the
+    reports are complete, what holds them back, and whether that covers the whole day (in the
+    reporting time zone). A silent consumer makes nothing final."""
+    fresh = report.reports.freshness()
+    states = {c.state for c in fresh.consumers}
+    state = next((s for s in ("silent", "retrying", "catching up") if s in states), "up to date")
+    end = datetime.combine(date.fromisoformat(day) + timedelta(days=1), datetime.min.time(), report.zone)
+    complete = output.parse_utc(str(fresh.complete_to or ""))
+    final = complete is not None and complete >= end and state != "silent"
+    return {
+        "complete_to": fresh.complete_to,
+        "state": state if fresh.consumers else "not started",
+        "final": final,
+    }
 
 
 def emit_reports(
@@ -617,7 +638,7 @@ def emit_reports(
 def show_freshness(report: ReportContext, chosen: str) -> None:
     # table output only: json and csv stay exactly the report (see the freshness command)
     if chosen == "table":
-        click.echo(describe_freshness(report.reports.freshness(), report.now(), report.zone))
+        click.echo(describe_freshness(report.reports.freshness(), report.zone))
 
 
 @cli.command()
@@ -638,7 +659,8 @@ def freshness(report: ReportContext, *, fmt: str | None) -> None:
         ),
         Column("last batch", lambda i: output.local_time(i.get("updated_at"), report.zone)),
         Column("behind", lambda i: output.duration(i.get("behind_s")), justify="right"),
-        Column("latest event", lambda i: output.local_time(i.get("latest_event"), report.zone)),
+        output.field("state"),
+        Column("shards", lambda i: i.get("shards"), justify="right"),
     ]
     output.emit(
         fresh.as_dict()["consumers"],
@@ -646,7 +668,7 @@ def freshness(report: ReportContext, *, fmt: str | None) -> None:
         columns=columns,
         title="Freshness of the reports",
         empty_message="No stream batch recorded yet: the aggregators have not run.",
-        csv_lead=("consumer", "complete_to", "updated_at", "behind_s", "latest_event"),
+        csv_lead=("consumer", "state", "complete_to", "updated_at", "behind_s", "shards"),
     )
     show_freshness(report, chosen)
 
@@ -667,7 +689,7 @@ def kpis(report: ReportContext, *, hotline: str, day: str | None, fmt: str | Non
     document = found.as_dict()
     figures, intervals, shown = document["day"], document["intervals"], found.hotline
     if chosen == "json":
-        output.show_json(document)
+        output.show_json({**document, "freshness": day_freshness(report, day)})
     elif chosen == "csv":
         output.show_csv([*intervals, {**figures, "start": "day"}], KPI_CSV_COLUMNS)
     else:
@@ -701,7 +723,7 @@ def agent_day(report: ReportContext, *, agent: str, day: str | None, fmt: str | 
     document = found.as_dict()
     states, pauses = found.state_seconds, found.pause_seconds
     if chosen == "json":
-        output.show_json(document)
+        output.show_json({**document, "freshness": day_freshness(report, day)})
     elif chosen == "csv":
         output.show_csv([document], lead=("agent", "day", "calls_handled"))
     else:

@@ -114,19 +114,23 @@ class AgentDayReport:
 
 @dataclass(frozen=True)
 class ConsumerFreshness:
-    """How far one stream consumer has got (its latest batch)."""
+    """How far one stream consumer has got over the stream's shards."""
 
     consumer: str
     complete_to: str | None  # every callback received until then is in its reports
-    updated_at: str | None  # when it wrote its latest batch
+    updated_at: str | None  # when it noted its latest batch
     latest_event: str | None
-    behind_s: float | None  # how long that batch's oldest record had waited in the stream
+    behind_s: float | None  # the longest wait of a shard that is behind or failing
+    state: str  # up to date | catching up | retrying | silent
+    shards: int  # stream shards it has noted (idle ones not counted)
+    failing_shards: int
+    catching_up_shards: int
 
 
 @dataclass(frozen=True)
 class Freshness:
-    """Up to when the reports are complete (the slowest consumer's), and whether the consumers
-    are behind."""
+    """Up to when the reports are complete (the slowest consumer's), and whether anything holds
+    them back (a shard behind or failing, a silent consumer)."""
 
     complete_to: str | None
     updated_at: str | None

@@ -38,11 +38,13 @@ from acd_hub.adapters.reports_table import (
     call_summary_key,
     calls_pk,
     kpi_pk,
+    shard_note,
     timeline_pk,
     wait_pk,
 )
 from acd_hub.agent_stats import AgentDay, BoardEntry, StateInterval, TimelineEntry, seconds
 from acd_hub.call_stats import COUNTERS, CallSummary
+from acd_hub.freshness import consumer_freshness
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
@@ -50,8 +52,6 @@ if TYPE_CHECKING:
 Item = dict[str, Any]
 
 MAX_WORKERS = 16
-# A consumer whose last batch had waited longer than this in the stream is "catching up".
-CATCHING_UP_AFTER_S = 10
 
 
 def _in_parallel[P](read: Callable[[P], Iterator[Item]], partitions: Sequence[P]) -> list[Item]:
@@ -252,34 +252,38 @@ class ReportQueries:
                 timeline.insert(0, _interval(entry, start_of_day, entries[0].link.start_ms, carried=True))
         return timeline
 
-    def freshness(self) -> Freshness:
-        """Up to when the reports are complete, and whether the stream consumers are behind.
-
-        ``complete_to``: every event received up to then is in the reports (the slowest
-        consumer's last good batch); ``behind_s``: how long the oldest record of the latest
-        batch had waited in the stream (Lambda's IteratorAge, seen from the reports table)."""
-        consumers = []
-        for item in self._table.query(FRESHNESS_PK):
-            behind = item.get("behind_ms")
-            consumers.append(
-                ConsumerFreshness(
-                    consumer=str(item.get("consumer") or item["sk"]),
-                    complete_to=_iso_ms(item.get("complete_to_ms")),
-                    updated_at=_iso_ms(item.get("processed_at_ms")),
-                    latest_event=_iso_ms(item.get("latest_event_ms")),
-                    behind_s=None if behind is None else round(int(behind) / 1000, 1),
-                )
+    def freshness(self, now_ms: int | None = None) -> Freshness:
+        """Up to when the reports are complete, and what holds them back: each consumer's notes
+        per stream shard, folded by :func:`acd_hub.freshness.consumer_freshness` (the lowest
+        watermark of the shards that are not idle; a failing shard holds it below its records).
+        ``complete_to`` is the slowest consumer's; ``catching_up`` is true while any shard is
+        behind, failing, or a consumer is silent."""
+        notes = [
+            shard_note(item) for item in self._table.query(FRESHNESS_PK) if item.get("kind") == "freshness"
+        ]
+        consumers = [
+            ConsumerFreshness(
+                consumer=c.consumer,
+                complete_to=_iso_ms(c.complete_to_ms),
+                updated_at=_iso_ms(c.updated_at_ms),
+                latest_event=_iso_ms(c.latest_event_ms),
+                behind_s=None if c.behind_ms is None else round(c.behind_ms / 1000, 1),
+                state=c.state,
+                shards=c.shards,
+                failing_shards=c.failing_shards,
+                catching_up_shards=c.catching_up_shards,
             )
+            for c in consumer_freshness(notes, now_ms)
+        ]
         completes = [c.complete_to for c in consumers]
         behind_s = [c.behind_s for c in consumers if c.behind_s is not None]
         updated = [c.updated_at for c in consumers if c.updated_at]
-        worst = max(behind_s) if behind_s else None
         return Freshness(
             complete_to=None if not completes or None in completes else min(c for c in completes if c),
             updated_at=max(updated) if updated else None,
-            behind_s=worst,
-            catching_up=worst is not None and worst > CATCHING_UP_AFTER_S,
-            consumers=sorted(consumers, key=lambda c: c.consumer),
+            behind_s=max(behind_s) if behind_s else None,
+            catching_up=any(c.state != "up to date" for c in consumers),
+            consumers=consumers,
         )
 
     def call(self, task_id: str) -> CallSummary | None:

@@ -18,6 +18,7 @@ from acd_hub.adapters.events_table import EventsTable
 from acd_hub.adapters.reports_table import ReportsTable
 from acd_hub.aggregation import CallStatsAggregator, aggregate_batch
 from acd_hub.aws import dynamodb_client
+from acd_hub.events import stream_shard
 from acd_hub.settings import HubSettings
 
 settings = HubSettings()
@@ -31,7 +32,7 @@ aggregator = CallStatsAggregator(
 
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], _context: LambdaContext) -> dict[str, Any]:
-    batch = aggregate_batch(aggregator, events.stream_records(event))
+    batch = aggregate_batch(aggregator, events.stream_records(event), stream_shard(event))
     for message, fields in batch.warnings:
         logger.warning(message, extra=fields)
-    return batch.item_failures()
+    return batch.answer()

@@ -46,12 +46,14 @@ def test_the_day_holds_every_outcome(truth: dict[str, Any]) -> None:
 def test_hotline_kpis_equal_the_ground_truth(local_stack: LocalHub, truth: dict[str, Any]) -> None:
     for hotline, expected in truth["kpis"].items():
         shown = report(local_stack, "kpis", "--hotline", hotline, "--day", CONFIG.day.isoformat())
+        assert shown.pop("freshness")["final"] is True, hotline  # a past day, every batch done
         assert shown == expected, hotline
 
 
 def test_agent_days_equal_the_ground_truth(local_stack: LocalHub, truth: dict[str, Any]) -> None:
     for agent, expected in truth["agent_days"].items():
         shown = report(local_stack, "agent-day", "--agent", agent, "--day", CONFIG.day.isoformat())
+        assert shown.pop("freshness")["final"] is True, agent
         assert shown == expected, agent
 
 

@@ -918,6 +918,27 @@ def test_poller_stays_with_its_stream_when_the_table_is_recreated(
     assert [keys_of(e) for e in seen] == [["a"]]
 
 
+def test_a_windowed_mapping_names_the_shard_and_needs_the_state_back(
+    run_poller: Callable, aws: AwsClients
+) -> None:
+    """With a tumbling window Lambda names the shard in the event, and an answer without
+    ``state`` is a failed invocation (retried, then dead-lettered like any failure)."""
+    seen: list[dict] = []
+
+    def forgetful(event: dict) -> dict:
+        seen.append(event)
+        return {"batchItemFailures": []}  # no state
+
+    poller, resources = run_poller(forgetful, ("a",), tumbling_window=900, max_retries=1)
+    assert poller.wait_idle(10)
+    shards = aws.streams.describe_stream(StreamArn=resources.stream_arns["EventsTable"])
+    shard_ids = {shard["ShardId"] for shard in shards["StreamDescription"]["Shards"]}
+    assert {event["shardId"] for event in seen} <= shard_ids
+    assert all(event["state"] == {} and event["window"]["start"] < event["window"]["end"] for event in seen)
+    assert len(seen) == 2, "the answer without state failed: tried again, then given up"
+    assert poller.dead_lettered == 1
+
+
 @pytest.mark.parametrize(
     ("response", "retry_from", "failed"),
     [
@@ -938,6 +959,11 @@ def test_batch_outcome_reads_partial_batch_responses_like_lambda(
     records = [{"dynamodb": {"SequenceNumber": str(n)}} for n in (1, 2, 3)]
     outcome = batch_outcome(records, response, report_failures=True)
     assert (outcome.retry_from, set(outcome.failed)) == (retry_from, failed)
+    if isinstance(response, dict):  # with a tumbling window, the same answer plus its state
+        windowed = batch_outcome(records, {**response, "state": {}}, report_failures=True, windowed=True)
+        assert (windowed.retry_from, set(windowed.failed)) == (retry_from, failed)
+    without_state = batch_outcome(records, response, report_failures=True, windowed=True)
+    assert (without_state.retry_from, set(without_state.failed)) == (0, {"1", "2", "3"})
 
 
 def test_stream_record_conversion_makes_json() -> None:

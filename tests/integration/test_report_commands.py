@@ -16,6 +16,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -27,6 +28,7 @@ from click.testing import CliRunner, Result
 from acd_cli import report_cli
 from acd_cli.reporting import ReportQueries
 from acd_devkit.template import dynamodb_tables, load_template
+from acd_hub.ports import BatchProgress
 from acd_hub.settings import HubSettings
 from tests.integration.conftest import CallLog
 from tests.support import Harness, agent_state, call_event, ms
@@ -379,12 +381,21 @@ def test_cli_kpis_json_is_exactly_hotline_day_intervals(
 ) -> None:
     text = ok(run(moto_url, "kpis", "--hotline", HOTLINE, "--day", DAY, "-f", "json"))
     document = json.loads(text)
+    # the harness's events were all received on 2025-11-20: the reports are complete to then
+    # only, a year before the day asked for, so a script must not take these figures as final
+    assert document.pop("freshness") == {
+        "complete_to": "2025-11-20T12:00:00.000Z",
+        "state": "catching up",
+        "final": False,
+    }
     assert document == EXPECTED_KPIS
     assert list(document) == ["hotline", "day", "intervals"]
     assert list(document["day"]) == list(EXPECTED_KPIS["day"])
     assert list(document["intervals"][0])[:2] == ["start", "offered"]
     # the group's --format works too; a hotline id with a leading zero is the same hotline
-    assert json.loads(ok(run(moto_url, "-f", "json", "kpis", "--hotline", "0501", "--day", DAY))) == document
+    again = json.loads(ok(run(moto_url, "-f", "json", "kpis", "--hotline", "0501", "--day", DAY)))
+    assert again.pop("freshness")["final"] is False
+    assert again == document
     assert cli_log.reads() == {"Query"}
 
 
@@ -431,6 +442,7 @@ def test_cli_kpis_csv(moto_url: str, reports: Harness, cli_log: CallLog) -> None
 
 def test_cli_agent_day_all_formats(moto_url: str, reports: Harness, cli_log: CallLog) -> None:
     document = json.loads(ok(run(moto_url, "agent-day", "--agent", ANNA, "--day", DAY, "-f", "json")))
+    assert document.pop("freshness")["final"] is False
     assert document == {
         "agent": ANNA,
         "day": DAY,
@@ -565,7 +577,9 @@ def test_cli_board_all_formats(moto_url: str, reports: Harness, cli_log: CallLog
 def test_cli_reads_the_reports_table_from_the_stack(moto_url: str, reports: Harness) -> None:
     args = ["--endpoint-url", moto_url, "--stack-name", STACK, "kpis", "--hotline", HOTLINE, "--day", DAY]
     result = CliRunner().invoke(report_cli.cli, [*args, "-f", "json"])
-    assert json.loads(ok(result)) == EXPECTED_KPIS
+    document = json.loads(ok(result))
+    assert document.pop("freshness")["complete_to"] == "2025-11-20T12:00:00.000Z"
+    assert document == EXPECTED_KPIS
 
 
 EMPTY: list[tuple[list[str], str, object]] = [
@@ -693,12 +707,26 @@ def test_cli_freshness_says_how_far_the_reports_go(moto_url: str, reports: Harne
     assert [c["consumer"] for c in fresh["consumers"]] == ["agent-stats", "call-stats"]
     # every event the harness stored was received at RECEIVED: the reports hold all of them
     assert fresh["complete_to"] == "2025-11-20T12:00:00.000Z"
-    assert fresh["behind_s"] > 3600
+    # a shard of call-stats now notes a batch whose records waited an hour: it is catching up,
+    # and the table output of every report says so
+    now_ms = int(time.time() * 1000)
+    reports.reports.note_batch(
+        "call-stats",
+        BatchProgress(
+            now_ms, now_ms - 3_600_000, now_ms - 3_500_000, 3_600_000, None, 100, shard="shardId-2"
+        ),
+    )
+    fresh = json.loads(ok(run(moto_url, "freshness", "-f", "json")))
+    assert fresh["behind_s"] == 3600.0
     assert fresh["catching_up"] is True
-    # the records waited a year in the stream as far as the batches could tell: table output says so
+    call_stats = next(c for c in fresh["consumers"] if c["consumer"] == "call-stats")
+    assert (call_stats["state"], call_stats["shards"], call_stats["catching_up_shards"]) == (
+        "catching up",
+        2,
+        1,
+    )
     table = ok(run(moto_url, "kpis", "--hotline", HOTLINE, "--day", DAY))
-    assert "Catching up (" in table
-    assert "complete up to 2025-11-20 13:00:00 only." in table
+    assert "Catching up (3600 s behind): complete up to 2025-11-20 13:00:00 only." in table
     listing = ok(run(moto_url, "freshness"))
     assert "agent-stats" in listing
     assert "call-stats" in listing

@@ -359,6 +359,7 @@ def test_stream_mappings(small: dict[str, Any]) -> None:
             "max_retries": -1,
             "max_record_age": -1,
             "batching_window": 0,
+            "tumbling_window": 0,
             "report_batch_item_failures": False,
             "starting_position": "LATEST",
             "on_failure": "Queue",
@@ -431,6 +432,7 @@ def test_repo_stream_mappings(repo: dict[str, Any]) -> None:
             "max_retries": 10,
             "max_record_age": 21600,
             "batching_window": 2,
+            "tumbling_window": 900,  # only for the shard's id in the event (acd_hub/freshness.py)
             "report_batch_item_failures": True,
             "starting_position": "TRIM_HORIZON",
             "on_failure": dlq,

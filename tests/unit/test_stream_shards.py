@@ -13,7 +13,11 @@ interleaving and any injected faults:
 * no agent state is counted twice or lost (each one is exactly one interval of its day's
   timeline), and no call is (each call of the day is listed once);
 * a record that exhausts its retries is in the on-failure destination, and a redrive repairs
-  the day.
+  the day;
+* at any moment of the run, the reports' freshness never claims more than is true: no record
+  received up to what a consumer says is complete is still unhandled in any shard it has noted
+  (records given up on are the on-failure destination's; a shard not yet noted at all is what
+  no note can tell, see ``acd_hub/freshness.py``).
 """
 
 from __future__ import annotations
@@ -22,8 +26,9 @@ import itertools
 import os
 import random
 import threading
+from collections.abc import Callable
 from dataclasses import replace
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -33,7 +38,9 @@ from hypothesis import strategies as st
 from acd_devkit.memory_dynamodb import NO_FAULTS, Faults, MemoryDynamoDB
 from acd_devkit.memory_stream import StreamRun, mappings
 from acd_devkit.template import dynamodb_tables, load_template
+from acd_hub.adapters.reports_table import FRESHNESS_PK, shard_note
 from acd_hub.errors import StoreUnavailable
+from acd_hub.freshness import consumer_freshness
 from acd_hub.rebuild import Rebuilder, days_between
 from tests.support import DAYS, Harness, every_report, random_day, stream_functions
 
@@ -47,13 +54,16 @@ REPORT_OPERATIONS = frozenset({"TransactWriteItems", "BatchGetItem", "GetItem", 
 
 
 def store_all(harness: Harness, sent: list[dict[str, str]], rng: random.Random) -> None:
-    """The ACD's deliveries in a random order, some twice; a 503 is sent again, as the ACD does."""
+    """The ACD's deliveries in a random order, some twice; a 503 is sent again, as the ACD does.
+    Each is received now (a clock that never repeats a millisecond), as the ingest stamps it."""
     deliveries = sent + rng.sample(sent, k=len(sent) // 5)
     rng.shuffle(deliveries)
+    last = datetime.now(UTC)
     for params in deliveries:
+        last = max(datetime.now(UTC), last + timedelta(milliseconds=1))
         for _attempt in range(50):
             try:
-                harness.store_event(params)
+                harness.store_event(params, received=last)
                 break
             except StoreUnavailable:
                 continue
@@ -75,13 +85,51 @@ def live_reports(
             {name: (MAPPINGS[name], handler) for name, handler in functions.items()},
             seed=seed if scheduled else None,
         )
-        run.drain(producer=lambda: store_all(harness, sent, random.Random(seed + 1)))
+        stored = threading.Event()
+
+        def store() -> None:
+            store_all(harness, sent, random.Random(seed + 1))
+            stored.set()
+
+        checks = [store, freshness_checker(run, harness, stored)] if scheduled else [store]
+        run.drain(*checks)
         assert run.drained()
         db.faults = NO_FAULTS  # the outage is over: what was given up on is redriven
         for name in run.consumers:
             run.redrive(name)
             assert run.consumers[name].dead_letters == [], "a redrive with the store healthy succeeds"
     return every_report(harness, sent, day), run, sent
+
+
+CONSUMERS = {"agent-stats": "AgentStatsFunction", "call-stats": "CallStatsFunction"}
+
+
+def freshness_checker(run: StreamRun, harness: Harness, stored: threading.Event) -> Callable[[], None]:
+    """A reader of ``acd-report freshness`` among the shards' readers: each of its reads is one
+    step of the seeded interleaving, and what it reads is checked against the stream right
+    away (no other thread runs between a request and the next)."""
+
+    def check() -> None:
+        while True:
+            finished = stored.is_set() and run.drained()
+            try:
+                items = list(harness.reports.query(FRESHNESS_PK))
+            except Exception:  # an injected fault on the reader's own query: read again
+                continue
+            notes = [shard_note(item) for item in items if item.get("kind") == "freshness"]
+            for consumer in consumer_freshness(notes):
+                if consumer.complete_to_ms is None:
+                    continue
+                noted = {n.shard for n in notes if n.consumer == consumer.consumer}
+                missing = run.unhandled(CONSUMERS[consumer.consumer], noted, consumer.complete_to_ms)
+                assert not missing, (
+                    f"{consumer.consumer} claims complete to {consumer.complete_to_ms}, "
+                    f"but {len(missing)} record(s) received by then are unhandled"
+                )
+            if finished:
+                return
+
+    return check
 
 
 def rebuilt_reports(sent: list[dict[str, str]], day: date) -> dict[str, Any]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from acd_hub.aggregation import FreshnessNotes
+from acd_hub.freshness import FreshnessNotes
 from acd_hub.ports import BatchProgress, CheckAgentDay
 from tests.support import Harness, agent_state
 
@@ -34,10 +34,10 @@ def test_an_event_before_the_days_first_still_checks_the_day_before(memory_dynam
     assert checked_days(memory_dynamodb, earlier) == ["2025-11-19"]
 
 
-def progress(*, behind_ms: int = 100, failed: bool = False) -> BatchProgress:
+def progress(*, behind_ms: int = 100, failed: bool = False, shard: str = "s1") -> BatchProgress:
     return BatchProgress(
         processed_at_ms=1, oldest_received_ms=1, complete_to_ms=None if failed else 1,
-        behind_ms=behind_ms, latest_event_ms=1, records=1,
+        behind_ms=behind_ms, latest_event_ms=1, records=1, shard=shard,
     )  # fmt: skip
 
 
@@ -51,3 +51,11 @@ def test_freshness_is_written_on_every_change_and_otherwise_every_few_seconds() 
     assert not notes.wanted(progress())
     assert notes.wanted(progress(failed=True))  # a failed batch: always
     assert notes.wanted(progress())
+
+
+def test_freshness_is_written_for_each_shard_on_its_own() -> None:
+    """A shard's first batch is always said, however recently another shard's was."""
+    notes = FreshnessNotes(every_s=3600)
+    assert notes.wanted(progress(shard="s1"))
+    assert notes.wanted(progress(shard="s2"))
+    assert not notes.wanted(progress(shard="s1"))

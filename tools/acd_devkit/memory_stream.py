@@ -26,6 +26,7 @@ import threading
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from acd_devkit import template as tpl
@@ -36,13 +37,14 @@ from acd_local.lambda_runtime import (
     lambda_stream_record,
     parse_filter_patterns,
     passes_filters,
+    stream_event,
 )
 
 Handler = Callable[[dict[str, Any], Any], Any]
 
 
 @dataclass(frozen=True)
-class Mapping_:
+class MappingSettings:
     """One event source mapping's settings, from the template."""
 
     function: str
@@ -51,19 +53,23 @@ class Mapping_:
     bisect: bool
     max_retries: int  # -1: until the record expires
     report_failures: bool
+    tumbling_window: int = 0  # seconds; the event then names its shard
 
 
-def mappings(template: Mapping[str, Any] | None = None, table: str = "EventsTable") -> dict[str, Mapping_]:
+def mappings(
+    template: Mapping[str, Any] | None = None, table: str = "EventsTable"
+) -> dict[str, MappingSettings]:
     """The stream mappings of ``table`` in the template (``template.yaml`` by default)."""
     source = template if template is not None else tpl.load_template()
     return {
-        m["function"]: Mapping_(
+        m["function"]: MappingSettings(
             function=m["function"],
             batch_size=int(m["batch_size"]),
             filter_patterns=tuple(parse_filter_patterns(m["filter_patterns"])),
             bisect=bool(m["bisect"]),
             max_retries=int(m["max_retries"]),
             report_failures=bool(m.get("report_batch_item_failures", True)),
+            tumbling_window=int(m.get("tumbling_window", 0)),
         )
         for m in tpl.stream_mappings(source)
         if m["table"] == table
@@ -74,12 +80,16 @@ def mappings(template: Mapping[str, Any] | None = None, table: str = "EventsTabl
 class Consumer:
     """One function reading the stream: where it is in each shard, and what it gave up on."""
 
-    mapping: Mapping_
+    mapping: MappingSettings
     handler: Handler
     positions: dict[int, int] = field(default_factory=dict)  # shard -> next record's index
     dead_letters: list[dict[str, Any]] = field(default_factory=list)
     invocations: int = 0
     errors: list[BaseException] = field(default_factory=list)
+    # the truth a freshness claim is checked against: sequence numbers of records whose batch
+    # succeeded for them, and of records sent to the on-failure destination
+    handled: set[str] = field(default_factory=set)
+    given_up: set[str] = field(default_factory=set)
 
 
 class _Scheduler:
@@ -149,7 +159,7 @@ class StreamRun:
         self,
         db: MemoryDynamoDB,
         table: str,
-        consumers: Mapping[str, tuple[Mapping_, Handler]],
+        consumers: Mapping[str, tuple[MappingSettings, Handler]],
         *,
         seed: int | None = None,
         random_batch_sizes: bool = True,
@@ -273,18 +283,30 @@ class StreamRun:
         while pending:
             records, attempt = pending.popleft()
             consumer.invocations += 1
+            event = stream_event(
+                records,
+                shard_id=self.stream.shard_id(shard),
+                stream_arn=self.stream.arn,
+                window_s=mapping.tumbling_window,
+            )
             try:
-                response = consumer.handler(
-                    {"Records": records}, FakeLambdaContext(function_name=mapping.function)
-                )
+                response = consumer.handler(event, FakeLambdaContext(function_name=mapping.function))
             except Exception:
                 response = {"batchItemFailures": [{"itemIdentifier": ""}]}  # a function error: all failed
-            outcome = batch_outcome(records, response, report_failures=mapping.report_failures)
+            outcome = batch_outcome(
+                records,
+                response,
+                report_failures=mapping.report_failures,
+                windowed=mapping.tumbling_window > 0,
+            )
+            done = records if outcome.ok else records[: outcome.retry_from]
+            consumer.handled.update(_sequence(r) for r in done)
             if outcome.ok:
                 continue
             failed = records[outcome.retry_from :]
             if 0 <= mapping.max_retries <= attempt:
                 consumer.dead_letters.append(_destination_message(self.stream, shard, failed, attempt + 1))
+                consumer.given_up.update(_sequence(r) for r in failed)
                 continue
             if mapping.bisect and len(failed) > 1:
                 half = len(failed) // 2
@@ -292,6 +314,28 @@ class StreamRun:
                 pending.appendleft((failed[:half], attempt + 1))
             else:
                 pending.appendleft((failed, attempt + 1))
+
+    # -- the truth behind a freshness claim --
+
+    def unhandled(self, consumer: str, shard_ids: set[str], received_up_to_ms: int) -> list[str]:
+        """Sequence numbers of records in ``shard_ids`` that this consumer must see (its filters
+        pass them), received up to ``received_up_to_ms``, and neither handled nor given up."""
+        state = self.consumers[consumer]
+        missing = []
+        for shard, records in enumerate(self.stream.shards):
+            if self.stream.shard_id(shard) not in shard_ids:
+                continue
+            for raw in records:
+                received = _received_ms(raw)
+                sequence = _sequence(raw)
+                if received is None or received > received_up_to_ms:
+                    continue
+                if sequence in state.handled or sequence in state.given_up:
+                    continue
+                record = lambda_stream_record(raw, self.stream.arn, "eu-central-1")
+                if passes_filters(state.mapping.filter_patterns, record):
+                    missing.append(sequence)
+        return missing
 
     # -- the on-failure destination, read back --
 
@@ -315,6 +359,17 @@ class StreamRun:
             if kept:
                 self._process(state, shard, kept)
         return count
+
+
+def _sequence(record: Mapping[str, Any]) -> str:
+    return str(record["dynamodb"]["SequenceNumber"])
+
+
+def _received_ms(record: Mapping[str, Any]) -> int | None:
+    text = ((record["dynamodb"].get("NewImage") or {}).get("received_at") or {}).get("S")
+    if not text:
+        return None
+    return int(datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp() * 1000)
 
 
 def _destination_message(

@@ -232,7 +232,7 @@ def stream_mappings(template: Mapping[str, Any]) -> list[dict[str, Any]]:
 
     Each entry: ``function``, ``event``, ``code_uri``, ``handler``, ``table`` (logical id),
     ``batch_size``, ``filter_patterns`` (parsed JSON), ``bisect``, ``max_retries`` (-1:
-    unbounded), ``max_record_age`` (-1: unbounded), ``batching_window``,
+    unbounded), ``max_record_age`` (-1: unbounded), ``batching_window``, ``tumbling_window``,
     ``report_batch_item_failures``, ``starting_position`` and ``on_failure`` (logical id or None).
     """
     mappings: list[dict[str, Any]] = []
@@ -263,6 +263,7 @@ def stream_mappings(template: Mapping[str, Any]) -> list[dict[str, Any]]:
                     "max_retries": int(properties.get("MaximumRetryAttempts", _UNBOUNDED)),
                     "max_record_age": int(properties.get("MaximumRecordAgeInSeconds", _UNBOUNDED)),
                     "batching_window": int(properties.get("MaximumBatchingWindowInSeconds", 0)),
+                    "tumbling_window": int(properties.get("TumblingWindowInSeconds", 0)),
                     "report_batch_item_failures": "ReportBatchItemFailures"
                     in (properties.get("FunctionResponseTypes") or []),
                     "starting_position": properties.get("StartingPosition"),

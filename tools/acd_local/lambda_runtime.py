@@ -20,9 +20,10 @@ import itertools
 import json
 import re
 import sys
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -502,18 +503,47 @@ class BatchOutcome:
         return self.retry_from is None
 
 
+def stream_event(
+    records: list[dict[str, Any]], *, shard_id: str, stream_arn: str, window_s: int
+) -> dict[str, Any]:
+    """A stream batch as Lambda hands it over. With a tumbling window (``window_s`` > 0) the
+    event also names the shard and carries the window and its state, as Lambda documents
+    ("Implementing stateful DynamoDB stream processing"); the state is empty here, since no
+    handler of the hub keeps one."""
+    if window_s <= 0:
+        return {"Records": records}
+    now = int(time.time())
+    start = now - now % window_s
+    return {
+        "Records": records,
+        "window": {"start": _utc(start), "end": _utc(start + window_s)},
+        "state": {},
+        "shardId": shard_id,
+        "eventSourceARN": stream_arn,
+        "isFinalInvokeForWindow": False,
+        "isWindowTerminatedEarly": False,
+    }
+
+
+def _utc(seconds: int) -> str:
+    return datetime.fromtimestamp(seconds, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def batch_outcome(
-    records: Sequence[Mapping[str, Any]], response: Any, *, report_failures: bool
+    records: Sequence[Mapping[str, Any]], response: Any, *, report_failures: bool, windowed: bool = False
 ) -> BatchOutcome:
     """Read a stream handler's answer like Lambda does.
 
     With ``ReportBatchItemFailures``: an empty or null answer or ``batchItemFailures`` is a
     success; otherwise Lambda retries from the lowest failed sequence number. An identifier
     that is empty, null, not in the batch, or malformed fails the whole batch. Without it, any
-    answer is a success.
+    answer is a success. With a tumbling window, an answer without ``state`` is a failed
+    invocation (Lambda's rule).
     """
     sequence = [str(r["dynamodb"]["SequenceNumber"]) for r in records]
     everything = BatchOutcome(0, frozenset(sequence))
+    if windowed and not (isinstance(response, Mapping) and "state" in response):
+        return everything
     if not report_failures or response is None:
         return BatchOutcome(None)
     if not isinstance(response, Mapping):

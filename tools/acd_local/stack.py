@@ -71,6 +71,7 @@ from acd_local.lambda_runtime import (
     match_route,
     parse_filter_patterns,
     passes_filters,
+    stream_event,
 )
 
 if TYPE_CHECKING:
@@ -132,6 +133,7 @@ class StreamMapping:
     max_record_age: int = -1  # seconds (MaximumRecordAgeInSeconds); -1: until it expires
     report_batch_item_failures: bool = False
     batching_window: float = 0.0  # seconds to gather records before invoking (MaximumBatchingWindowInSeconds)
+    tumbling_window: int = 0  # TumblingWindowInSeconds: the event names its shard
 
 
 @dataclass(frozen=True)
@@ -197,6 +199,7 @@ class StackSpec:
                 max_record_age=m["max_record_age"],
                 report_batch_item_failures=m.get("report_batch_item_failures", True),
                 batching_window=float(m.get("batching_window", 0)),
+                tumbling_window=int(m.get("tumbling_window", 0)),
             )
             for m in tpl.stream_mappings(template)
         ]
@@ -1125,7 +1128,7 @@ class StreamPoller(threading.Thread):
         pending: deque[tuple[list[dict[str, Any]], int]] = deque([(batch, 0)])
         while pending:
             records, attempt = pending.popleft()
-            outcome = self._invoke_batch(records)
+            outcome = self._invoke_batch(shard_id, records)
             if outcome.ok:
                 continue
             failed = records[outcome.retry_from :]
@@ -1150,10 +1153,13 @@ class StreamPoller(threading.Thread):
         oldest = min((c for c in created if isinstance(c, int | float)), default=None)
         return oldest is not None and time.time() - oldest > self.mapping.max_record_age
 
-    def _invoke_batch(self, records: list[dict[str, Any]]) -> BatchOutcome:
+    def _invoke_batch(self, shard_id: str, records: list[dict[str, Any]]) -> BatchOutcome:
         self.invocations += 1
+        window = self.mapping.tumbling_window
         try:
-            response = self._invoke({"Records": records})
+            response = self._invoke(
+                stream_event(records, shard_id=shard_id, stream_arn=self.stream_arn or "", window_s=window)
+            )
         except Exception as exc:
             STREAM_LOG.warning(
                 "%s failed on a batch of %d record(s): %r",
@@ -1165,7 +1171,9 @@ class StreamPoller(threading.Thread):
             self._errors.record(self.mapping.function, "stream", exc)
             sequence = frozenset(str(r["dynamodb"]["SequenceNumber"]) for r in records)
             return BatchOutcome(0, sequence, function_error=True)
-        return batch_outcome(records, response, report_failures=self.mapping.report_batch_item_failures)
+        return batch_outcome(
+            records, response, report_failures=self.mapping.report_batch_item_failures, windowed=window > 0
+        )
 
     def _dead_letter(
         self, shard_id: str, span: list[dict[str, Any]], outcome: BatchOutcome, invokes: int

@@ -41,7 +41,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Protocol
 
-from acd_hub import agent_stats, backoff, call_stats, keys
+from acd_hub import agent_stats, backoff, call_stats, freshness, keys
 from acd_hub.agent_stats import AgentDay, BoardEntry, DayTotals, Link, TalkMarker, TimelineEntry
 from acd_hub.call_stats import CallSummary, Contribution, CounterKey, ListedCall, StoredCall
 from acd_hub.events import StoredEvent, StreamRecord
@@ -83,30 +83,6 @@ class Aggregator(Protocol):
     def note_batch(self, progress: BatchProgress) -> None: ...
 
 
-class FreshnessNotes:
-    """Whether a batch's progress is worth a write (``FRESHNESS``, one ``UpdateItem``: at
-    batches of 1 it was 1.5 billed write units per callback, a tenth of the bill).
-
-    Written: every failed batch, every batch that is behind (its oldest record waited longer
-    than ``quiet_behind_ms``), the first quiet one after those, and a quiet one when the last
-    write is ``every_s`` old. Not written: quiet batches in between, so the stored progress is at
-    most ``every_s`` older than the truth, which only makes it claim less, never more."""
-
-    def __init__(self, every_s: float = 5.0, quiet_behind_ms: int = 5_000) -> None:
-        self.every_s = every_s
-        self.quiet_behind_ms = quiet_behind_ms
-        self._last_at: float | None = None  # monotonic time of this container's last write
-        self._last_quiet = False
-
-    def wanted(self, progress: BatchProgress) -> bool:
-        quiet = progress.complete_to_ms is not None and progress.behind_ms <= self.quiet_behind_ms
-        now = time.monotonic()
-        if quiet and self._last_quiet and self._last_at is not None and now - self._last_at < self.every_s:
-            return False
-        self._last_at, self._last_quiet = now, quiet
-        return True
-
-
 class Conflict(Exception):
     """Other writers kept changing what this change depends on; the record is retried."""
 
@@ -140,9 +116,16 @@ class BatchOutcome:
         """The answer Lambda's ``ReportBatchItemFailures`` reads: it retries from the first."""
         return {"batchItemFailures": [{"itemIdentifier": sequence} for sequence in self.failed]}
 
+    def answer(self) -> dict[str, Any]:
+        """The handler's answer: the failures, and the tumbling window's ``state``, which Lambda
+        requires of every answer once the mapping has a window (the window is there only to
+        have the shard id in the event: the state is not used)."""
+        return {**self.item_failures(), "state": {}}
 
-def aggregate_batch(aggregator: Aggregator, records: Sequence[StreamRecord]) -> BatchOutcome:
-    """Refresh the reports a batch's events touch, each once, and record how far it got.
+
+def aggregate_batch(aggregator: Aggregator, records: Sequence[StreamRecord], shard: str = "") -> BatchOutcome:
+    """Refresh the reports a batch's events touch, each once, and record how far it got on
+    its ``shard`` (:mod:`acd_hub.freshness`).
 
     A record fails alone: when its image cannot be read or placed, or when a report it touches
     could not be refreshed; the others' reports are applied."""
@@ -167,7 +150,7 @@ def aggregate_batch(aggregator: Aggregator, records: Sequence[StreamRecord]) -> 
         for r in records
         if r.sequence in unplannable or touched.get(r.sequence, set()) & failed.keys()
     ]
-    progress = _progress(records, failed=bool(outcome.failed))
+    progress = _progress(records, set(outcome.failed), shard)
     if progress is not None:
         try:
             aggregator.note_batch(progress)
@@ -184,22 +167,17 @@ def aggregate_batch(aggregator: Aggregator, records: Sequence[StreamRecord]) -> 
     return outcome
 
 
-def _progress(records: Sequence[StreamRecord], *, failed: bool) -> BatchProgress | None:
-    """How far this consumer has got: the reports include every event received up to
-    ``complete_to_ms`` (when the batch succeeded), and the batch's oldest record had waited
+def _progress(records: Sequence[StreamRecord], failed: set[str], shard: str) -> BatchProgress | None:
+    """How far this consumer has got on the shard: its reports include every record received up
+    to the batch's newest (when nothing failed); the batch's oldest record had waited
     ``behind_ms`` in the stream (Lambda's IteratorAge, as a reader can see it)."""
-    received = [ms for ms in (record.received_ms for record in records) if ms is not None]
-    if not received:
-        return None
+    received = [r.received_ms for r in records if r.received_ms is not None]
+    pending = [r.received_ms for r in records if r.sequence in failed and r.received_ms is not None]
+    if failed and not pending and received:
+        pending = [min(received)]  # the failed records carry no receipt time: hold at the batch's
     happened = [ms for ms in (record.event_ms for record in records) if ms is not None]
-    now_ms = int(time.time() * 1000)
-    return BatchProgress(
-        processed_at_ms=now_ms,
-        oldest_received_ms=min(received),
-        complete_to_ms=None if failed else max(received),
-        behind_ms=max(0, now_ms - min(received)),
-        latest_event_ms=max(happened) if happened else None,
-        records=len(records),
+    return freshness.progress_of(
+        shard, received, pending, max(happened) if happened else None, int(time.time() * 1000)
     )
 
 
@@ -274,7 +252,7 @@ class AgentStatsAggregator:
     def __init__(self, reports: ReportsStore, settings: HubSettings) -> None:
         self._reports = reports
         self._settings = settings
-        self._notes = FreshnessNotes()
+        self._notes = freshness.FreshnessNotes()
 
     def prepare(self, items: list[dict[str, Any]]) -> None:
         """Nothing to read ahead: the batch's events are applied agent by agent."""
@@ -488,7 +466,7 @@ class CallStatsAggregator:
         self._log = log
         self._reports = reports
         self._settings = settings
-        self._notes = FreshnessNotes()
+        self._notes = freshness.FreshnessNotes()
         # an agent state's previous stored event, read ahead for a batch (see prepare)
         self._previous: dict[str, StoredEvent] = {}
 

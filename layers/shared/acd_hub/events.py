@@ -84,3 +84,10 @@ class StreamRecord:
     def event_ms(self) -> int | None:
         value = (self.item or {}).get("event_time_ms")
         return value if isinstance(value, int) else None
+
+
+def stream_shard(event: Mapping[str, Any]) -> str:
+    """The stream shard a batch comes from: Lambda names it (``shardId``) when the mapping has
+    a tumbling window; "" when it does not (``sam local invoke``, emulators without windows)."""
+    shard = event.get("shardId")
+    return shard if isinstance(shard, str) else ""

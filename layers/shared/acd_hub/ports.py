@@ -194,14 +194,17 @@ class Refused(Exception):
 
 @dataclass(frozen=True)
 class BatchProgress:
-    """How far a stream consumer has got with its latest batch (``acd-report freshness``)."""
+    """How far a stream consumer has got with its latest batch of one shard (folded by
+    :mod:`acd_hub.freshness` into ``acd-report freshness``)."""
 
     processed_at_ms: int
     oldest_received_ms: int
-    complete_to_ms: int | None  # every event received up to then is in; None if the batch failed
+    complete_to_ms: int | None  # the shard's records received up to then are in; None: failed
     behind_ms: int
     latest_event_ms: int | None
     records: int
+    shard: str = ""  # the stream shard ("" when the event does not name it)
+    pending_from_ms: int | None = None  # the oldest record that failed and is retried
 
 
 class ReportsStore(Protocol):

@@ -18,7 +18,7 @@ hotline day counters (one per shard)        ``KPI#<hotline>#<day>#<shard>``   ``
 hotline 15-minute counters (per shard)      ``KPI#<hotline>#<day>#<shard>``   ``IV#<interval>``
 waits of answered calls (max wait), day     ``WAIT#<hotline>#<day>``          ``<wait ms>#<taskid>``
 ... and per 15-minute interval              ``WAIT#<hotline>#<day>#<iv>``     ``<wait ms>#<taskid>``
-freshness of a stream consumer              ``FRESHNESS``                     ``<consumer>``
+freshness of a consumer on a stream shard  ``FRESHNESS``                     ``<consumer>#<shard>``
 ==========================================  ================================  =====================
 
 Writes are single ``TransactWriteItems`` guarded by conditions on what was read (a version on
@@ -43,6 +43,7 @@ from acd_hub import keys
 from acd_hub.adapters.dynamodb import Key, Table, translated, wire_key
 from acd_hub.agent_stats import AgentDay, BoardEntry, Link, TalkMarker, TimelineEntry
 from acd_hub.call_stats import COUNTERS, CallSummary, CounterKey, ListedCall, StoredCall, WaitEntry
+from acd_hub.freshness import ShardNote
 from acd_hub.ports import (
     AddCounters,
     BatchProgress,
@@ -129,6 +130,29 @@ def wait_sk(wait_ms: int, task_id: str) -> str:
 
 
 FRESHNESS_PK = "FRESHNESS"
+
+
+def freshness_key(consumer: str, shard: str) -> Key:
+    """One item per consumer and stream shard (just the consumer when the shard is unnamed)."""
+    return (FRESHNESS_PK, f"{consumer}#{shard}" if shard else consumer)
+
+
+def shard_note(item: Mapping[str, Any]) -> ShardNote:
+    """A ``FRESHNESS`` item as the consumer noted it."""
+
+    def whole(name: str) -> int | None:
+        value = item.get(name)
+        return None if value is None else int(value)
+
+    return ShardNote(
+        consumer=str(item.get("consumer") or item["sk"]),
+        shard=str(item.get("shard") or ""),
+        processed_at_ms=int(item.get("processed_at_ms") or 0),
+        complete_to_ms=whole("complete_to_ms"),
+        pending_from_ms=whole("pending_from_ms"),
+        behind_ms=int(item.get("behind_ms") or 0),
+        latest_event_ms=whole("latest_event_ms"),
+    )
 
 
 def _decimals(value: Any) -> Any:
@@ -322,12 +346,17 @@ class ReportsTable(Table):
         return {"Update": request | self._condition(None, names, values)}
 
     def note_batch(self, consumer: str, progress: BatchProgress) -> None:
-        """How far a stream consumer has got (read by ``acd-report`` as the reports' freshness)."""
+        """How far a stream consumer has got on one shard (folded by ``acd-report`` into the
+        reports' freshness, :mod:`acd_hub.freshness`). A good batch clears the shard's pending
+        mark; a failed one keeps the last good watermark."""
         figures = {name: value for name, value in asdict(progress).items() if value is not None}
         expression, names, values = _set_and_add({"kind": "freshness", "consumer": consumer, **figures}, {})
+        if progress.pending_from_ms is None:
+            names["#pending"] = "pending_from_ms"
+            expression += " REMOVE #pending"
         self.client.update_item(
             TableName=self.name,
-            Key=wire_key((FRESHNESS_PK, consumer)),
+            Key=wire_key(freshness_key(consumer, progress.shard)),
             UpdateExpression=expression,
             ExpressionAttributeNames=names,
             ExpressionAttributeValues=self.encode(values),
