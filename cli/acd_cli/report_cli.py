@@ -51,6 +51,8 @@ from acd_cli.output import Column, OutputFormat, format_option
 from acd_cli.report_models import KPI_NAMES, Freshness
 from acd_cli.reporting import MAX_WORKERS, EventQueries, ReportQueries
 from acd_hub import times
+from acd_hub.aggregation import CALL_CMDS
+from acd_hub.freshness import SILENT_AFTER_MS
 from acd_hub.models import CALLBACK_MODELS
 
 if TYPE_CHECKING:
@@ -641,6 +643,34 @@ def show_freshness(report: ReportContext, chosen: str) -> None:
         click.echo(describe_freshness(report.reports.freshness(), report.zone))
 
 
+# The stored events the aggregators read (their mappings' filters): a newer one than every
+# note means the stream functions stopped, not that the hub is idle.
+AGGREGATED_CMDS = sorted(CALL_CMDS | {"agentstate"})
+
+
+def stalled_since(fresh: Freshness, arrived: str | None) -> str | None:
+    """The newest note of any consumer (or "" for none), when callbacks the aggregators read
+    arrived more than ``SILENT_AFTER_MS`` after it; None while the consumers keep up."""
+    if arrived is None:
+        return None
+    latest = output.parse_utc(arrived)
+    noted = output.parse_utc(str(fresh.updated_at or ""))
+    if latest is None:
+        return None
+    if noted is None:
+        return ""
+    return fresh.updated_at if (latest - noted).total_seconds() * 1000 > SILENT_AFTER_MS else None
+
+
+def stalled_line(since: str, arrived: str | None, zone: ZoneInfo) -> str:
+    last = output.local_time(since, zone) if since else "never"
+    return (
+        f"Stalled: callbacks arrived until {output.local_time(arrived, zone)}, but no stream consumer "
+        f"noted a batch since {last}: the aggregators are not running (see acd-local's log, or "
+        "the functions' errors and the StreamLag alarm)."
+    )
+
+
 @cli.command()
 @format_option
 @click.pass_obj
@@ -648,8 +678,10 @@ def freshness(report: ReportContext, *, fmt: str | None) -> None:
     """Up to when the reports are complete, and how far behind each stream consumer is."""
     chosen = report.output_format(fmt)
     fresh = report.reports.freshness()
+    arrived = report.queries.latest_arrival(report.today(), AGGREGATED_CMDS)
+    stalled = stalled_since(fresh, arrived)
     if chosen == "json":
-        output.show_json(fresh.as_dict())
+        output.show_json({**fresh.as_dict(), "latest_callback": arrived, "stalled": stalled is not None})
         return
     columns = [
         output.field("consumer"),
@@ -670,6 +702,9 @@ def freshness(report: ReportContext, *, fmt: str | None) -> None:
         empty_message="No stream batch recorded yet: the aggregators have not run.",
         csv_lead=("consumer", "state", "complete_to", "updated_at", "behind_s", "shards"),
     )
+    if stalled is not None and chosen == "table":
+        click.echo(stalled_line(stalled, arrived, report.zone))
+        return
     show_freshness(report, chosen)
 
 

@@ -119,6 +119,21 @@ class EventQueries:
         ]
         return sorted(_unique(self._gather(partitions)), key=_event_order)
 
+    def latest_arrival(self, day: str | date, cmds: Iterable[str]) -> str | None:
+        """When the newest stored event of these cmds on ``day`` was received: the newest by
+        event time of each ``ByCmdDay`` shard (one item each), the latest receipt of those."""
+        partitions = [
+            (keys.BY_CMD_DAY, "gsi3pk", keys.cmd_day_pk(cmd, day, shard))
+            for cmd in cmds
+            for shard in range(self._shards)
+        ]
+        newest = _in_parallel(
+            lambda part: self._table.query(part[2], index=part[0], attribute=part[1], forward=False, limit=1),
+            partitions,
+        )
+        received = [str(item["received_at"]) for item in newest if item.get("received_at")]
+        return max(received) if received else None
+
     def rejected(self, day: str | date) -> list[Item]:
         """Quarantined requests received on ``day`` (reporting time zone), oldest first."""
         partitions = [(None, "pk", keys.rejected_pk(day, shard)) for shard in range(self._shards)]

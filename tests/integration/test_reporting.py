@@ -524,3 +524,14 @@ def test_cli_main_entry_point(
 def test_bernd_is_listed_for_the_call_he_answered(queries: EventQueries) -> None:
     items = queries.events_by_agent_day(BERND[0], DAY)
     assert CALL_HIDDEN in {i.get("task_id") for i in items}
+
+
+def test_latest_arrival_is_the_newest_receipt_of_those_cmds(queries: EventQueries, log: CallLog) -> None:
+    """What `acd-report freshness` compares the consumers' notes with (a stalled stream)."""
+    cmds = ["agentstate", "callevent"]
+    stored = [item for cmd in cmds for item in queries.events_by_cmd_day(cmd, DAY)]
+    assert queries.latest_arrival(DAY, cmds) == max(str(i["received_at"]) for i in stored)
+    only_calls = max(str(i["received_at"]) for i in queries.events_by_cmd_day("callevent", DAY))
+    assert queries.latest_arrival(DAY, ["callevent"]) == only_calls
+    assert queries.latest_arrival("2026-11-19", cmds) is None
+    assert log.reads() == {"Query"}

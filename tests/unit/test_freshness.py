@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from zoneinfo import ZoneInfo
 
-from acd_cli.report_cli import describe_freshness
+from acd_cli.report_cli import describe_freshness, stalled_line, stalled_since
 from acd_cli.report_models import ConsumerFreshness, Freshness
 from acd_hub.freshness import (
     CATCHING_UP_FOR_MS,
@@ -144,3 +144,17 @@ def test_a_silent_consumer_is_said() -> None:
 def test_nothing_aggregated_yet() -> None:
     line = describe_freshness(Freshness(None, None, None, False, []), ZONE)
     assert "not run" in line
+
+
+def test_callbacks_newer_than_every_note_are_a_stalled_stream() -> None:
+    """Every consumer stopped (the worker killed): none is silent beside another, but the events
+    the aggregators read kept arriving."""
+    noted = fresh(consumer("up to date"))  # last batch 11:59:58 UTC
+    assert stalled_since(noted, "2026-11-20T12:10:00.000Z") == "2026-11-20T11:59:58.000Z"
+    assert stalled_since(noted, "2026-11-20T12:01:00.000Z") is None  # within the silence allowed
+    assert stalled_since(noted, None) is None  # nothing arrived today
+    assert stalled_since(Freshness(None, None, None, False, []), "2026-11-20T12:10:00.000Z") == ""
+    line = stalled_line("2026-11-20T11:59:58.000Z", "2026-11-20T12:10:00.000Z", ZONE)
+    assert line.startswith("Stalled: callbacks arrived until 2026-11-20 13:10:00, but no stream consumer")
+    assert "since 2026-11-20 12:59:58" in line
+    assert "since never" in stalled_line("", "2026-11-20T12:10:00.000Z", ZONE)
