@@ -31,7 +31,7 @@ from acd_devkit.template import dynamodb_tables, load_template
 from acd_hub.ports import BatchProgress
 from acd_hub.settings import HubSettings
 from tests.integration.conftest import CallLog
-from tests.support import Harness, agent_state, call_event, ms
+from tests.support import RECEIVED, Harness, agent_state, call_event, ms
 
 pytestmark = pytest.mark.integration
 
@@ -710,6 +710,9 @@ def test_cli_freshness_says_how_far_the_reports_go(moto_url: str, reports: Harne
     # a shard of call-stats now notes a batch whose records waited an hour: it is catching up,
     # and the table output of every report says so
     now_ms = int(time.time() * 1000)
+    received_ms = int(RECEIVED.timestamp() * 1000)
+    for consumer in ("agent-stats", "call-stats"):  # the harness's own batches, noted quiet just now
+        reports.reports.note_batch(consumer, BatchProgress(now_ms, received_ms, received_ms, 500, None, 1))
     reports.reports.note_batch(
         "call-stats",
         BatchProgress(
