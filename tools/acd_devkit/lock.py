@@ -128,7 +128,11 @@ def layer_requirements(lock: Lock, runtime: list[Requirement]) -> str:
 
 
 def problems(
-    lock: Lock, runtime: list[Requirement], dev: list[Requirement], layer_text: str, board_text: str | None = None
+    lock: Lock,
+    runtime: list[Requirement],
+    dev: list[Requirement],
+    layer_text: str,
+    board_text: str | None = None,
 ) -> list[str]:
     found: list[str] = []
     for requirement in [*runtime, *dev]:
