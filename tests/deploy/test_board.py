@@ -64,9 +64,20 @@ def test_a_token_not_of_the_pool_is_refused(board_url: str, login: dict[str, Any
     token = login["AccessToken"]
     header, claims, signature = token.split(".")
     forged = ".".join([header, claims, signature[::-1]])
-    for bad in (forged, "not-a-jwt", login["RefreshToken"]):
+    for bad in (forged, "not-a-jwt"):
         status, _ = get(f"{board_url}api/wallboard?access_token={quote(bad)}")
         assert status == 401
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="MiniStack 1.5.33 issues Cognito's refresh token as a JWT signed with the pool's key "
+    "(token_use refresh, client_id), which its JWT authorizer takes; AWS's refresh token is an "
+    "encrypted JWE the authorizer cannot read (401). Fails the run the day MiniStack refuses it.",
+)
+def test_a_refresh_token_is_not_a_pass(board_url: str, login: dict[str, Any]) -> None:
+    status, _ = get(f"{board_url}api/wallboard?access_token={quote(login['RefreshToken'])}")
+    assert status == 401
 
 
 def test_the_board_with_the_supervisors_token(board_url: str, login: dict[str, Any]) -> None:
