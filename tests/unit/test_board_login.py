@@ -6,7 +6,7 @@ the wallboard and the day report of ``acd-report serve``, read from a day the re
 wrote, and the function uses no DynamoDB action the template does not grant it: ``Query`` and
 ``GetItem`` on the reports table.
 
-The deployed counterpart, with MiniStack's Cognito and JWT authorizer, is tests/deploy/test_board.py.
+The deployed counterpart, with MiniStack's Cognito and JWT authorizer, is tests/deploy/test_board_login.py.
 """
 
 from __future__ import annotations
