@@ -40,6 +40,9 @@ logger = Logger()
 # local stack's concurrent containers (threads of one process) mixed their dimensions. On Lambda
 # (one container per process) both behave alike.
 metrics = EphemeralMetrics()
+# Every 401 and 403 also counts here, under the service dimension alone: one series for the
+# RefusedCallbacks alarm (a botched token rotation), whatever the cmd or outcome dimensions.
+refusals = EphemeralMetrics()
 ingest = CallbackIngest(
     settings,
     EventsTable(dynamodb_client(settings.aws_endpoint_url, interactive=True), settings.events_table),
@@ -120,6 +123,7 @@ def not_found(_: Exception) -> Response:
 @app.exception_handler(Forbidden)
 def forbidden(exc: Forbidden) -> Response:
     count("invalid", "forbidden")
+    refused()
     logger.warning("callback forbidden", extra={"reason": str(exc)})
     return answer(403, {"error": "forbidden", "message": "source address not allowed"})
 
@@ -149,6 +153,7 @@ def tokens_unavailable(exc: TokensUnavailable) -> Response:
 
 def unauthorized_answer(reason: str) -> Response:
     count("invalid", "unauthorized")
+    refused()
     logger.warning("callback unauthorized", extra={"reason": reason})
     return answer(
         401,
@@ -166,6 +171,10 @@ def count(cmd: str, outcome: str) -> None:
     metrics.add_dimension(name="cmd", value=cmd if cmd in CALLBACK_MODELS else "invalid")
     metrics.add_dimension(name="outcome", value=outcome)
     metrics.add_metric(name="Callbacks", unit=MetricUnit.Count, value=1)
+
+
+def refused() -> None:
+    refusals.add_metric(name="RefusedCallbacks", unit=MetricUnit.Count, value=1)
 
 
 def answer(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response:
@@ -209,5 +218,6 @@ def without_body_for_head(event: dict[str, Any], response: dict[str, Any]) -> di
 # No log_event: the request carries the token and phone numbers.
 @logger.inject_lambda_context(clear_state=True)
 @log_metrics(metrics)
+@log_metrics(refusals)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return without_body_for_head(event, app.resolve(event, context))

@@ -228,13 +228,22 @@ def test_dashboard_shows_every_function_queue_and_alarm(
 ) -> None:
     dashboard = _dashboard(template)
     text = json.dumps(dashboard)
+    # A resource under a Condition (the board, the opening-hours alarm) may not exist: the one
+    # dashboard body of every stack cannot name it. Its alarms still notify the topic.
+    conditional = {
+        logical_id for logical_id, resource in template["Resources"].items() if "Condition" in resource
+    }
     for function in resources_of_type(template, SERVERLESS_FUNCTION):
+        if function in conditional:
+            continue
         assert f'"<{function}>"' in text, function
     for queue in resources_of_type(template, "AWS::SQS::Queue"):
         assert f'"<{queue}.QueueName>"' in text, queue
     assert '"<HttpApi>"' in text
     (alarm_widget,) = [w for w in dashboard["widgets"] if w["type"] == "alarm"]
-    assert set(alarm_widget["properties"]["alarms"]) == {f"<{logical_id}.Arn>" for logical_id in alarms}
+    assert set(alarm_widget["properties"]["alarms"]) == {
+        f"<{logical_id}.Arn>" for logical_id in alarms if logical_id not in conditional
+    }
     titles = " | ".join(w["properties"]["title"] for w in dashboard["widgets"])
     for topic in ("Callbacks by cmd and outcome", "Latency", "Stream lag", "Errors", "DLQ depth"):
         assert topic in titles
@@ -268,3 +277,62 @@ def test_admin_consumers_match_the_stream_mappings(template: dict[str, Any]) -> 
         (pattern,) = mapping["filter_patterns"]
         assert set(pattern["dynamodb"]["NewImage"]["cmd"]["S"]) == consumer.cmds, consumer.name
         assert template["Outputs"][consumer.dlq_output]["Value"] == {"Ref": mapping["on_failure"]}
+
+
+# --- issue 18: a botched rotation, and silence in opening hours ---------------------------------
+
+
+def test_refused_callbacks_alarm_reads_the_series_the_ingest_emits(
+    template: dict[str, Any], alarms: dict[str, Any]
+) -> None:
+    refused = alarms["RefusedCallbacksAlarm"]
+    service = template["Globals"]["Function"]["Environment"]["Variables"]["POWERTOOLS_SERVICE_NAME"]
+    assert (refused["Namespace"], refused["MetricName"]) == (_namespace(template), "RefusedCallbacks")
+    # the ingest's refusals carry Powertools' default dimension only (test_hostile_input)
+    assert _dimensions(refused) == {"service": service}
+    assert refused["Statistic"] == "Sum"
+    assert refused["Threshold"] == {"Ref": "RefusedCallbacksAlarmThreshold"}
+    assert refused["ComparisonOperator"] == "GreaterThanThreshold"
+    assert refused["TreatMissingData"] == "notBreaching"
+
+
+def test_no_callbacks_alarm_only_with_opening_hours(template: dict[str, Any]) -> None:
+    resource = template["Resources"]["NoCallbacksAlarm"]
+    assert resource["Condition"] == "HasOpeningHours"
+    assert template["Conditions"]["HasOpeningHours"] == {
+        "Fn::Not": [{"Fn::Equals": [{"Ref": "OpeningHoursUtc"}, ""]}]
+    }
+    assert template["Parameters"]["OpeningHoursUtc"]["Default"] == ""  # a stack with no ACD yet stays quiet
+    alarm = resource["Properties"]
+    metrics = {m["Id"]: m for m in alarm["Metrics"]}
+    stat = metrics["requests"]["MetricStat"]
+    assert (stat["Metric"]["Namespace"], stat["Metric"]["MetricName"]) == ("AWS/ApiGateway", "Count")
+    assert referenced_resource(stat["Metric"]["Dimensions"][0]["Value"]) == "HttpApi"
+    assert metrics["callbacks"]["Expression"] == "FILL(requests, 0)"
+    expression, variables = metrics["quiet"]["Expression"]["Fn::Sub"]
+    assert [m["Id"] for m in alarm["Metrics"] if m.get("ReturnData", True)] == ["quiet"]
+    # filled in as the parameters say: within the hours the count, outside them 1 (never quiet)
+    text = resolve({"Fn::Sub": [expression, {"From": "6", "To": "17"}]}, {"OpeningDays": "5"})
+    assert text == ("IF(DAY(callbacks) <= 5 AND HOUR(callbacks) >= 6 AND HOUR(callbacks) < 17, callbacks, 1)")
+    assert set(variables) == {"From", "To"}
+    assert (alarm["Threshold"], alarm["ComparisonOperator"]) == (1, "LessThanThreshold")
+    assert alarm["EvaluationPeriods"] * stat["Period"] == 1800  # 30 minutes of silence
+    assert alarm["TreatMissingData"] == "breaching"
+    assert alarm["AlarmActions"] == [{"Ref": "AlarmTopic"}]
+
+
+@pytest.mark.parametrize(
+    ("value", "valid"),
+    [
+        ("", True),
+        ("6-17", True),
+        ("0-24", True),
+        ("22-23", True),
+        ("06-17", False),
+        ("6-25", False),
+        ("6:00-17:00", False),
+    ],
+)
+def test_opening_hours_parameter_pattern(template: dict[str, Any], value: str, valid: bool) -> None:
+    pattern = template["Parameters"]["OpeningHoursUtc"]["AllowedPattern"]
+    assert bool(re.fullmatch(pattern, value)) is valid

@@ -413,6 +413,8 @@ CASES: list[tuple[str, str, Callable[[Template], Any]]] = [
         set_alarm("ConsumerLag", AlarmActions=["arn:aws:sns:eu-central-1:123456789012:x"]),
     ),
     ("E9055", "missing data as an outage", lambda t: _props("ConsumerLag")(t).pop("TreatMissingData")),
+    # an alarm on too little (no callbacks): there missing data is the outage, not "fine"
+    ("E9055", "silence taken for fine", set_alarm("ConsumerLag", ComparisonOperator="LessThanThreshold")),
     ("W9056", "an alarm without runbook", set_alarm("ApiServerErrors", AlarmDescription="5xx")),
     (
         "E9057",

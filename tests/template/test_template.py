@@ -148,6 +148,19 @@ def test_sam_build_functions(built: Path) -> None:
     assert (built / "template.yaml").is_file()
 
 
+def test_sam_build_board_layer(built: Path) -> None:
+    """The board ships the CLI's own renderer (one code with acd-report serve), not a copy."""
+    python = built / "BoardLayer" / "python"
+    for name in ("wallboard.py", "html_report.py", "reporting.py", "templates/wallboard.html.j2"):
+        built_file, source = python / "acd_cli" / name, REPO / "cli" / "acd_cli" / name
+        assert built_file.read_bytes() == source.read_bytes(), name
+    for package in ("jinja2", "altair", "vl_convert", "click", "rich"):
+        assert (python / package).is_dir(), package
+    assert not (python / "boto3").exists()
+    assert not (python / "acd_hub").exists()  # the shared layer's
+    assert not (built / "BoardFunction" / "acd_cli").exists()
+
+
 def test_sam_build_layer(built: Path) -> None:
     python = built / "SharedLayer" / "python"
     assert (python / "acd_hub" / "keys.py").is_file()
@@ -209,6 +222,59 @@ def test_ingest_policy_is_least_privilege(template: dict[str, Any]) -> None:
     assert parameter_arn.endswith(":parameter${CallbackTokenParameterName}")
     assert template["Parameters"]["CallbackTokenParameterName"]["Default"].startswith("/")
     assert "kms:ViaService" in json.dumps(by_action["kms:Decrypt"]["Condition"])
+
+
+def test_board_is_read_only_on_the_reports_table(template: dict[str, Any]) -> None:
+    properties = template["Resources"]["BoardFunction"]["Properties"]
+    statements = [s for p in properties["Policies"] for s in _statements(p)]
+    assert [
+        s for p in properties["Policies"] for s in ([p] if isinstance(p, str) else [])
+    ] == []  # no managed policy
+    assert len(statements) == 1
+    assert sorted(_as_list(statements[0]["Action"])) == ["dynamodb:GetItem", "dynamodb:Query"]
+    assert statements[0]["Effect"] == "Allow"
+    assert statements[0]["Resource"] == {"Fn::GetAtt": ["ReportsTable", "Arn"]}  # not its indexes, not "*"
+
+
+def test_board_only_with_board_login(template: dict[str, Any]) -> None:
+    board = {
+        "BoardUserPool",
+        "BoardUserPoolClient",
+        "BoardApi",
+        "BoardApiAccessLogs",
+        "BoardLayer",
+        "BoardFunction",
+        "BoardFunctionLogs",
+        "BoardApiServerErrorsAlarm",
+        "BoardErrorsAlarm",
+        "BoardThrottlesAlarm",
+    }
+    conditional = {i for i, r in template["Resources"].items() if r.get("Condition") == "BoardEnabled"}
+    assert conditional == board
+    assert template["Conditions"]["BoardEnabled"] == {"Fn::Equals": [{"Ref": "BoardLogin"}, "true"]}
+    assert template["Parameters"]["BoardLogin"]["Default"] == "false"
+    assert {o for o, v in template["Outputs"].items() if v.get("Condition") == "BoardEnabled"} == {
+        "BoardUrl",
+        "BoardUserPoolId",
+        "BoardClientId",
+    }
+
+
+def test_board_login_is_cognito_with_api_gateways_jwt_authorizer(template: dict[str, Any]) -> None:
+    resources = template["Resources"]
+    auth = resources["BoardApi"]["Properties"]["Auth"]
+    login = auth["Authorizers"][auth["DefaultAuthorizer"]]
+    assert login["IdentitySource"] == "$request.querystring.access_token"
+    issuer = login["JwtConfiguration"]["issuer"]["Fn::Sub"]
+    assert issuer == "https://cognito-idp.${AWS::Region}.amazonaws.com/${BoardUserPool}"
+    assert login["JwtConfiguration"]["audience"] == [{"Ref": "BoardUserPoolClient"}]
+    pool = resources["BoardUserPool"]["Properties"]
+    assert pool["AdminCreateUserConfig"]["AllowAdminCreateUserOnly"] is True  # no self sign-up
+    client = resources["BoardUserPoolClient"]["Properties"]
+    assert client["GenerateSecret"] is False
+    assert "ALLOW_REFRESH_TOKEN_AUTH" in client["ExplicitAuthFlows"]
+    # the callback API has no authorizer: its routes keep the token in the path
+    assert "Auth" not in resources["HttpApi"]["Properties"]
 
 
 def test_fanout_may_publish_only_to_its_topics(resources: dict[str, Any]) -> None:

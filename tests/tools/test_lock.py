@@ -70,3 +70,16 @@ def test_the_repository_agrees():
     parsed = lock.read_lock(lock.LOCK.read_text())
     runtime, dev = lock.project_requirements()
     assert lock.problems(parsed, runtime, dev, lock.LAYER_REQUIREMENTS.read_text()) == []
+
+
+def test_the_board_layer_ships_the_renderers_tree_less_the_shared_layers():
+    parsed = lock.read_lock(lock.LOCK.read_text())
+    runtime, _ = lock.project_requirements()
+    board = lock.board_packages(parsed, runtime)
+    assert {"altair", "vl-convert-python", "jinja2", "click", "rich"} <= set(board)
+    assert not set(board) & set(lock.layer_packages(parsed, runtime))  # typing-extensions, ... once
+    assert not {"boto3", "botocore", "s3transfer", "moto", "pytest"} & set(board)
+    assert lock.BOARD_REQUIREMENTS.read_text() == lock.board_requirements(parsed, runtime)
+    edited = lock.BOARD_REQUIREMENTS.read_text().replace("altair==", "altair==0.")
+    problems = lock.problems(parsed, runtime, [], lock.LAYER_REQUIREMENTS.read_text(), edited)
+    assert any("cli/requirements.txt is not what the lock gives" in p for p in problems)

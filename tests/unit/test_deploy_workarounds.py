@@ -111,6 +111,36 @@ def test_route_keys_from_sams_openapi_body() -> None:
     assert [key for key, _ in workarounds.route_keys(body)] == ["GET /callback/{token}", "$default"]
 
 
+def test_a_conditional_functions_routes_and_their_authorizer() -> None:
+    """SAM wraps a function under a Condition (the board's) in Fn::If at the path, the operation
+    and the uri; the stack's own condition decides, and the route keeps its JWT authorizer."""
+
+    def when(value: object) -> dict[str, object]:
+        return {"Fn::If": ["BoardEnabled", value, {"Ref": "AWS::NoValue"}]}
+
+    uri = {
+        "Fn::Sub": "arn:aws:apigateway:r:lambda:path/2015-03-31/functions/${BoardFunction.Arn}/invocations"
+    }
+    operation = {
+        "x-amazon-apigateway-integration": {
+            "type": "aws_proxy",
+            "uri": when(uri),
+            "payloadFormatVersion": "2.0",
+        },
+        "security": [{"BoardLogin": []}],
+    }
+    body = {"paths": {"/": when({"get": when(operation)}), "/report": when({"get": when(operation)})}}
+    on = workarounds.chosen_paths(body, lambda condition: condition == "BoardEnabled")
+    assert [key for key, _ in workarounds.route_keys(on)] == ["GET /", "GET /report"]
+    assert on["paths"]["/"]["get"]["x-amazon-apigateway-integration"]["uri"] == uri
+    assert workarounds.route_authorizers(on) == {
+        "GET /": ("BoardLogin", []),
+        "GET /report": ("BoardLogin", []),
+    }
+    off = workarounds.chosen_paths(body, lambda _: False)
+    assert workarounds.route_keys(off) == []
+
+
 def test_the_stacks_api_url_as_the_emulator_serves_it() -> None:
     url = workarounds.local_api_url(
         "https://ab12cd.execute-api.eu-central-1.amazonaws.com/", "http://127.0.0.1:4566"

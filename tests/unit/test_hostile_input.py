@@ -560,6 +560,22 @@ def test_other_paths_stay_404() -> None:
     assert resolve("/elsewhere")["statusCode"] == 404
 
 
+def emf_lines(text: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in text.splitlines() if line.startswith("{") and '"_aws"' in line]
+
+
+def test_a_refused_callback_counts_once_under_the_service_alone(capsys: pytest.CaptureFixture[str]) -> None:
+    """The RefusedCallbacks alarm watches one series: RefusedCallbacks with the service dimension."""
+    capsys.readouterr()
+    resolve("/callback?cmd=agentstate")  # 401
+    resolve(f"/callback/{TOKEN}?cmd=agentstate&agentid=400001&mode=0&state=online")  # not refused
+    refused = [line for line in emf_lines(capsys.readouterr().out) if "RefusedCallbacks" in line]
+    assert len(refused) == 1
+    (directive,) = refused[0]["_aws"]["CloudWatchMetrics"]
+    assert directive["Dimensions"] == [["service"]]
+    assert refused[0]["RefusedCallbacks"] == [1.0] or refused[0]["RefusedCallbacks"] == 1.0
+
+
 # --- the token in no log line -------------------------------------------------------------------
 
 

@@ -46,8 +46,9 @@ STOP_GRACE = 10.0
 
 
 def free_port() -> int:
+    """A free loopback port, or ``ACD_DEPLOY_PORT`` when set (a shared machine's own range)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind((LOOPBACK, 0))
+        probe.bind((LOOPBACK, int(os.environ.get("ACD_DEPLOY_PORT", "0"))))
         return int(probe.getsockname()[1])
 
 

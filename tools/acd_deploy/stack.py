@@ -12,6 +12,7 @@ import json
 import os
 import secrets
 import subprocess
+import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -30,6 +31,10 @@ TEMPLATE = REPO / "template.yaml"
 SAMCONFIG = REPO / "samconfig.toml"
 STACK_NAME = "acd-callback-hub-dev"  # samconfig.toml's [default] stack_name
 TOKEN_PARAMETER = "/acd-callback-hub/dev/callback-tokens"  # noqa: S105 - its name, not a token
+# The board turned on as an operator turns it on (README "The board on AWS"): samconfig's
+# overrides kept and these added, in one string, since --parameter-overrides replaces the whole of
+# samconfig's. The hotlines are acd-sim's.
+BOARD_PARAMETERS = {"BoardLogin": "true", "BoardHotlines": "501,502,503"}
 BUILD_TIMEOUT = 900
 DEPLOY_TIMEOUT = 900
 # A real profile or session in the caller's shell must not reach sam (nor AWS).
@@ -169,11 +174,25 @@ def deployable_copy(built: Path, name: str = "template.deploy.json", edit: Any =
     return copy
 
 
+def parameter_overrides(added: Mapping[str, str]) -> str:
+    """samconfig.toml's [default] ``parameter_overrides`` with ``added`` after them (one string)."""
+    kept = tomllib.loads(SAMCONFIG.read_text())["default"]["deploy"]["parameters"]["parameter_overrides"]
+    return " ".join([kept, *(f"{name}={value}" for name, value in added.items())])
+
+
 def sam_deploy(
-    template: Path, work_dir: Path, env: Mapping[str, str], clients: Clients, stack_name: str = STACK_NAME
+    template: Path,
+    work_dir: Path,
+    env: Mapping[str, str],
+    clients: Clients,
+    stack_name: str = STACK_NAME,
+    *,
+    parameters: Mapping[str, str] | None = None,
 ) -> None:
-    """``sam deploy`` with samconfig.toml's [default] parameters; only the template file, the stack
-    name and the confirmation prompt are given here. A failure names the resources that failed."""
+    """``sam deploy`` with samconfig.toml's [default] parameters (and ``parameters`` added); only
+    the template file, the stack name and the confirmation prompt are given here. A failure names
+    the resources that failed."""
+    overrides = ["--parameter-overrides", parameter_overrides(parameters)] if parameters else []
     try:
         _run_sam(
             [
@@ -186,6 +205,7 @@ def sam_deploy(
                 stack_name,
                 "--no-confirm-changeset",
                 "--no-progressbar",
+                *overrides,
             ],
             env,
             work_dir / f"sam-deploy-{stack_name}.log",
@@ -250,7 +270,7 @@ def deploy(emulator: Emulator, work_dir: Path, tokens: Sequence[str]) -> Deploye
     log("sam build ...")
     built = sam_build(work_dir, env)
     log("sam deploy ...")
-    sam_deploy(deployable_copy(built), work_dir, env, clients)
+    sam_deploy(deployable_copy(built), work_dir, env, clients, parameters=BOARD_PARAMETERS)
     workarounds.add_http_api_routes(clients, STACK_NAME, REGION)
     stack = DeployedStack(emulator, clients, STACK_NAME, tokens[0], env)
     stack.refresh()

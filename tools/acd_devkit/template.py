@@ -274,10 +274,13 @@ def stream_mappings(template: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 
 def http_routes(template: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """Every ``HttpApi`` event: ``function``, ``event``, ``method``, ``path``, ``code_uri``,
+    """Every ``HttpApi`` event of a function a stack with the default parameters has (not the
+    board's, BoardLogin=false): ``function``, ``event``, ``method``, ``path``, ``code_uri``,
     ``handler`` and ``payload_format`` (``"2.0"`` unless the event says otherwise)."""
     routes: list[dict[str, Any]] = []
     for logical_id in resources_of_type(template, SERVERLESS_FUNCTION):
+        if not deployed(template, logical_id):
+            continue
         events = _function_properties(template, logical_id).get("Events") or {}
         for event_name, event in events.items():
             if event.get("Type") != "HttpApi":
@@ -298,6 +301,40 @@ def http_routes(template: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 
 # --- intrinsics ----------------------------------------------------------------------------------
+
+
+def deployed(
+    template: Mapping[str, Any], logical_id: str, parameters: Mapping[str, Any] | None = None
+) -> bool:
+    """Whether a stack with ``parameters`` (else the defaults) has the resource: its ``Condition``
+    holds (``Fn::Equals``, ``Fn::Not``, ``Fn::And``, ``Fn::Or``, ``Condition``), or it has none."""
+    name = template["Resources"][logical_id].get("Condition")
+    return name is None or condition_holds(template, name, parameters)
+
+
+def condition_holds(
+    template: Mapping[str, Any], name: str, parameters: Mapping[str, Any] | None = None
+) -> bool:
+    refs = {**parameter_defaults(template), **(parameters or {})}
+
+    def holds(value: Any) -> bool:
+        if not isinstance(value, dict) or len(value) != 1:
+            raise TemplateError(f"condition {name}: cannot evaluate {value!r}")
+        ((function, argument),) = value.items()
+        if function == "Condition":
+            return holds(template["Conditions"][argument])
+        if function == "Fn::Equals":
+            left, right = (str(resolve(item, refs)) for item in argument)
+            return left == right
+        if function == "Fn::Not":
+            return not holds(argument[0])
+        if function == "Fn::And":
+            return all(holds(item) for item in argument)
+        if function == "Fn::Or":
+            return any(holds(item) for item in argument)
+        raise TemplateError(f"condition {name}: cannot evaluate {function}")
+
+    return holds(template["Conditions"][name])
 
 
 def parameter_defaults(template: Mapping[str, Any]) -> dict[str, Any]:

@@ -169,6 +169,8 @@ class StackSpec:
         globals_ = dict((template.get("Globals") or {}).get("Function") or {})
         functions: dict[str, FunctionSpec] = {}
         for logical_id, resource in tpl.resources_of_type(template, tpl.SERVERLESS_FUNCTION).items():
+            if not tpl.deployed(template, logical_id):
+                continue  # not in a stack with the default parameters: the board (BoardLogin=false)
             properties = {**globals_, **(resource.get("Properties") or {})}
             code_uri, handler = properties.get("CodeUri"), properties.get("Handler")
             if not isinstance(code_uri, str) or not isinstance(handler, str):
@@ -221,8 +223,12 @@ def _int_or(value: Any, default: int) -> int:
 
 
 def _layer_packages(template: Mapping[str, Any], base_dir: Path) -> Iterator[str]:
-    for resource in (template.get("Resources") or {}).values():
+    from acd_devkit import template as tpl  # noqa: PLC0415
+
+    for logical_id, resource in (template.get("Resources") or {}).items():
         if not isinstance(resource, dict) or resource.get("Type") != "AWS::Serverless::LayerVersion":
+            continue
+        if not tpl.deployed(template, logical_id):
             continue
         content = (resource.get("Properties") or {}).get("ContentUri")
         if not isinstance(content, str):

@@ -800,7 +800,8 @@ class AlarmsNotify(HubRule, CloudFormationLintRule):
     shortdesc = "Every alarm notifies a topic, and again when it is OK"
     description = (
         "AlarmActions and OKActions name SNS topics of this template; TreatMissingData notBreaching "
-        "(no traffic is not an outage)."
+        "(no traffic is not an outage), but breaching for an alarm on too little (LessThan...): there "
+        "no traffic is the outage it watches for."
     )
 
     def match(self, cfn: Template) -> list[RuleMatch]:
@@ -814,8 +815,10 @@ class AlarmsNotify(HubRule, CloudFormationLintRule):
                     found.append(
                         RuleMatch(path, f"{alarm.logical_id}: {key} must name topics of this template")
                     )
-            if alarm.properties.get("TreatMissingData") != "notBreaching":
-                found.append(RuleMatch(path, f"{alarm.logical_id}: TreatMissingData must be notBreaching"))
+            on_too_little = str(alarm.properties.get("ComparisonOperator", "")).startswith("LessThan")
+            expected = "breaching" if on_too_little else "notBreaching"
+            if alarm.properties.get("TreatMissingData") != expected:
+                found.append(RuleMatch(path, f"{alarm.logical_id}: TreatMissingData must be {expected}"))
         return found
 
 

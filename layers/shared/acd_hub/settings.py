@@ -62,6 +62,9 @@ class HubSettings(BaseModel):
     # "Capacity": one partition per ~100 counter updates/s keeps a big hotline well inside
     # DynamoDB's per-partition write limit). Readers must use the same number.
     kpi_shards: int = Field(default=4, ge=1, le=64)
+    # The hotlines the deployed board shows (BoardFunction): it may read the reports table only,
+    # which does not list a day's hotlines.
+    board_hotlines: list[str] = Field(default_factory=list)
 
     @model_validator(mode="before")
     @classmethod
@@ -80,7 +83,7 @@ class HubSettings(BaseModel):
         }
         return {**from_environment, **given}
 
-    @field_validator("callback_tokens", "allowed_source_cidrs", mode="before")
+    @field_validator("callback_tokens", "allowed_source_cidrs", "board_hotlines", mode="before")
     @classmethod
     def _csv(cls, value: object) -> object:
         return _split_csv(value)

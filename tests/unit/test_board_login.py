@@ -1,0 +1,268 @@
+"""The board on AWS (BoardLogin=true): the real ``functions/board/app.py`` behind API Gateway's JWT
+authorizer as the template configures it (its identity source, issuer and audience, resolved for
+a user pool and client of our own), emulated by :mod:`acd_devkit.jwt_authorizer` with a JWKS of a
+key made here. A request without a valid token never reaches the function (401); with one it gets
+the wallboard and the day report of ``acd-report serve``, read from a day the real aggregators
+wrote, and the function uses no DynamoDB action the template does not grant it: ``Query`` and
+``GetItem`` on the reports table.
+
+The deployed counterpart, with MiniStack's Cognito and JWT authorizer, is tests/deploy/test_board_login.py.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import sys
+import time
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+from joserfc import jwt
+from joserfc.jwk import KeySet, RSAKey
+
+from acd_devkit.jwt_authorizer import JwtAuthorizer
+from acd_devkit.memory_dynamodb import MemoryDynamoDB
+from acd_devkit.memory_stream import StreamRun, mappings
+from acd_devkit.template import dynamodb_tables, load_template, resolve
+from acd_local.lambda_runtime import HttpRequest, Route, build_http_api_event, load_handler, match_route
+from tests.support import (
+    FUNCTION_ENVIRONMENT,
+    Harness,
+    lambda_context,
+    patched_env,
+    random_day,
+    stream_functions,
+)
+from tests.unit.test_grants_in_use import RecordingClient, granted
+
+TEMPLATE = load_template()
+BOARD_CODE = Path(__file__).resolve().parents[2] / "functions" / "board"
+REGION = "eu-central-1"
+POOL = "eu-central-1_Board0001"
+CLIENT = "boardclient0000000000000001"
+ISSUER = f"https://cognito-idp.{REGION}.amazonaws.com/{POOL}"
+DAY = date(2026, 11, 20)
+HOTLINES = ("501", "502")
+
+
+def board_authorizer(keys: KeySet) -> JwtAuthorizer:
+    """The template's BoardLogin authorizer, its intrinsics resolved for our pool and client."""
+    api = TEMPLATE["Resources"]["BoardApi"]["Properties"]
+    spec = api["Auth"]["Authorizers"][api["Auth"]["DefaultAuthorizer"]]
+    refs = {"AWS::Region": REGION, "BoardUserPool": POOL, "BoardUserPoolClient": CLIENT}
+    return JwtAuthorizer(
+        identity_source=spec["IdentitySource"],
+        issuer=resolve(spec["JwtConfiguration"]["issuer"], refs),
+        audience=[resolve(a, refs) for a in spec["JwtConfiguration"]["audience"]],
+        keys=keys,
+    )
+
+
+def routes() -> list[Route]:
+    events = TEMPLATE["Resources"]["BoardFunction"]["Properties"]["Events"]
+    return [
+        Route(e["Properties"]["Method"], e["Properties"]["Path"], "BoardFunction") for e in events.values()
+    ]
+
+
+@pytest.fixture(scope="module")
+def signing_key() -> RSAKey:
+    return RSAKey.generate_key(2048, parameters={"kid": "board-key-1", "alg": "RS256", "use": "sig"})
+
+
+@pytest.fixture(scope="module")
+def jwks(signing_key: RSAKey) -> KeySet:
+    """What the pool's jwks_uri would answer: the public half only."""
+    return KeySet([RSAKey.import_key(signing_key.as_dict(private=False))])
+
+
+def access_token(key: RSAKey, **changes: Any) -> str:
+    """A token shaped as Cognito's access token: client_id, no aud."""
+    now = int(time.time())
+    claims: dict[str, Any] = {
+        "sub": "0f5c-supervisor",
+        "iss": ISSUER,
+        "client_id": CLIENT,
+        "token_use": "access",
+        "scope": "aws.cognito.signin.user.admin",
+        "auth_time": now,
+        "iat": now,
+        "exp": now + 3600,
+        "username": "supervisor@example.com",
+    }
+    claims.update(changes)
+    claims = {name: value for name, value in claims.items() if value is not None}
+    header = {"alg": "RS256", "kid": key.kid}
+    return jwt.encode(header, claims, key)
+
+
+@pytest.fixture(scope="module")
+def board() -> Iterator[tuple[ModuleType, RecordingClient]]:
+    """The board function over a day the real aggregators wrote, its client recording."""
+    db = MemoryDynamoDB(dynamodb_tables(TEMPLATE), shards=2)
+    harness = Harness(db)
+    sent = random_day(random.Random(18), DAY)
+    with stream_functions(db) as functions:
+        run = StreamRun(
+            db,
+            harness.settings.events_table,
+            {name: (mappings()[name], handler) for name, handler in functions.items()},
+        )
+        run.drain(producer=lambda: [harness.store_event(params) for params in sent])
+        assert run.drained()
+    recording = RecordingClient(db)
+    import acd_hub.aws  # noqa: PLC0415
+
+    saved = acd_hub.aws.dynamodb_client
+    acd_hub.aws.dynamodb_client = lambda *_, **__: recording  # type: ignore[assignment]
+    environment = {**FUNCTION_ENVIRONMENT, "ACD_BOARD_HOTLINES": ",".join(HOTLINES)}
+    try:
+        with patched_env(environment):
+            handler = load_handler(BOARD_CODE, "app.lambda_handler")
+        yield sys.modules[handler.__module__], recording
+    finally:
+        acd_hub.aws.dynamodb_client = saved
+
+
+def call(module: ModuleType, authorizer: JwtAuthorizer, target: str, **headers: str) -> dict[str, Any]:
+    http = HttpRequest("GET", target, [("Host", "board.example"), *headers.items()], b"", "203.0.113.7")
+    found = match_route(routes(), "GET", http.path)
+    assert found, target
+    route, params = found
+    event = build_http_api_event(http, route, params)
+    answer: dict[str, Any] = authorizer(module.lambda_handler)(event, lambda_context())
+    return answer
+
+
+def test_the_board_routes_are_those_of_serve_and_all_behind_the_login() -> None:
+    api = TEMPLATE["Resources"]["BoardApi"]["Properties"]
+    assert {(r.method, r.path) for r in routes()} == {
+        ("GET", "/"),
+        ("GET", "/api/wallboard"),
+        ("GET", "/report"),
+    }
+    assert api["Auth"]["DefaultAuthorizer"] == "BoardLogin"
+    for event in TEMPLATE["Resources"]["BoardFunction"]["Properties"]["Events"].values():
+        assert event["Properties"]["ApiId"] == {"Ref": "BoardApi"}  # not the callback API
+        assert "Auth" not in event["Properties"]  # no route opts out of the default authorizer
+
+
+@pytest.mark.parametrize("target", ["/", "/api/wallboard", "/report?day=2026-11-20"])
+def test_without_a_token_401_and_the_function_never_runs(
+    board: tuple[ModuleType, RecordingClient], jwks: KeySet, target: str
+) -> None:
+    module, recording = board
+    before = set(recording.used)
+    recording.used.clear()
+    answer = call(module, board_authorizer(jwks), target)
+    assert answer["statusCode"] == 401
+    assert json.loads(answer["body"]) == {"message": "Unauthorized"}
+    assert recording.used == set()
+    recording.used |= before
+
+
+def refused_tokens(key: RSAKey) -> dict[str, str]:
+    other = RSAKey.generate_key(
+        2048, parameters={"kid": key.kid, "alg": "RS256"}
+    )  # same kid, not the pool's key
+    now = int(time.time())
+    return {
+        "expired": access_token(key, iat=now - 7200, exp=now - 60),
+        "another issuer": access_token(
+            key, iss=f"https://cognito-idp.{REGION}.amazonaws.com/eu-central-1_Other"
+        ),
+        "another client": access_token(key, client_id="someoneelse"),
+        "aud of another client wins over client_id": access_token(key, aud="someoneelse"),
+        "not yet valid": access_token(key, nbf=now + 600),
+        "signed by another key": access_token(other),
+        "no expiry": access_token(key, exp=None),
+        "garbage": "not-a-jwt",
+    }
+
+
+def test_an_invalid_token_is_refused(
+    board: tuple[ModuleType, RecordingClient], jwks: KeySet, signing_key: RSAKey
+) -> None:
+    module, _ = board
+    for why, token in refused_tokens(signing_key).items():
+        answer = call(module, board_authorizer(jwks), f"/api/wallboard?access_token={token}")
+        assert answer["statusCode"] == 401, why
+
+
+def test_a_header_is_not_where_the_board_looks(
+    board: tuple[ModuleType, RecordingClient], jwks: KeySet, signing_key: RSAKey
+) -> None:
+    """One identity source: the query parameter (a wall screen's browser sets no header)."""
+    module, _ = board
+    answer = call(
+        module, board_authorizer(jwks), "/api/wallboard", Authorization=f"Bearer {access_token(signing_key)}"
+    )
+    assert answer["statusCode"] == 401
+
+
+def test_with_a_valid_token_the_wallboard(
+    board: tuple[ModuleType, RecordingClient], jwks: KeySet, signing_key: RSAKey
+) -> None:
+    module, _ = board
+    authorizer = board_authorizer(jwks)
+    token = access_token(signing_key)
+    page = call(module, authorizer, f"/?access_token={token}")
+    assert page["statusCode"] == 200
+    assert page["headers"]["Content-Type"].startswith("text/html")
+    assert "<h1>Wallboard" in page["body"]
+    # the page carries its query (the token) on to its reads
+    assert 'fetch("/api/wallboard" + PAGE_QUERY' in page["body"]
+    figures = call(module, authorizer, f"/api/wallboard?access_token=Bearer%20{token}")
+    assert figures["statusCode"] == 200
+    shown = json.loads(figures["body"])
+    assert [h["hotline"] for h in shown["hotlines"]] == list(HOTLINES)
+    assert shown["agents"], "the day's agents are on the board"
+
+
+def test_an_id_token_of_the_client_is_taken_too(
+    board: tuple[ModuleType, RecordingClient], jwks: KeySet, signing_key: RSAKey
+) -> None:
+    module, _ = board
+    token = access_token(signing_key, client_id=None, aud=CLIENT, token_use="id")
+    assert call(module, board_authorizer(jwks), f"/api/wallboard?access_token={token}")["statusCode"] == 200
+
+
+def test_with_a_valid_token_the_day_report(
+    board: tuple[ModuleType, RecordingClient], jwks: KeySet, signing_key: RSAKey
+) -> None:
+    module, _ = board
+    token = access_token(signing_key)
+    answer = call(module, board_authorizer(jwks), f"/report?day={DAY}&access_token={token}")
+    assert answer["statusCode"] == 200, answer["body"][:300]
+    for hotline in HOTLINES:
+        assert f'data-hotline="{hotline}"' in answer["body"]
+    bad = call(module, board_authorizer(jwks), f"/report?day=2026-13-01&access_token={token}")
+    assert bad["statusCode"] == 400
+
+
+def test_the_board_reads_with_its_grants_only(
+    board: tuple[ModuleType, RecordingClient], jwks: KeySet, signing_key: RSAKey
+) -> None:
+    module, recording = board
+    token = access_token(signing_key)
+    for target in ("/", "/api/wallboard", f"/report?day={DAY}", f"/report?day={DAY}&agent=100001"):
+        assert (
+            call(
+                module, board_authorizer(jwks), f"{target}{'&' if '?' in target else '?'}access_token={token}"
+            )["statusCode"]
+            == 200
+        )
+    used = {
+        ("ReportsTable" if table == "ReportsTable" else table, action) for table, action in recording.used
+    }
+    assert used, "the board read nothing"
+    assert (
+        used
+        <= granted("BoardFunction")
+        == {("ReportsTable", "dynamodb:Query"), ("ReportsTable", "dynamodb:GetItem")}
+    )
