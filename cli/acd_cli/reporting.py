@@ -124,9 +124,64 @@ class EventQueries:
         partitions = [(None, "pk", keys.rejected_pk(day, shard)) for shard in range(self._shards)]
         return sorted(_unique(self._gather(partitions)), key=_received_order)
 
+    def day_hotlines(self, day: str | date) -> list[Item]:
+        """The hotlines named by the day's call events, by number: the calls each got (distinct
+        task ids, inbound and outbound) and its first and last call event. From the day's
+        ``callevent`` listing: the reports table keys KPIs by hotline and lists no day's hotlines."""
+        found: dict[str, dict[str, Any]] = {}
+        for event in self.events_by_cmd_day("callevent", day):
+            data = _data(event)
+            if data.get("hotlineid") is None:
+                continue
+            entry = found.setdefault(str(data["hotlineid"]), {"in": set(), "out": set(), "times": []})
+            entry["out" if data.get("mode") == 1 else "in"].add(event.get("task_id"))
+            entry["times"].append(str(event.get("event_time") or ""))
+        return [
+            {
+                "hotline": hotline,
+                "inbound_calls": len(entry["in"]),
+                "outbound_calls": len(entry["out"]),
+                "first_event": min(entry["times"]) or None,
+                "last_event": max(entry["times"]) or None,
+            }
+            for hotline, entry in sorted(found.items(), key=lambda kv: _number_order(kv[0]))
+        ]
+
+    def day_agents(self, day: str | date) -> list[Item]:
+        """The agents who reported a state on the day (its ``agentstate`` listing), by number:
+        how many state events, the first and the last, and the state of the last."""
+        found: dict[str, list[Item]] = {}
+        for event in self.events_by_cmd_day("agentstate", day):  # in time order
+            if event.get("agent") is not None:
+                found.setdefault(str(event["agent"]), []).append(event)
+        listing = []
+        for agent, events in sorted(found.items(), key=lambda kv: _number_order(kv[0])):
+            last = _data(events[-1])
+            listing.append(
+                {
+                    "agent": agent,
+                    "state_events": len(events),
+                    "first_event": events[0].get("event_time"),
+                    "last_event": events[-1].get("event_time"),
+                    "last_state": last.get("state"),
+                    "last_pause_reason": last.get("pause-reason"),
+                }
+            )
+        return listing
+
     def stored(self, key: tuple[str, str]) -> Item | None:
         """One item by its ``pk``/``sk``, strongly consistent (the log is the truth)."""
         return self._table.get(key)
+
+
+def _data(event: Item) -> dict[str, Any]:
+    data = event.get("data")
+    return data if isinstance(data, dict) else {}
+
+
+def _number_order(text: str) -> tuple[bool, int, str]:
+    """Numbers by value (``99`` before ``501``), anything else after them."""
+    return (not text.isdigit(), int(text) if text.isdigit() else 0, text)
 
 
 def _day_text(day: str | date) -> str:
