@@ -1132,6 +1132,8 @@ def html(
     type=click.IntRange(0, 65535),
     default=8080,
     show_default=True,
+    envvar="ACD_REPORT_SERVE_PORT",
+    show_envvar=True,
     help="Port on 127.0.0.1 (0: any free one).",
 )
 @click.option(
