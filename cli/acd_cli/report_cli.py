@@ -1197,6 +1197,36 @@ def serve(
         server.server_close()
 
 
+# -- warnings: parameters the ACD sends that the hub does not know ------------------------------
+
+
+@cli.command()
+@click.option("--day", metavar="YYYY-MM-DD", callback=_day, help="Day of the events (default: today).")
+@format_option
+@click.pass_obj
+def warnings(report: ReportContext, *, day: str | None, fmt: str | None) -> None:
+    """Unknown parameters of a day's stored events (a misspelling, or a new ACD version's), each
+    with the known name it is closest to. The events were stored; the parameters are unused."""
+    day = day or report.today()
+    zone = report.zone
+    output.emit(
+        report.queries.warnings(day, CMDS),
+        report.output_format(fmt),
+        columns=[
+            Column("time", lambda i: output.local_time(i.get("event_time"), zone, "%H:%M:%S"), no_wrap=True),
+            output.field("cmd"),
+            output.field("agent"),
+            output.field("parameter", "unknown parameter", max_width=30),
+            output.field("value", max_width=30),
+            output.field("closest", "did you mean"),
+            output.field("task_id", "task"),
+        ],
+        title=f"Unknown parameters of {day}'s events ({zone.key}; kept under data.extra, not used)",
+        empty_message=f"No unknown parameters in the events of {day}.",
+        csv_lead=("event_time", "cmd", "agent", "parameter", "value", "closest", "task_id", "event_key"),
+    )
+
+
 # -- the day's hotlines and agents: what to pass to --hotline and --agent ------------------------
 
 

@@ -169,6 +169,32 @@ class EventQueries:
             )
         return listing
 
+    def warnings(self, day: str | date, cmds: Iterable[str]) -> list[Item]:
+        """The unknown parameters of the day's stored events (their ``warnings``), one row each,
+        in event-time order. Reads every event of the day (each cmd's listing): there is no
+        listing of warned events alone, and this is an operator's occasional question."""
+        rows = []
+        for cmd in cmds:
+            for event in self.events_by_cmd_day(cmd, day):
+                for warning in event.get("warnings") or ():
+                    if isinstance(warning, dict):
+                        extra = _data(event).get("extra")
+                        value = extra.get(warning.get("parameter")) if isinstance(extra, dict) else None
+                        rows.append(
+                            {
+                                "event_time": event.get("event_time"),
+                                "received_at": event.get("received_at"),
+                                "cmd": event.get("cmd"),
+                                "agent": event.get("agent"),
+                                "task_id": event.get("task_id"),
+                                "parameter": warning.get("parameter"),
+                                "value": value,
+                                "closest": warning.get("closest"),
+                                "event_key": event.get("event_key"),
+                            }
+                        )
+        return sorted(rows, key=lambda r: (str(r["event_time"] or ""), str(r["event_key"] or "")))
+
     def stored(self, key: tuple[str, str]) -> Item | None:
         """One item by its ``pk``/``sk``, strongly consistent (the log is the truth)."""
         return self._table.get(key)

@@ -100,3 +100,20 @@ def test_each_cmd_by_get_head_and_put_is_stored_and_listed(local_stack: LocalHub
             assert item["event_time"].endswith("Z")
             assert item["data"]["cmd"] == cmd
             assert "token" not in item["raw"]
+
+
+def test_an_unknown_parameter_is_stored_answered_with_a_warning_and_listed_by_day(
+    local_stack: LocalHub,
+) -> None:
+    """Issue 18, item 5, over HTTP: 200 with the warning, and `acd-report warnings` lists it."""
+    query = "cmd=agentstate&agentid=100777&mode=0&state=paused&pausereason=Kaffee&eventtime=1795168800000"  # 2026-11-20
+    status, _, body = send(local_stack, "GET", f"/callback/{E2E_TOKEN}?{query}")
+    assert status == 200
+    answer = json.loads(body)
+    assert answer["status"] in {"stored", "duplicate"}
+    assert [(w["parameter"], w["closest"]) for w in answer["warnings"]] == [("pausereason", "pause-reason")]
+    listed = report(local_stack, "warnings", "--day", answer["day"])
+    mine = [row for row in listed if row["event_key"] == answer["event_key"]]
+    assert [(r["cmd"], r["agent"], r["parameter"], r["value"], r["closest"]) for r in mine] == [
+        ("agentstate", "100777", "pausereason", "Kaffee", "pause-reason")
+    ]
