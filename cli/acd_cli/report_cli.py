@@ -49,7 +49,7 @@ from acd_cli import labels, output
 from acd_cli.options import connection_options
 from acd_cli.output import Column, OutputFormat, format_option
 from acd_cli.report_models import KPI_NAMES, Freshness
-from acd_cli.reporting import MAX_WORKERS, EventQueries, ReportQueries
+from acd_cli.reporting import FANOUT_CONSUMER, MAX_WORKERS, EventQueries, ReportQueries
 from acd_hub import times
 from acd_hub.models import CALLBACK_MODELS
 
@@ -702,11 +702,17 @@ def freshness(report: ReportContext, *, fmt: str | None) -> None:
         Column("behind", lambda i: output.duration(i.get("behind_s")), justify="right"),
         Column("latest event", lambda i: output.local_time(i.get("latest_event"), report.zone)),
     ]
+    consumers = fresh.as_dict()["consumers"]
+    if consumers and not any(c["consumer"] == FANOUT_CONSUMER for c in consumers):
+        # it notes a batch only when there was a config change or a broadcast to publish
+        consumers.append({"consumer": FANOUT_CONSUMER, "complete_to": None, "updated_at": None})
     output.emit(
-        fresh.as_dict()["consumers"],
+        consumers,
         chosen,
         columns=columns,
-        title="Freshness of the reports",
+        title="Freshness of the reports and the fan-out (no batch yet: nothing to publish so far)"
+        if any(c["consumer"] == FANOUT_CONSUMER and c["updated_at"] is None for c in consumers)
+        else "Freshness of the reports and the fan-out",
         empty_message="No stream batch recorded yet: the aggregators have not run.",
         csv_lead=("consumer", "complete_to", "updated_at", "behind_s", "latest_event"),
     )

@@ -50,6 +50,8 @@ if TYPE_CHECKING:
 Item = dict[str, Any]
 
 MAX_WORKERS = 16
+# The fan-out's name in the FRESHNESS partition (functions/fanout/app.py).
+FANOUT_CONSUMER = "fanout"
 # A consumer whose last batch had waited longer than this in the stream is "catching up".
 CATCHING_UP_AFTER_S = 10
 
@@ -351,9 +353,12 @@ class ReportQueries:
                     behind_s=None if behind is None else round(int(behind) / 1000, 1),
                 )
             )
-        completes = [c.complete_to for c in consumers]
-        behind_s = [c.behind_s for c in consumers if c.behind_s is not None]
-        updated = [c.updated_at for c in consumers if c.updated_at]
+        # The fan-out notes its progress too (listed), but publishes rather than reports: it says
+        # nothing of the reports' completeness, and it sees only config changes and broadcasts.
+        aggregators = [c for c in consumers if c.consumer != FANOUT_CONSUMER]
+        completes = [c.complete_to for c in aggregators]
+        behind_s = [c.behind_s for c in aggregators if c.behind_s is not None]
+        updated = [c.updated_at for c in aggregators if c.updated_at]
         worst = max(behind_s) if behind_s else None
         return Freshness(
             complete_to=None if not completes or None in completes else min(c for c in completes if c),

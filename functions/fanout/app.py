@@ -1,5 +1,6 @@
 """FanoutFunction: publishes configchanged/broadcastevent from the events table's stream to
-SNS. A record SNS does not take is reported as a partial-batch failure and retried."""
+SNS. A record SNS does not take is reported as a partial-batch failure and retried. After each
+batch it notes how far it has got, as the aggregators do (``acd-report freshness``)."""
 
 from typing import Any
 
@@ -10,7 +11,10 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from acd_hub.aws import sns_client
+from acd_hub.adapters.events_table import EventsTable
+from acd_hub.adapters.reports_table import ReportsTable
+from acd_hub.aggregation import FreshnessNotes, batch_progress
+from acd_hub.aws import dynamodb_client, sns_client
 from acd_hub.fanout import SnsFanout
 from acd_hub.logs import log_metrics
 from acd_hub.settings import HubSettings
@@ -20,6 +24,12 @@ logger = Logger()
 metrics = Metrics()
 processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
 fanout = SnsFanout(sns_client(settings.aws_endpoint_url), settings)
+# the events table's codec (a record's image) and the reports table's FRESHNESS item only
+dynamodb = dynamodb_client(settings.aws_endpoint_url)
+events = EventsTable(dynamodb, settings.events_table)
+reports = ReportsTable(dynamodb, settings.reports_table, settings.cmd_day_shards)
+notes = FreshnessNotes()
+CONSUMER = "fanout"
 
 
 def publish_record(record: DynamoDBRecord) -> None:
@@ -35,6 +45,17 @@ def publish_record(record: DynamoDBRecord) -> None:
 @logger.inject_lambda_context(clear_state=True)
 @log_metrics(metrics)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
-    return process_partial_response(
+    response = process_partial_response(
         event=event, record_handler=publish_record, processor=processor, context=context
     )
+    note_progress(event, failed=bool(response.get("batchItemFailures")))
+    return response
+
+
+def note_progress(event: dict[str, Any], *, failed: bool) -> None:
+    try:
+        progress = batch_progress(events.stream_records(event), failed=failed)
+        if progress is not None and notes.wanted(progress):
+            reports.note_batch(CONSUMER, progress)
+    except Exception as exc:  # freshness is advisory: never fail a batch over it
+        logger.warning("freshness not recorded", extra={"error": type(exc).__name__})

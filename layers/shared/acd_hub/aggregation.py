@@ -184,6 +184,11 @@ def aggregate_batch(aggregator: Aggregator, records: Sequence[StreamRecord]) -> 
     return outcome
 
 
+def batch_progress(records: Sequence[StreamRecord], *, failed: bool) -> BatchProgress | None:
+    """:func:`_progress`, for a consumer that is no aggregator (the fan-out notes its own)."""
+    return _progress(records, failed=failed)
+
+
 def _progress(records: Sequence[StreamRecord], *, failed: bool) -> BatchProgress | None:
     """How far this consumer has got: the reports include every event received up to
     ``complete_to_ms`` (when the batch succeeded), and the batch's oldest record had waited
