@@ -173,8 +173,18 @@ def test_unreachable_target_is_one_clear_error_and_writes_no_expectations(tmp_pa
     out = tmp_path / "expected.json"
     result = CliRunner().invoke(
         sim.main,
-        ["--url", "http://127.0.0.1:9/callback", "--token", "x", "--calls", "5", "--agents", "2"]
-        + ["--expect-out", str(out)],
+        [
+            "--url",
+            "http://127.0.0.1:9/callback",
+            "--token",
+            "x",
+            "--calls",
+            "5",
+            "--agents",
+            "2",
+            "--expect-out",
+            str(out),
+        ],
     )
     assert result.exit_code == 1
     assert "cannot reach http://127.0.0.1:9/callback" in result.output
