@@ -30,6 +30,7 @@ import base64
 import contextlib
 import json
 import secrets
+from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -368,6 +369,36 @@ class DryRunClient:
         return {}
 
 
+# Every write a DynamoDB client can make, with what DynamoDB answers when it has nothing to add.
+_WRITES: dict[str, dict[str, Any]] = {
+    "put_item": {},
+    "update_item": {},
+    "delete_item": {},
+    "transact_write_items": {},
+    "batch_write_item": {"UnprocessedItems": {}},
+}
+
+
+class NoWritesClient:
+    """A DynamoDB client for ``rebuild --dry-run``: reads as usual, answers every write as done
+    without sending it (and counts it). The rebuild compares what is stored with the recompute
+    before it writes, so what it counts is what it would write."""
+
+    def __init__(self, client: DynamoDBClient) -> None:
+        self._client = client
+        self.writes: Counter[str] = Counter()
+
+    def __getattr__(self, name: str) -> Any:
+        if name in _WRITES:
+
+            def swallowed(**_request: Any) -> dict[str, Any]:
+                self.writes[name] += 1
+                return dict(_WRITES[name])
+
+            return swallowed
+        return getattr(self._client, name)
+
+
 class ReplayStore(EventsTable):
     """The real events-table adapter, except for quarantine: a replay's own rejection is not
     kept as a second item (the replayed item is updated instead). In a dry run it writes
@@ -611,6 +642,13 @@ MAX_REBUILD_DAYS = 92
     show_envvar=True,
     help="Refuse a longer range: a rebuild reads every event of every day in it.",
 )
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Recompute and say what would be replaced; write nothing. Agent days and calls are counted "
+    "exactly; hotline days only as the calls are stored now (a call the rebuild would change counts "
+    "in its hotline day after the real run).",
+)
 @output.format_option
 @click.pass_obj
 def rebuild(
@@ -621,6 +659,7 @@ def rebuild(
     hotlines: tuple[str, ...],
     agents: tuple[str, ...],
     max_days: int,
+    dry_run: bool,
     fmt: str | None,
 ) -> None:
     """Recompute the reports of these days from the events table and replace what is there.
@@ -645,7 +684,8 @@ def rebuild(
         def advance(done: int, total: int) -> None:
             progress.update(task, completed=done, total=total)
 
-        summary = admin.rebuilder.days(
+        rebuilder = admin.rebuilder if not dry_run else _dry_rebuilder(admin)
+        summary = rebuilder.days(
             days,
             hotlines={h.strip().lstrip("0") or "0" for h in hotlines} or None,
             agents={a.strip() for a in agents} or None,
@@ -666,13 +706,33 @@ def rebuild(
     elif chosen == "csv":
         output.show_csv([figures])
     else:
-        output.console().print(
-            output.key_value_table(
-                list(figures.items()), f"Rebuilt {day}" + (f" to {last}" if last and last != day else "")
-            )
+        days_text = day + (f" to {last}" if last and last != day else "")
+        title = (
+            f"Dry run of the rebuild of {days_text} (nothing written)" if dry_run else f"Rebuilt {days_text}"
         )
+        output.console().print(output.key_value_table(list(figures.items()), title))
         unchanged = not (summary.items_written or summary.items_deleted or summary.counters_corrected)
-        click.echo("Nothing was out of date." if unchanged else "Reports replaced by the recompute.")
+        if dry_run:
+            click.echo(
+                "Nothing is out of date."
+                if unchanged
+                else "A rebuild would replace these reports (the figures say what it would write)."
+            )
+        else:
+            click.echo("Nothing was out of date." if unchanged else "Reports replaced by the recompute.")
+
+
+def _dry_rebuilder(admin: AdminContext) -> Rebuilder:
+    """The rebuild on a client that writes nothing: both tables, so no path of it can write."""
+    from acd_hub.adapters.reports_table import ReportsTable  # noqa: PLC0415  (only redrive/rebuild)
+    from acd_hub.rebuild import Rebuilder  # noqa: PLC0415
+
+    client: Any = NoWritesClient(admin.dynamodb)
+    return Rebuilder(
+        EventsTable(client, admin.events_table),
+        ReportsTable(client, admin.reports_table, admin.cmd_day_shards),
+        admin.settings,
+    )
 
 
 # -- redrive ----------------------------------------------------------------------------------------

@@ -49,7 +49,7 @@ from acd_cli import labels, output
 from acd_cli.options import connection_options
 from acd_cli.output import Column, OutputFormat, format_option
 from acd_cli.report_models import KPI_NAMES, Freshness
-from acd_cli.reporting import MAX_WORKERS, EventQueries, ReportQueries
+from acd_cli.reporting import FANOUT_CONSUMER, MAX_WORKERS, EventQueries, ReportQueries
 from acd_hub import times
 from acd_hub.aggregation import CALL_CMDS
 from acd_hub.freshness import SILENT_AFTER_MS
@@ -68,6 +68,7 @@ CMDS: tuple[str, ...] = tuple(CALLBACK_MODELS)
 ERROR_EXIT = 2
 
 _DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+MAX_ID_DIGITS = 20  # the ingest's bound on ids
 _TASK_ID = re.compile(r"^[0-9a-fA-F]{1,24}$")
 
 
@@ -313,9 +314,22 @@ def _text(_ctx: click.Context, param: click.Parameter, value: str | None) -> str
 
 
 def _hotline(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
-    """A hotline id as the reports key it (``012`` is hotline ``12``)."""
+    """A hotline id as the reports key it (``012`` is hotline ``12``); the ACD's ``hotlineid`` is
+    a number, so anything else is a typo, not a hotline without figures."""
     text = _text(ctx, param, value)
-    return str(int(text)) if text is not None and text.isascii() and text.isdigit() else text
+    if text is None:
+        return None
+    if not (text.isascii() and text.isdigit() and len(text) <= MAX_ID_DIGITS):
+        raise ReportError(f"--{param.name}: {text!r} is not a hotline id (a number, as the ACD's hotlineid)")
+    return str(int(text))
+
+
+def _agent(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """An agent number (the ACD's ``agentid``: digits)."""
+    text = _text(ctx, param, value)
+    if text is not None and not (text.isascii() and text.isdigit() and len(text) <= MAX_ID_DIGITS):
+        raise ReportError(f"--{param.name}: {text!r} is not an agent number (digits, as the ACD's agentid)")
+    return text
 
 
 def _task(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
@@ -431,8 +445,9 @@ def event_columns(zone: ZoneInfo) -> list[Column]:
         output.field("cmd"),
         output.field("agent"),
         output.field("task_id", "task"),
+        # The event key is in --format json/csv: beside a 120-column terminal's other columns it
+        # left the details three characters.
         Column("details", lambda i: event_details(i, zone), max_width=120),
-        output.field("event_key", "event key", no_wrap=True),
     ]
 
 
@@ -443,7 +458,12 @@ EVENT_CSV_LEAD = ("event_time", "day", "cmd", "event_key", "agent", "task_id", "
 @click.option(
     "--call", "task_id", metavar="TASKID", callback=_task, help="Every event of one call (task id)."
 )
-@click.option("--agent", metavar="AGENTID", help="An agent's day: agentstate plus events naming the agent.")
+@click.option(
+    "--agent",
+    metavar="AGENTID",
+    callback=_agent,
+    help="An agent's day: agentstate plus events naming the agent.",
+)
 @click.option("--cmd", type=click.Choice(CMDS, case_sensitive=False), help="Every event of one type and day.")
 @click.option("--day", metavar="YYYY-MM-DD", callback=_day, help="With --agent/--cmd (default: today).")
 @format_option
@@ -468,9 +488,10 @@ def events(
         items = report.queries.events_by_call(task_id)
         subject = f"call {task_id}"
     elif agent is not None:
-        agent = agent.strip()
         day = day or report.today()
         items = report.queries.events_by_agent_day(agent, day)
+        if not items:
+            raise unknown_agent(report, agent, day)
         subject = f"agent {agent} on {day}"
     else:
         assert cmd is not None
@@ -542,8 +563,38 @@ HOTLINE_OPTION = click.option(
     "--hotline", metavar="HOTLINEID", required=True, callback=_hotline, help="Hotline id (hotlineid)."
 )
 AGENT_OPTION = click.option(
-    "--agent", metavar="AGENTID", required=True, callback=_text, help="Agent number (agentid)."
+    "--agent", metavar="AGENTID", required=True, callback=_agent, help="Agent number (agentid)."
 )
+
+
+# An id nothing of the day names is a typo or the wrong day, not "no figures yet": an error
+# (exit 2) naming the day's ids. Asked only when a report is missing, so a found one costs nothing.
+SHOWN_IDS = 20
+
+
+def _listed(ids: Sequence[str], command: str, day: str) -> str:
+    if not ids:
+        return f"nothing on {day} at all"
+    more = f" and {len(ids) - SHOWN_IDS} more" if len(ids) > SHOWN_IDS else ""
+    return f"that day's: {', '.join(ids[:SHOWN_IDS])}{more} (acd-report {command} --day {day})"
+
+
+def require_hotline(report: ReportContext, hotline: str, day: str) -> None:
+    """Nothing if a call event of ``day`` names the hotline (its reports may still be on the way)."""
+    known = [str(entry["hotline"]) for entry in report.queries.day_hotlines(day)]
+    if hotline not in known:
+        raise ReportError(f"hotline {hotline} has no calls on {day}; {_listed(known, 'hotlines', day)}")
+
+
+def unknown_agent(report: ReportContext, agent: str, day: str) -> ReportError:
+    known = [str(entry["agent"]) for entry in report.queries.day_agents(day)]
+    return ReportError(f"agent {agent} has no events on {day}; {_listed(known, 'agents', day)}")
+
+
+def require_agent(report: ReportContext, agent: str, day: str) -> None:
+    """Nothing if an event of ``day`` names the agent (its reports may still be on the way)."""
+    if not report.queries.events_by_agent_day(agent, day):
+        raise unknown_agent(report, agent, day)
 
 
 # -- kpis ------------------------------------------------------------------------------------------
@@ -563,16 +614,27 @@ def _kpi_cell(name: str, show: Any) -> Any:
     return lambda item: show(item.get(name))
 
 
-def kpi_columns(zone: ZoneInfo) -> list[Column]:
+def kpi_columns(zone: ZoneInfo, kinds: tuple[str, ...] | None = None) -> list[Column]:
+    """The KPI table's columns; ``kinds``: only the KPIs of those units (``count``, ...)."""
+
     def start(item: output.Item) -> object:
         if item.get("start") == DAY_ROW:
             return DAY_ROW
         return output.local_time(item.get("start"), zone, "%H:%M")
 
+    units = {kpi.name: kpi.unit for kpi in labels.KPIS}
     return [
-        Column(f"start ({zone.key})", start, no_wrap=True),
-        *(Column(header, _kpi_cell(name, show), justify="right") for name, header, show in KPI_DISPLAY),
+        Column("start", start, no_wrap=True),
+        *(
+            Column(header, _kpi_cell(name, show), justify="right")
+            for name, header, show in KPI_DISPLAY
+            if kinds is None or units[name] in kinds
+        ),
     ]
+
+
+# The table in two: all 15 KPIs side by side were 225 columns, unreadable at 120.
+COUNT_UNITS = ("count",)
 
 
 KPI_CSV_COLUMNS = [output.field("start"), *(output.field(name) for name in KPI_NAMES)]
@@ -586,12 +648,13 @@ def describe_freshness(fresh: Freshness, zone: ZoneInfo) -> str:
     if not fresh.consumers:
         return "Freshness: no stream batch recorded yet: the aggregators have not run."
     complete = output.local_time(fresh.complete_to, zone) or "not yet known"
-    silent = [c for c in fresh.consumers if c.state == "silent"]
+    aggregators = [c for c in fresh.consumers if c.consumer != FANOUT_CONSUMER]  # the reports' makers
+    silent = [c for c in aggregators if c.state == "silent"]
     if silent:
         since = output.local_time(silent[0].updated_at, zone)
         names = ", ".join(c.consumer for c in silent)
         return f"Silent: {names} noted no batch since {since} while the others went on: figures may be incomplete."
-    failing = sum(c.failing_shards for c in fresh.consumers)
+    failing = sum(c.failing_shards for c in aggregators)
     if failing:
         shards = "shard" if failing == 1 else "shards"
         return f"A batch is failing and retried on {failing} stream {shards}: complete up to {complete} only."
@@ -600,7 +663,7 @@ def describe_freshness(fresh: Freshness, zone: ZoneInfo) -> str:
     if fresh.complete_to is None:
         return "Not yet known how complete the figures are: no batch has finished yet."
     last = output.local_time(fresh.updated_at, zone)
-    return f"Complete up to {complete} ({zone.key}): every callback received until then is in; last batch {last}."
+    return f"Complete up to {complete} ({zone.key}): every callback until then is in; last batch {last}."
 
 
 def day_freshness(report: ReportContext, day: str) -> dict[str, Any]:
@@ -694,11 +757,17 @@ def freshness(report: ReportContext, *, fmt: str | None) -> None:
         output.field("state"),
         Column("shards", lambda i: i.get("shards"), justify="right"),
     ]
+    consumers = fresh.as_dict()["consumers"]
+    if consumers and not any(c["consumer"] == FANOUT_CONSUMER for c in consumers):
+        # it notes a batch only when there was a config change or a broadcast to publish
+        consumers.append({"consumer": FANOUT_CONSUMER, "complete_to": None, "updated_at": None})
     output.emit(
-        fresh.as_dict()["consumers"],
+        consumers,
         chosen,
         columns=columns,
-        title="Freshness of the reports",
+        title="Freshness of the reports and the fan-out (no batch yet: nothing to publish so far)"
+        if any(c["consumer"] == FANOUT_CONSUMER and c["updated_at"] is None for c in consumers)
+        else "Freshness of the reports and the fan-out",
         empty_message="No stream batch recorded yet: the aggregators have not run.",
         csv_lead=("consumer", "state", "complete_to", "updated_at", "behind_s", "shards"),
     )
@@ -719,6 +788,7 @@ def kpis(report: ReportContext, *, hotline: str, day: str | None, fmt: str | Non
     chosen = report.output_format(fmt)
     found = report.reports.kpis(hotline, day)
     if found is None:
+        require_hotline(report, hotline, day)
         output.show_empty(chosen, f"No KPIs for hotline {hotline} on {day} yet.", single=True)
         return
     document = found.as_dict()
@@ -728,12 +798,17 @@ def kpis(report: ReportContext, *, hotline: str, day: str | None, fmt: str | Non
     elif chosen == "csv":
         output.show_csv([*intervals, {**figures, "start": "day"}], KPI_CSV_COLUMNS)
     else:
-        output.show_table(
-            intervals,
-            kpi_columns(report.zone),
-            title=f"KPIs of hotline {shown} on {day} (15-minute intervals)",
-            totals=[{**figures, "start": DAY_ROW}],
-        )
+        other_units = tuple({kpi.unit for kpi in labels.KPIS} - set(COUNT_UNITS))
+        title = f"KPIs of hotline {shown} on {day} (15-minute intervals from start, {report.zone.key})"
+        for kinds, heading in ((COUNT_UNITS, f"{title}: calls"), (other_units, "Times and ratios")):
+            if kinds is not COUNT_UNITS:
+                click.echo()
+            output.show_table(
+                intervals,
+                kpi_columns(report.zone, kinds),
+                title=heading,
+                totals=[{**figures, "start": DAY_ROW}],
+            )
         if found.sl_seconds is not None:
             click.echo(f"Service level: answered within {found.sl_seconds} s.")
         show_freshness(report, chosen)
@@ -753,6 +828,7 @@ def agent_day(report: ReportContext, *, agent: str, day: str | None, fmt: str | 
     chosen = report.output_format(fmt)
     found = report.reports.agent_day(agent, day, with_timeline=False)
     if found is None:
+        require_agent(report, agent, day)
         output.show_empty(chosen, f"No statistics for agent {agent} on {day} yet.", single=True)
         return
     document = found.as_dict()
@@ -788,7 +864,7 @@ def timeline_columns(zone: ZoneInfo) -> list[Column]:
         return "open" if item.get("end") is None else output.duration(item.get("seconds"))
 
     return [
-        Column(f"start ({zone.key})", lambda i: output.local_time(i.get("start"), zone, "%H:%M:%S")),
+        Column("start", lambda i: output.local_time(i.get("start"), zone, "%H:%M:%S")),
         Column("end", end, no_wrap=True),
         Column("state", lambda i: labels.state_label(i.get("state"))),
         Column("duration", length, justify="right"),
@@ -820,12 +896,15 @@ TIMELINE_CSV_LEAD = (
 def agent_timeline(report: ReportContext, *, agent: str, day: str | None, fmt: str | None) -> None:
     """An agent's state intervals of a day; the last one stays open until the next event."""
     day = day or report.today()
+    intervals = [interval.as_dict() for interval in report.reports.agent_timeline(agent, day)]
+    if not intervals:
+        require_agent(report, agent, day)
     emit_reports(
         report,
         fmt,
-        [interval.as_dict() for interval in report.reports.agent_timeline(agent, day)],
+        intervals,
         columns=timeline_columns(report.zone),
-        title=f"Timeline of agent {agent} on {day}",
+        title=f"Timeline of agent {agent} on {day} ({report.zone.key})",
         empty_message=f"No timeline for agent {agent} on {day} yet.",
         csv_lead=TIMELINE_CSV_LEAD,
     )
@@ -938,17 +1017,13 @@ def call_report(report: ReportContext, *, task_id: str, fmt: str | None) -> None
 def call_columns(zone: ZoneInfo, *, problems: bool = False) -> list[Column]:
     """The calls table; ``problems``: a column saying why a call's durations are unknown."""
     return [
-        Column(
-            f"started ({zone.key})",
-            lambda i: output.local_time(i.get("started"), zone, "%H:%M:%S"),
-            no_wrap=True,
-        ),
+        Column("started", lambda i: output.local_time(i.get("started"), zone, "%H:%M:%S"), no_wrap=True),
         output.field("task_id", "task", no_wrap=True),
         Column("outcome", lambda i: labels.outcome_label(i.get("outcome"))),
         Column("wait", lambda i: output.duration(i.get("wait_s")), justify="right"),
         Column("talk", lambda i: output.duration(i.get("talk_s")), justify="right"),
         Column("hold", lambda i: output.duration(i.get("hold_s")), justify="right"),
-        Column("after-call work", lambda i: output.duration(i.get("acw_s")), justify="right"),
+        Column("ACW", lambda i: output.duration(i.get("acw_s")), justify="right"),  # after-call work
         Column("agents", _agents),
         Column("recorded", lambda i: output.yes_no(i.get("recorded"))),
         output.field("classification"),
@@ -965,12 +1040,14 @@ def calls(report: ReportContext, *, hotline: str, day: str | None, fmt: str | No
     """The calls a hotline got on a day (by start time), one summary each."""
     day = day or report.today()
     items = [summary.as_dict() for summary in report.reports.calls(hotline, day)]
+    if not items:
+        require_hotline(report, hotline, day)
     emit_reports(
         report,
         fmt,
         items,
         columns=call_columns(report.zone, problems=any(item.get("problems") for item in items)),
-        title=f"Calls of hotline {hotline} on {day}",
+        title=f"Calls of hotline {hotline} on {day} ({report.zone.key}; ACW: after-call work)",
         empty_message=f"No calls for hotline {hotline} on {day} yet.",
         csv_lead=CALL_CSV_LEAD,
     )
@@ -1041,7 +1118,7 @@ def _hotlines(ctx: click.Context, param: click.Parameter, values: tuple[str, ...
 
 
 def _agents_option(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> list[str]:
-    return [a for value in values if (a := _text(ctx, param, value)) is not None]
+    return [a for value in values if (a := _agent(ctx, param, value)) is not None]
 
 
 SL_TARGET_OPTION = click.option(
@@ -1119,6 +1196,8 @@ def html(
     type=click.IntRange(0, 65535),
     default=8080,
     show_default=True,
+    envvar="ACD_REPORT_SERVE_PORT",
+    show_envvar=True,
     help="Port on 127.0.0.1 (0: any free one).",
 )
 @click.option(
@@ -1180,6 +1259,91 @@ def serve(
         pass
     finally:
         server.server_close()
+
+
+# -- warnings: parameters the ACD sends that the hub does not know ------------------------------
+
+
+@cli.command()
+@click.option("--day", metavar="YYYY-MM-DD", callback=_day, help="Day of the events (default: today).")
+@format_option
+@click.pass_obj
+def warnings(report: ReportContext, *, day: str | None, fmt: str | None) -> None:
+    """Unknown parameters of a day's stored events (a misspelling, or a new ACD version's), each
+    with the known name it is closest to. The events were stored; the parameters are unused."""
+    day = day or report.today()
+    zone = report.zone
+    output.emit(
+        report.queries.warnings(day, CMDS),
+        report.output_format(fmt),
+        columns=[
+            Column("time", lambda i: output.local_time(i.get("event_time"), zone, "%H:%M:%S"), no_wrap=True),
+            output.field("cmd"),
+            output.field("agent"),
+            output.field("parameter", "unknown parameter", max_width=30),
+            output.field("value", max_width=30),
+            output.field("closest", "did you mean"),
+            output.field("task_id", "task"),
+        ],
+        title=f"Unknown parameters of {day}'s events ({zone.key}; kept under data.extra, not used)",
+        empty_message=f"No unknown parameters in the events of {day}.",
+        csv_lead=("event_time", "cmd", "agent", "parameter", "value", "closest", "task_id", "event_key"),
+    )
+
+
+# -- the day's hotlines and agents: what to pass to --hotline and --agent ------------------------
+
+
+@cli.command()
+@DAY_OPTION
+@format_option
+@click.pass_obj
+def hotlines(report: ReportContext, *, day: str | None, fmt: str | None) -> None:
+    """The hotlines of a day (those its call events name), with their calls."""
+    day = day or report.today()
+    zone = report.zone
+    output.emit(
+        report.queries.day_hotlines(day),
+        report.output_format(fmt),
+        columns=[
+            output.field("hotline"),
+            output.field("inbound_calls", "inbound calls", justify="right"),
+            output.field("outbound_calls", "outbound calls", justify="right"),
+            Column(f"first call event ({zone.key})", lambda i: output.local_time(i.get("first_event"), zone)),
+            Column("last call event", lambda i: output.local_time(i.get("last_event"), zone)),
+        ],
+        title=f"Hotlines of {day}",
+        empty_message=f"No call events on {day}: no hotlines.",
+        csv_lead=("hotline", "inbound_calls", "outbound_calls", "first_event", "last_event"),
+    )
+
+
+@cli.command()
+@DAY_OPTION
+@format_option
+@click.pass_obj
+def agents(report: ReportContext, *, day: str | None, fmt: str | None) -> None:
+    """The agents of a day (those who reported a state), with their latest state that day."""
+    day = day or report.today()
+    zone = report.zone
+
+    def last_state(item: output.Item) -> object:
+        return labels.state_text(item.get("last_state"), item.get("last_pause_reason"))
+
+    output.emit(
+        report.queries.day_agents(day),
+        report.output_format(fmt),
+        columns=[
+            output.field("agent"),
+            output.field("state_events", "state events", justify="right"),
+            Column(f"first ({zone.key})", lambda i: output.local_time(i.get("first_event"), zone)),
+            Column("last", lambda i: output.local_time(i.get("last_event"), zone)),
+            Column("state then", last_state, max_width=40),
+        ],
+        title=f"Agents of {day}",
+        empty_message=f"No agent reported a state on {day}.",
+        csv_lead=("agent", "state_events", "first_event", "last_event", "last_state", "last_pause_reason"),
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -52,6 +52,8 @@ if TYPE_CHECKING:
 Item = dict[str, Any]
 
 MAX_WORKERS = 16
+# The fan-out's name in the FRESHNESS partition (functions/fanout/app.py).
+FANOUT_CONSUMER = "fanout"
 
 
 def _in_parallel[P](read: Callable[[P], Iterator[Item]], partitions: Sequence[P]) -> list[Item]:
@@ -139,9 +141,90 @@ class EventQueries:
         partitions = [(None, "pk", keys.rejected_pk(day, shard)) for shard in range(self._shards)]
         return sorted(_unique(self._gather(partitions)), key=_received_order)
 
+    def day_hotlines(self, day: str | date) -> list[Item]:
+        """The hotlines named by the day's call events, by number: the calls each got (distinct
+        task ids, inbound and outbound) and its first and last call event. From the day's
+        ``callevent`` listing: the reports table keys KPIs by hotline and lists no day's hotlines."""
+        found: dict[str, dict[str, Any]] = {}
+        for event in self.events_by_cmd_day("callevent", day):
+            data = _data(event)
+            if data.get("hotlineid") is None:
+                continue
+            entry = found.setdefault(str(data["hotlineid"]), {"in": set(), "out": set(), "times": []})
+            entry["out" if data.get("mode") == 1 else "in"].add(event.get("task_id"))
+            entry["times"].append(str(event.get("event_time") or ""))
+        return [
+            {
+                "hotline": hotline,
+                "inbound_calls": len(entry["in"]),
+                "outbound_calls": len(entry["out"]),
+                "first_event": min(entry["times"]) or None,
+                "last_event": max(entry["times"]) or None,
+            }
+            for hotline, entry in sorted(found.items(), key=lambda kv: _number_order(kv[0]))
+        ]
+
+    def day_agents(self, day: str | date) -> list[Item]:
+        """The agents who reported a state on the day (its ``agentstate`` listing), by number:
+        how many state events, the first and the last, and the state of the last."""
+        found: dict[str, list[Item]] = {}
+        for event in self.events_by_cmd_day("agentstate", day):  # in time order
+            if event.get("agent") is not None:
+                found.setdefault(str(event["agent"]), []).append(event)
+        listing = []
+        for agent, events in sorted(found.items(), key=lambda kv: _number_order(kv[0])):
+            last = _data(events[-1])
+            listing.append(
+                {
+                    "agent": agent,
+                    "state_events": len(events),
+                    "first_event": events[0].get("event_time"),
+                    "last_event": events[-1].get("event_time"),
+                    "last_state": last.get("state"),
+                    "last_pause_reason": last.get("pause-reason"),
+                }
+            )
+        return listing
+
+    def warnings(self, day: str | date, cmds: Iterable[str]) -> list[Item]:
+        """The unknown parameters of the day's stored events (their ``warnings``), one row each,
+        in event-time order. Reads every event of the day (each cmd's listing): there is no
+        listing of warned events alone, and this is an operator's occasional question."""
+        rows = []
+        for cmd in cmds:
+            for event in self.events_by_cmd_day(cmd, day):
+                for warning in event.get("warnings") or ():
+                    if isinstance(warning, dict):
+                        extra = _data(event).get("extra")
+                        value = extra.get(warning.get("parameter")) if isinstance(extra, dict) else None
+                        rows.append(
+                            {
+                                "event_time": event.get("event_time"),
+                                "received_at": event.get("received_at"),
+                                "cmd": event.get("cmd"),
+                                "agent": event.get("agent"),
+                                "task_id": event.get("task_id"),
+                                "parameter": warning.get("parameter"),
+                                "value": value,
+                                "closest": warning.get("closest"),
+                                "event_key": event.get("event_key"),
+                            }
+                        )
+        return sorted(rows, key=lambda r: (str(r["event_time"] or ""), str(r["event_key"] or "")))
+
     def stored(self, key: tuple[str, str]) -> Item | None:
         """One item by its ``pk``/``sk``, strongly consistent (the log is the truth)."""
         return self._table.get(key)
+
+
+def _data(event: Item) -> dict[str, Any]:
+    data = event.get("data")
+    return data if isinstance(data, dict) else {}
+
+
+def _number_order(text: str) -> tuple[bool, int, str]:
+    """Numbers by value (``99`` before ``501``), anything else after them."""
+    return (not text.isdigit(), int(text) if text.isdigit() else 0, text)
 
 
 def _day_text(day: str | date) -> str:
@@ -288,17 +371,24 @@ class ReportQueries:
                 failing_shards=c.failing_shards,
                 catching_up_shards=c.catching_up_shards,
             )
-            for c in consumer_freshness(notes, now_ms)
+            for c in [
+                # The fan-out notes its progress too (listed), but publishes rather than reports:
+                # it says nothing of the reports' completeness, and it sees only config changes
+                # and broadcasts, so it is folded apart (hours without one are not silence).
+                *consumer_freshness([n for n in notes if n.consumer != FANOUT_CONSUMER], now_ms),
+                *consumer_freshness([n for n in notes if n.consumer == FANOUT_CONSUMER], now_ms),
+            ]
         ]
-        completes = [c.complete_to for c in consumers]
-        behind_s = [c.behind_s for c in consumers if c.behind_s is not None]
-        updated = [c.updated_at for c in consumers if c.updated_at]
+        aggregators = [c for c in consumers if c.consumer != FANOUT_CONSUMER]
+        completes = [c.complete_to for c in aggregators]
+        behind_s = [c.behind_s for c in aggregators if c.behind_s is not None]
+        updated = [c.updated_at for c in aggregators if c.updated_at]
         return Freshness(
             complete_to=None if not completes or None in completes else min(c for c in completes if c),
             updated_at=max(updated) if updated else None,
             behind_s=max(behind_s) if behind_s else None,
-            catching_up=any(c.state != "up to date" for c in consumers),
-            consumers=consumers,
+            catching_up=any(c.state != "up to date" for c in aggregators),
+            consumers=sorted(consumers, key=lambda c: c.consumer),
         )
 
     def call(self, task_id: str) -> CallSummary | None:

@@ -22,7 +22,10 @@ connections time out and their number is capped.
 from __future__ import annotations
 
 import contextlib
+import io
 import json
+import socket
+import sys
 import threading
 import time
 import traceback
@@ -60,6 +63,10 @@ MAX_AGENTS = 200
 MAX_QUERY_FIELDS = 2 * MAX_AGENTS
 # A connection that sends nothing for this long is closed (idle keep-alive, half-sent request).
 SOCKET_TIMEOUT_S = 10.0
+# A request line and headers not complete this long after the connection was ready for them are
+# dropped, however they trickle in: a byte every few seconds resets the socket's time-out above,
+# so a slow sender would hold one of the MAX_CONNECTIONS for as long as it likes.
+HEAD_DEADLINE_S = 10.0
 MAX_CONNECTIONS = 64
 LISTEN_BACKLOG = 128
 
@@ -234,6 +241,13 @@ class WallboardServer(ThreadingHTTPServer):
         finally:
             self._connections.release()
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A browser that closed its tab or reloaded while being answered: nothing is wrong here,
+        # so no traceback on the operator's terminal (anything else is still printed).
+        if isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
+            return
+        super().handle_error(request, client_address)
+
 
 BUSY_ANSWER = (
     b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nContent-Length: 5\r\n"
@@ -266,10 +280,51 @@ def _query(text: str) -> dict[str, list[str]]:
         raise BadRequest(f"more than {MAX_QUERY_FIELDS} parameters") from None
 
 
+class _HeadReader(io.RawIOBase):
+    """The connection's reads; while a request head is read, none waits past its deadline."""
+
+    def __init__(self, connection: socket.socket, timeout: float) -> None:
+        self._connection = connection
+        self._timeout = timeout
+        self.deadline: float | None = None
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        if self.deadline is not None:
+            left = self.deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError("request head not complete in time")
+            self._connection.settimeout(min(left, self._timeout))
+        return self._connection.recv_into(buffer)
+
+    def head_done(self) -> None:
+        self.deadline = None
+        self._connection.settimeout(self._timeout)
+
+
 class _Handler(BaseHTTPRequestHandler):
     server: WallboardServer
     protocol_version = "HTTP/1.1"
     timeout = SOCKET_TIMEOUT_S
+
+    def setup(self) -> None:
+        super().setup()
+        self.rfile.close()
+        self._head = _HeadReader(self.connection, self.timeout)
+        self.rfile = io.BufferedReader(self._head)
+
+    def handle_one_request(self) -> None:
+        # the stdlib answers a TimeoutError here by closing the connection
+        self._head.deadline = time.monotonic() + HEAD_DEADLINE_S
+        super().handle_one_request()
+
+    def parse_request(self) -> bool:
+        try:
+            return super().parse_request()
+        finally:
+            self._head.head_done()
 
     def _foreign(self) -> str | None:
         """Why the request does not come from a page of this server (None: it does)."""
@@ -319,6 +374,8 @@ class _Handler(BaseHTTPRequestHandler):
         except (ClientError, BotoCoreError) as exc:
             message = describe_aws_error(exc, wallboard.report)
             self._send(HTTPStatus.SERVICE_UNAVAILABLE, "application/json", json.dumps({"error": message}))
+        except (ConnectionError, TimeoutError):
+            raise  # the browser went away while being answered: nobody to answer (handle_error)
         except Exception:  # a bug: answer (the page keeps its last figures), and say what happened
             traceback.print_exc()
             self._send(

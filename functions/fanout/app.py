@@ -1,5 +1,6 @@
 """FanoutFunction: publishes configchanged/broadcastevent from the events table's stream to
-SNS. A record SNS does not take is reported as a partial-batch failure and retried."""
+SNS. A record SNS does not take is reported as a partial-batch failure and retried. After each
+batch it notes how far it has got, as the aggregators do (``acd-report freshness``)."""
 
 from typing import Any
 
@@ -10,8 +11,13 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from acd_hub.aws import sns_client
+from acd_hub.adapters.events_table import EventsTable
+from acd_hub.adapters.reports_table import ReportsTable
+from acd_hub.aggregation import batch_progress
+from acd_hub.aws import dynamodb_client, sns_client
+from acd_hub.events import stream_shard
 from acd_hub.fanout import SnsFanout
+from acd_hub.freshness import FreshnessNotes
 from acd_hub.logs import log_metrics
 from acd_hub.settings import HubSettings
 
@@ -20,6 +26,12 @@ logger = Logger()
 metrics = Metrics()
 processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
 fanout = SnsFanout(sns_client(settings.aws_endpoint_url), settings)
+# the events table's codec (a record's image) and the reports table's FRESHNESS item only
+dynamodb = dynamodb_client(settings.aws_endpoint_url)
+events = EventsTable(dynamodb, settings.events_table)
+reports = ReportsTable(dynamodb, settings.reports_table, settings.cmd_day_shards)
+notes = FreshnessNotes()
+CONSUMER = "fanout"
 
 
 def publish_record(record: DynamoDBRecord) -> None:
@@ -35,6 +47,18 @@ def publish_record(record: DynamoDBRecord) -> None:
 @logger.inject_lambda_context(clear_state=True)
 @log_metrics(metrics)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
-    return process_partial_response(
+    response = process_partial_response(
         event=event, record_handler=publish_record, processor=processor, context=context
     )
+    failed = {str(f["itemIdentifier"]) for f in response.get("batchItemFailures") or []}
+    note_progress(event, failed)
+    return response
+
+
+def note_progress(event: dict[str, Any], failed: set[str]) -> None:
+    try:
+        progress = batch_progress(events.stream_records(event), failed, stream_shard(event))
+        if progress is not None and notes.wanted(progress):
+            reports.note_batch(CONSUMER, progress)
+    except Exception as exc:  # freshness is advisory: never fail a batch over it
+        logger.warning("freshness not recorded", extra={"error": type(exc).__name__})

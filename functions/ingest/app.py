@@ -65,21 +65,24 @@ def callback_with_token(token: str) -> Response:
 def receive(path_token: str | None) -> Response:
     stored = ingest.handle(callback_request(app.current_event, path_token))
     count(stored.cmd, stored.outcome)
-    logger.info(
-        "callback stored" if not stored.duplicate else "duplicate callback",
-        extra={"cmd": stored.cmd, "event_key": stored.event_key, "outcome": stored.outcome},
-    )
+    logged: dict[str, Any] = {"cmd": stored.cmd, "event_key": stored.event_key, "outcome": stored.outcome}
+    if stored.warnings:
+        # How many, and what they resemble: not the names sent (any text, kept with the event).
+        metrics.add_metric(name="UnknownParameters", unit=MetricUnit.Count, value=len(stored.warnings))
+        logged["unknown_parameters"] = len(stored.warnings)
+        logged["closest_known"] = sorted({w.closest for w in stored.warnings if w.closest})
+    logger.info("callback stored" if not stored.duplicate else "duplicate callback", extra=logged)
     # event_time shows the integrator how their timestamp was read (UTC)
-    return answer(
-        200,
-        {
-            "status": stored.outcome,
-            "cmd": stored.cmd,
-            "event_key": stored.event_key,
-            "event_time": stored.event_time,
-            "day": stored.day,
-        },
-    )
+    body: dict[str, Any] = {
+        "status": stored.outcome,
+        "cmd": stored.cmd,
+        "event_key": stored.event_key,
+        "event_time": stored.event_time,
+        "day": stored.day,
+    }
+    if stored.warnings:  # stored all the same: a new ACD version's parameter must not cost the event
+        body["warnings"] = [w.as_dict() for w in stored.warnings]
+    return answer(200, body)
 
 
 @app.exception_handler(Rejected)

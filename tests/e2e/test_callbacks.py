@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import http.client
 import json
+import re
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -100,3 +101,38 @@ def test_each_cmd_by_get_head_and_put_is_stored_and_listed(local_stack: LocalHub
             assert item["event_time"].endswith("Z")
             assert item["data"]["cmd"] == cmd
             assert "token" not in item["raw"]
+
+
+def test_an_unknown_parameter_is_stored_answered_with_a_warning_and_listed_by_day(
+    local_stack: LocalHub,
+) -> None:
+    """Issue 18, item 5, over HTTP: 200 with the warning, and `acd-report warnings` lists it."""
+    query = "cmd=agentstate&agentid=100777&mode=0&state=paused&pausereason=Kaffee&eventtime=1795168800000"  # 2026-11-20
+    status, _, body = send(local_stack, "GET", f"/callback/{E2E_TOKEN}?{query}")
+    assert status == 200
+    answer = json.loads(body)
+    assert answer["status"] in {"stored", "duplicate"}
+    assert [(w["parameter"], w["closest"]) for w in answer["warnings"]] == [("pausereason", "pause-reason")]
+    listed = report(local_stack, "warnings", "--day", answer["day"])
+    mine = [row for row in listed if row["event_key"] == answer["event_key"]]
+    assert [(r["cmd"], r["agent"], r["parameter"], r["value"], r["closest"]) for r in mine] == [
+        ("agentstate", "100777", "pausereason", "Kaffee", "pause-reason")
+    ]
+
+
+def test_freshness_includes_the_fan_out(local_stack: LocalHub) -> None:
+    """Issue 18: `acd-report freshness` lists the fan-out beside the aggregators, from the note
+    it writes after a batch; its progress does not hold back the reports' "complete up to"."""
+    query = "cmd=configchanged&action=edit&type=agent&customerNumber=4711&eventtime=1795168800000"
+    status, _, _ = send(local_stack, "GET", f"/callback/{E2E_TOKEN}?{query}")
+    assert status == 200
+    local_stack.wait_for_stream_idle(timeout=60)
+    fresh = report(local_stack, "freshness")
+    by_name = {c["consumer"]: c for c in fresh["consumers"]}
+    assert {"fanout", "agent-stats", "call-stats"} <= set(by_name)
+    assert by_name["fanout"]["complete_to"] is not None
+    aggregators = [c["complete_to"] for name, c in by_name.items() if name != "fanout"]
+    assert fresh["complete_to"] == min(aggregators)
+    table = CliRunner().invoke(cli, ["--endpoint-url", local_stack.aws_endpoint, "freshness"])
+    assert table.exit_code == 0
+    assert re.search(r"^fanout\s", table.output, flags=re.MULTILINE)

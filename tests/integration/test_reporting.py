@@ -372,10 +372,10 @@ def test_cli_events_by_cmd_all_formats(moto_url: str, tables: dict[str, Any], cl
 
 def test_cli_empty_results(moto_url: str, tables: dict[str, Any]) -> None:
     assert ok(run(moto_url, "events", "--call", "ffff")).strip() == "No events found for call ffff."
-    assert (
-        ok(run(moto_url, "events", "--agent", ANNA[0], "--day", "2026-11-19")).strip()
-        == f"No events found for agent {ANNA[0]} on 2026-11-19."
-    )
+    # an agent with no event that day is unknown there: an error, not an empty listing
+    unknown = run(moto_url, "events", "--agent", ANNA[0], "--day", "2026-11-19")
+    assert unknown.exit_code == 2
+    assert f"agent {ANNA[0]} has no events on 2026-11-19; nothing on 2026-11-19 at all" in unknown.stderr
     assert (
         ok(run(moto_url, "events", "--cmd", "callevent", "--day", "2026-11-19")).strip()
         == "No events found for cmd callevent on 2026-11-19."

@@ -172,3 +172,53 @@ def test_the_listen_backlog_is_real(served: tuple[wallboard.WallboardServer, Cou
         ["ss", "-ltnH", f"sport = :{server.server_address[1]}"], capture_output=True, text=True, check=True
     ).stdout.split()
     assert int(shown[2]) >= wallboard.LISTEN_BACKLOG, shown
+
+
+def test_a_slow_sender_is_dropped_at_the_head_deadline(
+    served: tuple[wallboard.WallboardServer, CountingReports], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A byte every 0.2 s keeps the socket's own time-out from firing; the head's deadline does."""
+    server, _ = served
+    monkeypatch.setattr(wallboard, "HEAD_DEADLINE_S", 1.0)
+    request = f"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1:{server.server_address[1]}\r\n\r\n".encode()
+    closed_after = None
+    with socket.create_connection(("127.0.0.1", server.server_address[1]), timeout=10) as sock:
+        started = time.monotonic()
+        for index in range(len(request)):  # 45 bytes: 9 s if all were taken
+            try:
+                sock.sendall(request[index : index + 1])
+            except OSError:  # reset by the server
+                closed_after = time.monotonic() - started
+                break
+            sock.settimeout(0.2)
+            try:
+                if sock.recv(1024) == b"":
+                    closed_after = time.monotonic() - started
+                    break
+            except TimeoutError:
+                continue
+            except OSError:
+                closed_after = time.monotonic() - started
+                break
+    assert closed_after is not None, "the whole request trickled in"
+    assert 0.8 < closed_after < 4
+    # a client in no hurry but within the deadline is still served
+    assert get(server, "/healthz", {"Host": f"127.0.0.1:{server.server_address[1]}"})[0] == 200
+
+
+def test_a_client_that_goes_away_mid_answer_prints_no_traceback(
+    served: tuple[wallboard.WallboardServer, CountingReports], capfd: pytest.CaptureFixture[str]
+) -> None:
+    server, _ = served
+    port = server.server_address[1]
+    for _ in range(20):
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+            # ask for the wallboard page (tens of KB) and close at once, with a reset (linger 0)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+            sock.sendall(f"GET / HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode())
+    time.sleep(0.5)
+    assert get(server, "/healthz", {"Host": f"127.0.0.1:{port}"})[0] == 200
+    errors = capfd.readouterr().err
+    assert "Traceback" not in errors
+    assert "BrokenPipe" not in errors
+    assert "ConnectionReset" not in errors

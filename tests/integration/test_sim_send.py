@@ -5,6 +5,7 @@ other than 2xx are counted, printed and make the CLI exit 1."""
 from __future__ import annotations
 
 import json
+import os
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -17,6 +18,7 @@ from urllib.parse import parse_qsl, urlsplit
 import pytest
 from click.testing import CliRunner
 
+from acd_local import running
 from acd_sim import sim
 from acd_sim.day import generate_day
 from acd_sim.model import SimConfig
@@ -167,10 +169,100 @@ def test_cli_sends_the_day_and_writes_expectations(
     assert "0 failed" in result.output
 
 
-def test_unreachable_target_aborts_with_exit_1() -> None:
+def test_unreachable_target_is_one_clear_error_and_writes_no_expectations(tmp_path: Path) -> None:
+    out = tmp_path / "expected.json"
     result = CliRunner().invoke(
         sim.main,
-        ["--url", "http://127.0.0.1:9/callback", "--token", "x", "--calls", "5", "--agents", "2", "--quiet"],
+        [
+            "--url",
+            "http://127.0.0.1:9/callback",
+            "--token",
+            "x",
+            "--calls",
+            "5",
+            "--agents",
+            "2",
+            "--expect-out",
+            str(out),
+        ],
     )
     assert result.exit_code == 1
-    assert "aborted" in result.output or "FAILED" in result.output
+    assert "cannot reach http://127.0.0.1:9/callback" in result.output
+    assert "Traceback" not in result.output
+    assert "FAILED" not in result.output
+    assert not out.exists()
+
+
+def test_a_day_not_sent_whole_writes_no_expectations(recorder: Recorder, tmp_path: Path) -> None:
+    recorder.status_for = lambda params: 400 if params.get("cmd") == "broadcastevent" else 200
+    out = tmp_path / "expected.json"
+    args = ["--url", recorder.url, "--token", TOKEN, "--day", "2026-11-20", "--seed", "4", "--agents", "4"]
+    args += ["--calls", "40", "--outbound", "6", "--expect-out", str(out)]
+    result = CliRunner().invoke(sim.main, args)
+    assert result.exit_code == 1
+    assert "expectations not written" in result.output
+    assert not out.exists()
+
+
+@pytest.fixture
+def no_target(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """No URL in the environment, and the running stack's file in a folder of the test's own."""
+    for name in ("ACD_CALLBACK_URL", "ACD_CALLBACK_TOKENS"):
+        monkeypatch.delenv(name, raising=False)
+    run_file = tmp_path / "running.json"
+    monkeypatch.setenv(running.RUN_FILE_ENV, str(run_file))
+    return run_file
+
+
+def test_without_url_it_sends_to_the_running_acd_local(
+    recorder: Recorder, no_target: Path, tmp_path: Path
+) -> None:
+    running.write(
+        running.RunningStack(
+            pid=os.getpid(),
+            callback_url=recorder.url,
+            aws_endpoint="-",
+            region="eu-central-1",
+            token="gen-tok-1",
+        ),
+        no_target,
+    )
+    out = tmp_path / "sub" / "expected.json"
+    args = [
+        "--day",
+        "2026-11-20",
+        "--seed",
+        "4",
+        "--agents",
+        "2",
+        "--calls",
+        "5",
+        "--outbound",
+        "1",
+        "--quiet",
+    ]
+    result = CliRunner().invoke(sim.main, [*args, "--expect-out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert recorder.received
+    assert {r.path for r in recorder.received} == {"/callback/gen-tok-1"}  # its generated token
+    assert json.loads(out.read_text(encoding="utf-8"))["sent"]["requests"] == len(recorder.received)
+
+
+def test_without_url_and_no_running_stack_it_says_so(no_target: Path, tmp_path: Path) -> None:
+    # a file left by a process that is gone (kill -9) does not count
+    running.write(
+        running.RunningStack(
+            pid=2**22 + 7,
+            callback_url="http://127.0.0.1:9/callback",
+            aws_endpoint="-",
+            region="eu-central-1",
+            token=None,
+        ),
+        no_target,
+    )
+    out = tmp_path / "expected.json"
+    result = CliRunner().invoke(sim.main, ["--calls", "5", "--agents", "2", "--expect-out", str(out)])
+    assert result.exit_code == 2
+    assert "no running acd-local found" in result.output
+    assert "3000" not in result.output
+    assert not out.exists()

@@ -583,3 +583,15 @@ def test_outputs(template: dict[str, Any]) -> None:
     assert outputs["ReportsTableName"]["Value"] == {"Ref": "ReportsTable"}
     assert outputs["AgentStatsDLQUrl"]["Value"] == {"Ref": "AgentStatsDLQ"}
     assert outputs["CallStatsDLQUrl"]["Value"] == {"Ref": "CallStatsDLQ"}
+
+
+def test_the_fanout_may_only_note_its_progress_in_the_reports_table(resources: dict[str, Any]) -> None:
+    """acd-report freshness lists the fan-out: it updates its FRESHNESS item, nothing else."""
+    assert _dynamodb_grants(resources["FanoutFunction"]) == {"ReportsTable": {"dynamodb:UpdateItem"}}
+    (statement,) = [
+        s
+        for p in _as_list(resources["FanoutFunction"]["Properties"]["Policies"])
+        for s in _statements(p)
+        if "dynamodb:UpdateItem" in _as_list(s["Action"])
+    ]
+    assert statement["Condition"] == {"ForAllValues:StringEquals": {"dynamodb:LeadingKeys": ["FRESHNESS"]}}

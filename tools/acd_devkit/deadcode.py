@@ -36,6 +36,8 @@ IGNORE_NAMES = [
     "protocol_version",
     "close_connection",
     "request_queue_size",  # socketserver's listen backlog
+    "readable",  # io.RawIOBase's methods, called by io.BufferedReader
+    "readinto",
     "model_config",  # pydantic's model settings
     "channel_class",  # waitress's server settings
     "error_task_class",

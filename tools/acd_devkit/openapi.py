@@ -25,6 +25,7 @@ from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
 from pydantic_core import core_schema
 
 from acd_hub.models import CALLBACK_MODELS, CallbackModel
+from acd_hub.unknown_parameters import MAX_WARNINGS
 
 DEFAULT_PATH = Path(__file__).resolve().parents[2] / "docs" / "openapi.yaml"
 CONTRACT_VERSION = "1.0.0"
@@ -253,6 +254,27 @@ def _components(every: dict[str, list[Parameter]]) -> dict[str, Any]:
                 "format": "date",
                 "description": "The reporting day the event counts for (reporting time zone).",
                 "examples": ["2025-11-20"],
+            },
+            "warnings": {
+                "type": "array",
+                "maxItems": MAX_WARNINGS,
+                "description": "Only when there are any: parameters this `cmd` does not list. The event "
+                "is stored all the same (they are kept under `data.extra`, unused), so a misspelled "
+                "name (`pausereason` for `pause-reason`) is said here, with the known name it is "
+                "closest to; `acd-report warnings --day D` lists a day's.",
+                "items": {
+                    "type": "object",
+                    "required": ["parameter", "closest", "message"],
+                    "properties": {
+                        "parameter": {"type": "string", "examples": ["pausereason"]},
+                        "closest": {
+                            "type": ["string", "null"],
+                            "description": "The known parameter it resembles most; null if none does.",
+                            "examples": ["pause-reason"],
+                        },
+                        "message": {"type": "string"},
+                    },
+                },
             },
         },
     }
@@ -506,9 +528,9 @@ notifications to. Configure `https://<api>/callback/<token>` as the callback URL
   body; names are matched case-insensitively (ASCII rules); percent-encoded values are read as UTF-8 with a
   Windows-1252 fallback. `cmd` picks the message type; each type reads its own parameters (see
   the `Callback` schemas), the query parameters listed here are their union. Parameters the
-  spec does not list are kept, not rejected.
+  spec does not list are kept, not rejected, and named in the answer's `warnings`.
 * **Answers**: `200` for a stored event and for a duplicate (it changes nothing: retries are
-  safe); `400` naming every offending parameter (the request is kept in quarantine); `409` for
+  safe), with `warnings` for parameters its `cmd` does not list; `400` naming every offending parameter (the request is kept in quarantine); `409` for
   an event key already stored with other content (kept in quarantine too);
   `401`/`403` for a bad token or source address; `503` with `Retry-After` only when the event
   store did not take the write. HEAD answers carry no body.

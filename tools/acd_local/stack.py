@@ -27,6 +27,7 @@ import logging
 import os
 import queue
 import secrets
+import shlex
 import signal
 import socket
 import sys
@@ -44,11 +45,11 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import unquote
-from zoneinfo import ZoneInfo
 
 import click
 
 from acd_devkit.lambda_events import FakeLambdaContext, new_request_id
+from acd_local import running
 from acd_local import state as local_state
 from acd_local.lambda_runtime import (
     LOCAL_ACCOUNT_ID,
@@ -1994,27 +1995,55 @@ def _data_line(stack: LocalHub) -> list[str]:
     return lines
 
 
+# The README's quick start after `make run`, printed by the banner as it is: the commands find the
+# ports and the token through `acd-local env` (the running stack's file, acd_local.running), so
+# one text works on any port. Agent 100000: acd-sim numbers its agents from 100001, so the first
+# callback does not touch the simulated day's ground truth. Days default to today in the report
+# time zone: no `date +%F` (a UTC date, the wrong day after midnight in Berlin).
+QUICK_START: tuple[tuple[str, str], ...] = (
+    ('eval "$(.venv/bin/acd-local env)"', "sets TOKEN, ACD_CALLBACK_URL, AWS_ENDPOINT_URL"),
+    (
+        'curl -i "$ACD_CALLBACK_URL/$TOKEN?cmd=agentstate&agentid=100000&mode=0&state=online'
+        '&eventtime=$(date +%s000)"',
+        "",
+    ),
+    (".venv/bin/acd-report events --agent 100000", "today's, in the report time zone"),
+    ('.venv/bin/acd-sim --token "$TOKEN" --expect-out .acd-local/expected.json', "a day of calls"),
+    (".venv/bin/acd-report hotlines", "today's hotlines and agents:"),
+    (".venv/bin/acd-report agents", "what to pass to kpis, agent-day, ..."),
+    (".venv/bin/acd-report kpis --hotline 501", ""),
+    (".venv/bin/acd-report freshness", "how far behind the consumers are"),
+    (".venv/bin/acd-report serve", "the wallboard: open the address it prints"),
+)
+
+
+COMMENT_COLUMN = 44
+
+
+def quick_start_lines() -> list[str]:
+    """The quick start's commands, short comments aligned as the README shows them."""
+    return [
+        f"{command:<{COMMENT_COLUMN}} # {comment}" if comment else command for command, comment in QUICK_START
+    ]
+
+
 def _banner(stack: LocalHub) -> str:
     spec = stack.spec
     assert spec is not None
-    zone = ZoneInfo(str(spec.parameters.get("ReportTimeZone", "Europe/Berlin")))
-    today = datetime.now(zone).date().isoformat()
-    now_ms = int(time.time() * 1000)
     # A token the user chose is a secret: never printed (a generated one is ours to show).
     if stack.tokens_source == "generated":
         token_line = f"{stack.tokens[0]}  (generated; set {TOKENS_ENV}=tok1,tok2 to choose)"
-        export = f"  export TOKEN={stack.tokens[0]}"
+        export, mine = f"  export TOKEN={stack.tokens[0]}", ""
     else:
         # not even a few characters: they narrow a guess, and a banner gets pasted into tickets
         token_line = f"(from {TOKENS_ENV}; not shown)"
         if len(stack.tokens) > 1:
             token_line += f" +{len(stack.tokens) - 1} more"
-        export = f"  export TOKEN=...          # one of your {TOKENS_ENV}"
+        export, mine = "  export TOKEN=...", f"   # TOKEN: one of your {TOKENS_ENV}"
     url = f"{stack.base_url}/callback/$TOKEN"
     consumers = ", ".join(f"{m.function} <- {m.table}" for m in spec.stream_mappings) or "-"
     aws = stack.aws_endpoint
-    # Under the data folder (ignored by git), not a stray file in the working tree.
-    sim_expect = f"{stack.data_dir or '.acd-local'}/expected.json"
+    by_hand = f"ACD_CALLBACK_URL={stack.base_url}/callback AWS_ENDPOINT_URL={aws}"
     lines = [
         "",
         "acd-local: the callback hub on this machine (moto server, no AWS account)",
@@ -2027,19 +2056,12 @@ def _banner(stack: LocalHub) -> str:
         f"  stream         {consumers}  (a lag line every few seconds while behind)",
         *_data_line(stack),
         "",
-        "Try, in another shell in this directory:",
-        export,
-        f'  curl -i "{url}?cmd=agentstate&agentid=100001&mode=0&state=online&eventtime={now_ms}"',
-        "  curl -i -X PUT \\",
-        f"       -d 'cmd=configchanged&action=edit&type=agent&customerNumber=4711&eventtime={now_ms}' \\",
-        f'       "{url}"',
-        f"  .venv/bin/acd-report --endpoint-url {aws} events --cmd agentstate --day {today}",
-        f"  .venv/bin/acd-report --endpoint-url {aws} rejected",
-        f'  .venv/bin/acd-sim --url {stack.base_url}/callback --token "$TOKEN" --expect-out {sim_expect}',
+        "Quick start, in another shell in this directory (the README's first commands; they find",
+        "this stack's ports and token themselves):",
+        *(f"  {line}" for line in quick_start_lines()),
         "",
-        "Wallboard and day report (pictures):",
-        f"  .venv/bin/acd-report --endpoint-url {aws} serve      # then open http://127.0.0.1:8080/",
-        f"  .venv/bin/acd-report --endpoint-url {aws} html --day {today} --out day-report.html",
+        "Or set the variables by hand:",
+        f"{export} {by_hand}{mine}",
         "",
         "Ctrl-C (or SIGTERM) stops everything.",
         "",
@@ -2047,7 +2069,7 @@ def _banner(stack: LocalHub) -> str:
     return "\n".join(lines)
 
 
-@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--port", type=click.IntRange(0, 65535), default=3000, show_default=True, help="Callback endpoint port."
 )
@@ -2093,7 +2115,9 @@ def _banner(stack: LocalHub) -> str:
     help="Seconds between syncs of the data folder's journal to disk (what a power loss may lose; "
     "a crash of acd-local loses no write).",
 )
+@click.pass_context
 def main(  # noqa: PLR0917 - click passes every option by keyword-capable position
+    ctx: click.Context,
     port: int,
     aws_port: int,
     host: str,
@@ -2103,8 +2127,13 @@ def main(  # noqa: PLR0917 - click passes every option by keyword-capable positi
     sync_interval: float,
 ) -> None:
     """Run the ACD callback hub locally: moto, the callback endpoint, the stream consumers and a
-    subscriber printing the SNS fan-out. Keeps its data in a folder unless --ephemeral."""
+    subscriber printing the SNS fan-out. Keeps its data in a folder unless --ephemeral.
+
+    `acd-local env` (in another shell) prints the running stack's TOKEN, ACD_CALLBACK_URL and
+    AWS_ENDPOINT_URL as shell exports: eval "$(.venv/bin/acd-local env)"."""
     del host  # fixed: the option exists to say so
+    if ctx.invoked_subcommand is not None:
+        return
     from acd_local.worker import WorkerError  # noqa: PLC0415 - keep `--help` fast
 
     if ephemeral and data_dir is not None:
@@ -2133,10 +2162,12 @@ def main(  # noqa: PLR0917 - click passes every option by keyword-capable positi
         except OSError as exc:  # a port (or the data folder) in use
             raise click.ClickException(f"cannot start: {exc} (try --port/--aws-port/--data-dir)") from exc
         click.echo(_banner(stack))
+        _announce(stack)
         while not stop.wait(0.5) and not stack.failed.is_set():
             pass
         click.echo("stopping ...")
     finally:
+        running.remove(os.getpid())
         stack.stop()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
@@ -2146,6 +2177,42 @@ def main(  # noqa: PLR0917 - click passes every option by keyword-capable positi
         click.echo("stopped.")
     if stack.failure:
         raise click.ClickException(stack.failure)
+
+
+def _announce(stack: LocalHub) -> None:
+    """Say where this stack listens, for `acd-local env` and `acd-sim` in another shell."""
+    try:
+        running.write(
+            running.RunningStack(
+                pid=os.getpid(),
+                callback_url=f"{stack.base_url}/callback",
+                aws_endpoint=stack.aws_endpoint,
+                region=stack.region,
+                token=stack.tokens[0] if stack.tokens_source == "generated" else None,
+            )
+        )
+    except OSError as exc:  # a read-only checkout: the banner's commands by hand still work
+        LOG.warning(
+            "could not write %s (%s): acd-local env will not find this stack", running.run_file(), exc
+        )
+
+
+@main.command("env")
+def env_command() -> None:
+    """Print the running stack's TOKEN, ACD_CALLBACK_URL and AWS_ENDPOINT_URL as shell exports
+    (eval "$(.venv/bin/acd-local env)"); exit 1 when no acd-local runs."""
+    found = running.read()
+    if found is None:
+        raise click.ClickException(
+            f"no running acd-local found ({running.run_file()}): start one with `make run`"
+        )
+    exports = {"ACD_CALLBACK_URL": found.callback_url, "AWS_ENDPOINT_URL": found.aws_endpoint}
+    if found.token is not None:
+        exports = {"TOKEN": found.token, **exports}
+    for name, value in exports.items():
+        click.echo(f"export {name}={shlex.quote(value)}")
+    if found.token is None:
+        click.echo(f"# TOKEN is one of your {TOKENS_ENV} (not shown): export TOKEN=...")
 
 
 if __name__ == "__main__":

@@ -11,6 +11,10 @@ from typing import Any
 from acd_sim.engine import DayEngine
 from acd_sim.model import CLASSIFICATIONS, CUSTOMER, MANDATOR, Phone
 
+# The simulated agents' numbers start here: anything below is never one of them (the README's
+# first callback uses 100000, so it does not touch the simulated day's ground truth).
+FIRST_AGENT_NUMBER = 100001
+
 
 @dataclass
 class Agent:
@@ -67,7 +71,7 @@ class AgentFloor:
         for i in range(n):
             agent = Agent(
                 index=i,
-                number=str(100001 + i),
+                number=str(FIRST_AGENT_NUMBER + i),
                 resource_id=str(5001 + i),
                 phone=Phone("49", f"22126015{i % 1000:03d}"),
                 fmt=engine.fmt(),

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import sys
 import threading
 from collections import Counter
@@ -30,13 +31,15 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from acd_cli import labels
+from acd_local import running
 from acd_sim.day import generate_day
 from acd_sim.model import HOTLINES, PHONE_FORMATS, ZONE_NAME, SimConfig, SimEvent
 from acd_sim.plan import METHODS, Request, plan_requests
 from acd_sim.sender import MAX_TRANSPORT_FAILURES, Answer, SendReport, callback_path, send
 from acd_sim.truth import expectations
 
-DEFAULT_URL = "http://127.0.0.1:3000/callback"
+# `acd-local env` exports it; else the running acd-local's file says where it listens.
+URL_ENV = "ACD_CALLBACK_URL"
 
 
 def today_in(zone: str) -> date:
@@ -95,15 +98,58 @@ def _parse_methods(_ctx: click.Context, _param: click.Parameter, value: str) -> 
     return methods
 
 
+def find_target(url: str | None, token: str | None) -> tuple[str, str | None]:
+    """The callback URL and token to send to: as given, else the running acd-local's (its file,
+    :mod:`acd_local.running`), never a guessed port."""
+    found = running.read()
+    if url is None:
+        if found is None:
+            raise click.UsageError(
+                f"no --url, no ${URL_ENV} and no running acd-local found ({running.run_file()}): start "
+                "one with `make run`, or pass --url of the callback endpoint"
+            )
+        url = found.callback_url
+    if token is None:
+        token = default_token()
+    if token is None and found is not None and found.callback_url == url.rstrip("/"):
+        token = found.token  # the token it generated (the banner shows it too)
+    return url, token
+
+
+def reachable(url: str, timeout: float = 3.0) -> str | None:
+    """None if a connection to the URL's host and port opens; else why not."""
+    _, host, port, _ = callback_path(url, None)
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return None
+    except OSError as exc:
+        return exc.strerror or type(exc).__name__
+
+
 def _mask(token: str | None) -> str:
     return "(none)" if not token else (token[:3] + "…" if len(token) > 6 else "…")
 
 
 @click.command(
-    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110, "show_default": True}
+    context_settings={
+        "help_option_names": ["-h", "--help"],
+        "max_content_width": 110,
+        "show_default": True,
+        # every option also from ACD_SIM_<OPTION> (a smaller day for a test of the README's commands)
+        "auto_envvar_prefix": "ACD_SIM",
+    }
 )
-@click.option("--url", default=DEFAULT_URL, help="Callback URL; the token is appended as /<token>.")
-@click.option("--token", default=None, help="Callback token (default: first of $ACD_CALLBACK_TOKENS).")
+@click.option(
+    "--url",
+    envvar=URL_ENV,
+    show_envvar=True,
+    help="Callback URL; the token is appended as /<token>. Default: the running acd-local's.",
+)
+@click.option(
+    "--token",
+    default=None,
+    help="Callback token (default: first of $ACD_CALLBACK_TOKENS, else the running acd-local's generated one).",
+)
 @click.option(
     "--day", callback=_parse_day, help="Day to simulate, YYYY-MM-DD (default: today in Europe/Berlin)."
 )
@@ -143,7 +189,7 @@ def _mask(token: str | None) -> str:
 )
 def main(
     *,
-    url: str,
+    url: str | None,
     token: str | None,
     day: date | None,
     seed: int,
@@ -172,14 +218,22 @@ def main(
         outbound=outbound,
         phone_format=phone_format,
     )
-    token = token if token is not None else default_token()
+    if not dry_run:  # where to, before the day is made: a wrong target fails at once
+        url, token = find_target(url, token)
+        try:
+            callback_path(url, token)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--url") from None
+        if (why := reachable(url)) is not None:
+            raise click.ClickException(
+                f"cannot reach {url}: {why} - is the stack running (make run)? Nothing sent, "
+                "no expectations written."
+            )
     events = generate_day(config)
     plan = plan_requests(
         events, methods=methods, duplicates=duplicates, shuffle_window=shuffle_window, seed=seed
     )
     truth = build_expectations(events, plan, config, sl_seconds)
-    if expect_out:
-        expect_out.write_text(json.dumps(truth, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
     by_cmd = ", ".join(f"{cmd} {n}" for cmd, n in truth["sent"]["by_cmd"].items())
     methods_used = Counter(r.method for r in plan)
@@ -189,21 +243,19 @@ def main(
             f"{len(plan)} requests ({', '.join(f'{m} {n}' for m, n in sorted(methods_used.items()))})"
         )
     if dry_run:
+        _write_expectations(expect_out, truth)
         if not quiet:
             console.print(kpi_table(truth))
             if expect_out:
                 console.print(f"expectations written to {expect_out}")
         return
 
-    try:
-        callback_path(url, token)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--url") from None
     if not quiet:
         console.print(
             f"sending to {url} (token {_mask(token)}), {concurrency} connections"
             + (f", {rate:g}/s" if rate else "")
         )
+    assert url is not None
     report = _send_with_progress(
         console, events, plan, url, token, concurrency=concurrency, rate=rate, quiet=quiet
     )
@@ -214,15 +266,32 @@ def main(
         f"({done / report.elapsed_s if report.elapsed_s else 0:.0f}/s): {report.ok} ok, "
         f"{len(report.failures)} failed; statuses {dict(sorted(report.statuses.items()))}"
     )
+    failed = bool(report.failures or report.aborted)
+    if not failed:
+        # Only for a day the hub got whole: expectations of a day half sent would read as its
+        # reports being wrong.
+        _write_expectations(expect_out, truth)
     if not quiet:
         console.print(summary)
         console.print(kpi_table(truth))
-        if expect_out:
+        if expect_out and not failed:
             console.print(f"expectations written to {expect_out}")
     elif report.failures:
         errors.print(summary)
-    if report.failures or report.aborted:
+    if failed:
+        if expect_out:
+            errors.print(f"expectations not written to {expect_out}: the day was not sent whole")
         sys.exit(1)
+
+
+def _write_expectations(path: Path | None, truth: dict[str, Any]) -> None:
+    if path is None:
+        return
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(truth, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    except OSError as exc:
+        raise click.ClickException(f"--expect-out: cannot write {path}: {exc.strerror}") from None
 
 
 def _send_with_progress(

@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Hashable, Iterable, Iterator, Sequence
+from collections.abc import Collection, Hashable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Protocol
@@ -150,7 +150,7 @@ def aggregate_batch(aggregator: Aggregator, records: Sequence[StreamRecord], sha
         for r in records
         if r.sequence in unplannable or touched.get(r.sequence, set()) & failed.keys()
     ]
-    progress = _progress(records, set(outcome.failed), shard)
+    progress = batch_progress(records, set(outcome.failed), shard)
     if progress is not None:
         try:
             aggregator.note_batch(progress)
@@ -167,9 +167,11 @@ def aggregate_batch(aggregator: Aggregator, records: Sequence[StreamRecord], sha
     return outcome
 
 
-def _progress(records: Sequence[StreamRecord], failed: set[str], shard: str) -> BatchProgress | None:
-    """How far this consumer has got on the shard: its reports include every record received up
-    to the batch's newest (when nothing failed); the batch's oldest record had waited
+def batch_progress(
+    records: Sequence[StreamRecord], failed: Collection[str], shard: str
+) -> BatchProgress | None:
+    """How far a consumer has got on the shard (the fan-out notes its own with this too): its
+    reports include every record received up to the batch's newest (when nothing failed); the batch's oldest record had waited
     ``behind_ms`` in the stream (Lambda's IteratorAge, as a reader can see it)."""
     received = [r.received_ms for r in records if r.received_ms is not None]
     pending = [r.received_ms for r in records if r.sequence in failed and r.received_ms is not None]

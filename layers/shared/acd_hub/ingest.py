@@ -26,6 +26,7 @@ from acd_hub.items import (
 from acd_hub.keys import iso_utc
 from acd_hub.models import CALLBACK_MODELS, CallbackModel, ParseContext, parse_callback, utc_now
 from acd_hub.settings import HubSettings
+from acd_hub.unknown_parameters import UnknownParameter, unknown_parameters
 
 if TYPE_CHECKING:
     from acd_hub.ports import EventStore
@@ -43,6 +44,8 @@ class Stored:
     event_time: str
     day: str
     duplicate: bool
+    # parameters the cmd does not list: stored (under data.extra) and named back
+    warnings: tuple[UnknownParameter, ...] = ()
 
     @property
     def outcome(self) -> Literal["stored", "duplicate"]:
@@ -103,6 +106,9 @@ class CallbackIngest:
             raise self._quarantine(request, bad.errors, merged.get("cmd", ""), received_at, secrets) from None
 
         item = event_item(event, merged, self._settings, received_at)
+        warnings = unknown_parameters(event)
+        if warnings:  # kept with the event, for `acd-report warnings`
+            item["warnings"] = [{"parameter": w.parameter, "closest": w.closest} for w in warnings]
         try:
             stored = self._store.put_event(item, claim_item(item) if needs_claim(event) else None)
         except StoreRefused as refused:
@@ -122,6 +128,7 @@ class CallbackIngest:
             event_time=item["event_time"],
             day=item["day"],
             duplicate=not stored,
+            warnings=tuple(warnings),
         )
 
     def _check_not_ahead(self, event: CallbackModel, received_at: datetime) -> None:
