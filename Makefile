@@ -94,8 +94,10 @@ chromium:
 			|| { echo "error: apt-get could not install chromium" >&2; exit 1; }; \
 	fi
 
+# Two workers (pytest-xdist), one test file at a time each, so a file's module fixtures (a local
+# stack, a moto server on a free port) are built once; the files go out cheapest tier first.
 test: setup sam-setup chromium
-	$(SAM_ENV) $(PY) -m pytest
+	$(SAM_ENV) $(PY) -m pytest -n 2 --dist loadfile
 
 # The unit tier without its whole days and deep properties (those run last in make test).
 test-unit: setup
