@@ -213,7 +213,7 @@ def lambda_context() -> FakeLambdaContext:
 # -- the stream functions on DynamoDB in memory ------------------------------------------------------
 
 FUNCTIONS = Path(__file__).resolve().parents[1] / "functions"
-STREAM_FUNCTIONS = {"AgentStatsFunction": "agent_stats", "CallStatsFunction": "call_stats"}
+STREAM_FUNCTIONS = {"StatsFunction": "stats"}
 
 
 @contextmanager

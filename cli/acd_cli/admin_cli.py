@@ -4,8 +4,8 @@
   ingest code again (after a fix or a configuration change). Each is then marked on its
   quarantine item as replayed and stored (or already stored), or as still rejected with its new
   reason. The ingest's conditional write keeps a replay from ever storing an event twice.
-* ``redrive fanout|agent-stats|call-stats [--dry-run]``: empties a stream consumer's on-failure
-  destination. Each record names a span of the events table's stream (Lambda's
+* ``redrive fanout|stats [--dry-run]``: empties a stream consumer's on-failure
+  destination (``agent-stats`` and ``call-stats`` name ``stats``, which runs both). Each record names a span of the events table's stream (Lambda's
   ``DDBStreamBatchInfo``); the fan-out's (an S3 bucket on AWS) also carries the records
   themselves, so it outlives the stream's 24 hours; the aggregators' (SQS queues) are read back
   from the stream. The fan-out republishes the stored events they name, the aggregators' reports
@@ -112,22 +112,20 @@ CONSUMERS = {
         Consumer(
             "fanout", "FanoutFunction", "FanoutFailuresBucketName", frozenset(FANOUT_CMDS), destination="s3"
         ),
+        # Both aggregators in one function (one DLQ): a message may stand for a record either
+        # of them failed, so a redrive rebuilds the reports of both.
         Consumer(
-            "agent-stats",
-            "AgentStatsFunction",
-            "AgentStatsDLQUrl",
-            frozenset({"agentstate"}),
-            frozenset({"agent_day"}),
-        ),
-        Consumer(
-            "call-stats",
-            "CallStatsFunction",
-            "CallStatsDLQUrl",
+            "stats",
+            "StatsFunction",
+            "StatsDLQUrl",
             frozenset({"callevent", "recordedcall", "classificationevent", "enqueuecall", "agentstate"}),
-            frozenset({"call"}),
+            frozenset({"agent_day", "call"}),
         ),
     )
 }
+# The names of the aggregators' consumers when each had a function and a DLQ of its own (and
+# still their names in the freshness notes): accepted for the one consumer that runs both.
+CONSUMER_ALIASES = {"agent-stats": "stats", "call-stats": "stats"}
 
 
 # -- the context every command gets ---------------------------------------------------------------
@@ -1081,7 +1079,7 @@ def _rebuild_api() -> Iterator[None]:
 
 
 @cli.command()
-@click.argument("consumer", type=click.Choice(sorted(CONSUMERS)))
+@click.argument("consumer", type=click.Choice(sorted({*CONSUMERS, *CONSUMER_ALIASES})))
 @click.option("--queue-url", help="The DLQ (default: the stack output, or the local stack's queue).")
 @click.option(
     "--bucket",
@@ -1112,8 +1110,12 @@ def redrive(
     Each record names a span of the events table's stream. fanout (an S3 bucket on AWS) keeps
     the records themselves; the aggregators' queues do not, and their records are read back from
     the stream (it keeps them 24 hours). fanout: the stored events they name are published again
-    (subscribers deduplicate on event_key). agent-stats / call-stats: the reports they touch
-    are rebuilt from the event log. A record is deleted only after it was handled."""
+    (subscribers deduplicate on event_key). stats: the agent and call reports they touch are
+    rebuilt from the event log (agent-stats and call-stats are names of stats: one function runs
+    both aggregators, with one DLQ). A record is deleted only after it was handled."""
+    if consumer in CONSUMER_ALIASES:
+        consumer = CONSUMER_ALIASES[consumer]
+        click.echo(f"(one function runs both aggregators now: redriving {consumer})", err=True)
     chosen = CONSUMERS[consumer]
     with _rebuild_api():
         if chosen.name != "fanout":

@@ -431,9 +431,10 @@ class RecordingRebuilder:
 
 
 @pytest.fixture
-def day_in_stream(aws_resources: ProvisionedResources, aws: AwsClients) -> dict[str, Any]:
+def day_in_stream(aws_resources: ProvisionedResources, aws: AwsClients) -> str:
     """An agent going online then paused, a call started and ended, a configchanged: all in the
-    stream; a DLQ message per aggregator naming the first three records, and one naming the rest."""
+    stream; in the stats DLQ a message naming the first three records, and one naming the rest.
+    Returns the queue's URL."""
     for number, query in enumerate((VALID, CALL_START, CONFIG, CALL_END, PAUSED)):
         stored_by_ingest(aws, query, f"r-{number}")
     stream_arn = aws_resources.stream_arns["EventsTable"]
@@ -441,15 +442,12 @@ def day_in_stream(aws_resources: ProvisionedResources, aws: AwsClients) -> dict[
     # the events' records (a callevent's key claim has a record of its own, which no consumer takes)
     records = [r for r in records if r["dynamodb"]["NewImage"]["kind"]["S"] == "event"]
     assert len(records) == 5
-    queues = {}
-    for function in ("AgentStatsFunction", "CallStatsFunction"):
-        queue = aws_resources.dlq_urls[function]
-        for span in (records[:3], records[3:]):
-            aws.sqs.send_message(
-                QueueUrl=queue, MessageBody=on_failure_record(stream_arn, shard_id, span, function)
-            )
-        queues[function] = queue
-    return queues
+    queue = aws_resources.dlq_urls["StatsFunction"]
+    for span in (records[:3], records[3:]):
+        aws.sqs.send_message(
+            QueueUrl=queue, MessageBody=on_failure_record(stream_arn, shard_id, span, "StatsFunction")
+        )
+    return queue
 
 
 @pytest.fixture
@@ -462,52 +460,64 @@ def recording(monkeypatch: pytest.MonkeyPatch) -> RecordingRebuilder:
     return stand_in
 
 
-def test_redrive_agent_stats_rebuilds_the_agent_days_it_names(
-    day_in_stream: dict[str, str], recording: RecordingRebuilder, aws: AwsClients, moto_server: str
+def test_redrive_stats_rebuilds_the_agent_days_and_calls_it_names(
+    day_in_stream: str, recording: RecordingRebuilder, aws: AwsClients, moto_server: str
 ) -> None:
-    result = admin(moto_server, "-q", "redrive", "agent-stats", "--format", "json")
+    """One function runs both aggregators, so a message may stand for a record either failed:
+    the agent days and the calls its records touch are rebuilt, each once."""
+    result = admin(moto_server, "-q", "redrive", "stats", "--format", "json")
     assert result.exit_code == 0, result.output
     rows = json.loads(result.stdout)
     assert [row["status"] for row in rows] == ["deleted", "deleted"]
-    # only the agent states are the agent statistics' business; the agent day rebuilt once
-    assert {item["cmd"] for item in recording.seen} == {"agentstate"}
-    assert recording.rebuilt == [("agent_day", AGENT, DAY)]
-    assert depth(aws, day_in_stream["AgentStatsFunction"]) == 0
+    # callevents and agentstates pass the stats function's filter; configchanged does not
+    assert {item["cmd"] for item in recording.seen} == {"agentstate", "callevent"}
+    assert recording.rebuilt == [("agent_day", AGENT, DAY), ("call", TASK)]
+    assert depth(aws, day_in_stream) == 0
 
 
-def test_redrive_call_stats_rebuilds_calls_and_keeps_what_failed(
-    day_in_stream: dict[str, str], recording: RecordingRebuilder, aws: AwsClients, moto_server: str
+@pytest.mark.parametrize("old_name", ["agent-stats", "call-stats"])
+def test_the_old_consumer_names_redrive_the_stats_dlq(
+    day_in_stream: str, recording: RecordingRebuilder, aws: AwsClients, moto_server: str, old_name: str
+) -> None:
+    """agent-stats and call-stats had a function and a DLQ each; both name the one now, and the
+    whole message is handled (half of it would lose the other aggregator's repair)."""
+    result = admin(moto_server, "-q", "redrive", old_name, "--format", "json")
+    assert result.exit_code == 0, result.output
+    assert "redriving stats" in result.stderr
+    assert [row["status"] for row in json.loads(result.stdout)] == ["deleted", "deleted"]
+    assert recording.rebuilt == [("agent_day", AGENT, DAY), ("call", TASK)]
+    assert depth(aws, day_in_stream) == 0
+
+
+def test_redrive_stats_keeps_what_failed(
+    day_in_stream: str, recording: RecordingRebuilder, aws: AwsClients, moto_server: str
 ) -> None:
     recording.fail_on = {("call", TASK)}
-    failed = admin(moto_server, "-q", "redrive", "call-stats", "--format", "json")
+    failed = admin(moto_server, "-q", "redrive", "stats", "--format", "json")
     assert failed.exit_code == 1
     assert [row["status"] for row in json.loads(failed.stdout)] == ["kept", "kept"]
-    assert depth(aws, day_in_stream["CallStatsFunction"]) == 2  # nothing deleted that was not handled
+    assert depth(aws, day_in_stream) == 2  # nothing deleted that was not handled
 
     recording.fail_on = set()
-    dry = admin(moto_server, "-q", "redrive", "call-stats", "--dry-run", "--format", "json")
+    recording.rebuilt = []
+    dry = admin(moto_server, "-q", "redrive", "stats", "--dry-run", "--format", "json")
     assert [row["status"] for row in json.loads(dry.stdout)] == ["would delete", "would delete"]
     assert recording.rebuilt == []
 
-    done = admin(moto_server, "-q", "redrive", "call-stats", "--format", "json")
+    done = admin(moto_server, "-q", "redrive", "stats", "--format", "json")
     assert done.exit_code == 0, done.output
-    # callevents and agentstates pass the call statistics' filter; configchanged does not
-    assert {item["cmd"] for item in recording.seen} == {"agentstate", "callevent"}
-    assert recording.rebuilt == [("call", TASK)]
-    assert depth(aws, day_in_stream["CallStatsFunction"]) == 0
+    assert recording.rebuilt == [("agent_day", AGENT, DAY), ("call", TASK)]
+    assert depth(aws, day_in_stream) == 0
 
 
-def test_redrive_with_the_real_rebuild_api(
-    day_in_stream: dict[str, str], aws: AwsClients, moto_server: str
-) -> None:
+def test_redrive_with_the_real_rebuild_api(day_in_stream: str, aws: AwsClients, moto_server: str) -> None:
     """The lead's acd_hub.rebuild (issue 7): the reports exist after the redrive, and equal what
     a second redrive-free rebuild computes."""
     from acd_cli.reporting import ReportQueries  # noqa: PLC0415
 
     reports = ReportQueries(aws.dynamodb, "ReportsTable", 8)
     assert reports.agent_day(AGENT, DAY) is None
-    assert admin(moto_server, "-q", "redrive", "agent-stats").exit_code == 0
-    assert admin(moto_server, "-q", "redrive", "call-stats").exit_code == 0
+    assert admin(moto_server, "-q", "redrive", "stats").exit_code == 0
     agent_day = reports.agent_day(AGENT, DAY)
     assert agent_day is not None
     assert agent_day.state_seconds["online"] == 600  # online at 08:00, paused at 08:10
@@ -517,9 +527,7 @@ def test_redrive_with_the_real_rebuild_api(
     kpis = reports.kpis("501", DAY)
     assert kpis is not None
     assert (kpis.day.offered, kpis.day.abandoned) == (1, 1)
-    assert (
-        depth(aws, day_in_stream["AgentStatsFunction"]) == depth(aws, day_in_stream["CallStatsFunction"]) == 0
-    )
+    assert depth(aws, day_in_stream) == 0
 
 
 def test_by_arrival_time_never_deletes_on_a_guess(

@@ -82,7 +82,7 @@ def test_every_queue_is_a_dlq(template: dict[str, Any]) -> None:
     """So the depth alarm of every dead-letter queue (a rule) is one on every queue."""
     queues = resources_of_type(template, "AWS::SQS::Queue")
     destinations = {mapping["on_failure"] for mapping in stream_mappings(template)}
-    assert set(queues) == {"AgentStatsDLQ", "CallStatsDLQ"}
+    assert set(queues) == {"StatsDLQ"}
     assert destinations == {*queues, "FanoutFailuresBucket"}
 
 

@@ -380,10 +380,11 @@ def test_fanout_outlives_a_day_long_sns_outage(template: dict[str, Any]) -> None
 
 # --- reports -----------------------------------------------------------------------------------------
 
+# One function runs both aggregators (two readers per stream shard at most: the fan-out and it),
+# its filter the union of what each reads (acd_hub.aggregation: each aggregator's cmds).
 AGGREGATORS = {
-    "AgentStatsFunction": ("AgentStatsDLQ", ["agentstate"]),
-    "CallStatsFunction": (
-        "CallStatsDLQ",
+    "StatsFunction": (
+        "StatsDLQ",
         ["callevent", "recordedcall", "classificationevent", "enqueuecall", "agentstate"],
     ),
 }
@@ -391,6 +392,13 @@ AGGREGATORS = {
 
 def test_the_stream_consumers(template: dict[str, Any]) -> None:
     assert [m["function"] for m in stream_mappings(template)] == ["FanoutFunction", *sorted(AGGREGATORS)]
+
+
+def test_the_stats_filter_is_the_union_of_the_aggregators_cmds() -> None:
+    from acd_hub.aggregation import AgentStatsAggregator, CallStatsAggregator  # noqa: PLC0415
+
+    (_dlq, cmds) = AGGREGATORS["StatsFunction"]
+    assert set(cmds) == AgentStatsAggregator.cmds | CallStatsAggregator.cmds
 
 
 @pytest.mark.parametrize("function", sorted(AGGREGATORS))
@@ -431,16 +439,13 @@ def _dynamodb_grants(function: dict[str, Any]) -> dict[str | None, set[str]]:
 
 
 # Read-only on the events table, base table only (no index ARN, no Scan, no write); on the
-# reports table what the code does (TransactWriteItems is authorized per item). The agent
-# statistics read no event (a state arrives whole in its record) and delete no report
-# (tests/unit/test_grants_in_use.py runs the handlers against these grants).
+# reports table what the code does (TransactWriteItems is authorized per item). The call
+# statistics read a call's events and move a call's listing items; the agent statistics read no
+# event (a state arrives whole in its record: tests/unit/test_grants_in_use.py runs the handler
+# against these grants and checks what each aggregator's thread asks).
 REPORT_READS = {"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query"}
 GRANTS = {
-    "AgentStatsFunction": {
-        "ReportsTable": REPORT_READS
-        | {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:ConditionCheckItem"},
-    },
-    "CallStatsFunction": {
+    "StatsFunction": {
         "EventsTable": {"dynamodb:Query", "dynamodb:GetItem"},
         "ReportsTable": REPORT_READS
         | {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:ConditionCheckItem"},
@@ -574,15 +579,14 @@ def test_outputs(template: dict[str, Any]) -> None:
         "FanoutFailuresBucketName",
         "TokenParameterName",
         "ReportsTableName",
-        "AgentStatsDLQUrl",
-        "CallStatsDLQUrl",
+        "StatsDLQUrl",
         "AlarmTopicArn",
         "DashboardUrl",
     }
     outputs = template["Outputs"]
     assert outputs["ReportsTableName"]["Value"] == {"Ref": "ReportsTable"}
-    assert outputs["AgentStatsDLQUrl"]["Value"] == {"Ref": "AgentStatsDLQ"}
-    assert outputs["CallStatsDLQUrl"]["Value"] == {"Ref": "CallStatsDLQ"}
+    assert outputs["StatsDLQUrl"]["Value"] == {"Ref": "StatsDLQ"}
+    assert not {"AgentStatsDLQUrl", "CallStatsDLQUrl"} & set(outputs), "one function, one DLQ"
 
 
 def test_the_fanout_may_only_note_its_progress_in_the_reports_table(resources: dict[str, Any]) -> None:

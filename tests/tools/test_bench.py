@@ -127,7 +127,7 @@ def test_aggregation_runs_both_aggregators_and_counts_dynamodb_calls(aggregation
     assert aggregation["day_events"] == 60
     assert aggregation["stored_events"] == 60
     assert aggregation["batch_item_failures"] == 0
-    assert set(aggregation["delivered_records"]) == {"AgentStatsFunction", "CallStatsFunction"}
+    assert set(aggregation["delivered_records"]) == {"agent-stats", "call-stats"}
     assert _positive(aggregation["events_per_s"])
     assert _positive(aggregation["getitem_events_per_s"])
     dynamo = aggregation["dynamodb"]
@@ -141,7 +141,7 @@ def test_aggregation_runs_both_aggregators_and_counts_dynamodb_calls(aggregation
     assert 1 <= dynamo["duplicate"]["requests_per_event"] <= 2
     assert dynamo["duplicate"]["items_written_per_event"] == 0
     assert _positive(dynamo["aggregation"]["requests_per_event"])
-    assert set(dynamo["aggregation"]["per_function"]) == {"AgentStatsFunction", "CallStatsFunction"}
+    assert set(dynamo["aggregation"]["per_aggregator"]) == {"agent-stats", "call-stats"}
 
 
 @pytest.fixture(scope="module")
@@ -254,15 +254,15 @@ def test_aggregation_scaling_measures_every_day_and_batch_size(scaling: dict[str
         assert not run["partial"]
         assert run["events"] == run["stored_events"]  # the whole day measured
         assert run["batch_item_failures"] == 0
-        assert set(run["delivered_records"]) == {"AgentStatsFunction", "CallStatsFunction"}
+        assert set(run["delivered_records"]) == {"agent-stats", "call-stats"}
         assert all(n > 0 for n in run["delivered_records"].values())
         for key, _ in PER_EVENT_FIGURES:
             assert _positive(run[key]), key
         # the per-event figures are the counted totals over the events measured
-        requests = sum(f["requests"] for f in run["per_function"].values())
+        requests = sum(f["requests"] for f in run["per_aggregator"].values())
         assert run["requests_per_event"] == pytest.approx(requests / run["events"])
         assert sum(run["calls_per_event"].values()) == pytest.approx(run["requests_per_event"])
-        read = sum(f["items_read"] for f in run["per_function"].values())
+        read = sum(f["items_read"] for f in run["per_aggregator"].values())
         assert run["items_read_per_event"] == pytest.approx(read / run["events"])
         assert all(_positive(run[k]) for k in ("events_per_s", "getitem_per_s", "ratio"))
         assert run["report_items"], "the reports table was filled"

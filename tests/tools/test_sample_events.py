@@ -238,9 +238,9 @@ def test_the_builders_import_nothing_a_function_imports() -> None:
 def test_the_fake_context_is_what_powertools_logs() -> None:
     from aws_lambda_powertools.logging.lambda_context import build_lambda_context_model  # noqa: PLC0415
 
-    context = lambda_events.FakeLambdaContext("AgentStatsFunction", memory_limit_in_mb=256)
+    context = lambda_events.FakeLambdaContext("StatsFunction", memory_limit_in_mb=256)
     model = build_lambda_context_model(context)
-    assert model.function_arn == "arn:aws:lambda:eu-central-1:123456789012:function:AgentStatsFunction"
+    assert model.function_arn == "arn:aws:lambda:eu-central-1:123456789012:function:StatsFunction"
     assert (model.function_memory_size, model.function_request_id) == (256, context.aws_request_id)
     assert 0 < context.get_remaining_time_in_millis() <= 3_000
 

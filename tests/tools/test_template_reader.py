@@ -376,8 +376,8 @@ def test_stream_mapping_needs_a_table_of_the_template(small: dict[str, Any]) -> 
 
 def test_repo_stream_mappings(repo: dict[str, Any]) -> None:
     mappings = reader.stream_mappings(repo)
-    assert [m["function"] for m in mappings] == ["FanoutFunction", "AgentStatsFunction", "CallStatsFunction"]
-    fanout, agent_stats, call_stats = mappings
+    assert [m["function"] for m in mappings] == ["FanoutFunction", "StatsFunction"]
+    fanout, stats = mappings
     assert fanout["code_uri"] == "functions/fanout/"
     assert fanout["handler"] == "app.lambda_handler"
     assert fanout["table"] == "EventsTable"
@@ -397,8 +397,7 @@ def test_repo_stream_mappings(repo: dict[str, Any]) -> None:
     ]
 
     aggregator_cmds = {
-        "AgentStatsFunction": ["agentstate"],
-        "CallStatsFunction": [
+        "StatsFunction": [
             "callevent",
             "recordedcall",
             "classificationevent",
@@ -406,10 +405,7 @@ def test_repo_stream_mappings(repo: dict[str, Any]) -> None:
             "agentstate",
         ],
     }
-    for mapping, code_uri, dlq in (
-        (agent_stats, "functions/agent_stats/", "AgentStatsDLQ"),
-        (call_stats, "functions/call_stats/", "CallStatsDLQ"),
-    ):
+    for mapping, code_uri, dlq in ((stats, "functions/stats/", "StatsDLQ"),):
         assert mapping == {
             "function": mapping["function"],
             "event": "EventsStream",
@@ -533,6 +529,6 @@ def test_repo_resolved_environment(repo: dict[str, Any]) -> None:
     assert ingest["POWERTOOLS_LOG_LEVEL"] == "INFO"
     fanout = reader.resolved_environment(repo, "FanoutFunction", refs)
     assert fanout["ACD_BROADCAST_TOPIC_ARN"].endswith(":broadcast")
-    call_stats = reader.resolved_environment(repo, "CallStatsFunction", refs)
-    assert call_stats["ACD_REPORTS_TABLE"] == "ReportsTable"
-    assert call_stats["ACD_SERVICE_LEVEL_SECONDS"] == "20"
+    stats = reader.resolved_environment(repo, "StatsFunction", refs)
+    assert stats["ACD_REPORTS_TABLE"] == "ReportsTable"
+    assert stats["ACD_SERVICE_LEVEL_SECONDS"] == "20"

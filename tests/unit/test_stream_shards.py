@@ -1,4 +1,4 @@
-"""The real stream functions (``functions/agent_stats``, ``functions/call_stats``) on a stream of
+"""The real stream function (``functions/stats``: both aggregators side by side) on a stream of
 several shards, as AWS runs them and the local stack cannot: shards read concurrently in any
 interleaving, batches of any size, Lambda's partial-batch retries, bisect and on-failure
 destination, and DynamoDB's faults (throttling, conflicts, a commit whose answer timed out,
@@ -94,6 +94,8 @@ def live_reports(
         checks = [store, freshness_checker(run, harness, stored)] if scheduled else [store]
         run.drain(*checks)
         assert run.drained()
+        for name, consumer in run.consumers.items():
+            assert not consumer.false_claims, f"{name}: a note claimed records its answer then failed"
         db.faults = NO_FAULTS  # the outage is over: what was given up on is redriven
         for name in run.consumers:
             run.redrive(name)
@@ -101,7 +103,8 @@ def live_reports(
     return every_report(harness, sent, day), run, sent
 
 
-CONSUMERS = {"agent-stats": "AgentStatsFunction", "call-stats": "CallStatsFunction"}
+# Both consumers' notes are checked against the one function that reads the stream for them.
+CONSUMERS = {"agent-stats": "StatsFunction", "call-stats": "StatsFunction"}
 
 
 def freshness_checker(run: StreamRun, harness: Harness, stored: threading.Event) -> Callable[[], None]:
@@ -245,7 +248,7 @@ def test_several_shards_really_interleave() -> None:
     run = StreamRun(
         db,
         harness.settings.events_table,
-        {"CallStatsFunction": (replace(MAPPINGS["CallStatsFunction"], batch_size=1), handler)},
+        {"StatsFunction": (replace(MAPPINGS["StatsFunction"], batch_size=1), handler)},
         seed=5,
         random_batch_sizes=False,
     )
@@ -253,6 +256,45 @@ def test_several_shards_really_interleave() -> None:
     assert len(set(order)) > 1
     switches = sum(1 for a, b in itertools.pairwise(order) if a != b)
     assert switches > len(set(order)) - 1, f"shards ran one after another: {order}"
+
+
+def test_the_two_aggregators_are_scheduled_side_by_side() -> None:
+    """The stats function runs its aggregators in two threads of their own: the seeded scheduler
+    draws their requests like any reader's, so they interleave with each other (and the other
+    shards), the same way for the same seed."""
+
+    def requests_by_thread(seed: int) -> list[str]:
+        db = MemoryDynamoDB(TABLES, shards=2)
+        harness = Harness(db)
+        for params in random_day(random.Random(4), DAYS[0]):
+            harness.store_event(params)
+        order: list[str] = []
+        enter = db._enter
+
+        def recording(operation: str) -> None:
+            enter(operation)
+            order.append(threading.current_thread().name)
+
+        db._enter = recording  # type: ignore[method-assign]
+        with stream_functions(db) as functions:
+            run = StreamRun(
+                db,
+                harness.settings.events_table,
+                {n: (MAPPINGS[n], h) for n, h in functions.items()},
+                seed=seed,
+            )
+            run.drain()
+        assert run.drained()
+        return order
+
+    order = requests_by_thread(9)
+    assert order == requests_by_thread(9)
+    children = [name for name in order if name.count(".") == 1]
+    assert {name.rsplit(".", 1)[1] for name in children} == {"0", "1"}, "both aggregators made requests"
+    switches = sum(
+        1 for a, b in itertools.pairwise(children) if a.rsplit(".", 1)[0] == b.rsplit(".", 1)[0] and a != b
+    )
+    assert switches > 1, f"one aggregator ran after the other: {children}"
 
 
 def test_real_threads_on_several_shards_equal_a_rebuild() -> None:
@@ -293,7 +335,7 @@ def test_records_given_up_on_reach_the_destination_and_a_redrive_repairs_the_day
                 }
                 assert (
                     message["requestContext"]["approximateInvokeCount"]
-                    == MAPPINGS["AgentStatsFunction"].max_retries + 1
+                    == MAPPINGS["StatsFunction"].max_retries + 1
                 )
         assert every_report(harness, sent, DAYS[0]) != rebuilt_reports(sent, DAYS[0])
         db.faults = NO_FAULTS

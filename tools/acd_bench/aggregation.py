@@ -63,18 +63,17 @@ def bench_aggregation(
                 raise RuntimeError("a repeated callback was stored twice")
         duplicate_counts = _counts(counter, len(repeated))
 
-        # -- the stream, as each function's event source mapping delivers it
+        # -- the stream, as the stats function's event source mapping delivers it
         records = stream_records(store.stored)
         aggregators = build_aggregators(client, settings)
-        tasks, delivered = stream_tasks(
-            records, [i["cmd"] for i in store.stored], list(aggregators), batch_size
-        )
+        tasks, delivered = stream_tasks(records, [i["cmd"] for i in store.stored], aggregators, batch_size)
         run = run_stream(
             tasks, aggregators, client, counter, table=settings.events_table, max_seconds=max_seconds
         )
 
     events = run.covered
-    aggregation_s = run.seconds["AgentStatsFunction"] + run.seconds["CallStatsFunction"]
+    # the work of both (the stats function runs them side by side: its batches take less)
+    aggregation_s = sum(run.seconds[name] for name in aggregators)
     rate = events / aggregation_s if aggregation_s else 0.0
     baseline_rate = events / run.seconds["GetItem"] if run.seconds["GetItem"] else 0.0
     all_calls: Counter[str] = Counter()
@@ -99,7 +98,7 @@ def bench_aggregation(
         "events_per_s": rate,
         "getitem_events_per_s": baseline_rate,
         "ratio": ratio(rate, baseline_rate),
-        "per_function_records_per_s": {f: per(run.processed[f], run.seconds[f]) for f in aggregators},
+        "per_aggregator_records_per_s": {f: per(run.processed[f], run.seconds[f]) for f in aggregators},
         "target_events_per_s_min": 2000,
         "dynamodb": {
             "ingest": ingest_counts,
@@ -110,7 +109,7 @@ def bench_aggregation(
                 "items_written_per_event": per(sum(run.written.values()), events),
                 "items_read_per_event": per(sum(run.read.values()), events),
                 "calls": dict(all_calls),
-                "per_function": {
+                "per_aggregator": {
                     f: {
                         "records": run.processed[f],
                         "requests_per_record": per(sum(run.calls[f].values()), run.processed[f]),

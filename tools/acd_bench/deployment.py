@@ -15,8 +15,7 @@ from acd_bench.harness import REPO
 FUNCTIONS = {
     "IngestFunction": "functions/ingest",
     "FanoutFunction": "functions/fanout",
-    "AgentStatsFunction": "functions/agent_stats",
-    "CallStatsFunction": "functions/call_stats",
+    "StatsFunction": "functions/stats",
 }
 
 

@@ -23,12 +23,12 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from acd_bench.harness import ratio, simulated_day
-from acd_bench.replay import TOKEN, build_aggregators, callback_request
+from acd_bench.replay import STATS_FUNCTION, TOKEN, build_aggregators, callback_request
 from acd_devkit.memory_dynamodb import MemoryDynamoDB, Meter
 from acd_devkit.memory_stream import mappings
 from acd_devkit.template import dynamodb_tables, load_template
 from acd_hub.adapters.events_table import EventsTable
-from acd_hub.aggregation import aggregate_batch
+from acd_hub.aggregation import aggregate_together
 from acd_hub.auth import static_tokens
 from acd_hub.ingest import CallbackIngest
 from acd_hub.settings import HubSettings
@@ -63,7 +63,7 @@ def live_day(config: Mapping[str, int], batch: int, seed: int) -> dict[str, Any]
     ingest = CallbackIngest(settings, EventsTable(db, settings.events_table), static_tokens(settings))
     events = EventsTable(db, settings.events_table)
     aggregators = build_aggregators(db, settings)
-    filters = {name: mapping.filter_patterns for name, mapping in mappings().items() if name in aggregators}
+    stats_filter = mappings()[STATS_FUNCTION].filter_patterns
     stream = db.stream(settings.events_table)  # type: ignore[union-attr]
     handled = 0
     ingest_units = [0.0, 0.0, 0, 0]
@@ -77,11 +77,12 @@ def live_day(config: Mapping[str, int], batch: int, seed: int) -> dict[str, Any]
         ingest_units = [a + (b - c) for a, b, c in zip(ingest_units, after, before, strict=True)]
         new = [lambda_stream_record(raw, stream.arn, "eu-central-1") for raw in stream.shards[0][handled:]]
         handled = len(stream.shards[0])
-        for name, aggregator in aggregators.items():
-            kept = [record for record in new if passes_filters(filters[name], record)]
-            if kept:
-                outcome = aggregate_batch(aggregator, events.stream_records({"Records": kept}))
-                assert not outcome.failed, f"{name} failed records: {outcome.warnings}"
+        kept = [record for record in new if passes_filters(stats_filter, record)]
+        if kept:  # as the stats function: both aggregators side by side on the batch
+            outcome = aggregate_together(
+                tuple(aggregators.values()), events.stream_records({"Records": kept})
+            )
+            assert not outcome.failed, f"failed records: {outcome.warnings}"
         done = _snapshot(db.meter)
         aggregation_units = [a + (b - c) for a, b, c in zip(aggregation_units, done, after, strict=True)]
     callbacks = len(day)

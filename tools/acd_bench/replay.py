@@ -1,6 +1,7 @@
 """A simulated day stored by the real ingest code into moto's in-process DynamoDB (the template's
-tables), and its stream replayed through both aggregators as each function's event source
-mapping delivers it (filtered per the template's filter criteria, in batches), interleaved with
+tables), and its stream replayed through both aggregators as the stats function's event source
+mapping delivers it (filtered per the template's filter criteria, in batches, each aggregator on
+its share of a batch), interleaved with
 chunks of consistent GetItems of the same events: the baseline of sections 3 and 7."""
 
 from __future__ import annotations
@@ -50,6 +51,9 @@ class RecordingStore:
         self._store.put_rejected(item)
 
 
+STATS_FUNCTION = "StatsFunction"  # the one function that reads the stream for both aggregators
+
+
 def filter_cmds(function: str) -> frozenset[str] | None:
     """The cmds the template's stream filter lets through to ``function`` (None: all)."""
     with contextlib.suppress(Exception):
@@ -94,19 +98,24 @@ class StreamRun:
 
 
 def stream_tasks(
-    records: list[dict[str, Any]], cmds_of: list[str], functions: Sequence[str], batch_size: int
+    records: list[dict[str, Any]], cmds_of: list[str], aggregators: Mapping[str, Any], batch_size: int
 ) -> tuple[list[tuple[int, str, list[dict[str, Any]]]], dict[str, int]]:
-    """Each function's batches (its filter applied, then batches of ``batch_size``) and the
-    baseline's chunks, in stream order so they interleave."""
+    """The stats function's batches (its mapping's filter applied, then batches of
+    ``batch_size``), each split into every aggregator's share as ``aggregate_together`` splits
+    it (the records of its ``cmds``), and the baseline's chunks, in stream order so they
+    interleave. The shares are measured one after the other (the function runs them side by
+    side): each aggregator's requests are counted apart."""
     tasks: list[tuple[int, str, list[dict[str, Any]]]] = []
-    delivered: dict[str, int] = {}
-    for function in functions:
-        cmds = filter_cmds(function)
-        mine = [(n, r) for n, r in enumerate(records) if cmds is None or cmds_of[n] in cmds]
-        delivered[function] = len(mine)
-        for start in range(0, len(mine), batch_size):
-            chunk = mine[start : start + batch_size]
-            tasks.append((chunk[0][0], function, [r for _, r in chunk]))
+    delivered = dict.fromkeys(aggregators, 0)
+    cmds = filter_cmds(STATS_FUNCTION)
+    mine = [(n, r) for n, r in enumerate(records) if cmds is None or cmds_of[n] in cmds]
+    for start in range(0, len(mine), batch_size):
+        chunk = mine[start : start + batch_size]
+        for name, aggregator in aggregators.items():
+            share = [(n, r) for n, r in chunk if cmds_of[n] in aggregator.cmds]
+            if share:
+                delivered[name] += len(share)
+                tasks.append((share[0][0], name, [r for _, r in share]))
     for start in range(0, len(records), batch_size):
         tasks.append((start, "GetItem", records[start : start + batch_size]))
     tasks.sort(key=lambda task: (task[0], task[1] != "GetItem"))
@@ -123,8 +132,8 @@ def run_stream(
     max_seconds: float,
     collect_every: int = 0,
 ) -> StreamRun:
-    """Each task in order, timed: a function's batch through ``aggregate_batch`` with its
-    aggregator, or the baseline's chunk of consistent GetItems; until ``max_seconds``."""
+    """Each task in order, timed: an aggregator's share of a batch through ``aggregate_batch``,
+    or the baseline's chunk of consistent GetItems; until ``max_seconds``."""
     run = StreamRun(calls={f: Counter() for f in aggregators})
     events = EventsTable(client, table)
     budget_end = time.perf_counter() + max_seconds
@@ -204,13 +213,12 @@ def stream_records(stored: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
 
 
 def build_aggregators(client: Any, settings: HubSettings) -> dict[str, Any]:
-    """Both aggregators as their Lambda entry points build them (``functions/*/app.py``)."""
+    """Both aggregators as the stats function builds them (``functions/stats/app.py``), by
+    their consumer names."""
     log = EventsTable(client, settings.events_table)
     reports = ReportsTable(client, settings.reports_table, settings.cmd_day_shards)
-    return {
-        "AgentStatsFunction": AgentStatsAggregator(reports, settings),
-        "CallStatsFunction": CallStatsAggregator(log, reports, settings),
-    }
+    built = (AgentStatsAggregator(reports, settings), CallStatsAggregator(log, reports, settings))
+    return {aggregator.name: aggregator for aggregator in built}
 
 
 def fresh_reports_table(hub: Hub, suffix: str) -> HubSettings:

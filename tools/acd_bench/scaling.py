@@ -95,7 +95,7 @@ def _per_event_figures(run: StreamRun, functions: Sequence[str]) -> dict[str, An
         "calls_per_event": {op: n / events for op, n in sorted(calls.items())} if events else {},
         "events_per_s": events / seconds if seconds else 0.0,
         "getitem_per_s": events / run.seconds["GetItem"] if run.seconds["GetItem"] else 0.0,
-        "per_function": {
+        "per_aggregator": {
             f: {
                 "records": run.processed[f],
                 "seconds": run.seconds[f],
@@ -141,7 +141,7 @@ def bench_aggregation_scaling(
             for batch_size in batch_sizes:
                 settings = fresh_reports_table(hub, f"x{factor}-b{batch_size}")
                 aggregators = build_aggregators(hub.client, settings)
-                tasks, delivered = stream_tasks(records, cmds, list(aggregators), batch_size)
+                tasks, delivered = stream_tasks(records, cmds, aggregators, batch_size)
                 hub.counter.reset()
                 run = run_stream(
                     tasks,

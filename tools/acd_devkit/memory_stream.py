@@ -16,7 +16,9 @@ source mapping reads it: what the local stack (one shard) and moto cannot show.
 * **Concurrency.** :meth:`StreamRun.drain` runs every (mapping, shard) reader in its own thread.
   With ``seed`` set, a seeded scheduler lets exactly one thread run between two DynamoDB
   requests and picks the next at random (the database's ``gate``): any interleaving of shards,
-  request by request, reproducible from the seed. Without it the threads run freely.
+  request by request, reproducible from the seed. A function that runs work side by side in
+  threads of its own (:func:`acd_hub.concurrency.side_by_side`, the stats function's two
+  aggregators) has those threads scheduled the same way. Without a seed the threads run freely.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from typing import Any
 from acd_devkit import template as tpl
 from acd_devkit.lambda_events import FakeLambdaContext
 from acd_devkit.memory_dynamodb import MemoryDynamoDB, Stream
+from acd_hub import concurrency
 from acd_local.lambda_runtime import (
     batch_outcome,
     lambda_stream_record,
@@ -90,6 +93,13 @@ class Consumer:
     # succeeded for them, and of records sent to the on-failure destination
     handled: set[str] = field(default_factory=set)
     given_up: set[str] = field(default_factory=set)
+    # The records of the invocations running now (one per shard). A function may note its progress before it
+    # answers (the stats function notes two consumers, one request each): a claim then covering
+    # these is checked against the answer once it comes, and lands in false_claims if the
+    # answer does not mark them done.
+    in_flight: set[str] = field(default_factory=set)
+    claimed_in_flight: set[str] = field(default_factory=set)
+    false_claims: list[str] = field(default_factory=list)
 
 
 class _Scheduler:
@@ -101,6 +111,8 @@ class _Scheduler:
         self._waiting: list[threading.Thread] = []
         self._running: threading.Thread | None = None
         self._alive: set[threading.Thread] = set()
+        # threads waiting for their own threads (side_by_side): alive, but at no gate
+        self._suspended: set[threading.Thread] = set()
 
     def gate(self, _operation: str = "") -> None:
         me = threading.current_thread()
@@ -127,7 +139,9 @@ class _Scheduler:
         with self._cond:
             while self._alive:
                 # wait until the running thread is at a gate or done, and every other too
-                while self._running is not None or len(self._waiting) < len(self._alive):
+                while self._running is not None or len(self._waiting) < len(self._alive) - len(
+                    self._suspended
+                ):
                     self._cond.wait()
                     if not self._alive:
                         return
@@ -136,6 +150,59 @@ class _Scheduler:
                 chosen = self._waiting.pop(self._random.randrange(len(self._waiting)))
                 self._running = chosen
                 self._cond.notify_all()
+
+    def side_by_side[T](self, work: Sequence[Callable[[], T]]) -> list[T]:
+        """:func:`acd_hub.concurrency.side_by_side` under the scheduler: a scheduled thread's
+        own threads are scheduled like every other (named after it, so the draw stays the
+        seed's), and it waits for them at no gate, then for its turn."""
+        parent = threading.current_thread()
+        with self._cond:
+            scheduled = parent in self._alive
+        if not scheduled or not work:
+            return concurrency.in_threads(work)
+        results: list[Any] = [None] * len(work)
+        errors: list[BaseException | None] = [None] * len(work)
+        left = [len(work)]
+
+        def child(index: int) -> None:
+            me = threading.current_thread()
+            try:
+                self.gate("start")
+                results[index] = work[index]()
+            except BaseException as exc:  # handed to the parent below
+                errors[index] = exc
+            finally:
+                with self._cond:
+                    self._alive.discard(me)
+                    if self._running is me:
+                        self._running = None
+                    left[0] -= 1
+                    if not left[0]:  # the parent waits for its turn like a thread at a gate
+                        self._suspended.discard(parent)
+                        self._waiting.append(parent)
+                    self._cond.notify_all()
+
+        children = [
+            threading.Thread(target=child, args=(index,), name=f"{parent.name}.{index}", daemon=True)
+            for index in range(len(work))
+        ]
+        with self._cond:
+            self._suspended.add(parent)
+            self._alive.update(children)
+            if self._running is parent:
+                self._running = None
+            self._cond.notify_all()
+        for thread in children:
+            thread.start()
+        for thread in children:
+            thread.join()
+        with self._cond:
+            while self._running is not parent:
+                self._cond.wait()
+        for error in errors:
+            if error is not None:
+                raise error
+        return results
 
     def _task(self, task: Callable[[], None]) -> Callable[[], None]:
         def run() -> None:
@@ -192,6 +259,7 @@ class StreamRun:
         done."""
         producers = [p for p in (producer, *more) if p is not None]
         left = [len(producers)]
+        failures: list[BaseException] = []
         producing = threading.Event()
         tasks: list[Callable[[], None]] = []
         if producers:
@@ -202,6 +270,9 @@ class StreamRun:
             def produce() -> None:
                 try:
                     work()
+                except BaseException as exc:  # a check's assertion must fail the test, not warn
+                    failures.append(exc)
+                    raise
                 finally:
                     with lock:
                         left[0] -= 1
@@ -223,13 +294,18 @@ class StreamRun:
         else:
             scheduler = _Scheduler(self.seed)
             saved, self.db.gate = self.db.gate, scheduler.gate
+            saved_side_by_side = concurrency.side_by_side
+            concurrency.side_by_side = scheduler.side_by_side  # type: ignore[assignment]
             try:
                 scheduler.run(tasks)
             finally:
                 self.db.gate = saved
+                concurrency.side_by_side = saved_side_by_side  # type: ignore[assignment]
         for consumer in self.consumers.values():
             if consumer.errors:
                 raise consumer.errors[0]
+        if failures:
+            raise failures[0]
 
     def _reader(self, name: str, shard: int, producing: threading.Event) -> Callable[[], None]:
         consumer = self.consumers[name]
@@ -283,6 +359,9 @@ class StreamRun:
         while pending:
             records, attempt = pending.popleft()
             consumer.invocations += 1
+            batch_sequences = {_sequence(r) for r in records}
+            with self._lock:
+                consumer.in_flight |= batch_sequences
             event = stream_event(
                 records,
                 shard_id=self.stream.shard_id(shard),
@@ -300,7 +379,12 @@ class StreamRun:
                 windowed=mapping.tumbling_window > 0,
             )
             done = records if outcome.ok else records[: outcome.retry_from]
-            consumer.handled.update(_sequence(r) for r in done)
+            with self._lock:
+                consumer.handled.update(_sequence(r) for r in done)
+                claimed = consumer.claimed_in_flight & batch_sequences
+                consumer.false_claims += sorted(claimed - consumer.handled)
+                consumer.in_flight -= batch_sequences
+                consumer.claimed_in_flight -= batch_sequences
             if outcome.ok:
                 continue
             failed = records[outcome.retry_from :]
@@ -319,7 +403,9 @@ class StreamRun:
 
     def unhandled(self, consumer: str, shard_ids: set[str], received_up_to_ms: int) -> list[str]:
         """Sequence numbers of records in ``shard_ids`` that this consumer must see (its filters
-        pass them), received up to ``received_up_to_ms``, and neither handled nor given up."""
+        pass them), received up to ``received_up_to_ms``, and neither handled nor given up.
+        Records of the invocation running now are not counted: they are checked against its
+        answer (:attr:`Consumer.false_claims`)."""
         state = self.consumers[consumer]
         missing = []
         for shard, records in enumerate(self.stream.shards):
@@ -332,6 +418,10 @@ class StreamRun:
                     continue
                 if sequence in state.handled or sequence in state.given_up:
                     continue
+                with self._lock:
+                    if sequence in state.in_flight:
+                        state.claimed_in_flight.add(sequence)
+                        continue
                 record = lambda_stream_record(raw, self.stream.arn, "eu-central-1")
                 if passes_filters(state.mapping.filter_patterns, record):
                     missing.append(sequence)

@@ -34,6 +34,7 @@ The stores are ports (:mod:`acd_hub.ports`): nothing here knows DynamoDB.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import time
 from collections.abc import Collection, Hashable, Iterable, Iterator, Sequence
@@ -41,7 +42,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Protocol
 
-from acd_hub import agent_stats, backoff, call_stats, freshness, keys
+from acd_hub import agent_stats, backoff, call_stats, concurrency, freshness, keys
 from acd_hub.agent_stats import AgentDay, BoardEntry, DayTotals, Link, TalkMarker, TimelineEntry
 from acd_hub.call_stats import CallSummary, Contribution, CounterKey, ListedCall, StoredCall
 from acd_hub.events import StoredEvent, StreamRecord
@@ -68,7 +69,8 @@ MAX_ATTEMPTS = 8
 
 
 class Aggregator(Protocol):
-    name: str
+    name: str  # the consumer's name in its freshness notes
+    cmds: frozenset[str]  # the cmds whose events it reads (its share of a stream batch)
 
     def prepare(self, items: list[dict[str, Any]]) -> None:
         """See the batch's stored events before ``touched`` is asked about each."""
@@ -129,6 +131,51 @@ def aggregate_batch(aggregator: Aggregator, records: Sequence[StreamRecord], sha
 
     A record fails alone: when its image cannot be read or placed, or when a report it touches
     could not be refreshed; the others' reports are applied."""
+    outcome = _apply(aggregator, records)
+    outcome.warnings += _note(aggregator, _progress(records, records, set(outcome.failed), shard))
+    return outcome
+
+
+def aggregate_together(
+    aggregators: Sequence[Aggregator], records: Sequence[StreamRecord], shard: str = ""
+) -> BatchOutcome:
+    """Several aggregators on one stream batch, as one function reading the stream: each gets
+    the records of its ``cmds`` (and any record whose image could not be read: its cmd is not
+    known) and they run side by side (:func:`acd_hub.concurrency.side_by_side`), so the batch
+    takes as long as the slower one. The answer is the union of their failures, in batch order.
+
+    Lambda retries the function from the lowest failed sequence number, so a record one
+    aggregator failed is delivered again to both, with the records after it. That is safe:
+    both aggregators are idempotent (an agent state already in its chain fails the timeline
+    entry's "must not exist" and changes nothing; a call is recomputed from its own events
+    under a version condition), so the other one applying its records again changes nothing.
+
+    Freshness: one function has one position in the shard, so a record either aggregator failed
+    holds both. Each notes its progress under its own name (``agent-stats``, ``call-stats``) from
+    its own records, held below the first failed record of the batch, whichever failed it: what
+    it claims complete is then also what Lambda will not deliver again."""
+    shares = [[r for r in records if r.item is None or r.item.get("cmd") in a.cmds] for a in aggregators]
+    outcomes = concurrency.side_by_side(
+        [
+            functools.partial(_apply, aggregator, share)
+            for aggregator, share in zip(aggregators, shares, strict=True)
+        ]
+    )
+    failed = set().union(*(outcome.failed for outcome in outcomes))
+    merged = BatchOutcome(
+        failed=[r.sequence for r in records if r.sequence in failed],
+        throttled=sum(outcome.throttled for outcome in outcomes),
+    )
+    for aggregator, share, outcome in zip(aggregators, shares, outcomes, strict=True):
+        warnings = outcome.warnings + _note(aggregator, _progress(share, records, failed, shard))
+        merged.warnings += [
+            (message, {"consumer": aggregator.name, **fields}) for message, fields in warnings
+        ]
+    return merged
+
+
+def _apply(aggregator: Aggregator, records: Sequence[StreamRecord]) -> BatchOutcome:
+    """The reports of a batch refreshed: which records failed (in batch order), and why."""
     outcome = BatchOutcome()
     unplannable = {record.sequence: record.unreadable for record in records if record.unreadable}
     events = {r.sequence: r.item for r in records if r.item is not None and r.item.get("kind") == "event"}
@@ -150,12 +197,6 @@ def aggregate_batch(aggregator: Aggregator, records: Sequence[StreamRecord], sha
         for r in records
         if r.sequence in unplannable or touched.get(r.sequence, set()) & failed.keys()
     ]
-    progress = batch_progress(records, set(outcome.failed), shard)
-    if progress is not None:
-        try:
-            aggregator.note_batch(progress)
-        except Exception as exc:  # freshness is advisory: never fail a batch over it
-            outcome.warnings.append(("freshness not recorded", {"error": type(exc).__name__}))
     if failed or unplannable:
         problems = {
             "failed_reports": len(failed),
@@ -167,17 +208,37 @@ def aggregate_batch(aggregator: Aggregator, records: Sequence[StreamRecord], sha
     return outcome
 
 
+def _note(aggregator: Aggregator, progress: BatchProgress | None) -> list[tuple[str, dict[str, Any]]]:
+    """Note how far the aggregator got on the shard; the warning to log if that failed
+    (freshness is advisory: never fail a batch over it)."""
+    if progress is None:
+        return []
+    try:
+        aggregator.note_batch(progress)
+    except Exception as exc:
+        return [("freshness not recorded", {"error": type(exc).__name__})]
+    return []
+
+
 def batch_progress(
     records: Sequence[StreamRecord], failed: Collection[str], shard: str
 ) -> BatchProgress | None:
-    """How far a consumer has got on the shard (the fan-out notes its own with this too): its
-    reports include every record received up to the batch's newest (when nothing failed); the batch's oldest record had waited
-    ``behind_ms`` in the stream (Lambda's IteratorAge, as a reader can see it)."""
-    received = [r.received_ms for r in records if r.received_ms is not None]
-    pending = [r.received_ms for r in records if r.sequence in failed and r.received_ms is not None]
+    """:func:`_progress` of a consumer that is not an aggregator (the fan-out notes its own)."""
+    return _progress(records, records, set(failed), shard)
+
+
+def _progress(
+    own: Sequence[StreamRecord], batch: Sequence[StreamRecord], failed: set[str], shard: str
+) -> BatchProgress | None:
+    """How far this consumer has got on the shard: its reports include every record of its
+    own received up to the batch's newest (when nothing in the batch failed); else up to just
+    before the batch's first failed record (Lambda retries from there). The batch's oldest
+    record had waited ``behind_ms`` in the stream (Lambda's IteratorAge, as a reader can see it)."""
+    received = [r.received_ms for r in own if r.received_ms is not None]
+    pending = [r.received_ms for r in batch if r.sequence in failed and r.received_ms is not None]
     if failed and not pending and received:
         pending = [min(received)]  # the failed records carry no receipt time: hold at the batch's
-    happened = [ms for ms in (record.event_ms for record in records) if ms is not None]
+    happened = [ms for ms in (record.event_ms for record in own) if ms is not None]
     return freshness.progress_of(
         shard, received, pending, max(happened) if happened else None, int(time.time() * 1000)
     )
@@ -250,6 +311,7 @@ NEW_STATE = 0  # the index of the new timeline entry in an agent change's writes
 
 class AgentStatsAggregator:
     name = "agent-stats"
+    cmds = frozenset({"agentstate"})
 
     def __init__(self, reports: ReportsStore, settings: HubSettings) -> None:
         self._reports = reports
@@ -463,6 +525,8 @@ class Call:
 
 class CallStatsAggregator:
     name = "call-stats"
+    # an agent state ends the after-call work of the call before it (and a work state names its call)
+    cmds = CALL_CMDS | {"agentstate"}
 
     def __init__(self, log: EventLog, reports: ReportsStore, settings: HubSettings) -> None:
         self._log = log

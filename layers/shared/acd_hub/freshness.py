@@ -4,7 +4,8 @@ Lambda reads each shard of the events table's stream on its own, one batch at a 
 shards in no order between them: a shard can be minutes behind, or stuck on a failing batch,
 while the others are up to date. So each consumer notes its progress **per shard** (one
 ``FRESHNESS`` item per consumer and shard; the shard id comes with the event when the mapping
-has a tumbling window, which is why the template gives the aggregators one), and a reader
+has a tumbling window, which is why the template gives the stats function's mapping one; its
+two aggregators note apart, as ``agent-stats`` and ``call-stats``), and a reader
 folds the notes (:func:`consumer_freshness`):
 
 * a shard's **watermark** is the receipt time up to which every record of that shard is in the
@@ -15,8 +16,8 @@ folds the notes (:func:`consumer_freshness`):
   have gone on for longer than :data:`IDLE_AFTER_MS` since. Lambda polls every shard four times
   a second and a batch runs at most the function's timeout, so a shard that had records would
   have noted a batch by then. Without this rule one quiet shard would hold every report back
-  for as long as no callback lands on it (a common case: the agent-stats mapping's filter
-  passes only agent states, and a shard's keys can go quiet at night). The same rule is what
+  for as long as no callback lands on it (a common case: agent-stats notes only batches that
+  hold agent states, and a shard's keys can go quiet at night). The same rule is what
   stream processors call source idleness (Flink's ``withIdleness``).
 
 What the notes cannot show, said here because the reader must not claim it: a shard whose
