@@ -115,6 +115,8 @@ OUTCOME_KPIS = ("answered", "abandoned", "rejected", "badcall", "mailbox", "forw
 # Chart colours of the interval series (the bars reuse the outcome colours).
 OFFERED_COLOUR = "#90a4ae"
 SERVICE_LEVEL_COLOUR = "#2e7d32"
+# A service level of too few calls to judge (html_report.DEFAULT_MIN_SL_CALLS).
+FEW_CALLS_COLOUR = "#9e9e9e"
 
 
 def _count(value: object) -> str:

@@ -994,6 +994,13 @@ SL_TARGET_OPTION = click.option(
     show_default=True,
     help="Service-level target in percent, drawn on the charts.",
 )
+MIN_SL_CALLS_OPTION = click.option(
+    "--min-sl-calls",
+    type=click.IntRange(1, 1000),
+    default=5,
+    show_default=True,
+    help="An interval's service level over fewer calls is marked as too few to judge.",
+)
 
 
 @cli.command()
@@ -1015,6 +1022,7 @@ SL_TARGET_OPTION = click.option(
     help="Agent to show (repeatable; default: every agent with statistics that day).",
 )
 @SL_TARGET_OPTION
+@MIN_SL_CALLS_OPTION
 @click.option(
     "--out",
     type=click.Path(dir_okay=False, writable=True, path_type=Path),
@@ -1029,6 +1037,7 @@ def html(
     hotlines: list[str],
     agents: list[str],
     sl_target: float,
+    min_sl_calls: int,
     out: Path,
 ) -> None:
     """The day report as one self-contained HTML file: KPIs, 15-minute charts, agent timelines."""
@@ -1044,6 +1053,7 @@ def html(
         agents=agents,
         now=report.now(),
         sl_target_pct=sl_target,
+        min_sl_calls=min_sl_calls,
     )
     page = html_report.render(found)
     try:
@@ -1080,6 +1090,7 @@ def html(
     help="Seconds between the wallboard's refreshes.",
 )
 @SL_TARGET_OPTION
+@MIN_SL_CALLS_OPTION
 @click.option(
     "--as-of",
     metavar="'YYYY-MM-DD HH:MM'",
@@ -1094,6 +1105,7 @@ def serve(
     hotlines: list[str],
     refresh: float,
     sl_target: float,
+    min_sl_calls: int,
     as_of: str | None,
 ) -> None:
     """Serve the live wallboard and the day report on http://127.0.0.1:PORT (Ctrl-C stops)."""
@@ -1110,7 +1122,9 @@ def serve(
     try:
         server = wallboard.WallboardServer(
             ("127.0.0.1", port),
-            wallboard.Wallboard(report, hotlines=hotlines, refresh_s=refresh, sl_target_pct=sl_target),
+            wallboard.Wallboard(
+                report, hotlines=hotlines, refresh_s=refresh, sl_target_pct=sl_target, min_sl_calls=min_sl_calls
+            ),
         )
     except OSError as exc:
         raise ReportError(f"--port: cannot listen on 127.0.0.1:{port}: {exc.strerror}") from None

@@ -22,6 +22,7 @@ connections time out and their number is capped.
 from __future__ import annotations
 
 import contextlib
+from dataclasses import dataclass, field
 import json
 import threading
 import time
@@ -54,6 +55,8 @@ REPORT_TTL_S = 30.0
 REPORTS_KEPT = 16
 # Waiting longer than this for another day report to be built: 503, try again.
 REPORT_WAIT_S = 30.0
+# A browser gets the page if it is ready this soon, else a page saying it is being built.
+REPORT_SHOW_WAIT_S = 1.0
 # What one /report may ask for: a wall of hotlines or agents is a job for `acd-report html`.
 MAX_HOTLINES = 20
 MAX_AGENTS = 200
@@ -86,6 +89,7 @@ class Wallboard:
         hotlines: Sequence[str] = (),
         refresh_s: float = 3.0,
         sl_target_pct: float = html_report.DEFAULT_SL_TARGET_PCT,
+        min_sl_calls: int = html_report.DEFAULT_MIN_SL_CALLS,
     ) -> None:
         self.report = report
         self.hotlines = list(hotlines)
@@ -94,8 +98,11 @@ class Wallboard:
         self._lock = threading.Lock()
         self._snapshot: tuple[float, dict[str, Any]] | None = None
         self._found_hotlines: tuple[float, str, list[str]] | None = None
+        self.min_sl_calls = min_sl_calls
         self._report_lock = threading.Lock()
+        self._build_lock = threading.Lock()
         self._reports: dict[tuple[str, tuple[str, ...], tuple[str, ...]], tuple[float, str]] = {}
+        self._builds: dict[tuple[str, tuple[str, ...], tuple[str, ...]], _Build] = {}
 
     def _day_hotlines(self, day: str) -> list[str]:
         if self.hotlines:
@@ -174,21 +181,61 @@ class Wallboard:
         )
 
     def day_report(self, day: str, hotlines: Sequence[str], agents: Sequence[str]) -> str | None:
-        """The page, from the cache when it is recent; None when another report took too long."""
+        """The page, from the cache when it is recent; None when another report took too long.
+        Waits for it to be built (``acd-report html``'s way; :meth:`day_report_or_progress` is
+        the browser's)."""
+        page = self.day_report_or_progress(day, hotlines, agents, wait_s=REPORT_WAIT_S)
+        return page.html if page.done else None
+
+    def day_report_or_progress(
+        self, day: str, hotlines: Sequence[str], agents: Sequence[str], *, wait_s: float = REPORT_SHOW_WAIT_S
+    ) -> ReportPage:
+        """The page if it is ready within ``wait_s``; else a page saying it is being built, which
+        asks again every second (a day report of a busy day takes seconds: the browser shows that
+        it loads instead of a blank tab). One report is built at a time, in the background, so
+        a reader who gives up costs nothing more; it is kept for ``REPORT_TTL_S``."""
         key = (day, tuple(sorted(set(hotlines))), tuple(sorted(set(agents))))
-        if not self._report_lock.acquire(timeout=REPORT_WAIT_S):
-            return None
-        try:
+        with self._report_lock:
             cached = self._reports.get(key)
             if cached and time.monotonic() - cached[0] < REPORT_TTL_S:
-                return cached[1]
-            page = self._build_report(day, key[1], key[2])
-            if len(self._reports) >= REPORTS_KEPT:
-                del self._reports[min(self._reports, key=lambda k: self._reports[k][0])]
-            self._reports[key] = (time.monotonic(), page)
-            return page
+                return ReportPage(cached[1], done=True)
+            build = self._builds.get(key)
+            if build is None or build.failed_at_least(REPORT_TTL_S):
+                build = _Build(key)
+                self._builds[key] = build
+                threading.Thread(
+                    target=self._run_build, args=(build,), name="acd-day-report", daemon=True
+                ).start()
+        build.finished.wait(wait_s)
+        with self._report_lock:
+            cached = self._reports.get(key)
+            if build.error is not None:
+                self._builds.pop(key, None)
+                raise build.error
+            if cached and build.finished.is_set():
+                return ReportPage(cached[1], done=True)
+        return ReportPage(
+            html_report.template("loading.html.j2").render(
+                day=day, seconds=round(time.monotonic() - build.started), refresh_s=1
+            ),
+            done=False,
+        )
+
+    def _run_build(self, build: _Build) -> None:
+        day, hotlines, agents = build.key
+        try:
+            with self._build_lock:  # one at a time: a report reads every hotline and agent
+                page = self._build_report(day, hotlines, agents)
+            with self._report_lock:
+                if len(self._reports) >= REPORTS_KEPT:
+                    del self._reports[min(self._reports, key=lambda k: self._reports[k][0])]
+                self._reports[build.key] = (time.monotonic(), page)
+                self._builds.pop(build.key, None)
+        except Exception as exc:  # answered to whoever asks next (a 503 for AWS errors)
+            build.error = exc
+            build.failed = time.monotonic()
         finally:
-            self._report_lock.release()
+            build.finished.set()
 
     def _build_report(self, day: str, hotlines: Sequence[str], agents: Sequence[str]) -> str:
         found = html_report.gather(
@@ -200,8 +247,27 @@ class Wallboard:
             agents=agents,
             now=self.report.now(),
             sl_target_pct=self.sl_target_pct,
+            min_sl_calls=self.min_sl_calls,
         )
         return html_report.render(found)
+
+
+@dataclass
+class ReportPage:
+    html: str
+    done: bool  # False: the page saying the report is being built
+
+
+@dataclass
+class _Build:
+    key: tuple[str, tuple[str, ...], tuple[str, ...]]
+    started: float = field(default_factory=time.monotonic)
+    finished: threading.Event = field(default_factory=threading.Event)
+    error: Exception | None = None
+    failed: float | None = None
+
+    def failed_at_least(self, seconds: float) -> bool:
+        return self.failed is not None and time.monotonic() - self.failed >= seconds
 
 
 class WallboardServer(ThreadingHTTPServer):
@@ -302,12 +368,8 @@ class _Handler(BaseHTTPRequestHandler):
                 day = parse_day(asked[0] if asked else None) or wallboard.report.today()
                 hotlines = _bounded_ids(query.get("hotline", []), "hotline", MAX_HOTLINES)
                 agents = _bounded_ids(query.get("agent", []), "agent", MAX_AGENTS)
-                page = wallboard.day_report(day, hotlines, agents)
-                if page is None:
-                    busy = json.dumps({"error": "another day report is being built; try again"})
-                    self._send(HTTPStatus.SERVICE_UNAVAILABLE, "application/json", busy)
-                else:
-                    self._send(HTTPStatus.OK, "text/html; charset=utf-8", page)
+                page = wallboard.day_report_or_progress(day, hotlines, agents)
+                self._send(HTTPStatus.OK, "text/html; charset=utf-8", page.html)
             elif url.path == "/healthz":
                 self._send(HTTPStatus.OK, "text/plain", "ok\n")
             else:

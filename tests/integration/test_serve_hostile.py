@@ -35,11 +35,17 @@ class CountingReports:
     def kpis(self, hotline: str, day: str) -> None:
         self.kpi_reads += 1
 
+    def kpis_of(self, hotlines: list[str], day: str) -> dict[str, None]:
+        return {hotline: self.kpis(hotline, day) for hotline in hotlines}
+
     def calls(self, hotline: str, day: str) -> list[Any]:
         return []
 
     def agent_day(self, agent: str, day: str) -> None:
         return None
+
+    def agent_days(self, agents: list[str], day: str) -> dict[str, Any]:
+        return {}
 
     def freshness(self) -> Freshness:
         return Freshness(None, None, None, False, [])
