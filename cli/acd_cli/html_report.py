@@ -17,14 +17,15 @@ compare with ``acd-report ... --format json``.
 from __future__ import annotations
 
 import functools
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from acd_cli import labels
+from acd_cli.names import Names
 from acd_cli.output import duration, local_time, parse_utc
 
 if TYPE_CHECKING:
@@ -225,7 +226,9 @@ def interval_chart(
         color=labels.SERVICE_LEVEL_COLOUR, invalid="break-paths-filter-domains", aria=False
     )
     sl_points = line_base.mark_point(size=40, invalid="filter").encode(
-        color=alt.condition("datum.few", alt.value(labels.FEW_CALLS_COLOUR), alt.value(labels.SERVICE_LEVEL_COLOUR)),
+        color=alt.condition(
+            "datum.few", alt.value(labels.FEW_CALLS_COLOUR), alt.value(labels.SERVICE_LEVEL_COLOUR)
+        ),
         fill=alt.condition("datum.few", alt.value("white"), alt.value(labels.SERVICE_LEVEL_COLOUR)),
         description="description:N",
     )
@@ -280,6 +283,7 @@ def _spans(
     bounds: tuple[datetime, datetime],
     now: datetime,
     zone: ZoneInfo,
+    *,
     shown: tuple[datetime, datetime] | None = None,
 ) -> list[dict[str, Any]]:
     """An agent's state intervals as hours since the day's start (``bounds``), cut to the hours
@@ -346,18 +350,24 @@ def timeline_chart(
     day: str,
     zone: ZoneInfo,
     now: datetime,
+    *,
     shown: tuple[datetime, datetime] | None = None,
+    names: Names | None = None,
 ) -> str:
-    """One row per agent, each state a coloured span across the hours ``shown`` (default: the
-    whole day), pauses with their reason."""
+    """One row per agent (number and name), each state a coloured span across the hours
+    ``shown`` (default: the whole day), pauses with their reason."""
     import altair as alt  # noqa: PLC0415
 
     start, end = day_bounds(day, zone)
     first, last = shown or (start, end)
+    names = names or Names()
+    titles = [names.agent(agent) for agent in agents]
     rows = [
         span
         for agent, report in agents.items()
-        for span in _spans(agent, report.timeline or [], (start, end), now, zone, (first, last))
+        for span in _spans(
+            names.agent(agent), report.timeline or [], (start, end), now, zone, shown=(first, last)
+        )
     ]
     seen = {row["state"] for row in rows}
     domain = [label.text for label in labels.STATES.values() if label.text in seen]
@@ -375,7 +385,7 @@ def timeline_chart(
     spans = base.mark_bar(height={"band": 0.8}).encode(
         x=x,
         x2="x1:Q",
-        y=alt.Y("agent:N", title="agent", sort=list(agents)),
+        y=alt.Y("agent:N", title="agent", sort=titles),
         color=alt.Color(
             "state:N",
             scale=alt.Scale(domain=domain + extra, range=colours + [labels.UNKNOWN_COLOUR] * len(extra)),
@@ -387,7 +397,7 @@ def timeline_chart(
         base.transform_filter("datum.reason != ''")
         .transform_calculate(middle="(datum.x0 + datum.x1) / 2")
         .mark_text(color="white", fontSize=10, fontWeight="bold")
-        .encode(x="middle:Q", y=alt.Y("agent:N", sort=list(agents)), text="reason:N")
+        .encode(x="middle:Q", y=alt.Y("agent:N", sort=titles), text="reason:N")
     )
     chart = (spans + reasons).properties(width=CHART_WIDTH, height=max(60, 26 * len(agents)))
     return _svg(chart)
@@ -409,6 +419,8 @@ class DayReport:
     sl_target_pct: float = DEFAULT_SL_TARGET_PCT
     missing_agents: list[str] = field(default_factory=list)
     min_sl_calls: int = DEFAULT_MIN_SL_CALLS
+    # the operator's names, shown beside the numbers (not read from the tables: see names.py)
+    names: Names = field(default_factory=Names)
 
 
 def day_hotlines(events: EventQueries, day: str) -> list[str]:
@@ -436,9 +448,7 @@ def gather(
     batch and a query per timeline), and the freshness."""
     with ThreadPoolExecutor(max_workers=3, thread_name_prefix="acd-gather") as pool:
         freshness = pool.submit(reports.freshness)
-        kpis = pool.submit(
-            lambda: reports.kpis_of(list(hotlines) or day_hotlines(events, day), day)
-        )
+        kpis = pool.submit(lambda: reports.kpis_of(list(hotlines) or day_hotlines(events, day), day))
         chosen_agents = list(agents) or [str(entry.agent) for entry in reports.board()]
         agent_days = reports.agent_days(chosen_agents, day)
         # asked for by name: say it has nothing, rather than leave it out
@@ -489,10 +499,17 @@ def _agent_rows(report: DayReport) -> tuple[list[dict[str, Any]], list[dict[str,
     pause_rows = []
     for agent, day in report.agents.items():
         seconds, pauses = day.state_seconds, day.pause_seconds
+        handling = day.handling()
         state_rows.append(
             {
                 "agent": agent,
+                "title": report.names.agent(agent),
                 "calls": day.calls_handled,
+                "aht": (handling["aht_s"], labels.kpi_text("aht_s", handling["aht_s"])),
+                "occupancy": (
+                    handling["occupancy_pct"],
+                    labels.kpi_text("service_level_pct", handling["occupancy_pct"]),
+                ),
                 "cells": [(s, seconds.get(s), duration(seconds.get(s)) or "") for s in states],
                 "total": duration(sum(seconds.values())) or "0:00",
             }
@@ -501,6 +518,7 @@ def _agent_rows(report: DayReport) -> tuple[list[dict[str, Any]], list[dict[str,
             pause_rows.append(
                 {
                     "agent": agent,
+                    "title": report.names.agent(agent),
                     "cells": [(r, pauses.get(r), duration(pauses.get(r)) or "") for r in reasons_seen],
                 }
             )
@@ -529,6 +547,7 @@ def render(report: DayReport) -> str:
         hotlines.append(
             {
                 "id": hotline,
+                "title": report.names.hotline(hotline),
                 "found": found is not None,
                 "sl_seconds": found.sl_seconds if found else None,
                 "cards": _kpi_cards(figures, report.sl_target_pct),
@@ -557,7 +576,10 @@ def render(report: DayReport) -> str:
             report.day,
             report.zone,
             report.generated_at,
-            working_hours(report.agents, slots, day_bounds(report.day, report.zone), report.generated_at),
+            shown=working_hours(
+                report.agents, slots, day_bounds(report.day, report.zone), report.generated_at
+            ),
+            names=report.names,
         )
         if report.agents
         else "",

@@ -51,6 +51,23 @@ STATES: dict[str, Label] = {
 }
 UNKNOWN_COLOUR = "#e0e0e0"
 
+# What a supervisor counts on the board (Amazon Connect's and Genesys's agent states), each a
+# set of the spec's states; "logged on" is every state but ``offline``.
+STATE_GROUPS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "available": ("available", ("online", "outonline")),
+    "ringing": ("ringing", ("alerting", "outalerting", "balerting")),
+    "on_call": ("on a call", ("connected", "outconnect", "bconnected", "busy", "outbusy")),
+    "after_call_work": ("after-call work", ("working", "outworking")),
+    "paused": ("paused", ("paused", "outpaused")),
+}
+
+
+def state_group(state: object) -> str | None:
+    """``outconnect`` -> ``on_call``; None for logged off, unknown or no state."""
+    name = str(state).lower() if state is not None else ""
+    return next((group for group, (_, states) in STATE_GROUPS.items() if name in states), None)
+
+
 # Every call event type of the spec.
 EVENT_TYPES: dict[str, str] = {
     "CallStart": "call started",

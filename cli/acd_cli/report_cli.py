@@ -46,6 +46,8 @@ from botocore.exceptions import (
 )
 
 from acd_cli import labels, output
+from acd_cli.names import Names, NamesError
+from acd_cli.names import find as find_names
 from acd_cli.options import connection_options
 from acd_cli.output import Column, OutputFormat, format_option
 from acd_cli.report_models import KPI_NAMES, Freshness
@@ -96,6 +98,15 @@ class ReportContext:
     fmt: str | None = None
     # ``serve --as-of``: the wallboard's clock runs from a chosen moment instead of now.
     clock_offset: timedelta = timedelta(0)
+    names_file: Path | None = None
+
+    @cached_property
+    def names(self) -> Names:
+        """The operator's names of hotlines and agents (:mod:`acd_cli.names`)."""
+        try:
+            return find_names(self.names_file)
+        except NamesError as exc:
+            raise ReportError(f"--names: {exc}") from None
 
     @property
     def local(self) -> bool:
@@ -348,6 +359,14 @@ def _task(_ctx: click.Context, _param: click.Parameter, value: str | None) -> st
     show_envvar=True,
     help="Shards of each hotline's KPI counters; must match the stack's ACD_KPI_SHARDS.",
 )
+@click.option(
+    "--names",
+    "names_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar="ACD_NAMES",
+    show_envvar=True,
+    help="Names of hotlines and agents (TOML; default: acd-names.toml here, if there is one).",
+)
 @format_option
 @click.pass_context
 def cli(
@@ -362,6 +381,7 @@ def cli(
     zone: ZoneInfo,
     shards: int,
     kpi_shards: int,
+    names_file: Path | None,
     fmt: str | None,
 ) -> None:
     """Reports over the ACD callback hub's tables (DynamoDB Query only, never Scan)."""
@@ -378,6 +398,7 @@ def cli(
         shards_given=given(ctx, "shards"),
         kpi_shards_given=given(ctx, "kpi_shards"),
         fmt=fmt,
+        names_file=names_file,
     )
 
 
@@ -674,7 +695,7 @@ def kpis(report: ReportContext, *, hotline: str, day: str | None, fmt: str | Non
         output.show_table(
             intervals,
             kpi_columns(report.zone),
-            title=f"KPIs of hotline {shown} on {day} (15-minute intervals)",
+            title=f"KPIs of hotline {report.names.hotline(shown)} on {day} (15-minute intervals)",
             totals=[{**figures, "start": DAY_ROW}],
         )
         if found.sl_seconds is not None:
@@ -913,7 +934,7 @@ def calls(report: ReportContext, *, hotline: str, day: str | None, fmt: str | No
         fmt,
         items,
         columns=call_columns(report.zone, problems=any(item.get("problems") for item in items)),
-        title=f"Calls of hotline {hotline} on {day}",
+        title=f"Calls of hotline {report.names.hotline(hotline)} on {day}",
         empty_message=f"No calls for hotline {hotline} on {day} yet.",
         csv_lead=CALL_CSV_LEAD,
     )
@@ -935,8 +956,9 @@ BOARD_CSV_LEAD = (
 )
 
 
-def board_columns(zone: ZoneInfo, now: datetime) -> list[Column]:
+def board_columns(zone: ZoneInfo, now: datetime, names: Names | None = None) -> list[Column]:
     now_ms = int(now.timestamp() * 1000)
+    names = names or Names()
 
     def state(item: output.Item) -> object:
         return labels.state_text(item.get("state"), item.get("pause_reason"))
@@ -948,10 +970,14 @@ def board_columns(zone: ZoneInfo, now: datetime) -> list[Column]:
         return output.duration(max(0, now_ms - since) // 1000)
 
     def hotline(item: output.Item) -> object:
-        return item.get("hotline_name") or item.get("hotline")
+        # the operator's name first (acd-names.toml), else the one the ACD sent
+        number = item.get("hotline")
+        if number is not None and str(number) in names.hotlines:
+            return names.hotline(number)
+        return item.get("hotline_name") or number
 
     return [
-        output.field("agent", no_wrap=True),
+        Column("agent", lambda i: names.agent(i.get("agent")), no_wrap=True),
         Column("state", state),
         Column(f"since ({zone.key})", lambda i: output.local_time(i.get("since"), zone), no_wrap=True),
         Column("in state", in_state, justify="right"),
@@ -969,7 +995,7 @@ def board(report: ReportContext, *, fmt: str | None) -> None:
         report,
         fmt,
         [entry.as_dict() for entry in report.reports.board()],
-        columns=board_columns(report.zone, report.now()),
+        columns=board_columns(report.zone, report.now(), report.names),
         title="Live board",
         empty_message="The board is empty: no agent has reported a state yet.",
         csv_lead=BOARD_CSV_LEAD,
@@ -1055,6 +1081,7 @@ def html(
         sl_target_pct=sl_target,
         min_sl_calls=min_sl_calls,
     )
+    found.names = report.names
     page = html_report.render(found)
     try:
         out.write_text(page, encoding="utf-8")
@@ -1092,6 +1119,20 @@ def html(
 @SL_TARGET_OPTION
 @MIN_SL_CALLS_OPTION
 @click.option(
+    "--wait-warning",
+    type=click.FloatRange(1, 7200),
+    default=60.0,
+    show_default=True,
+    help="Seconds the oldest waiting call may wait before its hotline turns amber.",
+)
+@click.option(
+    "--wait-alarm",
+    type=click.FloatRange(1, 7200),
+    default=180.0,
+    show_default=True,
+    help="... and red.",
+)
+@click.option(
     "--as-of",
     metavar="'YYYY-MM-DD HH:MM'",
     help="Run the wallboard's clock from this moment (reporting time zone) instead of now: "
@@ -1106,6 +1147,8 @@ def serve(
     refresh: float,
     sl_target: float,
     min_sl_calls: int,
+    wait_warning: float,
+    wait_alarm: float,
     as_of: str | None,
 ) -> None:
     """Serve the live wallboard and the day report on http://127.0.0.1:PORT (Ctrl-C stops)."""
@@ -1123,7 +1166,12 @@ def serve(
         server = wallboard.WallboardServer(
             ("127.0.0.1", port),
             wallboard.Wallboard(
-                report, hotlines=hotlines, refresh_s=refresh, sl_target_pct=sl_target, min_sl_calls=min_sl_calls
+                report,
+                hotlines=hotlines,
+                refresh_s=refresh,
+                sl_target_pct=sl_target,
+                min_sl_calls=min_sl_calls,
+                wait_targets=wallboard.WaitTargets(wait_warning, max(wait_alarm, wait_warning)),
             ),
         )
     except OSError as exc:

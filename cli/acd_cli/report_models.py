@@ -17,6 +17,10 @@ from acd_hub.agent_stats import StateInterval
 from acd_hub.call_stats import kpis_from_counters
 
 Seconds = int | float
+# An agent's handling: talking (inbound, outbound, the dialer's) and after-call work; idle:
+# available or ringing (labels.STATE_GROUPS).
+BUSY_STATES = ("connected", "outconnect", "bconnected", "working", "outworking")
+IDLE_STATES = ("online", "outonline", "alerting", "outalerting", "balerting")
 
 
 @dataclass(frozen=True)
@@ -100,6 +104,19 @@ class AgentDayReport:
     latest_event: str | None  # up to which event the day is built
     updated_at: str | None  # when it last changed
     timeline: list[StateInterval] | None = None
+
+    def handling(self) -> dict[str, Seconds | None]:
+        """Average handling time (talk and after-call work per call handled) and occupancy (the
+        share of talk and after-call work in that plus the time available or ringing), both
+        from ``state_seconds`` and ``calls_handled`` as ``agent-day --format json`` shows them;
+        None where there is nothing to divide by."""
+        seconds = self.state_seconds
+        busy = sum(seconds.get(s, 0) for s in BUSY_STATES)
+        idle = sum(seconds.get(s, 0) for s in IDLE_STATES)
+        return {
+            "aht_s": round(busy / self.calls_handled, 2) if self.calls_handled else None,
+            "occupancy_pct": round(100 * busy / (busy + idle), 1) if busy + idle else None,
+        }
 
     def as_dict(self) -> dict[str, Any]:
         """What ``acd-report agent-day --format json`` prints."""

@@ -278,9 +278,13 @@ class ReportQueries:
         stored = self._agent_day(agent, day)
         if stored is None:
             return None
-        return self._report(stored, self._timeline(stored, self._day_before(stored)) if with_timeline else None)
+        return self._report(
+            stored, self._timeline(stored, self._day_before(stored)) if with_timeline else None
+        )
 
-    def agent_days(self, agents: Sequence[str], day: str | date) -> dict[str, AgentDayReport]:
+    def agent_days(
+        self, agents: Sequence[str], day: str | date, *, with_timeline: bool = True
+    ) -> dict[str, AgentDayReport]:
         """Several agents' days with their timelines, in the order given (those with none left
         out): the days and the days before in one ``BatchGetItem``, the timelines' partitions
         queried in parallel. The same figures as :meth:`agent_day` one by one, in a handful of
@@ -289,15 +293,16 @@ class ReportQueries:
         agents = list(dict.fromkeys(a.strip() for a in agents))
         before = _shift_day(day, -1)
         stored = self._table.get_many(
-            [agent_day_key(a, d) for a in agents for d in (day, before)], consistent=False
+            [agent_day_key(a, d) for a in agents for d in ((day, before) if with_timeline else (day,))],
+            consistent=False,
         )
         days = {}
         for agent in agents:
             item = stored.get(agent_day_key(agent, day))
             if item is not None and item.get("kind") == "agent_day" and item.get("events"):
                 days[agent] = AgentDay.from_item(item)
-        if not days:
-            return {}
+        if not days or not with_timeline:
+            return {agent: self._report(stored_day, None) for agent, stored_day in days.items()}
         previous = {agent: stored.get(agent_day_key(agent, before)) for agent in days}
         with ThreadPoolExecutor(
             max_workers=min(MAX_WORKERS, len(days)), thread_name_prefix="acd-timeline"
@@ -336,7 +341,9 @@ class ReportQueries:
         in at midnight."""
         agent, day = stored.agent, stored.day
         start_of_day, end_of_day = stored.day_start_ms, stored.day_end_ms
-        items = [i for i in self._table.query(timeline_pk(agent, day)) if i.get("kind") == "interval"]
+        # the state intervals only (``IV#...``), not the calls talked in (``TALK#...``)
+        intervals = self._table.query(timeline_pk(agent, day), sk_between=("IV#", "IV$"))
+        items = [i for i in intervals if i.get("kind") == "interval"]
         entries = [TimelineEntry.from_item(item) for item in sorted(items, key=lambda i: str(i["sk"]))]
         timeline = [
             _interval(entry, entry.link.start_ms, _until(entry.link.next_ms, end_of_day)) for entry in entries

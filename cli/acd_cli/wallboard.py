@@ -22,12 +22,12 @@ connections time out and their number is capped.
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass, field
 import json
 import threading
 import time
 import traceback
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -40,7 +40,11 @@ from acd_cli import html_report, labels
 from acd_cli.output import parse_utc
 
 if TYPE_CHECKING:
+    from zoneinfo import ZoneInfo
+
     from acd_cli.report_cli import ReportContext
+    from acd_cli.report_models import AgentDayReport, HotlineKpis
+    from acd_hub.agent_stats import BoardEntry
     from acd_hub.call_stats import CallSummary
 
 # A call still waiting after this long has most likely lost its CallEnd: not a current wait.
@@ -67,8 +71,9 @@ MAX_CONNECTIONS = 64
 LISTEN_BACKLOG = 128
 
 
-def longest_current_wait_s(calls: Sequence[CallSummary], now: datetime) -> float | None:
-    """The longest wait of the inbound calls not yet answered nor ended; None when none waits."""
+def current_waits_s(calls: Sequence[CallSummary], now: datetime) -> list[float]:
+    """How long each inbound call not yet answered nor ended has been waiting (a call older than
+    ``MAX_CURRENT_WAIT`` has lost its end, and does not count)."""
     waits = []
     for call in calls:
         if call.direction != "inbound" or call.answered or call.ended:
@@ -76,7 +81,125 @@ def longest_current_wait_s(calls: Sequence[CallSummary], now: datetime) -> float
         started = parse_utc(str(call.started))
         if started is not None and timedelta(0) <= now - started <= MAX_CURRENT_WAIT:
             waits.append((now - started).total_seconds())
+    return waits
+
+
+def longest_current_wait_s(calls: Sequence[CallSummary], now: datetime) -> float | None:
+    """The longest wait of the inbound calls not yet answered nor ended; None when none waits."""
+    waits = current_waits_s(calls, now)
     return max(waits) if waits else None
+
+
+@dataclass(frozen=True)
+class WaitTargets:
+    """When the oldest waiting call turns the hotline amber, then red (``serve`` settings)."""
+
+    warning_s: float = 60.0
+    alarm_s: float = 180.0
+
+    def status(self, wait_s: float | None) -> str:
+        if wait_s is None or wait_s < self.warning_s:
+            return "ok"
+        return "warning" if wait_s < self.alarm_s else "alarm"
+
+
+# The hotline figures of the board, today's and the current interval's.
+TODAY_KPIS = ("offered", "answered", "abandoned", "service_level_pct", "abandon_rate_pct", "asa_s")
+INTERVAL_KPIS = ("offered", "service_level_pct", "abandon_rate_pct", "asa_s")
+
+
+def _shown(figures: Mapping[str, Any], names: Sequence[str]) -> dict[str, dict[str, Any]]:
+    return {
+        name: {"value": figures.get(name), "text": labels.kpi_text(name, figures.get(name))} for name in names
+    }
+
+
+def _sl_status(level: Any, target_pct: float) -> str:
+    return "" if level is None else ("met" if level >= target_pct else "missed")
+
+
+def current_interval(now: datetime, zone: ZoneInfo) -> datetime:
+    """The start of the 15-minute interval ``now`` is in, in the reporting zone (as UTC)."""
+    local = now.astimezone(zone)
+    return local.replace(minute=local.minute - local.minute % 15, second=0, microsecond=0).astimezone(UTC)
+
+
+def agents_by_state(entries: Sequence[BoardEntry]) -> dict[str, int]:
+    """How many agents are in each of ``labels.STATE_GROUPS`` and logged on at all."""
+    counts = dict.fromkeys(labels.STATE_GROUPS, 0)
+    logged_on = 0
+    for entry in entries:
+        if entry.state is None or str(entry.state).lower() == "offline":
+            continue
+        logged_on += 1
+        if (group := labels.state_group(entry.state)) is not None:
+            counts[group] += 1
+    return {**counts, "logged_on": logged_on}
+
+
+def hotline_tile(
+    hotline: str,
+    found: HotlineKpis | None,
+    waits: Sequence[float],
+    entries: Sequence[BoardEntry],
+    *,
+    now: datetime,
+    zone: ZoneInfo,
+    sl_target_pct: float,
+    wait_targets: WaitTargets,
+    min_sl_calls: int = html_report.DEFAULT_MIN_SL_CALLS,
+    title: str | None = None,
+) -> dict[str, Any]:
+    """What the board shows of one hotline (pure: the reads are the caller's)."""
+    figures = found.day.as_dict() if found else {}
+    interval_start = current_interval(now, zone)
+    interval = next(
+        (
+            i.figures.as_dict()
+            for i in (found.intervals if found else [])
+            if (moment := parse_utc(i.start)) is not None and moment.astimezone(UTC) == interval_start
+        ),
+        {},
+    )
+    oldest = max(waits) if waits else None
+    shown = _shown(figures, TODAY_KPIS)
+    # the wallboard's first figure, kept under its old name
+    shown["longest_wait_s"] = {
+        "value": None if oldest is None else round(oldest),
+        "text": "none" if oldest is None else labels.kpi_text("max_wait_s", oldest),
+    }
+    return {
+        "hotline": hotline,
+        "title": f"Hotline {title or hotline}",
+        "waiting": len(waits),
+        "oldest_wait_s": None if oldest is None else round(oldest),
+        "oldest_wait_text": "—" if oldest is None else labels.kpi_text("max_wait_s", oldest),
+        "wait_status": wait_targets.status(oldest),
+        "figures": shown,
+        "sl_status": _sl_status(figures.get("service_level_pct"), sl_target_pct),
+        "interval": {
+            "start": interval_start.astimezone(zone).strftime("%H:%M"),
+            "figures": _shown(interval, INTERVAL_KPIS),
+            "sl_status": _sl_status(interval.get("service_level_pct"), sl_target_pct),
+            # a level of a handful of calls: not coloured as met or missed
+            "few_calls": interval.get("service_level_pct") is not None
+            and int(interval.get("answered") or 0) + int(interval.get("abandoned") or 0) < min_sl_calls,
+        },
+        # agents whose current state names this hotline (on or ringing with one of its calls)
+        "agents": agents_by_state([e for e in entries if str(e.hotline) == hotline]),
+    }
+
+
+def _agent_today(day: AgentDayReport | None) -> dict[str, Any]:
+    """An agent's day so far on its tile: calls handled, average handling time, occupancy."""
+    handling = day.handling() if day else {"aht_s": None, "occupancy_pct": None}
+    return {
+        "calls_handled": day.calls_handled if day else 0,
+        "aht_s": handling["aht_s"],
+        "aht_text": labels.kpi_text("aht_s", handling["aht_s"]),
+        "occupancy_pct": handling["occupancy_pct"],
+        "occupancy_text": labels.kpi_text("service_level_pct", handling["occupancy_pct"]),
+    }
 
 
 class Wallboard:
@@ -90,8 +213,10 @@ class Wallboard:
         refresh_s: float = 3.0,
         sl_target_pct: float = html_report.DEFAULT_SL_TARGET_PCT,
         min_sl_calls: int = html_report.DEFAULT_MIN_SL_CALLS,
+        wait_targets: WaitTargets | None = None,
     ) -> None:
         self.report = report
+        self.wait_targets = wait_targets or WaitTargets()
         self.hotlines = list(hotlines)
         self.refresh_s = refresh_s
         self.sl_target_pct = sl_target_pct
@@ -126,9 +251,12 @@ class Wallboard:
         now = report.now()
         today = report.today()
         reports = report.reports
+        board = reports.board()
+        days = reports.agent_days([str(e.agent) for e in board if e.agent], today, with_timeline=False)
         agents = [
             {
                 "agent": entry.agent,
+                "title": report.names.agent(entry.agent),
                 "state": entry.state,
                 "label": labels.state_text(entry.state, entry.pause_reason),
                 "colour": labels.state_colour(entry.state),
@@ -136,31 +264,27 @@ class Wallboard:
                 "since_ms": entry.since_ms,
                 "pause_reason": entry.pause_reason,
                 "hotline": entry.hotline_name or entry.hotline,
+                "logged_off": entry.state is None or str(entry.state).lower() == "offline",
+                **_agent_today(days.get(str(entry.agent))),
             }
-            for entry in reports.board()
+            # logged-off agents last: the wall is for who is working
+            for entry in sorted(board, key=lambda e: e.state is None or str(e.state).lower() == "offline")
         ]
         hotlines = []
         for hotline in self._day_hotlines(today):
-            found = reports.kpis(hotline, today)
-            figures = found.day.as_dict() if found else {}
-            wait = longest_current_wait_s(reports.calls(hotline, today), now)
-            shown = {
-                name: {"value": figures.get(name), "text": labels.kpi_text(name, figures.get(name))}
-                for name in ("offered", "answered", "abandoned", "service_level_pct")
-            }
-            shown["longest_wait_s"] = {
-                "value": None if wait is None else round(wait),
-                "text": "none" if wait is None else labels.kpi_text("max_wait_s", wait),
-            }
-            level = figures.get("service_level_pct")
             hotlines.append(
-                {
-                    "hotline": hotline,
-                    "figures": shown,
-                    "sl_status": ""
-                    if level is None
-                    else ("met" if level >= self.sl_target_pct else "missed"),
-                }
+                hotline_tile(
+                    hotline,
+                    reports.kpis(hotline, today),
+                    current_waits_s(reports.calls(hotline, today), now),
+                    board,
+                    now=now,
+                    zone=report.zone,
+                    sl_target_pct=self.sl_target_pct,
+                    wait_targets=self.wait_targets,
+                    min_sl_calls=self.min_sl_calls,
+                    title=report.names.hotline(hotline),
+                )
             )
         freshness = reports.freshness()
         return {
@@ -172,12 +296,18 @@ class Wallboard:
             "freshness": freshness.as_dict(),
             "freshness_text": html_report.freshness_text(freshness, report.zone),
             "agents": agents,
+            "agents_by_state": agents_by_state(board),
             "hotlines": hotlines,
+            "wait_targets": {"warning_s": self.wait_targets.warning_s, "alarm_s": self.wait_targets.alarm_s},
         }
 
     def page(self) -> str:
         return html_report.template("wallboard.html.j2").render(
-            refresh_ms=int(self.refresh_s * 1000), zone=self.report.zone.key, target=self.sl_target_pct
+            refresh_ms=int(self.refresh_s * 1000),
+            zone=self.report.zone.key,
+            target=self.sl_target_pct,
+            warning_s=self.wait_targets.warning_s,
+            alarm_s=self.wait_targets.alarm_s,
         )
 
     def day_report(self, day: str, hotlines: Sequence[str], agents: Sequence[str]) -> str | None:
@@ -249,6 +379,7 @@ class Wallboard:
             sl_target_pct=self.sl_target_pct,
             min_sl_calls=self.min_sl_calls,
         )
+        found.names = self.report.names
         return html_report.render(found)
 
 

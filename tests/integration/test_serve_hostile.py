@@ -44,7 +44,7 @@ class CountingReports:
     def agent_day(self, agent: str, day: str) -> None:
         return None
 
-    def agent_days(self, agents: list[str], day: str) -> dict[str, Any]:
+    def agent_days(self, agents: list[str], day: str, *, with_timeline: bool = True) -> dict[str, Any]:
         return {}
 
     def freshness(self) -> Freshness:

@@ -147,5 +147,5 @@ def test_the_day_report_is_one_self_contained_file() -> None:
     assert ">0:08<" in page
     assert "complete to 2026-11-18 21:00:00" in page
     assert ">Mittag</text>" in page  # the pause carries its reason on the timeline
-    assert "after-call work" not in page  # only the states the day had
+    assert "after-call work</th>" not in page  # only the states the day had
     assert len(page.encode()) < 300_000

@@ -30,8 +30,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from acd_cli import labels
+from acd_cli.names import Names, dumps
 from acd_sim.day import generate_day
-from acd_sim.model import HOTLINES, PHONE_FORMATS, ZONE_NAME, SimConfig, SimEvent
+from acd_sim.model import HOTLINES, PHONE_FORMATS, ZONE_NAME, SimConfig, SimEvent, agent_name
 from acd_sim.plan import METHODS, Request, plan_requests
 from acd_sim.sender import MAX_TRANSPORT_FAILURES, Answer, SendReport, callback_path, send
 from acd_sim.truth import expectations
@@ -136,6 +137,11 @@ def _mask(token: str | None) -> str:
 @click.option(
     "--expect-out", type=click.Path(dir_okay=False, path_type=Path), help="Write the expectations JSON here."
 )
+@click.option(
+    "--names-out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the day's hotline and agent names here (acd-report --names, e.g. acd-names.toml).",
+)
 @click.option("--dry-run", is_flag=True, help="Generate and print the expectations; send nothing.")
 @click.option("--sl-seconds", type=click.IntRange(0), default=20, help="Service-level threshold.")
 @click.option(
@@ -157,6 +163,7 @@ def main(
     methods: list[str],
     phone_format: str,
     expect_out: Path | None,
+    names_out: Path | None,
     dry_run: bool,
     sl_seconds: int,
     quiet: bool,
@@ -180,6 +187,8 @@ def main(
     truth = build_expectations(events, plan, config, sl_seconds)
     if expect_out:
         expect_out.write_text(json.dumps(truth, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    if names_out:
+        names_out.write_text(names_file(config), encoding="utf-8")
 
     by_cmd = ", ".join(f"{cmd} {n}" for cmd, n in truth["sent"]["by_cmd"].items())
     methods_used = Counter(r.method for r in plan)
@@ -223,6 +232,18 @@ def main(
         errors.print(summary)
     if report.failures or report.aborted:
         sys.exit(1)
+
+
+def names_file(config: SimConfig) -> str:
+    """The simulated day's names as an operator keeps them (:mod:`acd_cli.names`)."""
+    names = Names(
+        hotlines={str(h.id): h.name for h in HOTLINES},
+        agents={str(100001 + i): agent_name(i) for i in range(config.agents)},
+    )
+    return dumps(
+        names,
+        "Names of hotlines and agents, shown beside their numbers by acd-report.\nWritten by acd-sim for its simulated day; edit freely.",
+    )
 
 
 def _send_with_progress(
