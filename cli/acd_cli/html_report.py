@@ -27,6 +27,7 @@ from zoneinfo import ZoneInfo
 from acd_cli import labels
 from acd_cli.names import Names
 from acd_cli.output import duration, local_time, parse_utc
+from acd_cli.report_models import outbound_figures
 
 if TYPE_CHECKING:
     import altair as alt
@@ -35,8 +36,11 @@ if TYPE_CHECKING:
     from acd_cli.report_models import AgentDayReport, Freshness, HotlineKpis
     from acd_cli.reporting import EventQueries, ReportQueries
     from acd_hub.agent_stats import StateInterval
+    from acd_hub.call_stats import CallSummary
 
 INTERVAL = timedelta(minutes=15)
+# Calls without a hotline (the dialer's) are listed under this one.
+OUTBOUND_LISTING = "none"
 DEFAULT_SL_TARGET_PCT = 80.0
 # An interval whose service level counts fewer calls than this (answered + abandoned) swings
 # between 0 and 100 % on one call: its point is drawn hollow and grey, and says so.
@@ -301,10 +305,12 @@ def _spans(
         x0 = (max(since, start, first) - start).total_seconds() / 3600
         x1 = (min(until, end, last) - start).total_seconds() / 3600
         text = labels.state_text(state, reason)
+        key, outbound = labels.timeline_key(state)
         spans.append(
             {
                 "agent": agent,
-                "state": labels.state_label(state),
+                "state": key.text,
+                "direction": "outbound" if outbound else "inbound",
                 "x0": round(x0, 5),
                 "x1": round(x1, 5),
                 "reason": reason if reason and x1 - x0 >= PAUSE_LABEL_MIN_HOURS else "",
@@ -370,9 +376,11 @@ def timeline_chart(
         )
     ]
     seen = {row["state"] for row in rows}
-    domain = [label.text for label in labels.STATES.values() if label.text in seen]
-    colours = [label.colour for label in labels.STATES.values() if label.text in seen]
+    known = [*labels.STATES.values(), labels.NOT_REACHED]
+    domain = [label.text for label in known if label.text in seen]
+    colours = [label.colour for label in known if label.text in seen]
     extra = sorted(seen.difference(domain))  # a state the spec does not list: grey, still shown
+    directions = [d for d in ("inbound", "outbound") if any(row["direction"] == d for row in rows)]
     lo, hi = (first - start).total_seconds() / 3600, (last - start).total_seconds() / 3600
     ticks = {hour: text for hour, text in _hour_ticks(day, zone).items() if lo <= hour <= hi}
     x = alt.X(
@@ -389,7 +397,14 @@ def timeline_chart(
         color=alt.Color(
             "state:N",
             scale=alt.Scale(domain=domain + extra, range=colours + [labels.UNKNOWN_COLOUR] * len(extra)),
-            legend=alt.Legend(orient="top", title=None, columns=5, symbolType="square", labelLimit=0),
+            legend=alt.Legend(orient="top", title=None, columns=8, symbolType="square", labelLimit=0),
+        ),
+        opacity=alt.Opacity(
+            "direction:N",
+            scale=alt.Scale(domain=["inbound", "outbound"], range=[1.0, 0.5]),
+            legend=alt.Legend(orient="top", title=None, symbolType="square", values=directions)
+            if len(directions) > 1
+            else None,
         ),
         description="description:N",
     )
@@ -421,6 +436,8 @@ class DayReport:
     min_sl_calls: int = DEFAULT_MIN_SL_CALLS
     # the operator's names, shown beside the numbers (not read from the tables: see names.py)
     names: Names = field(default_factory=Names)
+    # the dialer's calls of the day (the listing of calls without a hotline)
+    outbound: list[CallSummary] = field(default_factory=list)
 
 
 def day_hotlines(events: EventQueries, day: str) -> list[str]:
@@ -448,6 +465,7 @@ def gather(
     batch and a query per timeline), and the freshness."""
     with ThreadPoolExecutor(max_workers=3, thread_name_prefix="acd-gather") as pool:
         freshness = pool.submit(reports.freshness)
+        outbound = pool.submit(reports.calls, OUTBOUND_LISTING, day)
         kpis = pool.submit(lambda: reports.kpis_of(list(hotlines) or day_hotlines(events, day), day))
         chosen_agents = list(agents) or [str(entry.agent) for entry in reports.board()]
         agent_days = reports.agent_days(chosen_agents, day)
@@ -463,6 +481,7 @@ def gather(
             sl_target_pct=sl_target_pct,
             missing_agents=missing,
             min_sl_calls=min_sl_calls,
+            outbound=outbound.result(),
         )
 
 
@@ -560,6 +579,17 @@ def render(report: DayReport) -> str:
             }
         )
     state_rows, pause_rows, states, reasons = _agent_rows(report)
+    dialer = outbound_figures(report.outbound)
+    dialer_cards = [
+        (name, label, dialer[name], text(dialer[name]))
+        for name, label, text in (
+            ("dialed", "dialed", str),
+            ("connected", "connected", str),
+            ("not_connected", "not connected", str),
+            ("connect_rate_pct", "connect rate", lambda v: labels.kpi_text("service_level_pct", v)),
+            ("avg_talk_s", "average talk time", lambda v: labels.kpi_text("avg_talk_s", v)),
+        )
+    ]
     return template("day_report.html.j2").render(
         day=report.day,
         zone=report.zone.key,
@@ -588,4 +618,5 @@ def render(report: DayReport) -> str:
         states=[(s, labels.state_label(s), labels.state_colour(s)) for s in states],
         reasons=reasons,
         missing_agents=report.missing_agents,
+        dialer=dialer_cards,
     )

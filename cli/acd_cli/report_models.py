@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from acd_hub.agent_stats import StateInterval
-from acd_hub.call_stats import kpis_from_counters
+from acd_hub.call_stats import CallSummary, kpis_from_counters
 
 Seconds = int | float
 # An agent's handling: talking (inbound, outbound, the dialer's) and after-call work; idle:
@@ -153,3 +153,19 @@ class Freshness:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def outbound_figures(calls: list[CallSummary]) -> dict[str, Any]:
+    """The dialer's day from its calls (``acd-report calls --hotline none``): calls dialed,
+    connected with a customer or not, the connect rate and the mean talk time of the connected
+    ones. The reports keep no counters for outbound calls; the listing is their record."""
+    outbound = [call for call in calls if call.direction == "outbound"]
+    connected = [call for call in outbound if call.outcome == "connected"]
+    talks = [call.talk_s for call in connected if call.talk_s is not None]
+    return {
+        "dialed": len(outbound),
+        "connected": len(connected),
+        "not_connected": sum(1 for call in outbound if call.outcome == "not_connected"),
+        "connect_rate_pct": round(100 * len(connected) / len(outbound), 1) if outbound else None,
+        "avg_talk_s": round(sum(talks) / len(talks), 2) if talks else None,
+    }

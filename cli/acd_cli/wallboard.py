@@ -179,7 +179,8 @@ def hotline_tile(
         "sl_status": _sl_status(figures.get("service_level_pct"), sl_target_pct),
         "interval": {
             "start": interval_start.astimezone(zone).strftime("%H:%M"),
-            "figures": _shown(interval, INTERVAL_KPIS),
+            # no counters for the interval yet: nothing offered in it
+            "figures": _shown({"offered": 0, **interval}, INTERVAL_KPIS),
             "sl_status": _sl_status(interval.get("service_level_pct"), sl_target_pct),
             # a level of a handful of calls: not coloured as met or missed
             "few_calls": interval.get("service_level_pct") is not None
