@@ -557,8 +557,9 @@ def template(name: str) -> jinja2.Template:
     return env.get_template(name)
 
 
-def render(report: DayReport) -> str:
-    """The page (a complete HTML document)."""
+def render(report: DayReport, *, links: bool = False) -> str:
+    """The page (a complete HTML document). ``links``: served by ``serve``, each hotline links to
+    its calls (the file of ``acd-report html`` stands alone, so it has none)."""
     slots = busy_slots(day_slots(report.day, report.zone), report.hotlines.values())
     hotlines = []
     for hotline, found in report.hotlines.items():
@@ -567,6 +568,7 @@ def render(report: DayReport) -> str:
             {
                 "id": hotline,
                 "title": report.names.hotline(hotline),
+                "calls_href": f"/calls?hotline={hotline}&day={report.day}" if links else "",
                 "found": found is not None,
                 "sl_seconds": found.sl_seconds if found else None,
                 "cards": _kpi_cards(figures, report.sl_target_pct),

@@ -32,11 +32,11 @@ from datetime import UTC, datetime, timedelta
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from acd_cli import html_report, labels
+from acd_cli import drilldown, html_report, labels
 from acd_cli.output import parse_utc
 
 if TYPE_CHECKING:
@@ -171,6 +171,8 @@ def hotline_tile(
     return {
         "hotline": hotline,
         "title": f"Hotline {title or hotline}",
+        "calls_href": "/calls?"
+        + urlencode({"hotline": hotline, "day": now.astimezone(zone).date().isoformat()}),
         "waiting": len(waits),
         "oldest_wait_s": None if oldest is None else round(oldest),
         "oldest_wait_text": "—" if oldest is None else labels.kpi_text("max_wait_s", oldest),
@@ -311,6 +313,27 @@ class Wallboard:
             alarm_s=self.wait_targets.alarm_s,
         )
 
+    def calls_page(self, hotline: str, day: str) -> str:
+        """A hotline's calls of a day (``acd-report calls``), each linked to its events."""
+        report = self.report
+        calls = report.reports.calls(hotline, day)
+        return drilldown.calls_page(hotline, day, calls, report.zone, report.names)
+
+    def call_page(self, task_id: str) -> str:
+        """One call's summary and events (``acd-report call`` and ``events --call``)."""
+        from acd_cli.report_cli import event_details  # noqa: PLC0415 - a cycle otherwise
+
+        report = self.report
+        zone = report.zone
+        return drilldown.call_page(
+            task_id,
+            report.reports.call(task_id),
+            report.queries.events_by_call(task_id),
+            zone=zone,
+            details=lambda event: event_details(dict(event), zone),
+            names=report.names,
+        )
+
     def day_report(self, day: str, hotlines: Sequence[str], agents: Sequence[str]) -> str | None:
         """The page, from the cache when it is recent; None when another report took too long.
         Waits for it to be built (``acd-report html``'s way; :meth:`day_report_or_progress` is
@@ -381,7 +404,7 @@ class Wallboard:
             min_sl_calls=self.min_sl_calls,
         )
         found.names = self.report.names
-        return html_report.render(found)
+        return html_report.render(found, links=True)
 
 
 @dataclass
@@ -502,6 +525,17 @@ class _Handler(BaseHTTPRequestHandler):
                 agents = _bounded_ids(query.get("agent", []), "agent", MAX_AGENTS)
                 page = wallboard.day_report_or_progress(day, hotlines, agents)
                 self._send(HTTPStatus.OK, "text/html; charset=utf-8", page.html)
+            elif url.path == "/calls":
+                asked = query.get("day")
+                day = parse_day(asked[0] if asked else None) or wallboard.report.today()
+                given = (query.get("hotline") or [""])[0].strip().lower()
+                hotline = "none" if given == "none" else _bounded_ids([given], "hotline", 1)[0]
+                self._send(HTTPStatus.OK, "text/html; charset=utf-8", wallboard.calls_page(hotline, day))
+            elif url.path == "/call":
+                task = (query.get("task") or [""])[0].strip()
+                if not (task and len(task) <= 100 and task.isascii() and task.isprintable()):
+                    raise BadRequest("task: a call's task id")
+                self._send(HTTPStatus.OK, "text/html; charset=utf-8", wallboard.call_page(task))
             elif url.path == "/healthz":
                 self._send(HTTPStatus.OK, "text/plain", "ok\n")
             else:

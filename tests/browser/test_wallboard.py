@@ -254,3 +254,36 @@ def test_wallboard_follows_a_shift_of_callbacks(watched: Watched, wallboard: str
     page.wait_for_timeout(1200)  # one tick: every "in state" drawn
     assert watched.errors == []
     watched.screenshot("wallboard.png")
+
+
+def test_drill_down_from_a_hotline_to_its_calls_and_to_one_calls_events(
+    watched: Watched, wallboard: str, stack: Stack, simulated_day: dict[str, Any]
+) -> None:
+    page = watched.page
+    hotline = sorted(simulated_day["kpis"], key=int)[0]
+    page.goto(wallboard + "/")
+    link = page.locator(f"[data-calls-link='{hotline}']")
+    link.wait_for(timeout=15_000)
+    # the wall's "today" is the replayed day
+    assert link.get_attribute("href") == f"/calls?hotline={hotline}&day={DAY}"
+    link.click()
+    page.wait_for_url(f"**/calls?hotline={hotline}&day={DAY}")
+    calls = stack.report("calls", "--hotline", hotline, "--day", DAY)
+    rows = page.locator("table.calls tr[data-task]")
+    shown = rows.evaluate_all(
+        "r => r.map(n => [n.dataset.task, n.dataset.outcome, n.dataset.wait, n.dataset.talk])"
+    )
+    raw = lambda v: "null" if v is None else str(v)  # noqa: E731
+    assert shown == [[c["task_id"], c["outcome"], raw(c["wait_s"]), raw(c["talk_s"])] for c in calls]
+    # one call: every stored event, in the order of acd-report events --call
+    task = calls[0]["task_id"]
+    rows.first.locator("a").click()
+    page.wait_for_url(f"**/call?task={task}")
+    events = stack.report("events", "--call", task)
+    keys = page.locator("table.events tr[data-event-key]").evaluate_all("r => r.map(n => n.dataset.eventKey)")
+    assert keys == [e["event_key"] for e in events]
+    assert page.locator("dl.summary").get_attribute("data-outcome") == calls[0]["outcome"]
+    watched.screenshot("drill-down-call.png", full_page=True)
+    page.locator("[data-back]").click()
+    page.wait_for_url("**/calls?**")
+    assert watched.errors == []
