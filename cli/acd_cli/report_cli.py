@@ -1093,6 +1093,82 @@ def html(
     )
 
 
+def range_hotlines(report: ReportContext, hotlines: Sequence[str], last: str) -> list[str]:
+    """The hotlines of a range: those asked for, else the operator's named ones, else those with
+    calls on its last day (a listing per day of a long range would be a query per day and shard)."""
+    if hotlines:
+        return list(hotlines)
+    named = sorted(report.names.hotlines, key=lambda h: (not h.isdigit(), int(h) if h.isdigit() else 0, h))
+    return named or report.queries.inbound_hotlines(last)
+
+
+@cli.command("range")
+@click.option(
+    "--hotline",
+    "hotlines",
+    metavar="HOTLINEID",
+    multiple=True,
+    callback=_hotlines,
+    help="Hotline (repeatable; default: the named ones, else those with calls on the range's last day).",
+)
+@click.option(
+    "--period",
+    type=click.Choice(("day", "week", "month")),
+    default="week",
+    show_default=True,
+    help="The day, week (Mon-Sun) or month of --day.",
+)
+@DAY_OPTION
+@click.option(
+    "--from", "first", metavar="YYYY-MM-DD", callback=_day, help="Any range: its first day (with --to)."
+)
+@click.option("--to", "last", metavar="YYYY-MM-DD", callback=_day, help="... and its last day.")
+@format_option
+@click.pass_obj
+def range_command(
+    report: ReportContext,
+    *,
+    hotlines: list[str],
+    period: str,
+    day: str | None,
+    first: str | None,
+    last: str | None,
+    fmt: str | None,
+) -> None:
+    """KPIs of a range of days per hotline, next to the period of the same length before it."""
+    from acd_cli import range_report  # noqa: PLC0415
+
+    if (first is None) != (last is None):
+        raise click.UsageError("--from and --to go together")
+    try:
+        if first is None or last is None:
+            first, last = range_report.period_of(period, day or report.today())
+        found = range_report.gather(report.reports, range_hotlines(report, hotlines, last), first, last)
+    except range_report.RangeError as exc:
+        raise ReportError(str(exc)) from None
+    document = found.as_dict()
+    if report.output_format(fmt) == "json":
+        output.show_json(document)
+        return
+    rows = [
+        {
+            "hotline": report.names.hotline(d["hotline"]),
+            "period": f"{p['from']}..{p['to'][5:]}",
+            **(p.get("figures") or {}),
+        }
+        for d in document
+        for p in (d, d["previous"])
+    ]
+    columns = [output.field("hotline"), output.field("period")] + [
+        Column(
+            labels.KPI_BY_NAME[name].header, lambda i, n=name: labels.kpi_text(n, i.get(n)), justify="right"
+        )
+        # fits 120 columns with the hotlines' names (the rest: --format json)
+        for name in ("offered", "answered", "service_level_pct", "abandon_rate_pct", "asa_s")
+    ]
+    output.show_table(rows, columns, title=f"KPIs from {first} to {last}, and the period before")
+
+
 @cli.command()
 @click.option(
     "--port",

@@ -92,6 +92,35 @@ class HotlineKpis:
 
 
 @dataclass(frozen=True)
+class DayKpis:
+    day: str
+    figures: KpiFigures
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"day": self.day, **self.figures.as_dict()}
+
+
+@dataclass(frozen=True)
+class RangeKpis:
+    """A hotline's KPIs over a range of days (from the days' counters summed) and of each day."""
+
+    hotline: str
+    first: str
+    last: str
+    figures: KpiFigures
+    days: list[DayKpis]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "hotline": self.hotline,
+            "from": self.first,
+            "to": self.last,
+            "figures": self.figures.as_dict(),
+            "days": [day.as_dict() for day in self.days],
+        }
+
+
+@dataclass(frozen=True)
 class AgentDayReport:
     """An agent's day: time per state and pause reason, calls handled, and (when asked for) the
     timeline of state intervals."""

@@ -22,10 +22,12 @@ from typing import TYPE_CHECKING, Any
 from acd_cli.report_models import (
     AgentDayReport,
     ConsumerFreshness,
+    DayKpis,
     Freshness,
     HotlineKpis,
     IntervalKpis,
     KpiFigures,
+    RangeKpis,
 )
 from acd_hub import keys
 from acd_hub.adapters.dynamodb import Table
@@ -211,6 +213,51 @@ class ReportQueries:
             ],
             sl_seconds=sl_seconds,
             updated_at=max(updated) or None,
+        )
+
+    def kpis_range(self, hotline: str | int, first: str, last: str) -> RangeKpis | None:
+        """A hotline's KPIs over the days ``first`` to ``last`` (inclusive) and of each of those
+        days with calls; None when no day has any. Per day its counter shards' ``DAY`` items
+        only (one ``Query`` each, no interval items) and the day's longest wait (``Limit 1``),
+        all in parallel; the range's figures from the days' counters summed (a ratio of sums,
+        not a mean of the days' ratios)."""
+        hotline = str(hotline).strip()
+        days = _days(first, last)
+        parts = [(day, shard) for day in days for shard in range(self._kpi_shards)]
+
+        def day_counters(part: tuple[str, int]) -> list[Item]:
+            pk = kpi_pk(hotline, part[0], part[1])
+            return list(self._table.query(pk, sk_between=(KPI_DAY_SK, KPI_DAY_SK)))
+
+        def longest(day: str) -> int | None:
+            last_wait = next(self._table.query(wait_pk(hotline, day), forward=False, limit=1), None)
+            return None if last_wait is None else int(last_wait["wait_ms"])
+
+        with ThreadPoolExecutor(max_workers=MAX_WORKERS, thread_name_prefix="acd-range") as pool:
+            counted = list(pool.map(day_counters, parts))
+            waits = dict(zip(days, pool.map(longest, days), strict=True))
+        counters: dict[str, dict[str, int]] = {}
+        for (day, _), items in zip(parts, counted, strict=True):
+            for item in items:
+                if item.get("kind") == "kpi_counters":
+                    _sum_into(counters.setdefault(day, {}), item)
+        if not counters:
+            return None
+        total: dict[str, int] = {}
+        for day_total in counters.values():
+            for name, value in day_total.items():
+                total[name] = total.get(name, 0) + value
+        day_waits = [wait for day, wait in waits.items() if wait is not None and day in counters]
+        return RangeKpis(
+            hotline=hotline,
+            first=first,
+            last=last,
+            figures=KpiFigures.of_counters(total, max(day_waits) if day_waits else None),
+            days=[
+                DayKpis(day, KpiFigures.of_counters(counters[day], waits.get(day)))
+                for day in days
+                if day in counters
+            ],
         )
 
     def kpis_of(self, hotlines: Sequence[str], day: str | date) -> dict[str, HotlineKpis | None]:
@@ -424,6 +471,11 @@ def _iso_ms(value: Any) -> str | None:
     if value is None:
         return None
     return keys.iso_utc(datetime.fromtimestamp(int(value) / 1000, tz=UTC))
+
+
+def _days(first: str, last: str) -> list[str]:
+    start, end = date.fromisoformat(first), date.fromisoformat(last)
+    return [(start + timedelta(days=n)).isoformat() for n in range((end - start).days + 1)]
 
 
 def _shift_day(day: str, days: int) -> str:

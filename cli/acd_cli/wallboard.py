@@ -313,6 +313,27 @@ class Wallboard:
             alarm_s=self.wait_targets.alarm_s,
         )
 
+    def range_page(self, query: Mapping[str, list[str]]) -> str:
+        """``/range?period=week&day=`` or ``/range?from=&to=`` (and ``hotline=``): the range
+        next to the period before (``acd-report range``)."""
+        from acd_cli import range_report  # noqa: PLC0415 - altair only when drawn
+        from acd_cli.report_cli import parse_day, range_hotlines  # noqa: PLC0415 - a cycle otherwise
+
+        report = self.report
+        one = lambda name: (query.get(name) or [None])[0]  # noqa: E731
+        first, last = parse_day(one("from"), "from"), parse_day(one("to"), "to")
+        try:
+            if first is None or last is None:
+                first, last = range_report.period_of(
+                    one("period") or "week", parse_day(one("day")) or report.today()
+                )
+            hotlines = _bounded_ids(query.get("hotline", []), "hotline", MAX_HOTLINES)
+            found = range_report.gather(report.reports, range_hotlines(report, hotlines, last), first, last)
+        except range_report.RangeError as exc:
+            raise BadRequest(str(exc)) from None
+        found.names = report.names
+        return range_report.render(found)
+
     def calls_page(self, hotline: str, day: str) -> str:
         """A hotline's calls of a day (``acd-report calls``), each linked to its events."""
         report = self.report
@@ -525,6 +546,8 @@ class _Handler(BaseHTTPRequestHandler):
                 agents = _bounded_ids(query.get("agent", []), "agent", MAX_AGENTS)
                 page = wallboard.day_report_or_progress(day, hotlines, agents)
                 self._send(HTTPStatus.OK, "text/html; charset=utf-8", page.html)
+            elif url.path == "/range":
+                self._send(HTTPStatus.OK, "text/html; charset=utf-8", wallboard.range_page(query))
             elif url.path == "/calls":
                 asked = query.get("day")
                 day = parse_day(asked[0] if asked else None) or wallboard.report.today()

@@ -287,3 +287,33 @@ def test_drill_down_from_a_hotline_to_its_calls_and_to_one_calls_events(
     page.locator("[data-back]").click()
     page.wait_for_url("**/calls?**")
     assert watched.errors == []
+
+
+def test_a_week_next_to_the_week_before_equals_acd_report_range_json(
+    watched: Watched, wallboard: str, stack: Stack, simulated_day: dict[str, Any]
+) -> None:
+    page = watched.page
+    hotlines = sorted(simulated_day["kpis"], key=int)
+    asked = "&".join(f"hotline={h}" for h in hotlines)
+    page.goto(f"{wallboard}/range?period=week&day={DAY}&{asked}")
+    flags = [flag for h in hotlines for flag in ("--hotline", h)]
+    document = stack.report("range", "--period", "week", "--day", DAY, *flags)
+    assert [d["hotline"] for d in document] == hotlines
+    shown_range = page.locator("[data-range]")
+    assert shown_range.get_attribute("data-range") == f"{document[0]['from']}/{document[0]['to']}"
+    previous = document[0]["previous"]
+    assert shown_range.get_attribute("data-previous") == f"{previous['from']}/{previous['to']}"
+    for found in document:
+        section = page.locator(f"section.hotline[data-hotline='{found['hotline']}']")
+        # the simulated day is in this week: the week's figures are that day's
+        assert found["figures"] == stack.report("kpis", "--hotline", found["hotline"], "--day", DAY)["day"]
+        for card in section.locator("[data-kpi]").all():
+            name = card.get_attribute("data-kpi")
+            assert name is not None
+            now, before = found["figures"][name], (found["previous"]["figures"] or {}).get(name)
+            assert card.get_attribute("data-value") == ("null" if now is None else str(now)), name
+            assert card.get_attribute("data-previous") == ("null" if before is None else str(before)), name
+        bars = section.locator("figure.day-chart [role=graphics-symbol][aria-label^='offered ']")
+        assert bars.count() == len(found["days"])
+    watched.screenshot("range.png", full_page=True)
+    assert watched.errors == []

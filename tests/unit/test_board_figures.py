@@ -133,3 +133,17 @@ def test_a_broken_names_file_says_what_is_wrong(tmp_path: Path, monkeypatch: pyt
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv(names.ENVIRONMENT, raising=False)
     assert names.find() == names.Names()  # no acd-names.toml here: numbers only
+
+
+def test_periods_and_the_period_before_of_the_same_length() -> None:
+    from acd_cli import range_report  # noqa: PLC0415
+
+    assert range_report.period_of("day", "2026-12-05") == ("2026-12-05", "2026-12-05")
+    assert range_report.period_of("week", "2026-12-05") == ("2026-11-30", "2026-12-06")  # Mon-Sun
+    assert range_report.period_of("month", "2026-02-14") == ("2026-02-01", "2026-02-28")
+    assert range_report.previous_of("2026-11-30", "2026-12-06") == ("2026-11-23", "2026-11-29")
+    assert range_report.previous_of("2026-03-01", "2026-03-31") == ("2026-01-29", "2026-02-28")
+    with pytest.raises(range_report.RangeError, match="before it starts"):
+        range_report.checked("2026-12-05", "2026-12-01")
+    with pytest.raises(range_report.RangeError, match="at most"):
+        range_report.checked("2026-01-01", "2026-12-31")
