@@ -178,3 +178,26 @@ def test_the_listen_backlog_is_real(served: tuple[wallboard.WallboardServer, Cou
         ["ss", "-ltnH", f"sport = :{server.server_address[1]}"], capture_output=True, text=True, check=True
     ).stdout.split()
     assert int(shown[2]) >= wallboard.LISTEN_BACKLOG, shown
+
+
+def test_a_slow_day_report_shows_that_it_loads_then_the_report(
+    served: tuple[wallboard.WallboardServer, CountingReports], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server, reports = served
+    slow = reports.kpis
+
+    def kpis(hotline: str, day: str) -> None:
+        time.sleep(2.5)
+        slow(hotline, day)
+
+    monkeypatch.setattr(reports, "kpis", kpis)
+    status, body = get(server, "/report?day=2026-11-21&hotline=501")
+    assert status == 200
+    assert b"data-loading=" in body and b'http-equiv="refresh"' in body  # asks again by itself
+    deadline = time.monotonic() + 30
+    while b"data-loading=" in body and time.monotonic() < deadline:
+        time.sleep(0.5)
+        status, body = get(server, "/report?day=2026-11-21&hotline=501")
+    assert status == 200
+    assert b'data-hotline="501"' in body
+    assert reports.kpi_reads == 1  # built once, whoever asked meanwhile
