@@ -1159,12 +1159,15 @@ def range_command(
         for d in document
         for p in (d, d["previous"])
     ]
-    columns = [output.field("hotline"), output.field("period")] + [
-        Column(
-            labels.KPI_BY_NAME[name].header, lambda i, n=name: labels.kpi_text(n, i.get(n)), justify="right"
+
+    def kpi_column(name: str) -> Column:
+        return Column(
+            labels.KPI_BY_NAME[name].header, lambda i: labels.kpi_text(name, i.get(name)), justify="right"
         )
-        # fits 120 columns with the hotlines' names (the rest: --format json)
-        for name in ("offered", "answered", "service_level_pct", "abandon_rate_pct", "asa_s")
+
+    # fits 120 columns with the hotlines' names (the rest: --format json)
+    columns = [output.field("hotline"), output.field("period")] + [
+        kpi_column(name) for name in ("offered", "answered", "service_level_pct", "abandon_rate_pct", "asa_s")
     ]
     output.show_table(rows, columns, title=f"KPIs from {first} to {last}, and the period before")
 

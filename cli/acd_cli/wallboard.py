@@ -320,7 +320,11 @@ class Wallboard:
         from acd_cli.report_cli import parse_day, range_hotlines  # noqa: PLC0415 - a cycle otherwise
 
         report = self.report
-        one = lambda name: (query.get(name) or [None])[0]  # noqa: E731
+
+        def one(name: str) -> str | None:
+            values = query.get(name)
+            return values[0] if values else None
+
         first, last = parse_day(one("from"), "from"), parse_day(one("to"), "to")
         try:
             if first is None or last is None:
