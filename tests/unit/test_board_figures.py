@@ -147,3 +147,16 @@ def test_periods_and_the_period_before_of_the_same_length() -> None:
         range_report.checked("2026-12-05", "2026-12-01")
     with pytest.raises(range_report.RangeError, match="at most"):
         range_report.checked("2026-01-01", "2026-12-31")
+
+
+def test_acd_sim_writes_the_names_of_its_day(tmp_path: Path) -> None:
+    from acd_sim.model import SimConfig  # noqa: PLC0415
+    from acd_sim.sim import names_file  # noqa: PLC0415
+
+    path = tmp_path / "acd-names.toml"
+    path.write_text(names_file(SimConfig(day=datetime(2026, 11, 18).date(), agents=14)), encoding="utf-8")
+    read = names.load(path)
+    assert read.hotline("501") == "501 Vertrieb"
+    assert len(read.agents) == 14
+    assert read.agent("100001") == "100001 Anna Becker"
+    assert read.agent("100013") == "100013 Anna Becker 2"  # past the list: numbered, still unique
