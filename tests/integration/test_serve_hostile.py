@@ -193,7 +193,8 @@ def test_a_slow_day_report_shows_that_it_loads_then_the_report(
     monkeypatch.setattr(reports, "kpis", kpis)
     status, body = get(server, "/report?day=2026-11-21&hotline=501")
     assert status == 200
-    assert b"data-loading=" in body and b'http-equiv="refresh"' in body  # asks again by itself
+    assert b"data-loading=" in body
+    assert b'http-equiv="refresh"' in body  # asks again by itself
     deadline = time.monotonic() + 30
     while b"data-loading=" in body and time.monotonic() < deadline:
         time.sleep(0.5)
