@@ -115,11 +115,13 @@ test-e2e: setup
 test-browser: setup chromium
 	$(PY) -m pytest tests/browser
 
-# The README's pictures: the browser tests take them (test-output/browser/), this keeps three.
+# The README's pictures: the browser tests take them (test-output/browser/), this keeps five.
 screenshots: test-browser
 	cp test-output/browser/day-report.png docs/day-report.png
 	cp test-output/browser/day-report-agents.png docs/day-report-agents.png
 	cp test-output/browser/wallboard.png docs/wallboard.png
+	cp test-output/browser/range.png docs/range.png
+	cp test-output/browser/drill-down-call.png docs/drill-down-call.png
 
 test-template: setup sam-setup
 	$(SAM_ENV) $(PY) -m pytest tests/template

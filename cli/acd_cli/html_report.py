@@ -18,13 +18,16 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from acd_cli import labels
+from acd_cli.names import Names
 from acd_cli.output import duration, local_time, parse_utc
+from acd_cli.report_models import outbound_figures
 
 if TYPE_CHECKING:
     import altair as alt
@@ -33,9 +36,15 @@ if TYPE_CHECKING:
     from acd_cli.report_models import AgentDayReport, Freshness, HotlineKpis
     from acd_cli.reporting import EventQueries, ReportQueries
     from acd_hub.agent_stats import StateInterval
+    from acd_hub.call_stats import CallSummary
 
 INTERVAL = timedelta(minutes=15)
+# Calls without a hotline (the dialer's) are listed under this one.
+OUTBOUND_LISTING = "none"
 DEFAULT_SL_TARGET_PCT = 80.0
+# An interval whose service level counts fewer calls than this (answered + abandoned) swings
+# between 0 and 100 % on one call: its point is drawn hollow and grey, and says so.
+DEFAULT_MIN_SL_CALLS = 5
 CHART_WIDTH = 900
 # The big numbers at the top of each hotline, in reading order.
 HEADLINE_KPIS = (
@@ -97,6 +106,24 @@ def day_slots(day: str, zone: ZoneInfo) -> list[Slot]:
     return slots
 
 
+def busy_slots(slots: Sequence[Slot], reports: Iterable[HotlineKpis | None]) -> list[Slot]:
+    """The slots of the whole hours from the first to the last interval with an offered call
+    of any of the hotlines (the same hours for every chart, so they line up); every slot when
+    no call came."""
+    starts = set()
+    for report in reports:
+        for interval in report.intervals if report else []:
+            moment = parse_utc(interval.start)
+            if moment is not None and interval.figures.offered:
+                starts.add(moment.astimezone(UTC))
+    busy = [slot.index for slot in slots if slot.start in starts]
+    if not busy:
+        return list(slots)
+    first = busy[0] - busy[0] % 4
+    last = busy[-1] - busy[-1] % 4 + 3
+    return [slot for slot in slots if first <= slot.index <= last]
+
+
 def _hour_ticks(day: str, zone: ZoneInfo) -> dict[int, str]:
     """Hours since the day's start -> the wall-clock hour there (``"07:00"``), DST included."""
     start, end = day_bounds(day, zone)
@@ -120,15 +147,18 @@ def _label_lookup(mapping: Mapping[Any, str], key: str = "datum.value") -> str:
 def _svg(chart: alt.TopLevelMixin) -> str:
     import vl_convert  # noqa: PLC0415 - ~40 MB of renderer: loaded when a report is drawn
 
-    svg: str = vl_convert.vegalite_to_svg(chart.to_dict())
+    # Not validated against the Vega-Lite schema here: that checks every data row and took longer
+    # than drawing (2.5 s of a default day's 7). Our specs are validated by the unit tests.
+    svg: str = vl_convert.vegalite_to_svg(chart.to_dict(validate=False))
     return svg
 
 
 def _interval_rows(
-    report: HotlineKpis | None, slots: Sequence[Slot]
+    report: HotlineKpis | None, slots: Sequence[Slot], min_sl_calls: int = DEFAULT_MIN_SL_CALLS
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Bars (one row per interval and series) and the service-level line (null where no call
-    counts towards it, so the line breaks there rather than showing 0 or 100)."""
+    counts towards it, so the line breaks there rather than showing 0 or 100); ``few`` marks a
+    level of fewer than ``min_sl_calls`` calls."""
     by_start: dict[datetime, Mapping[str, Any]] = {}
     for interval in report.intervals if report else []:
         moment = parse_utc(interval.start)
@@ -149,22 +179,26 @@ def _interval_rows(
                 }
             )
         level = figures.get("service_level_pct")
-        line.append(
-            {
-                "slot": slot.index,
-                "sl": level,
-                "description": f"service level {slot.label}: {labels.kpi_text('service_level_pct', level)}",
-            }
-        )
+        counted = int(figures.get("answered") or 0) + int(figures.get("abandoned") or 0)
+        few = level is not None and counted < min_sl_calls
+        text = f"service level {slot.label}: {labels.kpi_text('service_level_pct', level)}"
+        if few:
+            text += f" (only {counted} call{'s' if counted != 1 else ''}: too few to judge)"
+        line.append({"slot": slot.index, "sl": level, "few": few, "description": text})
     return bars, line
 
 
-def interval_chart(report: HotlineKpis | None, slots: Sequence[Slot], target_pct: float) -> str:
+def interval_chart(
+    report: HotlineKpis | None,
+    slots: Sequence[Slot],
+    target_pct: float,
+    min_sl_calls: int = DEFAULT_MIN_SL_CALLS,
+) -> str:
     """Offered, answered and abandoned per 15 minutes as bars; service level % as a line on its
-    own axis, with the target drawn."""
+    own axis, with the target drawn; a level of too few calls as a hollow grey point."""
     import altair as alt  # noqa: PLC0415 - only when a report is drawn
 
-    bars, line = _interval_rows(report, slots)
+    bars, line = _interval_rows(report, slots, min_sl_calls)
     series = ["offered", "answered", "abandoned"]
     colours = [labels.OFFERED_COLOUR, labels.OUTCOMES["answered"].colour, labels.OUTCOMES["abandoned"].colour]
     hours = {slot.index: slot.label for slot in slots if slot.label.endswith(":00")}
@@ -189,14 +223,18 @@ def interval_chart(report: HotlineKpis | None, slots: Sequence[Slot], target_pct
         )
     )
     percent = alt.Scale(domain=[0, 100])
-    sl_line = (
-        alt.Chart(alt.Data(values=line))
-        .mark_line(
-            point={"color": labels.SERVICE_LEVEL_COLOUR},
-            color=labels.SERVICE_LEVEL_COLOUR,
-            invalid="break-paths-filter-domains",
-        )
-        .encode(x=x, y=alt.Y("sl:Q", scale=percent, title="service level %"), description="description:N")
+    line_base = alt.Chart(alt.Data(values=line)).encode(
+        x=x, y=alt.Y("sl:Q", scale=percent, title="service level %")
+    )
+    sl_line = line_base.mark_line(
+        color=labels.SERVICE_LEVEL_COLOUR, invalid="break-paths-filter-domains", aria=False
+    )
+    sl_points = line_base.mark_point(size=40, invalid="filter").encode(
+        color=alt.condition(
+            "datum.few", alt.value(labels.FEW_CALLS_COLOUR), alt.value(labels.SERVICE_LEVEL_COLOUR)
+        ),
+        fill=alt.condition("datum.few", alt.value("white"), alt.value(labels.SERVICE_LEVEL_COLOUR)),
+        description="description:N",
     )
     target = alt.Data(values=[{"target": target_pct, "text": f"target {target_pct:g} %"}])
     target_rule = (
@@ -210,7 +248,7 @@ def interval_chart(report: HotlineKpis | None, slots: Sequence[Slot], target_pct
         .encode(y=alt.Y("target:Q", scale=percent, title="service level %"), text="text:N")
     )
     chart = (
-        alt.layer(bar_layer, alt.layer(sl_line, target_rule, target_text))
+        alt.layer(bar_layer, alt.layer(sl_line, sl_points, target_rule, target_text))
         .resolve_scale(y="independent")
         .properties(width=CHART_WIDTH, height=240)
     )
@@ -249,25 +287,30 @@ def _spans(
     bounds: tuple[datetime, datetime],
     now: datetime,
     zone: ZoneInfo,
+    *,
+    shown: tuple[datetime, datetime] | None = None,
 ) -> list[dict[str, Any]]:
-    """An agent's state intervals as hours since the day's start; an open one runs to now (or the
-    day's end, for a past day)."""
+    """An agent's state intervals as hours since the day's start (``bounds``), cut to the hours
+    ``shown``; an open one runs to now (or the day's end, for a past day)."""
     start, end = bounds
+    first, last = shown or bounds
     spans: list[dict[str, Any]] = []
     for interval in timeline:
         since = _moment(interval.start_ms)
         until = min(now, end) if interval.end_ms is None else _moment(interval.end_ms)
-        if until <= since:
+        if until <= since or until <= first or since >= last:
             continue
         state = interval.state
         reason = interval.pause_reason
-        x0 = (max(since, start) - start).total_seconds() / 3600
-        x1 = (min(until, end) - start).total_seconds() / 3600
+        x0 = (max(since, start, first) - start).total_seconds() / 3600
+        x1 = (min(until, end, last) - start).total_seconds() / 3600
         text = labels.state_text(state, reason)
+        key, outbound = labels.timeline_key(state)
         spans.append(
             {
                 "agent": agent,
-                "state": labels.state_label(state),
+                "state": key.text,
+                "direction": "outbound" if outbound else "inbound",
                 "x0": round(x0, 5),
                 "x1": round(x1, 5),
                 "reason": reason if reason and x1 - x0 >= PAUSE_LABEL_MIN_HOURS else "",
@@ -283,36 +326,85 @@ def _moment(ms: int) -> datetime:
     return datetime.fromtimestamp(ms / 1000, tz=UTC)
 
 
-def timeline_chart(agents: Mapping[str, AgentDayReport], day: str, zone: ZoneInfo, now: datetime) -> str:
-    """One row per agent, each state a coloured span across the hours, pauses with their reason."""
+def working_hours(
+    agents: Mapping[str, AgentDayReport],
+    slots: Sequence[Slot],
+    bounds: tuple[datetime, datetime],
+    now: datetime,
+) -> tuple[datetime, datetime]:
+    """The whole hours of the day in which an agent was logged on or a call came (``slots``,
+    the busy ones): the timeline shows those, not the empty night."""
+    start, end = bounds
+    moments = [slot.start for slot in slots] + ([slots[-1].start + INTERVAL] if slots else [])
+    for report in agents.values():
+        for interval in report.timeline or []:
+            if str(interval.state).lower() == "offline":
+                continue
+            since = _moment(interval.start_ms)
+            until = min(now, end) if interval.end_ms is None else _moment(interval.end_ms)
+            moments += [max(since, start), min(max(until, since), end)]
+    if not moments:
+        return bounds
+    hour = timedelta(hours=1)
+    first = start + ((min(moments) - start) // hour) * hour
+    last = start + -((start - max(moments)) // hour) * hour
+    return first, max(last, first + hour)
+
+
+def timeline_chart(
+    agents: Mapping[str, AgentDayReport],
+    day: str,
+    zone: ZoneInfo,
+    now: datetime,
+    *,
+    shown: tuple[datetime, datetime] | None = None,
+    names: Names | None = None,
+) -> str:
+    """One row per agent (number and name), each state a coloured span across the hours
+    ``shown`` (default: the whole day), pauses with their reason."""
     import altair as alt  # noqa: PLC0415
 
     start, end = day_bounds(day, zone)
+    first, last = shown or (start, end)
+    names = names or Names()
+    titles = [names.agent(agent) for agent in agents]
     rows = [
         span
         for agent, report in agents.items()
-        for span in _spans(agent, report.timeline or [], (start, end), now, zone)
+        for span in _spans(
+            names.agent(agent), report.timeline or [], (start, end), now, zone, shown=(first, last)
+        )
     ]
     seen = {row["state"] for row in rows}
-    domain = [label.text for label in labels.STATES.values() if label.text in seen]
-    colours = [label.colour for label in labels.STATES.values() if label.text in seen]
+    known = [*labels.STATES.values(), labels.NOT_REACHED]
+    domain = [label.text for label in known if label.text in seen]
+    colours = [label.colour for label in known if label.text in seen]
     extra = sorted(seen.difference(domain))  # a state the spec does not list: grey, still shown
-    ticks = _hour_ticks(day, zone)
+    directions = [d for d in ("inbound", "outbound") if any(row["direction"] == d for row in rows)]
+    lo, hi = (first - start).total_seconds() / 3600, (last - start).total_seconds() / 3600
+    ticks = {hour: text for hour, text in _hour_ticks(day, zone).items() if lo <= hour <= hi}
     x = alt.X(
         "x0:Q",
         title=f"time of day ({zone.key})",
-        scale=alt.Scale(domain=[0, (end - start).total_seconds() / 3600], nice=False),
+        scale=alt.Scale(domain=[lo, hi], nice=False),
         axis=alt.Axis(values=list(ticks), labelExpr=_label_lookup(ticks), grid=True),
     )
     base = alt.Chart(alt.Data(values=rows))
     spans = base.mark_bar(height={"band": 0.8}).encode(
         x=x,
         x2="x1:Q",
-        y=alt.Y("agent:N", title="agent", sort=list(agents)),
+        y=alt.Y("agent:N", title="agent", sort=titles),
         color=alt.Color(
             "state:N",
             scale=alt.Scale(domain=domain + extra, range=colours + [labels.UNKNOWN_COLOUR] * len(extra)),
-            legend=alt.Legend(orient="top", title=None, columns=5, symbolType="square", labelLimit=0),
+            legend=alt.Legend(orient="top", title=None, columns=8, symbolType="square", labelLimit=0),
+        ),
+        opacity=alt.Opacity(
+            "direction:N",
+            scale=alt.Scale(domain=["inbound", "outbound"], range=[1.0, 0.5]),
+            legend=alt.Legend(orient="top", title=None, symbolType="square", values=directions)
+            if len(directions) > 1
+            else None,
         ),
         description="description:N",
     )
@@ -320,7 +412,7 @@ def timeline_chart(agents: Mapping[str, AgentDayReport], day: str, zone: ZoneInf
         base.transform_filter("datum.reason != ''")
         .transform_calculate(middle="(datum.x0 + datum.x1) / 2")
         .mark_text(color="white", fontSize=10, fontWeight="bold")
-        .encode(x="middle:Q", y=alt.Y("agent:N", sort=list(agents)), text="reason:N")
+        .encode(x="middle:Q", y=alt.Y("agent:N", sort=titles), text="reason:N")
     )
     chart = (spans + reasons).properties(width=CHART_WIDTH, height=max(60, 26 * len(agents)))
     return _svg(chart)
@@ -341,19 +433,16 @@ class DayReport:
     generated_at: datetime
     sl_target_pct: float = DEFAULT_SL_TARGET_PCT
     missing_agents: list[str] = field(default_factory=list)
+    min_sl_calls: int = DEFAULT_MIN_SL_CALLS
+    # the operator's names, shown beside the numbers (not read from the tables: see names.py)
+    names: Names = field(default_factory=Names)
+    # the dialer's calls of the day (the listing of calls without a hotline)
+    outbound: list[CallSummary] = field(default_factory=list)
 
 
 def day_hotlines(events: EventQueries, day: str) -> list[str]:
-    """The hotlines that got an inbound call on ``day``, from the day's ``callevent`` listing (the
-    reports table keys KPIs by hotline and has no listing of a day's hotlines)."""
-    found = {
-        str(event["data"]["hotlineid"])
-        for event in events.events_by_cmd_day("callevent", day)
-        if isinstance(event.get("data"), dict)
-        and event["data"].get("hotlineid") is not None
-        and event["data"].get("mode", 0) == 0
-    }
-    return sorted(found, key=lambda h: (not h.isdigit(), int(h) if h.isdigit() else 0, h))
+    """The hotlines that got an inbound call on ``day`` (see :meth:`EventQueries.inbound_hotlines`)."""
+    return events.inbound_hotlines(day)
 
 
 def gather(
@@ -366,30 +455,34 @@ def gather(
     agents: Sequence[str] = (),
     now: datetime | None = None,
     sl_target_pct: float = DEFAULT_SL_TARGET_PCT,
+    min_sl_calls: int = DEFAULT_MIN_SL_CALLS,
 ) -> DayReport:
     """Read a day: the given hotlines and agents, or every hotline with calls that day and every
-    agent on the live board with statistics for it."""
-    chosen_hotlines = list(hotlines) or day_hotlines(events, day)
-    chosen_agents = list(agents) or [str(entry.agent) for entry in reports.board()]
-    agent_days: dict[str, AgentDayReport] = {}
-    missing: list[str] = []
-    for agent in chosen_agents:
-        found = reports.agent_day(agent, day)
-        if found is None:
-            if agents:  # asked for by name: say it has nothing, rather than leave it out
-                missing.append(agent)
-            continue
-        agent_days[agent] = found
-    return DayReport(
-        day=day,
-        zone=zone,
-        hotlines={hotline: reports.kpis(hotline, day) for hotline in chosen_hotlines},
-        agents=agent_days,
-        freshness=reports.freshness(),
-        generated_at=now or datetime.now(UTC),
-        sl_target_pct=sl_target_pct,
-        missing_agents=missing,
-    )
+    agent on the live board with statistics for it.
+
+    Every read of the page happens here (``render`` reads nothing). The independent ones run at
+    once: the day's hotlines and then their KPIs beside the board and then the agents' days (one
+    batch and a query per timeline), and the freshness."""
+    with ThreadPoolExecutor(max_workers=3, thread_name_prefix="acd-gather") as pool:
+        freshness = pool.submit(reports.freshness)
+        outbound = pool.submit(reports.calls, OUTBOUND_LISTING, day)
+        kpis = pool.submit(lambda: reports.kpis_of(list(hotlines) or day_hotlines(events, day), day))
+        chosen_agents = list(agents) or [str(entry.agent) for entry in reports.board()]
+        agent_days = reports.agent_days(chosen_agents, day)
+        # asked for by name: say it has nothing, rather than leave it out
+        missing = [agent for agent in agents if agent.strip() not in agent_days]
+        return DayReport(
+            day=day,
+            zone=zone,
+            hotlines=kpis.result(),
+            agents=agent_days,
+            freshness=freshness.result(),
+            generated_at=now or datetime.now(UTC),
+            sl_target_pct=sl_target_pct,
+            missing_agents=missing,
+            min_sl_calls=min_sl_calls,
+            outbound=outbound.result(),
+        )
 
 
 def _kpi_cards(figures: Mapping[str, Any], target_pct: float) -> list[dict[str, Any]]:
@@ -425,10 +518,17 @@ def _agent_rows(report: DayReport) -> tuple[list[dict[str, Any]], list[dict[str,
     pause_rows = []
     for agent, day in report.agents.items():
         seconds, pauses = day.state_seconds, day.pause_seconds
+        handling = day.handling()
         state_rows.append(
             {
                 "agent": agent,
+                "title": report.names.agent(agent),
                 "calls": day.calls_handled,
+                "aht": (handling["aht_s"], labels.kpi_text("aht_s", handling["aht_s"])),
+                "occupancy": (
+                    handling["occupancy_pct"],
+                    labels.kpi_text("service_level_pct", handling["occupancy_pct"]),
+                ),
                 "cells": [(s, seconds.get(s), duration(seconds.get(s)) or "") for s in states],
                 "total": duration(sum(seconds.values())) or "0:00",
             }
@@ -437,6 +537,7 @@ def _agent_rows(report: DayReport) -> tuple[list[dict[str, Any]], list[dict[str,
             pause_rows.append(
                 {
                     "agent": agent,
+                    "title": report.names.agent(agent),
                     "cells": [(r, pauses.get(r), duration(pauses.get(r)) or "") for r in reasons_seen],
                 }
             )
@@ -456,15 +557,18 @@ def template(name: str) -> jinja2.Template:
     return env.get_template(name)
 
 
-def render(report: DayReport) -> str:
-    """The page (a complete HTML document)."""
-    slots = day_slots(report.day, report.zone)
+def render(report: DayReport, *, links: bool = False) -> str:
+    """The page (a complete HTML document). ``links``: served by ``serve``, each hotline links to
+    its calls (the file of ``acd-report html`` stands alone, so it has none)."""
+    slots = busy_slots(day_slots(report.day, report.zone), report.hotlines.values())
     hotlines = []
     for hotline, found in report.hotlines.items():
         figures = found.day.as_dict() if found else {}
         hotlines.append(
             {
                 "id": hotline,
+                "title": report.names.hotline(hotline),
+                "calls_href": f"/calls?hotline={hotline}&day={report.day}" if links else "",
                 "found": found is not None,
                 "sl_seconds": found.sl_seconds if found else None,
                 "cards": _kpi_cards(figures, report.sl_target_pct),
@@ -472,11 +576,22 @@ def render(report: DayReport) -> str:
                     (name, labels.outcome_label(name), int(figures.get(name) or 0))
                     for name in labels.OUTCOME_KPIS
                 ],
-                "interval_chart": interval_chart(found, slots, report.sl_target_pct),
+                "interval_chart": interval_chart(found, slots, report.sl_target_pct, report.min_sl_calls),
                 "outcome_chart": outcome_chart(figures),
             }
         )
     state_rows, pause_rows, states, reasons = _agent_rows(report)
+    dialer = outbound_figures(report.outbound)
+    dialer_cards = [
+        (name, label, dialer[name], text(dialer[name]))
+        for name, label, text in (
+            ("dialed", "dialed", str),
+            ("connected", "connected", str),
+            ("not_connected", "not connected", str),
+            ("connect_rate_pct", "connect rate", lambda v: labels.kpi_text("service_level_pct", v)),
+            ("avg_talk_s", "average talk time", lambda v: labels.kpi_text("avg_talk_s", v)),
+        )
+    ]
     return template("day_report.html.j2").render(
         day=report.day,
         zone=report.zone.key,
@@ -484,8 +599,20 @@ def render(report: DayReport) -> str:
         freshness=freshness_text(report.freshness, report.zone),
         complete_to=report.freshness.complete_to or "",
         slots=len(slots),
+        first_slot=slots[0].label if slots else "",
+        last_slot=(slots[-1].start + INTERVAL).astimezone(report.zone).strftime("%H:%M") if slots else "",
+        min_sl_calls=report.min_sl_calls,
         hotlines=hotlines,
-        timeline=timeline_chart(report.agents, report.day, report.zone, report.generated_at)
+        timeline=timeline_chart(
+            report.agents,
+            report.day,
+            report.zone,
+            report.generated_at,
+            shown=working_hours(
+                report.agents, slots, day_bounds(report.day, report.zone), report.generated_at
+            ),
+            names=report.names,
+        )
         if report.agents
         else "",
         agents=state_rows,
@@ -493,4 +620,5 @@ def render(report: DayReport) -> str:
         states=[(s, labels.state_label(s), labels.state_colour(s)) for s in states],
         reasons=reasons,
         missing_agents=report.missing_agents,
+        dialer=dialer_cards,
     )

@@ -51,6 +51,52 @@ STATES: dict[str, Label] = {
 }
 UNKNOWN_COLOUR = "#e0e0e0"
 
+# The timeline's legend: an outbound (dialer) state is drawn in the colour of its inbound
+# counterpart, lighter (a second, two-entry legend says which is which), so the legend has a
+# handful of clearly different colours instead of 17 with near twins. The customer-side dialer
+# states that end without a conversation share one colour.
+NOT_REACHED = Label("customer not reached (outbound)", "#ef6c00")
+TIMELINE_AS: dict[str, str] = {
+    "outonline": "online",
+    "outalerting": "alerting",
+    "outbusy": "busy",
+    "outtimeouted": "timeouted",
+    "outconnect": "connected",
+    "outworking": "working",
+    "outpaused": "paused",
+    "balerting": "alerting",
+    "bconnected": "connected",
+}
+NOT_REACHED_STATES = ("bbusy", "btimeout", "bunassigned")
+
+
+def timeline_key(state: object) -> tuple[Label, bool]:
+    """The legend entry a state is drawn as, and whether it is an outbound one."""
+    name = str(state).lower() if state is not None else ""
+    if name in NOT_REACHED_STATES:
+        return NOT_REACHED, True
+    inbound = TIMELINE_AS.get(name, name)
+    label = STATES.get(inbound)
+    return (label or Label(str(state), UNKNOWN_COLOUR)), name != inbound
+
+
+# What a supervisor counts on the board (Amazon Connect's and Genesys's agent states), each a
+# set of the spec's states; "logged on" is every state but ``offline``.
+STATE_GROUPS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "available": ("available", ("online", "outonline")),
+    "ringing": ("ringing", ("alerting", "outalerting", "balerting")),
+    "on_call": ("on a call", ("connected", "outconnect", "bconnected", "busy", "outbusy")),
+    "after_call_work": ("after-call work", ("working", "outworking")),
+    "paused": ("paused", ("paused", "outpaused")),
+}
+
+
+def state_group(state: object) -> str | None:
+    """``outconnect`` -> ``on_call``; None for logged off, unknown or no state."""
+    name = str(state).lower() if state is not None else ""
+    return next((group for group, (_, states) in STATE_GROUPS.items() if name in states), None)
+
+
 # Every call event type of the spec.
 EVENT_TYPES: dict[str, str] = {
     "CallStart": "call started",
@@ -115,6 +161,8 @@ OUTCOME_KPIS = ("answered", "abandoned", "rejected", "badcall", "mailbox", "forw
 # Chart colours of the interval series (the bars reuse the outcome colours).
 OFFERED_COLOUR = "#90a4ae"
 SERVICE_LEVEL_COLOUR = "#2e7d32"
+# A service level of too few calls to judge (html_report.DEFAULT_MIN_SL_CALLS).
+FEW_CALLS_COLOUR = "#9e9e9e"
 
 
 def _count(value: object) -> str:

@@ -46,6 +46,8 @@ from botocore.exceptions import (
 )
 
 from acd_cli import labels, output
+from acd_cli.names import Names, NamesError
+from acd_cli.names import find as find_names
 from acd_cli.options import connection_options
 from acd_cli.output import Column, OutputFormat, format_option
 from acd_cli.report_models import KPI_NAMES, Freshness
@@ -99,6 +101,15 @@ class ReportContext:
     fmt: str | None = None
     # ``serve --as-of``: the wallboard's clock runs from a chosen moment instead of now.
     clock_offset: timedelta = timedelta(0)
+    names_file: Path | None = None
+
+    @cached_property
+    def names(self) -> Names:
+        """The operator's names of hotlines and agents (:mod:`acd_cli.names`)."""
+        try:
+            return find_names(self.names_file)
+        except NamesError as exc:
+            raise ReportError(f"--names: {exc}") from None
 
     @property
     def local(self) -> bool:
@@ -364,6 +375,14 @@ def _task(_ctx: click.Context, _param: click.Parameter, value: str | None) -> st
     show_envvar=True,
     help="Shards of each hotline's KPI counters; must match the stack's ACD_KPI_SHARDS.",
 )
+@click.option(
+    "--names",
+    "names_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar="ACD_NAMES",
+    show_envvar=True,
+    help="Names of hotlines and agents (TOML; default: acd-names.toml here, if there is one).",
+)
 @format_option
 @click.pass_context
 def cli(
@@ -378,6 +397,7 @@ def cli(
     zone: ZoneInfo,
     shards: int,
     kpi_shards: int,
+    names_file: Path | None,
     fmt: str | None,
 ) -> None:
     """Reports over the ACD callback hub's tables (DynamoDB Query only, never Scan)."""
@@ -394,6 +414,7 @@ def cli(
         shards_given=given(ctx, "shards"),
         kpi_shards_given=given(ctx, "kpi_shards"),
         fmt=fmt,
+        names_file=names_file,
     )
 
 
@@ -799,7 +820,7 @@ def kpis(report: ReportContext, *, hotline: str, day: str | None, fmt: str | Non
         output.show_csv([*intervals, {**figures, "start": "day"}], KPI_CSV_COLUMNS)
     else:
         other_units = tuple({kpi.unit for kpi in labels.KPIS} - set(COUNT_UNITS))
-        title = f"KPIs of hotline {shown} on {day} (15-minute intervals from start, {report.zone.key})"
+        title = f"KPIs of hotline {report.names.hotline(shown)} on {day} (15-minute intervals from start, {report.zone.key})"
         for kinds, heading in ((COUNT_UNITS, f"{title}: calls"), (other_units, "Times and ratios")):
             if kinds is not COUNT_UNITS:
                 click.echo()
@@ -1047,7 +1068,7 @@ def calls(report: ReportContext, *, hotline: str, day: str | None, fmt: str | No
         fmt,
         items,
         columns=call_columns(report.zone, problems=any(item.get("problems") for item in items)),
-        title=f"Calls of hotline {hotline} on {day} ({report.zone.key}; ACW: after-call work)",
+        title=f"Calls of hotline {report.names.hotline(hotline)} on {day} ({report.zone.key}; ACW: after-call work)",
         empty_message=f"No calls for hotline {hotline} on {day} yet.",
         csv_lead=CALL_CSV_LEAD,
     )
@@ -1069,8 +1090,9 @@ BOARD_CSV_LEAD = (
 )
 
 
-def board_columns(zone: ZoneInfo, now: datetime) -> list[Column]:
+def board_columns(zone: ZoneInfo, now: datetime, names: Names | None = None) -> list[Column]:
     now_ms = int(now.timestamp() * 1000)
+    names = names or Names()
 
     def state(item: output.Item) -> object:
         return labels.state_text(item.get("state"), item.get("pause_reason"))
@@ -1082,10 +1104,14 @@ def board_columns(zone: ZoneInfo, now: datetime) -> list[Column]:
         return output.duration(max(0, now_ms - since) // 1000)
 
     def hotline(item: output.Item) -> object:
-        return item.get("hotline_name") or item.get("hotline")
+        # the operator's name first (acd-names.toml), else the one the ACD sent
+        number = item.get("hotline")
+        if number is not None and str(number) in names.hotlines:
+            return names.hotline(number)
+        return item.get("hotline_name") or number
 
     return [
-        output.field("agent", no_wrap=True),
+        Column("agent", lambda i: names.agent(i.get("agent")), no_wrap=True),
         Column("state", state),
         Column(f"since ({zone.key})", lambda i: output.local_time(i.get("since"), zone), no_wrap=True),
         Column("in state", in_state, justify="right"),
@@ -1103,7 +1129,7 @@ def board(report: ReportContext, *, fmt: str | None) -> None:
         report,
         fmt,
         [entry.as_dict() for entry in report.reports.board()],
-        columns=board_columns(report.zone, report.now()),
+        columns=board_columns(report.zone, report.now(), report.names),
         title="Live board",
         empty_message="The board is empty: no agent has reported a state yet.",
         csv_lead=BOARD_CSV_LEAD,
@@ -1128,6 +1154,13 @@ SL_TARGET_OPTION = click.option(
     show_default=True,
     help="Service-level target in percent, drawn on the charts.",
 )
+MIN_SL_CALLS_OPTION = click.option(
+    "--min-sl-calls",
+    type=click.IntRange(1, 1000),
+    default=5,
+    show_default=True,
+    help="An interval's service level over fewer calls is marked as too few to judge.",
+)
 
 
 @cli.command()
@@ -1149,6 +1182,7 @@ SL_TARGET_OPTION = click.option(
     help="Agent to show (repeatable; default: every agent with statistics that day).",
 )
 @SL_TARGET_OPTION
+@MIN_SL_CALLS_OPTION
 @click.option(
     "--out",
     type=click.Path(dir_okay=False, writable=True, path_type=Path),
@@ -1163,6 +1197,7 @@ def html(
     hotlines: list[str],
     agents: list[str],
     sl_target: float,
+    min_sl_calls: int,
     out: Path,
 ) -> None:
     """The day report as one self-contained HTML file: KPIs, 15-minute charts, agent timelines."""
@@ -1178,7 +1213,9 @@ def html(
         agents=agents,
         now=report.now(),
         sl_target_pct=sl_target,
+        min_sl_calls=min_sl_calls,
     )
+    found.names = report.names
     page = html_report.render(found)
     try:
         out.write_text(page, encoding="utf-8")
@@ -1188,6 +1225,85 @@ def html(
         f"Wrote {out} ({len(page.encode()) / 1024:.0f} KB): day {day}, "
         f"{len(found.hotlines)} hotline(s), {len(found.agents)} agent(s)."
     )
+
+
+def range_hotlines(report: ReportContext, hotlines: Sequence[str], last: str) -> list[str]:
+    """The hotlines of a range: those asked for, else the operator's named ones, else those with
+    calls on its last day (a listing per day of a long range would be a query per day and shard)."""
+    if hotlines:
+        return list(hotlines)
+    named = sorted(report.names.hotlines, key=lambda h: (not h.isdigit(), int(h) if h.isdigit() else 0, h))
+    return named or report.queries.inbound_hotlines(last)
+
+
+@cli.command("range")
+@click.option(
+    "--hotline",
+    "hotlines",
+    metavar="HOTLINEID",
+    multiple=True,
+    callback=_hotlines,
+    help="Hotline (repeatable; default: the named ones, else those with calls on the range's last day).",
+)
+@click.option(
+    "--period",
+    type=click.Choice(("day", "week", "month")),
+    default="week",
+    show_default=True,
+    help="The day, week (Mon-Sun) or month of --day.",
+)
+@DAY_OPTION
+@click.option(
+    "--from", "first", metavar="YYYY-MM-DD", callback=_day, help="Any range: its first day (with --to)."
+)
+@click.option("--to", "last", metavar="YYYY-MM-DD", callback=_day, help="... and its last day.")
+@format_option
+@click.pass_obj
+def range_command(
+    report: ReportContext,
+    *,
+    hotlines: list[str],
+    period: str,
+    day: str | None,
+    first: str | None,
+    last: str | None,
+    fmt: str | None,
+) -> None:
+    """KPIs of a range of days per hotline, next to the period of the same length before it."""
+    from acd_cli import range_report  # noqa: PLC0415
+
+    if (first is None) != (last is None):
+        raise click.UsageError("--from and --to go together")
+    try:
+        if first is None or last is None:
+            first, last = range_report.period_of(period, day or report.today())
+        found = range_report.gather(report.reports, range_hotlines(report, hotlines, last), first, last)
+    except range_report.RangeError as exc:
+        raise ReportError(str(exc)) from None
+    document = found.as_dict()
+    if report.output_format(fmt) == "json":
+        output.show_json(document)
+        return
+    rows = [
+        {
+            "hotline": report.names.hotline(d["hotline"]),
+            "period": f"{p['from']}..{p['to'][5:]}",
+            **(p.get("figures") or {}),
+        }
+        for d in document
+        for p in (d, d["previous"])
+    ]
+
+    def kpi_column(name: str) -> Column:
+        return Column(
+            labels.KPI_BY_NAME[name].header, lambda i: labels.kpi_text(name, i.get(name)), justify="right"
+        )
+
+    # fits 120 columns with the hotlines' names (the rest: --format json)
+    columns = [output.field("hotline"), output.field("period")] + [
+        kpi_column(name) for name in ("offered", "answered", "service_level_pct", "abandon_rate_pct", "asa_s")
+    ]
+    output.show_table(rows, columns, title=f"KPIs from {first} to {last}, and the period before")
 
 
 @cli.command()
@@ -1216,6 +1332,21 @@ def html(
     help="Seconds between the wallboard's refreshes.",
 )
 @SL_TARGET_OPTION
+@MIN_SL_CALLS_OPTION
+@click.option(
+    "--wait-warning",
+    type=click.FloatRange(1, 7200),
+    default=60.0,
+    show_default=True,
+    help="Seconds the oldest waiting call may wait before its hotline turns amber.",
+)
+@click.option(
+    "--wait-alarm",
+    type=click.FloatRange(1, 7200),
+    default=180.0,
+    show_default=True,
+    help="... and red.",
+)
 @click.option(
     "--as-of",
     metavar="'YYYY-MM-DD HH:MM'",
@@ -1230,6 +1361,9 @@ def serve(
     hotlines: list[str],
     refresh: float,
     sl_target: float,
+    min_sl_calls: int,
+    wait_warning: float,
+    wait_alarm: float,
     as_of: str | None,
 ) -> None:
     """Serve the live wallboard and the day report on http://127.0.0.1:PORT (Ctrl-C stops)."""
@@ -1246,7 +1380,14 @@ def serve(
     try:
         server = wallboard.WallboardServer(
             ("127.0.0.1", port),
-            wallboard.Wallboard(report, hotlines=hotlines, refresh_s=refresh, sl_target_pct=sl_target),
+            wallboard.Wallboard(
+                report,
+                hotlines=hotlines,
+                refresh_s=refresh,
+                sl_target_pct=sl_target,
+                min_sl_calls=min_sl_calls,
+                wait_targets=wallboard.WaitTargets(wait_warning, max(wait_alarm, wait_warning)),
+            ),
         )
     except OSError as exc:
         raise ReportError(f"--port: cannot listen on 127.0.0.1:{port}: {exc.strerror}") from None

@@ -14,9 +14,13 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from acd_hub.agent_stats import StateInterval
-from acd_hub.call_stats import kpis_from_counters
+from acd_hub.call_stats import CallSummary, kpis_from_counters
 
 Seconds = int | float
+# An agent's handling: talking (inbound, outbound, the dialer's) and after-call work; idle:
+# available or ringing (labels.STATE_GROUPS).
+BUSY_STATES = ("connected", "outconnect", "bconnected", "working", "outworking")
+IDLE_STATES = ("online", "outonline", "alerting", "outalerting", "balerting")
 
 
 @dataclass(frozen=True)
@@ -88,6 +92,35 @@ class HotlineKpis:
 
 
 @dataclass(frozen=True)
+class DayKpis:
+    day: str
+    figures: KpiFigures
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"day": self.day, **self.figures.as_dict()}
+
+
+@dataclass(frozen=True)
+class RangeKpis:
+    """A hotline's KPIs over a range of days (from the days' counters summed) and of each day."""
+
+    hotline: str
+    first: str
+    last: str
+    figures: KpiFigures
+    days: list[DayKpis]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "hotline": self.hotline,
+            "from": self.first,
+            "to": self.last,
+            "figures": self.figures.as_dict(),
+            "days": [day.as_dict() for day in self.days],
+        }
+
+
+@dataclass(frozen=True)
 class AgentDayReport:
     """An agent's day: time per state and pause reason, calls handled, and (when asked for) the
     timeline of state intervals."""
@@ -100,6 +133,19 @@ class AgentDayReport:
     latest_event: str | None  # up to which event the day is built
     updated_at: str | None  # when it last changed
     timeline: list[StateInterval] | None = None
+
+    def handling(self) -> dict[str, Seconds | None]:
+        """Average handling time (talk and after-call work per call handled) and occupancy (the
+        share of talk and after-call work in that plus the time available or ringing), both
+        from ``state_seconds`` and ``calls_handled`` as ``agent-day --format json`` shows them;
+        None where there is nothing to divide by."""
+        seconds = self.state_seconds
+        busy = sum(seconds.get(s, 0) for s in BUSY_STATES)
+        idle = sum(seconds.get(s, 0) for s in IDLE_STATES)
+        return {
+            "aht_s": round(busy / self.calls_handled, 2) if self.calls_handled else None,
+            "occupancy_pct": round(100 * busy / (busy + idle), 1) if busy + idle else None,
+        }
 
     def as_dict(self) -> dict[str, Any]:
         """What ``acd-report agent-day --format json`` prints."""
@@ -140,3 +186,19 @@ class Freshness:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def outbound_figures(calls: list[CallSummary]) -> dict[str, Any]:
+    """The dialer's day from its calls (``acd-report calls --hotline none``): calls dialed,
+    connected with a customer or not, the connect rate and the mean talk time of the connected
+    ones. The reports keep no counters for outbound calls; the listing is their record."""
+    outbound = [call for call in calls if call.direction == "outbound"]
+    connected = [call for call in outbound if call.outcome == "connected"]
+    talks = [call.talk_s for call in connected if call.talk_s is not None]
+    return {
+        "dialed": len(outbound),
+        "connected": len(connected),
+        "not_connected": sum(1 for call in outbound if call.outcome == "not_connected"),
+        "connect_rate_pct": round(100 * len(connected) / len(outbound), 1) if outbound else None,
+        "avg_talk_s": round(sum(talks) / len(talks), 2) if talks else None,
+    }

@@ -22,10 +22,12 @@ from typing import TYPE_CHECKING, Any
 from acd_cli.report_models import (
     AgentDayReport,
     ConsumerFreshness,
+    DayKpis,
     Freshness,
     HotlineKpis,
     IntervalKpis,
     KpiFigures,
+    RangeKpis,
 )
 from acd_hub import keys
 from acd_hub.adapters.dynamodb import Table
@@ -135,6 +137,25 @@ class EventQueries:
         )
         received = [str(item["received_at"]) for item in newest if item.get("received_at")]
         return max(received) if received else None
+
+    def inbound_hotlines(self, day: str | date) -> list[str]:
+        """The hotlines that got an inbound call on ``day``, in number order, from the day's
+        ``callevent`` listing (the reports table keys KPIs by hotline and has no listing of a
+        day's hotlines). Only the two fields it needs come back: the whole events would be
+        several times the bytes, and on the local stack four times the time."""
+        fields = ("data.hotlineid", "data.mode")
+        partitions = [keys.cmd_day_pk("callevent", day, shard) for shard in range(self._shards)]
+        found = {
+            str(item["data"]["hotlineid"])
+            for item in _in_parallel(
+                lambda pk: self._table.query(pk, index=keys.BY_CMD_DAY, attribute="gsi3pk", fields=fields),
+                partitions,
+            )
+            if isinstance(item.get("data"), dict)
+            and item["data"].get("hotlineid") is not None
+            and item["data"].get("mode", 0) == 0
+        }
+        return sorted(found, key=lambda h: (not h.isdigit(), int(h) if h.isdigit() else 0, h))
 
     def rejected(self, day: str | date) -> list[Item]:
         """Quarantined requests received on ``day`` (reporting time zone), oldest first."""
@@ -279,30 +300,116 @@ class ReportQueries:
             return None
         offered = {start: c for start, c in interval_counters.items() if c.get("offered")}
         answered = [start for start, c in offered.items() if c.get("answered")]
-        longest = self._longest_waits([wait_pk(hotline, day), *(wait_pk(hotline, day, s) for s in answered)])
+        longest = self._longest_waits(hotline, day, answered)
         return HotlineKpis(
             hotline=hotline,
             date=day,
-            day=KpiFigures.of_counters(day_counters, longest.get(wait_pk(hotline, day))),
+            day=KpiFigures.of_counters(day_counters, longest.get(None)),
             intervals=[
-                IntervalKpis(
-                    start, KpiFigures.of_counters(offered[start], longest.get(wait_pk(hotline, day, start)))
-                )
+                IntervalKpis(start, KpiFigures.of_counters(offered[start], longest.get(start)))
                 for start in sorted(offered, key=datetime.fromisoformat)
             ],
             sl_seconds=sl_seconds,
             updated_at=max(updated) or None,
         )
 
-    def _longest_waits(self, partitions: list[str]) -> dict[str, int]:
-        def longest(pk: str) -> tuple[str, int | None]:
-            last = next(self._table.query(pk, forward=False, limit=1), None)
-            return pk, None if last is None else int(last["wait_ms"])
+    def kpis_range(self, hotline: str | int, first: str, last: str) -> RangeKpis | None:
+        """A hotline's KPIs over the days ``first`` to ``last`` (inclusive) and of each of those
+        days with calls; None when no day has any. Per day its counter shards' ``DAY`` items
+        only (one ``Query`` each, no interval items) and the day's longest wait (``Limit 1``),
+        all in parallel; the range's figures from the days' counters summed (a ratio of sums,
+        not a mean of the days' ratios)."""
+        hotline = str(hotline).strip()
+        days = _days(first, last)
+        parts = [(day, shard) for day in days for shard in range(self._kpi_shards)]
 
-        with ThreadPoolExecutor(
-            max_workers=min(MAX_WORKERS, len(partitions)), thread_name_prefix="acd-wait"
-        ) as pool:
-            return {pk: wait for pk, wait in pool.map(longest, partitions) if wait is not None}
+        def day_counters(part: tuple[str, int]) -> list[Item]:
+            pk = kpi_pk(hotline, part[0], part[1])
+            return list(self._table.query(pk, sk_between=(KPI_DAY_SK, KPI_DAY_SK)))
+
+        def longest(day: str) -> int | None:
+            last_wait = next(self._table.query(wait_pk(hotline, day), forward=False, limit=1), None)
+            return None if last_wait is None else int(last_wait["wait_ms"])
+
+        with ThreadPoolExecutor(max_workers=MAX_WORKERS, thread_name_prefix="acd-range") as pool:
+            counted = list(pool.map(day_counters, parts))
+            waits = dict(zip(days, pool.map(longest, days), strict=True))
+        counters: dict[str, dict[str, int]] = {}
+        for (day, _), items in zip(parts, counted, strict=True):
+            for item in items:
+                if item.get("kind") == "kpi_counters":
+                    _sum_into(counters.setdefault(day, {}), item)
+        if not counters:
+            return None
+        total: dict[str, int] = {}
+        for day_total in counters.values():
+            for name, value in day_total.items():
+                total[name] = total.get(name, 0) + value
+        day_waits = [wait for day, wait in waits.items() if wait is not None and day in counters]
+        return RangeKpis(
+            hotline=hotline,
+            first=first,
+            last=last,
+            figures=KpiFigures.of_counters(total, max(day_waits) if day_waits else None),
+            days=[
+                DayKpis(day, KpiFigures.of_counters(counters[day], waits.get(day)))
+                for day in days
+                if day in counters
+            ],
+        )
+
+    def kpis_of(self, hotlines: Sequence[str], day: str | date) -> dict[str, HotlineKpis | None]:
+        """Several hotlines' KPIs of one day, the hotlines read in parallel (each :meth:`kpis`)."""
+        if not hotlines:
+            return {}
+        with ThreadPoolExecutor(max_workers=min(4, len(hotlines)), thread_name_prefix="acd-kpis") as pool:
+            return dict(zip(hotlines, pool.map(lambda h: self.kpis(h, day), hotlines), strict=True))
+
+    def _longest_waits(self, hotline: str, day: str, intervals: Sequence[str]) -> dict[str | None, int]:
+        """The longest wait of the day (key None) and of each interval with answered calls.
+
+        The day's wait index holds every answered call's wait (one ``Query``), the day's call
+        listing each call's interval (one ``Query``): the longest per interval follows from the
+        two, in two round trips instead of one per interval (a busy day has 40 and more). An
+        interval whose calls the listing does not (yet) show is read from its own wait index
+        (``Limit 1``), as before."""
+        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="acd-wait") as pool:
+            waits = pool.submit(lambda: list(self._table.query(wait_pk(hotline, day))))
+            # only what the join needs: a listed call's whole summary is ten times the bytes
+            listing = self._table.query(calls_pk(hotline, day), fields=("kind", "task_id", "interval"))
+            interval_of = {
+                str(item["task_id"]): item.get("interval") for item in listing if item.get("kind") == "call"
+            }
+        longest: dict[str | None, int] = {}
+        unplaced = False
+        for item in waits.result():
+            if item.get("kind") != "wait":
+                continue
+            wait_ms, task_id = int(item["wait_ms"]), str(item["task_id"])
+            longest[None] = max(longest.get(None, wait_ms), wait_ms)
+            interval = interval_of.get(task_id)
+            if interval is None:
+                unplaced = True
+                continue
+            longest[interval] = max(longest.get(interval, wait_ms), wait_ms)
+        # A call the listing does not place: those intervals are read from their own index.
+        unsure = [start for start in intervals if unplaced or start not in longest]
+        if unsure:
+
+            def last_wait(start: str) -> tuple[str, int | None]:
+                last = next(self._table.query(wait_pk(hotline, day, start), forward=False, limit=1), None)
+                return start, None if last is None else int(last["wait_ms"])
+
+            with ThreadPoolExecutor(
+                max_workers=min(MAX_WORKERS, len(unsure)), thread_name_prefix="acd-wait"
+            ) as pool:
+                for start, wait in pool.map(last_wait, unsure):
+                    if wait is None:
+                        longest.pop(start, None)
+                    else:
+                        longest[start] = wait
+        # only intervals with answered calls have a longest wait (as their counters say)
+        return {key: wait for key, wait in longest.items() if key is None or key in intervals}
 
     def _agent_day(self, agent: str, day: str) -> AgentDay | None:
         item = self._get(agent_day_key(agent, day))
@@ -316,32 +423,77 @@ class ReportQueries:
         stored = self._agent_day(agent, day)
         if stored is None:
             return None
+        return self._report(
+            stored, self._timeline(stored, self._day_before(stored)) if with_timeline else None
+        )
+
+    def agent_days(
+        self, agents: Sequence[str], day: str | date, *, with_timeline: bool = True
+    ) -> dict[str, AgentDayReport]:
+        """Several agents' days with their timelines, in the order given (those with none left
+        out): the days and the days before in one ``BatchGetItem``, the timelines' partitions
+        queried in parallel. The same figures as :meth:`agent_day` one by one, in a handful of
+        round trips instead of three per agent."""
+        day = _day_text(day)
+        agents = list(dict.fromkeys(a.strip() for a in agents))
+        before = _shift_day(day, -1)
+        stored = self._table.get_many(
+            [agent_day_key(a, d) for a in agents for d in ((day, before) if with_timeline else (day,))],
+            consistent=False,
+        )
+        days = {}
+        for agent in agents:
+            item = stored.get(agent_day_key(agent, day))
+            if item is not None and item.get("kind") == "agent_day" and item.get("events"):
+                days[agent] = AgentDay.from_item(item)
+        if not days or not with_timeline:
+            return {agent: self._report(stored_day, None) for agent, stored_day in days.items()}
+        previous = {agent: stored.get(agent_day_key(agent, before)) for agent in days}
+        with ThreadPoolExecutor(
+            max_workers=min(MAX_WORKERS, len(days)), thread_name_prefix="acd-timeline"
+        ) as pool:
+            timelines = dict(
+                zip(
+                    days,
+                    pool.map(lambda agent: self._timeline(days[agent], previous[agent]), days),
+                    strict=True,
+                )
+            )
+        return {agent: self._report(stored_day, timelines[agent]) for agent, stored_day in days.items()}
+
+    def _report(self, stored: AgentDay, timeline: list[StateInterval] | None) -> AgentDayReport:
         return AgentDayReport(
-            agent=agent,
-            day=day,
+            agent=stored.agent,
+            day=stored.day,
             state_seconds={s: seconds(ms) for s, ms in sorted(stored.state_ms.items()) if ms},
             pause_seconds={r: seconds(ms) for r, ms in sorted(stored.pause_ms.items()) if ms},
             calls_handled=stored.calls_handled,
             latest_event=_iso_ms(stored.complete_to_ms),
             updated_at=stored.updated_at,
-            timeline=self._timeline(stored) if with_timeline else None,
+            timeline=timeline,
         )
 
     def agent_timeline(self, agent: str, day: str | date) -> list[StateInterval]:
         """The agent's state intervals of the day, in time order (the last may be open)."""
         stored = self._agent_day(agent.strip(), _day_text(day))
-        return [] if stored is None else self._timeline(stored)
+        return [] if stored is None else self._timeline(stored, self._day_before(stored))
 
-    def _timeline(self, stored: AgentDay) -> list[StateInterval]:
+    def _day_before(self, stored: AgentDay) -> Item | None:
+        return self._get(agent_day_key(stored.agent, _shift_day(stored.day, -1)))
+
+    def _timeline(self, stored: AgentDay, previous: Item | None) -> list[StateInterval]:
+        """``previous``: the agent's stored day before (None: there is none), for the state it was
+        in at midnight."""
         agent, day = stored.agent, stored.day
         start_of_day, end_of_day = stored.day_start_ms, stored.day_end_ms
-        items = [i for i in self._table.query(timeline_pk(agent, day)) if i.get("kind") == "interval"]
+        # the state intervals only (``IV#...``), not the calls talked in (``TALK#...``)
+        intervals = self._table.query(timeline_pk(agent, day), sk_between=("IV#", "IV$"))
+        items = [i for i in intervals if i.get("kind") == "interval"]
         entries = [TimelineEntry.from_item(item) for item in sorted(items, key=lambda i: str(i["sk"]))]
         timeline = [
             _interval(entry, entry.link.start_ms, _until(entry.link.next_ms, end_of_day)) for entry in entries
         ]
         # the state the agent was in at midnight, carried in from the day before
-        previous = self._get(agent_day_key(agent, _shift_day(day, -1)))
         last = AgentDay.from_item(previous).last if previous and previous.get("last") else None
         if entries and last and last.start_ms < start_of_day < entries[0].link.start_ms:
             carried = self._get((timeline_pk(agent, last.day), last.sort_key))
@@ -428,6 +580,11 @@ def _iso_ms(value: Any) -> str | None:
     if value is None:
         return None
     return keys.iso_utc(datetime.fromtimestamp(int(value) / 1000, tz=UTC))
+
+
+def _days(first: str, last: str) -> list[str]:
+    start, end = date.fromisoformat(first), date.fromisoformat(last)
+    return [(start + timedelta(days=n)).isoformat() for n in range((end - start).days + 1)]
 
 
 def _shift_day(day: str, days: int) -> str:

@@ -29,20 +29,25 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from acd_cli import html_report, labels
+from acd_cli import drilldown, html_report, labels
 from acd_cli.output import parse_utc
 
 if TYPE_CHECKING:
+    from zoneinfo import ZoneInfo
+
     from acd_cli.report_cli import ReportContext
+    from acd_cli.report_models import AgentDayReport, HotlineKpis
+    from acd_hub.agent_stats import BoardEntry
     from acd_hub.call_stats import CallSummary
 
 # A call still waiting after this long has most likely lost its CallEnd: not a current wait.
@@ -57,6 +62,8 @@ REPORT_TTL_S = 30.0
 REPORTS_KEPT = 16
 # Waiting longer than this for another day report to be built: 503, try again.
 REPORT_WAIT_S = 30.0
+# A browser gets the page if it is ready this soon, else a page saying it is being built.
+REPORT_SHOW_WAIT_S = 1.0
 # What one /report may ask for: a wall of hotlines or agents is a job for `acd-report html`.
 MAX_HOTLINES = 20
 MAX_AGENTS = 200
@@ -71,8 +78,9 @@ MAX_CONNECTIONS = 64
 LISTEN_BACKLOG = 128
 
 
-def longest_current_wait_s(calls: Sequence[CallSummary], now: datetime) -> float | None:
-    """The longest wait of the inbound calls not yet answered nor ended; None when none waits."""
+def current_waits_s(calls: Sequence[CallSummary], now: datetime) -> list[float]:
+    """How long each inbound call not yet answered nor ended has been waiting (a call older than
+    ``MAX_CURRENT_WAIT`` has lost its end, and does not count)."""
     waits = []
     for call in calls:
         if call.direction != "inbound" or call.answered or call.ended:
@@ -80,7 +88,128 @@ def longest_current_wait_s(calls: Sequence[CallSummary], now: datetime) -> float
         started = parse_utc(str(call.started))
         if started is not None and timedelta(0) <= now - started <= MAX_CURRENT_WAIT:
             waits.append((now - started).total_seconds())
+    return waits
+
+
+def longest_current_wait_s(calls: Sequence[CallSummary], now: datetime) -> float | None:
+    """The longest wait of the inbound calls not yet answered nor ended; None when none waits."""
+    waits = current_waits_s(calls, now)
     return max(waits) if waits else None
+
+
+@dataclass(frozen=True)
+class WaitTargets:
+    """When the oldest waiting call turns the hotline amber, then red (``serve`` settings)."""
+
+    warning_s: float = 60.0
+    alarm_s: float = 180.0
+
+    def status(self, wait_s: float | None) -> str:
+        if wait_s is None or wait_s < self.warning_s:
+            return "ok"
+        return "warning" if wait_s < self.alarm_s else "alarm"
+
+
+# The hotline figures of the board, today's and the current interval's.
+TODAY_KPIS = ("offered", "answered", "abandoned", "service_level_pct", "abandon_rate_pct", "asa_s")
+INTERVAL_KPIS = ("offered", "service_level_pct", "abandon_rate_pct", "asa_s")
+
+
+def _shown(figures: Mapping[str, Any], names: Sequence[str]) -> dict[str, dict[str, Any]]:
+    return {
+        name: {"value": figures.get(name), "text": labels.kpi_text(name, figures.get(name))} for name in names
+    }
+
+
+def _sl_status(level: Any, target_pct: float) -> str:
+    return "" if level is None else ("met" if level >= target_pct else "missed")
+
+
+def current_interval(now: datetime, zone: ZoneInfo) -> datetime:
+    """The start of the 15-minute interval ``now`` is in, in the reporting zone (as UTC)."""
+    local = now.astimezone(zone)
+    return local.replace(minute=local.minute - local.minute % 15, second=0, microsecond=0).astimezone(UTC)
+
+
+def agents_by_state(entries: Sequence[BoardEntry]) -> dict[str, int]:
+    """How many agents are in each of ``labels.STATE_GROUPS`` and logged on at all."""
+    counts = dict.fromkeys(labels.STATE_GROUPS, 0)
+    logged_on = 0
+    for entry in entries:
+        if entry.state is None or str(entry.state).lower() == "offline":
+            continue
+        logged_on += 1
+        if (group := labels.state_group(entry.state)) is not None:
+            counts[group] += 1
+    return {**counts, "logged_on": logged_on}
+
+
+def hotline_tile(
+    hotline: str,
+    found: HotlineKpis | None,
+    waits: Sequence[float],
+    entries: Sequence[BoardEntry],
+    *,
+    now: datetime,
+    zone: ZoneInfo,
+    sl_target_pct: float,
+    wait_targets: WaitTargets,
+    min_sl_calls: int = html_report.DEFAULT_MIN_SL_CALLS,
+    title: str | None = None,
+) -> dict[str, Any]:
+    """What the board shows of one hotline (pure: the reads are the caller's)."""
+    figures = found.day.as_dict() if found else {}
+    interval_start = current_interval(now, zone)
+    interval = next(
+        (
+            i.figures.as_dict()
+            for i in (found.intervals if found else [])
+            if (moment := parse_utc(i.start)) is not None and moment.astimezone(UTC) == interval_start
+        ),
+        {},
+    )
+    oldest = max(waits) if waits else None
+    shown = _shown(figures, TODAY_KPIS)
+    # the wallboard's first figure, kept under its old name
+    shown["longest_wait_s"] = {
+        "value": None if oldest is None else round(oldest),
+        "text": "none" if oldest is None else labels.kpi_text("max_wait_s", oldest),
+    }
+    return {
+        "hotline": hotline,
+        "title": f"Hotline {title or hotline}",
+        "calls_href": "/calls?"
+        + urlencode({"hotline": hotline, "day": now.astimezone(zone).date().isoformat()}),
+        "waiting": len(waits),
+        "oldest_wait_s": None if oldest is None else round(oldest),
+        "oldest_wait_text": "—" if oldest is None else labels.kpi_text("max_wait_s", oldest),
+        "wait_status": wait_targets.status(oldest),
+        "figures": shown,
+        "sl_status": _sl_status(figures.get("service_level_pct"), sl_target_pct),
+        "interval": {
+            "start": interval_start.astimezone(zone).strftime("%H:%M"),
+            # no counters for the interval yet: nothing offered in it
+            "figures": _shown({"offered": 0, **interval}, INTERVAL_KPIS),
+            "sl_status": _sl_status(interval.get("service_level_pct"), sl_target_pct),
+            # a level of a handful of calls: not coloured as met or missed
+            "few_calls": interval.get("service_level_pct") is not None
+            and int(interval.get("answered") or 0) + int(interval.get("abandoned") or 0) < min_sl_calls,
+        },
+        # agents whose current state names this hotline (on or ringing with one of its calls)
+        "agents": agents_by_state([e for e in entries if str(e.hotline) == hotline]),
+    }
+
+
+def _agent_today(day: AgentDayReport | None) -> dict[str, Any]:
+    """An agent's day so far on its tile: calls handled, average handling time, occupancy."""
+    handling = day.handling() if day else {"aht_s": None, "occupancy_pct": None}
+    return {
+        "calls_handled": day.calls_handled if day else 0,
+        "aht_s": handling["aht_s"],
+        "aht_text": labels.kpi_text("aht_s", handling["aht_s"]),
+        "occupancy_pct": handling["occupancy_pct"],
+        "occupancy_text": labels.kpi_text("service_level_pct", handling["occupancy_pct"]),
+    }
 
 
 class Wallboard:
@@ -93,16 +222,22 @@ class Wallboard:
         hotlines: Sequence[str] = (),
         refresh_s: float = 3.0,
         sl_target_pct: float = html_report.DEFAULT_SL_TARGET_PCT,
+        min_sl_calls: int = html_report.DEFAULT_MIN_SL_CALLS,
+        wait_targets: WaitTargets | None = None,
     ) -> None:
         self.report = report
+        self.wait_targets = wait_targets or WaitTargets()
         self.hotlines = list(hotlines)
         self.refresh_s = refresh_s
         self.sl_target_pct = sl_target_pct
         self._lock = threading.Lock()
         self._snapshot: tuple[float, dict[str, Any]] | None = None
         self._found_hotlines: tuple[float, str, list[str]] | None = None
+        self.min_sl_calls = min_sl_calls
         self._report_lock = threading.Lock()
+        self._build_lock = threading.Lock()
         self._reports: dict[tuple[str, tuple[str, ...], tuple[str, ...]], tuple[float, str]] = {}
+        self._builds: dict[tuple[str, tuple[str, ...], tuple[str, ...]], _Build] = {}
 
     def _day_hotlines(self, day: str) -> list[str]:
         if self.hotlines:
@@ -126,9 +261,12 @@ class Wallboard:
         now = report.now()
         today = report.today()
         reports = report.reports
+        board = reports.board()
+        days = reports.agent_days([str(e.agent) for e in board if e.agent], today, with_timeline=False)
         agents = [
             {
                 "agent": entry.agent,
+                "title": report.names.agent(entry.agent),
                 "state": entry.state,
                 "label": labels.state_text(entry.state, entry.pause_reason),
                 "colour": labels.state_colour(entry.state),
@@ -136,31 +274,27 @@ class Wallboard:
                 "since_ms": entry.since_ms,
                 "pause_reason": entry.pause_reason,
                 "hotline": entry.hotline_name or entry.hotline,
+                "logged_off": entry.state is None or str(entry.state).lower() == "offline",
+                **_agent_today(days.get(str(entry.agent))),
             }
-            for entry in reports.board()
+            # logged-off agents last: the wall is for who is working
+            for entry in sorted(board, key=lambda e: e.state is None or str(e.state).lower() == "offline")
         ]
         hotlines = []
         for hotline in self._day_hotlines(today):
-            found = reports.kpis(hotline, today)
-            figures = found.day.as_dict() if found else {}
-            wait = longest_current_wait_s(reports.calls(hotline, today), now)
-            shown = {
-                name: {"value": figures.get(name), "text": labels.kpi_text(name, figures.get(name))}
-                for name in ("offered", "answered", "abandoned", "service_level_pct")
-            }
-            shown["longest_wait_s"] = {
-                "value": None if wait is None else round(wait),
-                "text": "none" if wait is None else labels.kpi_text("max_wait_s", wait),
-            }
-            level = figures.get("service_level_pct")
             hotlines.append(
-                {
-                    "hotline": hotline,
-                    "figures": shown,
-                    "sl_status": ""
-                    if level is None
-                    else ("met" if level >= self.sl_target_pct else "missed"),
-                }
+                hotline_tile(
+                    hotline,
+                    reports.kpis(hotline, today),
+                    current_waits_s(reports.calls(hotline, today), now),
+                    board,
+                    now=now,
+                    zone=report.zone,
+                    sl_target_pct=self.sl_target_pct,
+                    wait_targets=self.wait_targets,
+                    min_sl_calls=self.min_sl_calls,
+                    title=report.names.hotline(hotline),
+                )
             )
         freshness = reports.freshness()
         return {
@@ -172,30 +306,122 @@ class Wallboard:
             "freshness": freshness.as_dict(),
             "freshness_text": html_report.freshness_text(freshness, report.zone),
             "agents": agents,
+            "agents_by_state": agents_by_state(board),
             "hotlines": hotlines,
+            "wait_targets": {"warning_s": self.wait_targets.warning_s, "alarm_s": self.wait_targets.alarm_s},
         }
 
     def page(self) -> str:
         return html_report.template("wallboard.html.j2").render(
-            refresh_ms=int(self.refresh_s * 1000), zone=self.report.zone.key, target=self.sl_target_pct
+            refresh_ms=int(self.refresh_s * 1000),
+            zone=self.report.zone.key,
+            target=self.sl_target_pct,
+            warning_s=self.wait_targets.warning_s,
+            alarm_s=self.wait_targets.alarm_s,
+        )
+
+    def range_page(self, query: Mapping[str, list[str]]) -> str:
+        """``/range?period=week&day=`` or ``/range?from=&to=`` (and ``hotline=``): the range
+        next to the period before (``acd-report range``)."""
+        from acd_cli import range_report  # noqa: PLC0415 - altair only when drawn
+        from acd_cli.report_cli import parse_day, range_hotlines  # noqa: PLC0415 - a cycle otherwise
+
+        report = self.report
+
+        def one(name: str) -> str | None:
+            values = query.get(name)
+            return values[0] if values else None
+
+        first, last = parse_day(one("from"), "from"), parse_day(one("to"), "to")
+        try:
+            if first is None or last is None:
+                first, last = range_report.period_of(
+                    one("period") or "week", parse_day(one("day")) or report.today()
+                )
+            hotlines = _bounded_ids(query.get("hotline", []), "hotline", MAX_HOTLINES)
+            found = range_report.gather(report.reports, range_hotlines(report, hotlines, last), first, last)
+        except range_report.RangeError as exc:
+            raise BadRequest(str(exc)) from None
+        found.names = report.names
+        return range_report.render(found)
+
+    def calls_page(self, hotline: str, day: str) -> str:
+        """A hotline's calls of a day (``acd-report calls``), each linked to its events."""
+        report = self.report
+        calls = report.reports.calls(hotline, day)
+        return drilldown.calls_page(hotline, day, calls, report.zone, report.names)
+
+    def call_page(self, task_id: str) -> str:
+        """One call's summary and events (``acd-report call`` and ``events --call``)."""
+        from acd_cli.report_cli import event_details  # noqa: PLC0415 - a cycle otherwise
+
+        report = self.report
+        zone = report.zone
+        return drilldown.call_page(
+            task_id,
+            report.reports.call(task_id),
+            report.queries.events_by_call(task_id),
+            zone=zone,
+            details=lambda event: event_details(dict(event), zone),
+            names=report.names,
         )
 
     def day_report(self, day: str, hotlines: Sequence[str], agents: Sequence[str]) -> str | None:
-        """The page, from the cache when it is recent; None when another report took too long."""
+        """The page, from the cache when it is recent; None when another report took too long.
+        Waits for it to be built (``acd-report html``'s way; :meth:`day_report_or_progress` is
+        the browser's)."""
+        page = self.day_report_or_progress(day, hotlines, agents, wait_s=REPORT_WAIT_S)
+        return page.html if page.done else None
+
+    def day_report_or_progress(
+        self, day: str, hotlines: Sequence[str], agents: Sequence[str], *, wait_s: float = REPORT_SHOW_WAIT_S
+    ) -> ReportPage:
+        """The page if it is ready within ``wait_s``; else a page saying it is being built, which
+        asks again every second (a day report of a busy day takes seconds: the browser shows that
+        it loads instead of a blank tab). One report is built at a time, in the background, so
+        a reader who gives up costs nothing more; it is kept for ``REPORT_TTL_S``."""
         key = (day, tuple(sorted(set(hotlines))), tuple(sorted(set(agents))))
-        if not self._report_lock.acquire(timeout=REPORT_WAIT_S):
-            return None
-        try:
+        with self._report_lock:
             cached = self._reports.get(key)
             if cached and time.monotonic() - cached[0] < REPORT_TTL_S:
-                return cached[1]
-            page = self._build_report(day, key[1], key[2])
-            if len(self._reports) >= REPORTS_KEPT:
-                del self._reports[min(self._reports, key=lambda k: self._reports[k][0])]
-            self._reports[key] = (time.monotonic(), page)
-            return page
+                return ReportPage(cached[1], done=True)
+            build = self._builds.get(key)
+            if build is None or build.failed_at_least(REPORT_TTL_S):
+                build = _Build(key)
+                self._builds[key] = build
+                threading.Thread(
+                    target=self._run_build, args=(build,), name="acd-day-report", daemon=True
+                ).start()
+        build.finished.wait(wait_s)
+        with self._report_lock:
+            cached = self._reports.get(key)
+            if build.error is not None:
+                self._builds.pop(key, None)
+                raise build.error
+            if cached and build.finished.is_set():
+                return ReportPage(cached[1], done=True)
+        return ReportPage(
+            html_report.template("loading.html.j2").render(
+                day=day, seconds=round(time.monotonic() - build.started), refresh_s=1
+            ),
+            done=False,
+        )
+
+    def _run_build(self, build: _Build) -> None:
+        day, hotlines, agents = build.key
+        try:
+            with self._build_lock:  # one at a time: a report reads every hotline and agent
+                page = self._build_report(day, hotlines, agents)
+            with self._report_lock:
+                if len(self._reports) >= REPORTS_KEPT:
+                    del self._reports[min(self._reports, key=lambda k: self._reports[k][0])]
+                self._reports[build.key] = (time.monotonic(), page)
+                self._builds.pop(build.key, None)
+        except Exception as exc:  # answered to whoever asks next (a 503 for AWS errors)
+            build.error = exc
+            build.failed = time.monotonic()
         finally:
-            self._report_lock.release()
+            build.finished.set()
 
     def _build_report(self, day: str, hotlines: Sequence[str], agents: Sequence[str]) -> str:
         found = html_report.gather(
@@ -207,8 +433,28 @@ class Wallboard:
             agents=agents,
             now=self.report.now(),
             sl_target_pct=self.sl_target_pct,
+            min_sl_calls=self.min_sl_calls,
         )
-        return html_report.render(found)
+        found.names = self.report.names
+        return html_report.render(found, links=True)
+
+
+@dataclass
+class ReportPage:
+    html: str
+    done: bool  # False: the page saying the report is being built
+
+
+@dataclass
+class _Build:
+    key: tuple[str, tuple[str, ...], tuple[str, ...]]
+    started: float = field(default_factory=time.monotonic)
+    finished: threading.Event = field(default_factory=threading.Event)
+    error: Exception | None = None
+    failed: float | None = None
+
+    def failed_at_least(self, seconds: float) -> bool:
+        return self.failed is not None and time.monotonic() - self.failed >= seconds
 
 
 class WallboardServer(ThreadingHTTPServer):
@@ -357,12 +603,21 @@ class _Handler(BaseHTTPRequestHandler):
                 day = parse_day(asked[0] if asked else None) or wallboard.report.today()
                 hotlines = _bounded_ids(query.get("hotline", []), "hotline", MAX_HOTLINES)
                 agents = _bounded_ids(query.get("agent", []), "agent", MAX_AGENTS)
-                page = wallboard.day_report(day, hotlines, agents)
-                if page is None:
-                    busy = json.dumps({"error": "another day report is being built; try again"})
-                    self._send(HTTPStatus.SERVICE_UNAVAILABLE, "application/json", busy)
-                else:
-                    self._send(HTTPStatus.OK, "text/html; charset=utf-8", page)
+                page = wallboard.day_report_or_progress(day, hotlines, agents)
+                self._send(HTTPStatus.OK, "text/html; charset=utf-8", page.html)
+            elif url.path == "/range":
+                self._send(HTTPStatus.OK, "text/html; charset=utf-8", wallboard.range_page(query))
+            elif url.path == "/calls":
+                asked = query.get("day")
+                day = parse_day(asked[0] if asked else None) or wallboard.report.today()
+                given = (query.get("hotline") or [""])[0].strip().lower()
+                hotline = "none" if given == "none" else _bounded_ids([given], "hotline", 1)[0]
+                self._send(HTTPStatus.OK, "text/html; charset=utf-8", wallboard.calls_page(hotline, day))
+            elif url.path == "/call":
+                task = (query.get("task") or [""])[0].strip()
+                if not (task and len(task) <= 100 and task.isascii() and task.isprintable()):
+                    raise BadRequest("task: a call's task id")
+                self._send(HTTPStatus.OK, "text/html; charset=utf-8", wallboard.call_page(task))
             elif url.path == "/healthz":
                 self._send(HTTPStatus.OK, "text/plain", "ok\n")
             else:

@@ -15,7 +15,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from acd_cli import labels
-from acd_cli.html_report import day_slots
+from acd_cli.html_report import DEFAULT_MIN_SL_CALLS, busy_slots, day_slots
+from acd_cli.report_models import HotlineKpis, IntervalKpis, KpiFigures
 from tests.browser.conftest import DAY, Stack, Watched
 
 ZONE = ZoneInfo("Europe/Berlin")
@@ -85,10 +86,38 @@ def test_opens_offline_with_every_chart_drawn_and_no_error(opened: Watched, repo
     assert report.size < 2_000_000
 
 
-def test_one_chart_per_hotline_with_every_interval_of_the_day(opened: Watched, report: Report) -> None:
+def _kpis(found: dict[str, Any]) -> HotlineKpis:
+    """``acd-report kpis --format json`` back as the model (for the hours with calls)."""
+    figures = lambda d: KpiFigures(**{k: v for k, v in d.items() if k != "start"})  # noqa: E731
+    return HotlineKpis(
+        hotline=found["hotline"],
+        date=DAY,
+        day=figures(found["day"]),
+        intervals=[IntervalKpis(i["start"], figures(i)) for i in found["intervals"]],
+        sl_seconds=None,
+        updated_at=None,
+    )
+
+
+def test_one_chart_per_hotline_with_every_interval_of_the_hours_with_calls(
+    opened: Watched, report: Report
+) -> None:
     page = opened.page
-    slots = day_slots(DAY, ZONE)
-    assert len(slots) == 96
+    day_long = day_slots(DAY, ZONE)
+    assert len(day_long) == 96
+    # cropped to the whole hours from the first to the last interval with a call, of any hotline
+    slots = busy_slots(day_long, [_kpis(found) for found in report.kpis.values()])
+    starts = [
+        datetime.fromisoformat(i["start"]).astimezone(ZONE).strftime("%H:%M")
+        for found in report.kpis.values()
+        for i in found["intervals"]
+        if i["offered"]
+    ]
+    assert slots[0].label == f"{min(starts)[:2]}:00"
+    assert slots[-1].label == f"{max(starts)[:2]}:45"
+    assert 8 <= len(slots) < 96
+    assert page.locator("[data-first-slot]").inner_text() == slots[0].label
+    assert page.locator("[data-slots]").inner_text() == str(len(slots))
     sections = page.locator("section.hotline")
     assert sections.evaluate_all("nodes => nodes.map(n => n.dataset.hotline)") == list(report.kpis)
     for hotline, found in report.kpis.items():
@@ -110,12 +139,19 @@ def test_one_chart_per_hotline_with_every_interval_of_the_day(opened: Watched, r
         levels = chart.locator("[aria-roledescription=point][aria-label^='service level ']").evaluate_all(
             "nodes => nodes.map(n => n.getAttribute('aria-label'))"
         )
-        expected_levels = {
-            f"service level {label}: {labels.kpi_text('service_level_pct', i['service_level_pct'])}"
-            for label, i in by_interval.items()
-            if i.get("service_level_pct") is not None
-        }
+        expected_levels = set()
+        for label, i in by_interval.items():
+            if i.get("service_level_pct") is None:
+                continue
+            text = f"service level {label}: {labels.kpi_text('service_level_pct', i['service_level_pct'])}"
+            counted = i["answered"] + i["abandoned"]
+            if counted < DEFAULT_MIN_SL_CALLS:  # marked: too few calls to judge
+                text += f" (only {counted} call{'s' if counted != 1 else ''}: too few to judge)"
+            expected_levels.add(text)
         assert set(levels) == expected_levels, hotline
+        assert any("too few to judge" in level for level in levels) or all(
+            i["answered"] + i["abandoned"] >= DEFAULT_MIN_SL_CALLS for i in found["intervals"]
+        )
         assert chart.get_by_text("target 80 %").count() == 1
 
 
@@ -148,6 +184,18 @@ def test_figures_shown_equal_acd_report_json(opened: Watched, report: Report) ->
     for agent, found in report.agent_days.items():
         row = page.locator(f"table.agent-states tr[data-agent='{agent}']")
         assert row.locator("[data-calls]").inner_text() == str(found["calls_handled"] or 0)
+        # AHT and occupancy, worked out here from the JSON's seconds per state and calls handled
+        seconds = found["state_seconds"]
+        busy = sum(
+            seconds.get(s, 0) for s in ("connected", "outconnect", "bconnected", "working", "outworking")
+        )
+        idle = sum(seconds.get(s, 0) for s in ("online", "outonline", "alerting", "outalerting", "balerting"))
+        aht = round(busy / found["calls_handled"], 2) if found["calls_handled"] else None
+        occupancy = round(100 * busy / (busy + idle), 1) if busy + idle else None
+        assert json.loads(row.locator("[data-aht]").get_attribute("data-aht") or "") == aht, agent
+        assert row.locator("[data-aht]").inner_text() == labels.kpi_text("aht_s", aht)
+        assert json.loads(row.locator("[data-occupancy]").get_attribute("data-occupancy") or "") == occupancy
+
         cells = row.locator("td[data-state]")
         shown = {
             state: json.loads(value)
@@ -173,6 +221,30 @@ def test_figures_shown_equal_acd_report_json(opened: Watched, report: Report) ->
             assert shown_pauses == found["pause_seconds"], agent
 
 
+def test_dialer_figures_equal_the_outbound_calls_json(opened: Watched, stack: Stack) -> None:
+    calls = [
+        c for c in stack.report("calls", "--hotline", "none", "--day", DAY) if c["direction"] == "outbound"
+    ]
+    connected = [c for c in calls if c["outcome"] == "connected"]
+    talks = [c["talk_s"] for c in connected if c["talk_s"] is not None]
+    expected = {
+        "dialed": len(calls),
+        "connected": len(connected),
+        "not_connected": sum(1 for c in calls if c["outcome"] == "not_connected"),
+        "connect_rate_pct": round(100 * len(connected) / len(calls), 1) if calls else None,
+        "avg_talk_s": round(sum(talks) / len(talks), 2) if talks else None,
+    }
+    cards = opened.page.locator("[data-dialer] [data-outbound]")
+    shown = dict(
+        zip(
+            cards.evaluate_all("n => n.map(x => x.dataset.outbound)"),
+            cards.evaluate_all("n => n.map(x => JSON.parse(x.dataset.value))"),
+            strict=True,
+        )
+    )
+    assert shown == expected
+
+
 def test_timeline_has_a_row_per_agent_and_labels_pauses(
     opened: Watched, report: Report, stack: Stack
 ) -> None:
@@ -185,6 +257,10 @@ def test_timeline_has_a_row_per_agent_and_labels_pauses(
     for agent in report.agent_days:
         timeline_json = stack.report("agent-timeline", "--agent", agent, "--day", DAY)
         drawn = [label for label in spans if label.startswith(f"{agent} ")]
+        # the timeline shows the hours agents were logged on: only a logged-off stretch wholly
+        # outside them is left out
+        kept = [i for i in timeline_json if i["state"] != "offline" or _shown_in(i, drawn)]
+        timeline_json = kept
         assert len(drawn) == len(timeline_json), agent
         for interval, label in zip(timeline_json, drawn, strict=True):
             assert labels.state_text(interval["state"], interval["pause_reason"]) in label
@@ -192,3 +268,8 @@ def test_timeline_has_a_row_per_agent_and_labels_pauses(
     assert reasons, "the simulated day has pauses"
     drawn_text = timeline.locator("svg text").evaluate_all("nodes => nodes.map(n => n.textContent)")
     assert reasons & set(drawn_text), "at least the long pauses carry their reason on the timeline"
+
+
+def _shown_in(interval: dict[str, Any], drawn: list[str]) -> bool:
+    since = datetime.fromisoformat(interval["start"]).astimezone(ZONE).strftime("%H:%M:%S")
+    return any(f" {since}-" in label for label in drawn)

@@ -35,11 +35,17 @@ class CountingReports:
     def kpis(self, hotline: str, day: str) -> None:
         self.kpi_reads += 1
 
+    def kpis_of(self, hotlines: list[str], day: str) -> dict[str, None]:
+        return {hotline: self.kpis(hotline, day) for hotline in hotlines}
+
     def calls(self, hotline: str, day: str) -> list[Any]:
         return []
 
     def agent_day(self, agent: str, day: str) -> None:
         return None
+
+    def agent_days(self, agents: list[str], day: str, *, with_timeline: bool = True) -> dict[str, Any]:
+        return {}
 
     def freshness(self) -> Freshness:
         return Freshness(None, None, None, False, [])
@@ -222,3 +228,27 @@ def test_a_client_that_goes_away_mid_answer_prints_no_traceback(
     assert "Traceback" not in errors
     assert "BrokenPipe" not in errors
     assert "ConnectionReset" not in errors
+
+
+def test_a_slow_day_report_shows_that_it_loads_then_the_report(
+    served: tuple[wallboard.WallboardServer, CountingReports], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server, reports = served
+    slow = reports.kpis
+
+    def kpis(hotline: str, day: str) -> None:
+        time.sleep(2.5)
+        slow(hotline, day)
+
+    monkeypatch.setattr(reports, "kpis", kpis)
+    status, body = get(server, "/report?day=2026-11-21&hotline=501")
+    assert status == 200
+    assert b"data-loading=" in body
+    assert b'http-equiv="refresh"' in body  # asks again by itself
+    deadline = time.monotonic() + 30
+    while b"data-loading=" in body and time.monotonic() < deadline:
+        time.sleep(0.5)
+        status, body = get(server, "/report?day=2026-11-21&hotline=501")
+    assert status == 200
+    assert b'data-hotline="501"' in body
+    assert reports.kpi_reads == 1  # built once, whoever asked meanwhile

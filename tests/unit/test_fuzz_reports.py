@@ -109,6 +109,9 @@ class _Reports:
     def calls(self, hotline: str, day: str) -> list[Any]:
         return []
 
+    def agent_days(self, agents: list[str], day: str, *, with_timeline: bool = True) -> dict[str, Any]:
+        return {}
+
     def freshness(self) -> Freshness:
         return Freshness(None, None, None, False, [])
 
@@ -117,7 +120,7 @@ class _Reports:
 def _no_charts(monkeypatch: pytest.MonkeyPatch) -> None:
     # The charts cost ~0.1 s an example (altair); their text goes through vl-convert's own SVG
     # escaping (test_hostile_output covers a few). Every other part of the page renders here.
-    monkeypatch.setattr(html_report, "timeline_chart", lambda *_: "<svg></svg>")
+    monkeypatch.setattr(html_report, "timeline_chart", lambda *_, **__: "<svg></svg>")
 
 
 def day_report(pause_reason: str) -> str:

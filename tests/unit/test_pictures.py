@@ -134,12 +134,18 @@ def test_the_day_report_is_one_self_contained_file() -> None:
         "http://www.w3.org/2000/svg",
         "http://www.w3.org/1999/xlink",
     }
-    assert len(re.findall(r'aria-label="offered \d\d:\d\d: \d+"', page)) == 96
+    # cropped to the whole hours with calls: 09:00 to 18:00, 36 intervals of the day's 96
+    assert len(re.findall(r'aria-label="offered \d\d:\d\d: \d+"', page)) == 36
+    assert 'aria-label="offered 09:00: 0"' in page
+    assert 'aria-label="offered 08:45' not in page
+    assert 'aria-label="offered 18:00' not in page
+    # one or two calls make no service level worth a colour: said on the point
+    assert "service level 09:15: 100.0 % (only 2 calls: too few to judge)" in page
     assert 'aria-label="offered 09:15: 2"' in page
     assert 'aria-label="offered 17:45: 1"' in page
     assert 'data-kpi="asa_s" data-value="7.67"' in page
     assert ">0:08<" in page
     assert "complete to 2026-11-18 21:00:00" in page
     assert ">Mittag</text>" in page  # the pause carries its reason on the timeline
-    assert "after-call work" not in page  # only the states the day had
+    assert "after-call work</th>" not in page  # only the states the day had
     assert len(page.encode()) < 300_000

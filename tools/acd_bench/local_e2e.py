@@ -18,6 +18,7 @@ from typing import Any
 import boto3
 from click.testing import CliRunner
 
+from acd_bench.day_report import bench_day_report
 from acd_bench.dynamo import create_plain_table
 from acd_bench.harness import child_env, child_result, median, quiet_stdout, ratio, simulated_day
 from acd_cli.report_cli import cli as report_cli
@@ -107,6 +108,8 @@ def _settle_default_day(stack: Any, max_settle_s: float) -> dict[str, Any]:
             document = json.loads(shown.output) if shown.exit_code == 0 else None
             if document is None or {k: v for k, v in document.items() if k != "freshness"} != kpis:
                 matches = False
+    # The day report of that day (issue 18): acd-report html against its own reads.
+    day_report = bench_day_report(stack.aws_endpoint, day) if settle_s is not None and day else None
     # What compacting the data folder (its journal folded into a new base) costs at this size:
     # the keeper does it beside moto now and then; the crash window does not depend on it.
     snapshot = stack.snapshot() if stack.persistent else None
@@ -117,6 +120,7 @@ def _settle_default_day(stack: Any, max_settle_s: float) -> dict[str, Any]:
         "settle_limit_seconds": max_settle_s,
         "lag_at_last_callback": lag_at_end,
         "kpis_equal_expected": matches,
+        "day_report": day_report,
         "target_settle_seconds_max": 30.0,
     }
 

@@ -58,6 +58,20 @@ HOTLINES = (
     Hotline(503, "Kundenservice", "2212601503", 601, 0.25, forward_after=90),
 )
 MANDATOR = (701, "Winterkampagne")
+# The simulated agents' names, agent 100001 first (acd-sim --names-out writes them for acd-report).
+AGENT_NAMES = (
+    "Anna Becker", "Ben Schulz", "Clara Wagner", "David Hoffmann", "Elif Yılmaz", "Felix Koch",
+    "Greta Richter", "Hannes Wolf", "Ida Neumann", "Jonas Schäfer", "Katrin Braun", "Lukas Zimmermann",
+)  # fmt: skip
+
+
+def agent_name(index: int) -> str:
+    """The name of the simulated agent ``100001 + index`` (past the list: numbered)."""
+    if index < len(AGENT_NAMES):
+        return AGENT_NAMES[index]
+    return f"{AGENT_NAMES[index % len(AGENT_NAMES)]} {index // len(AGENT_NAMES) + 1}"
+
+
 CLASSIFICATIONS = (
     (11, "Auskunft"),
     (12, "Bestellung"),

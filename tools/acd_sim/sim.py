@@ -31,9 +31,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from acd_cli import labels
+from acd_cli.names import Names, dumps
 from acd_local import running
+from acd_sim.agents import FIRST_AGENT_NUMBER
 from acd_sim.day import generate_day
-from acd_sim.model import HOTLINES, PHONE_FORMATS, ZONE_NAME, SimConfig, SimEvent
+from acd_sim.model import HOTLINES, PHONE_FORMATS, ZONE_NAME, SimConfig, SimEvent, agent_name
 from acd_sim.plan import METHODS, Request, plan_requests
 from acd_sim.sender import MAX_TRANSPORT_FAILURES, Answer, SendReport, callback_path, send
 from acd_sim.truth import expectations
@@ -182,6 +184,11 @@ def _mask(token: str | None) -> str:
 @click.option(
     "--expect-out", type=click.Path(dir_okay=False, path_type=Path), help="Write the expectations JSON here."
 )
+@click.option(
+    "--names-out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the day's hotline and agent names here (acd-report --names, e.g. acd-names.toml).",
+)
 @click.option("--dry-run", is_flag=True, help="Generate and print the expectations; send nothing.")
 @click.option("--sl-seconds", type=click.IntRange(0), default=20, help="Service-level threshold.")
 @click.option(
@@ -203,6 +210,7 @@ def main(
     methods: list[str],
     phone_format: str,
     expect_out: Path | None,
+    names_out: Path | None,
     dry_run: bool,
     sl_seconds: int,
     quiet: bool,
@@ -234,6 +242,7 @@ def main(
         events, methods=methods, duplicates=duplicates, shuffle_window=shuffle_window, seed=seed
     )
     truth = build_expectations(events, plan, config, sl_seconds)
+    _write_names(names_out, config)
 
     by_cmd = ", ".join(f"{cmd} {n}" for cmd, n in truth["sent"]["by_cmd"].items())
     methods_used = Counter(r.method for r in plan)
@@ -292,6 +301,23 @@ def _write_expectations(path: Path | None, truth: dict[str, Any]) -> None:
         path.write_text(json.dumps(truth, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     except OSError as exc:
         raise click.ClickException(f"--expect-out: cannot write {path}: {exc.strerror}") from None
+
+
+def _write_names(path: Path | None, config: SimConfig) -> None:
+    if path is not None:
+        path.write_text(names_file(config), encoding="utf-8")
+
+
+def names_file(config: SimConfig) -> str:
+    """The simulated day's names as an operator keeps them (:mod:`acd_cli.names`)."""
+    names = Names(
+        hotlines={str(h.id): h.name for h in HOTLINES},
+        agents={str(FIRST_AGENT_NUMBER + i): agent_name(i) for i in range(config.agents)},
+    )
+    return dumps(
+        names,
+        "Names of hotlines and agents, shown beside their numbers by acd-report.\nWritten by acd-sim for its simulated day; edit freely.",
+    )
 
 
 def _send_with_progress(

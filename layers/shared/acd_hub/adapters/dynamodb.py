@@ -92,9 +92,12 @@ class Table:
         sk_before: str | None = None,
         sk_from: str | None = None,
         page_size: int | None = None,
+        fields: Sequence[str] = (),
     ) -> Iterator[dict[str, Any]]:
         """The items of one partition (or the first ``limit``), a page at a time: a caller that
-        stops early reads no further page."""
+        stops early reads no further page. ``fields`` (top-level names or ``a.b`` paths) narrows
+        what comes back: a listing that needs two attributes of big items does not carry the rest
+        over the wire (nor decode it)."""
         names = {"#pk": attribute}
         values: dict[str, Any] = {":pk": {"S": pk}}
         condition = "#pk = :pk"
@@ -114,6 +117,16 @@ class Table:
             "ExpressionAttributeValues": values,
             "ScanIndexForward": forward,
         }
+        if fields:
+            paths = []
+            for number, path in enumerate(fields):
+                parts = []
+                for depth, name in enumerate(path.split(".")):
+                    placeholder = f"#f{number}_{depth}"
+                    names[placeholder] = name
+                    parts.append(placeholder)
+                paths.append(".".join(parts))
+            request["ProjectionExpression"] = ", ".join(paths)
         if index:
             request["IndexName"] = index
         elif consistent:
@@ -137,13 +150,14 @@ class Table:
             response = self.client.get_item(TableName=self.name, Key=wire_key(key), ConsistentRead=consistent)
         return self.decode(response["Item"]) if "Item" in response else None
 
-    def get_many(self, wanted: Sequence[Key]) -> dict[Key, dict[str, Any]]:
-        """Strongly consistent reads of up to 100 items in one request (and its leftovers)."""
+    def get_many(self, wanted: Sequence[Key], *, consistent: bool = True) -> dict[Key, dict[str, Any]]:
+        """Reads of up to 100 items in one request (and its leftovers), strongly consistent
+        unless told otherwise."""
         found: dict[Key, dict[str, Any]] = {}
         unique = list(dict.fromkeys(wanted))
         for start in range(0, len(unique), BATCH_GET):
             keys = [wire_key(key) for key in unique[start : start + BATCH_GET]]
-            request: dict[str, Any] = {self.name: {"Keys": keys, "ConsistentRead": True}}
+            request: dict[str, Any] = {self.name: {"Keys": keys, "ConsistentRead": consistent}}
             for round_ in range(LEFTOVER_ROUNDS + 1):
                 with translated():
                     page = self.client.batch_get_item(RequestItems=request)

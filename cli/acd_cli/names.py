@@ -1,0 +1,99 @@
+"""Names of hotlines and agents: the one place an operator keeps them, a TOML file beside the
+numbers the ACD sends.
+
+```toml
+# acd-names.toml: shown beside the numbers in acd-report's tables, the day report and the board
+[hotlines]
+501 = "Vertrieb"
+
+[agents]
+100001 = "Anna Becker"
+```
+
+``acd-report`` reads ``--names FILE`` (or ``$ACD_NAMES``, else ``acd-names.toml`` in the current
+directory, when it exists); ``acd-sim --names-out FILE`` writes the names of its simulated day.
+The reports keep only numbers (the ACD's ids are what identifies a hotline or an agent), so a
+name changed here shows everywhere at once, for every day. JSON and CSV output stay the numbers.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DEFAULT_FILE = "acd-names.toml"
+ENVIRONMENT = "ACD_NAMES"
+
+
+class NamesError(Exception):
+    """The names file cannot be read, with why."""
+
+
+@dataclass(frozen=True)
+class Names:
+    hotlines: Mapping[str, str] = field(default_factory=dict)
+    agents: Mapping[str, str] = field(default_factory=dict)
+
+    def hotline(self, hotline: object) -> str:
+        """``501 Vertrieb``, or the number alone when it has no name."""
+        return _with_name(hotline, self.hotlines)
+
+    def agent(self, agent: object) -> str:
+        return _with_name(agent, self.agents)
+
+
+def _with_name(number: object, names: Mapping[str, str]) -> str:
+    text = "" if number is None else str(number)
+    name = names.get(text)
+    return f"{text} {name}" if name else text
+
+
+def _section(document: Mapping[str, object], key: str, path: Path) -> dict[str, str]:
+    section = document.get(key, {})
+    if not isinstance(section, dict):
+        raise NamesError(f'{path}: [{key}] must be a table of number = "name"')
+    found = {}
+    for number, name in section.items():
+        if not isinstance(name, str):
+            raise NamesError(f"{path}: [{key}] {number} must be a name in quotes")
+        if name.strip():
+            found[str(number).strip()] = name.strip()
+    return found
+
+
+def load(path: Path) -> Names:
+    try:
+        document = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise NamesError(f"cannot read {path}: {exc.strerror}") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise NamesError(f"{path} is not a valid TOML file: {exc}") from None
+    return Names(hotlines=_section(document, "hotlines", path), agents=_section(document, "agents", path))
+
+
+def find(given: Path | None = None) -> Names:
+    """The names of ``given``, else of ``$ACD_NAMES``, else of ``acd-names.toml`` here; none
+    when no file is named and the default one does not exist."""
+    if given is not None:
+        return load(given)
+    if chosen := os.environ.get(ENVIRONMENT):
+        return load(Path(chosen))
+    default = Path(DEFAULT_FILE)
+    return load(default) if default.is_file() else Names()
+
+
+def _toml_string(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace('"', '\\"')
+    return '"' + "".join(c if c.isprintable() else f"\\u{ord(c):04x}" for c in escaped) + '"'
+
+
+def dumps(names: Names, comment: str = "") -> str:
+    """A names file an operator can go on editing."""
+    lines = [f"# {line}" for line in comment.splitlines()]
+    for key, section in (("hotlines", names.hotlines), ("agents", names.agents)):
+        lines += ["", f"[{key}]"]
+        lines += [f"{number} = {_toml_string(name)}" for number, name in section.items()]
+    return "\n".join(lines).lstrip("\n") + "\n"
