@@ -231,7 +231,11 @@ def test_board_is_read_only_on_the_reports_table(template: dict[str, Any]) -> No
         s for p in properties["Policies"] for s in ([p] if isinstance(p, str) else [])
     ] == []  # no managed policy
     assert len(statements) == 1
-    assert sorted(_as_list(statements[0]["Action"])) == ["dynamodb:GetItem", "dynamodb:Query"]
+    assert sorted(_as_list(statements[0]["Action"])) == [
+        "dynamodb:BatchGetItem",
+        "dynamodb:GetItem",
+        "dynamodb:Query",
+    ]
     assert statements[0]["Effect"] == "Allow"
     assert statements[0]["Resource"] == {"Fn::GetAtt": ["ReportsTable", "Arn"]}  # not its indexes, not "*"
 

@@ -264,5 +264,9 @@ def test_the_board_reads_with_its_grants_only(
     assert (
         used
         <= granted("BoardFunction")
-        == {("ReportsTable", "dynamodb:Query"), ("ReportsTable", "dynamodb:GetItem")}
+        == {
+            ("ReportsTable", "dynamodb:Query"),
+            ("ReportsTable", "dynamodb:GetItem"),
+            ("ReportsTable", "dynamodb:BatchGetItem"),
+        }
     )
