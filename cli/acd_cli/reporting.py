@@ -222,7 +222,7 @@ class ReportQueries:
             agent=agent,
             day=day,
             state_seconds={s: seconds(ms) for s, ms in sorted(stored.state_ms.items()) if ms},
-            pause_seconds={r: seconds(ms) for r, ms in sorted(stored.pause_ms.items()) if ms},
+            pause_seconds={r: seconds(ms) for r, ms in sorted(stored.totals().pause_totals().items())},
             calls_handled=stored.calls_handled,
             latest_event=_iso_ms(stored.complete_to_ms),
             updated_at=stored.updated_at,

@@ -42,7 +42,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any, Protocol
 
 from acd_hub import agent_stats, backoff, call_stats, keys
-from acd_hub.agent_stats import AgentDay, BoardEntry, DayTotals, Link, TalkMarker, TimelineEntry
+from acd_hub.agent_stats import AgentDay, BoardEntry, Link, TalkMarker, TimelineEntry
 from acd_hub.call_stats import CallSummary, Contribution, CounterKey, ListedCall, StoredCall
 from acd_hub.events import StoredEvent, StreamRecord
 from acd_hub.ports import (
@@ -404,13 +404,17 @@ class AgentStatsAggregator:
 
         days = dict(read)
         days[day] = days[day] or AgentDay.empty(agent, day, zone)
+        if new.pause_reason is not None:  # the day's reasons grow by this one before any ms move
+            admitted = days[day].totals()
+            admitted.admit(new.pause_reason)
+            days[day] = days[day].with_totals(admitted)
         for moved_day, entries in moves.items():
             target = days.get(moved_day)
             assert target is not None, f"ms moved to {moved_day}, outside the event's window"
-            totals = DayTotals(dict(target.state_ms), dict(target.pause_ms))
+            totals = target.totals()
             for link, ms in entries:
-                totals.add(link, ms)
-            days[moved_day] = replace(target, state_ms=totals.state_ms, pause_ms=totals.pause_ms)
+                totals.add(link, ms, moved_day)
+            days[moved_day] = target.with_totals(totals)
         today = days[day]
         assert today is not None
         days[day] = replace(

@@ -26,6 +26,11 @@ from acd_hub.events import StoredEvent
 from acd_hub.keys import iso_utc
 
 INTERVAL_MINUTES = 15
+# A call lists the agents it reached in the order it reached them, the first MAX_CALL_AGENTS of
+# them (and how many more): a call forwarded round a group thousands of times must not grow its
+# summary and listing items towards DynamoDB's 400 KB. A function of the call's events, so the
+# same whatever order they came in.
+MAX_CALL_AGENTS = 50
 TERMINAL_ROUTING = {
     "Rejected": "rejected",
     "BadCall": "badcall",
@@ -60,6 +65,7 @@ class CallSummary:
     interval: str | None = None
     # What makes a duration unknown: events whose times contradict their order (PROBLEMS).
     problems: list[str] = field(default_factory=list)
+    more_agents: int = 0  # agents reached beyond the MAX_CALL_AGENTS listed
 
     def as_dict(self) -> dict[str, Any]:
         summary = asdict(self)
@@ -67,6 +73,8 @@ class CallSummary:
             del summary["day"], summary["interval"]
         if not self.problems:
             del summary["problems"]
+        if not self.more_agents:
+            del summary["more_agents"]
         return summary
 
     @classmethod
@@ -92,6 +100,7 @@ class CallSummary:
             day=item.get("day"),
             interval=item.get("interval"),
             problems=list(item.get("problems") or []),
+            more_agents=int(item.get("more_agents") or 0),
         )
 
     @property
@@ -218,7 +227,8 @@ def call_summary(
         direction="inbound" if inbound else "outbound",
         hotline=hotline,
         group=group,
-        agents=agents,
+        agents=agents[:MAX_CALL_AGENTS],
+        more_agents=max(0, len(agents) - MAX_CALL_AGENTS),
         started=_iso(started_ms),
         answered=_iso(answered_ms),
         ended=_iso(ended_ms),

@@ -220,15 +220,17 @@ class Rebuilder:
             timeline.append(TimelineEntry(agent, link, event.key, event.task_id, event.data.get("hotlineid")))
         talked = {e.task_id for e in ordered if e.state in agent_stats.TALK_STATES and e.task_id}
         markers = [TalkMarker(agent, day, task) for task in sorted(talked)]
-        totals = DayTotals()
+        totals = DayTotals.for_reasons(agent_stats.own_pause_reasons(ordered))
         for interval in intervals:
             if interval.duration_ms:
-                totals.add(Link(day, "", 0, interval.state, interval.pause_reason), interval.duration_ms)
+                # a state carried in from the day before is that day's link
+                link_day = shift(day, -1) if interval.carried else day
+                totals.add(
+                    Link(link_day, "", 0, interval.state, interval.pause_reason), interval.duration_ms, day
+                )
         untracked = sum(1 for e in ordered if e.state in agent_stats.TALK_STATES and not e.task_id)
         truth = replace(
-            AgentDay.empty(agent, day, zone),
-            state_ms=totals.state_ms,
-            pause_ms=totals.pause_ms,
+            AgentDay.empty(agent, day, zone).with_totals(totals),
             calls_handled=len(talked) + untracked,
             events=len(ordered),
             first=timeline[0].link,
