@@ -38,6 +38,7 @@ from acd_hub.adapters.reports_table import (
     call_summary_key,
     calls_pk,
     kpi_pk,
+    shards_key,
     timeline_pk,
     wait_pk,
 )
@@ -136,8 +137,10 @@ def _day_text(day: str | date) -> str:
 class ReportQueries:
     """The aggregators' reports: single reports by ``GetItem``, listings by ``Query``.
 
-    ``shards`` must equal the stack's ``ACD_CMD_DAY_SHARDS`` (the live board's partitions) and
-    ``kpi_shards`` its ``ACD_KPI_SHARDS`` (each hotline's counters).
+    The shard counts the reports were written with are recorded with them (see
+    :mod:`acd_hub.adapters.reports_table`) and read from there; ``shards`` (the live board's
+    partitions, the stack's ``ACD_BOARD_SHARDS``) and ``kpi_shards`` (``ACD_KPI_SHARDS``) only
+    stand in for reports written before counts were recorded.
     """
 
     def __init__(self, client: DynamoDBClient, reports_table: str, shards: int, kpi_shards: int = 4) -> None:
@@ -156,18 +159,29 @@ class ReportQueries:
     def _get(self, key: tuple[str, str]) -> Item | None:
         return self._table.get(key, consistent=False)
 
+    def _shards(self, hotline: str, day: str) -> tuple[int, int]:
+        """How many KPI and listing shards a hotline day has: up to the largest count it was
+        written with (recorded with its reports); a day written before counts were recorded, the
+        given KPI count and one listing partition."""
+        item = self._get(shards_key(hotline, day))
+        kpi = {int(n) for n in (item or {}).get("kpi_shards") or ()} or {self._kpi_shards}
+        listing = {int(n) for n in (item or {}).get("listing_shards") or ()} or {1}
+        return max(kpi), max(listing)
+
     def kpis(self, hotline: str | int, day: str | date) -> HotlineKpis | None:
         """A hotline's KPIs of one day; None if none computed yet.
 
         Sums the counter shards (one ``Query`` each, in parallel) and reads the longest wait of
-        the day and of each interval from the wait index (one ``Query`` each, ``Limit 1``)."""
+        the day and of each interval from each shard of the wait index (one ``Query`` each,
+        ``Limit 1``)."""
         hotline, day = str(hotline).strip(), _day_text(day)
+        kpi_shards, listing_shards = self._shards(hotline, day)
         day_counters: dict[str, int] = {}
         interval_counters: dict[str, dict[str, int]] = {}
         sl_seconds = None
         found = False
         updated: list[str] = []
-        for item in self._gather([kpi_pk(hotline, day, shard) for shard in range(self._kpi_shards)]):
+        for item in self._gather([kpi_pk(hotline, day, shard) for shard in range(kpi_shards)]):
             if item.get("kind") != "kpi_counters":
                 continue
             if item["sk"] == KPI_DAY_SK:
@@ -181,30 +195,41 @@ class ReportQueries:
             return None
         offered = {start: c for start, c in interval_counters.items() if c.get("offered")}
         answered = [start for start, c in offered.items() if c.get("answered")]
-        longest = self._longest_waits([wait_pk(hotline, day), *(wait_pk(hotline, day, s) for s in answered)])
+        longest = self._longest_waits(hotline, day, [None, *answered], listing_shards)
         return HotlineKpis(
             hotline=hotline,
             date=day,
-            day=KpiFigures.of_counters(day_counters, longest.get(wait_pk(hotline, day))),
+            day=KpiFigures.of_counters(day_counters, longest.get(None)),
             intervals=[
-                IntervalKpis(
-                    start, KpiFigures.of_counters(offered[start], longest.get(wait_pk(hotline, day, start)))
-                )
+                IntervalKpis(start, KpiFigures.of_counters(offered[start], longest.get(start)))
                 for start in sorted(offered, key=datetime.fromisoformat)
             ],
             sl_seconds=sl_seconds,
             updated_at=max(updated) or None,
         )
 
-    def _longest_waits(self, partitions: list[str]) -> dict[str, int]:
-        def longest(pk: str) -> tuple[str, int | None]:
-            last = next(self._table.query(pk, forward=False, limit=1), None)
-            return pk, None if last is None else int(last["wait_ms"])
+    def _longest_waits(
+        self, hotline: str, day: str, intervals: list[str | None], shards: int
+    ) -> dict[str | None, int]:
+        """The longest wait of the day (None) and of each interval: the last entry of each shard
+        of its wait index, the longest of those."""
+        partitions = [(interval, shard) for interval in intervals for shard in range(shards)]
 
+        def longest(partition: tuple[str | None, int]) -> tuple[str | None, int | None]:
+            interval, shard = partition
+            last = next(
+                self._table.query(wait_pk(hotline, day, interval, shard), forward=False, limit=1), None
+            )
+            return interval, None if last is None else int(last["wait_ms"])
+
+        found: dict[str | None, int] = {}
         with ThreadPoolExecutor(
             max_workers=min(MAX_WORKERS, len(partitions)), thread_name_prefix="acd-wait"
         ) as pool:
-            return {pk: wait for pk, wait in pool.map(longest, partitions) if wait is not None}
+            for interval, wait in pool.map(longest, partitions):
+                if wait is not None:
+                    found[interval] = max(wait, found.get(interval, wait))
+        return found
 
     def _agent_day(self, agent: str, day: str) -> AgentDay | None:
         item = self._get(agent_day_key(agent, day))
@@ -289,15 +314,26 @@ class ReportQueries:
 
     def calls(self, hotline: str | int, day: str | date) -> list[CallSummary]:
         """The summaries of the calls a hotline got on a day, by start time."""
-        items = self._gather([calls_pk(str(hotline).strip(), _day_text(day))])
+        hotline, day = str(hotline).strip(), _day_text(day)
+        _, shards = self._shards(hotline, day)
+        items = self._gather([calls_pk(hotline, day, shard) for shard in range(shards)])
         summaries = [CallSummary.from_item(item) for item in items if item.get("kind") == "call"]
         return sorted(summaries, key=lambda s: (str(s.started or ""), s.task_id))
 
     def board(self) -> list[BoardEntry]:
-        """The live board: every agent's latest state, from all board partitions, by agent."""
-        items = self._gather([board_pk(shard) for shard in range(self._table.board_shards)])
-        entries = [BoardEntry.from_item(item) for item in items if item.get("kind") == "board"]
-        return sorted(entries, key=lambda e: str(e.agent or ""))
+        """The live board: every agent's latest state, from all board partitions (up to the
+        largest count the board was written with), by agent. After a change of count an agent
+        may have an entry under the old count and one under the new: the newer is its state."""
+        shards = max(self._table.board_shard_counts() or {self._table.board_shards})
+        items = self._gather([board_pk(shard) for shard in range(shards)])
+        newest: dict[str | None, BoardEntry] = {}
+        for item in items:
+            if item.get("kind") != "board":
+                continue
+            entry = BoardEntry.from_item(item)
+            if entry.agent not in newest or newest[entry.agent].order < entry.order:
+                newest[entry.agent] = entry
+        return sorted(newest.values(), key=lambda e: str(e.agent or ""))
 
 
 def _unique(items: Iterable[Item]) -> list[Item]:

@@ -23,7 +23,7 @@ logger = Logger()
 client = dynamodb_client(settings.aws_endpoint_url)
 events = EventsTable(client, settings.events_table)
 aggregator = AgentStatsAggregator(
-    ReportsTable(client, settings.reports_table, settings.cmd_day_shards), settings
+    ReportsTable(client, settings.reports_table, settings.board_shards), settings
 )
 
 

@@ -25,7 +25,7 @@ logger = Logger()
 client = dynamodb_client(settings.aws_endpoint_url)
 events = EventsTable(client, settings.events_table)
 aggregator = CallStatsAggregator(
-    events, ReportsTable(client, settings.reports_table, settings.cmd_day_shards), settings
+    events, ReportsTable(client, settings.reports_table, settings.board_shards), settings
 )
 
 

@@ -206,7 +206,7 @@ def stream_records(stored: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
 def build_aggregators(client: Any, settings: HubSettings) -> dict[str, Any]:
     """Both aggregators as their Lambda entry points build them (``functions/*/app.py``)."""
     log = EventsTable(client, settings.events_table)
-    reports = ReportsTable(client, settings.reports_table, settings.cmd_day_shards)
+    reports = ReportsTable(client, settings.reports_table, settings.board_shards)
     return {
         "AgentStatsFunction": AgentStatsAggregator(reports, settings),
         "CallStatsFunction": CallStatsAggregator(log, reports, settings),

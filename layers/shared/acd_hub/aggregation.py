@@ -43,7 +43,7 @@ from typing import Any, Protocol
 
 from acd_hub import agent_stats, backoff, call_stats, keys
 from acd_hub.agent_stats import AgentDay, BoardEntry, Link, TalkMarker, TimelineEntry
-from acd_hub.call_stats import CallSummary, Contribution, CounterKey, ListedCall, StoredCall
+from acd_hub.call_stats import CallSummary, Contribution, CounterKey, ListedCall, ShardCounts, StoredCall
 from acd_hub.events import StoredEvent, StreamRecord
 from acd_hub.ports import (
     AddCounters,
@@ -55,6 +55,7 @@ from acd_hub.ports import (
     EventLog,
     Put,
     PutVersioned,
+    RecordShards,
     Relink,
     ReplaceBoard,
     ReportsStore,
@@ -495,6 +496,9 @@ class CallStatsAggregator:
         self._notes = FreshnessNotes()
         # an agent state's previous stored event, read ahead for a batch (see prepare)
         self._previous: dict[str, StoredEvent] = {}
+        # the shard counts this one writes with, and the hotline days it has recorded them for
+        self._shards = ShardCounts(settings.kpi_shards, settings.listing_shards)
+        self._recorded: set[RecordShards] = set()
 
     def prepare(self, items: list[dict[str, Any]]) -> None:
         """Each agent state may close the after-call work of the state before it. For an
@@ -582,6 +586,7 @@ class CallStatsAggregator:
                     return False
                 # write, under the version read
                 self._reports.commit(writes)
+                self._recorded.update(w for w in writes if isinstance(w, RecordShards))
             except Throttled as exc:
                 known = None
                 _throttled(patience, throttled, exc)
@@ -614,37 +619,70 @@ class CallStatsAggregator:
 
     def _plan(self, task_id: str, summary: CallSummary, old: StoredCall | None) -> list[ReportWrite]:
         """The summary under its version, its listing, the counters' differences and the wait
-        index; nothing if the stored summary and contribution are already these."""
+        index; nothing if the stored summary and contribution are already these. The old
+        reports are retracted from the shards the stored summary says they were written to,
+        the new ones go to the shards of today's counts."""
         contribution = call_stats.contribution(summary, self._settings.service_level_seconds)
+        now = self._shards
         if old is not None and old.summary == summary and old.contribution == contribution:
-            return []
+            return []  # where it is stays where it is: readers read every shard recorded
         stored = old.contribution if old else None
+        was = self.written_with(old)
         stamp = now_iso()
         read_version = None if old is None else old.version
         writes: list[ReportWrite] = [
-            PutVersioned(StoredCall(summary, contribution, version=read_version).written(stamp), read_version)
+            PutVersioned(
+                StoredCall(summary, contribution, version=read_version, shards=now).written(stamp),
+                read_version,
+            )
         ]
-        if summary.listing_place:
-            writes.append(Put(ListedCall(summary, stamp)))
-        if old is not None and old.summary.listing_place not in (None, summary.listing_place):
-            writes.append(Delete(ListedCall(old.summary)))
-        for key, deltas in self._counter_changes(task_id, stored, contribution).items():
+        listed = ListedCall(summary, stamp, now.listing_shard(task_id)) if summary.listing_place else None
+        if listed is not None:
+            writes.append(Put(listed))
+        if old is not None and old.summary.listing_place is not None:
+            unlisted = ListedCall(old.summary, shard=was.listing_shard(task_id))
+            if listed is None or self._reports_key(unlisted) != self._reports_key(listed):
+                writes.append(Delete(unlisted))
+        for key, deltas in self._counter_changes(task_id, stored, was, contribution, now).items():
             writes.append(AddCounters(key, deltas, self._settings.service_level_seconds, stamp))
-        old_waits = call_stats.wait_entries(stored, task_id)
-        new_waits = call_stats.wait_entries(contribution, task_id)
+        old_waits = call_stats.wait_entries(stored, task_id, was.listing_shard(task_id))
+        new_waits = call_stats.wait_entries(contribution, task_id, now.listing_shard(task_id))
         writes += [Delete(wait) for wait in old_waits if wait not in new_waits]
         writes += [Put(wait) for wait in new_waits if wait not in old_waits]
+        places = {(contribution.hotline, contribution.day)} if contribution else set()
+        if summary.listing_place:
+            places.add(summary.listing_place[:2])
+        for hotline, day in sorted(places):
+            record = RecordShards(hotline, day, now)
+            if record not in self._recorded:
+                writes.append(record)
         return writes
 
+    @staticmethod
+    def _reports_key(listed: ListedCall) -> tuple[Any, ...]:
+        return (listed.summary.listing_place, listed.shard)
+
+    def written_with(self, stored: StoredCall | None) -> ShardCounts:
+        """The shard counts a stored call's reports are in: recorded with it, or for a call
+        stored before they were, the listing in one partition and the KPI setting's count."""
+        if stored is not None and stored.shards is not None:
+            return stored.shards
+        return ShardCounts(self._settings.kpi_shards, 1)
+
     def _counter_changes(
-        self, task_id: str, old: Contribution | None, new: Contribution | None
+        self,
+        task_id: str,
+        old: Contribution | None,
+        was: ShardCounts,
+        new: Contribution | None,
+        now: ShardCounts,
     ) -> dict[CounterKey, dict[str, int]]:
         """Retract the stored contribution, add the new one: the non-zero differences per item."""
         changes: dict[CounterKey, dict[str, int]] = {}
-        shard = keys.shard_of(task_id, self._settings.kpi_shards)
-        for contribution, sign in ((old, -1), (new, 1)):
+        for contribution, sign, counts in ((old, -1, was), (new, 1, now)):
             if contribution is None:
                 continue
+            shard = counts.kpi_shard(task_id)
             for interval in (None, contribution.interval):
                 counters = changes.setdefault(
                     CounterKey(contribution.hotline, contribution.day, shard, interval), {}

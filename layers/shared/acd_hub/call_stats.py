@@ -21,6 +21,7 @@ from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from acd_hub import keys
 from acd_hub.agent_stats import WORK_STATES, seconds
 from acd_hub.events import StoredEvent
 from acd_hub.keys import iso_utc
@@ -410,14 +411,41 @@ def contribution(summary: CallSummary, sl_seconds: int) -> Contribution | None:
 
 
 @dataclass(frozen=True)
+class ShardCounts:
+    """How many partitions a hotline day's reports are spread over, by task id: its KPI
+    counters (``kpi``) and its call listing and wait index (``listing``). A call's reports are
+    where these counts put them when it was written, so a later change of the call finds them
+    there (its summary records the counts), whatever the setting is by then."""
+
+    kpi: int
+    listing: int
+
+    def kpi_shard(self, task_id: str) -> int:
+        return keys.shard_of(task_id, self.kpi)
+
+    def listing_shard(self, task_id: str) -> int:
+        # one partition: the key the listing had before it was sharded (shard 0, no suffix)
+        return 0 if self.listing == 1 else keys.shard_of(task_id, self.listing)
+
+    def to_item(self) -> dict[str, int]:
+        return {"kpi": self.kpi, "listing": self.listing}
+
+    @classmethod
+    def from_item(cls, item: Mapping[str, Any]) -> ShardCounts:
+        return cls(kpi=int(item["kpi"]), listing=int(item["listing"]))
+
+
+@dataclass(frozen=True)
 class StoredCall:
-    """A call summary as stored: with the contribution its counters hold, and a version (the
+    """A call summary as stored: with the contribution its counters hold, the shard counts its
+    reports were written with (None: stored before they were recorded), and a version (the
     one read: 0 if stored before items carried one, None if not stored)."""
 
     summary: CallSummary
     contribution: Contribution | None
     updated_at: str | None = None
     version: int | None = None
+    shards: ShardCounts | None = None
 
     def written(self, stamp: str) -> StoredCall:
         return replace(self, updated_at=stamp, version=(self.version or 0) + 1)
@@ -431,6 +459,8 @@ class StoredCall:
         }
         if self.version is not None:
             item["version"] = self.version
+        if self.shards is not None:
+            item["shards"] = self.shards.to_item()
         return item
 
     @classmethod
@@ -441,15 +471,18 @@ class StoredCall:
             contribution=Contribution.from_item(kpi) if kpi else None,
             updated_at=item.get("updated_at"),
             version=int(item.get("version") or 0),
+            shards=ShardCounts.from_item(item["shards"]) if item.get("shards") else None,
         )
 
 
 @dataclass(frozen=True)
 class ListedCall:
-    """A copy of a call's summary in its hotline's listing of the day (``acd-report calls``)."""
+    """A copy of a call's summary in its hotline's listing of the day (``acd-report calls``),
+    in one of the listing's shards."""
 
     summary: CallSummary
     updated_at: str | None = None
+    shard: int = 0
 
     def to_item(self) -> dict[str, Any]:
         return {**self.summary.as_dict(), "kind": "call", "updated_at": self.updated_at}
@@ -476,19 +509,20 @@ class WaitEntry:
     interval: str | None
     wait_ms: int
     task_id: str
+    shard: int = 0  # the index is spread like the listing (ShardCounts.listing)
 
     def to_item(self) -> dict[str, Any]:
         return {"kind": "wait", "wait_ms": self.wait_ms, "task_id": self.task_id}
 
 
-def wait_entries(contribution: Contribution | None, task_id: str) -> list[WaitEntry]:
+def wait_entries(contribution: Contribution | None, task_id: str, shard: int = 0) -> list[WaitEntry]:
     """Where an answered call stands in the wait index: its day's and its interval's."""
     if contribution is None or contribution.wait_ms is None:
         return []
     hotline, day, wait = contribution.hotline, contribution.day, contribution.wait_ms
     return [
-        WaitEntry(hotline, day, None, wait, task_id),
-        WaitEntry(hotline, day, contribution.interval, wait, task_id),
+        WaitEntry(hotline, day, None, wait, task_id, shard),
+        WaitEntry(hotline, day, contribution.interval, wait, task_id, shard),
     ]
 
 

@@ -17,7 +17,7 @@ from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from acd_hub.agent_stats import AgentDay, BoardEntry, Link, TalkMarker, TimelineEntry
-from acd_hub.call_stats import CallSummary, CounterKey, ListedCall, StoredCall, WaitEntry
+from acd_hub.call_stats import CounterKey, ListedCall, ShardCounts, StoredCall, WaitEntry
 from acd_hub.events import StoredEvent
 
 # -- the events table ------------------------------------------------------------------------------
@@ -154,6 +154,16 @@ class CheckCounters:
     read: Mapping[str, int]
 
 
+@dataclass(frozen=True)
+class RecordShards:
+    """Add ``counts`` to the shard counts a hotline day's reports were written with (a set: its
+    readers read every shard of the largest)."""
+
+    hotline: str
+    day: str
+    counts: ShardCounts
+
+
 ReportWrite = (
     Create
     | Relink
@@ -165,6 +175,7 @@ ReportWrite = (
     | AddCounters
     | CorrectCounters
     | CheckCounters
+    | RecordShards
 )
 
 
@@ -239,13 +250,20 @@ class ReportsStore(Protocol):
 
     def board_entry(self, agent: str) -> BoardEntry | None: ...
 
-    def listed_calls(self, hotline: str, day: str) -> list[CallSummary]: ...
+    def shard_counts(self, hotline: str, day: str) -> tuple[set[int], set[int]] | None:
+        """The KPI and listing shard counts a hotline day was written with; None if none was
+        recorded (written before counts were)."""
+        ...
+
+    def listed_calls(self, hotline: str, day: str, shards: int) -> list[ListedCall]:
+        """The day's listing, from shards ``0 .. shards - 1``."""
+        ...
 
     def counters(self, hotline: str, day: str, shard: int) -> dict[CounterKey, dict[str, int]]:
         """One shard's counter items of a hotline day (the day's and each interval's)."""
         ...
 
-    def waits(self, hotline: str, day: str, interval: str | None) -> set[WaitEntry]: ...
+    def waits(self, hotline: str, day: str, interval: str | None, shards: int) -> set[WaitEntry]: ...
 
     def replace(
         self,

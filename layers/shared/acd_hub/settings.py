@@ -62,6 +62,11 @@ class HubSettings(BaseModel):
     # "Capacity": one partition per ~100 counter updates/s keeps a big hotline well inside
     # DynamoDB's per-partition write limit). Readers must use the same number.
     kpi_shards: int = Field(default=4, ge=1, le=64)
+    # A hotline day's call listing and wait index, by task id (README "Capacity": at 100x a large
+    # center the biggest hotline's listing takes ~2,300 WCU/s, a partition 1,000).
+    listing_shards: int = Field(default=4, ge=1, le=64)
+    # The live board, by agent (an entry per agent, written on each of its newest states).
+    board_shards: int = Field(default=8, ge=1, le=64)
 
     @model_validator(mode="before")
     @classmethod
