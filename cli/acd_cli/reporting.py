@@ -163,7 +163,8 @@ class ReportQueries:
         """How many KPI and listing shards a hotline day has: up to the largest count it was
         written with (recorded with its reports); a day written before counts were recorded, the
         given KPI count and one listing partition."""
-        item = self._get(shards_key(hotline, day))
+        pk, _ = shards_key(hotline, day)
+        item = next(self._table.query(pk, limit=1), None)  # a listing's reads are all Query
         kpi = {int(n) for n in (item or {}).get("kpi_shards") or ()} or {self._kpi_shards}
         listing = {int(n) for n in (item or {}).get("listing_shards") or ()} or {1}
         return max(kpi), max(listing)

@@ -57,7 +57,6 @@ from acd_hub.ports import (
     PutVersioned,
     RecordShards,
     Relink,
-    ReplaceBoard,
     ReportsStore,
     ReportWrite,
     Throttled,
@@ -326,6 +325,7 @@ class AgentStatsAggregator:
                     window.forget(agent)
                     continue
                 if neighbours is None:
+                    self._board_after(report, window, patience)
                     return False
                 # compute
                 change = self._plan(
@@ -342,6 +342,7 @@ class AgentStatsAggregator:
             except Cancelled as cancelled:
                 last = cancelled
                 if cancelled.failed(NEW_STATE):
+                    self._board_after(report, window, patience)
                     return False  # stored by an earlier delivery: a duplicate
                 talk = change.talk
                 if talk is not None and change.talk_index is not None and cancelled.failed(change.talk_index):
@@ -352,8 +353,20 @@ class AgentStatsAggregator:
             window.remember(agent, change.days, change.board)
             if change.talk is not None:
                 window.talked.add(change.talk)
+            self._board_after(report, window, patience)
             return True
         raise Conflict(f"agent {agent}: gave up after {MAX_ATTEMPTS} conflicting attempts ({last})")
+
+    def _board_after(self, report: AgentEvent, window: AgentWindow, patience: backoff.Patience) -> None:
+        throttled = 0
+        while True:
+            try:
+                self._show_on_board(report.event, report.agent, window)
+            except Throttled as exc:
+                _throttled(patience, throttled, exc)
+                throttled += 1
+                continue
+            return
 
     def _neighbours(
         self, report: AgentEvent, sort_key: str, read: dict[str, AgentDay | None]
@@ -404,11 +417,11 @@ class AgentStatsAggregator:
         moves, placed, relinked = agent_stats.insert_event(new, before, after_ms, zone)
 
         days = dict(read)
-        days[day] = days[day] or AgentDay.empty(agent, day, zone)
+        own = days[day] = days[day] or AgentDay.empty(agent, day, zone)
         if new.pause_reason is not None:  # the day's reasons grow by this one before any ms move
-            admitted = days[day].totals()
+            admitted = own.totals()
             admitted.admit(new.pause_reason)
-            days[day] = days[day].with_totals(admitted)
+            days[day] = own.with_totals(admitted)
         for moved_day, entries in moves.items():
             target = days.get(moved_day)
             assert target is not None, f"ms moved to {moved_day}, outside the event's window"
@@ -465,17 +478,21 @@ class AgentStatsAggregator:
                 continue
             written = days[each_day] = changed.written(stamp)
             writes.append(PutVersioned(written, read_version))
-        board = self._board(event, board, writes)
         return _AgentChange(writes, days, board, talk, talk_index)
 
-    @staticmethod
-    def _board(event: StoredEvent, board: BoardEntry | None, writes: list[ReportWrite]) -> BoardEntry | None:
-        """The board shows the agent's newest event: replace the entry only with a newer one."""
+    def _show_on_board(self, event: StoredEvent, agent: str, window: AgentWindow) -> None:
+        """The board shows the agent's newest event: put the entry only if this one is newer
+        than the one this batch knows of (the store checks again: a newer one stays). Outside
+        the agent's transaction, after it (or after finding the event applied before, so a
+        retry after a lost answer still shows it)."""
+        board = window.boards.get(agent)
         if board is not None and board.order >= event.order:
-            return board
+            return
         entry = BoardEntry.of_event(event)
-        writes.append(Create(entry) if board is None else ReplaceBoard(entry, board))
-        return entry
+        if self._reports.show_on_board(entry):
+            window.boards[agent] = entry
+        else:
+            window.boards.pop(agent, None)  # a newer one is there: read it with the next load
 
 
 # -- call stats -----------------------------------------------------------------------------------
@@ -637,12 +654,16 @@ class CallStatsAggregator:
             )
         ]
         listed = ListedCall(summary, stamp, now.listing_shard(task_id)) if summary.listing_place else None
-        if listed is not None:
-            writes.append(Put(listed))
+        unlisted = None
         if old is not None and old.summary.listing_place is not None:
             unlisted = ListedCall(old.summary, shard=was.listing_shard(task_id))
-            if listed is None or self._reports_key(unlisted) != self._reports_key(listed):
-                writes.append(Delete(unlisted))
+        moved = unlisted is not None and (
+            listed is None or self._reports_key(unlisted) != self._reports_key(listed)
+        )
+        if moved and unlisted is not None:
+            writes.append(Delete(unlisted))
+        if listed is not None and (unlisted is None or moved or unlisted.listed != listed.listed):
+            writes.append(Put(listed))
         for key, deltas in self._counter_changes(task_id, stored, was, contribution, now).items():
             writes.append(AddCounters(key, deltas, self._settings.service_level_seconds, stamp))
         old_waits = call_stats.wait_entries(stored, task_id, was.listing_shard(task_id))

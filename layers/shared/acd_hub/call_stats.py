@@ -61,7 +61,7 @@ class CallSummary:
     recorded: bool
     classification: str | None
     started_ms: int | None
-    event_count: int
+    event_count: int | None  # None in a listing copy, which leaves it out (see ListedCall)
     day: str | None = None
     interval: str | None = None
     # What makes a duration unknown: events whose times contradict their order (PROBLEMS).
@@ -97,7 +97,7 @@ class CallSummary:
             recorded=bool(item.get("recorded")),
             classification=item.get("classification"),
             started_ms=item.get("started_ms"),
-            event_count=int(item.get("event_count") or 0),
+            event_count=None if item.get("event_count") is None else int(item["event_count"]),
             day=item.get("day"),
             interval=item.get("interval"),
             problems=list(item.get("problems") or []),
@@ -478,14 +478,22 @@ class StoredCall:
 @dataclass(frozen=True)
 class ListedCall:
     """A copy of a call's summary in its hotline's listing of the day (``acd-report calls``),
-    in one of the listing's shards."""
+    in one of the listing's shards. It leaves out the count of the call's events, which most
+    events change and nothing listed shows: the copy (a transactional put, 2 WRU) is written
+    only when a field it holds changes."""
 
     summary: CallSummary
     updated_at: str | None = None
     shard: int = 0
 
+    @property
+    def listed(self) -> CallSummary:
+        return replace(self.summary, event_count=None)
+
     def to_item(self) -> dict[str, Any]:
-        return {**self.summary.as_dict(), "kind": "call", "updated_at": self.updated_at}
+        listed = self.listed.as_dict()
+        del listed["event_count"]
+        return {**listed, "kind": "call", "updated_at": self.updated_at}
 
 
 @dataclass(frozen=True)

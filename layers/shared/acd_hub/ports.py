@@ -75,7 +75,7 @@ class EventLog(Protocol):
 class Create:
     """A report that must not exist yet: a duplicate delivery fails here and changes nothing."""
 
-    report: TimelineEntry | TalkMarker | BoardEntry
+    report: TimelineEntry | TalkMarker
 
 
 @dataclass(frozen=True)
@@ -102,14 +102,6 @@ class CheckAgentDay:
     agent: str
     day: str
     read_version: int | None
-
-
-@dataclass(frozen=True)
-class ReplaceBoard:
-    """The board entry, only if the stored one still shows ``previous`` (a newer one stays)."""
-
-    entry: BoardEntry
-    previous: BoardEntry
 
 
 @dataclass(frozen=True)
@@ -169,7 +161,6 @@ ReportWrite = (
     | Relink
     | PutVersioned
     | CheckAgentDay
-    | ReplaceBoard
     | Put
     | Delete
     | AddCounters
@@ -238,6 +229,10 @@ class ReportsStore(Protocol):
 
     def commit(self, writes: Sequence[ReportWrite]) -> None:
         """All or nothing; raises :class:`Cancelled` when a condition failed."""
+        ...
+
+    def show_on_board(self, entry: BoardEntry) -> bool:
+        """The agent's board entry, unless the stored one shows a later event (False then)."""
         ...
 
     def note_batch(self, consumer: str, progress: BatchProgress) -> None: ...

@@ -18,7 +18,6 @@ while the stream keeps running:
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
@@ -40,12 +39,10 @@ from acd_hub.ports import (
     Cancelled,
     CheckCounters,
     CorrectCounters,
-    Create,
     Delete,
     EventLog,
     Put,
     PutVersioned,
-    ReplaceBoard,
     ReportsStore,
     ReportWrite,
 )
@@ -190,10 +187,8 @@ class Rebuilder:
         stored = self._reports.board_entry(str(latest.agent))
         if stored == entry or (stored and stored.order > latest.order):
             return
-        write = Create(entry) if stored is None else ReplaceBoard(entry, stored)
-        with contextlib.suppress(Cancelled):  # a newer event got there first: it stays
-            self._reports.commit([write])
-        self.summary.items_written += 1
+        if self._reports.show_on_board(entry):  # else a newer event got there first: it stays
+            self.summary.items_written += 1
 
     def _agent_truth(
         self,

@@ -68,7 +68,6 @@ from acd_hub.ports import (
     RecordShards,
     Refused,
     Relink,
-    ReplaceBoard,
     ReportWrite,
     Throttled,
 )
@@ -243,14 +242,9 @@ class ReportsTable(Table):
         :class:`Throttled`, a ``ValidationError`` is :class:`Refused`, failed conditions and
         ``TransactionConflict`` are :class:`Cancelled` (naming the writes whose conditions
         failed). Every reason is in the message, for the log line."""
-        requests = [self._request(w) for w in writes]
-        # the board's entries are placed here (key_of): so is the record of where
-        record_board = not self._board_recorded and any(_writes_board(w) for w in writes)
-        if record_board:
-            requests.append(self._record_board_shards())
         try:
             with translated():
-                self.client.transact_write_items(TransactItems=requests)  # type: ignore[misc]
+                self.client.transact_write_items(TransactItems=[self._request(w) for w in writes])  # type: ignore[misc]
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") != "TransactionCanceledException":
                 raise
@@ -263,16 +257,40 @@ class ReportsTable(Table):
                 raise Refused(why) from exc
             failed = {index for index, code in enumerate(reasons) if code == "ConditionalCheckFailed"}
             raise Cancelled(failed, why, reasons) from exc
-        if record_board:
-            self._board_recorded = True
 
-    def _record_board_shards(self) -> dict[str, Any]:
-        return self._update(
-            BOARD_SHARDS_KEY,
-            "SET #kind = :kind ADD #board :board",
-            {"#kind": "kind", "#board": "board_shards"},
-            {":kind": "shards", ":board": {self.board_shards}},
-        )
+    def show_on_board(self, entry: BoardEntry) -> bool:
+        """Put an agent's board entry unless the stored one shows a later event; False if it
+        did. One conditional ``PutItem``, outside any transaction: the condition on the order
+        of events makes it right whenever it runs (1 write unit; inside the agent's
+        transaction it was 2). The board's entries are placed here (:meth:`key_of`), so the
+        shard count they are placed by is recorded here, before this container's first."""
+        with translated():
+            if not self._board_recorded:
+                self.client.update_item(
+                    TableName=self.name,
+                    Key=wire_key(BOARD_SHARDS_KEY),
+                    UpdateExpression="SET #kind = :kind ADD #board :board",
+                    ExpressionAttributeNames={"#kind": "kind", "#board": "board_shards"},
+                    ExpressionAttributeValues=self.encode({":kind": "shards", ":board": {self.board_shards}}),
+                )
+                self._board_recorded = True
+            try:
+                self.client.put_item(
+                    TableName=self.name,
+                    Item=self.encode(self.item_of(entry)),
+                    ConditionExpression=(
+                        "attribute_not_exists(pk) OR since_ms < :since"
+                        " OR (since_ms = :since AND event_key < :key)"
+                    ),
+                    ExpressionAttributeValues=self.encode(
+                        {":since": entry.since_ms, ":key": entry.event_key}
+                    ),
+                )
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                    return False
+                raise
+        return True
 
     def _request(self, write: ReportWrite) -> dict[str, Any]:
         """One item of a transaction: what it writes and the condition it is written under."""
@@ -301,9 +319,6 @@ class ReportsTable(Table):
                 else:
                     check |= self._condition("#version = :read", {"#version": "version"}, {":read": read})
                 return {"ConditionCheck": check}
-            case ReplaceBoard(entry=entry, previous=previous):
-                values = {":since": previous.since_ms, ":key": previous.event_key}
-                return self._put(entry, "since_ms = :since AND event_key = :key", values=values)
             case Put(report=report):
                 return self._put(report, None)
             case Delete(report=report):
@@ -411,7 +426,8 @@ class ReportsTable(Table):
         }
 
     def board_shard_counts(self) -> set[int]:
-        item = self.get(BOARD_SHARDS_KEY)
+        # a Query of its one-item partition: the board's reads are all Query (eventually consistent)
+        item = next(self.query(BOARD_SHARDS_KEY[0], limit=1), None)
         return set() if item is None else {int(n) for n in item.get("board_shards") or ()}
 
     def listed_calls(self, hotline: str, day: str, shards: int) -> list[ListedCall]:
@@ -443,12 +459,6 @@ class ReportsTable(Table):
         deletes: Sequence[TimelineEntry | TalkMarker | WaitEntry | ListedCall],
     ) -> None:
         self.write_batch([self.item_of(report) for report in puts], [self.key_of(r) for r in deletes])
-
-
-def _writes_board(write: ReportWrite) -> bool:
-    return isinstance(write, ReplaceBoard) or (
-        isinstance(write, Create) and isinstance(write.report, BoardEntry)
-    )
 
 
 def _counters_hold(read: Mapping[str, int]) -> tuple[str, dict[str, str], dict[str, Any]]:
