@@ -80,7 +80,7 @@ class Harness:
     def __init__(self, client: Any, settings: HubSettings | None = None) -> None:
         self.settings = settings or HubSettings()
         self.store = self.log = EventsTable(client, self.settings.events_table)
-        self.reports = ReportsTable(client, self.settings.reports_table, self.settings.cmd_day_shards)
+        self.reports = ReportsTable(client, self.settings.reports_table, self.settings.board_shards)
         self.context = ParseContext(self.settings.acd_zone)
         self.sequence = 0
 

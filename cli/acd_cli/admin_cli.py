@@ -73,6 +73,8 @@ STACK_SETTINGS = {
     "RetentionDays": "retention_days",
     "ServiceLevelSeconds": "service_level_seconds",
     "KpiShards": "kpi_shards",
+    "ListingShards": "listing_shards",
+    "BoardShards": "board_shards",
 }
 # Topics of the fan-out: (template logical id, stack output).
 TOPICS = {
@@ -250,7 +252,9 @@ class AdminContext(ReportContext):
         from acd_hub.rebuild import Rebuilder  # noqa: PLC0415
 
         return Rebuilder(
-            self.events, ReportsTable(self.dynamodb, self.reports_table, self.cmd_day_shards), self.settings
+            self.events,
+            ReportsTable(self.dynamodb, self.reports_table, self.settings.board_shards),
+            self.settings,
         )
 
     def progress(self) -> Progress:

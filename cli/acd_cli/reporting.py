@@ -41,6 +41,7 @@ from acd_hub.adapters.reports_table import (
     calls_pk,
     kpi_pk,
     shard_note,
+    shards_key,
     timeline_pk,
     wait_pk,
 )
@@ -255,8 +256,10 @@ def _day_text(day: str | date) -> str:
 class ReportQueries:
     """The aggregators' reports: single reports by ``GetItem``, listings by ``Query``.
 
-    ``shards`` must equal the stack's ``ACD_CMD_DAY_SHARDS`` (the live board's partitions) and
-    ``kpi_shards`` its ``ACD_KPI_SHARDS`` (each hotline's counters).
+    The shard counts the reports were written with are recorded with them (see
+    :mod:`acd_hub.adapters.reports_table`) and read from there; ``shards`` (the live board's
+    partitions, the stack's ``ACD_BOARD_SHARDS``) and ``kpi_shards`` (``ACD_KPI_SHARDS``) only
+    stand in for reports written before counts were recorded.
     """
 
     def __init__(self, client: DynamoDBClient, reports_table: str, shards: int, kpi_shards: int = 4) -> None:
@@ -275,18 +278,30 @@ class ReportQueries:
     def _get(self, key: tuple[str, str]) -> Item | None:
         return self._table.get(key, consistent=False)
 
+    def _shards(self, hotline: str, day: str) -> tuple[int, int]:
+        """How many KPI and listing shards a hotline day has: up to the largest count it was
+        written with (recorded with its reports); a day written before counts were recorded, the
+        given KPI count and one listing partition."""
+        pk, _ = shards_key(hotline, day)
+        item = next(self._table.query(pk, limit=1), None)  # a listing's reads are all Query
+        kpi = {int(n) for n in (item or {}).get("kpi_shards") or ()} or {self._kpi_shards}
+        listing = {int(n) for n in (item or {}).get("listing_shards") or ()} or {1}
+        return max(kpi), max(listing)
+
     def kpis(self, hotline: str | int, day: str | date) -> HotlineKpis | None:
         """A hotline's KPIs of one day; None if none computed yet.
 
         Sums the counter shards (one ``Query`` each, in parallel) and reads the longest wait of
-        the day and of each interval from the wait index (one ``Query`` each, ``Limit 1``)."""
+        the day and of each interval from each shard of the wait index (one ``Query`` each,
+        ``Limit 1``)."""
         hotline, day = str(hotline).strip(), _day_text(day)
+        kpi_shards, listing_shards = self._shards(hotline, day)
         day_counters: dict[str, int] = {}
         interval_counters: dict[str, dict[str, int]] = {}
         sl_seconds = None
         found = False
         updated: list[str] = []
-        for item in self._gather([kpi_pk(hotline, day, shard) for shard in range(self._kpi_shards)]):
+        for item in self._gather([kpi_pk(hotline, day, shard) for shard in range(kpi_shards)]):
             if item.get("kind") != "kpi_counters":
                 continue
             if item["sk"] == KPI_DAY_SK:
@@ -300,7 +315,7 @@ class ReportQueries:
             return None
         offered = {start: c for start, c in interval_counters.items() if c.get("offered")}
         answered = [start for start, c in offered.items() if c.get("answered")]
-        longest = self._longest_waits(hotline, day, answered)
+        longest = self._longest_waits(hotline, day, answered, listing_shards)
         return HotlineKpis(
             hotline=hotline,
             date=day,
@@ -321,19 +336,25 @@ class ReportQueries:
         not a mean of the days' ratios)."""
         hotline = str(hotline).strip()
         days = _days(first, last)
-        parts = [(day, shard) for day in days for shard in range(self._kpi_shards)]
 
         def day_counters(part: tuple[str, int]) -> list[Item]:
             pk = kpi_pk(hotline, part[0], part[1])
             return list(self._table.query(pk, sk_between=(KPI_DAY_SK, KPI_DAY_SK)))
 
-        def longest(day: str) -> int | None:
-            last_wait = next(self._table.query(wait_pk(hotline, day), forward=False, limit=1), None)
-            return None if last_wait is None else int(last_wait["wait_ms"])
+        def longest(part: tuple[str, int]) -> int | None:
+            day, shards = part
+            last_waits = [
+                next(self._table.query(wait_pk(hotline, day, None, shard), forward=False, limit=1), None)
+                for shard in range(shards)
+            ]
+            waits = [int(w["wait_ms"]) for w in last_waits if w is not None]
+            return max(waits) if waits else None
 
         with ThreadPoolExecutor(max_workers=MAX_WORKERS, thread_name_prefix="acd-range") as pool:
+            shards = dict(zip(days, pool.map(lambda day: self._shards(hotline, day), days), strict=True))
+            parts = [(day, shard) for day in days for shard in range(shards[day][0])]
             counted = list(pool.map(day_counters, parts))
-            waits = dict(zip(days, pool.map(longest, days), strict=True))
+            waits = dict(zip(days, pool.map(longest, [(d, shards[d][1]) for d in days]), strict=True))
         counters: dict[str, dict[str, int]] = {}
         for (day, _), items in zip(parts, counted, strict=True):
             for item in items:
@@ -365,24 +386,28 @@ class ReportQueries:
         with ThreadPoolExecutor(max_workers=min(4, len(hotlines)), thread_name_prefix="acd-kpis") as pool:
             return dict(zip(hotlines, pool.map(lambda h: self.kpis(h, day), hotlines), strict=True))
 
-    def _longest_waits(self, hotline: str, day: str, intervals: Sequence[str]) -> dict[str | None, int]:
+    def _longest_waits(
+        self, hotline: str, day: str, intervals: Sequence[str], shards: int
+    ) -> dict[str | None, int]:
         """The longest wait of the day (key None) and of each interval with answered calls.
 
-        The day's wait index holds every answered call's wait (one ``Query``), the day's call
-        listing each call's interval (one ``Query``): the longest per interval follows from the
-        two, in two round trips instead of one per interval (a busy day has 40 and more). An
-        interval whose calls the listing does not (yet) show is read from its own wait index
-        (``Limit 1``), as before."""
-        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="acd-wait") as pool:
-            waits = pool.submit(lambda: list(self._table.query(wait_pk(hotline, day))))
-            # only what the join needs: a listed call's whole summary is ten times the bytes
-            listing = self._table.query(calls_pk(hotline, day), fields=("kind", "task_id", "interval"))
-            interval_of = {
-                str(item["task_id"]): item.get("interval") for item in listing if item.get("kind") == "call"
-            }
+        The day's wait index holds every answered call's wait (one ``Query`` per shard), the
+        day's call listing each call's interval (one ``Query`` per shard): the longest per
+        interval follows from the two, in two round trips instead of one per interval (a busy
+        day has 40 and more). An interval whose calls the listing does not (yet) show is read
+        from its own wait index (``Limit 1`` per shard), as before."""
+        waits = self._gather([wait_pk(hotline, day, None, shard) for shard in range(shards)])
+        # only what the join needs: a listed call's whole summary is ten times the bytes
+        listing = _in_parallel(
+            lambda pk: self._table.query(pk, fields=("kind", "task_id", "interval")),
+            [calls_pk(hotline, day, shard) for shard in range(shards)],
+        )
+        interval_of = {
+            str(item["task_id"]): item.get("interval") for item in listing if item.get("kind") == "call"
+        }
         longest: dict[str | None, int] = {}
         unplaced = False
-        for item in waits.result():
+        for item in waits:
             if item.get("kind") != "wait":
                 continue
             wait_ms, task_id = int(item["wait_ms"]), str(item["task_id"])
@@ -397,8 +422,12 @@ class ReportQueries:
         if unsure:
 
             def last_wait(start: str) -> tuple[str, int | None]:
-                last = next(self._table.query(wait_pk(hotline, day, start), forward=False, limit=1), None)
-                return start, None if last is None else int(last["wait_ms"])
+                lasts = [
+                    next(self._table.query(wait_pk(hotline, day, start, shard), forward=False, limit=1), None)
+                    for shard in range(shards)
+                ]
+                found = [int(last["wait_ms"]) for last in lasts if last is not None]
+                return start, max(found) if found else None
 
             with ThreadPoolExecutor(
                 max_workers=min(MAX_WORKERS, len(unsure)), thread_name_prefix="acd-wait"
@@ -466,7 +495,7 @@ class ReportQueries:
             agent=stored.agent,
             day=stored.day,
             state_seconds={s: seconds(ms) for s, ms in sorted(stored.state_ms.items()) if ms},
-            pause_seconds={r: seconds(ms) for r, ms in sorted(stored.pause_ms.items()) if ms},
+            pause_seconds={r: seconds(ms) for r, ms in sorted(stored.totals().pause_totals().items())},
             calls_handled=stored.calls_handled,
             latest_event=_iso_ms(stored.complete_to_ms),
             updated_at=stored.updated_at,
@@ -550,15 +579,26 @@ class ReportQueries:
 
     def calls(self, hotline: str | int, day: str | date) -> list[CallSummary]:
         """The summaries of the calls a hotline got on a day, by start time."""
-        items = self._gather([calls_pk(str(hotline).strip(), _day_text(day))])
+        hotline, day = str(hotline).strip(), _day_text(day)
+        _, shards = self._shards(hotline, day)
+        items = self._gather([calls_pk(hotline, day, shard) for shard in range(shards)])
         summaries = [CallSummary.from_item(item) for item in items if item.get("kind") == "call"]
         return sorted(summaries, key=lambda s: (str(s.started or ""), s.task_id))
 
     def board(self) -> list[BoardEntry]:
-        """The live board: every agent's latest state, from all board partitions, by agent."""
-        items = self._gather([board_pk(shard) for shard in range(self._table.board_shards)])
-        entries = [BoardEntry.from_item(item) for item in items if item.get("kind") == "board"]
-        return sorted(entries, key=lambda e: str(e.agent or ""))
+        """The live board: every agent's latest state, from all board partitions (up to the
+        largest count the board was written with), by agent. After a change of count an agent
+        may have an entry under the old count and one under the new: the newer is its state."""
+        shards = max(self._table.board_shard_counts() or {self._table.board_shards})
+        items = self._gather([board_pk(shard) for shard in range(shards)])
+        newest: dict[str | None, BoardEntry] = {}
+        for item in items:
+            if item.get("kind") != "board":
+                continue
+            entry = BoardEntry.from_item(item)
+            if entry.agent not in newest or newest[entry.agent].order < entry.order:
+                newest[entry.agent] = entry
+        return sorted(newest.values(), key=lambda e: str(e.agent or ""))
 
 
 def _unique(items: Iterable[Item]) -> list[Item]:

@@ -40,7 +40,7 @@ settings = HubSettings()
 logger = Logger()
 client = dynamodb_client(settings.aws_endpoint_url)  # boto3 clients are thread-safe
 events = EventsTable(client, settings.events_table)
-reports = ReportsTable(client, settings.reports_table, settings.cmd_day_shards)
+reports = ReportsTable(client, settings.reports_table, settings.board_shards)
 aggregators = (AgentStatsAggregator(reports, settings), CallStatsAggregator(events, reports, settings))
 
 

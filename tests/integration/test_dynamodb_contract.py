@@ -309,7 +309,7 @@ def test_an_index_is_read_eventually_consistent_only(db: Any) -> None:
 
 def test_the_adapters_see_duplicates_and_conflicts_alike(db: Any) -> None:
     settings = HubSettings()
-    reports = ReportsTable(db, REPORTS, settings.cmd_day_shards)
+    reports = ReportsTable(db, REPORTS, settings.board_shards)
     created = Create(
         TimelineEntry("100001", Link("2026-11-20", "IV#1#k", 1, "online", None), "k", None, None)
     )

@@ -14,6 +14,7 @@ whose outputs name them) and drops them when it is done.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 import time
@@ -322,7 +323,11 @@ def test_calls_of_a_hotline_day_by_start(queries: ReportQueries, log: CallLog) -
     listed = queries.calls(HOTLINE, DAY)
     assert [c.task_id for c in listed] == [ANSWERED, ABANDONED, LATE, TALKING]
     assert [c.outcome for c in listed] == ["answered", "abandoned", "answered", "answered"]
-    assert listed[0] == queries.call(ANSWERED)
+    # the listing is the summary but the count of the call's events (written when a listed field changes)
+    summary = queries.call(ANSWERED)
+    assert summary is not None
+    assert listed[0].event_count is None
+    assert listed[0] == dataclasses.replace(summary, event_count=None)
     assert queries.calls(HOTLINE, "2026-11-19") == []
     assert queries.calls("502", DAY) == []
     assert log.operations.count("Query") > len(listed) // PAGE  # paged

@@ -540,12 +540,16 @@ def test_shard_counts_are_stack_parameters_every_function_gets(template: dict[st
     settings = HubSettings()
     assert parameters["KpiShards"]["Default"] == settings.kpi_shards == ReportContext().kpi_shards
     assert parameters["CmdDayShards"]["Default"] == settings.cmd_day_shards == ReportContext().shards
-    for name in ("KpiShards", "CmdDayShards"):
+    assert parameters["ListingShards"]["Default"] == settings.listing_shards
+    assert parameters["BoardShards"]["Default"] == settings.board_shards
+    for name in ("KpiShards", "CmdDayShards", "ListingShards", "BoardShards"):
         assert (parameters[name]["MinValue"], parameters[name]["MaxValue"]) == (1, 64)  # as the settings
     for logical_id in _functions(template):
         environment = function_environment(template, logical_id)
         assert environment["ACD_KPI_SHARDS"] == {"Ref": "KpiShards"}, logical_id
         assert environment["ACD_CMD_DAY_SHARDS"] == {"Ref": "CmdDayShards"}, logical_id
+        assert environment["ACD_LISTING_SHARDS"] == {"Ref": "ListingShards"}, logical_id
+        assert environment["ACD_BOARD_SHARDS"] == {"Ref": "BoardShards"}, logical_id
 
 
 LARGE_CENTER_PEAK_PER_SECOND = 50  # README "Capacity": 2,000 agents, 100,000 calls a day

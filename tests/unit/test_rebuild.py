@@ -174,8 +174,8 @@ def test_a_call_counted_while_the_rebuild_reads_the_hotline_day_is_not_subtracte
     real_listing = harness.reports.listed_calls
     counted: list[bool] = []
 
-    def listing_then_the_stream_counts_b(hotline: str, day: str) -> Any:
-        listing = real_listing(hotline, day)
+    def listing_then_the_stream_counts_b(hotline: str, day: str, shards: int) -> Any:
+        listing = real_listing(hotline, day, shards)
         if not counted:
             counted.append(True)
             assert harness.run(harness.calls(), late) == {"batchItemFailures": []}

@@ -53,6 +53,7 @@ from typing import Any
 from acd_bench.aggregation import bench_aggregation
 from acd_bench.cold_start import bench_cold_start
 from acd_bench.deployment import bench_deployment_size
+from acd_bench.dialer_settle import bench_dialer_settle
 from acd_bench.harness import REPO
 from acd_bench.ingest_warm import bench_ingest_warm
 from acd_bench.live_cost import bench_live_cost
@@ -68,6 +69,7 @@ PARTS: dict[str, Callable[..., dict[str, Any]]] = {
     "local_e2e": bench_local_e2e,
     "deployment_size": bench_deployment_size,
     "live_cost": bench_live_cost,
+    "dialer_settle": bench_dialer_settle,
 }
 QUICK: dict[str, dict[str, Any]] = {
     "ingest_warm": {"rounds": 5, "sim_events": 40},
@@ -82,6 +84,7 @@ QUICK: dict[str, dict[str, Any]] = {
     "local_e2e": {"rounds": 2, "per_round": 100, "max_seconds": 10.0, "default_day": False},
     "deployment_size": {"build": False},
     "live_cost": {"factors": (1, 2), "batch_sizes": (1, 10)},
+    "dialer_settle": {"changes": 300},
 }
 
 

@@ -216,7 +216,7 @@ def build_aggregators(client: Any, settings: HubSettings) -> dict[str, Any]:
     """Both aggregators as the stats function builds them (``functions/stats/app.py``), by
     their consumer names."""
     log = EventsTable(client, settings.events_table)
-    reports = ReportsTable(client, settings.reports_table, settings.cmd_day_shards)
+    reports = ReportsTable(client, settings.reports_table, settings.board_shards)
     built = (AgentStatsAggregator(reports, settings), CallStatsAggregator(log, reports, settings))
     return {aggregator.name: aggregator for aggregator in built}
 

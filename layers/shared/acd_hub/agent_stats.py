@@ -35,6 +35,21 @@ PAUSE_STATES = frozenset({"paused", "outpaused"})
 TALK_STATES = frozenset({"connected", "outconnect"})
 WORK_STATES = frozenset({"working", "outworking"})
 
+# Pause reasons are free text from the ACD (up to 1,024 characters each, any number of them):
+# an agent day keeps the first PAUSE_REASON_CHARS characters of each, its own durations for the
+# PAUSE_REASONS_KEPT reasons that sort first and one sum for the rest, so the day item stays a
+# few KB whatever the ACD sends (DynamoDB refuses items over 400 KB). Which reasons are kept
+# depends only on the set of the day's reasons, never on the order events arrive in: the set
+# only grows as events are applied, so a reason folded into the rest never has to come back
+# out of it, and the live path and the rebuild fold the same way (README "Items stay bounded").
+PAUSE_REASON_CHARS = 80
+PAUSE_REASONS_KEPT = 20
+OTHER_PAUSE_REASONS = "(other reasons)"
+
+
+def bounded_reason(reason: str) -> str:
+    return reason[:PAUSE_REASON_CHARS]
+
 
 def day_bounds_ms(day: date, zone: ZoneInfo) -> tuple[int, int]:
     """[start, end) of a local day in ms; 23 or 25 hours long on DST days."""
@@ -79,7 +94,7 @@ def _interval(event: StoredEvent, start_ms: int, end_ms: int | None, carried: bo
         state=event.state or "unknown",
         start_ms=start_ms,
         end_ms=end_ms,
-        pause_reason=(event.data.get("pause-reason") or "unknown") if event.state in PAUSE_STATES else None,
+        pause_reason=pause_reason_of(event.state, event.data),
         task_id=event.task_id,
         hotline=event.data.get("hotlineid"),
         carried=carried,
@@ -117,14 +132,14 @@ def day_stats(
     agent: str, day: date, events: list[StoredEvent], intervals: list[StateInterval]
 ) -> dict[str, Any]:
     state_ms: dict[str, int] = {}
-    pause_ms: dict[str, int] = {}
+    totals = DayTotals.for_reasons(own_pause_reasons(events))
     for interval in intervals:
         duration = interval.duration_ms
         if not duration:
             continue
         state_ms[interval.state] = state_ms.get(interval.state, 0) + duration
         if interval.pause_reason is not None:
-            pause_ms[interval.pause_reason] = pause_ms.get(interval.pause_reason, 0) + duration
+            totals.add_pause(interval.pause_reason, duration, carried=interval.carried)
     handled: set[str] = set()
     untracked = 0
     for event in {e.key: e for e in events}.values():
@@ -137,9 +152,14 @@ def day_stats(
         "agent": agent,
         "day": day.isoformat(),
         "state_seconds": {state: seconds(ms) for state, ms in sorted(state_ms.items())},
-        "pause_seconds": {reason: seconds(ms) for reason, ms in sorted(pause_ms.items())},
+        "pause_seconds": {reason: seconds(ms) for reason, ms in sorted(totals.pause_totals().items())},
         "calls_handled": len(handled) + untracked,
     }
+
+
+def own_pause_reasons(events: list[StoredEvent]) -> set[str]:
+    """The pause reasons of a day's own events (what decides which reasons a day keeps)."""
+    return {reason for e in events if (reason := pause_reason_of(e.state, e.data)) is not None}
 
 
 @dataclass(frozen=True)
@@ -203,7 +223,7 @@ class BoardEntry:
 
 
 def pause_reason_of(state: str | None, data: Mapping[str, Any]) -> str | None:
-    return (data.get("pause-reason") or "unknown") if state in PAUSE_STATES else None
+    return bounded_reason(str(data.get("pause-reason") or "unknown")) if state in PAUSE_STATES else None
 
 
 @dataclass(frozen=True)
@@ -321,7 +341,7 @@ class AgentDay:
     day_start_ms: int
     day_end_ms: int
     state_ms: dict[str, int] = field(default_factory=dict)
-    pause_ms: dict[str, int] = field(default_factory=dict)
+    pause_ms: dict[str, int] = field(default_factory=dict)  # see DayTotals for the pause fields
     calls_handled: int = 0
     events: int = 0
     first: Link | None = None
@@ -329,6 +349,9 @@ class AgentDay:
     complete_to_ms: int | None = None
     updated_at: str | None = None
     version: int | None = None
+    pause_other_ms: int = 0
+    carried_pause_ms: dict[str, int] = field(default_factory=dict)
+    pause_folded: bool = False
 
     @classmethod
     def empty(cls, agent: str, day: str, zone: ZoneInfo) -> AgentDay:
@@ -339,6 +362,26 @@ class AgentDay:
     def written(self, stamp: str) -> AgentDay:
         """As it is once written over the version read."""
         return replace(self, updated_at=stamp, version=(self.version or 0) + 1)
+
+    def totals(self) -> DayTotals:
+        """Its time per state and pause reason, as a copy to add to."""
+        return DayTotals(
+            dict(self.state_ms),
+            dict(self.pause_ms),
+            self.pause_other_ms,
+            dict(self.carried_pause_ms),
+            self.pause_folded,
+        )
+
+    def with_totals(self, totals: DayTotals) -> AgentDay:
+        return replace(
+            self,
+            state_ms=totals.state_ms,
+            pause_ms=totals.pause_ms,
+            pause_other_ms=totals.pause_other_ms,
+            carried_pause_ms=totals.carried_pause_ms,
+            pause_folded=totals.pause_folded,
+        )
 
     def to_item(self) -> dict[str, Any]:
         item: dict[str, Any] = {
@@ -353,6 +396,9 @@ class AgentDay:
             "events": self.events,
         }
         optional = {
+            "pause_other_ms": self.pause_other_ms or None,
+            "carried_pause_ms": self.carried_pause_ms or None,
+            "pause_folded": self.pause_folded or None,
             "first": None if self.first is None else self.first.to_item(),
             "last": None if self.last is None else self.last.to_item(),
             "complete_to_ms": self.complete_to_ms,
@@ -377,25 +423,94 @@ class AgentDay:
             complete_to_ms=None if item.get("complete_to_ms") is None else int(item["complete_to_ms"]),
             updated_at=item.get("updated_at"),
             version=int(item.get("version") or 0),
+            pause_other_ms=int(item.get("pause_other_ms") or 0),
+            carried_pause_ms={name: int(ms) for name, ms in (item.get("carried_pause_ms") or {}).items()},
+            pause_folded=bool(item.get("pause_folded")),
         )
 
 
 @dataclass
 class DayTotals:
-    """Milliseconds per state and per pause reason of one agent-day (integers; seconds on read)."""
+    """Milliseconds per state and per pause reason of one agent-day (integers; seconds on read).
+
+    Pause time is kept in three parts (see PAUSE_REASONS_KEPT): ``pause_ms``, the day's own
+    pauses of the kept reasons (the keys are the kept reasons, zero included: a reason whose
+    only pause is still open is kept all the same); ``pause_other_ms``, the day's own pauses of
+    the other reasons; ``carried_pause_ms``, the part after midnight of the day before's last
+    state, by reason (one link at a time, so at most one reason once a change is applied).
+    ``pause_folded``: the day has had more reasons than it keeps."""
 
     state_ms: dict[str, int] = field(default_factory=dict)
     pause_ms: dict[str, int] = field(default_factory=dict)
+    pause_other_ms: int = 0
+    carried_pause_ms: dict[str, int] = field(default_factory=dict)
+    pause_folded: bool = False
 
-    def add(self, link: Link, ms: int) -> None:
-        for totals, name in ((self.state_ms, link.state), (self.pause_ms, link.pause_reason)):
-            if name is None:
-                continue
-            value = totals.get(name, 0) + ms
+    @classmethod
+    def for_reasons(cls, reasons: set[str]) -> DayTotals:
+        """Empty totals of a day whose own pauses have these reasons (the rebuild, the oracle)."""
+        totals = cls()
+        for reason in sorted(reasons):
+            totals.admit(reason)
+        return totals
+
+    def admit(self, reason: str) -> None:
+        """A pause of the day's own with ``reason`` is applied: keep the reason if it is among
+        the first PAUSE_REASONS_KEPT (in sort order) the day has seen, folding the last kept one
+        into the rest when it no longer is."""
+        reason = bounded_reason(reason)
+        if reason in self.pause_ms:
+            return
+        if len(self.pause_ms) < PAUSE_REASONS_KEPT and not self.pause_folded:
+            self.pause_ms[reason] = 0
+            return
+        self.pause_folded = True
+        last = max(self.pause_ms)
+        if reason < last:
+            # a reason folded before sorts after ``last`` (else it would be kept): this one is new
+            self.pause_other_ms += self.pause_ms.pop(last)
+            self.pause_ms[reason] = 0
+
+    def add(self, link: Link, ms: int, day: str) -> None:
+        """``ms`` of ``link``'s state fall on ``day`` (negative: no longer)."""
+        value = self.state_ms.get(link.state, 0) + ms
+        if value:
+            self.state_ms[link.state] = value
+        else:
+            self.state_ms.pop(link.state, None)
+        if link.pause_reason is not None:
+            self.add_pause(link.pause_reason, ms, carried=link.day != day)
+
+    def add_pause(self, reason: str, ms: int, *, carried: bool) -> None:
+        reason = bounded_reason(reason)
+        if carried:
+            value = self.carried_pause_ms.get(reason, 0) + ms
             if value:
-                totals[name] = value
+                self.carried_pause_ms[reason] = value
             else:
-                del totals[name]
+                self.carried_pause_ms.pop(reason, None)
+            return
+        if reason not in self.pause_ms and not self.pause_folded and len(self.pause_ms) < PAUSE_REASONS_KEPT:
+            self.admit(reason)  # a day stored before reasons were kept explicitly
+        if reason in self.pause_ms:
+            self.pause_ms[reason] += ms
+        else:
+            self.pause_other_ms += ms
+
+    def pause_totals(self) -> dict[str, int]:
+        """Pause time as reports show it: each kept reason (with its part carried in from the day
+        before), the part carried in of a reason the day has no pause of when nothing is folded,
+        and the rest under OTHER_PAUSE_REASONS. Sums to the day's whole pause time."""
+        shown = dict(self.pause_ms)
+        other = self.pause_other_ms
+        for reason, ms in self.carried_pause_ms.items():
+            if reason in shown or not self.pause_folded:
+                shown[reason] = shown.get(reason, 0) + ms
+            else:
+                other += ms
+        if other:
+            shown[OTHER_PAUSE_REASONS] = shown.get(OTHER_PAUSE_REASONS, 0) + other
+        return {reason: ms for reason, ms in shown.items() if ms}
 
 
 def insert_event(

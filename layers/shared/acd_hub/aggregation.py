@@ -43,8 +43,8 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any, Protocol
 
 from acd_hub import agent_stats, backoff, call_stats, concurrency, freshness, keys
-from acd_hub.agent_stats import AgentDay, BoardEntry, DayTotals, Link, TalkMarker, TimelineEntry
-from acd_hub.call_stats import CallSummary, Contribution, CounterKey, ListedCall, StoredCall
+from acd_hub.agent_stats import AgentDay, BoardEntry, Link, TalkMarker, TimelineEntry
+from acd_hub.call_stats import CallSummary, Contribution, CounterKey, ListedCall, ShardCounts, StoredCall
 from acd_hub.events import StoredEvent, StreamRecord
 from acd_hub.ports import (
     AddCounters,
@@ -56,8 +56,8 @@ from acd_hub.ports import (
     EventLog,
     Put,
     PutVersioned,
+    RecordShards,
     Relink,
-    ReplaceBoard,
     ReportsStore,
     ReportWrite,
     Throttled,
@@ -367,6 +367,7 @@ class AgentStatsAggregator:
                     window.forget(agent)
                     continue
                 if neighbours is None:
+                    self._board_after(report, window, patience)
                     return False
                 # compute
                 change = self._plan(
@@ -383,6 +384,7 @@ class AgentStatsAggregator:
             except Cancelled as cancelled:
                 last = cancelled
                 if cancelled.failed(NEW_STATE):
+                    self._board_after(report, window, patience)
                     return False  # stored by an earlier delivery: a duplicate
                 talk = change.talk
                 if talk is not None and change.talk_index is not None and cancelled.failed(change.talk_index):
@@ -393,8 +395,20 @@ class AgentStatsAggregator:
             window.remember(agent, change.days, change.board)
             if change.talk is not None:
                 window.talked.add(change.talk)
+            self._board_after(report, window, patience)
             return True
         raise Conflict(f"agent {agent}: gave up after {MAX_ATTEMPTS} conflicting attempts ({last})")
+
+    def _board_after(self, report: AgentEvent, window: AgentWindow, patience: backoff.Patience) -> None:
+        throttled = 0
+        while True:
+            try:
+                self._show_on_board(report.event, report.agent, window)
+            except Throttled as exc:
+                _throttled(patience, throttled, exc)
+                throttled += 1
+                continue
+            return
 
     def _neighbours(
         self, report: AgentEvent, sort_key: str, read: dict[str, AgentDay | None]
@@ -445,14 +459,18 @@ class AgentStatsAggregator:
         moves, placed, relinked = agent_stats.insert_event(new, before, after_ms, zone)
 
         days = dict(read)
-        days[day] = days[day] or AgentDay.empty(agent, day, zone)
+        own = days[day] = days[day] or AgentDay.empty(agent, day, zone)
+        if new.pause_reason is not None:  # the day's reasons grow by this one before any ms move
+            admitted = own.totals()
+            admitted.admit(new.pause_reason)
+            days[day] = own.with_totals(admitted)
         for moved_day, entries in moves.items():
             target = days.get(moved_day)
             assert target is not None, f"ms moved to {moved_day}, outside the event's window"
-            totals = DayTotals(dict(target.state_ms), dict(target.pause_ms))
+            totals = target.totals()
             for link, ms in entries:
-                totals.add(link, ms)
-            days[moved_day] = replace(target, state_ms=totals.state_ms, pause_ms=totals.pause_ms)
+                totals.add(link, ms, moved_day)
+            days[moved_day] = target.with_totals(totals)
         today = days[day]
         assert today is not None
         days[day] = replace(
@@ -502,17 +520,21 @@ class AgentStatsAggregator:
                 continue
             written = days[each_day] = changed.written(stamp)
             writes.append(PutVersioned(written, read_version))
-        board = self._board(event, board, writes)
         return _AgentChange(writes, days, board, talk, talk_index)
 
-    @staticmethod
-    def _board(event: StoredEvent, board: BoardEntry | None, writes: list[ReportWrite]) -> BoardEntry | None:
-        """The board shows the agent's newest event: replace the entry only with a newer one."""
+    def _show_on_board(self, event: StoredEvent, agent: str, window: AgentWindow) -> None:
+        """The board shows the agent's newest event: put the entry only if this one is newer
+        than the one this batch knows of (the store checks again: a newer one stays). Outside
+        the agent's transaction, after it (or after finding the event applied before, so a
+        retry after a lost answer still shows it)."""
+        board = window.boards.get(agent)
         if board is not None and board.order >= event.order:
-            return board
+            return
         entry = BoardEntry.of_event(event)
-        writes.append(Create(entry) if board is None else ReplaceBoard(entry, board))
-        return entry
+        if self._reports.show_on_board(entry):
+            window.boards[agent] = entry
+        else:
+            window.boards.pop(agent, None)  # a newer one is there: read it with the next load
 
 
 # -- call stats -----------------------------------------------------------------------------------
@@ -535,6 +557,9 @@ class CallStatsAggregator:
         self._notes = freshness.FreshnessNotes()
         # an agent state's previous stored event, read ahead for a batch (see prepare)
         self._previous: dict[str, StoredEvent] = {}
+        # the shard counts this one writes with, and the hotline days it has recorded them for
+        self._shards = ShardCounts(settings.kpi_shards, settings.listing_shards)
+        self._recorded: set[RecordShards] = set()
 
     def prepare(self, items: list[dict[str, Any]]) -> None:
         """Each agent state may close the after-call work of the state before it. For an
@@ -622,6 +647,7 @@ class CallStatsAggregator:
                     return False
                 # write, under the version read
                 self._reports.commit(writes)
+                self._recorded.update(w for w in writes if isinstance(w, RecordShards))
             except Throttled as exc:
                 known = None
                 _throttled(patience, throttled, exc)
@@ -654,37 +680,74 @@ class CallStatsAggregator:
 
     def _plan(self, task_id: str, summary: CallSummary, old: StoredCall | None) -> list[ReportWrite]:
         """The summary under its version, its listing, the counters' differences and the wait
-        index; nothing if the stored summary and contribution are already these."""
+        index; nothing if the stored summary and contribution are already these. The old
+        reports are retracted from the shards the stored summary says they were written to,
+        the new ones go to the shards of today's counts."""
         contribution = call_stats.contribution(summary, self._settings.service_level_seconds)
+        now = self._shards
         if old is not None and old.summary == summary and old.contribution == contribution:
-            return []
+            return []  # where it is stays where it is: readers read every shard recorded
         stored = old.contribution if old else None
+        was = self.written_with(old)
         stamp = now_iso()
         read_version = None if old is None else old.version
         writes: list[ReportWrite] = [
-            PutVersioned(StoredCall(summary, contribution, version=read_version).written(stamp), read_version)
+            PutVersioned(
+                StoredCall(summary, contribution, version=read_version, shards=now).written(stamp),
+                read_version,
+            )
         ]
-        if summary.listing_place:
-            writes.append(Put(ListedCall(summary, stamp)))
-        if old is not None and old.summary.listing_place not in (None, summary.listing_place):
-            writes.append(Delete(ListedCall(old.summary)))
-        for key, deltas in self._counter_changes(task_id, stored, contribution).items():
+        listed = ListedCall(summary, stamp, now.listing_shard(task_id)) if summary.listing_place else None
+        unlisted = None
+        if old is not None and old.summary.listing_place is not None:
+            unlisted = ListedCall(old.summary, shard=was.listing_shard(task_id))
+        moved = unlisted is not None and (
+            listed is None or self._reports_key(unlisted) != self._reports_key(listed)
+        )
+        if moved and unlisted is not None:
+            writes.append(Delete(unlisted))
+        if listed is not None and (unlisted is None or moved or unlisted.listed != listed.listed):
+            writes.append(Put(listed))
+        for key, deltas in self._counter_changes(task_id, stored, was, contribution, now).items():
             writes.append(AddCounters(key, deltas, self._settings.service_level_seconds, stamp))
-        old_waits = call_stats.wait_entries(stored, task_id)
-        new_waits = call_stats.wait_entries(contribution, task_id)
+        old_waits = call_stats.wait_entries(stored, task_id, was.listing_shard(task_id))
+        new_waits = call_stats.wait_entries(contribution, task_id, now.listing_shard(task_id))
         writes += [Delete(wait) for wait in old_waits if wait not in new_waits]
         writes += [Put(wait) for wait in new_waits if wait not in old_waits]
+        places = {(contribution.hotline, contribution.day)} if contribution else set()
+        if summary.listing_place:
+            places.add(summary.listing_place[:2])
+        for hotline, day in sorted(places):
+            record = RecordShards(hotline, day, now)
+            if record not in self._recorded:
+                writes.append(record)
         return writes
 
+    @staticmethod
+    def _reports_key(listed: ListedCall) -> tuple[Any, ...]:
+        return (listed.summary.listing_place, listed.shard)
+
+    def written_with(self, stored: StoredCall | None) -> ShardCounts:
+        """The shard counts a stored call's reports are in: recorded with it, or for a call
+        stored before they were, the listing in one partition and the KPI setting's count."""
+        if stored is not None and stored.shards is not None:
+            return stored.shards
+        return ShardCounts(self._settings.kpi_shards, 1)
+
     def _counter_changes(
-        self, task_id: str, old: Contribution | None, new: Contribution | None
+        self,
+        task_id: str,
+        old: Contribution | None,
+        was: ShardCounts,
+        new: Contribution | None,
+        now: ShardCounts,
     ) -> dict[CounterKey, dict[str, int]]:
         """Retract the stored contribution, add the new one: the non-zero differences per item."""
         changes: dict[CounterKey, dict[str, int]] = {}
-        shard = keys.shard_of(task_id, self._settings.kpi_shards)
-        for contribution, sign in ((old, -1), (new, 1)):
+        for contribution, sign, counts in ((old, -1, was), (new, 1, now)):
             if contribution is None:
                 continue
+            shard = counts.kpi_shard(task_id)
             for interval in (None, contribution.interval):
                 counters = changes.setdefault(
                     CounterKey(contribution.hotline, contribution.day, shard, interval), {}

@@ -21,11 +21,17 @@ from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from acd_hub import keys
 from acd_hub.agent_stats import WORK_STATES, seconds
 from acd_hub.events import StoredEvent
 from acd_hub.keys import iso_utc
 
 INTERVAL_MINUTES = 15
+# A call lists the agents it reached in the order it reached them, the first MAX_CALL_AGENTS of
+# them (and how many more): a call forwarded round a group thousands of times must not grow its
+# summary and listing items towards DynamoDB's 400 KB. A function of the call's events, so the
+# same whatever order they came in.
+MAX_CALL_AGENTS = 50
 TERMINAL_ROUTING = {
     "Rejected": "rejected",
     "BadCall": "badcall",
@@ -55,11 +61,12 @@ class CallSummary:
     recorded: bool
     classification: str | None
     started_ms: int | None
-    event_count: int
+    event_count: int | None  # None in a listing copy, which leaves it out (see ListedCall)
     day: str | None = None
     interval: str | None = None
     # What makes a duration unknown: events whose times contradict their order (PROBLEMS).
     problems: list[str] = field(default_factory=list)
+    more_agents: int = 0  # agents reached beyond the MAX_CALL_AGENTS listed
 
     def as_dict(self) -> dict[str, Any]:
         summary = asdict(self)
@@ -67,6 +74,8 @@ class CallSummary:
             del summary["day"], summary["interval"]
         if not self.problems:
             del summary["problems"]
+        if not self.more_agents:
+            del summary["more_agents"]
         return summary
 
     @classmethod
@@ -88,10 +97,11 @@ class CallSummary:
             recorded=bool(item.get("recorded")),
             classification=item.get("classification"),
             started_ms=item.get("started_ms"),
-            event_count=int(item.get("event_count") or 0),
+            event_count=None if item.get("event_count") is None else int(item["event_count"]),
             day=item.get("day"),
             interval=item.get("interval"),
             problems=list(item.get("problems") or []),
+            more_agents=int(item.get("more_agents") or 0),
         )
 
     @property
@@ -218,7 +228,8 @@ def call_summary(
         direction="inbound" if inbound else "outbound",
         hotline=hotline,
         group=group,
-        agents=agents,
+        agents=agents[:MAX_CALL_AGENTS],
+        more_agents=max(0, len(agents) - MAX_CALL_AGENTS),
         started=_iso(started_ms),
         answered=_iso(answered_ms),
         ended=_iso(ended_ms),
@@ -400,14 +411,41 @@ def contribution(summary: CallSummary, sl_seconds: int) -> Contribution | None:
 
 
 @dataclass(frozen=True)
+class ShardCounts:
+    """How many partitions a hotline day's reports are spread over, by task id: its KPI
+    counters (``kpi``) and its call listing and wait index (``listing``). A call's reports are
+    where these counts put them when it was written, so a later change of the call finds them
+    there (its summary records the counts), whatever the setting is by then."""
+
+    kpi: int
+    listing: int
+
+    def kpi_shard(self, task_id: str) -> int:
+        return keys.shard_of(task_id, self.kpi)
+
+    def listing_shard(self, task_id: str) -> int:
+        # one partition: the key the listing had before it was sharded (shard 0, no suffix)
+        return 0 if self.listing == 1 else keys.shard_of(task_id, self.listing)
+
+    def to_item(self) -> dict[str, int]:
+        return {"kpi": self.kpi, "listing": self.listing}
+
+    @classmethod
+    def from_item(cls, item: Mapping[str, Any]) -> ShardCounts:
+        return cls(kpi=int(item["kpi"]), listing=int(item["listing"]))
+
+
+@dataclass(frozen=True)
 class StoredCall:
-    """A call summary as stored: with the contribution its counters hold, and a version (the
+    """A call summary as stored: with the contribution its counters hold, the shard counts its
+    reports were written with (None: stored before they were recorded), and a version (the
     one read: 0 if stored before items carried one, None if not stored)."""
 
     summary: CallSummary
     contribution: Contribution | None
     updated_at: str | None = None
     version: int | None = None
+    shards: ShardCounts | None = None
 
     def written(self, stamp: str) -> StoredCall:
         return replace(self, updated_at=stamp, version=(self.version or 0) + 1)
@@ -421,6 +459,8 @@ class StoredCall:
         }
         if self.version is not None:
             item["version"] = self.version
+        if self.shards is not None:
+            item["shards"] = self.shards.to_item()
         return item
 
     @classmethod
@@ -431,18 +471,29 @@ class StoredCall:
             contribution=Contribution.from_item(kpi) if kpi else None,
             updated_at=item.get("updated_at"),
             version=int(item.get("version") or 0),
+            shards=ShardCounts.from_item(item["shards"]) if item.get("shards") else None,
         )
 
 
 @dataclass(frozen=True)
 class ListedCall:
-    """A copy of a call's summary in its hotline's listing of the day (``acd-report calls``)."""
+    """A copy of a call's summary in its hotline's listing of the day (``acd-report calls``),
+    in one of the listing's shards. It leaves out the count of the call's events, which most
+    events change and nothing listed shows: the copy (a transactional put, 2 WRU) is written
+    only when a field it holds changes."""
 
     summary: CallSummary
     updated_at: str | None = None
+    shard: int = 0
+
+    @property
+    def listed(self) -> CallSummary:
+        return replace(self.summary, event_count=None)
 
     def to_item(self) -> dict[str, Any]:
-        return {**self.summary.as_dict(), "kind": "call", "updated_at": self.updated_at}
+        listed = self.listed.as_dict()
+        del listed["event_count"]
+        return {**listed, "kind": "call", "updated_at": self.updated_at}
 
 
 @dataclass(frozen=True)
@@ -466,19 +517,20 @@ class WaitEntry:
     interval: str | None
     wait_ms: int
     task_id: str
+    shard: int = 0  # the index is spread like the listing (ShardCounts.listing)
 
     def to_item(self) -> dict[str, Any]:
         return {"kind": "wait", "wait_ms": self.wait_ms, "task_id": self.task_id}
 
 
-def wait_entries(contribution: Contribution | None, task_id: str) -> list[WaitEntry]:
+def wait_entries(contribution: Contribution | None, task_id: str, shard: int = 0) -> list[WaitEntry]:
     """Where an answered call stands in the wait index: its day's and its interval's."""
     if contribution is None or contribution.wait_ms is None:
         return []
     hotline, day, wait = contribution.hotline, contribution.day, contribution.wait_ms
     return [
-        WaitEntry(hotline, day, None, wait, task_id),
-        WaitEntry(hotline, day, contribution.interval, wait, task_id),
+        WaitEntry(hotline, day, None, wait, task_id, shard),
+        WaitEntry(hotline, day, contribution.interval, wait, task_id, shard),
     ]
 
 

@@ -17,7 +17,7 @@ from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from acd_hub.agent_stats import AgentDay, BoardEntry, Link, TalkMarker, TimelineEntry
-from acd_hub.call_stats import CallSummary, CounterKey, ListedCall, StoredCall, WaitEntry
+from acd_hub.call_stats import CounterKey, ListedCall, ShardCounts, StoredCall, WaitEntry
 from acd_hub.events import StoredEvent
 
 # -- the events table ------------------------------------------------------------------------------
@@ -75,7 +75,7 @@ class EventLog(Protocol):
 class Create:
     """A report that must not exist yet: a duplicate delivery fails here and changes nothing."""
 
-    report: TimelineEntry | TalkMarker | BoardEntry
+    report: TimelineEntry | TalkMarker
 
 
 @dataclass(frozen=True)
@@ -102,14 +102,6 @@ class CheckAgentDay:
     agent: str
     day: str
     read_version: int | None
-
-
-@dataclass(frozen=True)
-class ReplaceBoard:
-    """The board entry, only if the stored one still shows ``previous`` (a newer one stays)."""
-
-    entry: BoardEntry
-    previous: BoardEntry
 
 
 @dataclass(frozen=True)
@@ -154,17 +146,27 @@ class CheckCounters:
     read: Mapping[str, int]
 
 
+@dataclass(frozen=True)
+class RecordShards:
+    """Add ``counts`` to the shard counts a hotline day's reports were written with (a set: its
+    readers read every shard of the largest)."""
+
+    hotline: str
+    day: str
+    counts: ShardCounts
+
+
 ReportWrite = (
     Create
     | Relink
     | PutVersioned
     | CheckAgentDay
-    | ReplaceBoard
     | Put
     | Delete
     | AddCounters
     | CorrectCounters
     | CheckCounters
+    | RecordShards
 )
 
 
@@ -232,6 +234,10 @@ class ReportsStore(Protocol):
         """All or nothing; raises :class:`Cancelled` when a condition failed."""
         ...
 
+    def show_on_board(self, entry: BoardEntry) -> bool:
+        """The agent's board entry, unless the stored one shows a later event (False then)."""
+        ...
+
     def note_batch(self, consumer: str, progress: BatchProgress) -> None: ...
 
     # -- what the rebuild reads and replaces --
@@ -242,13 +248,20 @@ class ReportsStore(Protocol):
 
     def board_entry(self, agent: str) -> BoardEntry | None: ...
 
-    def listed_calls(self, hotline: str, day: str) -> list[CallSummary]: ...
+    def shard_counts(self, hotline: str, day: str) -> tuple[set[int], set[int]] | None:
+        """The KPI and listing shard counts a hotline day was written with; None if none was
+        recorded (written before counts were)."""
+        ...
+
+    def listed_calls(self, hotline: str, day: str, shards: int) -> list[ListedCall]:
+        """The day's listing, from shards ``0 .. shards - 1``."""
+        ...
 
     def counters(self, hotline: str, day: str, shard: int) -> dict[CounterKey, dict[str, int]]:
         """One shard's counter items of a hotline day (the day's and each interval's)."""
         ...
 
-    def waits(self, hotline: str, day: str, interval: str | None) -> set[WaitEntry]: ...
+    def waits(self, hotline: str, day: str, interval: str | None, shards: int) -> set[WaitEntry]: ...
 
     def replace(
         self,

@@ -18,13 +18,12 @@ while the stream keeps running:
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from typing import Any
 
-from acd_hub import agent_stats, backoff, keys
+from acd_hub import agent_stats, backoff
 from acd_hub.agent_stats import AgentDay, BoardEntry, DayTotals, Link, TalkMarker, TimelineEntry
 from acd_hub.aggregation import (
     CALL_CMDS,
@@ -34,18 +33,16 @@ from acd_hub.aggregation import (
     now_iso,
     shift,
 )
-from acd_hub.call_stats import COUNTERS, CounterKey, ListedCall, WaitEntry, wait_entries
+from acd_hub.call_stats import COUNTERS, CounterKey, ListedCall, ShardCounts, WaitEntry, wait_entries
 from acd_hub.events import StoredEvent
 from acd_hub.ports import (
     Cancelled,
     CheckCounters,
     CorrectCounters,
-    Create,
     Delete,
     EventLog,
     Put,
     PutVersioned,
-    ReplaceBoard,
     ReportsStore,
     ReportWrite,
 )
@@ -190,10 +187,8 @@ class Rebuilder:
         stored = self._reports.board_entry(str(latest.agent))
         if stored == entry or (stored and stored.order > latest.order):
             return
-        write = Create(entry) if stored is None else ReplaceBoard(entry, stored)
-        with contextlib.suppress(Cancelled):  # a newer event got there first: it stays
-            self._reports.commit([write])
-        self.summary.items_written += 1
+        if self._reports.show_on_board(entry):  # else a newer event got there first: it stays
+            self.summary.items_written += 1
 
     def _agent_truth(
         self,
@@ -220,15 +215,17 @@ class Rebuilder:
             timeline.append(TimelineEntry(agent, link, event.key, event.task_id, event.data.get("hotlineid")))
         talked = {e.task_id for e in ordered if e.state in agent_stats.TALK_STATES and e.task_id}
         markers = [TalkMarker(agent, day, task) for task in sorted(talked)]
-        totals = DayTotals()
+        totals = DayTotals.for_reasons(agent_stats.own_pause_reasons(ordered))
         for interval in intervals:
             if interval.duration_ms:
-                totals.add(Link(day, "", 0, interval.state, interval.pause_reason), interval.duration_ms)
+                # a state carried in from the day before is that day's link
+                link_day = shift(day, -1) if interval.carried else day
+                totals.add(
+                    Link(link_day, "", 0, interval.state, interval.pause_reason), interval.duration_ms, day
+                )
         untracked = sum(1 for e in ordered if e.state in agent_stats.TALK_STATES and not e.task_id)
         truth = replace(
-            AgentDay.empty(agent, day, zone),
-            state_ms=totals.state_ms,
-            pause_ms=totals.pause_ms,
+            AgentDay.empty(agent, day, zone).with_totals(totals),
             calls_handled=len(talked) + untracked,
             events=len(ordered),
             first=timeline[0].link,
@@ -275,16 +272,17 @@ class Rebuilder:
         runs: the counters are read before and after the calls, and the corrections are written
         only if they still hold what was read (see :meth:`_correct`); else all is read again."""
         for attempt in range(MAX_ATTEMPTS):
-            before = self._counters(hotline, day)
-            truth, waits, stale_listing = self._truth(hotline, day)
-            stored_counters = self._counters(hotline, day)
-            if stored_counters != before:  # a call was counted meanwhile: the reads disagree
-                backoff.after_conflict(attempt)
+            shards = self.shards_of(hotline, day)
+            before = self._counters(hotline, day, shards.kpi)
+            truth, waits, stale_listing = self._truth(hotline, day, shards.listing)
+            stored_counters = self._counters(hotline, day, shards.kpi)
+            if stored_counters != before or self.shards_of(hotline, day) != shards:
+                backoff.after_conflict(attempt)  # a call was counted meanwhile: the reads disagree
                 continue
             touched = set(truth) | set(stored_counters)
             stored_waits: set[WaitEntry] = set()
             for interval in {None} | {key.interval for key in touched if key.interval is not None}:
-                stored_waits |= self._reports.waits(hotline, day, interval)
+                stored_waits |= self._reports.waits(hotline, day, interval, shards.listing)
             corrections = {}
             for key in sorted(touched, key=_counter_order):
                 have, want = stored_counters.get(key, {}), truth.get(key, {})
@@ -295,7 +293,7 @@ class Rebuilder:
             others += [Delete(w) for w in sorted(stored_waits - waits, key=_wait_order)]
             others += [Delete(entry) for entry in stale_listing]
             try:
-                self._correct(hotline, day, stored_counters, corrections, others)
+                self._correct(hotline, day, stored_counters, corrections, others, kpi_shards=shards.kpi)
             except Cancelled:
                 backoff.after_conflict(attempt)
                 continue
@@ -307,34 +305,48 @@ class Rebuilder:
             return
         raise Conflict(f"hotline {hotline} on {day}: the stream kept changing it; try again")
 
+    def shards_of(self, hotline: str, day: str) -> ShardCounts:
+        """How many shards to read of a hotline day: up to the largest count it was written
+        with; a day written before counts were recorded, the KPI setting's and one listing."""
+        recorded = self._reports.shard_counts(hotline, day)
+        kpi, listing = recorded or (set(), set())
+        return ShardCounts(max(kpi or {self._settings.kpi_shards}), max(listing or {1}))
+
     def _truth(
-        self, hotline: str, day: str
+        self, hotline: str, day: str, listing_shards: int
     ) -> tuple[dict[CounterKey, dict[str, int]], set[WaitEntry], list[ListedCall]]:
-        """The counters and waits the day's listed calls add up to, and the stale listings."""
-        listing = self._reports.listed_calls(hotline, day)
-        stored_calls = self._reports.calls([entry.task_id for entry in listing])
+        """The counters and waits the day's listed calls add up to, and the stale listings (a
+        copy where its call's summary does not put it)."""
+        listing = self._reports.listed_calls(hotline, day, listing_shards)
+        stored_calls = self._reports.calls([entry.summary.task_id for entry in listing])
         truth: dict[CounterKey, dict[str, int]] = {}
         waits: set[WaitEntry] = set()
         stale_listing: list[ListedCall] = []
         for entry in listing:
-            stored = stored_calls.get(entry.task_id)
-            if stored is None or stored.summary.listing_place != entry.listing_place:
-                stale_listing.append(ListedCall(entry))
+            task_id = entry.summary.task_id
+            stored = stored_calls.get(task_id)
+            written_with = self._calls.written_with(stored)
+            if (
+                stored is None
+                or stored.summary.listing_place != entry.summary.listing_place
+                or written_with.listing_shard(task_id) != entry.shard
+            ):
+                stale_listing.append(entry)
                 continue
             contribution = stored.contribution
             if contribution is None or (contribution.hotline, contribution.day) != (hotline, day):
                 continue
-            shard = keys.shard_of(entry.task_id, self._settings.kpi_shards)
+            shard = written_with.kpi_shard(task_id)
             for interval in (None, contribution.interval):
                 counters = truth.setdefault(CounterKey(hotline, day, shard, interval), {})
                 for name, value in contribution.counters.items():
                     counters[name] = counters.get(name, 0) + value
-            waits |= set(wait_entries(contribution, entry.task_id))
+            waits |= set(wait_entries(contribution, task_id, written_with.listing_shard(task_id)))
         return truth, waits, stale_listing
 
-    def _counters(self, hotline: str, day: str) -> dict[CounterKey, dict[str, int]]:
+    def _counters(self, hotline: str, day: str, shards: int) -> dict[CounterKey, dict[str, int]]:
         stored: dict[CounterKey, dict[str, int]] = {}
-        for shard in range(self._settings.kpi_shards):
+        for shard in range(shards):
             stored |= self._reports.counters(hotline, day, shard)
         return stored
 
@@ -345,13 +357,15 @@ class Rebuilder:
         read: dict[CounterKey, dict[str, int]],
         corrections: dict[CounterKey, dict[str, int]],
         others: list[ReportWrite],
+        *,
+        kpi_shards: int,
     ) -> None:
         """Every live change of a hotline day adds to its day counters (one item per shard), so
         each transaction here carries a condition on all of them: the corrections are written
         only onto the counters they were computed from. Large days take several transactions,
         each guarded the same way (a later one failing leaves the earlier ones right: a retry
         reads them back)."""
-        days = [CounterKey(hotline, day, shard, None) for shard in range(self._settings.kpi_shards)]
+        days = [CounterKey(hotline, day, shard, None) for shard in range(kpi_shards)]
         expected = {key: dict(read.get(key, {})) for key in days}
         pending: list[ReportWrite] = [
             CorrectCounters(key, delta, read.get(key, {}))

@@ -13,13 +13,24 @@ agent timeline: one per applied state       ``TIMELINE#<agent>#<day>``        ``
 a call the agent talked in that day         ``TIMELINE#<agent>#<day>``        ``TALK#<taskid>``
 live board entry                            ``BOARD#<shard>``                 ``AGENT#<agent>``
 call summary (+ its KPI contribution)       ``CALL#<taskid>``                 ``SUMMARY``
-calls of a hotline's day (listing)          ``CALLS#<hotline>#<day>``         ``<started>#<taskid>``
+calls of a hotline's day (listing, shard)   ``CALLS#<hotline>#<day>[#<s>]``   ``<started>#<taskid>``
 hotline day counters (one per shard)        ``KPI#<hotline>#<day>#<shard>``   ``DAY``
 hotline 15-minute counters (per shard)      ``KPI#<hotline>#<day>#<shard>``   ``IV#<interval>``
-waits of answered calls (max wait), day     ``WAIT#<hotline>#<day>``          ``<wait ms>#<taskid>``
-... and per 15-minute interval              ``WAIT#<hotline>#<day>#<iv>``     ``<wait ms>#<taskid>``
+waits of answered calls (max wait), day     ``WAIT#<hotline>#<day>[#<s>]``    ``<wait ms>#<taskid>``
+... and per 15-minute interval              ``WAIT#<hotline>#<day>#<iv>[#<s>]``  ``<wait ms>#<taskid>``
+shard counts a hotline day was written with ``SHARDS#<hotline>#<day>``        ``SHARDS``
+shard counts the live board was written with ``SHARDS#BOARD``                 ``SHARDS``
 freshness of a consumer on a stream shard  ``FRESHNESS``                     ``<consumer>#<shard>``
 ==========================================  ================================  =====================
+
+Hot keys are spread by task id (the listing and the wait index, ``listing_shards``; the
+counters, ``kpi_shards``) or by agent (the board, ``board_shards``); shard 0 of the listing and
+the wait index has no suffix, the key they had when they were one partition. Each writer
+records the counts it writes with in a ``SHARDS#`` item (a number set, ``ADD``: a union, so
+writers never conflict over what they add) the first time a container writes a hotline day or
+the board, in the same transaction: a reader reads every shard up to the largest count
+recorded, so it never guesses, and a call summary records the counts of its own reports, so a
+late change of the call retracts them where they are after a change of setting.
 
 Writes are single ``TransactWriteItems`` guarded by conditions on what was read (a version on
 agent days and call summaries), so concurrent aggregators, retried batches and a rebuild never
@@ -55,9 +66,9 @@ from acd_hub.ports import (
     Delete,
     Put,
     PutVersioned,
+    RecordShards,
     Refused,
     Relink,
-    ReplaceBoard,
     ReportWrite,
     Throttled,
 )
@@ -97,12 +108,25 @@ def call_summary_key(task_id: str) -> Key:
     return keys.call_pk(task_id), "SUMMARY"
 
 
-def calls_pk(hotline: object, day: str) -> str:
-    return f"CALLS#{hotline if hotline is not None else 'none'}#{day}"
+def _sharded(pk: str, shard: int) -> str:
+    return pk if shard == 0 else f"{pk}#{shard}"
 
 
-def listing_key(summary: CallSummary) -> Key:
-    return calls_pk(summary.hotline, str(summary.day)), f"{summary.started}#{summary.task_id}"
+def calls_pk(hotline: object, day: str, shard: int = 0) -> str:
+    return _sharded(f"CALLS#{hotline if hotline is not None else 'none'}#{day}", shard)
+
+
+def listing_key(listed: ListedCall) -> Key:
+    summary = listed.summary
+    return calls_pk(summary.hotline, str(summary.day), listed.shard), f"{summary.started}#{summary.task_id}"
+
+
+SHARDS_SK = "SHARDS"
+BOARD_SHARDS_KEY: Key = ("SHARDS#BOARD", SHARDS_SK)
+
+
+def shards_key(hotline: object, day: str) -> Key:
+    return f"SHARDS#{hotline}#{day}", SHARDS_SK
 
 
 def kpi_pk(hotline: object, day: str, shard: int) -> str:
@@ -121,8 +145,10 @@ def counter_key(key: CounterKey) -> Key:
     return kpi_pk(key.hotline, key.day, key.shard), sk
 
 
-def wait_pk(hotline: object, day: str, interval: str | None = None) -> str:
-    return f"WAIT#{hotline}#{day}" if interval is None else f"WAIT#{hotline}#{day}#{interval}"
+def wait_pk(hotline: object, day: str, interval: str | None = None, shard: int = 0) -> str:
+    return _sharded(
+        f"WAIT#{hotline}#{day}" if interval is None else f"WAIT#{hotline}#{day}#{interval}", shard
+    )
 
 
 def wait_sk(wait_ms: int, task_id: str) -> str:
@@ -172,6 +198,7 @@ class ReportsTable(Table):
     def __init__(self, client: DynamoDBClient, name: str, board_shards: int) -> None:
         super().__init__(client, name)
         self.board_shards = board_shards
+        self._board_recorded = False  # this container has recorded board_shards (SHARDS#BOARD)
 
     def encode(self, item: dict[str, Any]) -> dict[str, Any]:
         return super().encode(_decimals(item))
@@ -190,10 +217,10 @@ class ReportsTable(Table):
                 return agent_day_key(agent, day)
             case StoredCall(summary=summary):
                 return call_summary_key(summary.task_id)
-            case ListedCall(summary=summary):
-                return listing_key(summary)
+            case ListedCall():
+                return listing_key(report)
             case WaitEntry():
-                return wait_pk(report.hotline, report.day, report.interval), wait_sk(
+                return wait_pk(report.hotline, report.day, report.interval, report.shard), wait_sk(
                     report.wait_ms, report.task_id
                 )
 
@@ -255,6 +282,40 @@ class ReportsTable(Table):
             failed = {index for index, code in enumerate(reasons) if code == "ConditionalCheckFailed"}
             raise Cancelled(failed, why, reasons) from exc
 
+    def show_on_board(self, entry: BoardEntry) -> bool:
+        """Put an agent's board entry unless the stored one shows a later event; False if it
+        did. One conditional ``PutItem``, outside any transaction: the condition on the order
+        of events makes it right whenever it runs (1 write unit; inside the agent's
+        transaction it was 2). The board's entries are placed here (:meth:`key_of`), so the
+        shard count they are placed by is recorded here, before this container's first."""
+        with translated():
+            if not self._board_recorded:
+                self.client.update_item(
+                    TableName=self.name,
+                    Key=wire_key(BOARD_SHARDS_KEY),
+                    UpdateExpression="SET #kind = :kind ADD #board :board",
+                    ExpressionAttributeNames={"#kind": "kind", "#board": "board_shards"},
+                    ExpressionAttributeValues=self.encode({":kind": "shards", ":board": {self.board_shards}}),
+                )
+                self._board_recorded = True
+            try:
+                self.client.put_item(
+                    TableName=self.name,
+                    Item=self.encode(self.item_of(entry)),
+                    ConditionExpression=(
+                        "attribute_not_exists(pk) OR since_ms < :since"
+                        " OR (since_ms = :since AND event_key < :key)"
+                    ),
+                    ExpressionAttributeValues=self.encode(
+                        {":since": entry.since_ms, ":key": entry.event_key}
+                    ),
+                )
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                    return False
+                raise
+        return True
+
     def _request(self, write: ReportWrite) -> dict[str, Any]:
         """One item of a transaction: what it writes and the condition it is written under."""
         match write:
@@ -282,9 +343,6 @@ class ReportsTable(Table):
                 else:
                     check |= self._condition("#version = :read", {"#version": "version"}, {":read": read})
                 return {"ConditionCheck": check}
-            case ReplaceBoard(entry=entry, previous=previous):
-                values = {":since": previous.since_ms, ":key": previous.event_key}
-                return self._put(entry, "since_ms = :since AND event_key = :key", values=values)
             case Put(report=report):
                 return self._put(report, None)
             case Delete(report=report):
@@ -313,6 +371,13 @@ class ReportsTable(Table):
                 condition, names, values = _counters_hold(read)
                 check = {"TableName": self.name, "Key": wire_key(counter_key(key))}
                 return {"ConditionCheck": check | self._condition(condition, names, values)}
+            case RecordShards(hotline=hotline, day=day, counts=counts):
+                return self._update(
+                    shards_key(hotline, day),
+                    "SET #kind = :kind ADD #kpi :kpi, #listing :listing",
+                    {"#kind": "kind", "#kpi": "kpi_shards", "#listing": "listing_shards"},
+                    {":kind": "shards", ":kpi": {counts.kpi}, ":listing": {counts.listing}},
+                )
 
     def _condition(
         self,
@@ -381,8 +446,26 @@ class ReportsTable(Table):
         item = self.get(board_key(agent, self.board_shards))
         return None if item is None else BoardEntry.from_item(item)
 
-    def listed_calls(self, hotline: str, day: str) -> list[CallSummary]:
-        return [CallSummary.from_item(item) for item in self.query(calls_pk(hotline, day), consistent=True)]
+    def shard_counts(self, hotline: str, day: str) -> tuple[set[int], set[int]] | None:
+        item = self.get(shards_key(hotline, day))
+        if item is None:
+            return None
+        return {int(n) for n in item.get("kpi_shards") or ()}, {
+            int(n) for n in item.get("listing_shards") or ()
+        }
+
+    def board_shard_counts(self) -> set[int]:
+        # a Query of its one-item partition: the board's reads are all Query (eventually consistent)
+        item = next(self.query(BOARD_SHARDS_KEY[0], limit=1), None)
+        return set() if item is None else {int(n) for n in item.get("board_shards") or ()}
+
+    def listed_calls(self, hotline: str, day: str, shards: int) -> list[ListedCall]:
+        return [
+            ListedCall(CallSummary.from_item(item), item.get("updated_at"), shard)
+            for shard in range(shards)
+            for item in self.query(calls_pk(hotline, day, shard), consistent=True)
+            if item.get("kind") == "call"
+        ]
 
     def counters(self, hotline: str, day: str, shard: int) -> dict[CounterKey, dict[str, int]]:
         found = {}
@@ -392,10 +475,11 @@ class ReportsTable(Table):
             found[CounterKey(hotline, day, shard, interval)] = counters
         return found
 
-    def waits(self, hotline: str, day: str, interval: str | None) -> set[WaitEntry]:
+    def waits(self, hotline: str, day: str, interval: str | None, shards: int) -> set[WaitEntry]:
         return {
-            WaitEntry(hotline, day, interval, int(item["wait_ms"]), str(item["task_id"]))
-            for item in self.query(wait_pk(hotline, day, interval), consistent=True)
+            WaitEntry(hotline, day, interval, int(item["wait_ms"]), str(item["task_id"]), shard)
+            for shard in range(shards)
+            for item in self.query(wait_pk(hotline, day, interval, shard), consistent=True)
         }
 
     def replace(
