@@ -157,6 +157,7 @@ def test_connections_beyond_the_cap_are_answered_busy_at_once(
 ) -> None:
     server, _ = served
     port = server.server_address[1]
+    before = threading.active_count()  # what other tests of this process left running
     held = [
         socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(wallboard.MAX_CONNECTIONS)
     ]
