@@ -555,18 +555,20 @@ class CallStatsAggregator:
         self._reports = reports
         self._settings = settings
         self._notes = freshness.FreshnessNotes()
-        # an agent state's previous stored event, read ahead for a batch (see prepare)
+        # an agent state's previous and following stored events, read ahead for a batch (prepare)
         self._previous: dict[str, StoredEvent] = {}
+        self._following: dict[str, StoredEvent] = {}
         # the shard counts this one writes with, and the hotline days it has recorded them for
         self._shards = ShardCounts(settings.kpi_shards, settings.listing_shards)
         self._recorded: set[RecordShards] = set()
 
     def prepare(self, items: list[dict[str, Any]]) -> None:
-        """Each agent state may close the after-call work of the state before it. For an
-        agent's events of one day in this batch, one read of the stored events between the first
-        and the last tells that for all but the first (if few others lie between them: at most
-        twice the batch's, so the read stays bounded; else each event asks on its own)."""
-        self._previous = {}
+        """Each agent state may close the after-call work of the state before it, or cut short
+        the wrap-up that follows it (:meth:`touched`). For an agent's events of one day in this
+        batch, one read of the stored events between the first and the last tells that for all
+        but the first and the last (if few others lie between them: at most twice the batch's,
+        so the read stays bounded; else each event asks on its own)."""
+        self._previous, self._following = {}, {}
         by_agent_day: dict[tuple[str, str], set[str]] = {}
         for item in items:
             if item.get("cmd") == "agentstate" and item.get("agent") and item.get("sk") and item.get("day"):
@@ -578,8 +580,9 @@ class CallStatsAggregator:
             window = self._log.agent_between(agent, day, first, last, most + 1)
             if len(window) > most:
                 continue
-            for before, event_sk in itertools.pairwise(window):
-                self._previous[event_sk[1]] = before[0]
+            for (before, before_sk), (after, after_sk) in itertools.pairwise(window):
+                self._previous[after_sk] = before
+                self._following[before_sk] = after
 
     def touched(self, item: dict[str, Any]) -> set[Hashable]:
         cmd, task = item.get("cmd"), item.get("task_id")
@@ -599,6 +602,15 @@ class CallStatsAggregator:
             )
         if previous and previous.task_id and previous.state in agent_stats.WORK_STATES:
             calls.add(Call(previous.task_id))
+        # A call's after-call work is its agent's wrap-up right after it (``_agent_events``):
+        # a state landing between a call's end and a wrap-up of it cuts that wrap-up off.
+        following = self._following.get(sort_key)
+        if following is None:
+            following = self._log.agent_after(agent, day, sort_key) or self._log.agent_edge(
+                agent, shift(day, 1), last=False
+            )
+        if following and following.task_id and following.state in agent_stats.WORK_STATES:
+            calls.add(Call(following.task_id))
         return calls
 
     def refresh(
@@ -669,7 +681,10 @@ class CallStatsAggregator:
 
     def _agent_events(self, task_id: str, agent: str, calls: list[StoredEvent]) -> Iterator[StoredEvent]:
         """The agent's events from the call's start up to the one that ends its wrap-up of this
-        call — not the agent's whole day: bounded by the call, whatever the size of the day."""
+        call — not the agent's whole day: bounded by the call, whatever the size of the day. So a
+        call's after-call work is the wrap-up right after it: a wrap-up naming the call after the
+        agent did something else is not counted (and a state that lands there later cuts it off,
+        which is why :meth:`touched` recomputes the call a state's following wrap-up names)."""
         start_ms = min(e.time_ms for e in calls)
         end_ms = max(e.time_ms for e in calls)
         for event in self._log.agent_since(agent, start_ms, self._settings.report_zone):

@@ -51,6 +51,10 @@ class EventLog(Protocol):
         """The agent's event just before ``sort_key`` within ``day``."""
         ...
 
+    def agent_after(self, agent: str, day: str, sort_key: str) -> StoredEvent | None:
+        """The agent's event just after ``sort_key`` within ``day``."""
+        ...
+
     def agent_between(
         self, agent: str, day: str, first: str, last: str, limit: int
     ) -> list[tuple[StoredEvent, str]]:

@@ -148,6 +148,12 @@ class EventsTable(Table):
             return StoredEvent.from_item(item)
         return None
 
+    def agent_after(self, agent: str, day: str, sort_key: str) -> StoredEvent | None:
+        for item in self.query(keys.agent_day_pk(agent, day), consistent=True, limit=2, sk_from=sort_key):
+            if str(item["sk"]) != sort_key:
+                return StoredEvent.from_item(item)
+        return None
+
     def agent_between(
         self, agent: str, day: str, first: str, last: str, limit: int
     ) -> list[tuple[StoredEvent, str]]:
