@@ -324,12 +324,19 @@ def _text(_ctx: click.Context, param: click.Parameter, value: str | None) -> str
     return value.strip()
 
 
+# The call listing's key for calls that name no hotline (acd_hub.adapters.reports_table.calls_pk).
+NO_HOTLINE = "none"
+
+
 def _hotline(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
     """A hotline id as the reports key it (``012`` is hotline ``12``); the ACD's ``hotlineid`` is
-    a number, so anything else is a typo, not a hotline without figures."""
+    a number, so anything else is a typo, not a hotline without figures. ``none``: the calls
+    that name no hotline (outbound and dialer calls), as the call listing keys them."""
     text = _text(ctx, param, value)
     if text is None:
         return None
+    if text.lower() == NO_HOTLINE:
+        return NO_HOTLINE
     if not (text.isascii() and text.isdigit() and len(text) <= MAX_ID_DIGITS):
         raise ReportError(f"--{param.name}: {text!r} is not a hotline id (a number, as the ACD's hotlineid)")
     return str(int(text))
@@ -1061,7 +1068,7 @@ def calls(report: ReportContext, *, hotline: str, day: str | None, fmt: str | No
     """The calls a hotline got on a day (by start time), one summary each."""
     day = day or report.today()
     items = [summary.as_dict() for summary in report.reports.calls(hotline, day)]
-    if not items:
+    if not items and hotline != NO_HOTLINE:
         require_hotline(report, hotline, day)
     emit_reports(
         report,

@@ -825,3 +825,14 @@ def test_cli_hotlines_and_agents_of_a_day(moto_url: str, reports: Harness) -> No
         ok(run(moto_url, "hotlines", "--day", "2026-11-19")).strip()
         == "No call events on 2026-11-19: no hotlines."
     )
+
+
+def test_cli_calls_of_no_hotline_are_the_outbound_ones(moto_url: str, reports: Harness) -> None:
+    """``--hotline none``: the listing of calls that name no hotline (the dialer's, outbound),
+    not a typo; the day report's dialer section reads it."""
+    listed = json.loads(ok(run(moto_url, "calls", "--hotline", "none", "--day", DAY, "-f", "json")))
+    assert isinstance(listed, list)
+    assert all(call["hotline"] is None for call in listed)
+    assert one_line_error(run(moto_url, "calls", "--hotline", "nine", "--day", DAY)).startswith(
+        "Error: --hotline"
+    )
