@@ -151,8 +151,10 @@ def assert_each_event_counted_once(shown: dict[str, Any], sent: list[dict[str, s
         if not name.startswith("agent ") or report is None:
             continue
         _, agent, each = name.split()
+        # one per distinct event, as the ingest keys them (a hash of the parameters): two
+        # states of one agent in the same millisecond are two events, a redelivery is not
         states = {
-            p["eventtime"]
+            tuple(sorted(p.items()))
             for p in sent
             if p["cmd"] == "agentstate"
             and p["agentid"] == agent
