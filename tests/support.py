@@ -31,7 +31,7 @@ from acd_hub.adapters.reports_table import ReportsTable
 from acd_hub.aggregation import AgentStatsAggregator, CallStatsAggregator, aggregate_batch
 from acd_hub.errors import EventConflict, StoreUnavailable
 from acd_hub.ingest import CallbackIngest
-from acd_hub.items import conflicting_fields, event_item
+from acd_hub.items import CallbackRequest, conflicting_fields, event_item
 from acd_hub.models import ParseContext, parse_callback
 from acd_hub.settings import HubSettings
 from acd_local.lambda_runtime import load_handler
@@ -110,6 +110,25 @@ class Harness:
 
     def calls(self) -> CallStatsAggregator:
         return CallStatsAggregator(self.log, self.reports, self.settings)
+
+
+def callback_request(
+    query: str = "",
+    body: bytes = b"",
+    content_type: str = "",
+    path_token: str | None = TOKEN,
+) -> CallbackRequest:
+    return CallbackRequest(
+        method="PUT" if body else "GET",
+        path=f"/callback/{path_token}" if path_token else "/callback",
+        raw_query=query,
+        body=body,
+        content_type=content_type,
+        source_ip="203.0.113.7",
+        user_agent="ACD/4.9.6",
+        request_id="req-1",
+        path_token=path_token,
+    )
 
 
 def ms(text: str) -> str:

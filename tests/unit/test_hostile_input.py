@@ -42,6 +42,9 @@ from tests.support import (
     ingest_module,
     lambda_context,
 )
+from tests.support import (
+    callback_request as request,
+)
 from tests.unit.test_models import VALID
 
 RECEIVED = datetime(2026, 12, 1, 13, 0, 5, tzinfo=UTC)  # after every event time used here
@@ -50,25 +53,6 @@ ROUTES = [
     for m in ("GET", "HEAD", "PUT", "POST")
     for p in ("/callback", "/callback/{token}")
 ] + [Route(method="ANY", path="$default", function="IngestFunction")]  # the template's routes
-
-
-def request(
-    query: str = "",
-    body: bytes = b"",
-    content_type: str = "",
-    path_token: str | None = TOKEN,
-) -> CallbackRequest:
-    return CallbackRequest(
-        method="PUT" if body else "GET",
-        path=f"/callback/{path_token}" if path_token else "/callback",
-        raw_query=query,
-        body=body,
-        content_type=content_type,
-        source_ip="203.0.113.7",
-        user_agent="ACD/4.9.6",
-        request_id="req-1",
-        path_token=path_token,
-    )
 
 
 @pytest.fixture

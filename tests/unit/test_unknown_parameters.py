@@ -13,29 +13,15 @@ import pytest
 
 from acd_hub.auth import static_tokens
 from acd_hub.ingest import CallbackIngest
-from acd_hub.items import CallbackRequest
 from acd_hub.settings import HubSettings
 from acd_hub.unknown_parameters import MAX_WARNINGS, UnknownParameter, known_parameters
 from acd_local.lambda_runtime import HttpRequest, Route, build_http_api_event, match_route
 from tests.support import TOKEN, MemoryStore, function_log, ingest_function, lambda_context
+from tests.support import callback_request as request
 
 RECEIVED = datetime(2025, 11, 20, 9, 0, 5, tzinfo=UTC)
 ROUTES = [Route(method="GET", path=p, function="IngestFunction") for p in ("/callback", "/callback/{token}")]
 PAUSED = "cmd=agentstate&agentid=100001&mode=0&state=paused&eventtime=1763629200000"
-
-
-def request(query: str, path_token: str | None = TOKEN) -> CallbackRequest:
-    return CallbackRequest(
-        method="GET",
-        path=f"/callback/{path_token}" if path_token else "/callback",
-        raw_query=query,
-        body=b"",
-        content_type="",
-        source_ip="203.0.113.7",
-        user_agent="ACD/4.9.6",
-        request_id="req-1",
-        path_token=path_token,
-    )
 
 
 @pytest.fixture
