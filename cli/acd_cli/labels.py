@@ -15,9 +15,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from acd_cli.output import duration, or_not_applicable, percent
+from acd_hub import kpis
+from acd_hub.kpis import Unit
 
 
 @dataclass(frozen=True)
@@ -177,14 +179,13 @@ def _percent(value: object) -> str:
     return or_not_applicable(percent(value, 1))
 
 
-Unit = Literal["count", "seconds", "percent"]
 SHOW: dict[Unit, Callable[[Any], str]] = {"count": _count, "seconds": _seconds, "percent": _percent}
 
 
 @dataclass(frozen=True)
 class Kpi:
-    """One KPI: its name in the reports, its label, a header for tables, and its unit, which says
-    how a person reads it: counts as numbers, times as ``m:ss``, ratios as ``6.2 %``."""
+    """One KPI as people read it (its definition, label and unit: :data:`acd_hub.kpis.KPIS`):
+    counts as numbers, times as ``m:ss``, ratios as ``6.2 %``."""
 
     name: str
     label: str
@@ -195,23 +196,7 @@ class Kpi:
         return SHOW[self.unit](value)
 
 
-KPIS: tuple[Kpi, ...] = (
-    Kpi("offered", "offered", "offered", "count"),
-    Kpi("answered", "answered", "answered", "count"),
-    Kpi("abandoned", "abandoned", "abandoned", "count"),
-    Kpi("rejected", "rejected", "rejected", "count"),
-    Kpi("badcall", "failed (bad call)", "bad call", "count"),
-    Kpi("mailbox", "mailbox", "mailbox", "count"),
-    Kpi("forwarded", "forwarded", "forwarded", "count"),
-    Kpi("answered_within_sl", "answered within the service level", "in service level", "count"),
-    Kpi("service_level_pct", "service level", "service level", "percent"),
-    Kpi("abandon_rate_pct", "abandon rate", "abandon rate", "percent"),
-    Kpi("asa_s", "average speed of answer", "avg answer (ASA)", "seconds"),
-    Kpi("max_wait_s", "longest wait", "longest wait", "seconds"),
-    Kpi("aht_s", "average handling time", "avg handling (AHT)", "seconds"),
-    Kpi("avg_talk_s", "average talk time", "avg talk", "seconds"),
-    Kpi("avg_hold_s", "average hold time", "avg hold", "seconds"),
-)
+KPIS: tuple[Kpi, ...] = tuple(Kpi(k.name, k.label, k.header, k.unit) for k in kpis.KPIS)
 KPI_BY_NAME = {kpi.name: kpi for kpi in KPIS}
 
 

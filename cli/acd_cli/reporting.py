@@ -46,8 +46,9 @@ from acd_hub.adapters.reports_table import (
     wait_pk,
 )
 from acd_hub.agent_stats import AgentDay, BoardEntry, StateInterval, TimelineEntry, seconds
-from acd_hub.call_stats import COUNTERS, CallSummary
+from acd_hub.call_stats import CallSummary
 from acd_hub.freshness import consumer_freshness
+from acd_hub.kpis import COUNTER_NAMES
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
@@ -610,7 +611,7 @@ def _unique(items: Iterable[Item]) -> list[Item]:
 
 
 def _sum_into(total: dict[str, int], item: Item) -> None:
-    for name in COUNTERS:
+    for name in COUNTER_NAMES:
         value = item.get(name)
         if value:
             total[name] = total.get(name, 0) + int(value)

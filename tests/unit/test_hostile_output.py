@@ -17,11 +17,13 @@ from click.testing import CliRunner
 
 from acd_cli import admin_cli, html_report, output, report_cli
 from acd_cli.report_models import AgentDayReport, Freshness
-from acd_hub.call_stats import call_summary, contribution, kpis, kpis_from_counters
+from acd_hub import kpis
+from acd_hub.call_stats import call_summary, contribution
 from acd_hub.events import StoredEvent
 from acd_hub.items import event_item
 from acd_hub.models import ParseContext, parse_callback
 from acd_hub.settings import HubSettings
+from tests.kpi_oracle import kpis as oracle_kpis
 from tests.unit.test_fuzz_reports import board_entry, rendered, timeline_entry
 
 ZONE = ZoneInfo("Europe/Berlin")
@@ -183,10 +185,10 @@ def events(*sent: tuple[str, str]) -> list[StoredEvent]:
 
 def figures(sent: list[StoredEvent]) -> tuple[Any, dict[str, Any]]:
     summary = call_summary("c0ffee", sent, [], ZONE)
-    oracle = kpis([summary.as_dict()], 20)
+    oracle = oracle_kpis([summary.as_dict()], 20)
     share = contribution(summary, 20)
     assert share is not None
-    assert kpis_from_counters(share.counters, share.wait_ms) == oracle
+    assert kpis.figures(share.counters, share.wait_ms) == oracle
     return summary, oracle
 
 

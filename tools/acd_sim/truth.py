@@ -38,23 +38,6 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
-KPI_KEYS = (
-    "offered",
-    "answered",
-    "abandoned",
-    "rejected",
-    "badcall",
-    "mailbox",
-    "forwarded",
-    "answered_within_sl",
-    "service_level_pct",
-    "abandon_rate_pct",
-    "asa_s",
-    "max_wait_s",
-    "aht_s",
-    "avg_talk_s",
-    "avg_hold_s",
-)
 # routing event -> outcome / KPI name
 TERMINAL_EVENTS = {
     "Rejected": "rejected",

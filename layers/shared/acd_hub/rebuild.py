@@ -33,8 +33,9 @@ from acd_hub.aggregation import (
     now_iso,
     shift,
 )
-from acd_hub.call_stats import COUNTERS, CounterKey, ListedCall, ShardCounts, WaitEntry, wait_entries
+from acd_hub.call_stats import CounterKey, ListedCall, ShardCounts, WaitEntry, wait_entries
 from acd_hub.events import StoredEvent
+from acd_hub.kpis import COUNTER_NAMES
 from acd_hub.ports import (
     Cancelled,
     CheckCounters,
@@ -286,7 +287,7 @@ class Rebuilder:
             corrections = {}
             for key in sorted(touched, key=_counter_order):
                 have, want = stored_counters.get(key, {}), truth.get(key, {})
-                delta = {n: want.get(n, 0) - have.get(n, 0) for n in COUNTERS}
+                delta = {n: want.get(n, 0) - have.get(n, 0) for n in COUNTER_NAMES}
                 if delta := {n: v for n, v in delta.items() if v}:
                     corrections[key] = delta
             others: list[ReportWrite] = [Put(w) for w in sorted(waits - stored_waits, key=_wait_order)]

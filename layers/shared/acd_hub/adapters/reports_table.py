@@ -53,8 +53,9 @@ from botocore.exceptions import ClientError
 from acd_hub import keys
 from acd_hub.adapters.dynamodb import Key, Table, translated, wire_key
 from acd_hub.agent_stats import AgentDay, BoardEntry, Link, TalkMarker, TimelineEntry
-from acd_hub.call_stats import COUNTERS, CallSummary, CounterKey, ListedCall, StoredCall, WaitEntry
+from acd_hub.call_stats import CallSummary, CounterKey, ListedCall, StoredCall, WaitEntry
 from acd_hub.freshness import ShardNote
+from acd_hub.kpis import COUNTER_NAMES
 from acd_hub.ports import (
     AddCounters,
     BatchProgress,
@@ -471,7 +472,7 @@ class ReportsTable(Table):
         found = {}
         for item in self.query(kpi_pk(hotline, day, shard), consistent=True):
             interval = None if item["sk"] == KPI_DAY_SK else str(item["sk"]).removeprefix("IV#")
-            counters = {name: int(item[name]) for name in COUNTERS if item.get(name)}
+            counters = {name: int(item[name]) for name in COUNTER_NAMES if item.get(name)}
             found[CounterKey(hotline, day, shard, interval)] = counters
         return found
 
@@ -495,7 +496,7 @@ def _counters_hold(read: Mapping[str, int]) -> tuple[str, dict[str, str], dict[s
     names: dict[str, str] = {}
     values: dict[str, Any] = {":zero": 0}
     parts = []
-    for i, name in enumerate(COUNTERS):
+    for i, name in enumerate(COUNTER_NAMES):
         names[f"#c{i}"] = name
         if read.get(name):
             values[f":c{i}"] = read[name]
