@@ -38,7 +38,9 @@ apply a change twice or on top of a state they did not see. The KPI counters onl
 ``ADD``s of differences inside such a transaction, so they need no version of their own (hot
 items: no read-modify-write), and they are spread over ``kpi_shards`` partitions by task id (the domain picks the shard).
 
-Reports hold ratios and means; they go to DynamoDB as ``Decimal`` (via ``str``: no binary noise).
+Counters are integers (ratios and means are computed on read: :mod:`acd_hub.kpis`). The floats
+that are stored (a call summary's durations in seconds with three decimals) go to DynamoDB as
+``Decimal`` via ``str``: no binary noise.
 """
 
 from __future__ import annotations
