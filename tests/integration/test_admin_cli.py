@@ -20,7 +20,8 @@ from acd_hub.ingest import CallbackIngest, Rejected
 from acd_hub.items import CallbackRequest, rejected_item
 from acd_hub.settings import HubSettings
 from acd_local.lambda_runtime import lambda_stream_record
-from acd_local.stack import REGION, AwsClients, ProvisionedResources, StackSpec
+from acd_local.provision import REGION, AwsClients, ProvisionedResources
+from acd_local.spec import StackSpec
 from tests.support import TOKEN
 
 RECEIVED = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
@@ -558,7 +559,8 @@ def test_the_local_pollers_dlq_messages_redrive_too(
     """acd-local's stream poller gives up on a batch the way Lambda does (its _dead_letter):
     acd-admin reads that message back like Lambda's."""
     from acd_local.lambda_runtime import BatchOutcome, lambda_stream_record  # noqa: PLC0415
-    from acd_local.stack import REGION, StreamPoller  # noqa: PLC0415
+    from acd_local.provision import REGION  # noqa: PLC0415
+    from acd_local.streams import StreamPoller  # noqa: PLC0415
 
     config_key = stored_by_ingest(aws, CONFIG, "r-config")
     stream_arn = aws_resources.stream_arns["EventsTable"]

@@ -8,7 +8,7 @@
 * the DynamoDB stream event source mapping: filter criteria, the record shape Lambda delivers
   and how it reads a partial-batch (``ReportBatchItemFailures``) answer.
 
-Everything here is pure (no sockets, no moto), so it is tested directly; ``acd_local.stack``
+Everything here is pure (no sockets, no moto), so it is tested directly; ``acd_local.hub``
 wires it to a moto server and an HTTP listener.
 """
 
