@@ -24,7 +24,8 @@ from typing import Any
 
 from acd_bench.harness import ratio, simulated_day
 from acd_bench.replay import STATS_FUNCTION, TOKEN, build_aggregators, callback_request
-from acd_devkit.memory_dynamodb import MemoryDynamoDB, Meter
+from acd_devkit.dynamodb_table import Meter
+from acd_devkit.memory_dynamodb import MemoryDynamoDB
 from acd_devkit.memory_stream import mappings
 from acd_devkit.template import dynamodb_tables, load_template
 from acd_hub.adapters.events_table import EventsTable

@@ -32,8 +32,9 @@ from datetime import datetime
 from typing import Any
 
 from acd_devkit import template as tpl
+from acd_devkit.dynamodb_table import Stream
 from acd_devkit.lambda_events import FakeLambdaContext
-from acd_devkit.memory_dynamodb import MemoryDynamoDB, Stream
+from acd_devkit.memory_dynamodb import MemoryDynamoDB
 from acd_hub import concurrency
 from acd_local.lambda_runtime import (
     batch_outcome,
