@@ -454,7 +454,7 @@ def day_in_stream(aws_resources: ProvisionedResources, aws: AwsClients) -> str:
 @pytest.fixture
 def recording(monkeypatch: pytest.MonkeyPatch) -> RecordingRebuilder:
     """The DLQ handling with a rebuild that can be made to fail (the real one: below)."""
-    from acd_cli.admin_cli import AdminContext  # noqa: PLC0415
+    from acd_cli.admin_context import AdminContext  # noqa: PLC0415
 
     stand_in = RecordingRebuilder()
     monkeypatch.setattr(AdminContext, "rebuilder", property(lambda _self: stand_in))
