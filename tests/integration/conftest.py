@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from moto.server import ThreadedMotoServer
 
-from acd_local import moto_fixes
+from acd_devkit import moto_fixes
 from acd_local.hub import HOST
 from acd_local.provision import (
     DUMMY_CREDENTIAL,

@@ -1176,7 +1176,7 @@ def test_the_journal_of_moto_s_writes_folds_into_what_the_tables_hold(
 ) -> None:
     from botocore.exceptions import ClientError  # noqa: PLC0415
 
-    from acd_local import moto_fixes  # noqa: PLC0415
+    from acd_devkit import moto_fixes  # noqa: PLC0415
     from acd_local import state as local_state  # noqa: PLC0415
 
     db = aws.dynamodb

@@ -50,8 +50,7 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
-from acd_devkit import lambda_events, sample_events
-from acd_local import moto_fixes
+from acd_devkit import lambda_events, moto_fixes, sample_events
 
 if TYPE_CHECKING:
     from moto.server import ThreadedMotoServer

@@ -236,7 +236,7 @@ def _run_moto(channel: _Channel, config: Mapping[str, Any]) -> None:
     from moto.dynamodbstreams.models import DynamoDBStreamsBackend  # noqa: PLC0415
     from moto.server import ThreadedMotoServer  # noqa: PLC0415
 
-    from acd_local import moto_fixes  # noqa: PLC0415
+    from acd_devkit import moto_fixes  # noqa: PLC0415
 
     moto_fixes.install()  # transactions and queries at DynamoDB's cost, thread-safe
 
@@ -293,7 +293,7 @@ class _Keeping:
 
         from moto.dynamodb.models import dynamodb_backends  # noqa: PLC0415
 
-        from acd_local import moto_fixes  # noqa: PLC0415
+        from acd_devkit import moto_fixes  # noqa: PLC0415
         from acd_local import state as local_state  # noqa: PLC0415
 
         started = time.monotonic()
