@@ -17,8 +17,7 @@ import pytest
 from moto.server import ThreadedMotoServer
 
 from acd_devkit import moto_fixes
-from acd_local.hub import HOST
-from acd_local.provision import (
+from acd_devkit.moto_resources import (
     DUMMY_CREDENTIAL,
     REGION,
     AwsClients,
@@ -27,6 +26,7 @@ from acd_local.provision import (
     provision,
     reset_moto,
 )
+from acd_local.hub import HOST
 from acd_local.spec import StackSpec
 
 HERE = Path(__file__).resolve().parent

@@ -26,6 +26,7 @@ import pytest
 
 from acd_devkit import lambda_events
 from acd_devkit.lambda_events import FakeLambdaContext, query_parameters
+from acd_devkit.moto_resources import AwsClients, ProvisionedResources, provision, reset_moto
 from acd_devkit.template import load_template
 from acd_local.hub import LocalHub
 from acd_local.lambda_runtime import (
@@ -42,7 +43,6 @@ from acd_local.lambda_runtime import (
     passes_filters,
     validate_filter_pattern,
 )
-from acd_local.provision import AwsClients, ProvisionedResources, provision, reset_moto
 from acd_local.spec import FunctionSpec, StackSpec, StreamMapping
 from acd_local.streams import StreamPoller
 from acd_local.subscriber import describe_fanout, format_fanout

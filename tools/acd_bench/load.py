@@ -626,7 +626,7 @@ def main(
             dynamodb = None
             if aws_endpoint:
                 _check_loopback(aws_endpoint)
-                from acd_local.provision import aws_clients  # noqa: PLC0415
+                from acd_devkit.moto_resources import aws_clients  # noqa: PLC0415
 
                 dynamodb = aws_clients(aws_endpoint).dynamodb
             report = run_load(url, config, dynamodb=dynamodb, events_table=events_table, progress=progress)

@@ -6,7 +6,7 @@ This driver then
 
 1. runs ``sam build`` (no container) into ``.aws-sam/sam-local-test/``;
 2. starts a moto server on that address and creates the template's tables and topics on it
-   (:func:`acd_local.provision.provision`: one SQS queue subscribed to each topic, too);
+   (:func:`acd_devkit.moto_resources.provision`: one SQS queue subscribed to each topic, too);
 3. runs ``sam local invoke`` for every file in ``events/ingest/`` (IngestFunction) and
    ``events/fanout/`` (FanoutFunction) with an env.json from :func:`sample_events.env_vars`
    pointing the containers at the moto server, and checks each answer: good samples 200 with
@@ -55,7 +55,7 @@ from acd_devkit import lambda_events, moto_fixes, sample_events
 if TYPE_CHECKING:
     from moto.server import ThreadedMotoServer
 
-    from acd_local.provision import AwsClients, ProvisionedResources
+    from acd_devkit.moto_resources import AwsClients, ProvisionedResources
 
 REPO = Path(__file__).resolve().parents[2]
 TEMPLATE = REPO / "template.yaml"
@@ -656,7 +656,7 @@ def run_steps(
     work_dir: Path,
     jobs: int,
 ) -> None:
-    from acd_local.provision import aws_clients, provision  # noqa: PLC0415
+    from acd_devkit.moto_resources import aws_clients, provision  # noqa: PLC0415
 
     endpoint = f"http://{gateway}:{moto_port}"
     with report.phase("sam build"):

@@ -6,7 +6,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from acd_local.provision import ACCOUNT_ID, ProvisionedResources
+from acd_devkit.moto_resources import ACCOUNT_ID, ProvisionedResources
 from acd_local.spec import StackSpec
 
 LOG = logging.getLogger("acd_local")

@@ -35,12 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from acd_local import state as local_state
-from acd_local.environment import function_environments, merged_environment
-from acd_local.gateway import ApiServer, Gateway
-from acd_local.invoke import ErrorLog, FunctionInvoker, InvocationError, InvokerPool
-from acd_local.lambda_runtime import Handler, clear_function_caches, load_handler
-from acd_local.provision import (
+from acd_devkit.moto_resources import (
     ACCOUNT_ID,
     DUMMY_CREDENTIAL,
     REGION,
@@ -49,6 +44,11 @@ from acd_local.provision import (
     aws_clients,
     provision,
 )
+from acd_local import state as local_state
+from acd_local.environment import function_environments, merged_environment
+from acd_local.gateway import ApiServer, Gateway
+from acd_local.invoke import ErrorLog, FunctionInvoker, InvocationError, InvokerPool
+from acd_local.lambda_runtime import Handler, clear_function_caches, load_handler
 from acd_local.spec import StackSpec, StreamMapping
 from acd_local.streams import STREAM_LOG, StreamLag
 from acd_local.subscriber import FanoutMessage, LocalSubscriber

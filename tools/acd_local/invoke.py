@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from acd_devkit.lambda_events import FakeLambdaContext
+from acd_devkit.moto_resources import ACCOUNT_ID, REGION
 from acd_local.lambda_runtime import Handler
-from acd_local.provision import ACCOUNT_ID, REGION
 from acd_local.spec import FunctionSpec
 
 

@@ -60,6 +60,11 @@ class StackSpec:
     # Top-level packages shipped as layers: their per-container caches are reset per stack.
     layer_packages: Sequence[str] = ()
 
+    @property
+    def consumers(self) -> tuple[str, ...]:
+        """The stream consumers' functions (a DLQ each: :func:`acd_devkit.moto_resources.provision`)."""
+        return tuple(mapping.function for mapping in self.stream_mappings)
+
     @classmethod
     def load(cls, path: str | os.PathLike[str] | None = None) -> StackSpec:
         from acd_devkit import template as tpl  # noqa: PLC0415 - keep `--help` fast

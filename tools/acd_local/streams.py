@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
 
+from acd_devkit.moto_resources import ACCOUNT_ID, REGION, AwsClients
 from acd_local.invoke import ErrorLog, FunctionInvoker
 from acd_local.lambda_runtime import (
     BatchOutcome,
@@ -26,7 +27,6 @@ from acd_local.lambda_runtime import (
     passes_filters,
     stream_event,
 )
-from acd_local.provision import ACCOUNT_ID, REGION, AwsClients
 from acd_local.spec import StreamMapping
 
 STREAM_LOG = logging.getLogger("acd_local.streams")

@@ -398,9 +398,9 @@ class _Keeping:
 
 
 def _run_consumer(channel: _Channel, config: Mapping[str, Any]) -> None:
+    from acd_devkit.moto_resources import aws_clients  # noqa: PLC0415
     from acd_local.invoke import ErrorLog, FunctionInvoker  # noqa: PLC0415
     from acd_local.lambda_runtime import load_handler  # noqa: PLC0415
-    from acd_local.provision import aws_clients  # noqa: PLC0415
     from acd_local.streams import StreamPoller  # noqa: PLC0415
 
     function = config["function"]

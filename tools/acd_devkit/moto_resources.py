@@ -1,14 +1,16 @@
-"""The template's tables, streams, topics and queues created in the local moto server."""
+"""The template's tables (with their streams and TTL), its topics, a subscriber queue per topic
+and a DLQ per stream consumer, created on a moto server: what ``acd-local``, the ``sam local``
+check and the integration tests stand on. Read from the template (:mod:`acd_devkit.template`),
+or from a stand-in's :class:`StackResources` (``acd-local``'s spec is one)."""
 
 from __future__ import annotations
 
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-from acd_local.lambda_runtime import LOCAL_ACCOUNT_ID, LOCAL_REGION
-from acd_local.spec import StackSpec
+from acd_devkit.lambda_events import ACCOUNT, REGION
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -17,8 +19,7 @@ if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
 
 
-REGION = LOCAL_REGION
-ACCOUNT_ID = LOCAL_ACCOUNT_ID
+ACCOUNT_ID = ACCOUNT
 DUMMY_CREDENTIAL = "testing"
 
 
@@ -67,7 +68,7 @@ def reset_moto(endpoint_url: str) -> None:
 
 def provision(
     endpoint_url: str,
-    template: Mapping[str, Any] | StackSpec | None = None,
+    template: Mapping[str, Any] | StackResources | None = None,
     *,
     region: str = REGION,
     clients: AwsClients | None = None,
@@ -75,7 +76,7 @@ def provision(
     """Create the template's tables (with their streams and TTL), its topics, a subscriber queue
     per topic and a DLQ per stream consumer on the AWS endpoint (a moto server).
 
-    ``template`` is a loaded template, a :class:`StackSpec`, or None for ``template.yaml``.
+    ``template`` is a loaded template, a :class:`StackResources`, or None for ``template.yaml``.
     """
     spec = _as_spec(template)
     clients = clients or aws_clients(endpoint_url, region)
@@ -104,19 +105,55 @@ def provision(
         clients.sns.subscribe(TopicArn=topic_arns[topic], Protocol="sqs", Endpoint=queue_arn)
         queue_urls[topic] = queue_url
     dlq_urls = {
-        mapping.function: clients.sqs.create_queue(QueueName=f"{mapping.function}-local-dlq")["QueueUrl"]
-        for mapping in spec.stream_mappings
+        function: clients.sqs.create_queue(QueueName=f"{function}-local-dlq")["QueueUrl"]
+        for function in spec.consumers
     }
     return ProvisionedResources(
         endpoint_url, region, table_names, stream_arns, topic_arns, queue_urls, dlq_urls
     )
 
 
-def _as_spec(template: Mapping[str, Any] | StackSpec | None) -> StackSpec:
-    if isinstance(template, StackSpec):
-        return template
-    if template is None:
-        return StackSpec.load()
+class StackResources(Protocol):
+    """What :func:`provision` creates: tables (``create_table`` arguments by logical id), TTL
+    attributes, topics, and the stream consumers (a DLQ each)."""
+
+    @property
+    def tables(self) -> Mapping[str, Mapping[str, Any]]: ...
+
+    @property
+    def ttl_attributes(self) -> Mapping[str, str]: ...
+
+    @property
+    def topics(self) -> Sequence[str]: ...
+
+    @property
+    def consumers(self) -> Sequence[str]: ...
+
+
+@dataclass(frozen=True)
+class TemplateResources:
+    tables: Mapping[str, Mapping[str, Any]]
+    ttl_attributes: Mapping[str, str]
+    topics: Sequence[str]
+    consumers: Sequence[str]
+
+    @classmethod
+    def read(cls, template: Mapping[str, Any]) -> TemplateResources:
+        from acd_devkit import template as tpl  # noqa: PLC0415
+
+        return cls(
+            tables=tpl.dynamodb_tables(template),
+            ttl_attributes=tpl.ttl_attributes(template),
+            topics=tuple(tpl.sns_topics(template)),
+            consumers=tuple(m["function"] for m in tpl.stream_mappings(template)),
+        )
+
+
+def _as_spec(template: Mapping[str, Any] | StackResources | None) -> StackResources:
     from acd_devkit import template as tpl  # noqa: PLC0415
 
-    return StackSpec.from_template(template, tpl.find_template().resolve().parent)
+    if template is None:
+        return TemplateResources.read(tpl.load_template(tpl.find_template()))
+    if isinstance(template, Mapping):
+        return TemplateResources.read(template)
+    return template
