@@ -11,7 +11,6 @@ from acd_local.spec import StackSpec
 
 LOG = logging.getLogger("acd_local")
 STACK_NAME = "acd-callback-hub-local"
-_NO_VALUE = object()  # what Ref AWS::NoValue stands for: drop the variable
 
 
 def function_environments(
@@ -29,8 +28,8 @@ def function_environments(
         "AWS::StackName": STACK_NAME,
         "AWS::StackId": f"arn:aws:cloudformation:{region}:{account_id}:stack/{STACK_NAME}/local",
         "AWS::URLSuffix": "amazonaws.com",
-        "AWS::NoValue": _NO_VALUE,
-        **{name: _env_string(value) for name, value in spec.parameters.items()},
+        "AWS::NoValue": tpl.NO_VALUE,
+        **{name: tpl.env_string(value) for name, value in spec.parameters.items()},
     }
     for table, name in resources.table_names.items():
         refs[table] = name
@@ -43,23 +42,12 @@ def function_environments(
         refs[f"{topic}.TopicName"] = topic
     environments: dict[str, dict[str, str]] = {}
     for function, raw in spec.environments.items():
-        resolved: dict[str, str] = {}
-        for name, value in raw.items():
-            try:
-                result = tpl.resolve(value, refs)
-            except (KeyError, tpl.TemplateError) as exc:
-                LOG.warning("%s: %s is left unset locally (cannot resolve %s)", function, name, exc)
-                continue
-            if result is not _NO_VALUE:
-                resolved[name] = _env_string(result)
-        environments[function] = resolved
+
+        def unresolved(name: str, exc: Exception, function: str = function) -> None:
+            LOG.warning("%s: %s is left unset locally (cannot resolve %s)", function, name, exc)
+
+        environments[function] = tpl.resolve_environment(raw, refs, unresolved)
     return environments
-
-
-def _env_string(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
 
 
 def merged_environment(environments: Mapping[str, Mapping[str, str]]) -> dict[str, str]:
