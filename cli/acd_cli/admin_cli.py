@@ -204,7 +204,7 @@ def _report(
     admin: AdminContext, results: list[ReplayResult], fmt: str | None, day: str, dry_run: bool
 ) -> None:
     rows = [result.row() for result in results]
-    chosen = admin.output_format(fmt)
+    chosen = admin.connection.output_format(fmt)
     if chosen == "json":
         output.show_json(rows)
         return
@@ -303,7 +303,7 @@ def rebuild(
         "items_deleted": summary.items_deleted,
         "counters_corrected": summary.counters_corrected,
     }
-    chosen = admin.output_format(fmt)
+    chosen = admin.connection.output_format(fmt)
     if chosen == "json":
         output.show_json(figures)
     elif chosen == "csv":
@@ -333,7 +333,7 @@ def _dry_rebuilder(admin: AdminContext) -> Rebuilder:
     client: Any = NoWritesClient(admin.dynamodb)
     return Rebuilder(
         EventsTable(client, admin.events_table),
-        ReportsTable(client, admin.reports_table, admin.cmd_day_shards),
+        ReportsTable(client, admin.connection.reports_table, admin.connection.cmd_day_shards),
         admin.settings,
     )
 
@@ -420,7 +420,7 @@ def redrive(
         }
         for result in results
     ]
-    fmt_chosen = admin.output_format(fmt)
+    fmt_chosen = admin.connection.output_format(fmt)
     if fmt_chosen == "json":
         output.show_json(rows)
     elif fmt_chosen == "csv":

@@ -23,7 +23,6 @@ if TYPE_CHECKING:
     from mypy_boto3_sns import SNSClient
     from mypy_boto3_sqs import SQSClient
 
-    from acd_cli.output import OutputFormat
     from acd_cli.redrive import Consumer
     from acd_cli.reporting import EventQueries
     from acd_hub.rebuild import Rebuilder
@@ -58,7 +57,7 @@ class AdminContext:
     report_timezone_option: str | None = None
     quiet: bool = False
 
-    # -- what the connection answers --
+    # -- what the use cases read through the connection --
 
     @property
     def dynamodb(self) -> DynamoDBClient:
@@ -69,19 +68,8 @@ class AdminContext:
         return self.connection.events_table
 
     @property
-    def reports_table(self) -> str:
-        return self.connection.reports_table
-
-    @property
-    def cmd_day_shards(self) -> int:
-        return self.connection.cmd_day_shards
-
-    @property
     def queries(self) -> EventQueries:
         return self.connection.queries
-
-    def output_format(self, fmt: str | None) -> OutputFormat:
-        return self.connection.output_format(fmt)
 
     # -- what writing commands add --
 
@@ -119,8 +107,8 @@ class AdminContext:
             values["report_timezone"] = self.report_timezone_option
         values.update(
             events_table=self.events_table,
-            reports_table=self.reports_table,
-            cmd_day_shards=self.cmd_day_shards,
+            reports_table=self.connection.reports_table,
+            cmd_day_shards=self.connection.cmd_day_shards,
             # An operator action is authenticated by the operator's AWS credentials: no
             # callback token, and no source allow-list (the operator is not the ACD).
             callback_tokens=[],
@@ -199,7 +187,7 @@ class AdminContext:
 
         return Rebuilder(
             self.events,
-            ReportsTable(self.dynamodb, self.reports_table, self.settings.board_shards),
+            ReportsTable(self.dynamodb, self.connection.reports_table, self.settings.board_shards),
             self.settings,
         )
 
