@@ -15,12 +15,12 @@ from click.testing import CliRunner, Result
 from acd_cli.admin_cli import cli
 from acd_cli.reporting import EventQueries
 from acd_devkit.moto_resources import REGION, AwsClients, ProvisionedResources
+from acd_devkit.stream_mapping import lambda_stream_record
 from acd_hub.adapters.events_table import EventsTable
 from acd_hub.errors import ParameterError
 from acd_hub.ingest import CallbackIngest, Rejected
 from acd_hub.items import CallbackRequest, rejected_item
 from acd_hub.settings import HubSettings
-from acd_local.lambda_runtime import lambda_stream_record
 from acd_local.spec import StackSpec
 from tests.support import TOKEN
 
@@ -559,7 +559,7 @@ def test_the_local_pollers_dlq_messages_redrive_too(
     """acd-local's stream poller gives up on a batch the way Lambda does (its _dead_letter):
     acd-admin reads that message back like Lambda's."""
     from acd_devkit.moto_resources import REGION  # noqa: PLC0415
-    from acd_local.lambda_runtime import BatchOutcome, lambda_stream_record  # noqa: PLC0415
+    from acd_devkit.stream_mapping import BatchOutcome, lambda_stream_record  # noqa: PLC0415
     from acd_local.streams import StreamPoller  # noqa: PLC0415
 
     config_key = stored_by_ingest(aws, CONFIG, "r-config")

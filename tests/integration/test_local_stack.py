@@ -27,21 +27,23 @@ import pytest
 from acd_devkit import lambda_events
 from acd_devkit.lambda_events import FakeLambdaContext, query_parameters
 from acd_devkit.moto_resources import AwsClients, ProvisionedResources, provision, reset_moto
+from acd_devkit.stream_mapping import (
+    batch_outcome,
+    lambda_stream_record,
+    matches_pattern,
+    parse_filter_patterns,
+    passes_filters,
+    validate_filter_pattern,
+)
 from acd_devkit.template import load_template
 from acd_local.hub import LocalHub
 from acd_local.lambda_runtime import (
     HttpRequest,
     Route,
-    batch_outcome,
     build_http_api_event,
     http_api_response,
-    lambda_stream_record,
     load_handler,
     match_route,
-    matches_pattern,
-    parse_filter_patterns,
-    passes_filters,
-    validate_filter_pattern,
 )
 from acd_local.spec import FunctionSpec, StackSpec, StreamMapping
 from acd_local.streams import StreamPoller

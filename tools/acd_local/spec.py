@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from acd_local.lambda_runtime import Route, parse_filter_patterns
+from acd_devkit.stream_mapping import parse_filter_patterns
+from acd_local.lambda_runtime import Route
 
 LOG = logging.getLogger("acd_local")
 

@@ -18,8 +18,7 @@ from datetime import UTC, datetime
 from typing import Any, cast
 
 from acd_devkit.moto_resources import ACCOUNT_ID, REGION, AwsClients
-from acd_local.invoke import ErrorLog, FunctionInvoker
-from acd_local.lambda_runtime import (
+from acd_devkit.stream_mapping import (
     BatchOutcome,
     batch_outcome,
     drop_phantom_inserts,
@@ -27,6 +26,7 @@ from acd_local.lambda_runtime import (
     passes_filters,
     stream_event,
 )
+from acd_local.invoke import ErrorLog, FunctionInvoker
 from acd_local.spec import StreamMapping
 
 STREAM_LOG = logging.getLogger("acd_local.streams")
