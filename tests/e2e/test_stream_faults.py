@@ -15,7 +15,7 @@ from urllib.parse import urlencode
 import boto3
 from botocore.config import Config
 
-from acd_local.stack import LocalHub
+from acd_local.hub import LocalHub
 from tests.e2e.conftest import E2E_TOKEN
 from tests.e2e.test_callbacks import report, send
 from tests.e2e.test_ingest_rules import receive_until

@@ -16,18 +16,18 @@ from typing import Any
 import pytest
 from moto.server import ThreadedMotoServer
 
-from acd_local import moto_fixes
-from acd_local.stack import (
+from acd_devkit import moto_fixes
+from acd_devkit.moto_resources import (
     DUMMY_CREDENTIAL,
-    HOST,
     REGION,
     AwsClients,
     ProvisionedResources,
-    StackSpec,
     aws_clients,
     provision,
     reset_moto,
 )
+from acd_local.hub import HOST
+from acd_local.spec import StackSpec
 
 HERE = Path(__file__).resolve().parent
 

@@ -14,13 +14,14 @@ from click.testing import CliRunner, Result
 
 from acd_cli.admin_cli import cli
 from acd_cli.reporting import EventQueries
+from acd_devkit.moto_resources import REGION, AwsClients, ProvisionedResources
+from acd_devkit.stream_mapping import lambda_stream_record
 from acd_hub.adapters.events_table import EventsTable
 from acd_hub.errors import ParameterError
 from acd_hub.ingest import CallbackIngest, Rejected
 from acd_hub.items import CallbackRequest, rejected_item
 from acd_hub.settings import HubSettings
-from acd_local.lambda_runtime import lambda_stream_record
-from acd_local.stack import REGION, AwsClients, ProvisionedResources, StackSpec
+from acd_local.spec import StackSpec
 from tests.support import TOKEN
 
 RECEIVED = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
@@ -453,7 +454,7 @@ def day_in_stream(aws_resources: ProvisionedResources, aws: AwsClients) -> str:
 @pytest.fixture
 def recording(monkeypatch: pytest.MonkeyPatch) -> RecordingRebuilder:
     """The DLQ handling with a rebuild that can be made to fail (the real one: below)."""
-    from acd_cli.admin_cli import AdminContext  # noqa: PLC0415
+    from acd_cli.admin_context import AdminContext  # noqa: PLC0415
 
     stand_in = RecordingRebuilder()
     monkeypatch.setattr(AdminContext, "rebuilder", property(lambda _self: stand_in))
@@ -557,8 +558,9 @@ def test_the_local_pollers_dlq_messages_redrive_too(
 ) -> None:
     """acd-local's stream poller gives up on a batch the way Lambda does (its _dead_letter):
     acd-admin reads that message back like Lambda's."""
-    from acd_local.lambda_runtime import BatchOutcome, lambda_stream_record  # noqa: PLC0415
-    from acd_local.stack import REGION, StreamPoller  # noqa: PLC0415
+    from acd_devkit.moto_resources import REGION  # noqa: PLC0415
+    from acd_devkit.stream_mapping import BatchOutcome, lambda_stream_record  # noqa: PLC0415
+    from acd_local.streams import StreamPoller  # noqa: PLC0415
 
     config_key = stored_by_ingest(aws, CONFIG, "r-config")
     stream_arn = aws_resources.stream_arns["EventsTable"]

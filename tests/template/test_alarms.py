@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from acd_cli.admin_cli import CONSUMERS
+from acd_cli.redrive import CONSUMERS
 from acd_devkit.template import (
     SERVERLESS_FUNCTION,
     function_environment,

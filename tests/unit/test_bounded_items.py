@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from acd_cli.reporting import ReportQueries
-from acd_devkit.memory_dynamodb import item_size
+from acd_devkit.dynamodb_wire import item_size
 from acd_hub import agent_stats
 from acd_hub.agent_stats import OTHER_PAUSE_REASONS, PAUSE_REASON_CHARS, PAUSE_REASONS_KEPT
 from acd_hub.call_stats import MAX_CALL_AGENTS

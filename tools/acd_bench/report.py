@@ -600,7 +600,7 @@ NOTES = """
   in the queue. Per call and per agent query the work is bounded; per event of these days it
   still grows, and the target is missed as shown. Requests and items written per event do not
   grow. A run that hit its time budget measured the first part of its day only (the morning).
-* In-process moto runs with `acd_local.moto_fixes` installed, as `acd-local` does: unpatched,
+* In-process moto runs with `acd_devkit.moto_fixes` installed, as `acd-local` does: unpatched,
   a transaction deep-copies every table it touches and a base-table query walks the whole
   table, so moto's own cost would grow with the day whatever the aggregators do.
 * Rates in 3, 4 and 7 are moto's: in-process moto serializes every response item through its
