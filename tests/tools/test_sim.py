@@ -3,10 +3,12 @@ event lists; the sending plan (duplicates, shuffling) leaving the truth alone; t
 
 from __future__ import annotations
 
+import ast
 import itertools
 import json
 import random
 import re
+import sys
 from collections import Counter, defaultdict
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -16,7 +18,7 @@ import pytest
 from click.testing import CliRunner
 
 from acd_hub.models import CALLBACK_MODELS, ParseContext, parse_callback
-from acd_sim import sim
+from acd_sim import sim, truth
 from acd_sim.day import generate_day
 from acd_sim.model import SimConfig, SimEvent
 from acd_sim.plan import plan_requests
@@ -563,6 +565,15 @@ def test_truth_ignores_order_and_duplicates(small_day: list[SimEvent]) -> None:
     mixed = [*small_day, *rng.sample(small_day, 200)]
     rng.shuffle(mixed)
     assert expectations(mixed, 20, ZONE, DAY) == expected
+
+
+def test_truth_takes_only_the_vocabulary_from_the_hub() -> None:
+    """Its formulas are its own; only the vendor's names come from acd_hub.vocabulary."""
+    tree = ast.parse(Path(truth.__file__).read_text(encoding="utf-8"))
+    modules = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+    modules |= {node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    assert {name for name in modules if name.startswith("acd_")} == {"acd_hub.vocabulary"}
+    assert {name.split(".")[0] for name in modules} - {"acd_hub"} <= sys.stdlib_module_names | {"__future__"}
 
 
 def test_the_sending_plan_changes_order_and_count_not_the_truth(small_day: list[SimEvent]) -> None:
