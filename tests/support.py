@@ -29,6 +29,7 @@ from acd_devkit.lambda_events import FakeLambdaContext, patched_env, stream_reco
 from acd_hub.adapters.events_table import EventsTable
 from acd_hub.adapters.reports_table import ReportsTable
 from acd_hub.aggregation import AgentStatsAggregator, CallStatsAggregator, aggregate_batch
+from acd_hub.auth import static_tokens
 from acd_hub.errors import EventConflict, StoreUnavailable
 from acd_hub.ingest import CallbackIngest
 from acd_hub.items import CallbackRequest, conflicting_fields, event_item
@@ -117,18 +118,37 @@ def callback_request(
     body: bytes = b"",
     content_type: str = "",
     path_token: str | None = TOKEN,
+    *,
+    method: str | None = None,
+    source_ip: str = "203.0.113.7",
+    user_agent: str = "ACD/4.9.6",
+    request_id: str = "req-1",
 ) -> CallbackRequest:
+    """A callback as the ingest function hands it to the use case: by default a GET (a PUT when
+    it has a body) to ``/callback/<TOKEN>``."""
     return CallbackRequest(
-        method="PUT" if body else "GET",
+        method=method or ("PUT" if body else "GET"),
         path=f"/callback/{path_token}" if path_token else "/callback",
         raw_query=query,
         body=body,
         content_type=content_type,
-        source_ip="203.0.113.7",
-        user_agent="ACD/4.9.6",
-        request_id="req-1",
+        source_ip=source_ip,
+        user_agent=user_agent,
+        request_id=request_id,
         path_token=path_token,
     )
+
+
+# When the unit tests' callbacks arrive (after the event times they use).
+CALLBACK_RECEIVED = datetime(2025, 11, 20, 9, 0, 5, tzinfo=UTC)
+
+
+def callback_ingest(
+    settings: HubSettings, store: Any, received: datetime = CALLBACK_RECEIVED
+) -> CallbackIngest:
+    """The callback use case over ``store`` (an EventStore), accepting the settings' own tokens,
+    its clock stopped at ``received``."""
+    return CallbackIngest(settings, store, static_tokens(settings), clock=lambda: received)
 
 
 def ms(text: str) -> str:

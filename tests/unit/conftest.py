@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Iterator
+from datetime import datetime
 from typing import Any
 
 import boto3
@@ -15,6 +16,9 @@ from moto import mock_aws
 from acd_devkit.memory_dynamodb import MemoryDynamoDB
 from acd_devkit.template import dynamodb_tables, load_template
 from acd_hub import backoff
+from acd_hub.ingest import CallbackIngest
+from acd_hub.settings import HubSettings
+from tests.support import CALLBACK_RECEIVED, MemoryStore, callback_ingest
 
 
 @pytest.fixture(autouse=True)
@@ -38,6 +42,24 @@ def pauses(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     asked: list[float] = []
     monkeypatch.setattr(backoff, "sleep", asked.append)
     return asked
+
+
+@pytest.fixture
+def store() -> MemoryStore:
+    """The ingest's event store, in memory."""
+    return MemoryStore()
+
+
+@pytest.fixture
+def received() -> datetime:
+    """When callbacks arrive: the ``ingest`` fixture's clock (a module may override it)."""
+    return CALLBACK_RECEIVED
+
+
+@pytest.fixture
+def ingest(settings: HubSettings, store: MemoryStore, received: datetime) -> CallbackIngest:
+    """The callback use case over ``store``, its clock stopped at ``received``."""
+    return callback_ingest(settings, store, received)
 
 
 @pytest.fixture
