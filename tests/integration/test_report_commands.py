@@ -22,7 +22,6 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-import boto3
 import pytest
 from click.testing import CliRunner, Result
 
@@ -31,12 +30,11 @@ from acd_cli.reporting import ReportQueries
 from acd_devkit.template import dynamodb_tables, load_template
 from acd_hub.ports import BatchProgress
 from acd_hub.settings import HubSettings
-from tests.integration.conftest import CallLog
+from tests.integration.conftest import CallLog, create_table_stack, moto_client
 from tests.support import RECEIVED, Harness, agent_state, call_event, ms
 
 pytestmark = pytest.mark.integration
 
-REGION = "eu-central-1"
 DAY = "2026-11-20"
 SHARDS = 8
 PAGE = 2  # every Query is paged this small
@@ -191,15 +189,11 @@ EXPECTED_KPIS = {
 # --- the moto server and the reports on it -------------------------------------------------------
 
 
-def _client(url: str, service: str = "dynamodb") -> Any:
-    return boto3.client(service, endpoint_url=url, region_name=REGION)  # type: ignore[call-overload]
-
-
 @pytest.fixture(scope="module")
 def reports(moto_url: str) -> Iterator[Harness]:
     """The template's tables under this module's names, filled with the scenario's events and
     the reports both aggregators compute from them."""
-    client = _client(moto_url)
+    client = moto_client(moto_url)
     definitions = dynamodb_tables(load_template())
     for logical_id, name in (("EventsTable", EVENTS_TABLE), ("ReportsTable", REPORTS_TABLE)):
         client.create_table(**{**definitions[logical_id], "TableName": name})
@@ -210,30 +204,18 @@ def reports(moto_url: str) -> Iterator[Harness]:
         assert harness.run(harness.agents(), batch) == {"batchItemFailures": []}
         assert harness.run(harness.calls(), batch) == {"batchItemFailures": []}
 
-    cloudformation = _client(moto_url, "cloudformation")
-    cloudformation.create_stack(
-        StackName=STACK,
-        TemplateBody=json.dumps(
-            {
-                "Resources": {"Marker": {"Type": "AWS::SQS::Queue"}},
-                "Outputs": {
-                    "EventsTableName": {"Value": EVENTS_TABLE},
-                    "ReportsTableName": {"Value": REPORTS_TABLE},
-                },
-            }
-        ),
-    )
+    create_table_stack(moto_url, STACK, EVENTS_TABLE, REPORTS_TABLE)
     try:
         yield harness
     finally:
         for name in (EVENTS_TABLE, REPORTS_TABLE):
             client.delete_table(TableName=name)
-        cloudformation.delete_stack(StackName=STACK)
+        moto_client(moto_url, "cloudformation").delete_stack(StackName=STACK)
 
 
 @pytest.fixture
 def queries(moto_url: str, reports: Harness, log: CallLog) -> ReportQueries:
-    return ReportQueries(log.attach(_client(moto_url)), REPORTS_TABLE, SHARDS)
+    return ReportQueries(log.attach(moto_client(moto_url)), REPORTS_TABLE, SHARDS)
 
 
 @pytest.fixture
@@ -354,7 +336,7 @@ def test_board_reads_every_partition(queries: ReportQueries, log: CallLog) -> No
 
 def test_report_queries_reject_zero_shards(moto_url: str) -> None:
     with pytest.raises(ValueError, match="shards"):
-        ReportQueries(_client(moto_url), REPORTS_TABLE, 0)
+        ReportQueries(moto_client(moto_url), REPORTS_TABLE, 0)
 
 
 # --- the CLI ------------------------------------------------------------------------------------------
@@ -611,7 +593,7 @@ def test_cli_nothing_there_is_a_message_and_exit_0(
 
 
 def test_cli_empty_board(moto_url: str, reports: Harness) -> None:
-    client = _client(moto_url)
+    client = moto_client(moto_url)
     client.create_table(
         **{**dynamodb_tables(load_template())["ReportsTable"], "TableName": "report-commands-empty"}
     )
