@@ -26,6 +26,7 @@ from boto3.dynamodb.types import TypeSerializer
 
 from acd_cli.reporting import ReportQueries
 from acd_devkit.lambda_events import FakeLambdaContext, patched_env, stream_record
+from acd_devkit.template import dynamodb_tables, load_template
 from acd_hub.adapters.events_table import EventsTable
 from acd_hub.adapters.reports_table import ReportsTable
 from acd_hub.aggregation import AgentStatsAggregator, CallStatsAggregator, aggregate_batch
@@ -34,6 +35,7 @@ from acd_hub.errors import EventConflict, StoreUnavailable
 from acd_hub.ingest import CallbackIngest
 from acd_hub.items import CallbackRequest, conflicting_fields, event_item
 from acd_hub.models import ParseContext, parse_callback
+from acd_hub.rebuild import Rebuilder, days_between
 from acd_hub.settings import HubSettings
 from acd_local.lambda_runtime import load_handler
 
@@ -352,3 +354,53 @@ def every_report(harness: Harness, sent: list[dict[str, str]], day: date) -> dic
         out[f"call {task}"] = queries.call(task)
     out["board"] = queries.board()
     return out
+
+
+# -- live reports against a rebuild ------------------------------------------------------------------
+
+
+def fresh_harness(client: Any, name: str) -> Harness:
+    """The template's tables under their own names (one set per way of building reports)."""
+    definitions = dynamodb_tables(load_template())
+    names = {"EventsTable": f"Events{name}", "ReportsTable": f"Reports{name}"}
+    for logical_id, table in names.items():
+        if table in client.list_tables()["TableNames"]:
+            client.delete_table(TableName=table)
+        client.create_table(**{**definitions[logical_id], "TableName": table})
+    return Harness(
+        client, HubSettings(events_table=names["EventsTable"], reports_table=names["ReportsTable"])
+    )
+
+
+def deliver(harness: Harness, items: list[dict[str, Any]], rng: random.Random) -> None:
+    """Random order, duplicates, random batch sizes, some batches retried."""
+    delivery = items + rng.sample(items, k=len(items) // 4)
+    rng.shuffle(delivery)
+    while delivery:
+        size = rng.randint(1, 12)
+        batch, delivery = delivery[:size], delivery[size:]
+        for _ in range(2 if rng.random() < 0.2 else 1):
+            assert harness.run(harness.agents(), batch) == {"batchItemFailures": []}
+            assert harness.run(harness.calls(), batch) == {"batchItemFailures": []}
+
+
+def around(day: date) -> list[str]:
+    """The day and two days either side: what a rebuild of the day's events reports on."""
+    return days_between((day - timedelta(days=2)).isoformat(), (day + timedelta(days=2)).isoformat())
+
+
+def rebuilt_reports(client: Any, name: str, sent: list[dict[str, str]], day: date) -> dict[str, Any]:
+    """:func:`every_report` of the reports a rebuild computes from ``sent`` alone, in tables of
+    their own (``name``)."""
+    rebuilt = fresh_harness(client, name)
+    for params in sent:
+        rebuilt.store_event(params)
+    Rebuilder(rebuilt.log, rebuilt.reports, rebuilt.settings).days(around(day))
+    return every_report(rebuilt, sent, day)
+
+
+def assert_same_reports(shown: dict[str, Any], expected: dict[str, Any]) -> None:
+    """Two :func:`every_report` results equal, report by report (the failing one named)."""
+    assert shown.keys() == expected.keys()
+    for name, report in expected.items():
+        assert shown[name] == report, name
