@@ -16,6 +16,7 @@ from typing import Any
 
 import boto3
 import pytest
+from click.testing import Result
 from moto.server import ThreadedMotoServer
 
 from acd_local import moto_fixes
@@ -129,6 +130,23 @@ def create_table_stack(url: str, stack: str, events_table: str, reports_table: s
             }
         ),
     )
+
+
+def ok(result: Result) -> str:
+    """The output of a CLI run that succeeded."""
+    assert result.exit_code == 0, (result.output, result.exception)
+    return result.stdout
+
+
+def one_line_error(result: Result) -> str:
+    """The one line a CLI run that a usage error stopped wrote (no traceback, no output)."""
+    assert result.exit_code == 2, result.output
+    assert isinstance(result.exception, SystemExit)  # not a traceback
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("Error: ")
+    return lines[0]
 
 
 def free_port() -> int:

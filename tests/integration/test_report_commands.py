@@ -30,7 +30,7 @@ from acd_cli.reporting import ReportQueries
 from acd_devkit.template import dynamodb_tables, load_template
 from acd_hub.ports import BatchProgress
 from acd_hub.settings import HubSettings
-from tests.integration.conftest import CallLog, create_table_stack, moto_client
+from tests.integration.conftest import CallLog, create_table_stack, moto_client, ok, one_line_error
 from tests.support import RECEIVED, Harness, agent_state, call_event, ms
 
 pytestmark = pytest.mark.integration
@@ -350,11 +350,6 @@ def run(url: str, *args: str) -> Result:
     )
 
 
-def ok(result: Result) -> str:
-    assert result.exit_code == 0, (result.output, result.exception)
-    return result.stdout
-
-
 def lines_starting(text: str, *prefixes: str) -> list[str]:
     return [line for line in text.splitlines() if line.strip().startswith(prefixes)]
 
@@ -623,16 +618,6 @@ def test_cli_call_without_summary_yet_lists_its_events(
     assert ok(as_csv) == ""
     assert "No summary for call e0e0e0 yet" in as_csv.stderr
     assert cli_log.reads() == READS
-
-
-def one_line_error(result: Result) -> str:
-    assert result.exit_code == 2, result.output
-    assert isinstance(result.exception, SystemExit)  # not a traceback
-    assert result.stdout == ""
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("Error: ")
-    return lines[0]
 
 
 @pytest.mark.parametrize(

@@ -35,7 +35,7 @@ from acd_hub.models import ParseContext, parse_callback
 from acd_hub.params import merge_parameters
 from acd_hub.settings import HubSettings
 from acd_hub.vocabulary import CMDS
-from tests.integration.conftest import CallLog, create_table_stack, free_port, moto_client
+from tests.integration.conftest import CallLog, create_table_stack, free_port, moto_client, ok, one_line_error
 from tests.support import callback_request
 
 pytestmark = pytest.mark.integration
@@ -261,21 +261,6 @@ def test_the_query_api_rejects_zero_shards(moto_url: str) -> None:
 
 def run(url: str, *args: str) -> Result:
     return CliRunner().invoke(report_cli.cli, ["--endpoint-url", url, *args], catch_exceptions=True)
-
-
-def ok(result: Result) -> str:
-    assert result.exit_code == 0, (result.output, result.exception)
-    return result.stdout
-
-
-def one_line_error(result: Result) -> str:
-    assert result.exit_code == 2, result.output
-    assert isinstance(result.exception, SystemExit)  # not a traceback
-    assert result.stdout == ""
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("Error: ")
-    return lines[0]
 
 
 def test_cli_events_by_call_json_equals_the_api(
