@@ -40,6 +40,17 @@ from acd_hub.settings import HubSettings
 from acd_local.lambda_runtime import load_handler
 
 TOKEN = "test-token-0123456789"
+# The key of both of the template's tables: a string partition key pk and a string sort key sk.
+PK_SK = {
+    "KeySchema": [
+        {"AttributeName": "pk", "KeyType": "HASH"},
+        {"AttributeName": "sk", "KeyType": "RANGE"},
+    ],
+    "AttributeDefinitions": [
+        {"AttributeName": "pk", "AttributeType": "S"},
+        {"AttributeName": "sk", "AttributeType": "S"},
+    ],
+}
 
 
 class MemoryStore:
@@ -158,15 +169,30 @@ def ms(text: str) -> str:
     return str(int(datetime.fromisoformat(text).replace(tzinfo=UTC).timestamp() * 1000))
 
 
-def agent_state(at: str, state: str, **extra: str) -> dict[str, str]:
-    """Agent 100001 (``agentid=`` in ``extra`` for another) enters ``state`` at ``at`` (UTC)."""
+def agent_state(at: str | int, state: str, **extra: str) -> dict[str, str]:
+    """Agent 100001 (``agentid=`` in ``extra`` for another) enters ``state`` at ``at`` (UTC text,
+    or ms since the epoch)."""
     return {
         "cmd": "agentstate",
         "agentid": "100001",
         "mode": "0",
         "state": state,
-        "eventtime": ms(at),
+        "eventtime": str(at) if isinstance(at, int) else ms(at),
         **extra,
+    }
+
+
+def poison_item(event_time_ms: int) -> dict[str, Any]:
+    """An events-table item (as DynamoDB's wire holds it) no ingest would write, having no day:
+    the aggregators cannot place it (both read agentstate), so its record fails every retry."""
+    return {
+        "pk": {"S": "AGENT#100999#broken"},
+        "sk": {"S": "x"},
+        "kind": {"S": "event"},
+        "cmd": {"S": "agentstate"},
+        "agent": {"S": "100999"},
+        "event_key": {"S": "poison"},
+        "event_time_ms": {"N": str(event_time_ms)},
     }
 
 

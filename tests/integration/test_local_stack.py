@@ -54,6 +54,7 @@ from acd_local.stack import (
     provision,
     reset_moto,
 )
+from tests.support import PK_SK
 
 REPO = Path(__file__).resolve().parents[2]
 TOKEN = "it-token-Zx81Lq"
@@ -77,14 +78,7 @@ def leave_moto_empty(moto_server: str) -> Iterator[None]:
 
 def table_kwargs() -> dict[str, Any]:
     return {
-        "KeySchema": [
-            {"AttributeName": "pk", "KeyType": "HASH"},
-            {"AttributeName": "sk", "KeyType": "RANGE"},
-        ],
-        "AttributeDefinitions": [
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "S"},
-        ],
+        **PK_SK,
         "BillingMode": "PAY_PER_REQUEST",
         "StreamSpecification": {"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"},
     }

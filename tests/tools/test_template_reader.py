@@ -13,6 +13,7 @@ from moto import mock_aws
 
 from acd_devkit import template as reader
 from acd_devkit.template import TemplateError
+from tests.support import PK_SK
 
 REPO_TEMPLATE = Path(__file__).resolve().parents[2] / "template.yaml"
 
@@ -271,14 +272,7 @@ def test_repo_events_table(repo: dict[str, Any]) -> None:
 def test_repo_reports_table(repo: dict[str, Any]) -> None:
     assert reader.dynamodb_tables(repo)["ReportsTable"] == {
         "TableName": "ReportsTable",
-        "KeySchema": [
-            {"AttributeName": "pk", "KeyType": "HASH"},
-            {"AttributeName": "sk", "KeyType": "RANGE"},
-        ],
-        "AttributeDefinitions": [
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "S"},
-        ],
+        **PK_SK,
         "BillingMode": "PAY_PER_REQUEST",
     }
 
