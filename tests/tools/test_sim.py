@@ -18,6 +18,7 @@ import pytest
 from click.testing import CliRunner
 
 from acd_hub.models import CALLBACK_MODELS, ParseContext, parse_callback
+from acd_hub.vocabulary import OUTBOUND_STATES
 from acd_sim import sim, truth
 from acd_sim.day import generate_day
 from acd_sim.model import SimConfig, SimEvent
@@ -192,16 +193,6 @@ def test_the_day_has_everything_a_real_day_has(full_day: list[SimEvent]) -> None
     }
 
 
-OUTBOUND_STATES = {
-    "outonline",
-    "outpaused",
-    "outalerting",
-    "balerting",
-    "outconnect",
-    "outworking",
-    "bbusy",
-    "btimeout",
-}
 NEXT_STATES = {
     "offline": {"online"},
     "online": {"alerting", "paused", "offline", "busy", "outonline"},

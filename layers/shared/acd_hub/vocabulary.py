@@ -26,8 +26,8 @@ Cmd = Literal[
 ]
 CMDS: tuple[Cmd, ...] = get_args(Cmd)
 
-# An agent's ``state``: the eight inbound states, then the twelve outbound (dialer) ones.
-AgentStateName = Literal[
+# An agent's ``state``: the inbound states, then the outbound (dialer) ones (``mode`` 1).
+InboundState = Literal[
     "offline",
     "online",
     "alerting",
@@ -36,6 +36,8 @@ AgentStateName = Literal[
     "busy",
     "working",
     "paused",
+]
+OutboundState = Literal[
     "outonline",
     "outalerting",
     "outbusy",
@@ -49,6 +51,8 @@ AgentStateName = Literal[
     "outworking",
     "outpaused",
 ]
+AgentStateName = Literal[InboundState, OutboundState]
+OUTBOUND_STATES: tuple[OutboundState, ...] = get_args(OutboundState)
 AGENT_STATES: tuple[AgentStateName, ...] = get_args(AgentStateName)
 
 # A callevent's ``eventtype``.
