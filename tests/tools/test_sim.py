@@ -310,6 +310,13 @@ def call(task: str, start: str, *steps: tuple[str, str], hotline: str = "501") -
     return [ce(task, "CallStart", start, hotlineid=hotline), *(ce(task, kind, at) for kind, at in steps)]
 
 
+def handles(agent: str, task: str, talks: str, wraps_up: str, free: str | None = None) -> list[SimEvent]:
+    """An agent's states for one call: connected at ``talks``, after-call work from ``wraps_up``,
+    available from ``free`` (None: still wrapping up)."""
+    states = [st(agent, "connected", talks, taskid=task), st(agent, "working", wraps_up, taskid=task)]
+    return [*states, st(agent, "online", free)] if free else states
+
+
 def outcome_day() -> list[SimEvent]:
     return [
         *call("a1", "10:00:00", ("Connected", "10:00:20"), ("CallEnd", "10:05:20")),  # wait 20: within SL
@@ -403,13 +410,10 @@ def test_hold_talk_acw_and_aht() -> None:
             ("Holdstart", "09:02:00"),  # never stopped: on hold until CallEnd
             ("CallEnd", "09:03:00"),
         ),
-        st("100001", "connected", "09:00:10", taskid="h1"),
-        st("100001", "working", "09:03:00", taskid="h1"),
-        st("100001", "online", "09:03:45"),
+        *handles("100001", "h1", "09:00:10", wraps_up="09:03:00", free="09:03:45"),
         # h2: the agent's wrap-up is still open (no later event): no acw counted
         *call("h2", "09:10:00", ("Connected", "09:10:05"), ("CallEnd", "09:12:05")),
-        st("100002", "connected", "09:10:05", taskid="h2"),
-        st("100002", "working", "09:12:05", taskid="h2"),
+        *handles("100002", "h2", "09:10:05", wraps_up="09:12:05"),
     ]
     truth = expectations(events, 20, ZONE)
     h1, h2 = truth["calls"]["h1"], truth["calls"]["h2"]
@@ -449,13 +453,9 @@ def test_acw_counts_every_agents_wrap_up_of_a_transferred_call() -> None:
             ("Connected", "11:01:05"),
             ("CallEnd", "11:03:00"),
         ),
-        st("100001", "connected", "11:00:05", taskid="t1"),
-        st("100001", "working", "11:01:00", taskid="t1"),
-        st("100001", "online", "11:01:30"),
+        *handles("100001", "t1", "11:00:05", wraps_up="11:01:00", free="11:01:30"),
         st("100002", "alerting", "11:01:00", taskid="t1"),
-        st("100002", "connected", "11:01:05", taskid="t1"),
-        st("100002", "working", "11:03:00", taskid="t1"),
-        st("100002", "online", "11:03:20"),
+        *handles("100002", "t1", "11:01:05", wraps_up="11:03:00", free="11:03:20"),
     ]
     summary = expectations(events, 20, ZONE)["calls"]["t1"]
     assert summary["acw_s"] == 50
