@@ -152,6 +152,9 @@ def callback_request(
     )
 
 
+# The KPIs that are ratios or means: null over no calls (never 0 nor 100).
+RATIOS = ("service_level_pct", "abandon_rate_pct", "asa_s", "max_wait_s", "aht_s", "avg_talk_s", "avg_hold_s")
+
 # When the unit tests' callbacks arrive (after the event times they use).
 CALLBACK_RECEIVED = datetime(2025, 11, 20, 9, 0, 5, tzinfo=UTC)
 

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from click.testing import CliRunner
 
+from acd_hub.call_stats import kpis
 from acd_hub.models import CALLBACK_MODELS, ParseContext, parse_callback
 from acd_hub.vocabulary import OUTBOUND_STATES
 from acd_sim import sim, truth
@@ -24,9 +25,11 @@ from acd_sim.day import generate_day
 from acd_sim.model import SimConfig, SimEvent
 from acd_sim.plan import plan_requests
 from acd_sim.sender import TokenBucket, callback_path
-from acd_sim.truth import KPI_KEYS, agent_days, expectations
+from acd_sim.truth import agent_days, expectations
+from tests.support import RATIOS
 
 ZONE = ZoneInfo("Europe/Berlin")
+HUB_FIGURES = tuple(kpis([], 20))  # what the hub's KPI reports hold, in their order
 DAY = date(2026, 11, 20)
 SMALL = SimConfig(day=DAY, seed=7, agents=5, calls=60, outbound=8)
 
@@ -346,7 +349,7 @@ def test_outcomes_counts_and_sl_boundary() -> None:
     assert truth["day"] == "2026-11-20"
     assert list(truth["kpis"]) == ["501", "502"]
     day = truth["kpis"]["501"]["day"]
-    assert list(day) == list(KPI_KEYS)
+    assert list(day) == list(HUB_FIGURES)  # the truth names its figures as the hub does, in its order
     # a1 waits exactly 20 s, a3 and a4 5 s: within; a2 (21 s) is not. a3 was rejected first but
     # connected after all: answered, not rejected. b6 is still waiting: offered, nothing else.
     assert day == {
@@ -394,7 +397,7 @@ def test_intervals_are_15_minutes_local_with_offset_and_only_when_offered() -> N
     assert intervals[1]["offered"] == 1
     assert intervals[1]["asa_s"] == 5.0
     assert intervals[1]["aht_s"] is None
-    assert list(intervals[0])[1:] == list(KPI_KEYS)
+    assert list(intervals[0])[1:] == list(HUB_FIGURES)
     summer = expectations([ce("s1", "CallStart", "09:44:59", day="2026-07-01", hotlineid="503")], 20, ZONE)
     assert summer["kpis"]["503"]["intervals"][0]["start"] == "2026-07-01T09:30:00+02:00"
 
@@ -468,15 +471,7 @@ def test_empty_denominators_are_null() -> None:
     day = truth["kpis"]["501"]["day"]
     assert day["offered"] == 1
     assert day["rejected"] == 1
-    for key in (
-        "service_level_pct",
-        "abandon_rate_pct",
-        "asa_s",
-        "max_wait_s",
-        "aht_s",
-        "avg_talk_s",
-        "avg_hold_s",
-    ):
+    for key in RATIOS:
         assert day[key] is None, key
     summary = truth["calls"]["r1"]
     assert summary["wait_s"] is None

@@ -11,6 +11,7 @@ import pytest
 from acd_hub.agent_stats import BoardEntry, day_intervals, day_stats
 from acd_hub.call_stats import call_summary, hotline_day_kpis, kpis, kpis_from_counters
 from acd_hub.events import StoredEvent
+from tests.support import RATIOS
 
 BERLIN = ZoneInfo("Europe/Berlin")
 DAY = date(2025, 11, 20)
@@ -224,16 +225,8 @@ def test_empty_denominators_are_null_never_zero() -> None:
     empty = kpis([], 20)
     assert list(empty) == list(kpis_from_counters({}, None))  # the live path's figures, in its order
     assert empty["offered"] == 0
-    for ratio in (
-        "service_level_pct",
-        "abandon_rate_pct",
-        "asa_s",
-        "max_wait_s",
-        "aht_s",
-        "avg_talk_s",
-        "avg_hold_s",
-    ):
-        assert empty[ratio] is None
+    for ratio in RATIOS:
+        assert empty[ratio] is None, ratio
     only_rejected = kpis([inbound("rejected")], 20)
     assert (only_rejected["offered"], only_rejected["rejected"], only_rejected["service_level_pct"]) == (
         1,

@@ -41,23 +41,6 @@ from zoneinfo import ZoneInfo
 
 from acd_hub.vocabulary import EVENT_TYPE_BY_LOWER, PAUSE_STATES, TALK_STATES, TERMINAL_ROUTING, WORK_STATES
 
-KPI_KEYS = (
-    "offered",
-    "answered",
-    "abandoned",
-    "rejected",
-    "badcall",
-    "mailbox",
-    "forwarded",
-    "answered_within_sl",
-    "service_level_pct",
-    "abandon_rate_pct",
-    "asa_s",
-    "max_wait_s",
-    "aht_s",
-    "avg_talk_s",
-    "avg_hold_s",
-)
 INTERVAL = timedelta(minutes=15)
 DEFAULT_ZONE = "Europe/Berlin"
 
