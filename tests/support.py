@@ -40,6 +40,12 @@ from acd_hub.settings import HubSettings
 from acd_local.lambda_runtime import load_handler
 
 TOKEN = "test-token-0123456789"
+# A region and credentials boto3 accepts, for moto's in-process mocks (never a real account).
+FAKE_AWS = {
+    "AWS_DEFAULT_REGION": "eu-central-1",
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+}
 # The key of both of the template's tables: a string partition key pk and a string sort key sk.
 PK_SK = {
     "KeySchema": [
@@ -223,9 +229,7 @@ INGEST_CODE = Path(__file__).resolve().parents[1] / "functions" / "ingest"
 # client (Lambda's come from the environment too), and where its metrics go (tests that compare
 # with the template's alarms import it under the template's values).
 FUNCTION_ENVIRONMENT = {
-    "AWS_DEFAULT_REGION": "eu-central-1",
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
+    **FAKE_AWS,
     "POWERTOOLS_SERVICE_NAME": "acd-callback-hub-test",
     "POWERTOOLS_METRICS_NAMESPACE": "AcdCallbackHubTest",
 }

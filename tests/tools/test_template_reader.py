@@ -277,10 +277,7 @@ def test_repo_reports_table(repo: dict[str, Any]) -> None:
     }
 
 
-def test_repo_tables_create_in_moto(repo: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-central-1")
+def test_repo_tables_create_in_moto(repo: dict[str, Any], fake_aws: None) -> None:
     tables = reader.dynamodb_tables(repo)
     assert list(tables) == ["EventsTable", "ReportsTable"]
     with mock_aws():

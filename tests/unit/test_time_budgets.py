@@ -35,12 +35,7 @@ def test_ingest_calls_end_inside_the_function_and_gateway_limits() -> None:
     assert worst + 1 <= aws.INGEST_FUNCTION_TIMEOUT < aws.API_GATEWAY_INTEGRATION_LIMIT
 
 
-def test_the_ingest_clients_are_configured_with_the_interactive_budget(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    for name, value in {"AWS_DEFAULT_REGION": "eu-central-1", "AWS_ACCESS_KEY_ID": "testing"}.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+def test_the_ingest_clients_are_configured_with_the_interactive_budget(fake_aws: None) -> None:
     clients = (
         aws.dynamodb_client("http://127.0.0.1:9", interactive=True),
         aws.ssm_client("http://127.0.0.1:9"),
@@ -137,14 +132,11 @@ def test_the_ingest_answers_503_with_retry_after_when_ssm_is_throttled() -> None
     assert TOKEN not in log.getvalue()
 
 
-def test_the_ingests_token_source_reads_the_securestring(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_ingests_token_source_reads_the_securestring(fake_aws: None) -> None:
     from moto import mock_aws  # noqa: PLC0415
 
     from acd_hub.auth import token_source  # noqa: PLC0415
 
-    for name, value in {"AWS_DEFAULT_REGION": "eu-central-1", "AWS_ACCESS_KEY_ID": "testing"}.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     aws.ssm_client.cache_clear()
     try:
         with mock_aws():
