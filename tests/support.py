@@ -37,7 +37,7 @@ from acd_hub.items import CallbackRequest, conflicting_fields, event_item
 from acd_hub.models import ParseContext, parse_callback
 from acd_hub.rebuild import Rebuilder, days_between
 from acd_hub.settings import HubSettings
-from acd_local.lambda_runtime import load_handler
+from acd_local.lambda_runtime import HttpRequest, Route, build_http_api_event, load_handler, match_route
 
 TOKEN = "test-token-0123456789"
 # A region and credentials boto3 accepts, for moto's in-process mocks (never a real account).
@@ -278,6 +278,23 @@ def function_log(module: ModuleType, level: int = logging.DEBUG) -> Iterator[io.
     finally:
         module.logger.removeHandler(handler)
         module.logger.setLevel(saved_level)
+
+
+# The template's routes to the ingest function.
+INGEST_ROUTES = [
+    Route(method=m, path=p, function="IngestFunction")
+    for m in ("GET", "HEAD", "PUT", "POST")
+    for p in ("/callback", "/callback/{token}")
+] + [Route(method="ANY", path="$default", function="IngestFunction")]
+
+
+def ingest_event(target: str, source_ip: str = "203.0.113.5") -> dict[str, Any]:
+    """The event API Gateway hands the ingest function for a GET of ``target`` (path and
+    query), routed by the template's routes (``$default`` takes what no other does)."""
+    request = HttpRequest("GET", target, [("Host", "x")], b"", source_ip)
+    matched = match_route(INGEST_ROUTES, "GET", request.path)
+    assert matched, target
+    return build_http_api_event(request, *matched)
 
 
 def lambda_context() -> FakeLambdaContext:

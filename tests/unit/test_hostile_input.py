@@ -28,7 +28,6 @@ from acd_hub.items import CallbackRequest, claim_item, event_item
 from acd_hub.models import ParseContext, event_payload, parse_callback
 from acd_hub.phone import normalize_phone
 from acd_hub.settings import HubSettings
-from acd_local.lambda_runtime import HttpRequest, Route, build_http_api_event, match_route
 from tests.support import (
     FUNCTION_ENVIRONMENT,
     SERIALIZE,
@@ -36,6 +35,7 @@ from tests.support import (
     MemoryStore,
     callback_ingest,
     function_log,
+    ingest_event,
     ingest_function,
     ingest_module,
     lambda_context,
@@ -46,11 +46,6 @@ from tests.support import (
 from tests.unit.test_models import VALID
 
 RECEIVED = datetime(2026, 12, 1, 13, 0, 5, tzinfo=UTC)  # after every event time used here
-ROUTES = [
-    Route(method=m, path=p, function="IngestFunction")
-    for m in ("GET", "HEAD", "PUT", "POST")
-    for p in ("/callback", "/callback/{token}")
-] + [Route(method="ANY", path="$default", function="IngestFunction")]  # the template's routes
 
 
 @pytest.fixture
@@ -493,13 +488,9 @@ def test_schedule_windows_are_flagged_per_parameter(context: ParseContext) -> No
 
 def resolve(target: str) -> dict[str, Any]:
     settings = HubSettings(callback_tokens=[TOKEN])
-    http = HttpRequest("GET", target, [("Host", "x")], b"", "203.0.113.9")
-    matched = match_route(ROUTES, "GET", http.path)
-    # "/callback/" matches no route of the template: as a catch-all route would hand it over
-    route, path_params = matched or (Route(method="ANY", path="/{proxy+}", function="IngestFunction"), {})
     with ingest_function(CallbackIngest(settings, MemoryStore(), static_tokens(settings))) as function:
         answer: dict[str, Any] = function.lambda_handler(
-            build_http_api_event(http, route, path_params), lambda_context()
+            ingest_event(target, "203.0.113.9"), lambda_context()
         )
         return answer
 

@@ -20,8 +20,7 @@ from acd_hub.auth import cached_tokens
 from acd_hub.errors import TokensUnavailable
 from acd_hub.ingest import CallbackIngest
 from acd_hub.settings import HubSettings
-from acd_local.lambda_runtime import HttpRequest, Route, build_http_api_event
-from tests.support import TOKEN, MemoryStore, function_log, ingest_function, lambda_context
+from tests.support import TOKEN, MemoryStore, function_log, ingest_event, ingest_function, lambda_context
 from tests.template.test_template import TEMPLATE
 
 PARAMETER = "/acd-callback-hub/test/callback-tokens"
@@ -117,13 +116,9 @@ def test_the_ingest_answers_503_with_retry_after_when_ssm_is_throttled() -> None
         raise TokensUnavailable("ThrottlingException")
 
     ingest = CallbackIngest(HubSettings(), MemoryStore(), throttled)
-    route = Route(method="GET", path="/callback/{token}", function="IngestFunction")
-    request = HttpRequest(
-        "GET", f"/callback/{TOKEN}?cmd=agentstate&agentid=12", [("Host", "x")], b"", "203.0.113.5"
-    )
     with ingest_function(ingest) as function, function_log(function) as log:
         answer = function.lambda_handler(
-            build_http_api_event(request, route, {"token": TOKEN}), lambda_context()
+            ingest_event(f"/callback/{TOKEN}?cmd=agentstate&agentid=12"), lambda_context()
         )
     assert answer["statusCode"] == 503
     assert answer["headers"]["Retry-After"] == "5"

@@ -13,11 +13,17 @@ import pytest
 from acd_hub.ingest import CallbackIngest
 from acd_hub.settings import HubSettings
 from acd_hub.unknown_parameters import MAX_WARNINGS, UnknownParameter, known_parameters
-from acd_local.lambda_runtime import HttpRequest, Route, build_http_api_event, match_route
-from tests.support import TOKEN, MemoryStore, callback_ingest, function_log, ingest_function, lambda_context
+from tests.support import (
+    TOKEN,
+    MemoryStore,
+    callback_ingest,
+    function_log,
+    ingest_event,
+    ingest_function,
+    lambda_context,
+)
 from tests.support import callback_request as request
 
-ROUTES = [Route(method="GET", path=p, function="IngestFunction") for p in ("/callback", "/callback/{token}")]
 PAUSED = "cmd=agentstate&agentid=100001&mode=0&state=paused&eventtime=1763629200000"
 
 
@@ -62,13 +68,9 @@ def test_the_warnings_are_bounded(ingest: CallbackIngest) -> None:
 
 
 def resolve(settings: HubSettings, target: str) -> dict[str, Any]:
-    http = HttpRequest("GET", target, [("Host", "x")], b"", "203.0.113.9")
-    matched = match_route(ROUTES, "GET", http.path)
-    assert matched
-    route, path_params = matched
     with ingest_function(callback_ingest(settings, MemoryStore())) as function:
         answer: dict[str, Any] = function.lambda_handler(
-            build_http_api_event(http, route, path_params), lambda_context()
+            ingest_event(target, "203.0.113.9"), lambda_context()
         )
         return answer
 
