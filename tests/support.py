@@ -288,13 +288,23 @@ INGEST_ROUTES = [
 ] + [Route(method="ANY", path="$default", function="IngestFunction")]
 
 
-def ingest_event(target: str, source_ip: str = "203.0.113.5") -> dict[str, Any]:
-    """The event API Gateway hands the ingest function for a GET of ``target`` (path and
-    query), routed by the template's routes (``$default`` takes what no other does)."""
+def ingest_answer(
+    ingest: CallbackIngest,
+    target: str,
+    source_ip: str = "203.0.113.5",
+    environment: Mapping[str, str] = FUNCTION_ENVIRONMENT,
+) -> dict[str, Any]:
+    """The ingest function's answer (its use case swapped for ``ingest``, see
+    :func:`ingest_function`) to a GET of ``target`` (path and query), the event routed by the
+    template's routes as API Gateway hands it over (``$default`` takes what no other does)."""
     request = HttpRequest("GET", target, [("Host", "x")], b"", source_ip)
     matched = match_route(INGEST_ROUTES, "GET", request.path)
     assert matched, target
-    return build_http_api_event(request, *matched)
+    with ingest_function(ingest, environment) as function:
+        answer: dict[str, Any] = function.lambda_handler(
+            build_http_api_event(request, *matched), lambda_context()
+        )
+    return answer
 
 
 def lambda_context() -> FakeLambdaContext:

@@ -16,7 +16,7 @@ from acd_hub.adapters.events_table import EventsTable
 from acd_hub.auth import static_tokens
 from acd_hub.ingest import CallbackIngest
 from acd_hub.settings import HubSettings
-from tests.support import TOKEN, ingest_event, ingest_function, lambda_context
+from tests.support import TOKEN, ingest_answer
 
 QUERY = "cmd=agentstate&agentid=100321&mode=0&state=online&eventtime=1763629200000"
 
@@ -30,11 +30,7 @@ def free_port() -> int:
 def answer(client: Any, query: str = QUERY) -> dict[str, Any]:
     settings = HubSettings(callback_tokens=[TOKEN])
     ingest = CallbackIngest(settings, EventsTable(client, settings.events_table), static_tokens(settings))
-    with ingest_function(ingest) as function:
-        response: dict[str, Any] = function.lambda_handler(
-            ingest_event(f"/callback/{TOKEN}?{query}"), lambda_context()
-        )
-        return response
+    return ingest_answer(ingest, f"/callback/{TOKEN}?{query}")
 
 
 def events_in(client: Any) -> int:

@@ -31,9 +31,7 @@ from tests.support import (
     FUNCTION_ENVIRONMENT,
     TOKEN,
     MemoryStore,
-    ingest_event,
-    ingest_function,
-    lambda_context,
+    ingest_answer,
 )
 from tests.template.test_template import TEMPLATE
 
@@ -200,12 +198,11 @@ def test_rejected_alarm_reads_the_metric_the_ingest_emits(
     }
     settings = HubSettings(callback_tokens=[TOKEN])
     capsys.readouterr()
-    with ingest_function(
-        CallbackIngest(settings, MemoryStore(), static_tokens(settings)), environment
-    ) as function:
-        answer = function.lambda_handler(
-            ingest_event(f"/callback/{TOKEN}?cmd=agentstate&agentid=12"), lambda_context()
-        )
+    answer = ingest_answer(
+        CallbackIngest(settings, MemoryStore(), static_tokens(settings)),
+        f"/callback/{TOKEN}?cmd=agentstate&agentid=12",
+        environment=environment,
+    )
     assert answer["statusCode"] == 400
     (emf,) = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
     (directive,) = emf["_aws"]["CloudWatchMetrics"]

@@ -35,10 +35,8 @@ from tests.support import (
     MemoryStore,
     callback_ingest,
     function_log,
-    ingest_event,
-    ingest_function,
+    ingest_answer,
     ingest_module,
-    lambda_context,
 )
 from tests.support import (
     callback_request as request,
@@ -488,11 +486,9 @@ def test_schedule_windows_are_flagged_per_parameter(context: ParseContext) -> No
 
 def resolve(target: str) -> dict[str, Any]:
     settings = HubSettings(callback_tokens=[TOKEN])
-    with ingest_function(CallbackIngest(settings, MemoryStore(), static_tokens(settings))) as function:
-        answer: dict[str, Any] = function.lambda_handler(
-            ingest_event(target, "203.0.113.9"), lambda_context()
-        )
-        return answer
+    return ingest_answer(
+        CallbackIngest(settings, MemoryStore(), static_tokens(settings)), target, "203.0.113.9"
+    )
 
 
 @pytest.mark.parametrize("target", ["/callback?cmd=agentstate", "/callback/?cmd=agentstate", "/callback//x"])

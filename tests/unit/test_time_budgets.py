@@ -20,7 +20,13 @@ from acd_hub.auth import cached_tokens
 from acd_hub.errors import TokensUnavailable
 from acd_hub.ingest import CallbackIngest
 from acd_hub.settings import HubSettings
-from tests.support import TOKEN, MemoryStore, function_log, ingest_event, ingest_function, lambda_context
+from tests.support import (
+    TOKEN,
+    MemoryStore,
+    function_log,
+    ingest_answer,
+    ingest_module,
+)
 from tests.template.test_template import TEMPLATE
 
 PARAMETER = "/acd-callback-hub/test/callback-tokens"
@@ -116,10 +122,8 @@ def test_the_ingest_answers_503_with_retry_after_when_ssm_is_throttled() -> None
         raise TokensUnavailable("ThrottlingException")
 
     ingest = CallbackIngest(HubSettings(), MemoryStore(), throttled)
-    with ingest_function(ingest) as function, function_log(function) as log:
-        answer = function.lambda_handler(
-            ingest_event(f"/callback/{TOKEN}?cmd=agentstate&agentid=12"), lambda_context()
-        )
+    with function_log(ingest_module()) as log:
+        answer = ingest_answer(ingest, f"/callback/{TOKEN}?cmd=agentstate&agentid=12")
     assert answer["statusCode"] == 503
     assert answer["headers"]["Retry-After"] == "5"
     assert json.loads(answer["body"])["error"] == "tokens_unavailable"

@@ -18,9 +18,7 @@ from tests.support import (
     MemoryStore,
     callback_ingest,
     function_log,
-    ingest_event,
-    ingest_function,
-    lambda_context,
+    ingest_answer,
 )
 from tests.support import callback_request as request
 
@@ -68,11 +66,7 @@ def test_the_warnings_are_bounded(ingest: CallbackIngest) -> None:
 
 
 def resolve(settings: HubSettings, target: str) -> dict[str, Any]:
-    with ingest_function(callback_ingest(settings, MemoryStore())) as function:
-        answer: dict[str, Any] = function.lambda_handler(
-            ingest_event(target, "203.0.113.9"), lambda_context()
-        )
-        return answer
+    return ingest_answer(callback_ingest(settings, MemoryStore()), target, "203.0.113.9")
 
 
 def test_the_answer_is_200_with_warnings_and_a_metric_counts_them(
