@@ -2,8 +2,9 @@
 (``spec/acd-callback-api.md``), and the groups of them the reports count.
 
 Stdlib only and free of the hub's own code, so that the models, the statistics, the CLI's
-labels, the sample events, the template tests and the simulator's ground truth
-(``tools/acd_sim/truth.py``, which keeps its own formulas) all name the same things. Each list
+labels, the tests (the sample events', the template's stream filters') and the simulator's
+ground truth (``tools/acd_sim/truth.py``, which keeps its own formulas) all name the same
+things. Each list
 is in the spec's order; the vendor's spelling is kept (states lower-case, event types in
 CamelCase, both matched case-insensitively on input).
 """
