@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from datetime import date, datetime
 from typing import Any
 
-from acd_hub.call_stats import TERMINAL_ROUTING
+from acd_hub.vocabulary import TERMINAL_ROUTING
 
 
 def _mean_ms(total_ms: int, count: int) -> float | None:

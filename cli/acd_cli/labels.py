@@ -20,6 +20,7 @@ from typing import Any
 from acd_cli.output import duration, or_not_applicable, percent
 from acd_hub import kpis
 from acd_hub.kpis import Unit
+from acd_hub.vocabulary import PAUSE_STATES, TALK_STATES, TERMINAL_ROUTING, WORK_STATES
 
 
 @dataclass(frozen=True)
@@ -28,7 +29,8 @@ class Label:
     colour: str
 
 
-# Every agent state of the spec. The vendor's one-word names stay visible in JSON/CSV.
+# Every agent state of the spec (acd_hub.vocabulary.AGENT_STATES, in its order). The vendor's
+# one-word names stay visible in JSON/CSV.
 STATES: dict[str, Label] = {
     "offline": Label("logged off", "#bdbdbd"),
     "online": Label("available", "#2e7d32"),
@@ -84,12 +86,12 @@ def timeline_key(state: object) -> tuple[Label, bool]:
 
 # What a supervisor counts on the board (Amazon Connect's and Genesys's agent states), each a
 # set of the spec's states; "logged on" is every state but ``offline``.
-STATE_GROUPS: dict[str, tuple[str, tuple[str, ...]]] = {
-    "available": ("available", ("online", "outonline")),
-    "ringing": ("ringing", ("alerting", "outalerting", "balerting")),
-    "on_call": ("on a call", ("connected", "outconnect", "bconnected", "busy", "outbusy")),
-    "after_call_work": ("after-call work", ("working", "outworking")),
-    "paused": ("paused", ("paused", "outpaused")),
+STATE_GROUPS: dict[str, tuple[str, frozenset[str]]] = {
+    "available": ("available", frozenset({"online", "outonline"})),
+    "ringing": ("ringing", frozenset({"alerting", "outalerting", "balerting"})),
+    "on_call": ("on a call", TALK_STATES | {"bconnected", "busy", "outbusy"}),
+    "after_call_work": ("after-call work", WORK_STATES),
+    "paused": ("paused", PAUSE_STATES),
 }
 
 
@@ -99,7 +101,7 @@ def state_group(state: object) -> str | None:
     return next((group for group, (_, states) in STATE_GROUPS.items() if name in states), None)
 
 
-# Every call event type of the spec.
+# Every call event type of the spec (acd_hub.vocabulary.EVENT_TYPES, in its order).
 EVENT_TYPES: dict[str, str] = {
     "CallStart": "call started",
     "Alerting": "ringing at an agent",
@@ -158,7 +160,7 @@ CALL_PROBLEMS: dict[str, str] = {
 }
 
 # The outcome breakdown of a hotline's day, in this order (the KPI names of those counts).
-OUTCOME_KPIS = ("answered", "abandoned", "rejected", "badcall", "mailbox", "forwarded")
+OUTCOME_KPIS = ("answered", "abandoned", *TERMINAL_ROUTING.values())
 
 # Chart colours of the interval series (the bars reuse the outcome colours).
 OFFERED_COLOUR = "#90a4ae"

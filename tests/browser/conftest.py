@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
+from playwright.sync_api import Browser, ConsoleMessage, Locator, Page, sync_playwright
 
 from acd_sim.day import generate_day
 from acd_sim.plan import plan_requests
@@ -151,6 +151,25 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         yield Stack(callback_url=banner.group(1), aws_endpoint=banner.group(2))
     finally:
         local.stop()
+
+
+def data_values(located: Locator, key: str) -> dict[str, Any]:
+    """``{data-<key>: data-value read as JSON}`` of the located elements, in page order; those
+    with an empty value left out. ``key`` as the DOM spells it (``stateGroup`` for
+    ``data-state-group``)."""
+    pairs = located.evaluate_all(f"nodes => nodes.map(n => [n.dataset.{key}, n.dataset.value])")
+    return {name: json.loads(value) for name, value in pairs if value}
+
+
+def aht_and_occupancy(agent_day: dict[str, Any]) -> tuple[float | None, float | None]:
+    """An agent's AHT and occupancy %, worked out here from agent-day's JSON (seconds per state
+    and calls handled) to check the pages' own arithmetic."""
+    seconds = agent_day["state_seconds"]
+    busy = sum(seconds.get(s, 0) for s in ("connected", "outconnect", "bconnected", "working", "outworking"))
+    idle = sum(seconds.get(s, 0) for s in ("online", "outonline", "alerting", "outalerting", "balerting"))
+    aht = round(busy / agent_day["calls_handled"], 2) if agent_day["calls_handled"] else None
+    occupancy = round(100 * busy / (busy + idle), 1) if busy + idle else None
+    return aht, occupancy
 
 
 def figures(document: Any) -> Any:

@@ -7,13 +7,16 @@ moto before each test that uses it, and tests never rely on state left by anothe
 
 from __future__ import annotations
 
+import json
 import logging
 import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
+from click.testing import Result
 from moto.server import ThreadedMotoServer
 
 from acd_devkit import moto_fixes
@@ -105,6 +108,45 @@ def aws(moto_server: str) -> AwsClients:
 
 
 # --- report tests: their own moto server, and a log of the operations their clients make ---
+
+
+def moto_client(url: str, service: str = "dynamodb") -> Any:
+    """A boto3 client of ``service`` on the moto server at ``url``."""
+    return boto3.client(service, endpoint_url=url, region_name=REGION)  # type: ignore[call-overload]
+
+
+def create_table_stack(url: str, stack: str, events_table: str, reports_table: str) -> None:
+    """A CloudFormation stack on the moto server whose outputs name these tables, as the
+    deployed template's do (what ``--stack-name`` reads)."""
+    moto_client(url, "cloudformation").create_stack(
+        StackName=stack,
+        TemplateBody=json.dumps(
+            {
+                "Resources": {"Marker": {"Type": "AWS::SQS::Queue"}},
+                "Outputs": {
+                    "EventsTableName": {"Value": events_table},
+                    "ReportsTableName": {"Value": reports_table},
+                },
+            }
+        ),
+    )
+
+
+def ok(result: Result) -> str:
+    """The output of a CLI run that succeeded."""
+    assert result.exit_code == 0, (result.output, result.exception)
+    return result.stdout
+
+
+def one_line_error(result: Result) -> str:
+    """The one line a CLI run that a usage error stopped wrote (no traceback, no output)."""
+    assert result.exit_code == 2, result.output
+    assert isinstance(result.exception, SystemExit)  # not a traceback
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("Error: ")
+    return lines[0]
 
 
 def free_port() -> int:

@@ -22,7 +22,8 @@ from acd_hub.ingest import CallbackIngest, Rejected
 from acd_hub.items import CallbackRequest, rejected_item
 from acd_hub.settings import HubSettings
 from acd_local.spec import StackSpec
-from tests.support import TOKEN
+from tests.support import TOKEN, callback_ingest
+from tests.support import callback_request as request
 
 RECEIVED = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 DAY = "2026-11-20"
@@ -38,27 +39,9 @@ def settings() -> HubSettings:
     return HubSettings(callback_tokens=[TOKEN])
 
 
-def request(
-    query: str, request_id: str, *, method: str = "GET", body: bytes = b"", content_type: str = ""
-) -> CallbackRequest:
-    return CallbackRequest(
-        method=method,
-        path=f"/callback/{TOKEN}",
-        raw_query=query,
-        body=body,
-        content_type=content_type,
-        source_ip="203.0.113.5",
-        user_agent="acd",
-        request_id=request_id,
-        path_token=TOKEN,
-    )
-
-
 def quarantine_by_ingest(aws: AwsClients, kept: CallbackRequest) -> None:
     """Bad input through the real ingest: it quarantines the request and raises Rejected."""
-    ingest = CallbackIngest(
-        settings(), EventsTable(aws.dynamodb, "EventsTable"), lambda: (TOKEN,), clock=lambda: RECEIVED
-    )
+    ingest = callback_ingest(settings(), EventsTable(aws.dynamodb, "EventsTable"), RECEIVED)
     with pytest.raises(Rejected):
         ingest.handle(kept)
 
@@ -86,23 +69,20 @@ VALID_FORM = f"cmd=agentstate&agentid={AGENT}&mode=0&state=paused&pause-reason=M
 def quarantine(aws_resources: ProvisionedResources, aws: AwsClients) -> AwsClients:
     # still wrong today: a 2-digit agent number
     quarantine_by_ingest(
-        aws, request(f"cmd=agentstate&agentid=12&mode=0&state=online&eventtime={EVENT_MS}", "bad-1")
+        aws,
+        request(f"cmd=agentstate&agentid=12&mode=0&state=online&eventtime={EVENT_MS}", request_id="bad-1"),
     )
     # valid today, rejected by an earlier bug; the token it carried in the query was redacted
-    quarantine_as_if_by_a_bug(aws, request(f"token={TOKEN}&{VALID}", "fixed-1"), "out of range (bug 41)")
+    quarantine_as_if_by_a_bug(
+        aws, request(f"token={TOKEN}&{VALID}", request_id="fixed-1"), "out of range (bug 41)"
+    )
     # the ACD sent the same callback again after the 400: the same event, kept twice
-    quarantine_as_if_by_a_bug(aws, request(VALID, "fixed-2"), "out of range (bug 41)")
+    quarantine_as_if_by_a_bug(aws, request(VALID, request_id="fixed-2"), "out of range (bug 41)")
     # a Windows-1252 form body (not UTF-8: kept as body_base64)
     windows_body = VALID_FORM.encode("cp1252")
     quarantine_as_if_by_a_bug(
         aws,
-        request(
-            "",
-            "fixed-form",
-            method="PUT",
-            body=windows_body,
-            content_type="application/x-www-form-urlencoded",
-        ),
+        request(body=windows_body, content_type="application/x-www-form-urlencoded", request_id="fixed-form"),
         "out of range (bug 41)",
     )
     return aws
@@ -192,7 +172,7 @@ CONFIG = f"cmd=configchanged&action=update&type=agent&eventtime={EVENT_MS}"
 
 def stored_by_ingest(aws: AwsClients, query: str, request_id: str) -> str:
     ingest = CallbackIngest(settings(), EventsTable(aws.dynamodb, "EventsTable"), lambda: (TOKEN,))
-    return ingest.handle(request(query, request_id)).event_key
+    return ingest.handle(request(query, request_id=request_id)).event_key
 
 
 def stream_records(aws: AwsClients, stream_arn: str) -> tuple[str, list[dict[str, Any]]]:

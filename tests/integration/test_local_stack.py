@@ -48,6 +48,7 @@ from acd_local.lambda_runtime import (
 from acd_local.spec import FunctionSpec, StackSpec, StreamMapping
 from acd_local.streams import StreamPoller
 from acd_local.subscriber import describe_fanout, format_fanout
+from tests.support import PK_SK
 
 REPO = Path(__file__).resolve().parents[2]
 TOKEN = "it-token-Zx81Lq"
@@ -71,14 +72,7 @@ def leave_moto_empty(moto_server: str) -> Iterator[None]:
 
 def table_kwargs() -> dict[str, Any]:
     return {
-        "KeySchema": [
-            {"AttributeName": "pk", "KeyType": "HASH"},
-            {"AttributeName": "sk", "KeyType": "RANGE"},
-        ],
-        "AttributeDefinitions": [
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "S"},
-        ],
+        **PK_SK,
         "BillingMode": "PAY_PER_REQUEST",
         "StreamSpecification": {"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"},
     }

@@ -22,7 +22,6 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-import boto3
 import pytest
 from click.testing import CliRunner, Result
 
@@ -31,12 +30,11 @@ from acd_cli.reporting import ReportQueries
 from acd_devkit.template import dynamodb_tables, load_template
 from acd_hub.ports import BatchProgress
 from acd_hub.settings import HubSettings
-from tests.integration.conftest import CallLog
+from tests.integration.conftest import CallLog, create_table_stack, moto_client, ok, one_line_error
 from tests.support import RECEIVED, Harness, agent_state, call_event, ms
 
 pytestmark = pytest.mark.integration
 
-REGION = "eu-central-1"
 DAY = "2026-11-20"
 SHARDS = 8
 PAGE = 2  # every Query is paged this small
@@ -191,15 +189,11 @@ EXPECTED_KPIS = {
 # --- the moto server and the reports on it -------------------------------------------------------
 
 
-def _client(url: str, service: str = "dynamodb") -> Any:
-    return boto3.client(service, endpoint_url=url, region_name=REGION)  # type: ignore[call-overload]
-
-
 @pytest.fixture(scope="module")
 def reports(moto_url: str) -> Iterator[Harness]:
     """The template's tables under this module's names, filled with the scenario's events and
     the reports both aggregators compute from them."""
-    client = _client(moto_url)
+    client = moto_client(moto_url)
     definitions = dynamodb_tables(load_template())
     for logical_id, name in (("EventsTable", EVENTS_TABLE), ("ReportsTable", REPORTS_TABLE)):
         client.create_table(**{**definitions[logical_id], "TableName": name})
@@ -210,30 +204,18 @@ def reports(moto_url: str) -> Iterator[Harness]:
         assert harness.run(harness.agents(), batch) == {"batchItemFailures": []}
         assert harness.run(harness.calls(), batch) == {"batchItemFailures": []}
 
-    cloudformation = _client(moto_url, "cloudformation")
-    cloudformation.create_stack(
-        StackName=STACK,
-        TemplateBody=json.dumps(
-            {
-                "Resources": {"Marker": {"Type": "AWS::SQS::Queue"}},
-                "Outputs": {
-                    "EventsTableName": {"Value": EVENTS_TABLE},
-                    "ReportsTableName": {"Value": REPORTS_TABLE},
-                },
-            }
-        ),
-    )
+    create_table_stack(moto_url, STACK, EVENTS_TABLE, REPORTS_TABLE)
     try:
         yield harness
     finally:
         for name in (EVENTS_TABLE, REPORTS_TABLE):
             client.delete_table(TableName=name)
-        cloudformation.delete_stack(StackName=STACK)
+        moto_client(moto_url, "cloudformation").delete_stack(StackName=STACK)
 
 
 @pytest.fixture
 def queries(moto_url: str, reports: Harness, log: CallLog) -> ReportQueries:
-    return ReportQueries(log.attach(_client(moto_url)), REPORTS_TABLE, SHARDS)
+    return ReportQueries(log.attach(moto_client(moto_url)), REPORTS_TABLE, SHARDS)
 
 
 @pytest.fixture
@@ -354,7 +336,7 @@ def test_board_reads_every_partition(queries: ReportQueries, log: CallLog) -> No
 
 def test_report_queries_reject_zero_shards(moto_url: str) -> None:
     with pytest.raises(ValueError, match="shards"):
-        ReportQueries(_client(moto_url), REPORTS_TABLE, 0)
+        ReportQueries(moto_client(moto_url), REPORTS_TABLE, 0)
 
 
 # --- the CLI ------------------------------------------------------------------------------------------
@@ -366,11 +348,6 @@ def run(url: str, *args: str) -> Result:
         ["--endpoint-url", url, "--events-table", EVENTS_TABLE, "--reports-table", REPORTS_TABLE, *args],
         catch_exceptions=True,
     )
-
-
-def ok(result: Result) -> str:
-    assert result.exit_code == 0, (result.output, result.exception)
-    return result.stdout
 
 
 def lines_starting(text: str, *prefixes: str) -> list[str]:
@@ -611,7 +588,7 @@ def test_cli_nothing_there_is_a_message_and_exit_0(
 
 
 def test_cli_empty_board(moto_url: str, reports: Harness) -> None:
-    client = _client(moto_url)
+    client = moto_client(moto_url)
     client.create_table(
         **{**dynamodb_tables(load_template())["ReportsTable"], "TableName": "report-commands-empty"}
     )
@@ -641,16 +618,6 @@ def test_cli_call_without_summary_yet_lists_its_events(
     assert ok(as_csv) == ""
     assert "No summary for call e0e0e0 yet" in as_csv.stderr
     assert cli_log.reads() == READS
-
-
-def one_line_error(result: Result) -> str:
-    assert result.exit_code == 2, result.output
-    assert isinstance(result.exception, SystemExit)  # not a traceback
-    assert result.stdout == ""
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("Error: ")
-    return lines[0]
 
 
 @pytest.mark.parametrize(

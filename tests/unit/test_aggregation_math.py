@@ -14,6 +14,7 @@ from acd_hub.agent_stats import BoardEntry, day_intervals, day_stats
 from acd_hub.call_stats import call_summary
 from acd_hub.events import StoredEvent
 from tests.kpi_oracle import hotline_day_kpis
+from tests.support import RATIOS
 
 BERLIN = ZoneInfo("Europe/Berlin")
 DAY = date(2025, 11, 20)
@@ -253,16 +254,8 @@ def test_empty_denominators_are_null_never_zero() -> None:
     empty = figures([], 20)
     assert list(empty) == [kpi.name for kpi in kpis.KPIS]
     assert empty["offered"] == 0
-    for ratio in (
-        "service_level_pct",
-        "abandon_rate_pct",
-        "asa_s",
-        "max_wait_s",
-        "aht_s",
-        "avg_talk_s",
-        "avg_hold_s",
-    ):
-        assert empty[ratio] is None
+    for ratio in RATIOS:
+        assert empty[ratio] is None, ratio
     only_rejected = figures([inbound("rejected")], 20)
     assert (only_rejected["offered"], only_rejected["rejected"], only_rejected["service_level_pct"]) == (
         1,

@@ -8,7 +8,6 @@ import gzip
 import json
 import logging
 import zlib
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
@@ -17,10 +16,8 @@ from unittest.mock import MagicMock
 import boto3
 import pytest
 from botocore.stub import Stubber
-from moto import mock_aws
 
 from acd_devkit.lambda_events import stream_record
-from acd_devkit.template import dynamodb_tables, load_template
 from acd_hub import params, times
 from acd_hub.adapters.events_table import EventsTable
 from acd_hub.aggregation import aggregate_batch
@@ -31,16 +28,15 @@ from acd_hub.items import CallbackRequest, claim_item, event_item
 from acd_hub.models import ParseContext, event_payload, parse_callback
 from acd_hub.phone import normalize_phone
 from acd_hub.settings import HubSettings
-from acd_local.lambda_runtime import HttpRequest, Route, build_http_api_event, match_route
 from tests.support import (
     FUNCTION_ENVIRONMENT,
     SERIALIZE,
     TOKEN,
     MemoryStore,
+    callback_ingest,
     function_log,
-    ingest_function,
+    ingest_answer,
     ingest_module,
-    lambda_context,
 )
 from tests.support import (
     callback_request as request,
@@ -48,21 +44,11 @@ from tests.support import (
 from tests.unit.test_models import VALID
 
 RECEIVED = datetime(2026, 12, 1, 13, 0, 5, tzinfo=UTC)  # after every event time used here
-ROUTES = [
-    Route(method=m, path=p, function="IngestFunction")
-    for m in ("GET", "HEAD", "PUT", "POST")
-    for p in ("/callback", "/callback/{token}")
-] + [Route(method="ANY", path="$default", function="IngestFunction")]  # the template's routes
 
 
 @pytest.fixture
-def store() -> MemoryStore:
-    return MemoryStore()
-
-
-@pytest.fixture
-def ingest(settings: HubSettings, store: MemoryStore) -> CallbackIngest:
-    return CallbackIngest(settings, store, static_tokens(settings), clock=lambda: RECEIVED)
+def received() -> datetime:
+    return RECEIVED
 
 
 def rejected(ingest: CallbackIngest, req: CallbackRequest) -> Rejected:
@@ -160,7 +146,7 @@ def test_an_event_the_store_refuses_is_quarantined_not_retried(settings: HubSett
     stubbed = StubbedStore()
     stubbed.error("ValidationException")  # the event
     stubbed.stub.add_response("put_item", {})  # its quarantine
-    ingest = CallbackIngest(settings, stubbed.adapter, static_tokens(settings), clock=lambda: RECEIVED)
+    ingest = callback_ingest(settings, stubbed.adapter, RECEIVED)
     with stubbed.stub:
         caught = rejected(ingest, request("&".join(f"{k}={v}" for k, v in VALID["agentstate"].items())))
     assert caught.status == 400
@@ -269,32 +255,13 @@ def test_the_same_event_key_with_the_same_content_is_a_duplicate(
     assert len(store.events) == 1
 
 
-@pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-central-1")
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    with mock_aws():
-        client = boto3.client("dynamodb")
-        for kwargs in dynamodb_tables(load_template()).values():
-            if kwargs["TableName"] == "EventsTable":
-                client.create_table(**kwargs)
-        yield client
-
-
-def test_one_event_key_one_item_in_dynamodb(aws: Any, settings: HubSettings) -> None:
-    ingest = CallbackIngest(
-        settings,
-        EventsTable(aws, settings.events_table),
-        static_tokens(settings),
-        clock=lambda: RECEIVED,
-    )
+def test_one_event_key_one_item_in_dynamodb(dynamodb: Any, settings: HubSettings) -> None:
+    ingest = callback_ingest(settings, EventsTable(dynamodb, settings.events_table), RECEIVED)
     assert ingest.handle(request(FIRST)).outcome == "stored"
     assert ingest.handle(request(FIRST)).outcome == "duplicate"
     for n, second in enumerate((FIRST.replace("CallStart", "CallEnd"), FIRST.replace("ab02", "ab03"))):
         assert rejected(ingest, replace(request(second), request_id=f"req-{n}")).status == 409
-    items = aws.scan(TableName=settings.events_table)["Items"]  # a test may scan
+    items = dynamodb.scan(TableName=settings.events_table)["Items"]  # a test may scan
     kinds = sorted(item["kind"]["S"] for item in items)
     assert kinds == ["claim", "event", "rejected", "rejected"]
     (claim,) = [i for i in items if i["kind"]["S"] == "claim"]
@@ -317,37 +284,37 @@ def claims(client: Any) -> list[dict[str, Any]]:
 
 
 def test_a_refused_event_takes_its_claim_back_so_a_corrected_delivery_is_stored(
-    aws: Any, settings: HubSettings, context: ParseContext
+    dynamodb: Any, settings: HubSettings, context: ParseContext
 ) -> None:
-    store = EventsTable(aws, settings.events_table)
+    store = EventsTable(dynamodb, settings.events_table)
     item, refused = callevent_items(settings, context)
     with pytest.raises(StoreRefused):
         store.put_event(refused, claim_item(refused))
-    assert claims(aws) == []  # no claim of content that was never stored
+    assert claims(dynamodb) == []  # no claim of content that was never stored
     # The corrected delivery of the same key: stored, not a conflict with the refused content.
     assert store.put_event(item, claim_item(item)) is True
-    (claim,) = claims(aws)
+    (claim,) = claims(dynamodb)
     assert claim["digests"] == SERIALIZE(claim_item(item)["digests"])
     assert store.put_event(item, claim_item(item)) is False  # and then a duplicate, as ever
 
 
 def test_a_refused_event_leaves_a_claim_it_did_not_write(
-    aws: Any, settings: HubSettings, context: ParseContext
+    dynamodb: Any, settings: HubSettings, context: ParseContext
 ) -> None:
-    store = EventsTable(aws, settings.events_table)
+    store = EventsTable(dynamodb, settings.events_table)
     _, refused = callevent_items(settings, context)
     # Another delivery of the same content holds the claim (its event put still to come).
     theirs = {**claim_item(refused), "claim_id": "theirs"}
-    aws.put_item(TableName="EventsTable", Item={k: SERIALIZE(v) for k, v in theirs.items()})
+    dynamodb.put_item(TableName="EventsTable", Item={k: SERIALIZE(v) for k, v in theirs.items()})
     with pytest.raises(StoreRefused):
         store.put_event(refused, claim_item(refused))
-    assert [c["claim_id"]["S"] for c in claims(aws)] == ["theirs"]
+    assert [c["claim_id"]["S"] for c in claims(dynamodb)] == ["theirs"]
 
 
 def test_the_take_back_is_conditional_on_the_claim_being_this_request_s(
-    aws: Any, settings: HubSettings, context: ParseContext
+    dynamodb: Any, settings: HubSettings, context: ParseContext
 ) -> None:
-    store = EventsTable(aws, settings.events_table)
+    store = EventsTable(dynamodb, settings.events_table)
     _, refused = callevent_items(settings, context)
     other = boto3.client("dynamodb")
     theirs = {**claim_item(refused), "claim_id": "theirs"}
@@ -358,10 +325,10 @@ def test_the_take_back_is_conditional_on_the_claim_being_this_request_s(
         other.delete_item(TableName="EventsTable", Key=key)
         other.put_item(TableName="EventsTable", Item={k: SERIALIZE(v) for k, v in theirs.items()})
 
-    aws.meta.events.register_first("before-call.dynamodb.DeleteItem", meanwhile)
+    dynamodb.meta.events.register_first("before-call.dynamodb.DeleteItem", meanwhile)
     with pytest.raises(StoreRefused):
         store.put_event(refused, claim_item(refused))
-    assert [c["claim_id"]["S"] for c in claims(aws)] == ["theirs"]
+    assert [c["claim_id"]["S"] for c in claims(dynamodb)] == ["theirs"]
 
 
 def test_a_claim_in_a_stream_batch_touches_no_report() -> None:
@@ -519,15 +486,9 @@ def test_schedule_windows_are_flagged_per_parameter(context: ParseContext) -> No
 
 def resolve(target: str) -> dict[str, Any]:
     settings = HubSettings(callback_tokens=[TOKEN])
-    http = HttpRequest("GET", target, [("Host", "x")], b"", "203.0.113.9")
-    matched = match_route(ROUTES, "GET", http.path)
-    # "/callback/" matches no route of the template: as a catch-all route would hand it over
-    route, path_params = matched or (Route(method="ANY", path="/{proxy+}", function="IngestFunction"), {})
-    with ingest_function(CallbackIngest(settings, MemoryStore(), static_tokens(settings))) as function:
-        answer: dict[str, Any] = function.lambda_handler(
-            build_http_api_event(http, route, path_params), lambda_context()
-        )
-        return answer
+    return ingest_answer(
+        CallbackIngest(settings, MemoryStore(), static_tokens(settings)), target, "203.0.113.9"
+    )
 
 
 @pytest.mark.parametrize("target", ["/callback?cmd=agentstate", "/callback/?cmd=agentstate", "/callback//x"])
@@ -581,7 +542,7 @@ def test_a_quarantine_the_store_refuses_is_kept_trimmed(settings: HubSettings) -
     stubbed = StubbedStore()
     stubbed.error("ValidationException")  # the full quarantine item
     stubbed.stub.add_response("put_item", {})  # the trimmed one
-    ingest = CallbackIngest(settings, stubbed.adapter, static_tokens(settings), clock=lambda: RECEIVED)
+    ingest = callback_ingest(settings, stubbed.adapter, RECEIVED)
     with stubbed.stub:
         assert rejected(ingest, request("cmd=agentstate&agentid=1")).status == 400
     stubbed.error("ValidationException")
@@ -631,17 +592,10 @@ def test_an_event_time_far_ahead_of_its_arrival_is_a_400_kept(
 
 def test_the_future_bound_is_a_setting(settings: HubSettings, store: MemoryStore) -> None:
     ahead_ms = int(RECEIVED.timestamp() * 1000) + 600_000  # ten minutes ahead
-    strict = CallbackIngest(
-        settings.model_copy(update={"max_future_seconds": 60}),
-        store,
-        static_tokens(settings),
-        clock=lambda: RECEIVED,
-    )
+    strict = callback_ingest(settings.model_copy(update={"max_future_seconds": 60}), store, RECEIVED)
     assert rejected(strict, request(AGENT_STATE + str(ahead_ms))).errors[0].parameter == "eventtime"
     assert (
-        CallbackIngest(settings, store, static_tokens(settings), clock=lambda: RECEIVED)
-        .handle(request(AGENT_STATE + str(ahead_ms)))
-        .outcome
+        callback_ingest(settings, store, RECEIVED).handle(request(AGENT_STATE + str(ahead_ms))).outcome
         == "stored"
     )  # the default bound (15 minutes) lets a clock a little ahead through
 

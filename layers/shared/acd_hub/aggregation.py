@@ -42,7 +42,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Protocol
 
-from acd_hub import agent_stats, backoff, call_stats, concurrency, freshness, keys
+from acd_hub import agent_stats, backoff, call_stats, concurrency, freshness, keys, vocabulary
 from acd_hub.agent_stats import AgentDay, BoardEntry, Link, TalkMarker, TimelineEntry
 from acd_hub.call_stats import CallSummary, Contribution, CounterKey, ListedCall, ShardCounts, StoredCall
 from acd_hub.events import StoredEvent, StreamRecord
@@ -495,7 +495,7 @@ class AgentStatsAggregator:
         if relinked is not None:
             writes.append(Relink(agent, relinked))
         talk, talk_index = None, None
-        if event.state in agent_stats.TALK_STATES:
+        if event.state in vocabulary.TALK_STATES:
             talk = TalkMarker(agent, day, event.task_id) if event.task_id else None
             if talk is None or talk not in talked:
                 counted = days[day]
@@ -591,7 +591,7 @@ class CallStatsAggregator:
         if cmd != "agentstate" or not item.get("agent"):
             return set()
         calls: set[Hashable] = set()
-        if task and item.get("data", {}).get("state") in agent_stats.WORK_STATES:
+        if task and item.get("data", {}).get("state") in vocabulary.WORK_STATES:
             calls.add(Call(str(task)))
         # This event may close the agent's after-call work of the call before it.
         agent, day, sort_key = str(item["agent"]), str(item["day"]), str(item["sk"])
@@ -600,7 +600,7 @@ class CallStatsAggregator:
             previous = self._log.agent_before(agent, day, sort_key) or self._log.agent_edge(
                 agent, shift(day, -1), last=True
             )
-        if previous and previous.task_id and previous.state in agent_stats.WORK_STATES:
+        if previous and previous.task_id and previous.state in vocabulary.WORK_STATES:
             calls.add(Call(previous.task_id))
         # A call's after-call work is its agent's wrap-up right after it (``_agent_events``):
         # a state landing between a call's end and a wrap-up of it cuts that wrap-up off.
@@ -609,7 +609,7 @@ class CallStatsAggregator:
             following = self._log.agent_after(agent, day, sort_key) or self._log.agent_edge(
                 agent, shift(day, 1), last=False
             )
-        if following and following.task_id and following.state in agent_stats.WORK_STATES:
+        if following and following.task_id and following.state in vocabulary.WORK_STATES:
             calls.add(Call(following.task_id))
         return calls
 
@@ -689,7 +689,7 @@ class CallStatsAggregator:
         end_ms = max(e.time_ms for e in calls)
         for event in self._log.agent_since(agent, start_ms, self._settings.report_zone):
             yield event
-            wrapping_up = event.state in agent_stats.WORK_STATES and event.task_id == task_id
+            wrapping_up = event.state in vocabulary.WORK_STATES and event.task_id == task_id
             if event.time_ms > end_ms and not wrapping_up:
                 return
 

@@ -21,9 +21,10 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from acd_hub import keys, kpis
-from acd_hub.agent_stats import WORK_STATES, seconds
+from acd_hub.agent_stats import seconds
 from acd_hub.events import StoredEvent
 from acd_hub.keys import iso_utc
+from acd_hub.vocabulary import TERMINAL_ROUTING, WORK_STATES
 
 INTERVAL_MINUTES = 15
 # A call lists the agents it reached in the order it reached them, the first MAX_CALL_AGENTS of
@@ -31,12 +32,6 @@ INTERVAL_MINUTES = 15
 # summary and listing items towards DynamoDB's 400 KB. A function of the call's events, so the
 # same whatever order they came in.
 MAX_CALL_AGENTS = 50
-TERMINAL_ROUTING = {
-    "Rejected": "rejected",
-    "BadCall": "badcall",
-    "Mailbox": "mailbox",
-    "ForwardNumber": "forwarded",
-}
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time
-from typing import TYPE_CHECKING, Annotated, Any, Literal, get_args
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
 from pydantic import (
@@ -48,73 +48,22 @@ from acd_hub.keys import iso_utc
 from acd_hub.params import MAX_VALUE_LENGTH, ascii_lower
 from acd_hub.phone import MAX_PHONE_LENGTH, PhoneNumber, normalize_phone
 from acd_hub.times import MAX_TIME_LENGTH
+from acd_hub.vocabulary import (
+    AGENT_STATES,
+    CMDS,
+    EVENT_TYPE_BY_LOWER,
+    EVENT_TYPES,
+    AgentStateName,
+    CallEventType,
+)
 
 if TYPE_CHECKING:
     from pydantic import GetJsonSchemaHandler
     from pydantic.json_schema import JsonSchemaValue
     from pydantic_core import CoreSchema
 
-AgentStateName = Literal[
-    "offline",
-    "online",
-    "alerting",
-    "connected",
-    "timeouted",
-    "busy",
-    "working",
-    "paused",
-    "outonline",
-    "outalerting",
-    "outbusy",
-    "outtimeouted",
-    "balerting",
-    "bbusy",
-    "btimeout",
-    "bunassigned",
-    "bconnected",
-    "outconnect",
-    "outworking",
-    "outpaused",
-]
-CallEventType = Literal[
-    "CallStart",
-    "Alerting",
-    "Timeout",
-    "BTimeout",
-    "Busy",
-    "BBusy",
-    "Connected",
-    "AConnected",
-    "BConnected",
-    "ForwardAgent",
-    "ForwardGroup",
-    "ForwardHotline",
-    "ForwardNumber",
-    "ConfAgent",
-    "ConfGroup",
-    "ConfNumber",
-    "ConfBusy",
-    "ConfTimeout",
-    "ConfConnected",
-    "ConfEnd",
-    "WaitingQueue",
-    "Mailbox",
-    "Announcement",
-    "Rejected",
-    "BadCall",
-    "CallEnd",
-    "Holdstart",
-    "Holdstop",
-    "ConfConnectedWithAgent",
-    "ConfConnectedWithCaller",
-    "ConfConnectedWithNumber",
-    "ConfConference",
-    "ConfTransfer",
-    "Working",
-    "OutWorking",
-]
-_EVENT_TYPES = {ascii_lower(name): name for name in get_args(CallEventType)}
-_STATES = set(get_args(AgentStateName))
+_EVENT_TYPES = EVENT_TYPE_BY_LOWER
+_STATES = set(AGENT_STATES)
 
 
 @dataclass(frozen=True)
@@ -322,12 +271,12 @@ Mode = Annotated[
 State = Annotated[
     AgentStateName,
     _rule(_state, f"must be one of the agent states: {', '.join(sorted(_STATES))}"),
-    _one_of(get_args(AgentStateName), "agent state (case-insensitive)", "connected"),
+    _one_of(AGENT_STATES, "agent state (case-insensitive)", "connected"),
 ]
 EventType = Annotated[
     CallEventType,
     _rule(_event_type, f"must be one of the call event types: {', '.join(_EVENT_TYPES.values())}"),
-    _one_of(get_args(CallEventType), "call event type (case-insensitive)", "CallStart"),
+    _one_of(EVENT_TYPES, "call event type (case-insensitive)", "CallStart"),
 ]
 Phone = Annotated[
     PhoneNumber, BeforeValidator(_phone), _wire(_PHONE, "02212601599", maxLength=MAX_PHONE_LENGTH)
@@ -874,7 +823,7 @@ CALLBACK_MODELS: dict[str, type[CallbackModel]] = {
         BroadcastEvent,
     )
 }
-_CMDS = ", ".join(CALLBACK_MODELS)
+_CMDS = ", ".join(CMDS)
 
 
 def parse_callback(params: dict[str, str], context: ParseContext) -> CallbackModel:

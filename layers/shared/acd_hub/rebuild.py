@@ -23,7 +23,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from typing import Any
 
-from acd_hub import agent_stats, backoff
+from acd_hub import agent_stats, backoff, vocabulary
 from acd_hub.agent_stats import AgentDay, BoardEntry, DayTotals, Link, TalkMarker, TimelineEntry
 from acd_hub.aggregation import (
     CALL_CMDS,
@@ -214,7 +214,7 @@ class Rebuilder:
                 None if following is None else following.time_ms,
             )
             timeline.append(TimelineEntry(agent, link, event.key, event.task_id, event.data.get("hotlineid")))
-        talked = {e.task_id for e in ordered if e.state in agent_stats.TALK_STATES and e.task_id}
+        talked = {e.task_id for e in ordered if e.state in vocabulary.TALK_STATES and e.task_id}
         markers = [TalkMarker(agent, day, task) for task in sorted(talked)]
         totals = DayTotals.for_reasons(agent_stats.own_pause_reasons(ordered))
         for interval in intervals:
@@ -224,7 +224,7 @@ class Rebuilder:
                 totals.add(
                     Link(link_day, "", 0, interval.state, interval.pause_reason), interval.duration_ms, day
                 )
-        untracked = sum(1 for e in ordered if e.state in agent_stats.TALK_STATES and not e.task_id)
+        untracked = sum(1 for e in ordered if e.state in vocabulary.TALK_STATES and not e.task_id)
         truth = replace(
             AgentDay.empty(agent, day, zone).with_totals(totals),
             calls_handled=len(talked) + untracked,
