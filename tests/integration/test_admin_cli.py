@@ -15,9 +15,10 @@ from click.testing import CliRunner, Result
 from acd_cli.admin_cli import cli
 from acd_cli.reporting import EventQueries
 from acd_hub.adapters.events_table import EventsTable
-from acd_hub.errors import ParameterError
-from acd_hub.ingest import CallbackIngest, Rejected
-from acd_hub.items import CallbackRequest, rejected_item
+from acd_hub.errors import Invalid, ParameterError
+from acd_hub.ingest import CallbackIngest
+from acd_hub.quarantine import rejected_item
+from acd_hub.request import CallbackRequest
 from acd_hub.settings import HubSettings
 from acd_local.lambda_runtime import lambda_stream_record
 from acd_local.stack import REGION, AwsClients, ProvisionedResources, StackSpec
@@ -54,11 +55,11 @@ def request(
 
 
 def quarantine_by_ingest(aws: AwsClients, kept: CallbackRequest) -> None:
-    """Bad input through the real ingest: it quarantines the request and raises Rejected."""
+    """Bad input through the real ingest: it quarantines the request and raises Invalid."""
     ingest = CallbackIngest(
         settings(), EventsTable(aws.dynamodb, "EventsTable"), lambda: (TOKEN,), clock=lambda: RECEIVED
     )
-    with pytest.raises(Rejected):
+    with pytest.raises(Invalid):
         ingest.handle(kept)
 
 

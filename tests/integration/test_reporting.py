@@ -31,9 +31,11 @@ from acd_hub.adapters.dynamodb import Table
 from acd_hub.adapters.events_table import EventsTable
 from acd_hub.errors import ParameterError
 from acd_hub.events import plain
-from acd_hub.items import CallbackRequest, event_item, rejected_item
+from acd_hub.items import event_item
 from acd_hub.models import ParseContext, parse_callback
 from acd_hub.params import merge_parameters
+from acd_hub.quarantine import rejected_item
+from acd_hub.request import CallbackRequest
 from acd_hub.settings import HubSettings
 from tests.integration.conftest import CallLog, free_port
 

@@ -121,6 +121,8 @@ _STATES = set(get_args(AgentStateName))
 class ParseContext:
     acd_zone: ZoneInfo
     phone_region: str = "DE"
+    # How far an event time may be ahead of its arrival (ACD_MAX_FUTURE_SECONDS); None: no bound.
+    max_future_seconds: int | None = None
 
 
 @dataclass(frozen=True)
@@ -877,9 +879,11 @@ CALLBACK_MODELS: dict[str, type[CallbackModel]] = {
 _CMDS = ", ".join(CALLBACK_MODELS)
 
 
-def parse_callback(params: dict[str, str], context: ParseContext) -> CallbackModel:
+def parse_callback(
+    params: dict[str, str], context: ParseContext, received_at: datetime | None = None
+) -> CallbackModel:
     """Validate lower-cased parameters into their model, or raise :class:`BadCallback` naming
-    every offending parameter."""
+    every offending parameter (or the event time, if it is too far ahead of ``received_at``)."""
     if "cmd" not in params:
         raise BadCallback([ParameterError("cmd", f"missing; expected one of: {_CMDS}")])
     cmd = ascii_lower(params["cmd"].strip())
@@ -888,14 +892,34 @@ def parse_callback(params: dict[str, str], context: ParseContext) -> CallbackMod
         # echoed only whole and short: a truncated echo could hold part of a pasted secret
         shown = f" {cmd!r}" if len(cmd) <= 40 else ""
         raise BadCallback([ParameterError("cmd", f"unknown command{shown}; expected one of: {_CMDS}")])
-    parsing = _Parsing(context.acd_zone, context.phone_region)
+    parsing = _Parsing(context.acd_zone, context.phone_region, context.max_future_seconds)
     try:
         event = model.model_validate({**params, "cmd": cmd}, context=parsing)
     except ValidationError as exc:
         raise BadCallback([_parameter_error(err) for err in exc.errors()]) from None
     if parsing.time_flags:
         event._time_flags = dict(parsing.time_flags)
+    if received_at is not None and context.max_future_seconds is not None:
+        _check_not_ahead(event, received_at, context.max_future_seconds)
     return event
+
+
+def _check_not_ahead(event: CallbackModel, received_at: datetime, bound: int) -> None:
+    """An event time far ahead of its arrival is a wrong clock or zone at the ACD; kept, it
+    would be the agent's latest state until that time comes (a frozen board)."""
+    ahead = (event.event_time - received_at).total_seconds()
+    if ahead > bound:
+        name = "timestamp" if getattr(event, "eventtime", None) is None else "eventtime"
+        raise BadCallback(
+            [
+                ParameterError(
+                    name,
+                    f"{iso_utc(event.event_time)} is {ahead:.0f} s ahead of its arrival "
+                    f"({iso_utc(received_at)}); at most {bound} s are accepted "
+                    "(ACD_MAX_FUTURE_SECONDS): check the ACD's clock and time zone",
+                )
+            ]
+        )
 
 
 def _parameter_error(error: Any) -> ParameterError:
@@ -910,17 +934,6 @@ def _parameter_error(error: Any) -> ParameterError:
     if kind == "string_too_long":
         message = f"longer than {error['ctx']['max_length']} characters"
     return ParameterError(name, message)
-
-
-def event_payload(event: CallbackModel) -> dict[str, Any]:
-    """The normalized event as plain JSON types: ACD names, UTC ISO times, phone maps, and the
-    parameters we do not know under ``extra``."""
-    data = event.model_dump(mode="json", by_alias=True, exclude_none=True, exclude=set(event.extra))
-    if event.extra:
-        data["extra"] = event.extra
-    if event.time_flags:
-        data["time_flags"] = event.time_flags
-    return data
 
 
 def utc_now() -> datetime:
