@@ -2,7 +2,7 @@
 
 Each message's schema is pydantic's JSON Schema of its model (:class:`WireSchema`): the model's
 docstring and examples, each field's alias, description and examples, and the wire format its
-type declares (``WithJsonSchema`` in :mod:`acd_hub.models`: pattern, enum or length, and how the
+type declares (``WithJsonSchema`` in :mod:`acd_hub.fields`: pattern, enum or length, and how the
 value is written). Each answer's schema is pydantic's JSON Schema of its model in
 :mod:`acd_hub.answers` (:class:`AnswerSchema`), the models the function sends. This module only
 assembles them into paths, query parameters (the union of what the eight messages read) and
@@ -150,7 +150,7 @@ def _model_schema(cmd: str, model: type[CallbackModel]) -> dict[str, Any]:
             continue
         if prop.get("type") != "string":
             raise LookupError(
-                f"{cmd}.{name}: its type has no wire schema (give it WithJsonSchema in acd_hub.models)"
+                f"{cmd}.{name}: its type has no wire schema (give it WithJsonSchema in acd_hub.fields)"
             )
         if not prop.get("description"):
             raise LookupError(f"{cmd}.{name} has no description (Field(description=...) in acd_hub.models)")
