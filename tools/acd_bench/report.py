@@ -58,23 +58,37 @@ def _against_bare(
 
 
 def _ingest_warm_rows(r: Mapping[str, Any]) -> list[Row]:
-    """1: the warm ingest per event, and the part of it inside boto3."""
-    ingest_put, bare_put = r["ingest_put_item_us_per_event"], r["bare_put_item_us_per_event"]
+    """1: the warm ingest per event against the same DynamoDB requests alone (the hub's own work
+    is the difference) and against the bare handler, and the part of each inside boto3."""
+    same, own = r["same_requests_us_per_event"], r["hub_own_us_per_event"]
+    own_max = r["target_hub_own_us_max"]
     return [
+        Row(
+            "1 ingest handler, warm, per event vs the same requests",
+            f"{r['ingest_us_per_event']:.0f} µs",
+            f"{same:.0f} µs (the same {r['put_item_requests_per_event']:.2f} PutItem/event alone)",
+            _times(r["ratio_same_requests"]),
+            f"≤ {r['target_ratio_max']:.2f}×",
+            _at_most(r["ratio_same_requests"], r["target_ratio_max"]),
+        ),
+        Row(
+            "1 … the hub's own work per event (ingest − the same requests)",
+            f"{own:.0f} µs",
+            target=f"≤ {own_max:.0f} µs",
+            met=_yes(own <= own_max),
+        ),
         _against_bare(
-            "1 ingest handler, warm, per event",
+            "1 ingest handler, warm, per event vs bare",
             r["ingest_us_per_event"],
             r["bare_us_per_event"],
             "µs",
             r["ratio"],
-            target_max=r["target_ratio_max"],
         ),
-        _against_bare(
+        Row(
             "1 … of which inside boto3 put_item (stubbed HTTP)",
-            ingest_put,
-            bare_put,
-            "µs",
-            ratio(ingest_put, bare_put),
+            f"{r['ingest_put_item_us_per_event']:.0f} µs",
+            f"{r['same_requests_put_item_us_per_event']:.0f} µs (same requests), "
+            f"{r['bare_put_item_us_per_event']:.0f} µs (bare)",
         ),
     ]
 
@@ -455,13 +469,19 @@ def markdown(results: Mapping[str, Any]) -> str:
         "## How each figure is measured",
         "",
         "1. **Ingest, warm**: `functions/ingest/app.py` (the real module, Powertools resolver, "
-        "logger and metrics included, output to /dev/null) vs a bare handler doing `parse_qs` of "
-        "the query (or form body) and one conditional `PutItem`. Both call the *same* boto3 "
-        "DynamoDB client whose HTTP layer is stubbed by a `before-send` hook, so serialization, "
-        "signing and parsing run and the network does not. Events: the valid samples of "
-        "`events/ingest/` and agentstate/callevent requests of an `acd-sim` day (GET, PUT with a "
-        "form body, HEAD). The two handlers take turns event by event, medians over rounds; the "
-        "second row is the part of each spent inside boto3's `put_item`.",
+        "logger and metrics included, output to /dev/null) vs two baselines. The fair one makes "
+        "the same DynamoDB requests with the same items as the ingest and nothing else: the "
+        "ingest's `put_item` requests are recorded per event in its first pass (wire-format "
+        "items, a callevent's key claim included) and sent again as recorded, so the difference "
+        "is the hub's own work alone (reading and validating the parameters, building and "
+        "serializing the items, the resolver, one log line, the metrics). The bare one does "
+        "`parse_qs` of the query (or form body) and one conditional `PutItem` of a flat item. All "
+        "call the *same* boto3 DynamoDB client whose HTTP layer is stubbed by a `before-send` "
+        "hook, so serialization, signing and parsing run and the network does not. Events: the "
+        "valid samples of `events/ingest/` and agentstate/callevent requests of an `acd-sim` day "
+        "(GET, PUT with a form body, HEAD). The handlers take turns event by event, medians over "
+        "rounds; the hub's own work is the median over rounds of ingest minus the same requests; "
+        "the last row is the part of each spent inside boto3's `put_item`.",
         "2. **Cold start**: a fresh interpreter per run (`LAMBDA_TASK_ROOT` set, `.pyc` present, "
         "the layer on `sys.path` as `/opt/python` would be) times `import app` of the ingest "
         "function vs a bare module that imports boto3 and creates a DynamoDB client; then the "
