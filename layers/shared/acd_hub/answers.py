@@ -160,7 +160,7 @@ class Unauthorized(Answer):
     error: Literal["unauthorized"] = "unauthorized"
     message: str
     # How to pass the token, in every 401: an ACD integrator reads this body, not our README.
-    token: TokenHint = TokenHint()
+    token: TokenHint = Field(default_factory=TokenHint)
 
 
 class Forbidden(Answer):
