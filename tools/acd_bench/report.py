@@ -585,24 +585,31 @@ NOTES = """
   logger, metrics and HTTP resolver (its package imports `asyncio` and every event class) are
   what the ingest adds. The settings are a plain pydantic model read from the environment once
   (pydantic-settings cost about 20 ms of import).
-* Why the two ingest targets are missed (warm at most 1.5x, cold-start import at most 1.3x),
-  measured by profiling the fastest of repeated runs on a quiet machine:
-  * Warm: the bare handler is about 310 us per event, almost all of it botocore's one `PutItem`.
-    The ingest spends about 660 us in botocore: a `callevent` claims its key with a second
-    conditional put (1.5 requests per event over the bench's mix), and the stored item (the
-    normalized event and the raw parameters) takes about 1.5x the bare item's time to serialize
-    and sign. That alone is about 2.15x the bare handler, before any work of the hub's own.
-    Its own work is about 400 us: Powertools' resolver, one log line, metrics and the context
-    (about 130), TypeSerializer (about 60), the item and its claim (about 70), the model (about
-    40) and reading the parameters (about 60). Reaching 1.5x would take one request per event
-    and a smaller item, i.e. giving up the key claim that makes one event key one stored event.
-    Tried: one `TransactWriteItems` for claim and event instead of two puts, 0-10 % (noise),
-    and it doubles the write cost on DynamoDB; not kept.
-  * Cold start: importing boto3 and building the client (the baseline, about 270 ms) is matched
-    by pydantic's first model build (about 100-110 ms) and Powertools' HTTP resolver (about
-    40 ms: its package imports `asyncio` and every event class), about 1.55x already. Both are
-    what the ingest is built on (the models are the contract; the resolver is the well-kept
-    library the standards ask for). Dropping pydantic-settings saved about 20 ms.
+* Why the two ingest targets are missed (warm at most 1.3x the same requests, cold-start import
+  at most 1.3x bare boto3):
+  * Warm: the fair baseline sends the ingest's own recorded `PutItem` requests (1.5 per event
+    over the bench's mix: a `callevent` claims its key first), so botocore's share is the same
+    on both sides (the last row of section 1 shows it equal) and the difference is the hub's own
+    work. Profiled (cProfile, relative shares, a loaded machine), that work is, largest first:
+    serializing the items to DynamoDB's types (`TypeSerializer`, per attribute), Powertools'
+    resolver, logger (one structured line) and EMF metrics, reading the parameters, building
+    the item and its claim, and validating the model. An earlier profile on a quiet machine put
+    it at about 400 us per event (resolver, log line, metrics and context about 130,
+    TypeSerializer about 60, items about 70, model about 40, parameters about 60); 150 us would
+    leave no room for the resolver and the log line the standards ask for.
+  * Cold start: importing boto3 and building the client (the baseline) is matched by importing
+    pydantic and creating the model classes (the eight callback models, the settings, the
+    answers: class creation, their validators deferred to first use; `acd_hub.answers` is
+    the first module of `app` to import pydantic and the models, so its cumulative figure above
+    holds theirs, its own classes take about 5 ms) and Powertools' HTTP
+    resolver (its package imports `asyncio` and every event class). Switched off: pydantic's
+    plugin scan, which read every installed distribution's entry points on the first validator
+    build (`PYDANTIC_DISABLE_PLUGINS`); and the statistics modules are no longer imported by the
+    ingest (the ports name their types for annotations only). Measured in CPU time (less
+    disturbed by a loaded machine than wall time), 12 interleaved fresh interpreters each, that
+    took the import from 1.83x to 1.73x bare boto3. Not done: moving the settings or the
+    resolver out of the import into the first request, which would only move the time (the
+    third row of section 2 would show it).
 * Warm: the row below the warm one shows how much of each handler's time is the one boto3
   `put_item` (the stored item — normalized event *and* raw parameters, nested maps — is larger
   than the bare handler's flat one, and botocore serializes and signs it per request; its
