@@ -34,9 +34,10 @@ from acd_hub.aggregation import AgentStatsAggregator, CallStatsAggregator, aggre
 from acd_hub.auth import static_tokens
 from acd_hub.errors import EventConflict, StoreUnavailable
 from acd_hub.ingest import CallbackIngest
-from acd_hub.items import CallbackRequest, conflicting_fields, event_item
+from acd_hub.items import event_item
 from acd_hub.models import ParseContext, parse_callback
 from acd_hub.rebuild import Rebuilder, days_between
+from acd_hub.request import CallbackRequest
 from acd_hub.settings import HubSettings
 from acd_local.lambda_runtime import HttpRequest, Route, build_http_api_event, load_handler, match_route
 
@@ -75,8 +76,7 @@ class MemoryStore:
         if claim is not None:
             claim_key = (claim["pk"], claim["sk"])
             stored_claim = self.claims.setdefault(claim_key, claim)
-            if fields := conflicting_fields(claim, stored_claim):
-                raise EventConflict(item["event_key"], fields)
+            EventConflict.check(item["event_key"], claim, stored_claim)
         key = (item["pk"], item["sk"])
         if key in self.events:
             return False

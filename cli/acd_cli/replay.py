@@ -16,9 +16,10 @@ from urllib.parse import urlencode
 
 from acd_cli.dry_run import DryRunClient
 from acd_hub.adapters.events_table import EventsTable
-from acd_hub.errors import ParameterError
-from acd_hub.ingest import CallbackIngest, Rejected
-from acd_hub.items import CallbackRequest
+from acd_hub.errors import Conflict, Invalid, ParameterError, Quarantined
+from acd_hub.ingest import CallbackIngest
+from acd_hub.quarantine import RECORDED_STATUS
+from acd_hub.request import CallbackRequest
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -31,7 +32,6 @@ MAX_REASON = 2048  # as the ingest keeps it (acd_hub.items)
 # Outcomes that put the request's event in the log: such an item is done.
 REPLAYED_INTO_LOG = frozenset({"stored", "duplicate"})
 STILL_REJECTED = frozenset({"rejected", "conflict"})
-BAD_REQUEST, CONFLICT = 400, 409
 
 
 class ReplayContext(Protocol):
@@ -155,10 +155,10 @@ class Replayer:
         )
         try:
             stored = ingest.handle(kept_request(item, self._token))
-        except Rejected as rejected:
-            # 409: the event key is stored with other content (an ingest that tells conflicts)
-            status = int(getattr(rejected, "status", BAD_REQUEST))
-            outcome = "conflict" if status == CONFLICT else "rejected"
+        except Quarantined as rejected:
+            # Conflict: the event key is stored with other content
+            status = RECORDED_STATUS[type(rejected)]
+            outcome = "conflict" if isinstance(rejected, Conflict) else "rejected"
             result = ReplayResult(
                 item, outcome, status=status, cmd=rejected.cmd, errors=list(rejected.errors)
             )
@@ -178,7 +178,7 @@ class Replayer:
             fields |= {
                 "reason": result.reason,
                 "errors": [e.as_dict() for e in result.errors],
-                "status": result.status or BAD_REQUEST,
+                "status": result.status or RECORDED_STATUS[Invalid],
             }
             if "first_reason" not in item:
                 fields |= {"first_reason": item.get("reason", ""), "first_errors": item.get("errors") or []}

@@ -17,9 +17,10 @@ from acd_cli.reporting import EventQueries
 from acd_devkit.moto_resources import REGION, AwsClients, ProvisionedResources
 from acd_devkit.stream_mapping import lambda_stream_record
 from acd_hub.adapters.events_table import EventsTable
-from acd_hub.errors import ParameterError
-from acd_hub.ingest import CallbackIngest, Rejected
-from acd_hub.items import CallbackRequest, rejected_item
+from acd_hub.errors import Invalid, ParameterError
+from acd_hub.ingest import CallbackIngest
+from acd_hub.quarantine import rejected_item
+from acd_hub.request import CallbackRequest
 from acd_hub.settings import HubSettings
 from acd_local.spec import StackSpec
 from tests.support import TOKEN, callback_ingest
@@ -40,9 +41,9 @@ def settings() -> HubSettings:
 
 
 def quarantine_by_ingest(aws: AwsClients, kept: CallbackRequest) -> None:
-    """Bad input through the real ingest: it quarantines the request and raises Rejected."""
+    """Bad input through the real ingest: it quarantines the request and raises Invalid."""
     ingest = callback_ingest(settings(), EventsTable(aws.dynamodb, "EventsTable"), RECEIVED)
-    with pytest.raises(Rejected):
+    with pytest.raises(Invalid):
         ingest.handle(kept)
 
 

@@ -30,9 +30,10 @@ from acd_hub.adapters.dynamodb import Table
 from acd_hub.adapters.events_table import EventsTable
 from acd_hub.errors import ParameterError
 from acd_hub.events import plain
-from acd_hub.items import event_item, rejected_item
+from acd_hub.items import event_item
 from acd_hub.models import ParseContext, parse_callback
 from acd_hub.params import merge_parameters
+from acd_hub.quarantine import rejected_item
 from acd_hub.settings import HubSettings
 from acd_hub.vocabulary import CMDS
 from tests.integration.conftest import CallLog, create_table_stack, free_port, moto_client, ok, one_line_error

@@ -22,11 +22,12 @@ from acd_hub import params, times
 from acd_hub.adapters.events_table import EventsTable
 from acd_hub.aggregation import aggregate_batch
 from acd_hub.auth import static_tokens
-from acd_hub.errors import BadCallback, StoreRefused, StoreUnavailable
-from acd_hub.ingest import CallbackIngest, Rejected
-from acd_hub.items import CallbackRequest, claim_item, event_item
-from acd_hub.models import ParseContext, event_payload, parse_callback
+from acd_hub.errors import BadCallback, Conflict, Invalid, Quarantined, StoreRefused, StoreUnavailable
+from acd_hub.ingest import CallbackIngest
+from acd_hub.items import EventItems, event_items, event_payload
+from acd_hub.models import ParseContext, parse_callback
 from acd_hub.phone import normalize_phone
+from acd_hub.request import CallbackRequest
 from acd_hub.settings import HubSettings
 from tests.support import (
     FUNCTION_ENVIRONMENT,
@@ -51,8 +52,8 @@ def received() -> datetime:
     return RECEIVED
 
 
-def rejected(ingest: CallbackIngest, req: CallbackRequest) -> Rejected:
-    with pytest.raises(Rejected) as caught:
+def rejected(ingest: CallbackIngest, req: CallbackRequest) -> Quarantined:
+    with pytest.raises(Quarantined) as caught:
         ingest.handle(req)
     return caught.value
 
@@ -84,7 +85,7 @@ def test_times_outside_datetimes_range_are_a_400_and_kept(
     ingest: CallbackIngest, store: MemoryStore, query: str
 ) -> None:
     caught = rejected(ingest, request(query))
-    assert caught.status == 400
+    assert isinstance(caught, Invalid)
     assert any("2000..2100" in e.message for e in caught.errors), caught.errors
     assert len(store.rejected) == 1
     assert not store.events
@@ -149,7 +150,7 @@ def test_an_event_the_store_refuses_is_quarantined_not_retried(settings: HubSett
     ingest = callback_ingest(settings, stubbed.adapter, RECEIVED)
     with stubbed.stub:
         caught = rejected(ingest, request("&".join(f"{k}={v}" for k, v in VALID["agentstate"].items())))
-    assert caught.status == 400
+    assert isinstance(caught, Invalid)
     assert "refused" in caught.errors[0].message
 
 
@@ -237,7 +238,7 @@ def test_an_event_key_with_other_content_is_a_conflict(
 ) -> None:
     assert ingest.handle(request(FIRST)).outcome == "stored"
     caught = rejected(ingest, request(second))
-    assert caught.status == 409
+    assert isinstance(caught, Conflict)
     assert all("ce-5500002" in e.message for e in caught.errors)
     assert len(store.events) == 1
     assert store.rejected[0]["status"] == 409
@@ -260,7 +261,7 @@ def test_one_event_key_one_item_in_dynamodb(dynamodb: Any, settings: HubSettings
     assert ingest.handle(request(FIRST)).outcome == "stored"
     assert ingest.handle(request(FIRST)).outcome == "duplicate"
     for n, second in enumerate((FIRST.replace("CallStart", "CallEnd"), FIRST.replace("ab02", "ab03"))):
-        assert rejected(ingest, replace(request(second), request_id=f"req-{n}")).status == 409
+        assert isinstance(rejected(ingest, replace(request(second), request_id=f"req-{n}")), Conflict)
     items = dynamodb.scan(TableName=settings.events_table)["Items"]  # a test may scan
     kinds = sorted(item["kind"]["S"] for item in items)
     assert kinds == ["claim", "event", "rejected", "rejected"]
@@ -270,13 +271,16 @@ def test_one_event_key_one_item_in_dynamodb(dynamodb: Any, settings: HubSettings
     assert not {"cmd", "gsi1pk", "gsi2pk", "gsi3pk"} & claim.keys()
 
 
-def callevent_items(settings: HubSettings, context: ParseContext) -> tuple[dict[str, Any], dict[str, Any]]:
-    """FIRST as the event item the ingest builds, and a copy with content DynamoDB refuses (over
-    its 400 KB item limit: the ingest's own bounds keep real requests far below that)."""
+def callevent_items(settings: HubSettings, context: ParseContext) -> tuple[EventItems, EventItems]:
+    """FIRST as the event and claim items the ingest builds, and the same event key with content
+    DynamoDB refuses (over its 400 KB item limit: the ingest's own bounds keep real requests far
+    below that)."""
     merged = params.merge_parameters(params.query_pairs(FIRST))
-    item = event_item(parse_callback(merged, context), merged, settings, RECEIVED)
-    refused = {**item, "data": {**item["data"], "extra": {"note": "x" * 410_000}}}
-    return item, refused
+    huge = {**merged, "note": "x" * 410_000}
+    return (
+        event_items(parse_callback(merged, context), merged, settings, RECEIVED),
+        event_items(parse_callback(huge, context), huge, settings, RECEIVED),
+    )
 
 
 def claims(client: Any) -> list[dict[str, Any]]:
@@ -289,13 +293,14 @@ def test_a_refused_event_takes_its_claim_back_so_a_corrected_delivery_is_stored(
     store = EventsTable(dynamodb, settings.events_table)
     item, refused = callevent_items(settings, context)
     with pytest.raises(StoreRefused):
-        store.put_event(refused, claim_item(refused))
+        store.put_event(*refused)
     assert claims(dynamodb) == []  # no claim of content that was never stored
     # The corrected delivery of the same key: stored, not a conflict with the refused content.
-    assert store.put_event(item, claim_item(item)) is True
+    assert store.put_event(*item) is True
     (claim,) = claims(dynamodb)
-    assert claim["digests"] == SERIALIZE(claim_item(item)["digests"])
-    assert store.put_event(item, claim_item(item)) is False  # and then a duplicate, as ever
+    assert item.claim is not None
+    assert claim["digests"] == SERIALIZE(item.claim["digests"])
+    assert store.put_event(*item) is False  # and then a duplicate, as ever
 
 
 def test_a_refused_event_leaves_a_claim_it_did_not_write(
@@ -304,10 +309,10 @@ def test_a_refused_event_leaves_a_claim_it_did_not_write(
     store = EventsTable(dynamodb, settings.events_table)
     _, refused = callevent_items(settings, context)
     # Another delivery of the same content holds the claim (its event put still to come).
-    theirs = {**claim_item(refused), "claim_id": "theirs"}
+    theirs = {**(refused.claim or {}), "claim_id": "theirs"}
     dynamodb.put_item(TableName="EventsTable", Item={k: SERIALIZE(v) for k, v in theirs.items()})
     with pytest.raises(StoreRefused):
-        store.put_event(refused, claim_item(refused))
+        store.put_event(*refused)
     assert [c["claim_id"]["S"] for c in claims(dynamodb)] == ["theirs"]
 
 
@@ -317,7 +322,7 @@ def test_the_take_back_is_conditional_on_the_claim_being_this_request_s(
     store = EventsTable(dynamodb, settings.events_table)
     _, refused = callevent_items(settings, context)
     other = boto3.client("dynamodb")
-    theirs = {**claim_item(refused), "claim_id": "theirs"}
+    theirs = {**(refused.claim or {}), "claim_id": "theirs"}
 
     def meanwhile(**_: Any) -> None:
         # Between this request's claim and its take-back, the key changes hands.
@@ -327,7 +332,7 @@ def test_the_take_back_is_conditional_on_the_claim_being_this_request_s(
 
     dynamodb.meta.events.register_first("before-call.dynamodb.DeleteItem", meanwhile)
     with pytest.raises(StoreRefused):
-        store.put_event(refused, claim_item(refused))
+        store.put_event(*refused)
     assert [c["claim_id"]["S"] for c in claims(dynamodb)] == ["theirs"]
 
 
@@ -544,7 +549,7 @@ def test_a_quarantine_the_store_refuses_is_kept_trimmed(settings: HubSettings) -
     stubbed.stub.add_response("put_item", {})  # the trimmed one
     ingest = callback_ingest(settings, stubbed.adapter, RECEIVED)
     with stubbed.stub:
-        assert rejected(ingest, request("cmd=agentstate&agentid=1")).status == 400
+        assert isinstance(rejected(ingest, request("cmd=agentstate&agentid=1")), Invalid)
     stubbed.error("ValidationException")
     stubbed.error("ValidationException")
     with stubbed.stub, pytest.raises(StoreUnavailable):
@@ -564,7 +569,7 @@ def test_control_characters_are_a_400_kept_with_the_reason(
 ) -> None:
     query = f"cmd=broadcastevent&groupid=11&message={value}&eventtime=1796130000000"
     caught = rejected(ingest, request(query))
-    assert caught.status == 400
+    assert isinstance(caught, Invalid)
     ((error),) = caught.errors
     assert error.parameter == "message"
     assert "control character U+" in error.message

@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 import pytest
 
 from acd_hub import keys
-from acd_hub.errors import Forbidden, StoreUnavailable, Unauthorized
-from acd_hub.ingest import CallbackIngest, Rejected
+from acd_hub.errors import Forbidden, Invalid, StoreUnavailable, Unauthorized
+from acd_hub.ingest import CallbackIngest
 from acd_hub.items import event_key
 from acd_hub.settings import HubSettings
 from tests.support import TOKEN, MemoryStore, callback_ingest
@@ -79,7 +79,7 @@ def test_bad_input_is_quarantined_with_reason_and_token_redacted(
     ingest: CallbackIngest, store: MemoryStore
 ) -> None:
     query = f"cmd=agentstate&agentid=12345&mode=0&state=online&eventtime=1763629200000&token={TOKEN}"
-    with pytest.raises(Rejected) as caught:
+    with pytest.raises(Invalid) as caught:
         ingest.handle(request(query))
     assert [e.parameter for e in caught.value.errors] == ["agentid"]
     (kept,) = store.rejected
@@ -94,7 +94,7 @@ def test_bad_input_is_quarantined_with_reason_and_token_redacted(
 
 
 def test_bad_body_is_quarantined_too(ingest: CallbackIngest, store: MemoryStore) -> None:
-    with pytest.raises(Rejected) as caught:
+    with pytest.raises(Invalid) as caught:
         ingest.handle(request(body=b"{broken", content_type="application/json", method="PUT"))
     assert caught.value.errors[0].parameter == "body"
     assert store.rejected[0]["body"] == "{broken"

@@ -8,7 +8,8 @@ from datetime import UTC, datetime
 import pytest
 
 from acd_hub.errors import BadCallback
-from acd_hub.models import CALLBACK_MODELS, ParseContext, event_payload, parse_callback
+from acd_hub.items import event_payload
+from acd_hub.models import CALLBACK_MODELS, ParseContext, parse_callback
 from acd_hub.vocabulary import CMDS
 
 MS = "1763629200000"  # 2025-11-20T09:00:00Z

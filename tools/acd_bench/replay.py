@@ -27,7 +27,7 @@ from acd_hub.adapters.reports_table import ReportsTable
 from acd_hub.aggregation import AgentStatsAggregator, CallStatsAggregator, aggregate_batch
 from acd_hub.auth import static_tokens
 from acd_hub.ingest import CallbackIngest
-from acd_hub.items import CallbackRequest
+from acd_hub.request import CallbackRequest
 from acd_hub.settings import HubSettings
 
 

@@ -13,12 +13,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
-from zoneinfo import ZoneInfo
+from typing import TYPE_CHECKING, Any, Protocol
 
-from acd_hub.agent_stats import AgentDay, BoardEntry, Link, TalkMarker, TimelineEntry
-from acd_hub.call_stats import CounterKey, ListedCall, ShardCounts, StoredCall, WaitEntry
-from acd_hub.events import StoredEvent
+if TYPE_CHECKING:  # names in annotations only: the ingest imports this module, not the statistics
+    from zoneinfo import ZoneInfo
+
+    from acd_hub.agent_stats import AgentDay, BoardEntry, Link, TalkMarker, TimelineEntry
+    from acd_hub.call_stats import CounterKey, ListedCall, ShardCounts, StoredCall, WaitEntry
+    from acd_hub.events import StoredEvent
 
 # -- the events table ------------------------------------------------------------------------------
 
