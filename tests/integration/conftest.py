@@ -202,8 +202,12 @@ def moto_url(aws_env: None) -> Iterator[str]:
     port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
+    url = f"http://127.0.0.1:{port}"
+    # moto's state is process-wide: a module must not meet the tables another module's tests
+    # left on the session's server (test_store_faults, then test_reporting: "Table already exists")
+    reset_moto(url)
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield url
     finally:
         server.stop()
 
