@@ -54,6 +54,7 @@ from acd_hub.ports import (
     Create,
     Delete,
     EventLog,
+    ListHotlineDay,
     Put,
     PutVersioned,
     RecordShards,
@@ -561,6 +562,8 @@ class CallStatsAggregator:
         # the shard counts this one writes with, and the hotline days it has recorded them for
         self._shards = ShardCounts(settings.kpi_shards, settings.listing_shards)
         self._recorded: set[RecordShards] = set()
+        # the hotline days it has listed under their day (HOTLINES#<day>), with their counters
+        self._listed: set[ListHotlineDay] = set()
 
     def prepare(self, items: list[dict[str, Any]]) -> None:
         """Each agent state may close the after-call work of the state before it, or cut short
@@ -660,6 +663,7 @@ class CallStatsAggregator:
                 # write, under the version read
                 self._reports.commit(writes)
                 self._recorded.update(w for w in writes if isinstance(w, RecordShards))
+                self._listed.update(w for w in writes if isinstance(w, ListHotlineDay))
             except Throttled as exc:
                 known = None
                 _throttled(patience, throttled, exc)
@@ -736,6 +740,11 @@ class CallStatsAggregator:
             record = RecordShards(hotline, day, now)
             if record not in self._recorded:
                 writes.append(record)
+        # a hotline day with counters is listed under its day, in the counters' transaction
+        if contribution is not None:
+            hotline_day = ListHotlineDay(contribution.hotline, contribution.day)
+            if hotline_day not in self._listed:
+                writes.append(hotline_day)
         return writes
 
     @staticmethod

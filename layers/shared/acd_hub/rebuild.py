@@ -41,6 +41,7 @@ from acd_hub.ports import (
     CorrectCounters,
     Delete,
     EventLog,
+    ListHotlineDay,
     Put,
     PutVersioned,
     ReportsStore,
@@ -292,6 +293,8 @@ class Rebuilder:
             others: list[ReportWrite] = [Put(w) for w in sorted(waits - stored_waits, key=_wait_order)]
             others += [Delete(w) for w in sorted(stored_waits - waits, key=_wait_order)]
             others += [Delete(entry) for entry in stale_listing]
+            if truth:  # listed under its day as the live path lists it (a day from before: now)
+                others.append(ListHotlineDay(hotline, day))
             try:
                 self._correct(hotline, day, stored_counters, corrections, others, kpi_shards=shards.kpi)
             except Cancelled:
