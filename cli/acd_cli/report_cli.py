@@ -1211,17 +1211,18 @@ def html(
     from acd_cli import html_report  # noqa: PLC0415 - the chart renderer loads only for pictures
 
     day = day or report.today()
-    found = html_report.gather(
-        report.reports,
-        report.queries,
-        day,
-        report.zone,
-        hotlines=hotlines,
-        agents=agents,
-        now=report.now(),
-        sl_target_pct=sl_target,
-        min_sl_calls=min_sl_calls,
-    )
+    with html_report.warming_up():  # the renderer starts while the reads run
+        found = html_report.gather(
+            report.reports,
+            report.queries,
+            day,
+            report.zone,
+            hotlines=hotlines,
+            agents=agents,
+            now=report.now(),
+            sl_target_pct=sl_target,
+            min_sl_calls=min_sl_calls,
+        )
     found.names = report.names
     page = html_report.render(found)
     try:

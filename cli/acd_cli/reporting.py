@@ -39,6 +39,7 @@ from acd_hub.adapters.reports_table import (
     board_pk,
     call_summary_key,
     calls_pk,
+    day_hotlines_pk,
     kpi_pk,
     shard_note,
     shards_key,
@@ -287,6 +288,15 @@ class ReportQueries:
         kpi = {int(n) for n in (item or {}).get("kpi_shards") or ()} or {self._kpi_shards}
         listing = {int(n) for n in (item or {}).get("listing_shards") or ()} or {1}
         return max(kpi), max(listing)
+
+    def day_hotlines(self, day: str | date) -> list[str]:
+        """The hotlines with KPIs on ``day``, in number order: the day's listing
+        (``HOTLINES#<day>``, written with each hotline day's counters), one ``Query`` of one
+        partition. Empty for a day aggregated before the listing was written (and not rebuilt
+        since): :func:`acd_cli.html_report.day_hotlines` then reads the day's call events."""
+        items = self._table.query(day_hotlines_pk(_day_text(day)))
+        found = {str(item["hotline"]) for item in items if item.get("kind") == "day_hotline"}
+        return sorted(found, key=_number_order)
 
     def kpis(self, hotline: str | int, day: str | date) -> HotlineKpis | None:
         """A hotline's KPIs of one day; None if none computed yet.
