@@ -56,6 +56,9 @@ if TYPE_CHECKING:
 Item = dict[str, Any]
 
 MAX_WORKERS = 16
+# What a timeline item (``IV#<time>#<event key>``) carries that a timeline shows: about half
+# its attributes (a day's timelines are most of the items a day report reads).
+TIMELINE_FIELDS = ("sk", "kind", "start_ms", "next_ms", "state", "pause_reason", "task_id", "hotline")
 # The fan-out's name in the FRESHNESS partition (functions/fanout/app.py).
 FANOUT_CONSUMER = "fanout"
 
@@ -525,9 +528,16 @@ class ReportQueries:
         in at midnight."""
         agent, day = stored.agent, stored.day
         start_of_day, end_of_day = stored.day_start_ms, stored.day_end_ms
-        # the state intervals only (``IV#...``), not the calls talked in (``TALK#...``)
-        intervals = self._table.query(timeline_pk(agent, day), sk_between=("IV#", "IV$"))
-        items = [i for i in intervals if i.get("kind") == "interval"]
+        # the state intervals only (``IV#...``), not the calls talked in (``TALK#...``); of each
+        # only what a timeline shows (the agent, the day and the event key are in its key)
+        intervals = self._table.query(
+            timeline_pk(agent, day), sk_between=("IV#", "IV$"), fields=TIMELINE_FIELDS
+        )
+        items = [
+            {**i, "agent": agent, "day": day, "event_key": str(i["sk"]).rsplit("#", 1)[-1]}
+            for i in intervals
+            if i.get("kind") == "interval"
+        ]
         entries = [TimelineEntry.from_item(item) for item in sorted(items, key=lambda i: str(i["sk"]))]
         timeline = [
             _interval(entry, entry.link.start_ms, _until(entry.link.next_ms, end_of_day)) for entry in entries
