@@ -180,6 +180,18 @@ def _local_e2e_rows(r: Mapping[str, Any]) -> list[Row]:
                     _yes(h["html_seconds"] <= h["target_seconds_max"]),
                 )
             )
+            if (counted := h.get("reads")) is not None:
+                operations = ", ".join(f"{op} {n}" for op, n in sorted(counted["by_operation"].items()))
+                out.append(
+                    Row(
+                        "4 the report's reads of that day: DynamoDB requests and items read",
+                        f"{counted['requests']} requests ({operations}), {counted['items_read']:,} items",
+                        "—",
+                        "—",
+                        "—",
+                        "—",
+                    )
+                )
             out.append(
                 Row(
                     "4 serve /report of that day until the page is there (fresh server)",
