@@ -145,9 +145,10 @@ class EventQueries:
 
     def inbound_hotlines(self, day: str | date) -> list[str]:
         """The hotlines that got an inbound call on ``day``, in number order, from the day's
-        ``callevent`` listing (the reports table keys KPIs by hotline and has no listing of a
-        day's hotlines). Only the two fields it needs come back: the whole events would be
-        several times the bytes, and on the local stack four times the time."""
+        ``callevent`` listing: a read of every call event of the day, for a day aggregated
+        before the reports table listed its hotlines (:meth:`ReportQueries.day_hotlines`).
+        Only the two fields it needs come back: the whole events would be several times the
+        bytes, and on the local stack four times the time."""
         fields = ("data.hotlineid", "data.mode")
         partitions = [keys.cmd_day_pk("callevent", day, shard) for shard in range(self._shards)]
         found = {
@@ -170,7 +171,8 @@ class EventQueries:
     def day_hotlines(self, day: str | date) -> list[Item]:
         """The hotlines named by the day's call events, by number: the calls each got (distinct
         task ids, inbound and outbound) and its first and last call event. From the day's
-        ``callevent`` listing: the reports table keys KPIs by hotline and lists no day's hotlines."""
+        ``callevent`` listing: the reports table lists a day's hotlines with KPIs only, not these
+        counts nor the hotlines of outbound calls alone."""
         found: dict[str, dict[str, Any]] = {}
         for event in self.events_by_cmd_day("callevent", day):
             data = _data(event)
