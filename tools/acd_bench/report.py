@@ -501,8 +501,9 @@ def markdown(results: Mapping[str, Any]) -> str:
         "own (as a user runs it: imports, reads, drawing, writing) and the report's reads alone "
         "(`html_report.gather`, the same queries, nothing drawn, in a warm process), three "
         "rounds interleaved, medians: the ratio is what drawing and starting a process add to the "
-        "reads; and `serve`'s `/report` on a fresh server, asked again as its loading page says "
-        "until the report is there. Target (issue 18): 10 s.",
+        "reads (their DynamoDB requests by operation and the items they read are counted by "
+        "botocore hooks, as in 5); and `serve`'s `/report` on a fresh server, asked again as its "
+        "loading page says until the report is there. Target (issue 18): 10 s.",
         "5. **DynamoDB requests and items written**: botocore hooks on "
         "the client during 3 (a tenth of the day delivered twice for the duplicate row). Per "
         "aggregated event: summed over both aggregators, per stored event, batches of 100 "
