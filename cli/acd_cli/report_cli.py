@@ -53,7 +53,7 @@ from acd_cli.output import Column, OutputFormat, format_option
 from acd_cli.report_models import KPI_NAMES, Freshness
 from acd_cli.reporting import FANOUT_CONSUMER, MAX_WORKERS, EventQueries, ReportQueries
 from acd_hub import times
-from acd_hub.aggregation import CALL_CMDS
+from acd_hub.events import CALL_CMDS
 from acd_hub.freshness import SILENT_AFTER_MS
 from acd_hub.models import CALLBACK_MODELS
 

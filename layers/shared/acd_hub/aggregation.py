@@ -45,7 +45,7 @@ from typing import Any, Protocol
 from acd_hub import agent_stats, backoff, call_stats, concurrency, freshness, keys
 from acd_hub.agent_stats import AgentDay, BoardEntry, Link, TalkMarker, TimelineEntry
 from acd_hub.call_stats import CallSummary, Contribution, CounterKey, ListedCall, ShardCounts, StoredCall
-from acd_hub.events import StoredEvent, StreamRecord
+from acd_hub.events import CALL_CMDS, StoredEvent, StreamRecord
 from acd_hub.ports import (
     AddCounters,
     BatchProgress,
@@ -65,7 +65,6 @@ from acd_hub.ports import (
 )
 from acd_hub.settings import HubSettings
 
-CALL_CMDS = frozenset({"callevent", "recordedcall", "classificationevent", "enqueuecall"})
 MAX_ATTEMPTS = 8
 
 

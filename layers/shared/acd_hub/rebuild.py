@@ -26,7 +26,6 @@ from typing import Any
 from acd_hub import agent_stats, backoff
 from acd_hub.agent_stats import AgentDay, BoardEntry, DayTotals, Link, TalkMarker, TimelineEntry
 from acd_hub.aggregation import (
-    CALL_CMDS,
     MAX_ATTEMPTS,
     CallStatsAggregator,
     Conflict,
@@ -34,7 +33,7 @@ from acd_hub.aggregation import (
     shift,
 )
 from acd_hub.call_stats import COUNTERS, CounterKey, ListedCall, ShardCounts, WaitEntry, wait_entries
-from acd_hub.events import StoredEvent
+from acd_hub.events import CALL_CMDS, StoredEvent
 from acd_hub.ports import (
     Cancelled,
     CheckCounters,
