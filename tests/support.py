@@ -407,6 +407,8 @@ def every_report(harness: Harness, sent: list[dict[str, str]], day: date) -> dic
             out[f"agent {agent} {each}"] = day_report and replace(
                 day_report, latest_event=None, updated_at=None
             )
+    for each in days:  # the day's listing of its hotlines with KPIs
+        out[f"hotlines {each}"] = queries.day_hotlines(each)
     for hotline in ("501", "502"):
         for each in days:
             kpis = queries.kpis(hotline, each)

@@ -13,7 +13,7 @@ from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 
 from acd_cli import labels
-from acd_cli.html_report import HEADLINE_KPIS, _svg, template
+from acd_cli.html_report import HEADLINE_KPIS, _draw, chart_spec, template
 from acd_cli.names import Names
 
 if TYPE_CHECKING:
@@ -141,7 +141,7 @@ def day_chart(report: RangeKpis | None) -> str:
     series = ["offered", "answered", "abandoned"]
     colours = [labels.OFFERED_COLOUR, labels.OUTCOMES["answered"].colour, labels.OUTCOMES["abandoned"].colour]
     chart = (
-        alt.Chart(alt.Data(values=rows), description="calls per day")
+        alt.Chart(alt.NamedData(name="days"), description="calls per day")
         .mark_bar()
         .encode(
             x=alt.X("day:O", title=None, axis=alt.Axis(labelAngle=0)),
@@ -156,7 +156,7 @@ def day_chart(report: RangeKpis | None) -> str:
         )
         .properties(width=max(240, 40 * len({r["day"] for r in rows})), height=180)
     )
-    return _svg(chart)
+    return _draw(chart_spec(chart), {"days": rows})
 
 
 def render(report: RangeReport) -> str:

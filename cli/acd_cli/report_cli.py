@@ -53,7 +53,7 @@ from acd_cli.output import Column, OutputFormat, format_option
 from acd_cli.report_models import KPI_NAMES, Freshness
 from acd_cli.reporting import FANOUT_CONSUMER, MAX_WORKERS, EventQueries, ReportQueries
 from acd_hub import times
-from acd_hub.aggregation import CALL_CMDS
+from acd_hub.events import CALL_CMDS
 from acd_hub.freshness import SILENT_AFTER_MS
 from acd_hub.models import CALLBACK_MODELS
 
@@ -1211,17 +1211,18 @@ def html(
     from acd_cli import html_report  # noqa: PLC0415 - the chart renderer loads only for pictures
 
     day = day or report.today()
-    found = html_report.gather(
-        report.reports,
-        report.queries,
-        day,
-        report.zone,
-        hotlines=hotlines,
-        agents=agents,
-        now=report.now(),
-        sl_target_pct=sl_target,
-        min_sl_calls=min_sl_calls,
-    )
+    with html_report.warming_up():  # the renderer starts while the reads run
+        found = html_report.gather(
+            report.reports,
+            report.queries,
+            day,
+            report.zone,
+            hotlines=hotlines,
+            agents=agents,
+            now=report.now(),
+            sl_target_pct=sl_target,
+            min_sl_calls=min_sl_calls,
+        )
     found.names = report.names
     page = html_report.render(found)
     try:

@@ -54,8 +54,8 @@ if TYPE_CHECKING:
 MAX_CURRENT_WAIT = timedelta(hours=2)
 # How long one read of the tables serves every browser asking.
 SNAPSHOT_TTL_S = 1.0
-# A day's hotlines are looked up from its call events (see html_report.day_hotlines): not on
-# every refresh.
+# A day's hotlines are one query of the reports table's listing of the day (of its call events
+# for a day aggregated before that listing; see html_report.day_hotlines): not on every refresh.
 HOTLINES_TTL_S = 60.0
 # A day report reads every hotline's and agent's reports: built once, served for a while.
 REPORT_TTL_S = 30.0
@@ -244,7 +244,11 @@ class Wallboard:
             return self.hotlines
         cached = self._found_hotlines
         if cached is None or cached[1] != day or time.monotonic() - cached[0] > HOTLINES_TTL_S:
-            cached = (time.monotonic(), day, html_report.day_hotlines(self.report.queries, day))
+            cached = (
+                time.monotonic(),
+                day,
+                html_report.day_hotlines(self.report.reports, self.report.queries, day),
+            )
             self._found_hotlines = cached
         return cached[2]
 
@@ -424,17 +428,18 @@ class Wallboard:
             build.finished.set()
 
     def _build_report(self, day: str, hotlines: Sequence[str], agents: Sequence[str]) -> str:
-        found = html_report.gather(
-            self.report.reports,
-            self.report.queries,
-            day,
-            self.report.zone,
-            hotlines=hotlines,
-            agents=agents,
-            now=self.report.now(),
-            sl_target_pct=self.sl_target_pct,
-            min_sl_calls=self.min_sl_calls,
-        )
+        with html_report.warming_up():  # the renderer starts (once a process) while the reads run
+            found = html_report.gather(
+                self.report.reports,
+                self.report.queries,
+                day,
+                self.report.zone,
+                hotlines=hotlines,
+                agents=agents,
+                now=self.report.now(),
+                sl_target_pct=self.sl_target_pct,
+                min_sl_calls=self.min_sl_calls,
+            )
         found.names = self.report.names
         return html_report.render(found, links=True)
 

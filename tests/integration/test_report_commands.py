@@ -25,9 +25,11 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
-from acd_cli import report_cli
-from acd_cli.reporting import ReportQueries
+from acd_cli import html_report, report_cli
+from acd_cli.reporting import EventQueries, ReportQueries
 from acd_devkit.template import dynamodb_tables, load_template
+from acd_hub.adapters.dynamodb import wire_key
+from acd_hub.adapters.reports_table import day_hotline_key
 from acd_hub.ports import BatchProgress
 from acd_hub.settings import HubSettings
 from tests.integration.conftest import CallLog, create_table_stack, moto_client, ok, one_line_error
@@ -803,3 +805,29 @@ def test_cli_calls_of_no_hotline_are_the_outbound_ones(moto_url: str, reports: H
     assert one_line_error(run(moto_url, "calls", "--hotline", "nine", "--day", DAY)).startswith(
         "Error: --hotline"
     )
+
+
+def test_the_day_report_reads_its_hotlines_from_the_reports_table(moto_url: str, reports: Harness) -> None:
+    """The aggregator lists each hotline day it counts under its day (``HOTLINES#<day>``): the
+    day report's hotlines are one query of the reports table, not a read of the day's events;
+    a day from before that listing (none listed) still finds them in its call events."""
+    events_log, reports_log = CallLog(), CallLog()
+    events = EventQueries(events_log.attach(moto_client(moto_url)), EVENTS_TABLE, SHARDS)
+    queries = ReportQueries(reports_log.attach(moto_client(moto_url)), REPORTS_TABLE, SHARDS)
+    assert queries.day_hotlines(DAY) == [HOTLINE]
+    assert queries.day_hotlines("2026-11-19") == []
+    found = html_report.gather(queries, events, DAY, report_cli.ReportContext().zone, now=NOW)
+    assert list(found.hotlines) == [HOTLINE]
+    assert events_log.operations == []  # not one read of the events table
+    assert events.inbound_hotlines(DAY) == [HOTLINE]  # what the day's call events say
+
+    client = moto_client(moto_url)
+    listed = client.get_item(TableName=REPORTS_TABLE, Key=wire_key(day_hotline_key(HOTLINE, DAY)))["Item"]
+    client.delete_item(TableName=REPORTS_TABLE, Key=wire_key(day_hotline_key(HOTLINE, DAY)))
+    try:
+        events_log.operations.clear()
+        found = html_report.gather(queries, events, DAY, report_cli.ReportContext().zone, now=NOW)
+        assert list(found.hotlines) == [HOTLINE]
+        assert "Query" in events_log.operations  # the day's call events, as before the listing
+    finally:
+        client.put_item(TableName=REPORTS_TABLE, Item=listed)

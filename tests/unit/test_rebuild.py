@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from acd_cli.reporting import ReportQueries
 from acd_hub.adapters.dynamodb import wire_key
-from acd_hub.adapters.reports_table import counter_key
+from acd_hub.adapters.reports_table import counter_key, day_hotline_key
 from acd_hub.call_stats import CounterKey
 from acd_hub.rebuild import Rebuilder
 from acd_hub.settings import HubSettings
@@ -73,6 +73,10 @@ def test_a_rebuild_repairs_broken_reports_and_changes_nothing_the_second_time(ta
         UpdateExpression="ADD offered :seven",
         ExpressionAttributeValues={":seven": {"N": "7"}},
     )
+    # ... and a day aggregated before its hotlines were listed under it (HOTLINES#<day>)
+    hotlines = before[f"hotlines {day.isoformat()}"]
+    assert hotlines
+    harness.reports.write_batch([], [day_hotline_key(hotline, day.isoformat()) for hotline in hotlines])
     assert every_report(harness, sent, day) != before
 
     days = around(day)

@@ -45,7 +45,7 @@ from typing import Any, Protocol
 from acd_hub import agent_stats, backoff, call_stats, concurrency, freshness, keys, vocabulary
 from acd_hub.agent_stats import AgentDay, BoardEntry, Link, TalkMarker, TimelineEntry
 from acd_hub.call_stats import CallSummary, Contribution, CounterKey, ListedCall, ShardCounts, StoredCall
-from acd_hub.events import StoredEvent, StreamRecord
+from acd_hub.events import CALL_CMDS, StoredEvent, StreamRecord
 from acd_hub.ports import (
     AddCounters,
     BatchProgress,
@@ -54,6 +54,7 @@ from acd_hub.ports import (
     Create,
     Delete,
     EventLog,
+    ListHotlineDay,
     Put,
     PutVersioned,
     RecordShards,
@@ -64,7 +65,6 @@ from acd_hub.ports import (
 )
 from acd_hub.settings import HubSettings
 
-CALL_CMDS = frozenset({"callevent", "recordedcall", "classificationevent", "enqueuecall"})
 MAX_ATTEMPTS = 8
 
 
@@ -561,6 +561,8 @@ class CallStatsAggregator:
         # the shard counts this one writes with, and the hotline days it has recorded them for
         self._shards = ShardCounts(settings.kpi_shards, settings.listing_shards)
         self._recorded: set[RecordShards] = set()
+        # the hotline days it has listed under their day (HOTLINES#<day>), with their counters
+        self._listed: set[ListHotlineDay] = set()
 
     def prepare(self, items: list[dict[str, Any]]) -> None:
         """Each agent state may close the after-call work of the state before it, or cut short
@@ -660,6 +662,7 @@ class CallStatsAggregator:
                 # write, under the version read
                 self._reports.commit(writes)
                 self._recorded.update(w for w in writes if isinstance(w, RecordShards))
+                self._listed.update(w for w in writes if isinstance(w, ListHotlineDay))
             except Throttled as exc:
                 known = None
                 _throttled(patience, throttled, exc)
@@ -736,6 +739,11 @@ class CallStatsAggregator:
             record = RecordShards(hotline, day, now)
             if record not in self._recorded:
                 writes.append(record)
+        # a hotline day with counters is listed under its day, in the counters' transaction
+        if contribution is not None:
+            hotline_day = ListHotlineDay(contribution.hotline, contribution.day)
+            if hotline_day not in self._listed:
+                writes.append(hotline_day)
         return writes
 
     @staticmethod

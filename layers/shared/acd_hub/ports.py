@@ -162,6 +162,16 @@ class RecordShards:
     counts: ShardCounts
 
 
+@dataclass(frozen=True)
+class ListHotlineDay:
+    """List a hotline among its day's hotlines with KPIs (one item per hotline day, keyed by
+    the day): written in the transaction that writes the hotline day's counters (the first of
+    a container, and by a rebuild), so a day's hotlines are read by key, not from its events."""
+
+    hotline: str
+    day: str
+
+
 ReportWrite = (
     Create
     | Relink
@@ -173,6 +183,7 @@ ReportWrite = (
     | CorrectCounters
     | CheckCounters
     | RecordShards
+    | ListHotlineDay
 )
 
 

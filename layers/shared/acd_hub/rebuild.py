@@ -26,7 +26,6 @@ from typing import Any
 from acd_hub import agent_stats, backoff, vocabulary
 from acd_hub.agent_stats import AgentDay, BoardEntry, DayTotals, Link, TalkMarker, TimelineEntry
 from acd_hub.aggregation import (
-    CALL_CMDS,
     MAX_ATTEMPTS,
     CallStatsAggregator,
     Conflict,
@@ -34,7 +33,7 @@ from acd_hub.aggregation import (
     shift,
 )
 from acd_hub.call_stats import CounterKey, ListedCall, ShardCounts, WaitEntry, wait_entries
-from acd_hub.events import StoredEvent
+from acd_hub.events import CALL_CMDS, StoredEvent
 from acd_hub.kpis import COUNTER_NAMES
 from acd_hub.ports import (
     Cancelled,
@@ -42,6 +41,7 @@ from acd_hub.ports import (
     CorrectCounters,
     Delete,
     EventLog,
+    ListHotlineDay,
     Put,
     PutVersioned,
     ReportsStore,
@@ -293,6 +293,8 @@ class Rebuilder:
             others: list[ReportWrite] = [Put(w) for w in sorted(waits - stored_waits, key=_wait_order)]
             others += [Delete(w) for w in sorted(stored_waits - waits, key=_wait_order)]
             others += [Delete(entry) for entry in stale_listing]
+            if truth:  # listed under its day as the live path lists it (a day from before: now)
+                others.append(ListHotlineDay(hotline, day))
             try:
                 self._correct(hotline, day, stored_counters, corrections, others, kpi_shards=shards.kpi)
             except Cancelled:

@@ -20,6 +20,7 @@ waits of answered calls (max wait), day     ``WAIT#<hotline>#<day>[#<s>]``    ``
 ... and per 15-minute interval              ``WAIT#<hotline>#<day>#<iv>[#<s>]``  ``<wait ms>#<taskid>``
 shard counts a hotline day was written with ``SHARDS#<hotline>#<day>``        ``SHARDS``
 shard counts the live board was written with ``SHARDS#BOARD``                 ``SHARDS``
+a day's hotlines with KPIs, one each        ``HOTLINES#<day>``                ``<hotline>``
 freshness of a consumer on a stream shard  ``FRESHNESS``                     ``<consumer>#<shard>``
 ==========================================  ================================  =====================
 
@@ -30,7 +31,10 @@ records the counts it writes with in a ``SHARDS#`` item (a number set, ``ADD``: 
 writers never conflict over what they add) the first time a container writes a hotline day or
 the board, in the same transaction: a reader reads every shard up to the largest count
 recorded, so it never guesses, and a call summary records the counts of its own reports, so a
-late change of the call retracts them where they are after a change of setting.
+late change of the call retracts them where they are after a change of setting. The same
+transaction lists the hotline under its day (``HOTLINES#<day>``, written the first time a
+container adds to a hotline day's counters, and by a rebuild): a day's hotlines are one query
+of one partition, not a read of the day's events.
 
 Writes are single ``TransactWriteItems`` guarded by conditions on what was read (a version on
 agent days and call summaries), so concurrent aggregators, retried batches and a rebuild never
@@ -67,6 +71,7 @@ from acd_hub.ports import (
     CorrectCounters,
     Create,
     Delete,
+    ListHotlineDay,
     Put,
     PutVersioned,
     RecordShards,
@@ -137,6 +142,14 @@ def kpi_pk(hotline: object, day: str, shard: int) -> str:
 
 
 KPI_DAY_SK = "DAY"
+
+
+def day_hotlines_pk(day: str) -> str:
+    return f"HOTLINES#{day}"
+
+
+def day_hotline_key(hotline: object, day: str) -> Key:
+    return day_hotlines_pk(day), str(hotline)
 
 
 def kpi_interval_sk(interval: str) -> str:
@@ -380,6 +393,14 @@ class ReportsTable(Table):
                     "SET #kind = :kind ADD #kpi :kpi, #listing :listing",
                     {"#kind": "kind", "#kpi": "kpi_shards", "#listing": "listing_shards"},
                     {":kind": "shards", ":kpi": {counts.kpi}, ":listing": {counts.listing}},
+                )
+            case ListHotlineDay(hotline=hotline, day=day):
+                # an update, not a put: idempotent, and never a conflict over what it holds
+                return self._update(
+                    day_hotline_key(hotline, day),
+                    "SET #kind = :kind, #hotline = :hotline, #date = :date",
+                    {"#kind": "kind", "#hotline": "hotline", "#date": "date"},
+                    {":kind": "day_hotline", ":hotline": hotline, ":date": day},
                 )
 
     def _condition(
