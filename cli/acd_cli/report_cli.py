@@ -694,6 +694,12 @@ def describe_freshness(fresh: Freshness, zone: ZoneInfo) -> str:
     return f"Complete up to {complete} ({zone.key}): every callback until then is in; last batch {last}."
 
 
+# A day's freshness in CSV, as the last columns of every row (JSON has it as a "freshness" object).
+FRESHNESS_CSV_COLUMNS = [
+    output.field(f"freshness.{name}", f"freshness.{name}") for name in ("complete_to", "state", "final")
+]
+
+
 def day_freshness(report: ReportContext, day: str) -> dict[str, Any]:
     """What a script needs to tell a day's final figures from partial ones: up to when the
     reports are complete, what holds them back, and whether that covers the whole day (in the
@@ -824,7 +830,9 @@ def kpis(report: ReportContext, *, hotline: str, day: str | None, fmt: str | Non
     if chosen == "json":
         output.show_json({**document, "freshness": day_freshness(report, day)})
     elif chosen == "csv":
-        output.show_csv([*intervals, {**figures, "start": "day"}], KPI_CSV_COLUMNS)
+        fresh = {"freshness": day_freshness(report, day)}  # on every row: a partial day says so
+        rows = [{**row, **fresh} for row in [*intervals, {**figures, "start": "day"}]]
+        output.show_csv(rows, [*KPI_CSV_COLUMNS, *FRESHNESS_CSV_COLUMNS])
     else:
         other_units = tuple({kpi.unit for kpi in labels.KPIS} - set(COUNT_UNITS))
         title = f"KPIs of hotline {report.names.hotline(shown)} on {day} (15-minute intervals from start, {report.zone.key})"
@@ -864,7 +872,9 @@ def agent_day(report: ReportContext, *, agent: str, day: str | None, fmt: str | 
     if chosen == "json":
         output.show_json({**document, "freshness": day_freshness(report, day)})
     elif chosen == "csv":
-        output.show_csv([document], lead=("agent", "day", "calls_handled"))
+        fresh = {"freshness": day_freshness(report, day)}
+        trail = [column.header for column in FRESHNESS_CSV_COLUMNS]
+        output.show_csv([{**document, **fresh}], lead=("agent", "day", "calls_handled"), trail=trail)
     else:
         time_column = Column("time", lambda i: output.duration(i["seconds"]), justify="right")
         output.show_table(

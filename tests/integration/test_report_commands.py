@@ -412,8 +412,22 @@ def test_cli_kpis_table(moto_url: str, reports: Harness, cli_log: CallLog) -> No
 def test_cli_kpis_csv(moto_url: str, reports: Harness, cli_log: CallLog) -> None:
     text = ok(run(moto_url, "kpis", "--hotline", HOTLINE, "--day", DAY, "--format", "csv"))
     header = text.splitlines()[0].split(",")
-    assert header == ["start", *EXPECTED_KPIS["day"]]
+    # the day's freshness last, on every row: a script cannot take a partial day for a final one
+    assert header == [
+        "start",
+        *EXPECTED_KPIS["day"],
+        "freshness.complete_to",
+        "freshness.state",
+        "freshness.final",
+    ]
     listed = rows(text)
+    fresh = json.loads(ok(run(moto_url, "kpis", "--hotline", HOTLINE, "--day", DAY, "-f", "json")))[
+        "freshness"
+    ]
+    assert fresh["final"] is False
+    assert {(r["freshness.complete_to"], r["freshness.state"], r["freshness.final"]) for r in listed} == {
+        (fresh["complete_to"] or "", fresh["state"], "false")
+    }
     assert [r["start"] for r in listed] == [
         "2026-11-20T10:00:00+01:00",
         "2026-11-20T10:15:00+01:00",
@@ -450,7 +464,14 @@ def test_cli_agent_day_all_formats(moto_url: str, reports: Harness, cli_log: Cal
     assert lines_starting(table, "after-call work")[0].split() == ["after-call", "work", "0:45"]
     assert lines_starting(table, "Kaffee")[0].split() == ["Kaffee", "5:00"]
     assert "Calls handled: 1" in table
-    (row,) = rows(ok(run(moto_url, "agent-day", "--agent", ANNA, "--day", DAY, "-f", "csv")))
+    text = ok(run(moto_url, "agent-day", "--agent", ANNA, "--day", DAY, "-f", "csv"))
+    assert text.splitlines()[0].split(",")[-3:] == [
+        "freshness.complete_to",
+        "freshness.state",
+        "freshness.final",
+    ]
+    (row,) = rows(text)
+    assert row["freshness.final"] == "false"
     assert row["agent"] == ANNA
     assert row["state_seconds.connected"] == "240"
     assert row["pause_seconds.Kaffee"] == "300"
