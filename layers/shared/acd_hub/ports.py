@@ -172,6 +172,17 @@ class ListHotlineDay:
     day: str
 
 
+@dataclass(frozen=True)
+class CheckShards:
+    """The shard counts recorded for a hotline day are still those read (``None``: none was
+    recorded). The rebuild's correction is computed over the shards those counts name: a count
+    recorded meanwhile means reports it did not read."""
+
+    hotline: str
+    day: str
+    read: tuple[frozenset[int], frozenset[int]] | None
+
+
 ReportWrite = (
     Create
     | Relink
@@ -184,6 +195,7 @@ ReportWrite = (
     | CheckCounters
     | RecordShards
     | ListHotlineDay
+    | CheckShards
 )
 
 

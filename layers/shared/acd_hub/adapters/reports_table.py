@@ -68,6 +68,7 @@ from acd_hub.ports import (
     Cancelled,
     CheckAgentDay,
     CheckCounters,
+    CheckShards,
     CorrectCounters,
     Create,
     Delete,
@@ -363,6 +364,20 @@ class ReportsTable(Table):
                 return self._put(report, None)
             case Delete(report=report):
                 return {"Delete": {"TableName": self.name, "Key": wire_key(self.key_of(report))}}
+            case (
+                AddCounters()
+                | CorrectCounters()
+                | CheckCounters()
+                | CheckShards()
+                | RecordShards()
+                | ListHotlineDay()
+            ):
+                return self._hotline_request(write)
+        raise TypeError(f"not a report write: {write!r}")
+
+    def _hotline_request(self, write: ReportWrite) -> dict[str, Any]:
+        """A transaction item of a hotline day's own reports: its counters, shard counts, listing."""
+        match write:
             case AddCounters(key=key, deltas=deltas, sl_seconds=sl_seconds, updated_at=stamp):
                 fields: dict[str, Any] = (
                     {
@@ -387,6 +402,9 @@ class ReportsTable(Table):
                 condition, names, values = _counters_hold(read)
                 check = {"TableName": self.name, "Key": wire_key(counter_key(key))}
                 return {"ConditionCheck": check | self._condition(condition, names, values)}
+            case CheckShards(hotline=hotline, day=day, read=read):
+                check = {"TableName": self.name, "Key": wire_key(shards_key(hotline, day))}
+                return {"ConditionCheck": check | self._condition(*_shards_hold(read))}
             case RecordShards(hotline=hotline, day=day, counts=counts):
                 return self._update(
                     shards_key(hotline, day),
@@ -402,6 +420,7 @@ class ReportsTable(Table):
                     {"#kind": "kind", "#hotline": "hotline", "#date": "date"},
                     {":kind": "day_hotline", ":hotline": hotline, ":date": day},
                 )
+        raise TypeError(f"not a hotline day write: {write!r}")
 
     def _condition(
         self,
@@ -512,6 +531,26 @@ class ReportsTable(Table):
         deletes: Sequence[TimelineEntry | TalkMarker | WaitEntry | ListedCall],
     ) -> None:
         self.write_batch([self.item_of(report) for report in puts], [self.key_of(r) for r in deletes])
+
+
+def _shards_hold(
+    read: tuple[frozenset[int], frozenset[int]] | None,
+) -> tuple[str, dict[str, str], dict[str, Any]]:
+    """A condition that a hotline day's recorded shard counts are still those read (None: no
+    item). They only grow (``ADD`` to a number set), so as many as read means the same ones."""
+    if read is None:
+        return "attribute_not_exists(pk)", {}, {}
+    names: dict[str, str] = {}
+    values: dict[str, Any] = {}
+    parts = ["attribute_exists(pk)"]
+    for i, (name, counts) in enumerate((("kpi_shards", read[0]), ("listing_shards", read[1]))):
+        names[f"#n{i}"] = name
+        if counts:
+            values[f":n{i}"] = len(counts)
+            parts.append(f"size(#n{i}) = :n{i}")
+        else:
+            parts.append(f"attribute_not_exists(#n{i})")
+    return " AND ".join(parts), names, values
 
 
 def _counters_hold(read: Mapping[str, int]) -> tuple[str, dict[str, str], dict[str, Any]]:
