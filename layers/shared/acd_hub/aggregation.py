@@ -36,10 +36,9 @@ from __future__ import annotations
 
 import functools
 import itertools
-import time
 from collections.abc import Collection, Hashable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any, Protocol
 
 from acd_hub import agent_stats, backoff, call_stats, concurrency, freshness, keys, vocabulary
@@ -64,6 +63,7 @@ from acd_hub.ports import (
     Throttled,
 )
 from acd_hub.settings import HubSettings
+from acd_hub.times import Clock, utc_now
 
 MAX_ATTEMPTS = 8
 
@@ -71,6 +71,7 @@ MAX_ATTEMPTS = 8
 class Aggregator(Protocol):
     name: str  # the consumer's name in its freshness notes
     cmds: frozenset[str]  # the cmds whose events it reads (its share of a stream batch)
+    clock: Clock  # when its reports were written and its progress noted
 
     def prepare(self, items: list[dict[str, Any]]) -> None:
         """See the batch's stored events before ``touched`` is asked about each."""
@@ -93,8 +94,9 @@ def shift(day: str, days: int) -> str:
     return (date.fromisoformat(day) + timedelta(days=days)).isoformat()
 
 
-def now_iso() -> str:
-    return keys.iso_utc(datetime.now(UTC))
+def stamp(clock: Clock) -> str:
+    """When a report was written (its ``updated_at``), by the writer's clock."""
+    return keys.iso_utc(clock())
 
 
 def _throttled(patience: backoff.Patience, attempt: int, exc: Throttled) -> None:
@@ -132,7 +134,8 @@ def aggregate_batch(aggregator: Aggregator, records: Sequence[StreamRecord], sha
     A record fails alone: when its image cannot be read or placed, or when a report it touches
     could not be refreshed; the others' reports are applied."""
     outcome = _apply(aggregator, records)
-    outcome.warnings += _note(aggregator, _progress(records, records, set(outcome.failed), shard))
+    progress = _progress(records, records, set(outcome.failed), shard, aggregator.clock())
+    outcome.warnings += _note(aggregator, progress)
     return outcome
 
 
@@ -167,7 +170,8 @@ def aggregate_together(
         throttled=sum(outcome.throttled for outcome in outcomes),
     )
     for aggregator, share, outcome in zip(aggregators, shares, outcomes, strict=True):
-        warnings = outcome.warnings + _note(aggregator, _progress(share, records, failed, shard))
+        progress = _progress(share, records, failed, shard, aggregator.clock())
+        warnings = outcome.warnings + _note(aggregator, progress)
         merged.warnings += [
             (message, {"consumer": aggregator.name, **fields}) for message, fields in warnings
         ]
@@ -221,14 +225,14 @@ def _note(aggregator: Aggregator, progress: BatchProgress | None) -> list[tuple[
 
 
 def batch_progress(
-    records: Sequence[StreamRecord], failed: Collection[str], shard: str
+    records: Sequence[StreamRecord], failed: Collection[str], shard: str, clock: Clock = utc_now
 ) -> BatchProgress | None:
     """:func:`_progress` of a consumer that is not an aggregator (the fan-out notes its own)."""
-    return _progress(records, records, set(failed), shard)
+    return _progress(records, records, set(failed), shard, clock())
 
 
 def _progress(
-    own: Sequence[StreamRecord], batch: Sequence[StreamRecord], failed: set[str], shard: str
+    own: Sequence[StreamRecord], batch: Sequence[StreamRecord], failed: set[str], shard: str, now: datetime
 ) -> BatchProgress | None:
     """How far this consumer has got on the shard: its reports include every record of its
     own received up to the batch's newest (when nothing in the batch failed); else up to just
@@ -240,7 +244,7 @@ def _progress(
         pending = [min(received)]  # the failed records carry no receipt time: hold at the batch's
     happened = [ms for ms in (record.event_ms for record in own) if ms is not None]
     return freshness.progress_of(
-        shard, received, pending, max(happened) if happened else None, int(time.time() * 1000)
+        shard, received, pending, max(happened) if happened else None, int(now.timestamp() * 1000)
     )
 
 
@@ -313,9 +317,10 @@ class AgentStatsAggregator:
     name = "agent-stats"
     cmds = frozenset({"agentstate"})
 
-    def __init__(self, reports: ReportsStore, settings: HubSettings) -> None:
+    def __init__(self, reports: ReportsStore, settings: HubSettings, clock: Clock = utc_now) -> None:
         self._reports = reports
         self._settings = settings
+        self.clock = clock
         self._notes = freshness.FreshnessNotes()
 
     def prepare(self, items: list[dict[str, Any]]) -> None:
@@ -504,7 +509,7 @@ class AgentStatsAggregator:
                 if talk is not None:
                     talk_index = len(writes)
                     writes.append(Create(talk))
-        stamp = now_iso()
+        written_at = stamp(self.clock)
         # A neighbour day this insertion read but does not change is checked only if it told
         # where the predecessor or the successor is (its absence included). One it only looked
         # at, as both neighbours of an event appended after today's last, needs no
@@ -518,7 +523,7 @@ class AgentStatsAggregator:
                 if each_day in told:
                     writes.append(CheckAgentDay(agent, each_day, read_version))
                 continue
-            written = days[each_day] = changed.written(stamp)
+            written = days[each_day] = changed.written(written_at)
             writes.append(PutVersioned(written, read_version))
         return _AgentChange(writes, days, board, talk, talk_index)
 
@@ -550,10 +555,13 @@ class CallStatsAggregator:
     # an agent state ends the after-call work of the call before it (and a work state names its call)
     cmds = CALL_CMDS | {"agentstate"}
 
-    def __init__(self, log: EventLog, reports: ReportsStore, settings: HubSettings) -> None:
+    def __init__(
+        self, log: EventLog, reports: ReportsStore, settings: HubSettings, clock: Clock = utc_now
+    ) -> None:
         self._log = log
         self._reports = reports
         self._settings = settings
+        self.clock = clock
         self._notes = freshness.FreshnessNotes()
         # an agent state's previous and following stored events, read ahead for a batch (prepare)
         self._previous: dict[str, StoredEvent] = {}
@@ -707,15 +715,17 @@ class CallStatsAggregator:
             return []  # where it is stays where it is: readers read every shard recorded
         stored = old.contribution if old else None
         was = self.written_with(old)
-        stamp = now_iso()
+        written_at = stamp(self.clock)
         read_version = None if old is None else old.version
         writes: list[ReportWrite] = [
             PutVersioned(
-                StoredCall(summary, contribution, version=read_version, shards=now).written(stamp),
+                StoredCall(summary, contribution, version=read_version, shards=now).written(written_at),
                 read_version,
             )
         ]
-        listed = ListedCall(summary, stamp, now.listing_shard(task_id)) if summary.listing_place else None
+        listed = (
+            ListedCall(summary, written_at, now.listing_shard(task_id)) if summary.listing_place else None
+        )
         unlisted = None
         if old is not None and old.summary.listing_place is not None:
             unlisted = ListedCall(old.summary, shard=was.listing_shard(task_id))
@@ -727,7 +737,7 @@ class CallStatsAggregator:
         if listed is not None and (unlisted is None or moved or unlisted.listed != listed.listed):
             writes.append(Put(listed))
         for key, deltas in self._counter_changes(task_id, stored, was, contribution, now).items():
-            writes.append(AddCounters(key, deltas, self._settings.service_level_seconds, stamp))
+            writes.append(AddCounters(key, deltas, self._settings.service_level_seconds, written_at))
         old_waits = call_stats.wait_entries(stored, task_id, was.listing_shard(task_id))
         new_waits = call_stats.wait_entries(contribution, task_id, now.listing_shard(task_id))
         writes += [Delete(wait) for wait in old_waits if wait not in new_waits]

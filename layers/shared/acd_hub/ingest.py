@@ -12,18 +12,17 @@ Unauthenticated requests are not kept (:class:`~acd_hub.errors.Refused`).
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
 from typing import TYPE_CHECKING, Literal
 
 from acd_hub import auth, params, redact
 from acd_hub.errors import BadCallback, EventConflict, StoreRefused
 from acd_hub.items import event_items
-from acd_hub.models import ParseContext, parse_callback, utc_now
+from acd_hub.models import ParseContext, parse_callback
 from acd_hub.quarantine import Quarantine
 from acd_hub.request import CallbackRequest
 from acd_hub.settings import HubSettings
+from acd_hub.times import Clock, utc_now
 from acd_hub.unknown_parameters import UnknownParameter, unknown_parameters
 
 if TYPE_CHECKING:
@@ -51,7 +50,7 @@ class CallbackIngest:
         settings: HubSettings,
         store: EventStore,
         tokens: auth.TokenSource,
-        clock: Callable[[], datetime] = utc_now,
+        clock: Clock = utc_now,
     ) -> None:
         self._settings = settings
         self._store = store

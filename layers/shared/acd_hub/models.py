@@ -21,7 +21,7 @@ wall-clock time that never happened, read with the offset before the change) or
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import (
@@ -644,7 +644,3 @@ def _parameter_error(error: Any) -> ParameterError:
     if kind == "string_too_long":
         message = f"longer than {error['ctx']['max_length']} characters"
     return ParameterError(name, message)
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)

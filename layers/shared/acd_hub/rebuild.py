@@ -29,8 +29,8 @@ from acd_hub.aggregation import (
     MAX_ATTEMPTS,
     CallStatsAggregator,
     Conflict,
-    now_iso,
     shift,
+    stamp,
 )
 from acd_hub.call_stats import CounterKey, ListedCall, ShardCounts, WaitEntry, wait_entries
 from acd_hub.events import CALL_CMDS, StoredEvent
@@ -49,6 +49,7 @@ from acd_hub.ports import (
     ReportWrite,
 )
 from acd_hub.settings import HubSettings
+from acd_hub.times import Clock, utc_now
 
 Report = tuple[str, ...]
 MAX_TRANSACTION = 100  # items in one TransactWriteItems
@@ -81,11 +82,14 @@ def _place(entry: TimelineEntry | TalkMarker) -> tuple[str, str]:
 
 
 class Rebuilder:
-    def __init__(self, log: EventLog, reports: ReportsStore, settings: HubSettings) -> None:
+    def __init__(
+        self, log: EventLog, reports: ReportsStore, settings: HubSettings, clock: Clock = utc_now
+    ) -> None:
         self._log = log
         self._reports = reports
         self._settings = settings
-        self._calls = CallStatsAggregator(log, reports, settings)
+        self._clock = clock
+        self._calls = CallStatsAggregator(log, reports, settings, clock)
         self.summary = RebuildSummary()
 
     # -- what to rebuild --------------------------------------------------------------------
@@ -172,7 +176,7 @@ class Rebuilder:
             timeline, markers, truth = self._agent_truth(agent, day, events, before, after)
             self._replace(self._reports.timeline(agent, day), [*timeline, *markers])
             read_version = None if read is None else read.version
-            written = replace(truth, version=read_version).written(now_iso())
+            written = replace(truth, version=read_version).written(stamp(self._clock))
             try:
                 self._reports.commit([PutVersioned(written, read_version)])
             except Cancelled:
@@ -317,11 +321,6 @@ class Rebuilder:
             self.summary.reports.append(("hotline_day", hotline, day))
             return
         raise Conflict(f"hotline {hotline} on {day}: the stream kept changing it; try again")
-
-    def shards_of(self, hotline: str, day: str) -> ShardCounts:
-        """How many shards to read of a hotline day: up to the largest count it was written
-        with; a day written before counts were recorded, the KPI setting's and one listing."""
-        return self._shard_counts(self._recorded_shards(hotline, day))
 
     def _recorded_shards(self, hotline: str, day: str) -> tuple[frozenset[int], frozenset[int]] | None:
         recorded = self._reports.shard_counts(hotline, day)
