@@ -1245,15 +1245,6 @@ def html(
     )
 
 
-def range_hotlines(report: ReportContext, hotlines: Sequence[str], last: str) -> list[str]:
-    """The hotlines of a range: those asked for, else the operator's named ones, else those with
-    calls on its last day (a listing per day of a long range would be a query per day and shard)."""
-    if hotlines:
-        return list(hotlines)
-    named = sorted(report.names.hotlines, key=lambda h: (not h.isdigit(), int(h) if h.isdigit() else 0, h))
-    return named or report.queries.inbound_hotlines(last)
-
-
 @cli.command("range")
 @click.option(
     "--hotline",
@@ -1295,7 +1286,9 @@ def range_command(
     try:
         if first is None or last is None:
             first, last = range_report.period_of(period, day or report.today())
-        found = range_report.gather(report.reports, range_hotlines(report, hotlines, last), first, last)
+        found = range_report.gather(
+            report.reports, range_report.range_hotlines(report, hotlines, last), first, last
+        )
     except range_report.RangeError as exc:
         raise ReportError(str(exc)) from None
     document = found.as_dict()

@@ -328,7 +328,7 @@ class Wallboard:
         """``/range?period=week&day=`` or ``/range?from=&to=`` (and ``hotline=``): the range
         next to the period before (``acd-report range``)."""
         from acd_cli import range_report  # noqa: PLC0415 - altair only when drawn
-        from acd_cli.report_cli import parse_day, range_hotlines  # noqa: PLC0415 - a cycle otherwise
+        from acd_cli.report_cli import parse_day  # noqa: PLC0415 - a cycle otherwise
 
         report = self.report
 
@@ -343,7 +343,9 @@ class Wallboard:
                     one("period") or "week", parse_day(one("day")) or report.today()
                 )
             hotlines = _bounded_ids(query.get("hotline", []), "hotline", MAX_HOTLINES)
-            found = range_report.gather(report.reports, range_hotlines(report, hotlines, last), first, last)
+            found = range_report.gather(
+                report.reports, range_report.range_hotlines(report, hotlines, last), first, last
+            )
         except range_report.RangeError as exc:
             raise BadRequest(str(exc)) from None
         found.names = report.names
