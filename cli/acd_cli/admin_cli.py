@@ -44,7 +44,7 @@ from acd_cli.options import connection_options
 from acd_cli.output import Column
 from acd_cli.redrive import CONSUMER_ALIASES, CONSUMERS, Redrive
 from acd_cli.replay import REPLAYED_INTO_LOG, Replayer, ReplayResult
-from acd_cli.report_cli import ReportContext, ReportError, describe_aws_error, given, parse_day
+from acd_cli.report_context import ReportContext, ReportError, describe_aws_error, given, parse_day
 from acd_hub.adapters.events_table import EventsTable
 from acd_hub.errors import StoreUnavailable
 

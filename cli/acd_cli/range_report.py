@@ -17,7 +17,7 @@ from acd_cli.html_report import HEADLINE_KPIS, _draw, chart_spec, template
 from acd_cli.names import Names
 
 if TYPE_CHECKING:
-    from acd_cli.report_cli import ReportContext
+    from acd_cli.report_context import ReportContext
     from acd_cli.report_models import RangeKpis
     from acd_cli.reporting import ReportQueries
 
