@@ -4,7 +4,7 @@ option callbacks and the options and checks its commands share."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -215,13 +215,13 @@ class ReportContext:
 
 
 @contextmanager
-def aws_errors(ctx: click.Context) -> Iterator[None]:
-    """AWS failures as one readable line."""
+def aws_errors(connection: Callable[[], ReportContext]) -> Iterator[None]:
+    """AWS failures as one readable line, described against ``connection()`` (asked only on a
+    failure: a group's context is made inside the block)."""
     try:
         yield
     except (ClientError, BotoCoreError) as exc:
-        report = ctx.obj if isinstance(ctx.obj, ReportContext) else ReportContext()
-        raise ReportError(describe_aws_error(exc, report)) from None
+        raise ReportError(describe_aws_error(exc, connection())) from None
 
 
 def describe_aws_error(exc: ClientError | BotoCoreError, report: ReportContext) -> str:
@@ -251,7 +251,7 @@ class ReportGroup(click.Group):
     """Turns AWS errors raised by any subcommand into :class:`ReportError`."""
 
     def invoke(self, ctx: click.Context) -> Any:
-        with aws_errors(ctx):
+        with aws_errors(lambda: ctx.obj if isinstance(ctx.obj, ReportContext) else ReportContext()):
             return super().invoke(ctx)
 
 
