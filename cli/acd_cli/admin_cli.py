@@ -35,7 +35,6 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import click
-from botocore.exceptions import BotoCoreError, ClientError
 
 from acd_cli import output
 from acd_cli.admin_context import AdminContext
@@ -44,7 +43,7 @@ from acd_cli.options import connection_options
 from acd_cli.output import Column
 from acd_cli.redrive import CONSUMER_ALIASES, CONSUMERS, Redrive
 from acd_cli.replay import REPLAYED_INTO_LOG, Replayer, ReplayResult
-from acd_cli.report_cli import ReportContext, ReportError, describe_aws_error, given, parse_day
+from acd_cli.report_context import ReportContext, ReportError, aws_errors, given, parse_day
 from acd_hub.adapters.events_table import EventsTable
 from acd_hub.errors import StoreUnavailable
 
@@ -57,11 +56,8 @@ class AdminGroup(click.Group):
     the context's connection as ``acd-report`` describes them."""
 
     def invoke(self, ctx: click.Context) -> Any:
-        try:
+        with aws_errors(lambda: ctx.obj.connection if isinstance(ctx.obj, AdminContext) else ReportContext()):
             return super().invoke(ctx)
-        except (ClientError, BotoCoreError) as exc:
-            connection = ctx.obj.connection if isinstance(ctx.obj, AdminContext) else ReportContext()
-            raise ReportError(describe_aws_error(exc, connection)) from None
 
 
 def _zone_name(_ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:

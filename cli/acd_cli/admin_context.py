@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from acd_cli.report_cli import ReportContext, ReportError
+from acd_cli.report_context import ReportContext, ReportError
 from acd_hub.adapters.events_table import EventsTable
 from acd_hub.fanout import SnsFanout
 from acd_hub.settings import HubSettings

@@ -17,6 +17,7 @@ from acd_cli.html_report import HEADLINE_KPIS, _draw, chart_spec, template
 from acd_cli.names import Names
 
 if TYPE_CHECKING:
+    from acd_cli.report_context import ReportContext
     from acd_cli.report_models import RangeKpis
     from acd_cli.reporting import ReportQueries
 
@@ -193,3 +194,12 @@ def render(report: RangeReport) -> str:
     return template("range_report.html.j2").render(
         first=report.first, last=report.last, previous=report.previous, hotlines=hotlines
     )
+
+
+def range_hotlines(report: ReportContext, hotlines: Sequence[str], last: str) -> list[str]:
+    """The hotlines of a range: those asked for, else the operator's named ones, else those with
+    calls on its last day (a listing per day of a long range would be a query per day and shard)."""
+    if hotlines:
+        return list(hotlines)
+    named = sorted(report.names.hotlines, key=lambda h: (not h.isdigit(), int(h) if h.isdigit() else 0, h))
+    return named or report.queries.inbound_hotlines(last)

@@ -41,11 +41,12 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from acd_cli import drilldown, html_report, labels
 from acd_cli.output import parse_utc
+from acd_cli.report_context import ReportContext, ReportError, describe_aws_error, parse_day
+from acd_cli.report_listings import event_details
 
 if TYPE_CHECKING:
     from zoneinfo import ZoneInfo
 
-    from acd_cli.report_cli import ReportContext
     from acd_cli.report_models import AgentDayReport, HotlineKpis
     from acd_hub.agent_stats import BoardEntry
     from acd_hub.call_stats import CallSummary
@@ -328,7 +329,6 @@ class Wallboard:
         """``/range?period=week&day=`` or ``/range?from=&to=`` (and ``hotline=``): the range
         next to the period before (``acd-report range``)."""
         from acd_cli import range_report  # noqa: PLC0415 - altair only when drawn
-        from acd_cli.report_cli import parse_day, range_hotlines  # noqa: PLC0415 - a cycle otherwise
 
         report = self.report
 
@@ -343,7 +343,9 @@ class Wallboard:
                     one("period") or "week", parse_day(one("day")) or report.today()
                 )
             hotlines = _bounded_ids(query.get("hotline", []), "hotline", MAX_HOTLINES)
-            found = range_report.gather(report.reports, range_hotlines(report, hotlines, last), first, last)
+            found = range_report.gather(
+                report.reports, range_report.range_hotlines(report, hotlines, last), first, last
+            )
         except range_report.RangeError as exc:
             raise BadRequest(str(exc)) from None
         found.names = report.names
@@ -357,8 +359,6 @@ class Wallboard:
 
     def call_page(self, task_id: str) -> str:
         """One call's summary and events (``acd-report call`` and ``events --call``)."""
-        from acd_cli.report_cli import event_details  # noqa: PLC0415 - a cycle otherwise
-
         report = self.report
         zone = report.zone
         return drilldown.call_page(
@@ -589,8 +589,6 @@ class _Handler(BaseHTTPRequestHandler):
         return None
 
     def do_GET(self) -> None:
-        from acd_cli.report_cli import ReportError, describe_aws_error, parse_day  # noqa: PLC0415 - a cycle otherwise
-
         if foreign := self._foreign():
             self._send(HTTPStatus.FORBIDDEN, "application/json", json.dumps({"error": foreign}))
             return

@@ -220,13 +220,13 @@ def log() -> CallLog:
 @pytest.fixture
 def cli_log(monkeypatch: pytest.MonkeyPatch, log: CallLog) -> CallLog:
     """Record the operations of acd-report's own clients too."""
-    from acd_cli import report_cli  # noqa: PLC0415
+    from acd_cli import report_context  # noqa: PLC0415
 
-    original = report_cli.ReportContext.client
+    original = report_context.ReportContext.client
 
-    def client(self: report_cli.ReportContext, service: str) -> Any:
+    def client(self: report_context.ReportContext, service: str) -> Any:
         made = original(self, service)
         return log.attach(made) if service == "dynamodb" else made
 
-    monkeypatch.setattr(report_cli.ReportContext, "client", client)
+    monkeypatch.setattr(report_context.ReportContext, "client", client)
     return log

@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
-from acd_cli import html_report, report_cli
+from acd_cli import html_report, report_cli, report_context
 from acd_cli.reporting import EventQueries, ReportQueries
 from acd_devkit.template import dynamodb_tables, load_template
 from acd_hub.adapters.dynamodb import wire_key
@@ -223,7 +223,7 @@ def queries(moto_url: str, reports: Harness, log: CallLog) -> ReportQueries:
 @pytest.fixture
 def cli_log(monkeypatch: pytest.MonkeyPatch, cli_log: CallLog) -> CallLog:
     """The conftest's cli_log, with the CLI's clock fixed (the board's time in state)."""
-    monkeypatch.setattr(report_cli.ReportContext, "now", lambda _self: NOW)
+    monkeypatch.setattr(report_context.ReportContext, "now", lambda _self: NOW)
     return cli_log
 
 
@@ -837,7 +837,7 @@ def test_the_day_report_reads_its_hotlines_from_the_reports_table(moto_url: str,
     queries = ReportQueries(reports_log.attach(moto_client(moto_url)), REPORTS_TABLE, SHARDS)
     assert queries.day_hotlines(DAY) == [HOTLINE]
     assert queries.day_hotlines("2026-11-19") == []
-    found = html_report.gather(queries, events, DAY, report_cli.ReportContext().zone, now=NOW)
+    found = html_report.gather(queries, events, DAY, report_context.ReportContext().zone, now=NOW)
     assert list(found.hotlines) == [HOTLINE]
     assert events_log.operations == []  # not one read of the events table
     assert events.inbound_hotlines(DAY) == [HOTLINE]  # what the day's call events say
@@ -847,7 +847,7 @@ def test_the_day_report_reads_its_hotlines_from_the_reports_table(moto_url: str,
     client.delete_item(TableName=REPORTS_TABLE, Key=wire_key(day_hotline_key(HOTLINE, DAY)))
     try:
         events_log.operations.clear()
-        found = html_report.gather(queries, events, DAY, report_cli.ReportContext().zone, now=NOW)
+        found = html_report.gather(queries, events, DAY, report_context.ReportContext().zone, now=NOW)
         assert list(found.hotlines) == [HOTLINE]
         assert "Query" in events_log.operations  # the day's call events, as before the listing
     finally:

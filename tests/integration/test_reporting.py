@@ -21,7 +21,7 @@ import pytest
 from boto3.dynamodb.types import Binary
 from click.testing import CliRunner, Result
 
-from acd_cli import report_cli
+from acd_cli import report_cli, report_context
 from acd_cli.reporting import EventQueries
 from acd_devkit.sample_events import ANNA, BERND, CALL_HIDDEN, CALL_IN, SAMPLES
 from acd_devkit.template import dynamodb_tables, load_template
@@ -460,7 +460,7 @@ def test_cli_local_stack_works_without_any_credentials(
 
 def test_report_context_is_lazy() -> None:
     """--help and usage errors never touch AWS."""
-    context = report_cli.ReportContext(endpoint_url="http://127.0.0.1:1")
+    context = report_context.ReportContext(endpoint_url="http://127.0.0.1:1")
     assert "session" not in context.__dict__
     assert replace(context, shards=3).shards == 3
 

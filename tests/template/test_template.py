@@ -545,7 +545,7 @@ def test_function_environments(template: dict[str, Any]) -> None:
 def test_shard_counts_are_stack_parameters_every_function_gets(template: dict[str, Any]) -> None:
     """Writers and readers never guess: every function gets the stack's counts, and acd-report /
     acd-admin with --stack-name read the same parameters (tests/integration/test_reporting.py)."""
-    from acd_cli.report_cli import ReportContext  # noqa: PLC0415
+    from acd_cli.report_context import ReportContext  # noqa: PLC0415
 
     parameters = template["Parameters"]
     settings = HubSettings()

@@ -27,7 +27,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from rich.console import Console
 
-from acd_cli import html_report, labels, output, report_cli
+from acd_cli import html_report, labels, output, report_context, report_figures, report_listings
 from acd_cli.report_models import AgentDayReport, Freshness
 from acd_hub import kpis
 from acd_hub.agent_stats import BoardEntry, StateInterval
@@ -141,8 +141,8 @@ def test_any_text_is_shown_as_data_in_every_view(text: str) -> None:
 
     # tables: the board, a timeline, one report as name/value lines
     for item, columns in (
-        (board, report_cli.board_columns(ZONE, NOW)),
-        (timeline, report_cli.timeline_columns(ZONE)),
+        (board, report_listings.board_columns(ZONE, NOW)),
+        (timeline, report_figures.timeline_columns(ZONE)),
     ):
         table = rendered(output.to_table([item], columns, title=f"Timeline of agent {text}"))
         assert shown in table
@@ -173,7 +173,7 @@ def test_any_text_is_shown_as_data_in_every_view(text: str) -> None:
     assert page.count("<") == day_report("x").count("<")  # no tag of its own
 
     # the wallboard's board: the JSON its page draws from (as text, never as HTML)
-    report = report_cli.ReportContext(endpoint_url="http://127.0.0.1:1")
+    report = report_context.ReportContext(endpoint_url="http://127.0.0.1:1")
     report.__dict__["reports"] = _Reports(text)
     from acd_cli.wallboard import Wallboard  # noqa: PLC0415
 

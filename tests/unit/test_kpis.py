@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from acd_cli import labels, report_cli
+from acd_cli import labels, report_figures
 from acd_cli.report_models import KPI_NAMES, KpiFigures
 from acd_hub import kpis
 from acd_hub.kpis import OfferedCall
@@ -108,8 +108,8 @@ def test_every_view_of_the_kpis_is_derived_from_the_table() -> None:
     assert [(k.name, k.label, k.header, k.unit) for k in labels.KPIS] == [
         (k.name, k.label, k.header, k.unit) for k in kpis.KPIS
     ]
-    assert [column.header for column in report_cli.KPI_CSV_COLUMNS] == ["start", *names]
-    table = [column.header for column in report_cli.kpi_columns(ZoneInfo("Europe/Berlin"))]
+    assert [column.header for column in report_figures.KPI_CSV_COLUMNS] == ["start", *names]
+    table = [column.header for column in report_figures.kpi_columns(ZoneInfo("Europe/Berlin"))]
     assert table == ["start", *(kpi.header for kpi in kpis.KPIS)]
 
 

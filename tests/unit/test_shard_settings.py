@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from acd_cli import report_cli
 from acd_cli.admin_context import STACK_SETTINGS, AdminContext
-from acd_cli.report_cli import ReportContext, ReportError
+from acd_cli.report_context import ReportContext, ReportError
 
 HUB = ["--endpoint-url", "http://127.0.0.1:9", "--stack-name", "hub"]
 STACK = {

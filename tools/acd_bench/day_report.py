@@ -16,7 +16,7 @@ from typing import Any
 from acd_bench.dynamo import DynamoCounter
 from acd_bench.harness import child_env, median, ratio
 from acd_cli import html_report, wallboard
-from acd_cli.report_cli import ReportContext
+from acd_cli.report_context import ReportContext
 
 TARGET_S = 10.0
 
