@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -79,6 +80,24 @@ class Gateway:
         return response, route.masked_path()
 
 
+class _MaskedPaths(logging.Filter):
+    """Waitress's log lines that name a request's path ("Exception while serving ...", "Client
+    disconnected while serving ..."), with the path as the access log shows it (tokens as ``***``)."""
+
+    _SERVING = re.compile(r"( while serving )(\S+)")
+
+    def __init__(self, mask: Callable[[str], str]) -> None:
+        super().__init__()
+        self._mask = mask
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        masked = self._SERVING.sub(lambda m: m.group(1) + self._mask(m.group(2)), message)
+        if masked != message:
+            record.msg, record.args = masked, None
+        return True
+
+
 class ApiServer:
     """The callback endpoint: waitress (a maintained, strict HTTP/1.1 server) in front of the
     :class:`Gateway`.
@@ -114,8 +133,16 @@ class ApiServer:
         self._server.channel_class = _logging_channel()
         # Waitress logs a warning per queued task under load ("Task queue depth is N"): noise.
         logging.getLogger("waitress.queue").setLevel(logging.ERROR)
+        # Its own lines name the request's path ("Exception while serving /callback/<token>",
+        # seen when a request is cut off by a SIGTERM): the token must never reach a log line.
+        waitress_log = logging.getLogger("waitress")
+        if not any(isinstance(f, _MaskedPaths) for f in waitress_log.filters):
+            waitress_log.addFilter(_MaskedPaths(self._log_path))
         self.server_address: tuple[str, int] = (address[0], int(self._server.effective_port))
         self._thread: threading.Thread | None = None
+
+    def _log_path(self, path: str) -> str:
+        return self.gateway.log_path(path) if self.gateway is not None else masked_path(path)
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="callback-http", daemon=True)
