@@ -185,7 +185,29 @@ def _wait_until_equal(read: Callable[[], Any], expected: Any, what: str, timeout
         if shown == expected:
             return
         time.sleep(2)
-    pytest.fail(f"{what} never equalled the simulator's ground truth in {timeout} s; last: {shown}")
+    pytest.fail(
+        f"{what} never equalled the simulator's ground truth in {timeout} s; "
+        f"differs in: {_differences(shown, expected)}; last: {shown}"
+    )
+
+
+def _differences(shown: Any, expected: Any, path: str = "") -> list[str]:
+    """Where a report differs from the truth (``day.aht_s: 234.16 != 232.52``, an interval by
+    its start), so that a failure names the call to look at, not only the whole document."""
+    if isinstance(shown, dict) and isinstance(expected, dict):
+        return [
+            line
+            for key in sorted(set(shown) | set(expected), key=str)
+            for line in _differences(shown.get(key), expected.get(key), f"{path}{key}.")
+        ]
+    if (
+        isinstance(shown, list)
+        and isinstance(expected, list)
+        and all(isinstance(i, dict) and "start" in i for i in [*shown, *expected])
+    ):
+        by_start = lambda items: {i["start"]: i for i in items}  # noqa: E731
+        return _differences(by_start(shown), by_start(expected), path)
+    return [] if shown == expected else [f"{path.rstrip('.')}: {shown!r} != {expected!r}"]
 
 
 @pytest.fixture(scope="session")
