@@ -37,6 +37,7 @@ from acd_devkit.stream_mapping import (
 )
 from acd_devkit.template import load_template
 from acd_local.hub import LocalHub
+from acd_local.invoke import FunctionInvoker, InvokerPool
 from acd_local.lambda_runtime import (
     HttpRequest,
     Route,
@@ -551,6 +552,56 @@ def test_load_handler_gives_each_function_its_own_module(tmp_path: Path) -> None
         load_handler(first, "app.missing")
     with pytest.raises(FileNotFoundError):
         load_handler(first, "nothing.handler")
+
+
+# A Powertools app whose route waits until every container has a request of its own in hand.
+ROUTER_APP = """
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
+
+app = APIGatewayHttpResolver()
+BARRIER = None  # the test's
+
+
+@app.get("/agents/<agent>")
+def agent(agent):
+    BARRIER.wait(10)
+    return {"route": agent, "current_event": app.current_event.path}
+
+
+def lambda_handler(event, context):
+    return app.resolve(event, context)
+"""
+
+
+def test_concurrent_containers_each_see_their_own_request(tmp_path: Path) -> None:
+    """Powertools keeps the request being resolved on a class shared by the process; on Lambda
+    a container is a process, here two containers are threads of one. Both resolve before
+    either reads ``app.current_event``: each must read its own (before the fix the first read
+    the second one's, and acd-local's ingest stored the other request's event in its place)."""
+    code = write_function(tmp_path, "router", ROUTER_APP)
+    spec = FunctionSpec("RouterFunction", code, "app.lambda_handler")
+    barrier = threading.Barrier(2)
+    containers = []
+    for _ in range(2):
+        handler = load_handler(code, spec.handler)
+        handler.__globals__["BARRIER"] = barrier  # type: ignore[attr-defined]
+        containers.append(FunctionInvoker(spec, handler, threading.Lock()))
+    pool = InvokerPool(containers)
+    route = Route("GET", "/agents/{agent}", "RouterFunction")
+    answers: dict[str, Any] = {}
+
+    def invoke(agent: str) -> None:
+        request = HttpRequest("GET", f"/agents/{agent}", [("host", "local")], b"", "127.0.0.1")
+        answers[agent] = json.loads(pool(build_http_api_event(request, route, {"agent": agent}))["body"])
+
+    threads = [threading.Thread(target=invoke, args=(agent,)) for agent in ("100001", "100002")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(20)
+    assert answers == {
+        agent: {"route": agent, "current_event": f"/agents/{agent}"} for agent in ("100001", "100002")
+    }
 
 
 # --- the stack over HTTP (stand-in functions) ---------------------------------------------------

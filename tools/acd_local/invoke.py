@@ -13,7 +13,7 @@ from typing import Any
 
 from acd_devkit.lambda_events import FakeLambdaContext
 from acd_devkit.moto_resources import ACCOUNT_ID, REGION
-from acd_local.lambda_runtime import Handler
+from acd_local.lambda_runtime import Handler, isolate_router_state
 from acd_local.spec import FunctionSpec
 
 
@@ -64,6 +64,8 @@ class InvokerPool:
     invocation's request id (never another function's name)."""
 
     def __init__(self, invokers: Sequence[FunctionInvoker]) -> None:
+        if len(invokers) > 1:
+            isolate_router_state()  # the containers are threads: each needs its own request
         self.invokers = list(invokers)
         self.spec = self.invokers[0].spec
         self._free: queue.SimpleQueue[FunctionInvoker] = queue.SimpleQueue()

@@ -21,6 +21,7 @@ import itertools
 import json
 import re
 import sys
+import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -79,6 +80,54 @@ def load_handler(code_uri: str | Path, handler: str, *, module_name: str | None 
     if not callable(function):
         raise AttributeError(f"{source} has no function {function_name!r}")
     return function  # type: ignore[no-any-return]
+
+
+class _PerThread:
+    """A class attribute whose value is per thread (:func:`isolate_router_state`)."""
+
+    def __init__(self, name: str, values: threading.local) -> None:
+        self._name = name
+        self._values = values
+
+    def __get__(self, instance: Any, owner: Any = None) -> Any:
+        try:
+            return getattr(self._values, self._name)
+        except AttributeError:
+            raise AttributeError(self._name) from None
+
+    def __set__(self, instance: Any, value: Any) -> None:
+        setattr(self._values, self._name, value)
+
+
+_ROUTER_STATE = ("current_event", "lambda_context")
+_router_isolated = threading.Lock()
+
+
+def isolate_router_state() -> None:
+    """Give each thread its own request in Powertools' event handler (idempotent).
+
+    Powertools keeps the request being resolved on a class, ``BaseRouter.current_event`` (and
+    ``lambda_context``), shared by every resolver of the process. On Lambda a container is a
+    process and serves one request at a time, so that is safe. Here several containers of one
+    function are threads of one process (:class:`acd_local.invoke.InvokerPool`): a route read
+    ``app.current_event`` while another container's request had replaced it, and stored that
+    other request's event in its place: its own event was lost, answered 200 with the other's
+    key. Per thread, each invocation sees its own request again, as on Lambda.
+
+    The class gets a metaclass whose descriptors hold the two attributes per thread (Powertools
+    assigns them on the class, which only a metaclass can intercept), and the class itself the
+    same descriptors for reads and writes through an instance."""
+    from aws_lambda_powertools.event_handler.api_gateway import BaseRouter  # noqa: PLC0415
+
+    with _router_isolated:
+        if getattr(type(BaseRouter), "_acd_local_per_thread", False):
+            return
+        values = threading.local()
+        for name in _ROUTER_STATE:
+            setattr(BaseRouter, name, _PerThread(name, values))  # before the metaclass: plain
+        per_thread = {name: _PerThread(name, values) for name in _ROUTER_STATE}
+        meta = type("PerThreadRouterMeta", (type(BaseRouter),), {**per_thread, "_acd_local_per_thread": True})
+        BaseRouter.__class__ = meta  # type: ignore[method-assign]
 
 
 def _identifier(text: str) -> str:
