@@ -81,3 +81,35 @@ def test_a_day_reports_items_take_the_short_way(fixed: Any, monkeypatch: pytest.
     _body("Query", {"Items": ITEMS[:1], "Count": 1, "ScannedCount": 1})
     assert "Items" in looked_at
     assert not {"S", "N", "M", "L", "NULL", "BOOL"} & set(looked_at)
+
+
+def test_a_hosts_backend_is_moto_s_own_answer_worked_out_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The server finds a request's backend from its host by listing moto's package folder and
+    trying its URL patterns; the fix asks that once per host and answers the same."""
+    from moto import backends  # noqa: PLC0415
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication  # noqa: PLC0415
+
+    moto_fixes.install()
+    remembered = DomainDispatcherApplication.get_backend_for_host
+    own = remembered.__wrapped__  # type: ignore[attr-defined]
+    dispatcher = DomainDispatcherApplication(create_app=lambda service: None)  # type: ignore[arg-type, return-value]
+    hosts = [
+        "dynamodb.eu-central-1.amazonaws.com",
+        "sns.eu-central-1.amazonaws.com",
+        "moto_api",
+        "127.0.0.1:4532",
+        None,
+    ]
+    expected = [own(dispatcher, host) for host in hosts]
+    assert expected[:3] == ["dynamodb", "sns", "moto_api"]
+    assert [remembered(dispatcher, host) for host in hosts] == expected
+    listings: list[str] = []
+    listing = backends.list_of_moto_modules
+
+    def counted() -> Any:
+        listings.append("listed")
+        return listing()
+
+    monkeypatch.setattr(backends, "list_of_moto_modules", counted)
+    assert [remembered(dispatcher, host) for host in hosts] == expected
+    assert listings == [], "asked again"
