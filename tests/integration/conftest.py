@@ -8,7 +8,6 @@ moto before each test that uses it, and tests never rely on state left by anothe
 from __future__ import annotations
 
 import json
-import logging
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,6 +28,7 @@ from acd_devkit.moto_resources import (
     provision,
     reset_moto,
 )
+from acd_devkit.waitress_servers import MotoServer
 from acd_local.hub import HOST
 from acd_local.spec import StackSpec
 
@@ -59,12 +59,11 @@ UNSET_ENV = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "AWS_SEC
 def moto_server() -> Iterator[str]:
     """A moto server on a free 127.0.0.1 port; boto3 in this process points at it. Yields the
     endpoint URL (``http://127.0.0.1:<port>``)."""
-    # werkzeug logs every request line (with its query string) at INFO.
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    # thread-safe transactions at DynamoDB's cost, as acd-local's moto process has them (the
-    # unit tests run on DynamoDB in memory instead, and the contract suite on moto unpatched)
+    # thread-safe transactions at DynamoDB's cost, behind the same server as acd-local's moto
+    # process has them (the unit tests run on DynamoDB in memory instead, and the contract suite
+    # on moto as released)
     moto_fixes.install()
-    server = ThreadedMotoServer(ip_address=HOST, port=0, verbose=False)
+    server = MotoServer(HOST, 0)
     server.start()
     endpoint = f"http://{HOST}:{server.get_host_and_port()[1]}"
     try:

@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from acd_devkit.lambda_events import new_request_id
+from acd_devkit.waitress_servers import stop_waitress
 from acd_local.invoke import ErrorLog
 from acd_local.lambda_runtime import (
     HttpRequest,
@@ -155,23 +156,7 @@ class ApiServer:
     def stop(self, timeout: float = 3.0) -> None:
         """Stop accepting, close every connection, let running requests finish (at most
         ``timeout`` seconds)."""
-        server = self._server
-
-        def close_all() -> None:
-            # Runs in the server's own loop thread (via its trigger): no race with the loop.
-            for channel in list(server._map.values()):
-                if channel is not server.trigger:
-                    channel.close()  # connections, and the listening socket(s)
-            server.trigger.close()
-
-        if self._thread is not None and self._thread.is_alive():
-            with contextlib.suppress(Exception):
-                server.trigger.pull_trigger(close_all)
-            self._thread.join(timeout)
-        else:
-            with contextlib.suppress(Exception):
-                server.close()
-        server.task_dispatcher.shutdown(cancel_pending=True, timeout=timeout)
+        stop_waitress(self._server, self._thread, timeout)
 
     def _wsgi(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
         started = time.perf_counter()

@@ -82,7 +82,7 @@ def default_tokens() -> tuple[tuple[str, ...], bool]:
 
 
 def _ensure_port_free(port: int) -> None:
-    # ThreadedMotoServer.start() waits forever if its thread cannot bind: find out first.
+    # Say which port is taken before starting anything (moto's server would fail in its process).
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:

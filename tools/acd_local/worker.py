@@ -234,14 +234,12 @@ def _serve(channel: _Channel, commands: Mapping[str, Callable[..., Any]]) -> Non
 
 def _run_moto(channel: _Channel, config: Mapping[str, Any]) -> None:
     from moto.dynamodbstreams.models import DynamoDBStreamsBackend  # noqa: PLC0415
-    from moto.server import ThreadedMotoServer  # noqa: PLC0415
 
     from acd_devkit import moto_fixes  # noqa: PLC0415
+    from acd_devkit.waitress_servers import MotoServer  # noqa: PLC0415
 
     moto_fixes.install()  # transactions and queries at DynamoDB's cost, thread-safe
 
-    # werkzeug logs every request line; the AWS calls are not worth one.
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
     # moto keeps every shard iterator it ever handed out (each get_records mints a new one,
     # ~2 KB): a poller running for a day would hold hundreds of MB. Our pollers never reuse one.
     original = DynamoDBStreamsBackend.get_records
@@ -253,7 +251,7 @@ def _run_moto(channel: _Channel, config: Mapping[str, Any]) -> None:
             self.shard_iterators.pop(iterator_arn, None)
 
     DynamoDBStreamsBackend.get_records = get_records  # type: ignore[method-assign]
-    server = ThreadedMotoServer(ip_address=config["host"], port=config["port"], verbose=False)
+    server = MotoServer(config["host"], config["port"])
     server.start()
     keeping = _Keeping(config)
     channel.push("ready", server.get_host_and_port()[1])
