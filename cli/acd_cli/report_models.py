@@ -15,8 +15,8 @@ from typing import Any
 
 from acd_hub import kpis
 from acd_hub.agent_stats import StateInterval
-from acd_hub.call_stats import CallSummary
 from acd_hub.kpis import Figure
+from acd_hub.reports.call import CallSummary
 
 Seconds = int | float
 # An agent's handling: talking (inbound, outbound, the dialer's) and after-call work; idle:

@@ -30,26 +30,14 @@ from acd_cli.report_models import (
     RangeKpis,
 )
 from acd_hub import keys
-from acd_hub.adapters.dynamodb import Table
-from acd_hub.adapters.reports_table import (
-    FRESHNESS_PK,
-    KPI_DAY_SK,
-    ReportsTable,
-    agent_day_key,
-    board_pk,
-    call_summary_key,
-    calls_pk,
-    day_hotlines_pk,
-    kpi_pk,
-    shard_note,
-    shards_key,
-    timeline_pk,
-    wait_pk,
-)
-from acd_hub.agent_stats import AgentDay, BoardEntry, StateInterval, TimelineEntry, seconds
-from acd_hub.call_stats import CallSummary
+from acd_hub.adapters.dynamodb import Key, Table
+from acd_hub.adapters.reports_table import ReportsTable, agent_day_key, timeline_pk
+from acd_hub.agent_stats import AgentDay, StateInterval, TimelineEntry, seconds
 from acd_hub.freshness import consumer_freshness
-from acd_hub.kpis import COUNTER_NAMES
+from acd_hub.reports import board, call, freshness_notes, hotline_day
+from acd_hub.reports.board import BoardEntry
+from acd_hub.reports.call import CallSummary
+from acd_hub.reports.hotline_day import KPI_DAY_SK, kpi_pk, sum_into, wait_pk
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
@@ -260,6 +248,32 @@ def _day_text(day: str | date) -> str:
     return day.isoformat() if isinstance(day, date) else day.strip()
 
 
+class ReportReads:
+    """The reports table's items as the catalogue's reads ask for them
+    (:class:`acd_hub.reports.stored.ReportItems`): eventually consistent (half the read units),
+    several partitions queried in parallel."""
+
+    def __init__(self, table: Table) -> None:
+        self._table = table
+
+    def item(self, key: Key) -> Item | None:
+        return self._table.get(key, consistent=False)
+
+    def partition(
+        self,
+        pk: str,
+        *,
+        forward: bool = True,
+        limit: int | None = None,
+        fields: Sequence[str] = (),
+        sk_between: tuple[str, str] | None = None,
+    ) -> Iterator[Item]:
+        return self._table.query(pk, forward=forward, limit=limit, fields=fields, sk_between=sk_between)
+
+    def partitions(self, pks: Sequence[str], *, fields: Sequence[str] = ()) -> list[Item]:
+        return _in_parallel(lambda pk: self._table.query(pk, fields=fields), pks)
+
+
 class ReportQueries:
     """The aggregators' reports: single reports by ``GetItem``, listings by ``Query``.
 
@@ -274,35 +288,27 @@ class ReportQueries:
         if kpi_shards < 1:
             raise ValueError("kpi_shards must be at least 1")
         self._kpi_shards = kpi_shards
+        self.reads = ReportReads(self._table)
 
     @property
     def reports_table(self) -> str:
         return self._table.name
 
     def _gather(self, partitions: Sequence[str]) -> list[Item]:
-        return _in_parallel(self._table.query, partitions)
+        return self.reads.partitions(partitions)
 
     def _get(self, key: tuple[str, str]) -> Item | None:
-        return self._table.get(key, consistent=False)
+        return self.reads.item(key)
 
     def _shards(self, hotline: str, day: str) -> tuple[int, int]:
-        """How many KPI and listing shards a hotline day has: up to the largest count it was
-        written with (recorded with its reports); a day written before counts were recorded, the
-        given KPI count and one listing partition."""
-        pk, _ = shards_key(hotline, day)
-        item = next(self._table.query(pk, limit=1), None)  # a listing's reads are all Query
-        kpi = {int(n) for n in (item or {}).get("kpi_shards") or ()} or {self._kpi_shards}
-        listing = {int(n) for n in (item or {}).get("listing_shards") or ()} or {1}
-        return max(kpi), max(listing)
+        return hotline_day.shard_counts(self.reads, hotline, day, self._kpi_shards)
 
     def day_hotlines(self, day: str | date) -> list[str]:
         """The hotlines with KPIs on ``day``, in number order: the day's listing
         (``HOTLINES#<day>``, written with each hotline day's counters), one ``Query`` of one
         partition. Empty for a day aggregated before the listing was written (and not rebuilt
         since): :func:`acd_cli.html_report.day_hotlines` then reads the day's call events."""
-        items = self._table.query(day_hotlines_pk(_day_text(day)))
-        found = {str(item["hotline"]) for item in items if item.get("kind") == "day_hotline"}
-        return sorted(found, key=_number_order)
+        return sorted(hotline_day.day_hotlines(self.reads, _day_text(day)), key=_number_order)
 
     def kpis(self, hotline: str | int, day: str | date) -> HotlineKpis | None:
         """A hotline's KPIs of one day; None if none computed yet.
@@ -312,36 +318,24 @@ class ReportQueries:
         ``Limit 1``)."""
         hotline, day = str(hotline).strip(), _day_text(day)
         kpi_shards, listing_shards = self._shards(hotline, day)
-        day_counters: dict[str, int] = {}
-        interval_counters: dict[str, dict[str, int]] = {}
-        sl_seconds = None
-        found = False
-        updated: list[str] = []
-        for item in self._gather([kpi_pk(hotline, day, shard) for shard in range(kpi_shards)]):
-            if item.get("kind") != "kpi_counters":
-                continue
-            if item["sk"] == KPI_DAY_SK:
-                found = True
-                sl_seconds = item.get("sl_seconds", sl_seconds)
-                updated.append(str(item.get("updated_at") or ""))
-                _sum_into(day_counters, item)
-            else:
-                _sum_into(interval_counters.setdefault(str(item["start"]), {}), item)
-        if not found:
+        counted = hotline_day.day_counters(
+            self._gather([kpi_pk(hotline, day, shard) for shard in range(kpi_shards)])
+        )
+        if counted is None:
             return None
-        offered = {start: c for start, c in interval_counters.items() if c.get("offered")}
+        offered = counted.offered_intervals()
         answered = [start for start, c in offered.items() if c.get("answered")]
         longest = self._longest_waits(hotline, day, answered, listing_shards)
         return HotlineKpis(
             hotline=hotline,
             date=day,
-            day=KpiFigures.of_counters(day_counters, longest.get(None)),
+            day=KpiFigures.of_counters(counted.day, longest.get(None)),
             intervals=[
-                IntervalKpis(start, KpiFigures.of_counters(offered[start], longest.get(start)))
-                for start in sorted(offered, key=datetime.fromisoformat)
+                IntervalKpis(start, KpiFigures.of_counters(counters, longest.get(start)))
+                for start, counters in offered.items()
             ],
-            sl_seconds=sl_seconds,
-            updated_at=max(updated) or None,
+            sl_seconds=counted.sl_seconds,
+            updated_at=counted.updated_at,
         )
 
     def kpis_range(self, hotline: str | int, first: str, last: str) -> RangeKpis | None:
@@ -375,7 +369,7 @@ class ReportQueries:
         for (day, _), items in zip(parts, counted, strict=True):
             for item in items:
                 if item.get("kind") == "kpi_counters":
-                    _sum_into(counters.setdefault(day, {}), item)
+                    sum_into(counters.setdefault(day, {}), item)
         if not counters:
             return None
         total: dict[str, int] = {}
@@ -416,7 +410,7 @@ class ReportQueries:
         # only what the join needs: a listed call's whole summary is ten times the bytes
         listing = _in_parallel(
             lambda pk: self._table.query(pk, fields=("kind", "task_id", "interval")),
-            [calls_pk(hotline, day, shard) for shard in range(shards)],
+            [call.listing_pk(hotline, day, shard) for shard in range(shards)],
         )
         interval_of = {
             str(item["task_id"]): item.get("interval") for item in listing if item.get("kind") == "call"
@@ -560,9 +554,7 @@ class ReportQueries:
         watermark of the shards that are not idle; a failing shard holds it below its records).
         ``complete_to`` is the slowest consumer's; ``catching_up`` is true while any shard is
         behind, failing, or a consumer is silent."""
-        notes = [
-            shard_note(item) for item in self._table.query(FRESHNESS_PK) if item.get("kind") == "freshness"
-        ]
+        notes = freshness_notes.notes(self.reads)
         consumers = [
             ConsumerFreshness(
                 consumer=c.consumer,
@@ -597,31 +589,16 @@ class ReportQueries:
 
     def call(self, task_id: str) -> CallSummary | None:
         """One call's summary; None before the aggregator has seen it."""
-        item = self._get(call_summary_key(task_id.strip().lower()))
-        return CallSummary.from_item(item) if item is not None and item.get("kind") == "call" else None
+        return call.summary(self.reads, task_id.strip().lower())
 
     def calls(self, hotline: str | int, day: str | date) -> list[CallSummary]:
         """The summaries of the calls a hotline got on a day, by start time."""
         hotline, day = str(hotline).strip(), _day_text(day)
-        _, shards = self._shards(hotline, day)
-        items = self._gather([calls_pk(hotline, day, shard) for shard in range(shards)])
-        summaries = [CallSummary.from_item(item) for item in items if item.get("kind") == "call"]
-        return sorted(summaries, key=lambda s: (str(s.started or ""), s.task_id))
+        return call.listing(self.reads, hotline, day, self._shards(hotline, day)[1])
 
     def board(self) -> list[BoardEntry]:
-        """The live board: every agent's latest state, from all board partitions (up to the
-        largest count the board was written with), by agent. After a change of count an agent
-        may have an entry under the old count and one under the new: the newer is its state."""
-        shards = max(self._table.board_shard_counts() or {self._table.board_shards})
-        items = self._gather([board_pk(shard) for shard in range(shards)])
-        newest: dict[str | None, BoardEntry] = {}
-        for item in items:
-            if item.get("kind") != "board":
-                continue
-            entry = BoardEntry.from_item(item)
-            if entry.agent not in newest or newest[entry.agent].order < entry.order:
-                newest[entry.agent] = entry
-        return sorted(newest.values(), key=lambda e: str(e.agent or ""))
+        """The live board: every agent's latest state (:func:`acd_hub.reports.board.entries`)."""
+        return board.entries(self.reads, self._table.board_shards)
 
 
 def _unique(items: Iterable[Item]) -> list[Item]:
@@ -630,13 +607,6 @@ def _unique(items: Iterable[Item]) -> list[Item]:
     for item in items:
         seen.setdefault((str(item.get("pk")), str(item.get("sk"))), item)
     return list(seen.values())
-
-
-def _sum_into(total: dict[str, int], item: Item) -> None:
-    for name in COUNTER_NAMES:
-        value = item.get(name)
-        if value:
-            total[name] = total.get(name, 0) + int(value)
 
 
 def _iso_ms(value: Any) -> str | None:

@@ -48,8 +48,8 @@ if TYPE_CHECKING:
     from zoneinfo import ZoneInfo
 
     from acd_cli.report_models import AgentDayReport, HotlineKpis
-    from acd_hub.agent_stats import BoardEntry
-    from acd_hub.call_stats import CallSummary
+    from acd_hub.reports.board import BoardEntry
+    from acd_hub.reports.call import CallSummary
 
 # A call still waiting after this long has most likely lost its CallEnd: not a current wait.
 MAX_CURRENT_WAIT = timedelta(hours=2)

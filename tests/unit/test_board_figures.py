@@ -12,7 +12,7 @@ import pytest
 from acd_cli import names
 from acd_cli.report_models import KPI_NAMES, AgentDayReport, HotlineKpis, IntervalKpis, KpiFigures
 from acd_cli.wallboard import WaitTargets, agents_by_state, current_interval, hotline_tile
-from acd_hub.agent_stats import BoardEntry
+from acd_hub.reports.board import BoardEntry
 
 BERLIN = ZoneInfo("Europe/Berlin")
 NOW = datetime(2026, 11, 18, 9, 20, 30, tzinfo=UTC)  # 10:20:30 in Berlin

@@ -18,9 +18,11 @@ from typing import TYPE_CHECKING, Any, Protocol
 if TYPE_CHECKING:  # names in annotations only: the ingest imports this module, not the statistics
     from zoneinfo import ZoneInfo
 
-    from acd_hub.agent_stats import AgentDay, BoardEntry, Link, TalkMarker, TimelineEntry
-    from acd_hub.call_stats import CounterKey, ListedCall, ShardCounts, StoredCall, WaitEntry
+    from acd_hub.agent_stats import AgentDay, Link, TalkMarker, TimelineEntry
     from acd_hub.events import StoredEvent
+    from acd_hub.reports.board import BoardEntry
+    from acd_hub.reports.call import ListedCall, StoredCall
+    from acd_hub.reports.hotline_day import CounterKey, ShardCounts, WaitEntry
 
 # -- the events table ------------------------------------------------------------------------------
 
