@@ -84,7 +84,7 @@ from acd_hub.ports import (
 )
 from acd_hub.reports import board
 from acd_hub.reports.board import BoardEntry, board_key
-from acd_hub.reports.call import ListedCall, StoredCall, listing_key, listing_pk, summary_key
+from acd_hub.reports.call import ListedCall, StoredCall, listing_pk, summary_key
 from acd_hub.reports.freshness_notes import note_key
 from acd_hub.reports.hotline_day import (
     KPI_DAY_SK,
@@ -96,10 +96,9 @@ from acd_hub.reports.hotline_day import (
     kpi_pk,
     recorded_shards,
     shards_key,
-    wait_key,
     wait_pk,
 )
-from acd_hub.reports.stored import attributes, report_of
+from acd_hub.reports.stored import Keyed, attributes, report_of
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -108,7 +107,9 @@ if TYPE_CHECKING:
 # CancellationReason codes).
 THROTTLED_REASONS = frozenset({"ThrottlingError", "ProvisionedThroughputExceeded"})
 
-Report = TimelineEntry | TalkMarker | BoardEntry | AgentDay | StoredCall | ListedCall | WaitEntry
+# The agent's own reports and the board's entry are placed here (the entry by the board's shard
+# count); every other report knows its key (the catalogue's, acd_hub.reports).
+Report = TimelineEntry | TalkMarker | BoardEntry | AgentDay | Keyed
 
 
 def agent_day_key(agent: str, day: str) -> Key:
@@ -158,12 +159,7 @@ class ReportsTable(Table):
                 return board_key(str(agent), self.board_shards)
             case AgentDay(agent=agent, day=day):
                 return agent_day_key(agent, day)
-            case StoredCall(summary=summary):
-                return summary_key(summary.task_id)
-            case ListedCall():
-                return listing_key(report)
-            case WaitEntry():
-                return wait_key(report)
+        return report.key()
 
     def item_of(self, report: Report) -> dict[str, Any]:
         pk, sk = self.key_of(report)

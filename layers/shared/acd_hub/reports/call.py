@@ -90,6 +90,9 @@ class StoredCall:
     def written(self, stamp: str) -> StoredCall:
         return replace(self, updated_at=stamp, version=(self.version or 0) + 1)
 
+    def key(self) -> Key:
+        return summary_key(self.summary.task_id)
+
 
 def summary_key(task_id: str) -> Key:
     return keys.call_pk(task_id), "SUMMARY"
@@ -112,14 +115,15 @@ class ListedCall:
     def listed(self) -> CallSummary:
         return replace(self.summary, event_count=None)
 
+    def key(self) -> Key:
+        summary = self.summary
+        return listing_pk(
+            summary.hotline, str(summary.day), self.shard
+        ), f"{summary.started}#{summary.task_id}"
+
 
 def listing_pk(hotline: object, day: str, shard: int = 0) -> str:
     return sharded(f"CALLS#{hotline if hotline is not None else 'none'}#{day}", shard)
-
-
-def listing_key(listed: ListedCall) -> Key:
-    summary = listed.summary
-    return listing_pk(summary.hotline, str(summary.day), listed.shard), f"{summary.started}#{summary.task_id}"
 
 
 # -- what acd-report, the day report and the wallboard read ------------------------------------

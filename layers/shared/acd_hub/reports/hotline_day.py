@@ -167,19 +167,14 @@ class WaitEntry:
     task_id: str
     shard: int = field(default=0, metadata=attribute(omit="always"))  # spread like the listing
 
+    def key(self) -> Key:
+        # by wait: the longest is the partition's last item
+        pk = wait_pk(self.hotline, self.day, self.interval, self.shard)
+        return pk, f"{self.wait_ms:012d}#{self.task_id}"
+
 
 def wait_pk(hotline: object, day: str, interval: str | None = None, shard: int = 0) -> str:
     return sharded(f"WAIT#{hotline}#{day}" if interval is None else f"WAIT#{hotline}#{day}#{interval}", shard)
-
-
-def wait_sk(wait_ms: int, task_id: str) -> str:
-    return f"{wait_ms:012d}#{task_id}"
-
-
-def wait_key(entry: WaitEntry) -> Key:
-    return wait_pk(entry.hotline, entry.day, entry.interval, entry.shard), wait_sk(
-        entry.wait_ms, entry.task_id
-    )
 
 
 # -- the day's hotlines ----------------------------------------------------------------------

@@ -27,6 +27,12 @@ Key = tuple[str, str]
 Item = dict[str, Any]
 
 
+class Keyed(Protocol):
+    """A catalogue report: it knows its item's key (``pk``, ``sk``)."""
+
+    def key(self) -> Key: ...
+
+
 class ReportItems(Protocol):
     """The reports table's items as a report's read asks for them (plain Python, as the
     adapter decodes them): the live path's strongly consistent, ``acd-report``'s eventually
