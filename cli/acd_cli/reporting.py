@@ -19,16 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from acd_cli.report_models import (
-    AgentDayReport,
-    ConsumerFreshness,
-    DayKpis,
-    Freshness,
-    HotlineKpis,
-    IntervalKpis,
-    KpiFigures,
-    RangeKpis,
-)
+from acd_cli.report_models import AgentDayReport, ConsumerFreshness, Freshness
 from acd_hub import keys
 from acd_hub.adapters.dynamodb import Key, Table
 from acd_hub.adapters.reports_table import ReportsTable, agent_day_key, timeline_pk
@@ -37,7 +28,7 @@ from acd_hub.freshness import consumer_freshness
 from acd_hub.reports import board, call, freshness_notes, hotline_day
 from acd_hub.reports.board import BoardEntry
 from acd_hub.reports.call import CallSummary
-from acd_hub.reports.hotline_day import KPI_DAY_SK, kpi_pk, sum_into, wait_pk
+from acd_hub.reports.hotline_day import HotlineKpis, RangeKpis
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
@@ -273,6 +264,14 @@ class ReportReads:
     def partitions(self, pks: Sequence[str], *, fields: Sequence[str] = ()) -> list[Item]:
         return _in_parallel(lambda pk: self._table.query(pk, fields=fields), pks)
 
+    def each[V, T](self, read: Callable[[V], T], values: Sequence[V]) -> list[T]:
+        if len(values) <= 1:
+            return [read(value) for value in values]
+        with ThreadPoolExecutor(
+            max_workers=min(MAX_WORKERS, len(values)), thread_name_prefix="acd-read"
+        ) as pool:
+            return list(pool.map(read, values))
+
 
 class ReportQueries:
     """The aggregators' reports: single reports by ``GetItem``, listings by ``Query``.
@@ -294,9 +293,6 @@ class ReportQueries:
     def reports_table(self) -> str:
         return self._table.name
 
-    def _gather(self, partitions: Sequence[str]) -> list[Item]:
-        return self.reads.partitions(partitions)
-
     def _get(self, key: tuple[str, str]) -> Item | None:
         return self.reads.item(key)
 
@@ -311,83 +307,12 @@ class ReportQueries:
         return sorted(hotline_day.day_hotlines(self.reads, _day_text(day)), key=_number_order)
 
     def kpis(self, hotline: str | int, day: str | date) -> HotlineKpis | None:
-        """A hotline's KPIs of one day; None if none computed yet.
-
-        Sums the counter shards (one ``Query`` each, in parallel) and reads the longest wait of
-        the day and of each interval from each shard of the wait index (one ``Query`` each,
-        ``Limit 1``)."""
-        hotline, day = str(hotline).strip(), _day_text(day)
-        kpi_shards, listing_shards = self._shards(hotline, day)
-        counted = hotline_day.day_counters(
-            self._gather([kpi_pk(hotline, day, shard) for shard in range(kpi_shards)])
-        )
-        if counted is None:
-            return None
-        offered = counted.offered_intervals()
-        answered = [start for start, c in offered.items() if c.get("answered")]
-        longest = self._longest_waits(hotline, day, answered, listing_shards)
-        return HotlineKpis(
-            hotline=hotline,
-            date=day,
-            day=KpiFigures.of_counters(counted.day, longest.get(None)),
-            intervals=[
-                IntervalKpis(start, KpiFigures.of_counters(counters, longest.get(start)))
-                for start, counters in offered.items()
-            ],
-            sl_seconds=counted.sl_seconds,
-            updated_at=counted.updated_at,
-        )
+        """A hotline's KPIs of one day (:func:`acd_hub.reports.hotline_day.kpis_of_day`)."""
+        return hotline_day.kpis_of_day(self.reads, str(hotline).strip(), _day_text(day), self._kpi_shards)
 
     def kpis_range(self, hotline: str | int, first: str, last: str) -> RangeKpis | None:
-        """A hotline's KPIs over the days ``first`` to ``last`` (inclusive) and of each of those
-        days with calls; None when no day has any. Per day its counter shards' ``DAY`` items
-        only (one ``Query`` each, no interval items) and the day's longest wait (``Limit 1``),
-        all in parallel; the range's figures from the days' counters summed (a ratio of sums,
-        not a mean of the days' ratios)."""
-        hotline = str(hotline).strip()
-        days = _days(first, last)
-
-        def day_counters(part: tuple[str, int]) -> list[Item]:
-            pk = kpi_pk(hotline, part[0], part[1])
-            return list(self._table.query(pk, sk_between=(KPI_DAY_SK, KPI_DAY_SK)))
-
-        def longest(part: tuple[str, int]) -> int | None:
-            day, shards = part
-            last_waits = [
-                next(self._table.query(wait_pk(hotline, day, None, shard), forward=False, limit=1), None)
-                for shard in range(shards)
-            ]
-            waits = [int(w["wait_ms"]) for w in last_waits if w is not None]
-            return max(waits) if waits else None
-
-        with ThreadPoolExecutor(max_workers=MAX_WORKERS, thread_name_prefix="acd-range") as pool:
-            shards = dict(zip(days, pool.map(lambda day: self._shards(hotline, day), days), strict=True))
-            parts = [(day, shard) for day in days for shard in range(shards[day][0])]
-            counted = list(pool.map(day_counters, parts))
-            waits = dict(zip(days, pool.map(longest, [(d, shards[d][1]) for d in days]), strict=True))
-        counters: dict[str, dict[str, int]] = {}
-        for (day, _), items in zip(parts, counted, strict=True):
-            for item in items:
-                if item.get("kind") == "kpi_counters":
-                    sum_into(counters.setdefault(day, {}), item)
-        if not counters:
-            return None
-        total: dict[str, int] = {}
-        for day_total in counters.values():
-            for name, value in day_total.items():
-                total[name] = total.get(name, 0) + value
-        day_waits = [wait for day, wait in waits.items() if wait is not None and day in counters]
-        return RangeKpis(
-            hotline=hotline,
-            first=first,
-            last=last,
-            figures=KpiFigures.of_counters(total, max(day_waits) if day_waits else None),
-            days=[
-                DayKpis(day, KpiFigures.of_counters(counters[day], waits.get(day)))
-                for day in days
-                if day in counters
-            ],
-        )
+        """A hotline's KPIs over the days ``first`` to ``last`` (:func:`acd_hub.reports.hotline_day.kpis_range`)."""
+        return hotline_day.kpis_range(self.reads, str(hotline).strip(), first, last, self._kpi_shards)
 
     def kpis_of(self, hotlines: Sequence[str], day: str | date) -> dict[str, HotlineKpis | None]:
         """Several hotlines' KPIs of one day, the hotlines read in parallel (each :meth:`kpis`)."""
@@ -395,60 +320,6 @@ class ReportQueries:
             return {}
         with ThreadPoolExecutor(max_workers=min(4, len(hotlines)), thread_name_prefix="acd-kpis") as pool:
             return dict(zip(hotlines, pool.map(lambda h: self.kpis(h, day), hotlines), strict=True))
-
-    def _longest_waits(
-        self, hotline: str, day: str, intervals: Sequence[str], shards: int
-    ) -> dict[str | None, int]:
-        """The longest wait of the day (key None) and of each interval with answered calls.
-
-        The day's wait index holds every answered call's wait (one ``Query`` per shard), the
-        day's call listing each call's interval (one ``Query`` per shard): the longest per
-        interval follows from the two, in two round trips instead of one per interval (a busy
-        day has 40 and more). An interval whose calls the listing does not (yet) show is read
-        from its own wait index (``Limit 1`` per shard), as before."""
-        waits = self._gather([wait_pk(hotline, day, None, shard) for shard in range(shards)])
-        # only what the join needs: a listed call's whole summary is ten times the bytes
-        listing = _in_parallel(
-            lambda pk: self._table.query(pk, fields=("kind", "task_id", "interval")),
-            [call.listing_pk(hotline, day, shard) for shard in range(shards)],
-        )
-        interval_of = {
-            str(item["task_id"]): item.get("interval") for item in listing if item.get("kind") == "call"
-        }
-        longest: dict[str | None, int] = {}
-        unplaced = False
-        for item in waits:
-            if item.get("kind") != "wait":
-                continue
-            wait_ms, task_id = int(item["wait_ms"]), str(item["task_id"])
-            longest[None] = max(longest.get(None, wait_ms), wait_ms)
-            interval = interval_of.get(task_id)
-            if interval is None:
-                unplaced = True
-                continue
-            longest[interval] = max(longest.get(interval, wait_ms), wait_ms)
-        # A call the listing does not place: those intervals are read from their own index.
-        unsure = [start for start in intervals if unplaced or start not in longest]
-        if unsure:
-
-            def last_wait(start: str) -> tuple[str, int | None]:
-                lasts = [
-                    next(self._table.query(wait_pk(hotline, day, start, shard), forward=False, limit=1), None)
-                    for shard in range(shards)
-                ]
-                found = [int(last["wait_ms"]) for last in lasts if last is not None]
-                return start, max(found) if found else None
-
-            with ThreadPoolExecutor(
-                max_workers=min(MAX_WORKERS, len(unsure)), thread_name_prefix="acd-wait"
-            ) as pool:
-                for start, wait in pool.map(last_wait, unsure):
-                    if wait is None:
-                        longest.pop(start, None)
-                    else:
-                        longest[start] = wait
-        # only intervals with answered calls have a longest wait (as their counters say)
-        return {key: wait for key, wait in longest.items() if key is None or key in intervals}
 
     def _agent_day(self, agent: str, day: str) -> AgentDay | None:
         item = self._get(agent_day_key(agent, day))
@@ -613,11 +484,6 @@ def _iso_ms(value: Any) -> str | None:
     if value is None:
         return None
     return keys.iso_utc(datetime.fromtimestamp(int(value) / 1000, tz=UTC))
-
-
-def _days(first: str, last: str) -> list[str]:
-    start, end = date.fromisoformat(first), date.fromisoformat(last)
-    return [(start + timedelta(days=n)).isoformat() for n in range((end - start).days + 1)]
 
 
 def _shift_day(day: str, days: int) -> str:

@@ -9,7 +9,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from typing import Any
 
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from acd_hub.reports import board, freshness_notes
@@ -162,9 +162,12 @@ summaries = st.builds(
     day=st.none() | st.text(max_size=10),
     interval=st.none() | st.text(max_size=25),
 )
+# no deadline: a shared CI machine's pauses are not the codec's time
+quick = settings(deadline=None, max_examples=60)
 shares = st.none() | st.builds(Contribution, counters=st.dictionaries(st.text(max_size=8), st.integers()))
 
 
+@quick
 @given(summaries, shares, st.none() | st.text(max_size=24), st.integers(1, 10**6))
 def test_a_stored_call_reads_back_as_written(
     summary: CallSummary, share: Contribution | None, stamp: str | None, version: int
@@ -173,12 +176,14 @@ def test_a_stored_call_reads_back_as_written(
     assert report_of(StoredCall, attributes(call)) == call
 
 
+@quick
 @given(summaries, st.integers(0, 7))
 def test_a_listed_call_reads_back_as_listed(summary: CallSummary, shard: int) -> None:
     listed = ListedCall(summary, "2026-11-20T08:03:01Z", shard)
     assert report_of(ListedCall, attributes(listed), shard=shard) == replace(listed, summary=listed.listed)
 
 
+@quick
 @given(st.builds(BoardEntry), st.builds(WaitEntry), st.builds(ShardNote))
 def test_a_board_entry_a_wait_and_a_freshness_note_read_back_as_written(
     entry: BoardEntry, wait: WaitEntry, note: ShardNote

@@ -84,7 +84,7 @@ from acd_hub.ports import (
 )
 from acd_hub.reports import board
 from acd_hub.reports.board import BoardEntry, board_key
-from acd_hub.reports.call import ListedCall, StoredCall, listing_pk, summary_key
+from acd_hub.reports.call import ListedCall, StoredCall, summary_key
 from acd_hub.reports.freshness_notes import note_key
 from acd_hub.reports.hotline_day import (
     KPI_DAY_SK,
@@ -94,6 +94,7 @@ from acd_hub.reports.hotline_day import (
     counters_of,
     day_hotline_key,
     kpi_pk,
+    listing_pk,
     recorded_shards,
     shards_key,
     wait_pk,

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar
 
 from acd_hub import keys
-from acd_hub.reports.hotline_day import ShardCounts, sharded
+from acd_hub.reports.hotline_day import ShardCounts, listing_pk
 from acd_hub.reports.stored import Key, ReportItems, attribute, attributes, report_of
 
 
@@ -120,10 +120,6 @@ class ListedCall:
         return listing_pk(
             summary.hotline, str(summary.day), self.shard
         ), f"{summary.started}#{summary.task_id}"
-
-
-def listing_pk(hotline: object, day: str, shard: int = 0) -> str:
-    return sharded(f"CALLS#{hotline if hotline is not None else 'none'}#{day}", shard)
 
 
 # -- what acd-report, the day report and the wallboard read ------------------------------------

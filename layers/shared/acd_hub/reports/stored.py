@@ -15,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 import types
 import typing
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, Literal, Protocol
 
 # When a field is left out of its item: never stored (what its key holds), when None, or when
@@ -54,6 +54,10 @@ class ReportItems(Protocol):
 
     def partitions(self, pks: Sequence[str], *, fields: Sequence[str] = ()) -> list[Item]:
         """Every item of several partitions (read in parallel where the reader can)."""
+        ...
+
+    def each[V, T](self, read: Callable[[V], T], values: Sequence[V]) -> list[T]:
+        """``read`` of each value (several reads at once where the reader can), in their order."""
         ...
 
 
