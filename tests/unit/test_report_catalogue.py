@@ -6,7 +6,7 @@ added or left out here would be a migration."""
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from hypothesis import given, settings
@@ -17,7 +17,7 @@ from acd_hub.reports.board import BoardEntry
 from acd_hub.reports.call import CallSummary, Contribution, ListedCall, StoredCall
 from acd_hub.reports.freshness_notes import ShardNote
 from acd_hub.reports.hotline_day import ShardCounts, WaitEntry
-from acd_hub.reports.stored import Item, Key, attributes, report_of
+from acd_hub.reports.stored import Item, Key, attribute, attributes, report_of
 
 ANSWERED = CallSummary(
     task_id="c0ffee01",
@@ -103,6 +103,25 @@ def test_items_written_by_an_older_hub_read_as_it_meant_them() -> None:
     assert (read.summary.event_count, read.summary.recorded) == (4, True)
     assert read.contribution is not None
     assert type(read.contribution.wait_ms) is int
+
+
+@dataclass(frozen=True)
+class Span:
+    start_ms: int
+    sort_key: str = field(metadata=attribute(omit="always"))
+
+
+@dataclass(frozen=True)
+class Entry:
+    agent: str
+    span: Span = field(metadata=attribute(inline=True))
+
+
+def test_a_key_held_field_of_an_inlined_report_is_given_by_the_reader() -> None:
+    # the shape of the agent's timeline items (an entry and its link), ready for the codec
+    stored = attributes(Entry("100001", Span(5, "IV#1")))
+    assert stored == {"agent": "100001", "start_ms": 5}
+    assert report_of(Entry, stored, sort_key="IV#1") == Entry("100001", Span(5, "IV#1"))
 
 
 class Partitions:

@@ -120,16 +120,19 @@ def attributes(report: Any) -> dict[str, Any]:
 
 
 def report_of[R](cls: type[R], item: Mapping[str, Any], **known: Any) -> R:
-    """The report of class ``cls`` an item holds; ``known``: fields its key holds."""
+    """The report of class ``cls`` an item holds; ``known``: fields its key holds (of ``cls``,
+    or of a report inlined in it: a timeline entry's link has its sort key in the entry's key)."""
     values: dict[str, Any] = {}
     hints = _hints(cls)
-    for field in dataclasses.fields(cls):  # type: ignore[arg-type]
+    fields = dataclasses.fields(cls)  # type: ignore[arg-type]
+    for field in fields:
         if field.name in known:
             values[field.name] = known[field.name]
             continue
         rules, hint = _rules(field), hints[field.name]
         if rules["inline"]:
-            values[field.name] = report_of(hint, item)
+            own = {f.name for f in fields}
+            values[field.name] = report_of(hint, item, **{k: v for k, v in known.items() if k not in own})
             continue
         name = rules["name"] or field.name
         if name in item:
