@@ -16,8 +16,8 @@ Two ways to the same figures:
   days, whatever the size of the day.
 
 The agent reports as they are stored (:class:`AgentDay`, :class:`TimelineEntry`,
-:class:`TalkMarker`; the board's entry is :mod:`acd_hub.reports.board`) live here too, each with its conversion to and from
-the attributes of its item; the reports table's adapter adds the keys.
+:class:`TalkMarker`) live here too, each with its conversion to and from the attributes of its
+item; the reports table's adapter adds the keys. The board's entry is :mod:`acd_hub.reports.board`.
 """
 
 from __future__ import annotations

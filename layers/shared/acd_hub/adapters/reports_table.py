@@ -90,6 +90,7 @@ from acd_hub.reports.hotline_day import (
     KPI_DAY_SK,
     CounterKey,
     WaitEntry,
+    counter_attributes,
     counter_key,
     counters_of,
     day_hotline_key,
@@ -304,17 +305,8 @@ class ReportsTable(Table):
         """A transaction item of a hotline day's own reports: its counters, shard counts, listing."""
         match write:
             case AddCounters(key=key, deltas=deltas, sl_seconds=sl_seconds, updated_at=stamp):
-                fields: dict[str, Any] = (
-                    {
-                        "kind": "kpi_counters",
-                        "hotline": key.hotline,
-                        "date": key.day,
-                        "sl_seconds": sl_seconds,
-                    }
-                    if key.interval is None
-                    else {"kind": "kpi_counters", "start": key.interval}
-                )
-                return self._update(counter_key(key), *_set_and_add({**fields, "updated_at": stamp}, deltas))
+                fields = {**counter_attributes(key, sl_seconds), "updated_at": stamp}
+                return self._update(counter_key(key), *_set_and_add(fields, deltas))
             case CorrectCounters(key=key, deltas=deltas, read=read):
                 expression, names, values = _set_and_add({}, deltas)
                 condition, check_names, check_values = _counters_hold(read)

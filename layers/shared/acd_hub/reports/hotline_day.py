@@ -112,6 +112,14 @@ def counter_key(key: CounterKey) -> Key:
     return kpi_pk(key.hotline, key.day, key.shard), sk
 
 
+def counter_attributes(key: CounterKey, sl_seconds: int) -> dict[str, Any]:
+    """What a counter item holds besides its counters (set on each write, the counters added):
+    the day's names its hotline, day and service-level target; an interval's, its start."""
+    if key.interval is None:
+        return {"kind": "kpi_counters", "hotline": key.hotline, "date": key.day, "sl_seconds": sl_seconds}
+    return {"kind": "kpi_counters", "start": key.interval}
+
+
 def counters_of(item: Mapping[str, Any]) -> dict[str, int]:
     """A counter item's counters that are not zero."""
     return {name: int(item[name]) for name in COUNTER_NAMES if item.get(name)}
