@@ -54,7 +54,6 @@ that are stored (a call summary's durations in seconds with three decimals) go t
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -85,7 +84,7 @@ from acd_hub.ports import (
 from acd_hub.reports import board
 from acd_hub.reports.board import BoardEntry, board_key
 from acd_hub.reports.call import ListedCall, StoredCall, summary_key
-from acd_hub.reports.freshness_notes import note_key
+from acd_hub.reports.freshness_notes import note_attributes, note_key
 from acd_hub.reports.hotline_day import (
     KPI_DAY_SK,
     CounterKey,
@@ -93,6 +92,7 @@ from acd_hub.reports.hotline_day import (
     counter_attributes,
     counter_key,
     counters_of,
+    day_hotline_attributes,
     day_hotline_key,
     kpi_pk,
     listing_pk,
@@ -331,12 +331,8 @@ class ReportsTable(Table):
                 )
             case ListHotlineDay(hotline=hotline, day=day):
                 # an update, not a put: idempotent, and never a conflict over what it holds
-                return self._update(
-                    day_hotline_key(hotline, day),
-                    "SET #kind = :kind, #hotline = :hotline, #date = :date",
-                    {"#kind": "kind", "#hotline": "hotline", "#date": "date"},
-                    {":kind": "day_hotline", ":hotline": hotline, ":date": day},
-                )
+                fields = day_hotline_attributes(hotline, day)
+                return self._update(day_hotline_key(hotline, day), *_set_and_add(fields, {}))
         raise TypeError(f"not a hotline day write: {write!r}")
 
     def _condition(
@@ -374,8 +370,7 @@ class ReportsTable(Table):
         """How far a stream consumer has got on one shard (folded by ``acd-report`` into the
         reports' freshness, :mod:`acd_hub.freshness`). A good batch clears the shard's pending
         mark; a failed one keeps the last good watermark."""
-        figures = {name: value for name, value in asdict(progress).items() if value is not None}
-        expression, names, values = _set_and_add({"kind": "freshness", "consumer": consumer, **figures}, {})
+        expression, names, values = _set_and_add(note_attributes(consumer, progress), {})
         if progress.pending_from_ms is None:
             names["#pending"] = "pending_from_ms"
             expression += " REMOVE #pending"

@@ -11,9 +11,13 @@ freshness of a consumer on a stream shard   ``FRESHNESS``                     ``
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from acd_hub.reports.stored import Key, ReportItems, attribute, report_of
+
+if TYPE_CHECKING:
+    from acd_hub.ports import BatchProgress
 
 PK = "FRESHNESS"
 
@@ -46,6 +50,13 @@ class ShardNote:
 def note_key(consumer: str, shard: str) -> Key:
     """One item per consumer and stream shard (just the consumer when the shard is unnamed)."""
     return (PK, f"{consumer}#{shard}" if shard else consumer)
+
+
+def note_attributes(consumer: str, progress: BatchProgress) -> dict[str, Any]:
+    """What a note holds: the consumer and the batch's figures it has (a ``ShardNote`` reads
+    them back; the batch's record count and oldest receipt are kept for the operator)."""
+    figures = {name: value for name, value in asdict(progress).items() if value is not None}
+    return {"kind": "freshness", "consumer": consumer, **figures}
 
 
 def notes(reports: ReportItems) -> list[ShardNote]:

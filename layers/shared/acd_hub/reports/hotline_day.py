@@ -205,6 +205,11 @@ def day_hotline_key(hotline: object, day: str) -> Key:
     return day_hotlines_pk(day), str(hotline)
 
 
+def day_hotline_attributes(hotline: str, day: str) -> dict[str, Any]:
+    """What a hotline's entry in its day's listing holds."""
+    return {"kind": "day_hotline", "hotline": hotline, "date": day}
+
+
 def day_hotlines(reports: ReportItems, day: str) -> set[str]:
     """The hotlines with KPIs on ``day``: the day's listing, one ``Query`` of one partition."""
     items = reports.partition(day_hotlines_pk(day))
