@@ -368,24 +368,18 @@ def kpis_range(
     not a mean of the days' ratios)."""
     start, end = date.fromisoformat(first), date.fromisoformat(last)
     days = [(start + timedelta(days=n)).isoformat() for n in range((end - start).days + 1)]
-    shards = dict(
-        zip(days, reports.each(lambda d: shard_counts(reports, hotline, d, kpi_shards), days), strict=True)
-    )
+
+    def day_items(part: tuple[str, int]) -> list[Item]:
+        return list(reports.partition(kpi_pk(hotline, *part), sk_between=(KPI_DAY_SK, KPI_DAY_SK)))
+
+    def longest(day: str) -> int | None:
+        return _last_wait(reports, [wait_pk(hotline, day, None, s) for s in range(shards[day][1])])
+
+    found = reports.each(lambda day: shard_counts(reports, hotline, day, kpi_shards), days)
+    shards = dict(zip(days, found, strict=True))
     parts = [(day, shard) for day in days for shard in range(shards[day][0])]
-    counted = reports.each(
-        lambda part: list(reports.partition(kpi_pk(hotline, *part), sk_between=(KPI_DAY_SK, KPI_DAY_SK))),
-        parts,
-    )
-    waits = dict(
-        zip(
-            days,
-            reports.each(
-                lambda d: _last_wait(reports, [wait_pk(hotline, d, None, s) for s in range(shards[d][1])]),
-                days,
-            ),
-            strict=True,
-        )
-    )
+    counted = reports.each(day_items, parts)
+    waits = dict(zip(days, reports.each(longest, days), strict=True))
     counters: dict[str, dict[str, int]] = {}
     for (day, _), items in zip(parts, counted, strict=True):
         for item in items:

@@ -1,7 +1,7 @@
 """The one codec of the reports: a report's dataclass to the attributes of its item and back,
 by its fields (:func:`dataclasses.fields` and their type hints). Pure Python, no AWS: the
 reports table's adapter adds the keys and puts the attributes on the wire (boto3's
-``TypeSerializer``); the CLI's JSON of a call or a board entry is the same attributes.
+``TypeSerializer``); a call summary's JSON (``acd-report call``) is its attributes too.
 
 A field is stored under its own name, as it is, unless its declaration (:func:`attribute`)
 says otherwise; a report class's ``KIND`` is stored as ``kind``. Reading takes the fields'
@@ -34,9 +34,9 @@ class Keyed(Protocol):
 
 
 class ReportItems(Protocol):
-    """The reports table's items as a report's read asks for them (plain Python, as the
-    adapter decodes them): the live path's strongly consistent, ``acd-report``'s eventually
-    consistent and its partitions queried in parallel (:class:`acd_hub.adapters.reports_table.ReportReads`)."""
+    """The reports table's items as a report's read asks for them (plain Python, as the table's
+    adapter decodes them). ``acd-report``, the day report and the wallboard read them eventually
+    consistent, several partitions in parallel (:class:`acd_cli.reporting.ReportReads`)."""
 
     def item(self, key: Key) -> Item | None: ...
 
