@@ -34,10 +34,11 @@ if TYPE_CHECKING:
     import altair as alt
     import jinja2
 
-    from acd_cli.report_models import AgentDayReport, Freshness, HotlineKpis
+    from acd_cli.report_models import AgentDayReport, Freshness
     from acd_cli.reporting import EventQueries, ReportQueries
     from acd_hub.agent_stats import StateInterval
-    from acd_hub.call_stats import CallSummary
+    from acd_hub.reports.call import CallSummary
+    from acd_hub.reports.hotline_day import HotlineKpis
 
 INTERVAL = timedelta(minutes=15)
 # Calls without a hotline (the dialer's) are listed under this one.

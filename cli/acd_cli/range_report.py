@@ -18,8 +18,8 @@ from acd_cli.names import Names
 
 if TYPE_CHECKING:
     from acd_cli.report_context import ReportContext
-    from acd_cli.report_models import RangeKpis
     from acd_cli.reporting import ReportQueries
+    from acd_hub.reports.hotline_day import RangeKpis
 
 PERIODS = ("day", "week", "month")
 # A range longer than this is a job for an export, not a page (and 4 queries a day per hotline).

@@ -42,8 +42,7 @@ from datetime import date, datetime, timedelta
 from typing import Any, Protocol
 
 from acd_hub import agent_stats, backoff, call_stats, concurrency, freshness, keys, vocabulary
-from acd_hub.agent_stats import AgentDay, BoardEntry, Link, TalkMarker, TimelineEntry
-from acd_hub.call_stats import CallSummary, Contribution, CounterKey, ListedCall, ShardCounts, StoredCall
+from acd_hub.agent_stats import AgentDay, Link, TalkMarker, TimelineEntry
 from acd_hub.events import CALL_CMDS, StoredEvent, StreamRecord
 from acd_hub.ports import (
     AddCounters,
@@ -62,6 +61,9 @@ from acd_hub.ports import (
     ReportWrite,
     Throttled,
 )
+from acd_hub.reports.board import BoardEntry
+from acd_hub.reports.call import CallSummary, Contribution, ListedCall, StoredCall
+from acd_hub.reports.hotline_day import CounterKey, ShardCounts
 from acd_hub.settings import HubSettings
 from acd_hub.times import Clock, utc_now
 
