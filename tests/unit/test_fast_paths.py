@@ -9,13 +9,24 @@ from typing import Any
 from urllib.parse import unquote_to_bytes
 
 import pytest
+from aws_lambda_powertools.utilities.data_classes.common import CaseInsensitiveDict
 from boto3.dynamodb.types import TypeSerializer
 from hypothesis import given
 from hypothesis import strategies as st
 
-from acd_hub import keys
+from acd_hub import keys, redact
 from acd_hub.adapters.dynamodb import serializer
-from acd_hub.params import _ASCII_LOWER, ascii_lower, decode_part, decode_text
+from acd_hub.params import (
+    _ASCII_LOWER,
+    BODY_SEPARATORS,
+    QUERY_SEPARATORS,
+    ascii_lower,
+    chunks,
+    decode_part,
+    decode_text,
+    split_urlencoded,
+)
+from tests.support import ingest_module
 
 SCALARS = st.one_of(
     st.text(),
@@ -83,3 +94,41 @@ def test_decode_part_as_unquoting_first(part: bytes) -> None:
 
 def test_a_decimal_keeps_its_digits() -> None:
     assert serializer()({"n": Decimal("1.50")}) == {"M": {"n": {"N": "1.50"}}}
+
+
+@given(st.binary(max_size=40) | st.text(alphabet="ab=&?%+2C", max_size=30).map(str.encode))
+def test_pairs_are_the_chunks_between_separators(data: bytes) -> None:
+    for separators in (QUERY_SEPARATORS, BODY_SEPARATORS):
+        expected = [
+            (decode_part(name), decode_part(value))
+            for name, _, value, _ in chunks(data, separators)
+            if name or value
+        ]
+        assert split_urlencoded(data, separators) == expected
+
+
+@given(
+    st.dictionaries(st.text(alphabet="tokn=x\n", max_size=6), st.text(alphabet="tokn=x\n", max_size=8)),
+    st.frozensets(st.sampled_from(["tok", "n\nt", "x", "token"]), max_size=2),
+)
+def test_without_secrets_searched_at_once_as_one_by_one(
+    merged: dict[str, str], secrets: frozenset[str]
+) -> None:
+    one_by_one = {redact.scrub_text(n, secrets): redact.scrub_text(v, secrets) for n, v in merged.items()}
+    assert redact.without_secrets(merged, secrets) == one_by_one
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        None,
+        {},
+        {"content-type": "application/json"},
+        {"Content-Type": "text/plain", "content-type": "application/json"},
+        {"content-type": "application/json", "CONTENT-TYPE": "text/plain"},
+        {"accept": "x"},
+    ],
+)
+def test_the_content_type_as_powertools_headers_give_it(headers: dict[str, str] | None) -> None:
+    function: Any = ingest_module()
+    assert function._header(headers, "content-type") == CaseInsensitiveDict(headers).get("content-type", "")

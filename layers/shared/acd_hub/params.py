@@ -114,11 +114,13 @@ def split_urlencoded(
 
     Only "&" separates by default: schedulestartdates holds ";"-separated dates.
     """
-    return [
-        (decode_part(name), decode_part(value))
-        for name, _, value, _ in chunks(_as_bytes(data), separators)
-        if name or value
-    ]
+    pairs = []
+    # the pieces between separators, as chunks() yields them (split: without a Python step each)
+    for chunk in separators.split(_as_bytes(data)):
+        name, _, value = chunk.partition(b"=")
+        if name or value:
+            pairs.append((decode_part(name), decode_part(value)))
+    return pairs
 
 
 def query_pairs(raw_query: str) -> list[tuple[str, str]]:
