@@ -118,7 +118,11 @@ def split_urlencoded(
     # the pieces between separators, as chunks() yields them (split: without a Python step each)
     for chunk in separators.split(_as_bytes(data)):
         name, _, value = chunk.partition(b"=")
-        if name or value:
+        if not (name or value):
+            continue
+        if chunk.isascii() and b"%" not in chunk and b"+" not in chunk:
+            pairs.append((name.decode("ascii"), value.decode("ascii")))  # what decode_part gives
+        else:
             pairs.append((decode_part(name), decode_part(value)))
     return pairs
 
