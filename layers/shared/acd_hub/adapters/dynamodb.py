@@ -12,7 +12,6 @@ from botocore.exceptions import ClientError
 
 from acd_hub import backoff
 from acd_hub.events import plain
-from acd_hub.ports import Refused, Throttled
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -39,6 +38,8 @@ def translated() -> Iterator[None]:
     try:
         yield
     except ClientError as exc:
+        from acd_hub.ports import Refused, Throttled  # noqa: PLC0415  (not at the ingest's import)
+
         code = str(exc.response.get("Error", {}).get("Code", ""))
         if code in THROTTLED_CODES:
             raise Throttled(code) from exc
@@ -194,6 +195,8 @@ class Table:
                 if not request:
                     break
                 if round_ == LEFTOVER_ROUNDS:
+                    from acd_hub.ports import Throttled  # noqa: PLC0415
+
                     raise Throttled(f"{len(request[self.name]['Keys'])} keys still unprocessed")
                 backoff.sleep(backoff.delay(round_, LEFTOVER_BASE_S, LEFTOVER_CAP_S))
         return found
@@ -212,5 +215,7 @@ class Table:
                 if not pending:
                     break
                 if round_ == LEFTOVER_ROUNDS:
+                    from acd_hub.ports import Throttled  # noqa: PLC0415
+
                     raise Throttled(f"{len(pending[self.name])} writes still unprocessed")
                 backoff.sleep(backoff.delay(round_, LEFTOVER_BASE_S, LEFTOVER_CAP_S))
