@@ -241,24 +241,17 @@ class LoadReport:
         return sum(n for status, n in self.statuses.items() if status >= 500)
 
     def problems(self) -> list[str]:
-        found = []
-        if self.server_errors:
-            found.append(f"{self.server_errors} answers were 5xx")
-        if self.transport_errors:
-            found.append(f"{sum(self.transport_errors.values())} requests got no answer")
-        if self.key_mismatches:
-            found.append(f"{self.key_mismatches} answers named another event key than expected")
-        if self.stored_twice:
-            found.append(f"{self.stored_twice} events were answered 'stored' more than once")
-        check = self.verification
-        if check is not None:
-            if check.lost:
-                found.append(f"{check.lost} unique events lost")
-            if check.doubled:
-                found.append(f"{check.doubled} unique events stored more than once")
-            if check.unexpected:
-                found.append(f"{check.unexpected} unexpected items in the partitions written")
-        return found
+        check = self.verification or Verification()
+        counted = (
+            (self.server_errors, "answers were 5xx"),
+            (sum(self.transport_errors.values()), "requests got no answer"),
+            (self.key_mismatches, "answers named another event key than expected"),
+            (self.stored_twice, "events were answered 'stored' more than once"),
+            (check.lost, "unique events lost"),
+            (check.doubled, "unique events stored more than once"),
+            (check.unexpected, "unexpected items in the partitions written"),
+        )
+        return [f"{count} {what}" for count, what in counted if count]
 
     @property
     def ok(self) -> bool:
