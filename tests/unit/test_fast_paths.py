@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from acd_hub import keys, redact
 from acd_hub.adapters.dynamodb import serializer
+from acd_hub.fields import _task_id
 from acd_hub.params import (
     _ASCII_LOWER,
     BODY_SEPARATORS,
@@ -132,3 +133,19 @@ def test_without_secrets_searched_at_once_as_one_by_one(
 def test_the_content_type_as_powertools_headers_give_it(headers: dict[str, str] | None) -> None:
     function: Any = ingest_module()
     assert function._header(headers, "content-type") == CaseInsensitiveDict(headers).get("content-type", "")
+
+
+@given(st.text(alphabet="0123456789abcdefABCDEFgG \u0660-", max_size=30))
+def test_a_task_id_is_up_to_24_hex_digits_as_before(text: str) -> None:
+    def before(value: str) -> str:
+        if not 1 <= len(value) <= 24 or any(c not in "0123456789abcdefABCDEF" for c in value):
+            raise ValueError(value)
+        return value.lower()
+
+    def outcome(check: Any) -> str:
+        try:
+            return str(check(text))
+        except ValueError:
+            return "refused"
+
+    assert outcome(_task_id) == outcome(before)
