@@ -53,6 +53,7 @@ IGNORE_NAMES = [
     "client_context",
     "log_stream_name",
     "tenant_id",
+    "__class__",  # a class given another metaclass (acd_local.lambda_runtime.isolate_router_state)
 ]
 # Registered with a framework by their decorator.
 IGNORE_DECORATORS = [

@@ -89,13 +89,13 @@ class _PerThread:
         self._name = name
         self._values = values
 
-    def __get__(self, instance: Any, owner: Any = None) -> Any:
+    def __get__(self, _instance: Any, _owner: Any = None) -> Any:
         try:
             return getattr(self._values, self._name)
         except AttributeError:
             raise AttributeError(self._name) from None
 
-    def __set__(self, instance: Any, value: Any) -> None:
+    def __set__(self, _instance: Any, value: Any) -> None:
         setattr(self._values, self._name, value)
 
 
