@@ -19,7 +19,7 @@ from acd_cli.names import Names
 from acd_cli.output import duration, local_time
 
 if TYPE_CHECKING:
-    from acd_hub.call_stats import CallSummary
+    from acd_hub.reports.call import CallSummary
 
 
 def _raw(value: object) -> str:

@@ -34,10 +34,11 @@ if TYPE_CHECKING:
     import altair as alt
     import jinja2
 
-    from acd_cli.report_models import AgentDayReport, Freshness, HotlineKpis
+    from acd_cli.report_models import AgentDayReport, Freshness
     from acd_cli.reporting import EventQueries, ReportQueries
     from acd_hub.agent_stats import StateInterval
-    from acd_hub.call_stats import CallSummary
+    from acd_hub.reports.call import CallSummary
+    from acd_hub.reports.hotline_day import HotlineKpis
 
 INTERVAL = timedelta(minutes=15)
 # Calls without a hotline (the dialer's) are listed under this one.
@@ -232,21 +233,19 @@ def interval_chart(
     return _draw(interval_spec(hours, target_pct), {"bars": bars, "line": line})
 
 
-@functools.cache
-def interval_spec(hours: tuple[tuple[int, str], ...], target_pct: float) -> dict[str, Any]:
-    """The interval chart's specification without its rows: the same for every hotline of a
-    report (the same hours and target), so built once (not to be changed: it is shared)."""
+OUTCOME_SERIES = ("offered", "answered", "abandoned")
+
+
+def outcome_bars(data: str, description: str, x: Any) -> Any:
+    """Offered, answered and abandoned calls side by side per ``x`` (the rows of the named
+    dataset ``data``: ``series``, ``value``, ``description``): the day report's intervals and
+    the range report's days."""
     import altair as alt  # noqa: PLC0415 - only when a report is drawn
 
-    series = ["offered", "answered", "abandoned"]
+    series = list(OUTCOME_SERIES)
     colours = [labels.OFFERED_COLOUR, labels.OUTCOMES["answered"].colour, labels.OUTCOMES["abandoned"].colour]
-    x = alt.X(
-        "slot:O",
-        title=None,
-        axis=alt.Axis(labelExpr=_label_lookup(dict(hours)), labelAngle=0, ticks=False, labelOverlap=False),
-    )
-    bar_layer = (
-        alt.Chart(alt.NamedData(name="bars"), description="calls per 15 minutes")
+    return (
+        alt.Chart(alt.NamedData(name=data), description=description)
         .mark_bar()
         .encode(
             x=x,
@@ -260,6 +259,20 @@ def interval_spec(hours: tuple[tuple[int, str], ...], target_pct: float) -> dict
             description="description:N",
         )
     )
+
+
+@functools.cache
+def interval_spec(hours: tuple[tuple[int, str], ...], target_pct: float) -> dict[str, Any]:
+    """The interval chart's specification without its rows: the same for every hotline of a
+    report (the same hours and target), so built once (not to be changed: it is shared)."""
+    import altair as alt  # noqa: PLC0415 - only when a report is drawn
+
+    x = alt.X(
+        "slot:O",
+        title=None,
+        axis=alt.Axis(labelExpr=_label_lookup(dict(hours)), labelAngle=0, ticks=False, labelOverlap=False),
+    )
+    bar_layer = outcome_bars("bars", "calls per 15 minutes", x)
     percent = alt.Scale(domain=[0, 100])
     line_base = alt.Chart(alt.NamedData(name="line")).encode(
         x=x, y=alt.Y("sl:Q", scale=percent, title="service level %")

@@ -13,13 +13,13 @@ from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 
 from acd_cli import labels
-from acd_cli.html_report import HEADLINE_KPIS, _draw, chart_spec, template
+from acd_cli.html_report import HEADLINE_KPIS, OUTCOME_SERIES, _draw, chart_spec, outcome_bars, template
 from acd_cli.names import Names
 
 if TYPE_CHECKING:
     from acd_cli.report_context import ReportContext
-    from acd_cli.report_models import RangeKpis
     from acd_cli.reporting import ReportQueries
+    from acd_hub.reports.hotline_day import RangeKpis
 
 PERIODS = ("day", "week", "month")
 # A range longer than this is a job for an export, not a page (and 4 queries a day per hotline).
@@ -137,26 +137,10 @@ def day_chart(report: RangeKpis | None) -> str:
             "description": f"{series} {d.day}: {getattr(d.figures, series)}",
         }
         for d in (report.days if report else [])
-        for series in ("offered", "answered", "abandoned")
+        for series in OUTCOME_SERIES
     ]
-    series = ["offered", "answered", "abandoned"]
-    colours = [labels.OFFERED_COLOUR, labels.OUTCOMES["answered"].colour, labels.OUTCOMES["abandoned"].colour]
-    chart = (
-        alt.Chart(alt.NamedData(name="days"), description="calls per day")
-        .mark_bar()
-        .encode(
-            x=alt.X("day:O", title=None, axis=alt.Axis(labelAngle=0)),
-            xOffset=alt.XOffset("series:N", sort=series),
-            y=alt.Y("value:Q", title="calls", axis=alt.Axis(tickMinStep=1)),
-            color=alt.Color(
-                "series:N",
-                scale=alt.Scale(domain=series, range=colours),
-                legend=alt.Legend(orient="top", title=None),
-            ),
-            description="description:N",
-        )
-        .properties(width=max(240, 40 * len({r["day"] for r in rows})), height=180)
-    )
+    chart = outcome_bars("days", "calls per day", alt.X("day:O", title=None, axis=alt.Axis(labelAngle=0)))
+    chart = chart.properties(width=max(240, 40 * len({r["day"] for r in rows})), height=180)
     return _draw(chart_spec(chart), {"days": rows})
 
 

@@ -291,7 +291,7 @@ def _text(_ctx: click.Context, param: click.Parameter, value: str | None) -> str
     return value.strip()
 
 
-# The call listing's key for calls that name no hotline (acd_hub.adapters.reports_table.calls_pk).
+# The call listing's key for calls that name no hotline (acd_hub.reports.call.listing_pk).
 NO_HOTLINE = "none"
 
 

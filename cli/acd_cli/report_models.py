@@ -1,135 +1,27 @@
-"""What ``acd-report`` shows, as typed models: a hotline's KPIs, an agent's day, the reports'
-freshness. Each is built from the stored items by :mod:`acd_cli.reporting` and turned into the
-JSON/CSV documents by its ``as_dict`` (the output formats' field order is the models').
+"""What ``acd-report`` shows, as typed models: an agent's day, the reports' freshness. Each is
+built from the stored items by :mod:`acd_cli.reporting` and turned into the JSON/CSV documents
+by its ``as_dict`` (the output formats' field order is the models').
 
-A call summary and a board entry are shown as they are stored:
-:class:`acd_hub.call_stats.CallSummary` and :class:`acd_hub.agent_stats.BoardEntry`; an
-agent's timeline is :class:`acd_hub.agent_stats.StateInterval` s.
+The reports of the catalogue (:mod:`acd_hub.reports`) are shown as their modules give them: a
+hotline's KPIs (:class:`acd_hub.reports.hotline_day.HotlineKpis`, ``RangeKpis``), a call
+summary and a board entry as they are stored (:class:`acd_hub.reports.call.CallSummary`,
+:class:`acd_hub.reports.board.BoardEntry`); an agent's timeline is
+:class:`acd_hub.agent_stats.StateInterval` s.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from acd_hub import kpis
 from acd_hub.agent_stats import StateInterval
-from acd_hub.call_stats import CallSummary
-from acd_hub.kpis import Figure
+from acd_hub.reports.call import CallSummary
 
 Seconds = int | float
 # An agent's handling: talking (inbound, outbound, the dialer's) and after-call work; idle:
 # available or ringing (labels.STATE_GROUPS).
 BUSY_STATES = ("connected", "outconnect", "bconnected", "working", "outworking")
 IDLE_STATES = ("online", "outonline", "alerting", "outalerting", "balerting")
-
-
-class KpiFigures:
-    """A hotline's KPIs over some calls (a day, a 15-minute interval, a range of days), named
-    and ordered as :data:`acd_hub.kpis.KPIS` defines them. Ratios and means over nothing are
-    None, never 0."""
-
-    __slots__ = ("_figures",)
-
-    def __init__(self, **figures: Figure) -> None:
-        wrong = sorted(set(figures) ^ set(kpis.NAMES))
-        if wrong:
-            raise TypeError(f"KPI figures must be exactly those of acd_hub.kpis.KPIS; wrong: {wrong}")
-        self._figures = {name: figures[name] for name in kpis.NAMES}
-
-    @classmethod
-    def of_counters(cls, counters: Mapping[str, int], max_wait_ms: int | None) -> KpiFigures:
-        # whole numbers as ints, as they read back from DynamoDB when reports were stored whole
-        figures = kpis.figures(counters, max_wait_ms)
-        return cls(
-            **{
-                name: int(value) if isinstance(value, float) and value.is_integer() else value
-                for name, value in figures.items()
-            }
-        )
-
-    def __getitem__(self, name: str) -> Figure:
-        return self._figures[name]
-
-    def __getattr__(self, name: str) -> Figure:
-        # ``figures.offered`` as well as ``figures["offered"]``: the table's names, no others
-        if name.startswith("_") or name not in kpis.BY_NAME:
-            raise AttributeError(name)
-        return self._figures[name]
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, KpiFigures) and self._figures == other._figures
-
-    def __hash__(self) -> int:
-        return hash(tuple(self._figures.items()))
-
-    def __repr__(self) -> str:
-        return f"KpiFigures({self._figures!r})"
-
-    def as_dict(self) -> dict[str, Any]:
-        return dict(self._figures)
-
-
-KPI_NAMES = kpis.NAMES
-
-
-@dataclass(frozen=True)
-class IntervalKpis:
-    start: str  # the interval's start, ISO 8601 in the reporting zone
-    figures: KpiFigures
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"start": self.start, **self.figures.as_dict()}
-
-
-@dataclass(frozen=True)
-class HotlineKpis:
-    """A hotline's day: the day's KPIs and each 15-minute interval with offered calls."""
-
-    hotline: str
-    date: str
-    day: KpiFigures
-    intervals: list[IntervalKpis]
-    sl_seconds: int | None
-    updated_at: str | None  # when its counters last changed
-
-    def as_dict(self) -> dict[str, Any]:
-        """What ``acd-report kpis --format json`` prints."""
-        return {
-            "hotline": self.hotline,
-            "day": self.day.as_dict(),
-            "intervals": [interval.as_dict() for interval in self.intervals],
-        }
-
-
-@dataclass(frozen=True)
-class DayKpis:
-    day: str
-    figures: KpiFigures
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"day": self.day, **self.figures.as_dict()}
-
-
-@dataclass(frozen=True)
-class RangeKpis:
-    """A hotline's KPIs over a range of days (from the days' counters summed) and of each day."""
-
-    hotline: str
-    first: str
-    last: str
-    figures: KpiFigures
-    days: list[DayKpis]
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "hotline": self.hotline,
-            "from": self.first,
-            "to": self.last,
-            "figures": self.figures.as_dict(),
-            "days": [day.as_dict() for day in self.days],
-        }
 
 
 @dataclass(frozen=True)

@@ -19,37 +19,16 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from acd_cli.report_models import (
-    AgentDayReport,
-    ConsumerFreshness,
-    DayKpis,
-    Freshness,
-    HotlineKpis,
-    IntervalKpis,
-    KpiFigures,
-    RangeKpis,
-)
+from acd_cli.report_models import AgentDayReport, ConsumerFreshness, Freshness
 from acd_hub import keys
-from acd_hub.adapters.dynamodb import Table
-from acd_hub.adapters.reports_table import (
-    FRESHNESS_PK,
-    KPI_DAY_SK,
-    ReportsTable,
-    agent_day_key,
-    board_pk,
-    call_summary_key,
-    calls_pk,
-    day_hotlines_pk,
-    kpi_pk,
-    shard_note,
-    shards_key,
-    timeline_pk,
-    wait_pk,
-)
-from acd_hub.agent_stats import AgentDay, BoardEntry, StateInterval, TimelineEntry, seconds
-from acd_hub.call_stats import CallSummary
+from acd_hub.adapters.dynamodb import Key, Table
+from acd_hub.adapters.reports_table import ReportsTable, agent_day_key, timeline_pk
+from acd_hub.agent_stats import AgentDay, StateInterval, TimelineEntry, seconds
 from acd_hub.freshness import consumer_freshness
-from acd_hub.kpis import COUNTER_NAMES
+from acd_hub.reports import board, call, freshness_notes, hotline_day
+from acd_hub.reports.board import BoardEntry
+from acd_hub.reports.call import CallSummary
+from acd_hub.reports.hotline_day import HotlineKpis, RangeKpis
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
@@ -260,6 +239,40 @@ def _day_text(day: str | date) -> str:
     return day.isoformat() if isinstance(day, date) else day.strip()
 
 
+class ReportReads:
+    """The reports table's items as the catalogue's reads ask for them
+    (:class:`acd_hub.reports.stored.ReportItems`): eventually consistent (half the read units),
+    several partitions queried in parallel."""
+
+    def __init__(self, table: Table) -> None:
+        self._table = table
+
+    def item(self, key: Key) -> Item | None:
+        return self._table.get(key, consistent=False)
+
+    def partition(
+        self,
+        pk: str,
+        *,
+        forward: bool = True,
+        limit: int | None = None,
+        fields: Sequence[str] = (),
+        sk_between: tuple[str, str] | None = None,
+    ) -> Iterator[Item]:
+        return self._table.query(pk, forward=forward, limit=limit, fields=fields, sk_between=sk_between)
+
+    def partitions(self, pks: Sequence[str], *, fields: Sequence[str] = ()) -> list[Item]:
+        return _in_parallel(lambda pk: self._table.query(pk, fields=fields), pks)
+
+    def each[V, T](self, read: Callable[[V], T], values: Sequence[V]) -> list[T]:
+        if len(values) <= 1:
+            return [read(value) for value in values]
+        with ThreadPoolExecutor(
+            max_workers=min(MAX_WORKERS, len(values)), thread_name_prefix="acd-read"
+        ) as pool:
+            return list(pool.map(read, values))
+
+
 class ReportQueries:
     """The aggregators' reports: single reports by ``GetItem``, listings by ``Query``.
 
@@ -274,126 +287,32 @@ class ReportQueries:
         if kpi_shards < 1:
             raise ValueError("kpi_shards must be at least 1")
         self._kpi_shards = kpi_shards
+        self.reads = ReportReads(self._table)
 
     @property
     def reports_table(self) -> str:
         return self._table.name
 
-    def _gather(self, partitions: Sequence[str]) -> list[Item]:
-        return _in_parallel(self._table.query, partitions)
-
     def _get(self, key: tuple[str, str]) -> Item | None:
-        return self._table.get(key, consistent=False)
+        return self.reads.item(key)
 
     def _shards(self, hotline: str, day: str) -> tuple[int, int]:
-        """How many KPI and listing shards a hotline day has: up to the largest count it was
-        written with (recorded with its reports); a day written before counts were recorded, the
-        given KPI count and one listing partition."""
-        pk, _ = shards_key(hotline, day)
-        item = next(self._table.query(pk, limit=1), None)  # a listing's reads are all Query
-        kpi = {int(n) for n in (item or {}).get("kpi_shards") or ()} or {self._kpi_shards}
-        listing = {int(n) for n in (item or {}).get("listing_shards") or ()} or {1}
-        return max(kpi), max(listing)
+        return hotline_day.shard_counts(self.reads, hotline, day, self._kpi_shards)
 
     def day_hotlines(self, day: str | date) -> list[str]:
         """The hotlines with KPIs on ``day``, in number order: the day's listing
         (``HOTLINES#<day>``, written with each hotline day's counters), one ``Query`` of one
         partition. Empty for a day aggregated before the listing was written (and not rebuilt
         since): :func:`acd_cli.html_report.day_hotlines` then reads the day's call events."""
-        items = self._table.query(day_hotlines_pk(_day_text(day)))
-        found = {str(item["hotline"]) for item in items if item.get("kind") == "day_hotline"}
-        return sorted(found, key=_number_order)
+        return sorted(hotline_day.day_hotlines(self.reads, _day_text(day)), key=_number_order)
 
     def kpis(self, hotline: str | int, day: str | date) -> HotlineKpis | None:
-        """A hotline's KPIs of one day; None if none computed yet.
-
-        Sums the counter shards (one ``Query`` each, in parallel) and reads the longest wait of
-        the day and of each interval from each shard of the wait index (one ``Query`` each,
-        ``Limit 1``)."""
-        hotline, day = str(hotline).strip(), _day_text(day)
-        kpi_shards, listing_shards = self._shards(hotline, day)
-        day_counters: dict[str, int] = {}
-        interval_counters: dict[str, dict[str, int]] = {}
-        sl_seconds = None
-        found = False
-        updated: list[str] = []
-        for item in self._gather([kpi_pk(hotline, day, shard) for shard in range(kpi_shards)]):
-            if item.get("kind") != "kpi_counters":
-                continue
-            if item["sk"] == KPI_DAY_SK:
-                found = True
-                sl_seconds = item.get("sl_seconds", sl_seconds)
-                updated.append(str(item.get("updated_at") or ""))
-                _sum_into(day_counters, item)
-            else:
-                _sum_into(interval_counters.setdefault(str(item["start"]), {}), item)
-        if not found:
-            return None
-        offered = {start: c for start, c in interval_counters.items() if c.get("offered")}
-        answered = [start for start, c in offered.items() if c.get("answered")]
-        longest = self._longest_waits(hotline, day, answered, listing_shards)
-        return HotlineKpis(
-            hotline=hotline,
-            date=day,
-            day=KpiFigures.of_counters(day_counters, longest.get(None)),
-            intervals=[
-                IntervalKpis(start, KpiFigures.of_counters(offered[start], longest.get(start)))
-                for start in sorted(offered, key=datetime.fromisoformat)
-            ],
-            sl_seconds=sl_seconds,
-            updated_at=max(updated) or None,
-        )
+        """A hotline's KPIs of one day (:func:`acd_hub.reports.hotline_day.kpis_of_day`)."""
+        return hotline_day.kpis_of_day(self.reads, str(hotline).strip(), _day_text(day), self._kpi_shards)
 
     def kpis_range(self, hotline: str | int, first: str, last: str) -> RangeKpis | None:
-        """A hotline's KPIs over the days ``first`` to ``last`` (inclusive) and of each of those
-        days with calls; None when no day has any. Per day its counter shards' ``DAY`` items
-        only (one ``Query`` each, no interval items) and the day's longest wait (``Limit 1``),
-        all in parallel; the range's figures from the days' counters summed (a ratio of sums,
-        not a mean of the days' ratios)."""
-        hotline = str(hotline).strip()
-        days = _days(first, last)
-
-        def day_counters(part: tuple[str, int]) -> list[Item]:
-            pk = kpi_pk(hotline, part[0], part[1])
-            return list(self._table.query(pk, sk_between=(KPI_DAY_SK, KPI_DAY_SK)))
-
-        def longest(part: tuple[str, int]) -> int | None:
-            day, shards = part
-            last_waits = [
-                next(self._table.query(wait_pk(hotline, day, None, shard), forward=False, limit=1), None)
-                for shard in range(shards)
-            ]
-            waits = [int(w["wait_ms"]) for w in last_waits if w is not None]
-            return max(waits) if waits else None
-
-        with ThreadPoolExecutor(max_workers=MAX_WORKERS, thread_name_prefix="acd-range") as pool:
-            shards = dict(zip(days, pool.map(lambda day: self._shards(hotline, day), days), strict=True))
-            parts = [(day, shard) for day in days for shard in range(shards[day][0])]
-            counted = list(pool.map(day_counters, parts))
-            waits = dict(zip(days, pool.map(longest, [(d, shards[d][1]) for d in days]), strict=True))
-        counters: dict[str, dict[str, int]] = {}
-        for (day, _), items in zip(parts, counted, strict=True):
-            for item in items:
-                if item.get("kind") == "kpi_counters":
-                    _sum_into(counters.setdefault(day, {}), item)
-        if not counters:
-            return None
-        total: dict[str, int] = {}
-        for day_total in counters.values():
-            for name, value in day_total.items():
-                total[name] = total.get(name, 0) + value
-        day_waits = [wait for day, wait in waits.items() if wait is not None and day in counters]
-        return RangeKpis(
-            hotline=hotline,
-            first=first,
-            last=last,
-            figures=KpiFigures.of_counters(total, max(day_waits) if day_waits else None),
-            days=[
-                DayKpis(day, KpiFigures.of_counters(counters[day], waits.get(day)))
-                for day in days
-                if day in counters
-            ],
-        )
+        """A hotline's KPIs over the days ``first`` to ``last`` (:func:`acd_hub.reports.hotline_day.kpis_range`)."""
+        return hotline_day.kpis_range(self.reads, str(hotline).strip(), first, last, self._kpi_shards)
 
     def kpis_of(self, hotlines: Sequence[str], day: str | date) -> dict[str, HotlineKpis | None]:
         """Several hotlines' KPIs of one day, the hotlines read in parallel (each :meth:`kpis`)."""
@@ -401,60 +320,6 @@ class ReportQueries:
             return {}
         with ThreadPoolExecutor(max_workers=min(4, len(hotlines)), thread_name_prefix="acd-kpis") as pool:
             return dict(zip(hotlines, pool.map(lambda h: self.kpis(h, day), hotlines), strict=True))
-
-    def _longest_waits(
-        self, hotline: str, day: str, intervals: Sequence[str], shards: int
-    ) -> dict[str | None, int]:
-        """The longest wait of the day (key None) and of each interval with answered calls.
-
-        The day's wait index holds every answered call's wait (one ``Query`` per shard), the
-        day's call listing each call's interval (one ``Query`` per shard): the longest per
-        interval follows from the two, in two round trips instead of one per interval (a busy
-        day has 40 and more). An interval whose calls the listing does not (yet) show is read
-        from its own wait index (``Limit 1`` per shard), as before."""
-        waits = self._gather([wait_pk(hotline, day, None, shard) for shard in range(shards)])
-        # only what the join needs: a listed call's whole summary is ten times the bytes
-        listing = _in_parallel(
-            lambda pk: self._table.query(pk, fields=("kind", "task_id", "interval")),
-            [calls_pk(hotline, day, shard) for shard in range(shards)],
-        )
-        interval_of = {
-            str(item["task_id"]): item.get("interval") for item in listing if item.get("kind") == "call"
-        }
-        longest: dict[str | None, int] = {}
-        unplaced = False
-        for item in waits:
-            if item.get("kind") != "wait":
-                continue
-            wait_ms, task_id = int(item["wait_ms"]), str(item["task_id"])
-            longest[None] = max(longest.get(None, wait_ms), wait_ms)
-            interval = interval_of.get(task_id)
-            if interval is None:
-                unplaced = True
-                continue
-            longest[interval] = max(longest.get(interval, wait_ms), wait_ms)
-        # A call the listing does not place: those intervals are read from their own index.
-        unsure = [start for start in intervals if unplaced or start not in longest]
-        if unsure:
-
-            def last_wait(start: str) -> tuple[str, int | None]:
-                lasts = [
-                    next(self._table.query(wait_pk(hotline, day, start, shard), forward=False, limit=1), None)
-                    for shard in range(shards)
-                ]
-                found = [int(last["wait_ms"]) for last in lasts if last is not None]
-                return start, max(found) if found else None
-
-            with ThreadPoolExecutor(
-                max_workers=min(MAX_WORKERS, len(unsure)), thread_name_prefix="acd-wait"
-            ) as pool:
-                for start, wait in pool.map(last_wait, unsure):
-                    if wait is None:
-                        longest.pop(start, None)
-                    else:
-                        longest[start] = wait
-        # only intervals with answered calls have a longest wait (as their counters say)
-        return {key: wait for key, wait in longest.items() if key is None or key in intervals}
 
     def _agent_day(self, agent: str, day: str) -> AgentDay | None:
         item = self._get(agent_day_key(agent, day))
@@ -560,9 +425,7 @@ class ReportQueries:
         watermark of the shards that are not idle; a failing shard holds it below its records).
         ``complete_to`` is the slowest consumer's; ``catching_up`` is true while any shard is
         behind, failing, or a consumer is silent."""
-        notes = [
-            shard_note(item) for item in self._table.query(FRESHNESS_PK) if item.get("kind") == "freshness"
-        ]
+        notes = freshness_notes.notes(self.reads)
         consumers = [
             ConsumerFreshness(
                 consumer=c.consumer,
@@ -597,31 +460,16 @@ class ReportQueries:
 
     def call(self, task_id: str) -> CallSummary | None:
         """One call's summary; None before the aggregator has seen it."""
-        item = self._get(call_summary_key(task_id.strip().lower()))
-        return CallSummary.from_item(item) if item is not None and item.get("kind") == "call" else None
+        return call.summary(self.reads, task_id.strip().lower())
 
     def calls(self, hotline: str | int, day: str | date) -> list[CallSummary]:
         """The summaries of the calls a hotline got on a day, by start time."""
         hotline, day = str(hotline).strip(), _day_text(day)
-        _, shards = self._shards(hotline, day)
-        items = self._gather([calls_pk(hotline, day, shard) for shard in range(shards)])
-        summaries = [CallSummary.from_item(item) for item in items if item.get("kind") == "call"]
-        return sorted(summaries, key=lambda s: (str(s.started or ""), s.task_id))
+        return call.listing(self.reads, hotline, day, self._shards(hotline, day)[1])
 
     def board(self) -> list[BoardEntry]:
-        """The live board: every agent's latest state, from all board partitions (up to the
-        largest count the board was written with), by agent. After a change of count an agent
-        may have an entry under the old count and one under the new: the newer is its state."""
-        shards = max(self._table.board_shard_counts() or {self._table.board_shards})
-        items = self._gather([board_pk(shard) for shard in range(shards)])
-        newest: dict[str | None, BoardEntry] = {}
-        for item in items:
-            if item.get("kind") != "board":
-                continue
-            entry = BoardEntry.from_item(item)
-            if entry.agent not in newest or newest[entry.agent].order < entry.order:
-                newest[entry.agent] = entry
-        return sorted(newest.values(), key=lambda e: str(e.agent or ""))
+        """The live board: every agent's latest state (:func:`acd_hub.reports.board.entries`)."""
+        return board.entries(self.reads, self._table.board_shards)
 
 
 def _unique(items: Iterable[Item]) -> list[Item]:
@@ -632,22 +480,10 @@ def _unique(items: Iterable[Item]) -> list[Item]:
     return list(seen.values())
 
 
-def _sum_into(total: dict[str, int], item: Item) -> None:
-    for name in COUNTER_NAMES:
-        value = item.get(name)
-        if value:
-            total[name] = total.get(name, 0) + int(value)
-
-
 def _iso_ms(value: Any) -> str | None:
     if value is None:
         return None
     return keys.iso_utc(datetime.fromtimestamp(int(value) / 1000, tz=UTC))
-
-
-def _days(first: str, last: str) -> list[str]:
-    start, end = date.fromisoformat(first), date.fromisoformat(last)
-    return [(start + timedelta(days=n)).isoformat() for n in range((end - start).days + 1)]
 
 
 def _shift_day(day: str, days: int) -> str:

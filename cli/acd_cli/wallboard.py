@@ -47,9 +47,10 @@ from acd_cli.report_listings import event_details
 if TYPE_CHECKING:
     from zoneinfo import ZoneInfo
 
-    from acd_cli.report_models import AgentDayReport, HotlineKpis
-    from acd_hub.agent_stats import BoardEntry
-    from acd_hub.call_stats import CallSummary
+    from acd_cli.report_models import AgentDayReport
+    from acd_hub.reports.board import BoardEntry
+    from acd_hub.reports.call import CallSummary
+    from acd_hub.reports.hotline_day import HotlineKpis
 
 # A call still waiting after this long has most likely lost its CallEnd: not a current wait.
 MAX_CURRENT_WAIT = timedelta(hours=2)

@@ -202,25 +202,37 @@ def answer(status: HTTPStatus, body: answers.Answer, headers: dict[str, str] | N
 def callback_request(event: APIGatewayProxyEventV2, path_token: str | None) -> CallbackRequest:
     """API Gateway's payload 2.0 -> the use case's transport-neutral request (the body as the
     bytes sent)."""
-    raw_body = event.body or ""
+    raw = event.raw_event  # read as Powertools' properties read it, without a wrapper per field
+    raw_body = raw.get("body") or ""
     body = (
-        base64.b64decode(raw_body) if event.is_base64_encoded else raw_body.encode("utf-8", "surrogateescape")
+        base64.b64decode(raw_body)
+        if raw.get("isBase64Encoded")
+        else raw_body.encode("utf-8", "surrogateescape")
     )
-    context = event.request_context
-    http = context.http
-    headers = event.headers
+    context = raw["requestContext"]
+    http = context["http"]
     return CallbackRequest(
-        method=http.method.upper(),
-        path=event.raw_path,
-        raw_query=event.raw_query_string or "",
+        method=http["method"].upper(),
+        path=raw["rawPath"],
+        raw_query=raw["rawQueryString"] or "",
         body=body,
-        content_type=headers.get("content-type", "") if headers else "",
-        source_ip=http.source_ip or "",
-        user_agent=http.user_agent or "",
-        request_id=context.request_id or "",
+        content_type=_header(raw.get("headers"), "content-type"),
+        source_ip=http["sourceIp"] or "",
+        user_agent=http["userAgent"] or "",
+        request_id=context["requestId"] or "",
         # API Gateway hands path parameters over already percent-decoded
         path_token=path_token or None,
     )
+
+
+def _header(headers: dict[str, str] | None, name: str) -> str:
+    """``name``'s value as Powertools' case-insensitive ``event.headers`` gives it (the last of
+    any spelling), without copying every header into one."""
+    found = ""
+    for key, value in (headers or {}).items():
+        if key.lower() == name:
+            found = value
+    return found
 
 
 def without_body_for_head(event: dict[str, Any], response: dict[str, Any]) -> dict[str, Any]:

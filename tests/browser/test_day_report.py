@@ -16,7 +16,7 @@ import pytest
 
 from acd_cli import labels
 from acd_cli.html_report import DEFAULT_MIN_SL_CALLS, busy_slots, day_slots
-from acd_cli.report_models import HotlineKpis, IntervalKpis, KpiFigures
+from acd_hub.reports.hotline_day import HotlineKpis, IntervalKpis, KpiFigures
 from tests.browser.conftest import DAY, Stack, Watched, aht_and_occupancy, data_values
 
 ZONE = ZoneInfo("Europe/Berlin")

@@ -1,5 +1,6 @@
-"""A short load run (``acd_bench.load``) against the local stack: concurrent keep-alive clients,
-unique events plus deliberate duplicates, then a Query over every partition written.
+"""A short load run (``acd_bench.load``: acd-sim's days through acd-sim's sender) against the local
+stack: concurrent keep-alive clients, unique events plus deliberate duplicates, then a Query over
+every partition written.
 
 Asserts correctness under concurrency only — no 5xx, nothing lost, nothing doubled — never a
 rate or a latency (``make load`` reports those).
@@ -30,11 +31,12 @@ def test_short_load_stores_every_unique_event_exactly_once(local_stack: LocalHub
     assert report.transport_errors == {}, summary
     assert set(report.statuses) == {200}, summary
     assert report.key_mismatches == 0, summary
-    assert set(report.unique_events) == {"agentstate", "callevent"}, summary
-    # every duplicate was answered as one: it changed nothing
-    assert report.duplicate_answers == (
-        {"duplicate": report.duplicates_sent} if report.duplicates_sent else {}
-    )
+    # acd-sim's day: agents and calls, the rest of its cmds as the morning brings them
+    assert {"agentstate", "callevent"} <= set(report.unique_events), summary
+    # every delivery was answered, and of an event's deliveries one only as "stored" (a copy may
+    # overtake its first delivery on another connection: then the first is the duplicate)
+    assert sum(report.duplicate_answers.values()) == report.duplicates_sent, summary
+    assert report.stored_twice == 0, summary
     check = report.verification
     assert check is not None
     assert check.expected == sum(report.unique_events.values()), summary

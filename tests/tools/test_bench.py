@@ -18,6 +18,7 @@ from acd_bench import (
     deployment,
     dynamo,
     harness,
+    ingest_snapshot,
     ingest_warm,
     report,
 )
@@ -372,3 +373,20 @@ def test_main_writes_json_and_markdown(tmp_path: Path, monkeypatch: pytest.Monke
     assert results["rows"]
     assert results["machine"]["cpus"]
     assert md.read_text().startswith("# Benchmarks")
+
+
+def test_ingest_snapshot_writes_what_the_function_said_and_stored_without_what_varies() -> None:
+    corpus = ingest_snapshot.requests()[:40]
+    lines, statuses = ingest_snapshot.snapshot(corpus)
+    answers = lines[: lines.index("ITEMS")]
+    assert len(answers) == 40
+    assert sum(statuses.values()) == 40
+    assert {200, 400} <= set(statuses)  # the samples' valid and bad requests
+    items = lines[lines.index("ITEMS") + 1 :]
+    assert items
+    assert items == sorted(items)
+    first = json.loads(answers[0])
+    assert first["request"] == "req-00000"
+    assert any('"timestamp":"T"' in line for line in first["printed"])  # the log line, its time left out
+    # the same requests twice give the same text: nothing that varies is left in
+    assert ingest_snapshot.snapshot(corpus)[0] == lines

@@ -10,9 +10,10 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from acd_hub import kpis
-from acd_hub.agent_stats import BoardEntry, day_intervals, day_stats
+from acd_hub.agent_stats import day_intervals, day_stats
 from acd_hub.call_stats import call_summary
 from acd_hub.events import StoredEvent
+from acd_hub.reports.board import BoardEntry
 from tests.kpi_oracle import hotline_day_kpis
 from tests.support import RATIOS
 

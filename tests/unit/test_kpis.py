@@ -9,9 +9,10 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from acd_cli import labels, report_figures
-from acd_cli.report_models import KPI_NAMES, KpiFigures
 from acd_hub import kpis
+from acd_hub.kpis import NAMES as KPI_NAMES
 from acd_hub.kpis import OfferedCall
+from acd_hub.reports.hotline_day import KpiFigures
 
 
 def call(

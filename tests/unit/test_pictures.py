@@ -14,10 +14,13 @@ import pytest
 
 from acd_cli import html_report, labels
 from acd_cli.html_report import DayReport, day_slots, freshness_text, render
-from acd_cli.report_models import KPI_NAMES, AgentDayReport, Freshness, HotlineKpis, IntervalKpis, KpiFigures
+from acd_cli.report_models import AgentDayReport, Freshness
 from acd_cli.wallboard import longest_current_wait_s
 from acd_hub.agent_stats import StateInterval
-from acd_hub.call_stats import CallSummary
+from acd_hub.kpis import NAMES as KPI_NAMES
+from acd_hub.reports.call import CallSummary
+from acd_hub.reports.hotline_day import HotlineKpis, IntervalKpis, KpiFigures
+from acd_hub.reports.stored import report_of
 from acd_hub.vocabulary import AGENT_STATES, EVENT_TYPES
 
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -72,7 +75,7 @@ def test_longest_current_wait_counts_inbound_calls_neither_answered_nor_ended() 
     def call(started_min_ago: float, **fields: Any) -> CallSummary:
         started = (now - timedelta(minutes=started_min_ago)).isoformat().replace("+00:00", "Z")
         summary = {"task_id": "c0ffee", "direction": "inbound", "started": started, **fields}
-        return CallSummary.from_item(summary)
+        return report_of(CallSummary, summary)
 
     assert longest_current_wait_s([], now) is None
     calls = [

@@ -17,9 +17,9 @@ from acd_cli.reporting import ReportQueries
 from acd_hub.adapters.dynamodb import wire_key
 from acd_hub.adapters.reports_table import counter_key, day_hotline_key
 from acd_hub.aggregation import CallStatsAggregator
-from acd_hub.call_stats import CounterKey
 from acd_hub.keys import shard_of
 from acd_hub.rebuild import Rebuilder
+from acd_hub.reports.hotline_day import CounterKey
 from acd_hub.settings import HubSettings
 from tests.support import (
     DAYS,

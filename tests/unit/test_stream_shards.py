@@ -35,13 +35,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from acd_cli.reporting import ReportReads
 from acd_devkit.memory_dynamodb import NO_FAULTS, Faults, MemoryDynamoDB
 from acd_devkit.memory_stream import StreamRun, mappings
 from acd_devkit.template import dynamodb_tables, load_template
-from acd_hub.adapters.reports_table import FRESHNESS_PK, shard_note
 from acd_hub.errors import StoreUnavailable
 from acd_hub.freshness import consumer_freshness
 from acd_hub.rebuild import Rebuilder, days_between
+from acd_hub.reports import freshness_notes
 from tests.support import DAYS, Harness, every_report, random_day, stream_functions
 
 pytestmark = pytest.mark.aws_faults
@@ -116,10 +117,9 @@ def freshness_checker(run: StreamRun, harness: Harness, stored: threading.Event)
         while True:
             finished = stored.is_set() and run.drained()
             try:
-                items = list(harness.reports.query(FRESHNESS_PK))
+                notes = freshness_notes.notes(ReportReads(harness.reports))
             except Exception:  # an injected fault on the reader's own query: read again
                 continue
-            notes = [shard_note(item) for item in items if item.get("kind") == "freshness"]
             for consumer in consumer_freshness(notes):
                 if consumer.complete_to_ms is None:
                     continue

@@ -7,10 +7,10 @@ from __future__ import annotations
 from typing import Any
 
 from acd_cli.reporting import ReportQueries
-from acd_hub.agent_stats import BoardEntry
-from acd_hub.call_stats import ListedCall
 from acd_hub.freshness import FreshnessNotes
 from acd_hub.ports import BatchProgress, CheckAgentDay, Put
+from acd_hub.reports.board import BoardEntry
+from acd_hub.reports.call import ListedCall
 from tests.support import Harness, agent_state, call_event
 
 

@@ -18,6 +18,7 @@ class Request:
     method: str  # GET | PUT | HEAD
     copy: int = 0  # 0: first delivery, 1..: a duplicate
     in_query: bool = True  # PUT: parameters in the query string instead of a form body
+    json_body: bool = False  # PUT with a body: a JSON object instead of a form
 
 
 def plan_requests(
@@ -27,10 +28,12 @@ def plan_requests(
     duplicates: float = 0.0,
     shuffle_window: int = 0,
     seed: int = 1,
+    json_share: float = 0.0,
 ) -> list[Request]:
     """Time order; with ``shuffle_window`` N every event moves by less than N places (sorted by
     position + uniform(0, N)); ``duplicates`` of the events are delivered again a little later
-    (a quarter of those a third time); a method per request from ``methods``."""
+    (a quarter of those a third time); a method per request from ``methods``; ``json_share`` of
+    the PUT bodies a JSON object (the rest a form)."""
     if not 0 <= duplicates <= 1:
         raise ValueError("duplicates must be a fraction between 0 and 1")
     methods = [m.strip().upper() for m in methods if m.strip()]
@@ -50,8 +53,12 @@ def plan_requests(
             later += rng.randint(1, 60)
             slots.append((later + 0.5, order[pos], copy))
     slots.sort()
+    # JSON or form: drawn apart, so the rest of the plan is the same whatever the share
+    bodies = random.Random(f"acd-sim-plan-json/{seed}/{len(events)}")  # noqa: S311
     plan = []
     for _, index, copy in slots:
         method = rng.choice(methods)
-        plan.append(Request(index, method, copy, in_query=method != "PUT" or rng.random() < 0.2))
+        in_query = method != "PUT" or rng.random() < 0.2
+        json_body = not in_query and bodies.random() < json_share
+        plan.append(Request(index, method, copy, in_query=in_query, json_body=json_body))
     return plan

@@ -1,13 +1,16 @@
 """Sending planned callbacks over HTTP: worker threads with keep-alive ``http.client``
-connections, an optional rate limit (token bucket), every answer checked (2xx expected)."""
+connections, an optional rate limit (token bucket) and time limit, every answer checked (2xx
+expected) and timed. ``acd-sim`` sends a day with it, ``make load`` (:mod:`acd_bench.load`) as
+many days as it can in its seconds."""
 
 from __future__ import annotations
 
 import http.client
+import json
 import threading
 import time as time_module
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import quote, urlencode, urlsplit
 
@@ -21,6 +24,7 @@ class Answer:
     status: int | None  # None: no HTTP answer (connection error)
     body: str = ""
     error: str | None = None
+    seconds: float = 0.0  # from sending to the whole answer read (of the attempt answered)
 
     @property
     def ok(self) -> bool:
@@ -29,7 +33,7 @@ class Answer:
 
 @dataclass
 class SendReport:
-    requests: int = 0
+    requests: int = 0  # sent (a time limit can leave some of the plan unsent)
     ok: int = 0
     failures: list[Answer] = field(default_factory=list)
     statuses: Counter[str] = field(default_factory=Counter)
@@ -100,19 +104,22 @@ class _Sender:
         url: str,
         token: str | None,
         *,
-        plan: Sequence[Request],
+        plan: Iterable[Request],
         rate: float,
         timeout: float,
         on_answer: Callable[[Answer], None] | None,
+        deadline: float | None = None,
     ) -> None:
         self.scheme, self.host, self.port, self.path = callback_path(url, token)
         self.events = events
         self.timeout = timeout
         self.on_answer = on_answer
-        self.report = SendReport(requests=len(plan))
+        self.report = SendReport()
         self.bucket = TokenBucket(rate)
         self.lock = threading.Lock()
+        # read under the lock: a generator may extend ``events`` before it yields their requests
         self.cursor = iter(plan)
+        self.deadline = deadline  # time.monotonic(); None: until the plan is sent
         self.stop = threading.Event()
         self.transport_failures = 0
 
@@ -122,19 +129,23 @@ class _Sender:
         return http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
 
     def deliver(self, conn: http.client.HTTPConnection, request: Request) -> Answer:
-        query = encode(self.events[request.index].params)
+        params = self.events[request.index].params
         headers = {"User-Agent": "acd-sim/1", "Connection": "keep-alive"}
-        if request.method == "PUT" and not request.in_query:
-            target, body = self.path, query.encode("ascii")
+        if request.method == "PUT" and request.json_body:
+            target, body = self.path, json.dumps(params).encode("utf-8")
+            headers["Content-Type"] = "application/json"
+        elif request.method == "PUT" and not request.in_query:
+            target, body = self.path, encode(params).encode("ascii")
             headers["Content-Type"] = "application/x-www-form-urlencoded; charset=utf-8"
         else:
-            target, body = f"{self.path}?{query}", b""
+            target, body = f"{self.path}?{encode(params)}", b""
         if request.method == "PUT":
             headers["Content-Length"] = str(len(body))
+        started = time_module.perf_counter()
         conn.request(request.method, target, body=body or None, headers=headers)
         response = conn.getresponse()
         text = response.read().decode("utf-8", "replace")
-        return Answer(request, response.status, text[:500])
+        return Answer(request, response.status, text[:500], seconds=time_module.perf_counter() - started)
 
     def attempt(
         self, conn: http.client.HTTPConnection, request: Request
@@ -155,6 +166,7 @@ class _Sender:
     def record(self, answer: Answer) -> None:
         report = self.report
         with self.lock:
+            report.requests += 1
             if answer.ok:
                 report.ok += 1
                 report.statuses[str(answer.status)] += 1
@@ -171,6 +183,8 @@ class _Sender:
         conn = self.connect()
         try:
             while not self.stop.is_set():
+                if self.deadline is not None and time_module.monotonic() >= self.deadline:
+                    return
                 with self.lock:
                     request = next(self.cursor, None)
                 if request is None:
@@ -189,18 +203,24 @@ def send(
     url: str,
     token: str | None,
     *,
-    plan: Sequence[Request] | None = None,
+    plan: Iterable[Request] | None = None,
     concurrency: int = 4,
     rate: float = 0.0,
+    seconds: float | None = None,
     timeout: float = 30.0,
     on_answer: Callable[[Answer], None] | None = None,
 ) -> SendReport:
     """Send each planned request (default: every event once, by GET, in order) from
-    ``concurrency`` threads; every answer is checked (2xx expected) and reported. Stops early
-    after :data:`MAX_TRANSPORT_FAILURES` requests got no HTTP answer at all."""
-    plan = list(plan) if plan is not None else [Request(i, "GET") for i in range(len(events))]
-    sender = _Sender(events, url, token, plan=plan, rate=rate, timeout=timeout, on_answer=on_answer)
+    ``concurrency`` threads, at most ``rate`` per second (0: as fast as answered) and for at most
+    ``seconds`` (None: until the plan is sent; a request under way is finished); every answer is
+    checked (2xx expected) and reported. Stops early after :data:`MAX_TRANSPORT_FAILURES`
+    requests got no HTTP answer at all. ``plan`` may be a generator that extends ``events``."""
+    plan = plan if plan is not None else [Request(i, "GET") for i in range(len(events))]
     started = time_module.monotonic()
+    deadline = started + seconds if seconds is not None else None
+    sender = _Sender(
+        events, url, token, plan=plan, rate=rate, timeout=timeout, on_answer=on_answer, deadline=deadline
+    )
     threads = [
         threading.Thread(target=sender.work, name=f"acd-sim-{k}", daemon=True)
         for k in range(max(1, concurrency))

@@ -271,7 +271,7 @@ def main(
     _print_failures(errors, events, report)
     done = report.ok + len(report.failures)
     summary = (
-        f"{done}/{report.requests} requests in {report.elapsed_s:.1f} s "
+        f"{done}/{len(plan)} requests in {report.elapsed_s:.1f} s "
         f"({done / report.elapsed_s if report.elapsed_s else 0:.0f}/s): {report.ok} ok, "
         f"{len(report.failures)} failed; statuses {dict(sorted(report.statuses.items()))}"
     )

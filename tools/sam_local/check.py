@@ -332,13 +332,7 @@ def invoke_samples(
                 str(build_template),
                 "--event",
                 str(path),
-                "--env-vars",
-                str(env_file),
-                "--skip-pull-image",
-                "--add-host",
-                f"{HOST_ALIAS}:{gateway}",
-                "--region",
-                REGION,
+                *local_options(env_file, gateway),
             ],
             log_name=f"invoke-{relative.replace('/', '-')}.log",
             timeout=INVOKE_TIMEOUT,
@@ -478,6 +472,20 @@ def fresh(name: str, offset_ms: int) -> list[tuple[str, str]]:
     return pairs
 
 
+def local_options(env_file: Path, gateway: str) -> list[str]:
+    """What ``sam local invoke`` and ``start-api`` are both given: the functions' environment,
+    the images as they are, the host's address inside the containers, the region."""
+    return [
+        "--env-vars",
+        str(env_file),
+        "--skip-pull-image",
+        "--add-host",
+        f"{HOST_ALIAS}:{gateway}",
+        "--region",
+        REGION,
+    ]
+
+
 @contextlib.contextmanager
 def start_api(sam: Sam, build_template: Path, env_file: Path, gateway: str, port: int) -> Iterator[int]:
     """sam local start-api on 127.0.0.1:port, stopped by its PID when the block ends."""
@@ -488,13 +496,7 @@ def start_api(sam: Sam, build_template: Path, env_file: Path, gateway: str, port
         "start-api",
         "--template-file",
         str(build_template),
-        "--env-vars",
-        str(env_file),
-        "--skip-pull-image",
-        "--add-host",
-        f"{HOST_ALIAS}:{gateway}",
-        "--region",
-        REGION,
+        *local_options(env_file, gateway),
         "--warm-containers",
         "EAGER",
         "--host",

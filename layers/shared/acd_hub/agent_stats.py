@@ -16,8 +16,8 @@ Two ways to the same figures:
   days, whatever the size of the day.
 
 The agent reports as they are stored (:class:`AgentDay`, :class:`TimelineEntry`,
-:class:`TalkMarker`, :class:`BoardEntry`) live here too, each with its conversion to and from
-the attributes of its item; the reports table's adapter adds the keys.
+:class:`TalkMarker`) live here too, each with its conversion to and from the attributes of its
+item; the reports table's adapter adds the keys. The board's entry is :mod:`acd_hub.reports.board`.
 """
 
 from __future__ import annotations
@@ -157,63 +157,6 @@ def day_stats(
 def own_pause_reasons(events: list[StoredEvent]) -> set[str]:
     """The pause reasons of a day's own events (what decides which reasons a day keeps)."""
     return {reason for e in events if (reason := pause_reason_of(e.state, e.data)) is not None}
-
-
-@dataclass(frozen=True)
-class BoardEntry:
-    """One agent on the live board: the current state and since when."""
-
-    agent: str | None
-    state: str | None
-    since: str
-    since_ms: int
-    event_key: str
-    mode: int | None = None
-    task_id: str | None = None
-    hotline: int | None = None
-    hotline_name: str | None = None
-    pause_reason: str | None = None
-
-    @classmethod
-    def of_event(cls, event: StoredEvent) -> BoardEntry:
-        return cls(
-            agent=event.agent,
-            state=event.state,
-            since=iso_utc(datetime.fromtimestamp(event.time_ms / 1000, tz=UTC)),
-            since_ms=event.time_ms,
-            event_key=event.key,
-            mode=event.data.get("mode"),
-            task_id=event.task_id,
-            hotline=event.data.get("hotlineid"),
-            hotline_name=event.data.get("hotline"),
-            pause_reason=event.data.get("pause-reason"),
-        )
-
-    @property
-    def order(self) -> tuple[int, str]:
-        """The event it shows, in the order of events (see :attr:`StoredEvent.order`)."""
-        return (self.since_ms, self.event_key)
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    def to_item(self) -> dict[str, Any]:
-        return {**self.as_dict(), "kind": "board"}
-
-    @classmethod
-    def from_item(cls, item: Mapping[str, Any]) -> BoardEntry:
-        return cls(
-            agent=item.get("agent"),
-            state=item.get("state"),
-            since=str(item["since"]),
-            since_ms=int(item["since_ms"]),
-            event_key=str(item["event_key"]),
-            mode=item.get("mode"),
-            task_id=item.get("task_id"),
-            hotline=item.get("hotline"),
-            hotline_name=item.get("hotline_name"),
-            pause_reason=item.get("pause_reason"),
-        )
 
 
 # -- the live path: one event splits one link ---------------------------------------------------

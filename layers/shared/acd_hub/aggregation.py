@@ -42,8 +42,7 @@ from datetime import date, datetime, timedelta
 from typing import Any, Protocol
 
 from acd_hub import agent_stats, backoff, call_stats, concurrency, freshness, keys, vocabulary
-from acd_hub.agent_stats import AgentDay, BoardEntry, Link, TalkMarker, TimelineEntry
-from acd_hub.call_stats import CallSummary, Contribution, CounterKey, ListedCall, ShardCounts, StoredCall
+from acd_hub.agent_stats import AgentDay, Link, TalkMarker, TimelineEntry
 from acd_hub.events import CALL_CMDS, StoredEvent, StreamRecord
 from acd_hub.ports import (
     AddCounters,
@@ -62,6 +61,9 @@ from acd_hub.ports import (
     ReportWrite,
     Throttled,
 )
+from acd_hub.reports.board import BoardEntry
+from acd_hub.reports.call import CallSummary, Contribution, ListedCall, StoredCall
+from acd_hub.reports.hotline_day import CounterKey, ShardCounts
 from acd_hub.settings import HubSettings
 from acd_hub.times import Clock, utc_now
 
@@ -313,15 +315,26 @@ class _AgentChange:
 NEW_STATE = 0  # the index of the new timeline entry in an agent change's writes
 
 
-class AgentStatsAggregator:
-    name = "agent-stats"
-    cmds = frozenset({"agentstate"})
+class _Aggregating:
+    """What both aggregators keep: the reports store, the settings, the clock, and when each last
+    noted a batch's progress (for ``acd-report freshness``)."""
+
+    name: str
 
     def __init__(self, reports: ReportsStore, settings: HubSettings, clock: Clock = utc_now) -> None:
         self._reports = reports
         self._settings = settings
         self.clock = clock
         self._notes = freshness.FreshnessNotes()
+
+    def note_batch(self, progress: BatchProgress) -> None:
+        if self._notes.wanted(progress):
+            self._reports.note_batch(self.name, progress)
+
+
+class AgentStatsAggregator(_Aggregating):
+    name = "agent-stats"
+    cmds = frozenset({"agentstate"})
 
     def prepare(self, items: list[dict[str, Any]]) -> None:
         """Nothing to read ahead: the batch's events are applied agent by agent."""
@@ -347,10 +360,6 @@ class AgentStatsAggregator:
             except Exception as exc:  # one event's failure must not stop the batch
                 failed[report] = exc
         return failed
-
-    def note_batch(self, progress: BatchProgress) -> None:
-        if self._notes.wanted(progress):
-            self._reports.note_batch(self.name, progress)
 
     def apply(
         self, report: AgentEvent, window: AgentWindow, patience: backoff.Patience | None = None
@@ -550,7 +559,7 @@ class Call:
     task_id: str
 
 
-class CallStatsAggregator:
+class CallStatsAggregator(_Aggregating):
     name = "call-stats"
     # an agent state ends the after-call work of the call before it (and a work state names its call)
     cmds = CALL_CMDS | {"agentstate"}
@@ -558,11 +567,8 @@ class CallStatsAggregator:
     def __init__(
         self, log: EventLog, reports: ReportsStore, settings: HubSettings, clock: Clock = utc_now
     ) -> None:
+        super().__init__(reports, settings, clock)
         self._log = log
-        self._reports = reports
-        self._settings = settings
-        self.clock = clock
-        self._notes = freshness.FreshnessNotes()
         # an agent state's previous and following stored events, read ahead for a batch (prepare)
         self._previous: dict[str, StoredEvent] = {}
         self._following: dict[str, StoredEvent] = {}
@@ -640,10 +646,6 @@ class CallStatsAggregator:
             except Exception as exc:  # one call's failure must not stop the batch
                 failed[report] = exc
         return failed
-
-    def note_batch(self, progress: BatchProgress) -> None:
-        if self._notes.wanted(progress):
-            self._reports.note_batch(self.name, progress)
 
     def refresh_call(
         self,

@@ -6,24 +6,23 @@ integer counters (counts and millisecond sums, defined once in :mod:`acd_hub.kpi
 path adds the difference between a call's new and stored contribution to the interval and day
 counters, and readers turn summed counters into the KPIs (:func:`acd_hub.kpis.figures`).
 
-The call reports as they are stored (:class:`CallSummary` with its :class:`Contribution`, the
-hotline's counters and wait index entries) live here too, each with its conversion to and from
-the attributes of its item; the reports table's adapter adds the keys.
+The reports as they are stored (the call's, :mod:`acd_hub.reports.call`; the hotline day's
+counters and wait index, :mod:`acd_hub.reports.hotline_day`) are in the report catalogue.
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, field, replace
+from collections.abc import Iterable
 from datetime import datetime
-from typing import Any
 from zoneinfo import ZoneInfo
 
-from acd_hub import keys, kpis
+from acd_hub import kpis
 from acd_hub.agent_stats import seconds
 from acd_hub.events import StoredEvent
 from acd_hub.keys import iso_utc
+from acd_hub.reports.call import CallSummary, Contribution
+from acd_hub.reports.hotline_day import WaitEntry
 from acd_hub.vocabulary import TERMINAL_ROUTING, WORK_STATES
 
 INTERVAL_MINUTES = 15
@@ -32,79 +31,6 @@ INTERVAL_MINUTES = 15
 # summary and listing items towards DynamoDB's 400 KB. A function of the call's events, so the
 # same whatever order they came in.
 MAX_CALL_AGENTS = 50
-
-
-@dataclass(frozen=True)
-class CallSummary:
-    """One call as ``acd-report call`` shows it; ``day`` and ``interval`` (where it counts) only
-    once its start is known."""
-
-    task_id: str
-    direction: str
-    hotline: int | None
-    group: int | None
-    agents: list[str]
-    started: str | None
-    answered: str | None
-    ended: str | None
-    wait_s: int | float | None
-    talk_s: int | float | None
-    hold_s: int | float | None
-    acw_s: int | float | None
-    outcome: str
-    recorded: bool
-    classification: str | None
-    started_ms: int | None
-    event_count: int | None  # None in a listing copy, which leaves it out (see ListedCall)
-    day: str | None = None
-    interval: str | None = None
-    # What makes a duration unknown: events whose times contradict their order (PROBLEMS).
-    problems: list[str] = field(default_factory=list)
-    more_agents: int = 0  # agents reached beyond the MAX_CALL_AGENTS listed
-
-    def as_dict(self) -> dict[str, Any]:
-        summary = asdict(self)
-        if self.started_ms is None:
-            del summary["day"], summary["interval"]
-        if not self.problems:
-            del summary["problems"]
-        if not self.more_agents:
-            del summary["more_agents"]
-        return summary
-
-    @classmethod
-    def from_item(cls, item: Mapping[str, Any]) -> CallSummary:
-        return cls(
-            task_id=str(item["task_id"]),
-            direction=str(item.get("direction")),
-            hotline=item.get("hotline"),
-            group=item.get("group"),
-            agents=list(item.get("agents") or []),
-            started=item.get("started"),
-            answered=item.get("answered"),
-            ended=item.get("ended"),
-            wait_s=item.get("wait_s"),
-            talk_s=item.get("talk_s"),
-            hold_s=item.get("hold_s"),
-            acw_s=item.get("acw_s"),
-            outcome=str(item.get("outcome")),
-            recorded=bool(item.get("recorded")),
-            classification=item.get("classification"),
-            started_ms=item.get("started_ms"),
-            event_count=None if item.get("event_count") is None else int(item["event_count"]),
-            day=item.get("day"),
-            interval=item.get("interval"),
-            problems=list(item.get("problems") or []),
-            more_agents=int(item.get("more_agents") or 0),
-        )
-
-    @property
-    def listing_place(self) -> tuple[str, str, str, str] | None:
-        """Where the call stands in its hotline's listing of the day (by start); None until its
-        start is known."""
-        if not self.started or not self.day:
-            return None
-        return ("none" if self.hotline is None else str(self.hotline), self.day, self.started, self.task_id)
 
 
 def _iso(ms: int | None) -> str | None:
@@ -250,30 +176,6 @@ def _ms(value: float | None) -> int | None:
     return None if value is None else round(value * 1000)
 
 
-@dataclass(frozen=True)
-class Contribution:
-    """A call's share of its hotline's KPIs: where it counts and what (non-zero counters)."""
-
-    hotline: str
-    day: str
-    interval: str
-    counters: dict[str, int]
-    wait_ms: int | None = None
-
-    def to_item(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_item(cls, item: Mapping[str, Any]) -> Contribution:
-        return cls(
-            hotline=str(item["hotline"]),
-            day=str(item["day"]),
-            interval=str(item["interval"]),
-            counters={name: int(value) for name, value in (item.get("counters") or {}).items()},
-            wait_ms=None if item.get("wait_ms") is None else int(item["wait_ms"]),
-        )
-
-
 def contribution(summary: CallSummary, sl_seconds: int) -> Contribution | None:
     """A call's share of its hotline's KPIs: where it counts (hotline, day, interval) and what.
 
@@ -296,119 +198,6 @@ def contribution(summary: CallSummary, sl_seconds: int) -> Contribution | None:
         counters=kpis.call_counters(call, sl_seconds),
         wait_ms=call.wait_ms if call.answered else None,
     )
-
-
-@dataclass(frozen=True)
-class ShardCounts:
-    """How many partitions a hotline day's reports are spread over, by task id: its KPI
-    counters (``kpi``) and its call listing and wait index (``listing``). A call's reports are
-    where these counts put them when it was written, so a later change of the call finds them
-    there (its summary records the counts), whatever the setting is by then."""
-
-    kpi: int
-    listing: int
-
-    def kpi_shard(self, task_id: str) -> int:
-        return keys.shard_of(task_id, self.kpi)
-
-    def listing_shard(self, task_id: str) -> int:
-        # one partition: the key the listing had before it was sharded (shard 0, no suffix)
-        return 0 if self.listing == 1 else keys.shard_of(task_id, self.listing)
-
-    def to_item(self) -> dict[str, int]:
-        return {"kpi": self.kpi, "listing": self.listing}
-
-    @classmethod
-    def from_item(cls, item: Mapping[str, Any]) -> ShardCounts:
-        return cls(kpi=int(item["kpi"]), listing=int(item["listing"]))
-
-
-@dataclass(frozen=True)
-class StoredCall:
-    """A call summary as stored: with the contribution its counters hold, the shard counts its
-    reports were written with (None: stored before they were recorded), and a version (the
-    one read: 0 if stored before items carried one, None if not stored)."""
-
-    summary: CallSummary
-    contribution: Contribution | None
-    updated_at: str | None = None
-    version: int | None = None
-    shards: ShardCounts | None = None
-
-    def written(self, stamp: str) -> StoredCall:
-        return replace(self, updated_at=stamp, version=(self.version or 0) + 1)
-
-    def to_item(self) -> dict[str, Any]:
-        item = {
-            **self.summary.as_dict(),
-            "kind": "call",
-            "kpi": None if self.contribution is None else self.contribution.to_item(),
-            "updated_at": self.updated_at,
-        }
-        if self.version is not None:
-            item["version"] = self.version
-        if self.shards is not None:
-            item["shards"] = self.shards.to_item()
-        return item
-
-    @classmethod
-    def from_item(cls, item: Mapping[str, Any]) -> StoredCall:
-        kpi = item.get("kpi")
-        return cls(
-            summary=CallSummary.from_item(item),
-            contribution=Contribution.from_item(kpi) if kpi else None,
-            updated_at=item.get("updated_at"),
-            version=int(item.get("version") or 0),
-            shards=ShardCounts.from_item(item["shards"]) if item.get("shards") else None,
-        )
-
-
-@dataclass(frozen=True)
-class ListedCall:
-    """A copy of a call's summary in its hotline's listing of the day (``acd-report calls``),
-    in one of the listing's shards. It leaves out the count of the call's events, which most
-    events change and nothing listed shows: the copy (a transactional put, 2 WRU) is written
-    only when a field it holds changes."""
-
-    summary: CallSummary
-    updated_at: str | None = None
-    shard: int = 0
-
-    @property
-    def listed(self) -> CallSummary:
-        return replace(self.summary, event_count=None)
-
-    def to_item(self) -> dict[str, Any]:
-        listed = self.listed.as_dict()
-        del listed["event_count"]
-        return {**listed, "kind": "call", "updated_at": self.updated_at}
-
-
-@dataclass(frozen=True)
-class CounterKey:
-    """One item of a hotline's counters: the day's (``interval`` None) or a 15-minute one, in
-    one of its shards."""
-
-    hotline: str
-    day: str
-    shard: int
-    interval: str | None = None
-
-
-@dataclass(frozen=True)
-class WaitEntry:
-    """An answered call in the wait index of its hotline's day (``interval`` None) or interval:
-    the longest wait is the index's last entry."""
-
-    hotline: str
-    day: str
-    interval: str | None
-    wait_ms: int
-    task_id: str
-    shard: int = 0  # the index is spread like the listing (ShardCounts.listing)
-
-    def to_item(self) -> dict[str, Any]:
-        return {"kind": "wait", "wait_ms": self.wait_ms, "task_id": self.task_id}
 
 
 def wait_entries(contribution: Contribution | None, task_id: str, shard: int = 0) -> list[WaitEntry]:

@@ -90,8 +90,11 @@ def _integer(text: str) -> int:
     return int(text)
 
 
+_HEX_DIGITS = frozenset("0123456789abcdefABCDEF")
+
+
 def _task_id(text: str) -> str:
-    if not 1 <= len(text) <= 24 or any(c not in "0123456789abcdefABCDEF" for c in text):
+    if not 1 <= len(text) <= 24 or not _HEX_DIGITS.issuperset(text):  # one set test, not a step a character
         raise ValueError(text)
     return text.lower()
 

@@ -34,6 +34,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from acd_hub.ports import BatchProgress
+from acd_hub.reports.freshness_notes import ShardNote
 
 # A shard with no note for this long while the consumer's other shards go on has nothing to
 # read: twice the aggregators' 60 s timeout plus their 2 s batching window (template.yaml).
@@ -70,31 +71,6 @@ class FreshnessNotes:
             return False
         self._last[progress.shard] = (now, quiet)
         return True
-
-
-@dataclass(frozen=True)
-class ShardNote:
-    """A consumer's latest noted batch of one shard, as stored."""
-
-    consumer: str
-    shard: str
-    processed_at_ms: int
-    complete_to_ms: int | None  # the newest record of its last good batch
-    pending_from_ms: int | None  # the oldest record of a batch that failed and is retried
-    behind_ms: int
-    latest_event_ms: int | None = None
-
-    @property
-    def failing(self) -> bool:
-        return self.pending_from_ms is not None
-
-    @property
-    def watermark_ms(self) -> int | None:
-        """Every record of this shard received up to then is in the reports (None: not known)."""
-        if self.pending_from_ms is not None:
-            below = self.pending_from_ms - 1
-            return below if self.complete_to_ms is None else min(self.complete_to_ms, below)
-        return self.complete_to_ms
 
 
 @dataclass(frozen=True)

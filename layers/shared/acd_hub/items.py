@@ -23,6 +23,8 @@ if TYPE_CHECKING:
     from acd_hub.unknown_parameters import UnknownParameter
 
 SCHEMA_VERSION = 1
+# json.dumps(value, sort_keys=True), its encoder made once instead of per field
+_DIGEST_JSON = json.JSONEncoder(sort_keys=True).encode
 
 
 def event_key(event: CallbackModel, params: dict[str, str]) -> str:
@@ -48,8 +50,7 @@ def content_digests(data: dict[str, Any]) -> dict[str, str]:
     fields = {name: value for name, value in data.items() if name != "extra"}
     fields.update({f"extra.{name}": value for name, value in (data.get("extra") or {}).items()})
     return {
-        name: hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()[:16]
-        for name, value in fields.items()
+        name: hashlib.sha256(_DIGEST_JSON(value).encode()).hexdigest()[:16] for name, value in fields.items()
     }
 
 

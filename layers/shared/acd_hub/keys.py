@@ -57,6 +57,8 @@ BY_CMD_DAY = "ByCmdDay"
 def iso_utc(moment: datetime) -> str:
     """``2026-11-20T09:00:00.000Z``: fixed width, so it sorts as text."""
     moment = moment.astimezone(UTC)
+    if moment.year >= 1000:  # isoformat pads years to 4 digits, strftime does not: same text here
+        return moment.isoformat(timespec="milliseconds")[:-6] + "Z"  # without "+00:00"
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 

@@ -4,7 +4,7 @@ is read from summed counters, with the unit and the words it is shown with.
 A new KPI is a row of :data:`KPIS` (and a row of :data:`COUNTERS` if it needs a sum no counter
 keeps yet) plus its test. Everything else is derived from these two tables: the call
 aggregator's contribution and the rebuild's corrections (:data:`COUNTER_NAMES`), the figures
-``acd-report`` reads (:func:`figures`, :class:`acd_cli.report_models.KpiFigures`), their
+``acd-report`` reads (:func:`figures`, :class:`acd_hub.reports.hotline_day.KpiFigures`), their
 labels and units (``acd_cli.labels``), the table columns and the CSV header.
 
 Counters are integers (counts and millisecond sums) so that adding and subtracting a call's

@@ -38,7 +38,8 @@ _UNENCODED_PLUS = re.compile(r"^ [1-9]")
 
 
 class PhoneNumber(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    # built when a number is first parsed (or a model holding one is), not at a cold start's import
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     raw: str
     e164: str | None = None

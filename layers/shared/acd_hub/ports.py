@@ -18,9 +18,12 @@ from typing import TYPE_CHECKING, Any, Protocol
 if TYPE_CHECKING:  # names in annotations only: the ingest imports this module, not the statistics
     from zoneinfo import ZoneInfo
 
-    from acd_hub.agent_stats import AgentDay, BoardEntry, Link, TalkMarker, TimelineEntry
-    from acd_hub.call_stats import CounterKey, ListedCall, ShardCounts, StoredCall, WaitEntry
+    from acd_hub.agent_stats import AgentDay, Link, TalkMarker, TimelineEntry
     from acd_hub.events import StoredEvent
+    from acd_hub.reports.board import BoardEntry
+    from acd_hub.reports.call import ListedCall, StoredCall
+    from acd_hub.reports.hotline_day import CounterKey, ShardCounts, WaitEntry
+    from acd_hub.reports.stored import Keyed
 
 # -- the events table ------------------------------------------------------------------------------
 
@@ -114,14 +117,14 @@ class CheckAgentDay:
 class Put:
     """An unconditional copy: a call in its hotline's listing, an entry of the wait index."""
 
-    report: ListedCall | WaitEntry
+    report: Keyed
 
 
 @dataclass(frozen=True)
 class Delete:
     """Drop a listing copy or wait index entry the call no longer has."""
 
-    report: ListedCall | WaitEntry
+    report: Keyed
 
 
 @dataclass(frozen=True)

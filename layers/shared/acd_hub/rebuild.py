@@ -24,7 +24,7 @@ from datetime import date, timedelta
 from typing import Any
 
 from acd_hub import agent_stats, backoff, vocabulary
-from acd_hub.agent_stats import AgentDay, BoardEntry, DayTotals, Link, TalkMarker, TimelineEntry
+from acd_hub.agent_stats import AgentDay, DayTotals, Link, TalkMarker, TimelineEntry
 from acd_hub.aggregation import (
     MAX_ATTEMPTS,
     CallStatsAggregator,
@@ -32,7 +32,7 @@ from acd_hub.aggregation import (
     shift,
     stamp,
 )
-from acd_hub.call_stats import CounterKey, ListedCall, ShardCounts, WaitEntry, wait_entries
+from acd_hub.call_stats import wait_entries
 from acd_hub.events import CALL_CMDS, StoredEvent
 from acd_hub.kpis import COUNTER_NAMES
 from acd_hub.ports import (
@@ -48,6 +48,9 @@ from acd_hub.ports import (
     ReportsStore,
     ReportWrite,
 )
+from acd_hub.reports.board import BoardEntry
+from acd_hub.reports.call import ListedCall
+from acd_hub.reports.hotline_day import CounterKey, ShardCounts, WaitEntry
 from acd_hub.settings import HubSettings
 from acd_hub.times import Clock, utc_now
 

@@ -1,8 +1,12 @@
-"""The reports table: its keys, its queries and its codec, and the translation of the domain's
-report writes (:mod:`acd_hub.ports`) into DynamoDB requests.
+"""The reports table: the translation of the domain's report writes (:mod:`acd_hub.ports`)
+into DynamoDB requests, and the live path's and the rebuild's reads. Each report's key and
+attributes are declared where the report is (the catalogue, :mod:`acd_hub.reports`; the
+agent's own items in :mod:`acd_hub.agent_stats`); its attributes go through the one codec
+(:func:`acd_hub.reports.stored.attributes` and :func:`~acd_hub.reports.stored.report_of`) and
+on the wire through boto3's ``TypeSerializer``.
 
-Keys (``pk`` / ``sk``). No item grows with the day: one item per agent state
-change, one per call, counters per 15 minutes.
+Keys (``pk`` / ``sk``), all reports together. No item grows with the day: one item per agent
+state change, one per call, counters per 15 minutes.
 
 ==========================================  ================================  =====================
 item                                        pk                                sk
@@ -50,17 +54,13 @@ that are stored (a call summary's durations in seconds with three decimals) go t
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from acd_hub import keys
 from acd_hub.adapters.dynamodb import Key, Table, translated, wire_key
-from acd_hub.agent_stats import AgentDay, BoardEntry, Link, TalkMarker, TimelineEntry
-from acd_hub.call_stats import CallSummary, CounterKey, ListedCall, StoredCall, WaitEntry
-from acd_hub.freshness import ShardNote
+from acd_hub.agent_stats import AgentDay, Link, TalkMarker, TimelineEntry
 from acd_hub.kpis import COUNTER_NAMES
 from acd_hub.ports import (
     AddCounters,
@@ -81,6 +81,26 @@ from acd_hub.ports import (
     ReportWrite,
     Throttled,
 )
+from acd_hub.reports import board
+from acd_hub.reports.board import BoardEntry, board_key
+from acd_hub.reports.call import ListedCall, StoredCall, summary_key
+from acd_hub.reports.freshness_notes import note_attributes, note_key
+from acd_hub.reports.hotline_day import (
+    KPI_DAY_SK,
+    CounterKey,
+    WaitEntry,
+    counter_attributes,
+    counter_key,
+    counters_of,
+    day_hotline_attributes,
+    day_hotline_key,
+    kpi_pk,
+    listing_pk,
+    recorded_shards,
+    shards_key,
+    wait_pk,
+)
+from acd_hub.reports.stored import Keyed, attributes, report_of
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -89,7 +109,9 @@ if TYPE_CHECKING:
 # CancellationReason codes).
 THROTTLED_REASONS = frozenset({"ThrottlingError", "ProvisionedThroughputExceeded"})
 
-Report = TimelineEntry | TalkMarker | BoardEntry | AgentDay | StoredCall | ListedCall | WaitEntry
+# The agent's own reports and the board's entry are placed here (the entry by the board's shard
+# count); every other report knows its key (the catalogue's, acd_hub.reports).
+Report = TimelineEntry | TalkMarker | BoardEntry | AgentDay | Keyed
 
 
 def agent_day_key(agent: str, day: str) -> Key:
@@ -103,99 +125,6 @@ def timeline_pk(agent: str, day: str) -> str:
 def talk_key(agent: str, day: str, task_id: str) -> Key:
     # sorts after every IV# item, so "the interval before X" never meets one
     return timeline_pk(agent, day), f"TALK#{task_id}"
-
-
-def board_pk(shard: int) -> str:
-    return f"BOARD#{shard}"
-
-
-def board_key(agent: str, shards: int) -> Key:
-    return board_pk(keys.shard_of(agent, shards)), f"AGENT#{agent}"
-
-
-def call_summary_key(task_id: str) -> Key:
-    return keys.call_pk(task_id), "SUMMARY"
-
-
-def _sharded(pk: str, shard: int) -> str:
-    return pk if shard == 0 else f"{pk}#{shard}"
-
-
-def calls_pk(hotline: object, day: str, shard: int = 0) -> str:
-    return _sharded(f"CALLS#{hotline if hotline is not None else 'none'}#{day}", shard)
-
-
-def listing_key(listed: ListedCall) -> Key:
-    summary = listed.summary
-    return calls_pk(summary.hotline, str(summary.day), listed.shard), f"{summary.started}#{summary.task_id}"
-
-
-SHARDS_SK = "SHARDS"
-BOARD_SHARDS_KEY: Key = ("SHARDS#BOARD", SHARDS_SK)
-
-
-def shards_key(hotline: object, day: str) -> Key:
-    return f"SHARDS#{hotline}#{day}", SHARDS_SK
-
-
-def kpi_pk(hotline: object, day: str, shard: int) -> str:
-    return f"KPI#{hotline}#{day}#{shard}"
-
-
-KPI_DAY_SK = "DAY"
-
-
-def day_hotlines_pk(day: str) -> str:
-    return f"HOTLINES#{day}"
-
-
-def day_hotline_key(hotline: object, day: str) -> Key:
-    return day_hotlines_pk(day), str(hotline)
-
-
-def kpi_interval_sk(interval: str) -> str:
-    return f"IV#{interval}"
-
-
-def counter_key(key: CounterKey) -> Key:
-    sk = KPI_DAY_SK if key.interval is None else kpi_interval_sk(key.interval)
-    return kpi_pk(key.hotline, key.day, key.shard), sk
-
-
-def wait_pk(hotline: object, day: str, interval: str | None = None, shard: int = 0) -> str:
-    return _sharded(
-        f"WAIT#{hotline}#{day}" if interval is None else f"WAIT#{hotline}#{day}#{interval}", shard
-    )
-
-
-def wait_sk(wait_ms: int, task_id: str) -> str:
-    return f"{wait_ms:012d}#{task_id}"
-
-
-FRESHNESS_PK = "FRESHNESS"
-
-
-def freshness_key(consumer: str, shard: str) -> Key:
-    """One item per consumer and stream shard (just the consumer when the shard is unnamed)."""
-    return (FRESHNESS_PK, f"{consumer}#{shard}" if shard else consumer)
-
-
-def shard_note(item: Mapping[str, Any]) -> ShardNote:
-    """A ``FRESHNESS`` item as the consumer noted it."""
-
-    def whole(name: str) -> int | None:
-        value = item.get(name)
-        return None if value is None else int(value)
-
-    return ShardNote(
-        consumer=str(item.get("consumer") or item["sk"]),
-        shard=str(item.get("shard") or ""),
-        processed_at_ms=int(item.get("processed_at_ms") or 0),
-        complete_to_ms=whole("complete_to_ms"),
-        pending_from_ms=whole("pending_from_ms"),
-        behind_ms=int(item.get("behind_ms") or 0),
-        latest_event_ms=whole("latest_event_ms"),
-    )
 
 
 def _decimals(value: Any) -> Any:
@@ -232,18 +161,15 @@ class ReportsTable(Table):
                 return board_key(str(agent), self.board_shards)
             case AgentDay(agent=agent, day=day):
                 return agent_day_key(agent, day)
-            case StoredCall(summary=summary):
-                return call_summary_key(summary.task_id)
-            case ListedCall():
-                return listing_key(report)
-            case WaitEntry():
-                return wait_pk(report.hotline, report.day, report.interval, report.shard), wait_sk(
-                    report.wait_ms, report.task_id
-                )
+        return report.key()
 
     def item_of(self, report: Report) -> dict[str, Any]:
         pk, sk = self.key_of(report)
-        return {"pk": pk, "sk": sk, **report.to_item()}
+        match report:
+            case TimelineEntry() | TalkMarker() | AgentDay():
+                # the agent's own items keep their hand codec until their items change
+                return {"pk": pk, "sk": sk, **report.to_item()}
+        return {"pk": pk, "sk": sk, **attributes(report)}
 
     # -- the live path's reads (strongly consistent) --
 
@@ -256,7 +182,7 @@ class ReportsTable(Table):
         read = {day: found.get(agent_day_key(agent, day)) for day in days}
         days_read = {day: None if item is None else AgentDay.from_item(item) for day, item in read.items()}
         entry = found.get(board)
-        return days_read, None if entry is None else BoardEntry.from_item(entry)
+        return days_read, None if entry is None else report_of(BoardEntry, entry)
 
     def link_before(self, agent: str, day: str, sort_key: str) -> Link | None:
         # nothing in a timeline partition sorts before "IV#" (the TALK# markers sort after)
@@ -267,13 +193,13 @@ class ReportsTable(Table):
         return None
 
     def calls(self, task_ids: Sequence[str]) -> dict[str, StoredCall]:
-        wanted = {call_summary_key(task): task for task in task_ids}
+        wanted = {summary_key(task): task for task in task_ids}
         found = self.get_many(list(wanted))
-        return {wanted[key]: StoredCall.from_item(item) for key, item in found.items()}
+        return {wanted[key]: report_of(StoredCall, item) for key, item in found.items()}
 
     def call(self, task_id: str) -> StoredCall | None:
-        item = self.get(call_summary_key(task_id))
-        return None if item is None else StoredCall.from_item(item)
+        item = self.get(summary_key(task_id))
+        return None if item is None else report_of(StoredCall, item)
 
     # -- writes --
 
@@ -309,7 +235,7 @@ class ReportsTable(Table):
             if not self._board_recorded:
                 self.client.update_item(
                     TableName=self.name,
-                    Key=wire_key(BOARD_SHARDS_KEY),
+                    Key=wire_key(board.SHARDS_KEY),
                     UpdateExpression="SET #kind = :kind ADD #board :board",
                     ExpressionAttributeNames={"#kind": "kind", "#board": "board_shards"},
                     ExpressionAttributeValues=self.encode({":kind": "shards", ":board": {self.board_shards}}),
@@ -379,17 +305,8 @@ class ReportsTable(Table):
         """A transaction item of a hotline day's own reports: its counters, shard counts, listing."""
         match write:
             case AddCounters(key=key, deltas=deltas, sl_seconds=sl_seconds, updated_at=stamp):
-                fields: dict[str, Any] = (
-                    {
-                        "kind": "kpi_counters",
-                        "hotline": key.hotline,
-                        "date": key.day,
-                        "sl_seconds": sl_seconds,
-                    }
-                    if key.interval is None
-                    else {"kind": "kpi_counters", "start": key.interval}
-                )
-                return self._update(counter_key(key), *_set_and_add({**fields, "updated_at": stamp}, deltas))
+                fields = {**counter_attributes(key, sl_seconds), "updated_at": stamp}
+                return self._update(counter_key(key), *_set_and_add(fields, deltas))
             case CorrectCounters(key=key, deltas=deltas, read=read):
                 expression, names, values = _set_and_add({}, deltas)
                 condition, check_names, check_values = _counters_hold(read)
@@ -414,12 +331,8 @@ class ReportsTable(Table):
                 )
             case ListHotlineDay(hotline=hotline, day=day):
                 # an update, not a put: idempotent, and never a conflict over what it holds
-                return self._update(
-                    day_hotline_key(hotline, day),
-                    "SET #kind = :kind, #hotline = :hotline, #date = :date",
-                    {"#kind": "kind", "#hotline": "hotline", "#date": "date"},
-                    {":kind": "day_hotline", ":hotline": hotline, ":date": day},
-                )
+                fields = day_hotline_attributes(hotline, day)
+                return self._update(day_hotline_key(hotline, day), *_set_and_add(fields, {}))
         raise TypeError(f"not a hotline day write: {write!r}")
 
     def _condition(
@@ -457,14 +370,13 @@ class ReportsTable(Table):
         """How far a stream consumer has got on one shard (folded by ``acd-report`` into the
         reports' freshness, :mod:`acd_hub.freshness`). A good batch clears the shard's pending
         mark; a failed one keeps the last good watermark."""
-        figures = {name: value for name, value in asdict(progress).items() if value is not None}
-        expression, names, values = _set_and_add({"kind": "freshness", "consumer": consumer, **figures}, {})
+        expression, names, values = _set_and_add(note_attributes(consumer, progress), {})
         if progress.pending_from_ms is None:
             names["#pending"] = "pending_from_ms"
             expression += " REMOVE #pending"
         self.client.update_item(
             TableName=self.name,
-            Key=wire_key(freshness_key(consumer, progress.shard)),
+            Key=wire_key(note_key(consumer, progress.shard)),
             UpdateExpression=expression,
             ExpressionAttributeNames=names,
             ExpressionAttributeValues=self.encode(values),
@@ -487,26 +399,16 @@ class ReportsTable(Table):
 
     def board_entry(self, agent: str) -> BoardEntry | None:
         item = self.get(board_key(agent, self.board_shards))
-        return None if item is None else BoardEntry.from_item(item)
+        return None if item is None else report_of(BoardEntry, item)
 
     def shard_counts(self, hotline: str, day: str) -> tuple[set[int], set[int]] | None:
-        item = self.get(shards_key(hotline, day))
-        if item is None:
-            return None
-        return {int(n) for n in item.get("kpi_shards") or ()}, {
-            int(n) for n in item.get("listing_shards") or ()
-        }
-
-    def board_shard_counts(self) -> set[int]:
-        # a Query of its one-item partition: the board's reads are all Query (eventually consistent)
-        item = next(self.query(BOARD_SHARDS_KEY[0], limit=1), None)
-        return set() if item is None else {int(n) for n in item.get("board_shards") or ()}
+        return recorded_shards(self.get(shards_key(hotline, day)))
 
     def listed_calls(self, hotline: str, day: str, shards: int) -> list[ListedCall]:
         return [
-            ListedCall(CallSummary.from_item(item), item.get("updated_at"), shard)
+            report_of(ListedCall, item, shard=shard)
             for shard in range(shards)
-            for item in self.query(calls_pk(hotline, day, shard), consistent=True)
+            for item in self.query(listing_pk(hotline, day, shard), consistent=True)
             if item.get("kind") == "call"
         ]
 
@@ -514,13 +416,13 @@ class ReportsTable(Table):
         found = {}
         for item in self.query(kpi_pk(hotline, day, shard), consistent=True):
             interval = None if item["sk"] == KPI_DAY_SK else str(item["sk"]).removeprefix("IV#")
-            counters = {name: int(item[name]) for name in COUNTER_NAMES if item.get(name)}
-            found[CounterKey(hotline, day, shard, interval)] = counters
+            found[CounterKey(hotline, day, shard, interval)] = counters_of(item)
         return found
 
     def waits(self, hotline: str, day: str, interval: str | None, shards: int) -> set[WaitEntry]:
+        where = {"hotline": hotline, "day": day, "interval": interval}
         return {
-            WaitEntry(hotline, day, interval, int(item["wait_ms"]), str(item["task_id"]), shard)
+            report_of(WaitEntry, item, **where, shard=shard)
             for shard in range(shards)
             for item in self.query(wait_pk(hotline, day, interval, shard), consistent=True)
         }

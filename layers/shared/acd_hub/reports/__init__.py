@@ -1,0 +1,14 @@
+"""The report catalogue: one module per stored report, each with its dataclass, its key, how
+its fields are stored (declared on the fields, :mod:`acd_hub.reports.stored`) and the reads
+``acd-report``, the day report and the wallboard make of it.
+
+* :mod:`~acd_hub.reports.call`: a call's summary and its copy in its hotline's listing;
+* :mod:`~acd_hub.reports.hotline_day`: a hotline day's KPI counters, wait index, shard counts
+  and the day's listing of hotlines;
+* :mod:`~acd_hub.reports.board`: the live board;
+* :mod:`~acd_hub.reports.freshness_notes`: the stream consumers' notes of their progress.
+
+The agent's day and timeline items are still in :mod:`acd_hub.agent_stats`, with their own
+codec. What computes a report is apart (:mod:`acd_hub.call_stats`, :mod:`acd_hub.agent_stats`,
+the aggregators); the reports table's adapter writes and reads the items.
+"""

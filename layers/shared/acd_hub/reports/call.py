@@ -1,0 +1,138 @@
+"""A call: its summary (``acd-report call``), with the share of its hotline's KPIs its counters
+hold, and its copy in its hotline's listing of the day (``acd-report calls``).
+
+==========================================  ================================  =====================
+item                                        pk                                sk
+==========================================  ================================  =====================
+call summary (+ its KPI contribution)       ``CALL#<taskid>``                 ``SUMMARY``
+calls of a hotline's day (listing, shard)   ``CALLS#<hotline>#<day>[#<s>]``   ``<started>#<taskid>``
+==========================================  ================================  =====================
+
+The summary is computed from the call's events by :func:`acd_hub.call_stats.call_summary`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any, ClassVar
+
+from acd_hub import keys
+from acd_hub.reports.hotline_day import ShardCounts, listing_pk
+from acd_hub.reports.stored import Key, ReportItems, attribute, attributes, report_of
+
+
+@dataclass(frozen=True)
+class CallSummary:
+    """One call as ``acd-report call`` shows it; ``day`` and ``interval`` (where it counts) only
+    once its start is known."""
+
+    task_id: str
+    direction: str
+    hotline: int | None
+    group: int | None
+    agents: list[str]
+    started: str | None
+    answered: str | None
+    ended: str | None
+    wait_s: int | float | None
+    talk_s: int | float | None
+    hold_s: int | float | None
+    acw_s: int | float | None
+    outcome: str
+    recorded: bool
+    classification: str | None
+    started_ms: int | None
+    event_count: int | None  # None in a listing copy, which leaves it out (see ListedCall)
+    day: str | None = field(default=None, metadata=attribute(omit="none"))
+    interval: str | None = field(default=None, metadata=attribute(omit="none"))
+    # What makes a duration unknown: events whose times contradict their order (PROBLEMS).
+    problems: list[str] = field(default_factory=list, metadata=attribute(omit="empty"))
+    # agents reached beyond the MAX_CALL_AGENTS listed
+    more_agents: int = field(default=0, metadata=attribute(omit="empty"))
+
+    def as_dict(self) -> dict[str, Any]:
+        return attributes(self)
+
+    @property
+    def listing_place(self) -> tuple[str, str, str, str] | None:
+        """Where the call stands in its hotline's listing of the day (by start); None until its
+        start is known."""
+        if not self.started or not self.day:
+            return None
+        return ("none" if self.hotline is None else str(self.hotline), self.day, self.started, self.task_id)
+
+
+@dataclass(frozen=True)
+class Contribution:
+    """A call's share of its hotline's KPIs: where it counts and what (non-zero counters)."""
+
+    hotline: str
+    day: str
+    interval: str
+    counters: dict[str, int]
+    wait_ms: int | None = None
+
+
+@dataclass(frozen=True)
+class StoredCall:
+    """A call summary as stored: with the contribution its counters hold, the shard counts its
+    reports were written with (None: stored before they were recorded), and a version (the
+    one read: 0 if stored before items carried one, None if not stored)."""
+
+    KIND: ClassVar[str] = "call"
+
+    summary: CallSummary = field(metadata=attribute(inline=True))
+    contribution: Contribution | None = field(metadata=attribute(name="kpi"))
+    updated_at: str | None = None
+    version: int | None = field(default=None, metadata=attribute(omit="none", absent=0))
+    shards: ShardCounts | None = field(default=None, metadata=attribute(omit="none"))
+
+    def written(self, stamp: str) -> StoredCall:
+        return replace(self, updated_at=stamp, version=(self.version or 0) + 1)
+
+    def key(self) -> Key:
+        return summary_key(self.summary.task_id)
+
+
+def summary_key(task_id: str) -> Key:
+    return keys.call_pk(task_id), "SUMMARY"
+
+
+@dataclass(frozen=True)
+class ListedCall:
+    """A copy of a call's summary in its hotline's listing of the day (``acd-report calls``),
+    in one of the listing's shards. It leaves out the count of the call's events, which most
+    events change and nothing listed shows: the copy (a transactional put, 2 WRU) is written
+    only when a field it holds changes."""
+
+    KIND: ClassVar[str] = "call"
+
+    summary: CallSummary = field(metadata=attribute(inline=True, leave_out=("event_count",)))
+    updated_at: str | None = None
+    shard: int = field(default=0, metadata=attribute(omit="always"))
+
+    @property
+    def listed(self) -> CallSummary:
+        return replace(self.summary, event_count=None)
+
+    def key(self) -> Key:
+        summary = self.summary
+        return listing_pk(
+            summary.hotline, str(summary.day), self.shard
+        ), f"{summary.started}#{summary.task_id}"
+
+
+# -- what acd-report, the day report and the wallboard read ------------------------------------
+
+
+def summary(reports: ReportItems, task_id: str) -> CallSummary | None:
+    """One call's summary; None before the aggregator has seen it."""
+    item = reports.item(summary_key(task_id))
+    return report_of(CallSummary, item) if item is not None and item.get("kind") == "call" else None
+
+
+def listing(reports: ReportItems, hotline: str, day: str, shards: int) -> list[CallSummary]:
+    """The summaries of the calls a hotline got on a day (its listing's ``shards``), by start."""
+    items = reports.partitions([listing_pk(hotline, day, shard) for shard in range(shards)])
+    summaries = [report_of(CallSummary, item) for item in items if item.get("kind") == "call"]
+    return sorted(summaries, key=lambda s: (str(s.started or ""), s.task_id))
