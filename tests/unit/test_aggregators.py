@@ -4,6 +4,7 @@ as stream batches the way Lambda delivers them, reports read back."""
 from __future__ import annotations
 
 import random
+import threading
 from dataclasses import replace
 from typing import Any
 
@@ -191,3 +192,40 @@ def test_a_state_arriving_late_before_a_later_wrap_up_converges(aws: Any) -> Non
     Rebuilder(harness.log, harness.reports, harness.settings).days(["2025-11-20"])
     rebuilt = read_reports(harness)
     assert (live["call"].acw_s, rebuilt["call"].acw_s) == (0, 0)
+
+
+def test_a_shuffled_batchs_neighbour_reads_run_side_by_side_and_tell_what_each_would(
+    aws: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """CallStats asks, for each agent state, which of its agent's calls it touches (the state
+    before it and the wrap-up after it). A shuffled batch's states are too far apart for one read
+    of the stretch between them: their neighbours are read ahead, several at a time. What each
+    state touches must be what it finds reading on its own."""
+    create_tables(aws)
+    harness = Harness(aws)
+    day = []
+    for hour in range(8, 18):
+        task = f"d1a1{hour:02}"
+        day += [
+            agent_state(f"2025-11-20 {hour:02}:00:00", "online"),
+            agent_state(f"2025-11-20 {hour:02}:10:00", "alerting", taskid=task, hotlineid="501"),
+            agent_state(f"2025-11-20 {hour:02}:10:05", "connected", taskid=task, hotlineid="501"),
+            agent_state(f"2025-11-20 {hour:02}:20:00", "working", taskid=task),
+            agent_state(f"2025-11-20 {hour:02}:25:00", "paused", **{"pause-reason": "Kaffee"}),
+        ]
+    items = [harness.store_event(params) for params in day]
+    batch = random.Random(7).sample(items, 12)  # a dozen of a day of 50, far apart
+    reading: set[str] = set()
+    read_before = harness.log.agent_before
+
+    def agent_before(*args: Any) -> Any:
+        reading.add(threading.current_thread().name)
+        return read_before(*args)
+
+    monkeypatch.setattr(harness.log, "agent_before", agent_before)
+    read_ahead = harness.calls()
+    read_ahead.prepare(batch)
+    assert len(reading) > 1, "the neighbours were read one after another"
+    on_their_own = harness.calls()
+    assert [read_ahead.touched(item) for item in batch] == [on_their_own.touched(item) for item in batch]
+    assert any(Call(f"d1a1{hour:02}") in read_ahead.touched(item) for item in batch for hour in range(8, 18))

@@ -68,6 +68,9 @@ from acd_hub.settings import HubSettings
 from acd_hub.times import Clock, utc_now
 
 MAX_ATTEMPTS = 8
+# CallStats reads an agent state's neighbours this many at a time (within boto3's 10 pooled
+# connections, which the AgentStats thread shares).
+NEIGHBOUR_READERS = 6
 
 
 class Aggregator(Protocol):
@@ -570,8 +573,8 @@ class CallStatsAggregator(_Aggregating):
         super().__init__(reports, settings, clock)
         self._log = log
         # an agent state's previous and following stored events, read ahead for a batch (prepare)
-        self._previous: dict[str, StoredEvent] = {}
-        self._following: dict[str, StoredEvent] = {}
+        self._previous: dict[str, StoredEvent | None] = {}
+        self._following: dict[str, StoredEvent | None] = {}
         # the shard counts this one writes with, and the hotline days it has recorded them for
         self._shards = ShardCounts(settings.kpi_shards, settings.listing_shards)
         self._recorded: set[RecordShards] = set()
@@ -583,8 +586,13 @@ class CallStatsAggregator(_Aggregating):
         the wrap-up that follows it (:meth:`touched`). For an agent's events of one day in this
         batch, one read of the stored events between the first and the last tells that for all
         but the first and the last (if few others lie between them: at most twice the batch's,
-        so the read stays bounded; else each event asks on its own)."""
-        self._previous, self._following = {}, {}
+        so the read stays bounded). The neighbours that read does not tell (a shuffled batch's,
+        the first's and the last's) are read here too, one query each as :meth:`touched` would,
+        but side by side (``NEIGHBOUR_READERS`` at a time): the same reads and read units, and
+        a batch no longer waits for them one after another."""
+        previous: dict[str, StoredEvent | None] = {}
+        following: dict[str, StoredEvent | None] = {}
+        self._previous, self._following = previous, following
         by_agent_day: dict[tuple[str, str], set[str]] = {}
         for item in items:
             if item.get("cmd") == "agentstate" and item.get("agent") and item.get("sk") and item.get("day"):
@@ -597,8 +605,37 @@ class CallStatsAggregator(_Aggregating):
             if len(window) > most:
                 continue
             for (before, before_sk), (after, after_sk) in itertools.pairwise(window):
-                self._previous[after_sk] = before
-                self._following[before_sk] = after
+                previous[after_sk] = before
+                following[before_sk] = after
+        wanted = [
+            (side, agent, day, sort_key)
+            for (agent, day), sort_keys in by_agent_day.items()
+            for sort_key in sorted(sort_keys)
+            for side, known in ((-1, previous), (1, following))
+            if sort_key not in known
+        ]
+        shares = [wanted[start::NEIGHBOUR_READERS] for start in range(min(NEIGHBOUR_READERS, len(wanted)))]
+        for share, found in zip(
+            shares,
+            concurrency.side_by_side([functools.partial(self._read_neighbours, share) for share in shares]),
+            strict=True,
+        ):
+            for (side, _agent, _day, sort_key), event in zip(share, found, strict=True):
+                (previous if side < 0 else following)[sort_key] = event
+
+    def _read_neighbours(self, wanted: list[tuple[int, str, str, str]]) -> list[StoredEvent | None]:
+        return [self._neighbour(side, agent, day, sort_key) for side, agent, day, sort_key in wanted]
+
+    def _neighbour(self, side: int, agent: str, day: str, sort_key: str) -> StoredEvent | None:
+        """The agent's stored event just before (``side`` -1) or after (1) ``sort_key``, on its
+        day or at the edge of the day beside it."""
+        if side < 0:
+            return self._log.agent_before(agent, day, sort_key) or self._log.agent_edge(
+                agent, shift(day, -1), last=True
+            )
+        return self._log.agent_after(agent, day, sort_key) or self._log.agent_edge(
+            agent, shift(day, 1), last=False
+        )
 
     def touched(self, item: dict[str, Any]) -> set[Hashable]:
         cmd, task = item.get("cmd"), item.get("task_id")
@@ -611,20 +648,18 @@ class CallStatsAggregator(_Aggregating):
             calls.add(Call(str(task)))
         # This event may close the agent's after-call work of the call before it.
         agent, day, sort_key = str(item["agent"]), str(item["day"]), str(item["sk"])
-        previous = self._previous.get(sort_key)
-        if previous is None:
-            previous = self._log.agent_before(agent, day, sort_key) or self._log.agent_edge(
-                agent, shift(day, -1), last=True
-            )
+        if sort_key in self._previous:
+            previous = self._previous[sort_key]
+        else:
+            previous = self._neighbour(-1, agent, day, sort_key)
         if previous and previous.task_id and previous.state in vocabulary.WORK_STATES:
             calls.add(Call(previous.task_id))
         # A call's after-call work is its agent's wrap-up right after it (``_agent_events``):
         # a state landing between a call's end and a wrap-up of it cuts that wrap-up off.
-        following = self._following.get(sort_key)
-        if following is None:
-            following = self._log.agent_after(agent, day, sort_key) or self._log.agent_edge(
-                agent, shift(day, 1), last=False
-            )
+        if sort_key in self._following:
+            following = self._following[sort_key]
+        else:
+            following = self._neighbour(1, agent, day, sort_key)
         if following and following.task_id and following.state in vocabulary.WORK_STATES:
             calls.add(Call(following.task_id))
         return calls
