@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from acd_cli.reporting import ReportQueries
+from acd_hub import aggregation
 from acd_hub.aggregation import Call, aggregate_batch
 from acd_hub.rebuild import Rebuilder
 from tests.support import Harness, agent_state, call_event
@@ -132,7 +133,9 @@ def test_an_aggregator_dying_mid_batch_then_replayed_leaves_reports_unchanged(
     harness = Harness(aws)
     items = [harness.store_event(p) for p in params]
     # The store dies after a few report transactions: the agent's first events applied, the
-    # rest and the call not.
+    # rest and the call not. An agent's events of a batch are one transaction while they fit:
+    # here one does (three agent days around it, and at most three items per event).
+    monkeypatch.setattr(aggregation, "MAX_TRANSACTION_ITEMS", 6)
     real_commit = type(harness.reports).commit
     writes = {"left": 3}
 

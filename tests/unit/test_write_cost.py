@@ -4,6 +4,8 @@ call listing written only when a listed field changes, the board outside the tra
 
 from __future__ import annotations
 
+import random
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from acd_cli.reporting import ReportQueries
@@ -11,7 +13,8 @@ from acd_hub.agent_stats import BoardEntry
 from acd_hub.call_stats import ListedCall
 from acd_hub.freshness import FreshnessNotes
 from acd_hub.ports import BatchProgress, CheckAgentDay, Put
-from tests.support import Harness, agent_state, call_event
+from acd_hub.rebuild import Rebuilder, days_between
+from tests.support import Harness, agent_state, call_event, every_report
 
 
 def checked_days(memory_dynamodb: Any, second: dict[str, str]) -> list[str]:
@@ -107,3 +110,71 @@ def test_the_board_is_one_plain_conditional_put_outside_the_agents_transaction(m
     assert harness.run(harness.agents(), [earlier]) == {"batchItemFailures": []}
     (entry,) = ReportQueries(memory_dynamodb, harness.settings.reports_table, 8).board()
     assert (entry.state, entry.pause_reason) == ("paused", "Kaffee")
+
+
+def dialer_states(count: int, seed: int) -> list[dict[str, str]]:
+    """A dialer agent's states every 10 s (talking on its own calls, a pause now and then),
+    shuffled as the ACD's retries and parallel connections deliver them."""
+    begin = datetime(2025, 11, 20, 7, tzinfo=UTC)
+    cycle = ("online", "outconnect", "outworking")
+    sent = []
+    for number in range(count):
+        state = "paused" if number % 17 == 16 else cycle[number % 3]
+        extra = {"taskid": f"d1a1{number // 3:06x}"} if state != "online" and state != "paused" else {}
+        if state == "paused":
+            extra["pause-reason"] = "Kaffee"
+        at = (begin + timedelta(seconds=10 * number)).strftime("%Y-%m-%d %H:%M:%S")
+        sent.append(agent_state(at, state, **extra))
+    random.Random(seed).shuffle(sent)
+    return sent
+
+
+def agent_commits(harness: Harness, batches: list[list[dict[str, Any]]]) -> list[list[Any]]:
+    """The agent aggregator's transactions over these stream batches."""
+    commits: list[list[Any]] = []
+    real = harness.reports.commit
+
+    def recorded(writes: Any) -> None:
+        commits.append(list(writes))
+        real(writes)
+
+    harness.reports.commit = recorded  # type: ignore[method-assign]
+    for batch in batches:
+        assert harness.run(harness.agents(), batch) == {"batchItemFailures": []}
+    harness.reports.commit = real  # type: ignore[method-assign]
+    return commits
+
+
+def assert_equal_to_a_rebuild(harness: Harness, sent: list[dict[str, str]]) -> None:
+    day = date(2025, 11, 20)
+    shown = every_report(harness, sent, day)
+    days = days_between((day - timedelta(days=2)).isoformat(), (day + timedelta(days=2)).isoformat())
+    summary = Rebuilder(harness.log, harness.reports, harness.settings).days(days)
+    assert (summary.items_written, summary.items_deleted) == (0, 0), "the timeline was already right"
+    assert every_report(harness, sent, day) == shown, "the live reports equal the rebuild's"
+
+
+def test_an_agents_events_of_one_batch_are_one_transaction(memory_dynamodb: Any) -> None:
+    """The dialer's case (issue 15): an agent's shuffled states of one batch, inserted one after
+    another into its chain, written as one transaction (each item once), not one per state."""
+    harness = Harness(memory_dynamodb)
+    sent = dialer_states(90, seed=15)
+    items = [harness.store_event(p) for p in sent]
+    commits = agent_commits(harness, [items[:30], items[30:60], items[60:]])
+    assert len(commits) == 3, "one transaction per agent and batch"
+    for writes in commits:
+        places = [repr(w) for w in writes]
+        assert len(places) == len(set(places))
+    assert_equal_to_a_rebuild(harness, sent)
+
+
+def test_an_agents_batch_over_a_transactions_100_items_is_split(memory_dynamodb: Any) -> None:
+    """DynamoDB takes at most 100 items in one transaction: a batch of 100 states of one agent
+    (a timeline entry each, relinked neighbours, talk markers, agent days) takes several."""
+    harness = Harness(memory_dynamodb)
+    sent = dialer_states(200, seed=16)
+    items = [harness.store_event(p) for p in sent]
+    commits = agent_commits(harness, [items[:100], items[100:]])
+    assert len(commits) > 2
+    assert max(len(writes) for writes in commits) <= 100
+    assert_equal_to_a_rebuild(harness, sent)
