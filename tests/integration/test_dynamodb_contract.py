@@ -188,6 +188,35 @@ def test_an_update_may_create_its_item_and_a_condition_may_forbid_it(db: Any) ->
     assert "Item" not in db.get_item(TableName=REPORTS, Key=key("absent"), ConsistentRead=True)
 
 
+def test_a_number_set_grows_by_add_and_a_condition_may_count_it(db: Any) -> None:
+    """The shard counts recorded with a hotline day (a number set, ``ADD``: a union) and the
+    rebuild's check that none was recorded since it read them (``size``)."""
+    for count in ("4", "4", "8"):
+        db.update_item(
+            TableName=REPORTS,
+            Key=key("shards"),
+            UpdateExpression="ADD #s :s",
+            ExpressionAttributeNames={"#s": "listing_shards"},
+            ExpressionAttributeValues={":s": {"NS": [count]}},
+        )
+    stored = db.get_item(TableName=REPORTS, Key=key("shards"), ConsistentRead=True)["Item"]
+    assert sorted(stored["listing_shards"]["NS"]) == ["4", "8"]
+
+    def check(size: str) -> dict[str, Any]:
+        return {"ConditionCheck": {"TableName": REPORTS, "Key": key("shards"),
+                                   "ConditionExpression": "attribute_exists(pk) AND size(#s) = :n",
+                                   "ExpressionAttributeNames": {"#s": "listing_shards"},
+                                   "ExpressionAttributeValues": {":n": {"N": size}}}}  # fmt: skip
+
+    put = {"Put": {"TableName": REPORTS, "Item": {**key("corrected"), "v": {"N": "1"}}}}
+    with pytest.raises(ClientError) as cancelled:
+        db.transact_write_items(TransactItems=[check("1"), put])
+    reasons = [r["Code"] for r in cancelled.value.response["CancellationReasons"]]  # type: ignore[typeddict-item]
+    assert reasons == ["ConditionalCheckFailed", "None"]
+    db.transact_write_items(TransactItems=[check("2"), put])
+    assert "Item" in db.get_item(TableName=REPORTS, Key=key("corrected"), ConsistentRead=True)
+
+
 # -- transactions ----------------------------------------------------------------------------------
 
 

@@ -17,7 +17,9 @@ from acd_cli.reporting import ReportQueries
 from acd_devkit.template import dynamodb_tables, load_template
 from acd_hub.adapters.dynamodb import wire_key
 from acd_hub.adapters.reports_table import counter_key
+from acd_hub.aggregation import CallStatsAggregator
 from acd_hub.call_stats import CounterKey
+from acd_hub.keys import shard_of
 from acd_hub.rebuild import Rebuilder, days_between
 from acd_hub.settings import HubSettings
 from tests.support import DAYS, REPORT_ZONE, Harness, call_event, every_report, local_text, random_day
@@ -189,3 +191,52 @@ def test_a_call_counted_while_the_rebuild_reads_the_hotline_day_is_not_subtracte
     kpis = queries.kpis("501", "2025-11-20")
     assert kpis is not None
     assert kpis.day.offered == 2
+
+
+def test_a_shard_count_recorded_during_the_rebuilds_correction_is_not_overwritten(tables: Any) -> None:
+    """The rebuild computes its correction over the shards the recorded counts name. A writer
+    with another listing count that moves a call's listing and wait entries to a shard the
+    rebuild did not read, between the rebuild's reads and its correcting transaction, touches
+    no counter the rebuild read: only the recorded counts tell. The correction must not put
+    the call's waits back where they no longer are (a call twice in the wait index)."""
+    harness = Harness(tables)
+    day = "2025-11-20"
+    old, new = harness.settings.listing_shards, 2 * harness.settings.listing_shards
+    task = next(t for t in (f"5ead{n:04x}" for n in range(100)) if shard_of(t, old) != shard_of(t, new))
+    answered = [
+        call_event(f"{day} 09:00:00", "CallStart", mode="0", hotlineid="501", taskid=task),
+        call_event(f"{day} 09:00:12", "Connected", agentid="100001", taskid=task),
+        call_event(f"{day} 09:02:00", "CallEnd", taskid=task),
+    ]
+    assert harness.run(harness.calls(), [harness.store_event(p) for p in answered]) == {
+        "batchItemFailures": []
+    }
+    stored = harness.reports.call(task)
+    assert stored is not None
+    assert stored.contribution is not None
+    interval = stored.contribution.interval
+    lost = harness.reports.waits("501", day, None, old) | harness.reports.waits("501", day, interval, old)
+    assert len(lost) == 2
+    harness.reports.replace([], list(lost))  # the wait index lost the call: what a rebuild repairs
+
+    # A container with the new listing count sees the call's recording start: a listed field
+    # changes (not the counters), so its listing and waits move to its shard under the new count.
+    recording = harness.store_event({"cmd": "recordedcall", "taskid": task, "eventtime": f"{day} 10:01:00"})
+    moved = harness.settings.model_copy(update={"listing_shards": new})
+    real_commit = harness.reports.commit
+    interleaved: list[bool] = []
+
+    def the_stream_moves_the_call_first(writes: Any) -> None:
+        if not interleaved:
+            interleaved.append(True)
+            live = CallStatsAggregator(harness.log, harness.reports, moved)
+            assert harness.run(live, [recording]) == {"batchItemFailures": []}
+        real_commit(writes)
+
+    harness.reports.commit = the_stream_moves_the_call_first  # type: ignore[method-assign]
+    Rebuilder(harness.log, harness.reports, harness.settings).hotline_day("501", day)
+    harness.reports.commit = real_commit  # type: ignore[method-assign]
+    assert interleaved
+    for each in (None, interval):
+        waits = harness.reports.waits("501", day, each, new)
+        assert [(w.task_id, w.shard) for w in waits] == [(task, shard_of(task, new))], each

@@ -160,6 +160,17 @@ class RecordShards:
     counts: ShardCounts
 
 
+@dataclass(frozen=True)
+class CheckShards:
+    """The shard counts recorded for a hotline day are still those read (``None``: none was
+    recorded). The rebuild's correction is computed over the shards those counts name: a count
+    recorded meanwhile means reports it did not read."""
+
+    hotline: str
+    day: str
+    read: tuple[frozenset[int], frozenset[int]] | None
+
+
 ReportWrite = (
     Create
     | Relink
@@ -171,6 +182,7 @@ ReportWrite = (
     | CorrectCounters
     | CheckCounters
     | RecordShards
+    | CheckShards
 )
 
 

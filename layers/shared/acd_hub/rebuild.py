@@ -38,6 +38,7 @@ from acd_hub.events import StoredEvent
 from acd_hub.ports import (
     Cancelled,
     CheckCounters,
+    CheckShards,
     CorrectCounters,
     Delete,
     EventLog,
@@ -272,11 +273,12 @@ class Rebuilder:
         runs: the counters are read before and after the calls, and the corrections are written
         only if they still hold what was read (see :meth:`_correct`); else all is read again."""
         for attempt in range(MAX_ATTEMPTS):
-            shards = self.shards_of(hotline, day)
+            recorded = self._recorded_shards(hotline, day)
+            shards = self._shard_counts(recorded)
             before = self._counters(hotline, day, shards.kpi)
             truth, waits, stale_listing = self._truth(hotline, day, shards.listing)
             stored_counters = self._counters(hotline, day, shards.kpi)
-            if stored_counters != before or self.shards_of(hotline, day) != shards:
+            if stored_counters != before or self._recorded_shards(hotline, day) != recorded:
                 backoff.after_conflict(attempt)  # a call was counted meanwhile: the reads disagree
                 continue
             touched = set(truth) | set(stored_counters)
@@ -293,8 +295,16 @@ class Rebuilder:
             others += [Delete(w) for w in sorted(stored_waits - waits, key=_wait_order)]
             others += [Delete(entry) for entry in stale_listing]
             try:
-                self._correct(hotline, day, stored_counters, corrections, others, kpi_shards=shards.kpi)
-            except Cancelled:
+                self._correct(
+                    hotline,
+                    day,
+                    stored_counters,
+                    corrections,
+                    others,
+                    kpi_shards=shards.kpi,
+                    recorded=CheckShards(hotline, day, recorded),
+                )
+            except Cancelled:  # a call counted, or a shard count recorded, since the reads
                 backoff.after_conflict(attempt)
                 continue
             self.summary.counters_corrected += len(corrections)
@@ -308,8 +318,14 @@ class Rebuilder:
     def shards_of(self, hotline: str, day: str) -> ShardCounts:
         """How many shards to read of a hotline day: up to the largest count it was written
         with; a day written before counts were recorded, the KPI setting's and one listing."""
+        return self._shard_counts(self._recorded_shards(hotline, day))
+
+    def _recorded_shards(self, hotline: str, day: str) -> tuple[frozenset[int], frozenset[int]] | None:
         recorded = self._reports.shard_counts(hotline, day)
-        kpi, listing = recorded or (set(), set())
+        return None if recorded is None else (frozenset(recorded[0]), frozenset(recorded[1]))
+
+    def _shard_counts(self, recorded: tuple[frozenset[int], frozenset[int]] | None) -> ShardCounts:
+        kpi, listing = recorded or (frozenset(), frozenset())
         return ShardCounts(max(kpi or {self._settings.kpi_shards}), max(listing or {1}))
 
     def _truth(
@@ -359,12 +375,15 @@ class Rebuilder:
         others: list[ReportWrite],
         *,
         kpi_shards: int,
+        recorded: CheckShards,
     ) -> None:
         """Every live change of a hotline day adds to its day counters (one item per shard), so
         each transaction here carries a condition on all of them: the corrections are written
-        only onto the counters they were computed from. Large days take several transactions,
-        each guarded the same way (a later one failing leaves the earlier ones right: a retry
-        reads them back)."""
+        only onto the counters they were computed from. And on the shard counts recorded for
+        the day (``recorded``): a writer with another count moves a call's listing and wait
+        entries to shards this rebuild did not read without touching a counter it read. Large
+        days take several transactions, each guarded the same way (a later one failing leaves
+        the earlier ones right: a retry reads them back)."""
         days = [CounterKey(hotline, day, shard, None) for shard in range(kpi_shards)]
         expected = {key: dict(read.get(key, {})) for key in days}
         pending: list[ReportWrite] = [
@@ -373,11 +392,11 @@ class Rebuilder:
             if key not in expected
         ] + others
         day_corrections = {key: delta for key, delta in corrections.items() if key in expected}
-        room = MAX_TRANSACTION - len(days)
+        room = MAX_TRANSACTION - len(days) - 1
         first = True
         while first or pending:
             chunk, pending = pending[:room], pending[room:]
-            guards: list[ReportWrite] = []
+            guards: list[ReportWrite] = [recorded]
             for key in days:
                 if first and key in day_corrections:
                     guards.append(CorrectCounters(key, day_corrections[key], expected[key]))

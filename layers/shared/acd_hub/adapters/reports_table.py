@@ -61,6 +61,7 @@ from acd_hub.ports import (
     Cancelled,
     CheckAgentDay,
     CheckCounters,
+    CheckShards,
     CorrectCounters,
     Create,
     Delete,
@@ -371,6 +372,9 @@ class ReportsTable(Table):
                 condition, names, values = _counters_hold(read)
                 check = {"TableName": self.name, "Key": wire_key(counter_key(key))}
                 return {"ConditionCheck": check | self._condition(condition, names, values)}
+            case CheckShards(hotline=hotline, day=day, read=read):
+                check = {"TableName": self.name, "Key": wire_key(shards_key(hotline, day))}
+                return {"ConditionCheck": check | self._condition(*_shards_hold(read))}
             case RecordShards(hotline=hotline, day=day, counts=counts):
                 return self._update(
                     shards_key(hotline, day),
@@ -488,6 +492,26 @@ class ReportsTable(Table):
         deletes: Sequence[TimelineEntry | TalkMarker | WaitEntry | ListedCall],
     ) -> None:
         self.write_batch([self.item_of(report) for report in puts], [self.key_of(r) for r in deletes])
+
+
+def _shards_hold(
+    read: tuple[frozenset[int], frozenset[int]] | None,
+) -> tuple[str, dict[str, str], dict[str, Any]]:
+    """A condition that a hotline day's recorded shard counts are still those read (None: no
+    item). They only grow (``ADD`` to a number set), so as many as read means the same ones."""
+    if read is None:
+        return "attribute_not_exists(pk)", {}, {}
+    names: dict[str, str] = {}
+    values: dict[str, Any] = {}
+    parts = ["attribute_exists(pk)"]
+    for i, (name, counts) in enumerate((("kpi_shards", read[0]), ("listing_shards", read[1]))):
+        names[f"#n{i}"] = name
+        if counts:
+            values[f":n{i}"] = len(counts)
+            parts.append(f"size(#n{i}) = :n{i}")
+        else:
+            parts.append(f"attribute_not_exists(#n{i})")
+    return " AND ".join(parts), names, values
 
 
 def _counters_hold(read: Mapping[str, int]) -> tuple[str, dict[str, str], dict[str, Any]]:
