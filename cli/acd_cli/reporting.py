@@ -519,8 +519,14 @@ class ReportQueries:
         intervals = self._table.query(timeline_pk(agent, day), sk_between=("IV#", "IV$"))
         items = [i for i in intervals if i.get("kind") == "interval"]
         entries = [TimelineEntry.from_item(item) for item in sorted(items, key=lambda i: str(i["sk"]))]
+        # each state ends where the next begins; the day's last, where the day's report says
+        ends = [entry.link.start_ms for entry in entries[1:]]
+        last_end = stored.last.next_ms if stored.last else None
+        if entries and (stored.last is None or stored.last.sort_key != entries[-1].link.sort_key):
+            last_end = None  # the day's report and its timeline not yet alike (a write under way)
         timeline = [
-            _interval(entry, entry.link.start_ms, _until(entry.link.next_ms, end_of_day)) for entry in entries
+            _interval(entry, entry.link.start_ms, _until(end, end_of_day))
+            for entry, end in zip(entries, [*ends, last_end], strict=False)
         ]
         # the state the agent was in at midnight, carried in from the day before
         last = AgentDay.from_item(previous).last if previous and previous.get("last") else None

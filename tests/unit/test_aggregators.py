@@ -134,8 +134,8 @@ def test_an_aggregator_dying_mid_batch_then_replayed_leaves_reports_unchanged(
     items = [harness.store_event(p) for p in params]
     # The store dies after a few report transactions: the agent's first events applied, the
     # rest and the call not. An agent's events of a batch are one transaction while they fit:
-    # here one does (three agent days around it, and at most three items per event).
-    monkeypatch.setattr(aggregation, "MAX_TRANSACTION_ITEMS", 6)
+    # here one does (three agent days around it, and at most two items per event).
+    monkeypatch.setattr(aggregation, "MAX_TRANSACTION_ITEMS", 3 + aggregation.EVENT_ITEMS)
     real_commit = type(harness.reports).commit
     writes = {"left": 3}
 

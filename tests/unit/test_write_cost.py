@@ -41,6 +41,27 @@ def test_an_event_before_the_days_first_still_checks_the_day_before(memory_dynam
     assert checked_days(memory_dynamodb, earlier) == ["2025-11-19"]
 
 
+def test_a_state_writes_its_own_timeline_entry_not_its_predecessors_again(memory_dynamodb: Any) -> None:
+    """A timeline entry keeps where its state starts; where it ends is the next entry's start
+    (read so), so an insertion does not update the entry before it (a transactional write, 2
+    units). Inside the day too: the entries around it are read, not written."""
+    harness = Harness(memory_dynamodb)
+    first, last = (agent_state(f"2025-11-20 {at}", "online") for at in ("09:00:00", "09:10:00"))
+    assert harness.run(harness.agents(), [harness.store_event(p) for p in (first, last)]) == {
+        "batchItemFailures": []
+    }
+    appended = agent_state("2025-11-20 09:20:00", "paused", **{"pause-reason": "Kaffee"})
+    inside = agent_state("2025-11-20 09:05:00", "offline")
+    for params in (appended, inside):
+        (writes,) = agent_commits(harness, [[harness.store_event(params)]])
+        assert [type(w).__name__ for w in writes] == ["Create", "PutVersioned"], params["eventtime"]
+    queries = ReportQueries(harness.log.client, harness.settings.reports_table, 8)
+    timeline = queries.agent_timeline("100001", "2025-11-20")
+    assert [(i.state, i.duration_ms) for i in timeline] == [
+        ("online", 300_000), ("offline", 300_000), ("online", 600_000), ("paused", None),
+    ]  # fmt: skip
+
+
 def progress(*, behind_ms: int = 100, failed: bool = False, shard: str = "s1") -> BatchProgress:
     return BatchProgress(
         processed_at_ms=1, oldest_received_ms=1, complete_to_ms=None if failed else 1,

@@ -7,11 +7,14 @@ refreshes its KPIs once). Each change is one function that reads, computes and w
 order: :meth:`AgentStatsAggregator.apply` and :meth:`CallStatsAggregator.refresh_call`.
 
 * **AgentStats** inserts each ``agentstate`` event into the agent's chain of applied states.
-  The event splits exactly one link (predecessor -> successor): the predecessor is found in the
-  day reports' first/last links, or by one ``Query`` when the event lands inside the day. The
+  The event splits exactly one link (predecessor -> successor): they are found in the day
+  reports' first/last links, or by a ``Query`` each when the event lands inside the day (a
+  timeline entry stores where its state starts; it ends where the next one starts). The
   milliseconds that move between states are written with the new timeline entry, under version
-  conditions on the (at most three) agent days it read. A duplicate fails the timeline entry's
-  "must not exist" and changes nothing.
+  conditions on the agent days it read. An agent's events of one batch are inserted one after
+  another onto what was read and written as one transaction (:class:`_Fold`), split where it
+  would pass DynamoDB's 100 items. A duplicate fails its timeline entry's "must not exist": it
+  is dropped and the others are planned again.
 * **CallStats** recomputes a touched call from its own events (a call has a handful) and adds the
   difference between its new and stored KPI contribution to the interval and day counters, in
   the same transaction that stores the summary under a version condition ("retract and add").
@@ -57,7 +60,6 @@ from acd_hub.ports import (
     Put,
     PutVersioned,
     RecordShards,
-    Relink,
     ReportsStore,
     ReportWrite,
     Throttled,
@@ -298,20 +300,19 @@ class _StaleRead(Exception):
 # talk marker of well under 1 KB each and at most a few agent days, each bounded to a few KB by
 # PAUSE_REASONS_KEPT, so 100 of them stay far below it).
 MAX_TRANSACTION_ITEMS = 100
-EVENT_ITEMS = 3  # what one event adds at most: its timeline entry, a relinked one, a talk marker
+EVENT_ITEMS = 2  # what one event adds at most: its timeline entry and a talk marker
 
 
 @dataclass
 class _Fold:
     """An agent's events of one batch, applied one after another onto what was read and written
     as one transaction: the same insertions, in the same order, as one transaction per event
-    would make, but each item written once (an entry created and then relinked is created with
-    its final end; a day changed by every event is put once, under the version read).
+    would make, but each item written once (a day changed by every event is put once, under the
+    version read).
 
     ``read``: the agent days as read (their versions are the conditions); ``days``: as they
-    will be once the fold commits. ``links``: the timeline links it creates or relinks, by
-    (day, sort key); ``created``: the events whose entries it creates (the others in ``links``
-    are relinked stored entries); ``told``: the days whose reports told where a predecessor or
+    will be once the fold commits. ``links``: the timeline links it creates, by (day, sort key),
+    and ``created`` their events; ``told``: the days whose reports told where a predecessor or
     successor is (checked if the fold does not change them); ``taken``: the events it handled,
     applied by it or found applied before."""
 
@@ -330,14 +331,20 @@ class _Fold:
         items = len(self.links) + len(self.talks) + len(set(self.days) | set(days))
         return items + EVENT_ITEMS <= MAX_TRANSACTION_ITEMS
 
-    def link_before(self, day: str, sort_key: str, stored: Link | None) -> Link | None:
-        """The link before ``sort_key`` on ``day`` once the fold commits: the stored one
-        (``stored``, as this fold relinks it) or one of the fold's own in between."""
-        best = stored
+    def around(
+        self, day: str, sort_key: str, stored: tuple[Link | None, Link | None]
+    ) -> tuple[Link | None, Link | None]:
+        """The links just before and just after ``sort_key`` on ``day`` once the fold commits:
+        the stored ones (``stored``) or the fold's own in between."""
+        before, after = stored
         for (link_day, key), link in self.links.items():
-            if link_day == day and key < sort_key and (best is None or key >= best.sort_key):
-                best = link
-        return best
+            if link_day != day:
+                continue
+            if key < sort_key and (before is None or key > before.sort_key):
+                before = link
+            if key > sort_key and (after is None or key < after.sort_key):
+                after = link
+        return before, after
 
     def writes(self, stamp: str) -> tuple[list[ReportWrite], dict[int, AgentEvent], dict[int, TalkMarker]]:
         """The transaction, and which of its writes create which event's entry and talk marker
@@ -346,17 +353,12 @@ class _Fold:
         entries: dict[int, AgentEvent] = {}
         talks: dict[int, TalkMarker] = {}
         for place, link in self.links.items():
-            report = self.created.get(place)
-            if report is None:
-                continue
+            report = self.created[place]
             event = report.event
             entries[len(writes)] = report
             writes.append(
                 Create(TimelineEntry(self.agent, link, event.key, event.task_id, event.data.get("hotlineid")))
             )
-        writes += [
-            Relink(self.agent, link) for place, link in self.links.items() if place not in self.created
-        ]
         for talk in self.talks:
             talks[len(writes)] = talk
             writes.append(Create(talk))
@@ -523,13 +525,12 @@ class AgentStatsAggregator:
             return last, after_ms, set()
         if sort_key < first.sort_key:
             return (earlier.last if earlier else None), first.start_ms, {earlier_day}
-        stored = self._reports.link_before(report.agent, report.day, sort_key)
-        if stored is not None:
-            stored = fold.links.get((report.day, stored.sort_key), stored)
-        before = fold.link_before(report.day, sort_key, stored)
-        if before is None:  # the day's first entry moved under us
+        # inside the day: the entries around it (an entry's end is the next one's start)
+        stored = self._reports.links_around(report.agent, report.day, sort_key)
+        before, after = fold.around(report.day, sort_key, stored)
+        if before is None or after is None:  # the day's first or last entry moved under us
             raise _StaleRead
-        return before, before.next_ms, set()
+        return replace(before, next_ms=after.start_ms), after.start_ms, set()
 
     def _insert(
         self,
@@ -583,7 +584,6 @@ class AgentStatsAggregator:
                 first=relinked if owner.first and owner.first.sort_key == relinked.sort_key else owner.first,
                 last=relinked if owner.last and owner.last.sort_key == relinked.sort_key else owner.last,
             )
-            fold.links[(relinked.day, relinked.sort_key)] = relinked
         fold.links[(day, sort_key)] = placed
         fold.created[(day, sort_key)] = report
         if event.state in agent_stats.TALK_STATES:
