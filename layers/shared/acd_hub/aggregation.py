@@ -420,8 +420,8 @@ class AgentStatsAggregator:
         self, reports: Sequence[AgentEvent], window: AgentWindow, patience: backoff.Patience | None = None
     ) -> list[AgentEvent]:
         """Insert an agent's events (in the order of events) into its chain, as many of the first
-        as one transaction holds (at least one); returns those it handled and, of them, those it
-        applied are in the reports (the others were applied before)."""
+        as one transaction holds (at least one); returns those it handled: applied now, or found
+        applied before."""
         agent = reports[0].agent
         patience = patience or backoff.Patience()
         attempt = throttled = 0
