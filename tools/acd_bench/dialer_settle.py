@@ -1,8 +1,9 @@
 """9. A dialer agent's day on acd-local: 3,600 state changes of one agent, sent shuffled (the
 ACD's retries and parallel connections reorder them), and how long after the last callback the
 reports settle. AgentStats applies an agent's events one after another (an agent's chain has
-one writer), so this is the slowest day there is for one agent (issue 15: ~290 s before the cuts;
-target: within 60 s). A figure, never a timed assertion: the machine's load moves it.
+one writer), one transaction per agent and batch, so this is the slowest day there is for one
+agent (issue 15: ~290 s before the cuts, 190 s with one transaction per state; target: within
+60 s). A figure, never a timed assertion: the machine's load moves it.
 """
 
 from __future__ import annotations
