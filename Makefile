@@ -151,7 +151,7 @@ lint: setup
 	$(PY) -m acd_devkit.lock --check
 	$(VENV)/bin/ruff check layers cli tools functions tests
 	$(VENV)/bin/ruff format --check layers cli tools functions tests
-	$(VENV)/bin/mypy layers/shared/acd_hub cli/acd_cli tools/acd_local tools/acd_sim tools/acd_bench tools/acd_devkit tools/acd_deploy tools/cfn_rules
+	$(VENV)/bin/mypy layers/shared/acd_hub cli/acd_cli tools/acd_local tools/acd_sim tools/acd_bench tools/acd_devkit tools/acd_deploy tools/sam_local tools/cfn_rules
 	$(PY) -m acd_devkit.deadcode
 
 # cfn-lint (also inside sam validate --lint) reads .cfnlintrc: the hub's rules in tools/cfn_rules run too.

@@ -11,7 +11,7 @@ import pytest
 
 from acd_hub.models import ParseContext
 from acd_hub.settings import HubSettings
-from tests.support import TOKEN
+from tests.support import FAKE_AWS, TOKEN
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -31,6 +31,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 @pytest.fixture
 def settings() -> HubSettings:
     return HubSettings(callback_tokens=[TOKEN, "second-token"], events_table="EventsTable")
+
+
+@pytest.fixture
+def fake_aws(monkeypatch: pytest.MonkeyPatch) -> None:
+    """boto3 configured for moto's in-process mocks: a region, fake credentials, no endpoint."""
+    for name, value in FAKE_AWS.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
 
 
 @pytest.fixture

@@ -26,17 +26,39 @@ from boto3.dynamodb.types import TypeSerializer
 
 from acd_cli.reporting import ReportQueries
 from acd_devkit.lambda_events import FakeLambdaContext, patched_env, stream_record
+from acd_devkit.template import dynamodb_tables, load_template
+from acd_hub import kpis
 from acd_hub.adapters.events_table import EventsTable
 from acd_hub.adapters.reports_table import ReportsTable
 from acd_hub.aggregation import AgentStatsAggregator, CallStatsAggregator, aggregate_batch
+from acd_hub.auth import static_tokens
 from acd_hub.errors import EventConflict, StoreUnavailable
 from acd_hub.ingest import CallbackIngest
-from acd_hub.items import CallbackRequest, conflicting_fields, event_item
+from acd_hub.items import event_item
 from acd_hub.models import ParseContext, parse_callback
+from acd_hub.rebuild import Rebuilder, days_between
+from acd_hub.request import CallbackRequest
 from acd_hub.settings import HubSettings
-from acd_local.lambda_runtime import load_handler
+from acd_local.lambda_runtime import HttpRequest, Route, build_http_api_event, load_handler, match_route
 
 TOKEN = "test-token-0123456789"
+# A region and credentials boto3 accepts, for moto's in-process mocks (never a real account).
+FAKE_AWS = {
+    "AWS_DEFAULT_REGION": "eu-central-1",
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+}
+# The key of both of the template's tables: a string partition key pk and a string sort key sk.
+PK_SK = {
+    "KeySchema": [
+        {"AttributeName": "pk", "KeyType": "HASH"},
+        {"AttributeName": "sk", "KeyType": "RANGE"},
+    ],
+    "AttributeDefinitions": [
+        {"AttributeName": "pk", "AttributeType": "S"},
+        {"AttributeName": "sk", "AttributeType": "S"},
+    ],
+}
 
 
 class MemoryStore:
@@ -54,8 +76,7 @@ class MemoryStore:
         if claim is not None:
             claim_key = (claim["pk"], claim["sk"])
             stored_claim = self.claims.setdefault(claim_key, claim)
-            if fields := conflicting_fields(claim, stored_claim):
-                raise EventConflict(item["event_key"], fields)
+            EventConflict.check(item["event_key"], claim, stored_claim)
         key = (item["pk"], item["sk"])
         if key in self.events:
             return False
@@ -117,18 +138,41 @@ def callback_request(
     body: bytes = b"",
     content_type: str = "",
     path_token: str | None = TOKEN,
+    *,
+    method: str | None = None,
+    source_ip: str = "203.0.113.7",
+    user_agent: str = "ACD/4.9.6",
+    request_id: str = "req-1",
 ) -> CallbackRequest:
+    """A callback as the ingest function hands it to the use case: by default a GET (a PUT when
+    it has a body) to ``/callback/<TOKEN>``."""
     return CallbackRequest(
-        method="PUT" if body else "GET",
+        method=method or ("PUT" if body else "GET"),
         path=f"/callback/{path_token}" if path_token else "/callback",
         raw_query=query,
         body=body,
         content_type=content_type,
-        source_ip="203.0.113.7",
-        user_agent="ACD/4.9.6",
-        request_id="req-1",
+        source_ip=source_ip,
+        user_agent=user_agent,
+        request_id=request_id,
         path_token=path_token,
     )
+
+
+# The KPIs that are ratios or means: null over no calls (never 0 nor 100).
+# The KPIs that are ratios or means (None over nothing, never 0): all but the counts.
+RATIOS = tuple(kpi.name for kpi in kpis.KPIS if kpi.unit != "count")
+
+# When the unit tests' callbacks arrive (after the event times they use).
+CALLBACK_RECEIVED = datetime(2025, 11, 20, 9, 0, 5, tzinfo=UTC)
+
+
+def callback_ingest(
+    settings: HubSettings, store: Any, received: datetime = CALLBACK_RECEIVED
+) -> CallbackIngest:
+    """The callback use case over ``store`` (an EventStore), accepting the settings' own tokens,
+    its clock stopped at ``received``."""
+    return CallbackIngest(settings, store, static_tokens(settings), clock=lambda: received)
 
 
 def ms(text: str) -> str:
@@ -136,15 +180,30 @@ def ms(text: str) -> str:
     return str(int(datetime.fromisoformat(text).replace(tzinfo=UTC).timestamp() * 1000))
 
 
-def agent_state(at: str, state: str, **extra: str) -> dict[str, str]:
-    """Agent 100001 (``agentid=`` in ``extra`` for another) enters ``state`` at ``at`` (UTC)."""
+def agent_state(at: str | int, state: str, **extra: str) -> dict[str, str]:
+    """Agent 100001 (``agentid=`` in ``extra`` for another) enters ``state`` at ``at`` (UTC text,
+    or ms since the epoch)."""
     return {
         "cmd": "agentstate",
         "agentid": "100001",
         "mode": "0",
         "state": state,
-        "eventtime": ms(at),
+        "eventtime": str(at) if isinstance(at, int) else ms(at),
         **extra,
+    }
+
+
+def poison_item(event_time_ms: int) -> dict[str, Any]:
+    """An events-table item (as DynamoDB's wire holds it) no ingest would write, having no day:
+    the aggregators cannot place it (both read agentstate), so its record fails every retry."""
+    return {
+        "pk": {"S": "AGENT#100999#broken"},
+        "sk": {"S": "x"},
+        "kind": {"S": "event"},
+        "cmd": {"S": "agentstate"},
+        "agent": {"S": "100999"},
+        "event_key": {"S": "poison"},
+        "event_time_ms": {"N": str(event_time_ms)},
     }
 
 
@@ -172,9 +231,7 @@ INGEST_CODE = Path(__file__).resolve().parents[1] / "functions" / "ingest"
 # client (Lambda's come from the environment too), and where its metrics go (tests that compare
 # with the template's alarms import it under the template's values).
 FUNCTION_ENVIRONMENT = {
-    "AWS_DEFAULT_REGION": "eu-central-1",
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
+    **FAKE_AWS,
     "POWERTOOLS_SERVICE_NAME": "acd-callback-hub-test",
     "POWERTOOLS_METRICS_NAMESPACE": "AcdCallbackHubTest",
 }
@@ -223,6 +280,33 @@ def function_log(module: ModuleType, level: int = logging.DEBUG) -> Iterator[io.
     finally:
         module.logger.removeHandler(handler)
         module.logger.setLevel(saved_level)
+
+
+# The template's routes to the ingest function.
+INGEST_ROUTES = [
+    Route(method=m, path=p, function="IngestFunction")
+    for m in ("GET", "HEAD", "PUT", "POST")
+    for p in ("/callback", "/callback/{token}")
+] + [Route(method="ANY", path="$default", function="IngestFunction")]
+
+
+def ingest_answer(
+    ingest: CallbackIngest,
+    target: str,
+    source_ip: str = "203.0.113.5",
+    environment: Mapping[str, str] = FUNCTION_ENVIRONMENT,
+) -> dict[str, Any]:
+    """The ingest function's answer (its use case swapped for ``ingest``, see
+    :func:`ingest_function`) to a GET of ``target`` (path and query), the event routed by the
+    template's routes as API Gateway hands it over (``$default`` takes what no other does)."""
+    request = HttpRequest("GET", target, [("Host", "x")], b"", source_ip)
+    matched = match_route(INGEST_ROUTES, "GET", request.path)
+    assert matched, target
+    with ingest_function(ingest, environment) as function:
+        answer: dict[str, Any] = function.lambda_handler(
+            build_http_api_event(request, *matched), lambda_context()
+        )
+    return answer
 
 
 def lambda_context() -> FakeLambdaContext:
@@ -323,6 +407,8 @@ def every_report(harness: Harness, sent: list[dict[str, str]], day: date) -> dic
             out[f"agent {agent} {each}"] = day_report and replace(
                 day_report, latest_event=None, updated_at=None
             )
+    for each in days:  # the day's listing of its hotlines with KPIs
+        out[f"hotlines {each}"] = queries.day_hotlines(each)
     for hotline in ("501", "502"):
         for each in days:
             kpis = queries.kpis(hotline, each)
@@ -332,3 +418,53 @@ def every_report(harness: Harness, sent: list[dict[str, str]], day: date) -> dic
         out[f"call {task}"] = queries.call(task)
     out["board"] = queries.board()
     return out
+
+
+# -- live reports against a rebuild ------------------------------------------------------------------
+
+
+def fresh_harness(client: Any, name: str) -> Harness:
+    """The template's tables under their own names (one set per way of building reports)."""
+    definitions = dynamodb_tables(load_template())
+    names = {"EventsTable": f"Events{name}", "ReportsTable": f"Reports{name}"}
+    for logical_id, table in names.items():
+        if table in client.list_tables()["TableNames"]:
+            client.delete_table(TableName=table)
+        client.create_table(**{**definitions[logical_id], "TableName": table})
+    return Harness(
+        client, HubSettings(events_table=names["EventsTable"], reports_table=names["ReportsTable"])
+    )
+
+
+def deliver(harness: Harness, items: list[dict[str, Any]], rng: random.Random) -> None:
+    """Random order, duplicates, random batch sizes, some batches retried."""
+    delivery = items + rng.sample(items, k=len(items) // 4)
+    rng.shuffle(delivery)
+    while delivery:
+        size = rng.randint(1, 12)
+        batch, delivery = delivery[:size], delivery[size:]
+        for _ in range(2 if rng.random() < 0.2 else 1):
+            assert harness.run(harness.agents(), batch) == {"batchItemFailures": []}
+            assert harness.run(harness.calls(), batch) == {"batchItemFailures": []}
+
+
+def around(day: date) -> list[str]:
+    """The day and two days either side: what a rebuild of the day's events reports on."""
+    return days_between((day - timedelta(days=2)).isoformat(), (day + timedelta(days=2)).isoformat())
+
+
+def rebuilt_reports(client: Any, name: str, sent: list[dict[str, str]], day: date) -> dict[str, Any]:
+    """:func:`every_report` of the reports a rebuild computes from ``sent`` alone, in tables of
+    their own (``name``)."""
+    rebuilt = fresh_harness(client, name)
+    for params in sent:
+        rebuilt.store_event(params)
+    Rebuilder(rebuilt.log, rebuilt.reports, rebuilt.settings).days(around(day))
+    return every_report(rebuilt, sent, day)
+
+
+def assert_same_reports(shown: dict[str, Any], expected: dict[str, Any]) -> None:
+    """Two :func:`every_report` results equal, report by report (the failing one named)."""
+    assert shown.keys() == expected.keys()
+    for name, report in expected.items():
+        assert shown[name] == report, name

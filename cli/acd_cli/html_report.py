@@ -16,8 +16,9 @@ compare with ``acd-report ... --format json``.
 
 from __future__ import annotations
 
+import contextlib
 import functools
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -144,13 +145,43 @@ def _label_lookup(mapping: Mapping[Any, str], key: str = "datum.value") -> str:
 # -- charts ---------------------------------------------------------------------------------------
 
 
-def _svg(chart: alt.TopLevelMixin) -> str:
+def _draw(spec: Mapping[str, Any], datasets: Mapping[str, list[dict[str, Any]]]) -> str:
+    """Draw a chart's specification (:func:`chart_spec`) with its rows: its layers name their
+    rows (``alt.NamedData``), which go into the specification's ``datasets`` as they are.
+    Altair never holds them, so it neither copies nor converts every row for each layer (that
+    was most of the drawing time of a default day), and a specification shared by several
+    charts is built once."""
     import vl_convert  # noqa: PLC0415 - ~40 MB of renderer: loaded when a report is drawn
 
-    # Not validated against the Vega-Lite schema here: that checks every data row and took longer
-    # than drawing (2.5 s of a default day's 7). Our specs are validated by the unit tests.
-    svg: str = vl_convert.vegalite_to_svg(chart.to_dict(validate=False))
+    svg: str = vl_convert.vegalite_to_svg({**spec, "datasets": {**spec.get("datasets", {}), **datasets}})
     return svg
+
+
+def chart_spec(chart: alt.TopLevelMixin) -> dict[str, Any]:
+    """The Vega-Lite specification of ``chart``. Not validated against the schema here (it
+    took longer than drawing); the unit tests validate each chart's with its rows."""
+    spec: dict[str, Any] = chart.to_dict(validate=False)
+    return spec
+
+
+@functools.cache
+def warm_up() -> None:
+    """Load the chart libraries and start the renderer (once a process): its first drawing
+    costs a second or two more than the next."""
+    import altair as alt  # noqa: PLC0415
+    import vl_convert  # noqa: PLC0415
+
+    vl_convert.vegalite_to_svg(alt.Chart(alt.Data(values=[{"x": 1}])).mark_point().encode(x="x:Q").to_dict())
+
+
+@contextlib.contextmanager
+def warming_up() -> Iterator[None]:
+    """:func:`warm_up` in a thread while the block runs (the report's reads, which mostly wait
+    for the table): drawing then starts warm. A failure there is left for the drawing to meet
+    and report."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="acd-warm-up") as pool:
+        pool.submit(warm_up)
+        yield
 
 
 def _interval_rows(
@@ -196,19 +227,26 @@ def interval_chart(
 ) -> str:
     """Offered, answered and abandoned per 15 minutes as bars; service level % as a line on its
     own axis, with the target drawn; a level of too few calls as a hollow grey point."""
+    bars, line = _interval_rows(report, slots, min_sl_calls)
+    hours = tuple((slot.index, slot.label) for slot in slots if slot.label.endswith(":00"))
+    return _draw(interval_spec(hours, target_pct), {"bars": bars, "line": line})
+
+
+@functools.cache
+def interval_spec(hours: tuple[tuple[int, str], ...], target_pct: float) -> dict[str, Any]:
+    """The interval chart's specification without its rows: the same for every hotline of a
+    report (the same hours and target), so built once (not to be changed: it is shared)."""
     import altair as alt  # noqa: PLC0415 - only when a report is drawn
 
-    bars, line = _interval_rows(report, slots, min_sl_calls)
     series = ["offered", "answered", "abandoned"]
     colours = [labels.OFFERED_COLOUR, labels.OUTCOMES["answered"].colour, labels.OUTCOMES["abandoned"].colour]
-    hours = {slot.index: slot.label for slot in slots if slot.label.endswith(":00")}
     x = alt.X(
         "slot:O",
         title=None,
-        axis=alt.Axis(labelExpr=_label_lookup(hours), labelAngle=0, ticks=False, labelOverlap=False),
+        axis=alt.Axis(labelExpr=_label_lookup(dict(hours)), labelAngle=0, ticks=False, labelOverlap=False),
     )
     bar_layer = (
-        alt.Chart(alt.Data(values=bars), description="calls per 15 minutes")
+        alt.Chart(alt.NamedData(name="bars"), description="calls per 15 minutes")
         .mark_bar()
         .encode(
             x=x,
@@ -223,7 +261,7 @@ def interval_chart(
         )
     )
     percent = alt.Scale(domain=[0, 100])
-    line_base = alt.Chart(alt.Data(values=line)).encode(
+    line_base = alt.Chart(alt.NamedData(name="line")).encode(
         x=x, y=alt.Y("sl:Q", scale=percent, title="service level %")
     )
     sl_line = line_base.mark_line(
@@ -252,13 +290,11 @@ def interval_chart(
         .resolve_scale(y="independent")
         .properties(width=CHART_WIDTH, height=240)
     )
-    return _svg(chart)
+    return chart_spec(chart)
 
 
 def outcome_chart(figures: Mapping[str, Any]) -> str:
     """What became of the offered calls, one bar per outcome."""
-    import altair as alt  # noqa: PLC0415
-
     rows = [
         {
             "outcome": labels.outcome_label(name),
@@ -267,9 +303,17 @@ def outcome_chart(figures: Mapping[str, Any]) -> str:
         }
         for name in labels.OUTCOME_KPIS
     ]
+    return _draw(outcome_spec(), {"outcomes": rows})
+
+
+@functools.cache
+def outcome_spec() -> dict[str, Any]:
+    """The outcome chart's specification without its rows (the same for every hotline; shared)."""
+    import altair as alt  # noqa: PLC0415
+
     order = [labels.outcome_label(name) for name in labels.OUTCOME_KPIS]
     colours = [labels.OUTCOMES[name].colour for name in labels.OUTCOME_KPIS]
-    base = alt.Chart(alt.Data(values=rows)).encode(
+    base = alt.Chart(alt.NamedData(name="outcomes")).encode(
         y=alt.Y("outcome:N", sort=order, title=None),
         x=alt.X("calls:Q", title="calls", axis=alt.Axis(tickMinStep=1)),
     )
@@ -278,7 +322,7 @@ def outcome_chart(figures: Mapping[str, Any]) -> str:
         description="description:N",
     )
     text = base.mark_text(align="left", dx=4).encode(text="calls:Q")
-    return _svg((bars + text).properties(width=360, height=150))
+    return chart_spec((bars + text).properties(width=360, height=150))
 
 
 def _spans(
@@ -389,7 +433,7 @@ def timeline_chart(
         scale=alt.Scale(domain=[lo, hi], nice=False),
         axis=alt.Axis(values=list(ticks), labelExpr=_label_lookup(ticks), grid=True),
     )
-    base = alt.Chart(alt.Data(values=rows))
+    base = alt.Chart(alt.NamedData(name="spans"))
     spans = base.mark_bar(height={"band": 0.8}).encode(
         x=x,
         x2="x1:Q",
@@ -415,7 +459,7 @@ def timeline_chart(
         .encode(x="middle:Q", y=alt.Y("agent:N", sort=titles), text="reason:N")
     )
     chart = (spans + reasons).properties(width=CHART_WIDTH, height=max(60, 26 * len(agents)))
-    return _svg(chart)
+    return _draw(chart_spec(chart), {"spans": rows})
 
 
 # -- the page -------------------------------------------------------------------------------------
@@ -440,9 +484,12 @@ class DayReport:
     outbound: list[CallSummary] = field(default_factory=list)
 
 
-def day_hotlines(events: EventQueries, day: str) -> list[str]:
-    """The hotlines that got an inbound call on ``day`` (see :meth:`EventQueries.inbound_hotlines`)."""
-    return events.inbound_hotlines(day)
+def day_hotlines(reports: ReportQueries, events: EventQueries, day: str) -> list[str]:
+    """The hotlines with KPIs on ``day``: the reports table's listing of the day
+    (:meth:`ReportQueries.day_hotlines`, one query); for a day aggregated before that listing
+    was written (none listed), those that got an inbound call, from the day's call events
+    (:meth:`EventQueries.inbound_hotlines`, a read of every call event of the day)."""
+    return reports.day_hotlines(day) or events.inbound_hotlines(day)
 
 
 def gather(
@@ -466,7 +513,7 @@ def gather(
     with ThreadPoolExecutor(max_workers=3, thread_name_prefix="acd-gather") as pool:
         freshness = pool.submit(reports.freshness)
         outbound = pool.submit(reports.calls, OUTBOUND_LISTING, day)
-        kpis = pool.submit(lambda: reports.kpis_of(list(hotlines) or day_hotlines(events, day), day))
+        kpis = pool.submit(lambda: reports.kpis_of(list(hotlines) or day_hotlines(reports, events, day), day))
         chosen_agents = list(agents) or [str(entry.agent) for entry in reports.board()]
         agent_days = reports.agent_days(chosen_agents, day)
         # asked for by name: say it has nothing, rather than leave it out

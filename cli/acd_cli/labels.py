@@ -15,9 +15,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from acd_cli.output import duration, or_not_applicable, percent
+from acd_hub import kpis
+from acd_hub.kpis import Unit
+from acd_hub.vocabulary import PAUSE_STATES, TALK_STATES, TERMINAL_ROUTING, WORK_STATES
 
 
 @dataclass(frozen=True)
@@ -26,7 +29,8 @@ class Label:
     colour: str
 
 
-# Every agent state of the spec. The vendor's one-word names stay visible in JSON/CSV.
+# Every agent state of the spec (acd_hub.vocabulary.AGENT_STATES, in its order). The vendor's
+# one-word names stay visible in JSON/CSV.
 STATES: dict[str, Label] = {
     "offline": Label("logged off", "#bdbdbd"),
     "online": Label("available", "#2e7d32"),
@@ -82,12 +86,12 @@ def timeline_key(state: object) -> tuple[Label, bool]:
 
 # What a supervisor counts on the board (Amazon Connect's and Genesys's agent states), each a
 # set of the spec's states; "logged on" is every state but ``offline``.
-STATE_GROUPS: dict[str, tuple[str, tuple[str, ...]]] = {
-    "available": ("available", ("online", "outonline")),
-    "ringing": ("ringing", ("alerting", "outalerting", "balerting")),
-    "on_call": ("on a call", ("connected", "outconnect", "bconnected", "busy", "outbusy")),
-    "after_call_work": ("after-call work", ("working", "outworking")),
-    "paused": ("paused", ("paused", "outpaused")),
+STATE_GROUPS: dict[str, tuple[str, frozenset[str]]] = {
+    "available": ("available", frozenset({"online", "outonline"})),
+    "ringing": ("ringing", frozenset({"alerting", "outalerting", "balerting"})),
+    "on_call": ("on a call", TALK_STATES | {"bconnected", "busy", "outbusy"}),
+    "after_call_work": ("after-call work", WORK_STATES),
+    "paused": ("paused", PAUSE_STATES),
 }
 
 
@@ -97,7 +101,7 @@ def state_group(state: object) -> str | None:
     return next((group for group, (_, states) in STATE_GROUPS.items() if name in states), None)
 
 
-# Every call event type of the spec.
+# Every call event type of the spec (acd_hub.vocabulary.EVENT_TYPES, in its order).
 EVENT_TYPES: dict[str, str] = {
     "CallStart": "call started",
     "Alerting": "ringing at an agent",
@@ -156,7 +160,7 @@ CALL_PROBLEMS: dict[str, str] = {
 }
 
 # The outcome breakdown of a hotline's day, in this order (the KPI names of those counts).
-OUTCOME_KPIS = ("answered", "abandoned", "rejected", "badcall", "mailbox", "forwarded")
+OUTCOME_KPIS = ("answered", "abandoned", *TERMINAL_ROUTING.values())
 
 # Chart colours of the interval series (the bars reuse the outcome colours).
 OFFERED_COLOUR = "#90a4ae"
@@ -177,14 +181,13 @@ def _percent(value: object) -> str:
     return or_not_applicable(percent(value, 1))
 
 
-Unit = Literal["count", "seconds", "percent"]
 SHOW: dict[Unit, Callable[[Any], str]] = {"count": _count, "seconds": _seconds, "percent": _percent}
 
 
 @dataclass(frozen=True)
 class Kpi:
-    """One KPI: its name in the reports, its label, a header for tables, and its unit, which says
-    how a person reads it: counts as numbers, times as ``m:ss``, ratios as ``6.2 %``."""
+    """One KPI as people read it (its definition, label and unit: :data:`acd_hub.kpis.KPIS`):
+    counts as numbers, times as ``m:ss``, ratios as ``6.2 %``."""
 
     name: str
     label: str
@@ -195,23 +198,7 @@ class Kpi:
         return SHOW[self.unit](value)
 
 
-KPIS: tuple[Kpi, ...] = (
-    Kpi("offered", "offered", "offered", "count"),
-    Kpi("answered", "answered", "answered", "count"),
-    Kpi("abandoned", "abandoned", "abandoned", "count"),
-    Kpi("rejected", "rejected", "rejected", "count"),
-    Kpi("badcall", "failed (bad call)", "bad call", "count"),
-    Kpi("mailbox", "mailbox", "mailbox", "count"),
-    Kpi("forwarded", "forwarded", "forwarded", "count"),
-    Kpi("answered_within_sl", "answered within the service level", "in service level", "count"),
-    Kpi("service_level_pct", "service level", "service level", "percent"),
-    Kpi("abandon_rate_pct", "abandon rate", "abandon rate", "percent"),
-    Kpi("asa_s", "average speed of answer", "avg answer (ASA)", "seconds"),
-    Kpi("max_wait_s", "longest wait", "longest wait", "seconds"),
-    Kpi("aht_s", "average handling time", "avg handling (AHT)", "seconds"),
-    Kpi("avg_talk_s", "average talk time", "avg talk", "seconds"),
-    Kpi("avg_hold_s", "average hold time", "avg hold", "seconds"),
-)
+KPIS: tuple[Kpi, ...] = tuple(Kpi(k.name, k.label, k.header, k.unit) for k in kpis.KPIS)
 KPI_BY_NAME = {kpi.name: kpi for kpi in KPIS}
 
 

@@ -194,9 +194,15 @@ def _json_default(value: object) -> object:
     return str(value)
 
 
-def to_csv(items: Sequence[Item], columns: Sequence[Column] | None = None, lead: Sequence[str] = ()) -> str:
+def to_csv(
+    items: Sequence[Item],
+    columns: Sequence[Column] | None = None,
+    lead: Sequence[str] = (),
+    trail: Sequence[str] = (),
+) -> str:
     """CSV text. With ``columns``: exactly those. Without: every flattened key, ``lead`` first,
-    then the rest sorted (so the column set is stable whatever order the items come in)."""
+    then the rest sorted (so the column set is stable whatever order the items come in), then
+    ``trail`` (columns about the report rather than of it, such as its freshness)."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     if columns is not None:
@@ -208,7 +214,10 @@ def to_csv(items: Sequence[Item], columns: Sequence[Column] | None = None, lead:
     if not rows:
         return ""
     names = {name for row in rows for name in row}
-    header = [name for name in lead if name in names] + sorted(names.difference(lead))
+    ends = set(lead) | set(trail)
+    header = (
+        [n for n in lead if n in names] + sorted(names.difference(ends)) + [n for n in trail if n in names]
+    )
     writer.writerow(header)
     for row in rows:
         writer.writerow([_csv_cell(row.get(name)) for name in header])
@@ -302,9 +311,12 @@ def show_json(value: Sequence[Item] | Item | None) -> None:
 
 
 def show_csv(
-    items: Sequence[Item], columns: Sequence[Column] | None = None, lead: Sequence[str] = ()
+    items: Sequence[Item],
+    columns: Sequence[Column] | None = None,
+    lead: Sequence[str] = (),
+    trail: Sequence[str] = (),
 ) -> None:
-    click.echo(to_csv(items, columns, lead), nl=False)
+    click.echo(to_csv(items, columns, lead, trail), nl=False)
 
 
 def show_table(

@@ -13,10 +13,11 @@ from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 
 from acd_cli import labels
-from acd_cli.html_report import HEADLINE_KPIS, _svg, template
+from acd_cli.html_report import HEADLINE_KPIS, _draw, chart_spec, template
 from acd_cli.names import Names
 
 if TYPE_CHECKING:
+    from acd_cli.report_context import ReportContext
     from acd_cli.report_models import RangeKpis
     from acd_cli.reporting import ReportQueries
 
@@ -141,7 +142,7 @@ def day_chart(report: RangeKpis | None) -> str:
     series = ["offered", "answered", "abandoned"]
     colours = [labels.OFFERED_COLOUR, labels.OUTCOMES["answered"].colour, labels.OUTCOMES["abandoned"].colour]
     chart = (
-        alt.Chart(alt.Data(values=rows), description="calls per day")
+        alt.Chart(alt.NamedData(name="days"), description="calls per day")
         .mark_bar()
         .encode(
             x=alt.X("day:O", title=None, axis=alt.Axis(labelAngle=0)),
@@ -156,7 +157,7 @@ def day_chart(report: RangeKpis | None) -> str:
         )
         .properties(width=max(240, 40 * len({r["day"] for r in rows})), height=180)
     )
-    return _svg(chart)
+    return _draw(chart_spec(chart), {"days": rows})
 
 
 def render(report: RangeReport) -> str:
@@ -193,3 +194,12 @@ def render(report: RangeReport) -> str:
     return template("range_report.html.j2").render(
         first=report.first, last=report.last, previous=report.previous, hotlines=hotlines
     )
+
+
+def range_hotlines(report: ReportContext, hotlines: Sequence[str], last: str) -> list[str]:
+    """The hotlines of a range: those asked for, else the operator's named ones, else those with
+    calls on its last day (a listing per day of a long range would be a query per day and shard)."""
+    if hotlines:
+        return list(hotlines)
+    named = sorted(report.names.hotlines, key=lambda h: (not h.isdigit(), int(h) if h.isdigit() else 0, h))
+    return named or report.queries.inbound_hotlines(last)

@@ -10,11 +10,13 @@ agent's timeline is :class:`acd_hub.agent_stats.StateInterval` s.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from typing import Any
 
+from acd_hub import kpis
 from acd_hub.agent_stats import StateInterval
-from acd_hub.call_stats import CallSummary, kpis_from_counters
+from acd_hub.call_stats import CallSummary
+from acd_hub.kpis import Figure
 
 Seconds = int | float
 # An agent's handling: talking (inbound, outbound, the dialer's) and after-call work; idle:
@@ -23,31 +25,23 @@ BUSY_STATES = ("connected", "outconnect", "bconnected", "working", "outworking")
 IDLE_STATES = ("online", "outonline", "alerting", "outalerting", "balerting")
 
 
-@dataclass(frozen=True)
 class KpiFigures:
-    """A hotline's KPIs over some calls (a day or a 15-minute interval). Ratios and means over
-    nothing are None, never 0."""
+    """A hotline's KPIs over some calls (a day, a 15-minute interval, a range of days), named
+    and ordered as :data:`acd_hub.kpis.KPIS` defines them. Ratios and means over nothing are
+    None, never 0."""
 
-    offered: int
-    answered: int
-    abandoned: int
-    rejected: int
-    badcall: int
-    mailbox: int
-    forwarded: int
-    answered_within_sl: int
-    service_level_pct: float | None
-    abandon_rate_pct: float | None
-    asa_s: Seconds | None
-    max_wait_s: Seconds | None
-    aht_s: Seconds | None
-    avg_talk_s: Seconds | None
-    avg_hold_s: Seconds | None
+    __slots__ = ("_figures",)
+
+    def __init__(self, **figures: Figure) -> None:
+        wrong = sorted(set(figures) ^ set(kpis.NAMES))
+        if wrong:
+            raise TypeError(f"KPI figures must be exactly those of acd_hub.kpis.KPIS; wrong: {wrong}")
+        self._figures = {name: figures[name] for name in kpis.NAMES}
 
     @classmethod
     def of_counters(cls, counters: Mapping[str, int], max_wait_ms: int | None) -> KpiFigures:
         # whole numbers as ints, as they read back from DynamoDB when reports were stored whole
-        figures = kpis_from_counters(dict(counters), max_wait_ms)
+        figures = kpis.figures(counters, max_wait_ms)
         return cls(
             **{
                 name: int(value) if isinstance(value, float) and value.is_integer() else value
@@ -55,11 +49,29 @@ class KpiFigures:
             }
         )
 
+    def __getitem__(self, name: str) -> Figure:
+        return self._figures[name]
+
+    def __getattr__(self, name: str) -> Figure:
+        # ``figures.offered`` as well as ``figures["offered"]``: the table's names, no others
+        if name.startswith("_") or name not in kpis.BY_NAME:
+            raise AttributeError(name)
+        return self._figures[name]
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, KpiFigures) and self._figures == other._figures
+
+    def __hash__(self) -> int:
+        return hash(tuple(self._figures.items()))
+
+    def __repr__(self) -> str:
+        return f"KpiFigures({self._figures!r})"
+
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return dict(self._figures)
 
 
-KPI_NAMES = tuple(figure.name for figure in fields(KpiFigures))
+KPI_NAMES = kpis.NAMES
 
 
 @dataclass(frozen=True)

@@ -39,6 +39,7 @@ from acd_hub.adapters.reports_table import (
     board_pk,
     call_summary_key,
     calls_pk,
+    day_hotlines_pk,
     kpi_pk,
     shard_note,
     shards_key,
@@ -46,8 +47,9 @@ from acd_hub.adapters.reports_table import (
     wait_pk,
 )
 from acd_hub.agent_stats import AgentDay, BoardEntry, StateInterval, TimelineEntry, seconds
-from acd_hub.call_stats import COUNTERS, CallSummary
+from acd_hub.call_stats import CallSummary
 from acd_hub.freshness import consumer_freshness
+from acd_hub.kpis import COUNTER_NAMES
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
@@ -55,6 +57,9 @@ if TYPE_CHECKING:
 Item = dict[str, Any]
 
 MAX_WORKERS = 16
+# What a timeline item (``IV#<time>#<event key>``) carries that a timeline shows: about half
+# its attributes (a day's timelines are most of the items a day report reads).
+TIMELINE_FIELDS = ("sk", "kind", "start_ms", "next_ms", "state", "pause_reason", "task_id", "hotline")
 # The fan-out's name in the FRESHNESS partition (functions/fanout/app.py).
 FANOUT_CONSUMER = "fanout"
 
@@ -141,9 +146,10 @@ class EventQueries:
 
     def inbound_hotlines(self, day: str | date) -> list[str]:
         """The hotlines that got an inbound call on ``day``, in number order, from the day's
-        ``callevent`` listing (the reports table keys KPIs by hotline and has no listing of a
-        day's hotlines). Only the two fields it needs come back: the whole events would be
-        several times the bytes, and on the local stack four times the time."""
+        ``callevent`` listing: a read of every call event of the day, for a day aggregated
+        before the reports table listed its hotlines (:meth:`ReportQueries.day_hotlines`).
+        Only the two fields it needs come back: the whole events would be several times the
+        bytes, and on the local stack four times the time."""
         fields = ("data.hotlineid", "data.mode")
         partitions = [keys.cmd_day_pk("callevent", day, shard) for shard in range(self._shards)]
         found = {
@@ -166,7 +172,8 @@ class EventQueries:
     def day_hotlines(self, day: str | date) -> list[Item]:
         """The hotlines named by the day's call events, by number: the calls each got (distinct
         task ids, inbound and outbound) and its first and last call event. From the day's
-        ``callevent`` listing: the reports table keys KPIs by hotline and lists no day's hotlines."""
+        ``callevent`` listing: the reports table lists a day's hotlines with KPIs only, not these
+        counts nor the hotlines of outbound calls alone."""
         found: dict[str, dict[str, Any]] = {}
         for event in self.events_by_cmd_day("callevent", day):
             data = _data(event)
@@ -287,6 +294,15 @@ class ReportQueries:
         kpi = {int(n) for n in (item or {}).get("kpi_shards") or ()} or {self._kpi_shards}
         listing = {int(n) for n in (item or {}).get("listing_shards") or ()} or {1}
         return max(kpi), max(listing)
+
+    def day_hotlines(self, day: str | date) -> list[str]:
+        """The hotlines with KPIs on ``day``, in number order: the day's listing
+        (``HOTLINES#<day>``, written with each hotline day's counters), one ``Query`` of one
+        partition. Empty for a day aggregated before the listing was written (and not rebuilt
+        since): :func:`acd_cli.html_report.day_hotlines` then reads the day's call events."""
+        items = self._table.query(day_hotlines_pk(_day_text(day)))
+        found = {str(item["hotline"]) for item in items if item.get("kind") == "day_hotline"}
+        return sorted(found, key=_number_order)
 
     def kpis(self, hotline: str | int, day: str | date) -> HotlineKpis | None:
         """A hotline's KPIs of one day; None if none computed yet.
@@ -515,9 +531,16 @@ class ReportQueries:
         in at midnight."""
         agent, day = stored.agent, stored.day
         start_of_day, end_of_day = stored.day_start_ms, stored.day_end_ms
-        # the state intervals only (``IV#...``), not the calls talked in (``TALK#...``)
-        intervals = self._table.query(timeline_pk(agent, day), sk_between=("IV#", "IV$"))
-        items = [i for i in intervals if i.get("kind") == "interval"]
+        # the state intervals only (``IV#...``), not the calls talked in (``TALK#...``); of each
+        # only what a timeline shows (the agent, the day and the event key are in its key)
+        intervals = self._table.query(
+            timeline_pk(agent, day), sk_between=("IV#", "IV$"), fields=TIMELINE_FIELDS
+        )
+        items = [
+            {**i, "agent": agent, "day": day, "event_key": str(i["sk"]).rsplit("#", 1)[-1]}
+            for i in intervals
+            if i.get("kind") == "interval"
+        ]
         entries = [TimelineEntry.from_item(item) for item in sorted(items, key=lambda i: str(i["sk"]))]
         # each state ends where the next begins; the day's last, where the day's report says
         ends = [entry.link.start_ms for entry in entries[1:]]
@@ -616,7 +639,7 @@ def _unique(items: Iterable[Item]) -> list[Item]:
 
 
 def _sum_into(total: dict[str, int], item: Item) -> None:
-    for name in COUNTERS:
+    for name in COUNTER_NAMES:
         value = item.get(name)
         if value:
             total[name] = total.get(name, 0) + int(value)

@@ -41,11 +41,12 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from acd_cli import drilldown, html_report, labels
 from acd_cli.output import parse_utc
+from acd_cli.report_context import ReportContext, ReportError, describe_aws_error, parse_day
+from acd_cli.report_listings import event_details
 
 if TYPE_CHECKING:
     from zoneinfo import ZoneInfo
 
-    from acd_cli.report_cli import ReportContext
     from acd_cli.report_models import AgentDayReport, HotlineKpis
     from acd_hub.agent_stats import BoardEntry
     from acd_hub.call_stats import CallSummary
@@ -54,8 +55,8 @@ if TYPE_CHECKING:
 MAX_CURRENT_WAIT = timedelta(hours=2)
 # How long one read of the tables serves every browser asking.
 SNAPSHOT_TTL_S = 1.0
-# A day's hotlines are looked up from its call events (see html_report.day_hotlines): not on
-# every refresh.
+# A day's hotlines are one query of the reports table's listing of the day (of its call events
+# for a day aggregated before that listing; see html_report.day_hotlines): not on every refresh.
 HOTLINES_TTL_S = 60.0
 # A day report reads every hotline's and agent's reports: built once, served for a while.
 REPORT_TTL_S = 30.0
@@ -244,7 +245,11 @@ class Wallboard:
             return self.hotlines
         cached = self._found_hotlines
         if cached is None or cached[1] != day or time.monotonic() - cached[0] > HOTLINES_TTL_S:
-            cached = (time.monotonic(), day, html_report.day_hotlines(self.report.queries, day))
+            cached = (
+                time.monotonic(),
+                day,
+                html_report.day_hotlines(self.report.reports, self.report.queries, day),
+            )
             self._found_hotlines = cached
         return cached[2]
 
@@ -324,7 +329,6 @@ class Wallboard:
         """``/range?period=week&day=`` or ``/range?from=&to=`` (and ``hotline=``): the range
         next to the period before (``acd-report range``)."""
         from acd_cli import range_report  # noqa: PLC0415 - altair only when drawn
-        from acd_cli.report_cli import parse_day, range_hotlines  # noqa: PLC0415 - a cycle otherwise
 
         report = self.report
 
@@ -339,7 +343,9 @@ class Wallboard:
                     one("period") or "week", parse_day(one("day")) or report.today()
                 )
             hotlines = _bounded_ids(query.get("hotline", []), "hotline", MAX_HOTLINES)
-            found = range_report.gather(report.reports, range_hotlines(report, hotlines, last), first, last)
+            found = range_report.gather(
+                report.reports, range_report.range_hotlines(report, hotlines, last), first, last
+            )
         except range_report.RangeError as exc:
             raise BadRequest(str(exc)) from None
         found.names = report.names
@@ -353,8 +359,6 @@ class Wallboard:
 
     def call_page(self, task_id: str) -> str:
         """One call's summary and events (``acd-report call`` and ``events --call``)."""
-        from acd_cli.report_cli import event_details  # noqa: PLC0415 - a cycle otherwise
-
         report = self.report
         zone = report.zone
         return drilldown.call_page(
@@ -424,17 +428,18 @@ class Wallboard:
             build.finished.set()
 
     def _build_report(self, day: str, hotlines: Sequence[str], agents: Sequence[str]) -> str:
-        found = html_report.gather(
-            self.report.reports,
-            self.report.queries,
-            day,
-            self.report.zone,
-            hotlines=hotlines,
-            agents=agents,
-            now=self.report.now(),
-            sl_target_pct=self.sl_target_pct,
-            min_sl_calls=self.min_sl_calls,
-        )
+        with html_report.warming_up():  # the renderer starts (once a process) while the reads run
+            found = html_report.gather(
+                self.report.reports,
+                self.report.queries,
+                day,
+                self.report.zone,
+                hotlines=hotlines,
+                agents=agents,
+                now=self.report.now(),
+                sl_target_pct=self.sl_target_pct,
+                min_sl_calls=self.min_sl_calls,
+            )
         found.names = self.report.names
         return html_report.render(found, links=True)
 
@@ -584,8 +589,6 @@ class _Handler(BaseHTTPRequestHandler):
         return None
 
     def do_GET(self) -> None:
-        from acd_cli.report_cli import ReportError, describe_aws_error, parse_day  # noqa: PLC0415 - a cycle otherwise
-
         if foreign := self._foreign():
             self._send(HTTPStatus.FORBIDDEN, "application/json", json.dumps({"error": foreign}))
             return

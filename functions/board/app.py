@@ -22,7 +22,7 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import BotoCoreError, ClientError
 
-from acd_cli.report_cli import ReportContext, ReportError, describe_aws_error, parse_day
+from acd_cli.report_context import ReportContext, ReportError, describe_aws_error, parse_day
 from acd_cli.wallboard import MAX_AGENTS, MAX_HOTLINES, BadRequest, Wallboard, _bounded_ids, _query
 from acd_hub.aws import dynamodb_client
 from acd_hub.logs import quiet_sensitive_loggers

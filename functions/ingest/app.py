@@ -8,6 +8,7 @@ are the one place where its outcomes become HTTP answers.
 from __future__ import annotations
 
 import base64
+from http import HTTPStatus
 from typing import Any
 
 from aws_lambda_powertools import Logger
@@ -16,23 +17,27 @@ from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from acd_hub import answers
 from acd_hub.adapters.events_table import EventsTable
 from acd_hub.auth import token_source
 from acd_hub.aws import dynamodb_client
-from acd_hub.errors import Forbidden, StoreUnavailable, TokensUnavailable, Unauthorized
-from acd_hub.ingest import CONFLICT, CallbackIngest, Rejected
-from acd_hub.items import CallbackRequest
+from acd_hub.errors import (
+    Conflict,
+    Forbidden,
+    Invalid,
+    Quarantined,
+    StoreUnavailable,
+    TokensUnavailable,
+    Unauthorized,
+)
+from acd_hub.ingest import CallbackIngest
 from acd_hub.logs import log_metrics, quiet_sensitive_loggers
 from acd_hub.models import CALLBACK_MODELS
+from acd_hub.request import CallbackRequest
 from acd_hub.settings import HubSettings
 
 METHODS = ["GET", "HEAD", "PUT", "POST"]
 RETRY_AFTER_SECONDS = "5"
-# How to pass the token, in every 401: an ACD integrator reads this body, not our README.
-TOKEN_HINT = {
-    "path": "/callback/<token> (recommended: it survives any '?' the ACD appends)",
-    "query": "/callback?token=<token>",
-}
 
 settings = HubSettings()
 logger = Logger()
@@ -54,16 +59,17 @@ app = APIGatewayHttpResolver()
 
 @app.route("/callback", method=METHODS)
 def callback() -> Response:
-    return receive(None)
+    return receive(app.current_event, None)
 
 
 @app.route("/callback/<token>", method=METHODS)
 def callback_with_token(token: str) -> Response:
-    return receive(token)
+    return receive(app.current_event, token)
 
 
-def receive(path_token: str | None) -> Response:
-    stored = ingest.handle(callback_request(app.current_event, path_token))
+def receive(event: APIGatewayProxyEventV2, path_token: str | None) -> Response:
+    request = callback_request(event, path_token)
+    stored = ingest.handle(request)
     count(stored.cmd, stored.outcome)
     logged: dict[str, Any] = {"cmd": stored.cmd, "event_key": stored.event_key, "outcome": stored.outcome}
     if stored.warnings:
@@ -72,41 +78,47 @@ def receive(path_token: str | None) -> Response:
         logged["unknown_parameters"] = len(stored.warnings)
         logged["closest_known"] = sorted({w.closest for w in stored.warnings if w.closest})
     logger.info("callback stored" if not stored.duplicate else "duplicate callback", extra=logged)
-    # event_time shows the integrator how their timestamp was read (UTC)
-    body: dict[str, Any] = {
-        "status": stored.outcome,
-        "cmd": stored.cmd,
-        "event_key": stored.event_key,
-        "event_time": stored.event_time,
-        "day": stored.day,
-    }
-    if stored.warnings:  # stored all the same: a new ACD version's parameter must not cost the event
-        body["warnings"] = [w.as_dict() for w in stored.warnings]
-    return answer(200, body)
+    # event_time shows the integrator how their timestamp was read (UTC); warnings: stored all
+    # the same (a new ACD version's parameter must not cost the event), and named back
+    accepted = answers.Accepted(
+        status=stored.outcome,
+        cmd=stored.cmd,
+        event_key=stored.event_key,
+        event_time=stored.event_time,
+        day=stored.day,
+        warnings=[w.as_dict() for w in stored.warnings] or None,
+    )
+    return answer(HTTPStatus.OK, accepted)
 
 
-@app.exception_handler(Rejected)
-def rejected(exc: Rejected) -> Response:
+# -- the one place where the use case's outcomes become HTTP answers --
+
+
+@app.exception_handler(Invalid)
+def invalid(exc: Invalid) -> Response:
+    return rejected(
+        exc, HTTPStatus.BAD_REQUEST, answers.BadRequest(request_id=exc.request_id, errors=problems(exc))
+    )
+
+
+@app.exception_handler(Conflict)
+def conflict(exc: Conflict) -> Response:
+    return rejected(
+        exc, HTTPStatus.CONFLICT, answers.Conflict(request_id=exc.request_id, errors=problems(exc))
+    )
+
+
+def rejected(exc: Quarantined, status: HTTPStatus, body: answers.Answer) -> Response:
     count(exc.cmd, "rejected")
     logger.info(
         "callback rejected",
         extra={"cmd": exc.cmd, "request_id": exc.request_id, "parameters": [e.parameter for e in exc.errors]},
     )
-    conflict = exc.status == CONFLICT
-    return answer(
-        exc.status,
-        {
-            "error": "conflict" if conflict else "bad_request",
-            "message": (
-                "the event key is already stored with other content; this request is kept for "
-                "inspection under request_id"
-                if conflict
-                else "the callback was not stored; it is kept for inspection under request_id"
-            ),
-            "request_id": exc.request_id,
-            "errors": [e.as_dict() for e in exc.errors],
-        },
-    )
+    return answer(status, body)
+
+
+def problems(exc: Quarantined) -> list[answers.ParameterProblem]:
+    return [answers.ParameterProblem(parameter=e.parameter, message=e.message) for e in exc.errors]
 
 
 @app.exception_handler(Unauthorized)
@@ -120,7 +132,7 @@ def not_found(_: Exception) -> Response:
     path = app.current_event.path or ""
     if path == "/callback" or path.startswith("/callback/"):
         return unauthorized_answer("missing or misplaced token")
-    return answer(404, {"error": "not_found", "message": "not found: the callback URL is /callback/<token>"})
+    return answer(HTTPStatus.NOT_FOUND, answers.NotFound())
 
 
 @app.exception_handler(Forbidden)
@@ -128,7 +140,7 @@ def forbidden(exc: Forbidden) -> Response:
     count("invalid", "forbidden")
     refused()
     logger.warning("callback forbidden", extra={"reason": str(exc)})
-    return answer(403, {"error": "forbidden", "message": "source address not allowed"})
+    return answer(HTTPStatus.FORBIDDEN, answers.Forbidden())
 
 
 @app.exception_handler(StoreUnavailable)
@@ -136,8 +148,8 @@ def store_unavailable(exc: StoreUnavailable) -> Response:
     count("invalid", "store_unavailable")
     logger.error("event store unavailable", extra={"reason": str(exc)})
     return answer(
-        503,
-        {"error": "store_unavailable", "message": "the event was not stored; please retry"},
+        HTTPStatus.SERVICE_UNAVAILABLE,
+        answers.StoreUnavailable(error="store_unavailable", message="the event was not stored; please retry"),
         headers={"Retry-After": RETRY_AFTER_SECONDS},
     )
 
@@ -148,8 +160,10 @@ def tokens_unavailable(exc: TokensUnavailable) -> Response:
     # The error code only (e.g. ThrottlingException): never the parameter's value.
     logger.error("callback tokens unavailable", extra={"reason": str(exc)})
     return answer(
-        503,
-        {"error": "tokens_unavailable", "message": "the callback could not be checked; please retry"},
+        HTTPStatus.SERVICE_UNAVAILABLE,
+        answers.StoreUnavailable(
+            error="tokens_unavailable", message="the callback could not be checked; please retry"
+        ),
         headers={"Retry-After": RETRY_AFTER_SECONDS},
     )
 
@@ -159,12 +173,8 @@ def unauthorized_answer(reason: str) -> Response:
     refused()
     logger.warning("callback unauthorized", extra={"reason": reason})
     return answer(
-        401,
-        {
-            "error": "unauthorized",
-            "message": f"{reason}: use /callback/<token> or ?token=",
-            "token": TOKEN_HINT,
-        },
+        HTTPStatus.UNAUTHORIZED,
+        answers.Unauthorized(message=f"{reason}: use /callback/<token> or ?token="),
         headers={"WWW-Authenticate": 'Token realm="acd-callback"'},
     )
 
@@ -180,9 +190,12 @@ def refused() -> None:
     refusals.add_metric(name="RefusedCallbacks", unit=MetricUnit.Count, value=1)
 
 
-def answer(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response:
+def answer(status: HTTPStatus, body: answers.Answer, headers: dict[str, str] | None = None) -> Response:
     return Response(
-        status_code=status, content_type=content_types.APPLICATION_JSON, body=body, headers=headers
+        status_code=status.value,
+        content_type=content_types.APPLICATION_JSON,
+        body=body.body(),
+        headers=headers,
     )
 
 

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
+from playwright.sync_api import Browser, ConsoleMessage, Locator, Page, sync_playwright
 
 from acd_sim.day import generate_day
 from acd_sim.plan import plan_requests
@@ -153,6 +153,25 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         local.stop()
 
 
+def data_values(located: Locator, key: str) -> dict[str, Any]:
+    """``{data-<key>: data-value read as JSON}`` of the located elements, in page order; those
+    with an empty value left out. ``key`` as the DOM spells it (``stateGroup`` for
+    ``data-state-group``)."""
+    pairs = located.evaluate_all(f"nodes => nodes.map(n => [n.dataset.{key}, n.dataset.value])")
+    return {name: json.loads(value) for name, value in pairs if value}
+
+
+def aht_and_occupancy(agent_day: dict[str, Any]) -> tuple[float | None, float | None]:
+    """An agent's AHT and occupancy %, worked out here from agent-day's JSON (seconds per state
+    and calls handled) to check the pages' own arithmetic."""
+    seconds = agent_day["state_seconds"]
+    busy = sum(seconds.get(s, 0) for s in ("connected", "outconnect", "bconnected", "working", "outworking"))
+    idle = sum(seconds.get(s, 0) for s in ("online", "outonline", "alerting", "outalerting", "balerting"))
+    aht = round(busy / agent_day["calls_handled"], 2) if agent_day["calls_handled"] else None
+    occupancy = round(100 * busy / (busy + idle), 1) if busy + idle else None
+    return aht, occupancy
+
+
 def figures(document: Any) -> Any:
     """A day report without its freshness (the ground truth has the figures only)."""
     return {k: v for k, v in document.items() if k != "freshness"} if isinstance(document, dict) else document
@@ -166,7 +185,29 @@ def _wait_until_equal(read: Callable[[], Any], expected: Any, what: str, timeout
         if shown == expected:
             return
         time.sleep(2)
-    pytest.fail(f"{what} never equalled the simulator's ground truth in {timeout} s; last: {shown}")
+    pytest.fail(
+        f"{what} never equalled the simulator's ground truth in {timeout} s; "
+        f"differs in: {_differences(shown, expected)}; last: {shown}"
+    )
+
+
+def _differences(shown: Any, expected: Any, path: str = "") -> list[str]:
+    """Where a report differs from the truth (``day.aht_s: 234.16 != 232.52``, an interval by
+    its start), so that a failure names the call to look at, not only the whole document."""
+    if isinstance(shown, dict) and isinstance(expected, dict):
+        return [
+            line
+            for key in sorted(set(shown) | set(expected), key=str)
+            for line in _differences(shown.get(key), expected.get(key), f"{path}{key}.")
+        ]
+    if (
+        isinstance(shown, list)
+        and isinstance(expected, list)
+        and all(isinstance(i, dict) and "start" in i for i in [*shown, *expected])
+    ):
+        by_start = lambda items: {i["start"]: i for i in items}  # noqa: E731
+        return _differences(by_start(shown), by_start(expected), path)
+    return [] if shown == expected else [f"{path.rstrip('.')}: {shown!r} != {expected!r}"]
 
 
 @pytest.fixture(scope="session")

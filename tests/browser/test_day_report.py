@@ -17,7 +17,7 @@ import pytest
 from acd_cli import labels
 from acd_cli.html_report import DEFAULT_MIN_SL_CALLS, busy_slots, day_slots
 from acd_cli.report_models import HotlineKpis, IntervalKpis, KpiFigures
-from tests.browser.conftest import DAY, Stack, Watched
+from tests.browser.conftest import DAY, Stack, Watched, aht_and_occupancy, data_values
 
 ZONE = ZoneInfo("Europe/Berlin")
 pytestmark = pytest.mark.timeout(1200)
@@ -170,55 +170,22 @@ def test_figures_shown_equal_acd_report_json(opened: Watched, report: Report) ->
             assert raw == ("null" if day[name] is None else str(day[name])), (hotline, name)
             assert card.locator(".value").inner_text() == labels.kpi_text(name, day[name]), (hotline, name)
         outcomes = section.locator("table.outcomes tr[data-outcome]")
-        shown = dict(
-            zip(
-                outcomes.evaluate_all("r => r.map(n => n.dataset.outcome)"),
-                outcomes.evaluate_all("r => r.map(n => Number(n.dataset.value))"),
-                strict=True,
-            )
-        )
-        assert shown == {name: day[name] for name in labels.OUTCOME_KPIS}, hotline
+        assert data_values(outcomes, "outcome") == {name: day[name] for name in labels.OUTCOME_KPIS}, hotline
     assert report.agent_days, "the simulated day has agents"
     rows = page.locator("table.agent-states tr[data-agent]")
     assert rows.evaluate_all("r => r.map(n => n.dataset.agent)") == list(report.agent_days)
     for agent, found in report.agent_days.items():
         row = page.locator(f"table.agent-states tr[data-agent='{agent}']")
         assert row.locator("[data-calls]").inner_text() == str(found["calls_handled"] or 0)
-        # AHT and occupancy, worked out here from the JSON's seconds per state and calls handled
-        seconds = found["state_seconds"]
-        busy = sum(
-            seconds.get(s, 0) for s in ("connected", "outconnect", "bconnected", "working", "outworking")
-        )
-        idle = sum(seconds.get(s, 0) for s in ("online", "outonline", "alerting", "outalerting", "balerting"))
-        aht = round(busy / found["calls_handled"], 2) if found["calls_handled"] else None
-        occupancy = round(100 * busy / (busy + idle), 1) if busy + idle else None
+        aht, occupancy = aht_and_occupancy(found)
         assert json.loads(row.locator("[data-aht]").get_attribute("data-aht") or "") == aht, agent
         assert row.locator("[data-aht]").inner_text() == labels.kpi_text("aht_s", aht)
         assert json.loads(row.locator("[data-occupancy]").get_attribute("data-occupancy") or "") == occupancy
 
-        cells = row.locator("td[data-state]")
-        shown = {
-            state: json.loads(value)
-            for state, value in zip(
-                cells.evaluate_all("c => c.map(n => n.dataset.state)"),
-                cells.evaluate_all("c => c.map(n => n.dataset.value)"),
-                strict=True,
-            )
-            if value
-        }
-        assert shown == found["state_seconds"], agent
+        assert data_values(row.locator("td[data-state]"), "state") == found["state_seconds"], agent
         if found["pause_seconds"]:
             pauses = page.locator(f"table.agent-pauses tr[data-agent='{agent}'] td[data-reason]")
-            shown_pauses = {
-                reason: json.loads(value)
-                for reason, value in zip(
-                    pauses.evaluate_all("c => c.map(n => n.dataset.reason)"),
-                    pauses.evaluate_all("c => c.map(n => n.dataset.value)"),
-                    strict=True,
-                )
-                if value
-            }
-            assert shown_pauses == found["pause_seconds"], agent
+            assert data_values(pauses, "reason") == found["pause_seconds"], agent
 
 
 def test_dialer_figures_equal_the_outbound_calls_json(opened: Watched, stack: Stack) -> None:
@@ -234,15 +201,7 @@ def test_dialer_figures_equal_the_outbound_calls_json(opened: Watched, stack: St
         "connect_rate_pct": round(100 * len(connected) / len(calls), 1) if calls else None,
         "avg_talk_s": round(sum(talks) / len(talks), 2) if talks else None,
     }
-    cards = opened.page.locator("[data-dialer] [data-outbound]")
-    shown = dict(
-        zip(
-            cards.evaluate_all("n => n.map(x => x.dataset.outbound)"),
-            cards.evaluate_all("n => n.map(x => JSON.parse(x.dataset.value))"),
-            strict=True,
-        )
-    )
-    assert shown == expected
+    assert data_values(opened.page.locator("[data-dialer] [data-outbound]"), "outbound") == expected
 
 
 def test_timeline_has_a_row_per_agent_and_labels_pauses(

@@ -16,7 +16,17 @@ from urllib.parse import urlencode
 import pytest
 
 from acd_cli import labels
-from tests.browser.conftest import AS_OF, BIN, DAY, TOKEN, Process, Stack, Watched
+from tests.browser.conftest import (
+    AS_OF,
+    BIN,
+    DAY,
+    TOKEN,
+    Process,
+    Stack,
+    Watched,
+    aht_and_occupancy,
+    data_values,
+)
 from tests.browser.test_day_report import ZONE
 
 pytestmark = pytest.mark.timeout(1200)
@@ -150,14 +160,7 @@ def test_wallboard_shows_the_board_and_todays_hotlines(
         "paused": {"paused", "outpaused"},
     }
     full_board = stack.report("board")
-    by_state = page.locator("[data-by-state] [data-state-group]")
-    shown = dict(
-        zip(
-            by_state.evaluate_all("n => n.map(x => x.dataset.stateGroup)"),
-            by_state.evaluate_all("n => n.map(x => Number(x.dataset.value))"),
-            strict=True,
-        )
-    )
+    shown = data_values(page.locator("[data-by-state] [data-state-group]"), "stateGroup")
     expected = {g: sum(1 for e in full_board if e["state"] in states) for g, states in groups.items()}
     expected["logged_on"] = sum(1 for e in full_board if e["state"] not in (None, "offline"))
     assert shown == expected
@@ -169,15 +172,7 @@ def test_wallboard_shows_the_board_and_todays_hotlines(
         tile = page.locator(f".agent[data-agent='{entry['agent']}']")
         assert tile.get_attribute("data-calls") == str(found["calls_handled"] if found else 0)
         if found:
-            seconds = found["state_seconds"]
-            busy = sum(
-                seconds.get(s, 0) for s in ("connected", "outconnect", "bconnected", "working", "outworking")
-            )
-            idle = sum(
-                seconds.get(s, 0) for s in ("online", "outonline", "alerting", "outalerting", "balerting")
-            )
-            aht = round(busy / found["calls_handled"], 2) if found["calls_handled"] else None
-            occupancy = round(100 * busy / (busy + idle), 1) if busy + idle else None
+            aht, occupancy = aht_and_occupancy(found)
             assert json.loads(tile.get_attribute("data-aht") or "") == aht
             assert json.loads(tile.get_attribute("data-occupancy") or "") == occupancy
     assert page.locator("[data-freshness]").inner_text().startswith("figures complete to ")

@@ -26,7 +26,7 @@ from acd_deploy.emulator import Emulator
 from acd_deploy.stack import DeployedStack, deploy, new_token
 from acd_deploy.steps import REGION, interrupted
 from acd_devkit.lambda_events import TOKEN as SAMPLE_TOKEN
-from acd_local.lambda_runtime import lambda_stream_record
+from acd_devkit.stream_mapping import lambda_stream_record
 
 HERE = Path(__file__).resolve().parent
 SETTLE_TIMEOUT = 300.0

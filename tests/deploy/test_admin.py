@@ -15,6 +15,7 @@ import pytest
 from acd_deploy import settle
 from acd_deploy.stack import DeployedStack
 from tests.deploy.conftest import SETTLE_TIMEOUT, admin, connection, on_failure_record, stream_insert
+from tests.support import poison_item
 
 DLQ_OUTPUT = "StatsDLQUrl"
 # ten retries of a one-record batch take seconds; twice that is enough to say it never arrives
@@ -31,21 +32,10 @@ def depth(stack: DeployedStack, queue_url: str) -> int:
     )
 
 
-POISON = {
-    # An item no ingest would write (no day): the aggregators cannot place it; both read agentstate.
-    "pk": {"S": "AGENT#100999#broken"},
-    "sk": {"S": "x"},
-    "kind": {"S": "event"},
-    "cmd": {"S": "agentstate"},
-    "agent": {"S": "100999"},
-    "event_key": {"S": "poison"},
-}
-
-
 @pytest.fixture(scope="module")
 def poison(stack: DeployedStack) -> dict[str, Any]:
     """The poison item stored; its INSERT record as the events table's stream holds it."""
-    item = {**POISON, "event_time_ms": {"N": str(int(datetime.now(UTC).timestamp() * 1000))}}
+    item = poison_item(int(datetime.now(UTC).timestamp() * 1000))
     stack.clients.dynamodb.put_item(TableName=stack.outputs["EventsTableName"], Item=item)
     return stream_insert(stack, "poison")
 

@@ -14,7 +14,7 @@ import pytest
 
 from acd_deploy.stack import DeployedStack, deployable_copy, sam_deploy
 from acd_devkit.lambda_events import callback_event
-from acd_devkit.sam_local_check import fresh
+from sam_local.check import fresh
 from tests.deploy.test_samples import invoke
 
 COPY_STACK = "acd-callback-hub-iam-check"

@@ -1,5 +1,5 @@
 """Every file in events/ through the deployed functions, answered as ``make sam-local-test``
-expects it of ``sam local invoke`` (tools/acd_devkit/sam_local_check.py), and the fan-out of
+expects it of ``sam local invoke`` (tools/sam_local/check.py), and the fan-out of
 configchanged/broadcastevent reaching an SQS subscriber of each topic with its attributes, also
 when ``acd-admin redrive fanout`` republishes them from the fan-out's failures bucket.
 
@@ -21,8 +21,8 @@ import pytest
 
 from acd_deploy.stack import DeployedStack
 from acd_devkit import sample_events
-from acd_devkit.sam_local_check import expected_bad_parameters
 from acd_hub.fanout import FANOUT_CMDS, fanout_message
+from sam_local.check import expected_bad_parameters
 from tests.deploy.conftest import admin, on_failure_record, stream_insert
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from acd_local.stack import LocalHub
+from acd_local.hub import LocalHub
 
 HERE = Path(__file__).resolve().parent
 

@@ -16,7 +16,7 @@ from click.testing import CliRunner
 
 from acd_cli.report_cli import cli
 from acd_hub.models import CALLBACK_MODELS
-from acd_local.stack import LocalHub
+from acd_local.hub import LocalHub
 from tests.e2e.conftest import E2E_TOKEN
 
 EVENTS = Path(__file__).resolve().parents[2] / "events" / "ingest"

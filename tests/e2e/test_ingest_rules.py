@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from acd_cli.report_cli import cli
-from acd_local.stack import LocalHub
+from acd_local.hub import LocalHub
 from tests.e2e.conftest import E2E_ROTATED_TOKEN, E2E_TOKEN
 from tests.e2e.test_callbacks import report, send
 

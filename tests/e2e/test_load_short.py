@@ -13,7 +13,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from acd_bench import load
-from acd_local.stack import LocalHub
+from acd_local.hub import LocalHub
 
 
 def test_short_load_stores_every_unique_event_exactly_once(local_stack: LocalHub) -> None:

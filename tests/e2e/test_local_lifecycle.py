@@ -27,7 +27,7 @@ from urllib.parse import urlencode
 import pytest
 
 from acd_local import state as local_state
-from acd_local.stack import LocalHub
+from acd_local.hub import LocalHub
 from tests.e2e.conftest import E2E_TOKEN
 from tests.e2e.test_callbacks import report, send
 

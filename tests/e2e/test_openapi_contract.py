@@ -34,7 +34,7 @@ from schemathesis.specs.openapi.checks import (
 
 from acd_devkit import openapi
 from acd_hub.models import CALLBACK_MODELS, AgentState, ParseContext, Text, parse_callback
-from acd_local.stack import LocalHub
+from acd_local.hub import LocalHub
 from tests.e2e.conftest import E2E_TOKEN
 from tests.e2e.test_callbacks import send
 

@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 
 from acd_local.stack import quick_start_lines
-from tests.unit.test_readme_local_run import quick_start
+from tests.tools.test_readme_local_run import quick_start
 
 pytestmark = pytest.mark.slow
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from acd_local.stack import LocalHub
+from acd_local.hub import LocalHub
 from acd_sim.day import generate_day
 from acd_sim.model import SimConfig
 from acd_sim.plan import plan_requests

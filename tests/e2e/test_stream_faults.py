@@ -15,10 +15,11 @@ from urllib.parse import urlencode
 import boto3
 from botocore.config import Config
 
-from acd_local.stack import LocalHub
+from acd_local.hub import LocalHub
 from tests.e2e.conftest import E2E_TOKEN
 from tests.e2e.test_callbacks import report, send
 from tests.e2e.test_ingest_rules import receive_until
+from tests.support import agent_state, poison_item
 
 NOW_MS = int(datetime.now(UTC).timestamp() * 1000)
 
@@ -72,26 +73,8 @@ def test_sns_outage_is_ridden_out_without_the_acd_resending(local_stack: LocalHu
 def test_poison_record_goes_to_the_dlq_and_the_rest_is_applied(local_stack: LocalHub) -> None:
     clients = local_stack.clients()
     table = local_stack.table_names["EventsTable"]
-    # An item no ingest would write (no day): the aggregators cannot place it.
-    clients.dynamodb.put_item(
-        TableName=table,
-        Item={
-            "pk": {"S": "AGENT#100999#broken"},
-            "sk": {"S": "x"},
-            "kind": {"S": "event"},
-            "cmd": {"S": "agentstate"},
-            "agent": {"S": "100999"},
-            "event_key": {"S": "poison"},
-            "event_time_ms": {"N": str(NOW_MS)},
-        },
-    )
-    good = {
-        "cmd": "agentstate",
-        "agentid": "100998",
-        "mode": "0",
-        "state": "online",
-        "eventtime": str(NOW_MS + 60),
-    }
+    clients.dynamodb.put_item(TableName=table, Item=poison_item(NOW_MS))
+    good = agent_state(NOW_MS + 60, "online", agentid="100998")
     status, _, body = send(local_stack, "GET", f"/callback/{E2E_TOKEN}?{urlencode(good)}")
     assert status == 200
     day = json.loads(body)["day"]

@@ -7,27 +7,30 @@ moto before each test that uses it, and tests never rely on state left by anothe
 
 from __future__ import annotations
 
+import json
 import logging
 import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
+from click.testing import Result
 from moto.server import ThreadedMotoServer
 
-from acd_local import moto_fixes
-from acd_local.stack import (
+from acd_devkit import moto_fixes
+from acd_devkit.moto_resources import (
     DUMMY_CREDENTIAL,
-    HOST,
     REGION,
     AwsClients,
     ProvisionedResources,
-    StackSpec,
     aws_clients,
     provision,
     reset_moto,
 )
+from acd_local.hub import HOST
+from acd_local.spec import StackSpec
 
 HERE = Path(__file__).resolve().parent
 
@@ -107,6 +110,45 @@ def aws(moto_server: str) -> AwsClients:
 # --- report tests: their own moto server, and a log of the operations their clients make ---
 
 
+def moto_client(url: str, service: str = "dynamodb") -> Any:
+    """A boto3 client of ``service`` on the moto server at ``url``."""
+    return boto3.client(service, endpoint_url=url, region_name=REGION)  # type: ignore[call-overload]
+
+
+def create_table_stack(url: str, stack: str, events_table: str, reports_table: str) -> None:
+    """A CloudFormation stack on the moto server whose outputs name these tables, as the
+    deployed template's do (what ``--stack-name`` reads)."""
+    moto_client(url, "cloudformation").create_stack(
+        StackName=stack,
+        TemplateBody=json.dumps(
+            {
+                "Resources": {"Marker": {"Type": "AWS::SQS::Queue"}},
+                "Outputs": {
+                    "EventsTableName": {"Value": events_table},
+                    "ReportsTableName": {"Value": reports_table},
+                },
+            }
+        ),
+    )
+
+
+def ok(result: Result) -> str:
+    """The output of a CLI run that succeeded."""
+    assert result.exit_code == 0, (result.output, result.exception)
+    return result.stdout
+
+
+def one_line_error(result: Result) -> str:
+    """The one line a CLI run that a usage error stopped wrote (no traceback, no output)."""
+    assert result.exit_code == 2, result.output
+    assert isinstance(result.exception, SystemExit)  # not a traceback
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("Error: ")
+    return lines[0]
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -160,8 +202,12 @@ def moto_url(aws_env: None) -> Iterator[str]:
     port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
+    url = f"http://127.0.0.1:{port}"
+    # moto's state is process-wide: a module must not meet the tables another module's tests
+    # left on the session's server (test_store_faults, then test_reporting: "Table already exists")
+    reset_moto(url)
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield url
     finally:
         server.stop()
 
@@ -174,13 +220,13 @@ def log() -> CallLog:
 @pytest.fixture
 def cli_log(monkeypatch: pytest.MonkeyPatch, log: CallLog) -> CallLog:
     """Record the operations of acd-report's own clients too."""
-    from acd_cli import report_cli  # noqa: PLC0415
+    from acd_cli import report_context  # noqa: PLC0415
 
-    original = report_cli.ReportContext.client
+    original = report_context.ReportContext.client
 
-    def client(self: report_cli.ReportContext, service: str) -> Any:
+    def client(self: report_context.ReportContext, service: str) -> Any:
         made = original(self, service)
         return log.attach(made) if service == "dynamodb" else made
 
-    monkeypatch.setattr(report_cli.ReportContext, "client", client)
+    monkeypatch.setattr(report_context.ReportContext, "client", client)
     return log

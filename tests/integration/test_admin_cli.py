@@ -14,14 +14,17 @@ from click.testing import CliRunner, Result
 
 from acd_cli.admin_cli import cli
 from acd_cli.reporting import EventQueries
+from acd_devkit.moto_resources import REGION, AwsClients, ProvisionedResources
+from acd_devkit.stream_mapping import lambda_stream_record
 from acd_hub.adapters.events_table import EventsTable
-from acd_hub.errors import ParameterError
-from acd_hub.ingest import CallbackIngest, Rejected
-from acd_hub.items import CallbackRequest, rejected_item
+from acd_hub.errors import Invalid, ParameterError
+from acd_hub.ingest import CallbackIngest
+from acd_hub.quarantine import rejected_item
+from acd_hub.request import CallbackRequest
 from acd_hub.settings import HubSettings
-from acd_local.lambda_runtime import lambda_stream_record
-from acd_local.stack import REGION, AwsClients, ProvisionedResources, StackSpec
-from tests.support import TOKEN
+from acd_local.spec import StackSpec
+from tests.support import TOKEN, callback_ingest
+from tests.support import callback_request as request
 
 RECEIVED = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 DAY = "2026-11-20"
@@ -37,28 +40,10 @@ def settings() -> HubSettings:
     return HubSettings(callback_tokens=[TOKEN])
 
 
-def request(
-    query: str, request_id: str, *, method: str = "GET", body: bytes = b"", content_type: str = ""
-) -> CallbackRequest:
-    return CallbackRequest(
-        method=method,
-        path=f"/callback/{TOKEN}",
-        raw_query=query,
-        body=body,
-        content_type=content_type,
-        source_ip="203.0.113.5",
-        user_agent="acd",
-        request_id=request_id,
-        path_token=TOKEN,
-    )
-
-
 def quarantine_by_ingest(aws: AwsClients, kept: CallbackRequest) -> None:
-    """Bad input through the real ingest: it quarantines the request and raises Rejected."""
-    ingest = CallbackIngest(
-        settings(), EventsTable(aws.dynamodb, "EventsTable"), lambda: (TOKEN,), clock=lambda: RECEIVED
-    )
-    with pytest.raises(Rejected):
+    """Bad input through the real ingest: it quarantines the request and raises Invalid."""
+    ingest = callback_ingest(settings(), EventsTable(aws.dynamodb, "EventsTable"), RECEIVED)
+    with pytest.raises(Invalid):
         ingest.handle(kept)
 
 
@@ -85,23 +70,20 @@ VALID_FORM = f"cmd=agentstate&agentid={AGENT}&mode=0&state=paused&pause-reason=M
 def quarantine(aws_resources: ProvisionedResources, aws: AwsClients) -> AwsClients:
     # still wrong today: a 2-digit agent number
     quarantine_by_ingest(
-        aws, request(f"cmd=agentstate&agentid=12&mode=0&state=online&eventtime={EVENT_MS}", "bad-1")
+        aws,
+        request(f"cmd=agentstate&agentid=12&mode=0&state=online&eventtime={EVENT_MS}", request_id="bad-1"),
     )
     # valid today, rejected by an earlier bug; the token it carried in the query was redacted
-    quarantine_as_if_by_a_bug(aws, request(f"token={TOKEN}&{VALID}", "fixed-1"), "out of range (bug 41)")
+    quarantine_as_if_by_a_bug(
+        aws, request(f"token={TOKEN}&{VALID}", request_id="fixed-1"), "out of range (bug 41)"
+    )
     # the ACD sent the same callback again after the 400: the same event, kept twice
-    quarantine_as_if_by_a_bug(aws, request(VALID, "fixed-2"), "out of range (bug 41)")
+    quarantine_as_if_by_a_bug(aws, request(VALID, request_id="fixed-2"), "out of range (bug 41)")
     # a Windows-1252 form body (not UTF-8: kept as body_base64)
     windows_body = VALID_FORM.encode("cp1252")
     quarantine_as_if_by_a_bug(
         aws,
-        request(
-            "",
-            "fixed-form",
-            method="PUT",
-            body=windows_body,
-            content_type="application/x-www-form-urlencoded",
-        ),
+        request(body=windows_body, content_type="application/x-www-form-urlencoded", request_id="fixed-form"),
         "out of range (bug 41)",
     )
     return aws
@@ -191,7 +173,7 @@ CONFIG = f"cmd=configchanged&action=update&type=agent&eventtime={EVENT_MS}"
 
 def stored_by_ingest(aws: AwsClients, query: str, request_id: str) -> str:
     ingest = CallbackIngest(settings(), EventsTable(aws.dynamodb, "EventsTable"), lambda: (TOKEN,))
-    return ingest.handle(request(query, request_id)).event_key
+    return ingest.handle(request(query, request_id=request_id)).event_key
 
 
 def stream_records(aws: AwsClients, stream_arn: str) -> tuple[str, list[dict[str, Any]]]:
@@ -453,7 +435,7 @@ def day_in_stream(aws_resources: ProvisionedResources, aws: AwsClients) -> str:
 @pytest.fixture
 def recording(monkeypatch: pytest.MonkeyPatch) -> RecordingRebuilder:
     """The DLQ handling with a rebuild that can be made to fail (the real one: below)."""
-    from acd_cli.admin_cli import AdminContext  # noqa: PLC0415
+    from acd_cli.admin_context import AdminContext  # noqa: PLC0415
 
     stand_in = RecordingRebuilder()
     monkeypatch.setattr(AdminContext, "rebuilder", property(lambda _self: stand_in))
@@ -557,8 +539,9 @@ def test_the_local_pollers_dlq_messages_redrive_too(
 ) -> None:
     """acd-local's stream poller gives up on a batch the way Lambda does (its _dead_letter):
     acd-admin reads that message back like Lambda's."""
-    from acd_local.lambda_runtime import BatchOutcome, lambda_stream_record  # noqa: PLC0415
-    from acd_local.stack import REGION, StreamPoller  # noqa: PLC0415
+    from acd_devkit.moto_resources import REGION  # noqa: PLC0415
+    from acd_devkit.stream_mapping import BatchOutcome, lambda_stream_record  # noqa: PLC0415
+    from acd_local.streams import StreamPoller  # noqa: PLC0415
 
     config_key = stored_by_ingest(aws, CONFIG, "r-config")
     stream_arn = aws_resources.stream_arns["EventsTable"]

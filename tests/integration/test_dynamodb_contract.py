@@ -33,7 +33,7 @@ from acd_hub.agent_stats import Link, TimelineEntry
 from acd_hub.errors import EventConflict
 from acd_hub.ports import Cancelled, Create
 from acd_hub.settings import HubSettings
-from acd_local.stack import HOST
+from acd_local.hub import HOST
 
 pytestmark = pytest.mark.aws_faults
 

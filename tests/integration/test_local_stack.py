@@ -26,34 +26,29 @@ import pytest
 
 from acd_devkit import lambda_events
 from acd_devkit.lambda_events import FakeLambdaContext, query_parameters
-from acd_devkit.template import load_template
-from acd_local.lambda_runtime import (
-    HttpRequest,
-    Route,
+from acd_devkit.moto_resources import AwsClients, ProvisionedResources, provision, reset_moto
+from acd_devkit.stream_mapping import (
     batch_outcome,
-    build_http_api_event,
-    http_api_response,
     lambda_stream_record,
-    load_handler,
-    match_route,
     matches_pattern,
     parse_filter_patterns,
     passes_filters,
     validate_filter_pattern,
 )
-from acd_local.stack import (
-    AwsClients,
-    FunctionSpec,
-    LocalHub,
-    ProvisionedResources,
-    StackSpec,
-    StreamMapping,
-    StreamPoller,
-    describe_fanout,
-    format_fanout,
-    provision,
-    reset_moto,
+from acd_devkit.template import load_template
+from acd_local.hub import LocalHub
+from acd_local.lambda_runtime import (
+    HttpRequest,
+    Route,
+    build_http_api_event,
+    http_api_response,
+    load_handler,
+    match_route,
 )
+from acd_local.spec import FunctionSpec, StackSpec, StreamMapping
+from acd_local.streams import StreamPoller
+from acd_local.subscriber import describe_fanout, format_fanout
+from tests.support import PK_SK
 
 REPO = Path(__file__).resolve().parents[2]
 TOKEN = "it-token-Zx81Lq"
@@ -77,14 +72,7 @@ def leave_moto_empty(moto_server: str) -> Iterator[None]:
 
 def table_kwargs() -> dict[str, Any]:
     return {
-        "KeySchema": [
-            {"AttributeName": "pk", "KeyType": "HASH"},
-            {"AttributeName": "sk", "KeyType": "RANGE"},
-        ],
-        "AttributeDefinitions": [
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "S"},
-        ],
+        **PK_SK,
         "BillingMode": "PAY_PER_REQUEST",
         "StreamSpecification": {"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"},
     }
@@ -289,7 +277,8 @@ def test_the_local_poller_gives_up_on_records_older_than_the_mappings_age() -> N
     """As Lambda: with unbounded attempts (the fan-out's), the record's age ends the retries."""
     from types import SimpleNamespace  # noqa: PLC0415
 
-    from acd_local.stack import StreamMapping, StreamPoller  # noqa: PLC0415
+    from acd_local.spec import StreamMapping  # noqa: PLC0415
+    from acd_local.streams import StreamPoller  # noqa: PLC0415
 
     poller: Any = SimpleNamespace(mapping=StreamMapping("F", "T", max_retries=-1, max_record_age=86400))
     record = {"dynamodb": {"ApproximateCreationDateTime": time.time() - 86401}}
@@ -1183,7 +1172,7 @@ def test_the_journal_of_moto_s_writes_folds_into_what_the_tables_hold(
 ) -> None:
     from botocore.exceptions import ClientError  # noqa: PLC0415
 
-    from acd_local import moto_fixes  # noqa: PLC0415
+    from acd_devkit import moto_fixes  # noqa: PLC0415
     from acd_local import state as local_state  # noqa: PLC0415
 
     db = aws.dynamodb

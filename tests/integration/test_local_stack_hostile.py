@@ -13,7 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from acd_local.stack import LocalHub, StackSpec, _banner
+from acd_local.hub import LocalHub
+from acd_local.spec import StackSpec
+from acd_local.stack import _banner
 from tests.integration.test_local_stack import (  # noqa: F401 - leave_moto_empty: an autouse fixture
     TOKEN,
     consumer_batches,

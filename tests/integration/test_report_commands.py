@@ -22,21 +22,21 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-import boto3
 import pytest
 from click.testing import CliRunner, Result
 
-from acd_cli import report_cli
-from acd_cli.reporting import ReportQueries
+from acd_cli import html_report, report_cli, report_context
+from acd_cli.reporting import EventQueries, ReportQueries
 from acd_devkit.template import dynamodb_tables, load_template
+from acd_hub.adapters.dynamodb import wire_key
+from acd_hub.adapters.reports_table import day_hotline_key
 from acd_hub.ports import BatchProgress
 from acd_hub.settings import HubSettings
-from tests.integration.conftest import CallLog
+from tests.integration.conftest import CallLog, create_table_stack, moto_client, ok, one_line_error
 from tests.support import RECEIVED, Harness, agent_state, call_event, ms
 
 pytestmark = pytest.mark.integration
 
-REGION = "eu-central-1"
 DAY = "2026-11-20"
 SHARDS = 8
 PAGE = 2  # every Query is paged this small
@@ -191,15 +191,11 @@ EXPECTED_KPIS = {
 # --- the moto server and the reports on it -------------------------------------------------------
 
 
-def _client(url: str, service: str = "dynamodb") -> Any:
-    return boto3.client(service, endpoint_url=url, region_name=REGION)  # type: ignore[call-overload]
-
-
 @pytest.fixture(scope="module")
 def reports(moto_url: str) -> Iterator[Harness]:
     """The template's tables under this module's names, filled with the scenario's events and
     the reports both aggregators compute from them."""
-    client = _client(moto_url)
+    client = moto_client(moto_url)
     definitions = dynamodb_tables(load_template())
     for logical_id, name in (("EventsTable", EVENTS_TABLE), ("ReportsTable", REPORTS_TABLE)):
         client.create_table(**{**definitions[logical_id], "TableName": name})
@@ -210,36 +206,24 @@ def reports(moto_url: str) -> Iterator[Harness]:
         assert harness.run(harness.agents(), batch) == {"batchItemFailures": []}
         assert harness.run(harness.calls(), batch) == {"batchItemFailures": []}
 
-    cloudformation = _client(moto_url, "cloudformation")
-    cloudformation.create_stack(
-        StackName=STACK,
-        TemplateBody=json.dumps(
-            {
-                "Resources": {"Marker": {"Type": "AWS::SQS::Queue"}},
-                "Outputs": {
-                    "EventsTableName": {"Value": EVENTS_TABLE},
-                    "ReportsTableName": {"Value": REPORTS_TABLE},
-                },
-            }
-        ),
-    )
+    create_table_stack(moto_url, STACK, EVENTS_TABLE, REPORTS_TABLE)
     try:
         yield harness
     finally:
         for name in (EVENTS_TABLE, REPORTS_TABLE):
             client.delete_table(TableName=name)
-        cloudformation.delete_stack(StackName=STACK)
+        moto_client(moto_url, "cloudformation").delete_stack(StackName=STACK)
 
 
 @pytest.fixture
 def queries(moto_url: str, reports: Harness, log: CallLog) -> ReportQueries:
-    return ReportQueries(log.attach(_client(moto_url)), REPORTS_TABLE, SHARDS)
+    return ReportQueries(log.attach(moto_client(moto_url)), REPORTS_TABLE, SHARDS)
 
 
 @pytest.fixture
 def cli_log(monkeypatch: pytest.MonkeyPatch, cli_log: CallLog) -> CallLog:
     """The conftest's cli_log, with the CLI's clock fixed (the board's time in state)."""
-    monkeypatch.setattr(report_cli.ReportContext, "now", lambda _self: NOW)
+    monkeypatch.setattr(report_context.ReportContext, "now", lambda _self: NOW)
     return cli_log
 
 
@@ -354,7 +338,7 @@ def test_board_reads_every_partition(queries: ReportQueries, log: CallLog) -> No
 
 def test_report_queries_reject_zero_shards(moto_url: str) -> None:
     with pytest.raises(ValueError, match="shards"):
-        ReportQueries(_client(moto_url), REPORTS_TABLE, 0)
+        ReportQueries(moto_client(moto_url), REPORTS_TABLE, 0)
 
 
 # --- the CLI ------------------------------------------------------------------------------------------
@@ -366,11 +350,6 @@ def run(url: str, *args: str) -> Result:
         ["--endpoint-url", url, "--events-table", EVENTS_TABLE, "--reports-table", REPORTS_TABLE, *args],
         catch_exceptions=True,
     )
-
-
-def ok(result: Result) -> str:
-    assert result.exit_code == 0, (result.output, result.exception)
-    return result.stdout
 
 
 def lines_starting(text: str, *prefixes: str) -> list[str]:
@@ -433,8 +412,22 @@ def test_cli_kpis_table(moto_url: str, reports: Harness, cli_log: CallLog) -> No
 def test_cli_kpis_csv(moto_url: str, reports: Harness, cli_log: CallLog) -> None:
     text = ok(run(moto_url, "kpis", "--hotline", HOTLINE, "--day", DAY, "--format", "csv"))
     header = text.splitlines()[0].split(",")
-    assert header == ["start", *EXPECTED_KPIS["day"]]
+    # the day's freshness last, on every row: a script cannot take a partial day for a final one
+    assert header == [
+        "start",
+        *EXPECTED_KPIS["day"],
+        "freshness.complete_to",
+        "freshness.state",
+        "freshness.final",
+    ]
     listed = rows(text)
+    fresh = json.loads(ok(run(moto_url, "kpis", "--hotline", HOTLINE, "--day", DAY, "-f", "json")))[
+        "freshness"
+    ]
+    assert fresh["final"] is False
+    assert {(r["freshness.complete_to"], r["freshness.state"], r["freshness.final"]) for r in listed} == {
+        (fresh["complete_to"] or "", fresh["state"], "false")
+    }
     assert [r["start"] for r in listed] == [
         "2026-11-20T10:00:00+01:00",
         "2026-11-20T10:15:00+01:00",
@@ -471,7 +464,14 @@ def test_cli_agent_day_all_formats(moto_url: str, reports: Harness, cli_log: Cal
     assert lines_starting(table, "after-call work")[0].split() == ["after-call", "work", "0:45"]
     assert lines_starting(table, "Kaffee")[0].split() == ["Kaffee", "5:00"]
     assert "Calls handled: 1" in table
-    (row,) = rows(ok(run(moto_url, "agent-day", "--agent", ANNA, "--day", DAY, "-f", "csv")))
+    text = ok(run(moto_url, "agent-day", "--agent", ANNA, "--day", DAY, "-f", "csv"))
+    assert text.splitlines()[0].split(",")[-3:] == [
+        "freshness.complete_to",
+        "freshness.state",
+        "freshness.final",
+    ]
+    (row,) = rows(text)
+    assert row["freshness.final"] == "false"
     assert row["agent"] == ANNA
     assert row["state_seconds.connected"] == "240"
     assert row["pause_seconds.Kaffee"] == "300"
@@ -611,7 +611,7 @@ def test_cli_nothing_there_is_a_message_and_exit_0(
 
 
 def test_cli_empty_board(moto_url: str, reports: Harness) -> None:
-    client = _client(moto_url)
+    client = moto_client(moto_url)
     client.create_table(
         **{**dynamodb_tables(load_template())["ReportsTable"], "TableName": "report-commands-empty"}
     )
@@ -641,16 +641,6 @@ def test_cli_call_without_summary_yet_lists_its_events(
     assert ok(as_csv) == ""
     assert "No summary for call e0e0e0 yet" in as_csv.stderr
     assert cli_log.reads() == READS
-
-
-def one_line_error(result: Result) -> str:
-    assert result.exit_code == 2, result.output
-    assert isinstance(result.exception, SystemExit)  # not a traceback
-    assert result.stdout == ""
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("Error: ")
-    return lines[0]
 
 
 @pytest.mark.parametrize(
@@ -836,3 +826,29 @@ def test_cli_calls_of_no_hotline_are_the_outbound_ones(moto_url: str, reports: H
     assert one_line_error(run(moto_url, "calls", "--hotline", "nine", "--day", DAY)).startswith(
         "Error: --hotline"
     )
+
+
+def test_the_day_report_reads_its_hotlines_from_the_reports_table(moto_url: str, reports: Harness) -> None:
+    """The aggregator lists each hotline day it counts under its day (``HOTLINES#<day>``): the
+    day report's hotlines are one query of the reports table, not a read of the day's events;
+    a day from before that listing (none listed) still finds them in its call events."""
+    events_log, reports_log = CallLog(), CallLog()
+    events = EventQueries(events_log.attach(moto_client(moto_url)), EVENTS_TABLE, SHARDS)
+    queries = ReportQueries(reports_log.attach(moto_client(moto_url)), REPORTS_TABLE, SHARDS)
+    assert queries.day_hotlines(DAY) == [HOTLINE]
+    assert queries.day_hotlines("2026-11-19") == []
+    found = html_report.gather(queries, events, DAY, report_context.ReportContext().zone, now=NOW)
+    assert list(found.hotlines) == [HOTLINE]
+    assert events_log.operations == []  # not one read of the events table
+    assert events.inbound_hotlines(DAY) == [HOTLINE]  # what the day's call events say
+
+    client = moto_client(moto_url)
+    listed = client.get_item(TableName=REPORTS_TABLE, Key=wire_key(day_hotline_key(HOTLINE, DAY)))["Item"]
+    client.delete_item(TableName=REPORTS_TABLE, Key=wire_key(day_hotline_key(HOTLINE, DAY)))
+    try:
+        events_log.operations.clear()
+        found = html_report.gather(queries, events, DAY, report_context.ReportContext().zone, now=NOW)
+        assert list(found.hotlines) == [HOTLINE]
+        assert "Query" in events_log.operations  # the day's call events, as before the listing
+    finally:
+        client.put_item(TableName=REPORTS_TABLE, Item=listed)

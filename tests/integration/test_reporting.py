@@ -17,12 +17,11 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import boto3
 import pytest
 from boto3.dynamodb.types import Binary
 from click.testing import CliRunner, Result
 
-from acd_cli import report_cli
+from acd_cli import report_cli, report_context
 from acd_cli.reporting import EventQueries
 from acd_devkit.sample_events import ANNA, BERND, CALL_HIDDEN, CALL_IN, SAMPLES
 from acd_devkit.template import dynamodb_tables, load_template
@@ -31,11 +30,14 @@ from acd_hub.adapters.dynamodb import Table
 from acd_hub.adapters.events_table import EventsTable
 from acd_hub.errors import ParameterError
 from acd_hub.events import plain
-from acd_hub.items import CallbackRequest, event_item, rejected_item
+from acd_hub.items import event_item
 from acd_hub.models import ParseContext, parse_callback
 from acd_hub.params import merge_parameters
+from acd_hub.quarantine import rejected_item
 from acd_hub.settings import HubSettings
-from tests.integration.conftest import CallLog, free_port
+from acd_hub.vocabulary import CMDS
+from tests.integration.conftest import CallLog, create_table_stack, free_port, moto_client, ok, one_line_error
+from tests.support import callback_request
 
 pytestmark = pytest.mark.integration
 
@@ -53,10 +55,6 @@ SETTINGS = HubSettings(
     acd_timezone="Europe/Berlin", report_timezone="Europe/Berlin", cmd_day_shards=SHARDS, retention_days=0
 )
 GOOD = {name: params for name, params in SAMPLES.items() if not name.startswith("bad-")}
-
-
-def _client(url: str, service: str = "dynamodb") -> Any:
-    return boto3.client(service, endpoint_url=url, region_name=REGION)  # type: ignore[call-overload]
 
 
 def _event(name: str, params: list[tuple[str, str]] | None = None) -> dict[str, Any]:
@@ -79,16 +77,12 @@ def _agent_state(agent: str, moment: datetime, state: str) -> dict[str, Any]:
 def _rejected(
     request_id: str, received: datetime, query: str, errors: list[ParameterError]
 ) -> dict[str, Any]:
-    request = CallbackRequest(
-        method="GET",
-        path="/callback/local-dev-token",
-        raw_query=query,
-        body=b"",
-        content_type="",
+    request = callback_request(
+        query,
+        path_token="local-dev-token",
         source_ip="203.0.113.10",
         user_agent="Java/11.0.22",
         request_id=request_id,
-        path_token="local-dev-token",
     )
     return rejected_item(request, errors, 400, SETTINGS, received)
 
@@ -115,7 +109,7 @@ REJECTED = [
 @pytest.fixture(scope="module")
 def tables(moto_url: str) -> dict[str, Any]:
     """Events table from the template, filled through the ingest's own store."""
-    client = _client(moto_url)
+    client = moto_client(moto_url)
     definitions = dynamodb_tables(load_template())
     for kwargs in definitions.values():
         client.create_table(**kwargs)
@@ -135,25 +129,13 @@ def tables(moto_url: str) -> dict[str, Any]:
         store.put_rejected(_rejected(request_id, received, query, errors))
     EventsTable(client, STACK_TABLE).put_event(_event("callevent-get"))
 
-    cloudformation = _client(moto_url, "cloudformation")
-    cloudformation.create_stack(
-        StackName=STACK,
-        TemplateBody=json.dumps(
-            {
-                "Resources": {"Marker": {"Type": "AWS::SQS::Queue"}},
-                "Outputs": {
-                    "EventsTableName": {"Value": STACK_TABLE},
-                    "ReportsTableName": {"Value": "ReportsTable"},
-                },
-            }
-        ),
-    )
+    create_table_stack(moto_url, STACK, STACK_TABLE, "ReportsTable")
     return {"items": items}
 
 
 @pytest.fixture
 def queries(moto_url: str, tables: dict[str, Any], log: CallLog) -> EventQueries:
-    return EventQueries(log.attach(_client(moto_url)), "EventsTable", SHARDS)
+    return EventQueries(log.attach(moto_client(moto_url)), "EventsTable", SHARDS)
 
 
 def _expected(names: list[str]) -> list[str]:
@@ -207,19 +189,7 @@ def test_events_by_agent_day_follows_pages(queries: EventQueries, log: CallLog) 
     assert log.reads() == {"Query"}
 
 
-@pytest.mark.parametrize(
-    "cmd",
-    [
-        "agentstate",
-        "callevent",
-        "recordedcall",
-        "classificationevent",
-        "enqueuecall",
-        "schedulecallevent",
-        "configchanged",
-        "broadcastevent",
-    ],
-)
+@pytest.mark.parametrize("cmd", CMDS)
 def test_events_by_cmd_day_reads_every_shard(queries: EventQueries, log: CallLog, cmd: str) -> None:
     items = queries.events_by_cmd_day(cmd, DAY)
     names = [n for n in GOOD if n.startswith(f"{cmd}-")]
@@ -238,7 +208,7 @@ def test_events_by_cmd_day_is_case_insensitive_and_day_exact(queries: EventQueri
 
 def test_fewer_shards_than_written_miss_events(moto_url: str, tables: dict[str, Any]) -> None:
     """Why --shards must match the stack: shard 0 alone holds only part of a day."""
-    one = EventQueries(_client(moto_url), "EventsTable", 1)
+    one = EventQueries(moto_client(moto_url), "EventsTable", 1)
     assert len(one.events_by_cmd_day("agentstate", DAY)) < 3 + PAGED_EVENTS
 
 
@@ -274,7 +244,7 @@ def test_plain_converts_dynamodb_values(moto_url: str) -> None:
     assert plain({"a": [Decimal("1"), {"b": Decimal("0.25")}]}) == {"a": [1, {"b": 0.25}]}
     assert plain({"z", "a"}) == ["a", "z"]
     assert plain(Binary(b"\x00\x01")) == b"\x00\x01"
-    decode = Table(_client(moto_url), "EventsTable").decode  # the codec: no request made
+    decode = Table(moto_client(moto_url), "EventsTable").decode  # the codec: no request made
     assert decode({"n": {"N": "10"}, "ns": {"NS": ["2", "1"]}, "x": {"NULL": True}}) == {
         "n": 10,
         "ns": [1, 2],
@@ -284,7 +254,7 @@ def test_plain_converts_dynamodb_values(moto_url: str) -> None:
 
 def test_the_query_api_rejects_zero_shards(moto_url: str) -> None:
     with pytest.raises(ValueError, match="shards"):
-        EventQueries(_client(moto_url), "EventsTable", 0)
+        EventQueries(moto_client(moto_url), "EventsTable", 0)
 
 
 # --- the CLI --------------------------------------------------------------------------------------
@@ -292,21 +262,6 @@ def test_the_query_api_rejects_zero_shards(moto_url: str) -> None:
 
 def run(url: str, *args: str) -> Result:
     return CliRunner().invoke(report_cli.cli, ["--endpoint-url", url, *args], catch_exceptions=True)
-
-
-def ok(result: Result) -> str:
-    assert result.exit_code == 0, (result.output, result.exception)
-    return result.stdout
-
-
-def one_line_error(result: Result) -> str:
-    assert result.exit_code == 2, result.output
-    assert isinstance(result.exception, SystemExit)  # not a traceback
-    assert result.stdout == ""
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("Error: ")
-    return lines[0]
 
 
 def test_cli_events_by_call_json_equals_the_api(
@@ -505,7 +460,7 @@ def test_cli_local_stack_works_without_any_credentials(
 
 def test_report_context_is_lazy() -> None:
     """--help and usage errors never touch AWS."""
-    context = report_cli.ReportContext(endpoint_url="http://127.0.0.1:1")
+    context = report_context.ReportContext(endpoint_url="http://127.0.0.1:1")
     assert "session" not in context.__dict__
     assert replace(context, shards=3).shards == 3
 

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from acd_cli import report_cli, wallboard
+from acd_cli import report_context, wallboard
 from acd_cli.report_models import Freshness
 
 
@@ -53,7 +53,7 @@ class CountingReports:
 
 @pytest.fixture
 def served() -> Iterator[tuple[wallboard.WallboardServer, CountingReports]]:
-    report = report_cli.ReportContext(endpoint_url="http://127.0.0.1:9")
+    report = report_context.ReportContext(endpoint_url="http://127.0.0.1:9")
     reports = CountingReports()
     report.__dict__["reports"] = reports
     server = wallboard.WallboardServer(("127.0.0.1", 0), wallboard.Wallboard(report, hotlines=["501"]))

@@ -16,10 +16,8 @@ from acd_hub.adapters.events_table import EventsTable
 from acd_hub.auth import static_tokens
 from acd_hub.ingest import CallbackIngest
 from acd_hub.settings import HubSettings
-from acd_local.lambda_runtime import HttpRequest, Route, build_http_api_event
-from tests.support import TOKEN, ingest_function, lambda_context
+from tests.support import TOKEN, ingest_answer
 
-ROUTE = Route(method="GET", path="/callback/{token}", function="IngestFunction")
 QUERY = "cmd=agentstate&agentid=100321&mode=0&state=online&eventtime=1763629200000"
 
 
@@ -32,12 +30,7 @@ def free_port() -> int:
 def answer(client: Any, query: str = QUERY) -> dict[str, Any]:
     settings = HubSettings(callback_tokens=[TOKEN])
     ingest = CallbackIngest(settings, EventsTable(client, settings.events_table), static_tokens(settings))
-    request = HttpRequest("GET", f"/callback/{TOKEN}?{query}", [("Host", "x")], b"", "203.0.113.5")
-    with ingest_function(ingest) as function:
-        response: dict[str, Any] = function.lambda_handler(
-            build_http_api_event(request, ROUTE, {"token": TOKEN}), lambda_context()
-        )
-        return response
+    return ingest_answer(ingest, f"/callback/{TOKEN}?{query}")
 
 
 def events_in(client: Any) -> int:

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from acd_cli.admin_cli import CONSUMERS
+from acd_cli.redrive import CONSUMERS
 from acd_devkit.template import (
     SERVERLESS_FUNCTION,
     function_environment,
@@ -27,8 +27,12 @@ from acd_devkit.template import (
 from acd_hub.auth import static_tokens
 from acd_hub.ingest import CallbackIngest
 from acd_hub.settings import HubSettings
-from acd_local.lambda_runtime import HttpRequest, Route, build_http_api_event
-from tests.support import FUNCTION_ENVIRONMENT, TOKEN, MemoryStore, ingest_function, lambda_context
+from tests.support import (
+    FUNCTION_ENVIRONMENT,
+    TOKEN,
+    MemoryStore,
+    ingest_answer,
+)
 from tests.template.test_template import TEMPLATE
 
 pytestmark = pytest.mark.template
@@ -193,17 +197,12 @@ def test_rejected_alarm_reads_the_metric_the_ingest_emits(
         "POWERTOOLS_METRICS_NAMESPACE": _namespace(template),
     }
     settings = HubSettings(callback_tokens=[TOKEN])
-    route = Route(method="GET", path="/callback/{token}", function="IngestFunction")
-    request = HttpRequest(
-        "GET", f"/callback/{TOKEN}?cmd=agentstate&agentid=12", [("Host", "x")], b"", "203.0.113.5"
-    )
     capsys.readouterr()
-    with ingest_function(
-        CallbackIngest(settings, MemoryStore(), static_tokens(settings)), environment
-    ) as function:
-        answer = function.lambda_handler(
-            build_http_api_event(request, route, {"token": TOKEN}), lambda_context()
-        )
+    answer = ingest_answer(
+        CallbackIngest(settings, MemoryStore(), static_tokens(settings)),
+        f"/callback/{TOKEN}?cmd=agentstate&agentid=12",
+        environment=environment,
+    )
     assert answer["statusCode"] == 400
     (emf,) = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
     (directive,) = emf["_aws"]["CloudWatchMetrics"]

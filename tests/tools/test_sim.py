@@ -3,10 +3,12 @@ event lists; the sending plan (duplicates, shuffling) leaving the truth alone; t
 
 from __future__ import annotations
 
+import ast
 import itertools
 import json
 import random
 import re
+import sys
 from collections import Counter, defaultdict
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -15,13 +17,16 @@ from zoneinfo import ZoneInfo
 import pytest
 from click.testing import CliRunner
 
+from acd_hub import kpis
 from acd_hub.models import CALLBACK_MODELS, ParseContext, parse_callback
-from acd_sim import sim
+from acd_hub.vocabulary import OUTBOUND_STATES
+from acd_sim import sim, truth
 from acd_sim.day import generate_day
 from acd_sim.model import SimConfig, SimEvent
 from acd_sim.plan import plan_requests
 from acd_sim.sender import TokenBucket, callback_path
-from acd_sim.truth import KPI_KEYS, agent_days, expectations
+from acd_sim.truth import agent_days, expectations
+from tests.support import RATIOS
 
 ZONE = ZoneInfo("Europe/Berlin")
 DAY = date(2026, 11, 20)
@@ -190,16 +195,6 @@ def test_the_day_has_everything_a_real_day_has(full_day: list[SimEvent]) -> None
     }
 
 
-OUTBOUND_STATES = {
-    "outonline",
-    "outpaused",
-    "outalerting",
-    "balerting",
-    "outconnect",
-    "outworking",
-    "bbusy",
-    "btimeout",
-}
 NEXT_STATES = {
     "offline": {"online"},
     "online": {"alerting", "paused", "offline", "busy", "outonline"},
@@ -317,6 +312,13 @@ def call(task: str, start: str, *steps: tuple[str, str], hotline: str = "501") -
     return [ce(task, "CallStart", start, hotlineid=hotline), *(ce(task, kind, at) for kind, at in steps)]
 
 
+def handles(agent: str, task: str, talks: str, wraps_up: str, free: str | None = None) -> list[SimEvent]:
+    """An agent's states for one call: connected at ``talks``, after-call work from ``wraps_up``,
+    available from ``free`` (None: still wrapping up)."""
+    states = [st(agent, "connected", talks, taskid=task), st(agent, "working", wraps_up, taskid=task)]
+    return [*states, st(agent, "online", free)] if free else states
+
+
 def outcome_day() -> list[SimEvent]:
     return [
         *call("a1", "10:00:00", ("Connected", "10:00:20"), ("CallEnd", "10:05:20")),  # wait 20: within SL
@@ -346,7 +348,7 @@ def test_outcomes_counts_and_sl_boundary() -> None:
     assert truth["day"] == "2026-11-20"
     assert list(truth["kpis"]) == ["501", "502"]
     day = truth["kpis"]["501"]["day"]
-    assert list(day) == list(KPI_KEYS)
+    assert list(day) == list(kpis.NAMES)  # the hub's KPIs (acd_hub.kpis), each once
     # a1 waits exactly 20 s, a3 and a4 5 s: within; a2 (21 s) is not. a3 was rejected first but
     # connected after all: answered, not rejected. b6 is still waiting: offered, nothing else.
     assert day == {
@@ -394,7 +396,7 @@ def test_intervals_are_15_minutes_local_with_offset_and_only_when_offered() -> N
     assert intervals[1]["offered"] == 1
     assert intervals[1]["asa_s"] == 5.0
     assert intervals[1]["aht_s"] is None
-    assert list(intervals[0])[1:] == list(KPI_KEYS)
+    assert list(intervals[0])[1:] == list(kpis.NAMES)  # the hub's KPIs (acd_hub.kpis), each once
     summer = expectations([ce("s1", "CallStart", "09:44:59", day="2026-07-01", hotlineid="503")], 20, ZONE)
     assert summer["kpis"]["503"]["intervals"][0]["start"] == "2026-07-01T09:30:00+02:00"
 
@@ -410,13 +412,10 @@ def test_hold_talk_acw_and_aht() -> None:
             ("Holdstart", "09:02:00"),  # never stopped: on hold until CallEnd
             ("CallEnd", "09:03:00"),
         ),
-        st("100001", "connected", "09:00:10", taskid="h1"),
-        st("100001", "working", "09:03:00", taskid="h1"),
-        st("100001", "online", "09:03:45"),
+        *handles("100001", "h1", "09:00:10", wraps_up="09:03:00", free="09:03:45"),
         # h2: the agent's wrap-up is still open (no later event): no acw counted
         *call("h2", "09:10:00", ("Connected", "09:10:05"), ("CallEnd", "09:12:05")),
-        st("100002", "connected", "09:10:05", taskid="h2"),
-        st("100002", "working", "09:12:05", taskid="h2"),
+        *handles("100002", "h2", "09:10:05", wraps_up="09:12:05"),
     ]
     truth = expectations(events, 20, ZONE)
     h1, h2 = truth["calls"]["h1"], truth["calls"]["h2"]
@@ -456,13 +455,9 @@ def test_acw_counts_every_agents_wrap_up_of_a_transferred_call() -> None:
             ("Connected", "11:01:05"),
             ("CallEnd", "11:03:00"),
         ),
-        st("100001", "connected", "11:00:05", taskid="t1"),
-        st("100001", "working", "11:01:00", taskid="t1"),
-        st("100001", "online", "11:01:30"),
+        *handles("100001", "t1", "11:00:05", wraps_up="11:01:00", free="11:01:30"),
         st("100002", "alerting", "11:01:00", taskid="t1"),
-        st("100002", "connected", "11:01:05", taskid="t1"),
-        st("100002", "working", "11:03:00", taskid="t1"),
-        st("100002", "online", "11:03:20"),
+        *handles("100002", "t1", "11:01:05", wraps_up="11:03:00", free="11:03:20"),
     ]
     summary = expectations(events, 20, ZONE)["calls"]["t1"]
     assert summary["acw_s"] == 50
@@ -475,15 +470,7 @@ def test_empty_denominators_are_null() -> None:
     day = truth["kpis"]["501"]["day"]
     assert day["offered"] == 1
     assert day["rejected"] == 1
-    for key in (
-        "service_level_pct",
-        "abandon_rate_pct",
-        "asa_s",
-        "max_wait_s",
-        "aht_s",
-        "avg_talk_s",
-        "avg_hold_s",
-    ):
+    for key in RATIOS:
         assert day[key] is None, key
     summary = truth["calls"]["r1"]
     assert summary["wait_s"] is None
@@ -563,6 +550,15 @@ def test_truth_ignores_order_and_duplicates(small_day: list[SimEvent]) -> None:
     mixed = [*small_day, *rng.sample(small_day, 200)]
     rng.shuffle(mixed)
     assert expectations(mixed, 20, ZONE, DAY) == expected
+
+
+def test_truth_takes_only_the_vocabulary_from_the_hub() -> None:
+    """Its formulas are its own; only the vendor's names come from acd_hub.vocabulary."""
+    tree = ast.parse(Path(truth.__file__).read_text(encoding="utf-8"))
+    modules = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+    modules |= {node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    assert {name for name in modules if name.startswith("acd_")} == {"acd_hub.vocabulary"}
+    assert {name.split(".")[0] for name in modules} - {"acd_hub"} <= sys.stdlib_module_names | {"__future__"}
 
 
 def test_the_sending_plan_changes_order_and_count_not_the_truth(small_day: list[SimEvent]) -> None:

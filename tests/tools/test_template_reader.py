@@ -13,6 +13,7 @@ from moto import mock_aws
 
 from acd_devkit import template as reader
 from acd_devkit.template import TemplateError
+from tests.support import PK_SK
 
 REPO_TEMPLATE = Path(__file__).resolve().parents[2] / "template.yaml"
 
@@ -271,22 +272,12 @@ def test_repo_events_table(repo: dict[str, Any]) -> None:
 def test_repo_reports_table(repo: dict[str, Any]) -> None:
     assert reader.dynamodb_tables(repo)["ReportsTable"] == {
         "TableName": "ReportsTable",
-        "KeySchema": [
-            {"AttributeName": "pk", "KeyType": "HASH"},
-            {"AttributeName": "sk", "KeyType": "RANGE"},
-        ],
-        "AttributeDefinitions": [
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "S"},
-        ],
+        **PK_SK,
         "BillingMode": "PAY_PER_REQUEST",
     }
 
 
-def test_repo_tables_create_in_moto(repo: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-central-1")
+def test_repo_tables_create_in_moto(repo: dict[str, Any], fake_aws: None) -> None:
     tables = reader.dynamodb_tables(repo)
     assert list(tables) == ["EventsTable", "ReportsTable"]
     with mock_aws():

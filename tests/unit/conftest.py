@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Iterator
+from datetime import datetime
 from typing import Any
 
 import boto3
@@ -15,6 +16,9 @@ from moto import mock_aws
 from acd_devkit.memory_dynamodb import MemoryDynamoDB
 from acd_devkit.template import dynamodb_tables, load_template
 from acd_hub import backoff
+from acd_hub.ingest import CallbackIngest
+from acd_hub.settings import HubSettings
+from tests.support import CALLBACK_RECEIVED, MemoryStore, callback_ingest
 
 
 @pytest.fixture(autouse=True)
@@ -41,6 +45,24 @@ def pauses(monkeypatch: pytest.MonkeyPatch) -> list[float]:
 
 
 @pytest.fixture
+def store() -> MemoryStore:
+    """The ingest's event store, in memory."""
+    return MemoryStore()
+
+
+@pytest.fixture
+def received() -> datetime:
+    """When callbacks arrive: the ``ingest`` fixture's clock (a module may override it)."""
+    return CALLBACK_RECEIVED
+
+
+@pytest.fixture
+def ingest(settings: HubSettings, store: MemoryStore, received: datetime) -> CallbackIngest:
+    """The callback use case over ``store``, its clock stopped at ``received``."""
+    return callback_ingest(settings, store, received)
+
+
+@pytest.fixture
 def memory_dynamodb() -> MemoryDynamoDB:
     """DynamoDB in memory (:mod:`acd_devkit.memory_dynamodb`) holding the template's tables: the
     aggregators' and the rebuild's tests run on it, in milliseconds. The contract suite
@@ -49,12 +71,8 @@ def memory_dynamodb() -> MemoryDynamoDB:
 
 
 @pytest.fixture
-def dynamodb(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+def dynamodb(fake_aws: None) -> Iterator[Any]:
     """An in-process moto DynamoDB client holding the template's tables."""
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-central-1")
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     with mock_aws():
         client = boto3.client("dynamodb")
         create_tables(client)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Hashable, Iterable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -33,6 +33,7 @@ class Stand:
         self.seen: list[str] = []
         self.notes: list[BatchProgress] = []
         self.thread = ""
+        self.clock = lambda: datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 
     def prepare(self, items: list[dict[str, Any]]) -> None:
         self.thread = threading.current_thread().name

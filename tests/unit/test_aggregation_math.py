@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import random
 from datetime import UTC, date, datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 
+from acd_hub import kpis
 from acd_hub.agent_stats import BoardEntry, day_intervals, day_stats
-from acd_hub.call_stats import call_summary, hotline_day_kpis, kpis, kpis_from_counters
+from acd_hub.call_stats import call_summary
 from acd_hub.events import StoredEvent
+from tests.kpi_oracle import hotline_day_kpis
+from tests.support import RATIOS
 
 BERLIN = ZoneInfo("Europe/Berlin")
 DAY = date(2025, 11, 20)
@@ -220,21 +224,39 @@ def inbound(
     }
 
 
+def _ms(seconds: float | None) -> int | None:
+    return None if seconds is None else round(seconds * 1000)
+
+
+def figures(calls: list[dict[str, Any]], sl_seconds: int) -> dict[str, Any]:
+    """The KPIs of these calls as the live path gets them: each offered call's counters
+    (``acd_hub.kpis.COUNTERS``) summed, the KPIs read from the sums."""
+    totals: dict[str, int] = {}
+    waits = []
+    for call in calls:
+        if call["direction"] != "inbound" or call.get("started") is None:
+            continue
+        offered = kpis.OfferedCall(
+            call["outcome"],
+            _ms(call.get("wait_s")),
+            _ms(call.get("talk_s")),
+            _ms(call.get("hold_s")),
+            _ms(call.get("acw_s")),
+        )
+        for name, value in kpis.call_counters(offered, sl_seconds).items():
+            totals[name] = totals.get(name, 0) + value
+        if offered.answered and offered.wait_ms is not None:
+            waits.append(offered.wait_ms)
+    return kpis.figures(totals, max(waits) if waits else None)
+
+
 def test_empty_denominators_are_null_never_zero() -> None:
-    empty = kpis([], 20)
-    assert list(empty) == list(kpis_from_counters({}, None))  # the live path's figures, in its order
+    empty = figures([], 20)
+    assert list(empty) == [kpi.name for kpi in kpis.KPIS]
     assert empty["offered"] == 0
-    for ratio in (
-        "service_level_pct",
-        "abandon_rate_pct",
-        "asa_s",
-        "max_wait_s",
-        "aht_s",
-        "avg_talk_s",
-        "avg_hold_s",
-    ):
-        assert empty[ratio] is None
-    only_rejected = kpis([inbound("rejected")], 20)
+    for ratio in RATIOS:
+        assert empty[ratio] is None, ratio
+    only_rejected = figures([inbound("rejected")], 20)
     assert (only_rejected["offered"], only_rejected["rejected"], only_rejected["service_level_pct"]) == (
         1,
         1,
@@ -250,14 +272,14 @@ def test_service_level_boundary_and_ratios() -> None:
         inbound("mailbox"),
         {"direction": "outbound", "started": "x", "outcome": "connected"},
     ]
-    figures = kpis(calls, 20)
-    assert figures["offered"] == 4
-    assert (figures["answered"], figures["abandoned"], figures["mailbox"]) == (2, 1, 1)
-    assert figures["answered_within_sl"] == 1
-    assert figures["service_level_pct"] == 33.33
-    assert figures["abandon_rate_pct"] == 33.33
-    assert (figures["asa_s"], figures["max_wait_s"]) == (20.5, 21)
-    assert (figures["avg_talk_s"], figures["avg_hold_s"], figures["aht_s"]) == (150, 5, 170)
+    result = figures(calls, 20)
+    assert result["offered"] == 4
+    assert (result["answered"], result["abandoned"], result["mailbox"]) == (2, 1, 1)
+    assert result["answered_within_sl"] == 1
+    assert result["service_level_pct"] == 33.33
+    assert result["abandon_rate_pct"] == 33.33
+    assert (result["asa_s"], result["max_wait_s"]) == (20.5, 21)
+    assert (result["avg_talk_s"], result["avg_hold_s"], result["aht_s"]) == (150, 5, 170)
 
 
 def test_day_and_intervals() -> None:

@@ -15,7 +15,7 @@ import json
 import random
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import date
 from pathlib import Path
 from types import ModuleType
@@ -139,6 +139,18 @@ def call(module: ModuleType, authorizer: JwtAuthorizer, target: str, **headers: 
     return answer
 
 
+Ask = Callable[..., dict[str, Any]]
+
+
+@pytest.fixture
+def ask(board: tuple[ModuleType, RecordingClient], jwks: KeySet) -> Ask:
+    """``ask(target, **headers)``: a GET to the board function behind its login (the JWT
+    authorizer over the pool's keys), answered as API Gateway answers it."""
+    module, _ = board
+    authorizer = board_authorizer(jwks)
+    return lambda target, **headers: call(module, authorizer, target, **headers)
+
+
 def test_the_board_routes_are_those_of_serve_and_all_behind_the_login() -> None:
     api = TEMPLATE["Resources"]["BoardApi"]["Properties"]
     assert {(r.method, r.path) for r in routes()} == {
@@ -154,12 +166,12 @@ def test_the_board_routes_are_those_of_serve_and_all_behind_the_login() -> None:
 
 @pytest.mark.parametrize("target", ["/", "/api/wallboard", "/report?day=2026-11-20"])
 def test_without_a_token_401_and_the_function_never_runs(
-    board: tuple[ModuleType, RecordingClient], jwks: KeySet, target: str
+    board: tuple[ModuleType, RecordingClient], ask: Ask, target: str
 ) -> None:
-    module, recording = board
+    _, recording = board
     before = set(recording.used)
     recording.used.clear()
-    answer = call(module, board_authorizer(jwks), target)
+    answer = ask(target)
     assert answer["statusCode"] == 401
     assert json.loads(answer["body"]) == {"message": "Unauthorized"}
     assert recording.used == set()
@@ -185,78 +197,55 @@ def refused_tokens(key: RSAKey) -> dict[str, str]:
     }
 
 
-def test_an_invalid_token_is_refused(
-    board: tuple[ModuleType, RecordingClient], jwks: KeySet, signing_key: RSAKey
-) -> None:
-    module, _ = board
+def test_an_invalid_token_is_refused(ask: Ask, signing_key: RSAKey) -> None:
     for why, token in refused_tokens(signing_key).items():
-        answer = call(module, board_authorizer(jwks), f"/api/wallboard?access_token={token}")
+        answer = ask(f"/api/wallboard?access_token={token}")
         assert answer["statusCode"] == 401, why
 
 
-def test_a_header_is_not_where_the_board_looks(
-    board: tuple[ModuleType, RecordingClient], jwks: KeySet, signing_key: RSAKey
-) -> None:
+def test_a_header_is_not_where_the_board_looks(ask: Ask, signing_key: RSAKey) -> None:
     """One identity source: the query parameter (a wall screen's browser sets no header)."""
-    module, _ = board
-    answer = call(
-        module, board_authorizer(jwks), "/api/wallboard", Authorization=f"Bearer {access_token(signing_key)}"
-    )
+    answer = ask("/api/wallboard", Authorization=f"Bearer {access_token(signing_key)}")
     assert answer["statusCode"] == 401
 
 
-def test_with_a_valid_token_the_wallboard(
-    board: tuple[ModuleType, RecordingClient], jwks: KeySet, signing_key: RSAKey
-) -> None:
-    module, _ = board
-    authorizer = board_authorizer(jwks)
+def test_with_a_valid_token_the_wallboard(ask: Ask, signing_key: RSAKey) -> None:
     token = access_token(signing_key)
-    page = call(module, authorizer, f"/?access_token={token}")
+    page = ask(f"/?access_token={token}")
     assert page["statusCode"] == 200
     assert page["headers"]["Content-Type"].startswith("text/html")
     assert "<h1>Wallboard" in page["body"]
     # the page carries its query (the token) on to its reads
     assert 'fetch("/api/wallboard" + PAGE_QUERY' in page["body"]
-    figures = call(module, authorizer, f"/api/wallboard?access_token=Bearer%20{token}")
+    figures = ask(f"/api/wallboard?access_token=Bearer%20{token}")
     assert figures["statusCode"] == 200
     shown = json.loads(figures["body"])
     assert [h["hotline"] for h in shown["hotlines"]] == list(HOTLINES)
     assert shown["agents"], "the day's agents are on the board"
 
 
-def test_an_id_token_of_the_client_is_taken_too(
-    board: tuple[ModuleType, RecordingClient], jwks: KeySet, signing_key: RSAKey
-) -> None:
-    module, _ = board
+def test_an_id_token_of_the_client_is_taken_too(ask: Ask, signing_key: RSAKey) -> None:
     token = access_token(signing_key, client_id=None, aud=CLIENT, token_use="id")
-    assert call(module, board_authorizer(jwks), f"/api/wallboard?access_token={token}")["statusCode"] == 200
+    assert ask(f"/api/wallboard?access_token={token}")["statusCode"] == 200
 
 
-def test_with_a_valid_token_the_day_report(
-    board: tuple[ModuleType, RecordingClient], jwks: KeySet, signing_key: RSAKey
-) -> None:
-    module, _ = board
+def test_with_a_valid_token_the_day_report(ask: Ask, signing_key: RSAKey) -> None:
     token = access_token(signing_key)
-    answer = call(module, board_authorizer(jwks), f"/report?day={DAY}&access_token={token}")
+    answer = ask(f"/report?day={DAY}&access_token={token}")
     assert answer["statusCode"] == 200, answer["body"][:300]
     for hotline in HOTLINES:
         assert f'data-hotline="{hotline}"' in answer["body"]
-    bad = call(module, board_authorizer(jwks), f"/report?day=2026-13-01&access_token={token}")
+    bad = ask(f"/report?day=2026-13-01&access_token={token}")
     assert bad["statusCode"] == 400
 
 
 def test_the_board_reads_with_its_grants_only(
-    board: tuple[ModuleType, RecordingClient], jwks: KeySet, signing_key: RSAKey
+    board: tuple[ModuleType, RecordingClient], ask: Ask, signing_key: RSAKey
 ) -> None:
-    module, recording = board
+    _, recording = board
     token = access_token(signing_key)
     for target in ("/", "/api/wallboard", f"/report?day={DAY}", f"/report?day={DAY}&agent=100001"):
-        assert (
-            call(
-                module, board_authorizer(jwks), f"{target}{'&' if '?' in target else '?'}access_token={token}"
-            )["statusCode"]
-            == 200
-        )
+        assert ask(f"{target}{'&' if '?' in target else '?'}access_token={token}")["statusCode"] == 200
     used = {
         ("ReportsTable" if table == "ReportsTable" else table, action) for table, action in recording.used
     }

@@ -56,11 +56,7 @@ def test_message_is_versioned_json_with_filterable_attributes() -> None:
 
 
 @pytest.fixture
-def sns(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Any, Any, dict[str, str]]]:
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-central-1")
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+def sns(fake_aws: None) -> Iterator[tuple[Any, Any, dict[str, str]]]:
     with mock_aws():
         sns, sqs = boto3.client("sns"), boto3.client("sqs")
         queues = {}

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from zoneinfo import ZoneInfo
 
-from acd_cli.report_cli import describe_freshness, stalled_line, stalled_since
+from acd_cli.report_figures import describe_freshness, stalled_line, stalled_since
 from acd_cli.report_models import ConsumerFreshness, Freshness
 from acd_hub.freshness import (
     CATCHING_UP_FOR_MS,

@@ -27,14 +27,16 @@ from hypothesis import given
 from hypothesis import strategies as st
 from rich.console import Console
 
-from acd_cli import html_report, labels, output, report_cli
+from acd_cli import html_report, labels, output, report_context, report_figures, report_listings
 from acd_cli.report_models import AgentDayReport, Freshness
+from acd_hub import kpis
 from acd_hub.agent_stats import BoardEntry, StateInterval
-from acd_hub.call_stats import call_summary, contribution, kpis, kpis_from_counters
+from acd_hub.call_stats import call_summary, contribution
 from acd_hub.events import StoredEvent
 from acd_hub.items import event_item
 from acd_hub.models import ParseContext, parse_callback
 from acd_hub.settings import HubSettings
+from tests.kpi_oracle import kpis as oracle_kpis
 from tests.unit.test_fuzz_handler import FUZZ
 
 ZONE = ZoneInfo("Europe/Berlin")
@@ -139,8 +141,8 @@ def test_any_text_is_shown_as_data_in_every_view(text: str) -> None:
 
     # tables: the board, a timeline, one report as name/value lines
     for item, columns in (
-        (board, report_cli.board_columns(ZONE, NOW)),
-        (timeline, report_cli.timeline_columns(ZONE)),
+        (board, report_listings.board_columns(ZONE, NOW)),
+        (timeline, report_figures.timeline_columns(ZONE)),
     ):
         table = rendered(output.to_table([item], columns, title=f"Timeline of agent {text}"))
         assert shown in table
@@ -171,7 +173,7 @@ def test_any_text_is_shown_as_data_in_every_view(text: str) -> None:
     assert page.count("<") == day_report("x").count("<")  # no tag of its own
 
     # the wallboard's board: the JSON its page draws from (as text, never as HTML)
-    report = report_cli.ReportContext(endpoint_url="http://127.0.0.1:1")
+    report = report_context.ReportContext(endpoint_url="http://127.0.0.1:1")
     report.__dict__["reports"] = _Reports(text)
     from acd_cli.wallboard import Wallboard  # noqa: PLC0415
 
@@ -243,7 +245,7 @@ def test_any_order_of_a_calls_events_gives_no_negative_duration(events: list[Sto
     if started is not None and answered is not None and answered < started:
         assert "answered_before_start" in summary.problems
 
-    figures = kpis([summary.as_dict()], SL_SECONDS)
+    figures = oracle_kpis([summary.as_dict()], SL_SECONDS)
     assert figures["answered_within_sl"] == int(truly_within and figures["offered"] == 1)
     for name in ("asa_s", "max_wait_s", "aht_s", "avg_talk_s", "avg_hold_s"):
         assert figures[name] is None or figures[name] >= 0, (name, figures)
@@ -251,6 +253,6 @@ def test_any_order_of_a_calls_events_gives_no_negative_duration(events: list[Sto
     # the live path's counters give the same figures as the oracle
     share = contribution(summary, SL_SECONDS)
     if share is not None:
-        assert kpis_from_counters(share.counters, share.wait_ms) == figures
+        assert kpis.figures(share.counters, share.wait_ms) == figures
         assert share.counters.get("answered_within_sl", 0) == int(truly_within)
     assert labels.CALL_PROBLEMS.keys() >= set(summary.problems)

@@ -8,7 +8,6 @@ import gzip
 import json
 import logging
 import zlib
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
@@ -17,30 +16,28 @@ from unittest.mock import MagicMock
 import boto3
 import pytest
 from botocore.stub import Stubber
-from moto import mock_aws
 
 from acd_devkit.lambda_events import stream_record
-from acd_devkit.template import dynamodb_tables, load_template
 from acd_hub import params, times
 from acd_hub.adapters.events_table import EventsTable
 from acd_hub.aggregation import aggregate_batch
 from acd_hub.auth import static_tokens
-from acd_hub.errors import BadCallback, StoreRefused, StoreUnavailable
-from acd_hub.ingest import CallbackIngest, Rejected
-from acd_hub.items import CallbackRequest, claim_item, event_item
-from acd_hub.models import ParseContext, event_payload, parse_callback
+from acd_hub.errors import BadCallback, Conflict, Invalid, Quarantined, StoreRefused, StoreUnavailable
+from acd_hub.ingest import CallbackIngest
+from acd_hub.items import EventItems, event_items, event_payload
+from acd_hub.models import ParseContext, parse_callback
 from acd_hub.phone import normalize_phone
+from acd_hub.request import CallbackRequest
 from acd_hub.settings import HubSettings
-from acd_local.lambda_runtime import HttpRequest, Route, build_http_api_event, match_route
 from tests.support import (
     FUNCTION_ENVIRONMENT,
     SERIALIZE,
     TOKEN,
     MemoryStore,
+    callback_ingest,
     function_log,
-    ingest_function,
+    ingest_answer,
     ingest_module,
-    lambda_context,
 )
 from tests.support import (
     callback_request as request,
@@ -48,25 +45,15 @@ from tests.support import (
 from tests.unit.test_models import VALID
 
 RECEIVED = datetime(2026, 12, 1, 13, 0, 5, tzinfo=UTC)  # after every event time used here
-ROUTES = [
-    Route(method=m, path=p, function="IngestFunction")
-    for m in ("GET", "HEAD", "PUT", "POST")
-    for p in ("/callback", "/callback/{token}")
-] + [Route(method="ANY", path="$default", function="IngestFunction")]  # the template's routes
 
 
 @pytest.fixture
-def store() -> MemoryStore:
-    return MemoryStore()
+def received() -> datetime:
+    return RECEIVED
 
 
-@pytest.fixture
-def ingest(settings: HubSettings, store: MemoryStore) -> CallbackIngest:
-    return CallbackIngest(settings, store, static_tokens(settings), clock=lambda: RECEIVED)
-
-
-def rejected(ingest: CallbackIngest, req: CallbackRequest) -> Rejected:
-    with pytest.raises(Rejected) as caught:
+def rejected(ingest: CallbackIngest, req: CallbackRequest) -> Quarantined:
+    with pytest.raises(Quarantined) as caught:
         ingest.handle(req)
     return caught.value
 
@@ -98,7 +85,7 @@ def test_times_outside_datetimes_range_are_a_400_and_kept(
     ingest: CallbackIngest, store: MemoryStore, query: str
 ) -> None:
     caught = rejected(ingest, request(query))
-    assert caught.status == 400
+    assert isinstance(caught, Invalid)
     assert any("2000..2100" in e.message for e in caught.errors), caught.errors
     assert len(store.rejected) == 1
     assert not store.events
@@ -160,10 +147,10 @@ def test_an_event_the_store_refuses_is_quarantined_not_retried(settings: HubSett
     stubbed = StubbedStore()
     stubbed.error("ValidationException")  # the event
     stubbed.stub.add_response("put_item", {})  # its quarantine
-    ingest = CallbackIngest(settings, stubbed.adapter, static_tokens(settings), clock=lambda: RECEIVED)
+    ingest = callback_ingest(settings, stubbed.adapter, RECEIVED)
     with stubbed.stub:
         caught = rejected(ingest, request("&".join(f"{k}={v}" for k, v in VALID["agentstate"].items())))
-    assert caught.status == 400
+    assert isinstance(caught, Invalid)
     assert "refused" in caught.errors[0].message
 
 
@@ -251,7 +238,7 @@ def test_an_event_key_with_other_content_is_a_conflict(
 ) -> None:
     assert ingest.handle(request(FIRST)).outcome == "stored"
     caught = rejected(ingest, request(second))
-    assert caught.status == 409
+    assert isinstance(caught, Conflict)
     assert all("ce-5500002" in e.message for e in caught.errors)
     assert len(store.events) == 1
     assert store.rejected[0]["status"] == 409
@@ -269,32 +256,13 @@ def test_the_same_event_key_with_the_same_content_is_a_duplicate(
     assert len(store.events) == 1
 
 
-@pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-central-1")
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    with mock_aws():
-        client = boto3.client("dynamodb")
-        for kwargs in dynamodb_tables(load_template()).values():
-            if kwargs["TableName"] == "EventsTable":
-                client.create_table(**kwargs)
-        yield client
-
-
-def test_one_event_key_one_item_in_dynamodb(aws: Any, settings: HubSettings) -> None:
-    ingest = CallbackIngest(
-        settings,
-        EventsTable(aws, settings.events_table),
-        static_tokens(settings),
-        clock=lambda: RECEIVED,
-    )
+def test_one_event_key_one_item_in_dynamodb(dynamodb: Any, settings: HubSettings) -> None:
+    ingest = callback_ingest(settings, EventsTable(dynamodb, settings.events_table), RECEIVED)
     assert ingest.handle(request(FIRST)).outcome == "stored"
     assert ingest.handle(request(FIRST)).outcome == "duplicate"
     for n, second in enumerate((FIRST.replace("CallStart", "CallEnd"), FIRST.replace("ab02", "ab03"))):
-        assert rejected(ingest, replace(request(second), request_id=f"req-{n}")).status == 409
-    items = aws.scan(TableName=settings.events_table)["Items"]  # a test may scan
+        assert isinstance(rejected(ingest, replace(request(second), request_id=f"req-{n}")), Conflict)
+    items = dynamodb.scan(TableName=settings.events_table)["Items"]  # a test may scan
     kinds = sorted(item["kind"]["S"] for item in items)
     assert kinds == ["claim", "event", "rejected", "rejected"]
     (claim,) = [i for i in items if i["kind"]["S"] == "claim"]
@@ -303,13 +271,16 @@ def test_one_event_key_one_item_in_dynamodb(aws: Any, settings: HubSettings) -> 
     assert not {"cmd", "gsi1pk", "gsi2pk", "gsi3pk"} & claim.keys()
 
 
-def callevent_items(settings: HubSettings, context: ParseContext) -> tuple[dict[str, Any], dict[str, Any]]:
-    """FIRST as the event item the ingest builds, and a copy with content DynamoDB refuses (over
-    its 400 KB item limit: the ingest's own bounds keep real requests far below that)."""
+def callevent_items(settings: HubSettings, context: ParseContext) -> tuple[EventItems, EventItems]:
+    """FIRST as the event and claim items the ingest builds, and the same event key with content
+    DynamoDB refuses (over its 400 KB item limit: the ingest's own bounds keep real requests far
+    below that)."""
     merged = params.merge_parameters(params.query_pairs(FIRST))
-    item = event_item(parse_callback(merged, context), merged, settings, RECEIVED)
-    refused = {**item, "data": {**item["data"], "extra": {"note": "x" * 410_000}}}
-    return item, refused
+    huge = {**merged, "note": "x" * 410_000}
+    return (
+        event_items(parse_callback(merged, context), merged, settings, RECEIVED),
+        event_items(parse_callback(huge, context), huge, settings, RECEIVED),
+    )
 
 
 def claims(client: Any) -> list[dict[str, Any]]:
@@ -317,40 +288,41 @@ def claims(client: Any) -> list[dict[str, Any]]:
 
 
 def test_a_refused_event_takes_its_claim_back_so_a_corrected_delivery_is_stored(
-    aws: Any, settings: HubSettings, context: ParseContext
+    dynamodb: Any, settings: HubSettings, context: ParseContext
 ) -> None:
-    store = EventsTable(aws, settings.events_table)
+    store = EventsTable(dynamodb, settings.events_table)
     item, refused = callevent_items(settings, context)
     with pytest.raises(StoreRefused):
-        store.put_event(refused, claim_item(refused))
-    assert claims(aws) == []  # no claim of content that was never stored
+        store.put_event(*refused)
+    assert claims(dynamodb) == []  # no claim of content that was never stored
     # The corrected delivery of the same key: stored, not a conflict with the refused content.
-    assert store.put_event(item, claim_item(item)) is True
-    (claim,) = claims(aws)
-    assert claim["digests"] == SERIALIZE(claim_item(item)["digests"])
-    assert store.put_event(item, claim_item(item)) is False  # and then a duplicate, as ever
+    assert store.put_event(*item) is True
+    (claim,) = claims(dynamodb)
+    assert item.claim is not None
+    assert claim["digests"] == SERIALIZE(item.claim["digests"])
+    assert store.put_event(*item) is False  # and then a duplicate, as ever
 
 
 def test_a_refused_event_leaves_a_claim_it_did_not_write(
-    aws: Any, settings: HubSettings, context: ParseContext
+    dynamodb: Any, settings: HubSettings, context: ParseContext
 ) -> None:
-    store = EventsTable(aws, settings.events_table)
+    store = EventsTable(dynamodb, settings.events_table)
     _, refused = callevent_items(settings, context)
     # Another delivery of the same content holds the claim (its event put still to come).
-    theirs = {**claim_item(refused), "claim_id": "theirs"}
-    aws.put_item(TableName="EventsTable", Item={k: SERIALIZE(v) for k, v in theirs.items()})
+    theirs = {**(refused.claim or {}), "claim_id": "theirs"}
+    dynamodb.put_item(TableName="EventsTable", Item={k: SERIALIZE(v) for k, v in theirs.items()})
     with pytest.raises(StoreRefused):
-        store.put_event(refused, claim_item(refused))
-    assert [c["claim_id"]["S"] for c in claims(aws)] == ["theirs"]
+        store.put_event(*refused)
+    assert [c["claim_id"]["S"] for c in claims(dynamodb)] == ["theirs"]
 
 
 def test_the_take_back_is_conditional_on_the_claim_being_this_request_s(
-    aws: Any, settings: HubSettings, context: ParseContext
+    dynamodb: Any, settings: HubSettings, context: ParseContext
 ) -> None:
-    store = EventsTable(aws, settings.events_table)
+    store = EventsTable(dynamodb, settings.events_table)
     _, refused = callevent_items(settings, context)
     other = boto3.client("dynamodb")
-    theirs = {**claim_item(refused), "claim_id": "theirs"}
+    theirs = {**(refused.claim or {}), "claim_id": "theirs"}
 
     def meanwhile(**_: Any) -> None:
         # Between this request's claim and its take-back, the key changes hands.
@@ -358,10 +330,10 @@ def test_the_take_back_is_conditional_on_the_claim_being_this_request_s(
         other.delete_item(TableName="EventsTable", Key=key)
         other.put_item(TableName="EventsTable", Item={k: SERIALIZE(v) for k, v in theirs.items()})
 
-    aws.meta.events.register_first("before-call.dynamodb.DeleteItem", meanwhile)
+    dynamodb.meta.events.register_first("before-call.dynamodb.DeleteItem", meanwhile)
     with pytest.raises(StoreRefused):
-        store.put_event(refused, claim_item(refused))
-    assert [c["claim_id"]["S"] for c in claims(aws)] == ["theirs"]
+        store.put_event(*refused)
+    assert [c["claim_id"]["S"] for c in claims(dynamodb)] == ["theirs"]
 
 
 def test_a_claim_in_a_stream_batch_touches_no_report() -> None:
@@ -519,15 +491,9 @@ def test_schedule_windows_are_flagged_per_parameter(context: ParseContext) -> No
 
 def resolve(target: str) -> dict[str, Any]:
     settings = HubSettings(callback_tokens=[TOKEN])
-    http = HttpRequest("GET", target, [("Host", "x")], b"", "203.0.113.9")
-    matched = match_route(ROUTES, "GET", http.path)
-    # "/callback/" matches no route of the template: as a catch-all route would hand it over
-    route, path_params = matched or (Route(method="ANY", path="/{proxy+}", function="IngestFunction"), {})
-    with ingest_function(CallbackIngest(settings, MemoryStore(), static_tokens(settings))) as function:
-        answer: dict[str, Any] = function.lambda_handler(
-            build_http_api_event(http, route, path_params), lambda_context()
-        )
-        return answer
+    return ingest_answer(
+        CallbackIngest(settings, MemoryStore(), static_tokens(settings)), target, "203.0.113.9"
+    )
 
 
 @pytest.mark.parametrize("target", ["/callback?cmd=agentstate", "/callback/?cmd=agentstate", "/callback//x"])
@@ -581,9 +547,9 @@ def test_a_quarantine_the_store_refuses_is_kept_trimmed(settings: HubSettings) -
     stubbed = StubbedStore()
     stubbed.error("ValidationException")  # the full quarantine item
     stubbed.stub.add_response("put_item", {})  # the trimmed one
-    ingest = CallbackIngest(settings, stubbed.adapter, static_tokens(settings), clock=lambda: RECEIVED)
+    ingest = callback_ingest(settings, stubbed.adapter, RECEIVED)
     with stubbed.stub:
-        assert rejected(ingest, request("cmd=agentstate&agentid=1")).status == 400
+        assert isinstance(rejected(ingest, request("cmd=agentstate&agentid=1")), Invalid)
     stubbed.error("ValidationException")
     stubbed.error("ValidationException")
     with stubbed.stub, pytest.raises(StoreUnavailable):
@@ -603,7 +569,7 @@ def test_control_characters_are_a_400_kept_with_the_reason(
 ) -> None:
     query = f"cmd=broadcastevent&groupid=11&message={value}&eventtime=1796130000000"
     caught = rejected(ingest, request(query))
-    assert caught.status == 400
+    assert isinstance(caught, Invalid)
     ((error),) = caught.errors
     assert error.parameter == "message"
     assert "control character U+" in error.message
@@ -631,17 +597,10 @@ def test_an_event_time_far_ahead_of_its_arrival_is_a_400_kept(
 
 def test_the_future_bound_is_a_setting(settings: HubSettings, store: MemoryStore) -> None:
     ahead_ms = int(RECEIVED.timestamp() * 1000) + 600_000  # ten minutes ahead
-    strict = CallbackIngest(
-        settings.model_copy(update={"max_future_seconds": 60}),
-        store,
-        static_tokens(settings),
-        clock=lambda: RECEIVED,
-    )
+    strict = callback_ingest(settings.model_copy(update={"max_future_seconds": 60}), store, RECEIVED)
     assert rejected(strict, request(AGENT_STATE + str(ahead_ms))).errors[0].parameter == "eventtime"
     assert (
-        CallbackIngest(settings, store, static_tokens(settings), clock=lambda: RECEIVED)
-        .handle(request(AGENT_STATE + str(ahead_ms)))
-        .outcome
+        callback_ingest(settings, store, RECEIVED).handle(request(AGENT_STATE + str(ahead_ms))).outcome
         == "stored"
     )  # the default bound (15 minutes) lets a clock a little ahead through
 

@@ -15,13 +15,23 @@ from zoneinfo import ZoneInfo
 import pytest
 from click.testing import CliRunner
 
-from acd_cli import admin_cli, html_report, output, report_cli
+from acd_cli import (
+    admin_cli,
+    html_report,
+    output,
+    report_cli,
+    report_context,
+    report_figures,
+    report_listings,
+)
 from acd_cli.report_models import AgentDayReport, Freshness
-from acd_hub.call_stats import call_summary, contribution, kpis, kpis_from_counters
+from acd_hub import kpis
+from acd_hub.call_stats import call_summary, contribution
 from acd_hub.events import StoredEvent
 from acd_hub.items import event_item
 from acd_hub.models import ParseContext, parse_callback
 from acd_hub.settings import HubSettings
+from tests.kpi_oracle import kpis as oracle_kpis
 from tests.unit.test_fuzz_reports import board_entry, rendered, timeline_entry
 
 ZONE = ZoneInfo("Europe/Berlin")
@@ -34,10 +44,10 @@ NOW = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
 @pytest.mark.parametrize("text", ["[/]", "[link=http://evil.example]click[/link]", "[black on black]x[/]"])
 def test_markup_in_a_pause_reason_is_shown_as_sent(text: str) -> None:
     table = rendered(
-        output.to_table([board_entry(text)], report_cli.board_columns(ZONE, NOW), title="Live board")
+        output.to_table([board_entry(text)], report_listings.board_columns(ZONE, NOW), title="Live board")
     )
     assert f"paused: {text}" in table
-    timeline = rendered(output.to_table([timeline_entry(text)], report_cli.timeline_columns(ZONE)))
+    timeline = rendered(output.to_table([timeline_entry(text)], report_figures.timeline_columns(ZONE)))
     assert text in timeline
 
 
@@ -52,12 +62,12 @@ OSC_TITLE = "\x1b]0;PWNED\x1b\\\x1b[8mhidden\x1b[0m"
 
 
 def test_escape_sequences_are_shown_escaped_in_tables() -> None:
-    table = rendered(output.to_table([board_entry(OSC_TITLE)], report_cli.board_columns(ZONE, NOW)))
+    table = rendered(output.to_table([board_entry(OSC_TITLE)], report_listings.board_columns(ZONE, NOW)))
     assert "\x1b" not in table
     assert "\\x1b]0;PWNED\\x1b\\\\x1b[8mhidden\\x1b[0m" in table
     for char in ("\x9b", "\u202e", "\r", "\x07"):
         assert char not in rendered(
-            output.to_table([board_entry(f"a{char}b")], report_cli.board_columns(ZONE, NOW))
+            output.to_table([board_entry(f"a{char}b")], report_listings.board_columns(ZONE, NOW))
         )
 
 
@@ -105,8 +115,8 @@ def test_an_extreme_day_is_out_of_range_exit_2(tmp_path: Any, day: str) -> None:
 
 
 def test_the_first_and_last_day_are_in_range() -> None:
-    assert report_cli.parse_day("2000-01-01") == "2000-01-01"
-    assert report_cli.parse_day("2099-12-31") == "2099-12-31"
+    assert report_context.parse_day("2000-01-01") == "2000-01-01"
+    assert report_context.parse_day("2099-12-31") == "2099-12-31"
 
 
 # --- 11: unbounded rebuild ranges --------------------------------------------------------------
@@ -183,10 +193,10 @@ def events(*sent: tuple[str, str]) -> list[StoredEvent]:
 
 def figures(sent: list[StoredEvent]) -> tuple[Any, dict[str, Any]]:
     summary = call_summary("c0ffee", sent, [], ZONE)
-    oracle = kpis([summary.as_dict()], 20)
+    oracle = oracle_kpis([summary.as_dict()], 20)
     share = contribution(summary, 20)
     assert share is not None
-    assert kpis_from_counters(share.counters, share.wait_ms) == oracle
+    assert kpis.figures(share.counters, share.wait_ms) == oracle
     return summary, oracle
 
 
@@ -238,6 +248,6 @@ def test_a_late_holdstop_is_cut_to_the_call() -> None:
 
 def test_a_flagged_call_is_listed_with_its_problem() -> None:
     summary, _ = figures(events(("CallStart", "2026-11-20 10:10:00"), ("Connected", "2026-11-20 10:00:00")))
-    table = rendered(output.to_table([summary.as_dict()], report_cli.call_columns(ZONE, problems=True)))
+    table = rendered(output.to_table([summary.as_dict()], report_listings.call_columns(ZONE, problems=True)))
     assert "answered before it started" in table
     assert json.loads(output.to_json([summary.as_dict()]))[0]["problems"] == ["answered_before_start"]

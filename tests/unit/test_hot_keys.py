@@ -15,10 +15,21 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from acd_cli.reporting import ReportQueries
-from acd_hub.rebuild import Rebuilder, days_between
+from acd_hub.rebuild import Rebuilder
 from acd_hub.settings import HubSettings
-from tests.support import DAYS, REPORT_ZONE, Harness, every_report, local_text, random_day
-from tests.unit.test_rebuild import deliver, fresh_harness
+from tests.support import (
+    DAYS,
+    REPORT_ZONE,
+    Harness,
+    around,
+    assert_same_reports,
+    deliver,
+    every_report,
+    fresh_harness,
+    local_text,
+    random_day,
+    rebuilt_reports,
+)
 
 DAY = date(2026, 11, 20)
 
@@ -131,19 +142,10 @@ def test_a_change_of_shard_counts_mid_day_leaves_the_reports_exact(
     deliver(with_counts(live, **before), items[:half], rng)
     deliver(with_counts(live, **after), items[half:], rng)
 
-    rebuilt = fresh_harness(memory_dynamodb, "OneCount")
-    for params in sent:
-        rebuilt.store_event(params)
-    days = days_between((day - timedelta(days=2)).isoformat(), (day + timedelta(days=2)).isoformat())
-    Rebuilder(rebuilt.log, rebuilt.reports, rebuilt.settings).days(days)
-
-    expected, shown = every_report(rebuilt, sent, day), every_report(live, sent, day)
-    for name in expected:
-        assert shown[name] == expected[name], name
+    expected = rebuilt_reports(memory_dynamodb, "OneCount", sent, day)
+    assert_same_reports(every_report(live, sent, day), expected)
 
     # and a rebuild of the changed day under yet other counts changes nothing
     third = with_counts(live, kpi_shards=3, listing_shards=2, board_shards=2)
-    Rebuilder(third.log, third.reports, third.settings).days(days)
-    again = every_report(live, sent, day)
-    for name in expected:
-        assert again[name] == expected[name], name
+    Rebuilder(third.log, third.reports, third.settings).days(around(day))
+    assert_same_reports(every_report(live, sent, day), expected)

@@ -7,47 +7,12 @@ from datetime import UTC, datetime
 import pytest
 
 from acd_hub import keys
-from acd_hub.auth import static_tokens
-from acd_hub.errors import Forbidden, StoreUnavailable, Unauthorized
-from acd_hub.ingest import CallbackIngest, Rejected
-from acd_hub.items import CallbackRequest, event_key
+from acd_hub.errors import Forbidden, Invalid, StoreUnavailable, Unauthorized
+from acd_hub.ingest import CallbackIngest
+from acd_hub.items import event_key
 from acd_hub.settings import HubSettings
-from tests.support import TOKEN, MemoryStore
-
-RECEIVED = datetime(2025, 11, 20, 9, 0, 5, tzinfo=UTC)
-
-
-def request(
-    query: str = "",
-    body: bytes = b"",
-    content_type: str = "",
-    method: str = "GET",
-    path_token: str | None = TOKEN,
-    source_ip: str = "203.0.113.7",
-) -> CallbackRequest:
-    path = f"/callback/{path_token}" if path_token else "/callback"
-    return CallbackRequest(
-        method=method,
-        path=path,
-        raw_query=query,
-        body=body,
-        content_type=content_type,
-        source_ip=source_ip,
-        user_agent="ACD/4.9.6",
-        request_id="req-1",
-        path_token=path_token,
-    )
-
-
-@pytest.fixture
-def store() -> MemoryStore:
-    return MemoryStore()
-
-
-@pytest.fixture
-def ingest(settings: HubSettings, store: MemoryStore) -> CallbackIngest:
-    return CallbackIngest(settings, store, static_tokens(settings), clock=lambda: RECEIVED)
-
+from tests.support import TOKEN, MemoryStore, callback_ingest
+from tests.support import callback_request as request
 
 AGENTSTATE = "cmd=agentstate&agentid=100001&mode=0&state=connected&eventtime=1763629200000&taskid=AB12"
 
@@ -103,7 +68,7 @@ def test_bad_tokens_are_unauthorized_and_not_kept(
 
 def test_source_allow_list(store: MemoryStore) -> None:
     settings = HubSettings(callback_tokens=[TOKEN], allowed_source_cidrs="198.51.100.0/24, 2001:db8::/32")
-    ingest = CallbackIngest(settings, store, static_tokens(settings), clock=lambda: RECEIVED)
+    ingest = callback_ingest(settings, store)
     assert ingest.handle(request(AGENTSTATE, source_ip="198.51.100.20")).outcome == "stored"
     for outsider in ("203.0.113.7", "not-an-ip"):
         with pytest.raises(Forbidden):
@@ -114,7 +79,7 @@ def test_bad_input_is_quarantined_with_reason_and_token_redacted(
     ingest: CallbackIngest, store: MemoryStore
 ) -> None:
     query = f"cmd=agentstate&agentid=12345&mode=0&state=online&eventtime=1763629200000&token={TOKEN}"
-    with pytest.raises(Rejected) as caught:
+    with pytest.raises(Invalid) as caught:
         ingest.handle(request(query))
     assert [e.parameter for e in caught.value.errors] == ["agentid"]
     (kept,) = store.rejected
@@ -129,7 +94,7 @@ def test_bad_input_is_quarantined_with_reason_and_token_redacted(
 
 
 def test_bad_body_is_quarantined_too(ingest: CallbackIngest, store: MemoryStore) -> None:
-    with pytest.raises(Rejected) as caught:
+    with pytest.raises(Invalid) as caught:
         ingest.handle(request(body=b"{broken", content_type="application/json", method="PUT"))
     assert caught.value.errors[0].parameter == "body"
     assert store.rejected[0]["body"] == "{broken"
@@ -175,7 +140,7 @@ def test_event_key_ignores_token_and_is_stable() -> None:
 
 def test_day_is_the_reporting_zone_day(store: MemoryStore) -> None:
     settings = HubSettings(callback_tokens=[TOKEN])
-    ingest = CallbackIngest(settings, store, static_tokens(settings), clock=lambda: RECEIVED)
+    ingest = callback_ingest(settings, store)
     # 23:30 UTC on the 19th is already the 20th in Berlin
     ingest.handle(request("cmd=agentstate&agentid=100001&mode=0&state=online&eventtime=1763595000000"))
     (item,) = store.events.values()
@@ -184,7 +149,7 @@ def test_day_is_the_reporting_zone_day(store: MemoryStore) -> None:
 
 def test_retention_writes_ttl(store: MemoryStore) -> None:
     settings = HubSettings(callback_tokens=[TOKEN], retention_days=30)
-    ingest = CallbackIngest(settings, store, static_tokens(settings), clock=lambda: RECEIVED)
+    ingest = callback_ingest(settings, store)
     ingest.handle(request(AGENTSTATE))
     (item,) = store.events.values()
     assert item["ttl"] == int(datetime(2025, 12, 20, 9, 0, tzinfo=UTC).timestamp())

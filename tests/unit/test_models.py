@@ -8,7 +8,9 @@ from datetime import UTC, datetime
 import pytest
 
 from acd_hub.errors import BadCallback
-from acd_hub.models import CALLBACK_MODELS, ParseContext, event_payload, parse_callback
+from acd_hub.items import event_payload
+from acd_hub.models import CALLBACK_MODELS, ParseContext, parse_callback
+from acd_hub.vocabulary import CMDS
 
 MS = "1763629200000"  # 2025-11-20T09:00:00Z
 
@@ -42,7 +44,8 @@ def errors_of(params: dict[str, str], context: ParseContext) -> dict[str, str]:
 
 
 def test_every_cmd_has_a_model_and_a_valid_example() -> None:
-    assert set(CALLBACK_MODELS) == set(VALID)
+    assert tuple(CALLBACK_MODELS) == CMDS
+    assert set(VALID) == set(CMDS)
 
 
 @pytest.mark.parametrize("cmd", sorted(VALID))

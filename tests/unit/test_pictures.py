@@ -4,24 +4,28 @@ too), the day report is self-contained, the wallboard's current wait."""
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from typing import Any, get_args
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from acd_cli import labels
+import altair as alt
+import pytest
+
+from acd_cli import html_report, labels
 from acd_cli.html_report import DayReport, day_slots, freshness_text, render
 from acd_cli.report_models import KPI_NAMES, AgentDayReport, Freshness, HotlineKpis, IntervalKpis, KpiFigures
 from acd_cli.wallboard import longest_current_wait_s
 from acd_hub.agent_stats import StateInterval
 from acd_hub.call_stats import CallSummary
-from acd_hub.models import AgentStateName, CallEventType
+from acd_hub.vocabulary import AGENT_STATES, EVENT_TYPES
 
 BERLIN = ZoneInfo("Europe/Berlin")
 
 
 def test_every_state_and_event_type_of_the_spec_has_plain_words() -> None:
-    assert set(labels.STATES) == set(get_args(AgentStateName))
-    assert set(labels.EVENT_TYPES) == set(get_args(CallEventType))
+    assert tuple(labels.STATES) == AGENT_STATES
+    assert tuple(labels.EVENT_TYPES) == EVENT_TYPES
     assert tuple(kpi.name for kpi in labels.KPIS) == KPI_NAMES
     assert labels.state_label("balerting") == "customer ringing (outbound)"
     assert labels.state_label("working") == "after-call work"
@@ -91,7 +95,8 @@ def _ms(moment: str) -> int:
     return int(datetime.fromisoformat(moment).timestamp() * 1000)
 
 
-def test_the_day_report_is_one_self_contained_file() -> None:
+def _sample_day() -> DayReport:
+    """Two hotlines with calls and one agent with a pause: every kind of chart of the page."""
     report = HotlineKpis(
         hotline="501",
         date="2026-11-18",
@@ -118,24 +123,65 @@ def test_the_day_report_is_one_self_contained_file() -> None:
             ),
         ],
     )
-    page = render(
-        DayReport(
-            day="2026-11-18",
-            zone=BERLIN,
-            hotlines={"501": report},
-            agents={"100001": agent},
-            freshness=Freshness("2026-11-18T20:00:00Z", None, None, False, []),
-            generated_at=datetime(2026, 11, 19, 8, 0, tzinfo=UTC),
-        )
+    return DayReport(
+        day="2026-11-18",
+        zone=BERLIN,
+        hotlines={"501": report, "502": replace(report, hotline="502", intervals=report.intervals[:1])},
+        agents={"100001": agent},
+        freshness=Freshness("2026-11-18T20:00:00Z", None, None, False, []),
+        generated_at=datetime(2026, 11, 19, 8, 0, tzinfo=UTC),
     )
+
+
+def test_every_chart_is_valid_vega_lite_with_its_rows_and_its_rows_only_in_datasets(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The charts are drawn without validation (:func:`html_report.chart_spec`): here each one
+    drawn for a page, with its rows, is checked against the Vega-Lite schema. The rows are the
+    ``datasets`` they name, handed over as they are; a specification shared by the hotlines'
+    charts (the same hours and target) is built once."""
+    drawn: list[tuple[dict[str, Any], dict[str, Any]]] = []
+    draw = html_report._draw
+
+    def recorded(spec: dict[str, Any], datasets: dict[str, Any]) -> str:
+        drawn.append((spec, datasets))
+        return draw(spec, datasets)
+
+    monkeypatch.setattr(html_report, "_draw", recorded)
+    html_report.interval_spec.cache_clear()
+    render(_sample_day())
+    # per hotline an interval and an outcome chart, and the agents' timeline
+    assert len(drawn) == 5
+    assert sorted(name for _, datasets in drawn for name in datasets) == sorted(
+        ["bars", "line", "outcomes"] * 2 + ["spans"]
+    )
+    for spec, datasets in drawn:
+        complete = {**spec, "datasets": {**spec.get("datasets", {}), **datasets}}
+        alt.Chart.from_dict(complete) if "mark" in complete else alt.LayerChart.from_dict(complete)
+        named = {layer["data"]["name"] for layer in _layers(spec) if "name" in layer.get("data", {})}
+        assert named == set(datasets)
+        for rows in datasets.values():
+            assert not any(rows == values for values in spec.get("datasets", {}).values())
+    interval_specs = [spec for spec, datasets in drawn if "bars" in datasets]
+    assert interval_specs[0] is interval_specs[1]  # one specification for both hotlines
+    assert html_report.interval_spec.cache_info().misses == 1
+
+
+def _layers(spec: dict[str, Any]) -> list[dict[str, Any]]:
+    return [spec, *(inner for layer in spec.get("layer", []) for inner in _layers(layer))]
+
+
+def test_the_day_report_is_one_self_contained_file() -> None:
+    page = render(_sample_day())
     # no script, no stylesheet or image from elsewhere: the only URLs are XML namespace names
     assert "<script" not in page
     assert set(re.findall(r"https?://[^\"' )]+", page)) <= {
         "http://www.w3.org/2000/svg",
         "http://www.w3.org/1999/xlink",
     }
-    # cropped to the whole hours with calls: 09:00 to 18:00, 36 intervals of the day's 96
-    assert len(re.findall(r'aria-label="offered \d\d:\d\d: \d+"', page)) == 36
+    # cropped to the whole hours with calls: 09:00 to 18:00, 36 intervals of the day's 96, for
+    # each of the two hotlines (the same hours for both)
+    assert len(re.findall(r'aria-label="offered \d\d:\d\d: \d+"', page)) == 2 * 36
     assert 'aria-label="offered 09:00: 0"' in page
     assert 'aria-label="offered 08:45' not in page
     assert 'aria-label="offered 18:00' not in page

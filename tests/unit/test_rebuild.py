@@ -14,45 +14,32 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from acd_cli.reporting import ReportQueries
-from acd_devkit.template import dynamodb_tables, load_template
 from acd_hub.adapters.dynamodb import wire_key
-from acd_hub.adapters.reports_table import counter_key
+from acd_hub.adapters.reports_table import counter_key, day_hotline_key
 from acd_hub.aggregation import CallStatsAggregator
 from acd_hub.call_stats import CounterKey
 from acd_hub.keys import shard_of
-from acd_hub.rebuild import Rebuilder, days_between
+from acd_hub.rebuild import Rebuilder
 from acd_hub.settings import HubSettings
-from tests.support import DAYS, REPORT_ZONE, Harness, call_event, every_report, local_text, random_day
+from tests.support import (
+    DAYS,
+    REPORT_ZONE,
+    Harness,
+    around,
+    assert_same_reports,
+    call_event,
+    deliver,
+    every_report,
+    fresh_harness,
+    local_text,
+    random_day,
+    rebuilt_reports,
+)
 
 
 @pytest.fixture
 def tables(memory_dynamodb: Any) -> Any:
     return memory_dynamodb
-
-
-def fresh_harness(client: Any, name: str) -> Harness:
-    """The template's tables under their own names (one set per way of building reports)."""
-    definitions = dynamodb_tables(load_template())
-    names = {"EventsTable": f"Events{name}", "ReportsTable": f"Reports{name}"}
-    for logical_id, table in names.items():
-        if table in client.list_tables()["TableNames"]:
-            client.delete_table(TableName=table)
-        client.create_table(**{**definitions[logical_id], "TableName": table})
-    return Harness(
-        client, HubSettings(events_table=names["EventsTable"], reports_table=names["ReportsTable"])
-    )
-
-
-def deliver(harness: Harness, items: list[dict[str, Any]], rng: random.Random) -> None:
-    """Random order, duplicates, random batch sizes, some batches retried."""
-    delivery = items + rng.sample(items, k=len(items) // 4)
-    rng.shuffle(delivery)
-    while delivery:
-        size = rng.randint(1, 12)
-        batch, delivery = delivery[:size], delivery[size:]
-        for _ in range(2 if rng.random() < 0.2 else 1):
-            assert harness.run(harness.agents(), batch) == {"batchItemFailures": []}
-            assert harness.run(harness.calls(), batch) == {"batchItemFailures": []}
 
 
 @settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -64,17 +51,7 @@ def test_incremental_reports_equal_the_rebuild(tables: Any, seed: int, day: date
     live = fresh_harness(tables, "Live")
     deliver(live, [live.store_event(p) for p in sent], rng)
 
-    rebuilt = fresh_harness(tables, "Rebuilt")
-    for params in sent:
-        rebuilt.store_event(params)
-    days = days_between((day - timedelta(days=2)).isoformat(), (day + timedelta(days=2)).isoformat())
-    Rebuilder(rebuilt.log, rebuilt.reports, rebuilt.settings).days(days)
-
-    expected = every_report(rebuilt, sent, day)
-    shown = every_report(live, sent, day)
-    assert shown.keys() == expected.keys()
-    for name in expected:
-        assert shown[name] == expected[name], name
+    assert_same_reports(every_report(live, sent, day), rebuilt_reports(tables, "Rebuilt", sent, day))
 
 
 def test_a_rebuild_repairs_broken_reports_and_changes_nothing_the_second_time(tables: Any) -> None:
@@ -98,9 +75,13 @@ def test_a_rebuild_repairs_broken_reports_and_changes_nothing_the_second_time(ta
         UpdateExpression="ADD offered :seven",
         ExpressionAttributeValues={":seven": {"N": "7"}},
     )
+    # ... and a day aggregated before its hotlines were listed under it (HOTLINES#<day>)
+    hotlines = before[f"hotlines {day.isoformat()}"]
+    assert hotlines
+    harness.reports.write_batch([], [day_hotline_key(hotline, day.isoformat()) for hotline in hotlines])
     assert every_report(harness, sent, day) != before
 
-    days = days_between((day - timedelta(days=2)).isoformat(), (day + timedelta(days=2)).isoformat())
+    days = around(day)
     summary = Rebuilder(harness.log, harness.reports, harness.settings).days(days)
     assert summary.counters_corrected >= 1
     assert every_report(harness, sent, day) == before

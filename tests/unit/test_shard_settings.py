@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from acd_cli import admin_cli, report_cli
-from acd_cli.admin_cli import AdminContext
-from acd_cli.report_cli import ReportContext, ReportError
+from acd_cli import report_cli
+from acd_cli.admin_context import STACK_SETTINGS, AdminContext
+from acd_cli.report_context import ReportContext, ReportError
 
 HUB = ["--endpoint-url", "http://127.0.0.1:9", "--stack-name", "hub"]
 STACK = {
@@ -88,9 +88,14 @@ def test_an_environment_value_counts_as_given(monkeypatch: pytest.MonkeyPatch) -
 
 def test_acd_admin_takes_the_stacks_counts() -> None:
     admin = AdminContext(
-        endpoint_url="http://127.0.0.1:9", stack_name="hub", events_table_option="E", reports_table_option="R"
+        ReportContext(
+            endpoint_url="http://127.0.0.1:9",
+            stack_name="hub",
+            events_table_option="E",
+            reports_table_option="R",
+        )
     )
-    admin.__dict__["stack_outputs"] = {}
+    admin.connection.__dict__["stack_outputs"] = {}
     settings = admin.settings
     assert (settings.kpi_shards, settings.cmd_day_shards) == (2, 16)
-    assert "KpiShards" in admin_cli.STACK_SETTINGS
+    assert "KpiShards" in STACK_SETTINGS

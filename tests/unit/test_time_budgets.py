@@ -20,8 +20,13 @@ from acd_hub.auth import cached_tokens
 from acd_hub.errors import TokensUnavailable
 from acd_hub.ingest import CallbackIngest
 from acd_hub.settings import HubSettings
-from acd_local.lambda_runtime import HttpRequest, Route, build_http_api_event
-from tests.support import TOKEN, MemoryStore, function_log, ingest_function, lambda_context
+from tests.support import (
+    TOKEN,
+    MemoryStore,
+    function_log,
+    ingest_answer,
+    ingest_module,
+)
 from tests.template.test_template import TEMPLATE
 
 PARAMETER = "/acd-callback-hub/test/callback-tokens"
@@ -35,12 +40,7 @@ def test_ingest_calls_end_inside_the_function_and_gateway_limits() -> None:
     assert worst + 1 <= aws.INGEST_FUNCTION_TIMEOUT < aws.API_GATEWAY_INTEGRATION_LIMIT
 
 
-def test_the_ingest_clients_are_configured_with_the_interactive_budget(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    for name, value in {"AWS_DEFAULT_REGION": "eu-central-1", "AWS_ACCESS_KEY_ID": "testing"}.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+def test_the_ingest_clients_are_configured_with_the_interactive_budget(fake_aws: None) -> None:
     clients = (
         aws.dynamodb_client("http://127.0.0.1:9", interactive=True),
         aws.ssm_client("http://127.0.0.1:9"),
@@ -122,14 +122,8 @@ def test_the_ingest_answers_503_with_retry_after_when_ssm_is_throttled() -> None
         raise TokensUnavailable("ThrottlingException")
 
     ingest = CallbackIngest(HubSettings(), MemoryStore(), throttled)
-    route = Route(method="GET", path="/callback/{token}", function="IngestFunction")
-    request = HttpRequest(
-        "GET", f"/callback/{TOKEN}?cmd=agentstate&agentid=12", [("Host", "x")], b"", "203.0.113.5"
-    )
-    with ingest_function(ingest) as function, function_log(function) as log:
-        answer = function.lambda_handler(
-            build_http_api_event(request, route, {"token": TOKEN}), lambda_context()
-        )
+    with function_log(ingest_module()) as log:
+        answer = ingest_answer(ingest, f"/callback/{TOKEN}?cmd=agentstate&agentid=12")
     assert answer["statusCode"] == 503
     assert answer["headers"]["Retry-After"] == "5"
     assert json.loads(answer["body"])["error"] == "tokens_unavailable"
@@ -137,14 +131,11 @@ def test_the_ingest_answers_503_with_retry_after_when_ssm_is_throttled() -> None
     assert TOKEN not in log.getvalue()
 
 
-def test_the_ingests_token_source_reads_the_securestring(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_ingests_token_source_reads_the_securestring(fake_aws: None) -> None:
     from moto import mock_aws  # noqa: PLC0415
 
     from acd_hub.auth import token_source  # noqa: PLC0415
 
-    for name, value in {"AWS_DEFAULT_REGION": "eu-central-1", "AWS_ACCESS_KEY_ID": "testing"}.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     aws.ssm_client.cache_clear()
     try:
         with mock_aws():

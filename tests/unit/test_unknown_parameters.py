@@ -6,32 +6,23 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
-from acd_hub.auth import static_tokens
 from acd_hub.ingest import CallbackIngest
 from acd_hub.settings import HubSettings
 from acd_hub.unknown_parameters import MAX_WARNINGS, UnknownParameter, known_parameters
-from acd_local.lambda_runtime import HttpRequest, Route, build_http_api_event, match_route
-from tests.support import TOKEN, MemoryStore, function_log, ingest_function, lambda_context
+from tests.support import (
+    TOKEN,
+    MemoryStore,
+    callback_ingest,
+    function_log,
+    ingest_answer,
+)
 from tests.support import callback_request as request
 
-RECEIVED = datetime(2025, 11, 20, 9, 0, 5, tzinfo=UTC)
-ROUTES = [Route(method="GET", path=p, function="IngestFunction") for p in ("/callback", "/callback/{token}")]
 PAUSED = "cmd=agentstate&agentid=100001&mode=0&state=paused&eventtime=1763629200000"
-
-
-@pytest.fixture
-def store() -> MemoryStore:
-    return MemoryStore()
-
-
-@pytest.fixture
-def ingest(settings: HubSettings, store: MemoryStore) -> CallbackIngest:
-    return CallbackIngest(settings, store, static_tokens(settings), clock=lambda: RECEIVED)
 
 
 def test_a_misspelled_parameter_is_stored_and_named_with_the_closest_known_one(
@@ -75,17 +66,7 @@ def test_the_warnings_are_bounded(ingest: CallbackIngest) -> None:
 
 
 def resolve(settings: HubSettings, target: str) -> dict[str, Any]:
-    http = HttpRequest("GET", target, [("Host", "x")], b"", "203.0.113.9")
-    matched = match_route(ROUTES, "GET", http.path)
-    assert matched
-    route, path_params = matched
-    with ingest_function(
-        CallbackIngest(settings, MemoryStore(), static_tokens(settings), clock=lambda: RECEIVED)
-    ) as function:
-        answer: dict[str, Any] = function.lambda_handler(
-            build_http_api_event(http, route, path_params), lambda_context()
-        )
-        return answer
+    return ingest_answer(callback_ingest(settings, MemoryStore()), target, "203.0.113.9")
 
 
 def test_the_answer_is_200_with_warnings_and_a_metric_counts_them(

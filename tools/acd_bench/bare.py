@@ -1,10 +1,12 @@
-"""The baseline the ingest is measured against: the least a callback handler does, as a function
-(warm, :mod:`acd_bench.ingest_warm`) and as a Lambda module (cold start,
-:mod:`acd_bench.cold_start`)."""
+"""The baselines the ingest is measured against: the least a callback handler does, as a
+function (warm, :mod:`acd_bench.ingest_warm`) and as a Lambda module (cold start,
+:mod:`acd_bench.cold_start`); and, warm, a handler that makes the very DynamoDB requests the
+ingest made for each event (the same items, a ``callevent``'s key claim included) and nothing
+else, so that the difference is the hub's own work alone."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 BARE_HANDLER = '''\
@@ -48,3 +50,22 @@ def bare_handler(client: Any, table: str = "EventsTable") -> Callable[[dict[str,
     exec(compile(BARE_HANDLER, "<bare handler>", "exec"), namespace)  # noqa: S102 - our own constant
     handler: Callable[[dict[str, Any], Any], Any] = namespace["make_handler"](client, table)
     return handler
+
+
+def same_requests_handler(
+    client: Any, requests: Mapping[str, Sequence[Mapping[str, Any]]]
+) -> Callable[[dict[str, Any], Any], Any]:
+    """A handler that sends, for each event (by its request id), the ``put_item`` requests the
+    ingest sent for it, as recorded (wire-format items: no parsing, validation, item building,
+    serialization to DynamoDB's types, logging or metrics); and answers as the bare one does."""
+
+    def lambda_handler(event: dict[str, Any], _context: Any) -> dict[str, Any]:
+        for request in requests[event["requestContext"]["requestId"]]:
+            client.put_item(**request)
+        return {
+            "statusCode": 200,
+            "headers": {"Content-Type": "application/json"},
+            "body": '{"status":"stored"}',
+        }
+
+    return lambda_handler

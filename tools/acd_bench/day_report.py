@@ -13,9 +13,10 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from acd_bench.dynamo import DynamoCounter
 from acd_bench.harness import child_env, median, ratio
 from acd_cli import html_report, wallboard
-from acd_cli.report_cli import ReportContext
+from acd_cli.report_context import ReportContext
 
 TARGET_S = 10.0
 
@@ -46,12 +47,19 @@ def _acd_report_html(endpoint: str, day: str, out: Path) -> float:
     return took
 
 
-def _reads(endpoint: str, day: str) -> float:
-    """The report's reads alone: what ``html`` reads, in this (warm) process, nothing drawn."""
+def _reads(endpoint: str, day: str, counted: dict[str, Any] | None = None) -> float:
+    """The report's reads alone: what ``html`` reads, in this (warm) process, nothing drawn.
+    ``counted`` receives its DynamoDB requests by operation and the items they read."""
     report = ReportContext(endpoint_url=endpoint)
+    counter = DynamoCounter(report.dynamodb)
     started = time.perf_counter()
     html_report.gather(report.reports, report.queries, day, report.zone, now=report.now())
-    return time.perf_counter() - started
+    took = time.perf_counter() - started
+    if counted is not None:
+        counted.update(
+            requests=counter.requests, by_operation=dict(counter.calls), items_read=counter.items_read
+        )
+    return took
 
 
 def _serve_report(endpoint: str, day: str) -> float:
@@ -83,7 +91,8 @@ def bench_day_report(endpoint: str, day: str, rounds: int = 3) -> dict[str, Any]
     reads_s: list[float] = []
     with tempfile.TemporaryDirectory() as scratch:
         out = Path(scratch) / "day.html"
-        _reads(endpoint, day)  # this process's imports and clients, not the reads, out of the figure
+        counted: dict[str, Any] = {}
+        _reads(endpoint, day, counted)  # this process's imports and clients out of the figure
         for i in range(rounds):
             if i % 2 == 0:
                 html_s.append(_acd_report_html(endpoint, day, out))
@@ -103,5 +112,6 @@ def bench_day_report(endpoint: str, day: str, rounds: int = 3) -> dict[str, Any]
         "reads_seconds_samples": reads_s,
         "serve_report_seconds": serve_s,
         "html_bytes": size,
+        "reads": counted,
         "target_seconds_max": TARGET_S,
     }

@@ -23,7 +23,7 @@ import boto3
 from acd_bench.harness import quiet_stdout
 from acd_cli.reporting import ReportQueries
 from acd_devkit.lambda_events import REGION, TOKEN, patched_env, urlencoded
-from acd_local.stack import LocalHub
+from acd_local.hub import LocalHub
 
 DIALER_CHANGES = 3_600
 SETTLE_TARGET_S = 60.0

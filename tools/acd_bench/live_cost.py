@@ -24,15 +24,16 @@ from typing import Any
 
 from acd_bench.harness import ratio, simulated_day
 from acd_bench.replay import STATS_FUNCTION, TOKEN, build_aggregators, callback_request
-from acd_devkit.memory_dynamodb import MemoryDynamoDB, Meter
+from acd_devkit.dynamodb_table import Meter
+from acd_devkit.memory_dynamodb import MemoryDynamoDB
 from acd_devkit.memory_stream import mappings
+from acd_devkit.stream_mapping import lambda_stream_record, passes_filters
 from acd_devkit.template import dynamodb_tables, load_template
 from acd_hub.adapters.events_table import EventsTable
 from acd_hub.aggregation import aggregate_together
 from acd_hub.auth import static_tokens
 from acd_hub.ingest import CallbackIngest
 from acd_hub.settings import HubSettings
-from acd_local.lambda_runtime import lambda_stream_record, passes_filters
 
 LIVE_BASE = {"agents": 4, "calls": 25, "outbound": 5}
 LIVE_FACTORS = (1, 16)

@@ -540,7 +540,8 @@ def format_report(report: LoadReport) -> str:
 
 def run_against_local_stack(config: LoadConfig, progress: Callable[[str], None] | None = None) -> LoadReport:
     """Start the local stack in this process on free ports, drive it, verify, stop it."""
-    from acd_local.stack import LocalHub, StackSpec  # noqa: PLC0415 - heavy imports
+    from acd_local.hub import LocalHub  # noqa: PLC0415 - heavy imports
+    from acd_local.spec import StackSpec  # noqa: PLC0415 - heavy imports
 
     spec = StackSpec.load()
     # One JSON log line per callback on this terminal would drown the report (and cost CPU the
@@ -625,7 +626,7 @@ def main(
             dynamodb = None
             if aws_endpoint:
                 _check_loopback(aws_endpoint)
-                from acd_local.stack import aws_clients  # noqa: PLC0415
+                from acd_devkit.moto_resources import aws_clients  # noqa: PLC0415
 
                 dynamodb = aws_clients(aws_endpoint).dynamodb
             report = run_load(url, config, dynamodb=dynamodb, events_table=events_table, progress=progress)

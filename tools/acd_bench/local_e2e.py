@@ -23,7 +23,7 @@ from acd_bench.dynamo import create_plain_table
 from acd_bench.harness import child_env, child_result, median, quiet_stdout, ratio, simulated_day
 from acd_cli.report_cli import cli as report_cli
 from acd_devkit.lambda_events import REGION, TOKEN, patched_env, urlencoded
-from acd_local.stack import LocalHub
+from acd_local.hub import LocalHub
 from acd_sim.model import SimEvent
 
 

@@ -19,6 +19,7 @@ from moto import mock_aws
 
 from acd_bench.dynamo import DynamoCounter
 from acd_bench.harness import AWS_ENV, REPO, UNSET_ENV
+from acd_devkit import moto_fixes
 from acd_devkit.lambda_events import REGION, SOURCE_IP, TOKEN, patched_env, stream_record, urlencoded
 from acd_devkit.template import dynamodb_tables, load_template, stream_mappings
 from acd_hub.adapters.events_table import EventsTable
@@ -26,9 +27,8 @@ from acd_hub.adapters.reports_table import ReportsTable
 from acd_hub.aggregation import AgentStatsAggregator, CallStatsAggregator, aggregate_batch
 from acd_hub.auth import static_tokens
 from acd_hub.ingest import CallbackIngest
-from acd_hub.items import CallbackRequest
+from acd_hub.request import CallbackRequest
 from acd_hub.settings import HubSettings
-from acd_local import moto_fixes
 
 
 class RecordingStore:

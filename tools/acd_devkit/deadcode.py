@@ -43,7 +43,8 @@ IGNORE_NAMES = [
     "error_task_class",
     "parser_class",
     "connection_close",  # waitress's parser: close after answering
-    "aws_env",  # a pytest fixture requested for its side effect (the environment it sets)
+    "aws_env",  # pytest fixtures requested for their side effect (the environment they set)
+    "fake_aws",
     "longrepr",  # pytest's report object
     "return_value",  # unittest.mock's configuration
     "ignore_aliases",  # PyYAML's dumper hook

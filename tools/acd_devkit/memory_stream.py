@@ -10,8 +10,8 @@ source mapping reads it: what the local stack (one shard) and moto cannot show.
   record; the records before it are done), ``BisectBatchOnFunctionError``,
   ``MaximumRetryAttempts``, then the on-failure destination: a message naming the shard and the
   sequence numbers, not the records (as Lambda sends to SQS), kept in :attr:`Consumer.dead_letters`.
-  The answer is read by :func:`acd_local.lambda_runtime.batch_outcome`, the filters by
-  :func:`~acd_local.lambda_runtime.passes_filters`: one reading of Lambda's rules for the local
+  The answer is read by :func:`acd_devkit.stream_mapping.batch_outcome`, the filters by
+  :func:`~acd_devkit.stream_mapping.passes_filters`: one reading of Lambda's rules for the local
   stack and here.
 * **Concurrency.** :meth:`StreamRun.drain` runs every (mapping, shard) reader in its own thread.
   With ``seed`` set, a seeded scheduler lets exactly one thread run between two DynamoDB
@@ -32,16 +32,17 @@ from datetime import datetime
 from typing import Any
 
 from acd_devkit import template as tpl
+from acd_devkit.dynamodb_table import Stream
 from acd_devkit.lambda_events import FakeLambdaContext
-from acd_devkit.memory_dynamodb import MemoryDynamoDB, Stream
-from acd_hub import concurrency
-from acd_local.lambda_runtime import (
+from acd_devkit.memory_dynamodb import MemoryDynamoDB
+from acd_devkit.stream_mapping import (
     batch_outcome,
     lambda_stream_record,
     parse_filter_patterns,
     passes_filters,
     stream_event,
 )
+from acd_hub import concurrency
 
 Handler = Callable[[dict[str, Any], Any], Any]
 

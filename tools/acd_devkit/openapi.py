@@ -2,9 +2,11 @@
 
 Each message's schema is pydantic's JSON Schema of its model (:class:`WireSchema`): the model's
 docstring and examples, each field's alias, description and examples, and the wire format its
-type declares (``WithJsonSchema`` in :mod:`acd_hub.models`: pattern, enum or length, and how the
-value is written). This module only assembles them into paths, query parameters (the union of
-what the eight messages read) and answers. A field without a description, a wire format or
+type declares (``WithJsonSchema`` in :mod:`acd_hub.fields`: pattern, enum or length, and how the
+value is written). Each answer's schema is pydantic's JSON Schema of its model in
+:mod:`acd_hub.answers` (:class:`AnswerSchema`), the models the function sends. This module only
+assembles them into paths, query parameters (the union of what the eight messages read) and
+responses. A field without a description, a wire format or
 an example stops the generator: the document cannot silently fall behind the models. A test compares
 the committed ``docs/openapi.yaml`` with what this module generates.
 
@@ -24,8 +26,8 @@ import yaml
 from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
 from pydantic_core import core_schema
 
+from acd_hub import answers
 from acd_hub.models import CALLBACK_MODELS, CallbackModel
-from acd_hub.unknown_parameters import MAX_WARNINGS
 
 DEFAULT_PATH = Path(__file__).resolve().parents[2] / "docs" / "openapi.yaml"
 CONTRACT_VERSION = "1.0.0"
@@ -68,6 +70,68 @@ class WireSchema(GenerateJsonSchema):
         return value  # the models' order reads best
 
 
+class AnswerSchema(GenerateJsonSchema):
+    """JSON Schema of an answer as the function sends it (``Answer.body``): a field that defaults
+    to None is left out when it is, so it is optional and never ``null``; every other field is
+    always there."""
+
+    def default_schema(self, schema: core_schema.WithDefaultSchema) -> JsonSchemaValue:
+        return self.generate_inner(schema["schema"])
+
+    def nullable_schema(self, schema: core_schema.NullableSchema) -> JsonSchemaValue:
+        return self.generate_inner(schema["schema"])
+
+    def field_is_required(self, field: Any, total: bool) -> bool:  # noqa: ARG002 - pydantic's signature
+        inner = field["schema"]
+        return not (inner["type"] == "default" and inner.get("default", ...) is None)
+
+    def field_title_should_be_set(self, schema: Any) -> bool:  # noqa: ARG002 - pydantic's signature
+        return False
+
+    def sort(self, value: JsonSchemaValue, parent_key: str | None = None) -> JsonSchemaValue:  # noqa: ARG002
+        return value  # the models' order reads best
+
+
+# The answers of the callback function, by their name in the document (acd_hub.answers).
+ANSWERS: dict[str, type[answers.Answer]] = {
+    "Accepted": answers.Accepted,
+    "BadRequest": answers.BadRequest,
+    "Unauthorized": answers.Unauthorized,
+    "Conflict": answers.Conflict,
+    "Forbidden": answers.Forbidden,
+    "StoreUnavailable": answers.StoreUnavailable,
+}
+_FIRST = ("type", "const", "enum", "format", "minItems", "maxItems", "description", "required", "properties")
+
+
+def answer_schema(model: type[answers.Answer]) -> dict[str, Any]:
+    """The model's JSON Schema, nested models inlined, without titles, ``type`` and its
+    description first (the order a reader of the document wants)."""
+    schema = model.model_json_schema(schema_generator=AnswerSchema, mode="serialization")
+    definitions = schema.pop("$defs", {})
+
+    def tidy(node: Any) -> Any:
+        if isinstance(node, list):
+            return [tidy(item) for item in node]
+        if not isinstance(node, dict):
+            return node
+        if "$ref" in node:
+            return tidy(definitions[node["$ref"].rsplit("/", 1)[-1]])
+        node = {key: value for key, value in node.items() if key != "title"}
+        if isinstance(node.get("description"), str):
+            node["description"] = " ".join(node["description"].split())  # a docstring's line breaks
+        if isinstance(node.get("properties"), dict):
+            node["properties"] = {name: tidy(prop) for name, prop in node["properties"].items()}
+        for key in ("items", "anyOf"):
+            if key in node:
+                node[key] = tidy(node[key])
+        ordered = {key: node[key] for key in _FIRST if key in node}
+        return {**ordered, **{key: value for key, value in node.items() if key not in ordered}}
+
+    tidied: dict[str, Any] = tidy(schema)
+    return tidied
+
+
 @dataclass(frozen=True)
 class Parameter:
     """One parameter of one cmd, as the ACD sends it."""
@@ -86,7 +150,7 @@ def _model_schema(cmd: str, model: type[CallbackModel]) -> dict[str, Any]:
             continue
         if prop.get("type") != "string":
             raise LookupError(
-                f"{cmd}.{name}: its type has no wire schema (give it WithJsonSchema in acd_hub.models)"
+                f"{cmd}.{name}: its type has no wire schema (give it WithJsonSchema in acd_hub.fields)"
             )
         if not prop.get("description"):
             raise LookupError(f"{cmd}.{name} has no description (Field(description=...) in acd_hub.models)")
@@ -203,15 +267,6 @@ def _cmd_parameter(required: bool) -> dict[str, Any]:
     }
 
 
-def _error_schema(code: str, description: str) -> dict[str, Any]:
-    return {
-        "type": "object",
-        "description": description,
-        "required": ["error", "message"],
-        "properties": {"error": {"type": "string", "const": code}, "message": {"type": "string"}},
-    }
-
-
 def _components(every: dict[str, list[Parameter]]) -> dict[str, Any]:
     schemas: dict[str, Any] = {
         _model_name(cmd): _message_schema(cmd, params) for cmd, params in every.items()
@@ -226,127 +281,7 @@ def _components(every: dict[str, list[Parameter]]) -> dict[str, Any]:
             "mapping": {cmd: f"#/components/schemas/{_model_name(cmd)}" for cmd in every},
         },
     }
-    schemas["Accepted"] = {
-        "type": "object",
-        "description": "The event is stored (or was already: a duplicate changes nothing).",
-        "required": ["status", "cmd", "event_key", "event_time", "day"],
-        "properties": {
-            "status": {
-                "type": "string",
-                "enum": ["stored", "duplicate"],
-                "description": "`duplicate`: the same event was stored before; nothing changed.",
-            },
-            "cmd": {"type": "string", "enum": list(CALLBACK_MODELS)},
-            "event_key": {
-                "type": "string",
-                "description": "The event's deterministic key: `ce-<id>` for a callevent, else a hash "
-                "of its parameters. Sending the same event again yields the same key.",
-                "examples": ["ce-9000001", "h-3f9a0c1e2b4d5f60718293a4b5c6d7e8"],
-            },
-            "event_time": {
-                "type": "string",
-                "format": "date-time",
-                "description": "The event's time as read, in UTC.",
-                "examples": ["2025-11-20T09:00:00.000Z"],
-            },
-            "day": {
-                "type": "string",
-                "format": "date",
-                "description": "The reporting day the event counts for (reporting time zone).",
-                "examples": ["2025-11-20"],
-            },
-            "warnings": {
-                "type": "array",
-                "maxItems": MAX_WARNINGS,
-                "description": "Only when there are any: parameters this `cmd` does not list. The event "
-                "is stored all the same (they are kept under `data.extra`, unused), so a misspelled "
-                "name (`pausereason` for `pause-reason`) is said here, with the known name it is "
-                "closest to; `acd-report warnings --day D` lists a day's.",
-                "items": {
-                    "type": "object",
-                    "required": ["parameter", "closest", "message"],
-                    "properties": {
-                        "parameter": {"type": "string", "examples": ["pausereason"]},
-                        "closest": {
-                            "type": ["string", "null"],
-                            "description": "The known parameter it resembles most; null if none does.",
-                            "examples": ["pause-reason"],
-                        },
-                        "message": {"type": "string"},
-                    },
-                },
-            },
-        },
-    }
-    schemas["BadRequest"] = {
-        "type": "object",
-        "description": "Nothing was stored as an event; the request is kept in quarantine under "
-        "`request_id` with these reasons (`acd-report rejected`).",
-        "required": ["error", "message", "request_id", "errors"],
-        "properties": {
-            "error": {"type": "string", "const": "bad_request"},
-            "message": {"type": "string"},
-            "request_id": {"type": "string"},
-            "errors": {
-                "type": "array",
-                "minItems": 1,
-                "description": "Every offending parameter, not just the first.",
-                "items": {
-                    "type": "object",
-                    "required": ["parameter", "message"],
-                    "properties": {
-                        "parameter": {
-                            "type": "string",
-                            "description": "The parameter's name (lower case), or `body`, `content-type`, `request`.",
-                        },
-                        "message": {"type": "string"},
-                    },
-                },
-            },
-        },
-        "examples": [
-            {
-                "error": "bad_request",
-                "message": "the callback was not stored; it is kept for inspection under request_id",
-                "request_id": "c8a1d2f0-5b7e-4c1a-9d3e-2f6b8a0c4e11",
-                "errors": [{"parameter": "agentid", "message": "must be a 6-digit agent number"}],
-            }
-        ],
-    }
-    schemas["Unauthorized"] = _error_schema("unauthorized", "Missing or invalid token.")
-    schemas["Unauthorized"]["properties"]["token"] = {
-        "type": "object",
-        "description": "How to pass the token: as the path segment or as the `token` query parameter.",
-        "properties": {"path": {"type": "string"}, "query": {"type": "string"}},
-    }
-    schemas["Conflict"] = {
-        **schemas["BadRequest"],
-        "description": "The event key (a callevent's `id`) is already stored with other content: "
-        "nothing was stored; the request is kept in quarantine under `request_id`, and `errors` "
-        "names the parameters that differ.",
-        "properties": {
-            **schemas["BadRequest"]["properties"],
-            "error": {"type": "string", "const": "conflict"},
-        },
-        "examples": [
-            {
-                "error": "conflict",
-                "message": "the event key is already stored with other content; this request is kept "
-                "for inspection under request_id",
-                "request_id": "c8a1d2f0-5b7e-4c1a-9d3e-2f6b8a0c4e11",
-                "errors": [
-                    {
-                        "parameter": "eventtype",
-                        "message": "event ce-9000001 is already stored with other content",
-                    }
-                ],
-            }
-        ],
-    }
-    schemas["Forbidden"] = _error_schema("forbidden", "The source address is not allowed.")
-    schemas["StoreUnavailable"] = _error_schema(
-        "store_unavailable", "The event store did not take the write: retry after `Retry-After` seconds."
-    )
+    schemas.update({name: answer_schema(model) for name, model in ANSWERS.items()})
     schemas["GatewayMessage"] = {
         "type": "object",
         "description": "An answer of API Gateway itself, before the callback function.",

@@ -54,16 +54,6 @@ from acd_hub.settings import HubSettings
 ACD_ZONE = ZoneInfo("Europe/Berlin")
 CMD_DAY_SHARDS = 8  # the template's default ACD_CMD_DAY_SHARDS
 
-CMDS = (
-    "agentstate",
-    "callevent",
-    "recordedcall",
-    "classificationevent",
-    "enqueuecall",
-    "schedulecallevent",
-    "configchanged",
-    "broadcastevent",
-)
 METHODS = ("get", "head", "put")
 
 CUSTOMER = "10042"

@@ -16,7 +16,7 @@ import copy
 import json
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -391,19 +391,42 @@ def resolve(value: Any, refs: Mapping[str, Any]) -> Any:
     raise TemplateError(f"cannot evaluate {name} locally")
 
 
+NO_VALUE = object()  # what ``Ref AWS::NoValue`` may stand for in ``refs``: the variable is dropped
+
+
 def resolved_environment(
     template: Mapping[str, Any], logical_id: str, refs: Mapping[str, Any]
 ) -> dict[str, str]:
     """A function's environment as Lambda would see it (all values strings), with parameters at
     their defaults unless ``refs`` says otherwise."""
     scope = {**parameter_defaults(template), **refs}
-    return {
-        name: _env_string(resolve(value, scope))
-        for name, value in function_environment(template, logical_id).items()
-    }
+    return resolve_environment(function_environment(template, logical_id), scope)
 
 
-def _env_string(value: Any) -> str:
+def resolve_environment(
+    variables: Mapping[str, Any],
+    refs: Mapping[str, Any],
+    unresolved: Callable[[str, KeyError | TemplateError], None] | None = None,
+) -> dict[str, str]:
+    """Environment variables (as :func:`function_environment` reads them) with their intrinsics
+    resolved against ``refs``, every value a string as Lambda sets it; a value that resolves to
+    :data:`NO_VALUE` is dropped. One that cannot be resolved raises, or is left out and handed
+    to ``unresolved`` (its name and why) when one is given."""
+    resolved: dict[str, str] = {}
+    for name, value in variables.items():
+        try:
+            result = resolve(value, refs)
+        except (KeyError, TemplateError) as exc:
+            if unresolved is None:
+                raise
+            unresolved(name, exc)
+            continue
+        if result is not NO_VALUE:
+            resolved[name] = env_string(result)
+    return resolved
+
+
+def env_string(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)

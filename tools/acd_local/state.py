@@ -7,7 +7,7 @@ replays them all, SNS publishes too; that is a history to re-run, not a state to
 snapshot taken through the API (a scan of every table) costs what the data costs: ~40 s for the
 default ``acd-sim`` day on a busy 2-core machine, so a crash could lose minutes. Instead, moto's
 own process journals what each write changed, under the lock every DynamoDB request runs under
-(:mod:`acd_local.moto_fixes`): the item as it is after the write (or its key, gone), and the
+(:mod:`acd_devkit.moto_fixes`): the item as it is after the write (or its key, gone), and the
 stream records the write made. Each write request costs one ``write()`` of a few lines, whatever
 the size of the tables, before moto answers it; the journal is ``fsync``-ed every
 ``sync_interval`` seconds. So a ``kill -9`` (of ``acd-local`` or any of its processes) loses no
@@ -513,7 +513,7 @@ def _touched(action: str, params: Mapping[str, Any]) -> Iterator[tuple[str, Mapp
 
 
 class MotoRecorder:
-    """The write observer (:func:`acd_local.moto_fixes.observe_writes`) inside moto's process:
+    """The write observer (:func:`acd_devkit.moto_fixes.observe_writes`) inside moto's process:
     after each write request, every item it names as it is now (or its key, gone), and the
     stream records it added, go to the journal in one write. Works from what the request named,
     so a write that failed half-way (a batch) or was rolled back (a transaction) is journaled as

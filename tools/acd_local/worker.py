@@ -236,7 +236,7 @@ def _run_moto(channel: _Channel, config: Mapping[str, Any]) -> None:
     from moto.dynamodbstreams.models import DynamoDBStreamsBackend  # noqa: PLC0415
     from moto.server import ThreadedMotoServer  # noqa: PLC0415
 
-    from acd_local import moto_fixes  # noqa: PLC0415
+    from acd_devkit import moto_fixes  # noqa: PLC0415
 
     moto_fixes.install()  # transactions and queries at DynamoDB's cost, thread-safe
 
@@ -293,7 +293,7 @@ class _Keeping:
 
         from moto.dynamodb.models import dynamodb_backends  # noqa: PLC0415
 
-        from acd_local import moto_fixes  # noqa: PLC0415
+        from acd_devkit import moto_fixes  # noqa: PLC0415
         from acd_local import state as local_state  # noqa: PLC0415
 
         started = time.monotonic()
@@ -398,25 +398,27 @@ class _Keeping:
 
 
 def _run_consumer(channel: _Channel, config: Mapping[str, Any]) -> None:
-    from acd_local import stack as local  # noqa: PLC0415
+    from acd_devkit.moto_resources import aws_clients  # noqa: PLC0415
+    from acd_local.invoke import ErrorLog, FunctionInvoker  # noqa: PLC0415
     from acd_local.lambda_runtime import load_handler  # noqa: PLC0415
+    from acd_local.streams import StreamPoller  # noqa: PLC0415
 
     function = config["function"]
     handler = load_handler(function.code_uri, function.handler)
-    invoker = local.FunctionInvoker(function, handler, threading.Lock(), config["region"])
+    invoker = FunctionInvoker(function, handler, threading.Lock(), config["region"])
 
-    class PushedErrors(local.ErrorLog):
+    class PushedErrors(ErrorLog):
         def record(self, function: str, source: str, exc: BaseException) -> None:
             super().record(function, source, exc)
             channel.push("error", self.entries[-1])
 
-    def progress(poller: local.StreamPoller) -> None:
+    def progress(poller: StreamPoller) -> None:
         channel.push("progress", (poller.checkpoints, poller.carried_left))
 
-    poller = local.StreamPoller(
+    poller = StreamPoller(
         config["mapping"],
         invoker,
-        local.aws_clients(config["endpoint_url"], config["region"]),
+        aws_clients(config["endpoint_url"], config["region"]),
         stream_arn=config["stream_arn"],
         dlq_url=config["dlq_url"],
         region=config["region"],

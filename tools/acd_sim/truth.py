@@ -1,10 +1,11 @@
 """Ground truth of the traffic simulator: what the hub's reports must say about a list of events.
 
 Computed from the callback *parameters* alone (as the hub receives them), independently of the
-hub's own code: stdlib only, no ``acd_hub`` import. The definitions are written out below, and
-the hub's ``call_stats``/``agent_stats`` implement the same words; an end-to-end test compares
-this with the hub's aggregates, so a disagreement is a bug on one side or an ambiguity in the
-definitions.
+hub's own code: stdlib only, and of the hub it imports nothing but the vendor's vocabulary
+(:mod:`acd_hub.vocabulary`, the names of states and event types; stdlib only too), never a
+formula. The definitions are written out below, and the hub's ``call_stats``/``agent_stats``
+implement the same words; an end-to-end test compares this with the hub's aggregates, so a
+disagreement is a bug on one side or an ambiguity in the definitions.
 
 Input: any objects with a ``params`` mapping (``name -> str`` as sent, names in any case; the
 ``cmd`` is a parameter too). Duplicates (same callevent ``id``, or the same parameters) count
@@ -38,77 +39,12 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
-KPI_KEYS = (
-    "offered",
-    "answered",
-    "abandoned",
-    "rejected",
-    "badcall",
-    "mailbox",
-    "forwarded",
-    "answered_within_sl",
-    "service_level_pct",
-    "abandon_rate_pct",
-    "asa_s",
-    "max_wait_s",
-    "aht_s",
-    "avg_talk_s",
-    "avg_hold_s",
-)
-# routing event -> outcome / KPI name
-TERMINAL_EVENTS = {
-    "Rejected": "rejected",
-    "BadCall": "badcall",
-    "Mailbox": "mailbox",
-    "ForwardNumber": "forwarded",
-}
-PAUSE_STATES = frozenset({"paused", "outpaused"})
-WORK_STATES = frozenset({"working", "outworking"})
-HANDLED_STATES = frozenset({"connected", "outconnect"})
+from acd_hub.vocabulary import EVENT_TYPE_BY_LOWER, PAUSE_STATES, TALK_STATES, TERMINAL_ROUTING, WORK_STATES
+
 INTERVAL = timedelta(minutes=15)
 DEFAULT_ZONE = "Europe/Berlin"
 
 _LOCAL = re.compile(r"^(\d{4})-(\d{2})-(\d{2})[ T](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,6}))?)?$")
-_EVENT_TYPES = {
-    name.lower(): name
-    for name in [
-        "CallStart",
-        "Alerting",
-        "Timeout",
-        "BTimeout",
-        "Busy",
-        "BBusy",
-        "Connected",
-        "AConnected",
-        "BConnected",
-        "ForwardAgent",
-        "ForwardGroup",
-        "ForwardHotline",
-        "ForwardNumber",
-        "ConfAgent",
-        "ConfGroup",
-        "ConfNumber",
-        "ConfBusy",
-        "ConfTimeout",
-        "ConfConnected",
-        "ConfEnd",
-        "WaitingQueue",
-        "Mailbox",
-        "Announcement",
-        "Rejected",
-        "BadCall",
-        "CallEnd",
-        "Holdstart",
-        "Holdstop",
-        "ConfConnectedWithAgent",
-        "ConfConnectedWithCaller",
-        "ConfConnectedWithNumber",
-        "ConfConference",
-        "ConfTransfer",
-        "Working",
-        "OutWorking",
-    ]
-}
 
 
 class HasParams(Protocol):
@@ -214,7 +150,7 @@ def _parse(events: Iterable[HasParams], zone: ZoneInfo) -> _Parsed:
                     at=parse_time(p["eventtime"], zone),
                     order=(event_id, canonical),
                     task=task,
-                    type=_EVENT_TYPES.get(p.get("eventtype", "").lower(), p.get("eventtype", "")),
+                    type=EVENT_TYPE_BY_LOWER.get(p.get("eventtype", "").lower(), p.get("eventtype", "")),
                     mode=_mode(p.get("mode")),
                     hotline=_hotline_id(p.get("hotlineid")),
                     agent=p.get("agentid"),
@@ -299,7 +235,7 @@ def _agent_days(parsed: _Parsed, zone: ZoneInfo) -> dict[tuple[str, str], dict[s
         for ev in evs:
             key = (agent, ev.at.astimezone(zone).date().isoformat())
             keys.add(key)
-            if ev.state in HANDLED_STATES and ev.task:
+            if ev.state in TALK_STATES and ev.task:
                 handled[key].add(ev.task)
     for interval in _intervals(parsed):
         for day, seconds in _split_at_midnight(interval.start, interval.end, zone):
@@ -351,7 +287,7 @@ class CallFacts:
     started: datetime | None
     answered: datetime | None  # first Connected (inbound) / first BConnected (outbound)
     ended: datetime | None
-    terminal: str | None  # first of TERMINAL_EVENTS (outcome name), if never connected
+    terminal: str | None  # first of TERMINAL_ROUTING (outcome name), if never connected
     wait_s: float | None
     talk_s: float | None
     hold_s: float | None
@@ -438,8 +374,8 @@ def _call_facts(parsed: _Parsed) -> dict[str, CallFacts]:
             connected = first("Connected")
             answered = connected.at if connected else None
             if connected is None:
-                routed = next((e for e in evs if e.type in TERMINAL_EVENTS), None)
-                terminal = TERMINAL_EVENTS[routed.type] if routed else None
+                routed = next((e for e in evs if e.type in TERMINAL_ROUTING), None)
+                terminal = TERMINAL_ROUTING[routed.type] if routed else None
             if connected is not None:
                 outcome = "answered"
             elif terminal:

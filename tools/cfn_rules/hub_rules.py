@@ -9,7 +9,8 @@ The rules follow aws-samples/aws-serverless-ecommerce-platform's (an explicit lo
 function, every stream mapping routed to an on-failure destination) and add the hub's: stream
 consumers bounded and woken only for stored events, least privilege without wildcards on data,
 an access log that never carries the callback token, data kept and encrypted, and an alarm for
-every function, stream, dead-letter queue and API that notifies a topic CloudWatch may use.
+every function, stream, dead-letter queue and API that notifies a topic CloudWatch may use (those
+in ``alarm_rules.py``, which takes this file's reading of the template and :class:`HubRule`).
 
 cfn-lint hands the rules the SAM template with ``Globals`` merged into each resource.
 """
@@ -29,7 +30,6 @@ SERVERLESS_FUNCTION = "AWS::Serverless::Function"
 LAMBDA_FUNCTION = "AWS::Lambda::Function"
 FUNCTIONS = [SERVERLESS_FUNCTION, LAMBDA_FUNCTION]
 HTTP_APIS = ["AWS::Serverless::HttpApi", "AWS::ApiGatewayV2::Api"]
-ALARM = "AWS::CloudWatch::Alarm"
 # A DynamoDB stream keeps a record 24 hours.
 DYNAMODB_STREAM_RETENTION = 86400
 
@@ -39,11 +39,11 @@ Path = list[str | int]
 # --- reading a template -------------------------------------------------------------------------
 
 
-def _as_list(value: Any) -> list[Any]:
+def as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 
-def _referenced(value: Any) -> str | None:
+def referenced(value: Any) -> str | None:
     """The logical id a ``Ref`` or ``Fn::GetAtt`` names, else None."""
     if isinstance(value, dict) and len(value) == 1:
         if isinstance(value.get("Ref"), str):
@@ -56,7 +56,7 @@ def _referenced(value: Any) -> str | None:
     return None
 
 
-def _properties(resource: Any) -> dict[str, Any]:
+def properties_of(resource: Any) -> dict[str, Any]:
     properties = resource.get("Properties") if isinstance(resource, dict) else None
     return properties if isinstance(properties, dict) else {}
 
@@ -74,25 +74,25 @@ class StreamMapping:
 
 def stream_mappings(cfn: Template) -> Iterator[StreamMapping]:
     for logical_id, resource in cfn.get_resources(SERVERLESS_FUNCTION).items():
-        events = _properties(resource).get("Events")
+        events = properties_of(resource).get("Events")
         for name, event in (events if isinstance(events, dict) else {}).items():
             if isinstance(event, dict) and event.get("Type") in {"DynamoDB", "Kinesis"}:
-                properties = _properties(event)
+                properties = properties_of(event)
                 yield StreamMapping(
                     logical_id,
-                    _referenced(properties.get("Stream")),
+                    referenced(properties.get("Stream")),
                     event["Type"],
                     properties,
                     ["Resources", logical_id, "Properties", "Events", name, "Properties"],
                 )
     for logical_id, resource in cfn.get_resources("AWS::Lambda::EventSourceMapping").items():
-        properties = _properties(resource)
+        properties = properties_of(resource)
         if "StartingPosition" not in properties:  # a queue, not a stream
             continue
-        source = _referenced(properties.get("EventSourceArn"))
+        source = referenced(properties.get("EventSourceArn"))
         source_type = cfn.template["Resources"].get(source, {}).get("Type", "")
         yield StreamMapping(
-            str(_referenced(properties.get("FunctionName"))),
+            str(referenced(properties.get("FunctionName"))),
             source,
             "Kinesis" if source_type.startswith("AWS::Kinesis") else "DynamoDB",
             properties,
@@ -103,7 +103,7 @@ def stream_mappings(cfn: Template) -> Iterator[StreamMapping]:
 def on_failure(mapping: StreamMapping) -> str | None:
     """The logical id of the mapping's on-failure destination."""
     failure = (mapping.properties.get("DestinationConfig") or {}).get("OnFailure") or {}
-    return _referenced(failure.get("Destination"))
+    return referenced(failure.get("Destination"))
 
 
 def dead_letter_queues(cfn: Template) -> dict[str, dict[str, Any]]:
@@ -126,16 +126,16 @@ class Statement:
 
     @property
     def actions(self) -> list[Any]:
-        return _as_list(self.body.get("Action", []))
+        return as_list(self.body.get("Action", []))
 
     @property
     def resources(self) -> list[Any]:
-        return _as_list(self.body.get("Resource", []))
+        return as_list(self.body.get("Resource", []))
 
 
 def _document_statements(owner: str, document: Any, path: Path) -> Iterator[Statement]:
     if isinstance(document, dict) and "Statement" in document:
-        for index, body in enumerate(_as_list(document["Statement"])):
+        for index, body in enumerate(as_list(document["Statement"])):
             if isinstance(body, dict):
                 yield Statement(owner, body, [*path, "Statement", index])
 
@@ -144,49 +144,16 @@ def statements(cfn: Template) -> Iterator[Statement]:
     """Inline statements of SAM functions (``Policies``) and of IAM roles and policies."""
     for logical_id, resource in cfn.get_resources(SERVERLESS_FUNCTION).items():
         path: Path = ["Resources", logical_id, "Properties", "Policies"]
-        for index, policy in enumerate(_as_list(_properties(resource).get("Policies") or [])):
+        for index, policy in enumerate(as_list(properties_of(resource).get("Policies") or [])):
             yield from _document_statements(logical_id, policy, [*path, index])
     for logical_id, resource in cfn.get_resources("AWS::IAM::Role").items():
-        for index, policy in enumerate(_properties(resource).get("Policies") or []):
+        for index, policy in enumerate(properties_of(resource).get("Policies") or []):
             document = policy.get("PolicyDocument") if isinstance(policy, dict) else None
             path = ["Resources", logical_id, "Properties", "Policies", index, "PolicyDocument"]
             yield from _document_statements(logical_id, document, path)
     for logical_id, resource in cfn.get_resources(["AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"]).items():
         path = ["Resources", logical_id, "Properties", "PolicyDocument"]
-        yield from _document_statements(logical_id, _properties(resource).get("PolicyDocument"), path)
-
-
-@dataclass(frozen=True)
-class Alarm:
-    logical_id: str
-    properties: dict[str, Any]
-
-    def on(self, namespace: str, metric: str) -> bool:
-        return self.properties.get("Namespace") == namespace and self.properties.get("MetricName") == metric
-
-    def dimension(self, name: str) -> Any:
-        for dimension in self.properties.get("Dimensions") or []:
-            if isinstance(dimension, dict) and dimension.get("Name") == name:
-                return dimension.get("Value")
-        return None
-
-    @property
-    def fires_on_any(self) -> bool:
-        """Fires as soon as the metric is above zero."""
-        threshold = self.properties.get("Threshold")
-        return threshold in (0, "0") and self.properties.get("ComparisonOperator") == "GreaterThanThreshold"
-
-
-def alarms(cfn: Template) -> list[Alarm]:
-    return [Alarm(logical_id, _properties(r)) for logical_id, r in cfn.get_resources(ALARM).items()]
-
-
-def _function_alarms(cfn: Template, function: str, metric: str) -> list[Alarm]:
-    return [
-        alarm
-        for alarm in alarms(cfn)
-        if alarm.on("AWS/Lambda", metric) and _referenced(alarm.dimension("FunctionName")) == function
-    ]
+        yield from _document_statements(logical_id, properties_of(resource).get("PolicyDocument"), path)
 
 
 class HubRule:
@@ -211,12 +178,12 @@ class FunctionLogGroup(HubRule, CloudFormationLintRule):
         log_groups = cfn.get_resources("AWS::Logs::LogGroup")
         found = []
         for logical_id, function in cfn.get_resources(FUNCTIONS).items():
-            configured = _referenced((_properties(function).get("LoggingConfig") or {}).get("LogGroup"))
+            configured = referenced((properties_of(function).get("LoggingConfig") or {}).get("LogGroup"))
             default_name = {"Fn::Sub": f"/aws/lambda/${{{logical_id}}}"}
             matching = [
                 group_id
                 for group_id, group in log_groups.items()
-                if group_id == configured or _properties(group).get("LogGroupName") == default_name
+                if group_id == configured or properties_of(group).get("LogGroupName") == default_name
             ]
             if len(matching) != 1:
                 found.append(
@@ -238,7 +205,7 @@ class LogGroupRetention(HubRule, CloudFormationLintRule):
         return [
             RuleMatch(["Resources", logical_id, "Properties"], f"{logical_id}: no RetentionInDays")
             for logical_id, group in cfn.get_resources("AWS::Logs::LogGroup").items()
-            if not _properties(group).get("RetentionInDays")
+            if not properties_of(group).get("RetentionInDays")
         ]
 
 
@@ -316,15 +283,14 @@ class StreamPartialBatchResponse(HubRule, CloudFormationLintRule):
                 mapping.path, f"{mapping.function}: FunctionResponseTypes lacks ReportBatchItemFailures"
             )
             for mapping in stream_mappings(cfn)
-            if "ReportBatchItemFailures"
-            not in _as_list(mapping.properties.get("FunctionResponseTypes") or [])
+            if "ReportBatchItemFailures" not in as_list(mapping.properties.get("FunctionResponseTypes") or [])
         ]
 
 
 def _filter_patterns(mapping: StreamMapping) -> Iterator[tuple[Path, Any]]:
     """Each filter's pattern, parsed (None if it is no JSON object)."""
     filters = (mapping.properties.get("FilterCriteria") or {}).get("Filters") or []
-    for index, item in enumerate(_as_list(filters)):
+    for index, item in enumerate(as_list(filters)):
         path = [*mapping.path, "FilterCriteria", "Filters", index, "Pattern"]
         try:
             pattern = json.loads(item["Pattern"])
@@ -445,7 +411,7 @@ class NoWildcardOnData(HubRule, CloudFormationLintRule):
                     )
                 )
         for logical_id, function in cfn.get_resources(SERVERLESS_FUNCTION).items():
-            for index, policy in enumerate(_as_list(_properties(function).get("Policies") or [])):
+            for index, policy in enumerate(as_list(properties_of(function).get("Policies") or [])):
                 if isinstance(policy, str) and "FullAccess" in policy:
                     path: Path = ["Resources", logical_id, "Properties", "Policies", index]
                     found.append(RuleMatch(path, f"{logical_id}: managed policy {policy}"))
@@ -465,7 +431,7 @@ _WRITING_POLICY_TEMPLATES = {"DynamoDBCrudPolicy", "DynamoDBWritePolicy"}
 
 def _names_table(resource: Any, table: str) -> bool:
     """A policy resource that is the table or under it (``!GetAtt T.Arn``, ``!Sub ...${T}...``)."""
-    if _referenced(resource) == table:
+    if referenced(resource) == table:
         return True
     text = json.dumps(resource)
     return f"${{{table}}}" in text or f"${{{table}.Arn}}" in text
@@ -492,12 +458,12 @@ class StreamConsumerLeavesItsSourceAlone(HubRule, CloudFormationLintRule):
                         RuleMatch(statement.path, f"{function} reads {table}'s stream and may {writes} it")
                     )
         for function, table in sources:
-            policies = _properties(cfn.template["Resources"][function]).get("Policies") or []
-            for index, policy in enumerate(_as_list(policies)):
+            policies = properties_of(cfn.template["Resources"][function]).get("Policies") or []
+            for index, policy in enumerate(as_list(policies)):
                 if not isinstance(policy, dict):
                     continue
                 for name in _WRITING_POLICY_TEMPLATES & set(policy):
-                    if _referenced((policy[name] or {}).get("TableName")) == table:
+                    if referenced((policy[name] or {}).get("TableName")) == table:
                         path: Path = ["Resources", function, "Properties", "Policies", index]
                         found.append(
                             RuleMatch(path, f"{function} reads {table}'s stream and has {name} on it")
@@ -509,7 +475,7 @@ class StreamConsumerLeavesItsSourceAlone(HubRule, CloudFormationLintRule):
 
 
 def _access_log(resource: Any) -> dict[str, Any]:
-    settings = _properties(resource).get("AccessLogSettings")
+    settings = properties_of(resource).get("AccessLogSettings")
     return settings if isinstance(settings, dict) else {}
 
 
@@ -532,7 +498,7 @@ class HttpApiAccessLog(HubRule, CloudFormationLintRule):
         for logical_id, api in _http_api_stages(cfn).items():
             path: Path = ["Resources", logical_id, "Properties"]
             settings = _access_log(api)
-            if _referenced(settings.get("DestinationArn")) not in resources:
+            if referenced(settings.get("DestinationArn")) not in resources:
                 found.append(RuleMatch(path, f"{logical_id}: no access log to a log group of this template"))
                 continue
             try:
@@ -582,7 +548,7 @@ class HttpApiThrottled(HubRule, CloudFormationLintRule):
     def match(self, cfn: Template) -> list[RuleMatch]:
         found = []
         for logical_id, api in _http_api_stages(cfn).items():
-            settings = _properties(api).get("DefaultRouteSettings") or {}
+            settings = properties_of(api).get("DefaultRouteSettings") or {}
             missing = [k for k in ("ThrottlingBurstLimit", "ThrottlingRateLimit") if k not in settings]
             if missing:
                 path: Path = ["Resources", logical_id, "Properties"]
@@ -611,7 +577,7 @@ class TablesKept(HubRule, CloudFormationLintRule):
                     found.append(
                         RuleMatch(["Resources", logical_id], f"{logical_id}: {policy} must be Retain")
                     )
-            recovery = _properties(table).get("PointInTimeRecoverySpecification") or {}
+            recovery = properties_of(table).get("PointInTimeRecoverySpecification") or {}
             if recovery.get("PointInTimeRecoveryEnabled") is not True:
                 path: Path = ["Resources", logical_id, "Properties"]
                 found.append(RuleMatch(path, f"{logical_id}: no point-in-time recovery"))
@@ -636,7 +602,7 @@ class EncryptedAtRest(HubRule, CloudFormationLintRule):
             RuleMatch(["Resources", logical_id, "Properties"], f"{logical_id}: not encrypted at rest")
             for resource_type, encrypted in checks.items()
             for logical_id, resource in cfn.get_resources(resource_type).items()
-            if not encrypted(_properties(resource))
+            if not encrypted(properties_of(resource))
         ]
 
 
@@ -654,242 +620,9 @@ class DeadLetterQueueRetention(HubRule, CloudFormationLintRule):
     def match(self, cfn: Template) -> list[RuleMatch]:
         found = []
         for destination, queue in dead_letter_queues(cfn).items():
-            if _properties(queue).get("MessageRetentionPeriod") != _FOURTEEN_DAYS:
+            if properties_of(queue).get("MessageRetentionPeriod") != _FOURTEEN_DAYS:
                 path: Path = ["Resources", destination, "Properties"]
                 found.append(
                     RuleMatch(path, f"{destination}: MessageRetentionPeriod must be {_FOURTEEN_DAYS}")
-                )
-        return found
-
-
-# --- alarms -------------------------------------------------------------------------------------
-
-
-class FunctionErrorsAlarm(HubRule, CloudFormationLintRule):
-    id = "E9050"
-    shortdesc = "Every function has an errors alarm"
-    description = "An AWS/Lambda Errors alarm (Sum, above 0) on each function."
-
-    def match(self, cfn: Template) -> list[RuleMatch]:
-        return [
-            RuleMatch(
-                ["Resources", logical_id], f"{logical_id}: no Errors alarm (Sum, GreaterThanThreshold 0)"
-            )
-            for logical_id in cfn.get_resources(FUNCTIONS)
-            if not any(
-                a.fires_on_any and a.properties.get("Statistic") == "Sum"
-                for a in _function_alarms(cfn, logical_id, "Errors")
-            )
-        ]
-
-
-class EndpointThrottlesAlarm(HubRule, CloudFormationLintRule):
-    id = "E9051"
-    shortdesc = "Every function behind an API has a throttles alarm"
-    description = (
-        "An AWS/Lambda Throttles alarm (above 0) on each function with an HttpApi or Api event: a "
-        "throttled callback is one the ACD has to send again."
-    )
-
-    def match(self, cfn: Template) -> list[RuleMatch]:
-        found = []
-        for logical_id, function in cfn.get_resources(SERVERLESS_FUNCTION).items():
-            events = _properties(function).get("Events") or {}
-            behind_api = any(
-                isinstance(e, dict) and e.get("Type") in {"HttpApi", "Api"} for e in events.values()
-            )
-            if behind_api and not any(a.fires_on_any for a in _function_alarms(cfn, logical_id, "Throttles")):
-                found.append(
-                    RuleMatch(["Resources", logical_id], f"{logical_id}: no Throttles alarm (above 0)")
-                )
-        return found
-
-
-class StreamLagAlarm(HubRule, CloudFormationLintRule):
-    id = "E9052"
-    shortdesc = "Every stream consumer has a lag alarm"
-    description = "An AWS/Lambda IteratorAge alarm (Maximum) on each function that reads a stream."
-
-    def match(self, cfn: Template) -> list[RuleMatch]:
-        found = []
-        for function in sorted({m.function for m in stream_mappings(cfn)}):
-            lag = _function_alarms(cfn, function, "IteratorAge")
-            if not any(a.properties.get("Statistic") == "Maximum" for a in lag):
-                found.append(
-                    RuleMatch(["Resources", function], f"{function}: no IteratorAge alarm (Maximum)")
-                )
-        return found
-
-
-class DeadLetterQueueAlarm(HubRule, CloudFormationLintRule):
-    id = "E9053"
-    shortdesc = "Every dead-letter queue has a depth alarm"
-    description = (
-        "An AWS/SQS ApproximateNumberOfMessagesVisible alarm (Maximum, above 0) on each on-failure "
-        "destination: one message there means lost notifications or wrong reports."
-    )
-
-    def match(self, cfn: Template) -> list[RuleMatch]:
-        found = []
-        for queue in dead_letter_queues(cfn):
-            if not any(
-                alarm.on("AWS/SQS", "ApproximateNumberOfMessagesVisible")
-                and _referenced(alarm.dimension("QueueName")) == queue
-                and alarm.properties.get("Statistic") == "Maximum"
-                and alarm.fires_on_any
-                for alarm in alarms(cfn)
-            ):
-                found.append(RuleMatch(["Resources", queue], f"{queue}: no depth alarm (Maximum, above 0)"))
-        return found
-
-
-def _metric_stats(alarm: Alarm) -> Iterator[tuple[str | None, str | None, Any]]:
-    """(namespace, metric, dimensions) an alarm reads: its own metric and its math's metrics."""
-    properties = alarm.properties
-    yield properties.get("Namespace"), properties.get("MetricName"), properties.get("Dimensions")
-    for query in properties.get("Metrics") or []:
-        metric = ((query or {}).get("MetricStat") or {}).get("Metric") or {}
-        yield metric.get("Namespace"), metric.get("MetricName"), metric.get("Dimensions")
-
-
-class TableThrottlesAlarm(HubRule, CloudFormationLintRule):
-    id = "E9058"
-    shortdesc = "Every DynamoDB table has a throttling alarm"
-    description = (
-        "An alarm reading AWS/DynamoDB WriteThrottleEvents of each table (TableName), alone or in "
-        "metric math: an on-demand table throttles at its table, account and partition limits, and "
-        "the ingest then answers 503 while reports lag."
-    )
-
-    def match(self, cfn: Template) -> list[RuleMatch]:
-        watched = {
-            _referenced(dimension.get("Value"))
-            for alarm in alarms(cfn)
-            for namespace, metric, dimensions in _metric_stats(alarm)
-            if namespace == "AWS/DynamoDB" and metric == "WriteThrottleEvents"
-            for dimension in dimensions or []
-            if isinstance(dimension, dict) and dimension.get("Name") == "TableName"
-        }
-        return [
-            RuleMatch(["Resources", table], f"{table}: no alarm on its WriteThrottleEvents")
-            for table in cfn.get_resources("AWS::DynamoDB::Table")
-            if table not in watched
-        ]
-
-
-class ApiServerErrorsAlarm(HubRule, CloudFormationLintRule):
-    id = "E9054"
-    shortdesc = "Every HTTP API has a 5xx alarm"
-    description = "An AWS/ApiGateway 5xx alarm (above 0) on each HTTP API: callbacks are waiting."
-
-    def match(self, cfn: Template) -> list[RuleMatch]:
-        return [
-            RuleMatch(["Resources", logical_id], f"{logical_id}: no 5xx alarm (above 0)")
-            for logical_id in cfn.get_resources(HTTP_APIS)
-            if not any(
-                a.on("AWS/ApiGateway", "5xx")
-                and _referenced(a.dimension("ApiId")) == logical_id
-                and a.fires_on_any
-                for a in alarms(cfn)
-            )
-        ]
-
-
-class AlarmsNotify(HubRule, CloudFormationLintRule):
-    id = "E9055"
-    shortdesc = "Every alarm notifies a topic, and again when it is OK"
-    description = (
-        "AlarmActions and OKActions name SNS topics of this template; TreatMissingData notBreaching "
-        "(no traffic is not an outage), but breaching for an alarm on too little (LessThan...): there "
-        "no traffic is the outage it watches for."
-    )
-
-    def match(self, cfn: Template) -> list[RuleMatch]:
-        topics = cfn.get_resources("AWS::SNS::Topic")
-        found = []
-        for alarm in alarms(cfn):
-            path: Path = ["Resources", alarm.logical_id, "Properties"]
-            for key in ("AlarmActions", "OKActions"):
-                actions = _as_list(alarm.properties.get(key) or [])
-                if not actions or any(_referenced(a) not in topics for a in actions):
-                    found.append(
-                        RuleMatch(path, f"{alarm.logical_id}: {key} must name topics of this template")
-                    )
-            on_too_little = str(alarm.properties.get("ComparisonOperator", "")).startswith("LessThan")
-            expected = "breaching" if on_too_little else "notBreaching"
-            if alarm.properties.get("TreatMissingData") != expected:
-                found.append(RuleMatch(path, f"{alarm.logical_id}: TreatMissingData must be {expected}"))
-        return found
-
-
-class AlarmRunbook(HubRule, CloudFormationLintRule):
-    id = "W9056"
-    shortdesc = "Every alarm points at its runbook"
-    description = (
-        'The AlarmDescription says what it means and names the README\'s runbook ("Runbook: README").'
-    )
-
-    def match(self, cfn: Template) -> list[RuleMatch]:
-        return [
-            RuleMatch(
-                ["Resources", alarm.logical_id, "Properties"],
-                f"{alarm.logical_id}: AlarmDescription without 'Runbook: README'",
-            )
-            for alarm in alarms(cfn)
-            if "Runbook: README" not in str(alarm.properties.get("AlarmDescription", ""))
-        ]
-
-
-def _cloudwatch_may_use(key: dict[str, Any]) -> bool:
-    """The key's policy lets CloudWatch encrypt for the topic (Decrypt, GenerateDataKey*)."""
-    for statement in _as_list((_properties(key).get("KeyPolicy") or {}).get("Statement") or []):
-        if not isinstance(statement, dict) or statement.get("Effect") != "Allow":
-            continue
-        principal = statement.get("Principal") or {}
-        services = _as_list(principal.get("Service") or []) if isinstance(principal, dict) else []
-        actions = set(_as_list(statement.get("Action") or []))
-        if "cloudwatch.amazonaws.com" in services and {"kms:Decrypt", "kms:GenerateDataKey*"} <= actions:
-            return True
-    return False
-
-
-class AlarmTopicKey(HubRule, CloudFormationLintRule):
-    id = "E9057"
-    shortdesc = "Alarm topics are encrypted with a key CloudWatch may use"
-    description = (
-        "A topic alarms notify is encrypted with a rotated KMS key of this template whose policy lets "
-        "cloudwatch.amazonaws.com Decrypt and GenerateDataKey*: CloudWatch cannot publish to a topic "
-        "under the AWS-managed alias/aws/sns."
-    )
-
-    def match(self, cfn: Template) -> list[RuleMatch]:
-        keys = cfn.get_resources("AWS::KMS::Key")
-        notified = {
-            _referenced(action)
-            for alarm in alarms(cfn)
-            for key in ("AlarmActions", "OKActions")
-            for action in _as_list(alarm.properties.get(key) or [])
-        }
-        found = []
-        for logical_id, topic in cfn.get_resources("AWS::SNS::Topic").items():
-            if logical_id not in notified:
-                continue
-            key = _referenced(_properties(topic).get("KmsMasterKeyId"))
-            path: Path = ["Resources", logical_id, "Properties"]
-            if key not in keys:
-                found.append(
-                    RuleMatch(
-                        path, f"{logical_id}: alarms notify it; encrypt it with a KMS key of this template"
-                    )
-                )
-            elif _properties(keys[key]).get("EnableKeyRotation") is not True or not _cloudwatch_may_use(
-                keys[key]
-            ):
-                found.append(
-                    RuleMatch(
-                        ["Resources", key, "Properties"],
-                        f"{key}: rotate it and let cloudwatch.amazonaws.com kms:Decrypt and "
-                        f"kms:GenerateDataKey* (it encrypts {logical_id})",
-                    )
                 )
         return found

@@ -12,7 +12,7 @@
 #     offline unless present: a debootstrap'ed Debian trixie (Python 3.13) plus the PyPI
 #     packages awslambdaric and boto3 and a /var/runtime/bootstrap; SAM adds its own runtime
 #     interface emulator on top. The root file system is cached as a tarball in .cache/sam-local/.
-#  3. tools/acd_devkit/sam_local_check.py: sam build, a moto server, every sample in events/
+#  3. tools/sam_local/check.py: sam build, a moto server, every sample in events/
 #     through sam local invoke, then sam local start-api with real HTTP requests; it prints a
 #     summary and exits non-zero on any mismatch.
 #
@@ -272,7 +272,7 @@ main() {
     gateway="$(bridge_gateway)"
     [ -n "$gateway" ] || die "no IPv4 address for this machine on Docker's default bridge network"
     say "containers reach this machine at $gateway (Docker's default bridge)"
-    "$PY" -m acd_devkit.sam_local_check --sam "$SAM" --gateway "$gateway" --work-dir "$RUN_DIR" \
+    "$PY" -m sam_local.check --sam "$SAM" --gateway "$gateway" --work-dir "$RUN_DIR" \
         --jobs "${SAM_LOCAL_JOBS:-2}" &
     DRIVER_PID=$!
     local rc=0

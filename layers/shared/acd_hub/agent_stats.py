@@ -30,10 +30,7 @@ from zoneinfo import ZoneInfo
 
 from acd_hub.events import StoredEvent
 from acd_hub.keys import iso_utc
-
-PAUSE_STATES = frozenset({"paused", "outpaused"})
-TALK_STATES = frozenset({"connected", "outconnect"})
-WORK_STATES = frozenset({"working", "outworking"})
+from acd_hub.vocabulary import PAUSE_STATES, TALK_STATES
 
 # Pause reasons are free text from the ACD (up to 1,024 characters each, any number of them):
 # an agent day keeps the first PAUSE_REASON_CHARS characters of each, its own durations for the

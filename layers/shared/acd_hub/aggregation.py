@@ -39,16 +39,15 @@ from __future__ import annotations
 
 import functools
 import itertools
-import time
 from collections.abc import Collection, Hashable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any, Protocol
 
-from acd_hub import agent_stats, backoff, call_stats, concurrency, freshness, keys
+from acd_hub import agent_stats, backoff, call_stats, concurrency, freshness, keys, vocabulary
 from acd_hub.agent_stats import AgentDay, BoardEntry, Link, TalkMarker, TimelineEntry
 from acd_hub.call_stats import CallSummary, Contribution, CounterKey, ListedCall, ShardCounts, StoredCall
-from acd_hub.events import StoredEvent, StreamRecord
+from acd_hub.events import CALL_CMDS, StoredEvent, StreamRecord
 from acd_hub.ports import (
     AddCounters,
     BatchProgress,
@@ -57,6 +56,7 @@ from acd_hub.ports import (
     Create,
     Delete,
     EventLog,
+    ListHotlineDay,
     Put,
     PutVersioned,
     RecordShards,
@@ -65,14 +65,15 @@ from acd_hub.ports import (
     Throttled,
 )
 from acd_hub.settings import HubSettings
+from acd_hub.times import Clock, utc_now
 
-CALL_CMDS = frozenset({"callevent", "recordedcall", "classificationevent", "enqueuecall"})
 MAX_ATTEMPTS = 8
 
 
 class Aggregator(Protocol):
     name: str  # the consumer's name in its freshness notes
     cmds: frozenset[str]  # the cmds whose events it reads (its share of a stream batch)
+    clock: Clock  # when its reports were written and its progress noted
 
     def prepare(self, items: list[dict[str, Any]]) -> None:
         """See the batch's stored events before ``touched`` is asked about each."""
@@ -95,8 +96,9 @@ def shift(day: str, days: int) -> str:
     return (date.fromisoformat(day) + timedelta(days=days)).isoformat()
 
 
-def now_iso() -> str:
-    return keys.iso_utc(datetime.now(UTC))
+def stamp(clock: Clock) -> str:
+    """When a report was written (its ``updated_at``), by the writer's clock."""
+    return keys.iso_utc(clock())
 
 
 def _throttled(patience: backoff.Patience, attempt: int, exc: Throttled) -> None:
@@ -134,7 +136,8 @@ def aggregate_batch(aggregator: Aggregator, records: Sequence[StreamRecord], sha
     A record fails alone: when its image cannot be read or placed, or when a report it touches
     could not be refreshed; the others' reports are applied."""
     outcome = _apply(aggregator, records)
-    outcome.warnings += _note(aggregator, _progress(records, records, set(outcome.failed), shard))
+    progress = _progress(records, records, set(outcome.failed), shard, aggregator.clock())
+    outcome.warnings += _note(aggregator, progress)
     return outcome
 
 
@@ -169,7 +172,8 @@ def aggregate_together(
         throttled=sum(outcome.throttled for outcome in outcomes),
     )
     for aggregator, share, outcome in zip(aggregators, shares, outcomes, strict=True):
-        warnings = outcome.warnings + _note(aggregator, _progress(share, records, failed, shard))
+        progress = _progress(share, records, failed, shard, aggregator.clock())
+        warnings = outcome.warnings + _note(aggregator, progress)
         merged.warnings += [
             (message, {"consumer": aggregator.name, **fields}) for message, fields in warnings
         ]
@@ -223,14 +227,14 @@ def _note(aggregator: Aggregator, progress: BatchProgress | None) -> list[tuple[
 
 
 def batch_progress(
-    records: Sequence[StreamRecord], failed: Collection[str], shard: str
+    records: Sequence[StreamRecord], failed: Collection[str], shard: str, clock: Clock = utc_now
 ) -> BatchProgress | None:
     """:func:`_progress` of a consumer that is not an aggregator (the fan-out notes its own)."""
-    return _progress(records, records, set(failed), shard)
+    return _progress(records, records, set(failed), shard, clock())
 
 
 def _progress(
-    own: Sequence[StreamRecord], batch: Sequence[StreamRecord], failed: set[str], shard: str
+    own: Sequence[StreamRecord], batch: Sequence[StreamRecord], failed: set[str], shard: str, now: datetime
 ) -> BatchProgress | None:
     """How far this consumer has got on the shard: its reports include every record of its
     own received up to the batch's newest (when nothing in the batch failed); else up to just
@@ -242,7 +246,7 @@ def _progress(
         pending = [min(received)]  # the failed records carry no receipt time: hold at the batch's
     happened = [ms for ms in (record.event_ms for record in own) if ms is not None]
     return freshness.progress_of(
-        shard, received, pending, max(happened) if happened else None, int(time.time() * 1000)
+        shard, received, pending, max(happened) if happened else None, int(now.timestamp() * 1000)
     )
 
 
@@ -378,9 +382,10 @@ class AgentStatsAggregator:
     name = "agent-stats"
     cmds = frozenset({"agentstate"})
 
-    def __init__(self, reports: ReportsStore, settings: HubSettings) -> None:
+    def __init__(self, reports: ReportsStore, settings: HubSettings, clock: Clock = utc_now) -> None:
         self._reports = reports
         self._settings = settings
+        self.clock = clock
         self._notes = freshness.FreshnessNotes()
 
     def prepare(self, items: list[dict[str, Any]]) -> None:
@@ -436,7 +441,7 @@ class AgentStatsAggregator:
                 except _StaleRead:
                     window.forget(agent)
                     continue
-                writes, entries, talks = fold.writes(now_iso())
+                writes, entries, talks = fold.writes(stamp(self.clock))
                 # write, under conditions on what was read
                 if entries:
                     self._reports.commit(writes)
@@ -586,7 +591,7 @@ class AgentStatsAggregator:
             )
         fold.links[(day, sort_key)] = placed
         fold.created[(day, sort_key)] = report
-        if event.state in agent_stats.TALK_STATES:
+        if event.state in vocabulary.TALK_STATES:
             talk = TalkMarker(agent, day, event.task_id) if event.task_id else None
             if talk is None or (talk not in talked and talk not in fold.talks):
                 counted = days[day]
@@ -629,10 +634,13 @@ class CallStatsAggregator:
     # an agent state ends the after-call work of the call before it (and a work state names its call)
     cmds = CALL_CMDS | {"agentstate"}
 
-    def __init__(self, log: EventLog, reports: ReportsStore, settings: HubSettings) -> None:
+    def __init__(
+        self, log: EventLog, reports: ReportsStore, settings: HubSettings, clock: Clock = utc_now
+    ) -> None:
         self._log = log
         self._reports = reports
         self._settings = settings
+        self.clock = clock
         self._notes = freshness.FreshnessNotes()
         # an agent state's previous and following stored events, read ahead for a batch (prepare)
         self._previous: dict[str, StoredEvent] = {}
@@ -640,6 +648,8 @@ class CallStatsAggregator:
         # the shard counts this one writes with, and the hotline days it has recorded them for
         self._shards = ShardCounts(settings.kpi_shards, settings.listing_shards)
         self._recorded: set[RecordShards] = set()
+        # the hotline days it has listed under their day (HOTLINES#<day>), with their counters
+        self._listed: set[ListHotlineDay] = set()
 
     def prepare(self, items: list[dict[str, Any]]) -> None:
         """Each agent state may close the after-call work of the state before it, or cut short
@@ -670,7 +680,7 @@ class CallStatsAggregator:
         if cmd != "agentstate" or not item.get("agent"):
             return set()
         calls: set[Hashable] = set()
-        if task and item.get("data", {}).get("state") in agent_stats.WORK_STATES:
+        if task and item.get("data", {}).get("state") in vocabulary.WORK_STATES:
             calls.add(Call(str(task)))
         # This event may close the agent's after-call work of the call before it.
         agent, day, sort_key = str(item["agent"]), str(item["day"]), str(item["sk"])
@@ -679,7 +689,7 @@ class CallStatsAggregator:
             previous = self._log.agent_before(agent, day, sort_key) or self._log.agent_edge(
                 agent, shift(day, -1), last=True
             )
-        if previous and previous.task_id and previous.state in agent_stats.WORK_STATES:
+        if previous and previous.task_id and previous.state in vocabulary.WORK_STATES:
             calls.add(Call(previous.task_id))
         # A call's after-call work is its agent's wrap-up right after it (``_agent_events``):
         # a state landing between a call's end and a wrap-up of it cuts that wrap-up off.
@@ -688,7 +698,7 @@ class CallStatsAggregator:
             following = self._log.agent_after(agent, day, sort_key) or self._log.agent_edge(
                 agent, shift(day, 1), last=False
             )
-        if following and following.task_id and following.state in agent_stats.WORK_STATES:
+        if following and following.task_id and following.state in vocabulary.WORK_STATES:
             calls.add(Call(following.task_id))
         return calls
 
@@ -739,6 +749,7 @@ class CallStatsAggregator:
                 # write, under the version read
                 self._reports.commit(writes)
                 self._recorded.update(w for w in writes if isinstance(w, RecordShards))
+                self._listed.update(w for w in writes if isinstance(w, ListHotlineDay))
             except Throttled as exc:
                 known = None
                 _throttled(patience, throttled, exc)
@@ -768,7 +779,7 @@ class CallStatsAggregator:
         end_ms = max(e.time_ms for e in calls)
         for event in self._log.agent_since(agent, start_ms, self._settings.report_zone):
             yield event
-            wrapping_up = event.state in agent_stats.WORK_STATES and event.task_id == task_id
+            wrapping_up = event.state in vocabulary.WORK_STATES and event.task_id == task_id
             if event.time_ms > end_ms and not wrapping_up:
                 return
 
@@ -783,15 +794,17 @@ class CallStatsAggregator:
             return []  # where it is stays where it is: readers read every shard recorded
         stored = old.contribution if old else None
         was = self.written_with(old)
-        stamp = now_iso()
+        written_at = stamp(self.clock)
         read_version = None if old is None else old.version
         writes: list[ReportWrite] = [
             PutVersioned(
-                StoredCall(summary, contribution, version=read_version, shards=now).written(stamp),
+                StoredCall(summary, contribution, version=read_version, shards=now).written(written_at),
                 read_version,
             )
         ]
-        listed = ListedCall(summary, stamp, now.listing_shard(task_id)) if summary.listing_place else None
+        listed = (
+            ListedCall(summary, written_at, now.listing_shard(task_id)) if summary.listing_place else None
+        )
         unlisted = None
         if old is not None and old.summary.listing_place is not None:
             unlisted = ListedCall(old.summary, shard=was.listing_shard(task_id))
@@ -803,7 +816,7 @@ class CallStatsAggregator:
         if listed is not None and (unlisted is None or moved or unlisted.listed != listed.listed):
             writes.append(Put(listed))
         for key, deltas in self._counter_changes(task_id, stored, was, contribution, now).items():
-            writes.append(AddCounters(key, deltas, self._settings.service_level_seconds, stamp))
+            writes.append(AddCounters(key, deltas, self._settings.service_level_seconds, written_at))
         old_waits = call_stats.wait_entries(stored, task_id, was.listing_shard(task_id))
         new_waits = call_stats.wait_entries(contribution, task_id, now.listing_shard(task_id))
         writes += [Delete(wait) for wait in old_waits if wait not in new_waits]
@@ -815,6 +828,11 @@ class CallStatsAggregator:
             record = RecordShards(hotline, day, now)
             if record not in self._recorded:
                 writes.append(record)
+        # a hotline day with counters is listed under its day, in the counters' transaction
+        if contribution is not None:
+            hotline_day = ListHotlineDay(contribution.hotline, contribution.day)
+            if hotline_day not in self._listed:
+                writes.append(hotline_day)
         return writes
 
     @staticmethod

@@ -1,5 +1,5 @@
 """Who may call: a shared-secret token (several valid at once, for rotation) and optionally an
-allow-list of source networks."""
+allow-list of source networks. :func:`authenticate` is the use case's one step."""
 
 from __future__ import annotations
 
@@ -7,11 +7,27 @@ import hmac
 import ipaddress
 import time
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from acd_hub.errors import Forbidden, TokensUnavailable, Unauthorized
-from acd_hub.settings import HubSettings
+
+if TYPE_CHECKING:
+    from acd_hub.settings import HubSettings
 
 TokenSource = Callable[[], Sequence[str]]
+
+
+def authenticate(
+    source_ip: str, presented: str | None, settings: HubSettings, tokens: TokenSource
+) -> frozenset[str]:
+    """Raises Forbidden (source), TokensUnavailable or Unauthorized; else the secrets to redact
+    from whatever is kept: the valid tokens (the one presented is one of them). Any other value
+    sent as a token is replaced by its name, not searched for everywhere: a "token=1" must not
+    blank every "1" of the request."""
+    check_source(source_ip, settings)
+    valid = tokens()
+    check_token(presented, valid)
+    return frozenset(token for token in valid if token)
 
 
 def check_source(source_ip: str, settings: HubSettings) -> None:

@@ -1,11 +1,10 @@
-"""Call summaries and hotline KPIs — pure functions, no AWS. Definitions in the README ("KPIs").
+"""Call summaries and their share of the hotline KPIs — pure functions, no AWS.
 
 A summary is recomputed from all of a call's events, so duplicates, retries and reordering
 cannot change it. Its share of its hotline's KPIs (:func:`contribution`) is a handful of
-integer counters (counts and millisecond sums); the live path adds the difference between a
-call's new and stored contribution to the interval and day counters, and
-:func:`kpis_from_counters` turns summed counters into the KPIs (ratios and means computed on
-read, so they never drift). :func:`kpis` over whole summaries is the test oracle.
+integer counters (counts and millisecond sums, defined once in :mod:`acd_hub.kpis`); the live
+path adds the difference between a call's new and stored contribution to the interval and day
+counters, and readers turn summed counters into the KPIs (:func:`acd_hub.kpis.figures`).
 
 The call reports as they are stored (:class:`CallSummary` with its :class:`Contribution`, the
 hotline's counters and wait index entries) live here too, each with its conversion to and from
@@ -17,14 +16,15 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field, replace
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from acd_hub import keys
-from acd_hub.agent_stats import WORK_STATES, seconds
+from acd_hub import keys, kpis
+from acd_hub.agent_stats import seconds
 from acd_hub.events import StoredEvent
 from acd_hub.keys import iso_utc
+from acd_hub.vocabulary import TERMINAL_ROUTING, WORK_STATES
 
 INTERVAL_MINUTES = 15
 # A call lists the agents it reached in the order it reached them, the first MAX_CALL_AGENTS of
@@ -32,12 +32,6 @@ INTERVAL_MINUTES = 15
 # summary and listing items towards DynamoDB's 400 KB. A function of the call's events, so the
 # same whatever order they came in.
 MAX_CALL_AGENTS = 50
-TERMINAL_ROUTING = {
-    "Rejected": "rejected",
-    "BadCall": "badcall",
-    "Mailbox": "mailbox",
-    "ForwardNumber": "forwarded",
-}
 
 
 @dataclass(frozen=True)
@@ -248,100 +242,7 @@ def call_summary(
     )
 
 
-def _mean(values: list[float]) -> float | None:
-    # Durations are whole milliseconds: summed as integers and divided once, as the counters
-    # are (_mean_ms), so a mean at a .xx5 boundary rounds the same way on both paths (a sum
-    # of float seconds can land a hair below it: 5022.67 against the counters' 5022.68).
-    return _mean_ms(sum(round(value * 1000) for value in values), len(values))
-
-
-def _pct(part: int, whole: int) -> float | None:
-    return round(part / whole * 100, 2) if whole else None
-
-
-def kpis(summaries: Iterable[dict[str, Any]], sl_seconds: int) -> dict[str, Any]:
-    """KPIs over inbound calls that started (offered); ratios over nothing are null."""
-    counts = dict.fromkeys(("offered", "answered", "abandoned", *TERMINAL_ROUTING.values()), 0)
-    waits: list[float] = []
-    talks: list[float] = []
-    holds: list[float] = []
-    handles: list[float] = []
-    for call in summaries:
-        if call["direction"] != "inbound" or call.get("started") is None:
-            continue
-        counts["offered"] += 1
-        outcome = call["outcome"]
-        if outcome in counts:
-            counts[outcome] += 1
-        if outcome == "answered":
-            if call.get("wait_s") is not None:  # unknown: not within the service level, not in ASA
-                waits.append(call["wait_s"])
-            if call.get("talk_s") is not None:
-                talks.append(call["talk_s"])
-                holds.append(call["hold_s"])
-                handles.append(call["talk_s"] + call["hold_s"] + (call.get("acw_s") or 0))
-    within = sum(1 for wait in waits if wait <= sl_seconds)
-    handled = counts["answered"] + counts["abandoned"]
-    return {
-        "offered": counts["offered"],
-        "answered": counts["answered"],
-        "abandoned": counts["abandoned"],
-        "rejected": counts["rejected"],
-        "badcall": counts["badcall"],
-        "mailbox": counts["mailbox"],
-        "forwarded": counts["forwarded"],
-        "answered_within_sl": within,
-        "service_level_pct": _pct(within, handled),
-        "abandon_rate_pct": _pct(counts["abandoned"], handled),
-        "asa_s": _mean(waits),
-        "max_wait_s": max(waits) if waits else None,
-        "aht_s": _mean(handles),
-        "avg_talk_s": _mean(talks),
-        "avg_hold_s": _mean(holds),
-    }
-
-
-def hotline_day_kpis(
-    hotline: str, day: date, summaries: list[dict[str, Any]], sl_seconds: int
-) -> dict[str, Any]:
-    """The day's KPIs and one entry per 15-minute interval that has offered calls."""
-    by_interval: dict[str, list[dict[str, Any]]] = {}
-    for call in summaries:
-        if call.get("interval") and call["direction"] == "inbound":
-            by_interval.setdefault(call["interval"], []).append(call)
-    intervals = []
-    for start in sorted(by_interval, key=datetime.fromisoformat):
-        figures = kpis(by_interval[start], sl_seconds)
-        if figures["offered"]:
-            intervals.append({"start": start, **figures})
-    return {
-        "hotline": hotline,
-        "date": day.isoformat(),
-        "day": kpis(summaries, sl_seconds),
-        "intervals": intervals,
-        "sl_seconds": sl_seconds,
-    }
-
-
 # -- the live path: integer counters ------------------------------------------------------------
-
-# What a call adds to its hotline's interval and day counters. Every field is additive.
-COUNTERS = (
-    "offered",
-    "answered",
-    "abandoned",
-    "rejected",
-    "badcall",
-    "mailbox",
-    "forwarded",
-    "answered_within_sl",
-    "answered_untimed",  # answered, but when is unknown (PROBLEMS): not in ASA nor the service level
-    "wait_ms",
-    "talked",  # answered calls that ended: the denominator of AHT, talk and hold
-    "talk_ms",
-    "hold_ms",
-    "handle_ms",
-)
 
 
 def _ms(value: float | None) -> int | None:
@@ -381,32 +282,19 @@ def contribution(summary: CallSummary, sl_seconds: int) -> Contribution | None:
     """
     if summary.direction != "inbound" or not summary.interval or summary.hotline is None:
         return None
-    counters = dict.fromkeys(COUNTERS, 0)
-    counters["offered"] = 1
-    outcome = summary.outcome
-    if outcome in counters:
-        counters[outcome] = 1
-    wait = None
-    if outcome == "answered":
-        wait = _ms(summary.wait_s)
-        if wait is None:
-            counters["answered_untimed"] = 1
-        else:
-            counters["wait_ms"] = wait
-            counters["answered_within_sl"] = int(wait <= sl_seconds * 1000)
-        talk = _ms(summary.talk_s)
-        if talk is not None:
-            hold = _ms(summary.hold_s) or 0
-            counters["talked"] = 1
-            counters["talk_ms"] = talk
-            counters["hold_ms"] = hold
-            counters["handle_ms"] = talk + hold + (_ms(summary.acw_s) or 0)
+    call = kpis.OfferedCall(
+        outcome=summary.outcome,
+        wait_ms=_ms(summary.wait_s),
+        talk_ms=_ms(summary.talk_s),
+        hold_ms=_ms(summary.hold_s),
+        acw_ms=_ms(summary.acw_s),
+    )
     return Contribution(
         hotline=str(summary.hotline),
         day=str(summary.day),
         interval=summary.interval,
-        counters={name: value for name, value in counters.items() if value},
-        wait_ms=wait,
+        counters=kpis.call_counters(call, sl_seconds),
+        wait_ms=call.wait_ms if call.answered else None,
     )
 
 
@@ -532,31 +420,3 @@ def wait_entries(contribution: Contribution | None, task_id: str, shard: int = 0
         WaitEntry(hotline, day, None, wait, task_id, shard),
         WaitEntry(hotline, day, contribution.interval, wait, task_id, shard),
     ]
-
-
-def _mean_ms(total_ms: int, count: int) -> float | None:
-    # one division of exact integers: the same double as a mean of whole-second floats
-    return round(total_ms / (count * 1000), 2) if count else None
-
-
-def kpis_from_counters(counters: dict[str, int], max_wait_ms: int | None) -> dict[str, Any]:
-    """The KPIs of summed contributions — the same figures :func:`kpis` gives for those calls."""
-    get = lambda name: int(counters.get(name) or 0)  # noqa: E731
-    handled = get("answered") + get("abandoned")
-    return {
-        "offered": get("offered"),
-        "answered": get("answered"),
-        "abandoned": get("abandoned"),
-        "rejected": get("rejected"),
-        "badcall": get("badcall"),
-        "mailbox": get("mailbox"),
-        "forwarded": get("forwarded"),
-        "answered_within_sl": get("answered_within_sl"),
-        "service_level_pct": _pct(get("answered_within_sl"), handled),
-        "abandon_rate_pct": _pct(get("abandoned"), handled),
-        "asa_s": _mean_ms(get("wait_ms"), get("answered") - get("answered_untimed")),
-        "max_wait_s": None if max_wait_ms is None else seconds(max_wait_ms),
-        "aht_s": _mean_ms(get("handle_ms"), get("talked")),
-        "avg_talk_s": _mean_ms(get("talk_ms"), get("talked")),
-        "avg_hold_s": _mean_ms(get("hold_ms"), get("talked")),
-    }

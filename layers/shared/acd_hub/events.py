@@ -9,6 +9,9 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+# The cmds whose events make up a call (the call-stats aggregator's share of the stream).
+CALL_CMDS = frozenset({"callevent", "recordedcall", "classificationevent", "enqueuecall"})
+
 
 def plain(value: Any) -> Any:
     """A deserialized DynamoDB value as JSON-friendly Python (numbers, str, bool, None, list, dict)."""

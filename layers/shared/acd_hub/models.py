@@ -7,8 +7,10 @@ context (:class:`ParseContext`), so the models stay free of global state.
 Parameters the spec does not list are kept (``model_extra``): the ACD adds parameters between
 versions and an unknown one must not cost us the event.
 
-Values are bounded (texts 1,024 characters, ``message`` 4,096, ids 20 digits, phone numbers 32
-characters, times 40) and their digits, keywords and case rules are ASCII only.
+How each parameter is read and written (its type, validator and wire schema) is
+:mod:`acd_hub.fields`: values are bounded (texts 1,024 characters, ``message`` 4,096, ids 20
+digits, phone numbers 32 characters, times 40) and their digits, keywords and case rules are
+ASCII only.
 
 A local time the ACD's DST change makes doubtful is accepted and flagged: the event's
 ``time_flags`` (stored under ``data.time_flags``) maps each such parameter to ``dst_gap`` (a
@@ -19,175 +21,64 @@ wall-clock time that never happened, read with the offset before the change) or
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, time
-from typing import TYPE_CHECKING, Annotated, Any, Literal, get_args
-from zoneinfo import ZoneInfo
+from datetime import datetime
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import (
-    AfterValidator,
     AliasChoices,
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     Field,
-    PlainSerializer,
     PrivateAttr,
     ValidationError,
-    ValidationInfo,
-    WithJsonSchema,
     model_validator,
 )
-from pydantic.json_schema import Examples
 from pydantic_core import PydanticCustomError
 
-from acd_hub import times
 from acd_hub.errors import BadCallback, ParameterError
+from acd_hub.fields import (
+    MAX_MESSAGE_LENGTH,
+    AgentId,
+    AgentNumber,
+    AgentType,
+    Boolean,
+    ClockTime,
+    ConfTarget,
+    EpochMillis,
+    EventId,
+    Flag,
+    FlexibleTime,
+    Integer,
+    LocalMinutes,
+    Mode,
+    ParseContext,
+    Parsing,
+    Phone,
+    RequiredText,
+    ScheduleId,
+    TaskId,
+    Text,
+    one_of,
+    rule,
+)
 from acd_hub.keys import iso_utc
 from acd_hub.params import MAX_VALUE_LENGTH, ascii_lower
-from acd_hub.phone import MAX_PHONE_LENGTH, PhoneNumber, normalize_phone
-from acd_hub.times import MAX_TIME_LENGTH
+from acd_hub.vocabulary import (
+    AGENT_STATES,
+    CMDS,
+    EVENT_TYPE_BY_LOWER,
+    EVENT_TYPES,
+    AgentStateName,
+    CallEventType,
+)
 
 if TYPE_CHECKING:
     from pydantic import GetJsonSchemaHandler
     from pydantic.json_schema import JsonSchemaValue
     from pydantic_core import CoreSchema
 
-AgentStateName = Literal[
-    "offline",
-    "online",
-    "alerting",
-    "connected",
-    "timeouted",
-    "busy",
-    "working",
-    "paused",
-    "outonline",
-    "outalerting",
-    "outbusy",
-    "outtimeouted",
-    "balerting",
-    "bbusy",
-    "btimeout",
-    "bunassigned",
-    "bconnected",
-    "outconnect",
-    "outworking",
-    "outpaused",
-]
-CallEventType = Literal[
-    "CallStart",
-    "Alerting",
-    "Timeout",
-    "BTimeout",
-    "Busy",
-    "BBusy",
-    "Connected",
-    "AConnected",
-    "BConnected",
-    "ForwardAgent",
-    "ForwardGroup",
-    "ForwardHotline",
-    "ForwardNumber",
-    "ConfAgent",
-    "ConfGroup",
-    "ConfNumber",
-    "ConfBusy",
-    "ConfTimeout",
-    "ConfConnected",
-    "ConfEnd",
-    "WaitingQueue",
-    "Mailbox",
-    "Announcement",
-    "Rejected",
-    "BadCall",
-    "CallEnd",
-    "Holdstart",
-    "Holdstop",
-    "ConfConnectedWithAgent",
-    "ConfConnectedWithCaller",
-    "ConfConnectedWithNumber",
-    "ConfConference",
-    "ConfTransfer",
-    "Working",
-    "OutWorking",
-]
-_EVENT_TYPES = {ascii_lower(name): name for name in get_args(CallEventType)}
-_STATES = set(get_args(AgentStateName))
-
-
-@dataclass(frozen=True)
-class ParseContext:
-    acd_zone: ZoneInfo
-    phone_region: str = "DE"
-
-
-@dataclass(frozen=True)
-class _Parsing(ParseContext):
-    """The context of one validation: collects the time flags of that one request."""
-
-    time_flags: dict[str, str] = field(default_factory=dict)
-
-
-def _ctx(info: ValidationInfo) -> ParseContext:
-    context = info.context
-    if not isinstance(context, ParseContext):
-        raise TypeError("validate callbacks with context=ParseContext(...)")
-    return context
-
-
-def _rule(check: Callable[[str], Any], message: str) -> BeforeValidator:
-    """A before-validator that turns a raw string into a value or a clear, named error."""
-
-    def validate(value: Any) -> Any:
-        if not isinstance(value, str):
-            return value
-        try:
-            return check(value.strip())
-        except (ValueError, KeyError):
-            raise PydanticCustomError("acd_value", message) from None
-
-    return BeforeValidator(validate)
-
-
-MAX_ID_DIGITS = 20  # the spec's "long", signed or unsigned 64-bit
-
-
-def _digits(pattern_len: int | None = None) -> Callable[[str], str]:
-    def check(text: str) -> str:
-        if not text.isascii() or not text.isdigit():
-            raise ValueError(text)
-        if (pattern_len and len(text) != pattern_len) or len(text) > MAX_ID_DIGITS:
-            raise ValueError(text)
-        return text
-
-    return check
-
-
-def _integer(text: str) -> int:
-    body = text[1:] if text.startswith("-") else text
-    if not body.isascii() or not body.isdigit() or len(body) > 18:
-        raise ValueError(text)
-    return int(text)
-
-
-def _task_id(text: str) -> str:
-    if not 1 <= len(text) <= 24 or any(c not in "0123456789abcdefABCDEF" for c in text):
-        raise ValueError(text)
-    return text.lower()
-
-
-def _flag(text: str) -> bool:
-    return {"0": False, "1": True}[text]
-
-
-def _boolean(text: str) -> bool:
-    return {"0": False, "1": True, "true": True, "false": False}[ascii_lower(text)]
-
-
-def _mode(text: str) -> int:
-    return {"0": 0, "1": 1}[text]
+_EVENT_TYPES = EVENT_TYPE_BY_LOWER
+_STATES = set(AGENT_STATES)
 
 
 def _state(text: str) -> str:
@@ -201,195 +92,16 @@ def _event_type(text: str) -> str:
     return _EVENT_TYPES[ascii_lower(text)]
 
 
-def _agent_type(text: str) -> str:
-    return {"only_agent": "ONLY_AGENT", "everyone": "EVERYONE"}[ascii_lower(text)]
-
-
-def _iso(moment: datetime) -> str:
-    return iso_utc(moment)
-
-
-def _phone(value: Any, info: ValidationInfo) -> Any:
-    if isinstance(value, str):
-        try:
-            return normalize_phone(value, _ctx(info).phone_region)
-        except ValueError as exc:
-            raise PydanticCustomError("acd_value", str(exc)) from None
-    return value
-
-
-def _local_time(parse: Callable[..., datetime]) -> Callable[[Any, ValidationInfo], Any]:
-    def validate(value: Any, info: ValidationInfo) -> Any:
-        if not isinstance(value, str):
-            return value
-        context = _ctx(info)
-        flags: list[times.TimeFlag] = []
-        try:
-            moment = parse(value, context.acd_zone, flags)
-        except ValueError as exc:
-            raise PydanticCustomError("acd_time", str(exc)) from None
-        if flags and isinstance(context, _Parsing) and info.field_name:
-            context.time_flags[info.field_name] = flags[0]
-        return moment
-
-    return validate
-
-
-_flex_time = _local_time(times.from_flexible)
-_local_minutes = _local_time(times.from_local_minutes)
-
-
-def _millis(value: Any) -> Any:
-    if isinstance(value, str):
-        try:
-            return times.from_millis(value.strip())
-        except ValueError as exc:
-            raise PydanticCustomError("acd_time", str(exc)) from None
-    return value
-
-
-def _clock(value: Any) -> Any:
-    if isinstance(value, str):
-        try:
-            return times.clock_time(value)
-        except ValueError as exc:
-            raise PydanticCustomError("acd_time", str(exc)) from None
-    return value
-
-
-def _wire(description: str, example: str, **schema: Any) -> WithJsonSchema:
-    """How a parameter is written on the wire, for the callback contract (docs/openapi.yaml):
-    always text (query, form or JSON string), whatever Python type it becomes."""
-    return WithJsonSchema({"type": "string", **schema, "description": description, "examples": [example]})
-
-
-def _one_of(values: Iterable[str], description: str, example: str) -> WithJsonSchema:
-    return _wire(description, example, enum=list(values))
-
-
-_MILLIS = "milliseconds since 1970-01-01T00:00:00Z, between 2000 and 2100"
-_FLEXIBLE = (
-    "ms since the epoch, ISO 8601 (with or without offset), or `YYYY-MM-DD HH:MM[:SS]` in the "
-    "ACD's time zone (default Europe/Berlin)"
-)
-_PHONE = "phone number as `02212601599`, `00492212601599` or `+492212601599` (suppressed: ends in `xxx`)"
-_NUMERIC_ID = f"^[0-9]{{1,{MAX_ID_DIGITS}}}$"
-MAX_TEXT_LENGTH = 1024
-MAX_MESSAGE_LENGTH = 4096
-
-UtcTime = Annotated[datetime, PlainSerializer(_iso, return_type=str)]
-AgentNumber = Annotated[
-    str,
-    _rule(_digits(6), "must be a 6-digit agent number"),
-    _wire("6-digit agent number", "100001", pattern="^[0-9]{6}$"),
-]
-EventId = Annotated[
-    str,
-    _rule(_digits(), f"must be a numeric event id (at most {MAX_ID_DIGITS} digits)"),
-    _wire("numeric event id (the ACD's `long`)", "9000001", pattern=_NUMERIC_ID),
-]
-ScheduleId = Annotated[
-    str,
-    _rule(_digits(), f"must be a numeric schedule id (at most {MAX_ID_DIGITS} digits)"),
-    _wire("numeric schedule id", "4711", pattern=_NUMERIC_ID),
-]
-AgentId = Annotated[
-    str,
-    _rule(_digits(), f"must be a numeric agent id (at most {MAX_ID_DIGITS} digits)"),
-    _wire("numeric agent id (the spec types it as integer here)", "100001", pattern=_NUMERIC_ID),
-]
-TaskId = Annotated[
-    str,
-    _rule(_task_id, "must be a task id of 1 to 24 hex digits"),
-    _wire("task (call) id: 1 to 24 hex digits", "1a2b3c4d5e6f708192a3b4c5", pattern="^[0-9a-fA-F]{1,24}$"),
-]
-Integer = Annotated[
-    int,
-    _rule(_integer, "must be an integer (at most 18 digits)"),
-    _wire("integer", "501", pattern="^-?[0-9]{1,18}$"),
-]
-Flag = Annotated[bool, _rule(_flag, "must be 0 or 1"), _one_of(["0", "1"], "flag: 0 or 1", "1")]
-Boolean = Annotated[
-    bool,
-    _rule(_boolean, "must be true/false (or 1/0)"),
-    _one_of(["true", "false", "1", "0"], "boolean (case-insensitive)", "true"),
-]
-Mode = Annotated[
-    int,
-    _rule(_mode, "must be 0 (inbound) or 1 (outbound)"),
-    _one_of(["0", "1"], "0 = inbound, 1 = outbound", "0"),
-]
 State = Annotated[
     AgentStateName,
-    _rule(_state, f"must be one of the agent states: {', '.join(sorted(_STATES))}"),
-    _one_of(get_args(AgentStateName), "agent state (case-insensitive)", "connected"),
+    rule(_state, f"must be one of the agent states: {', '.join(sorted(_STATES))}"),
+    one_of(AGENT_STATES, "agent state (case-insensitive)", "connected"),
 ]
 EventType = Annotated[
     CallEventType,
-    _rule(_event_type, f"must be one of the call event types: {', '.join(_EVENT_TYPES.values())}"),
-    _one_of(get_args(CallEventType), "call event type (case-insensitive)", "CallStart"),
+    rule(_event_type, f"must be one of the call event types: {', '.join(_EVENT_TYPES.values())}"),
+    one_of(EVENT_TYPES, "call event type (case-insensitive)", "CallStart"),
 ]
-Phone = Annotated[
-    PhoneNumber, BeforeValidator(_phone), _wire(_PHONE, "02212601599", maxLength=MAX_PHONE_LENGTH)
-]
-EpochMillis = Annotated[
-    UtcTime, BeforeValidator(_millis), _wire(_MILLIS, "1763629200000", pattern="^[0-9]{1,16}$")
-]
-FlexibleTime = Annotated[
-    UtcTime, BeforeValidator(_flex_time), _wire(_FLEXIBLE, "2025-11-20 10:00:00", maxLength=MAX_TIME_LENGTH)
-]
-LocalMinutes = Annotated[
-    UtcTime,
-    BeforeValidator(_local_minutes),
-    _wire(
-        "`YYYY-MM-DD HH:MM` in the ACD's time zone",
-        "2025-11-21 09:00",
-        pattern="^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}$",
-    ),
-]
-ClockTime = Annotated[
-    time,
-    BeforeValidator(_clock),
-    PlainSerializer(lambda t: t.strftime("%H:%M"), return_type=str),
-    _wire("`HH:MM`, 00:00 to 23:59", "17:20", pattern="^([01][0-9]|2[0-3]):[0-5][0-9]$"),
-]
-Text = Annotated[str, Field(max_length=MAX_TEXT_LENGTH), Examples(["Support"])]
-
-
-def _not_blank(value: str) -> str:
-    if not value.strip():
-        raise PydanticCustomError("acd_value", "must not be empty")
-    return value
-
-
-RequiredText = Annotated[
-    str,
-    Field(max_length=MAX_TEXT_LENGTH),
-    AfterValidator(_not_blank),
-    WithJsonSchema(
-        {
-            "type": "string",
-            "minLength": 1,
-            "maxLength": MAX_TEXT_LENGTH,
-            "pattern": r"\S",
-            "examples": ["agent"],
-        }
-    ),
-]
-ConfTarget = Annotated[
-    str,
-    _rule(
-        lambda t: {"agent": "agent", "group": "group", "number": "number"}[ascii_lower(t)],
-        "must be agent, group or number",
-    ),
-    _one_of(["agent", "group", "number"], "case-insensitive", "agent"),
-]
-AgentType = Annotated[
-    str,
-    _rule(_agent_type, "must be ONLY_AGENT or EVERYONE"),
-    _one_of(["ONLY_AGENT", "EVERYONE"], "case-insensitive", "ONLY_AGENT"),
-]
-
 
 _WHEN = "When the event happened."
 _CALL = "Id of the call."
@@ -874,12 +586,14 @@ CALLBACK_MODELS: dict[str, type[CallbackModel]] = {
         BroadcastEvent,
     )
 }
-_CMDS = ", ".join(CALLBACK_MODELS)
+_CMDS = ", ".join(CMDS)
 
 
-def parse_callback(params: dict[str, str], context: ParseContext) -> CallbackModel:
+def parse_callback(
+    params: dict[str, str], context: ParseContext, received_at: datetime | None = None
+) -> CallbackModel:
     """Validate lower-cased parameters into their model, or raise :class:`BadCallback` naming
-    every offending parameter."""
+    every offending parameter (or the event time, if it is too far ahead of ``received_at``)."""
     if "cmd" not in params:
         raise BadCallback([ParameterError("cmd", f"missing; expected one of: {_CMDS}")])
     cmd = ascii_lower(params["cmd"].strip())
@@ -888,14 +602,34 @@ def parse_callback(params: dict[str, str], context: ParseContext) -> CallbackMod
         # echoed only whole and short: a truncated echo could hold part of a pasted secret
         shown = f" {cmd!r}" if len(cmd) <= 40 else ""
         raise BadCallback([ParameterError("cmd", f"unknown command{shown}; expected one of: {_CMDS}")])
-    parsing = _Parsing(context.acd_zone, context.phone_region)
+    parsing = Parsing(context.acd_zone, context.phone_region, context.max_future_seconds)
     try:
         event = model.model_validate({**params, "cmd": cmd}, context=parsing)
     except ValidationError as exc:
         raise BadCallback([_parameter_error(err) for err in exc.errors()]) from None
     if parsing.time_flags:
         event._time_flags = dict(parsing.time_flags)
+    if received_at is not None and context.max_future_seconds is not None:
+        _check_not_ahead(event, received_at, context.max_future_seconds)
     return event
+
+
+def _check_not_ahead(event: CallbackModel, received_at: datetime, bound: int) -> None:
+    """An event time far ahead of its arrival is a wrong clock or zone at the ACD; kept, it
+    would be the agent's latest state until that time comes (a frozen board)."""
+    ahead = (event.event_time - received_at).total_seconds()
+    if ahead > bound:
+        name = "timestamp" if getattr(event, "eventtime", None) is None else "eventtime"
+        raise BadCallback(
+            [
+                ParameterError(
+                    name,
+                    f"{iso_utc(event.event_time)} is {ahead:.0f} s ahead of its arrival "
+                    f"({iso_utc(received_at)}); at most {bound} s are accepted "
+                    "(ACD_MAX_FUTURE_SECONDS): check the ACD's clock and time zone",
+                )
+            ]
+        )
 
 
 def _parameter_error(error: Any) -> ParameterError:
@@ -910,18 +644,3 @@ def _parameter_error(error: Any) -> ParameterError:
     if kind == "string_too_long":
         message = f"longer than {error['ctx']['max_length']} characters"
     return ParameterError(name, message)
-
-
-def event_payload(event: CallbackModel) -> dict[str, Any]:
-    """The normalized event as plain JSON types: ACD names, UTC ISO times, phone maps, and the
-    parameters we do not know under ``extra``."""
-    data = event.model_dump(mode="json", by_alias=True, exclude_none=True, exclude=set(event.extra))
-    if event.extra:
-        data["extra"] = event.extra
-    if event.time_flags:
-        data["time_flags"] = event.time_flags
-    return data
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)

@@ -5,28 +5,35 @@ percent-encoded, so everything plausible is accepted: query string, form-urlenco
 object body, or several at once; UTF-8, falling back to Windows-1252 per value.
 
 Names are matched case-insensitively by ASCII rules only (:func:`param_name`): Unicode case
-folding would make ``tas\\u212aid`` (a Kelvin sign) the ``taskid``. Authentication finds the token
-and redaction removes it by that same function, so whatever authenticates is also what is
-redacted from everything kept.
+folding would make ``tas\\u212aid`` (a Kelvin sign) the ``taskid``. The token presented is found
+here and redaction (:mod:`acd_hub.redact`) removes it by that same function, so whatever
+authenticates is also what is redacted from everything kept.
+
+Parsing only: :func:`read` raises nothing. What it could not read is handed on as
+:attr:`Parameters.errors`, to be quarantined once the request is authenticated (a stranger's
+garbage is not kept).
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Collection, Iterable, Iterator
-from urllib.parse import quote, quote_plus, unquote_to_bytes
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from urllib.parse import unquote_to_bytes
 
 from acd_hub.errors import BadCallback, ParameterError
+from acd_hub.request import CallbackRequest
 
 MAX_PARAMETERS = 200
 MAX_VALUE_LENGTH = 4096
 MAX_NAME_LENGTH = 64
 # Keeps the stored item (raw + normalized copy) well under DynamoDB's 400 KB item limit.
 MAX_TOTAL_LENGTH = 32 * 1024
+MAX_BODY_BYTES = 256 * 1024
+BODY_METHODS = frozenset({"PUT", "POST"})
 
 TOKEN_NAME = "token"  # noqa: S105 - the parameter's name, not a secret
-REDACTED = "***"
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 _ASCII_SPACE = " \t\r\n\f\v"
 # Control characters (C0 but tab and line breaks, DEL, C1): no ACD text needs them, and ESC or
@@ -82,11 +89,11 @@ def _as_bytes(data: str | bytes) -> bytes:
     return data.encode("utf-8", errors="surrogateescape") if isinstance(data, str) else data
 
 
-def _decode_part(part: bytes) -> str:
+def decode_part(part: bytes) -> str:
     return decode_text(unquote_to_bytes(part.replace(b"+", b" ")))
 
 
-def _chunks(data: bytes, separators: re.Pattern[bytes]) -> Iterator[tuple[bytes, bytes, bytes, bytes]]:
+def chunks(data: bytes, separators: re.Pattern[bytes]) -> Iterator[tuple[bytes, bytes, bytes, bytes]]:
     """(raw name, "=" or nothing, raw value, the separator that followed) for every chunk."""
     position = 0
     for match in [*separators.finditer(data), None]:
@@ -105,8 +112,8 @@ def split_urlencoded(
     Only "&" separates by default: schedulestartdates holds ";"-separated dates.
     """
     return [
-        (_decode_part(name), _decode_part(value))
-        for name, _, value, _ in _chunks(_as_bytes(data), separators)
+        (decode_part(name), decode_part(value))
+        for name, _, value, _ in chunks(_as_bytes(data), separators)
         if name or value
     ]
 
@@ -120,94 +127,6 @@ def token_in(pairs: Iterable[tuple[str, str]]) -> str | None:
         if is_token_name(name):
             return value
     return None
-
-
-def _holds_secret(text: str, secrets: Collection[str]) -> bool:
-    return any(secret in text for secret in secrets)
-
-
-def redact_urlencoded(data: bytes, secrets: Collection[str], separators: re.Pattern[bytes]) -> bytes:
-    """The bytes as sent, but the value of every token parameter (by :func:`param_name`, however
-    its name is encoded) and every name or value holding a secret replaced by ``***``."""
-    out = []
-    for raw_name, equals, raw_value, separator in _chunks(data, separators):
-        name, value = raw_name, raw_value
-        if equals:
-            decoded_name, decoded_value = _decode_part(raw_name), _decode_part(raw_value)
-            if _holds_secret(decoded_name, secrets):
-                name = _encode_part(scrub_text(decoded_name, secrets))
-            if is_token_name(decoded_name):
-                value = REDACTED.encode()
-            elif _holds_secret(decoded_value, secrets):
-                value = _encode_part(scrub_text(decoded_value, secrets))
-        out.append(name + equals + value + separator)
-    return b"".join(out)
-
-
-def _encode_part(text: str) -> bytes:
-    return quote(text, safe="*").encode("ascii")
-
-
-# a JSON string, then optionally ":" (it was a key) and the value that follows it
-_JSON_MEMBER = re.compile(rb'"((?:[^"\\]|\\.)*)"(\s*:\s*)("(?:[^"\\]|\\.)*"|[^,}\]\s]*)?', re.DOTALL)
-
-
-def _json_string(raw: bytes) -> str | None:
-    try:
-        decoded = json.loads(b'"' + raw + b'"')
-    except ValueError:
-        return None
-    return decoded if isinstance(decoded, str) else None
-
-
-def _json_value(raw: bytes) -> str:
-    if raw[:1] == b'"':
-        return _json_string(raw[1:-1]) or ""
-    return decode_text(raw)
-
-
-def redact_json(data: bytes, secrets: Collection[str]) -> bytes:
-    """JSON text (valid or not) with the value of every member named ``token`` (escapes such as
-    ``"\\u0074oken"`` decoded first) and every string holding a secret replaced by ``"***"``."""
-
-    def member(match: re.Match[bytes]) -> bytes:
-        key, colon, value = match.group(1), match.group(2), match.group(3)
-        name = _json_string(key) or ""
-        if _holds_secret(name, secrets):
-            key = REDACTED.encode()
-        if value is not None and (is_token_name(name) or _holds_secret(_json_value(value), secrets)):
-            value = b'"' + REDACTED.encode() + b'"'
-        return b'"' + key + b'"' + colon + (value or b"")
-
-    def plain(match: re.Match[bytes]) -> bytes:
-        text = _json_string(match.group(1)) or ""
-        return b'"***"' if _holds_secret(text, secrets) else match.group(0)
-
-    if b'"' not in data:
-        return data
-    redacted = _JSON_MEMBER.sub(member, data)
-    return re.sub(rb'"((?:[^"\\]|\\.)*)"', plain, redacted)
-
-
-def secret_forms(secrets: Iterable[str]) -> list[bytes]:
-    """Each secret as it may appear in raw bytes: as is and percent-encoded."""
-    forms = {
-        form for secret in secrets if secret for form in (secret, quote(secret, safe=""), quote_plus(secret))
-    }
-    return sorted((f.encode("utf-8", "surrogateescape") for f in forms), key=len, reverse=True)
-
-
-def scrub(data: bytes, secrets: Collection[str]) -> bytes:
-    for form in secret_forms(secrets):
-        data = data.replace(form, REDACTED.encode())
-    return data
-
-
-def scrub_text(text: str, secrets: Collection[str]) -> str:
-    for secret in sorted(secrets, key=len, reverse=True):
-        if secret and secret in text:
-            text = text.replace(secret, REDACTED)
-    return text
 
 
 class _Members(list[tuple[str, object]]):
@@ -329,11 +248,34 @@ def _control_message(char: str) -> str:
     )
 
 
-def without_secrets(merged: dict[str, str], secrets: Collection[str]) -> dict[str, str]:
-    """A parameter holding a secret under another name (``to\\u212aen=``, or a token pasted into
-    a free-text field) is kept with the secret replaced, never in clear."""
-    if not any(
-        _holds_secret(name, secrets) or _holds_secret(value, secrets) for name, value in merged.items()
-    ):
-        return merged
-    return {scrub_text(name, secrets): scrub_text(value, secrets) for name, value in merged.items()}
+@dataclass(frozen=True)
+class Parameters:
+    """What a request says: the token it presents (path, query or body), its parameters by
+    :func:`param_name` (the token left out), or why they could not be read."""
+
+    token: str | None
+    merged: dict[str, str] = field(default_factory=dict)
+    errors: list[ParameterError] = field(default_factory=list)
+
+
+def read(request: CallbackRequest) -> Parameters:
+    """The request's parameters: query string and, for PUT/POST, the body. A body that cannot
+    be read leaves only the query to present a token."""
+    query = query_pairs(request.raw_query)
+    try:
+        body = _request_body_pairs(request)
+    except BadCallback as bad:
+        return Parameters(request.path_token or token_in(query), errors=bad.errors)
+    token = request.path_token or token_in(query) or token_in(body)
+    try:
+        return Parameters(token, merge_parameters([*query, *body]))
+    except BadCallback as bad:
+        return Parameters(token, errors=bad.errors)
+
+
+def _request_body_pairs(request: CallbackRequest) -> list[tuple[str, str]]:
+    if request.method not in BODY_METHODS:
+        return []  # as documented: a GET's (or HEAD's) body is not read
+    if len(request.body) > MAX_BODY_BYTES:
+        raise BadCallback([ParameterError("body", f"larger than {MAX_BODY_BYTES} bytes")])
+    return body_pairs(request.body, request.content_type)

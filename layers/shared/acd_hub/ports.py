@@ -13,12 +13,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
-from zoneinfo import ZoneInfo
+from typing import TYPE_CHECKING, Any, Protocol
 
-from acd_hub.agent_stats import AgentDay, BoardEntry, Link, TalkMarker, TimelineEntry
-from acd_hub.call_stats import CounterKey, ListedCall, ShardCounts, StoredCall, WaitEntry
-from acd_hub.events import StoredEvent
+if TYPE_CHECKING:  # names in annotations only: the ingest imports this module, not the statistics
+    from zoneinfo import ZoneInfo
+
+    from acd_hub.agent_stats import AgentDay, BoardEntry, Link, TalkMarker, TimelineEntry
+    from acd_hub.call_stats import CounterKey, ListedCall, ShardCounts, StoredCall, WaitEntry
+    from acd_hub.events import StoredEvent
 
 # -- the events table ------------------------------------------------------------------------------
 
@@ -153,6 +155,16 @@ class RecordShards:
 
 
 @dataclass(frozen=True)
+class ListHotlineDay:
+    """List a hotline among its day's hotlines with KPIs (one item per hotline day, keyed by
+    the day): written in the transaction that writes the hotline day's counters (the first of
+    a container, and by a rebuild), so a day's hotlines are read by key, not from its events."""
+
+    hotline: str
+    day: str
+
+
+@dataclass(frozen=True)
 class CheckShards:
     """The shard counts recorded for a hotline day are still those read (``None``: none was
     recorded). The rebuild's correction is computed over the shards those counts name: a count
@@ -173,6 +185,7 @@ ReportWrite = (
     | CorrectCounters
     | CheckCounters
     | RecordShards
+    | ListHotlineDay
     | CheckShards
 )
 

@@ -23,18 +23,18 @@ from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from typing import Any
 
-from acd_hub import agent_stats, backoff
+from acd_hub import agent_stats, backoff, vocabulary
 from acd_hub.agent_stats import AgentDay, BoardEntry, DayTotals, Link, TalkMarker, TimelineEntry
 from acd_hub.aggregation import (
-    CALL_CMDS,
     MAX_ATTEMPTS,
     CallStatsAggregator,
     Conflict,
-    now_iso,
     shift,
+    stamp,
 )
-from acd_hub.call_stats import COUNTERS, CounterKey, ListedCall, ShardCounts, WaitEntry, wait_entries
-from acd_hub.events import StoredEvent
+from acd_hub.call_stats import CounterKey, ListedCall, ShardCounts, WaitEntry, wait_entries
+from acd_hub.events import CALL_CMDS, StoredEvent
+from acd_hub.kpis import COUNTER_NAMES
 from acd_hub.ports import (
     Cancelled,
     CheckCounters,
@@ -42,12 +42,14 @@ from acd_hub.ports import (
     CorrectCounters,
     Delete,
     EventLog,
+    ListHotlineDay,
     Put,
     PutVersioned,
     ReportsStore,
     ReportWrite,
 )
 from acd_hub.settings import HubSettings
+from acd_hub.times import Clock, utc_now
 
 Report = tuple[str, ...]
 MAX_TRANSACTION = 100  # items in one TransactWriteItems
@@ -80,11 +82,14 @@ def _place(entry: TimelineEntry | TalkMarker) -> tuple[str, str]:
 
 
 class Rebuilder:
-    def __init__(self, log: EventLog, reports: ReportsStore, settings: HubSettings) -> None:
+    def __init__(
+        self, log: EventLog, reports: ReportsStore, settings: HubSettings, clock: Clock = utc_now
+    ) -> None:
         self._log = log
         self._reports = reports
         self._settings = settings
-        self._calls = CallStatsAggregator(log, reports, settings)
+        self._clock = clock
+        self._calls = CallStatsAggregator(log, reports, settings, clock)
         self.summary = RebuildSummary()
 
     # -- what to rebuild --------------------------------------------------------------------
@@ -171,7 +176,7 @@ class Rebuilder:
             timeline, markers, truth = self._agent_truth(agent, day, events, before, after)
             self._replace(self._reports.timeline(agent, day), [*timeline, *markers])
             read_version = None if read is None else read.version
-            written = replace(truth, version=read_version).written(now_iso())
+            written = replace(truth, version=read_version).written(stamp(self._clock))
             try:
                 self._reports.commit([PutVersioned(written, read_version)])
             except Cancelled:
@@ -216,7 +221,7 @@ class Rebuilder:
                 agent_stats.pause_reason_of(event.state, event.data),
             )
             timeline.append(TimelineEntry(agent, link, event.key, event.task_id, event.data.get("hotlineid")))
-        talked = {e.task_id for e in ordered if e.state in agent_stats.TALK_STATES and e.task_id}
+        talked = {e.task_id for e in ordered if e.state in vocabulary.TALK_STATES and e.task_id}
         markers = [TalkMarker(agent, day, task) for task in sorted(talked)]
         totals = DayTotals.for_reasons(agent_stats.own_pause_reasons(ordered))
         for interval in intervals:
@@ -226,7 +231,7 @@ class Rebuilder:
                 totals.add(
                     Link(link_day, "", 0, interval.state, interval.pause_reason), interval.duration_ms, day
                 )
-        untracked = sum(1 for e in ordered if e.state in agent_stats.TALK_STATES and not e.task_id)
+        untracked = sum(1 for e in ordered if e.state in vocabulary.TALK_STATES and not e.task_id)
         truth = replace(
             AgentDay.empty(agent, day, zone).with_totals(totals),
             calls_handled=len(talked) + untracked,
@@ -290,12 +295,14 @@ class Rebuilder:
             corrections = {}
             for key in sorted(touched, key=_counter_order):
                 have, want = stored_counters.get(key, {}), truth.get(key, {})
-                delta = {n: want.get(n, 0) - have.get(n, 0) for n in COUNTERS}
+                delta = {n: want.get(n, 0) - have.get(n, 0) for n in COUNTER_NAMES}
                 if delta := {n: v for n, v in delta.items() if v}:
                     corrections[key] = delta
             others: list[ReportWrite] = [Put(w) for w in sorted(waits - stored_waits, key=_wait_order)]
             others += [Delete(w) for w in sorted(stored_waits - waits, key=_wait_order)]
             others += [Delete(entry) for entry in stale_listing]
+            if truth:  # listed under its day as the live path lists it (a day from before: now)
+                others.append(ListHotlineDay(hotline, day))
             try:
                 self._correct(
                     hotline,
@@ -316,11 +323,6 @@ class Rebuilder:
             self.summary.reports.append(("hotline_day", hotline, day))
             return
         raise Conflict(f"hotline {hotline} on {day}: the stream kept changing it; try again")
-
-    def shards_of(self, hotline: str, day: str) -> ShardCounts:
-        """How many shards to read of a hotline day: up to the largest count it was written
-        with; a day written before counts were recorded, the KPI setting's and one listing."""
-        return self._shard_counts(self._recorded_shards(hotline, day))
 
     def _recorded_shards(self, hotline: str, day: str) -> tuple[frozenset[int], frozenset[int]] | None:
         recorded = self._reports.shard_counts(hotline, day)

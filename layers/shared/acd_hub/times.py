@@ -18,6 +18,7 @@ Anything outside 2000..2100 is refused, before it can overflow ``datetime``.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime, time, tzinfo
 from typing import Literal
 from zoneinfo import ZoneInfo
@@ -27,6 +28,15 @@ EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 LATEST = datetime(2100, 1, 1, tzinfo=UTC)
 # Longer than any ISO 8601 timestamp with microseconds and an offset.
 MAX_TIME_LENGTH = 40
+
+# What tells a writer the time (the ingest its arrivals, an aggregator or a rebuild when its
+# reports were written): injected, so that tests and replays run on a clock of their own.
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
 
 TimeFlag = Literal["dst_gap", "dst_ambiguous"]
 DST_GAP: TimeFlag = "dst_gap"

@@ -41,7 +41,6 @@ from acd_hub import keys
 from acd_hub.adapters.dynamodb import Key, Table, wire_key
 from acd_hub.errors import EventConflict, StoreRefused, StoreUnavailable
 from acd_hub.events import StoredEvent, StreamRecord
-from acd_hub.items import conflicting_fields
 
 # Codes that judge the request, not the store's health.
 REFUSED_CODES = frozenset({"ValidationException", "SerializationException"})
@@ -83,8 +82,8 @@ class EventsTable(Table):
             ConditionExpression="attribute_not_exists(pk)",
             ReturnValuesOnConditionCheckFailure="ALL_OLD",
         )
-        if stored_claim is not None and (fields := conflicting_fields(claim, stored_claim)):
-            raise EventConflict(item["event_key"], fields)
+        if stored_claim is not None:  # claimed before: by a retry of this event, or another one
+            EventConflict.check(item["event_key"], claim, stored_claim)
         try:
             return self._put_once(item)
         except StoreRefused:

@@ -20,6 +20,7 @@ waits of answered calls (max wait), day     ``WAIT#<hotline>#<day>[#<s>]``    ``
 ... and per 15-minute interval              ``WAIT#<hotline>#<day>#<iv>[#<s>]``  ``<wait ms>#<taskid>``
 shard counts a hotline day was written with ``SHARDS#<hotline>#<day>``        ``SHARDS``
 shard counts the live board was written with ``SHARDS#BOARD``                 ``SHARDS``
+a day's hotlines with KPIs, one each        ``HOTLINES#<day>``                ``<hotline>``
 freshness of a consumer on a stream shard  ``FRESHNESS``                     ``<consumer>#<shard>``
 ==========================================  ================================  =====================
 
@@ -30,7 +31,10 @@ records the counts it writes with in a ``SHARDS#`` item (a number set, ``ADD``: 
 writers never conflict over what they add) the first time a container writes a hotline day or
 the board, in the same transaction: a reader reads every shard up to the largest count
 recorded, so it never guesses, and a call summary records the counts of its own reports, so a
-late change of the call retracts them where they are after a change of setting.
+late change of the call retracts them where they are after a change of setting. The same
+transaction lists the hotline under its day (``HOTLINES#<day>``, written the first time a
+container adds to a hotline day's counters, and by a rebuild): a day's hotlines are one query
+of one partition, not a read of the day's events.
 
 Writes are single ``TransactWriteItems`` guarded by conditions on what was read (a version on
 agent days and call summaries), so concurrent aggregators, retried batches and a rebuild never
@@ -38,7 +42,9 @@ apply a change twice or on top of a state they did not see. The KPI counters onl
 ``ADD``s of differences inside such a transaction, so they need no version of their own (hot
 items: no read-modify-write), and they are spread over ``kpi_shards`` partitions by task id (the domain picks the shard).
 
-Reports hold ratios and means; they go to DynamoDB as ``Decimal`` (via ``str``: no binary noise).
+Counters are integers (ratios and means are computed on read: :mod:`acd_hub.kpis`). The floats
+that are stored (a call summary's durations in seconds with three decimals) go to DynamoDB as
+``Decimal`` via ``str``: no binary noise.
 """
 
 from __future__ import annotations
@@ -53,8 +59,9 @@ from botocore.exceptions import ClientError
 from acd_hub import keys
 from acd_hub.adapters.dynamodb import Key, Table, translated, wire_key
 from acd_hub.agent_stats import AgentDay, BoardEntry, Link, TalkMarker, TimelineEntry
-from acd_hub.call_stats import COUNTERS, CallSummary, CounterKey, ListedCall, StoredCall, WaitEntry
+from acd_hub.call_stats import CallSummary, CounterKey, ListedCall, StoredCall, WaitEntry
 from acd_hub.freshness import ShardNote
+from acd_hub.kpis import COUNTER_NAMES
 from acd_hub.ports import (
     AddCounters,
     BatchProgress,
@@ -65,6 +72,7 @@ from acd_hub.ports import (
     CorrectCounters,
     Create,
     Delete,
+    ListHotlineDay,
     Put,
     PutVersioned,
     RecordShards,
@@ -134,6 +142,14 @@ def kpi_pk(hotline: object, day: str, shard: int) -> str:
 
 
 KPI_DAY_SK = "DAY"
+
+
+def day_hotlines_pk(day: str) -> str:
+    return f"HOTLINES#{day}"
+
+
+def day_hotline_key(hotline: object, day: str) -> Key:
+    return day_hotlines_pk(day), str(hotline)
 
 
 def kpi_interval_sk(interval: str) -> str:
@@ -350,6 +366,20 @@ class ReportsTable(Table):
                 return self._put(report, None)
             case Delete(report=report):
                 return {"Delete": {"TableName": self.name, "Key": wire_key(self.key_of(report))}}
+            case (
+                AddCounters()
+                | CorrectCounters()
+                | CheckCounters()
+                | CheckShards()
+                | RecordShards()
+                | ListHotlineDay()
+            ):
+                return self._hotline_request(write)
+        raise TypeError(f"not a report write: {write!r}")
+
+    def _hotline_request(self, write: ReportWrite) -> dict[str, Any]:
+        """A transaction item of a hotline day's own reports: its counters, shard counts, listing."""
+        match write:
             case AddCounters(key=key, deltas=deltas, sl_seconds=sl_seconds, updated_at=stamp):
                 fields: dict[str, Any] = (
                     {
@@ -384,6 +414,15 @@ class ReportsTable(Table):
                     {"#kind": "kind", "#kpi": "kpi_shards", "#listing": "listing_shards"},
                     {":kind": "shards", ":kpi": {counts.kpi}, ":listing": {counts.listing}},
                 )
+            case ListHotlineDay(hotline=hotline, day=day):
+                # an update, not a put: idempotent, and never a conflict over what it holds
+                return self._update(
+                    day_hotline_key(hotline, day),
+                    "SET #kind = :kind, #hotline = :hotline, #date = :date",
+                    {"#kind": "kind", "#hotline": "hotline", "#date": "date"},
+                    {":kind": "day_hotline", ":hotline": hotline, ":date": day},
+                )
+        raise TypeError(f"not a hotline day write: {write!r}")
 
     def _condition(
         self,
@@ -477,7 +516,7 @@ class ReportsTable(Table):
         found = {}
         for item in self.query(kpi_pk(hotline, day, shard), consistent=True):
             interval = None if item["sk"] == KPI_DAY_SK else str(item["sk"]).removeprefix("IV#")
-            counters = {name: int(item[name]) for name in COUNTERS if item.get(name)}
+            counters = {name: int(item[name]) for name in COUNTER_NAMES if item.get(name)}
             found[CounterKey(hotline, day, shard, interval)] = counters
         return found
 
@@ -521,7 +560,7 @@ def _counters_hold(read: Mapping[str, int]) -> tuple[str, dict[str, str], dict[s
     names: dict[str, str] = {}
     values: dict[str, Any] = {":zero": 0}
     parts = []
-    for i, name in enumerate(COUNTERS):
+    for i, name in enumerate(COUNTER_NAMES):
         names[f"#c{i}"] = name
         if read.get(name):
             values[f":c{i}"] = read[name]

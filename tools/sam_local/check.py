@@ -6,7 +6,7 @@ This driver then
 
 1. runs ``sam build`` (no container) into ``.aws-sam/sam-local-test/``;
 2. starts a moto server on that address and creates the template's tables and topics on it
-   (:func:`acd_local.stack.provision`: one SQS queue subscribed to each topic, too);
+   (:func:`acd_devkit.moto_resources.provision`: one SQS queue subscribed to each topic, too);
 3. runs ``sam local invoke`` for every file in ``events/ingest/`` (IngestFunction) and
    ``events/fanout/`` (FanoutFunction) with an env.json from :func:`sample_events.env_vars`
    pointing the containers at the moto server, and checks each answer: good samples 200 with
@@ -50,13 +50,12 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
-from acd_devkit import lambda_events, sample_events
-from acd_local import moto_fixes
+from acd_devkit import lambda_events, moto_fixes, sample_events
 
 if TYPE_CHECKING:
     from moto.server import ThreadedMotoServer
 
-    from acd_local.stack import AwsClients, ProvisionedResources
+    from acd_devkit.moto_resources import AwsClients, ProvisionedResources
 
 REPO = Path(__file__).resolve().parents[2]
 TEMPLATE = REPO / "template.yaml"
@@ -657,7 +656,7 @@ def run_steps(
     work_dir: Path,
     jobs: int,
 ) -> None:
-    from acd_local.stack import aws_clients, provision  # noqa: PLC0415
+    from acd_devkit.moto_resources import aws_clients, provision  # noqa: PLC0415
 
     endpoint = f"http://{gateway}:{moto_port}"
     with report.phase("sam build"):
