@@ -194,3 +194,36 @@ def test_a_state_arriving_late_before_a_later_wrap_up_converges(aws: Any) -> Non
     Rebuilder(harness.log, harness.reports, harness.settings).days(["2025-11-20"])
     rebuilt = read_reports(harness)
     assert (live["call"].acw_s, rebuilt["call"].acw_s) == (0, 0)
+
+
+def test_agent_days_read_at_different_moments_are_read_again(memory_dynamodb: Any) -> None:
+    """BatchGetItem is no snapshot (and unprocessed keys are read again later): an agent's day
+    can come back from after another shard's writer put the next day's first state (its last
+    link now ends there) and the next day from before it (absent). Inserting after that last
+    link moves milliseconds out of the next day; the fold must read again, not fail the batch."""
+    harness = Harness(memory_dynamodb)
+    # 22:00 and 23:30 Berlin on 20 November, 00:30 on the 21st: the last link crosses midnight
+    evening, night = (
+        harness.store_event(agent_state(f"2025-11-20 {at}", "online")) for at in ("21:00:00", "23:30:00")
+    )
+    assert harness.run(harness.agents(), [evening, night]) == {"batchItemFailures": []}
+    real = harness.reports.agent_days
+    reads = 0
+
+    def next_day_read_before_its_writer(agent: str, days: Any, *, with_board: bool) -> Any:
+        nonlocal reads
+        reads += 1
+        found, board = real(agent, days, with_board=with_board)
+        if reads == 1:
+            found = {day: None if day == "2025-11-21" else report for day, report in found.items()}
+        return found, board
+
+    harness.reports.agent_days = next_day_read_before_its_writer  # type: ignore[method-assign]
+    late = harness.store_event(agent_state("2025-11-20 21:30:00", "paused", **{"pause-reason": "Kaffee"}))
+    assert harness.run(harness.agents(), [late]) == {"batchItemFailures": []}
+    assert reads == 2, "read again once the reads disagreed"
+    harness.reports.agent_days = real  # type: ignore[method-assign]
+    shown = read_reports(harness)["agent_day"]
+    summary = Rebuilder(harness.log, harness.reports, harness.settings).days(["2025-11-20", "2025-11-21"])
+    assert (summary.items_written, summary.items_deleted) == (0, 0), "the live reports were exact"
+    assert shown.state_seconds == {"online": 1800, "paused": 5400}

@@ -297,7 +297,8 @@ class AgentWindow:
 
 
 class _StaleRead(Exception):
-    """A day's first link moved between two reads: read again."""
+    """Two reads disagree (a day's first link moved between them, or a link ends on a day read
+    as empty): read again."""
 
 
 # One transaction holds at most 100 items (and 4 MB: a fold's items are a timeline entry or a
@@ -567,7 +568,11 @@ class AgentStatsAggregator:
             days[day] = own.with_totals(admitted)
         for moved_day, entries in moves.items():
             target = days.get(moved_day)
-            assert target is not None, f"ms moved to {moved_day}, outside the event's window"
+            if target is None:
+                # a link ends on a day read as empty: the days were read at different moments
+                # (BatchGetItem is no snapshot; unprocessed keys come later), around another
+                # shard's writer of this agent. Read again rather than fail the batch.
+                raise _StaleRead
             totals = target.totals()
             for link, ms in entries:
                 totals.add(link, ms, moved_day)
