@@ -48,6 +48,7 @@ from acd_hub.adapters.reports_table import (
 )
 from acd_hub.agent_stats import AgentDay, BoardEntry, StateInterval, TimelineEntry, seconds
 from acd_hub.call_stats import CallSummary
+from acd_hub.events import parameters_as_sent
 from acd_hub.freshness import consumer_freshness
 from acd_hub.kpis import COUNTER_NAMES
 
@@ -78,6 +79,12 @@ def _check_shards(shards: int) -> int:
     if shards < 1:
         raise ValueError("shards must be at least 1")
     return shards
+
+
+def _shown(items: list[Item]) -> list[Item]:
+    """Events as a reader sees them: every parameter as sent under ``raw`` (stored, ``raw``
+    leaves out what ``data`` already shows as sent)."""
+    return [{**item, "raw": parameters_as_sent(item)} for item in items]
 
 
 def _event_order(item: Item) -> tuple[str, str]:
@@ -113,13 +120,13 @@ class EventQueries:
         """Every event of one call: its own partition plus agentstate events naming the task id."""
         pk = keys.call_pk(task_id.strip())
         items = self._gather([(None, "pk", pk), (keys.BY_CALL, "gsi2pk", pk)])
-        return sorted(_unique(items), key=_event_order)
+        return _shown(sorted(_unique(items), key=_event_order))
 
     def events_by_agent_day(self, agent: str, day: str | date) -> list[Item]:
         """An agent's day: its agentstate partition plus other events that name the agent."""
         pk = keys.agent_day_pk(agent.strip(), day)
         items = self._gather([(None, "pk", pk), (keys.BY_AGENT_DAY, "gsi1pk", pk)])
-        return sorted(_unique(items), key=_event_order)
+        return _shown(sorted(_unique(items), key=_event_order))
 
     def events_by_cmd_day(self, cmd: str, day: str | date) -> list[Item]:
         """Every event of one type and day, from all shards of the ``ByCmdDay`` index."""
@@ -127,7 +134,7 @@ class EventQueries:
         partitions = [
             (keys.BY_CMD_DAY, "gsi3pk", keys.cmd_day_pk(cmd, day, shard)) for shard in range(self._shards)
         ]
-        return sorted(_unique(self._gather(partitions)), key=_event_order)
+        return _shown(sorted(_unique(self._gather(partitions)), key=_event_order))
 
     def latest_arrival(self, day: str | date, cmds: Iterable[str]) -> str | None:
         """When the newest stored event of these cmds on ``day`` was received: the newest by
