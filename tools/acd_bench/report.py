@@ -342,6 +342,11 @@ def dialer_settle_rows(r: Mapping[str, Any]) -> list[Row]:
         else f"{settle:.0f} s after the last callback (sent in {r['send_seconds']:.0f} s), "
         f"reports {'exact' if r['reports_exact'] else '**not exact**'}"
     )
+    if settle is not None and not r["reports_exact"] and "events_stored" in r:
+        measured += (
+            f" (the events table holds {r['events_stored']:,} of the {r['changes']:,} answered; "
+            f"reports {'exact' if r['reports_exact_to_stored_events'] else 'not exact'} to those)"
+        )
     return [
         Row(
             f"9 a dialer agent's {r['changes']:,} shuffled state changes on acd-local: settled",
