@@ -24,6 +24,7 @@ from acd_hub import keys
 from acd_hub.adapters.dynamodb import Key, Table
 from acd_hub.adapters.reports_table import ReportsTable, agent_day_key, timeline_pk
 from acd_hub.agent_stats import AgentDay, StateInterval, TimelineEntry, seconds
+from acd_hub.events import parameters_as_sent
 from acd_hub.freshness import consumer_freshness
 from acd_hub.reports import board, call, freshness_notes, hotline_day
 from acd_hub.reports.board import BoardEntry
@@ -59,6 +60,12 @@ def _check_shards(shards: int) -> int:
     return shards
 
 
+def _shown(items: list[Item]) -> list[Item]:
+    """Events as a reader sees them: every parameter as sent under ``raw`` (stored, ``raw``
+    leaves out what ``data`` already shows as sent)."""
+    return [{**item, "raw": parameters_as_sent(item)} for item in items]
+
+
 def _event_order(item: Item) -> tuple[str, str]:
     return (str(item.get("event_time", "")), str(item.get("sk", "")))
 
@@ -92,13 +99,13 @@ class EventQueries:
         """Every event of one call: its own partition plus agentstate events naming the task id."""
         pk = keys.call_pk(task_id.strip())
         items = self._gather([(None, "pk", pk), (keys.BY_CALL, "gsi2pk", pk)])
-        return sorted(_unique(items), key=_event_order)
+        return _shown(sorted(_unique(items), key=_event_order))
 
     def events_by_agent_day(self, agent: str, day: str | date) -> list[Item]:
         """An agent's day: its agentstate partition plus other events that name the agent."""
         pk = keys.agent_day_pk(agent.strip(), day)
         items = self._gather([(None, "pk", pk), (keys.BY_AGENT_DAY, "gsi1pk", pk)])
-        return sorted(_unique(items), key=_event_order)
+        return _shown(sorted(_unique(items), key=_event_order))
 
     def events_by_cmd_day(self, cmd: str, day: str | date) -> list[Item]:
         """Every event of one type and day, from all shards of the ``ByCmdDay`` index."""
@@ -106,7 +113,7 @@ class EventQueries:
         partitions = [
             (keys.BY_CMD_DAY, "gsi3pk", keys.cmd_day_pk(cmd, day, shard)) for shard in range(self._shards)
         ]
-        return sorted(_unique(self._gather(partitions)), key=_event_order)
+        return _shown(sorted(_unique(self._gather(partitions)), key=_event_order))
 
     def latest_arrival(self, day: str | date, cmds: Iterable[str]) -> str | None:
         """When the newest stored event of these cmds on ``day`` was received: the newest by
@@ -407,8 +414,14 @@ class ReportQueries:
             if i.get("kind") == "interval"
         ]
         entries = [TimelineEntry.from_item(item) for item in sorted(items, key=lambda i: str(i["sk"]))]
+        # each state ends where the next begins; the day's last, where the day's report says
+        ends = [entry.link.start_ms for entry in entries[1:]]
+        last_end = stored.last.next_ms if stored.last else None
+        if entries and (stored.last is None or stored.last.sort_key != entries[-1].link.sort_key):
+            last_end = None  # the day's report and its timeline not yet alike (a write under way)
         timeline = [
-            _interval(entry, entry.link.start_ms, _until(entry.link.next_ms, end_of_day)) for entry in entries
+            _interval(entry, entry.link.start_ms, _until(end, end_of_day))
+            for entry, end in zip(entries, [*ends, last_end], strict=False)
         ]
         # the state the agent was in at midnight, carried in from the day before
         last = AgentDay.from_item(previous).last if previous and previous.get("last") else None

@@ -5,9 +5,9 @@ per stream shard"): the fan-out is one, this function the other. It runs both ag
 each batch, side by side in two threads (``acd_hub.aggregation.aggregate_together``):
 
 * **agent-stats** on the batch's agent states: agent state intervals, milliseconds per state
-  and pause reason, calls handled and the live board. Each agentstate is inserted into its
-  agent's chain with one conditional transaction: constant work per event, whatever the size of
-  the day.
+  and pause reason, calls handled and the live board. An agent's states of the batch are
+  inserted into its chain one after another and written with one conditional transaction
+  (split past DynamoDB's 100 items): constant work per event, whatever the size of the day.
 * **call-stats** on every record (the call cmds, and agent states, which end a call's after-call
   work): one summary per call and hotline KPIs per 15 minutes and per day. Each call a batch
   touches is recomputed from its own events, and the difference of its KPI contribution added

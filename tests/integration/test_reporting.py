@@ -232,7 +232,7 @@ def test_items_are_plain_python(queries: EventQueries) -> None:
     json.dumps(items)  # no Decimal, no set, no Binary
     callevent = next(i for i in items if i["cmd"] == "callevent")
     assert isinstance(callevent["event_time_ms"], int)
-    assert callevent["schema_version"] == 1
+    assert callevent["schema_version"] == 2  # raw: only what data does not show as sent
     assert callevent["data"]["callingnumber"]["suppressed"] is True
     assert callevent["raw"]["callingnumber"] == "02212601xxx"
 

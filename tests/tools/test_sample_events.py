@@ -178,7 +178,7 @@ def test_stream_samples_are_inserts_of_stored_events(relative: str) -> None:
     image = record.dynamodb.new_image
     assert image["kind"] == "event"
     assert image["cmd"] == cmd
-    assert image["schema_version"] == 1
+    assert image["schema_version"] == 2
     assert image["pk"] == f"EVENT#{image['event_key']}"
     assert image["sk"] == "EVENT"
     assert image["gsi3pk"].startswith(f"CMD#{cmd}#{image['day']}#")

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from acd_cli.reporting import ReportQueries
+from acd_hub import aggregation
 from acd_hub.aggregation import Call, aggregate_batch
 from acd_hub.rebuild import Rebuilder
 from tests.support import Harness, agent_state, call_event
@@ -133,7 +134,9 @@ def test_an_aggregator_dying_mid_batch_then_replayed_leaves_reports_unchanged(
     harness = Harness(aws)
     items = [harness.store_event(p) for p in params]
     # The store dies after a few report transactions: the agent's first events applied, the
-    # rest and the call not.
+    # rest and the call not. An agent's events of a batch are one transaction while they fit:
+    # here one does (three agent days around it, and at most two items per event).
+    monkeypatch.setattr(aggregation, "MAX_TRANSACTION_ITEMS", 3 + aggregation.EVENT_ITEMS)
     real_commit = type(harness.reports).commit
     writes = {"left": 3}
 
@@ -229,3 +232,36 @@ def test_a_shuffled_batchs_neighbour_reads_run_side_by_side_and_tell_what_each_w
     on_their_own = harness.calls()
     assert [read_ahead.touched(item) for item in batch] == [on_their_own.touched(item) for item in batch]
     assert any(Call(f"d1a1{hour:02}") in read_ahead.touched(item) for item in batch for hour in range(8, 18))
+
+
+def test_agent_days_read_at_different_moments_are_read_again(memory_dynamodb: Any) -> None:
+    """BatchGetItem is no snapshot (and unprocessed keys are read again later): an agent's day
+    can come back from after another shard's writer put the next day's first state (its last
+    link now ends there) and the next day from before it (absent). Inserting after that last
+    link moves milliseconds out of the next day; the fold must read again, not fail the batch."""
+    harness = Harness(memory_dynamodb)
+    # 22:00 and 23:30 Berlin on 20 November, 00:30 on the 21st: the last link crosses midnight
+    evening, night = (
+        harness.store_event(agent_state(f"2025-11-20 {at}", "online")) for at in ("21:00:00", "23:30:00")
+    )
+    assert harness.run(harness.agents(), [evening, night]) == {"batchItemFailures": []}
+    real = harness.reports.agent_days
+    reads = 0
+
+    def next_day_read_before_its_writer(agent: str, days: Any, *, with_board: bool) -> Any:
+        nonlocal reads
+        reads += 1
+        found, board = real(agent, days, with_board=with_board)
+        if reads == 1:
+            found = {day: None if day == "2025-11-21" else report for day, report in found.items()}
+        return found, board
+
+    harness.reports.agent_days = next_day_read_before_its_writer  # type: ignore[method-assign]
+    late = harness.store_event(agent_state("2025-11-20 21:30:00", "paused", **{"pause-reason": "Kaffee"}))
+    assert harness.run(harness.agents(), [late]) == {"batchItemFailures": []}
+    assert reads == 2, "read again once the reads disagreed"
+    harness.reports.agent_days = real  # type: ignore[method-assign]
+    shown = read_reports(harness)["agent_day"]
+    summary = Rebuilder(harness.log, harness.reports, harness.settings).days(["2025-11-20", "2025-11-21"])
+    assert (summary.items_written, summary.items_deleted) == (0, 0), "the live reports were exact"
+    assert shown.state_seconds == {"online": 1800, "paused": 5400}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 import pytest
 
@@ -153,3 +153,29 @@ def test_retention_writes_ttl(store: MemoryStore) -> None:
     ingest.handle(request(AGENTSTATE))
     (item,) = store.events.values()
     assert item["ttl"] == int(datetime(2025, 12, 20, 9, 0, tzinfo=UTC).timestamp())
+
+
+def test_an_event_keeps_every_parameter_as_sent_each_once() -> None:
+    """``raw`` keeps what ``data`` does not show as sent (a time, an upper-case task id, a name
+    in another case); together they give back every parameter of a simulated day's callbacks."""
+    from acd_hub.events import parameters_as_sent  # noqa: PLC0415
+    from acd_hub.fields import ParseContext  # noqa: PLC0415
+    from acd_hub.items import event_items  # noqa: PLC0415
+    from acd_hub.models import parse_callback  # noqa: PLC0415
+    from acd_sim.day import generate_day  # noqa: PLC0415
+    from acd_sim.model import SimConfig  # noqa: PLC0415
+
+    settings = HubSettings()
+    context = ParseContext(settings.acd_zone)
+    for sim_event in generate_day(SimConfig(date(2025, 11, 20), seed=7, agents=4, calls=25, outbound=5)):
+        params = sim_event.params
+        item = event_items(parse_callback(params, context), params, settings, datetime.now(UTC)).event
+        assert parameters_as_sent(item) == params
+        assert len(item["raw"]) < len(params), "a value data shows as sent is not stored twice"
+
+
+def test_an_event_stored_whole_before_reads_as_it_was() -> None:
+    from acd_hub.events import parameters_as_sent  # noqa: PLC0415
+
+    old = {"schema_version": 1, "data": {"state": "online"}, "raw": {"state": "online", "cmd": "agentstate"}}
+    assert parameters_as_sent(old) == {"state": "online", "cmd": "agentstate"}

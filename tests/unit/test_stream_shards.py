@@ -43,7 +43,7 @@ from acd_hub.errors import StoreUnavailable
 from acd_hub.freshness import consumer_freshness
 from acd_hub.rebuild import Rebuilder, days_between
 from acd_hub.reports import freshness_notes
-from tests.support import DAYS, Harness, every_report, random_day, stream_functions
+from tests.support import DAYS, REPORT_ZONE, Harness, agent_state, every_report, random_day, stream_functions
 
 pytestmark = pytest.mark.aws_faults
 
@@ -73,10 +73,16 @@ def store_all(harness: Harness, sent: list[dict[str, str]], rng: random.Random) 
 
 
 def live_reports(
-    seed: int, shards: int, day: date, faults: Faults, *, scheduled: bool = True
+    seed: int,
+    shards: int,
+    day: date,
+    faults: Faults,
+    *,
+    scheduled: bool = True,
+    sent: list[dict[str, str]] | None = None,
 ) -> tuple[dict[str, Any], StreamRun, list[dict[str, str]]]:
     rng = random.Random(seed)
-    sent = random_day(rng, day)
+    sent = random_day(rng, day) if sent is None else sent
     db = MemoryDynamoDB(TABLES, shards=shards, faults=faults)
     harness = Harness(db)
     with stream_functions(db) as functions:
@@ -212,6 +218,41 @@ def test_live_reports_on_several_shards_equal_a_rebuild(
         assert shown[name] == expected[name], f"{name} (seed {seed}, {shards} shards, faults {fault_level})"
     assert_each_event_counted_once(shown, sent, day)
     assert all(c.invocations for c in run.consumers.values())
+
+
+def dialer_across_midnight(day: date, count: int, seed: int) -> list[dict[str, str]]:
+    """A dialer agent's states every 10 s from 20 minutes before local midnight (talking on its
+    own calls, a pause now and then), shuffled: the agent's two days are two partitions of the
+    events table, so two shards may write its chain at once."""
+    begin = datetime.combine(day, datetime.min.time(), tzinfo=REPORT_ZONE) - timedelta(minutes=20)
+    cycle = ("online", "outconnect", "outworking")
+    sent = []
+    for number in range(count):
+        state = "paused" if number % 17 == 16 else cycle[number % 3]
+        extra = {"taskid": f"d1a1{number // 3:06x}"} if state in ("outconnect", "outworking") else {}
+        if state == "paused":
+            extra["pause-reason"] = "Kaffee"
+        at = int((begin + timedelta(seconds=10 * number)).timestamp() * 1000)
+        sent.append(agent_state(at, state, mode="1", **extra))
+    random.Random(seed).shuffle(sent)
+    return sent
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("seed", "shards"), [(15, 2), (16, 4)])
+def test_a_dialer_agents_shuffled_night_on_several_shards_equals_a_rebuild(seed: int, shards: int) -> None:
+    """Issue 15's dialer day, shortened, across midnight, with a bad day's faults: the agent's
+    events of one batch in one transaction, beside the other day's shard writing the same
+    chain; once drained, its reports equal a rebuild and each state is one interval."""
+    day = DAYS[0]
+    sent = dialer_across_midnight(day, 240, seed)
+    shown, _run, sent = live_reports(seed, shards, day, some_faults(seed, 2), sent=sent)
+    expected = rebuilt_reports(sent, day)
+    for name in expected:
+        assert shown[name] == expected[name], f"{name} (seed {seed}, {shards} shards)"
+    assert_each_event_counted_once(shown, sent, day)
+    nights = [shown[f"agent 100001 {each}"] for each in ("2026-11-19", "2026-11-20")]
+    assert sum(sum(night.state_seconds.values()) for night in nights) == 10 * 239, "all but the last closed"
 
 
 def test_a_seeded_interleaving_is_reproducible() -> None:

@@ -4,14 +4,17 @@ call listing written only when a listed field changes, the board outside the tra
 
 from __future__ import annotations
 
+import random
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from acd_cli.reporting import ReportQueries
 from acd_hub.freshness import FreshnessNotes
 from acd_hub.ports import BatchProgress, CheckAgentDay, Put
+from acd_hub.rebuild import Rebuilder, days_between
 from acd_hub.reports.board import BoardEntry
 from acd_hub.reports.call import ListedCall
-from tests.support import Harness, agent_state, call_event
+from tests.support import Harness, agent_state, call_event, every_report
 
 
 def checked_days(memory_dynamodb: Any, second: dict[str, str]) -> list[str]:
@@ -36,6 +39,27 @@ def test_an_event_before_the_days_first_still_checks_the_day_before(memory_dynam
     """The day before told where the predecessor is (nobody): its absence is a condition."""
     earlier = agent_state("2025-11-20 08:00:00", "online")
     assert checked_days(memory_dynamodb, earlier) == ["2025-11-19"]
+
+
+def test_a_state_writes_its_own_timeline_entry_not_its_predecessors_again(memory_dynamodb: Any) -> None:
+    """A timeline entry keeps where its state starts; where it ends is the next entry's start
+    (read so), so an insertion does not update the entry before it (a transactional write, 2
+    units). Inside the day too: the entries around it are read, not written."""
+    harness = Harness(memory_dynamodb)
+    first, last = (agent_state(f"2025-11-20 {at}", "online") for at in ("09:00:00", "09:10:00"))
+    assert harness.run(harness.agents(), [harness.store_event(p) for p in (first, last)]) == {
+        "batchItemFailures": []
+    }
+    appended = agent_state("2025-11-20 09:20:00", "paused", **{"pause-reason": "Kaffee"})
+    inside = agent_state("2025-11-20 09:05:00", "offline")
+    for params in (appended, inside):
+        (writes,) = agent_commits(harness, [[harness.store_event(params)]])
+        assert [type(w).__name__ for w in writes] == ["Create", "PutVersioned"], params["eventtime"]
+    queries = ReportQueries(harness.log.client, harness.settings.reports_table, 8)
+    timeline = queries.agent_timeline("100001", "2025-11-20")
+    assert [(i.state, i.duration_ms) for i in timeline] == [
+        ("online", 300_000), ("offline", 300_000), ("online", 600_000), ("paused", None),
+    ]  # fmt: skip
 
 
 def progress(*, behind_ms: int = 100, failed: bool = False, shard: str = "s1") -> BatchProgress:
@@ -107,3 +131,71 @@ def test_the_board_is_one_plain_conditional_put_outside_the_agents_transaction(m
     assert harness.run(harness.agents(), [earlier]) == {"batchItemFailures": []}
     (entry,) = ReportQueries(memory_dynamodb, harness.settings.reports_table, 8).board()
     assert (entry.state, entry.pause_reason) == ("paused", "Kaffee")
+
+
+def dialer_states(count: int, seed: int) -> list[dict[str, str]]:
+    """A dialer agent's states every 10 s (talking on its own calls, a pause now and then),
+    shuffled as the ACD's retries and parallel connections deliver them."""
+    begin = datetime(2025, 11, 20, 7, tzinfo=UTC)
+    cycle = ("online", "outconnect", "outworking")
+    sent = []
+    for number in range(count):
+        state = "paused" if number % 17 == 16 else cycle[number % 3]
+        extra = {"taskid": f"d1a1{number // 3:06x}"} if state != "online" and state != "paused" else {}
+        if state == "paused":
+            extra["pause-reason"] = "Kaffee"
+        at = (begin + timedelta(seconds=10 * number)).strftime("%Y-%m-%d %H:%M:%S")
+        sent.append(agent_state(at, state, **extra))
+    random.Random(seed).shuffle(sent)
+    return sent
+
+
+def agent_commits(harness: Harness, batches: list[list[dict[str, Any]]]) -> list[list[Any]]:
+    """The agent aggregator's transactions over these stream batches."""
+    commits: list[list[Any]] = []
+    real = harness.reports.commit
+
+    def recorded(writes: Any) -> None:
+        commits.append(list(writes))
+        real(writes)
+
+    harness.reports.commit = recorded  # type: ignore[method-assign]
+    for batch in batches:
+        assert harness.run(harness.agents(), batch) == {"batchItemFailures": []}
+    harness.reports.commit = real  # type: ignore[method-assign]
+    return commits
+
+
+def assert_equal_to_a_rebuild(harness: Harness, sent: list[dict[str, str]]) -> None:
+    day = date(2025, 11, 20)
+    shown = every_report(harness, sent, day)
+    days = days_between((day - timedelta(days=2)).isoformat(), (day + timedelta(days=2)).isoformat())
+    summary = Rebuilder(harness.log, harness.reports, harness.settings).days(days)
+    assert (summary.items_written, summary.items_deleted) == (0, 0), "the timeline was already right"
+    assert every_report(harness, sent, day) == shown, "the live reports equal the rebuild's"
+
+
+def test_an_agents_events_of_one_batch_are_one_transaction(memory_dynamodb: Any) -> None:
+    """The dialer's case (issue 15): an agent's shuffled states of one batch, inserted one after
+    another into its chain, written as one transaction (each item once), not one per state."""
+    harness = Harness(memory_dynamodb)
+    sent = dialer_states(90, seed=15)
+    items = [harness.store_event(p) for p in sent]
+    commits = agent_commits(harness, [items[:30], items[30:60], items[60:]])
+    assert len(commits) == 3, "one transaction per agent and batch"
+    for writes in commits:
+        places = [repr(w) for w in writes]
+        assert len(places) == len(set(places))
+    assert_equal_to_a_rebuild(harness, sent)
+
+
+def test_an_agents_batch_over_a_transactions_100_items_is_split(memory_dynamodb: Any) -> None:
+    """DynamoDB takes at most 100 items in one transaction: a batch of 100 states of one agent
+    (a timeline entry each, relinked neighbours, talk markers, agent days) takes several."""
+    harness = Harness(memory_dynamodb)
+    sent = dialer_states(200, seed=16)
+    items = [harness.store_event(p) for p in sent]
+    commits = agent_commits(harness, [items[:100], items[100:]])
+    assert len(commits) > 2
+    assert max(len(writes) for writes in commits) <= 100
+    assert_equal_to_a_rebuild(harness, sent)

@@ -222,7 +222,12 @@ def link_sort_key(time_ms: int, event_key: str) -> str:
 
 @dataclass(frozen=True)
 class TimelineEntry:
-    """One applied state of an agent (an ``interval`` item): its link, and what it was about."""
+    """One applied state of an agent (an ``interval`` item): its link, and what it was about.
+
+    The item keeps where the state starts, not where it ends: that is the next entry's start
+    (the day's last ends where the agent day's ``last`` link says), so inserting a state
+    writes its own entry only, never its predecessor's again. ``link.next_ms`` is None once
+    stored (entries stored before kept an end: it is not read)."""
 
     agent: str
     link: Link
@@ -235,20 +240,22 @@ class TimelineEntry:
         return cls(str(event.agent), link, event.key, event.task_id, event.data.get("hotlineid"))
 
     def to_item(self) -> dict[str, Any]:
+        link = self.link.to_item()
+        del link["next_ms"]
         return {
             "kind": "interval",
             "agent": self.agent,
             "event_key": self.event_key,
             "task_id": self.task_id,
             "hotline": self.hotline,
-            **self.link.to_item(),
+            **link,
         }
 
     @classmethod
     def from_item(cls, item: Mapping[str, Any]) -> TimelineEntry:
         return cls(
             agent=str(item["agent"]),
-            link=Link.from_item(item),
+            link=replace(Link.from_item(item), next_ms=None),
             event_key=str(item["event_key"]),
             task_id=item.get("task_id"),
             hotline=item.get("hotline"),

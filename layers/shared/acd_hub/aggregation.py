@@ -7,11 +7,14 @@ refreshes its KPIs once). Each change is one function that reads, computes and w
 order: :meth:`AgentStatsAggregator.apply` and :meth:`CallStatsAggregator.refresh_call`.
 
 * **AgentStats** inserts each ``agentstate`` event into the agent's chain of applied states.
-  The event splits exactly one link (predecessor -> successor): the predecessor is found in the
-  day reports' first/last links, or by one ``Query`` when the event lands inside the day. The
+  The event splits exactly one link (predecessor -> successor): they are found in the day
+  reports' first/last links, or by a ``Query`` each when the event lands inside the day (a
+  timeline entry stores where its state starts; it ends where the next one starts). The
   milliseconds that move between states are written with the new timeline entry, under version
-  conditions on the (at most three) agent days it read. A duplicate fails the timeline entry's
-  "must not exist" and changes nothing.
+  conditions on the agent days it read. An agent's events of one batch are inserted one after
+  another onto what was read and written as one transaction (:class:`_Fold`), split where it
+  would pass DynamoDB's 100 items. A duplicate fails its timeline entry's "must not exist": it
+  is dropped and the others are planned again.
 * **CallStats** recomputes a touched call from its own events (a call has a handful) and adds the
   difference between its new and stored KPI contribution to the interval and day counters, in
   the same transaction that stores the summary under a version condition ("retract and add").
@@ -56,7 +59,6 @@ from acd_hub.ports import (
     Put,
     PutVersioned,
     RecordShards,
-    Relink,
     ReportsStore,
     ReportWrite,
     Throttled,
@@ -300,22 +302,86 @@ class AgentWindow:
 
 
 class _StaleRead(Exception):
-    """A day's first link moved between two reads: read again."""
+    """Two reads disagree (a day's first link moved between them, or a link ends on a day read
+    as empty): read again."""
+
+
+# One transaction holds at most 100 items (and 4 MB: a fold's items are a timeline entry or a
+# talk marker of well under 1 KB each and at most a few agent days, each bounded to a few KB by
+# PAUSE_REASONS_KEPT, so 100 of them stay far below it).
+MAX_TRANSACTION_ITEMS = 100
+EVENT_ITEMS = 2  # what one event adds at most: its timeline entry and a talk marker
 
 
 @dataclass
-class _AgentChange:
-    """One event's insertion, computed from what was read: the writes, and the reports as they
-    will be once those commit."""
+class _Fold:
+    """An agent's events of one batch, applied one after another onto what was read and written
+    as one transaction: the same insertions, in the same order, as one transaction per event
+    would make, but each item written once (a day changed by every event is put once, under the
+    version read).
 
-    writes: list[ReportWrite]
+    ``read``: the agent days as read (their versions are the conditions); ``days``: as they
+    will be once the fold commits. ``links``: the timeline links it creates, by (day, sort key),
+    and ``created`` their events; ``told``: the days whose reports told where a predecessor or
+    successor is (checked if the fold does not change them); ``taken``: the events it handled,
+    applied by it or found applied before."""
+
+    agent: str
+    read: dict[str, AgentDay | None]
     days: dict[str, AgentDay | None]
     board: BoardEntry | None
-    talk: TalkMarker | None = None
-    talk_index: int | None = None
+    links: dict[tuple[str, str], Link] = field(default_factory=dict)
+    created: dict[tuple[str, str], AgentEvent] = field(default_factory=dict)
+    talks: list[TalkMarker] = field(default_factory=list)
+    told: set[str] = field(default_factory=set)
+    taken: list[AgentEvent] = field(default_factory=list)
 
+    def has_room(self, days: Collection[str]) -> bool:
+        """Whether one more event, reading ``days``, surely fits in the transaction."""
+        items = len(self.links) + len(self.talks) + len(set(self.days) | set(days))
+        return items + EVENT_ITEMS <= MAX_TRANSACTION_ITEMS
 
-NEW_STATE = 0  # the index of the new timeline entry in an agent change's writes
+    def around(
+        self, day: str, sort_key: str, stored: tuple[Link | None, Link | None]
+    ) -> tuple[Link | None, Link | None]:
+        """The links just before and just after ``sort_key`` on ``day`` once the fold commits:
+        the stored ones (``stored``) or the fold's own in between."""
+        before, after = stored
+        for (link_day, key), link in self.links.items():
+            if link_day != day:
+                continue
+            if key < sort_key and (before is None or key > before.sort_key):
+                before = link
+            if key > sort_key and (after is None or key < after.sort_key):
+                after = link
+        return before, after
+
+    def writes(self, stamp: str) -> tuple[list[ReportWrite], dict[int, AgentEvent], dict[int, TalkMarker]]:
+        """The transaction, and which of its writes create which event's entry and talk marker
+        (a failed "must not exist" there: applied, or counted, before)."""
+        writes: list[ReportWrite] = []
+        entries: dict[int, AgentEvent] = {}
+        talks: dict[int, TalkMarker] = {}
+        for place, link in self.links.items():
+            report = self.created[place]
+            event = report.event
+            entries[len(writes)] = report
+            writes.append(
+                Create(TimelineEntry(self.agent, link, event.key, event.task_id, event.data.get("hotlineid")))
+            )
+        for talk in self.talks:
+            talks[len(writes)] = talk
+            writes.append(Create(talk))
+        for day, changed in self.days.items():
+            was = self.read[day]
+            read_version = None if was is None else was.version
+            if changed is None or changed == was:
+                if day in self.told:
+                    writes.append(CheckAgentDay(self.agent, day, read_version))
+                continue
+            written = self.days[day] = changed.written(stamp)
+            writes.append(PutVersioned(written, read_version))
+        return writes, entries, talks
 
 
 class _Aggregating:
@@ -357,41 +423,41 @@ class AgentStatsAggregator(_Aggregating):
         events = sorted(
             (r for r in reports if isinstance(r, AgentEvent)), key=lambda r: (r.agent, r.event.order)
         )
-        for report in events:
-            try:
-                self.apply(report, window, patience)
-            except Exception as exc:  # one event's failure must not stop the batch
-                failed[report] = exc
+        for _agent, group in itertools.groupby(events, key=lambda r: r.agent):
+            pending = list(group)
+            while pending:
+                try:
+                    done = self.apply_all(pending, window, patience)
+                except Exception as exc:  # one agent's failure must not stop the batch
+                    failed.update(dict.fromkeys(pending, exc))
+                    break
+                pending = pending[len(done) :]
         return failed
 
-    def apply(
-        self, report: AgentEvent, window: AgentWindow, patience: backoff.Patience | None = None
-    ) -> bool:
-        """Insert one event into its agent's chain; False if it was applied before."""
-        agent, day = report.agent, report.day
-        sort_key = agent_stats.link_sort_key(report.event.time_ms, report.event.key)
+    def apply_all(
+        self, reports: Sequence[AgentEvent], window: AgentWindow, patience: backoff.Patience | None = None
+    ) -> list[AgentEvent]:
+        """Insert an agent's events (in the order of events) into its chain, as many of the first
+        as one transaction holds (at least one); returns those it handled: applied now, or found
+        applied before."""
+        agent = reports[0].agent
         patience = patience or backoff.Patience()
         attempt = throttled = 0
+        applied_before: set[AgentEvent] = set()
         last: Cancelled | None = None
         while attempt < MAX_ATTEMPTS:
             attempt += 1
             try:
-                # read: the day reports around the event and the board entry (kept for the batch)
-                read, board = window.load(agent, [shift(day, -1), day, shift(day, 1)])
+                # read and compute: the events inserted one after another onto what was read
                 try:
-                    neighbours = self._neighbours(report, sort_key, read)
+                    fold = self._fold(reports, applied_before, window)
                 except _StaleRead:
                     window.forget(agent)
                     continue
-                if neighbours is None:
-                    self._board_after(report, window, patience)
-                    return False
-                # compute
-                change = self._plan(
-                    report, sort_key, neighbours, read=read, board=board, talked=window.talked
-                )
+                writes, entries, talks = fold.writes(stamp(self.clock))
                 # write, under conditions on what was read
-                self._reports.commit(change.writes)
+                if entries:
+                    self._reports.commit(writes)
             except Throttled as exc:
                 window.forget(agent)
                 _throttled(patience, throttled, exc)
@@ -400,21 +466,49 @@ class AgentStatsAggregator(_Aggregating):
                 continue
             except Cancelled as cancelled:
                 last = cancelled
-                if cancelled.failed(NEW_STATE):
-                    self._board_after(report, window, patience)
-                    return False  # stored by an earlier delivery: a duplicate
-                talk = change.talk
-                if talk is not None and change.talk_index is not None and cancelled.failed(change.talk_index):
-                    window.talked.add(talk)  # counted by an earlier delivery
+                found = {report for index, report in entries.items() if cancelled.failed(index)}
+                # counted by an earlier delivery
+                window.talked.update(talk for index, talk in talks.items() if cancelled.failed(index))
                 window.forget(agent)
+                if found - applied_before:
+                    applied_before |= found  # stored by an earlier delivery: duplicates
+                    attempt -= 1  # fewer events each time: this ends
+                    continue
                 backoff.after_conflict(attempt)
                 continue
-            window.remember(agent, change.days, change.board)
-            if change.talk is not None:
-                window.talked.add(change.talk)
-            self._board_after(report, window, patience)
-            return True
+            if entries:
+                window.remember(agent, fold.days, fold.board)
+                window.talked.update(fold.talks)
+            self._board_after(max(fold.taken, key=lambda r: r.event.order), window, patience)
+            return fold.taken
         raise Conflict(f"agent {agent}: gave up after {MAX_ATTEMPTS} conflicting attempts ({last})")
+
+    def _fold(
+        self, reports: Sequence[AgentEvent], applied_before: set[AgentEvent], window: AgentWindow
+    ) -> _Fold:
+        """The first of ``reports`` that fit in one transaction, inserted one after another."""
+        agent = reports[0].agent
+        fold: _Fold | None = None
+        for report in reports:
+            around = [shift(report.day, -1), report.day, shift(report.day, 1)]
+            if fold is not None and not fold.has_room(around):
+                break
+            # read: the day reports around the event and the board entry (kept for the batch)
+            read, board = window.load(agent, around)
+            if fold is None:
+                fold = _Fold(agent, dict(read), dict(read), board)
+            for day in around:
+                if day not in fold.days:
+                    fold.read[day] = fold.days[day] = read[day]
+            fold.taken.append(report)
+            if report in applied_before:
+                continue
+            sort_key = agent_stats.link_sort_key(report.event.time_ms, report.event.key)
+            neighbours = self._neighbours(report, sort_key, fold)
+            if neighbours is not None:
+                self._insert(report, sort_key, neighbours, fold, window.talked)
+        assert fold is not None
+        return fold
 
     def _board_after(self, report: AgentEvent, window: AgentWindow, patience: backoff.Patience) -> None:
         throttled = 0
@@ -428,10 +522,11 @@ class AgentStatsAggregator(_Aggregating):
             return
 
     def _neighbours(
-        self, report: AgentEvent, sort_key: str, read: dict[str, AgentDay | None]
+        self, report: AgentEvent, sort_key: str, fold: _Fold
     ) -> tuple[Link | None, int | None, set[str]] | None:
         """The applied predecessor, the successor's time, and the days whose reports told them
         (an absent report tells something too: nobody there); None if the event is applied."""
+        read = fold.days
         earlier_day, later_day = shift(report.day, -1), shift(report.day, 1)
         earlier, today, later = read[earlier_day], read[report.day], read[later_day]
         after_ms = later.first.start_ms if later and later.first else None
@@ -448,21 +543,23 @@ class AgentStatsAggregator(_Aggregating):
             return last, after_ms, set()
         if sort_key < first.sort_key:
             return (earlier.last if earlier else None), first.start_ms, {earlier_day}
-        before = self._reports.link_before(report.agent, report.day, sort_key)
-        if before is None:  # the day's first entry moved under us
+        # inside the day: the entries around it (an entry's end is the next one's start)
+        stored = self._reports.links_around(report.agent, report.day, sort_key)
+        before, after = fold.around(report.day, sort_key, stored)
+        if before is None or after is None:  # the day's first or last entry moved under us
             raise _StaleRead
-        return before, before.next_ms, set()
+        return replace(before, next_ms=after.start_ms), after.start_ms, set()
 
-    def _plan(
+    def _insert(
         self,
         report: AgentEvent,
         sort_key: str,
         neighbours: tuple[Link | None, int | None, set[str]],
-        *,
-        read: dict[str, AgentDay | None],
-        board: BoardEntry | None,
+        fold: _Fold,
         talked: set[TalkMarker],
-    ) -> _AgentChange:
+    ) -> None:
+        """Insert one event into the fold: the milliseconds that move between states, the new
+        link and the relinked predecessor, the day's first and last links, calls handled."""
         event, agent, day = report.event, report.agent, report.day
         zone = self._settings.report_zone
         before, after_ms, told = neighbours
@@ -475,7 +572,7 @@ class AgentStatsAggregator(_Aggregating):
         )
         moves, placed, relinked = agent_stats.insert_event(new, before, after_ms, zone)
 
-        days = dict(read)
+        days = fold.days
         own = days[day] = days[day] or AgentDay.empty(agent, day, zone)
         if new.pause_reason is not None:  # the day's reasons grow by this one before any ms move
             admitted = own.totals()
@@ -483,7 +580,11 @@ class AgentStatsAggregator(_Aggregating):
             days[day] = own.with_totals(admitted)
         for moved_day, entries in moves.items():
             target = days.get(moved_day)
-            assert target is not None, f"ms moved to {moved_day}, outside the event's window"
+            if target is None:
+                # a link ends on a day read as empty: the days were read at different moments
+                # (BatchGetItem is no snapshot; unprocessed keys come later), around another
+                # shard's writer of this agent. Read again rather than fail the batch.
+                raise _StaleRead
             totals = target.totals()
             for link, ms in entries:
                 totals.add(link, ms, moved_day)
@@ -505,39 +606,22 @@ class AgentStatsAggregator(_Aggregating):
                 first=relinked if owner.first and owner.first.sort_key == relinked.sort_key else owner.first,
                 last=relinked if owner.last and owner.last.sort_key == relinked.sort_key else owner.last,
             )
-
-        writes: list[ReportWrite] = [
-            Create(TimelineEntry(agent, placed, event.key, event.task_id, event.data.get("hotlineid")))
-        ]
-        if relinked is not None:
-            writes.append(Relink(agent, relinked))
-        talk, talk_index = None, None
+        fold.links[(day, sort_key)] = placed
+        fold.created[(day, sort_key)] = report
         if event.state in vocabulary.TALK_STATES:
             talk = TalkMarker(agent, day, event.task_id) if event.task_id else None
-            if talk is None or talk not in talked:
+            if talk is None or (talk not in talked and talk not in fold.talks):
                 counted = days[day]
                 assert counted is not None
                 days[day] = replace(counted, calls_handled=counted.calls_handled + 1)
                 if talk is not None:
-                    talk_index = len(writes)
-                    writes.append(Create(talk))
-        written_at = stamp(self.clock)
+                    fold.talks.append(talk)
         # A neighbour day this insertion read but does not change is checked only if it told
         # where the predecessor or the successor is (its absence included). One it only looked
         # at, as both neighbours of an event appended after today's last, needs no
         # ConditionCheck (billed as a transactional write): a change there that would matter
         # here goes through today, whose version is a condition already.
-        told = told | {day}
-        for each_day, changed in days.items():
-            was = read[each_day]
-            read_version = None if was is None else was.version
-            if changed is None or changed == was:
-                if each_day in told:
-                    writes.append(CheckAgentDay(agent, each_day, read_version))
-                continue
-            written = days[each_day] = changed.written(written_at)
-            writes.append(PutVersioned(written, read_version))
-        return _AgentChange(writes, days, board, talk, talk_index)
+        fold.told |= told | {day}
 
     def _show_on_board(self, event: StoredEvent, agent: str, window: AgentWindow) -> None:
         """The board shows the agent's newest event: put the entry only if this one is newer

@@ -31,6 +31,41 @@ def plain(value: Any) -> Any:
     return value
 
 
+def _shown_as(value: Any) -> str | None:
+    """The text a parameter was sent as, if ``data``'s value tells it unchanged: a string, an
+    integer (``mode=0``), a phone number's ``raw``; None when it cannot (a flag, a time)."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    if isinstance(value, dict) and isinstance(value.get("raw"), str):
+        return value["raw"]
+    return None
+
+
+def shown_in(data: dict[str, Any]) -> dict[str, str]:
+    """Each name ``data`` holds (unknown parameters under ``extra``) with the text it shows."""
+    names = {
+        **{k: v for k, v in data.items() if k not in ("extra", "time_flags")},
+        **(data.get("extra") or {}),
+    }
+    return {name: text for name, value in names.items() if (text := _shown_as(value)) is not None}
+
+
+def as_sent(data: dict[str, Any], apart: dict[str, str]) -> dict[str, str]:
+    """The parameters as sent: those ``data`` shows, and ``apart`` (by name, any case) over them."""
+    kept = {name.lower() for name in apart}
+    return {**{n: t for n, t in shown_in(data).items() if n.lower() not in kept}, **apart}
+
+
+def parameters_as_sent(item: dict[str, Any]) -> dict[str, str]:
+    """Every parameter of a stored event as the ACD sent it (the token left out)."""
+    raw = dict(item.get("raw") or {})
+    if int(item.get("schema_version") or 1) < 2:  # stored whole before
+        return raw
+    return as_sent(plain(item.get("data") or {}), raw)
+
+
 @dataclass(frozen=True)
 class StoredEvent:
     cmd: str

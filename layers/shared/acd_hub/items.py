@@ -2,8 +2,9 @@
 
 An event item carries its keys (see :mod:`acd_hub.keys`), a few flat attributes that streams
 filter and readers sort on (``kind``, ``cmd``, ``event_time``, ``day``, ``agent``,
-``task_id``), the normalized event under ``data`` and the parameters as sent under ``raw``
-(the token left out: :mod:`acd_hub.params` never merges it). A quarantined request is
+``task_id``), the normalized event under ``data`` and, under ``raw``, the parameters as sent
+that ``data`` does not already show as sent (the token left out: :mod:`acd_hub.params` never
+merges it); :func:`acd_hub.events.parameters_as_sent` gives them all back. A quarantined request is
 :mod:`acd_hub.quarantine`'s.
 """
 
@@ -16,13 +17,16 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from acd_hub import keys
+from acd_hub.events import as_sent, shown_in
 from acd_hub.models import AgentState, CallbackModel, CallEvent, ScheduleCallEvent
 from acd_hub.settings import HubSettings
 
 if TYPE_CHECKING:
     from acd_hub.unknown_parameters import UnknownParameter
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 1  # a key claim's (and a quarantined request's)
+# an event item's: 2 since ``raw`` holds only what ``data`` does not show as sent
+EVENT_SCHEMA_VERSION = 2
 # json.dumps(value, sort_keys=True), its encoder made once instead of per field
 _DIGEST_JSON = json.JSONEncoder(sort_keys=True).encode
 
@@ -94,8 +98,8 @@ def event_items(
         "day": day,
         "received_at": keys.iso_utc(received_at),
         "data": data,
-        "raw": {name: value for name, value in params.items() if name != "token"},
-        "schema_version": SCHEMA_VERSION,
+        "raw": sent_apart(data, {name: value for name, value in params.items() if name != "token"}),
+        "schema_version": EVENT_SCHEMA_VERSION,
         "gsi3pk": keys.cmd_day_pk(event.cmd, day, keys.shard_of(key, settings.cmd_day_shards)),
         "gsi3sk": sort_key,
     }
@@ -145,6 +149,16 @@ def event_item(
 ) -> dict[str, Any]:
     """The event's item alone (see :func:`event_items`)."""
     return event_items(event, params, settings, received_at).event
+
+
+def sent_apart(data: dict[str, Any], sent: dict[str, str]) -> dict[str, str]:
+    """The parameters ``data`` does not show as sent. An item's size sets its bill: an agent
+    state with a call kept every value twice, normalized and as sent, which took it (and each of
+    its index copies, the item plus 100 bytes) over 1 KB, 2 write units instead of 1 each. Kept
+    whole whenever the rest would not give back exactly what was sent."""
+    shown = shown_in(data)
+    apart = {name: value for name, value in sent.items() if shown.get(name) != value}
+    return apart if as_sent(data, apart) == sent else sent
 
 
 def event_payload(event: CallbackModel) -> dict[str, Any]:

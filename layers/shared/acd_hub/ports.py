@@ -88,14 +88,6 @@ class Create:
 
 
 @dataclass(frozen=True)
-class Relink:
-    """An applied state now lasts until ``link.next_ms`` (a new state was inserted after it)."""
-
-    agent: str
-    link: Link
-
-
-@dataclass(frozen=True)
 class PutVersioned:
     """Replace a report only if its stored version is still ``read_version`` (None: absent; 0:
     stored before reports carried a version). The report carries its new version."""
@@ -188,7 +180,6 @@ class CheckShards:
 
 ReportWrite = (
     Create
-    | Relink
     | PutVersioned
     | CheckAgentDay
     | Put
@@ -252,8 +243,9 @@ class ReportsStore(Protocol):
         """Some of an agent's days (and its board entry) in one strongly consistent read."""
         ...
 
-    def link_before(self, agent: str, day: str, sort_key: str) -> Link | None:
-        """The agent's applied state just before ``sort_key`` on ``day``."""
+    def links_around(self, agent: str, day: str, sort_key: str) -> tuple[Link | None, Link | None]:
+        """The agent's applied states just before and just after ``sort_key`` on ``day`` (where
+        each starts: its end is not stored, ``next_ms`` is None)."""
         ...
 
     def calls(self, task_ids: Sequence[str]) -> dict[str, StoredCall]:

@@ -211,15 +211,17 @@ class Rebuilder:
         ordered = sorted({e.key: e for e in events}.values(), key=lambda e: e.order)
         intervals = agent_stats.day_intervals(ordered, before, after, date.fromisoformat(day), zone)
         timeline = []
+        ends = []
         for index, event in enumerate(ordered):
             following = ordered[index + 1] if index + 1 < len(ordered) else after
+            ends.append(None if following is None else following.time_ms)
+            # an entry keeps where its state starts (where it ends is the next one's start)
             link = Link(
                 day,
                 agent_stats.link_sort_key(event.time_ms, event.key),
                 event.time_ms,
                 event.state or "unknown",
                 agent_stats.pause_reason_of(event.state, event.data),
-                None if following is None else following.time_ms,
             )
             timeline.append(TimelineEntry(agent, link, event.key, event.task_id, event.data.get("hotlineid")))
         talked = {e.task_id for e in ordered if e.state in vocabulary.TALK_STATES and e.task_id}
@@ -237,8 +239,8 @@ class Rebuilder:
             AgentDay.empty(agent, day, zone).with_totals(totals),
             calls_handled=len(talked) + untracked,
             events=len(ordered),
-            first=timeline[0].link,
-            last=timeline[-1].link,
+            first=replace(timeline[0].link, next_ms=ends[0]),
+            last=replace(timeline[-1].link, next_ms=ends[-1]),
             complete_to_ms=ordered[-1].time_ms,
         )
         return timeline, markers, truth

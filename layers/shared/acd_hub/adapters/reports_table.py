@@ -77,7 +77,6 @@ from acd_hub.ports import (
     PutVersioned,
     RecordShards,
     Refused,
-    Relink,
     ReportWrite,
     Throttled,
 )
@@ -184,13 +183,23 @@ class ReportsTable(Table):
         entry = found.get(board)
         return days_read, None if entry is None else report_of(BoardEntry, entry)
 
-    def link_before(self, agent: str, day: str, sort_key: str) -> Link | None:
-        # nothing in a timeline partition sorts before "IV#" (the TALK# markers sort after)
-        for item in self.query(
-            timeline_pk(agent, day), consistent=True, forward=False, limit=1, sk_before=sort_key
-        ):
-            return Link.from_item(item)
-        return None
+    def links_around(self, agent: str, day: str, sort_key: str) -> tuple[Link | None, Link | None]:
+        # nothing in a timeline partition sorts before "IV#" (the TALK# markers sort after "IV$")
+        pk = timeline_pk(agent, day)
+        before = next(self.query(pk, consistent=True, forward=False, limit=1, sk_before=sort_key), None)
+        after = next(
+            (
+                item
+                for item in self.query(pk, consistent=True, limit=2, sk_between=(sort_key, "IV$"))
+                if item["sk"] != sort_key
+            ),
+            None,
+        )
+
+        def link(item: dict[str, Any] | None) -> Link | None:
+            return None if item is None else TimelineEntry.from_item(item).link
+
+        return link(before), link(after)
 
     def calls(self, task_ids: Sequence[str]) -> dict[str, StoredCall]:
         wanted = {summary_key(task): task for task in task_ids}
@@ -264,13 +273,6 @@ class ReportsTable(Table):
         match write:
             case Create(report=report):
                 return self._put(report, "attribute_not_exists(pk)")
-            case Relink(agent=agent, link=link):
-                return self._update(
-                    (timeline_pk(agent, link.day), link.sort_key),
-                    "SET #next = :next",
-                    {"#next": "next_ms"},
-                    {":next": link.next_ms},
-                )
             case PutVersioned(report=report, read_version=None):
                 return self._put(report, "attribute_not_exists(pk)")
             case PutVersioned(report=report, read_version=0):  # written before items carried one
