@@ -1172,15 +1172,14 @@ def test_100_concurrent_connections_are_all_answered(standin_stack: LocalHub) ->
         finally:
             connection.close()
 
-    started = time.monotonic()
+    # A connection left waiting in the backlog is one without an answer: its client gives up
+    # after 30 s (how long it takes otherwise is the bench's business, not a test's).
     threads = [threading.Thread(target=client, args=(n,)) for n in range(100)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join(60)
-    elapsed = time.monotonic() - started
     assert answers == [201] * 100
-    assert elapsed < 30, f"100 concurrent connections took {elapsed:.1f}s"
     assert len(echo_events(standin_stack)) == 100
 
 
