@@ -52,10 +52,11 @@ def shown_in(data: dict[str, Any]) -> dict[str, str]:
     return {name: text for name, value in names.items() if (text := _shown_as(value)) is not None}
 
 
-def as_sent(data: dict[str, Any], apart: dict[str, str]) -> dict[str, str]:
-    """The parameters as sent: those ``data`` shows, and ``apart`` (by name, any case) over them."""
+def as_sent(shown: dict[str, str], apart: dict[str, str]) -> dict[str, str]:
+    """The parameters as sent: those an event's data shows (``shown``, :func:`shown_in`), and
+    ``apart`` (by name, any case) over them."""
     kept = {name.lower() for name in apart}
-    return {**{n: t for n, t in shown_in(data).items() if n.lower() not in kept}, **apart}
+    return {**{n: t for n, t in shown.items() if n.lower() not in kept}, **apart}
 
 
 def parameters_as_sent(item: dict[str, Any]) -> dict[str, str]:
@@ -63,7 +64,7 @@ def parameters_as_sent(item: dict[str, Any]) -> dict[str, str]:
     raw = dict(item.get("raw") or {})
     if int(item.get("schema_version") or 1) < 2:  # stored whole before
         return raw
-    return as_sent(plain(item.get("data") or {}), raw)
+    return as_sent(shown_in(plain(item.get("data") or {})), raw)
 
 
 @dataclass(frozen=True)

@@ -158,7 +158,7 @@ def sent_apart(data: dict[str, Any], sent: dict[str, str]) -> dict[str, str]:
     whole whenever the rest would not give back exactly what was sent."""
     shown = shown_in(data)
     apart = {name: value for name, value in sent.items() if shown.get(name) != value}
-    return apart if as_sent(data, apart) == sent else sent
+    return apart if as_sent(shown, apart) == sent else sent
 
 
 def event_payload(event: CallbackModel) -> dict[str, Any]:
