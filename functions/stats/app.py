@@ -20,7 +20,8 @@ applying them again is safe. Each notes its freshness under its own consumer nam
 
 A record's way: its image is decoded here with the events table's codec
 (``acd_hub/adapters/events_table.py``, which also reads a call's events), ``aggregate_together``
-(``acd_hub/aggregation.py``) reads, computes (``acd_hub/agent_stats.py``,
+(``acd_hub/aggregation.py``, then ``agent_aggregator.py`` and ``call_aggregator.py``) reads,
+computes (``acd_hub/agent_stats.py``,
 ``acd_hub/call_stats.py``) and writes the reports (``acd_hub/adapters/reports_table.py``), and
 the records whose reports failed are answered for Lambda to retry."""
 
@@ -31,8 +32,10 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from acd_hub.adapters.events_table import EventsTable
 from acd_hub.adapters.reports_table import ReportsTable
-from acd_hub.aggregation import AgentStatsAggregator, CallStatsAggregator, aggregate_together
+from acd_hub.agent_aggregator import AgentStatsAggregator
+from acd_hub.aggregation import aggregate_together
 from acd_hub.aws import dynamodb_client
+from acd_hub.call_aggregator import CallStatsAggregator
 from acd_hub.events import stream_shard
 from acd_hub.settings import HubSettings
 

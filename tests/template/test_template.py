@@ -31,7 +31,8 @@ from acd_devkit.template import (
     stream_mappings,
 )
 from acd_hub import keys
-from acd_hub.aggregation import AgentStatsAggregator, CallStatsAggregator
+from acd_hub.agent_aggregator import AgentStatsAggregator
+from acd_hub.call_aggregator import CallStatsAggregator
 from acd_hub.fanout import FANOUT_CMDS
 from acd_hub.settings import HubSettings
 from acd_hub.vocabulary import CMDS
@@ -383,7 +384,7 @@ def test_fanout_outlives_a_day_long_sns_outage(template: dict[str, Any]) -> None
 # --- reports -----------------------------------------------------------------------------------------
 
 # One function runs both aggregators (two readers per stream shard at most: the fan-out and it),
-# its filter the union of what each reads (acd_hub.aggregation: each aggregator's cmds).
+# its filter the union of what each reads (each aggregator's cmds).
 AGGREGATORS = {"StatsFunction": ("StatsDLQ", AgentStatsAggregator.cmds | CallStatsAggregator.cmds)}
 
 

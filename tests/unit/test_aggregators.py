@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 
 from acd_cli.reporting import ReportQueries
-from acd_hub import aggregation
-from acd_hub.aggregation import Call, aggregate_batch
+from acd_hub import agent_aggregator
+from acd_hub.aggregation import aggregate_batch
+from acd_hub.call_aggregator import Call
 from acd_hub.rebuild import Rebuilder
 from tests.support import Harness, agent_state, call_event
 from tests.unit.conftest import create_tables
@@ -136,7 +137,7 @@ def test_an_aggregator_dying_mid_batch_then_replayed_leaves_reports_unchanged(
     # The store dies after a few report transactions: the agent's first events applied, the
     # rest and the call not. An agent's events of a batch are one transaction while they fit:
     # here one does (three agent days around it, and at most two items per event).
-    monkeypatch.setattr(aggregation, "MAX_TRANSACTION_ITEMS", 3 + aggregation.EVENT_ITEMS)
+    monkeypatch.setattr(agent_aggregator, "MAX_TRANSACTION_ITEMS", 3 + agent_aggregator.EVENT_ITEMS)
     real_commit = type(harness.reports).commit
     writes = {"left": 3}
 

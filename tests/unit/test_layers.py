@@ -68,7 +68,8 @@ def loaded_after_import(modules: list[str]) -> dict[str, list[str]]:
 
 
 def test_the_package_has_a_domain_and_adapters() -> None:
-    assert {"acd_hub.aggregation", "acd_hub.ports", "acd_hub.ingest"} <= set(DOMAIN)
+    assert {"acd_hub.aggregation", "acd_hub.agent_aggregator", "acd_hub.call_aggregator"} <= set(DOMAIN)
+    assert {"acd_hub.ports", "acd_hub.ingest"} <= set(DOMAIN)
     assert {"acd_hub.adapters.events_table", "acd_hub.adapters.reports_table"} <= set(MODULES)
 
 
@@ -88,7 +89,7 @@ def test_no_domain_module_loads_boto3_or_botocore_through_another() -> None:
     pure = [name for name in DOMAIN if name not in POWERTOOLS_GLUE]
     loaded = loaded_after_import(pure)
     assert {name: libraries for name, libraries in loaded.items() if libraries} == {}
-    assert "acd_hub.aggregation" in loaded
+    assert {"acd_hub.agent_aggregator", "acd_hub.call_aggregator"} <= set(loaded)
 
 
 def test_lambda_glue_loads_no_boto3() -> None:

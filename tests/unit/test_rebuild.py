@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from acd_cli.reporting import ReportQueries
 from acd_hub.adapters.dynamodb import wire_key
 from acd_hub.adapters.reports_table import counter_key, day_hotline_key
-from acd_hub.aggregation import CallStatsAggregator
+from acd_hub.call_aggregator import CallStatsAggregator
 from acd_hub.keys import shard_of
 from acd_hub.rebuild import Rebuilder
 from acd_hub.reports.hotline_day import CounterKey

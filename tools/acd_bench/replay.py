@@ -24,8 +24,10 @@ from acd_devkit.lambda_events import REGION, SOURCE_IP, TOKEN, patched_env, stre
 from acd_devkit.template import dynamodb_tables, load_template, stream_mappings
 from acd_hub.adapters.events_table import EventsTable
 from acd_hub.adapters.reports_table import ReportsTable
-from acd_hub.aggregation import AgentStatsAggregator, CallStatsAggregator, aggregate_batch
+from acd_hub.agent_aggregator import AgentStatsAggregator
+from acd_hub.aggregation import aggregate_batch
 from acd_hub.auth import static_tokens
+from acd_hub.call_aggregator import CallStatsAggregator
 from acd_hub.ingest import CallbackIngest
 from acd_hub.request import CallbackRequest
 from acd_hub.settings import HubSettings

@@ -25,13 +25,8 @@ from typing import Any
 
 from acd_hub import agent_stats, backoff, vocabulary
 from acd_hub.agent_stats import AgentDay, DayTotals, Link, TalkMarker, TimelineEntry
-from acd_hub.aggregation import (
-    MAX_ATTEMPTS,
-    CallStatsAggregator,
-    Conflict,
-    shift,
-    stamp,
-)
+from acd_hub.aggregation import MAX_ATTEMPTS, Conflict, shift, stamp
+from acd_hub.call_aggregator import CallStatsAggregator
 from acd_hub.call_stats import wait_entries
 from acd_hub.events import CALL_CMDS, StoredEvent
 from acd_hub.kpis import COUNTER_NAMES

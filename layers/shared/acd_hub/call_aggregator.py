@@ -1,0 +1,308 @@
+"""The CallStats consumer: a touched call recomputed from its own events, and the difference to
+its stored contribution added to the counters in the summary's transaction (how, and what each
+store answer leads to: :mod:`acd_hub.aggregation`)."""
+
+from __future__ import annotations
+
+import functools
+import itertools
+from collections.abc import Hashable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from acd_hub import backoff, call_stats, concurrency, vocabulary
+from acd_hub.aggregation import MAX_ATTEMPTS, AggregatorBase, Conflict, shift, stamp
+from acd_hub.aggregation import throttled as throttled_wait
+from acd_hub.events import CALL_CMDS, StoredEvent
+from acd_hub.ports import (
+    AddCounters,
+    Cancelled,
+    Delete,
+    EventLog,
+    ListHotlineDay,
+    Put,
+    PutVersioned,
+    RecordShards,
+    ReportsStore,
+    ReportWrite,
+    Throttled,
+)
+from acd_hub.reports.call import CallSummary, Contribution, ListedCall, StoredCall
+from acd_hub.reports.hotline_day import CounterKey, ShardCounts
+from acd_hub.settings import HubSettings
+from acd_hub.times import Clock, utc_now
+
+# A batch's agent-state neighbours are read this many at a time (within boto3's 10 pooled
+# connections, which the AgentStats thread shares).
+NEIGHBOUR_READERS = 6
+
+
+@dataclass(frozen=True)
+class Call:
+    task_id: str
+
+
+class CallStatsAggregator(AggregatorBase):
+    name = "call-stats"
+    # an agent state ends the after-call work of the call before it (and a work state names its call)
+    cmds = CALL_CMDS | {"agentstate"}
+
+    def __init__(
+        self, log: EventLog, reports: ReportsStore, settings: HubSettings, clock: Clock = utc_now
+    ) -> None:
+        super().__init__(reports, settings, clock)
+        self._log = log
+        # an agent state's previous and following stored events, read ahead for a batch (prepare)
+        self._previous: dict[str, StoredEvent | None] = {}
+        self._following: dict[str, StoredEvent | None] = {}
+        # the shard counts this one writes with, and the hotline days it has recorded them for
+        self._shards = ShardCounts(settings.kpi_shards, settings.listing_shards)
+        self._recorded: set[RecordShards] = set()
+        # the hotline days it has listed under their day (HOTLINES#<day>), with their counters
+        self._listed: set[ListHotlineDay] = set()
+
+    def prepare(self, items: list[dict[str, Any]]) -> None:
+        """Each agent state may close the after-call work of the state before it, or cut short
+        the wrap-up that follows it (:meth:`touched`). For an agent's events of one day in this
+        batch, one read of the stored events between the first and the last tells that for all
+        but the first and the last (if few others lie between them: at most twice the batch's,
+        so the read stays bounded). The neighbours that read does not tell (a shuffled batch's,
+        the first's and the last's) are read here too, one query each as :meth:`touched` would,
+        but side by side (``NEIGHBOUR_READERS`` at a time): the same reads and read units, and
+        a batch no longer waits for them one after another."""
+        previous: dict[str, StoredEvent | None] = {}
+        following: dict[str, StoredEvent | None] = {}
+        self._previous, self._following = previous, following
+        by_agent_day: dict[tuple[str, str], set[str]] = {}
+        for item in items:
+            if item.get("cmd") == "agentstate" and item.get("agent") and item.get("sk") and item.get("day"):
+                by_agent_day.setdefault((str(item["agent"]), str(item["day"])), set()).add(str(item["sk"]))
+        for (agent, day), sort_keys in by_agent_day.items():
+            if len(sort_keys) < 2:
+                continue
+            first, last, most = min(sort_keys), max(sort_keys), 2 * len(sort_keys)
+            window = self._log.agent_between(agent, day, first, last, most + 1)
+            if len(window) > most:
+                continue
+            for (before, before_sk), (after, after_sk) in itertools.pairwise(window):
+                previous[after_sk] = before
+                following[before_sk] = after
+        wanted = [
+            (side, agent, day, sort_key)
+            for (agent, day), sort_keys in by_agent_day.items()
+            for sort_key in sorted(sort_keys)
+            for side, known in ((-1, previous), (1, following))
+            if sort_key not in known
+        ]
+        shares = [wanted[start::NEIGHBOUR_READERS] for start in range(min(NEIGHBOUR_READERS, len(wanted)))]
+        for share, found in zip(
+            shares,
+            concurrency.side_by_side([functools.partial(self._read_neighbours, share) for share in shares]),
+            strict=True,
+        ):
+            for (side, _agent, _day, sort_key), event in zip(share, found, strict=True):
+                (previous if side < 0 else following)[sort_key] = event
+
+    def _read_neighbours(self, wanted: list[tuple[int, str, str, str]]) -> list[StoredEvent | None]:
+        return [self._neighbour(side, agent, day, sort_key) for side, agent, day, sort_key in wanted]
+
+    def _neighbour(self, side: int, agent: str, day: str, sort_key: str) -> StoredEvent | None:
+        """The agent's stored event just before (``side`` -1) or after (1) ``sort_key``, on its
+        day or at the edge of the day beside it."""
+        if side < 0:
+            return self._log.agent_before(agent, day, sort_key) or self._log.agent_edge(
+                agent, shift(day, -1), last=True
+            )
+        return self._log.agent_after(agent, day, sort_key) or self._log.agent_edge(
+            agent, shift(day, 1), last=False
+        )
+
+    def touched(self, item: dict[str, Any]) -> set[Hashable]:
+        cmd, task = item.get("cmd"), item.get("task_id")
+        if cmd in CALL_CMDS and task:
+            return {Call(str(task))}
+        if cmd != "agentstate" or not item.get("agent"):
+            return set()
+        calls: set[Hashable] = set()
+        if task and item.get("data", {}).get("state") in vocabulary.WORK_STATES:
+            calls.add(Call(str(task)))
+        # This event may close the agent's after-call work of the call before it.
+        agent, day, sort_key = str(item["agent"]), str(item["day"]), str(item["sk"])
+        if sort_key in self._previous:
+            previous = self._previous[sort_key]
+        else:
+            previous = self._neighbour(-1, agent, day, sort_key)
+        if previous and previous.task_id and previous.state in vocabulary.WORK_STATES:
+            calls.add(Call(previous.task_id))
+        # A call's after-call work is its agent's wrap-up right after it (``_agent_events``):
+        # a state landing between a call's end and a wrap-up of it cuts that wrap-up off.
+        if sort_key in self._following:
+            following = self._following[sort_key]
+        else:
+            following = self._neighbour(1, agent, day, sort_key)
+        if following and following.task_id and following.state in vocabulary.WORK_STATES:
+            calls.add(Call(following.task_id))
+        return calls
+
+    def refresh(
+        self, reports: Iterable[Hashable], patience: backoff.Patience | None = None
+    ) -> dict[Hashable, Exception]:
+        failed: dict[Hashable, Exception] = {}
+        patience = patience or backoff.Patience()
+        calls = sorted((r for r in reports if isinstance(r, Call)), key=lambda r: r.task_id)
+        try:  # the stored summaries of the whole batch in one read (100 to a request)
+            stored: dict[str, StoredCall] | None = self._reports.calls([c.task_id for c in calls])
+        except Exception:  # each call reads its own then
+            stored = None
+        for report in calls:
+            try:
+                known = None if stored is None else (stored.get(report.task_id),)
+                self.refresh_call(report.task_id, known, patience)
+            except Exception as exc:  # one call's failure must not stop the batch
+                failed[report] = exc
+        return failed
+
+    def refresh_call(
+        self,
+        task_id: str,
+        known: tuple[StoredCall | None] | None = None,
+        patience: backoff.Patience | None = None,
+    ) -> bool:
+        """Recompute one call from its events; True if anything changed. ``known``: the stored
+        summary as just read (a 1-tuple, None inside if there is none), saving the first read."""
+        patience = patience or backoff.Patience()
+        attempt = throttled = 0
+        last: Cancelled | None = None
+        while attempt < MAX_ATTEMPTS:
+            try:
+                # read
+                old = known[0] if attempt == 0 and known is not None else self._reports.call(task_id)
+                events = self._log.call(task_id)
+                if not events:
+                    return False
+                # compute
+                writes = self._plan(task_id, self.summarize(task_id, events), old)
+                if not writes:
+                    return False
+                # write, under the version read
+                self._reports.commit(writes)
+                self._recorded.update(w for w in writes if isinstance(w, RecordShards))
+                self._listed.update(w for w in writes if isinstance(w, ListHotlineDay))
+            except Throttled as exc:
+                known = None
+                throttled_wait(patience, throttled, exc)
+                throttled += 1
+                continue
+            except Cancelled as cancelled:
+                last = cancelled
+                attempt += 1
+                backoff.after_conflict(attempt)
+                continue
+            return True
+        raise Conflict(f"call {task_id}: gave up after {MAX_ATTEMPTS} conflicting attempts ({last})")
+
+    def summarize(self, task_id: str, events: list[StoredEvent]) -> CallSummary:
+        agents = list(dict.fromkeys(e.data["agentid"] for e in events if e.data.get("agentid")))
+        # read only when the summary needs them (an answered call that ended: its after-call work)
+        per_agent = (list(self._agent_events(task_id, agent, events)) for agent in agents)
+        return call_stats.call_summary(task_id, events, per_agent, self._settings.report_zone)
+
+    def _agent_events(self, task_id: str, agent: str, calls: list[StoredEvent]) -> Iterator[StoredEvent]:
+        """The agent's events from the call's start up to the one that ends its wrap-up of this
+        call — not the agent's whole day: bounded by the call, whatever the size of the day. So a
+        call's after-call work is the wrap-up right after it: a wrap-up naming the call after the
+        agent did something else is not counted (and a state that lands there later cuts it off,
+        which is why :meth:`touched` recomputes the call a state's following wrap-up names)."""
+        start_ms = min(e.time_ms for e in calls)
+        end_ms = max(e.time_ms for e in calls)
+        for event in self._log.agent_since(agent, start_ms, self._settings.report_zone):
+            yield event
+            wrapping_up = event.state in vocabulary.WORK_STATES and event.task_id == task_id
+            if event.time_ms > end_ms and not wrapping_up:
+                return
+
+    def _plan(self, task_id: str, summary: CallSummary, old: StoredCall | None) -> list[ReportWrite]:
+        """The summary under its version, its listing, the counters' differences and the wait
+        index; nothing if the stored summary and contribution are already these. The old
+        reports are retracted from the shards the stored summary says they were written to,
+        the new ones go to the shards of today's counts."""
+        contribution = call_stats.contribution(summary, self._settings.service_level_seconds)
+        now = self._shards
+        if old is not None and old.summary == summary and old.contribution == contribution:
+            return []  # where it is stays where it is: readers read every shard recorded
+        stored = old.contribution if old else None
+        was = self.written_with(old)
+        written_at = stamp(self.clock)
+        read_version = None if old is None else old.version
+        writes: list[ReportWrite] = [
+            PutVersioned(
+                StoredCall(summary, contribution, version=read_version, shards=now).written(written_at),
+                read_version,
+            )
+        ]
+        listed = (
+            ListedCall(summary, written_at, now.listing_shard(task_id)) if summary.listing_place else None
+        )
+        unlisted = None
+        if old is not None and old.summary.listing_place is not None:
+            unlisted = ListedCall(old.summary, shard=was.listing_shard(task_id))
+        moved = unlisted is not None and (
+            listed is None or self._reports_key(unlisted) != self._reports_key(listed)
+        )
+        if moved and unlisted is not None:
+            writes.append(Delete(unlisted))
+        if listed is not None and (unlisted is None or moved or unlisted.listed != listed.listed):
+            writes.append(Put(listed))
+        for key, deltas in self._counter_changes(task_id, stored, was, contribution, now).items():
+            writes.append(AddCounters(key, deltas, self._settings.service_level_seconds, written_at))
+        old_waits = call_stats.wait_entries(stored, task_id, was.listing_shard(task_id))
+        new_waits = call_stats.wait_entries(contribution, task_id, now.listing_shard(task_id))
+        writes += [Delete(wait) for wait in old_waits if wait not in new_waits]
+        writes += [Put(wait) for wait in new_waits if wait not in old_waits]
+        places = {(contribution.hotline, contribution.day)} if contribution else set()
+        if summary.listing_place:
+            places.add(summary.listing_place[:2])
+        for hotline, day in sorted(places):
+            record = RecordShards(hotline, day, now)
+            if record not in self._recorded:
+                writes.append(record)
+        # a hotline day with counters is listed under its day, in the counters' transaction
+        if contribution is not None:
+            hotline_day = ListHotlineDay(contribution.hotline, contribution.day)
+            if hotline_day not in self._listed:
+                writes.append(hotline_day)
+        return writes
+
+    @staticmethod
+    def _reports_key(listed: ListedCall) -> tuple[Any, ...]:
+        return (listed.summary.listing_place, listed.shard)
+
+    def written_with(self, stored: StoredCall | None) -> ShardCounts:
+        """The shard counts a stored call's reports are in: recorded with it, or for a call
+        stored before they were, the listing in one partition and the KPI setting's count."""
+        if stored is not None and stored.shards is not None:
+            return stored.shards
+        return ShardCounts(self._settings.kpi_shards, 1)
+
+    def _counter_changes(
+        self,
+        task_id: str,
+        old: Contribution | None,
+        was: ShardCounts,
+        new: Contribution | None,
+        now: ShardCounts,
+    ) -> dict[CounterKey, dict[str, int]]:
+        """Retract the stored contribution, add the new one: the non-zero differences per item."""
+        changes: dict[CounterKey, dict[str, int]] = {}
+        for contribution, sign, counts in ((old, -1, was), (new, 1, now)):
+            if contribution is None:
+                continue
+            shard = counts.kpi_shard(task_id)
+            for interval in (None, contribution.interval):
+                counters = changes.setdefault(
+                    CounterKey(contribution.hotline, contribution.day, shard, interval), {}
+                )
+                for name, value in contribution.counters.items():
+                    counters[name] = counters.get(name, 0) + sign * value
+        nonzero = {key: {n: v for n, v in counters.items() if v} for key, counters in changes.items()}
+        return {key: counters for key, counters in nonzero.items() if counters}
