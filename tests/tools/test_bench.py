@@ -24,6 +24,7 @@ from acd_bench import (
 )
 from acd_bench.aggregation import bench_aggregation
 from acd_bench.bare import same_requests_handler
+from acd_bench.live_cost import bench_live_cost
 from acd_bench.scaling import (
     PER_EVENT_FIGURES,
     SCALING_BASE,
@@ -390,3 +391,16 @@ def test_ingest_snapshot_writes_what_the_function_said_and_stored_without_what_v
     assert any('"timestamp":"T"' in line for line in first["printed"])  # the log line, its time left out
     # the same requests twice give the same text: nothing that varies is left in
     assert ingest_snapshot.snapshot(corpus)[0] == lines
+
+
+def test_live_cost_reports_billed_units_and_what_the_day_leaves_stored() -> None:
+    result = bench_live_cost(base={"agents": 2, "calls": 3, "outbound": 1}, factors=(1,), batch_sizes=(1,))
+    (run,) = result["runs"]
+    assert _positive(run["billed_write_units_per_callback"])
+    stored = run["stored_bytes_per_callback"]
+    # every stored event takes an index entry in ByCmdDay at least, 100 bytes each besides the item
+    assert stored["EventsTable ByCmdDay"] > 100
+    assert stored["EventsTable"] > stored["EventsTable ByCmdDay"]
+    assert _positive(stored["ReportsTable"])
+    rows = [row.metric for row in report.live_cost_rows(result)]
+    assert any(metric.startswith("8 bytes stored per callback, 1× day") for metric in rows)

@@ -123,3 +123,17 @@ def test_an_index_copy_is_billed_beside_the_tables_write() -> None:
     assert db.meter.total_write_units("EventsTable index ByCall") == 1 + 2
     db.delete_item(TableName="EventsTable", Key={"pk": item["pk"], "sk": item["sk"]})
     assert db.meter.total_write_units("EventsTable index ByCall") == 1 + 2 + 1
+
+
+def test_stored_bytes_are_items_and_index_entries_each_with_100_bytes() -> None:
+    db = MemoryDynamoDB(TABLES)
+    item = {"pk": {"S": "CALL#t"}, "sk": {"S": "e"}, "gsi2pk": {"S": "t"}, "gsi2sk": {"S": "1"}}
+    size = sum(len(name) + len(value["S"]) for name, value in item.items())  # 2+6 + 2+1 + 6+1 + 6+1
+    db.put_item(TableName="EventsTable", Item=item)
+    db.put_item(TableName="EventsTable", Item={"pk": {"S": "EVENT#k"}, "sk": {"S": "EVENT"}})  # no index keys
+    stored = db.tables["EventsTable"].stored_bytes()
+    assert stored["table"] == size + 100 + (2 + 7 + 2 + 5) + 100
+    assert stored["ByCall"] == size + 100  # ALL projected: the whole item, in that index only
+    assert stored["ByAgentDay"] == stored["ByCmdDay"] == 0
+    db.delete_item(TableName="EventsTable", Key={"pk": item["pk"], "sk": item["sk"]})
+    assert db.tables["EventsTable"].stored_bytes()["ByCall"] == 0

@@ -103,6 +103,13 @@ def live_day(config: Mapping[str, int], batch: int, seed: int) -> dict[str, Any]
         "aggregation_write_units_per_callback": per(aggregation_units[0]),
         "aggregation_read_units_per_callback": per(aggregation_units[1]),
         "write_units_by_request": dict(sorted(db.meter.requests.items())),
+        # what the day leaves stored (storage bills it): the events table with its index
+        # entries and claims, and the reports table
+        "stored_bytes_per_callback": {
+            (name if part == "table" else f"{name} {part}"): per(size)
+            for name, table in sorted(db.tables.items())
+            for part, size in table.stored_bytes().items()
+        },
     }
 
 

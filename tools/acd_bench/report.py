@@ -330,6 +330,17 @@ def live_cost_rows(r: Mapping[str, Any]) -> list[Row]:
                 met=_at_most(growth, limit),
             )
         )
+    for run in r["runs"]:
+        if run["batch"] == 1 and "stored_bytes_per_callback" in run:
+            stored = run["stored_bytes_per_callback"]
+            parts = ", ".join(f"{name} {size:,.0f}" for name, size in stored.items())
+            out.append(
+                Row(
+                    f"8 bytes stored per callback, {run['factor']}× day (items and index entries, "
+                    "100 bytes each added as storage bills)",
+                    f"{sum(stored.values()):,.0f} ({parts})",
+                )
+            )
     return out
 
 

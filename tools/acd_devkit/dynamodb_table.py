@@ -123,6 +123,25 @@ class MemoryTable:
     def size(self, key: tuple[Any, Any]) -> int:
         return self.sizes.get(key, 0)
 
+    def stored_bytes(self) -> dict[str, int]:
+        """What storage bills: each item's size plus 100 bytes, and each global index's entries
+        (their projected attributes and keys) plus 100 bytes each."""
+        stored = {"table": sum(self.sizes.values()) + INDEX_ENTRY_OVERHEAD * len(self.items)}
+        for name, index in self.indexes.items():
+            total = 0
+            for order, entries in self.index_data[name].parts.values():
+                for sk in order:
+                    key = entries[sk]
+                    item = self.items[key]
+                    if index.projection == "ALL":
+                        size = self.sizes[key]
+                    else:
+                        kept = {index.hash_key, index.range_key, self.hash_key, self.range_key} | index.keys
+                        size = item_size({a: v for a, v in item.items() if a in kept})
+                    total += size + INDEX_ENTRY_OVERHEAD
+            stored[name] = total
+        return stored
+
     def store(
         self, item: Item | None, key: tuple[Any, Any], old: Item | None, size: int | None = None
     ) -> None:
