@@ -30,6 +30,7 @@ from acd_hub.reports import board, call, freshness_notes, hotline_day
 from acd_hub.reports.board import BoardEntry
 from acd_hub.reports.call import CallSummary
 from acd_hub.reports.hotline_day import HotlineKpis, RangeKpis
+from acd_hub.reports.stored import report_of
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
@@ -332,7 +333,7 @@ class ReportQueries:
         item = self._get(agent_day_key(agent, day))
         if item is None or item.get("kind") != "agent_day" or not item.get("events"):
             return None
-        return AgentDay.from_item(item)
+        return report_of(AgentDay, item)
 
     def agent_day(self, agent: str, day: str | date, *, with_timeline: bool = True) -> AgentDayReport | None:
         """An agent's day: time per state and pause reason, calls handled (and its timeline)."""
@@ -362,7 +363,7 @@ class ReportQueries:
         for agent in agents:
             item = stored.get(agent_day_key(agent, day))
             if item is not None and item.get("kind") == "agent_day" and item.get("events"):
-                days[agent] = AgentDay.from_item(item)
+                days[agent] = report_of(AgentDay, item)
         if not days or not with_timeline:
             return {agent: self._report(stored_day, None) for agent, stored_day in days.items()}
         previous = {agent: stored.get(agent_day_key(agent, before)) for agent in days}
@@ -408,12 +409,18 @@ class ReportQueries:
         intervals = self._table.query(
             timeline_pk(agent, day), sk_between=("IV#", "IV$"), fields=TIMELINE_FIELDS
         )
-        items = [
-            {**i, "agent": agent, "day": day, "event_key": str(i["sk"]).rsplit("#", 1)[-1]}
-            for i in intervals
+        entries = [
+            report_of(
+                TimelineEntry,
+                i,
+                agent=agent,
+                day=day,
+                sort_key=str(i["sk"]),
+                event_key=str(i["sk"]).rsplit("#", 1)[-1],
+            )
+            for i in sorted(intervals, key=lambda i: str(i["sk"]))
             if i.get("kind") == "interval"
         ]
-        entries = [TimelineEntry.from_item(item) for item in sorted(items, key=lambda i: str(i["sk"]))]
         # each state ends where the next begins; the day's last, where the day's report says
         ends = [entry.link.start_ms for entry in entries[1:]]
         last_end = stored.last.next_ms if stored.last else None
@@ -424,11 +431,11 @@ class ReportQueries:
             for entry, end in zip(entries, [*ends, last_end], strict=False)
         ]
         # the state the agent was in at midnight, carried in from the day before
-        last = AgentDay.from_item(previous).last if previous and previous.get("last") else None
+        last = report_of(AgentDay, previous).last if previous and previous.get("last") else None
         if entries and last and last.start_ms < start_of_day < entries[0].link.start_ms:
             carried = self._get((timeline_pk(agent, last.day), last.sort_key))
             if carried is not None:
-                entry = TimelineEntry.from_item(carried)
+                entry = report_of(TimelineEntry, carried, sort_key=str(carried["sk"]))
                 timeline.insert(0, _interval(entry, start_of_day, entries[0].link.start_ms, carried=True))
         return timeline
 

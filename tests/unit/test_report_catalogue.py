@@ -12,6 +12,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from acd_hub.agent_stats import AgentDay, Link, TalkMarker, TimelineEntry
 from acd_hub.reports import board, freshness_notes
 from acd_hub.reports.board import BoardEntry
 from acd_hub.reports.call import CallSummary, Contribution, ListedCall, StoredCall
@@ -211,3 +212,70 @@ def test_a_board_entry_a_wait_and_a_freshness_note_read_back_as_written(
     where = {"hotline": wait.hotline, "day": wait.day, "interval": wait.interval, "shard": wait.shard}
     assert report_of(WaitEntry, attributes(wait), **where) == wait
     assert report_of(ShardNote, attributes(note)) == note
+
+
+# -- the agent's items: the same attributes the hand codecs wrote, through the one codec ----------
+
+LUNCH = Link("2026-11-20", "IV#2026-11-20T08:00:00.000Z#k1", 1795680000000, "pause", "Lunch", 1795680060000)
+ONLINE = Link("2026-11-20", "IV#2026-11-20T08:01:00.000Z#k2", 1795680060000, "online")
+LINK_ITEM = {
+    "day": "2026-11-20",
+    "sort_key": "IV#2026-11-20T08:00:00.000Z#k1",
+    "start_ms": 1795680000000,
+    "state": "pause",
+    "pause_reason": "Lunch",
+}
+
+
+def test_an_agent_day_keeps_its_counts_always_and_the_rest_only_when_it_has_them() -> None:
+    empty = AgentDay("100001", "2026-11-20", 1795647600000, 1795734000000)
+    assert attributes(empty) == {
+        "kind": "agent_day", "agent": "100001", "day": "2026-11-20", "day_start_ms": 1795647600000,
+        "day_end_ms": 1795734000000, "state_ms": {}, "pause_ms": {}, "calls_handled": 0, "events": 0,
+    }  # fmt: skip
+    full = AgentDay(
+        "100001", "2026-11-20", 1795647600000, 1795734000000, {"online": 5000}, {"Lunch": 60000}, 2, 3,
+        LUNCH, ONLINE, 1795680060000, "2026-11-20T08:01:01.000Z", 4, 7, {"Old": 5}, True,
+    )  # fmt: skip
+    item = attributes(full)
+    assert item["first"] == {**LINK_ITEM, "next_ms": 1795680060000}
+    assert item["last"]["pause_reason"] is None  # a link's map keeps its nulls
+    assert {name: item[name] for name in ("pause_other_ms", "carried_pause_ms", "pause_folded", "version")} == {
+        "pause_other_ms": 7, "carried_pause_ms": {"Old": 5}, "pause_folded": True, "version": 4,
+    }  # fmt: skip
+    assert report_of(AgentDay, item) == full
+    # an agent day stored before items carried a version is version 0 (its writes condition on that)
+    assert report_of(AgentDay, attributes(empty)).version == 0
+
+
+def test_a_timeline_entry_stores_its_link_but_not_its_end_and_a_talk_marker_only_its_kind() -> None:
+    entry = TimelineEntry("100001", LUNCH, "k1", "c0ffee01", 501)
+    item = attributes(entry)
+    assert item == {
+        "kind": "interval",
+        "agent": "100001",
+        "event_key": "k1",
+        "task_id": "c0ffee01",
+        "hotline": 501,
+        **LINK_ITEM,
+    }
+    assert attributes(TimelineEntry("100001", ONLINE, "k2"))["task_id"] is None
+    # an entry stored before kept its end: it is not read (the next entry's start is the end)
+    older = {**item, "next_ms": 1795680060000, "sk": LUNCH.sort_key}
+    assert report_of(TimelineEntry, older, sort_key=LUNCH.sort_key) == replace(
+        entry, link=replace(LUNCH, next_ms=None)
+    )
+    assert attributes(TalkMarker("100001", "2026-11-20", "c0ffee01")) == {"kind": "talk"}
+
+
+@quick
+@given(
+    st.builds(
+        AgentDay,
+        first=st.none() | st.builds(Link),
+        last=st.none() | st.builds(Link),
+        version=st.integers(0, 9),
+    )
+)
+def test_an_agent_day_reads_back_as_written(day: AgentDay) -> None:
+    assert report_of(AgentDay, attributes(day)) == day

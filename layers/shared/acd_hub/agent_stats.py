@@ -25,11 +25,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
+from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
 
 from acd_hub.events import StoredEvent
 from acd_hub.keys import iso_utc
+from acd_hub.reports.stored import attribute
 from acd_hub.vocabulary import PAUSE_STATES, TALK_STATES
 
 # Pause reasons are free text from the ACD (up to 1,024 characters each, any number of them):
@@ -191,27 +192,6 @@ class Link:
             spans[(day + timedelta(days=1)).isoformat()] = end_ms - midnight
         return {d: ms for d, ms in spans.items() if ms > 0}
 
-    def to_item(self) -> dict[str, Any]:
-        return {
-            "day": self.day,
-            "sort_key": self.sort_key,
-            "start_ms": self.start_ms,
-            "state": self.state,
-            "pause_reason": self.pause_reason,
-            "next_ms": self.next_ms,
-        }
-
-    @classmethod
-    def from_item(cls, item: Mapping[str, Any]) -> Link:
-        return cls(
-            day=item["day"],
-            sort_key=item.get("sort_key") or item["sk"],
-            start_ms=int(item["start_ms"]),
-            state=item["state"],
-            pause_reason=item.get("pause_reason"),
-            next_ms=None if item.get("next_ms") is None else int(item["next_ms"]),
-        )
-
 
 def link_sort_key(time_ms: int, event_key: str) -> str:
     """A link's place in the agent's chain, ``IV#<time>#<event key>``: it sorts as the events
@@ -227,10 +207,13 @@ class TimelineEntry:
     The item keeps where the state starts, not where it ends: that is the next entry's start
     (the day's last ends where the agent day's ``last`` link says), so inserting a state
     writes its own entry only, never its predecessor's again. ``link.next_ms`` is None once
-    stored (entries stored before kept an end: it is not read)."""
+    stored (entries stored before kept an end: it is not read). Its sort key is the item's: the
+    reader gives it."""
+
+    KIND: ClassVar[str] = "interval"
 
     agent: str
-    link: Link
+    link: Link = field(metadata=attribute(inline=True, leave_out=("next_ms",)))
     event_key: str
     task_id: str | None = None
     hotline: int | None = None
@@ -239,39 +222,17 @@ class TimelineEntry:
     def of_event(cls, event: StoredEvent, link: Link) -> TimelineEntry:
         return cls(str(event.agent), link, event.key, event.task_id, event.data.get("hotlineid"))
 
-    def to_item(self) -> dict[str, Any]:
-        link = self.link.to_item()
-        del link["next_ms"]
-        return {
-            "kind": "interval",
-            "agent": self.agent,
-            "event_key": self.event_key,
-            "task_id": self.task_id,
-            "hotline": self.hotline,
-            **link,
-        }
-
-    @classmethod
-    def from_item(cls, item: Mapping[str, Any]) -> TimelineEntry:
-        return cls(
-            agent=str(item["agent"]),
-            link=replace(Link.from_item(item), next_ms=None),
-            event_key=str(item["event_key"]),
-            task_id=item.get("task_id"),
-            hotline=item.get("hotline"),
-        )
-
 
 @dataclass(frozen=True)
 class TalkMarker:
-    """The agent talked in this call on this day: counted once in its calls handled."""
+    """The agent talked in this call on this day: counted once in its calls handled (its key
+    holds all it says)."""
 
-    agent: str
-    day: str
-    task_id: str
+    KIND: ClassVar[str] = "talk"
 
-    def to_item(self) -> dict[str, Any]:
-        return {"kind": "talk"}
+    agent: str = field(metadata=attribute(omit="always"))
+    day: str = field(metadata=attribute(omit="always"))
+    task_id: str = field(metadata=attribute(omit="always"))
 
 
 @dataclass(frozen=True)
@@ -283,6 +244,8 @@ class AgentDay:
     the aggregators write each change under a condition on it.
     """
 
+    KIND: ClassVar[str] = "agent_day"
+
     agent: str
     day: str
     day_start_ms: int
@@ -291,14 +254,15 @@ class AgentDay:
     pause_ms: dict[str, int] = field(default_factory=dict)  # see DayTotals for the pause fields
     calls_handled: int = 0
     events: int = 0
-    first: Link | None = None
-    last: Link | None = None
-    complete_to_ms: int | None = None
-    updated_at: str | None = None
-    version: int | None = None
-    pause_other_ms: int = 0
-    carried_pause_ms: dict[str, int] = field(default_factory=dict)
-    pause_folded: bool = False
+    first: Link | None = field(default=None, metadata=attribute(omit="none"))
+    last: Link | None = field(default=None, metadata=attribute(omit="none"))
+    complete_to_ms: int | None = field(default=None, metadata=attribute(omit="none"))
+    updated_at: str | None = field(default=None, metadata=attribute(omit="none"))
+    # an item stored before items carried a version is version 0 (its writes condition on that)
+    version: int | None = field(default=None, metadata=attribute(omit="none", absent=0))
+    pause_other_ms: int = field(default=0, metadata=attribute(omit="empty"))
+    carried_pause_ms: dict[str, int] = field(default_factory=dict, metadata=attribute(omit="empty"))
+    pause_folded: bool = field(default=False, metadata=attribute(omit="empty"))
 
     @classmethod
     def empty(cls, agent: str, day: str, zone: ZoneInfo) -> AgentDay:
@@ -328,51 +292,6 @@ class AgentDay:
             pause_other_ms=totals.pause_other_ms,
             carried_pause_ms=totals.carried_pause_ms,
             pause_folded=totals.pause_folded,
-        )
-
-    def to_item(self) -> dict[str, Any]:
-        item: dict[str, Any] = {
-            "day_start_ms": self.day_start_ms,
-            "day_end_ms": self.day_end_ms,
-            "kind": "agent_day",
-            "agent": self.agent,
-            "day": self.day,
-            "state_ms": self.state_ms,
-            "pause_ms": self.pause_ms,
-            "calls_handled": self.calls_handled,
-            "events": self.events,
-        }
-        optional = {
-            "pause_other_ms": self.pause_other_ms or None,
-            "carried_pause_ms": self.carried_pause_ms or None,
-            "pause_folded": self.pause_folded or None,
-            "first": None if self.first is None else self.first.to_item(),
-            "last": None if self.last is None else self.last.to_item(),
-            "complete_to_ms": self.complete_to_ms,
-            "updated_at": self.updated_at,
-            "version": self.version,
-        }
-        return item | {name: value for name, value in optional.items() if value is not None}
-
-    @classmethod
-    def from_item(cls, item: Mapping[str, Any]) -> AgentDay:
-        return cls(
-            agent=str(item["agent"]),
-            day=str(item["day"]),
-            day_start_ms=int(item["day_start_ms"]),
-            day_end_ms=int(item["day_end_ms"]),
-            state_ms={name: int(ms) for name, ms in (item.get("state_ms") or {}).items()},
-            pause_ms={name: int(ms) for name, ms in (item.get("pause_ms") or {}).items()},
-            calls_handled=int(item.get("calls_handled") or 0),
-            events=int(item.get("events") or 0),
-            first=Link.from_item(item["first"]) if item.get("first") else None,
-            last=Link.from_item(item["last"]) if item.get("last") else None,
-            complete_to_ms=None if item.get("complete_to_ms") is None else int(item["complete_to_ms"]),
-            updated_at=item.get("updated_at"),
-            version=int(item.get("version") or 0),
-            pause_other_ms=int(item.get("pause_other_ms") or 0),
-            carried_pause_ms={name: int(ms) for name, ms in (item.get("carried_pause_ms") or {}).items()},
-            pause_folded=bool(item.get("pause_folded")),
         )
 
 

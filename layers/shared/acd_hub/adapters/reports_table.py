@@ -164,10 +164,6 @@ class ReportsTable(Table):
 
     def item_of(self, report: Report) -> dict[str, Any]:
         pk, sk = self.key_of(report)
-        match report:
-            case TimelineEntry() | TalkMarker() | AgentDay():
-                # the agent's own items keep their hand codec until their items change
-                return {"pk": pk, "sk": sk, **report.to_item()}
         return {"pk": pk, "sk": sk, **attributes(report)}
 
     # -- the live path's reads (strongly consistent) --
@@ -179,7 +175,7 @@ class ReportsTable(Table):
         wanted = [agent_day_key(agent, day) for day in days] + ([board] if with_board else [])
         found = self.get_many(wanted)
         read = {day: found.get(agent_day_key(agent, day)) for day in days}
-        days_read = {day: None if item is None else AgentDay.from_item(item) for day, item in read.items()}
+        days_read = {day: None if item is None else report_of(AgentDay, item) for day, item in read.items()}
         entry = found.get(board)
         return days_read, None if entry is None else report_of(BoardEntry, entry)
 
@@ -197,7 +193,7 @@ class ReportsTable(Table):
         )
 
         def link(item: dict[str, Any] | None) -> Link | None:
-            return None if item is None else TimelineEntry.from_item(item).link
+            return None if item is None else report_of(TimelineEntry, item, sort_key=str(item["sk"])).link
 
         return link(before), link(after)
 
@@ -388,7 +384,7 @@ class ReportsTable(Table):
 
     def agent_day(self, agent: str, day: str) -> AgentDay | None:
         item = self.get(agent_day_key(agent, day))
-        return None if item is None else AgentDay.from_item(item)
+        return None if item is None else report_of(AgentDay, item)
 
     def timeline(self, agent: str, day: str) -> list[TimelineEntry | TalkMarker]:
         entries: list[TimelineEntry | TalkMarker] = []
@@ -396,7 +392,7 @@ class ReportsTable(Table):
             if item.get("kind") == "talk":
                 entries.append(TalkMarker(agent, day, str(item["sk"]).removeprefix("TALK#")))
             else:
-                entries.append(TimelineEntry.from_item(item))
+                entries.append(report_of(TimelineEntry, item, sort_key=str(item["sk"])))
         return entries
 
     def board_entry(self, agent: str) -> BoardEntry | None:

@@ -74,7 +74,8 @@ def attribute(
 
     ``name``: the attribute's name; ``omit``: when it is left out; ``absent``: its value when an
     item has no such attribute (written before there was one); ``inline``: a nested report
-    whose attributes are the item's own (without ``leave_out``)."""
+    whose attributes are the item's own (without ``leave_out``, whose fields read as their
+    defaults)."""
     return {
         "stored": {"name": name, "omit": omit, "absent": absent, "inline": inline, "leave_out": leave_out}
     }
@@ -132,7 +133,15 @@ def report_of[R](cls: type[R], item: Mapping[str, Any], **known: Any) -> R:
         rules, hint = _rules(field), hints[field.name]
         if rules["inline"]:
             own = {f.name for f in fields}
-            values[field.name] = report_of(hint, item, **{k: v for k, v in known.items() if k not in own})
+            # what the inlined report leaves out is not read back either: an item may hold such an
+            # attribute from an older hub, and it is not this report's
+            left_out = {
+                f.name: None if f.default is dataclasses.MISSING else f.default
+                for f in dataclasses.fields(hint)
+                if f.name in rules["leave_out"]
+            }
+            inner = left_out | {k: v for k, v in known.items() if k not in own}
+            values[field.name] = report_of(hint, item, **inner)
             continue
         name = rules["name"] or field.name
         if name in item:
