@@ -39,11 +39,11 @@ import click
 from acd_cli import output
 from acd_cli.admin_context import AdminContext
 from acd_cli.dry_run import NoWritesClient
-from acd_cli.options import connection_options
+from acd_cli.options import Connection, connection_options
 from acd_cli.output import Column
 from acd_cli.redrive import CONSUMER_ALIASES, CONSUMERS, Redrive
 from acd_cli.replay import REPLAYED_INTO_LOG, Replayer, ReplayResult
-from acd_cli.report_context import ReportContext, ReportError, aws_errors, given, parse_day
+from acd_cli.report_context import ReportContext, ReportError, aws_errors, parse_day
 from acd_hub.adapters.events_table import EventsTable
 from acd_hub.errors import StoreUnavailable
 
@@ -87,31 +87,14 @@ def _zone_name(_ctx: click.Context, param: click.Parameter, value: str | None) -
 def cli(
     ctx: click.Context,
     *,
-    endpoint_url: str | None,
-    profile: str | None,
-    region: str | None,
-    stack_name: str | None,
-    events_table: str | None,
-    reports_table: str | None,
-    shards: int,
+    connection: Connection,
     acd_timezone: str | None,
     report_timezone: str | None,
     quiet: bool,
 ) -> None:
     """Operator actions on the ACD callback hub: replay quarantined requests, redrive DLQs."""
-    connection = ReportContext(
-        endpoint_url=endpoint_url or None,
-        profile=profile,
-        region=region,
-        stack_name=stack_name,
-        events_table_option=events_table,
-        reports_table_option=reports_table,
-        zone=ZoneInfo(report_timezone or "Europe/Berlin"),
-        shards=shards,
-        shards_given=given(ctx, "shards"),
-    )
     ctx.obj = AdminContext(
-        connection,
+        ReportContext(**connection, zone=ZoneInfo(report_timezone or "Europe/Berlin")),
         acd_timezone_option=acd_timezone,
         report_timezone_option=report_timezone,
         quiet=quiet,

@@ -28,16 +28,16 @@ from zoneinfo import ZoneInfo
 from acd_cli import labels
 from acd_cli.names import Names
 from acd_cli.output import duration, local_time, parse_utc
-from acd_cli.report_models import outbound_figures
 
 if TYPE_CHECKING:
     import altair as alt
     import jinja2
 
-    from acd_cli.report_models import AgentDayReport, Freshness
     from acd_cli.reporting import EventQueries, ReportQueries
     from acd_hub.agent_stats import StateInterval
+    from acd_hub.reports.agent_day import AgentDayReport
     from acd_hub.reports.call import CallSummary
+    from acd_hub.reports.freshness import Freshness
     from acd_hub.reports.hotline_day import HotlineKpis
 
 INTERVAL = timedelta(minutes=15)
@@ -495,6 +495,22 @@ class DayReport:
     names: Names = field(default_factory=Names)
     # the dialer's calls of the day (the listing of calls without a hotline)
     outbound: list[CallSummary] = field(default_factory=list)
+
+
+def outbound_figures(calls: list[CallSummary]) -> dict[str, Any]:
+    """The dialer's day from its calls (``acd-report calls --hotline none``): calls dialed,
+    connected with a customer or not, the connect rate and the mean talk time of the connected
+    ones. The reports keep no counters for outbound calls; the listing is their record."""
+    outbound = [call for call in calls if call.direction == "outbound"]
+    connected = [call for call in outbound if call.outcome == "connected"]
+    talks = [call.talk_s for call in connected if call.talk_s is not None]
+    return {
+        "dialed": len(outbound),
+        "connected": len(connected),
+        "not_connected": sum(1 for call in outbound if call.outcome == "not_connected"),
+        "connect_rate_pct": round(100 * len(connected) / len(outbound), 1) if outbound else None,
+        "avg_talk_s": round(sum(talks) / len(talks), 2) if talks else None,
+    }
 
 
 def day_hotlines(reports: ReportQueries, events: EventQueries, day: str) -> list[str]:

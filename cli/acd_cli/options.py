@@ -3,10 +3,13 @@ stack or an AWS account, the stack or the tables, and how the listings are shard
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypedDict
 
 import click
+
+from acd_cli.report_context import given
 
 CONNECTION_OPTIONS = (
     click.option(
@@ -39,9 +42,49 @@ CONNECTION_OPTIONS = (
 )
 
 
-def connection_options[F: Callable[..., Any]](command: F) -> F:
+class Connection(TypedDict):
+    """Where the hub is, as the options say it: the fields of ``ReportContext`` they set."""
+
+    endpoint_url: str | None
+    profile: str | None
+    region: str | None
+    stack_name: str | None
+    events_table_option: str | None
+    reports_table_option: str | None
+    shards: int
+    shards_given: bool
+
+
+def connection_options[R](command: Callable[..., R]) -> Callable[..., R]:
     """``--endpoint-url``, ``--profile``, ``--region``, ``--stack-name``, ``--events-table``,
-    ``--reports-table`` and ``--shards``, in that order in ``--help``."""
+    ``--reports-table`` and ``--shards``, in that order in ``--help``; the command gets them as
+    one ``connection`` (:class:`Connection`)."""
+
+    @functools.wraps(command)
+    def with_connection(
+        *args: Any,
+        endpoint_url: str | None,
+        profile: str | None,
+        region: str | None,
+        stack_name: str | None,
+        events_table: str | None,
+        reports_table: str | None,
+        shards: int,
+        **kwargs: Any,
+    ) -> R:
+        connection = Connection(
+            endpoint_url=endpoint_url or None,
+            profile=profile,
+            region=region,
+            stack_name=stack_name,
+            events_table_option=events_table,
+            reports_table_option=reports_table,
+            shards=shards,
+            # given on the command line or in the environment: checked against the stack's
+            shards_given=given(click.get_current_context(), "shards"),
+        )
+        return command(*args, connection=connection, **kwargs)
+
     for option in reversed(CONNECTION_OPTIONS):
-        command = option(command)
-    return command
+        with_connection = option(with_connection)
+    return with_connection

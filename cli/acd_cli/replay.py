@@ -16,9 +16,9 @@ from urllib.parse import urlencode
 
 from acd_cli.dry_run import DryRunClient
 from acd_hub.adapters.events_table import EventsTable
+from acd_hub.answers import QUARANTINED_STATUS
 from acd_hub.errors import Conflict, Invalid, ParameterError, Quarantined
 from acd_hub.ingest import CallbackIngest
-from acd_hub.quarantine import RECORDED_STATUS
 from acd_hub.request import CallbackRequest
 
 if TYPE_CHECKING:
@@ -157,7 +157,7 @@ class Replayer:
             stored = ingest.handle(kept_request(item, self._token))
         except Quarantined as rejected:
             # Conflict: the event key is stored with other content
-            status = RECORDED_STATUS[type(rejected)]
+            status = QUARANTINED_STATUS[type(rejected)].value
             outcome = "conflict" if isinstance(rejected, Conflict) else "rejected"
             result = ReplayResult(
                 item, outcome, status=status, cmd=rejected.cmd, errors=list(rejected.errors)
@@ -178,7 +178,7 @@ class Replayer:
             fields |= {
                 "reason": result.reason,
                 "errors": [e.as_dict() for e in result.errors],
-                "status": result.status or RECORDED_STATUS[Invalid],
+                "status": result.status or QUARANTINED_STATUS[Invalid].value,
             }
             if "first_reason" not in item:
                 fields |= {"first_reason": item.get("reason", ""), "first_errors": item.get("errors") or []}

@@ -30,7 +30,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import click
 
 from acd_cli import report_figures, report_listings, report_pictures
-from acd_cli.options import connection_options
+from acd_cli.options import Connection, connection_options
 from acd_cli.output import format_option
 from acd_cli.report_context import ReportContext, ReportError, ReportGroup, given
 
@@ -79,30 +79,17 @@ def _zone(_ctx: click.Context, _param: click.Parameter, value: str) -> ZoneInfo:
 def cli(
     ctx: click.Context,
     *,
-    endpoint_url: str | None,
-    profile: str | None,
-    region: str | None,
-    stack_name: str | None,
-    events_table: str | None,
-    reports_table: str | None,
+    connection: Connection,
     zone: ZoneInfo,
-    shards: int,
     kpi_shards: int,
     names_file: Path | None,
     fmt: str | None,
 ) -> None:
     """Reports over the ACD callback hub's tables (DynamoDB Query only, never Scan)."""
     ctx.obj = ReportContext(
-        endpoint_url=endpoint_url or None,
-        profile=profile,
-        region=region,
-        stack_name=stack_name,
-        events_table_option=events_table,
-        reports_table_option=reports_table,
+        **connection,
         zone=zone,
-        shards=shards,
         kpi_shards=kpi_shards,
-        shards_given=given(ctx, "shards"),
         kpi_shards_given=given(ctx, "kpi_shards"),
         fmt=fmt,
         names_file=names_file,

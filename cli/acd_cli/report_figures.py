@@ -19,11 +19,10 @@ from acd_cli.report_context import (
     require_agent,
     require_hotline,
 )
-from acd_cli.report_models import Freshness
-from acd_cli.reporting import FANOUT_CONSUMER
 from acd_hub.events import CALL_CMDS
 from acd_hub.freshness import SILENT_AFTER_MS
 from acd_hub.kpis import NAMES as KPI_NAMES
+from acd_hub.reports.freshness import FANOUT_CONSUMER, Freshness
 
 # -- kpis ------------------------------------------------------------------------------------------
 

@@ -3,7 +3,7 @@ Scan; single reports are one ``GetItem``.
 
 :class:`EventQueries` reads the events table (key design in :mod:`acd_hub.keys`) and hands back
 the stored items as plain Python; :class:`ReportQueries` reads the reports table and hands back
-the typed reports of :mod:`acd_cli.report_models`. Both turn a question ("all events of call
+the typed reports of the catalogue (:mod:`acd_hub.reports`). Both turn a question ("all events of call
 X", "hotline H's KPIs of a day", "the live board") into the partitions that hold the answer and
 query them (in parallel where there are several) through the table's adapter
 (:mod:`acd_hub.adapters`: its keys, boto3's paginator and its codec).
@@ -16,19 +16,19 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 
-from acd_cli.report_models import AgentDayReport, ConsumerFreshness, Freshness
 from acd_hub import keys
 from acd_hub.adapters.dynamodb import Key, Table
 from acd_hub.adapters.reports_table import ReportsTable, agent_day_key, timeline_pk
-from acd_hub.agent_stats import AgentDay, StateInterval, TimelineEntry, seconds
+from acd_hub.agent_stats import AgentDay, StateInterval, TimelineEntry
 from acd_hub.events import parameters_as_sent
-from acd_hub.freshness import consumer_freshness
-from acd_hub.reports import board, call, freshness_notes, hotline_day
+from acd_hub.reports import board, call, freshness, hotline_day
+from acd_hub.reports.agent_day import AgentDayReport
 from acd_hub.reports.board import BoardEntry
 from acd_hub.reports.call import CallSummary
+from acd_hub.reports.freshness import Freshness
 from acd_hub.reports.hotline_day import HotlineKpis, RangeKpis
 from acd_hub.reports.stored import report_of
 
@@ -41,8 +41,6 @@ MAX_WORKERS = 16
 # What a timeline item (``IV#<time>#<event key>``) carries that a timeline shows: about half
 # its attributes (a day's timelines are most of the items a day report reads).
 TIMELINE_FIELDS = ("sk", "kind", "start_ms", "next_ms", "state", "pause_reason", "task_id", "hotline")
-# The fan-out's name in the FRESHNESS partition (functions/fanout/app.py).
-FANOUT_CONSUMER = "fanout"
 
 
 def _in_parallel[P](read: Callable[[P], Iterator[Item]], partitions: Sequence[P]) -> list[Item]:
@@ -341,7 +339,7 @@ class ReportQueries:
         stored = self._agent_day(agent, day)
         if stored is None:
             return None
-        return self._report(
+        return AgentDayReport.of(
             stored, self._timeline(stored, self._day_before(stored)) if with_timeline else None
         )
 
@@ -365,7 +363,7 @@ class ReportQueries:
             if item is not None and item.get("kind") == "agent_day" and item.get("events"):
                 days[agent] = report_of(AgentDay, item)
         if not days or not with_timeline:
-            return {agent: self._report(stored_day, None) for agent, stored_day in days.items()}
+            return {agent: AgentDayReport.of(stored_day, None) for agent, stored_day in days.items()}
         previous = {agent: stored.get(agent_day_key(agent, before)) for agent in days}
         with ThreadPoolExecutor(
             max_workers=min(MAX_WORKERS, len(days)), thread_name_prefix="acd-timeline"
@@ -377,19 +375,7 @@ class ReportQueries:
                     strict=True,
                 )
             )
-        return {agent: self._report(stored_day, timelines[agent]) for agent, stored_day in days.items()}
-
-    def _report(self, stored: AgentDay, timeline: list[StateInterval] | None) -> AgentDayReport:
-        return AgentDayReport(
-            agent=stored.agent,
-            day=stored.day,
-            state_seconds={s: seconds(ms) for s, ms in sorted(stored.state_ms.items()) if ms},
-            pause_seconds={r: seconds(ms) for r, ms in sorted(stored.totals().pause_totals().items())},
-            calls_handled=stored.calls_handled,
-            latest_event=_iso_ms(stored.complete_to_ms),
-            updated_at=stored.updated_at,
-            timeline=timeline,
-        )
+        return {agent: AgentDayReport.of(stored_day, timelines[agent]) for agent, stored_day in days.items()}
 
     def agent_timeline(self, agent: str, day: str | date) -> list[StateInterval]:
         """The agent's state intervals of the day, in time order (the last may be open)."""
@@ -440,43 +426,8 @@ class ReportQueries:
         return timeline
 
     def freshness(self, now_ms: int | None = None) -> Freshness:
-        """Up to when the reports are complete, and what holds them back: each consumer's notes
-        per stream shard, folded by :func:`acd_hub.freshness.consumer_freshness` (the lowest
-        watermark of the shards that are not idle; a failing shard holds it below its records).
-        ``complete_to`` is the slowest consumer's; ``catching_up`` is true while any shard is
-        behind, failing, or a consumer is silent."""
-        notes = freshness_notes.notes(self.reads)
-        consumers = [
-            ConsumerFreshness(
-                consumer=c.consumer,
-                complete_to=_iso_ms(c.complete_to_ms),
-                updated_at=_iso_ms(c.updated_at_ms),
-                latest_event=_iso_ms(c.latest_event_ms),
-                behind_s=None if c.behind_ms is None else round(c.behind_ms / 1000, 1),
-                state=c.state,
-                shards=c.shards,
-                failing_shards=c.failing_shards,
-                catching_up_shards=c.catching_up_shards,
-            )
-            for c in [
-                # The fan-out notes its progress too (listed), but publishes rather than reports:
-                # it says nothing of the reports' completeness, and it sees only config changes
-                # and broadcasts, so it is folded apart (hours without one are not silence).
-                *consumer_freshness([n for n in notes if n.consumer != FANOUT_CONSUMER], now_ms),
-                *consumer_freshness([n for n in notes if n.consumer == FANOUT_CONSUMER], now_ms),
-            ]
-        ]
-        aggregators = [c for c in consumers if c.consumer != FANOUT_CONSUMER]
-        completes = [c.complete_to for c in aggregators]
-        behind_s = [c.behind_s for c in aggregators if c.behind_s is not None]
-        updated = [c.updated_at for c in aggregators if c.updated_at]
-        return Freshness(
-            complete_to=None if not completes or None in completes else min(c for c in completes if c),
-            updated_at=max(updated) if updated else None,
-            behind_s=max(behind_s) if behind_s else None,
-            catching_up=any(c.state != "up to date" for c in aggregators),
-            consumers=sorted(consumers, key=lambda c: c.consumer),
-        )
+        """Up to when the reports are complete, and what holds them back (:func:`acd_hub.reports.freshness.read`)."""
+        return freshness.read(self.reads, now_ms)
 
     def call(self, task_id: str) -> CallSummary | None:
         """One call's summary; None before the aggregator has seen it."""
@@ -498,12 +449,6 @@ def _unique(items: Iterable[Item]) -> list[Item]:
     for item in items:
         seen.setdefault((str(item.get("pk")), str(item.get("sk"))), item)
     return list(seen.values())
-
-
-def _iso_ms(value: Any) -> str | None:
-    if value is None:
-        return None
-    return keys.iso_utc(datetime.fromtimestamp(int(value) / 1000, tz=UTC))
 
 
 def _shift_day(day: str, days: int) -> str:

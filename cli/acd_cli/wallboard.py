@@ -47,7 +47,7 @@ from acd_cli.report_listings import event_details
 if TYPE_CHECKING:
     from zoneinfo import ZoneInfo
 
-    from acd_cli.report_models import AgentDayReport
+    from acd_hub.reports.agent_day import AgentDayReport
     from acd_hub.reports.board import BoardEntry
     from acd_hub.reports.call import CallSummary
     from acd_hub.reports.hotline_day import HotlineKpis

@@ -96,25 +96,21 @@ def receive(event: APIGatewayProxyEventV2, path_token: str | None) -> Response:
 
 @app.exception_handler(Invalid)
 def invalid(exc: Invalid) -> Response:
-    return rejected(
-        exc, HTTPStatus.BAD_REQUEST, answers.BadRequest(request_id=exc.request_id, errors=problems(exc))
-    )
+    return rejected(exc, answers.BadRequest(request_id=exc.request_id, errors=problems(exc)))
 
 
 @app.exception_handler(Conflict)
 def conflict(exc: Conflict) -> Response:
-    return rejected(
-        exc, HTTPStatus.CONFLICT, answers.Conflict(request_id=exc.request_id, errors=problems(exc))
-    )
+    return rejected(exc, answers.Conflict(request_id=exc.request_id, errors=problems(exc)))
 
 
-def rejected(exc: Quarantined, status: HTTPStatus, body: answers.Answer) -> Response:
+def rejected(exc: Quarantined, body: answers.Answer) -> Response:
     count(exc.cmd, "rejected")
     logger.info(
         "callback rejected",
         extra={"cmd": exc.cmd, "request_id": exc.request_id, "parameters": [e.parameter for e in exc.errors]},
     )
-    return answer(status, body)
+    return answer(answers.QUARANTINED_STATUS[type(exc)], body)
 
 
 def problems(exc: Quarantined) -> list[answers.ParameterProblem]:

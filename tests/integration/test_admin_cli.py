@@ -16,6 +16,7 @@ from acd_cli.admin_cli import cli
 from acd_cli.reporting import EventQueries
 from acd_devkit.moto_resources import REGION, AwsClients, ProvisionedResources
 from acd_devkit.stream_mapping import lambda_stream_record
+from acd_hub import redact
 from acd_hub.adapters.events_table import EventsTable
 from acd_hub.errors import Invalid, ParameterError
 from acd_hub.ingest import CallbackIngest
@@ -50,7 +51,8 @@ def quarantine_by_ingest(aws: AwsClients, kept: CallbackRequest) -> None:
 def quarantine_as_if_by_a_bug(aws: AwsClients, kept: CallbackRequest, reason: str) -> None:
     """A request an older, buggy version rejected (valid today): the quarantine item that
     version would have written, made by today's item builder."""
-    item = rejected_item(kept, [ParameterError("eventtime", reason)], 400, settings(), RECEIVED)
+    errors = [ParameterError("eventtime", reason)]
+    item = rejected_item(kept, redact.kept(kept, errors), 400, settings(), RECEIVED)
     EventsTable(aws.dynamodb, "EventsTable").put_rejected(item)
 
 

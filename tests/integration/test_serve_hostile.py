@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from acd_cli import report_context, wallboard
-from acd_cli.report_models import Freshness
+from acd_hub.reports.freshness import Freshness
 
 
 class CountingReports:

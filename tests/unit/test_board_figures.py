@@ -10,9 +10,9 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from acd_cli import names
-from acd_cli.report_models import AgentDayReport
 from acd_cli.wallboard import WaitTargets, agents_by_state, current_interval, hotline_tile
 from acd_hub.kpis import NAMES as KPI_NAMES
+from acd_hub.reports.agent_day import AgentDayReport
 from acd_hub.reports.board import BoardEntry
 from acd_hub.reports.hotline_day import HotlineKpis, IntervalKpis, KpiFigures
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 from zoneinfo import ZoneInfo
 
 from acd_cli.report_figures import describe_freshness, stalled_line, stalled_since
-from acd_cli.report_models import ConsumerFreshness, Freshness
 from acd_hub.freshness import (
     CATCHING_UP_FOR_MS,
     IDLE_AFTER_MS,
@@ -15,6 +14,7 @@ from acd_hub.freshness import (
     ShardNote,
     consumer_freshness,
 )
+from acd_hub.reports.freshness import ConsumerFreshness, Freshness
 
 NOW_MS = 1_800_000_000_000
 ZONE = ZoneInfo("Europe/Berlin")

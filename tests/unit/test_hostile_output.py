@@ -24,12 +24,13 @@ from acd_cli import (
     report_figures,
     report_listings,
 )
-from acd_cli.report_models import AgentDayReport, Freshness
 from acd_hub import kpis
 from acd_hub.call_stats import call_summary, contribution
 from acd_hub.events import StoredEvent
 from acd_hub.items import event_item
 from acd_hub.models import ParseContext, parse_callback
+from acd_hub.reports.agent_day import AgentDayReport
+from acd_hub.reports.freshness import Freshness
 from acd_hub.settings import HubSettings
 from tests.kpi_oracle import kpis as oracle_kpis
 from tests.unit.test_fuzz_reports import board_entry, rendered, timeline_entry

@@ -14,11 +14,12 @@ import pytest
 
 from acd_cli import html_report, labels
 from acd_cli.html_report import DayReport, day_slots, freshness_text, render
-from acd_cli.report_models import AgentDayReport, Freshness
 from acd_cli.wallboard import longest_current_wait_s
 from acd_hub.agent_stats import StateInterval
 from acd_hub.kpis import NAMES as KPI_NAMES
+from acd_hub.reports.agent_day import AgentDayReport
 from acd_hub.reports.call import CallSummary
+from acd_hub.reports.freshness import Freshness
 from acd_hub.reports.hotline_day import HotlineKpis, IntervalKpis, KpiFigures
 from acd_hub.reports.stored import report_of
 from acd_hub.vocabulary import AGENT_STATES, EVENT_TYPES

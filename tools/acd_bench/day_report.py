@@ -4,7 +4,6 @@ same run, and ``serve``'s ``/report`` until its page is there. Issue 18: at most
 
 from __future__ import annotations
 
-import subprocess
 import sys
 import tempfile
 import threading
@@ -14,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from acd_bench.dynamo import DynamoCounter
-from acd_bench.harness import child_env, median, ratio
+from acd_bench.harness import median, ratio, run_child
 from acd_cli import html_report, wallboard
 from acd_cli.report_context import ReportContext
 
@@ -24,7 +23,7 @@ TARGET_S = 10.0
 def _acd_report_html(endpoint: str, day: str, out: Path) -> float:
     """``acd-report html`` in a process of its own, as a user runs it (imports and all)."""
     started = time.perf_counter()
-    done = subprocess.run(  # noqa: S603 - our interpreter, our command
+    run_child(
         [
             str(Path(sys.executable).parent / "acd-report"),
             "--endpoint-url",
@@ -35,16 +34,10 @@ def _acd_report_html(endpoint: str, day: str, out: Path) -> float:
             "--out",
             str(out),
         ],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-        env=child_env(),
+        "acd-report html",
+        600,
     )
-    took = time.perf_counter() - started
-    if done.returncode != 0:
-        raise RuntimeError(f"acd-report html failed: {(done.stdout + done.stderr)[-2000:]}")
-    return took
+    return time.perf_counter() - started
 
 
 def _reads(endpoint: str, day: str, counted: dict[str, Any] | None = None) -> float:

@@ -120,6 +120,17 @@ def child_result(done: subprocess.CompletedProcess[str], what: str) -> dict[str,
     return result
 
 
+def run_child(command: Sequence[str], what: str, timeout: float) -> subprocess.CompletedProcess[str]:
+    """``command`` in a process of its own, as a user runs it (this environment without what
+    would point it at a real AWS); raises with the tail of its output if it failed."""
+    done = subprocess.run(  # noqa: S603 - our interpreter, our commands
+        list(command), capture_output=True, text=True, timeout=timeout, check=False, env=child_env()
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"{what} failed: {(done.stdout + done.stderr)[-2000:]}")
+    return done
+
+
 def child_env() -> dict[str, str]:
     """This process's environment for a child, without what would point it at a real AWS."""
     return {k: v for k, v in os.environ.items() if k not in UNSET_ENV}

@@ -10,7 +10,8 @@ a JSON body, binary and Windows-1252 bodies, empty and control characters, a con
 unsupported content type, paths without a token. They go through ``functions/ingest/app.py`` as
 Lambda runs it, on DynamoDB in memory, its clock stopped. Written per request: the answer, the log
 and EMF lines; then every stored item. Left out as they differ from run to run: log and EMF
-timestamps, the Lambda request id, claim ids.
+timestamps, the Lambda request id, claim ids; and the source line a log line names (its function
+stays), which any edit of the function's file moves.
 """
 
 from __future__ import annotations
@@ -39,6 +40,8 @@ _VARYING = (
     (re.compile(r'"timestamp":"[^"]*"'), '"timestamp":"T"'),
     (re.compile(r'"Timestamp":\d+'), '"Timestamp":0'),
     (re.compile(r'"function_request_id":"[^"]*"'), '"function_request_id":"R"'),
+    # where in the source a log line was written: an edit of the function's file moves it
+    (re.compile(r'"location":"([^":]*):\d+"'), r'"location":"\1"'),
     (re.compile(r'"claim_id": \{"S": "[0-9a-f]{32}"\}'), '"claim_id": "C"'),
 )
 

@@ -20,7 +20,7 @@ from click.testing import CliRunner
 
 from acd_bench.day_report import bench_day_report
 from acd_bench.dynamo import create_plain_table
-from acd_bench.harness import child_env, child_result, median, quiet_stdout, ratio, simulated_day
+from acd_bench.harness import child_env, child_result, median, quiet_stdout, ratio, run_child, simulated_day
 from acd_cli.report_cli import cli as report_cli
 from acd_devkit.lambda_events import REGION, TOKEN, patched_env, urlencoded
 from acd_local.hub import LocalHub
@@ -57,7 +57,7 @@ def _settle_default_day(stack: Any, max_settle_s: float) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as scratch:
         expected_path = Path(scratch) / "expected.json"
         started = time.perf_counter()
-        sent = subprocess.run(  # noqa: S603 - our interpreter, our module
+        run_child(
             [
                 sys.executable,
                 "-m",
@@ -70,15 +70,10 @@ def _settle_default_day(stack: Any, max_settle_s: float) -> dict[str, Any]:
                 "--expect-out",
                 str(expected_path),
             ],
-            capture_output=True,
-            text=True,
-            timeout=3600,
-            check=False,
-            env=child_env(),
+            "acd-sim",
+            3600,
         )
         last_callback = time.perf_counter()
-        if sent.returncode != 0:
-            raise RuntimeError(f"acd-sim failed: {(sent.stdout + sent.stderr)[-2000:]}")
         expected = json.loads(expected_path.read_text(encoding="utf-8"))
     lag_at_end = {name: lag.records_behind for name, lag in stack.stream_lag().items()}
     try:

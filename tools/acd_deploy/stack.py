@@ -25,6 +25,7 @@ from botocore.config import Config
 from acd_deploy import workarounds
 from acd_deploy.emulator import REPO, ROOT_KEY, Emulator
 from acd_deploy.steps import REGION, StepFailed, log, tail
+from acd_devkit.template import sam_build_args
 
 SAM = REPO / ".venv-sam" / "bin" / "sam"
 TEMPLATE = REPO / "template.yaml"
@@ -142,23 +143,8 @@ def sam_build(work_dir: Path, env: Mapping[str, str]) -> Path:
     """The project's own ``sam build`` (no container); returns the built template."""
     if not SAM.is_file():
         raise StepFailed("sam build", f"{SAM} is missing: run `make sam-setup`")
-    build_dir = work_dir / "build"
-    _run_sam(
-        [
-            "build",
-            "--template-file",
-            str(TEMPLATE),
-            "--build-dir",
-            str(build_dir),
-            "--cache-dir",
-            str(work_dir / "cache"),
-        ],
-        env,
-        work_dir / "sam-build.log",
-        "sam build",
-        BUILD_TIMEOUT,
-    )
-    return build_dir / "template.yaml"
+    _run_sam(sam_build_args(TEMPLATE, work_dir), env, work_dir / "sam-build.log", "sam build", BUILD_TIMEOUT)
+    return work_dir / "build" / "template.yaml"
 
 
 def deployable_copy(built: Path, name: str = "template.deploy.json", edit: Any = None) -> Path:

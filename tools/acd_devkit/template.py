@@ -56,6 +56,21 @@ def find_template(path: str | os.PathLike[str] | None = None) -> Path:
     raise FileNotFoundError(f"{TEMPLATE_NAME} not found: set {TEMPLATE_ENV} or run from the repository root")
 
 
+def sam_build_args(template: Path, into: Path) -> list[str]:
+    """The project's own ``sam build`` (no container) of ``template``: built into ``into/build``
+    with its dependency cache in ``into/cache``, so the tools that build (the deploy check, the
+    ``sam local`` check) each keep their build apart."""
+    return [
+        "build",
+        "--template-file",
+        str(template),
+        "--build-dir",
+        str(into / "build"),
+        "--cache-dir",
+        str(into / "cache"),
+    ]
+
+
 def parse_template(text: str) -> dict[str, Any]:
     """Parse template text (YAML or JSON) as cfn-lint does, into plain JSON types."""
     # cfn-lint imports its whole rule machinery (about a second): only where a template is read,

@@ -51,6 +51,7 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from acd_devkit import lambda_events, moto_fixes, sample_events
+from acd_devkit.template import sam_build_args
 
 if TYPE_CHECKING:
     from moto.server import ThreadedMotoServer
@@ -629,23 +630,10 @@ def _terminate(signum: int, _frame: FrameType | None) -> None:
 
 def sam_build(sam: Sam) -> Path:
     """``sam build`` (no container) into .aws-sam/sam-local-test/; returns the built template."""
-    build_dir = BUILD_ROOT / "build"
-    result = sam.run(
-        [
-            "build",
-            "--template-file",
-            str(TEMPLATE),
-            "--build-dir",
-            str(build_dir),
-            "--cache-dir",
-            str(BUILD_ROOT / "cache"),
-        ],
-        "build.log",
-        BUILD_TIMEOUT,
-    )
+    result = sam.run(sam_build_args(TEMPLATE, BUILD_ROOT), "build.log", BUILD_TIMEOUT)
     if result.returncode != 0:
         raise CheckFailed(f"sam build exited {result.returncode}:\n{tail(result.stdout + result.stderr)}")
-    return build_dir / "template.yaml"
+    return BUILD_ROOT / "build" / "template.yaml"
 
 
 def run_steps(

@@ -7,14 +7,23 @@ Validators are built on first use (``defer_build``), not at a cold start's impor
 
 from __future__ import annotations
 
+from http import HTTPStatus
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
+from acd_hub import errors
 from acd_hub.models import CALLBACK_MODELS
 from acd_hub.unknown_parameters import MAX_WARNINGS
 
 _DEFERRED = ConfigDict(defer_build=True)
+
+# A quarantined request's answer: the ingest function sends it, and the quarantine item records
+# it (what `acd-report rejected` shows and `acd-admin replay` keeps current), so both read it here.
+QUARANTINED_STATUS: dict[type[errors.Quarantined], HTTPStatus] = {
+    errors.Invalid: HTTPStatus.BAD_REQUEST,
+    errors.Conflict: HTTPStatus.CONFLICT,
+}
 
 
 class Answer(BaseModel):

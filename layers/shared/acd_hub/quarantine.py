@@ -3,9 +3,8 @@ nothing is lost (``acd-report rejected`` lists them, ``acd-admin replay`` runs t
 
 :meth:`Quarantine.keep` writes the item and hands back the exception the use case raises:
 :class:`~acd_hub.errors.Invalid` or :class:`~acd_hub.errors.Conflict`. Should the store refuse
-the item, a trimmed one (who sent what when, and why; without query and body) is kept instead. Every error is made
-storable and cleaned of secrets first, since it may echo a name or a value: the answer, the log
-line and the item get the same clean text.
+the item, a trimmed one (who sent what when, and why; without query and body) is kept instead.
+What is kept, the errors included, is :func:`acd_hub.redact.kept`'s.
 """
 
 from __future__ import annotations
@@ -14,7 +13,7 @@ from collections.abc import Collection
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from acd_hub import keys, params, redact
+from acd_hub import answers, keys, params, redact
 from acd_hub.errors import (
     BadCallback,
     Conflict,
@@ -32,10 +31,6 @@ from acd_hub.settings import HubSettings
 
 if TYPE_CHECKING:
     from acd_hub.ports import EventStore
-
-# The answer the ACD was given, as the item records it (``status``: what `acd-report rejected`
-# shows and `acd-admin replay` keeps current). The ingest function answers the same.
-RECORDED_STATUS: dict[type[Quarantined], int] = {Invalid: 400, Conflict: 409}
 
 
 class Quarantine:
@@ -56,18 +51,9 @@ class Quarantine:
         Conflict for an event key stored with other content; nothing in it holds a token).
         Raises StoreUnavailable if not even a trimmed item could be kept."""
         outcome: type[Quarantined] = Conflict if isinstance(problem, EventConflict) else Invalid
-        errors = [
-            ParameterError(redact.clean(e.parameter, secrets), redact.clean(e.message, secrets))
-            for e in _errors(problem)
-        ]
-        known_cmd = params.ascii_lower(cmd.strip())
-        kept = outcome(
-            request_id=request.request_id,
-            cmd=known_cmd if known_cmd in CALLBACK_MODELS else "unknown",
-            errors=errors,
-        )
+        kept = redact.kept(request, _errors(problem), secrets)
         item = rejected_item(
-            request, errors, RECORDED_STATUS[outcome], self._settings, received_at, secrets=secrets
+            request, kept, answers.QUARANTINED_STATUS[outcome].value, self._settings, received_at
         )
         try:
             self._store.put_rejected(item)
@@ -80,7 +66,12 @@ class Quarantine:
                 self._store.put_rejected(trimmed)
             except StoreRefused as again:
                 raise StoreUnavailable(f"quarantine refused: {again}") from again
-        return kept
+        known_cmd = params.ascii_lower(cmd.strip())
+        return outcome(
+            request_id=request.request_id,
+            cmd=known_cmd if known_cmd in CALLBACK_MODELS else "unknown",
+            errors=kept.errors,
+        )
 
 
 def _errors(problem: BadCallback | StoreRefused | EventConflict) -> list[ParameterError]:
@@ -94,17 +85,13 @@ def _errors(problem: BadCallback | StoreRefused | EventConflict) -> list[Paramet
 
 def rejected_item(
     request: CallbackRequest,
-    errors: list[ParameterError],
+    kept: redact.Kept,
     status: int,
     settings: HubSettings,
     received_at: datetime,
-    *,
-    secrets: Collection[str] = (),
 ) -> dict[str, Any]:
-    """A quarantined request: what was sent (redacted) and why it was refused."""
+    """A quarantined request: what was sent (as ``kept``, redacted) and why it was refused."""
     day = keys.day_of(received_at, settings.report_zone)
-    body_text, body_base64, body_note = redact.body(request, secrets)
-    clean = [ParameterError(params.storable(e.parameter), params.storable(e.message)) for e in errors]
     item: dict[str, Any] = {
         "pk": keys.rejected_pk(day, keys.shard_of(request.request_id, settings.cmd_day_shards)),
         "sk": keys.time_sk(received_at, request.request_id),
@@ -113,22 +100,22 @@ def rejected_item(
         "received_at": keys.iso_utc(received_at),
         "day": day,
         "method": request.method,
-        "path": redact.path(request),
-        "query": redact.query(request, secrets)[: redact.MAX_STORED_TEXT],
-        "content_type": redact.clean(request.content_type[:256], secrets),
+        "path": kept.path,
+        "query": kept.query,
+        "content_type": kept.content_type,
         "source_ip": request.source_ip,
-        "user_agent": redact.clean(request.user_agent[:512], secrets),
+        "user_agent": kept.user_agent,
         "status": status,
-        "reason": "; ".join(f"{e.parameter}: {e.message}" for e in clean)[:2048],
-        "errors": [e.as_dict() for e in clean],
+        "reason": "; ".join(f"{e.parameter}: {e.message}" for e in kept.errors)[:2048],
+        "errors": [e.as_dict() for e in kept.errors],
         "schema_version": SCHEMA_VERSION,
     }
-    if body_text:
-        item["body"] = body_text
-    if body_base64:
-        item["body_base64"] = body_base64
-    if body_note:
-        item["body_note"] = body_note
+    if kept.body:
+        item["body"] = kept.body
+    if kept.body_base64:
+        item["body_base64"] = kept.body_base64
+    if kept.body_note:
+        item["body_note"] = kept.body_note
     ttl = expiry(settings, received_at)
     if ttl:
         item["ttl"] = ttl

@@ -12,14 +12,48 @@ import codecs
 import json
 import re
 import zlib
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass
 from urllib.parse import quote, quote_plus
 
 from acd_hub import params
+from acd_hub.errors import ParameterError
 from acd_hub.request import CallbackRequest
 
 REDACTED = "***"
 MAX_STORED_TEXT = 64 * 1024
+
+
+@dataclass(frozen=True)
+class Kept:
+    """What may be kept of a refused request, and of why it was refused: no token in any of it,
+    every text storable. The body is text, or base64 for bytes that are not UTF-8, or neither
+    with ``body_note`` saying why (``body_note`` also says how a decoded body was decoded)."""
+
+    path: str
+    query: str
+    content_type: str
+    user_agent: str
+    errors: list[ParameterError]
+    body: str | None
+    body_base64: str | None
+    body_note: str | None
+
+
+def kept(request: CallbackRequest, errors: Sequence[ParameterError], secrets: Collection[str] = ()) -> Kept:
+    """All that the quarantine keeps of ``request``, redacted in one place: an error may echo a
+    name or a value, so the answer, the log line and the item get the same clean text."""
+    body_text, body_base64, body_note = body(request, secrets)
+    return Kept(
+        path=path(request),
+        query=query(request, secrets)[:MAX_STORED_TEXT],
+        content_type=clean(request.content_type[:256], secrets),
+        user_agent=clean(request.user_agent[:512], secrets),
+        errors=[ParameterError(clean(e.parameter, secrets), clean(e.message, secrets)) for e in errors],
+        body=body_text,
+        body_base64=body_base64,
+        body_note=body_note,
+    )
 
 
 def path(request: CallbackRequest) -> str:

@@ -20,8 +20,10 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime, time, tzinfo
-from typing import Literal
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
+
+from acd_hub.keys import iso_utc
 
 # Plausibility window: catches seconds sent where milliseconds belong (1970 in ms) and garbage.
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
@@ -36,6 +38,14 @@ Clock = Callable[[], datetime]
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+def iso_of_ms(value: Any) -> str | None:
+    """A stored epoch-milliseconds figure (an int, or the Decimal DynamoDB reads) as the reports
+    show a moment: :func:`acd_hub.keys.iso_utc`'s text. None where there is none."""
+    if value is None:
+        return None
+    return iso_utc(datetime.fromtimestamp(int(value) / 1000, tz=UTC))
 
 
 TimeFlag = Literal["dst_gap", "dst_ambiguous"]
