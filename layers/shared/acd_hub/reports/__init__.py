@@ -6,9 +6,12 @@ its fields are stored (declared on the fields, :mod:`acd_hub.reports.stored`) an
 * :mod:`~acd_hub.reports.hotline_day`: a hotline day's KPI counters, wait index, shard counts
   and the day's listing of hotlines;
 * :mod:`~acd_hub.reports.board`: the live board;
-* :mod:`~acd_hub.reports.freshness_notes`: the stream consumers' notes of their progress.
+* :mod:`~acd_hub.reports.freshness_notes`: the stream consumers' notes of their progress, and
+  :mod:`~acd_hub.reports.freshness`: what they say together (complete up to, catching up);
+* :mod:`~acd_hub.reports.agent_day`: an agent's day as shown (its stored items, ``AgentDay``,
+  ``TimelineEntry`` and ``TalkMarker``, are declared in :mod:`acd_hub.agent_stats` beside the
+  statistics that compute them, and stored through the same codec).
 
-The agent's day and timeline items are still in :mod:`acd_hub.agent_stats`, with their own
-codec. What computes a report is apart (:mod:`acd_hub.call_stats`, :mod:`acd_hub.agent_stats`,
+What computes a report is apart (:mod:`acd_hub.call_stats`, :mod:`acd_hub.agent_stats`,
 the aggregators); the reports table's adapter writes and reads the items.
 """
