@@ -69,9 +69,15 @@ def test_a_rebuild_repairs_broken_reports_and_changes_nothing_the_second_time(ta
     )
     assert broken is not None
     harness.reports.write_batch([harness.reports.item_of(replace(broken, state_ms={"online": 1}))], [])
+    counted = next(  # an interval's: a day's counters are its intervals' summed on read
+        key
+        for hotline in before[f"hotlines {day.isoformat()}"]
+        for shard in range(harness.settings.kpi_shards)
+        for key in harness.reports.counters(str(hotline), day.isoformat(), shard)
+    )
     harness.reports.client.update_item(  # a counter gone wrong (a bug): 7 calls too many
         TableName=harness.settings.reports_table,
-        Key=wire_key(counter_key(CounterKey("501", day.isoformat(), 0))),
+        Key=wire_key(counter_key(counted)),
         UpdateExpression="ADD offered :seven",
         ExpressionAttributeValues={":seven": {"N": "7"}},
     )
@@ -221,3 +227,61 @@ def test_a_shard_count_recorded_during_the_rebuilds_correction_is_not_overwritte
     for each in (None, interval):
         waits = harness.reports.waits("501", day, each, new)
         assert [(w.task_id, w.shard) for w in waits] == [(task, shard_of(task, new))], each
+
+
+def test_a_day_counted_with_day_items_reads_from_its_intervals_and_the_rebuild_drops_them(
+    tables: Any,
+) -> None:
+    """Versions before wrote a hotline day's counters twice: a ``DAY`` item per shard (with the
+    service-level target) beside the intervals. A deployed table has such days: they read the
+    same, a day item a later change passed by is not believed, and the rebuild deletes them."""
+    rng = random.Random(5)
+    day = DAYS[0]
+    sent = random_day(random.Random(22), day)
+    harness = fresh_harness(tables, "DayItems")
+    deliver(harness, [harness.store_event(p) for p in sent], rng)
+    before = every_report(harness, sent, day)
+    queries = ReportQueries(harness.log.client, harness.settings.reports_table, 8)
+    hotlines = sorted(h for h in ("501", "502", "503") if queries.kpis(h, day.isoformat()))
+    assert hotlines
+    shown = {h: replace(queries.kpis(h, day.isoformat()), updated_at=None) for h in hotlines}
+    client, table = harness.reports.client, harness.settings.reports_table
+    day_items = []
+    for hotline in hotlines:
+        for shard in range(harness.settings.kpi_shards):
+            intervals = harness.reports.counters(hotline, day.isoformat(), shard)
+            if not intervals:
+                continue
+            for key in intervals:  # the intervals of before named no service-level target
+                client.update_item(
+                    TableName=table, Key=wire_key(counter_key(key)), UpdateExpression="REMOVE sl_seconds"
+                )
+            day_key = CounterKey(hotline, day.isoformat(), shard)
+            day_items.append(day_key)
+            client.put_item(  # and a day item a change after the upgrade passed by: 3 too many
+                TableName=table,
+                Item=harness.reports.encode(
+                    {
+                        "pk": counter_key(day_key)[0],
+                        "sk": "DAY",
+                        "kind": "kpi_counters",
+                        "hotline": hotline,
+                        "date": day.isoformat(),
+                        "sl_seconds": harness.settings.service_level_seconds,
+                        "offered": sum(c.get("offered", 0) for c in intervals.values()) + 3,
+                    }
+                ),
+            )
+    assert day_items
+    for hotline in hotlines:
+        assert replace(queries.kpis(hotline, day.isoformat()), updated_at=None) == shown[hotline]
+
+    summary = Rebuilder(harness.log, harness.reports, harness.settings).days(around(day))
+    assert summary.counters_corrected >= len(day_items)
+    for key in day_items:
+        assert client.get_item(TableName=table, Key=wire_key(counter_key(key))).get("Item") is None
+    for hotline in hotlines:
+        assert replace(queries.kpis(hotline, day.isoformat()), updated_at=None) == shown[hotline]
+    assert every_report(harness, sent, day) == before
+    again = Rebuilder(harness.log, harness.reports, harness.settings).days(around(day))
+    assert (again.items_written, again.items_deleted, again.counters_corrected) == (0, 0, 0)

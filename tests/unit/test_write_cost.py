@@ -10,7 +10,7 @@ from typing import Any
 
 from acd_cli.reporting import ReportQueries
 from acd_hub.freshness import FreshnessNotes
-from acd_hub.ports import BatchProgress, CheckAgentDay, Put
+from acd_hub.ports import AddCounters, BatchProgress, CheckAgentDay, Put
 from acd_hub.rebuild import Rebuilder, days_between
 from acd_hub.reports.board import BoardEntry
 from acd_hub.reports.call import ListedCall
@@ -199,3 +199,27 @@ def test_an_agents_batch_over_a_transactions_100_items_is_split(memory_dynamodb:
     assert len(commits) > 2
     assert max(len(writes) for writes in commits) <= 100
     assert_equal_to_a_rebuild(harness, sent)
+
+
+def test_a_call_adds_to_its_intervals_counters_only_not_to_a_day_item(memory_dynamodb: Any) -> None:
+    """A day's counters are its intervals' summed on read: a call's transaction adds to the
+    interval item of its shard alone (a day item beside it was 2 WRU a change), and the day's
+    figures are the same."""
+    harness = Harness(memory_dynamodb)
+    calls = harness.calls()
+    answered = [
+        harness.store_event(call_event("2025-11-20 09:00:00", "CallStart", mode="0", hotlineid="501")),
+        harness.store_event(call_event("2025-11-20 09:00:10", "Connected", agentid="100001")),
+        harness.store_event(call_event("2025-11-20 09:03:00", "CallEnd")),
+    ]
+    (writes,) = commits_of(harness, calls, answered)
+    counted = [w.key for w in writes if isinstance(w, AddCounters)]
+    assert [key.interval for key in counted] == ["2025-11-20T10:00:00+01:00"]
+    stored = harness.reports.counters("501", "2025-11-20", counted[0].shard)
+    assert list(stored) == counted
+    queries = ReportQueries(harness.log.client, harness.settings.reports_table, 8)
+    kpis = queries.kpis("501", "2025-11-20")
+    assert kpis is not None
+    assert kpis.sl_seconds == harness.settings.service_level_seconds
+    assert (kpis.day["offered"], kpis.day["answered"]) == (1, 1)
+    assert [(i.start, i.figures["offered"]) for i in kpis.intervals] == [("2025-11-20T10:00:00+01:00", 1)]

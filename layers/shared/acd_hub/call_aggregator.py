@@ -292,17 +292,18 @@ class CallStatsAggregator(AggregatorBase):
         new: Contribution | None,
         now: ShardCounts,
     ) -> dict[CounterKey, dict[str, int]]:
-        """Retract the stored contribution, add the new one: the non-zero differences per item."""
+        """Retract the stored contribution, add the new one: the non-zero differences per item.
+        Only the interval's items: a day's counters are its intervals' summed on read (a day
+        item beside them cost 2 write units a change; see :mod:`acd_hub.reports.hotline_day`)."""
         changes: dict[CounterKey, dict[str, int]] = {}
         for contribution, sign, counts in ((old, -1, was), (new, 1, now)):
             if contribution is None:
                 continue
-            shard = counts.kpi_shard(task_id)
-            for interval in (None, contribution.interval):
-                counters = changes.setdefault(
-                    CounterKey(contribution.hotline, contribution.day, shard, interval), {}
-                )
-                for name, value in contribution.counters.items():
-                    counters[name] = counters.get(name, 0) + sign * value
+            key = CounterKey(
+                contribution.hotline, contribution.day, counts.kpi_shard(task_id), contribution.interval
+            )
+            counters = changes.setdefault(key, {})
+            for name, value in contribution.counters.items():
+                counters[name] = counters.get(name, 0) + sign * value
         nonzero = {key: {n: v for n, v in counters.items() if v} for key, counters in changes.items()}
         return {key: counters for key, counters in nonzero.items() if counters}

@@ -67,11 +67,12 @@ from acd_hub.ports import (
     BatchProgress,
     Cancelled,
     CheckAgentDay,
-    CheckCounters,
+    CheckCall,
     CheckShards,
     CorrectCounters,
     Create,
     Delete,
+    DropCounters,
     ListHotlineDay,
     Put,
     PutVersioned,
@@ -288,6 +289,8 @@ class ReportsTable(Table):
                 else:
                     check |= self._condition("#version = :read", {"#version": "version"}, {":read": read})
                 return {"ConditionCheck": check}
+            case CheckCall(task_id=task_id, read_version=read):
+                return {"ConditionCheck": self._versioned(summary_key(task_id), read)}
             case Put(report=report):
                 return self._put(report, None)
             case Delete(report=report):
@@ -295,7 +298,7 @@ class ReportsTable(Table):
             case (
                 AddCounters()
                 | CorrectCounters()
-                | CheckCounters()
+                | DropCounters()
                 | CheckShards()
                 | RecordShards()
                 | ListHotlineDay()
@@ -309,18 +312,17 @@ class ReportsTable(Table):
             case AddCounters(key=key, deltas=deltas, sl_seconds=sl_seconds, updated_at=stamp):
                 fields = {**counter_attributes(key, sl_seconds), "updated_at": stamp}
                 return self._update(counter_key(key), *_set_and_add(fields, deltas))
-            case CorrectCounters(key=key, deltas=deltas, read=read):
-                expression, names, values = _set_and_add({}, deltas)
+            case CorrectCounters(key=key, deltas=deltas, read=read, sl_seconds=sl_seconds):
+                expression, names, values = _set_and_add(counter_attributes(key, sl_seconds), deltas)
                 condition, check_names, check_values = _counters_hold(read)
                 update = self._update(
                     counter_key(key), expression, names | check_names, values | check_values
                 )
                 update["Update"]["ConditionExpression"] = condition
                 return update
-            case CheckCounters(key=key, read=read):
-                condition, names, values = _counters_hold(read)
-                check = {"TableName": self.name, "Key": wire_key(counter_key(key))}
-                return {"ConditionCheck": check | self._condition(condition, names, values)}
+            case DropCounters(key=key, read=read):
+                delete = {"TableName": self.name, "Key": wire_key(counter_key(key))}
+                return {"Delete": delete | self._condition(*_counters_hold(read))}
             case CheckShards(hotline=hotline, day=day, read=read):
                 check = {"TableName": self.name, "Key": wire_key(shards_key(hotline, day))}
                 return {"ConditionCheck": check | self._condition(*_shards_hold(read))}
@@ -336,6 +338,18 @@ class ReportsTable(Table):
                 fields = day_hotline_attributes(hotline, day)
                 return self._update(day_hotline_key(hotline, day), *_set_and_add(fields, {}))
         raise TypeError(f"not a hotline day write: {write!r}")
+
+    def _versioned(self, key: Key, read: int | None) -> dict[str, Any]:
+        """A check that a versioned report is still at the version read (None: absent; 0:
+        stored before items carried one)."""
+        check: dict[str, Any] = {"TableName": self.name, "Key": wire_key(key)}
+        if read is None:
+            return check | self._condition("attribute_not_exists(pk)")
+        if read == 0:
+            return check | self._condition(
+                "attribute_exists(pk) AND attribute_not_exists(#version)", {"#version": "version"}
+            )
+        return check | self._condition("#version = :read", {"#version": "version"}, {":read": read})
 
     def _condition(
         self,

@@ -5,7 +5,6 @@ written with, and its place in the day's listing of hotlines with KPIs.
 ==========================================  ===================================  ==================
 item                                        pk                                   sk
 ==========================================  ===================================  ==================
-hotline day counters (one per shard)        ``KPI#<hotline>#<day>#<shard>``      ``DAY``
 hotline 15-minute counters (per shard)      ``KPI#<hotline>#<day>#<shard>``      ``IV#<interval>``
 calls of a hotline's day (listing, shard)   ``CALLS#<hotline>#<day>[#<s>]``      ``<started>#<taskid>``
 waits of answered calls (max wait), day     ``WAIT#<hotline>#<day>[#<s>]``       ``<wait ms>#<taskid>``
@@ -15,7 +14,12 @@ a day's hotlines with KPIs, one each        ``HOTLINES#<day>``                  
 ==========================================  ===================================  ==================
 
 The counters are integers named in :mod:`acd_hub.kpis`; they only ever receive ``ADD`` s of
-differences (the reports table's adapter writes them). The figures are computed on read
+differences (the reports table's adapter writes them). A day's counters are its intervals'
+summed on read: the interval items are in the day's partitions (per shard), which a day's
+report reads whole anyway, so a day item beside them (``DAY``, written by versions before, in
+every call's transaction: 2 write units a change) told nothing they do not. Such an item is
+left out of the sums (a late change since then does not reach it); ``acd-admin rebuild``
+deletes it. The figures are computed on read
 (:class:`KpiFigures`): a day's (:func:`kpis`) and a range of days' (:func:`kpis_range`), as
 ``acd-report kpis``/``range``, the day report and the wallboard show them. The calls listed
 are :class:`acd_hub.reports.call.ListedCall` s.
@@ -90,8 +94,9 @@ def shard_counts(reports: ReportItems, hotline: str, day: str, kpi_shards: int) 
 
 @dataclass(frozen=True)
 class CounterKey:
-    """One item of a hotline's counters: the day's (``interval`` None) or a 15-minute one, in
-    one of its shards."""
+    """One item of a hotline's counters: a 15-minute one in one of its shards (``interval``
+    None: the day's, as versions before wrote it beside them; only the rebuild still names it,
+    to delete it)."""
 
     hotline: str
     day: str
@@ -114,10 +119,8 @@ def counter_key(key: CounterKey) -> Key:
 
 def counter_attributes(key: CounterKey, sl_seconds: int) -> dict[str, Any]:
     """What a counter item holds besides its counters (set on each write, the counters added):
-    the day's names its hotline, day and service-level target; an interval's, its start."""
-    if key.interval is None:
-        return {"kind": "kpi_counters", "hotline": key.hotline, "date": key.day, "sl_seconds": sl_seconds}
-    return {"kind": "kpi_counters", "start": key.interval}
+    an interval's start and the service-level target its counters were counted with."""
+    return {"kind": "kpi_counters", "start": key.interval, "sl_seconds": sl_seconds}
 
 
 def counters_of(item: Mapping[str, Any]) -> dict[str, int]:
@@ -146,25 +149,31 @@ class DayCounters:
 
 
 def day_counters(items: Iterable[Item]) -> DayCounters | None:
-    """The counters of a hotline day's shards' items (None: no day item, nothing counted)."""
+    """The counters of a hotline day's shards' items, the day's the sum of its intervals'
+    (None: no interval item, nothing counted). A ``DAY`` item written before the day was
+    summed on read is left out: a change since may have passed it by (its service-level
+    target is taken if the intervals name none: they did not, then)."""
     day: dict[str, int] = {}
     intervals: dict[str, dict[str, int]] = {}
-    sl_seconds = None
+    sl_seconds = day_sl_seconds = None
     found = False
     updated: list[str] = []
     for item in items:
         if item.get("kind") != "kpi_counters":
             continue
         if item["sk"] == KPI_DAY_SK:
-            found = True
-            sl_seconds = item.get("sl_seconds", sl_seconds)
-            updated.append(str(item.get("updated_at") or ""))
-            sum_into(day, item)
-        else:
-            sum_into(intervals.setdefault(str(item["start"]), {}), item)
+            day_sl_seconds = item.get("sl_seconds", day_sl_seconds)
+            continue
+        found = True
+        sl_seconds = item.get("sl_seconds", sl_seconds)
+        updated.append(str(item.get("updated_at") or ""))
+        sum_into(day, item)
+        sum_into(intervals.setdefault(str(item["start"]), {}), item)
     if not found:
         return None
-    return DayCounters(day, intervals, sl_seconds, max(updated) or None)
+    return DayCounters(
+        day, intervals, day_sl_seconds if sl_seconds is None else sl_seconds, max(updated) or None
+    )
 
 
 # -- the wait index --------------------------------------------------------------------------
@@ -362,15 +371,16 @@ def kpis_range(
     reports: ReportItems, hotline: str, first: str, last: str, kpi_shards: int
 ) -> RangeKpis | None:
     """A hotline's KPIs over the days ``first`` to ``last`` (inclusive) and of each of those
-    days with calls; None when no day has any. Per day its counter shards' ``DAY`` items
-    only (one ``Query`` each, no interval items) and the day's longest wait (``Limit 1``),
+    days with calls; None when no day has any. Per day its counter shards' interval items
+    (one ``Query`` each: a day's counters are its intervals' sum) and the day's longest wait (``Limit 1``),
     all in parallel; the range's figures from the days' counters summed (a ratio of sums,
     not a mean of the days' ratios)."""
     start, end = date.fromisoformat(first), date.fromisoformat(last)
     days = [(start + timedelta(days=n)).isoformat() for n in range((end - start).days + 1)]
 
     def day_items(part: tuple[str, int]) -> list[Item]:
-        return list(reports.partition(kpi_pk(hotline, *part), sk_between=(KPI_DAY_SK, KPI_DAY_SK)))
+        # the interval items only: a DAY item of before is left out (see day_counters)
+        return list(reports.partition(kpi_pk(hotline, *part), sk_between=("IV#", "IV$")))
 
     def longest(day: str) -> int | None:
         return _last_wait(reports, [wait_pk(hotline, day, None, s) for s in range(shards[day][1])])
