@@ -18,8 +18,9 @@ from acd_hub.adapters.dynamodb import wire_key
 from acd_hub.adapters.reports_table import counter_key, day_hotline_key
 from acd_hub.call_aggregator import CallStatsAggregator
 from acd_hub.keys import shard_of
+from acd_hub.ports import Put
 from acd_hub.rebuild import Rebuilder
-from acd_hub.reports.hotline_day import CounterKey
+from acd_hub.reports.hotline_day import CounterKey, WaitEntry
 from acd_hub.settings import HubSettings
 from tests.support import (
     DAYS,
@@ -202,8 +203,9 @@ def test_a_shard_count_recorded_during_the_rebuilds_correction_is_not_overwritte
     assert stored is not None
     assert stored.contribution is not None
     interval = stored.contribution.interval
-    lost = harness.reports.waits("501", day, None, old) | harness.reports.waits("501", day, interval, old)
-    assert len(lost) == 2
+    lost = harness.reports.waits("501", day, None, old)
+    assert len(lost) == 1  # the day's index only (no interval's beside it)
+    assert not harness.reports.waits("501", day, interval, old)
     harness.reports.replace([], list(lost))  # the wait index lost the call: what a rebuild repairs
 
     # A container with the new listing count sees the call's recording start: a listed field
@@ -224,9 +226,9 @@ def test_a_shard_count_recorded_during_the_rebuilds_correction_is_not_overwritte
     Rebuilder(harness.log, harness.reports, harness.settings).hotline_day("501", day)
     harness.reports.commit = real_commit  # type: ignore[method-assign]
     assert interleaved
-    for each in (None, interval):
-        waits = harness.reports.waits("501", day, each, new)
-        assert [(w.task_id, w.shard) for w in waits] == [(task, shard_of(task, new))], each
+    waits = harness.reports.waits("501", day, None, new)
+    assert [(w.task_id, w.shard) for w in waits] == [(task, shard_of(task, new))]
+    assert not harness.reports.waits("501", day, interval, new)
 
 
 def test_a_day_counted_with_day_items_reads_from_its_intervals_and_the_rebuild_drops_them(
@@ -273,6 +275,16 @@ def test_a_day_counted_with_day_items_reads_from_its_intervals_and_the_rebuild_d
                 ),
             )
     assert day_items
+    interval_waits = [  # ... and waits in an index per interval, which nothing reads now
+        WaitEntry(
+            hotline, day.isoformat(), listed.summary.interval, 1_000, listed.summary.task_id, listed.shard
+        )
+        for hotline in hotlines
+        for listed in harness.reports.listed_calls(hotline, day.isoformat(), harness.settings.listing_shards)
+        if (stored := harness.reports.call(listed.summary.task_id)) and stored.contribution
+    ]
+    assert interval_waits
+    harness.reports.commit([Put(wait) for wait in interval_waits])
     for hotline in hotlines:
         assert replace(queries.kpis(hotline, day.isoformat()), updated_at=None) == shown[hotline]
 
@@ -280,6 +292,9 @@ def test_a_day_counted_with_day_items_reads_from_its_intervals_and_the_rebuild_d
     assert summary.counters_corrected >= len(day_items)
     for key in day_items:
         assert client.get_item(TableName=table, Key=wire_key(counter_key(key))).get("Item") is None
+    assert summary.items_deleted >= len(interval_waits)
+    for wait in interval_waits:
+        assert wait not in harness.reports.waits(wait.hotline, wait.day, wait.interval, wait.shard + 1)
     for hotline in hotlines:
         assert replace(queries.kpis(hotline, day.isoformat()), updated_at=None) == shown[hotline]
     assert every_report(harness, sent, day) == before

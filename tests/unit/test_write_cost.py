@@ -14,6 +14,7 @@ from acd_hub.ports import AddCounters, BatchProgress, CheckAgentDay, Put
 from acd_hub.rebuild import Rebuilder, days_between
 from acd_hub.reports.board import BoardEntry
 from acd_hub.reports.call import ListedCall
+from acd_hub.reports.hotline_day import WaitEntry
 from tests.support import Harness, agent_state, call_event, every_report
 
 
@@ -223,3 +224,21 @@ def test_a_call_adds_to_its_intervals_counters_only_not_to_a_day_item(memory_dyn
     assert kpis.sl_seconds == harness.settings.service_level_seconds
     assert (kpis.day["offered"], kpis.day["answered"]) == (1, 1)
     assert [(i.start, i.figures["offered"]) for i in kpis.intervals] == [("2025-11-20T10:00:00+01:00", 1)]
+
+
+def test_an_answered_call_has_one_wait_entry_its_days(memory_dynamodb: Any) -> None:
+    """The day's wait index, read whole with the listing, gives each interval's longest wait
+    too: no entry per interval beside it (a transactional put more, 2 WRU)."""
+    harness = Harness(memory_dynamodb)
+    answered = [
+        harness.store_event(call_event("2025-11-20 09:00:00", "CallStart", mode="0", hotlineid="501")),
+        harness.store_event(call_event("2025-11-20 09:00:10", "Connected", agentid="100001")),
+        harness.store_event(call_event("2025-11-20 09:03:00", "CallEnd")),
+    ]
+    (writes,) = commits_of(harness, harness.calls(), answered)
+    waits = [w.report for w in writes if isinstance(w, Put) and isinstance(w.report, WaitEntry)]
+    assert [(w.interval, w.wait_ms) for w in waits] == [(None, 10_000)]
+    queries = ReportQueries(harness.log.client, harness.settings.reports_table, 8)
+    kpis = queries.kpis("501", "2025-11-20")
+    assert kpis is not None
+    assert [i.figures["max_wait_s"] for i in kpis.intervals] == [kpis.day["max_wait_s"]] == [10]

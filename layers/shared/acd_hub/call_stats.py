@@ -201,11 +201,10 @@ def contribution(summary: CallSummary, sl_seconds: int) -> Contribution | None:
 
 
 def wait_entries(contribution: Contribution | None, task_id: str, shard: int = 0) -> list[WaitEntry]:
-    """Where an answered call stands in the wait index: its day's and its interval's."""
+    """Where an answered call stands in the wait index: its day's. Not its interval's too (an
+    entry more per answered call in its transaction, 2 WRU, written by versions before): a
+    day's report reads the day's index whole and places each wait in its interval by the
+    call listing (:func:`acd_hub.reports.hotline_day.longest_waits`)."""
     if contribution is None or contribution.wait_ms is None:
         return []
-    hotline, day, wait = contribution.hotline, contribution.day, contribution.wait_ms
-    return [
-        WaitEntry(hotline, day, None, wait, task_id, shard),
-        WaitEntry(hotline, day, contribution.interval, wait, task_id, shard),
-    ]
+    return [WaitEntry(contribution.hotline, contribution.day, None, contribution.wait_ms, task_id, shard)]

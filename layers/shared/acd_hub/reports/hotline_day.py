@@ -8,7 +8,6 @@ item                                        pk                                  
 hotline 15-minute counters (per shard)      ``KPI#<hotline>#<day>#<shard>``      ``IV#<interval>``
 calls of a hotline's day (listing, shard)   ``CALLS#<hotline>#<day>[#<s>]``      ``<started>#<taskid>``
 waits of answered calls (max wait), day     ``WAIT#<hotline>#<day>[#<s>]``       ``<wait ms>#<taskid>``
-... and per 15-minute interval              ``WAIT#<hotline>#<day>#<iv>[#<s>]``  ``<wait ms>#<taskid>``
 shard counts a hotline day was written with ``SHARDS#<hotline>#<day>``           ``SHARDS``
 a day's hotlines with KPIs, one each        ``HOTLINES#<day>``                   ``<hotline>``
 ==========================================  ===================================  ==================
@@ -19,8 +18,11 @@ summed on read: the interval items are in the day's partitions (per shard), whic
 report reads whole anyway, so a day item beside them (``DAY``, written by versions before, in
 every call's transaction: 2 write units a change) told nothing they do not. Such an item is
 left out of the sums (a late change since then does not reach it); ``acd-admin rebuild``
-deletes it. The figures are computed on read
-(:class:`KpiFigures`): a day's (:func:`kpis`) and a range of days' (:func:`kpis_range`), as
+deletes it. Likewise the wait index holds a day's entries only: each wait's interval is its
+call's, in the listing (versions before also wrote an index per interval,
+``WAIT#<hotline>#<day>#<interval>[#<s>]``: no longer read, and deleted by the rebuild).
+
+The figures are computed on read (:class:`KpiFigures`): a day's (:func:`kpis`) and a range of days' (:func:`kpis_range`), as
 ``acd-report kpis``/``range``, the day report and the wallboard show them. The calls listed
 are :class:`acd_hub.reports.call.ListedCall` s.
 """
@@ -423,8 +425,8 @@ def longest_waits(
     The day's wait index holds every answered call's wait (one ``Query`` per shard), the
     day's call listing each call's interval (one ``Query`` per shard): the longest per
     interval follows from the two, in two round trips instead of one per interval (a busy
-    day has 40 and more). An interval whose calls the listing does not (yet) show is read
-    from its own wait index (``Limit 1`` per shard), as before."""
+    day has 40 and more). A wait whose call the listing does not show (written between the
+    two reads) is placed by its call's summary (a ``GetItem`` each)."""
     waits = reports.partitions([wait_pk(hotline, day, None, shard) for shard in range(shards)])
     # only what the join needs: a listed call's whole summary is ten times the bytes
     listing = reports.partitions(
@@ -433,28 +435,18 @@ def longest_waits(
     interval_of = {
         str(item["task_id"]): item.get("interval") for item in listing if item.get("kind") == "call"
     }
+    placed = [(int(item["wait_ms"]), str(item["task_id"])) for item in waits if item.get("kind") == "wait"]
+    unplaced = sorted({task_id for _, task_id in placed if task_id not in interval_of})
+    summaries = reports.each(lambda task_id: reports.item((keys.call_pk(task_id), "SUMMARY")), unplaced)
+    interval_of |= {
+        task_id: summary.get("interval") if summary else None
+        for task_id, summary in zip(unplaced, summaries, strict=True)
+    }
     longest: dict[str | None, int] = {}
-    unplaced = False
-    for item in waits:
-        if item.get("kind") != "wait":
-            continue
-        wait_ms, task_id = int(item["wait_ms"]), str(item["task_id"])
+    for wait_ms, task_id in placed:
         longest[None] = max(longest.get(None, wait_ms), wait_ms)
         interval = interval_of.get(task_id)
-        if interval is None:
-            unplaced = True
-            continue
-        longest[interval] = max(longest.get(interval, wait_ms), wait_ms)
-    # A call the listing does not place: those intervals are read from their own index.
-    unsure = [start for start in intervals if unplaced or start not in longest]
-    found = reports.each(
-        lambda start: _last_wait(reports, [wait_pk(hotline, day, start, shard) for shard in range(shards)]),
-        unsure,
-    )
-    for start, wait in zip(unsure, found, strict=True):
-        if wait is None:
-            longest.pop(start, None)
-        else:
-            longest[start] = wait
+        if interval is not None:
+            longest[interval] = max(longest.get(interval, wait_ms), wait_ms)
     # only intervals with answered calls have a longest wait (as their counters say)
     return {key: wait for key, wait in longest.items() if key is None or key in intervals}
