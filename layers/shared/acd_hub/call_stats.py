@@ -161,7 +161,7 @@ def call_summary(
         recorded=any(e.cmd == "recordedcall" for e in unique),
         classification=classifications[-1].data.get("classificationreason") if classifications else None,
         started_ms=started_ms,
-        event_count=len(unique),
+        event_count=None,  # a reader counts the call's events (see CallSummary)
         day=day,
         interval=interval,
         problems=problems,
