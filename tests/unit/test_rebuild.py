@@ -183,10 +183,10 @@ def test_a_call_counted_while_the_rebuild_reads_the_hotline_day_is_not_subtracte
 
 def test_a_shard_count_recorded_during_the_rebuilds_correction_is_not_overwritten(tables: Any) -> None:
     """The rebuild computes its correction over the shards the recorded counts name. A writer
-    with another listing count that moves a call's listing and wait entries to a shard the
-    rebuild did not read, between the rebuild's reads and its correcting transaction, touches
-    no counter the rebuild read: only the recorded counts tell. The correction must not put
-    the call's waits back where they no longer are (a call twice in the wait index)."""
+    with another listing count that moves a call's listing copy to a shard the rebuild did not
+    read, between the rebuild's reads and its correcting transaction, touches no counter the
+    rebuild read: only the recorded counts tell. The correction waits for a fresh read (the
+    call listed once, where its summary says)."""
     harness = Harness(tables)
     day = "2025-11-20"
     old, new = harness.settings.listing_shards, 2 * harness.settings.listing_shards
@@ -202,14 +202,16 @@ def test_a_shard_count_recorded_during_the_rebuilds_correction_is_not_overwritte
     stored = harness.reports.call(task)
     assert stored is not None
     assert stored.contribution is not None
-    interval = stored.contribution.interval
-    lost = harness.reports.waits("501", day, None, old)
-    assert len(lost) == 1  # the day's index only (no interval's beside it)
-    assert not harness.reports.waits("501", day, interval, old)
-    harness.reports.replace([], list(lost))  # the wait index lost the call: what a rebuild repairs
+    (counted,) = harness.reports.counters("501", day, shard_of(task, harness.settings.kpi_shards))
+    harness.reports.client.update_item(  # a counter gone wrong: what a rebuild repairs
+        TableName=harness.settings.reports_table,
+        Key=wire_key(counter_key(counted)),
+        UpdateExpression="ADD offered :seven",
+        ExpressionAttributeValues={":seven": {"N": "7"}},
+    )
 
     # A container with the new listing count sees the call's recording start: a listed field
-    # changes (not the counters), so its listing and waits move to its shard under the new count.
+    # changes (not the counters), so its listing moves to its shard under the new count.
     recording = harness.store_event({"cmd": "recordedcall", "taskid": task, "eventtime": f"{day} 10:01:00"})
     moved = harness.settings.model_copy(update={"listing_shards": new})
     real_commit = harness.reports.commit
@@ -226,9 +228,10 @@ def test_a_shard_count_recorded_during_the_rebuilds_correction_is_not_overwritte
     Rebuilder(harness.log, harness.reports, harness.settings).hotline_day("501", day)
     harness.reports.commit = real_commit  # type: ignore[method-assign]
     assert interleaved
-    waits = harness.reports.waits("501", day, None, new)
-    assert [(w.task_id, w.shard) for w in waits] == [(task, shard_of(task, new))]
-    assert not harness.reports.waits("501", day, interval, new)
+    listed = harness.reports.listed_calls("501", day, new)
+    assert [(c.summary.task_id, c.shard) for c in listed] == [(task, shard_of(task, new))]
+    assert harness.reports.counters("501", day, counted.shard)[counted]["offered"] == 1
+    assert not harness.reports.waits("501", day, None, new)
 
 
 def test_a_day_counted_with_day_items_reads_from_its_intervals_and_the_rebuild_drops_them(

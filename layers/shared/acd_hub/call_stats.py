@@ -22,7 +22,6 @@ from acd_hub.agent_stats import seconds
 from acd_hub.events import StoredEvent
 from acd_hub.keys import iso_utc
 from acd_hub.reports.call import CallSummary, Contribution
-from acd_hub.reports.hotline_day import WaitEntry
 from acd_hub.vocabulary import TERMINAL_ROUTING, WORK_STATES
 
 INTERVAL_MINUTES = 15
@@ -179,8 +178,8 @@ def _ms(value: float | None) -> int | None:
 def contribution(summary: CallSummary, sl_seconds: int) -> Contribution | None:
     """A call's share of its hotline's KPIs: where it counts (hotline, day, interval) and what.
 
-    None for calls that are not offered (outbound, not started, no hotline). ``wait_ms`` of an
-    answered call also feeds the max-wait index.
+    None for calls that are not offered (outbound, not started, no hotline). ``wait_ms``: an
+    answered call's wait (the longest waits are read from the listing, which shows it too).
     """
     if summary.direction != "inbound" or not summary.interval or summary.hotline is None:
         return None
@@ -198,13 +197,3 @@ def contribution(summary: CallSummary, sl_seconds: int) -> Contribution | None:
         counters=kpis.call_counters(call, sl_seconds),
         wait_ms=call.wait_ms if call.answered else None,
     )
-
-
-def wait_entries(contribution: Contribution | None, task_id: str, shard: int = 0) -> list[WaitEntry]:
-    """Where an answered call stands in the wait index: its day's. Not its interval's too (an
-    entry more per answered call in its transaction, 2 WRU, written by versions before): a
-    day's report reads the day's index whole and places each wait in its interval by the
-    call listing (:func:`acd_hub.reports.hotline_day.longest_waits`)."""
-    if contribution is None or contribution.wait_ms is None:
-        return []
-    return [WaitEntry(contribution.hotline, contribution.day, None, contribution.wait_ms, task_id, shard)]

@@ -10,11 +10,12 @@ while the stream keeps running:
   rebuilt again;
 * a call is recomputed by the live path's own retract-and-add, so its KPI counters stay the sum
   of the stored contributions;
-* a hotline day's counters and wait index are then checked against the sum of its calls'
-  contributions, and corrected by the difference (``ADD``, as the live path writes them), each
-  correction only onto the counters it was computed from, each call's wait entries only while
-  its summary is at the version read: a call the stream changed meanwhile cancels the
-  correction, and the hotline day is read again.
+* a hotline day's counters are then checked against the sum of its calls' contributions, and
+  corrected by the difference (``ADD``, as the live path writes them), each correction only
+  onto the counters it was computed from, a stale listing copy dropped only while its call's
+  summary is at the version read: a call the stream changed meanwhile cancels the
+  correction, and the hotline day is read again. Items versions before wrote and nothing
+  reads now (a day's ``DAY`` counters, the wait index) are deleted.
 """
 
 from __future__ import annotations
@@ -28,7 +29,6 @@ from acd_hub import agent_stats, backoff, vocabulary
 from acd_hub.agent_stats import AgentDay, DayTotals, Link, TalkMarker, TimelineEntry
 from acd_hub.aggregation import MAX_ATTEMPTS, Conflict, shift, stamp
 from acd_hub.call_aggregator import CallStatsAggregator
-from acd_hub.call_stats import wait_entries
 from acd_hub.events import CALL_CMDS, StoredEvent
 from acd_hub.kpis import COUNTER_NAMES
 from acd_hub.ports import (
@@ -275,16 +275,16 @@ class Rebuilder:
         }
 
     def hotline_day(self, hotline: str, day: str) -> None:
-        """Make the counters and the wait index of a hotline day equal the sum of its calls'
-        stored contributions (and drop listing entries no call claims, and ``DAY`` counter
-        items of before), safe while the stream runs: the counters are read before and after
+        """Make the counters of a hotline day equal the sum of its calls' stored contributions
+        (and drop listing entries no call claims, and the ``DAY`` counter items and wait index
+        entries versions before wrote), safe while the stream runs: the counters are read before and after
         the calls, and the corrections are written only onto what was read (see
         :meth:`_correct`); else all is read again."""
         for attempt in range(MAX_ATTEMPTS):
             recorded = self._recorded_shards(hotline, day)
             shards = self._shard_counts(recorded)
             before = self._counters(hotline, day, shards.kpi)
-            truth, waits, stale_listing, versions = self._truth(hotline, day, shards.listing)
+            truth, stale_listing, versions = self._truth(hotline, day, shards.listing)
             stored_counters = self._counters(hotline, day, shards.kpi)
             if stored_counters != before or self._recorded_shards(hotline, day) != recorded:
                 backoff.after_conflict(attempt)  # a call was counted meanwhile: the reads disagree
@@ -304,10 +304,6 @@ class Rebuilder:
                 if delta := {n: v for n, v in delta.items() if v}:
                     corrections[key] = delta
             by_call: dict[str, list[ReportWrite]] = {}
-            for wait in sorted(waits - stored_waits, key=_wait_order):
-                by_call.setdefault(wait.task_id, []).append(Put(wait))
-            for wait in sorted(stored_waits - waits, key=_wait_order):
-                by_call.setdefault(wait.task_id, []).append(Delete(wait))
             for entry in stale_listing:
                 by_call.setdefault(entry.summary.task_id, []).append(Delete(entry))
             unread = [task for task in by_call if task not in versions]
@@ -323,6 +319,8 @@ class Rebuilder:
                 for key, delta in sorted(corrections.items(), key=lambda kv: _counter_order(kv[0]))
             ]
             groups += [[write] for write in retired]
+            # a wait index of before, unread now (the listing shows the waits): nothing to guard
+            groups += [[Delete(wait)] for wait in sorted(stored_waits, key=_wait_order)]
             groups += [[CheckCall(task, versions[task]), *writes] for task, writes in sorted(by_call.items())]
             if truth:  # listed under its day as the live path lists it (a day from before: now)
                 groups.append([ListHotlineDay(hotline, day)])
@@ -350,14 +348,13 @@ class Rebuilder:
 
     def _truth(
         self, hotline: str, day: str, listing_shards: int
-    ) -> tuple[dict[CounterKey, dict[str, int]], set[WaitEntry], list[ListedCall], dict[str, int | None]]:
-        """The interval counters and waits the day's listed calls add up to, the stale listings
+    ) -> tuple[dict[CounterKey, dict[str, int]], list[ListedCall], dict[str, int | None]]:
+        """The interval counters the day's listed calls add up to, the stale listings
         (a copy where its call's summary does not put it), and the version of each listed
         call's summary as read (None: none stored)."""
         listing = self._reports.listed_calls(hotline, day, listing_shards)
         stored_calls = self._reports.calls([entry.summary.task_id for entry in listing])
         truth: dict[CounterKey, dict[str, int]] = {}
-        waits: set[WaitEntry] = set()
         stale_listing: list[ListedCall] = []
         versions: dict[str, int | None] = {}
         for entry in listing:
@@ -379,8 +376,7 @@ class Rebuilder:
             counters = truth.setdefault(key, {})
             for name, value in contribution.counters.items():
                 counters[name] = counters.get(name, 0) + value
-            waits |= set(wait_entries(contribution, task_id, written_with.listing_shard(task_id)))
-        return truth, waits, stale_listing, versions
+        return truth, stale_listing, versions
 
     def _counters(self, hotline: str, day: str, shards: int) -> dict[CounterKey, dict[str, int]]:
         stored: dict[CounterKey, dict[str, int]] = {}
@@ -391,11 +387,10 @@ class Rebuilder:
     def _correct(self, groups: list[list[ReportWrite]], recorded: CheckShards) -> None:
         """Each write here holds only on what it was worked out from. A counter correction
         adds its difference only if the interval item still holds what was read (a call
-        counted there meanwhile cancels it); a call's wait entries and listing copy are set
-        right only if its summary is still at the version read (every live change of a call
-        writes its summary); every transaction is also conditional on the shard counts
+        counted there meanwhile cancels it); a call's stale listing copy is dropped only if its
+        summary is still at the version read (every live change of a call writes its summary); every transaction is also conditional on the shard counts
         recorded for the day (``recorded``): a writer with another count moves a call's listing
-        and wait entries to shards this rebuild did not read. Large days take several
+        to a shard this rebuild did not read. Large days take several
         transactions, a call's writes always in one (a later one failing leaves the earlier
         ones right: a retry reads them back)."""
         room = MAX_TRANSACTION - 1

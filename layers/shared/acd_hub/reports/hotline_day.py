@@ -7,7 +7,6 @@ item                                        pk                                  
 ==========================================  ===================================  ==================
 hotline 15-minute counters (per shard)      ``KPI#<hotline>#<day>#<shard>``      ``IV#<interval>``
 calls of a hotline's day (listing, shard)   ``CALLS#<hotline>#<day>[#<s>]``      ``<started>#<taskid>``
-waits of answered calls (max wait), day     ``WAIT#<hotline>#<day>[#<s>]``       ``<wait ms>#<taskid>``
 shard counts a hotline day was written with ``SHARDS#<hotline>#<day>``           ``SHARDS``
 a day's hotlines with KPIs, one each        ``HOTLINES#<day>``                   ``<hotline>``
 ==========================================  ===================================  ==================
@@ -18,9 +17,11 @@ summed on read: the interval items are in the day's partitions (per shard), whic
 report reads whole anyway, so a day item beside them (``DAY``, written by versions before, in
 every call's transaction: 2 write units a change) told nothing they do not. Such an item is
 left out of the sums (a late change since then does not reach it); ``acd-admin rebuild``
-deletes it. Likewise the wait index holds a day's entries only: each wait's interval is its
-call's, in the listing (versions before also wrote an index per interval,
-``WAIT#<hotline>#<day>#<interval>[#<s>]``: no longer read, and deleted by the rebuild).
+deletes it. Likewise the longest waits come from the call listing, which shows each call's
+wait, outcome and interval: versions before also wrote a wait index (an entry per answered
+call for its day, ``WAIT#<hotline>#<day>[#<s>]``, and one for its interval,
+``WAIT#<hotline>#<day>#<interval>[#<s>]``, each a transactional put), no longer written nor
+read; the rebuild deletes its entries.
 
 The figures are computed on read (:class:`KpiFigures`): a day's (:func:`kpis`) and a range of days' (:func:`kpis_range`), as
 ``acd-report kpis``/``range``, the day report and the wallboard show them. The calls listed
@@ -362,11 +363,29 @@ def kpis_of_day(reports: ReportItems, hotline: str, day: str, kpi_shards: int) -
     )
 
 
-def _last_wait(reports: ReportItems, pks: Sequence[str]) -> int | None:
-    """The longest wait in these partitions of the wait index (``Limit 1`` each, from the end)."""
-    lasts = [next(reports.partition(pk, forward=False, limit=1), None) for pk in pks]
-    found = [int(last["wait_ms"]) for last in lasts if last is not None]
-    return max(found) if found else None
+# what the longest waits need of a listed call: a whole summary is several times the bytes
+WAIT_FIELDS = ("kind", "direction", "outcome", "wait_s", "interval")
+
+
+def listed_waits(items: Iterable[Item]) -> list[tuple[int, str | None]]:
+    """The waits of the answered inbound calls among a hotline day's listed calls, with each
+    call's interval: what the calls' counters hold of them (a call counts where it is listed,
+    by its start; :func:`acd_hub.call_stats.contribution` takes its wait exactly so)."""
+    return [
+        (round(float(item["wait_s"]) * 1000), None if item.get("interval") is None else str(item["interval"]))
+        for item in items
+        if item.get("kind") == "call"
+        and item.get("direction") == "inbound"
+        and item.get("outcome") == "answered"
+        and item.get("wait_s") is not None
+    ]
+
+
+def _longest_of_day(reports: ReportItems, hotline: str, day: str, shards: int) -> int | None:
+    waits = listed_waits(
+        reports.partitions([listing_pk(hotline, day, s) for s in range(shards)], fields=WAIT_FIELDS)
+    )
+    return max((wait for wait, _ in waits), default=None)
 
 
 def kpis_range(
@@ -374,8 +393,8 @@ def kpis_range(
 ) -> RangeKpis | None:
     """A hotline's KPIs over the days ``first`` to ``last`` (inclusive) and of each of those
     days with calls; None when no day has any. Per day its counter shards' interval items
-    (one ``Query`` each: a day's counters are its intervals' sum) and the day's longest wait (``Limit 1``),
-    all in parallel; the range's figures from the days' counters summed (a ratio of sums,
+    (one ``Query`` each: a day's counters are its intervals' sum) and the day's longest wait
+    (its listing's shards, the fields the waits need), all in parallel; the range's figures from the days' counters summed (a ratio of sums,
     not a mean of the days' ratios)."""
     start, end = date.fromisoformat(first), date.fromisoformat(last)
     days = [(start + timedelta(days=n)).isoformat() for n in range((end - start).days + 1)]
@@ -385,7 +404,7 @@ def kpis_range(
         return list(reports.partition(kpi_pk(hotline, *part), sk_between=("IV#", "IV$")))
 
     def longest(day: str) -> int | None:
-        return _last_wait(reports, [wait_pk(hotline, day, None, s) for s in range(shards[day][1])])
+        return _longest_of_day(reports, hotline, day, shards[day][1])
 
     found = reports.each(lambda day: shard_counts(reports, hotline, day, kpi_shards), days)
     shards = dict(zip(days, found, strict=True))
@@ -420,33 +439,15 @@ def kpis_range(
 def longest_waits(
     reports: ReportItems, hotline: str, day: str, intervals: Sequence[str], shards: int
 ) -> dict[str | None, int]:
-    """The longest wait of the day (key None) and of each interval with answered calls.
-
-    The day's wait index holds every answered call's wait (one ``Query`` per shard), the
-    day's call listing each call's interval (one ``Query`` per shard): the longest per
-    interval follows from the two, in two round trips instead of one per interval (a busy
-    day has 40 and more). A wait whose call the listing does not show (written between the
-    two reads) is placed by its call's summary (a ``GetItem`` each)."""
-    waits = reports.partitions([wait_pk(hotline, day, None, shard) for shard in range(shards)])
-    # only what the join needs: a listed call's whole summary is ten times the bytes
+    """The longest wait of the day (key None) and of each interval with answered calls, from
+    the day's call listing (one ``Query`` per shard, the fields the waits need): each listed
+    call shows its wait, outcome and interval."""
     listing = reports.partitions(
-        [listing_pk(hotline, day, shard) for shard in range(shards)], fields=("kind", "task_id", "interval")
+        [listing_pk(hotline, day, shard) for shard in range(shards)], fields=WAIT_FIELDS
     )
-    interval_of = {
-        str(item["task_id"]): item.get("interval") for item in listing if item.get("kind") == "call"
-    }
-    placed = [(int(item["wait_ms"]), str(item["task_id"])) for item in waits if item.get("kind") == "wait"]
-    unplaced = sorted({task_id for _, task_id in placed if task_id not in interval_of})
-    summaries = reports.each(lambda task_id: reports.item((keys.call_pk(task_id), "SUMMARY")), unplaced)
-    interval_of |= {
-        task_id: summary.get("interval") if summary else None
-        for task_id, summary in zip(unplaced, summaries, strict=True)
-    }
     longest: dict[str | None, int] = {}
-    for wait_ms, task_id in placed:
-        longest[None] = max(longest.get(None, wait_ms), wait_ms)
-        interval = interval_of.get(task_id)
-        if interval is not None:
-            longest[interval] = max(longest.get(interval, wait_ms), wait_ms)
+    for wait_ms, interval in listed_waits(listing):
+        for key in (None, interval):
+            longest[key] = max(longest.get(key, wait_ms), wait_ms)
     # only intervals with answered calls have a longest wait (as their counters say)
     return {key: wait for key, wait in longest.items() if key is None or key in intervals}
