@@ -7,7 +7,7 @@ path adds the difference between a call's new and stored contribution to the int
 counters, and readers turn summed counters into the KPIs (:func:`acd_hub.kpis.figures`).
 
 The reports as they are stored (the call's, :mod:`acd_hub.reports.call`; the hotline day's
-counters and wait index, :mod:`acd_hub.reports.hotline_day`) are in the report catalogue.
+counters, :mod:`acd_hub.reports.hotline_day`) are in the report catalogue.
 """
 
 from __future__ import annotations

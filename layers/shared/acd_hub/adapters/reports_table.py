@@ -18,19 +18,20 @@ a call the agent talked in that day         ``TIMELINE#<agent>#<day>``        ``
 live board entry                            ``BOARD#<shard>``                 ``AGENT#<agent>``
 call summary (+ its KPI contribution)       ``CALL#<taskid>``                 ``SUMMARY``
 calls of a hotline's day (listing, shard)   ``CALLS#<hotline>#<day>[#<s>]``   ``<started>#<taskid>``
-hotline day counters (one per shard)        ``KPI#<hotline>#<day>#<shard>``   ``DAY``
 hotline 15-minute counters (per shard)      ``KPI#<hotline>#<day>#<shard>``   ``IV#<interval>``
-waits of answered calls (max wait), day     ``WAIT#<hotline>#<day>[#<s>]``    ``<wait ms>#<taskid>``
-... and per 15-minute interval              ``WAIT#<hotline>#<day>#<iv>[#<s>]``  ``<wait ms>#<taskid>``
 shard counts a hotline day was written with ``SHARDS#<hotline>#<day>``        ``SHARDS``
 shard counts the live board was written with ``SHARDS#BOARD``                 ``SHARDS``
 a day's hotlines with KPIs, one each        ``HOTLINES#<day>``                ``<hotline>``
 freshness of a consumer on a stream shard  ``FRESHNESS``                     ``<consumer>#<shard>``
 ==========================================  ================================  =====================
 
-Hot keys are spread by task id (the listing and the wait index, ``listing_shards``; the
-counters, ``kpi_shards``) or by agent (the board, ``board_shards``); shard 0 of the listing and
-the wait index has no suffix, the key they had when they were one partition. Each writer
+Versions before also wrote a hotline day's counters to a ``DAY`` item per shard and a wait
+index (``WAIT#<hotline>#<day>[#<interval>][#<s>]``): left out by the readers now, deleted by the
+rebuild (:mod:`acd_hub.reports.hotline_day`).
+
+Hot keys are spread by task id (the listing, ``listing_shards``; the counters, ``kpi_shards``)
+or by agent (the board, ``board_shards``); shard 0 of the listing has no suffix, the key it
+had when it was one partition. Each writer
 records the counts it writes with in a ``SHARDS#`` item (a number set, ``ADD``: a union, so
 writers never conflict over what they add) the first time a container writes a hotline day or
 the board, in the same transaction: a reader reads every shard up to the largest count
