@@ -4,6 +4,7 @@ aggregators' calls and board (``call``, ``calls``, ``board``) and the day's ``ho
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -24,6 +25,7 @@ from acd_cli.report_context import (
     unknown_agent,
 )
 from acd_cli.report_figures import emit_reports, show_freshness
+from acd_hub import keys
 from acd_hub.models import CALLBACK_MODELS
 
 # -- events ------------------------------------------------------------------------------------
@@ -257,6 +259,8 @@ def call_report(report: ReportContext, *, task_id: str, fmt: str | None) -> None
     found = report.reports.call(task_id)
     summary = None if found is None else found.as_dict()
     items = report.queries.events_by_call(task_id)
+    if summary is not None:  # not stored with the summary (every event would rewrite it): counted
+        summary["event_count"] = call_events(task_id, items)
     if summary is None and not items:
         output.show_empty(chosen, f"Nothing stored for call {task_id} yet.", single=True)
         return
@@ -281,6 +285,13 @@ def call_report(report: ReportContext, *, task_id: str, fmt: str | None) -> None
         else:
             click.echo(f"No events found for call {task_id}.")
         show_freshness(report, chosen)
+
+
+def call_events(task_id: str, events: Sequence[output.Item]) -> int:
+    """How many events a call has, as its summary counted them before it left the count out:
+    its own (``callevent``, ``recordedcall``, ...), not its agents' states that name it."""
+    own = keys.call_pk(task_id)
+    return sum(1 for event in events if event.get("pk") == own)
 
 
 def call_columns(zone: ZoneInfo, *, problems: bool = False) -> list[Column]:

@@ -512,6 +512,9 @@ def test_cli_call_all_formats(moto_url: str, reports: Harness, cli_log: CallLog)
     assert [e["cmd"] for e in events].count("agentstate") == 3  # through the ByCall index
     assert len(events) == 10
     assert [e["event_time"] for e in events] == sorted(e["event_time"] for e in events)
+    # the call's own events, counted as read (not stored with the summary): not its agents' states
+    assert document["summary"]["event_count"] == 7
+    assert list(document["summary"]).index("event_count") == list(document["summary"]).index("started_ms") + 1
 
     table = ok(run(moto_url, "call", "--call", ANSWERED))
     assert f"Call {ANSWERED}" in table
@@ -525,6 +528,7 @@ def test_cli_call_all_formats(moto_url: str, reports: Harness, cli_log: CallLog)
     assert summary["recorded"] == ["yes"]
     assert summary["classification"] == ["Vertragsfrage"]
     assert summary["started"] == ["(Europe/Berlin)", "2026-11-20", "10:00:00"]
+    assert summary["call"] == ["events", "7"]
     assert f"Events of call {ANSWERED}" in table
     assert len(lines_starting(table, "2026-11-20 ")) == 10
     assert "10 rows" in table
@@ -537,6 +541,7 @@ def test_cli_call_all_formats(moto_url: str, reports: Harness, cli_log: CallLog)
         "true",
     )
     assert row["agents"] == json.dumps([ANNA])
+    assert row["event_count"] == "7"
     assert cli_log.reads() == READS
 
 

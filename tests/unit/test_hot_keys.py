@@ -85,9 +85,10 @@ def partitions(harness: Harness, prefix: str) -> Counter[str]:
     return Counter(str(pk) for pk, _ in table.items if str(pk).startswith(prefix))
 
 
-def test_the_listing_the_wait_index_and_the_board_spread_over_their_shards(memory_dynamodb: Any) -> None:
+def test_the_listing_and_the_board_spread_over_their_shards(memory_dynamodb: Any) -> None:
     """Today's code wrote a hotline day's listing to one key, its wait index to one more, and the
-    board over the cmd-day count: at 100x a large center ~2,300 WCU/s on one key (1,000 allowed)."""
+    board over the cmd-day count: at 100x a large center ~2,300 WCU/s on one key (1,000 allowed).
+    (No wait index now: the longest waits are read from the listing.)"""
     harness = with_counts(fresh_harness(memory_dynamodb, "Spread"), listing_shards=4, board_shards=5)
     deliver(harness, [harness.store_event(p) for p in busy_hotline(400, random.Random(3))], random.Random(4))
 
@@ -95,13 +96,7 @@ def test_the_listing_the_wait_index_and_the_board_spread_over_their_shards(memor
     assert len(listing) == 4
     assert sum(listing.values()) == 400
     assert max(listing.values()) < 400 / 4 * 1.4  # each takes about a quarter of the writes
-    day_waits = {
-        pk: n
-        for pk, n in partitions(harness, "WAIT#501#2026-11-20").items()
-        if pk.split("#")[3:4] in ([], ["1"], ["2"], ["3"])
-    }
-    assert len(day_waits) == 4
-    assert max(day_waits.values()) < 400 / 4 * 1.4
+    assert not partitions(harness, "WAIT#")
     board = partitions(harness, "BOARD#")
     assert len(board) == 5
     assert sum(board.values()) == 40

@@ -18,8 +18,9 @@ from acd_hub.adapters.dynamodb import wire_key
 from acd_hub.adapters.reports_table import counter_key, day_hotline_key
 from acd_hub.call_aggregator import CallStatsAggregator
 from acd_hub.keys import shard_of
+from acd_hub.ports import Put
 from acd_hub.rebuild import Rebuilder
-from acd_hub.reports.hotline_day import CounterKey
+from acd_hub.reports.hotline_day import CounterKey, WaitEntry
 from acd_hub.settings import HubSettings
 from tests.support import (
     DAYS,
@@ -69,9 +70,15 @@ def test_a_rebuild_repairs_broken_reports_and_changes_nothing_the_second_time(ta
     )
     assert broken is not None
     harness.reports.write_batch([harness.reports.item_of(replace(broken, state_ms={"online": 1}))], [])
+    counted = next(  # an interval's: a day's counters are its intervals' summed on read
+        key
+        for hotline in before[f"hotlines {day.isoformat()}"]
+        for shard in range(harness.settings.kpi_shards)
+        for key in harness.reports.counters(str(hotline), day.isoformat(), shard)
+    )
     harness.reports.client.update_item(  # a counter gone wrong (a bug): 7 calls too many
         TableName=harness.settings.reports_table,
-        Key=wire_key(counter_key(CounterKey("501", day.isoformat(), 0))),
+        Key=wire_key(counter_key(counted)),
         UpdateExpression="ADD offered :seven",
         ExpressionAttributeValues={":seven": {"N": "7"}},
     )
@@ -176,10 +183,10 @@ def test_a_call_counted_while_the_rebuild_reads_the_hotline_day_is_not_subtracte
 
 def test_a_shard_count_recorded_during_the_rebuilds_correction_is_not_overwritten(tables: Any) -> None:
     """The rebuild computes its correction over the shards the recorded counts name. A writer
-    with another listing count that moves a call's listing and wait entries to a shard the
-    rebuild did not read, between the rebuild's reads and its correcting transaction, touches
-    no counter the rebuild read: only the recorded counts tell. The correction must not put
-    the call's waits back where they no longer are (a call twice in the wait index)."""
+    with another listing count that moves a call's listing copy to a shard the rebuild did not
+    read, between the rebuild's reads and its correcting transaction, touches no counter the
+    rebuild read: only the recorded counts tell. The correction waits for a fresh read (the
+    call listed once, where its summary says)."""
     harness = Harness(tables)
     day = "2025-11-20"
     old, new = harness.settings.listing_shards, 2 * harness.settings.listing_shards
@@ -195,13 +202,16 @@ def test_a_shard_count_recorded_during_the_rebuilds_correction_is_not_overwritte
     stored = harness.reports.call(task)
     assert stored is not None
     assert stored.contribution is not None
-    interval = stored.contribution.interval
-    lost = harness.reports.waits("501", day, None, old) | harness.reports.waits("501", day, interval, old)
-    assert len(lost) == 2
-    harness.reports.replace([], list(lost))  # the wait index lost the call: what a rebuild repairs
+    (counted,) = harness.reports.counters("501", day, shard_of(task, harness.settings.kpi_shards))
+    harness.reports.client.update_item(  # a counter gone wrong: what a rebuild repairs
+        TableName=harness.settings.reports_table,
+        Key=wire_key(counter_key(counted)),
+        UpdateExpression="ADD offered :seven",
+        ExpressionAttributeValues={":seven": {"N": "7"}},
+    )
 
     # A container with the new listing count sees the call's recording start: a listed field
-    # changes (not the counters), so its listing and waits move to its shard under the new count.
+    # changes (not the counters), so its listing moves to its shard under the new count.
     recording = harness.store_event({"cmd": "recordedcall", "taskid": task, "eventtime": f"{day} 10:01:00"})
     moved = harness.settings.model_copy(update={"listing_shards": new})
     real_commit = harness.reports.commit
@@ -218,6 +228,78 @@ def test_a_shard_count_recorded_during_the_rebuilds_correction_is_not_overwritte
     Rebuilder(harness.log, harness.reports, harness.settings).hotline_day("501", day)
     harness.reports.commit = real_commit  # type: ignore[method-assign]
     assert interleaved
-    for each in (None, interval):
-        waits = harness.reports.waits("501", day, each, new)
-        assert [(w.task_id, w.shard) for w in waits] == [(task, shard_of(task, new))], each
+    listed = harness.reports.listed_calls("501", day, new)
+    assert [(c.summary.task_id, c.shard) for c in listed] == [(task, shard_of(task, new))]
+    assert harness.reports.counters("501", day, counted.shard)[counted]["offered"] == 1
+    assert not harness.reports.waits("501", day, None, new)
+
+
+def test_a_day_counted_with_day_items_reads_from_its_intervals_and_the_rebuild_drops_them(
+    tables: Any,
+) -> None:
+    """Versions before wrote a hotline day's counters twice: a ``DAY`` item per shard (with the
+    service-level target) beside the intervals. A deployed table has such days: they read the
+    same, a day item a later change passed by is not believed, and the rebuild deletes them."""
+    rng = random.Random(5)
+    day = DAYS[0]
+    sent = random_day(random.Random(22), day)
+    harness = fresh_harness(tables, "DayItems")
+    deliver(harness, [harness.store_event(p) for p in sent], rng)
+    before = every_report(harness, sent, day)
+    queries = ReportQueries(harness.log.client, harness.settings.reports_table, 8)
+    hotlines = sorted(h for h in ("501", "502", "503") if queries.kpis(h, day.isoformat()))
+    assert hotlines
+    shown = {h: replace(queries.kpis(h, day.isoformat()), updated_at=None) for h in hotlines}
+    client, table = harness.reports.client, harness.settings.reports_table
+    day_items = []
+    for hotline in hotlines:
+        for shard in range(harness.settings.kpi_shards):
+            intervals = harness.reports.counters(hotline, day.isoformat(), shard)
+            if not intervals:
+                continue
+            for key in intervals:  # the intervals of before named no service-level target
+                client.update_item(
+                    TableName=table, Key=wire_key(counter_key(key)), UpdateExpression="REMOVE sl_seconds"
+                )
+            day_key = CounterKey(hotline, day.isoformat(), shard)
+            day_items.append(day_key)
+            client.put_item(  # and a day item a change after the upgrade passed by: 3 too many
+                TableName=table,
+                Item=harness.reports.encode(
+                    {
+                        "pk": counter_key(day_key)[0],
+                        "sk": "DAY",
+                        "kind": "kpi_counters",
+                        "hotline": hotline,
+                        "date": day.isoformat(),
+                        "sl_seconds": harness.settings.service_level_seconds,
+                        "offered": sum(c.get("offered", 0) for c in intervals.values()) + 3,
+                    }
+                ),
+            )
+    assert day_items
+    interval_waits = [  # ... and waits in an index per interval, which nothing reads now
+        WaitEntry(
+            hotline, day.isoformat(), listed.summary.interval, 1_000, listed.summary.task_id, listed.shard
+        )
+        for hotline in hotlines
+        for listed in harness.reports.listed_calls(hotline, day.isoformat(), harness.settings.listing_shards)
+        if (stored := harness.reports.call(listed.summary.task_id)) and stored.contribution
+    ]
+    assert interval_waits
+    harness.reports.commit([Put(wait) for wait in interval_waits])
+    for hotline in hotlines:
+        assert replace(queries.kpis(hotline, day.isoformat()), updated_at=None) == shown[hotline]
+
+    summary = Rebuilder(harness.log, harness.reports, harness.settings).days(around(day))
+    assert summary.counters_corrected >= len(day_items)
+    for key in day_items:
+        assert client.get_item(TableName=table, Key=wire_key(counter_key(key))).get("Item") is None
+    assert summary.items_deleted >= len(interval_waits)
+    for wait in interval_waits:
+        assert wait not in harness.reports.waits(wait.hotline, wait.day, wait.interval, wait.shard + 1)
+    for hotline in hotlines:
+        assert replace(queries.kpis(hotline, day.isoformat()), updated_at=None) == shown[hotline]
+    assert every_report(harness, sent, day) == before
+    again = Rebuilder(harness.log, harness.reports, harness.settings).days(around(day))
+    assert (again.items_written, again.items_deleted, again.counters_corrected) == (0, 0, 0)

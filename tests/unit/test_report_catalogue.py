@@ -58,8 +58,11 @@ def test_a_call_summary_is_shown_and_stored_in_its_fields_order_leaving_out_what
 
 def test_a_stored_call_holds_its_summary_its_share_of_the_kpis_and_the_shards_it_was_written_with() -> None:
     item = attributes(StoredCall(ANSWERED, SHARE, "2026-11-20T08:03:01Z", 3, ShardCounts(4, 2)))
+    # without the count of the call's events (acd-report call counts them: a hold would
+    # otherwise rewrite the summary, a transactional put)
+    assert "event_count" not in item
     assert item == {
-        **ANSWERED.as_dict(),
+        **{k: v for k, v in ANSWERED.as_dict().items() if k != "event_count"},
         "kind": "call",
         "kpi": {
             "hotline": "501",
@@ -193,7 +196,9 @@ def test_a_stored_call_reads_back_as_written(
     summary: CallSummary, share: Contribution | None, stamp: str | None, version: int
 ) -> None:
     call = StoredCall(summary, share, stamp, version, ShardCounts(4, 1))
-    assert report_of(StoredCall, attributes(call)) == call
+    assert report_of(StoredCall, attributes(call)) == replace(
+        call, summary=replace(summary, event_count=None)
+    )
 
 
 @quick

@@ -10,10 +10,11 @@ from typing import Any
 
 from acd_cli.reporting import ReportQueries
 from acd_hub.freshness import FreshnessNotes
-from acd_hub.ports import BatchProgress, CheckAgentDay, Put
+from acd_hub.ports import AddCounters, BatchProgress, CheckAgentDay, Put
 from acd_hub.rebuild import Rebuilder, days_between
 from acd_hub.reports.board import BoardEntry
 from acd_hub.reports.call import ListedCall
+from acd_hub.reports.hotline_day import WaitEntry
 from tests.support import Harness, agent_state, call_event, every_report
 
 
@@ -100,9 +101,10 @@ def commits_of(harness: Harness, aggregator: Any, items: list[dict[str, Any]]) -
     return commits
 
 
-def test_the_listing_is_written_only_when_a_listed_field_changes(memory_dynamodb: Any) -> None:
-    """A hold during the call changes the summary's count of events and nothing the listing
-    shows: the summary is written, its listing copy (a 2-WRU transactional put) is not."""
+def test_the_summary_and_listing_are_written_only_when_a_shown_field_changes(memory_dynamodb: Any) -> None:
+    """A hold during the call changes nothing its summary holds (the count of the call's events
+    is not stored: a reader counts them) nor what the listing shows: neither the summary nor
+    its listing copy (2-WRU transactional puts) is written."""
     harness = Harness(memory_dynamodb)
     calls = harness.calls()  # one container: it records the hotline day's shard counts once
     answered = [
@@ -112,8 +114,7 @@ def test_the_listing_is_written_only_when_a_listed_field_changes(memory_dynamodb
     (first,) = commits_of(harness, calls, answered)
     assert any(isinstance(w, Put) and isinstance(w.report, ListedCall) for w in first)
     hold = harness.store_event(call_event("2025-11-20 09:01:00", "Holdstart"))
-    (second,) = commits_of(harness, calls, [hold])
-    assert [type(w).__name__ for w in second] == ["PutVersioned"]
+    assert commits_of(harness, calls, [hold]) == []
     end = harness.store_event(call_event("2025-11-20 09:03:00", "CallEnd"))
     (third,) = commits_of(harness, calls, [end])
     assert any(isinstance(w, Put) and isinstance(w.report, ListedCall) for w in third)
@@ -199,3 +200,47 @@ def test_an_agents_batch_over_a_transactions_100_items_is_split(memory_dynamodb:
     assert len(commits) > 2
     assert max(len(writes) for writes in commits) <= 100
     assert_equal_to_a_rebuild(harness, sent)
+
+
+def test_a_call_adds_to_its_intervals_counters_only_not_to_a_day_item(memory_dynamodb: Any) -> None:
+    """A day's counters are its intervals' summed on read: a call's transaction adds to the
+    interval item of its shard alone (a day item beside it was 2 WRU a change), and the day's
+    figures are the same."""
+    harness = Harness(memory_dynamodb)
+    calls = harness.calls()
+    answered = [
+        harness.store_event(call_event("2025-11-20 09:00:00", "CallStart", mode="0", hotlineid="501")),
+        harness.store_event(call_event("2025-11-20 09:00:10", "Connected", agentid="100001")),
+        harness.store_event(call_event("2025-11-20 09:03:00", "CallEnd")),
+    ]
+    (writes,) = commits_of(harness, calls, answered)
+    counted = [w.key for w in writes if isinstance(w, AddCounters)]
+    assert [key.interval for key in counted] == ["2025-11-20T10:00:00+01:00"]
+    stored = harness.reports.counters("501", "2025-11-20", counted[0].shard)
+    assert list(stored) == counted
+    queries = ReportQueries(harness.log.client, harness.settings.reports_table, 8)
+    kpis = queries.kpis("501", "2025-11-20")
+    assert kpis is not None
+    assert kpis.sl_seconds == harness.settings.service_level_seconds
+    assert (kpis.day["offered"], kpis.day["answered"]) == (1, 1)
+    assert [(i.start, i.figures["offered"]) for i in kpis.intervals] == [("2025-11-20T10:00:00+01:00", 1)]
+
+
+def test_an_answered_call_writes_no_wait_index_entry(memory_dynamodb: Any) -> None:
+    """The call listing shows each call's wait and interval, and a day's report reads it: the
+    longest waits come from there, no wait index beside it (an entry for the day and one for
+    the interval, each a transactional put, 2 WRU)."""
+    harness = Harness(memory_dynamodb)
+    answered = [
+        harness.store_event(call_event("2025-11-20 09:00:00", "CallStart", mode="0", hotlineid="501")),
+        harness.store_event(call_event("2025-11-20 09:00:10", "Connected", agentid="100001")),
+        harness.store_event(call_event("2025-11-20 09:03:00", "CallEnd")),
+    ]
+    (writes,) = commits_of(harness, harness.calls(), answered)
+    assert not [w for w in writes if isinstance(w, Put) and isinstance(w.report, WaitEntry)]
+    queries = ReportQueries(harness.log.client, harness.settings.reports_table, 8)
+    kpis = queries.kpis("501", "2025-11-20")
+    assert kpis is not None
+    assert [i.figures["max_wait_s"] for i in kpis.intervals] == [kpis.day["max_wait_s"]] == [10]
+    (days,) = queries.kpis_range("501", "2025-11-19", "2025-11-21").days
+    assert days.figures["max_wait_s"] == 10

@@ -222,8 +222,8 @@ class CallStatsAggregator(AggregatorBase):
                 return
 
     def _plan(self, task_id: str, summary: CallSummary, old: StoredCall | None) -> list[ReportWrite]:
-        """The summary under its version, its listing, the counters' differences and the wait
-        index; nothing if the stored summary and contribution are already these. The old
+        """The summary under its version, its listing and the counters' differences; nothing
+        if the stored summary and contribution are already these. The old
         reports are retracted from the shards the stored summary says they were written to,
         the new ones go to the shards of today's counts."""
         contribution = call_stats.contribution(summary, self._settings.service_level_seconds)
@@ -255,10 +255,8 @@ class CallStatsAggregator(AggregatorBase):
             writes.append(Put(listed))
         for key, deltas in self._counter_changes(task_id, stored, was, contribution, now).items():
             writes.append(AddCounters(key, deltas, self._settings.service_level_seconds, written_at))
-        old_waits = call_stats.wait_entries(stored, task_id, was.listing_shard(task_id))
-        new_waits = call_stats.wait_entries(contribution, task_id, now.listing_shard(task_id))
-        writes += [Delete(wait) for wait in old_waits if wait not in new_waits]
-        writes += [Put(wait) for wait in new_waits if wait not in old_waits]
+        # no wait index: the listing shows each call's wait (hotline_day.longest_waits); the
+        # entries versions before wrote stay where they are, unread, until a rebuild drops them
         places = {(contribution.hotline, contribution.day)} if contribution else set()
         if summary.listing_place:
             places.add(summary.listing_place[:2])
@@ -292,17 +290,18 @@ class CallStatsAggregator(AggregatorBase):
         new: Contribution | None,
         now: ShardCounts,
     ) -> dict[CounterKey, dict[str, int]]:
-        """Retract the stored contribution, add the new one: the non-zero differences per item."""
+        """Retract the stored contribution, add the new one: the non-zero differences per item.
+        Only the interval's items: a day's counters are its intervals' summed on read (a day
+        item beside them cost 2 write units a change; see :mod:`acd_hub.reports.hotline_day`)."""
         changes: dict[CounterKey, dict[str, int]] = {}
         for contribution, sign, counts in ((old, -1, was), (new, 1, now)):
             if contribution is None:
                 continue
-            shard = counts.kpi_shard(task_id)
-            for interval in (None, contribution.interval):
-                counters = changes.setdefault(
-                    CounterKey(contribution.hotline, contribution.day, shard, interval), {}
-                )
-                for name, value in contribution.counters.items():
-                    counters[name] = counters.get(name, 0) + sign * value
+            key = CounterKey(
+                contribution.hotline, contribution.day, counts.kpi_shard(task_id), contribution.interval
+            )
+            counters = changes.setdefault(key, {})
+            for name, value in contribution.counters.items():
+                counters[name] = counters.get(name, 0) + sign * value
         nonzero = {key: {n: v for n, v in counters.items() if v} for key, counters in changes.items()}
         return {key: counters for key, counters in nonzero.items() if counters}

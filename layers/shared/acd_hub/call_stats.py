@@ -7,7 +7,7 @@ path adds the difference between a call's new and stored contribution to the int
 counters, and readers turn summed counters into the KPIs (:func:`acd_hub.kpis.figures`).
 
 The reports as they are stored (the call's, :mod:`acd_hub.reports.call`; the hotline day's
-counters and wait index, :mod:`acd_hub.reports.hotline_day`) are in the report catalogue.
+counters, :mod:`acd_hub.reports.hotline_day`) are in the report catalogue.
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ from acd_hub.agent_stats import seconds
 from acd_hub.events import StoredEvent
 from acd_hub.keys import iso_utc
 from acd_hub.reports.call import CallSummary, Contribution
-from acd_hub.reports.hotline_day import WaitEntry
 from acd_hub.vocabulary import TERMINAL_ROUTING, WORK_STATES
 
 INTERVAL_MINUTES = 15
@@ -161,7 +160,7 @@ def call_summary(
         recorded=any(e.cmd == "recordedcall" for e in unique),
         classification=classifications[-1].data.get("classificationreason") if classifications else None,
         started_ms=started_ms,
-        event_count=len(unique),
+        event_count=None,  # a reader counts the call's events (see CallSummary)
         day=day,
         interval=interval,
         problems=problems,
@@ -179,8 +178,8 @@ def _ms(value: float | None) -> int | None:
 def contribution(summary: CallSummary, sl_seconds: int) -> Contribution | None:
     """A call's share of its hotline's KPIs: where it counts (hotline, day, interval) and what.
 
-    None for calls that are not offered (outbound, not started, no hotline). ``wait_ms`` of an
-    answered call also feeds the max-wait index.
+    None for calls that are not offered (outbound, not started, no hotline). ``wait_ms``: an
+    answered call's wait (the longest waits are read from the listing, which shows it too).
     """
     if summary.direction != "inbound" or not summary.interval or summary.hotline is None:
         return None
@@ -198,14 +197,3 @@ def contribution(summary: CallSummary, sl_seconds: int) -> Contribution | None:
         counters=kpis.call_counters(call, sl_seconds),
         wait_ms=call.wait_ms if call.answered else None,
     )
-
-
-def wait_entries(contribution: Contribution | None, task_id: str, shard: int = 0) -> list[WaitEntry]:
-    """Where an answered call stands in the wait index: its day's and its interval's."""
-    if contribution is None or contribution.wait_ms is None:
-        return []
-    hotline, day, wait = contribution.hotline, contribution.day, contribution.wait_ms
-    return [
-        WaitEntry(hotline, day, None, wait, task_id, shard),
-        WaitEntry(hotline, day, contribution.interval, wait, task_id, shard),
-    ]

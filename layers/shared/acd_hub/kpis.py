@@ -88,7 +88,7 @@ def call_counters(call: OfferedCall, sl_seconds: int) -> dict[str, int]:
 
 class Totals:
     """Summed counters as a KPI's formula reads them: a counter no call added to is 0. The
-    longest wait is not a sum: it comes from the hotline's wait index."""
+    longest wait is not a sum: it comes from the hotline day's call listing."""
 
     def __init__(self, counters: Mapping[str, int], max_wait_ms: int | None) -> None:
         self._counters = counters

@@ -132,19 +132,33 @@ class AddCounters:
 @dataclass(frozen=True)
 class CorrectCounters:
     """The rebuild's correction: add ``deltas`` to a hotline's counters only if they still hold
-    ``read`` (counters absent from it: zero). A live change in between cancels it."""
+    ``read`` (counters absent from it: zero). A live change in between cancels it. It sets what
+    the live path sets beside the counters (an item of before lacks the service-level target,
+    which its day item held)."""
 
     key: CounterKey
     deltas: Mapping[str, int]
     read: Mapping[str, int]
+    sl_seconds: int
 
 
 @dataclass(frozen=True)
-class CheckCounters:
-    """Counters this change read but does not alter must still hold ``read``."""
+class DropCounters:
+    """The rebuild's removal of a counter item no longer written (a hotline's ``DAY`` item of
+    before: a day's counters are its intervals' summed), only if it still holds ``read``."""
 
     key: CounterKey
     read: Mapping[str, int]
+
+
+@dataclass(frozen=True)
+class CheckCall:
+    """A call summary the rebuild read (its wait entries and listing copy set right from it)
+    must still be at ``read_version`` (None: absent; 0: stored before items carried one): a
+    live change of the call in between cancels what was worked out from it."""
+
+    task_id: str
+    read_version: int | None
 
 
 @dataclass(frozen=True)
@@ -186,7 +200,8 @@ ReportWrite = (
     | Delete
     | AddCounters
     | CorrectCounters
-    | CheckCounters
+    | DropCounters
+    | CheckCall
     | RecordShards
     | ListHotlineDay
     | CheckShards

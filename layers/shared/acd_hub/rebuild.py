@@ -10,10 +10,12 @@ while the stream keeps running:
   rebuilt again;
 * a call is recomputed by the live path's own retract-and-add, so its KPI counters stay the sum
   of the stored contributions;
-* a hotline day's counters and wait index are then checked against the sum of its calls'
-  contributions, and corrected by the difference (``ADD``, as the live path writes them), in
-  transactions that hold only if every counter of the day is still what was read: a call the
-  stream counted meanwhile cancels the correction, and the hotline day is read again.
+* a hotline day's counters are then checked against the sum of its calls' contributions, and
+  corrected by the difference (``ADD``, as the live path writes them), each correction only
+  onto the counters it was computed from, a stale listing copy dropped only while its call's
+  summary is at the version read: a call the stream changed meanwhile cancels the
+  correction, and the hotline day is read again. Items versions before wrote and nothing
+  reads now (a day's ``DAY`` counters, the wait index) are deleted.
 """
 
 from __future__ import annotations
@@ -27,15 +29,15 @@ from acd_hub import agent_stats, backoff, vocabulary
 from acd_hub.agent_stats import AgentDay, DayTotals, Link, TalkMarker, TimelineEntry
 from acd_hub.aggregation import MAX_ATTEMPTS, Conflict, shift, stamp
 from acd_hub.call_aggregator import CallStatsAggregator
-from acd_hub.call_stats import wait_entries
 from acd_hub.events import CALL_CMDS, StoredEvent
 from acd_hub.kpis import COUNTER_NAMES
 from acd_hub.ports import (
     Cancelled,
-    CheckCounters,
+    CheckCall,
     CheckShards,
     CorrectCounters,
     Delete,
+    DropCounters,
     EventLog,
     ListHotlineDay,
     Put,
@@ -273,15 +275,16 @@ class Rebuilder:
         }
 
     def hotline_day(self, hotline: str, day: str) -> None:
-        """Make the counters and the wait index of a hotline day equal the sum of its calls'
-        stored contributions (and drop listing entries no call claims), safe while the stream
-        runs: the counters are read before and after the calls, and the corrections are written
-        only if they still hold what was read (see :meth:`_correct`); else all is read again."""
+        """Make the counters of a hotline day equal the sum of its calls' stored contributions
+        (and drop listing entries no call claims, and the ``DAY`` counter items and wait index
+        entries versions before wrote), safe while the stream runs: the counters are read before and after
+        the calls, and the corrections are written only onto what was read (see
+        :meth:`_correct`); else all is read again."""
         for attempt in range(MAX_ATTEMPTS):
             recorded = self._recorded_shards(hotline, day)
             shards = self._shard_counts(recorded)
             before = self._counters(hotline, day, shards.kpi)
-            truth, waits, stale_listing = self._truth(hotline, day, shards.listing)
+            truth, stale_listing, versions = self._truth(hotline, day, shards.listing)
             stored_counters = self._counters(hotline, day, shards.kpi)
             if stored_counters != before or self._recorded_shards(hotline, day) != recorded:
                 backoff.after_conflict(attempt)  # a call was counted meanwhile: the reads disagree
@@ -290,33 +293,46 @@ class Rebuilder:
             stored_waits: set[WaitEntry] = set()
             for interval in {None} | {key.interval for key in touched if key.interval is not None}:
                 stored_waits |= self._reports.waits(hotline, day, interval, shards.listing)
-            corrections = {}
+            corrections: dict[CounterKey, dict[str, int]] = {}
+            retired = []
             for key in sorted(touched, key=_counter_order):
+                if key.interval is None:  # a DAY item of before: the intervals are summed on read
+                    retired.append(DropCounters(key, stored_counters[key]))
+                    continue
                 have, want = stored_counters.get(key, {}), truth.get(key, {})
                 delta = {n: want.get(n, 0) - have.get(n, 0) for n in COUNTER_NAMES}
                 if delta := {n: v for n, v in delta.items() if v}:
                     corrections[key] = delta
-            others: list[ReportWrite] = [Put(w) for w in sorted(waits - stored_waits, key=_wait_order)]
-            others += [Delete(w) for w in sorted(stored_waits - waits, key=_wait_order)]
-            others += [Delete(entry) for entry in stale_listing]
+            by_call: dict[str, list[ReportWrite]] = {}
+            for entry in stale_listing:
+                by_call.setdefault(entry.summary.task_id, []).append(Delete(entry))
+            unread = [task for task in by_call if task not in versions]
+            versions |= dict.fromkeys(unread)
+            versions |= {task: call.version for task, call in self._reports.calls(unread).items()}
+            if retired:  # the day items held the service-level target: each interval now does
+                corrections |= {
+                    key: {} for key in stored_counters if key.interval is not None and key not in corrections
+                }
+            sl_seconds = self._settings.service_level_seconds
+            groups: list[list[ReportWrite]] = [
+                [CorrectCounters(key, delta, stored_counters.get(key, {}), sl_seconds)]
+                for key, delta in sorted(corrections.items(), key=lambda kv: _counter_order(kv[0]))
+            ]
+            groups += [[write] for write in retired]
+            # a wait index of before, unread now (the listing shows the waits): nothing to guard
+            groups += [[Delete(wait)] for wait in sorted(stored_waits, key=_wait_order)]
+            groups += [[CheckCall(task, versions[task]), *writes] for task, writes in sorted(by_call.items())]
             if truth:  # listed under its day as the live path lists it (a day from before: now)
-                others.append(ListHotlineDay(hotline, day))
+                groups.append([ListHotlineDay(hotline, day)])
             try:
-                self._correct(
-                    hotline,
-                    day,
-                    stored_counters,
-                    corrections,
-                    others,
-                    kpi_shards=shards.kpi,
-                    recorded=CheckShards(hotline, day, recorded),
-                )
-            except Cancelled:  # a call counted, or a shard count recorded, since the reads
+                self._correct(groups, CheckShards(hotline, day, recorded))
+            except Cancelled:  # a call changed, or a shard count recorded, since the reads
                 backoff.after_conflict(attempt)
                 continue
-            self.summary.counters_corrected += len(corrections)
-            self.summary.items_written += sum(isinstance(w, Put) for w in others)
-            self.summary.items_deleted += sum(isinstance(w, Delete) for w in others)
+            self.summary.counters_corrected += sum(bool(d) for d in corrections.values()) + len(retired)
+            writes = [write for group in groups for write in group]
+            self.summary.items_written += sum(isinstance(w, Put) for w in writes)
+            self.summary.items_deleted += sum(isinstance(w, Delete) for w in writes)
             self.summary.hotline_days += 1
             self.summary.reports.append(("hotline_day", hotline, day))
             return
@@ -332,17 +348,19 @@ class Rebuilder:
 
     def _truth(
         self, hotline: str, day: str, listing_shards: int
-    ) -> tuple[dict[CounterKey, dict[str, int]], set[WaitEntry], list[ListedCall]]:
-        """The counters and waits the day's listed calls add up to, and the stale listings (a
-        copy where its call's summary does not put it)."""
+    ) -> tuple[dict[CounterKey, dict[str, int]], list[ListedCall], dict[str, int | None]]:
+        """The interval counters the day's listed calls add up to, the stale listings
+        (a copy where its call's summary does not put it), and the version of each listed
+        call's summary as read (None: none stored)."""
         listing = self._reports.listed_calls(hotline, day, listing_shards)
         stored_calls = self._reports.calls([entry.summary.task_id for entry in listing])
         truth: dict[CounterKey, dict[str, int]] = {}
-        waits: set[WaitEntry] = set()
         stale_listing: list[ListedCall] = []
+        versions: dict[str, int | None] = {}
         for entry in listing:
             task_id = entry.summary.task_id
             stored = stored_calls.get(task_id)
+            versions[task_id] = None if stored is None else stored.version
             written_with = self._calls.written_with(stored)
             if (
                 stored is None
@@ -354,13 +372,11 @@ class Rebuilder:
             contribution = stored.contribution
             if contribution is None or (contribution.hotline, contribution.day) != (hotline, day):
                 continue
-            shard = written_with.kpi_shard(task_id)
-            for interval in (None, contribution.interval):
-                counters = truth.setdefault(CounterKey(hotline, day, shard, interval), {})
-                for name, value in contribution.counters.items():
-                    counters[name] = counters.get(name, 0) + value
-            waits |= set(wait_entries(contribution, task_id, written_with.listing_shard(task_id)))
-        return truth, waits, stale_listing
+            key = CounterKey(hotline, day, written_with.kpi_shard(task_id), contribution.interval)
+            counters = truth.setdefault(key, {})
+            for name, value in contribution.counters.items():
+                counters[name] = counters.get(name, 0) + value
+        return truth, stale_listing, versions
 
     def _counters(self, hotline: str, day: str, shards: int) -> dict[CounterKey, dict[str, int]]:
         stored: dict[CounterKey, dict[str, int]] = {}
@@ -368,49 +384,24 @@ class Rebuilder:
             stored |= self._reports.counters(hotline, day, shard)
         return stored
 
-    def _correct(
-        self,
-        hotline: str,
-        day: str,
-        read: dict[CounterKey, dict[str, int]],
-        corrections: dict[CounterKey, dict[str, int]],
-        others: list[ReportWrite],
-        *,
-        kpi_shards: int,
-        recorded: CheckShards,
-    ) -> None:
-        """Every live change of a hotline day adds to its day counters (one item per shard), so
-        each transaction here carries a condition on all of them: the corrections are written
-        only onto the counters they were computed from. And on the shard counts recorded for
-        the day (``recorded``): a writer with another count moves a call's listing and wait
-        entries to shards this rebuild did not read without touching a counter it read. Large
-        days take several transactions, each guarded the same way (a later one failing leaves
-        the earlier ones right: a retry reads them back)."""
-        days = [CounterKey(hotline, day, shard, None) for shard in range(kpi_shards)]
-        expected = {key: dict(read.get(key, {})) for key in days}
-        pending: list[ReportWrite] = [
-            CorrectCounters(key, delta, read.get(key, {}))
-            for key, delta in corrections.items()
-            if key not in expected
-        ] + others
-        day_corrections = {key: delta for key, delta in corrections.items() if key in expected}
-        room = MAX_TRANSACTION - len(days) - 1
-        first = True
-        while first or pending:
-            chunk, pending = pending[:room], pending[room:]
-            guards: list[ReportWrite] = [recorded]
-            for key in days:
-                if first and key in day_corrections:
-                    guards.append(CorrectCounters(key, day_corrections[key], expected[key]))
-                else:
-                    guards.append(CheckCounters(key, expected[key]))
-            if first or chunk:
-                self._reports.commit([*guards, *chunk])
-            if first:
-                for key, delta in day_corrections.items():
-                    for name, value in delta.items():
-                        expected[key][name] = expected[key].get(name, 0) + value
-            first = False
+    def _correct(self, groups: list[list[ReportWrite]], recorded: CheckShards) -> None:
+        """Each write here holds only on what it was worked out from. A counter correction
+        adds its difference only if the interval item still holds what was read (a call
+        counted there meanwhile cancels it); a call's stale listing copy is dropped only if its
+        summary is still at the version read (every live change of a call writes its summary); every transaction is also conditional on the shard counts
+        recorded for the day (``recorded``): a writer with another count moves a call's listing
+        to a shard this rebuild did not read. Large days take several
+        transactions, a call's writes always in one (a later one failing leaves the earlier
+        ones right: a retry reads them back)."""
+        room = MAX_TRANSACTION - 1
+        chunk: list[ReportWrite] = []
+        for group in groups:
+            if chunk and len(chunk) + len(group) > room:
+                self._reports.commit([recorded, *chunk])
+                chunk = []
+            chunk += group
+        if chunk:
+            self._reports.commit([recorded, *chunk])
 
 
 def _counter_order(key: CounterKey) -> tuple[int, str]:

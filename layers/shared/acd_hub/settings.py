@@ -65,7 +65,7 @@ class HubSettings(BaseModel):
     # The hotlines the deployed board shows (BoardFunction): it may read the reports table only,
     # which does not list a day's hotlines.
     board_hotlines: list[str] = Field(default_factory=list)
-    # A hotline day's call listing and wait index, by task id (README "Capacity": at 100x a large
+    # A hotline day's call listing, by task id (README "Capacity": at 100x a large
     # center the biggest hotline's listing takes ~2,300 WCU/s, a partition 1,000).
     listing_shards: int = Field(default=4, ge=1, le=64)
     # The live board, by agent (an entry per agent, written on each of its newest states).

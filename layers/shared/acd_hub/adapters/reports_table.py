@@ -18,19 +18,20 @@ a call the agent talked in that day         ``TIMELINE#<agent>#<day>``        ``
 live board entry                            ``BOARD#<shard>``                 ``AGENT#<agent>``
 call summary (+ its KPI contribution)       ``CALL#<taskid>``                 ``SUMMARY``
 calls of a hotline's day (listing, shard)   ``CALLS#<hotline>#<day>[#<s>]``   ``<started>#<taskid>``
-hotline day counters (one per shard)        ``KPI#<hotline>#<day>#<shard>``   ``DAY``
 hotline 15-minute counters (per shard)      ``KPI#<hotline>#<day>#<shard>``   ``IV#<interval>``
-waits of answered calls (max wait), day     ``WAIT#<hotline>#<day>[#<s>]``    ``<wait ms>#<taskid>``
-... and per 15-minute interval              ``WAIT#<hotline>#<day>#<iv>[#<s>]``  ``<wait ms>#<taskid>``
 shard counts a hotline day was written with ``SHARDS#<hotline>#<day>``        ``SHARDS``
 shard counts the live board was written with ``SHARDS#BOARD``                 ``SHARDS``
 a day's hotlines with KPIs, one each        ``HOTLINES#<day>``                ``<hotline>``
 freshness of a consumer on a stream shard  ``FRESHNESS``                     ``<consumer>#<shard>``
 ==========================================  ================================  =====================
 
-Hot keys are spread by task id (the listing and the wait index, ``listing_shards``; the
-counters, ``kpi_shards``) or by agent (the board, ``board_shards``); shard 0 of the listing and
-the wait index has no suffix, the key they had when they were one partition. Each writer
+Versions before also wrote a hotline day's counters to a ``DAY`` item per shard and a wait
+index (``WAIT#<hotline>#<day>[#<interval>][#<s>]``): left out by the readers now, deleted by the
+rebuild (:mod:`acd_hub.reports.hotline_day`).
+
+Hot keys are spread by task id (the listing, ``listing_shards``; the counters, ``kpi_shards``)
+or by agent (the board, ``board_shards``); shard 0 of the listing has no suffix, the key it
+had when it was one partition. Each writer
 records the counts it writes with in a ``SHARDS#`` item (a number set, ``ADD``: a union, so
 writers never conflict over what they add) the first time a container writes a hotline day or
 the board, in the same transaction: a reader reads every shard up to the largest count
@@ -67,11 +68,12 @@ from acd_hub.ports import (
     BatchProgress,
     Cancelled,
     CheckAgentDay,
-    CheckCounters,
+    CheckCall,
     CheckShards,
     CorrectCounters,
     Create,
     Delete,
+    DropCounters,
     ListHotlineDay,
     Put,
     PutVersioned,
@@ -284,6 +286,8 @@ class ReportsTable(Table):
                 else:
                     check |= self._condition("#version = :read", {"#version": "version"}, {":read": read})
                 return {"ConditionCheck": check}
+            case CheckCall(task_id=task_id, read_version=read):
+                return {"ConditionCheck": self._versioned(summary_key(task_id), read)}
             case Put(report=report):
                 return self._put(report, None)
             case Delete(report=report):
@@ -291,7 +295,7 @@ class ReportsTable(Table):
             case (
                 AddCounters()
                 | CorrectCounters()
-                | CheckCounters()
+                | DropCounters()
                 | CheckShards()
                 | RecordShards()
                 | ListHotlineDay()
@@ -305,18 +309,17 @@ class ReportsTable(Table):
             case AddCounters(key=key, deltas=deltas, sl_seconds=sl_seconds, updated_at=stamp):
                 fields = {**counter_attributes(key, sl_seconds), "updated_at": stamp}
                 return self._update(counter_key(key), *_set_and_add(fields, deltas))
-            case CorrectCounters(key=key, deltas=deltas, read=read):
-                expression, names, values = _set_and_add({}, deltas)
+            case CorrectCounters(key=key, deltas=deltas, read=read, sl_seconds=sl_seconds):
+                expression, names, values = _set_and_add(counter_attributes(key, sl_seconds), deltas)
                 condition, check_names, check_values = _counters_hold(read)
                 update = self._update(
                     counter_key(key), expression, names | check_names, values | check_values
                 )
                 update["Update"]["ConditionExpression"] = condition
                 return update
-            case CheckCounters(key=key, read=read):
-                condition, names, values = _counters_hold(read)
-                check = {"TableName": self.name, "Key": wire_key(counter_key(key))}
-                return {"ConditionCheck": check | self._condition(condition, names, values)}
+            case DropCounters(key=key, read=read):
+                delete = {"TableName": self.name, "Key": wire_key(counter_key(key))}
+                return {"Delete": delete | self._condition(*_counters_hold(read))}
             case CheckShards(hotline=hotline, day=day, read=read):
                 check = {"TableName": self.name, "Key": wire_key(shards_key(hotline, day))}
                 return {"ConditionCheck": check | self._condition(*_shards_hold(read))}
@@ -332,6 +335,18 @@ class ReportsTable(Table):
                 fields = day_hotline_attributes(hotline, day)
                 return self._update(day_hotline_key(hotline, day), *_set_and_add(fields, {}))
         raise TypeError(f"not a hotline day write: {write!r}")
+
+    def _versioned(self, key: Key, read: int | None) -> dict[str, Any]:
+        """A check that a versioned report is still at the version read (None: absent; 0:
+        stored before items carried one)."""
+        check: dict[str, Any] = {"TableName": self.name, "Key": wire_key(key)}
+        if read is None:
+            return check | self._condition("attribute_not_exists(pk)")
+        if read == 0:
+            return check | self._condition(
+                "attribute_exists(pk) AND attribute_not_exists(#version)", {"#version": "version"}
+            )
+        return check | self._condition("#version = :read", {"#version": "version"}, {":read": read})
 
     def _condition(
         self,

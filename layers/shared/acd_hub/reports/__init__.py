@@ -3,7 +3,7 @@ its fields are stored (declared on the fields, :mod:`acd_hub.reports.stored`) an
 ``acd-report``, the day report and the wallboard make of it.
 
 * :mod:`~acd_hub.reports.call`: a call's summary and its copy in its hotline's listing;
-* :mod:`~acd_hub.reports.hotline_day`: a hotline day's KPI counters, wait index, shard counts
+* :mod:`~acd_hub.reports.hotline_day`: a hotline day's KPI counters, shard counts
   and the day's listing of hotlines;
 * :mod:`~acd_hub.reports.board`: the live board;
 * :mod:`~acd_hub.reports.freshness_notes`: the stream consumers' notes of their progress, and

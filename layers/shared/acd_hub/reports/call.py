@@ -42,7 +42,9 @@ class CallSummary:
     recorded: bool
     classification: str | None
     started_ms: int | None
-    event_count: int | None  # None in a listing copy, which leaves it out (see ListedCall)
+    # How many events the call has: not computed nor stored (None), the call's reader counts
+    # its stored events (``acd-report call``); a summary written by versions before holds it.
+    event_count: int | None
     day: str | None = field(default=None, metadata=attribute(omit="none"))
     interval: str | None = field(default=None, metadata=attribute(omit="none"))
     # What makes a duration unknown: events whose times contradict their order (PROBLEMS).
@@ -81,7 +83,10 @@ class StoredCall:
 
     KIND: ClassVar[str] = "call"
 
-    summary: CallSummary = field(metadata=attribute(inline=True))
+    # without the count of the call's events, which most events change and nothing else in
+    # the summary does: a hold, a duplicate, a second classification write no summary (a
+    # transactional put, 2 WRU); ``acd-report call`` counts the events it reads anyway
+    summary: CallSummary = field(metadata=attribute(inline=True, leave_out=("event_count",)))
     contribution: Contribution | None = field(metadata=attribute(name="kpi"))
     updated_at: str | None = None
     version: int | None = field(default=None, metadata=attribute(omit="none", absent=0))
@@ -101,9 +106,7 @@ def summary_key(task_id: str) -> Key:
 @dataclass(frozen=True)
 class ListedCall:
     """A copy of a call's summary in its hotline's listing of the day (``acd-report calls``),
-    in one of the listing's shards. It leaves out the count of the call's events, which most
-    events change and nothing listed shows: the copy (a transactional put, 2 WRU) is written
-    only when a field it holds changes."""
+    in one of the listing's shards, written only when a field it holds changes."""
 
     KIND: ClassVar[str] = "call"
 

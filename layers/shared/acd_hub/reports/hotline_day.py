@@ -5,18 +5,25 @@ written with, and its place in the day's listing of hotlines with KPIs.
 ==========================================  ===================================  ==================
 item                                        pk                                   sk
 ==========================================  ===================================  ==================
-hotline day counters (one per shard)        ``KPI#<hotline>#<day>#<shard>``      ``DAY``
 hotline 15-minute counters (per shard)      ``KPI#<hotline>#<day>#<shard>``      ``IV#<interval>``
 calls of a hotline's day (listing, shard)   ``CALLS#<hotline>#<day>[#<s>]``      ``<started>#<taskid>``
-waits of answered calls (max wait), day     ``WAIT#<hotline>#<day>[#<s>]``       ``<wait ms>#<taskid>``
-... and per 15-minute interval              ``WAIT#<hotline>#<day>#<iv>[#<s>]``  ``<wait ms>#<taskid>``
 shard counts a hotline day was written with ``SHARDS#<hotline>#<day>``           ``SHARDS``
 a day's hotlines with KPIs, one each        ``HOTLINES#<day>``                   ``<hotline>``
 ==========================================  ===================================  ==================
 
 The counters are integers named in :mod:`acd_hub.kpis`; they only ever receive ``ADD`` s of
-differences (the reports table's adapter writes them). The figures are computed on read
-(:class:`KpiFigures`): a day's (:func:`kpis`) and a range of days' (:func:`kpis_range`), as
+differences (the reports table's adapter writes them). A day's counters are its intervals'
+summed on read: the interval items are in the day's partitions (per shard), which a day's
+report reads whole anyway, so a day item beside them (``DAY``, written by versions before, in
+every call's transaction: 2 write units a change) told nothing they do not. Such an item is
+left out of the sums (a late change since then does not reach it); ``acd-admin rebuild``
+deletes it. Likewise the longest waits come from the call listing, which shows each call's
+wait, outcome and interval: versions before also wrote a wait index (an entry per answered
+call for its day, ``WAIT#<hotline>#<day>[#<s>]``, and one for its interval,
+``WAIT#<hotline>#<day>#<interval>[#<s>]``, each a transactional put), no longer written nor
+read; the rebuild deletes its entries.
+
+The figures are computed on read (:class:`KpiFigures`): a day's (:func:`kpis`) and a range of days' (:func:`kpis_range`), as
 ``acd-report kpis``/``range``, the day report and the wallboard show them. The calls listed
 are :class:`acd_hub.reports.call.ListedCall` s.
 """
@@ -90,8 +97,9 @@ def shard_counts(reports: ReportItems, hotline: str, day: str, kpi_shards: int) 
 
 @dataclass(frozen=True)
 class CounterKey:
-    """One item of a hotline's counters: the day's (``interval`` None) or a 15-minute one, in
-    one of its shards."""
+    """One item of a hotline's counters: a 15-minute one in one of its shards (``interval``
+    None: the day's, as versions before wrote it beside them; only the rebuild still names it,
+    to delete it)."""
 
     hotline: str
     day: str
@@ -114,10 +122,8 @@ def counter_key(key: CounterKey) -> Key:
 
 def counter_attributes(key: CounterKey, sl_seconds: int) -> dict[str, Any]:
     """What a counter item holds besides its counters (set on each write, the counters added):
-    the day's names its hotline, day and service-level target; an interval's, its start."""
-    if key.interval is None:
-        return {"kind": "kpi_counters", "hotline": key.hotline, "date": key.day, "sl_seconds": sl_seconds}
-    return {"kind": "kpi_counters", "start": key.interval}
+    an interval's start and the service-level target its counters were counted with."""
+    return {"kind": "kpi_counters", "start": key.interval, "sl_seconds": sl_seconds}
 
 
 def counters_of(item: Mapping[str, Any]) -> dict[str, int]:
@@ -146,25 +152,31 @@ class DayCounters:
 
 
 def day_counters(items: Iterable[Item]) -> DayCounters | None:
-    """The counters of a hotline day's shards' items (None: no day item, nothing counted)."""
+    """The counters of a hotline day's shards' items, the day's the sum of its intervals'
+    (None: no interval item, nothing counted). A ``DAY`` item written before the day was
+    summed on read is left out: a change since may have passed it by (its service-level
+    target is taken if the intervals name none: they did not, then)."""
     day: dict[str, int] = {}
     intervals: dict[str, dict[str, int]] = {}
-    sl_seconds = None
+    sl_seconds = day_sl_seconds = None
     found = False
     updated: list[str] = []
     for item in items:
         if item.get("kind") != "kpi_counters":
             continue
         if item["sk"] == KPI_DAY_SK:
-            found = True
-            sl_seconds = item.get("sl_seconds", sl_seconds)
-            updated.append(str(item.get("updated_at") or ""))
-            sum_into(day, item)
-        else:
-            sum_into(intervals.setdefault(str(item["start"]), {}), item)
+            day_sl_seconds = item.get("sl_seconds", day_sl_seconds)
+            continue
+        found = True
+        sl_seconds = item.get("sl_seconds", sl_seconds)
+        updated.append(str(item.get("updated_at") or ""))
+        sum_into(day, item)
+        sum_into(intervals.setdefault(str(item["start"]), {}), item)
     if not found:
         return None
-    return DayCounters(day, intervals, sl_seconds, max(updated) or None)
+    return DayCounters(
+        day, intervals, day_sl_seconds if sl_seconds is None else sl_seconds, max(updated) or None
+    )
 
 
 # -- the wait index --------------------------------------------------------------------------
@@ -351,29 +363,48 @@ def kpis_of_day(reports: ReportItems, hotline: str, day: str, kpi_shards: int) -
     )
 
 
-def _last_wait(reports: ReportItems, pks: Sequence[str]) -> int | None:
-    """The longest wait in these partitions of the wait index (``Limit 1`` each, from the end)."""
-    lasts = [next(reports.partition(pk, forward=False, limit=1), None) for pk in pks]
-    found = [int(last["wait_ms"]) for last in lasts if last is not None]
-    return max(found) if found else None
+# what the longest waits need of a listed call: a whole summary is several times the bytes
+WAIT_FIELDS = ("kind", "direction", "outcome", "wait_s", "interval")
+
+
+def listed_waits(items: Iterable[Item]) -> list[tuple[int, str | None]]:
+    """The waits of the answered inbound calls among a hotline day's listed calls, with each
+    call's interval: what the calls' counters hold of them (a call counts where it is listed,
+    by its start; :func:`acd_hub.call_stats.contribution` takes its wait exactly so)."""
+    return [
+        (round(float(item["wait_s"]) * 1000), None if item.get("interval") is None else str(item["interval"]))
+        for item in items
+        if item.get("kind") == "call"
+        and item.get("direction") == "inbound"
+        and item.get("outcome") == "answered"
+        and item.get("wait_s") is not None
+    ]
+
+
+def _longest_of_day(reports: ReportItems, hotline: str, day: str, shards: int) -> int | None:
+    waits = listed_waits(
+        reports.partitions([listing_pk(hotline, day, s) for s in range(shards)], fields=WAIT_FIELDS)
+    )
+    return max((wait for wait, _ in waits), default=None)
 
 
 def kpis_range(
     reports: ReportItems, hotline: str, first: str, last: str, kpi_shards: int
 ) -> RangeKpis | None:
     """A hotline's KPIs over the days ``first`` to ``last`` (inclusive) and of each of those
-    days with calls; None when no day has any. Per day its counter shards' ``DAY`` items
-    only (one ``Query`` each, no interval items) and the day's longest wait (``Limit 1``),
-    all in parallel; the range's figures from the days' counters summed (a ratio of sums,
+    days with calls; None when no day has any. Per day its counter shards' interval items
+    (one ``Query`` each: a day's counters are its intervals' sum) and the day's longest wait
+    (its listing's shards, the fields the waits need), all in parallel; the range's figures from the days' counters summed (a ratio of sums,
     not a mean of the days' ratios)."""
     start, end = date.fromisoformat(first), date.fromisoformat(last)
     days = [(start + timedelta(days=n)).isoformat() for n in range((end - start).days + 1)]
 
     def day_items(part: tuple[str, int]) -> list[Item]:
-        return list(reports.partition(kpi_pk(hotline, *part), sk_between=(KPI_DAY_SK, KPI_DAY_SK)))
+        # the interval items only: a DAY item of before is left out (see day_counters)
+        return list(reports.partition(kpi_pk(hotline, *part), sk_between=("IV#", "IV$")))
 
     def longest(day: str) -> int | None:
-        return _last_wait(reports, [wait_pk(hotline, day, None, s) for s in range(shards[day][1])])
+        return _longest_of_day(reports, hotline, day, shards[day][1])
 
     found = reports.each(lambda day: shard_counts(reports, hotline, day, kpi_shards), days)
     shards = dict(zip(days, found, strict=True))
@@ -408,43 +439,15 @@ def kpis_range(
 def longest_waits(
     reports: ReportItems, hotline: str, day: str, intervals: Sequence[str], shards: int
 ) -> dict[str | None, int]:
-    """The longest wait of the day (key None) and of each interval with answered calls.
-
-    The day's wait index holds every answered call's wait (one ``Query`` per shard), the
-    day's call listing each call's interval (one ``Query`` per shard): the longest per
-    interval follows from the two, in two round trips instead of one per interval (a busy
-    day has 40 and more). An interval whose calls the listing does not (yet) show is read
-    from its own wait index (``Limit 1`` per shard), as before."""
-    waits = reports.partitions([wait_pk(hotline, day, None, shard) for shard in range(shards)])
-    # only what the join needs: a listed call's whole summary is ten times the bytes
+    """The longest wait of the day (key None) and of each interval with answered calls, from
+    the day's call listing (one ``Query`` per shard, the fields the waits need): each listed
+    call shows its wait, outcome and interval."""
     listing = reports.partitions(
-        [listing_pk(hotline, day, shard) for shard in range(shards)], fields=("kind", "task_id", "interval")
+        [listing_pk(hotline, day, shard) for shard in range(shards)], fields=WAIT_FIELDS
     )
-    interval_of = {
-        str(item["task_id"]): item.get("interval") for item in listing if item.get("kind") == "call"
-    }
     longest: dict[str | None, int] = {}
-    unplaced = False
-    for item in waits:
-        if item.get("kind") != "wait":
-            continue
-        wait_ms, task_id = int(item["wait_ms"]), str(item["task_id"])
-        longest[None] = max(longest.get(None, wait_ms), wait_ms)
-        interval = interval_of.get(task_id)
-        if interval is None:
-            unplaced = True
-            continue
-        longest[interval] = max(longest.get(interval, wait_ms), wait_ms)
-    # A call the listing does not place: those intervals are read from their own index.
-    unsure = [start for start in intervals if unplaced or start not in longest]
-    found = reports.each(
-        lambda start: _last_wait(reports, [wait_pk(hotline, day, start, shard) for shard in range(shards)]),
-        unsure,
-    )
-    for start, wait in zip(unsure, found, strict=True):
-        if wait is None:
-            longest.pop(start, None)
-        else:
-            longest[start] = wait
+    for wait_ms, interval in listed_waits(listing):
+        for key in (None, interval):
+            longest[key] = max(longest.get(key, wait_ms), wait_ms)
     # only intervals with answered calls have a longest wait (as their counters say)
     return {key: wait for key, wait in longest.items() if key is None or key in intervals}
