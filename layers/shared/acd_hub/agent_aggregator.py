@@ -3,12 +3,13 @@ states (how, and what each store answer leads to: :mod:`acd_hub.aggregation`).""
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections.abc import Collection, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from acd_hub import agent_stats, backoff, vocabulary
+from acd_hub import agent_stats, backoff, concurrency, vocabulary
 from acd_hub.agent_stats import AgentDay, Link, TalkMarker, TimelineEntry
 from acd_hub.aggregation import MAX_ATTEMPTS, AggregatorBase, Conflict, shift, stamp
 from acd_hub.aggregation import throttled as throttled_wait
@@ -60,6 +61,16 @@ class AgentWindow:
         self.boards.pop(agent, None)
 
 
+def _inside(day: AgentDay | None, sort_key: str) -> bool:
+    """Whether an event lands between the stored day's first and last links."""
+    return (
+        day is not None
+        and day.first is not None
+        and day.last is not None
+        and day.first.sort_key < sort_key < day.last.sort_key
+    )
+
+
 class _StaleRead(Exception):
     """Two reads disagree (a day's first link moved between them, or a link ends on a day read
     as empty): read again."""
@@ -70,6 +81,9 @@ class _StaleRead(Exception):
 # PAUSE_REASONS_KEPT, so 100 of them stay far below it).
 MAX_TRANSACTION_ITEMS = 100
 EVENT_ITEMS = 2  # what one event adds at most: its timeline entry and a talk marker
+# The stored links around a fold's events are read this many at a time (CallStats' readers,
+# NEIGHBOUR_READERS, and these stay within boto3's 10 pooled connections of the shared client).
+LINK_READERS = 4
 
 
 @dataclass
@@ -94,11 +108,29 @@ class _Fold:
     talks: list[TalkMarker] = field(default_factory=list)
     told: set[str] = field(default_factory=set)
     taken: list[AgentEvent] = field(default_factory=list)
+    # the stored links around events of this fold, read ahead (by day and sort key): what was
+    # stored when the fold began, so they die with it (a retry reads them again)
+    stored: dict[tuple[str, str], tuple[Link | None, Link | None]] = field(default_factory=dict)
 
     def has_room(self, days: Collection[str]) -> bool:
         """Whether one more event, reading ``days``, surely fits in the transaction."""
         items = len(self.links) + len(self.talks) + len(set(self.days) | set(days))
         return items + EVENT_ITEMS <= MAX_TRANSACTION_ITEMS
+
+    def surely_taken(self, reports: Sequence[AgentEvent]) -> list[AgentEvent]:
+        """The first of ``reports`` (the next to fold) that surely fit in this fold whatever
+        each of them adds (at most ``EVENT_ITEMS`` and the days around it): the fold will take
+        them. The first is taken (its room was checked)."""
+        items = len(self.links) + len(self.talks)
+        days = set(self.days)
+        taken: list[AgentEvent] = []
+        for report in reports:
+            days |= {shift(report.day, -1), report.day, shift(report.day, 1)}
+            if taken and items + len(days) + EVENT_ITEMS > MAX_TRANSACTION_ITEMS:
+                break
+            taken.append(report)
+            items += EVENT_ITEMS
+        return taken
 
     def around(
         self, day: str, sort_key: str, stored: tuple[Link | None, Link | None]
@@ -231,7 +263,7 @@ class AgentStatsAggregator(AggregatorBase):
         """The first of ``reports`` that fit in one transaction, inserted one after another."""
         agent = reports[0].agent
         fold: _Fold | None = None
-        for report in reports:
+        for index, report in enumerate(reports):
             around = [shift(report.day, -1), report.day, shift(report.day, 1)]
             if fold is not None and not fold.has_room(around):
                 break
@@ -246,11 +278,47 @@ class AgentStatsAggregator(AggregatorBase):
             if report in applied_before:
                 continue
             sort_key = agent_stats.link_sort_key(report.event.time_ms, report.event.key)
+            if (report.day, sort_key) not in fold.stored and _inside(read[report.day], sort_key):
+                self._read_ahead(reports[index:], applied_before, fold, window)
             neighbours = self._neighbours(report, sort_key, fold)
             if neighbours is not None:
                 self._insert(report, sort_key, neighbours, fold, window.talked)
         assert fold is not None
         return fold
+
+    def _read_ahead(
+        self, reports: Sequence[AgentEvent], applied_before: set[AgentEvent], fold: _Fold, window: AgentWindow
+    ) -> None:
+        """Read the stored links around the next events of the fold that land inside their
+        stored day (:meth:`_neighbours` asks for them), ``LINK_READERS`` at a time: the same
+        queries it would make one after another, for the events the fold surely takes. The
+        fold's own insertions do not change what is stored until it commits, so what is read
+        here stays what each would read on its own; a retry starts a new fold, which reads
+        again (another writer's change meanwhile fails the version conditions on the days)."""
+        wanted: list[tuple[str, str]] = []
+        for report in fold.surely_taken(reports):
+            if report in applied_before:
+                continue
+            around = [shift(report.day, -1), report.day, shift(report.day, 1)]
+            read, _board = window.load(report.agent, around)  # as the fold will: kept for the batch
+            sort_key = agent_stats.link_sort_key(report.event.time_ms, report.event.key)
+            if (report.day, sort_key) not in fold.stored and _inside(read[report.day], sort_key):
+                wanted.append((report.day, sort_key))
+        wanted = list(dict.fromkeys(wanted))
+        shares = [wanted[start::LINK_READERS] for start in range(min(LINK_READERS, len(wanted)))]
+        if len(shares) == 1:
+            found = [self._read_links(fold.agent, shares[0])]
+        else:
+            found = concurrency.side_by_side(
+                [functools.partial(self._read_links, fold.agent, share) for share in shares]
+            )
+        for share, links in zip(shares, found, strict=True):
+            fold.stored.update(zip(share, links, strict=True))
+
+    def _read_links(
+        self, agent: str, wanted: list[tuple[str, str]]
+    ) -> list[tuple[Link | None, Link | None]]:
+        return [self._reports.links_around(agent, day, sort_key) for day, sort_key in wanted]
 
     def _board_after(self, report: AgentEvent, window: AgentWindow, patience: backoff.Patience) -> None:
         throttled = 0
@@ -286,7 +354,9 @@ class AgentStatsAggregator(AggregatorBase):
         if sort_key < first.sort_key:
             return (earlier.last if earlier else None), first.start_ms, {earlier_day}
         # inside the day: the entries around it (an entry's end is the next one's start)
-        stored = self._reports.links_around(report.agent, report.day, sort_key)
+        stored = fold.stored.get((report.day, sort_key))
+        if stored is None:  # not read ahead: landing inside the day by the fold's own insertions
+            stored = self._reports.links_around(report.agent, report.day, sort_key)
         before, after = fold.around(report.day, sort_key, stored)
         if before is None or after is None:  # the day's first or last entry moved under us
             raise _StaleRead
