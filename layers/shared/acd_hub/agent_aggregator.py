@@ -315,9 +315,7 @@ class AgentStatsAggregator(AggregatorBase):
         for share, links in zip(shares, found, strict=True):
             fold.stored.update(zip(share, links, strict=True))
 
-    def _read_links(
-        self, agent: str, wanted: list[tuple[str, str]]
-    ) -> list[tuple[Link | None, Link | None]]:
+    def _read_links(self, agent: str, wanted: list[tuple[str, str]]) -> list[tuple[Link | None, Link | None]]:
         return [self._reports.links_around(agent, day, sort_key) for day, sort_key in wanted]
 
     def _board_after(self, report: AgentEvent, window: AgentWindow, patience: backoff.Patience) -> None:
