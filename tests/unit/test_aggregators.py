@@ -283,34 +283,54 @@ def a_dialer_day(harness: Harness) -> list[dict[str, Any]]:
     return [harness.store_event(params) for params in day]
 
 
-def test_a_shuffled_batchs_stored_links_are_read_side_by_side_and_are_what_each_would_read(
-    aws: Any, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("stretch", [False, True], ids=["one-by-one", "stretch"])
+def test_a_shuffled_batchs_stored_links_are_read_ahead_and_are_what_each_would_read(
+    aws: Any, monkeypatch: pytest.MonkeyPatch, stretch: bool
 ) -> None:
     """AgentStats inserts each state of a batch that lands inside its stored day between the
     stored links around it. An agent's events of one batch are folded into one transaction, so
     what is stored does not change during the fold: those links are read ahead, several at a
-    time. Each read must be what reading on its own, before the batch, finds; and no more."""
+    time, or (``stretch``: a day holding few entries per event of the batch) as the stretch of
+    the day between the first and the last of them, in one read. What each event is inserted
+    between must be what reading on its own, before the batch, finds."""
     create_tables(aws)
     harness = Harness(aws)
     items = a_dialer_day(harness)
     assert harness.run(harness.agents(), items[::2]) == {"batchItemFailures": []}
+    if not stretch:
+        monkeypatch.setattr(agent_aggregator, "RANGE_ENTRIES_PER_EVENT", 0)
     batch = random.Random(15).sample(items[1::2], 25)
     agent, day = "100001", "2025-11-20"
     inside = [link_key(item) for item in batch if link_key(item) < link_key(items[48])]
     on_their_own = {key: harness.reports.links_around(agent, day, key) for key in inside}
     reading: set[str] = set()
-    read: dict[str, Any] = {}
-    read_alone = harness.reports.links_around
+    queries = {"links_around": 0, "links_between": 0}
 
-    def links_around(agent: str, day: str, sort_key: str) -> Any:
-        reading.add(threading.current_thread().name)
-        read[sort_key] = read_alone(agent, day, sort_key)
-        return read[sort_key]
+    def counted(name: str, read: Any) -> Any:
+        def spy(*args: Any) -> Any:
+            reading.add(threading.current_thread().name)
+            queries[name] += 1
+            return read(*args)
 
-    monkeypatch.setattr(harness.reports, "links_around", links_around)
+        return spy
+
+    for name in queries:
+        monkeypatch.setattr(harness.reports, name, counted(name, getattr(harness.reports, name)))
+    used: dict[str, Any] = {}
+    stored_links = agent_aggregator.AgentWindow.stored_links
+
+    def inserted_between(window: Any, agent: str, day: str, sort_key: str) -> Any:
+        used[sort_key] = stored_links(window, agent, day, sort_key)
+        return used[sort_key]
+
+    monkeypatch.setattr(agent_aggregator.AgentWindow, "stored_links", inserted_between)
     assert harness.run(harness.agents(), batch) == {"batchItemFailures": []}
-    assert len(reading) > 1, "the stored links were read one after another"
-    assert read == on_their_own
+    assert used == on_their_own
+    if stretch:
+        assert queries == {"links_around": 2, "links_between": 1}, "the stretch and its two ends"
+    else:
+        assert queries == {"links_around": len(inside), "links_between": 0}
+        assert len(reading) > 1, "the stored links were read one after another"
     live = read_reports(harness)["agent_day"]
     summary = Rebuilder(harness.log, harness.reports, harness.settings).days([day])
     assert (summary.items_written, summary.items_deleted) == (0, 0), "the live timeline was exact"
