@@ -199,7 +199,8 @@ class AgentStatsAggregator(AggregatorBase):
     cmds = frozenset({"agentstate"})
 
     def prepare(self, items: list[dict[str, Any]]) -> None:
-        """Nothing to read ahead: the batch's events are applied agent by agent."""
+        """Nothing here: the stored links around an agent's events are read ahead as its events
+        are folded (:meth:`_read_ahead`), once its days are read."""
 
     def touched(self, item: dict[str, Any]) -> set[Hashable]:
         if item.get("cmd") != "agentstate" or not item.get("agent"):
