@@ -11,9 +11,10 @@ from typing import Any
 import pytest
 
 from acd_cli.reporting import ReportQueries
-from acd_hub import agent_aggregator
+from acd_hub import agent_aggregator, agent_stats
 from acd_hub.aggregation import aggregate_batch
 from acd_hub.call_aggregator import Call
+from acd_hub.events import StoredEvent
 from acd_hub.rebuild import Rebuilder
 from tests.support import Harness, agent_state, call_event
 from tests.unit.conftest import create_tables
@@ -266,3 +267,109 @@ def test_agent_days_read_at_different_moments_are_read_again(memory_dynamodb: An
     summary = Rebuilder(harness.log, harness.reports, harness.settings).days(["2025-11-20", "2025-11-21"])
     assert (summary.items_written, summary.items_deleted) == (0, 0), "the live reports were exact"
     assert shown.state_seconds == {"online": 1800, "paused": 5400}
+
+
+def a_dialer_day(harness: Harness) -> list[dict[str, Any]]:
+    """Fifty states of agent 100001 on 20 November, a call every three."""
+    cycle = ("online", "outconnect", "outworking")
+    day = []
+    for number in range(50):
+        extra = {"taskid": f"d1a1{number // 3:02}"} if cycle[number % 3] != "online" else {}
+        day.append(
+            agent_state(
+                f"2025-11-20 {8 + number // 6:02}:{number % 6 * 10:02}:00", cycle[number % 3], **extra
+            )
+        )
+    return [harness.store_event(params) for params in day]
+
+
+@pytest.mark.parametrize("stretch", [False, True], ids=["one-by-one", "stretch"])
+def test_a_shuffled_batchs_stored_links_are_read_ahead_and_are_what_each_would_read(
+    aws: Any, monkeypatch: pytest.MonkeyPatch, stretch: bool
+) -> None:
+    """AgentStats inserts each state of a batch that lands inside its stored day between the
+    stored links around it. An agent's events of one batch are folded into one transaction, so
+    what is stored does not change during the fold: those links are read ahead, several at a
+    time, or (``stretch``: a day holding few entries per event of the batch) as the stretch of
+    the day between the first and the last of them, in one read. What each event is inserted
+    between must be what reading on its own, before the batch, finds."""
+    create_tables(aws)
+    harness = Harness(aws)
+    items = a_dialer_day(harness)
+    assert harness.run(harness.agents(), items[::2]) == {"batchItemFailures": []}
+    if not stretch:
+        monkeypatch.setattr(agent_aggregator, "RANGE_ENTRIES_PER_EVENT", 0, raising=False)
+    batch = random.Random(15).sample(items[1::2], 25)
+    agent, day = "100001", "2025-11-20"
+    inside = [link_key(item) for item in batch if link_key(item) < link_key(items[48])]
+    on_their_own = {key: harness.reports.links_around(agent, day, key) for key in inside}
+    reading: set[str] = set()
+    queries = {"links_around": 0, "links_between": 0}
+
+    def counted(name: str, read: Any) -> Any:
+        def spy(*args: Any) -> Any:
+            reading.add(threading.current_thread().name)
+            queries[name] += 1
+            return read(*args)
+
+        return spy
+
+    for name in queries:
+        monkeypatch.setattr(harness.reports, name, counted(name, getattr(harness.reports, name)))
+    used: dict[str, Any] = {}
+    stored_links = getattr(agent_aggregator.AgentWindow, "stored_links", None)
+
+    def inserted_between(window: Any, agent: str, day: str, sort_key: str) -> Any:
+        used[sort_key] = stored_links(window, agent, day, sort_key)
+        return used[sort_key]
+
+    monkeypatch.setattr(agent_aggregator.AgentWindow, "stored_links", inserted_between, raising=False)
+    assert harness.run(harness.agents(), batch) == {"batchItemFailures": []}
+    if stretch:
+        assert queries == {"links_around": 2, "links_between": 1}, "the stretch and its two ends"
+    else:
+        assert len(reading) > 1, "the stored links were read one after another"
+        assert queries == {"links_around": len(inside), "links_between": 0}
+    assert used == on_their_own
+    live = read_reports(harness)["agent_day"]
+    summary = Rebuilder(harness.log, harness.reports, harness.settings).days([day])
+    assert (summary.items_written, summary.items_deleted) == (0, 0), "the live timeline was exact"
+    assert live == read_reports(harness)["agent_day"], "the live day report was exact"
+
+
+def test_links_read_ahead_are_read_again_after_another_writer_changed_the_day(
+    aws: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another shard's writer inserts a state into the agent's day after the batch read the
+    links around its events: the fold's transaction fails the day's version condition, and the
+    retry must insert onto the links as they are now, not as they were read ahead."""
+    create_tables(aws)
+    harness = Harness(aws)
+    items = a_dialer_day(harness)
+    assert harness.run(harness.agents(), items[::2]) == {"batchItemFailures": []}
+    batch = items[1::2]  # one fold; the other writer's state lands just before items[41]
+    other = harness.store_event(agent_state("2025-11-20 14:45:00", "paused", **{"pause-reason": "Kaffee"}))
+    commit = harness.reports.commit
+    commits = 0
+
+    def another_writer_first(writes: Any) -> None:
+        nonlocal commits
+        commits += 1
+        if commits == 1:  # the batch has read; the other writer commits before it
+            assert harness.run(harness.agents(), [other]) == {"batchItemFailures": []}
+        commit(writes)
+
+    monkeypatch.setattr(harness.reports, "commit", another_writer_first)
+    assert harness.run(harness.agents(), batch) == {"batchItemFailures": []}
+    assert commits > 2, "the batch's first transaction failed and was planned again"
+    day = "2025-11-20"
+    live = read_reports(harness)["agent_day"]
+    summary = Rebuilder(harness.log, harness.reports, harness.settings).days([day])
+    assert (summary.items_written, summary.items_deleted) == (0, 0), "the live timeline was exact"
+    assert live == read_reports(harness)["agent_day"], "the live day report was exact"
+    assert live.state_seconds["paused"] == 300  # 14:45 to 14:50: the batch's 14:50 ends it
+
+
+def link_key(item: dict[str, Any]) -> str:
+    event = StoredEvent.from_item(item)
+    return agent_stats.link_sort_key(event.time_ms, event.key)

@@ -3,12 +3,14 @@ states (how, and what each store answer leads to: :mod:`acd_hub.aggregation`).""
 
 from __future__ import annotations
 
+import bisect
+import functools
 import itertools
-from collections.abc import Collection, Hashable, Iterable, Sequence
+from collections.abc import Callable, Collection, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from acd_hub import agent_stats, backoff, vocabulary
+from acd_hub import agent_stats, backoff, concurrency, vocabulary
 from acd_hub.agent_stats import AgentDay, Link, TalkMarker, TimelineEntry
 from acd_hub.aggregation import MAX_ATTEMPTS, AggregatorBase, Conflict, shift, stamp
 from acd_hub.aggregation import throttled as throttled_wait
@@ -31,6 +33,11 @@ class AgentWindow:
     After its own transaction commits, the aggregator knows the new reports (it wrote them), so
     the next event of the same agent in the batch needs no read; if someone else wrote
     meanwhile, the version conditions fail and the agent's entries are read again.
+
+    So it is with the stored links around the batch's events, read ahead (``links``, by agent,
+    day and sort key): the links the batch's own transactions created since (``written``) are
+    laid over them; anything else changed fails the version conditions on the agent's days, and
+    they are forgotten with the rest.
     """
 
     def __init__(self, reports: ReportsStore) -> None:
@@ -38,6 +45,8 @@ class AgentWindow:
         self.days: dict[tuple[str, str], AgentDay | None] = {}
         self.boards: dict[str, BoardEntry | None] = {}
         self.talked: set[TalkMarker] = set()
+        self.links: dict[tuple[str, str, str], tuple[Link | None, Link | None]] = {}
+        self.written: dict[str, dict[tuple[str, str], Link]] = {}
 
     def load(self, agent: str, days: list[str]) -> tuple[dict[str, AgentDay | None], BoardEntry | None]:
         missing = [day for day in days if (agent, day) not in self.days]
@@ -49,15 +58,56 @@ class AgentWindow:
                 self.boards[agent] = board
         return {day: self.days[(agent, day)] for day in days}, self.boards[agent]
 
-    def remember(self, agent: str, days: dict[str, AgentDay | None], board: BoardEntry | None) -> None:
+    def remember(
+        self,
+        agent: str,
+        days: dict[str, AgentDay | None],
+        board: BoardEntry | None,
+        links: Mapping[tuple[str, str], Link],
+    ) -> None:
         for day, report in days.items():
             self.days[(agent, day)] = report
         self.boards[agent] = board
+        self.written.setdefault(agent, {}).update(links)
+
+    def stored_links(self, agent: str, day: str, sort_key: str) -> tuple[Link | None, Link | None] | None:
+        """The links stored around ``sort_key`` now, if they were read ahead (None if not)."""
+        read = self.links.get((agent, day, sort_key))
+        return None if read is None else _nearest(day, sort_key, read, self.written.get(agent, {}))
 
     def forget(self, agent: str) -> None:
         for key in [key for key in self.days if key[0] == agent]:
             del self.days[key]
+        for place in [place for place in self.links if place[0] == agent]:
+            del self.links[place]
+        self.written.pop(agent, None)
         self.boards.pop(agent, None)
+
+
+def _nearest(
+    day: str, sort_key: str, stored: tuple[Link | None, Link | None], links: Mapping[tuple[str, str], Link]
+) -> tuple[Link | None, Link | None]:
+    """The links just before and just after ``sort_key`` on ``day``: ``stored``, or one of
+    ``links`` (by day and sort key) in between."""
+    before, after = stored
+    for (link_day, key), link in links.items():
+        if link_day != day:
+            continue
+        if key < sort_key and (before is None or key > before.sort_key):
+            before = link
+        if key > sort_key and (after is None or key < after.sort_key):
+            after = link
+    return before, after
+
+
+def _inside(day: AgentDay | None, sort_key: str) -> bool:
+    """Whether an event lands between the stored day's first and last links."""
+    return (
+        day is not None
+        and day.first is not None
+        and day.last is not None
+        and day.first.sort_key < sort_key < day.last.sort_key
+    )
 
 
 class _StaleRead(Exception):
@@ -70,6 +120,15 @@ class _StaleRead(Exception):
 # PAUSE_REASONS_KEPT, so 100 of them stay far below it).
 MAX_TRANSACTION_ITEMS = 100
 EVENT_ITEMS = 2  # what one event adds at most: its timeline entry and a talk marker
+# The stored links around a batch's events are read this many at a time (CallStats' readers,
+# NEIGHBOUR_READERS, and these stay within boto3's 10 pooled connections of the shared client).
+LINK_READERS = 4
+# Or the stretch of a day's timeline between a batch's first and last event there, in one read,
+# when the day holds at most this many entries per event: a timeline entry is a few hundred bytes,
+# so that many cost the read units of the two queries each event's links take on their own
+# (a strongly consistent query is at least one unit of 4 KB).
+RANGE_ENTRIES_PER_EVENT = 24
+RANGE_EVENTS = 4  # the fewest events of a day read as one stretch (its two ends take 4 queries)
 
 
 @dataclass
@@ -105,15 +164,7 @@ class _Fold:
     ) -> tuple[Link | None, Link | None]:
         """The links just before and just after ``sort_key`` on ``day`` once the fold commits:
         the stored ones (``stored``) or the fold's own in between."""
-        before, after = stored
-        for (link_day, key), link in self.links.items():
-            if link_day != day:
-                continue
-            if key < sort_key and (before is None or key > before.sort_key):
-                before = link
-            if key > sort_key and (after is None or key < after.sort_key):
-                after = link
-        return before, after
+        return _nearest(day, sort_key, stored, self.links)
 
     def writes(self, stamp: str) -> tuple[list[ReportWrite], dict[int, AgentEvent], dict[int, TalkMarker]]:
         """The transaction, and which of its writes create which event's entry and talk marker
@@ -148,7 +199,8 @@ class AgentStatsAggregator(AggregatorBase):
     cmds = frozenset({"agentstate"})
 
     def prepare(self, items: list[dict[str, Any]]) -> None:
-        """Nothing to read ahead: the batch's events are applied agent by agent."""
+        """Nothing here: the stored links around an agent's events are read ahead as its events
+        are folded (:meth:`_read_ahead`), once its days are read."""
 
     def touched(self, item: dict[str, Any]) -> set[Hashable]:
         if item.get("cmd") != "agentstate" or not item.get("agent"):
@@ -219,7 +271,7 @@ class AgentStatsAggregator(AggregatorBase):
                 backoff.after_conflict(attempt)
                 continue
             if entries:
-                window.remember(agent, fold.days, fold.board)
+                window.remember(agent, fold.days, fold.board, fold.links)
                 window.talked.update(fold.talks)
             self._board_after(max(fold.taken, key=lambda r: r.event.order), window, patience)
             return fold.taken
@@ -231,7 +283,7 @@ class AgentStatsAggregator(AggregatorBase):
         """The first of ``reports`` that fit in one transaction, inserted one after another."""
         agent = reports[0].agent
         fold: _Fold | None = None
-        for report in reports:
+        for index, report in enumerate(reports):
             around = [shift(report.day, -1), report.day, shift(report.day, 1)]
             if fold is not None and not fold.has_room(around):
                 break
@@ -246,11 +298,86 @@ class AgentStatsAggregator(AggregatorBase):
             if report in applied_before:
                 continue
             sort_key = agent_stats.link_sort_key(report.event.time_ms, report.event.key)
-            neighbours = self._neighbours(report, sort_key, fold)
+            if (agent, report.day, sort_key) not in window.links and _inside(read[report.day], sort_key):
+                self._read_ahead(reports[index:], applied_before, window)
+            neighbours = self._neighbours(report, sort_key, fold, window)
             if neighbours is not None:
                 self._insert(report, sort_key, neighbours, fold, window.talked)
         assert fold is not None
         return fold
+
+    def _read_ahead(
+        self, reports: Sequence[AgentEvent], applied_before: set[AgentEvent], window: AgentWindow
+    ) -> None:
+        """Read the stored links around the agent's next events of the batch that land inside
+        their stored day (:meth:`_neighbours` asks for them): the same queries each would make
+        on its own, ``LINK_READERS`` at a time, or a day's stretch between the first and the
+        last of them in one read (:data:`RANGE_ENTRIES_PER_EVENT`). The batch's own
+        transactions meanwhile are laid over them (:class:`AgentWindow`); a conflict forgets
+        them, and the retry reads again."""
+        agent = reports[0].agent
+        wanted: dict[str, set[str]] = {}
+        stored_days: dict[str, AgentDay | None] = {}
+        for report in reports:
+            if report in applied_before:
+                continue
+            around = [shift(report.day, -1), report.day, shift(report.day, 1)]
+            read, _board = window.load(agent, around)  # as the fold will: kept for the batch
+            sort_key = agent_stats.link_sort_key(report.event.time_ms, report.event.key)
+            if (agent, report.day, sort_key) not in window.links and _inside(read[report.day], sort_key):
+                wanted.setdefault(report.day, set()).add(sort_key)
+                stored_days[report.day] = read[report.day]
+        work: list[Callable[[], list[tuple[str, str, tuple[Link | None, Link | None]]]]] = []
+        singles: list[tuple[str, str]] = []
+        for day, keys in sorted(wanted.items()):
+            stored = stored_days[day]
+            if (
+                len(keys) >= RANGE_EVENTS
+                and stored is not None
+                and stored.events <= RANGE_ENTRIES_PER_EVENT * len(keys)
+            ):
+                work.append(functools.partial(self._read_stretch, agent, day, sorted(keys)))
+            else:
+                singles += [(day, key) for key in sorted(keys)]
+        readers = max(1, min(LINK_READERS - len(work), len(singles)))
+        work += [
+            functools.partial(self._read_links, agent, singles[start::readers])
+            for start in range(readers)
+            if singles[start::readers]
+        ]
+        found = [work[0]()] if len(work) == 1 else concurrency.side_by_side(work)
+        for links in found:
+            for day, key, around_key in links:
+                window.links[(agent, day, key)] = around_key
+
+    def _read_links(
+        self, agent: str, wanted: list[tuple[str, str]]
+    ) -> list[tuple[str, str, tuple[Link | None, Link | None]]]:
+        return [(day, key, self._reports.links_around(agent, day, key)) for day, key in wanted]
+
+    def _read_stretch(
+        self, agent: str, day: str, keys: list[str]
+    ) -> list[tuple[str, str, tuple[Link | None, Link | None]]]:
+        """What :meth:`~acd_hub.ports.ReportsStore.links_around` gives for each of ``keys``
+        (sorted), from one read of the links between the first and the last and the links
+        beyond those two."""
+        first, last = keys[0], keys[-1]
+        before_first, _ = self._reports.links_around(agent, day, first)
+        _, after_last = self._reports.links_around(agent, day, last)
+        between = self._reports.links_between(agent, day, first, last)
+        links = [link for link in (before_first, *between, after_last) if link is not None]
+        places = [link.sort_key for link in links]
+        found = []
+        for key in keys:
+            before, after = bisect.bisect_left(places, key), bisect.bisect_right(places, key)
+            found.append(
+                (
+                    day,
+                    key,
+                    (links[before - 1] if before else None, links[after] if after < len(links) else None),
+                )
+            )
+        return found
 
     def _board_after(self, report: AgentEvent, window: AgentWindow, patience: backoff.Patience) -> None:
         throttled = 0
@@ -264,7 +391,7 @@ class AgentStatsAggregator(AggregatorBase):
             return
 
     def _neighbours(
-        self, report: AgentEvent, sort_key: str, fold: _Fold
+        self, report: AgentEvent, sort_key: str, fold: _Fold, window: AgentWindow
     ) -> tuple[Link | None, int | None, set[str]] | None:
         """The applied predecessor, the successor's time, and the days whose reports told them
         (an absent report tells something too: nobody there); None if the event is applied."""
@@ -286,7 +413,9 @@ class AgentStatsAggregator(AggregatorBase):
         if sort_key < first.sort_key:
             return (earlier.last if earlier else None), first.start_ms, {earlier_day}
         # inside the day: the entries around it (an entry's end is the next one's start)
-        stored = self._reports.links_around(report.agent, report.day, sort_key)
+        stored = window.stored_links(report.agent, report.day, sort_key)
+        if stored is None:  # not read ahead: landing inside the day by the batch's own insertions
+            stored = self._reports.links_around(report.agent, report.day, sort_key)
         before, after = fold.around(report.day, sort_key, stored)
         if before is None or after is None:  # the day's first or last entry moved under us
             raise _StaleRead

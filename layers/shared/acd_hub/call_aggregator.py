@@ -154,22 +154,51 @@ class CallStatsAggregator(AggregatorBase):
             stored: dict[str, StoredCall] | None = self._reports.calls([c.task_id for c in calls])
         except Exception:  # each call reads its own then
             stored = None
+        # their events, read after the summaries (each call's are read after its summary)
+        events = {} if stored is None else self._read_calls([c.task_id for c in calls])
         for report in calls:
             try:
                 known = None if stored is None else (stored.get(report.task_id),)
-                self.refresh_call(report.task_id, known, patience)
+                self.refresh_call(report.task_id, known, patience, events.get(report.task_id))
             except Exception as exc:  # one call's failure must not stop the batch
                 failed[report] = exc
         return failed
+
+    def _read_calls(self, task_ids: list[str]) -> dict[str, list[StoredEvent]]:
+        """The stored events of each call, read after their summaries (as :meth:`refresh_call`
+        reads them), ``NEIGHBOUR_READERS`` at a time: one query each, as each call would make
+        one after another. Nothing when a read failed: each call reads its own then."""
+        shares = [
+            task_ids[start::NEIGHBOUR_READERS] for start in range(min(NEIGHBOUR_READERS, len(task_ids)))
+        ]
+        if len(shares) < 2:
+            return {}  # one call reads its own, as it would
+        try:
+            found = concurrency.side_by_side(
+                [functools.partial(self._call_events, share) for share in shares]
+            )
+        except Exception:
+            return {}
+        return {
+            task: events
+            for share, read in zip(shares, found, strict=True)
+            for task, events in zip(share, read, strict=True)
+        }
+
+    def _call_events(self, task_ids: list[str]) -> list[list[StoredEvent]]:
+        return [self._log.call(task_id) for task_id in task_ids]
 
     def refresh_call(
         self,
         task_id: str,
         known: tuple[StoredCall | None] | None = None,
         patience: backoff.Patience | None = None,
+        events_read: list[StoredEvent] | None = None,
     ) -> bool:
         """Recompute one call from its events; True if anything changed. ``known``: the stored
-        summary as just read (a 1-tuple, None inside if there is none), saving the first read."""
+        summary as just read (a 1-tuple, None inside if there is none), saving the first read;
+        ``events_read``: its events, read after that summary, saving the first read of them.
+        A retry reads both again."""
         patience = patience or backoff.Patience()
         attempt = throttled = 0
         last: Cancelled | None = None
@@ -177,7 +206,7 @@ class CallStatsAggregator(AggregatorBase):
             try:
                 # read
                 old = known[0] if attempt == 0 and known is not None else self._reports.call(task_id)
-                events = self._log.call(task_id)
+                events = events_read if attempt == 0 and events_read is not None else self._log.call(task_id)
                 if not events:
                     return False
                 # compute
@@ -189,7 +218,7 @@ class CallStatsAggregator(AggregatorBase):
                 self._recorded.update(w for w in writes if isinstance(w, RecordShards))
                 self._listed.update(w for w in writes if isinstance(w, ListHotlineDay))
             except Throttled as exc:
-                known = None
+                known = events_read = None
                 throttled_wait(patience, throttled, exc)
                 throttled += 1
                 continue

@@ -263,6 +263,11 @@ class ReportsStore(Protocol):
         each starts: its end is not stored, ``next_ms`` is None)."""
         ...
 
+    def links_between(self, agent: str, day: str, first: str, last: str) -> list[Link]:
+        """The agent's applied states on ``day`` from ``first`` to ``last`` (sort keys, both
+        included), in order, as :meth:`links_around` gives each."""
+        ...
+
     def calls(self, task_ids: Sequence[str]) -> dict[str, StoredCall]:
         """The stored summaries of these calls (absent: none stored), strongly consistent."""
         ...
