@@ -202,7 +202,7 @@ class ReportsTable(Table):
     def links_between(self, agent: str, day: str, first: str, last: str) -> list[Link]:
         # timeline sort keys only: both bounds are links' ("IV#...")
         items = self.query(timeline_pk(agent, day), consistent=True, sk_between=(first, last))
-        return [TimelineEntry.from_item(item).link for item in items]
+        return [report_of(TimelineEntry, item, sort_key=str(item["sk"])).link for item in items]
 
     def calls(self, task_ids: Sequence[str]) -> dict[str, StoredCall]:
         wanted = {summary_key(task): task for task in task_ids}
