@@ -43,6 +43,17 @@ def tables(memory_dynamodb: Any) -> Any:
     return memory_dynamodb
 
 
+def aggregated_random_day(
+    tables: Any, name: str, *, seed: int, order: int
+) -> tuple[Harness, list[dict[str, str]], date]:
+    """A random day (``seed``) stored in tables of its own and aggregated in a shuffled ``order``."""
+    day = DAYS[0]
+    sent = random_day(random.Random(seed), day)
+    harness = fresh_harness(tables, name)
+    deliver(harness, [harness.store_event(p) for p in sent], random.Random(order))
+    return harness, sent, day
+
+
 @settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(seed=st.integers(0, 2**32 - 1), day=st.sampled_from(DAYS))
 def test_incremental_reports_equal_the_rebuild(tables: Any, seed: int, day: date) -> None:
@@ -56,11 +67,7 @@ def test_incremental_reports_equal_the_rebuild(tables: Any, seed: int, day: date
 
 
 def test_a_rebuild_repairs_broken_reports_and_changes_nothing_the_second_time(tables: Any) -> None:
-    rng = random.Random(4)
-    day = DAYS[0]
-    sent = random_day(random.Random(21), day)
-    harness = fresh_harness(tables, "Repair")
-    deliver(harness, [harness.store_event(p) for p in sent], rng)
+    harness, sent, day = aggregated_random_day(tables, "Repair", seed=21, order=4)
     before = every_report(harness, sent, day)
     agent = next(p["agentid"] for p in sent if p["cmd"] == "agentstate")
 
@@ -240,11 +247,7 @@ def test_a_day_counted_with_day_items_reads_from_its_intervals_and_the_rebuild_d
     """Versions before wrote a hotline day's counters twice: a ``DAY`` item per shard (with the
     service-level target) beside the intervals. A deployed table has such days: they read the
     same, a day item a later change passed by is not believed, and the rebuild deletes them."""
-    rng = random.Random(5)
-    day = DAYS[0]
-    sent = random_day(random.Random(22), day)
-    harness = fresh_harness(tables, "DayItems")
-    deliver(harness, [harness.store_event(p) for p in sent], rng)
+    harness, sent, day = aggregated_random_day(tables, "DayItems", seed=22, order=5)
     before = every_report(harness, sent, day)
     queries = ReportQueries(harness.log.client, harness.settings.reports_table, 8)
     hotlines = sorted(h for h in ("501", "502", "503") if queries.kpis(h, day.isoformat()))
