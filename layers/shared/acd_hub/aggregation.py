@@ -9,12 +9,13 @@ order: :meth:`~acd_hub.agent_aggregator.AgentStatsAggregator.apply_all` and
 
 * **AgentStats** inserts each ``agentstate`` event into the agent's chain of applied states.
   The event splits exactly one link (predecessor -> successor): they are found in the day
-  reports' first/last links, or by a ``Query`` each when the event lands inside the day (a
-  timeline entry stores where its state starts; it ends where the next one starts). The
-  milliseconds that move between states are written with the new timeline entry, under version
-  conditions on the agent days it read. An agent's events of one batch are inserted one after
-  another onto what was read and written as one transaction (``agent_aggregator._Fold``), split where it
-  would pass DynamoDB's 100 items. A duplicate fails its timeline entry's "must not exist": it
+  reports' first/last links, or in the stored timeline when the event lands inside the day,
+  read ahead for the agent's events of the batch (one stretch of the day, or the entries around
+  each event, side by side; a timeline entry stores where its state starts; it ends where the
+  next one starts). The milliseconds that move between states are written with the new
+  timeline entry, under version conditions on the agent days it read. An agent's events of one
+  batch are inserted one after another onto what was read and written as one transaction
+  (``agent_aggregator._Fold``), split where it would pass DynamoDB's 100 items. A duplicate fails its timeline entry's "must not exist": it
   is dropped and the others are planned again.
 * **CallStats** recomputes a touched call from its own events (a call has a handful) and adds the
   difference between its new and stored KPI contribution to the interval and day counters, in
