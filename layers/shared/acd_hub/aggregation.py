@@ -15,11 +15,11 @@ order: :meth:`~acd_hub.agent_aggregator.AgentStatsAggregator.apply_all` and
   next one starts). The milliseconds that move between states are written with the new
   timeline entry, under version conditions on the agent days it read. An agent's events of one
   batch are inserted one after another onto what was read and written as one transaction
-  (``agent_aggregator._Fold``), split where it would pass DynamoDB's 100 items. A duplicate fails its timeline entry's "must not exist": it
-  is dropped and the others are planned again.
+  (``agent_aggregator._Fold``), split where it would pass DynamoDB's 100 items. A duplicate
+  fails its timeline entry's "must not exist": it is dropped and the others are planned again.
 * **CallStats** recomputes a touched call from its own events (a call has a handful) and adds the
-  difference between its new and stored KPI contribution to the interval and day counters, in
-  the same transaction that stores the summary under a version condition ("retract and add").
+  difference between its new and stored KPI contribution to its interval's counters (a day's
+  are its intervals' summed on read), in the same transaction that stores the summary under a version condition ("retract and add").
 
 What the store answers decides what happens next, reason by reason (DynamoDB's cancellation
 reasons, translated by the adapter into the ports' errors):
