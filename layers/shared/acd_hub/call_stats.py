@@ -3,8 +3,8 @@
 A summary is recomputed from all of a call's events, so duplicates, retries and reordering
 cannot change it. Its share of its hotline's KPIs (:func:`contribution`) is a handful of
 integer counters (counts and millisecond sums, defined once in :mod:`acd_hub.kpis`); the live
-path adds the difference between a call's new and stored contribution to the interval and day
-counters, and readers turn summed counters into the KPIs (:func:`acd_hub.kpis.figures`).
+path adds the difference between a call's new and stored contribution to its interval's
+counters, and readers turn summed counters (a day's: its intervals') into the KPIs (:func:`acd_hub.kpis.figures`).
 
 The reports as they are stored (the call's, :mod:`acd_hub.reports.call`; the hotline day's
 counters, :mod:`acd_hub.reports.hotline_day`) are in the report catalogue.
