@@ -277,9 +277,9 @@ class Rebuilder:
     def hotline_day(self, hotline: str, day: str) -> None:
         """Make the counters of a hotline day equal the sum of its calls' stored contributions
         (and drop listing entries no call claims, and the ``DAY`` counter items and wait index
-        entries versions before wrote), safe while the stream runs: the counters are read before and after
-        the calls, and the corrections are written only onto what was read (see
-        :meth:`_correct`); else all is read again."""
+        entries versions before wrote), safe while the stream runs: the counters are read
+        before and after the calls, and the corrections are written only onto what was read
+        (see :meth:`_correct`); else all is read again."""
         for attempt in range(MAX_ATTEMPTS):
             recorded = self._recorded_shards(hotline, day)
             shards = self._shard_counts(recorded)
@@ -388,11 +388,11 @@ class Rebuilder:
         """Each write here holds only on what it was worked out from. A counter correction
         adds its difference only if the interval item still holds what was read (a call
         counted there meanwhile cancels it); a call's stale listing copy is dropped only if its
-        summary is still at the version read (every live change of a call writes its summary); every transaction is also conditional on the shard counts
-        recorded for the day (``recorded``): a writer with another count moves a call's listing
-        to a shard this rebuild did not read. Large days take several
-        transactions, a call's writes always in one (a later one failing leaves the earlier
-        ones right: a retry reads them back)."""
+        summary is still at the version read (every live change of a call writes its summary).
+        Every transaction is also conditional on the shard counts recorded for the day
+        (``recorded``): a writer with another count moves a call's listing to a shard this
+        rebuild did not read. Large days take several transactions, a call's writes always in
+        one (a later one failing leaves the earlier ones right: a retry reads them back)."""
         room = MAX_TRANSACTION - 1
         chunk: list[ReportWrite] = []
         for group in groups:
