@@ -20,9 +20,8 @@ wall-clock time that never happened, read with the offset before the change) or
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
 from pydantic import (
     AliasChoices,
@@ -115,7 +114,7 @@ _CALLED = "The dialed number."
 _REQUEST_TEXT = "Information on the dialed number or the scheduled call."
 
 
-class CallbackModel(BaseModel, ABC):
+class CallbackModel(BaseModel):
     """What all eight messages share. Field names are ours; aliases are the ACD's names.
 
     Each field's description says what the parameter means (from the vendor spec); its type says
@@ -162,20 +161,28 @@ class CallbackModel(BaseModel, ABC):
         schema["additionalProperties"] = {"type": "string", "maxLength": MAX_VALUE_LENGTH}
         return schema
 
+    # Which of a message's fields says when it happened, which agent and which call it is about
+    # (None: it names none); the accessors below read them, so the rest of the hub never needs
+    # to know each message's own parameter names.
+    TIME_FIELD: ClassVar[str] = "eventtime"
+    AGENT_FIELD: ClassVar[str | None] = None
+    TASK_FIELD: ClassVar[str | None] = None
+
     @property
-    @abstractmethod
     def event_time(self) -> datetime:
         """When the event happened, whichever parameter this message carries it in."""
+        moment: datetime = getattr(self, self.TIME_FIELD)
+        return moment
 
     @property
     def agent_number(self) -> str | None:
         """The agent this message is about, if it names one."""
-        return None
+        return None if self.AGENT_FIELD is None else getattr(self, self.AGENT_FIELD)
 
     @property
     def task_id(self) -> str | None:
         """The call this message is about, if it names one."""
-        return None
+        return None if self.TASK_FIELD is None else getattr(self, self.TASK_FIELD)
 
     @property
     def extra(self) -> dict[str, str]:
@@ -237,17 +244,8 @@ class AgentState(CallbackModel):
         examples=["Lunch"],
     )
 
-    @property
-    def event_time(self) -> datetime:
-        return self.eventtime
-
-    @property
-    def agent_number(self) -> str | None:
-        return self.agentid
-
-    @property
-    def task_id(self) -> str | None:
-        return self.taskid
+    AGENT_FIELD = "agentid"
+    TASK_FIELD = "taskid"
 
 
 class CallEvent(CallbackModel):
@@ -309,17 +307,8 @@ class CallEvent(CallbackModel):
         None, description="True when the consultation target ended the consultation."
     )
 
-    @property
-    def event_time(self) -> datetime:
-        return self.eventtime
-
-    @property
-    def agent_number(self) -> str | None:
-        return self.agentid
-
-    @property
-    def task_id(self) -> str | None:
-        return self.taskid
+    AGENT_FIELD = "agentid"
+    TASK_FIELD = "taskid"
 
 
 class RecordedCall(CallbackModel):
@@ -345,17 +334,8 @@ class RecordedCall(CallbackModel):
     agentid: AgentNumber | None = Field(None, description="Agent number given by the ACD.")
     mode: Mode | None = Field(None, description=_DIRECTION)
 
-    @property
-    def event_time(self) -> datetime:
-        return self.eventtime
-
-    @property
-    def agent_number(self) -> str | None:
-        return self.agentid
-
-    @property
-    def task_id(self) -> str | None:
-        return self.taskid
+    AGENT_FIELD = "agentid"
+    TASK_FIELD = "taskid"
 
 
 class ClassificationEvent(CallbackModel):
@@ -404,13 +384,8 @@ class ClassificationEvent(CallbackModel):
         assert moment is not None
         return moment
 
-    @property
-    def agent_number(self) -> str | None:
-        return self.agent
-
-    @property
-    def task_id(self) -> str | None:
-        return self.callid
+    AGENT_FIELD = "agent"
+    TASK_FIELD = "callid"
 
 
 class EnqueueCall(CallbackModel):
@@ -436,17 +411,8 @@ class EnqueueCall(CallbackModel):
     agent: AgentNumber | None = Field(None, description="Agent number.")
     mandatorid: Integer | None = Field(None, description=_MANDATOR_ID)
 
-    @property
-    def event_time(self) -> datetime:
-        return self.eventtime
-
-    @property
-    def agent_number(self) -> str | None:
-        return self.agent
-
-    @property
-    def task_id(self) -> str | None:
-        return self.taskid
+    AGENT_FIELD = "agent"
+    TASK_FIELD = "taskid"
 
 
 class ScheduleCallEvent(CallbackModel):
@@ -495,13 +461,7 @@ class ScheduleCallEvent(CallbackModel):
         None, description="Dates of the schedule, separated by `;`.", examples=["2025-11-21;2025-11-24"]
     )
 
-    @property
-    def event_time(self) -> datetime:
-        return self.eventtime
-
-    @property
-    def agent_number(self) -> str | None:
-        return self.agentid
+    AGENT_FIELD = "agentid"
 
 
 class ConfigChanged(CallbackModel):
@@ -536,10 +496,6 @@ class ConfigChanged(CallbackModel):
         examples=["group"],
     )
 
-    @property
-    def event_time(self) -> datetime:
-        return self.eventtime
-
 
 class BroadcastEvent(CallbackModel):
     """A group received a multi-group message."""
@@ -567,10 +523,6 @@ class BroadcastEvent(CallbackModel):
     admin: Text | None = Field(
         None, description="Name of the admin who sent the message.", examples=["Supervisor"]
     )
-
-    @property
-    def event_time(self) -> datetime:
-        return self.eventtime
 
 
 CALLBACK_MODELS: dict[str, type[CallbackModel]] = {
