@@ -174,11 +174,8 @@ class _Fold:
         talks: dict[int, TalkMarker] = {}
         for place, link in self.links.items():
             report = self.created[place]
-            event = report.event
             entries[len(writes)] = report
-            writes.append(
-                Create(TimelineEntry(self.agent, link, event.key, event.task_id, event.data.get("hotlineid")))
-            )
+            writes.append(Create(TimelineEntry.of_event(report.event, link)))
         for talk in self.talks:
             talks[len(writes)] = talk
             writes.append(Create(talk))

@@ -220,7 +220,7 @@ class Rebuilder:
                 event.state or "unknown",
                 agent_stats.pause_reason_of(event.state, event.data),
             )
-            timeline.append(TimelineEntry(agent, link, event.key, event.task_id, event.data.get("hotlineid")))
+            timeline.append(TimelineEntry.of_event(event, link))
         talked = {e.task_id for e in ordered if e.state in vocabulary.TALK_STATES and e.task_id}
         markers = [TalkMarker(agent, day, task) for task in sorted(talked)]
         totals = DayTotals.for_reasons(agent_stats.own_pause_reasons(ordered))
