@@ -123,3 +123,19 @@ def test_side_by_side_really_overlaps() -> None:
         [10, 21],
         [11, 20],
     )
+
+
+def test_each_reads_every_value_in_shares_side_by_side_and_answers_in_the_values_order() -> None:
+    seen: dict[int, str] = {}
+
+    def read(value: int) -> int:
+        seen[value] = threading.current_thread().name
+        return value * 10
+
+    assert concurrency.each(read, list(range(7)), readers=3) == [v * 10 for v in range(7)]
+    assert len(set(seen.values())) == 3  # three shares, each in a thread of its own
+    assert seen[0] == seen[3] == seen[6]  # a share is every third value
+    # one value (or one reader) is read in the caller's thread
+    seen.clear()
+    assert concurrency.each(read, [4], readers=3) == [40]
+    assert seen == {4: threading.current_thread().name}

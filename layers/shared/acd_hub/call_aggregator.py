@@ -4,7 +4,6 @@ store answer leads to: :mod:`acd_hub.aggregation`)."""
 
 from __future__ import annotations
 
-import functools
 import itertools
 from collections.abc import Hashable, Iterable, Iterator
 from dataclasses import dataclass
@@ -94,17 +93,9 @@ class CallStatsAggregator(AggregatorBase):
             for side, known in ((-1, previous), (1, following))
             if sort_key not in known
         ]
-        shares = [wanted[start::NEIGHBOUR_READERS] for start in range(min(NEIGHBOUR_READERS, len(wanted)))]
-        for share, found in zip(
-            shares,
-            concurrency.side_by_side([functools.partial(self._read_neighbours, share) for share in shares]),
-            strict=True,
-        ):
-            for (side, _agent, _day, sort_key), event in zip(share, found, strict=True):
-                (previous if side < 0 else following)[sort_key] = event
-
-    def _read_neighbours(self, wanted: list[tuple[int, str, str, str]]) -> list[StoredEvent | None]:
-        return [self._neighbour(side, agent, day, sort_key) for side, agent, day, sort_key in wanted]
+        found = concurrency.each(lambda want: self._neighbour(*want), wanted, NEIGHBOUR_READERS)
+        for (side, _agent, _day, sort_key), event in zip(wanted, found, strict=True):
+            (previous if side < 0 else following)[sort_key] = event
 
     def _neighbour(self, side: int, agent: str, day: str, sort_key: str) -> StoredEvent | None:
         """The agent's stored event just before (``side`` -1) or after (1) ``sort_key``, on its
@@ -168,25 +159,13 @@ class CallStatsAggregator(AggregatorBase):
         """The stored events of each call, read after their summaries (as :meth:`refresh_call`
         reads them), ``NEIGHBOUR_READERS`` at a time: one query each, as each call would make
         one after another. Nothing when a read failed: each call reads its own then."""
-        shares = [
-            task_ids[start::NEIGHBOUR_READERS] for start in range(min(NEIGHBOUR_READERS, len(task_ids)))
-        ]
-        if len(shares) < 2:
+        if len(task_ids) < 2:
             return {}  # one call reads its own, as it would
         try:
-            found = concurrency.side_by_side(
-                [functools.partial(self._call_events, share) for share in shares]
-            )
+            found = concurrency.each(self._log.call, task_ids, NEIGHBOUR_READERS)
         except Exception:
             return {}
-        return {
-            task: events
-            for share, read in zip(shares, found, strict=True)
-            for task, events in zip(share, read, strict=True)
-        }
-
-    def _call_events(self, task_ids: list[str]) -> list[list[StoredEvent]]:
-        return [self._log.call(task_id) for task_id in task_ids]
+        return dict(zip(task_ids, found, strict=True))
 
     def refresh_call(
         self,

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
+from typing import Any
 
 
 def in_threads[T](work: Sequence[Callable[[], T]]) -> list[T]:
@@ -47,3 +48,21 @@ def in_threads[T](work: Sequence[Callable[[], T]]) -> list[T]:
 def side_by_side[T](work: Sequence[Callable[[], T]]) -> list[T]:
     """What the hub calls: :func:`in_threads` (replaced while a seeded test scheduler runs)."""
     return in_threads(work)
+
+
+def each[V, T](read: Callable[[V], T], values: Sequence[V], readers: int) -> list[T]:
+    """``read`` of each value, in their order: ``readers`` shares of the values (every
+    ``readers``-th one) read side by side, each share's one after another. A single share is
+    read in this thread."""
+    shares = [values[start::readers] for start in range(min(readers, len(values)))]
+    if len(shares) < 2:
+        return [read(value) for value in values]
+
+    def reader(share: Sequence[V]) -> Callable[[], list[T]]:
+        return lambda: [read(value) for value in share]
+
+    found = side_by_side([reader(share) for share in shares])
+    results: list[Any] = [None] * len(values)
+    for start, share_found in enumerate(found):
+        results[start :: len(shares)] = share_found
+    return results
