@@ -13,6 +13,7 @@ reports): what an item holds may have been written by an older version of the hu
 from __future__ import annotations
 
 import dataclasses
+import functools
 import types
 import typing
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -135,12 +136,7 @@ def report_of[R](cls: type[R], item: Mapping[str, Any], **known: Any) -> R:
             own = {f.name for f in fields}
             # what the inlined report leaves out is not read back either: an item may hold such an
             # attribute from an older hub, and it is not this report's
-            left_out = {
-                f.name: None if f.default is dataclasses.MISSING else f.default
-                for f in dataclasses.fields(hint)
-                if f.name in rules["leave_out"]
-            }
-            inner = left_out | {k: v for k, v in known.items() if k not in own}
+            inner = _defaults(hint, rules["leave_out"]) | {k: v for k, v in known.items() if k not in own}
             values[field.name] = report_of(hint, item, **inner)
             continue
         name = rules["name"] or field.name
@@ -154,6 +150,16 @@ def report_of[R](cls: type[R], item: Mapping[str, Any], **known: Any) -> R:
 
 
 _HINTS: dict[type, dict[str, Any]] = {}
+
+
+@functools.cache
+def _defaults(cls: type, names: tuple[str, ...]) -> dict[str, Any]:
+    """The defaults of ``cls``'s fields ``names`` (None for one without), worked out once."""
+    return {
+        f.name: None if f.default is dataclasses.MISSING else f.default
+        for f in dataclasses.fields(cls)
+        if f.name in names
+    }
 
 
 def _hints(cls: type) -> dict[str, Any]:
