@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import logging
 import random
+import socket
 import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -175,6 +176,14 @@ def callback_ingest(
     """The callback use case over ``store`` (an EventStore), accepting the settings' own tokens,
     its clock stopped at ``received``."""
     return CallbackIngest(settings, store, static_tokens(settings), clock=lambda: received)
+
+
+def free_port() -> int:
+    """A loopback port no one listens on now (for a server a test starts, or an address that
+    refuses connections)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 def ms(text: str) -> str:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import inspect
 import json
-import socket
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -19,7 +18,7 @@ from acd_local.hub import LocalHub
 from tests.e2e.conftest import E2E_TOKEN
 from tests.e2e.test_callbacks import report, send
 from tests.e2e.test_ingest_rules import receive_until
-from tests.support import agent_state, poison_item
+from tests.support import agent_state, free_port, poison_item
 
 NOW_MS = int(datetime.now(UTC).timestamp() * 1000)
 
@@ -42,12 +41,9 @@ def mend_sns(handler: Any) -> None:
 
 
 def dead_sns() -> Any:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
     return boto3.client(
         "sns",
-        endpoint_url=f"http://127.0.0.1:{port}",
+        endpoint_url=f"http://127.0.0.1:{free_port()}",
         region_name="eu-central-1",
         config=Config(connect_timeout=0.5, read_timeout=0.5, retries={"max_attempts": 1}),
     )

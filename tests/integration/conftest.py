@@ -8,7 +8,6 @@ moto before each test that uses it, and tests never rely on state left by anothe
 from __future__ import annotations
 
 import json
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -31,6 +30,7 @@ from acd_devkit.moto_resources import (
 from acd_devkit.waitress_servers import MotoServer
 from acd_local.hub import HOST
 from acd_local.spec import StackSpec
+from tests.support import free_port
 
 HERE = Path(__file__).resolve().parent
 
@@ -146,12 +146,6 @@ def one_line_error(result: Result) -> str:
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith("Error: ")
     return lines[0]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class CallLog:

@@ -34,6 +34,7 @@ from acd_hub.errors import EventConflict
 from acd_hub.ports import Cancelled, Create
 from acd_hub.settings import HubSettings
 from acd_local.hub import HOST
+from tests.support import free_port
 
 pytestmark = pytest.mark.aws_faults
 
@@ -41,16 +42,10 @@ TABLES = dynamodb_tables(load_template())
 EVENTS, REPORTS = "EventsTable", "ReportsTable"
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind((HOST, 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def moto_endpoint() -> Iterator[str]:
     """moto's server as released, in its own process (no patches of this project loaded)."""
-    port = _free_port()
+    port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "moto.server", "-H", HOST, "-p", str(port)],
         stdout=subprocess.DEVNULL,

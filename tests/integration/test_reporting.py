@@ -36,8 +36,8 @@ from acd_hub.params import merge_parameters
 from acd_hub.quarantine import rejected_item
 from acd_hub.settings import HubSettings
 from acd_hub.vocabulary import CMDS
-from tests.integration.conftest import CallLog, create_table_stack, free_port, moto_client, ok, one_line_error
-from tests.support import callback_request
+from tests.integration.conftest import CallLog, create_table_stack, moto_client, ok, one_line_error
+from tests.support import callback_request, free_port
 
 pytestmark = pytest.mark.integration
 

@@ -4,7 +4,6 @@ partial, and the same request succeeds once the store is back."""
 from __future__ import annotations
 
 import json
-import socket
 from typing import Any
 
 import boto3
@@ -16,15 +15,9 @@ from acd_hub.adapters.events_table import EventsTable
 from acd_hub.auth import static_tokens
 from acd_hub.ingest import CallbackIngest
 from acd_hub.settings import HubSettings
-from tests.support import TOKEN, ingest_answer
+from tests.support import TOKEN, free_port, ingest_answer
 
 QUERY = "cmd=agentstate&agentid=100321&mode=0&state=online&eventtime=1763629200000"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def answer(client: Any, query: str = QUERY) -> dict[str, Any]:
