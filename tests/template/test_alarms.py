@@ -18,7 +18,6 @@ from acd_cli.redrive import CONSUMERS
 from acd_devkit.template import (
     SERVERLESS_FUNCTION,
     function_environment,
-    load_template,
     referenced_resource,
     resolve,
     resources_of_type,
@@ -33,16 +32,10 @@ from tests.support import (
     MemoryStore,
     ingest_answer,
 )
-from tests.template.test_template import TEMPLATE
 
 pytestmark = pytest.mark.template
 
 ALARM = "AWS::CloudWatch::Alarm"
-
-
-@pytest.fixture(scope="module")
-def template() -> dict[str, Any]:
-    return load_template(TEMPLATE)
 
 
 @pytest.fixture(scope="module")

@@ -188,11 +188,6 @@ def test_sam_build_layer(built: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def template() -> dict[str, Any]:
-    return load_template(TEMPLATE)
-
-
-@pytest.fixture(scope="module")
 def resources(template: dict[str, Any]) -> dict[str, Any]:
     return template["Resources"]
 
