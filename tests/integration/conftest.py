@@ -28,7 +28,7 @@ from acd_devkit.moto_resources import (
     reset_moto,
 )
 from acd_devkit.waitress_servers import MotoServer
-from acd_local.hub import HOST
+from acd_local.hub import HOST, LocalHub
 from acd_local.spec import StackSpec
 from tests.support import free_port
 
@@ -223,3 +223,19 @@ def cli_log(monkeypatch: pytest.MonkeyPatch, log: CallLog) -> CallLog:
 
     monkeypatch.setattr(report_context.ReportContext, "client", client)
     return log
+
+
+# --- the local stack's tests: a LocalHub of stand-in functions (test_local_stack's) ---
+
+
+@pytest.fixture
+def standin_stack(tmp_path: Path, moto_server: str) -> Iterator[LocalHub]:
+    """A LocalHub of stand-in functions on free ports: an echo function and a consumer writing
+    its batches (``moto_server`` only fixes the env the stack must restore)."""
+    from tests.integration.test_local_stack import TOKEN, standin_spec  # noqa: PLC0415 - a test module's
+
+    # One container of the echo function: the tests read its module state.
+    with LocalHub(
+        port=0, aws_port=0, tokens=[TOKEN], spec=standin_spec(tmp_path), retry_delay=0.01, http_concurrency=1
+    ) as stack:
+        yield stack

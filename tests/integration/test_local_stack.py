@@ -167,17 +167,6 @@ def standin_spec(root: Path, *, max_retries: int = 1) -> StackSpec:
     )
 
 
-@pytest.fixture
-def standin_stack(tmp_path: Path, moto_server: str) -> Iterator[LocalHub]:
-    """A LocalHub of stand-in functions on free ports (``moto_server`` only fixes the env the
-    stack must restore)."""
-    # One container of the echo function: the tests read its module state.
-    with LocalHub(
-        port=0, aws_port=0, tokens=[TOKEN], spec=standin_spec(tmp_path), retry_delay=0.01, http_concurrency=1
-    ) as stack:
-        yield stack
-
-
 def request(
     stack: LocalHub,
     method: str,

@@ -8,10 +8,8 @@ from __future__ import annotations
 import os
 import signal
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
-
-import pytest
 
 from acd_local.hub import LocalHub
 from acd_local.spec import StackSpec
@@ -26,15 +24,6 @@ from tests.integration.test_local_stack import (  # noqa: F401 - leave_moto_empt
     request,
     standin_spec,
 )
-
-
-@pytest.fixture
-def standin_stack(tmp_path: Path, moto_server: str) -> Iterator[LocalHub]:
-    """test_local_stack's stand-in stack: an echo function and a consumer writing its batches."""
-    with LocalHub(
-        port=0, aws_port=0, tokens=[TOKEN], spec=standin_spec(tmp_path), retry_delay=0.01, http_concurrency=1
-    ) as stack:
-        yield stack
 
 
 def wait_until(condition: Callable[[], object], timeout: float = 30.0) -> None:
