@@ -186,6 +186,56 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+def queue_depth(sqs: Any, queue_url: str) -> int:
+    """The messages in an SQS queue, those received and not yet deleted included."""
+    attributes = sqs.get_queue_attributes(
+        QueueUrl=queue_url,
+        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+    )["Attributes"]
+    return int(attributes["ApproximateNumberOfMessages"]) + int(
+        attributes["ApproximateNumberOfMessagesNotVisible"]
+    )
+
+
+def stream_failure_document(
+    *,
+    function_arn: str,
+    stream_arn: str,
+    shard_id: str,
+    span: tuple[str, str],
+    batch_size: int,
+    arrival: str,
+    request_id: str,
+    timestamp: str,
+    function_error: str,
+) -> dict[str, Any]:
+    """What Lambda sends to a DynamoDB stream mapping's on-failure destination once it gives up
+    on a batch, in AWS's documented shape: the span of the stream (``span``: its first and last
+    sequence numbers), not the records (docs: 'Retain discarded records for a DynamoDB event
+    source in Lambda')."""
+    first, last = span
+    return {
+        "requestContext": {
+            "requestId": request_id,
+            "functionArn": function_arn,
+            "condition": "RetryAttemptsExhausted",
+            "approximateInvokeCount": 11,
+        },
+        "responseContext": {"statusCode": 200, "executedVersion": "$LATEST", "functionError": function_error},
+        "version": "1.0",
+        "timestamp": timestamp,
+        "DDBStreamBatchInfo": {
+            "shardId": shard_id,
+            "startSequenceNumber": first,
+            "endSequenceNumber": last,
+            "approximateArrivalOfFirstRecord": arrival,
+            "approximateArrivalOfLastRecord": arrival,
+            "batchSize": batch_size,
+            "streamArn": stream_arn,
+        },
+    }
+
+
 def ms(text: str) -> str:
     """``2025-11-20 09:00:00`` (UTC) as ms since the epoch, the way agentstate sends it."""
     return str(int(datetime.fromisoformat(text).replace(tzinfo=UTC).timestamp() * 1000))

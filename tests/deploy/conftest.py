@@ -27,6 +27,7 @@ from acd_deploy.stack import DeployedStack, deploy, new_token
 from acd_deploy.steps import REGION, interrupted
 from acd_devkit.lambda_events import TOKEN as SAMPLE_TOKEN
 from acd_devkit.stream_mapping import lambda_stream_record
+from tests.support import stream_failure_document
 
 HERE = Path(__file__).resolve().parent
 SETTLE_TIMEOUT = 300.0
@@ -117,26 +118,17 @@ def on_failure_record(
     record = found["record"]["dynamodb"]
     arrival = record["ApproximateCreationDateTime"].isoformat()
     function = stack.clients.lambda_.get_function(FunctionName=stack.resources[logical_id])
-    document: dict[str, Any] = {
-        "requestContext": {
-            "requestId": str(uuid.uuid4()),
-            "functionArn": function["Configuration"]["FunctionArn"],
-            "condition": "RetryAttemptsExhausted",
-            "approximateInvokeCount": 11,
-        },
-        "responseContext": {"statusCode": 200, "executedVersion": "$LATEST", "functionError": ""},
-        "version": "1.0",
-        "timestamp": datetime.now(UTC).isoformat(),
-        "DDBStreamBatchInfo": {
-            "shardId": found["shard"],
-            "startSequenceNumber": record["SequenceNumber"],
-            "endSequenceNumber": record["SequenceNumber"],
-            "approximateArrivalOfFirstRecord": arrival,
-            "approximateArrivalOfLastRecord": arrival,
-            "batchSize": 1,
-            "streamArn": found["stream"],
-        },
-    }
+    document = stream_failure_document(
+        function_arn=function["Configuration"]["FunctionArn"],
+        stream_arn=found["stream"],
+        shard_id=found["shard"],
+        span=(record["SequenceNumber"], record["SequenceNumber"]),
+        batch_size=1,
+        arrival=arrival,
+        request_id=str(uuid.uuid4()),
+        timestamp=datetime.now(UTC).isoformat(),
+        function_error="",
+    )
     if with_records:
         records = [lambda_stream_record(found["record"], found["stream"], REGION)]
         document["payload"] = json.dumps({"Records": records})

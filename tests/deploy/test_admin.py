@@ -15,21 +15,11 @@ import pytest
 from acd_deploy import settle
 from acd_deploy.stack import DeployedStack
 from tests.deploy.conftest import SETTLE_TIMEOUT, admin, connection, on_failure_record, stream_insert
-from tests.support import poison_item
+from tests.support import poison_item, queue_depth
 
 DLQ_OUTPUT = "StatsDLQUrl"
 # ten retries of a one-record batch take seconds; twice that is enough to say it never arrives
 DLQ_TIMEOUT = 30.0
-
-
-def depth(stack: DeployedStack, queue_url: str) -> int:
-    attributes = stack.clients.sqs.get_queue_attributes(
-        QueueUrl=queue_url,
-        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-    )["Attributes"]
-    return int(attributes["ApproximateNumberOfMessages"]) + int(
-        attributes["ApproximateNumberOfMessagesNotVisible"]
-    )
 
 
 @pytest.fixture(scope="module")
@@ -48,9 +38,9 @@ def poison(stack: DeployedStack) -> dict[str, Any]:
 def test_a_poison_record_lands_in_the_dlq(stack: DeployedStack, poison: dict[str, Any]) -> None:
     queue = stack.outputs[DLQ_OUTPUT]
     deadline = time.monotonic() + DLQ_TIMEOUT
-    while time.monotonic() < deadline and not depth(stack, queue):
+    while time.monotonic() < deadline and not queue_depth(stack.clients.sqs, queue):
         time.sleep(1.0)
-    assert depth(stack, queue) == 1
+    assert queue_depth(stack.clients.sqs, queue) == 1
 
 
 @pytest.mark.parametrize("consumer", ["stats", "agent-stats", "call-stats"])
@@ -63,10 +53,10 @@ def test_redrive_empties_a_dlq_holding_the_poison_record(
     stack.clients.sqs.send_message(
         QueueUrl=queue, MessageBody=on_failure_record(stack, "StatsFunction", poison)
     )
-    assert depth(stack, queue) == 1
+    assert queue_depth(stack.clients.sqs, queue) == 1
     rows = admin(stack, "redrive", consumer)
     assert [(row["records"], row["status"]) for row in rows] == [(1, "deleted")], rows
-    assert depth(stack, queue) == 0
+    assert queue_depth(stack.clients.sqs, queue) == 0
 
 
 def test_rebuild_of_the_day_keeps_the_live_reports(stack: DeployedStack, day: settle.Sent) -> None:

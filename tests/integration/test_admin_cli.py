@@ -24,7 +24,7 @@ from acd_hub.quarantine import rejected_item
 from acd_hub.request import CallbackRequest
 from acd_hub.settings import HubSettings
 from acd_local.spec import StackSpec
-from tests.support import TOKEN, callback_ingest
+from tests.support import TOKEN, callback_ingest, queue_depth, stream_failure_document
 from tests.support import callback_request as request
 
 RECEIVED = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
@@ -193,33 +193,20 @@ def on_failure_record(
     function: str,
     arrival: str = "2026-11-20T09:00:19Z",
 ) -> str:
-    """What Lambda sends to an on-failure destination for a DynamoDB stream: the span, not the
-    records (docs: 'Retain discarded records for a DynamoDB event source in Lambda')."""
+    """What Lambda sends to the on-failure destination of ``function``'s stream mapping for the
+    batch ``span``."""
     return json.dumps(
-        {
-            "requestContext": {
-                "requestId": "316aa6d0-8154-4e0f-9af7-85d5f4a6bc81",
-                "functionArn": f"arn:aws:lambda:eu-central-1:123456789012:function:{function}",
-                "condition": "RetryAttemptsExhausted",
-                "approximateInvokeCount": 11,
-            },
-            "responseContext": {
-                "statusCode": 200,
-                "executedVersion": "$LATEST",
-                "functionError": "Unhandled",
-            },
-            "version": "1.0",
-            "timestamp": "2026-11-20T09:00:49.717Z",
-            "DDBStreamBatchInfo": {
-                "shardId": shard_id,
-                "startSequenceNumber": span[0]["dynamodb"]["SequenceNumber"],
-                "endSequenceNumber": span[-1]["dynamodb"]["SequenceNumber"],
-                "approximateArrivalOfFirstRecord": arrival,
-                "approximateArrivalOfLastRecord": arrival,
-                "batchSize": len(span),
-                "streamArn": stream_arn,
-            },
-        }
+        stream_failure_document(
+            function_arn=f"arn:aws:lambda:eu-central-1:123456789012:function:{function}",
+            stream_arn=stream_arn,
+            shard_id=shard_id,
+            span=(span[0]["dynamodb"]["SequenceNumber"], span[-1]["dynamodb"]["SequenceNumber"]),
+            batch_size=len(span),
+            arrival=arrival,
+            request_id="316aa6d0-8154-4e0f-9af7-85d5f4a6bc81",
+            timestamp="2026-11-20T09:00:49.717Z",
+            function_error="Unhandled",
+        )
     )
 
 
@@ -230,16 +217,6 @@ def drain(aws: AwsClients, queue_url: str) -> list[dict[str, Any]]:
             bodies.append(json.loads(message["Body"]))
             aws.sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
     return bodies
-
-
-def depth(aws: AwsClients, queue_url: str) -> int:
-    attributes = aws.sqs.get_queue_attributes(
-        QueueUrl=queue_url,
-        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-    )["Attributes"]
-    return int(attributes["ApproximateNumberOfMessages"]) + int(
-        attributes["ApproximateNumberOfMessagesNotVisible"]
-    )
 
 
 @pytest.fixture
@@ -271,7 +248,7 @@ def test_redrive_fanout_dry_run_changes_nothing(
     assert handled["records"] == 1  # the agentstate is not the fan-out's business
     assert fanout_dlq["config_key"] in handled["detail"]
     assert drain(aws, fanout_dlq["subscriber"]) == []
-    assert depth(aws, fanout_dlq["queue"]) == 2
+    assert queue_depth(aws.sqs, fanout_dlq["queue"]) == 2
     # given back at once, not after the peek's visibility timeout
     visible = aws.sqs.get_queue_attributes(
         QueueUrl=fanout_dlq["queue"], AttributeNames=["ApproximateNumberOfMessages"]
@@ -321,14 +298,14 @@ def test_records_past_the_stream_are_kept_or_found_by_arrival_time(
     assert "not found in the stream" in row["detail"]
     assert "--by-arrival-time" in row["detail"]
     assert drain(aws, subscriber) == []
-    assert depth(aws, queue) == 1
+    assert queue_depth(aws.sqs, queue) == 1
 
     found = admin(moto_server, "-q", "redrive", "fanout", "--by-arrival-time", "--format", "json")
     (row,) = json.loads(found.stdout)
     assert (found.exit_code, row["status"]) == (0, "deleted")
     (published,) = drain(aws, subscriber)
     assert published["MessageAttributes"]["event_key"]["Value"] == config_key
-    assert depth(aws, queue) == 0
+    assert queue_depth(aws.sqs, queue) == 0
 
 
 def test_redrive_fanout_from_its_bucket_after_the_stream_dropped_the_records(
@@ -456,7 +433,7 @@ def test_redrive_stats_rebuilds_the_agent_days_and_calls_it_names(
     # callevents and agentstates pass the stats function's filter; configchanged does not
     assert {item["cmd"] for item in recording.seen} == {"agentstate", "callevent"}
     assert recording.rebuilt == [("agent_day", AGENT, DAY), ("call", TASK)]
-    assert depth(aws, day_in_stream) == 0
+    assert queue_depth(aws.sqs, day_in_stream) == 0
 
 
 @pytest.mark.parametrize("old_name", ["agent-stats", "call-stats"])
@@ -470,7 +447,7 @@ def test_the_old_consumer_names_redrive_the_stats_dlq(
     assert "redriving stats" in result.stderr
     assert [row["status"] for row in json.loads(result.stdout)] == ["deleted", "deleted"]
     assert recording.rebuilt == [("agent_day", AGENT, DAY), ("call", TASK)]
-    assert depth(aws, day_in_stream) == 0
+    assert queue_depth(aws.sqs, day_in_stream) == 0
 
 
 def test_redrive_stats_keeps_what_failed(
@@ -480,7 +457,7 @@ def test_redrive_stats_keeps_what_failed(
     failed = admin(moto_server, "-q", "redrive", "stats", "--format", "json")
     assert failed.exit_code == 1
     assert [row["status"] for row in json.loads(failed.stdout)] == ["kept", "kept"]
-    assert depth(aws, day_in_stream) == 2  # nothing deleted that was not handled
+    assert queue_depth(aws.sqs, day_in_stream) == 2  # nothing deleted that was not handled
 
     recording.fail_on = set()
     recording.rebuilt = []
@@ -491,7 +468,7 @@ def test_redrive_stats_keeps_what_failed(
     done = admin(moto_server, "-q", "redrive", "stats", "--format", "json")
     assert done.exit_code == 0, done.output
     assert recording.rebuilt == [("agent_day", AGENT, DAY), ("call", TASK)]
-    assert depth(aws, day_in_stream) == 0
+    assert queue_depth(aws.sqs, day_in_stream) == 0
 
 
 def test_redrive_with_the_real_rebuild_api(day_in_stream: str, aws: AwsClients, moto_server: str) -> None:
@@ -511,7 +488,7 @@ def test_redrive_with_the_real_rebuild_api(day_in_stream: str, aws: AwsClients, 
     kpis = reports.kpis("501", DAY)
     assert kpis is not None
     assert (kpis.day.offered, kpis.day.abandoned) == (1, 1)
-    assert depth(aws, day_in_stream) == 0
+    assert queue_depth(aws.sqs, day_in_stream) == 0
 
 
 def test_by_arrival_time_never_deletes_on_a_guess(
@@ -533,7 +510,7 @@ def test_by_arrival_time_never_deletes_on_a_guess(
     (row,) = json.loads(result.stdout)
     assert (result.exit_code, row["status"]) == (1, "kept")
     assert "no events received then found" in row["detail"]
-    assert depth(aws, queue) == 1
+    assert queue_depth(aws.sqs, queue) == 1
 
 
 def test_the_local_pollers_dlq_messages_redrive_too(
@@ -554,7 +531,7 @@ def test_the_local_pollers_dlq_messages_redrive_too(
     span = [lambda_stream_record(record, stream_arn, REGION) for record in raw]
     failed = frozenset(str(r["dynamodb"]["SequenceNumber"]) for r in span)
     poller._dead_letter(shard_id, span, BatchOutcome(0, failed, function_error=True), 101)
-    assert depth(aws, queue) == 1
+    assert queue_depth(aws.sqs, queue) == 1
 
     result = admin(moto_server, "-q", "redrive", "fanout", "--format", "json")
     (row,) = json.loads(result.stdout)
