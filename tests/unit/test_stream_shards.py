@@ -43,7 +43,16 @@ from acd_hub.errors import StoreUnavailable
 from acd_hub.freshness import consumer_freshness
 from acd_hub.rebuild import Rebuilder, days_between
 from acd_hub.reports import freshness_notes
-from tests.support import DAYS, REPORT_ZONE, Harness, agent_state, every_report, random_day, stream_functions
+from tests.support import (
+    DAYS,
+    REPORT_ZONE,
+    Harness,
+    agent_state,
+    every_report,
+    random_day,
+    rebuilt_reports,
+    stream_functions,
+)
 
 pytestmark = pytest.mark.aws_faults
 
@@ -141,14 +150,9 @@ def freshness_checker(run: StreamRun, harness: Harness, stored: threading.Event)
     return check
 
 
-def rebuilt_reports(sent: list[dict[str, str]], day: date) -> dict[str, Any]:
-    db = MemoryDynamoDB(TABLES)
-    harness = Harness(db)
-    for params in sent:
-        harness.store_event(params)
-    around = days_between((day - timedelta(days=2)).isoformat(), (day + timedelta(days=2)).isoformat())
-    Rebuilder(harness.log, harness.reports, harness.settings).days(around)
-    return every_report(harness, sent, day)
+def rebuilt_alone(sent: list[dict[str, str]], day: date) -> dict[str, Any]:
+    """The reports a rebuild computes from ``sent`` alone, in a DynamoDB of their own."""
+    return rebuilt_reports(MemoryDynamoDB(TABLES), "Rebuilt", sent, day)
 
 
 def assert_each_event_counted_once(shown: dict[str, Any], sent: list[dict[str, str]], day: date) -> None:
@@ -212,7 +216,7 @@ def test_live_reports_on_several_shards_equal_a_rebuild(
     seed: int, shards: int, day: date, fault_level: int
 ) -> None:
     shown, run, sent = live_reports(seed, shards, day, some_faults(seed, fault_level))
-    expected = rebuilt_reports(sent, day)
+    expected = rebuilt_alone(sent, day)
     assert shown.keys() == expected.keys()
     for name in expected:
         assert shown[name] == expected[name], f"{name} (seed {seed}, {shards} shards, faults {fault_level})"
@@ -247,7 +251,7 @@ def test_a_dialer_agents_shuffled_night_on_several_shards_equals_a_rebuild(seed:
     day = DAYS[0]
     sent = dialer_across_midnight(day, 240, seed)
     shown, _run, sent = live_reports(seed, shards, day, some_faults(seed, 2), sent=sent)
-    expected = rebuilt_reports(sent, day)
+    expected = rebuilt_alone(sent, day)
     for name in expected:
         assert shown[name] == expected[name], f"{name} (seed {seed}, {shards} shards)"
     assert_each_event_counted_once(shown, sent, day)
@@ -344,7 +348,7 @@ def test_real_threads_on_several_shards_equal_a_rebuild() -> None:
     """The same, with the readers as free-running threads (no scheduler): real races."""
     for seed in range(3):
         shown, _run, sent = live_reports(seed, 6, DAYS[seed], some_faults(seed, 1), scheduled=False)
-        assert shown == rebuilt_reports(sent, DAYS[seed])
+        assert shown == rebuilt_alone(sent, DAYS[seed])
 
 
 def test_records_given_up_on_reach_the_destination_and_a_redrive_repairs_the_day() -> None:
@@ -380,11 +384,11 @@ def test_records_given_up_on_reach_the_destination_and_a_redrive_repairs_the_day
                     message["requestContext"]["approximateInvokeCount"]
                     == MAPPINGS["StatsFunction"].max_retries + 1
                 )
-        assert every_report(harness, sent, DAYS[0]) != rebuilt_reports(sent, DAYS[0])
+        assert every_report(harness, sent, DAYS[0]) != rebuilt_alone(sent, DAYS[0])
         db.faults = NO_FAULTS
         for name in run.consumers:
             assert run.redrive(name) > 0
-    assert every_report(harness, sent, DAYS[0]) == rebuilt_reports(sent, DAYS[0])
+    assert every_report(harness, sent, DAYS[0]) == rebuilt_alone(sent, DAYS[0])
 
 
 @pytest.mark.parametrize("seed", range(20))
@@ -416,4 +420,4 @@ def test_a_rebuild_while_the_stream_runs_leaves_the_reports_exact(seed: int) -> 
             db, harness.settings.events_table, {n: (MAPPINGS[n], h) for n, h in functions.items()}, seed=seed
         )
         run.drain(store, rebuild_until_the_last_event_is_in)
-    assert every_report(harness, sent, day) == rebuilt_reports(sent, day)
+    assert every_report(harness, sent, day) == rebuilt_alone(sent, day)
