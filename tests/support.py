@@ -11,15 +11,20 @@ from __future__ import annotations
 
 import io
 import logging
+import os
 import random
+import re
+import signal
 import socket
+import subprocess
 import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from functools import cache
 from pathlib import Path
+from time import monotonic, sleep
 from types import ModuleType
 from typing import Any
 
@@ -184,6 +189,61 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+@dataclass
+class BackgroundProcess:
+    """A command of ours running in the background, in a session of its own (what it starts
+    stops with it), its output in a file."""
+
+    args: list[str]
+    log: Path
+    env: Mapping[str, str] | None = None  # its whole environment (None: this process's)
+    cwd: Path | None = None
+    popen: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> BackgroundProcess:
+        self.log.parent.mkdir(parents=True, exist_ok=True)
+        with self.log.open("wb") as out:
+            self.popen = subprocess.Popen(
+                self.args,
+                cwd=self.cwd,
+                env=self.env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        return self
+
+    def wait_for(self, pattern: str, timeout: float = 60) -> re.Match[str]:
+        """The first match of ``pattern`` in its output; a failure if it exits or ``timeout``
+        seconds pass first."""
+        assert self.popen is not None, "not started"
+        deadline = monotonic() + timeout
+        while True:
+            text = self.log.read_text(encoding="utf-8", errors="replace")
+            if found := re.search(pattern, text):
+                return found
+            if self.popen.poll() is not None:
+                raise AssertionError(
+                    f"{self.args[0]} exited {self.popen.returncode} before {pattern!r}:\n{text[-3000:]}"
+                )
+            if monotonic() >= deadline:
+                raise AssertionError(
+                    f"{self.args[0]} printed no {pattern!r} within {timeout} s:\n{text[-3000:]}"
+                )
+            sleep(0.2)
+
+    def stop(self) -> None:
+        """SIGTERM to its session (a make, an acd-local and its workers), SIGKILL if that is
+        not enough in 30 s."""
+        if self.popen is not None and self.popen.poll() is None:
+            os.killpg(self.popen.pid, signal.SIGTERM)
+            try:
+                self.popen.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.popen.pid, signal.SIGKILL)
+                self.popen.wait(10)
 
 
 def queue_depth(sqs: Any, queue_url: str) -> int:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -33,6 +32,7 @@ from acd_sim.plan import plan_requests
 from acd_sim.sender import send
 from acd_sim.sim import build_expectations
 from tests.e2e.test_simulated_day import CONFIG, SL_SECONDS
+from tests.support import BackgroundProcess
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
@@ -57,54 +57,7 @@ DAY = CONFIG.day.isoformat()
 AS_OF = f"{DAY} 19:00"
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        if item.path.is_relative_to(HERE):
-            item.add_marker(pytest.mark.browser)
-
-
-# -- processes ----------------------------------------------------------------------------------
-
-
-@dataclass
-class Process:
-    """A command of ours running in the background, its output in a file."""
-
-    args: list[str]
-    log: Path
-    env: dict[str, str] = field(default_factory=dict)
-    popen: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> Process:
-        self.log.parent.mkdir(parents=True, exist_ok=True)
-        with self.log.open("wb") as out:
-            self.popen = subprocess.Popen(
-                self.args, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **self.env}
-            )
-        return self
-
-    def wait_for(self, pattern: str, timeout: float = 60) -> re.Match[str]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            text = self.log.read_text(errors="replace")
-            if match := re.search(pattern, text):
-                return match
-            assert self.popen is not None
-            if self.popen.poll() is not None:
-                pytest.fail(f"{self.args[0]} exited with {self.popen.returncode}:\n{text[-3000:]}")
-            time.sleep(0.2)
-        pytest.fail(
-            f"{self.args[0]} did not print {pattern!r} in {timeout} s:\n{self.log.read_text()[-3000:]}"
-        )
-
-    def stop(self) -> None:
-        if self.popen is not None and self.popen.poll() is None:
-            self.popen.terminate()
-            try:
-                self.popen.wait(20)
-            except subprocess.TimeoutExpired:
-                self.popen.kill()
-                self.popen.wait(5)
+# -- the stack ----------------------------------------------------------------------------------
 
 
 @dataclass
@@ -140,10 +93,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         callback_url, aws_endpoint = running.split()
         yield Stack(callback_url=callback_url, aws_endpoint=aws_endpoint)
         return
-    local = Process(
+    local = BackgroundProcess(
         [str(BIN / "acd-local"), "--port", "0", "--aws-port", "0", "--ephemeral"],
         tmp_path_factory.mktemp("acd-local") / "acd-local.log",
-        env={"ACD_CALLBACK_TOKENS": TOKEN, "PYTHONUNBUFFERED": "1"},
+        env={**os.environ, "ACD_CALLBACK_TOKENS": TOKEN, "PYTHONUNBUFFERED": "1"},
     ).start()
     try:
         # a token the user chose is never printed: the banner shows $TOKEN in its place

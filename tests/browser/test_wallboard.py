@@ -5,6 +5,7 @@ board and the hotlines' figures as ``acd-report --format json`` does, and follow
 from __future__ import annotations
 
 import json
+import os
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -21,13 +22,13 @@ from tests.browser.conftest import (
     BIN,
     DAY,
     TOKEN,
-    Process,
     Stack,
     Watched,
     aht_and_occupancy,
     data_values,
 )
 from tests.browser.test_day_report import ZONE
+from tests.support import BackgroundProcess
 
 pytestmark = pytest.mark.timeout(1200)
 # Not one of the simulated day's agents, and new on each run (a stack may be reused, see conftest).
@@ -39,7 +40,7 @@ def wallboard(
     stack: Stack, simulated_day: dict[str, Any], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[str]:
     del simulated_day  # only needed to have happened
-    serve = Process(
+    serve = BackgroundProcess(
         [
             str(BIN / "acd-report"),
             "--endpoint-url",
@@ -53,7 +54,7 @@ def wallboard(
             AS_OF,
         ],
         tmp_path_factory.mktemp("serve") / "serve.log",
-        env={"PYTHONUNBUFFERED": "1"},
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
     ).start()
     try:
         yield serve.wait_for(r"Wallboard\s+(http://127\.0\.0\.1:\d+)/", 60).group(1)

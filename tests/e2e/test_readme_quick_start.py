@@ -14,10 +14,8 @@ from __future__ import annotations
 import json
 import os
 import re
-import signal
 import socket
 import subprocess
-import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,6 +23,7 @@ from pathlib import Path
 import pytest
 
 from acd_local.stack import quick_start_lines
+from tests.support import BackgroundProcess
 from tests.tools.test_readme_local_run import quick_start
 
 pytestmark = pytest.mark.slow
@@ -47,28 +46,6 @@ def free_ports(count: int) -> list[int]:
     pytest.skip("no free ports in 18600-18699")
 
 
-def wait_for(path: Path, pattern: str, timeout: float, process: subprocess.Popen[bytes]) -> re.Match[str]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        text = path.read_text(encoding="utf-8", errors="replace") if path.exists() else ""
-        if found := re.search(pattern, text):
-            return found
-        if process.poll() is not None:
-            raise AssertionError(f"exited {process.returncode} before {pattern!r}:\n{text[-3000:]}")
-        time.sleep(0.2)
-    raise AssertionError(f"no {pattern!r} within {timeout} s:\n{text[-3000:]}")
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)  # its own session: make, acd-local and its workers
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(10)
-
-
 @pytest.fixture
 def shell_env(tmp_path: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "ACD_"))}
@@ -84,20 +61,17 @@ def stack(tmp_path: Path, shell_env: dict[str, str]) -> Iterator[tuple[int, int,
     assert first == "make run"
     port, aws_port = free_ports(2)
     log = tmp_path / "make-run.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [*first.split(), f"RUN_ARGS=--port {port} --aws-port {aws_port} --ephemeral"],
-            cwd=REPO,
-            env=shell_env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    make_run = BackgroundProcess(
+        [*first.split(), f"RUN_ARGS=--port {port} --aws-port {aws_port} --ephemeral"],
+        log,
+        env=shell_env,
+        cwd=REPO,
+    ).start()
     try:
-        wait_for(log, r"Ctrl-C \(or SIGTERM\) stops everything", 180, process)
+        make_run.wait_for(r"Ctrl-C \(or SIGTERM\) stops everything", 180)
         yield port, aws_port, log
     finally:
-        stop(process)
+        make_run.stop()
 
 
 def test_the_quick_start_runs_as_written_on_another_port(
@@ -156,22 +130,15 @@ def test_the_quick_start_runs_as_written_on_another_port(
     # serve, as written, in the same kind of shell; the address it prints answers
     serve_port = free_ports(1)[0]
     env = {**shell_env, "ACD_REPORT_SERVE_PORT": str(serve_port)}
-    serving_log = tmp_path / "serve.log"
-    with serving_log.open("wb") as out:
-        serving = subprocess.Popen(
-            ["bash", "-c", f"{commands[0]}\nexec {serve}"],
-            cwd=work,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    serving = BackgroundProcess(
+        ["bash", "-c", f"{commands[0]}\nexec {serve}"], tmp_path / "serve.log", env=env, cwd=work
+    ).start()
     try:
-        address = wait_for(serving_log, r"Wallboard\s+(http://127\.0\.0\.1:\d+/)", 60, serving).group(1)
+        address = serving.wait_for(r"Wallboard\s+(http://127\.0\.0\.1:\d+/)", 60).group(1)
         assert address == f"http://127.0.0.1:{serve_port}/"
         with urllib.request.urlopen(address + "api/wallboard", timeout=30) as answer:
             board = json.loads(answer.read())
         assert answer.status == 200
         assert "100000" in json.dumps(board)
     finally:
-        stop(serving)
+        serving.stop()
