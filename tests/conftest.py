@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -13,11 +14,20 @@ from acd_hub.models import ParseContext
 from acd_hub.settings import HubSettings
 from tests.support import FAKE_AWS, TOKEN
 
+HERE = Path(__file__).resolve().parent
+
+
+# The tiers whose tests carry their folder's name as a marker (``pytest -m integration``).
+MARKED_TIERS = ("integration", "e2e", "browser", "deploy")
+
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Cheapest first: each tier (unit, integration, ...) in the configured order, and within a
-    tier the tests marked ``slow`` (whole days, deep properties) after the others, so a failure
-    shows within minutes."""
+    """Each test of a marked tier gets its tier's marker. Then cheapest first: each tier (unit,
+    integration, ...) in the configured order, and within a tier the tests marked ``slow`` (whole
+    days, deep properties) after the others, so a failure shows within minutes."""
+    for item in items:
+        if item.path.is_relative_to(HERE) and (tier := item.path.relative_to(HERE).parts[0]) in MARKED_TIERS:
+            item.add_marker(getattr(pytest.mark, tier))
     tiers = [str(config.rootpath / path) for path in config.getini("testpaths")]
 
     def cost(item: pytest.Item) -> tuple[int, int]:

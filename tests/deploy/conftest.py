@@ -29,14 +29,7 @@ from acd_devkit.lambda_events import TOKEN as SAMPLE_TOKEN
 from acd_devkit.stream_mapping import lambda_stream_record
 from tests.support import stream_failure_document
 
-HERE = Path(__file__).resolve().parent
 SETTLE_TIMEOUT = 300.0
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        if item.path.is_relative_to(HERE):
-            item.add_marker(pytest.mark.deploy)
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -13,16 +13,6 @@ import pytest
 
 from acd_local.hub import LocalHub
 
-HERE = Path(__file__).resolve().parent
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    # Hooks see the whole session: mark only the tests of this directory.
-    for item in items:
-        if item.path.is_relative_to(HERE):
-            item.add_marker(pytest.mark.e2e)
-
-
 E2E_TOKEN = "e2e-token-Q3lz8x0aVw"
 # A second valid token, as while rotating: both must be accepted.
 E2E_ROTATED_TOKEN = "e2e-token-rotated-7Hc2"

@@ -32,16 +32,6 @@ from acd_local.hub import HOST, LocalHub
 from acd_local.spec import StackSpec
 from tests.support import free_port
 
-HERE = Path(__file__).resolve().parent
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    # Hooks see the whole session: mark only the tests of this directory.
-    for item in items:
-        if item.path.is_relative_to(HERE):
-            item.add_marker(pytest.mark.integration)
-
-
 # What boto3 (and the code under test) needs to reach the moto server and nothing else.
 AWS_ENV = {
     "AWS_DEFAULT_REGION": REGION,
