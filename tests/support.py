@@ -9,7 +9,9 @@ batches Lambda would hand them.
 
 from __future__ import annotations
 
+import base64
 import io
+import json
 import logging
 import os
 import random
@@ -27,6 +29,7 @@ from pathlib import Path
 from time import monotonic, sleep
 from types import ModuleType
 from typing import Any
+from urllib.parse import unquote
 
 from boto3.dynamodb.types import TypeSerializer
 
@@ -312,6 +315,15 @@ def agent_state(at: str | int, state: str, **extra: str) -> dict[str, str]:
         "eventtime": str(at) if isinstance(at, int) else ms(at),
         **extra,
     }
+
+
+def kept_text(item: dict[str, Any]) -> str:
+    """Everything a stored or quarantined item keeps of a request, as text: its JSON, its body
+    decoded, and both percent-decoded (to look for a secret in any of its spellings)."""
+    text = json.dumps(item, ensure_ascii=False, default=str)
+    if "body_base64" in item:
+        text += base64.b64decode(item["body_base64"]).decode("latin-1")
+    return text + unquote(text)
 
 
 def poison_item(event_time_ms: int) -> dict[str, Any]:

@@ -22,7 +22,7 @@ from acd_hub.ingest import CallbackIngest
 from acd_hub.models import CALLBACK_MODELS
 from acd_hub.settings import HubSettings
 from acd_local.lambda_runtime import HttpRequest, Route, build_http_api_event, match_route
-from tests.support import TOKEN, MemoryStore, function_log, ingest_function, lambda_context
+from tests.support import TOKEN, MemoryStore, function_log, ingest_function, kept_text, lambda_context
 from tests.unit.test_models import VALID
 
 # FUZZ_DEPTH=deep (make fuzz-deep, run by CI) gives every property 10,000 examples.
@@ -269,15 +269,6 @@ def token_requests(draw: st.DrawFn) -> tuple[HttpRequest, dict[str, str]]:
     return HttpRequest(method, target, headers, body, "203.0.113.9"), {"where": where}
 
 
-def _kept_text(item: dict[str, Any]) -> str:
-    from urllib.parse import unquote  # noqa: PLC0415
-
-    text = json.dumps(item, ensure_ascii=False, default=str)
-    if "body_base64" in item:
-        text += base64.b64decode(item["body_base64"]).decode("latin-1")
-    return text + unquote(text)
-
-
 @FUZZ
 @given(token_requests())
 def test_no_token_is_kept_or_logged(shape: tuple[HttpRequest, dict[str, str]]) -> None:
@@ -293,7 +284,7 @@ def test_no_token_is_kept_or_logged(shape: tuple[HttpRequest, dict[str, str]]) -
     assert response["statusCode"] in (200, 400, 401, 409), response
     event(f"{shown['where']}: {response['statusCode']}")
     for item in [*store.events.values(), *store.rejected]:
-        kept = _kept_text(item)
+        kept = kept_text(item)
         assert TOKEN not in kept, item
         assert OTHER_SECRET not in kept, item
     assert '"level"' in out.getvalue(), "every answer is logged: the log was not captured"
