@@ -48,6 +48,7 @@ from acd_hub.ingest import CallbackIngest
 from acd_hub.items import event_item
 from acd_hub.models import ParseContext, parse_callback
 from acd_hub.rebuild import Rebuilder, days_between
+from acd_hub.reports.freshness import Freshness
 from acd_hub.request import CallbackRequest
 from acd_hub.settings import HubSettings
 from acd_local.lambda_runtime import HttpRequest, Route, build_http_api_event, load_handler, match_route
@@ -315,6 +316,31 @@ def agent_state(at: str | int, state: str, **extra: str) -> dict[str, str]:
         "eventtime": str(at) if isinstance(at, int) else ms(at),
         **extra,
     }
+
+
+class EmptyReports:
+    """The reports' read side (what the wallboard and the day report read) with nothing in it."""
+
+    def board(self) -> list[Any]:
+        return []
+
+    def kpis(self, hotline: str, day: str) -> None:
+        return None
+
+    def kpis_of(self, hotlines: list[str], day: str) -> dict[str, None]:
+        return {hotline: self.kpis(hotline, day) for hotline in hotlines}
+
+    def calls(self, hotline: str, day: str) -> list[Any]:
+        return []
+
+    def agent_day(self, agent: str, day: str) -> None:
+        return None
+
+    def agent_days(self, agents: list[str], day: str, *, with_timeline: bool = True) -> dict[str, Any]:
+        return {}
+
+    def freshness(self) -> Freshness:
+        return Freshness(None, None, None, False, [])
 
 
 def kept_text(item: dict[str, Any]) -> str:

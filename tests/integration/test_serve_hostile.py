@@ -15,40 +15,21 @@ import subprocess
 import threading
 import time
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 
 from acd_cli import report_context, wallboard
-from acd_hub.reports.freshness import Freshness
+from tests.support import EmptyReports
 
 
-class CountingReports:
+class CountingReports(EmptyReports):
     """The reports' read side with nothing in it, counting the reads a day report makes."""
 
     def __init__(self) -> None:
         self.kpi_reads = 0
 
-    def board(self) -> list[Any]:
-        return []
-
     def kpis(self, hotline: str, day: str) -> None:
         self.kpi_reads += 1
-
-    def kpis_of(self, hotlines: list[str], day: str) -> dict[str, None]:
-        return {hotline: self.kpis(hotline, day) for hotline in hotlines}
-
-    def calls(self, hotline: str, day: str) -> list[Any]:
-        return []
-
-    def agent_day(self, agent: str, day: str) -> None:
-        return None
-
-    def agent_days(self, agents: list[str], day: str, *, with_timeline: bool = True) -> dict[str, Any]:
-        return {}
-
-    def freshness(self) -> Freshness:
-        return Freshness(None, None, None, False, [])
 
 
 @pytest.fixture

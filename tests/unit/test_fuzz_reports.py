@@ -39,6 +39,7 @@ from acd_hub.reports.board import BoardEntry
 from acd_hub.reports.freshness import Freshness
 from acd_hub.settings import HubSettings
 from tests.kpi_oracle import kpis as oracle_kpis
+from tests.support import EmptyReports
 from tests.unit.test_fuzz_handler import FUZZ
 
 ZONE = ZoneInfo("Europe/Berlin")
@@ -98,7 +99,7 @@ def timeline_entry(text: str) -> dict[str, Any]:
     return interval.as_dict()
 
 
-class _Reports:
+class _Reports(EmptyReports):
     """The reports' read side, holding one agent paused for ``text``."""
 
     def __init__(self, text: str) -> None:
@@ -106,18 +107,6 @@ class _Reports:
 
     def board(self) -> list[BoardEntry]:
         return [BoardEntry(**board_entry(self.text))]
-
-    def kpis(self, hotline: str, day: str) -> None:
-        return None
-
-    def calls(self, hotline: str, day: str) -> list[Any]:
-        return []
-
-    def agent_days(self, agents: list[str], day: str, *, with_timeline: bool = True) -> dict[str, Any]:
-        return {}
-
-    def freshness(self) -> Freshness:
-        return Freshness(None, None, None, False, [])
 
 
 @pytest.fixture(autouse=True)
