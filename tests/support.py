@@ -20,7 +20,7 @@ import signal
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
@@ -44,6 +44,7 @@ from acd_hub.aggregation import aggregate_batch
 from acd_hub.auth import static_tokens
 from acd_hub.call_aggregator import CallStatsAggregator
 from acd_hub.errors import EventConflict, StoreUnavailable
+from acd_hub.events import StoredEvent
 from acd_hub.ingest import CallbackIngest
 from acd_hub.items import event_item
 from acd_hub.models import ParseContext, parse_callback
@@ -350,6 +351,28 @@ def kept_text(item: dict[str, Any]) -> str:
     if "body_base64" in item:
         text += base64.b64decode(item["body_base64"]).decode("latin-1")
     return text + unquote(text)
+
+
+def stored_call_events(sent: Iterable[tuple[str, str]], received: datetime) -> list[StoredEvent]:
+    """Call c0ffee's events as stored, numbered in the order given: an inbound call of hotline
+    501, each (event type, ``eventtime`` as the ACD sends it) read in Europe/Berlin."""
+    settings = HubSettings(acd_timezone="Europe/Berlin", report_timezone="Europe/Berlin")
+    context = ParseContext(settings.acd_zone)
+    stored = []
+    for index, (kind, at) in enumerate(sent):
+        params = {
+            "cmd": "callevent",
+            "id": str(index + 1),
+            "taskid": "c0ffee",
+            "eventtype": kind,
+            "eventtime": at,
+            "mode": "0",
+            "hotlineid": "501",
+        }
+        stored.append(
+            StoredEvent.from_item(event_item(parse_callback(params, context), params, settings, received))
+        )
+    return stored
 
 
 def poison_item(event_time_ms: int) -> dict[str, Any]:

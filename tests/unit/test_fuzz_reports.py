@@ -32,14 +32,11 @@ from acd_hub import kpis
 from acd_hub.agent_stats import StateInterval
 from acd_hub.call_stats import call_summary, contribution
 from acd_hub.events import StoredEvent
-from acd_hub.items import event_item
-from acd_hub.models import ParseContext, parse_callback
 from acd_hub.reports.agent_day import AgentDayReport
 from acd_hub.reports.board import BoardEntry
 from acd_hub.reports.freshness import Freshness
-from acd_hub.settings import HubSettings
 from tests.kpi_oracle import kpis as oracle_kpis
-from tests.support import EmptyReports
+from tests.support import EmptyReports, stored_call_events
 from tests.unit.test_fuzz_handler import FUZZ
 
 ZONE = ZoneInfo("Europe/Berlin")
@@ -175,8 +172,6 @@ def test_any_text_is_shown_as_data_in_every_view(text: str) -> None:
 # --- a call's events in any order ------------------------------------------------------------
 
 SL_SECONDS = 20
-SETTINGS = HubSettings(acd_timezone="Europe/Berlin", report_timezone="Europe/Berlin")
-CONTEXT = ParseContext(ZONE)
 RECEIVED = datetime(2026, 10, 25, 12, 0, tzinfo=UTC)
 # Local wall-clock times around the autumn change: 02:00-02:59 happens twice (dst_ambiguous).
 LOCAL_TIME = st.builds(
@@ -198,20 +193,7 @@ def call_events(draw: st.DrawFn) -> list[StoredEvent]:
     """A call's events: some of the types above, each at any time (in any order)."""
     times = draw(st.sampled_from([LOCAL_TIME, MILLIS]))
     kinds = draw(st.lists(st.sampled_from(TYPES), min_size=1, max_size=7))
-    events = []
-    for index, kind in enumerate(kinds):
-        params = {
-            "cmd": "callevent",
-            "id": str(index + 1),
-            "taskid": "c0ffee",
-            "eventtype": kind,
-            "eventtime": draw(times),
-            "mode": "0",
-            "hotlineid": "501",
-        }
-        item = event_item(parse_callback(params, CONTEXT), params, SETTINGS, RECEIVED)
-        events.append(StoredEvent.from_item(item))
-    return events
+    return stored_call_events([(kind, draw(times)) for kind in kinds], RECEIVED)
 
 
 def _ms(iso: str | None) -> int | None:

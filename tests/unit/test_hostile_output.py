@@ -27,12 +27,10 @@ from acd_cli import (
 from acd_hub import kpis
 from acd_hub.call_stats import call_summary, contribution
 from acd_hub.events import StoredEvent
-from acd_hub.items import event_item
-from acd_hub.models import ParseContext, parse_callback
 from acd_hub.reports.agent_day import AgentDayReport
 from acd_hub.reports.freshness import Freshness
-from acd_hub.settings import HubSettings
 from tests.kpi_oracle import kpis as oracle_kpis
+from tests.support import stored_call_events
 from tests.unit.test_fuzz_reports import board_entry, rendered, timeline_entry
 
 ZONE = ZoneInfo("Europe/Berlin")
@@ -171,25 +169,9 @@ def test_the_timeline_chart_escapes_a_pause_reason() -> None:
 
 # --- 4: a call's events out of time order ----------------------------------------------------------
 
-SETTINGS = HubSettings(acd_timezone="Europe/Berlin", report_timezone="Europe/Berlin")
-CONTEXT = ParseContext(ZONE)
-
 
 def events(*sent: tuple[str, str]) -> list[StoredEvent]:
-    stored = []
-    for index, (kind, at) in enumerate(sent):
-        params = {
-            "cmd": "callevent",
-            "id": str(index + 1),
-            "taskid": "c0ffee",
-            "eventtype": kind,
-            "eventtime": at,
-            "mode": "0",
-            "hotlineid": "501",
-        }
-        item = event_item(parse_callback(params, CONTEXT), params, SETTINGS, NOW)
-        stored.append(StoredEvent.from_item(item))
-    return stored
+    return stored_call_events(sent, NOW)
 
 
 def figures(sent: list[StoredEvent]) -> tuple[Any, dict[str, Any]]:
