@@ -37,6 +37,7 @@ from acd_cli.reporting import ReportQueries
 from acd_devkit.lambda_events import FakeLambdaContext, patched_env, stream_record
 from acd_devkit.template import dynamodb_tables, load_template
 from acd_hub import kpis
+from acd_hub.adapters.dynamodb import wire_key
 from acd_hub.adapters.events_table import EventsTable
 from acd_hub.adapters.reports_table import ReportsTable
 from acd_hub.agent_aggregator import AgentStatsAggregator
@@ -186,6 +187,12 @@ def callback_ingest(
     """The callback use case over ``store`` (an EventStore), accepting the settings' own tokens,
     its clock stopped at ``received``."""
     return CallbackIngest(settings, store, static_tokens(settings), clock=lambda: received)
+
+
+def table_key(pk: str, sk: str = "s") -> dict[str, Any]:
+    """An item's key as DynamoDB's wire writes it (for the tables' own tests: sk ``s`` unless
+    given)."""
+    return wire_key((pk, sk))
 
 
 def free_port() -> int:

@@ -35,6 +35,7 @@ from acd_hub.ports import Cancelled, Create
 from acd_hub.settings import HubSettings
 from acd_local.hub import HOST
 from tests.support import free_port
+from tests.support import table_key as key
 
 pytestmark = pytest.mark.aws_faults
 
@@ -94,10 +95,6 @@ def db(request: pytest.FixtureRequest) -> Any:
 
 def is_moto(db: Any) -> bool:
     return not isinstance(db, MemoryDynamoDB)
-
-
-def key(pk: str, sk: str = "s") -> dict[str, Any]:
-    return {"pk": {"S": pk}, "sk": {"S": sk}}
 
 
 def error_code(exc: pytest.ExceptionInfo[ClientError]) -> str:

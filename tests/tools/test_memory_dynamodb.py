@@ -4,8 +4,6 @@ tests/integration/test_dynamodb_contract.py)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 from botocore.exceptions import ClientError, ReadTimeoutError
 
@@ -14,14 +12,11 @@ from acd_devkit.template import dynamodb_tables, load_template
 from acd_hub.adapters.reports_table import ReportsTable
 from acd_hub.agent_stats import Link, TimelineEntry
 from acd_hub.ports import Cancelled, Create
+from tests.support import table_key as key
 
 pytestmark = pytest.mark.aws_faults
 TABLES = dynamodb_tables(load_template())
 REPORTS = "ReportsTable"
-
-
-def key(pk: str, sk: str = "s") -> dict[str, Any]:
-    return {"pk": {"S": pk}, "sk": {"S": sk}}
 
 
 def timeline(n: int) -> Create:
