@@ -9,7 +9,7 @@ import json
 import re
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 import pytest
 from click.testing import CliRunner
@@ -36,6 +36,13 @@ def send(
         return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
     finally:
         connection.close()
+
+
+def get(stack: LocalHub, params: dict[str, str], token: str = E2E_TOKEN) -> tuple[int, Any]:
+    """A callback sent as a GET with these parameters: its status and its JSON answer (None
+    when it has no body)."""
+    status, _, body = send(stack, "GET", f"/callback/{token}?{urlencode(params)}")
+    return status, json.loads(body) if body else None
 
 
 def replay(stack: LocalHub, sample: dict[str, Any]) -> tuple[int, dict[str, str], bytes]:

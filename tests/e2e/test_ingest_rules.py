@@ -16,7 +16,7 @@ from click.testing import CliRunner
 from acd_cli.report_cli import cli
 from acd_local.hub import LocalHub
 from tests.e2e.conftest import E2E_ROTATED_TOKEN, E2E_TOKEN
-from tests.e2e.test_callbacks import report, send
+from tests.e2e.test_callbacks import get, report, send
 
 NOW_MS = int(datetime.now(UTC).timestamp() * 1000)
 PHONE = "+492212601599"
@@ -33,11 +33,6 @@ def agentstate(**overrides: str) -> dict[str, str]:
         "taskid": "abc123",
         **overrides,
     }
-
-
-def get(stack: LocalHub, params: dict[str, str], token: str = E2E_TOKEN) -> tuple[int, Any]:
-    status, _, body = send(stack, "GET", f"/callback/{token}?{urlencode(params)}")
-    return status, json.loads(body) if body else None
 
 
 def test_the_same_event_three_times_is_stored_once(local_stack: LocalHub) -> None:

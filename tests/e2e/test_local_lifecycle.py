@@ -29,16 +29,11 @@ import pytest
 from acd_local import state as local_state
 from acd_local.hub import LocalHub
 from tests.e2e.conftest import E2E_TOKEN
-from tests.e2e.test_callbacks import report, send
+from tests.e2e.test_callbacks import get, report
 
 NOW_MS = int(datetime.now(UTC).timestamp() * 1000)
 AGENT = "100777"
 pytestmark = pytest.mark.timeout(600)
-
-
-def get(stack: LocalHub, params: dict[str, str]) -> tuple[int, Any]:
-    status, _, body = send(stack, "GET", f"/callback/{E2E_TOKEN}?{urlencode(params)}")
-    return status, json.loads(body)
 
 
 def config_change(n: int) -> dict[str, str]:

@@ -9,14 +9,12 @@ import json
 import time
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlencode
 
 import boto3
 from botocore.config import Config
 
 from acd_local.hub import LocalHub
-from tests.e2e.conftest import E2E_TOKEN
-from tests.e2e.test_callbacks import report, send
+from tests.e2e.test_callbacks import get, report
 from tests.e2e.test_ingest_rules import receive_until
 from tests.support import agent_state, free_port, poison_item
 
@@ -53,9 +51,9 @@ def test_sns_outage_is_ridden_out_without_the_acd_resending(local_stack: LocalHu
     local_stack.in_consumer("FanoutFunction", break_sns)
     try:
         params = {"cmd": "configchanged", "action": "delete", "type": "group", "eventtime": str(NOW_MS + 50)}
-        status, _, body = send(local_stack, "GET", f"/callback/{E2E_TOKEN}?{urlencode(params)}")
+        status, answer = get(local_stack, params)
         assert status == 200  # the ACD never waits on SNS
-        key = json.loads(body)["event_key"]
+        key = answer["event_key"]
         time.sleep(1.5)  # the fan-out fails and is retried meanwhile
         queue = local_stack.subscriber_queue_urls["ConfigChangedTopic"]
         early = receive_until(local_stack, queue, key, timeout=1)
@@ -71,9 +69,9 @@ def test_poison_record_goes_to_the_dlq_and_the_rest_is_applied(local_stack: Loca
     table = local_stack.table_names["EventsTable"]
     clients.dynamodb.put_item(TableName=table, Item=poison_item(NOW_MS))
     good = agent_state(NOW_MS + 60, "online", agentid="100998")
-    status, _, body = send(local_stack, "GET", f"/callback/{E2E_TOKEN}?{urlencode(good)}")
+    status, answer = get(local_stack, good)
     assert status == 200
-    day = json.loads(body)["day"]
+    day = answer["day"]
     local_stack.wait_for_stream_idle(120)
 
     # the rest of the stream was applied
