@@ -28,6 +28,7 @@ from click.testing import CliRunner, Result
 from acd_cli import html_report, report_cli, report_context
 from acd_cli.reporting import EventQueries, ReportQueries
 from acd_devkit.template import dynamodb_tables, load_template
+from acd_hub import kpis
 from acd_hub.adapters.dynamodb import wire_key
 from acd_hub.adapters.reports_table import day_hotline_key
 from acd_hub.ports import BatchProgress
@@ -115,12 +116,9 @@ def scenario() -> list[dict[str, str]]:
 
 
 def _kpis(**figures: Any) -> dict[str, Any]:
-    base: dict[str, Any] = dict.fromkeys(
-        ("offered", "answered", "abandoned", "rejected", "badcall", "mailbox"), 0
-    )
-    base |= {"forwarded": 0, "answered_within_sl": 0, "service_level_pct": None, "abandon_rate_pct": None}
-    base |= dict.fromkeys(("asa_s", "max_wait_s", "aht_s", "avg_talk_s", "avg_hold_s"))
-    return base | figures
+    """A hotline's KPIs as the JSON gives them: the figures named, every other count 0 and
+    every other ratio or time None (over nothing), for each KPI the definition table has."""
+    return {kpi.name: 0 if kpi.unit == "count" else None for kpi in kpis.KPIS} | figures
 
 
 EXPECTED_KPIS = {
