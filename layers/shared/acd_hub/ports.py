@@ -131,7 +131,7 @@ class Put:
 
 @dataclass(frozen=True)
 class Delete:
-    """Drop a listing copy or wait index entry the call no longer has."""
+    """Drop a listing item (a copy versions before wrote) or wait index entry the call no longer has."""
 
     report: Keyed
 
@@ -170,7 +170,7 @@ class DropCounters:
 
 @dataclass(frozen=True)
 class CheckCall:
-    """A call summary the rebuild read (its wait entries and listing copy set right from it)
+    """A call the rebuild read (its wait entries and listing items set right from it)
         must still be at ``read_version`` where it was read (None: absent; 0: stored before items
     carried one): a
         live change of the call in between cancels what was worked out from it."""

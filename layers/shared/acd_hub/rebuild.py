@@ -12,8 +12,8 @@ while the stream keeps running:
   of the stored contributions;
 * a hotline day's counters are then checked against the sum of its calls' contributions, and
   corrected by the difference (``ADD``, as the live path writes them), each correction only
-  onto the counters it was computed from, a stale listing copy dropped only while its call's
-  summary is at the version read: a call the stream changed meanwhile cancels the
+  onto the counters it was computed from, a stale listing item (one where its call is not)
+  dropped only while the call is at the version read: a call the stream changed meanwhile cancels the
   correction, and the hotline day is read again. Items versions before wrote and nothing
   reads now (a day's ``DAY`` counters, the wait index) are deleted.
 """
@@ -407,8 +407,9 @@ class Rebuilder:
     def _correct(self, groups: list[list[ReportWrite]], recorded: CheckShards) -> None:
         """Each write here holds only on what it was worked out from. A counter correction
         adds its difference only if the interval item still holds what was read (a call
-        counted there meanwhile cancels it); a call's stale listing copy is dropped only if its
-        summary is still at the version read (every live change of a call writes its summary).
+        counted there meanwhile cancels it); a call's stale listing item is dropped only if the
+        call is still at the version read, where it was read (every live change of a call
+        writes it, and a move deletes it where it was).
         Every transaction is also conditional on the shard counts recorded for the day
         (``recorded``): a writer with another count moves a call's listing to a shard this
         rebuild did not read. Large days take several transactions, a call's writes always in

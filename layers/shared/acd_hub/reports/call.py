@@ -1,5 +1,6 @@
 """A call: its summary (``acd-report call``), with the share of its hotline's KPIs its counters
-hold, and its copy in its hotline's listing of the day (``acd-report calls``).
+hold, stored once: in its hotline's listing of the day (``acd-report calls``) once it has a
+place there.
 
 ==========================================  ================================  =====================
 item                                        pk                                sk
@@ -135,8 +136,9 @@ def summary_key(task_id: str) -> Key:
 
 @dataclass(frozen=True)
 class ListedCall:
-    """A copy of a call's summary in its hotline's listing of the day (``acd-report calls``),
-    in one of the listing's shards, written only when a field it holds changes."""
+    """A call as its hotline's listing of the day shows it (``acd-report calls``), in one of
+    the listing's shards: what the listing's items hold (the call itself, :class:`StoredCall`
+    at that key, or the copy versions before wrote beside the summary)."""
 
     KIND: ClassVar[str] = "call"
 
