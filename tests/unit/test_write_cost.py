@@ -1,6 +1,7 @@
 """Fewer billed writes per callback (the bill with live arrival, make bench section 8): no
-ConditionCheck on a neighbour day that told nothing, no freshness write per quiet batch, the
-call listing written only when a listed field changes, the board outside the transaction."""
+ConditionCheck on a neighbour day that told nothing, no freshness write per quiet batch, a
+listed call stored once (in its listing, written only when a field it holds changes), the
+board outside the transaction."""
 
 from __future__ import annotations
 
@@ -9,13 +10,16 @@ from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+import pytest
+
 from acd_cli.reporting import ReportQueries
 from acd_hub.freshness import FreshnessNotes
 from acd_hub.ports import AddCounters, BatchProgress, CheckAgentDay, Put
 from acd_hub.rebuild import Rebuilder, days_between
 from acd_hub.reports.board import BoardEntry
-from acd_hub.reports.call import ListedCall, summary_key
+from acd_hub.reports.call import CallAt, ListedCall, StoredCall, summary_key
 from acd_hub.reports.hotline_day import ShardCounts, WaitEntry, listing_pk
+from acd_hub.reports.stored import attributes, report_of
 from acd_hub.settings import HubSettings
 from tests.support import Harness, agent_state, call_event, every_report
 
@@ -144,6 +148,7 @@ def test_a_listed_call_is_one_item_and_a_change_writes_it_alone(memory_dynamodb:
         "kind": "call-at",
         "at_pk": listed[0],
         "at_sk": listed[1],
+        "kpi": 1,  # a guard: a hub of before fails on it instead of reading a summary of nothing
     }
     stored = harness.reports.call("c0ffee")
     assert stored is not None
@@ -356,3 +361,14 @@ def test_a_call_stored_by_an_older_hub_reads_the_same_and_moves_into_its_listing
     assert moved is not None
     assert moved.version == (stored.version or 0) + 1
     assert_equal_to_a_rebuild(four, sent)
+
+
+def test_where_a_listed_call_is_does_not_read_as_a_summary_to_a_hub_of_before() -> None:
+    """A hub of before reads a call's ``SUMMARY`` item as a whole summary (this codec, no look
+    at its kind). Read so, where a listed call is would be a summary of nothing at version 0:
+    overwritten, and the call's whole share counted again (a rolled-back deploy, or an old
+    container still running beside a new one). Its guard makes that read fail instead: the
+    record is retried or kept, nothing is written."""
+    where = CallAt("c0ffee", "CALLS#501#2025-11-20#3", "2025-11-20T09:00:00.000Z#c0ffee")
+    with pytest.raises(TypeError):
+        report_of(StoredCall, attributes(where))

@@ -121,6 +121,12 @@ class CallAt:
     task_id: str = field(metadata=attribute(omit="always"))
     at_pk: str
     at_sk: str
+    # Not a KPI share: a hub of before reads a SUMMARY item as a whole summary. Its codec
+    # fails on a number here (its record is retried, or kept by the on-failure destination),
+    # where this item without it would read as a summary of nothing at version 0 and be
+    # overwritten, the call's whole share counted again (a rolled-back deploy, or an old
+    # container still running while a new one writes the call).
+    guard: int = field(default=1, metadata=attribute(name="kpi"))
 
     @property
     def at(self) -> Key:
