@@ -372,3 +372,53 @@ def test_where_a_listed_call_is_does_not_read_as_a_summary_to_a_hub_of_before() 
     where = CallAt("c0ffee", "CALLS#501#2025-11-20#3", "2025-11-20T09:00:00.000Z#c0ffee")
     with pytest.raises(TypeError):
         report_of(StoredCall, attributes(where))
+
+
+def test_a_call_moved_between_a_writers_read_and_its_commit_is_read_again(memory_dynamodb: Any) -> None:
+    """Two containers with other listing shard counts change one call at once: the second
+    moves it (shard 0 to 3) between the first's read and its commit. The first's write, under
+    the version it read where it read it, fails (that item is gone) and changes nothing; it
+    reads the call again where ``SUMMARY`` now says, finds it as it would write it, and
+    writes nothing more: the call is stored once, and the reports equal a rebuild."""
+    one = Harness(memory_dynamodb, HubSettings(listing_shards=1))
+    four = Harness(memory_dynamodb, HubSettings(listing_shards=4))
+    sent = [
+        call_event("2025-11-20 09:00:00", "CallStart", mode="0", hotlineid="501"),
+        call_event("2025-11-20 09:00:10", "Connected", agentid="100001"),
+    ]
+    assert one.run(one.calls(), [one.store_event(p) for p in sent]) == {"batchItemFailures": []}
+    later = [
+        call_event("2025-11-20 09:01:00", "Holdstart"),
+        call_event("2025-11-20 09:02:00", "Holdstop"),
+        call_event("2025-11-20 09:03:00", "CallEnd"),
+    ]
+    sent += later
+    stop, end = (one.store_event(p) for p in later[1:])
+    one.store_event(later[0])
+    commits: list[list[Any]] = []
+    real = one.reports.commit
+
+    def commit(writes: Any) -> None:
+        commits.append(list(writes))
+        if len(commits) == 1:  # the other container moves the call meanwhile
+            assert four.run(four.calls(), [stop]) == {"batchItemFailures": []}
+            assert listing_of(four, 4) == {0: [], 1: [], 2: [], 3: ["c0ffee"]}
+        real(writes)
+
+    one.reports.commit = commit  # type: ignore[method-assign]
+    assert one.run(one.calls(), [end]) == {"batchItemFailures": []}
+    (first,) = commits  # cancelled; read again, the call was already as this one computed it
+    assert type(first[0]).__name__ == "PutVersioned"
+    assert one.reports.key_of(first[0].report) == ("CALLS#501#2025-11-20", "2025-11-20T09:00:00.000Z#c0ffee")
+    assert listing_of(four, 4) == {0: [], 1: [], 2: [], 3: ["c0ffee"]}
+    where = four.reports.get(summary_key("c0ffee"))
+    assert where is not None
+    assert where["at_pk"] == "CALLS#501#2025-11-20#3"
+    stored = four.reports.call("c0ffee")
+    assert stored is not None
+    assert (stored.version, stored.summary.hold_s, stored.summary.ended) == (
+        2,  # the first container's write was not applied
+        60,
+        "2025-11-20T09:03:00.000Z",
+    )
+    assert_equal_to_a_rebuild(four, sent)
