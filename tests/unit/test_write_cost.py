@@ -1,20 +1,26 @@
 """Fewer billed writes per callback (the bill with live arrival, make bench section 8): no
-ConditionCheck on a neighbour day that told nothing, no freshness write per quiet batch, the
-call listing written only when a listed field changes, the board outside the transaction."""
+ConditionCheck on a neighbour day that told nothing, no freshness write per quiet batch, a
+listed call stored once (in its listing, written only when a field it holds changes), the
+board outside the transaction."""
 
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
+
+import pytest
 
 from acd_cli.reporting import ReportQueries
 from acd_hub.freshness import FreshnessNotes
 from acd_hub.ports import AddCounters, BatchProgress, CheckAgentDay, Put
 from acd_hub.rebuild import Rebuilder, days_between
 from acd_hub.reports.board import BoardEntry
-from acd_hub.reports.call import ListedCall
-from acd_hub.reports.hotline_day import WaitEntry
+from acd_hub.reports.call import CallAt, ListedCall, StoredCall, summary_key
+from acd_hub.reports.hotline_day import ShardCounts, WaitEntry, listing_pk
+from acd_hub.reports.stored import attributes, report_of
+from acd_hub.settings import HubSettings
 from tests.support import Harness, agent_state, call_event, every_report
 
 
@@ -101,23 +107,59 @@ def commits_of(harness: Harness, aggregator: Any, items: list[dict[str, Any]]) -
     return commits
 
 
-def test_the_summary_and_listing_are_written_only_when_a_shown_field_changes(memory_dynamodb: Any) -> None:
-    """A hold during the call changes nothing its summary holds (the count of the call's events
-    is not stored: a reader counts them) nor what the listing shows: neither the summary nor
-    its listing copy (2-WRU transactional puts) is written."""
+def call_items_written(harness: Harness, writes: list[Any]) -> list[tuple[str, str]]:
+    """The keys of the call items (summary, where it is, listing) a transaction writes."""
+    return sorted(
+        harness.reports.key_of(w.report)
+        for w in writes
+        if type(w).__name__ in ("Put", "PutVersioned", "Repoint")
+        and type(w.report).__name__ in ("StoredCall", "CallAt", "ListedCall")
+    )
+
+
+def test_a_listed_call_is_one_item_and_a_change_writes_it_alone(memory_dynamodb: Any) -> None:
+    """A call with a place in its hotline's listing is stored there whole (summary, KPI share,
+    version), its ``SUMMARY`` item saying where: a change of the call writes one item, not a
+    summary and its listing copy (each a transactional put, 2 WRU). A hold changes nothing
+    either holds (the count of the call's events is not stored: a reader counts them): no
+    write at all. What the reports show is the same, and equals a rebuild."""
     harness = Harness(memory_dynamodb)
     calls = harness.calls()  # one container: it records the hotline day's shard counts once
-    answered = [
-        harness.store_event(call_event("2025-11-20 09:00:00", "CallStart", mode="0", hotlineid="501")),
-        harness.store_event(call_event("2025-11-20 09:00:10", "Connected", agentid="100001")),
+    sent = [
+        call_event("2025-11-20 09:00:00", "CallStart", mode="0", hotlineid="501"),
+        call_event("2025-11-20 09:00:10", "Connected", agentid="100001"),
     ]
-    (first,) = commits_of(harness, calls, answered)
-    assert any(isinstance(w, Put) and isinstance(w.report, ListedCall) for w in first)
-    hold = harness.store_event(call_event("2025-11-20 09:01:00", "Holdstart"))
-    assert commits_of(harness, calls, [hold]) == []
-    end = harness.store_event(call_event("2025-11-20 09:03:00", "CallEnd"))
-    (third,) = commits_of(harness, calls, [end])
-    assert any(isinstance(w, Put) and isinstance(w.report, ListedCall) for w in third)
+    (first,) = commits_of(harness, calls, [harness.store_event(p) for p in sent])
+    shard = ShardCounts(harness.settings.kpi_shards, harness.settings.listing_shards).listing_shard("c0ffee")
+    listed = (listing_pk("501", "2025-11-20", shard), "2025-11-20T09:00:00.000Z#c0ffee")
+    # the call put in its listing, and SUMMARY saying where: once
+    assert call_items_written(harness, first) == sorted([listed, summary_key("c0ffee")])
+    hold = call_event("2025-11-20 09:01:00", "Holdstart")
+    sent.append(hold)
+    assert commits_of(harness, calls, [harness.store_event(hold)]) == []
+    end = call_event("2025-11-20 09:03:00", "CallEnd")
+    sent.append(end)
+    (third,) = commits_of(harness, calls, [harness.store_event(end)])
+    assert call_items_written(harness, third) == [listed]  # the call alone, where it is
+    item = harness.reports.get(summary_key("c0ffee"))
+    assert item == {
+        "pk": "CALL#c0ffee",
+        "sk": "SUMMARY",
+        "kind": "call-at",
+        "at_pk": listed[0],
+        "at_sk": listed[1],
+        "kpi": 1,  # a guard: a hub of before fails on it instead of reading a summary of nothing
+    }
+    stored = harness.reports.call("c0ffee")
+    assert stored is not None
+    assert stored.at == listed
+    assert stored.version == 2
+    queries = ReportQueries(harness.log.client, harness.settings.reports_table, 8)
+    shown = queries.call("c0ffee")
+    assert shown is not None
+    assert (shown.outcome, shown.wait_s) == ("answered", 10)
+    assert queries.calls("501", "2025-11-20") == [shown]
+    assert_equal_to_a_rebuild(harness, sent)
 
 
 def test_the_board_is_one_plain_conditional_put_outside_the_agents_transaction(memory_dynamodb: Any) -> None:
@@ -244,3 +286,139 @@ def test_an_answered_call_writes_no_wait_index_entry(memory_dynamodb: Any) -> No
     assert [i.figures["max_wait_s"] for i in kpis.intervals] == [kpis.day["max_wait_s"]] == [10]
     (days,) = queries.kpis_range("501", "2025-11-19", "2025-11-21").days
     assert days.figures["max_wait_s"] == 10
+
+
+def listing_of(harness: Harness, shards: int) -> dict[int, list[str]]:
+    """The task ids in each shard of hotline 501's listing of 2025-11-20, as stored."""
+    return {
+        shard: [
+            str(item["task_id"]) for item in harness.reports.query(listing_pk("501", "2025-11-20", shard))
+        ]
+        for shard in range(shards)
+    }
+
+
+def test_a_listed_call_moved_to_another_listing_shard_is_dropped_where_it_was(memory_dynamodb: Any) -> None:
+    """A change of the listing's shard count moves a call's next change to another shard: it is
+    put there, dropped from the old place under the version read, and ``SUMMARY`` points to
+    the new place (under the place it read). Stored once, shown the same, equal to a rebuild."""
+    one = Harness(memory_dynamodb, HubSettings(listing_shards=1))
+    sent = [
+        call_event("2025-11-20 09:00:00", "CallStart", mode="0", hotlineid="501"),
+        call_event("2025-11-20 09:00:10", "Connected", agentid="100001"),
+    ]
+    assert one.run(one.calls(), [one.store_event(p) for p in sent]) == {"batchItemFailures": []}
+    assert listing_of(one, 4) == {0: ["c0ffee"], 1: [], 2: [], 3: []}
+    four = Harness(memory_dynamodb, HubSettings(listing_shards=4))
+    end = call_event("2025-11-20 09:03:00", "CallEnd")
+    sent.append(end)
+    (writes,) = commits_of(four, four.calls(), [four.store_event(end)])
+    assert [type(w).__name__ for w in writes][:3] == ["DeleteVersioned", "Put", "Repoint"]
+    assert listing_of(four, 4) == {0: [], 1: [], 2: [], 3: ["c0ffee"]}
+    assert four.reports.get(summary_key("c0ffee"))["at_pk"] == "CALLS#501#2025-11-20#3"  # type: ignore[index]
+    shown = ReportQueries(four.log.client, four.settings.reports_table, 8).call("c0ffee")
+    assert shown is not None
+    assert (shown.outcome, shown.ended) == ("answered", "2025-11-20T09:03:00.000Z")
+    assert_equal_to_a_rebuild(four, sent)
+
+
+def test_a_call_stored_by_an_older_hub_reads_the_same_and_moves_into_its_listing(
+    memory_dynamodb: Any,
+) -> None:
+    """Versions before stored a call's summary at ``SUMMARY`` and a copy in its listing. Such a
+    call reads as it did (``acd-report call``, ``calls``, the KPIs), and its next change puts
+    it whole in its listing (here another shard: the old copy is dropped), ``SUMMARY`` saying
+    where, under the version the older hub wrote."""
+    one = Harness(memory_dynamodb, HubSettings(listing_shards=1))
+    sent = [
+        call_event("2025-11-20 09:00:00", "CallStart", mode="0", hotlineid="501"),
+        call_event("2025-11-20 09:00:10", "Connected", agentid="100001"),
+    ]
+    assert one.run(one.calls(), [one.store_event(p) for p in sent]) == {"batchItemFailures": []}
+    shown = every_report(one, sent, date(2025, 11, 20))
+    # the same call as an older hub stored it: the summary at SUMMARY, a copy in the listing
+    stored = one.reports.call("c0ffee")
+    assert stored is not None
+    older = [
+        one.reports.item_of(replace(stored, at=None)),
+        one.reports.item_of(ListedCall(stored.summary, stored.updated_at, shard=0)),
+    ]
+    assert set(older[0]) - set(older[1]) == {"kpi", "shards", "version"}  # what the copy left out
+    for item in older:
+        one.reports.client.put_item(TableName=one.reports.name, Item=one.reports.encode(item))
+    assert one.reports.get(summary_key("c0ffee"))["kind"] == "call"  # type: ignore[index]
+    assert every_report(one, sent, date(2025, 11, 20)) == shown
+    assert one.reports.call("c0ffee") == replace(stored, at=None)
+    # its next change, by a container with four listing shards
+    four = Harness(memory_dynamodb, HubSettings(listing_shards=4))
+    end = call_event("2025-11-20 09:03:00", "CallEnd")
+    sent.append(end)
+    (writes,) = commits_of(four, four.calls(), [four.store_event(end)])
+    assert [type(w).__name__ for w in writes][:3] == ["Put", "PutVersioned", "Delete"]
+    assert listing_of(four, 4) == {0: [], 1: [], 2: [], 3: ["c0ffee"]}
+    assert four.reports.get(summary_key("c0ffee"))["kind"] == "call-at"  # type: ignore[index]
+    moved = four.reports.call("c0ffee")
+    assert moved is not None
+    assert moved.version == (stored.version or 0) + 1
+    assert_equal_to_a_rebuild(four, sent)
+
+
+def test_where_a_listed_call_is_does_not_read_as_a_summary_to_a_hub_of_before() -> None:
+    """A hub of before reads a call's ``SUMMARY`` item as a whole summary (this codec, no look
+    at its kind). Read so, where a listed call is would be a summary of nothing at version 0:
+    overwritten, and the call's whole share counted again (a rolled-back deploy, or an old
+    container still running beside a new one). Its guard makes that read fail instead: the
+    record is retried or kept, nothing is written."""
+    where = CallAt("c0ffee", "CALLS#501#2025-11-20#3", "2025-11-20T09:00:00.000Z#c0ffee")
+    with pytest.raises(TypeError):
+        report_of(StoredCall, attributes(where))
+
+
+def test_a_call_moved_between_a_writers_read_and_its_commit_is_read_again(memory_dynamodb: Any) -> None:
+    """Two containers with other listing shard counts change one call at once: the second
+    moves it (shard 0 to 3) between the first's read and its commit. The first's write, under
+    the version it read where it read it, fails (that item is gone) and changes nothing; it
+    reads the call again where ``SUMMARY`` now says, finds it as it would write it, and
+    writes nothing more: the call is stored once, and the reports equal a rebuild."""
+    one = Harness(memory_dynamodb, HubSettings(listing_shards=1))
+    four = Harness(memory_dynamodb, HubSettings(listing_shards=4))
+    sent = [
+        call_event("2025-11-20 09:00:00", "CallStart", mode="0", hotlineid="501"),
+        call_event("2025-11-20 09:00:10", "Connected", agentid="100001"),
+    ]
+    assert one.run(one.calls(), [one.store_event(p) for p in sent]) == {"batchItemFailures": []}
+    later = [
+        call_event("2025-11-20 09:01:00", "Holdstart"),
+        call_event("2025-11-20 09:02:00", "Holdstop"),
+        call_event("2025-11-20 09:03:00", "CallEnd"),
+    ]
+    sent += later
+    stop, end = (one.store_event(p) for p in later[1:])
+    one.store_event(later[0])
+    commits: list[list[Any]] = []
+    real = one.reports.commit
+
+    def commit(writes: Any) -> None:
+        commits.append(list(writes))
+        if len(commits) == 1:  # the other container moves the call meanwhile
+            assert four.run(four.calls(), [stop]) == {"batchItemFailures": []}
+            assert listing_of(four, 4) == {0: [], 1: [], 2: [], 3: ["c0ffee"]}
+        real(writes)
+
+    one.reports.commit = commit  # type: ignore[method-assign]
+    assert one.run(one.calls(), [end]) == {"batchItemFailures": []}
+    (first,) = commits  # cancelled; read again, the call was already as this one computed it
+    assert type(first[0]).__name__ == "PutVersioned"
+    assert one.reports.key_of(first[0].report) == ("CALLS#501#2025-11-20", "2025-11-20T09:00:00.000Z#c0ffee")
+    assert listing_of(four, 4) == {0: [], 1: [], 2: [], 3: ["c0ffee"]}
+    where = four.reports.get(summary_key("c0ffee"))
+    assert where is not None
+    assert where["at_pk"] == "CALLS#501#2025-11-20#3"
+    stored = four.reports.call("c0ffee")
+    assert stored is not None
+    assert (stored.version, stored.summary.hold_s, stored.summary.ended) == (
+        2,  # the first container's write was not applied
+        60,
+        "2025-11-20T09:03:00.000Z",
+    )
+    assert_equal_to_a_rebuild(four, sent)

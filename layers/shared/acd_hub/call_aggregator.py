@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Hashable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from acd_hub import backoff, call_stats, concurrency, vocabulary
@@ -17,16 +17,18 @@ from acd_hub.ports import (
     AddCounters,
     Cancelled,
     Delete,
+    DeleteVersioned,
     EventLog,
     ListHotlineDay,
     Put,
     PutVersioned,
     RecordShards,
+    Repoint,
     ReportsStore,
     ReportWrite,
     Throttled,
 )
-from acd_hub.reports.call import CallSummary, Contribution, ListedCall, StoredCall
+from acd_hub.reports.call import CallAt, CallSummary, Contribution, ListedCall, StoredCall, listed_at
 from acd_hub.reports.hotline_day import CounterKey, ShardCounts
 from acd_hub.settings import HubSettings
 from acd_hub.times import Clock, utc_now
@@ -230,10 +232,17 @@ class CallStatsAggregator(AggregatorBase):
                 return
 
     def _plan(self, task_id: str, summary: CallSummary, old: StoredCall | None) -> list[ReportWrite]:
-        """The summary under its version, its listing and the counters' differences; nothing
+        """The call under its version, where it belongs, and the counters' differences; nothing
         if the stored summary and contribution are already these. The old
         reports are retracted from the shards the stored summary says they were written to,
-        the new ones go to the shards of today's counts."""
+        the new ones go to the shards of today's counts.
+
+        A call is stored once (:mod:`acd_hub.reports.call`): at its ``SUMMARY`` key until it
+        has a place in its hotline's listing, then in the listing's item, ``SUMMARY`` saying
+        where. A change that leaves it where it is writes that one item under its version; a
+        move (a start or hotline changed, another listing shard count) puts it at its new place,
+        drops it from the old one under its version, and repoints ``SUMMARY`` under what it
+        read there."""
         contribution = call_stats.contribution(summary, self._settings.service_level_seconds)
         now = self._shards
         if old is not None and old.summary == summary and old.contribution == contribution:
@@ -242,25 +251,31 @@ class CallStatsAggregator(AggregatorBase):
         was = self.written_with(old)
         written_at = stamp(self.clock)
         read_version = None if old is None else old.version
-        writes: list[ReportWrite] = [
-            PutVersioned(
-                StoredCall(summary, contribution, version=read_version, shards=now).written(written_at),
-                read_version,
-            )
-        ]
-        listed = (
-            ListedCall(summary, written_at, now.listing_shard(task_id)) if summary.listing_place else None
+        at = listed_at(summary, now.listing_shard(task_id))
+        new = replace(
+            StoredCall(summary, contribution, version=read_version, shards=now).written(written_at), at=at
         )
-        unlisted = None
-        if old is not None and old.summary.listing_place is not None:
-            unlisted = ListedCall(old.summary, shard=was.listing_shard(task_id))
-        moved = unlisted is not None and (
-            listed is None or self._reports_key(unlisted) != self._reports_key(listed)
-        )
-        if moved and unlisted is not None:
-            writes.append(Delete(unlisted))
-        if listed is not None and (unlisted is None or moved or unlisted.listed != listed.listed):
-            writes.append(Put(listed))
+        writes: list[ReportWrite] = []
+        if old is None:  # a new call: nothing stored at SUMMARY (its condition)
+            if at is None:
+                writes.append(PutVersioned(new, None))
+            else:
+                writes += [Put(new), PutVersioned(CallAt(task_id, *at), None)]
+        elif old.at is not None:  # in its listing, SUMMARY saying where
+            assert old.version is not None
+            if at == old.at:
+                writes.append(PutVersioned(new, old.version))
+            else:
+                writes.append(DeleteVersioned(old, old.version))
+                writes += [Put(new), Repoint(CallAt(task_id, *at), old.at)] if at else [Repoint(new, old.at)]
+        else:  # at SUMMARY: not listed yet, or as versions before stored it (a copy in the listing)
+            copy = listed_at(old.summary, was.listing_shard(task_id))
+            if at is None:
+                writes.append(PutVersioned(new, read_version))
+            else:
+                writes += [Put(new), PutVersioned(CallAt(task_id, *at), read_version)]
+            if copy is not None and copy != at:
+                writes.append(Delete(ListedCall(old.summary, shard=was.listing_shard(task_id))))
         for key, deltas in self._counter_changes(task_id, stored, was, contribution, now).items():
             writes.append(AddCounters(key, deltas, self._settings.service_level_seconds, written_at))
         # no wait index: the listing shows each call's wait (hotline_day.longest_waits); the
@@ -278,10 +293,6 @@ class CallStatsAggregator(AggregatorBase):
             if hotline_day not in self._listed:
                 writes.append(hotline_day)
         return writes
-
-    @staticmethod
-    def _reports_key(listed: ListedCall) -> tuple[Any, ...]:
-        return (listed.summary.listing_place, listed.shard)
 
     def written_with(self, stored: StoredCall | None) -> ShardCounts:
         """The shard counts a stored call's reports are in: recorded with it, or for a call

@@ -21,9 +21,9 @@ if TYPE_CHECKING:  # names in annotations only: the ingest imports this module, 
     from acd_hub.agent_stats import AgentDay, Link, TalkMarker, TimelineEntry
     from acd_hub.events import StoredEvent
     from acd_hub.reports.board import BoardEntry
-    from acd_hub.reports.call import ListedCall, StoredCall
+    from acd_hub.reports.call import CallAt, ListedCall, StoredCall
     from acd_hub.reports.hotline_day import CounterKey, ShardCounts, WaitEntry
-    from acd_hub.reports.stored import Keyed
+    from acd_hub.reports.stored import Key, Keyed
 
 # -- the events table ------------------------------------------------------------------------------
 
@@ -92,8 +92,25 @@ class PutVersioned:
     """Replace a report only if its stored version is still ``read_version`` (None: absent; 0:
     stored before reports carried a version). The report carries its new version."""
 
-    report: AgentDay | StoredCall
+    report: AgentDay | StoredCall | CallAt
     read_version: int | None
+
+
+@dataclass(frozen=True)
+class DeleteVersioned:
+    """Drop a call stored in its listing, only if it is still at ``read_version``: it moved."""
+
+    report: StoredCall
+    read_version: int
+
+
+@dataclass(frozen=True)
+class Repoint:
+    """Put a call's ``SUMMARY`` item (where it is now, or the call itself) only if it still
+    says the call is at ``read_at``, as read."""
+
+    report: StoredCall | CallAt
+    read_at: Key
 
 
 @dataclass(frozen=True)
@@ -114,7 +131,7 @@ class Put:
 
 @dataclass(frozen=True)
 class Delete:
-    """Drop a listing copy or wait index entry the call no longer has."""
+    """Drop a listing item (a copy versions before wrote) or wait index entry the call no longer has."""
 
     report: Keyed
 
@@ -153,12 +170,15 @@ class DropCounters:
 
 @dataclass(frozen=True)
 class CheckCall:
-    """A call summary the rebuild read (its wait entries and listing copy set right from it)
-    must still be at ``read_version`` (None: absent; 0: stored before items carried one): a
-    live change of the call in between cancels what was worked out from it."""
+    """A call the rebuild read (its wait entries and listing items set right from it)
+        must still be at ``read_version`` where it was read (None: absent; 0: stored before items
+    carried one): a
+        live change of the call in between cancels what was worked out from it."""
 
     task_id: str
     read_version: int | None
+    # where the call was read: None at its SUMMARY key, else its listing item's key
+    at: Key | None = None
 
 
 @dataclass(frozen=True)
@@ -195,6 +215,8 @@ class CheckShards:
 ReportWrite = (
     Create
     | PutVersioned
+    | DeleteVersioned
+    | Repoint
     | CheckAgentDay
     | Put
     | Delete

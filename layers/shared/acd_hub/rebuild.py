@@ -12,8 +12,8 @@ while the stream keeps running:
   of the stored contributions;
 * a hotline day's counters are then checked against the sum of its calls' contributions, and
   corrected by the difference (``ADD``, as the live path writes them), each correction only
-  onto the counters it was computed from, a stale listing copy dropped only while its call's
-  summary is at the version read: a call the stream changed meanwhile cancels the
+  onto the counters it was computed from, a stale listing item (one where its call is not)
+  dropped only while the call is at the version read: a call the stream changed meanwhile cancels the
   correction, and the hotline day is read again. Items versions before wrote and nothing
   reads now (a day's ``DAY`` counters, the wait index) are deleted.
 """
@@ -46,10 +46,14 @@ from acd_hub.ports import (
     ReportWrite,
 )
 from acd_hub.reports.board import BoardEntry
-from acd_hub.reports.call import ListedCall
+from acd_hub.reports.call import ListedCall, listed_at
 from acd_hub.reports.hotline_day import CounterKey, ShardCounts, WaitEntry
+from acd_hub.reports.stored import Key
 from acd_hub.settings import HubSettings
 from acd_hub.times import Clock, utc_now
+
+# a call's version as read, and where (None: at its SUMMARY key; else its listing item)
+CallRead = tuple[int | None, Key | None]
 
 Report = tuple[str, ...]
 MAX_TRANSACTION = 100  # items in one TransactWriteItems
@@ -284,11 +288,12 @@ class Rebuilder:
             recorded = self._recorded_shards(hotline, day)
             shards = self._shard_counts(recorded)
             before = self._counters(hotline, day, shards.kpi)
-            truth, stale_listing, versions = self._truth(hotline, day, shards.listing)
+            found = self._truth_or_none(hotline, day, shards.listing)
             stored_counters = self._counters(hotline, day, shards.kpi)
-            if stored_counters != before or self._recorded_shards(hotline, day) != recorded:
-                backoff.after_conflict(attempt)  # a call was counted meanwhile: the reads disagree
+            if found is None or stored_counters != before or self._recorded_shards(hotline, day) != recorded:
+                backoff.after_conflict(attempt)  # a call was counted (or moved) meanwhile
                 continue
+            truth, stale_listing, versions = found
             touched = set(truth) | set(stored_counters)
             stored_waits: set[WaitEntry] = set()
             for interval in {None} | {key.interval for key in touched if key.interval is not None}:
@@ -307,8 +312,9 @@ class Rebuilder:
             for entry in stale_listing:
                 by_call.setdefault(entry.summary.task_id, []).append(Delete(entry))
             unread = [task for task in by_call if task not in versions]
-            versions |= dict.fromkeys(unread)
-            versions |= {task: call.version for task, call in self._reports.calls(unread).items()}
+            versions |= dict.fromkeys(unread, (None, None)) | {
+                task: (call.version, call.at) for task, call in self._reports.calls(unread).items()
+            }
             if retired:  # the day items held the service-level target: each interval now does
                 corrections |= {
                     key: {} for key in stored_counters if key.interval is not None and key not in corrections
@@ -321,7 +327,9 @@ class Rebuilder:
             groups += [[write] for write in retired]
             # a wait index of before, unread now (the listing shows the waits): nothing to guard
             groups += [[Delete(wait)] for wait in sorted(stored_waits, key=_wait_order)]
-            groups += [[CheckCall(task, versions[task]), *writes] for task, writes in sorted(by_call.items())]
+            groups += [
+                [CheckCall(task, *versions[task]), *writes] for task, writes in sorted(by_call.items())
+            ]
             if truth:  # listed under its day as the live path lists it (a day from before: now)
                 groups.append([ListHotlineDay(hotline, day)])
             try:
@@ -346,25 +354,37 @@ class Rebuilder:
         kpi, listing = recorded or (frozenset(), frozenset())
         return ShardCounts(max(kpi or {self._settings.kpi_shards}), max(listing or {1}))
 
+    def _truth_or_none(
+        self, hotline: str, day: str, listing_shards: int
+    ) -> tuple[dict[CounterKey, dict[str, int]], list[ListedCall], dict[str, CallRead]] | None:
+        """:meth:`_truth`; None if a call kept moving while it was read."""
+        try:
+            return self._truth(hotline, day, listing_shards)
+        except Cancelled:
+            return None
+
     def _truth(
         self, hotline: str, day: str, listing_shards: int
-    ) -> tuple[dict[CounterKey, dict[str, int]], list[ListedCall], dict[str, int | None]]:
+    ) -> tuple[dict[CounterKey, dict[str, int]], list[ListedCall], dict[str, CallRead]]:
         """The interval counters the day's listed calls add up to, the stale listings
-        (a copy where its call's summary does not put it), and the version of each listed
-        call's summary as read (None: none stored)."""
+        (an item where its call is not: see :mod:`acd_hub.reports.call`), and the version of
+        each listed call as read, with where it was read (None: none stored; at SUMMARY)."""
         listing = self._reports.listed_calls(hotline, day, listing_shards)
         stored_calls = self._reports.calls([entry.summary.task_id for entry in listing])
         truth: dict[CounterKey, dict[str, int]] = {}
         stale_listing: list[ListedCall] = []
-        versions: dict[str, int | None] = {}
+        versions: dict[str, CallRead] = {}
         for entry in listing:
             task_id = entry.summary.task_id
             stored = stored_calls.get(task_id)
-            versions[task_id] = None if stored is None else stored.version
+            versions[task_id] = (None, None) if stored is None else (stored.version, stored.at)
             written_with = self._calls.written_with(stored)
-            if (
-                stored is None
-                or stored.summary.listing_place != entry.summary.listing_place
+            if stored is None or (
+                # stored in its listing: this is it, or a stale item
+                stored.at != listed_at(entry.summary, entry.shard)
+                if stored.at is not None
+                # at SUMMARY (as versions before stored it): this is its copy, or a stale one
+                else stored.summary.listing_place != entry.summary.listing_place
                 or written_with.listing_shard(task_id) != entry.shard
             ):
                 stale_listing.append(entry)
@@ -387,8 +407,9 @@ class Rebuilder:
     def _correct(self, groups: list[list[ReportWrite]], recorded: CheckShards) -> None:
         """Each write here holds only on what it was worked out from. A counter correction
         adds its difference only if the interval item still holds what was read (a call
-        counted there meanwhile cancels it); a call's stale listing copy is dropped only if its
-        summary is still at the version read (every live change of a call writes its summary).
+        counted there meanwhile cancels it); a call's stale listing item is dropped only if the
+        call is still at the version read, where it was read (every live change of a call
+        writes it, and a move deletes it where it was).
         Every transaction is also conditional on the shard counts recorded for the day
         (``recorded``): a writer with another count moves a call's listing to a shard this
         rebuild did not read. Large days take several transactions, a call's writes always in

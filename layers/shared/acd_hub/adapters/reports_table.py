@@ -16,8 +16,10 @@ calls handled, first/last link, version
 agent timeline: one per applied state       ``TIMELINE#<agent>#<day>``        ``IV#<time>#<key>``
 a call the agent talked in that day         ``TIMELINE#<agent>#<day>``        ``TALK#<taskid>``
 live board entry                            ``BOARD#<shard>``                 ``AGENT#<agent>``
-call summary (+ its KPI contribution)       ``CALL#<taskid>``                 ``SUMMARY``
-calls of a hotline's day (listing, shard)   ``CALLS#<hotline>#<day>[#<s>]``   ``<started>#<taskid>``
+call summary (+ its KPI contribution), or   ``CALL#<taskid>``                 ``SUMMARY``
+where it is once listed (``call-at``)
+calls of a hotline's day (listing, shard):  ``CALLS#<hotline>#<day>[#<s>]``   ``<started>#<taskid>``
+each the call itself (see reports.call)
 hotline 15-minute counters (per shard)      ``KPI#<hotline>#<day>#<shard>``   ``IV#<interval>``
 shard counts a hotline day was written with ``SHARDS#<hotline>#<day>``        ``SHARDS``
 shard counts the live board was written with ``SHARDS#BOARD``                 ``SHARDS``
@@ -73,18 +75,20 @@ from acd_hub.ports import (
     CorrectCounters,
     Create,
     Delete,
+    DeleteVersioned,
     DropCounters,
     ListHotlineDay,
     Put,
     PutVersioned,
     RecordShards,
     Refused,
+    Repoint,
     ReportWrite,
     Throttled,
 )
 from acd_hub.reports import board
 from acd_hub.reports.board import BoardEntry, board_key
-from acd_hub.reports.call import ListedCall, StoredCall, summary_key
+from acd_hub.reports.call import MOVED_READS, CallAt, ListedCall, StoredCall, summary_key
 from acd_hub.reports.freshness_notes import note_attributes, note_key
 from acd_hub.reports.hotline_day import (
     KPI_DAY_SK,
@@ -205,13 +209,35 @@ class ReportsTable(Table):
         return [report_of(TimelineEntry, item, sort_key=str(item["sk"])).link for item in items]
 
     def calls(self, task_ids: Sequence[str]) -> dict[str, StoredCall]:
+        """Each call's ``SUMMARY`` item, then (one read more) the listing items those of listed
+        calls point to; a call that moved in between is read again on its own."""
         wanted = {summary_key(task): task for task in task_ids}
         found = self.get_many(list(wanted))
-        return {wanted[key]: report_of(StoredCall, item) for key, item in found.items()}
+        stored: dict[str, StoredCall] = {}
+        listed: dict[Key, str] = {}
+        for key, item in found.items():
+            if item.get("kind") == CallAt.KIND:
+                listed[(str(item["at_pk"]), str(item["at_sk"]))] = wanted[key]
+            else:
+                stored[wanted[key]] = report_of(StoredCall, item)
+        there = self.get_many(list(listed)) if listed else {}
+        for at, task in listed.items():
+            held = there.get(at)
+            call = report_of(StoredCall, held, at=at) if held is not None else self.call(task)
+            if call is not None:
+                stored[task] = call
+        return stored
 
     def call(self, task_id: str) -> StoredCall | None:
-        item = self.get(summary_key(task_id))
-        return None if item is None else report_of(StoredCall, item)
+        for _ in range(MOVED_READS):
+            item = self.get(summary_key(task_id))
+            if item is None or item.get("kind") != CallAt.KIND:
+                return None if item is None else report_of(StoredCall, item)
+            at = (str(item["at_pk"]), str(item["at_sk"]))
+            there = self.get(at)
+            if there is not None:
+                return report_of(StoredCall, there, at=at)
+        raise Cancelled(set(), f"call {task_id} moved while it was read")
 
     # -- writes --
 
@@ -291,8 +317,18 @@ class ReportsTable(Table):
                 else:
                     check |= self._condition("#version = :read", {"#version": "version"}, {":read": read})
                 return {"ConditionCheck": check}
-            case CheckCall(task_id=task_id, read_version=read):
-                return {"ConditionCheck": self._versioned(summary_key(task_id), read)}
+            case CheckCall(task_id=task_id, read_version=read, at=at):
+                return {"ConditionCheck": self._versioned(at or summary_key(task_id), read)}
+            case DeleteVersioned(report=report, read_version=read):
+                delete = self._versioned(self.key_of(report), read)
+                return {"Delete": delete}
+            case Repoint(report=report, read_at=(at_pk, at_sk)):
+                return self._put(
+                    report,
+                    "#at_pk = :at_pk AND #at_sk = :at_sk",
+                    {"#at_pk": "at_pk", "#at_sk": "at_sk"},
+                    {":at_pk": at_pk, ":at_sk": at_sk},
+                )
             case Put(report=report):
                 return self._put(report, None)
             case Delete(report=report):

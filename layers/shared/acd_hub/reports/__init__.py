@@ -2,7 +2,7 @@
 its fields are stored (declared on the fields, :mod:`acd_hub.reports.stored`) and the reads
 ``acd-report``, the day report and the wallboard make of it.
 
-* :mod:`~acd_hub.reports.call`: a call's summary and its copy in its hotline's listing;
+* :mod:`~acd_hub.reports.call`: a call's summary, stored once: in its hotline's listing once listed;
 * :mod:`~acd_hub.reports.hotline_day`: a hotline day's KPI counters, shard counts
   and the day's listing of hotlines;
 * :mod:`~acd_hub.reports.board`: the live board;

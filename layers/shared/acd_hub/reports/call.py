@@ -1,14 +1,25 @@
 """A call: its summary (``acd-report call``), with the share of its hotline's KPIs its counters
-hold, and its copy in its hotline's listing of the day (``acd-report calls``).
+hold, stored once: in its hotline's listing of the day (``acd-report calls``) once it has a
+place there.
 
 ==========================================  ================================  =====================
 item                                        pk                                sk
 ==========================================  ================================  =====================
-call summary (+ its KPI contribution)       ``CALL#<taskid>``                 ``SUMMARY``
+call summary (+ its KPI contribution), or   ``CALL#<taskid>``                 ``SUMMARY``
+where it is once listed (``call-at``)
 calls of a hotline's day (listing, shard)   ``CALLS#<hotline>#<day>[#<s>]``   ``<started>#<taskid>``
 ==========================================  ================================  =====================
 
 The summary is computed from the call's events by :func:`acd_hub.call_stats.call_summary`.
+
+A call is stored once. Until its start is known it is at ``CALL#<taskid>`` / ``SUMMARY``; once
+it has a place in its hotline's listing of the day, the listing's item holds it whole (the
+summary, its KPI contribution, shard counts and version: :class:`StoredCall` at that key) and
+``SUMMARY`` holds only where (:class:`CallAt`), written again only when the call moves (its
+start or hotline changed, or another listing shard count). Every change of a call wrote two
+items before, the summary and its listing copy, each a transactional put (2 write units): now
+one. Versions before kept the summary at ``SUMMARY`` and a copy in the listing; such a call is
+read from ``SUMMARY`` (its copy is what the listing shows) until its next change moves it.
 """
 
 from __future__ import annotations
@@ -91,12 +102,38 @@ class StoredCall:
     updated_at: str | None = None
     version: int | None = field(default=None, metadata=attribute(omit="none", absent=0))
     shards: ShardCounts | None = field(default=None, metadata=attribute(omit="none"))
+    # where it is stored: None at its ``SUMMARY`` key, else its listing's item (whose key this is)
+    at: Key | None = field(default=None, metadata=attribute(omit="always"))
 
     def written(self, stamp: str) -> StoredCall:
         return replace(self, updated_at=stamp, version=(self.version or 0) + 1)
 
     def key(self) -> Key:
-        return summary_key(self.summary.task_id)
+        return self.at or summary_key(self.summary.task_id)
+
+
+@dataclass(frozen=True)
+class CallAt:
+    """Where a listed call is stored (``at``: its listing item's key), at its ``SUMMARY`` key."""
+
+    KIND: ClassVar[str] = "call-at"
+
+    task_id: str = field(metadata=attribute(omit="always"))
+    at_pk: str
+    at_sk: str
+    # Not a KPI share: a hub of before reads a SUMMARY item as a whole summary. Its codec
+    # fails on a number here (its record is retried, or kept by the on-failure destination),
+    # where this item without it would read as a summary of nothing at version 0 and be
+    # overwritten, the call's whole share counted again (a rolled-back deploy, or an old
+    # container still running while a new one writes the call).
+    guard: int = field(default=1, metadata=attribute(name="kpi"))
+
+    @property
+    def at(self) -> Key:
+        return self.at_pk, self.at_sk
+
+    def key(self) -> Key:
+        return summary_key(self.task_id)
 
 
 def summary_key(task_id: str) -> Key:
@@ -105,8 +142,9 @@ def summary_key(task_id: str) -> Key:
 
 @dataclass(frozen=True)
 class ListedCall:
-    """A copy of a call's summary in its hotline's listing of the day (``acd-report calls``),
-    in one of the listing's shards, written only when a field it holds changes."""
+    """A call as its hotline's listing of the day shows it (``acd-report calls``), in one of
+    the listing's shards: what the listing's items hold (the call itself, :class:`StoredCall`
+    at that key, or the copy versions before wrote beside the summary)."""
 
     KIND: ClassVar[str] = "call"
 
@@ -128,10 +166,29 @@ class ListedCall:
 # -- what acd-report, the day report and the wallboard read ------------------------------------
 
 
+def listed_at(summary: CallSummary, shard: int) -> Key | None:
+    """The key of a call's item in its hotline's listing (its ``shard``); None while it has no
+    place there (its start unknown)."""
+    if summary.listing_place is None:
+        return None
+    return listing_pk(summary.hotline, str(summary.day), shard), f"{summary.started}#{summary.task_id}"
+
+
+# a listed call moved between the read of where it is and the read of it: read again
+MOVED_READS = 3
+
+
 def summary(reports: ReportItems, task_id: str) -> CallSummary | None:
-    """One call's summary; None before the aggregator has seen it."""
-    item = reports.item(summary_key(task_id))
-    return report_of(CallSummary, item) if item is not None and item.get("kind") == "call" else None
+    """One call's summary; None before the aggregator has seen it. A listed call's is in its
+    listing's item (one read more: where, then it)."""
+    for _ in range(MOVED_READS):
+        item = reports.item(summary_key(task_id))
+        if item is not None and item.get("kind") == CallAt.KIND:
+            item = reports.item((str(item["at_pk"]), str(item["at_sk"])))
+            if item is None:
+                continue  # moved meanwhile
+        return report_of(CallSummary, item) if item is not None and item.get("kind") == "call" else None
+    return None
 
 
 def listing(reports: ReportItems, hotline: str, day: str, shards: int) -> list[CallSummary]:
