@@ -19,6 +19,7 @@ garbage is not kept).
 from __future__ import annotations
 
 import codecs
+import functools
 import json
 import re
 import zlib
@@ -270,17 +271,29 @@ class Part(NamedTuple):
 
 
 def parts(data: bytes, separators: re.Pattern[bytes]) -> list[Part]:
-    """Every chunk of ``data`` (empty ones too, so the parts joined give ``data`` back)."""
+    """Every chunk of ``data`` (empty ones too, so the parts joined give ``data`` back), as
+    :func:`chunks` gives them."""
+    pieces = _capturing(separators).split(data)  # chunk, separator, chunk, ..., chunk
+    pieces.append(b"")  # the last chunk's separator
     split = []
-    for name, equals, value, separator in chunks(data, separators):
-        if name or value:
-            decoded_name, decoded_value = decode_part(name), decode_part(value)
-        else:
+    make = tuple.__new__  # a NamedTuple without its __new__'s call: this runs for every chunk
+    for chunk, separator in zip(pieces[::2], pieces[1::2], strict=True):
+        name, equals, value = chunk.partition(b"=")
+        if not (name or value):
             decoded_name = decoded_value = ""
-        split.append(
-            Part(name, equals, value, separator, decoded_name, decoded_value, is_token_name(decoded_name))
-        )
+        elif chunk.isascii() and b"%" not in chunk and b"+" not in chunk:
+            decoded_name, decoded_value = name.decode("ascii"), value.decode("ascii")  # as decode_part
+        else:
+            decoded_name, decoded_value = decode_part(name), decode_part(value)
+        token = is_token_name(decoded_name)
+        split.append(make(Part, (name, equals, value, separator, decoded_name, decoded_value, token)))
     return split
+
+
+@functools.cache
+def _capturing(separators: re.Pattern[bytes]) -> re.Pattern[bytes]:
+    """``separators`` in a group: its ``split`` keeps them."""
+    return re.compile(b"(" + separators.pattern + b")", separators.flags)
 
 
 class Member(NamedTuple):

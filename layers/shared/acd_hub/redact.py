@@ -11,6 +11,7 @@ handed over; it splits nothing again.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Collection, Iterable, Sequence
@@ -135,6 +136,16 @@ def redact_urlencoded(split: Sequence[params.Part], secrets: Collection[str]) ->
     """The bytes as sent, but the value of every part naming the token (by
     :func:`acd_hub.params.param_name`, however its name is encoded) and every name or value
     holding a secret replaced by ``***``."""
+    if not _holds_secret(
+        "\n".join([*(part.decoded_name for part in split), *(part.decoded_value for part in split)]), secrets
+    ):
+        # only token parameters to replace (one search of all names and values: a secret found
+        # across two of them, a false alarm, only takes the way below, which replaces no more)
+        token = REDACTED.encode()
+        return b"".join(
+            part.name + part.equals + (token if part.token and part.equals else part.value) + part.separator
+            for part in split
+        )
     out = []
     for part in split:
         name, value = part.name, part.value
@@ -188,19 +199,27 @@ def redact_json(data: bytes, found: Sequence[params.Member], secrets: Collection
 
 def secret_forms(secrets: Iterable[str]) -> list[bytes]:
     """Each secret as it may appear in raw bytes: as is and percent-encoded."""
+    return list(_secret_forms(frozenset(secrets)))
+
+
+@functools.lru_cache(maxsize=4)  # the valid tokens change only with a rotation
+def _secret_forms(secrets: frozenset[str]) -> tuple[bytes, ...]:
     forms = {
         form for secret in secrets if secret for form in (secret, quote(secret, safe=""), quote_plus(secret))
     }
-    return sorted((f.encode("utf-8", "surrogateescape") for f in forms), key=len, reverse=True)
+    return tuple(sorted((f.encode("utf-8", "surrogateescape") for f in forms), key=len, reverse=True))
 
 
 def scrub(data: bytes, secrets: Collection[str]) -> bytes:
-    for form in secret_forms(secrets):
-        data = data.replace(form, REDACTED.encode())
+    for form in _secret_forms(frozenset(secrets)):
+        if form in data:
+            data = data.replace(form, REDACTED.encode())
     return data
 
 
 def scrub_text(text: str, secrets: Collection[str]) -> str:
+    if not _holds_secret(text, secrets):
+        return text
     for secret in sorted(secrets, key=len, reverse=True):
         if secret and secret in text:
             text = text.replace(secret, REDACTED)
