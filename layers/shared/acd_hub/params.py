@@ -398,6 +398,7 @@ class Sent:
     readable form (:func:`readable_body`; None: binary, ``body_note`` says why), split as a form
     unless it is JSON and as JSON unless it is a form (both when it is neither)."""
 
+    query: bytes
     query_parts: list[Part]
     body: bytes | None = b""
     body_note: str | None = None
@@ -406,14 +407,15 @@ class Sent:
     body_members: list[Member] = field(default_factory=list)
 
 
-def sent(request: CallbackRequest, query_split: list[Part]) -> Sent:
+def sent(request: CallbackRequest, query: bytes, query_split: list[Part]) -> Sent:
     if not request.body:
-        return Sent(query_split)
+        return Sent(query, query_split)
     data, note = readable_body(request.body)
     if data is None:
-        return Sent(query_split, None, note)
+        return Sent(query, query_split, None, note)
     kind = body_kind(data, request.content_type)
     return Sent(
+        query,
         query_split,
         data,
         note,
@@ -438,9 +440,10 @@ class Parameters:
 def read(request: CallbackRequest) -> Parameters:
     """The request's parameters: query string and, for PUT/POST, the body. A body that cannot
     be read leaves only the query to present a token."""
-    query_split = parts(_as_bytes(request.raw_query), QUERY_SEPARATORS)
+    raw_query = _as_bytes(request.raw_query)
+    query_split = parts(raw_query, QUERY_SEPARATORS)
     query = [(p.decoded_name, p.decoded_value) for p in query_split if p.name or p.value]
-    split = sent(request, query_split)
+    split = sent(request, raw_query, query_split)
     try:
         body = _request_body_pairs(request)
     except BadCallback as bad:

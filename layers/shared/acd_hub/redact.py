@@ -90,7 +90,7 @@ def path(request: CallbackRequest) -> str:
 
 
 def query(sent: params.Sent, secrets: Collection[str] = ()) -> str:
-    redacted = scrub(redact_urlencoded(sent.query_parts, secrets), secrets)
+    redacted = scrub(redact_urlencoded(sent.query, sent.query_parts, secrets), secrets)
     return redacted.decode("utf-8", "backslashreplace")
 
 
@@ -106,7 +106,7 @@ def body(sent: params.Sent, secrets: Collection[str] = ()) -> tuple[str | None, 
     if not data:
         return "", None, sent.body_note
     if sent.body_kind != "json":
-        form = redact_urlencoded(sent.body_parts, secrets)
+        form = redact_urlencoded(data, sent.body_parts, secrets)
         if sent.body_kind != "form" and form != data:
             # Neither a form nor JSON, and redacted as a form it changed: where its JSON members
             # stand is no longer known, so it is not kept.
@@ -132,15 +132,17 @@ def _holds_secret(text: str, secrets: Collection[str]) -> bool:
     return any(secret in text for secret in secrets)
 
 
-def redact_urlencoded(split: Sequence[params.Part], secrets: Collection[str]) -> bytes:
-    """The bytes as sent, but the value of every part naming the token (by
-    :func:`acd_hub.params.param_name`, however its name is encoded) and every name or value
+def redact_urlencoded(data: bytes, split: Sequence[params.Part], secrets: Collection[str]) -> bytes:
+    """``data`` as sent, but the value of every part (``split``: ``data``'s parts) naming the token
+    (by :func:`acd_hub.params.param_name`, however its name is encoded) and every name or value
     holding a secret replaced by ``***``."""
     if not _holds_secret(
         "\n".join([*(part.decoded_name for part in split), *(part.decoded_value for part in split)]), secrets
     ):
         # only token parameters to replace (one search of all names and values: a secret found
         # across two of them, a false alarm, only takes the way below, which replaces no more)
+        if not any(part.token and part.equals for part in split):
+            return data
         token = REDACTED.encode()
         return b"".join(
             part.name + part.equals + (token if part.token and part.equals else part.value) + part.separator
