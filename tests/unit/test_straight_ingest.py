@@ -85,3 +85,8 @@ def test_a_stored_event_holds_no_pasted_token(ingest: CallbackIngest, store: Mem
     (item,) = store.events.values()
     assert TOKEN not in json.dumps(item)
     assert "see ***" in json.dumps(item)
+
+
+@given(st.text(alphabet=" \t\r\n\f\v\x1ctTOoKkEeNn\u212a\u00a0x", max_size=9))
+def test_the_token_name_in_one_match_is_the_parameter_name_token(name: str) -> None:
+    assert params.is_token_name(name) == (params.param_name(name) == params.TOKEN_NAME)

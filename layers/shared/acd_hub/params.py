@@ -63,8 +63,12 @@ def param_name(raw: str) -> str:
     return ascii_lower(raw.strip(_ASCII_SPACE))
 
 
+# param_name(raw) == TOKEN_NAME in one match: ASCII whitespace around "token" in any ASCII case
+_TOKEN_NAME = re.compile(r"[ \t\r\n\f\v]*[Tt][Oo][Kk][Ee][Nn][ \t\r\n\f\v]*")
+
+
 def is_token_name(raw: str) -> bool:
-    return param_name(raw) == TOKEN_NAME
+    return _TOKEN_NAME.fullmatch(raw) is not None
 
 
 def decode_text(raw: bytes) -> str:
@@ -277,6 +281,7 @@ def parts(data: bytes, separators: re.Pattern[bytes]) -> list[Part]:
     pieces.append(b"")  # the last chunk's separator
     split = []
     make = tuple.__new__  # a NamedTuple without its __new__'s call: this runs for every chunk
+    token_name = _TOKEN_NAME.fullmatch
     for chunk, separator in zip(pieces[::2], pieces[1::2], strict=True):
         name, equals, value = chunk.partition(b"=")
         if not (name or value):
@@ -285,7 +290,7 @@ def parts(data: bytes, separators: re.Pattern[bytes]) -> list[Part]:
             decoded_name, decoded_value = name.decode("ascii"), value.decode("ascii")  # as decode_part
         else:
             decoded_name, decoded_value = decode_part(name), decode_part(value)
-        token = is_token_name(decoded_name)
+        token = token_name(decoded_name) is not None  # is_token_name, one call less per chunk
         split.append(make(Part, (name, equals, value, separator, decoded_name, decoded_value, token)))
     return split
 

@@ -57,13 +57,18 @@ def redacted(request: CallbackRequest, sent: params.Parameters, secrets: Collect
     quarantine keeps, and the parse errors (an error may echo a name or a value, so the answer,
     the log line and the item get the same clean text)."""
     body_text, body_base64, body_note = body(sent.sent, secrets)
+    headers = request.content_type[:256], request.user_agent[:512]
+    if _holds_secret("\n".join(headers), secrets):
+        headers = clean(headers[0], secrets), clean(headers[1], secrets)
+    else:  # no secret in either (one search): storable is all that is left to make them
+        headers = storable(headers[0]), storable(headers[1])
     return Redacted(
         parameters=without_secrets(sent.merged, secrets),
         kept=Kept(
             path=path(request),
             query=query(sent.sent, secrets)[:MAX_STORED_TEXT],
-            content_type=clean(request.content_type[:256], secrets),
-            user_agent=clean(request.user_agent[:512], secrets),
+            content_type=headers[0],
+            user_agent=headers[1],
             body=body_text,
             body_base64=body_base64,
             body_note=body_note,
@@ -129,7 +134,10 @@ def clean(value: str, secrets: Collection[str]) -> str:
 
 
 def _holds_secret(text: str, secrets: Collection[str]) -> bool:
-    return any(secret in text for secret in secrets)
+    for secret in secrets:  # noqa: SIM110  (a loop, not any(): it runs several times per request)
+        if secret in text:
+            return True
+    return False
 
 
 def redact_urlencoded(data: bytes, split: Sequence[params.Part], secrets: Collection[str]) -> bytes:
@@ -137,11 +145,11 @@ def redact_urlencoded(data: bytes, split: Sequence[params.Part], secrets: Collec
     (by :func:`acd_hub.params.param_name`, however its name is encoded) and every name or value
     holding a secret replaced by ``***``."""
     if not _holds_secret(
-        "\n".join([*(part.decoded_name for part in split), *(part.decoded_value for part in split)]), secrets
+        "\n".join([f"{part.decoded_name}\n{part.decoded_value}" for part in split]), secrets
     ):
         # only token parameters to replace (one search of all names and values: a secret found
         # across two of them, a false alarm, only takes the way below, which replaces no more)
-        if not any(part.token and part.equals for part in split):
+        if True not in [part.token and bool(part.equals) for part in split]:
             return data
         token = REDACTED.encode()
         return b"".join(
