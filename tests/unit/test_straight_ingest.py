@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from acd_hub import params, redact
-from acd_hub.errors import Invalid
+from acd_hub.errors import BadCallback, Invalid, ParameterError
 from acd_hub.ingest import CallbackIngest
 from tests.support import TOKEN, MemoryStore
 from tests.support import callback_request as request
@@ -90,3 +90,27 @@ def test_a_stored_event_holds_no_pasted_token(ingest: CallbackIngest, store: Mem
 @given(st.text(alphabet=" \t\r\n\f\v\x1ctTOoKkEeNn\u212a\u00a0x", max_size=9))
 def test_the_token_name_in_one_match_is_the_parameter_name_token(name: str) -> None:
     assert params.is_token_name(name) == (params.param_name(name) == params.TOKEN_NAME)
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["cmd", "Token", "a b", "x%41", "é", ""]),
+            st.sampled_from(["1", "", "%C3%A4", "+"]),
+        ),
+        max_size=5,
+    ),
+    st.sampled_from([b"", b" ", b"\xef\xbb\xbf"]),
+)
+def test_a_form_body_read_from_its_parts_is_read_as_split_again(
+    pairs: list[tuple[str, str]], around: bytes
+) -> None:
+    body = around + "&".join(f"{n}={v}" for n, v in pairs).encode() + around.strip(b"\xef\xbb\xbf")
+    read = params.read(request(body=body, content_type="application/x-www-form-urlencoded", method="PUT"))
+    errors: list[ParameterError] = []
+    expected: dict[str, str] = {}
+    try:
+        expected = params.merge_parameters(params.body_pairs(body, "application/x-www-form-urlencoded"))
+    except BadCallback as bad:
+        errors = bad.errors
+    assert (read.merged, read.errors) == (expected, errors)

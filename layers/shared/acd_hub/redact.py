@@ -149,7 +149,7 @@ def redact_urlencoded(data: bytes, split: Sequence[params.Part], secrets: Collec
     ):
         # only token parameters to replace (one search of all names and values: a secret found
         # across two of them, a false alarm, only takes the way below, which replaces no more)
-        if True not in [part.token and bool(part.equals) for part in split]:
+        if True not in [part.token and part.equals == b"=" for part in split]:
             return data
         token = REDACTED.encode()
         return b"".join(
