@@ -14,7 +14,7 @@ from __future__ import annotations
 import functools
 import json
 import re
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from urllib.parse import quote, quote_plus
 
@@ -207,13 +207,9 @@ def redact_json(data: bytes, found: Sequence[params.Member], secrets: Collection
     return _JSON_STRING.sub(plain, b"".join(out))
 
 
-def secret_forms(secrets: Iterable[str]) -> list[bytes]:
-    """Each secret as it may appear in raw bytes: as is and percent-encoded."""
-    return list(_secret_forms(frozenset(secrets)))
-
-
 @functools.lru_cache(maxsize=4)  # the valid tokens change only with a rotation
-def _secret_forms(secrets: frozenset[str]) -> tuple[bytes, ...]:
+def secret_forms(secrets: frozenset[str]) -> tuple[bytes, ...]:
+    """Each secret as it may appear in raw bytes: as is and percent-encoded, longest first."""
     forms = {
         form for secret in secrets if secret for form in (secret, quote(secret, safe=""), quote_plus(secret))
     }
@@ -221,7 +217,7 @@ def _secret_forms(secrets: frozenset[str]) -> tuple[bytes, ...]:
 
 
 def scrub(data: bytes, secrets: Collection[str]) -> bytes:
-    for form in _secret_forms(frozenset(secrets)):
+    for form in secret_forms(frozenset(secrets)):
         if form in data:
             data = data.replace(form, REDACTED.encode())
     return data
