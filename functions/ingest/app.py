@@ -31,7 +31,7 @@ from acd_hub.errors import (
     Unauthorized,
 )
 from acd_hub.ingest import CallbackIngest
-from acd_hub.logs import log_metrics, log_serializer, quiet_sensitive_loggers
+from acd_hub.logs import lean_log_records, log_metrics, log_serializer, quiet_sensitive_loggers
 from acd_hub.models import CALLBACK_MODELS
 from acd_hub.request import CallbackRequest
 from acd_hub.settings import HubSettings
@@ -54,6 +54,7 @@ ingest = CallbackIngest(
     token_source(settings),
 )
 quiet_sensitive_loggers()
+lean_log_records()
 app = APIGatewayHttpResolver()
 
 

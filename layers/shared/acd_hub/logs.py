@@ -45,6 +45,16 @@ def log_serializer() -> Callable[[dict[str, Any]], str]:
     ).encode
 
 
+def lean_log_records() -> None:
+    """Log records without the thread, process and asyncio task names that ``logging`` looks up
+    for every record: no formatter of the hub prints them (Powertools' JSON lines leave them out),
+    and a function runs one request at a time. Process-wide, so a function calls it once."""
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
+    logging.logAsyncioTasks = False
+
+
 def quiet_sensitive_loggers() -> None:
     for name in SENSITIVE_AT_DEBUG:
         logger = logging.getLogger(name)
