@@ -49,10 +49,8 @@ def lean_log_records() -> None:
     """Log records without the thread, process and asyncio task names that ``logging`` looks up
     for every record: no formatter of the hub prints them (Powertools' JSON lines leave them out),
     and a function runs one request at a time. Process-wide, so a function calls it once."""
-    logging.logThreads = False
-    logging.logProcesses = False
-    logging.logMultiprocessing = False
-    logging.logAsyncioTasks = False  # type: ignore[attr-defined]  # Python 3.12+, not in typeshed yet
+    for lookup in ("logThreads", "logProcesses", "logMultiprocessing", "logAsyncioTasks"):
+        setattr(logging, lookup, False)
 
 
 def quiet_sensitive_loggers() -> None:
