@@ -31,7 +31,7 @@ from acd_hub.errors import (
     Unauthorized,
 )
 from acd_hub.ingest import CallbackIngest
-from acd_hub.logs import log_metrics, quiet_sensitive_loggers
+from acd_hub.logs import lean_log_records, log_metrics, log_serializer, quiet_sensitive_loggers
 from acd_hub.models import CALLBACK_MODELS
 from acd_hub.request import CallbackRequest
 from acd_hub.settings import HubSettings
@@ -40,7 +40,7 @@ METHODS = ["GET", "HEAD", "PUT", "POST"]
 RETRY_AFTER_SECONDS = "5"
 
 settings = HubSettings()
-logger = Logger()
+logger = Logger(json_serializer=log_serializer())
 # Ephemeral: Metrics() keeps its dimensions in class state shared by every instance, so the
 # local stack's concurrent containers (threads of one process) mixed their dimensions. On Lambda
 # (one container per process) both behave alike.
@@ -54,6 +54,7 @@ ingest = CallbackIngest(
     token_source(settings),
 )
 quiet_sensitive_loggers()
+lean_log_records()
 app = APIGatewayHttpResolver()
 
 

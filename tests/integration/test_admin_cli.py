@@ -16,7 +16,7 @@ from acd_cli.admin_cli import cli
 from acd_cli.reporting import EventQueries
 from acd_devkit.moto_resources import REGION, AwsClients, ProvisionedResources
 from acd_devkit.stream_mapping import lambda_stream_record
-from acd_hub import redact
+from acd_hub import keys, params, redact
 from acd_hub.adapters.events_table import EventsTable
 from acd_hub.errors import Invalid, ParameterError
 from acd_hub.ingest import CallbackIngest
@@ -52,7 +52,8 @@ def quarantine_as_if_by_a_bug(aws: AwsClients, kept: CallbackRequest, reason: st
     """A request an older, buggy version rejected (valid today): the quarantine item that
     version would have written, made by today's item builder."""
     errors = [ParameterError("eventtime", reason)]
-    item = rejected_item(kept, redact.kept(kept, errors), 400, settings(), RECEIVED)
+    receipt = keys.rejected(kept.request_id, RECEIVED, settings())
+    item = rejected_item(kept, redact.redacted(kept, params.read(kept), ()).kept, errors, receipt, 400)
     EventsTable(aws.dynamodb, "EventsTable").put_rejected(item)
 
 

@@ -25,7 +25,7 @@ from acd_cli import report_cli, report_context
 from acd_cli.reporting import EventQueries
 from acd_devkit.sample_events import ANNA, BERND, CALL_HIDDEN, CALL_IN, SAMPLES
 from acd_devkit.template import dynamodb_tables, load_template
-from acd_hub import keys, redact
+from acd_hub import keys, params, redact
 from acd_hub.adapters.dynamodb import Table
 from acd_hub.adapters.events_table import EventsTable
 from acd_hub.errors import ParameterError
@@ -84,7 +84,8 @@ def _rejected(
         user_agent="Java/11.0.22",
         request_id=request_id,
     )
-    return rejected_item(request, redact.kept(request, errors), 400, SETTINGS, received)
+    kept = redact.redacted(request, params.read(request), ()).kept
+    return rejected_item(request, kept, errors, keys.rejected(request_id, received, SETTINGS), 400)
 
 
 REJECTED = [

@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from acd_hub import keys
@@ -58,13 +58,6 @@ def content_digests(data: dict[str, Any]) -> dict[str, str]:
     }
 
 
-def expiry(settings: HubSettings, moment: datetime) -> int | None:
-    """The item's ``ttl`` (epoch seconds), or None when items are kept forever."""
-    if not settings.retention_days:
-        return None
-    return int((moment + timedelta(days=settings.retention_days)).timestamp())
-
-
 class EventItems(NamedTuple):
     event: dict[str, Any]
     claim: dict[str, Any] | None  # a callevent's key claim (see :mod:`acd_hub.keys`), written first
@@ -82,10 +75,11 @@ def event_items(
     what they hold, then where they go (their keys)."""
     key = event_key(event, params)
     data = event_payload(event)
-    ttl = expiry(settings, event.event_time)
     digests = content_digests(data) if needs_claim(event) else None
+    raw = sent_apart(data, {name: value for name, value in params.items() if name != "token"})
 
     moment = event.event_time
+    ttl = keys.expiry(settings, moment)
     day = keys.day_of(moment, settings.report_zone)
     sort_key = keys.time_sk(moment, key)
     agent, task = event.agent_number, event.task_id
@@ -98,7 +92,7 @@ def event_items(
         "day": day,
         "received_at": keys.iso_utc(received_at),
         "data": data,
-        "raw": sent_apart(data, {name: value for name, value in params.items() if name != "token"}),
+        "raw": raw,
         "schema_version": EVENT_SCHEMA_VERSION,
         "gsi3pk": keys.cmd_day_pk(event.cmd, day, keys.shard_of(key, settings.cmd_day_shards)),
         "gsi3sk": sort_key,

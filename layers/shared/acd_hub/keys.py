@@ -46,8 +46,12 @@ event once.
 from __future__ import annotations
 
 import hashlib
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
+from typing import TYPE_CHECKING, NamedTuple
 from zoneinfo import ZoneInfo
+
+if TYPE_CHECKING:
+    from acd_hub.settings import HubSettings
 
 BY_AGENT_DAY = "ByAgentDay"
 BY_CALL = "ByCall"
@@ -100,3 +104,33 @@ def rejected_pk(day: str | date, shard: int) -> str:
 
 def time_sk(moment: datetime, key: str) -> str:
     return f"{iso_utc(moment)}#{key}"
+
+
+def expiry(settings: HubSettings, moment: datetime) -> int | None:
+    """An item's ``ttl`` (epoch seconds: the table's time-to-live attribute), or None when items
+    are kept forever."""
+    if not settings.retention_days:
+        return None
+    return int((moment + timedelta(days=settings.retention_days)).timestamp())
+
+
+class Receipt(NamedTuple):
+    """Where a refused request is kept (its ``pk``/``sk``), when it came (UTC ISO text), its day
+    and when it expires."""
+
+    pk: str
+    sk: str
+    received_at: str
+    day: str
+    ttl: int | None
+
+
+def rejected(request_id: str, received_at: datetime, settings: HubSettings) -> Receipt:
+    day = day_of(received_at, settings.report_zone)
+    return Receipt(
+        rejected_pk(day, shard_of(request_id, settings.cmd_day_shards)),
+        time_sk(received_at, request_id),
+        iso_utc(received_at),
+        day,
+        expiry(settings, received_at),
+    )

@@ -4,7 +4,9 @@ metrics line per invocation."""
 from __future__ import annotations
 
 import functools
+import json
 import logging
+import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +28,29 @@ SENSITIVE_AT_DEBUG = (
     "urllib3.connectionpool",
     "werkzeug",  # moto server's request lines (local only)
 )
+
+
+def log_serializer() -> Callable[[dict[str, Any]], str]:
+    """What Powertools' Logger serializes a log line with by default (compact JSON, indented when
+    ``POWERTOOLS_DEV`` is on, ``str`` for the rest), its encoder made once instead of per line."""
+    from aws_lambda_powertools.shared import constants  # noqa: PLC0415  (the Logger's, loaded with it)
+    from aws_lambda_powertools.shared.functions import strtobool  # noqa: PLC0415
+
+    dev = strtobool(os.getenv(constants.POWERTOOLS_DEV_ENV, "0"))
+    return json.JSONEncoder(
+        default=str,
+        separators=(",", ":"),
+        indent=constants.PRETTY_INDENT if dev else constants.COMPACT_INDENT,
+        ensure_ascii=False,
+    ).encode
+
+
+def lean_log_records() -> None:
+    """Log records without the thread, process and asyncio task names that ``logging`` looks up
+    for every record: no formatter of the hub prints them (Powertools' JSON lines leave them out),
+    and a function runs one request at a time. Process-wide, so a function calls it once."""
+    for lookup in ("logThreads", "logProcesses", "logMultiprocessing", "logAsyncioTasks"):
+        setattr(logging, lookup, False)
 
 
 def quiet_sensitive_loggers() -> None:

@@ -6,8 +6,10 @@ object body, or several at once; UTF-8, falling back to Windows-1252 per value.
 
 Names are matched case-insensitively by ASCII rules only (:func:`param_name`): Unicode case
 folding would make ``tas\\u212aid`` (a Kelvin sign) the ``taskid``. The token presented is found
-here and redaction (:mod:`acd_hub.redact`) removes it by that same function, so whatever
-authenticates is also what is redacted from everything kept.
+here, and so is every token parameter of what a quarantine would keep: :func:`read` hands the
+query and the body over split (:class:`Sent`), each part saying what it names, and redaction
+(:mod:`acd_hub.redact`) replaces what these parts name as the token without splitting again. So
+whatever authenticates is also what is redacted from everything kept.
 
 Parsing only: :func:`read` raises nothing. What it could not read is handed on as
 :attr:`Parameters.errors`, to be quarantined once the request is authenticated (a stranger's
@@ -16,10 +18,14 @@ garbage is not kept).
 
 from __future__ import annotations
 
+import codecs
+import functools
 import json
 import re
-from collections.abc import Callable, Iterable, Iterator
+import zlib
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import NamedTuple
 from urllib.parse import unquote_to_bytes
 
 from acd_hub.errors import BadCallback, ParameterError
@@ -57,18 +63,12 @@ def param_name(raw: str) -> str:
     return ascii_lower(raw.strip(_ASCII_SPACE))
 
 
+# param_name(raw) == TOKEN_NAME in one match: ASCII whitespace around "token" in any ASCII case
+_TOKEN_NAME = re.compile(r"[ \t\r\n\f\v]*[Tt][Oo][Kk][Ee][Nn][ \t\r\n\f\v]*")
+
+
 def is_token_name(raw: str) -> bool:
-    return param_name(raw) == TOKEN_NAME
-
-
-def storable(text: str) -> str:
-    """``text`` as valid UTF-8 text: a lone surrogate (JSON allows ``"\\ud800"``) becomes its
-    escape, since neither DynamoDB nor a log line takes it."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return text.encode("utf-8", "backslashreplace").decode("utf-8")
-    return text
+    return _TOKEN_NAME.fullmatch(raw) is not None
 
 
 def decode_text(raw: bytes) -> str:
@@ -143,10 +143,15 @@ class _Members(list[tuple[str, object]]):
 
 
 def _reject_surrogates(text: str, name: str) -> str:
-    if storable(text) is not text:
+    """JSON allows a lone surrogate (``"\\ud800"``), which is no text: neither DynamoDB nor a log
+    line takes it. The name is reported with such escapes written out."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        shown = name.encode("utf-8", "backslashreplace").decode("utf-8")
         raise BadCallback(
-            [ParameterError(storable(name), "not valid Unicode text (a lone surrogate escape)")]
-        )
+            [ParameterError(shown, "not valid Unicode text (a lone surrogate escape)")]
+        ) from None
     return text
 
 
@@ -207,11 +212,10 @@ def body_pairs(body: bytes, content_type: str) -> list[tuple[str, str]]:
     )
 
 
-def merge_parameters(
-    pairs: Iterable[tuple[str, str]], clean: Callable[[str], str] = storable
-) -> dict[str, str]:
+def merge_parameters(pairs: Iterable[tuple[str, str]]) -> dict[str, str]:
     """Names by :func:`param_name`; a name repeated with the same value is fine, with another is
-    not (whether from a form, a query or a JSON object). The token is left out."""
+    not (whether from a form, a query or a JSON object). The token is left out. Every name and
+    value here is text (a JSON name or value that is not was refused before)."""
     merged: dict[str, str] = {}
     errors: list[ParameterError] = []
     count = total = 0
@@ -224,18 +228,18 @@ def merge_parameters(
         if len(key) > MAX_NAME_LENGTH:
             errors.append(
                 ParameterError(
-                    clean(key[:MAX_NAME_LENGTH]) + "...", f"name longer than {MAX_NAME_LENGTH} characters"
+                    key[:MAX_NAME_LENGTH] + "...", f"name longer than {MAX_NAME_LENGTH} characters"
                 )
             )
             continue
         if len(value) > MAX_VALUE_LENGTH:
-            errors.append(ParameterError(clean(key), f"longer than {MAX_VALUE_LENGTH} characters"))
+            errors.append(ParameterError(key, f"longer than {MAX_VALUE_LENGTH} characters"))
             continue
         if key in merged and merged[key] != value:
-            errors.append(ParameterError(clean(key), "given more than once with different values"))
+            errors.append(ParameterError(key, "given more than once with different values"))
             continue
         if control := _CONTROL.search(key + value):
-            errors.append(ParameterError(clean(key), _control_message(control.group(0))))
+            errors.append(ParameterError(key, _control_message(control.group(0))))
             continue
         merged[key] = value
     if total > MAX_TOTAL_LENGTH:
@@ -257,12 +261,184 @@ def _control_message(char: str) -> str:
     )
 
 
+class Part(NamedTuple):
+    """One chunk of url-encoded text as sent (raw name, "=" or nothing, raw value, the separator
+    that followed), what its name and value say, and whether it names the token."""
+
+    name: bytes
+    equals: bytes
+    value: bytes
+    separator: bytes
+    decoded_name: str
+    decoded_value: str
+    token: bool
+
+
+def parts(data: bytes, separators: re.Pattern[bytes]) -> list[Part]:
+    """Every chunk of ``data`` (empty ones too, so the parts joined give ``data`` back), as
+    :func:`chunks` gives them."""
+    pieces = _capturing(separators).split(data)  # chunk, separator, chunk, ..., chunk
+    pieces.append(b"")  # the last chunk's separator
+    split = []
+    make = tuple.__new__  # a NamedTuple without its __new__'s call: this runs for every chunk
+    token_name = _TOKEN_NAME.fullmatch
+    for chunk, separator in zip(pieces[::2], pieces[1::2], strict=True):
+        name, equals, value = chunk.partition(b"=")
+        if not (name or value):
+            decoded_name = decoded_value = ""
+        elif chunk.isascii() and b"%" not in chunk and b"+" not in chunk:
+            decoded_name, decoded_value = name.decode("ascii"), value.decode("ascii")  # as decode_part
+        else:
+            decoded_name, decoded_value = decode_part(name), decode_part(value)
+        # is_token_name, with fewer calls per chunk: "token" in any ASCII case holds a k or a K
+        token = ("k" in decoded_name or "K" in decoded_name) and token_name(decoded_name) is not None
+        split.append(make(Part, (name, equals, value, separator, decoded_name, decoded_value, token)))
+    return split
+
+
+@functools.cache
+def _capturing(separators: re.Pattern[bytes]) -> re.Pattern[bytes]:
+    """``separators`` in a group: its ``split`` keeps them."""
+    return re.compile(b"(" + separators.pattern + b")", separators.flags)
+
+
+class Member(NamedTuple):
+    """A JSON string that a colon follows (a member's name, in JSON valid or not), where it
+    stands in the body, and what it says: its raw value (None: none follows) and that value's
+    text, and whether the name is the token's."""
+
+    start: int
+    end: int
+    key: bytes
+    colon: bytes
+    value: bytes | None
+    name: str
+    value_text: str
+    token: bool
+
+
+# a JSON string, then optionally ":" (it was a key) and the value that follows it
+_JSON_MEMBER = re.compile(rb'"((?:[^"\\]|\\.)*)"(\s*:\s*)("(?:[^"\\]|\\.)*"|[^,}\]\s]*)?', re.DOTALL)
+
+
+def json_string(raw: bytes) -> str | None:
+    """The text of a JSON string's inside as sent (escapes decoded), None if it is none."""
+    try:
+        decoded = json.loads(b'"' + raw + b'"')
+    except ValueError:
+        return None
+    return decoded if isinstance(decoded, str) else None
+
+
+def members(data: bytes) -> list[Member]:
+    """Every member of JSON text, valid or not (what :func:`json_pairs` would refuse too)."""
+    if b'"' not in data:
+        return []
+    found = []
+    for match in _JSON_MEMBER.finditer(data):
+        key, colon, value = match.group(1), match.group(2), match.group(3)
+        name = json_string(key) or ""
+        if value is None:
+            text = ""
+        elif value[:1] == b'"':
+            text = json_string(value[1:-1]) or ""
+        else:
+            text = decode_text(value)
+        found.append(Member(match.start(), match.end(), key, colon, value, name, text, is_token_name(name)))
+    return found
+
+
+# gzip, and zlib at its usual levels (what an HTTP client's Content-Encoding would send).
+_GZIP = b"\x1f\x8b"
+_COMPRESSED = (_GZIP, b"\x78\x01", b"\x78\x5e", b"\x78\x9c", b"\x78\xda")
+_UTF32_BOMS = (codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)
+_UTF16_BOMS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
+# a compressed body is inflated this far at most, so a zip bomb stays small
+MAX_INFLATED = 256 * 1024
+
+
+def readable_body(body: bytes) -> tuple[bytes | None, str | None]:
+    """The body in an ASCII-compatible form, where a token is the bytes it is everywhere else,
+    and how it was decoded (None: kept as sent). (None, why) when that cannot be had."""
+    how = []
+    for _ in range(3):  # a gzip inside a gzip, at most a few
+        if not body.startswith(_COMPRESSED):
+            break
+        inflater = zlib.decompressobj(wbits=47)  # gzip or zlib header, whichever it has
+        try:
+            inflated = inflater.decompress(body, MAX_INFLATED)
+        except zlib.error:
+            break  # text that merely begins like zlib ("x^"): judged below as it is
+        if not inflated and not inflater.eof:
+            break
+        body = inflated
+        how.append("gzip")
+    if body.startswith(_UTF32_BOMS):
+        body = body.decode("utf-32", "replace").encode("utf-8")
+        how.append("UTF-32")
+    elif body.startswith(_UTF16_BOMS) or _looks_utf16(body):
+        codec = "utf-16" if body.startswith(_UTF16_BOMS) else _utf16_order(body)
+        body = body.decode(codec, "replace").encode("utf-8")
+        how.append("UTF-16")
+    if b"\x00" in body or body.startswith(_GZIP):
+        return None, f"{len(body)} bytes of binary data: not kept (a token in them could not be redacted)"
+    return body, ("decoded from " + ", then ".join(how) + " before it was kept") if how else None
+
+
+def _looks_utf16(body: bytes) -> bool:
+    # ASCII text in UTF-16 without a byte order mark: every other byte is NUL
+    return (
+        len(body) >= 4
+        and len(body) % 2 == 0
+        and (body[1::2].count(0) == len(body) // 2 or body[0::2].count(0) == len(body) // 2)
+    )
+
+
+def _utf16_order(body: bytes) -> str:
+    return "utf-16-le" if body[1::2].count(0) == len(body) // 2 else "utf-16-be"
+
+
+@dataclass(frozen=True)
+class Sent:
+    """The query and the body as sent, split for what a quarantine keeps of them: the body in a
+    readable form (:func:`readable_body`; None: binary, ``body_note`` says why), split as a form
+    unless it is JSON and as JSON unless it is a form (both when it is neither)."""
+
+    query: bytes
+    query_parts: list[Part]
+    body: bytes | None = b""
+    body_note: str | None = None
+    body_kind: str = "form"
+    body_parts: list[Part] = field(default_factory=list)
+    body_members: list[Member] = field(default_factory=list)
+
+
+def sent(request: CallbackRequest, query: bytes, query_split: list[Part]) -> Sent:
+    if not request.body:
+        return Sent(query, query_split)
+    data, note = readable_body(request.body)
+    if data is None:
+        return Sent(query, query_split, None, note)
+    kind = body_kind(data, request.content_type)
+    return Sent(
+        query,
+        query_split,
+        data,
+        note,
+        kind,
+        parts(data, BODY_SEPARATORS) if kind != "json" else [],
+        members(data) if kind != "form" else [],
+    )
+
+
 @dataclass(frozen=True)
 class Parameters:
     """What a request says: the token it presents (path, query or body), its parameters by
-    :func:`param_name` (the token left out), or why they could not be read."""
+    :func:`param_name` (the token left out), or why they could not be read; and its query and
+    body split for redaction (:class:`Sent`)."""
 
     token: str | None
+    sent: Sent
     merged: dict[str, str] = field(default_factory=dict)
     errors: list[ParameterError] = field(default_factory=list)
 
@@ -270,21 +446,30 @@ class Parameters:
 def read(request: CallbackRequest) -> Parameters:
     """The request's parameters: query string and, for PUT/POST, the body. A body that cannot
     be read leaves only the query to present a token."""
-    query = query_pairs(request.raw_query)
+    raw_query = _as_bytes(request.raw_query)
+    query_split = parts(raw_query, QUERY_SEPARATORS)
+    query = [(p.decoded_name, p.decoded_value) for p in query_split if p.name or p.value]
+    split = sent(request, raw_query, query_split)
     try:
-        body = _request_body_pairs(request)
+        body = _request_body_pairs(request, split)
     except BadCallback as bad:
-        return Parameters(request.path_token or token_in(query), errors=bad.errors)
+        return Parameters(request.path_token or token_in(query), split, errors=bad.errors)
     token = request.path_token or token_in(query) or token_in(body)
     try:
-        return Parameters(token, merge_parameters([*query, *body]))
+        return Parameters(token, split, merge_parameters([*query, *body]))
     except BadCallback as bad:
-        return Parameters(token, errors=bad.errors)
+        return Parameters(token, split, errors=bad.errors)
 
 
-def _request_body_pairs(request: CallbackRequest) -> list[tuple[str, str]]:
+def _request_body_pairs(request: CallbackRequest, split: Sent) -> list[tuple[str, str]]:
     if request.method not in BODY_METHODS:
         return []  # as documented: a GET's (or HEAD's) body is not read
-    if len(request.body) > MAX_BODY_BYTES:
+    body = request.body
+    if len(body) > MAX_BODY_BYTES:
         raise BadCallback([ParameterError("body", f"larger than {MAX_BODY_BYTES} bytes")])
-    return body_pairs(request.body, request.content_type)
+    # split as sent already (nothing decoded, a form, no space around, no byte order mark): its
+    # parts are what body_pairs would split it into again
+    as_split = split.body is body and split.body_kind == "form" and split.body_parts
+    if as_split and body.strip() == body and not body.startswith(UTF8_BOM):
+        return [(p.decoded_name, p.decoded_value) for p in split.body_parts if p.name or p.value]
+    return body_pairs(body, request.content_type)

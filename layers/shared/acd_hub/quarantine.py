@@ -4,16 +4,18 @@ nothing is lost (``acd-report rejected`` lists them, ``acd-admin replay`` runs t
 :meth:`Quarantine.keep` writes the item and hands back the exception the use case raises:
 :class:`~acd_hub.errors.Invalid` or :class:`~acd_hub.errors.Conflict`. Should the store refuse
 the item, a trimmed one (who sent what when, and why; without query and body) is kept instead.
-What is kept, the errors included, is :func:`acd_hub.redact.kept`'s.
+
+It works on what was made before: what redaction keeps of the request
+(:class:`acd_hub.redact.Redacted`) and where the request is kept (:class:`acd_hub.keys.Receipt`).
+The reasons are redacted too: the parse errors by redaction, and later ones (the models', a
+conflict's, the store's) are made of redacted parameters.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from acd_hub import answers, keys, params, redact
+from acd_hub import answers
 from acd_hub.errors import (
     BadCallback,
     Conflict,
@@ -24,36 +26,35 @@ from acd_hub.errors import (
     StoreRefused,
     StoreUnavailable,
 )
-from acd_hub.items import SCHEMA_VERSION, expiry
+from acd_hub.items import SCHEMA_VERSION
 from acd_hub.models import CALLBACK_MODELS
 from acd_hub.request import CallbackRequest
-from acd_hub.settings import HubSettings
 
 if TYPE_CHECKING:
+    from acd_hub.keys import Receipt
     from acd_hub.ports import EventStore
+    from acd_hub.redact import Kept, Redacted
 
 
 class Quarantine:
-    def __init__(self, store: EventStore, settings: HubSettings) -> None:
+    def __init__(self, store: EventStore) -> None:
         self._store = store
-        self._settings = settings
 
     def keep(
         self,
         request: CallbackRequest,
+        redacted: Redacted,
         problem: BadCallback | StoreRefused | EventConflict,
-        *,
-        cmd: str,
-        received_at: datetime,
-        secrets: Collection[str],
+        receipt: Receipt,
     ) -> Quarantined:
-        """Keep ``request`` with what ``problem`` says of it; the outcome to raise (Invalid, or
-        Conflict for an event key stored with other content; nothing in it holds a token).
-        Raises StoreUnavailable if not even a trimmed item could be kept."""
+        """Keep ``request`` as ``redacted`` keeps it, at ``receipt``, with what ``problem`` says
+        of it; the outcome to raise (Invalid, or Conflict for an event key stored with other
+        content; nothing in it holds a token). Raises StoreUnavailable if not even a trimmed
+        item could be kept."""
         outcome: type[Quarantined] = Conflict if isinstance(problem, EventConflict) else Invalid
-        kept = redact.kept(request, _errors(problem), secrets)
+        errors = _errors(problem)
         item = rejected_item(
-            request, kept, answers.QUARANTINED_STATUS[outcome].value, self._settings, received_at
+            request, redacted.kept, errors, receipt, answers.QUARANTINED_STATUS[outcome].value
         )
         try:
             self._store.put_rejected(item)
@@ -66,12 +67,10 @@ class Quarantine:
                 self._store.put_rejected(trimmed)
             except StoreRefused as again:
                 raise StoreUnavailable(f"quarantine refused: {again}") from again
-        known_cmd = params.ascii_lower(cmd.strip())
-        return outcome(
-            request_id=request.request_id,
-            cmd=known_cmd if known_cmd in CALLBACK_MODELS else "unknown",
-            errors=kept.errors,
-        )
+        # a known cmd is ASCII, whatever case it was sent in
+        cmd = redacted.parameters.get("cmd", "").strip()
+        known = cmd.isascii() and cmd.lower() in CALLBACK_MODELS
+        return outcome(request_id=request.request_id, cmd=cmd.lower() if known else "unknown", errors=errors)
 
 
 def _errors(problem: BadCallback | StoreRefused | EventConflict) -> list[ParameterError]:
@@ -84,21 +83,16 @@ def _errors(problem: BadCallback | StoreRefused | EventConflict) -> list[Paramet
 
 
 def rejected_item(
-    request: CallbackRequest,
-    kept: redact.Kept,
-    status: int,
-    settings: HubSettings,
-    received_at: datetime,
+    request: CallbackRequest, kept: Kept, errors: list[ParameterError], receipt: Receipt, status: int
 ) -> dict[str, Any]:
     """A quarantined request: what was sent (as ``kept``, redacted) and why it was refused."""
-    day = keys.day_of(received_at, settings.report_zone)
     item: dict[str, Any] = {
-        "pk": keys.rejected_pk(day, keys.shard_of(request.request_id, settings.cmd_day_shards)),
-        "sk": keys.time_sk(received_at, request.request_id),
+        "pk": receipt.pk,
+        "sk": receipt.sk,
         "kind": "rejected",
         "request_id": request.request_id,
-        "received_at": keys.iso_utc(received_at),
-        "day": day,
+        "received_at": receipt.received_at,
+        "day": receipt.day,
         "method": request.method,
         "path": kept.path,
         "query": kept.query,
@@ -106,8 +100,8 @@ def rejected_item(
         "source_ip": request.source_ip,
         "user_agent": kept.user_agent,
         "status": status,
-        "reason": "; ".join(f"{e.parameter}: {e.message}" for e in kept.errors)[:2048],
-        "errors": [e.as_dict() for e in kept.errors],
+        "reason": "; ".join(f"{e.parameter}: {e.message}" for e in errors)[:2048],
+        "errors": [e.as_dict() for e in errors],
         "schema_version": SCHEMA_VERSION,
     }
     if kept.body:
@@ -116,9 +110,8 @@ def rejected_item(
         item["body_base64"] = kept.body_base64
     if kept.body_note:
         item["body_note"] = kept.body_note
-    ttl = expiry(settings, received_at)
-    if ttl:
-        item["ttl"] = ttl
+    if receipt.ttl:
+        item["ttl"] = receipt.ttl
     return {k: v for k, v in item.items() if v != ""}
 
 

@@ -10,7 +10,6 @@ warnings`` to list by day.
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass
 from functools import cache
 
@@ -57,6 +56,10 @@ def known_parameters(cmd: str) -> tuple[str, ...]:
 
 def unknown_parameters(event: CallbackModel) -> list[UnknownParameter]:
     """Each parameter of ``event`` its cmd does not list, with the closest known name (difflib)."""
+    if not event.extra:
+        return []
+    import difflib  # noqa: PLC0415  (only a callback with an unknown parameter needs it)
+
     known = known_parameters(event.cmd)
     found = []
     for name in sorted(event.extra)[:MAX_WARNINGS]:
