@@ -25,7 +25,7 @@ still goes through it). The answers are moto's own: the same conditions, express
 records and errors, and the same bytes.
 
 :func:`observe_writes` lets one observer see every write request under that lock, before and
-after it runs (``acd-local`` journals what changed: :mod:`acd_local.state`).
+after it runs, and then flush what it noted once the lock is let go (``acd-local`` journals what changed: :mod:`acd_local.state`).
 """
 
 from __future__ import annotations
@@ -50,6 +50,10 @@ class WriteObserver(Protocol):
 
     def after(self, backend: Any, action: str, params: dict[str, Any], before: Any) -> None:
         """Called after it ran, whether it succeeded or failed (a batch may fail half-way)."""
+
+    def flush(self) -> None:
+        """Called after :meth:`after`, once the lock is let go, before the request is answered:
+        slow work (a file write) done here holds up no other request."""
 
 
 _OBSERVER: WriteObserver | None = None
@@ -105,17 +109,23 @@ def _remembered_per_host(backend_for_host: Any) -> Any:
 def _serialized(call_action: Any) -> Any:
     @functools.wraps(call_action)
     def serialized(self: Any) -> Any:
-        with _LOCK:
-            observer = _OBSERVER
-            action = self._get_action() if observer is not None else ""
-            if observer is None or action not in WRITE_ACTIONS:
-                return call_action(self)
-            backend = self.dynamodb_backend
-            before = observer.before(backend)
-            try:
-                return call_action(self)
-            finally:
-                observer.after(backend, action, getattr(self, "params", None) or {}, before)
+        observed: WriteObserver | None = None
+        try:
+            with _LOCK:
+                observer = _OBSERVER
+                action = self._get_action() if observer is not None else ""
+                if observer is None or action not in WRITE_ACTIONS:
+                    return call_action(self)
+                backend = self.dynamodb_backend
+                before = observer.before(backend)
+                observed = observer
+                try:
+                    return call_action(self)
+                finally:
+                    observer.after(backend, action, getattr(self, "params", None) or {}, before)
+        finally:
+            if observed is not None:
+                observed.flush()  # outside the lock, before the answer leaves
 
     return serialized
 
