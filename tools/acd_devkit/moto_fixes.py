@@ -270,6 +270,7 @@ def _partition_query(query: Any) -> Any:
                         else ordered[max(low, high - wanted) : high]
                     )
                 else:
+                    assert compare is not None  # no condition is always placed
                     keys = [key for key in partition if compare(_raw(key), *bounds)]
                     pick = heapq.nsmallest if forward else heapq.nlargest
                     picked = pick(wanted, keys, key=_raw)
