@@ -85,6 +85,7 @@ def install() -> None:
     DynamoDBBackend.transact_write_items = _transact_write_items  # type: ignore[method-assign]
     Table.query = _partition_query(Table.query)  # type: ignore[method-assign]
     Table.delete_item = _forgetting_order(Table.delete_item)  # type: ignore[method-assign]
+    Table.put_item = _keeping_order(Table.put_item)  # type: ignore[method-assign]
     DynamoHandler.call_action = _serialized(DynamoHandler.call_action)  # type: ignore[method-assign]
     DomainDispatcherApplication.get_backend_for_host = _remembered_per_host(  # type: ignore[method-assign]
         DomainDispatcherApplication.get_backend_for_host
@@ -181,16 +182,35 @@ def _raw(key: Any) -> Any:
 
 
 # Each queried partition's range keys in order (their raw values, and the keys), with the
-# partition (the very dict) and its size when they were sorted: valid while the partition has the
-# same keys. Within one partition, keys are only added (its size grows: sorted again) or removed
-# (``Table.delete_item``, and a rolled-back transaction, forget the order), so the same dict of
-# the same size holds the same keys.
+# partition (the very dict) and its size: valid while the partition has the same keys. Within one
+# partition, keys are only added (``Table.put_item`` puts a new key into its place; any other way
+# grows the size: sorted again) or removed (``Table.delete_item``, and a rolled-back transaction,
+# forget the order), so the same dict of the same size holds the same keys.
 _ORDERS: dict[tuple[int, Any], tuple[dict[Any, Any], int, list[Any], list[Any]]] = {}
 _ORDERS_KEPT = 4096
 
 
 def _forget_order(table: Any, hash_key: Any) -> None:
     _ORDERS.pop((id(table), hash_key), None)
+
+
+def _put_in_order(table: Any, hash_key: Any, range_key: Any) -> None:
+    """After ``Table.put_item``: a key new to a partition whose order is kept goes into its place
+    (an item written over keeps its key, and the order stands)."""
+    marker = (id(table), hash_key)
+    known = _ORDERS.get(marker)
+    if known is None or range_key is None:
+        return
+    partition, size, raws, keys = known
+    if table.items.get(hash_key) is not partition or len(partition) not in (size, size + 1):
+        _ORDERS.pop(marker, None)
+        return
+    if len(partition) == size + 1:
+        raw = _raw(range_key)
+        at = bisect.bisect_left(raws, raw)
+        raws.insert(at, raw)
+        keys.insert(at, range_key)
+        _ORDERS[marker] = (partition, size + 1, raws, keys)
 
 
 def _ordered(table: Any, hash_key: Any, partition: dict[Any, Any]) -> tuple[list[Any], list[Any]]:
@@ -282,6 +302,17 @@ def _partition_query(query: Any) -> Any:
                 self.items = everything
 
     return partition_query
+
+
+def _keeping_order(put_item: Any) -> Any:
+    @functools.wraps(put_item)
+    def keeping(self: Any, *args: Any, **kwargs: Any) -> Any:
+        item = put_item(self, *args, **kwargs)
+        if self.range_key_attr:
+            _put_in_order(self, item.hash_key, item.range_key)
+        return item
+
+    return keeping
 
 
 def _forgetting_order(delete_item: Any) -> Any:
