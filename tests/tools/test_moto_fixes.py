@@ -257,3 +257,34 @@ def test_a_limited_query_looks_at_a_few_keys_not_the_whole_partition(
         )
         assert before(new + 1)[0]["sk"] == {"S": f"2026-11-20T{new:05d}"}
     assert looked_at <= 100 * 10, f"{looked_at} keys looked at for 100 reads after 100 new keys"
+
+
+def test_an_item_loaded_straight_into_a_partition_is_not_missed_by_its_kept_order(day_table: Any) -> None:
+    """``acd-local`` loads a restored state straight into moto's tables, past ``put_item``: a
+    partition whose order was kept then holds a key the order lacks, and a later write over an
+    existing key must not be taken for that new key."""
+    from moto.dynamodb.models import dynamodb_backends  # noqa: PLC0415
+    from moto.dynamodb.models.dynamo_type import DynamoType, Item  # noqa: PLC0415
+
+    db = day_table
+    for at in (1, 3, 5):
+        db.put_item(TableName="T", Item={"pk": {"S": "A"}, "sk": {"S": f"k{at}"}})
+
+    def after(sort_key: str) -> list[str]:
+        answer = db.query(
+            TableName="T",
+            KeyConditionExpression="pk = :p AND sk > :a",
+            ExpressionAttributeValues={":p": {"S": "A"}, ":a": {"S": sort_key}},
+            Limit=5,
+            ConsistentRead=True,
+        )
+        return [item["sk"]["S"] for item in answer["Items"]]
+
+    assert after("k0") == ["k1", "k3", "k5"]  # the order is kept from here
+    table = dynamodb_backends["123456789012"]["eu-central-1"].tables["T"]
+    loaded = {"pk": {"S": "A"}, "sk": {"S": "k4"}}
+    item = Item(DynamoType(loaded["pk"]), DynamoType(loaded["sk"]), {})
+    dict.update(item.attrs, {name: DynamoType(value) for name, value in loaded.items()})
+    table.items[DynamoType({"S": "A"})][DynamoType({"S": "k4"})] = item
+    db.put_item(TableName="T", Item={"pk": {"S": "A"}, "sk": {"S": "k3"}, "v": {"S": "again"}})
+    assert after("k0") == ["k1", "k3", "k4", "k5"]

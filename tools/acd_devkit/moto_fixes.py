@@ -202,15 +202,17 @@ def _put_in_order(table: Any, hash_key: Any, range_key: Any) -> None:
     if known is None or range_key is None:
         return
     partition, size, raws, keys = known
-    if table.items.get(hash_key) is not partition or len(partition) not in (size, size + 1):
+    raw = _raw(range_key)
+    at = bisect.bisect_left(raws, raw)
+    kept = at < len(raws) and raws[at] == raw
+    if table.items.get(hash_key) is not partition:
         _ORDERS.pop(marker, None)
-        return
-    if len(partition) == size + 1:
-        raw = _raw(range_key)
-        at = bisect.bisect_left(raws, raw)
+    elif len(partition) == size + 1 and not kept:  # a new key: into its place
         raws.insert(at, raw)
         keys.insert(at, range_key)
         _ORDERS[marker] = (partition, size + 1, raws, keys)
+    elif not (len(partition) == size and kept):  # not a key written over either: sorted again
+        _ORDERS.pop(marker, None)
 
 
 def _ordered(table: Any, hash_key: Any, partition: dict[Any, Any]) -> tuple[list[Any], list[Any]]:
