@@ -227,3 +227,79 @@ def test_compaction_waits_until_the_journal_is_worth_it(tmp_path: Path) -> None:
     assert compact(tmp_path, min_bytes=10_000) is None  # 1 small closed segment, a big base
     journal(tmp_path, *(put(f"j{n}", v="y" * 100) for n in range(200)), number=0)
     assert compact(tmp_path, min_bytes=10_000) is not None
+
+
+def test_queued_lines_are_written_in_queue_order_by_whichever_flush_comes_first(tmp_path: Path) -> None:
+    """moto's writes queue their lines under moto's lock and write them once it is let go: a
+    flush writes everything queued before it, in the order queued, so the journal keeps moto's
+    order whichever thread's flush runs first."""
+    journal = Journal(tmp_path, 0)
+    try:
+        journal.enqueue([{"t": "del", "table": "T", "key": {"pk": {"S": "first"}}}])
+        journal.enqueue([{"t": "del", "table": "T", "key": {"pk": {"S": "second"}}}])
+        assert local_state.segment_path(tmp_path, 0).read_bytes() == b""  # queued, not written
+        journal.append([{"t": "ckpt", "fn": "F", "checkpoints": {}, "carried_left": 0}])
+        journal.flush()  # the first two's own flush: already written, nothing twice
+    finally:
+        journal.close()
+    written = list(local_state.read_segment(local_state.segment_path(tmp_path, 0)))
+    assert [e.get("key", {}).get("pk", {}).get("S", e["t"]) for e in written] == ["first", "second", "ckpt"]
+
+
+def test_a_journal_write_holds_up_no_other_dynamodb_request(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The journal's write() happens after moto's lock is let go (and before the write is
+    answered): a slow disk stalls the writing request alone, not every request of the stack."""
+    import threading  # noqa: PLC0415
+
+    import boto3  # noqa: PLC0415
+    from moto import mock_aws  # noqa: PLC0415
+
+    from acd_devkit import moto_fixes  # noqa: PLC0415
+
+    moto_fixes.install()
+    disk = threading.Event()
+    writing = threading.Event()
+    real_write = local_state.os.write
+
+    def slow_write(fd: int, data: Any) -> int:
+        writing.set()
+        disk.wait(10)
+        return real_write(fd, data)
+
+    journal = Journal(tmp_path, 0)
+    with mock_aws():
+        db = boto3.client("dynamodb", region_name="eu-central-1")
+        db.create_table(
+            TableName="T",
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        moto_fixes.observe_writes(local_state.MotoRecorder(journal))
+        monkeypatch.setattr(local_state.os, "write", slow_write)
+        answered: list[str] = []
+        writer = threading.Thread(
+            target=lambda: answered.append(str(db.put_item(TableName="T", Item={"pk": {"S": "a"}}))),
+            daemon=True,
+        )
+        try:
+            writer.start()
+            assert writing.wait(10), "the put reached the journal"
+            reader = threading.Thread(
+                target=lambda: db.get_item(TableName="T", Key={"pk": {"S": "a"}}), daemon=True
+            )
+            reader.start()
+            reader.join(5)
+            read_meanwhile = not reader.is_alive()
+            assert not answered, "a write is answered only once its lines are written"
+        finally:
+            disk.set()
+            writer.join(10)
+            moto_fixes.observe_writes(None)
+            journal.close()
+        assert read_meanwhile, "the read waited for the journal's write"
+        assert answered
+    written = list(local_state.read_segment(local_state.segment_path(tmp_path, 0)))
+    assert [(e["t"], e["key"]) for e in written if e["t"] == "put"] == [("put", {"pk": {"S": "a"}})]

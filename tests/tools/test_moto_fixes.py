@@ -113,3 +113,178 @@ def test_a_hosts_backend_is_moto_s_own_answer_worked_out_once(monkeypatch: pytes
     monkeypatch.setattr(backends, "list_of_moto_modules", counted)
     assert [remembered(dispatcher, host) for host in hosts] == expected
     assert listings == [], "asked again"
+
+
+@pytest.fixture
+def day_table() -> Any:
+    """A table of DynamoDB's shape in moto (the fixes installed), in a mock of AWS."""
+    import boto3  # noqa: PLC0415
+    from moto import mock_aws  # noqa: PLC0415
+
+    moto_fixes.install()
+    with mock_aws():
+        db = boto3.client("dynamodb", region_name="eu-central-1")
+        db.create_table(
+            TableName="T",
+            KeySchema=[
+                {"AttributeName": "pk", "KeyType": "HASH"},
+                {"AttributeName": "sk", "KeyType": "RANGE"},
+            ],
+            AttributeDefinitions=[
+                {"AttributeName": "pk", "AttributeType": "S"},
+                {"AttributeName": "sk", "AttributeType": "S"},
+            ],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        yield db
+
+
+CONDITIONS = [
+    ("sk < :a", 1),
+    ("sk <= :a", 1),
+    ("sk > :a", 1),
+    ("sk >= :a", 1),
+    ("sk = :a", 1),
+    ("sk BETWEEN :a AND :b", 2),
+    ("begins_with(sk, :a)", 1),
+]
+
+
+def test_limited_queries_answer_what_the_whole_partition_says_while_keys_come_and_go(day_table: Any) -> None:
+    """A limited query is answered from the partition's keys kept in order: whatever was put,
+    deleted or rolled back in between, it finds the items (and the last evaluated key) the
+    partition holds, as read in full."""
+    import random  # noqa: PLC0415
+
+    db = day_table
+    rng = random.Random(15)
+    stored: set[str] = set()
+
+    def key(at: int) -> str:
+        return f"2026-11-20T{at:05d}"
+
+    for round_ in range(60):
+        for _ in range(rng.randint(0, 6)):  # some puts (new keys and overwrites), some deletes
+            at = key(rng.randrange(400))
+            if rng.random() < 0.3 and stored:
+                gone = rng.choice(sorted(stored))
+                db.delete_item(TableName="T", Key={"pk": {"S": "A"}, "sk": {"S": gone}})
+                stored.discard(gone)
+            else:
+                db.put_item(TableName="T", Item={"pk": {"S": "A"}, "sk": {"S": at}, "n": {"N": str(round_)}})
+                stored.add(at)
+        if round_ % 10 == 9:  # a transaction that fails half-way: its put is rolled back
+            with pytest.raises(Exception):  # noqa: B017, PT011 - moto's error for a bad expression
+                db.transact_write_items(
+                    TransactItems=[
+                        {"Put": {"TableName": "T", "Item": {"pk": {"S": "A"}, "sk": {"S": key(401)}}}},
+                        {
+                            "Update": {
+                                "TableName": "T",
+                                "Key": {"pk": {"S": "A"}, "sk": {"S": key(402)}},
+                                "UpdateExpression": "SET n = n + :one",
+                                "ExpressionAttributeValues": {":one": {"S": "x"}},
+                            }
+                        },
+                    ]
+                )
+        for condition, bounds in CONDITIONS:
+            values = sorted(key(rng.randrange(400)) for _ in range(bounds))
+            if condition.startswith("begins_with"):
+                values = [key(rng.randrange(400))[:-1]]
+            names = {f":{name}": {"S": value} for name, value in zip("ab", values, strict=False)}
+            forward, limit = rng.random() < 0.5, rng.choice([1, 2, 5, 30])
+            answer = db.query(
+                TableName="T",
+                KeyConditionExpression=f"pk = :p AND {condition}",
+                ExpressionAttributeValues={":p": {"S": "A"}, **names},
+                ScanIndexForward=forward,
+                Limit=limit,
+                ConsistentRead=True,
+            )
+            whole = db.query(
+                TableName="T",
+                KeyConditionExpression=f"pk = :p AND {condition}",
+                ExpressionAttributeValues={":p": {"S": "A"}, **names},
+                ScanIndexForward=forward,
+                ConsistentRead=True,
+            )["Items"]
+            assert answer["Items"] == whole[:limit], (condition, values, forward, limit)
+            assert ("LastEvaluatedKey" in answer) == (len(whole) > limit)
+
+
+def test_a_limited_query_looks_at_a_few_keys_not_the_whole_partition(
+    day_table: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An agent's day of 3,600 states: "the state before X" looked at all of them, every read
+    (~4 ms each under moto's one lock). Now the keys are put in order once, and each read
+    bisects them."""
+    db = day_table
+    for at in range(600):
+        db.put_item(TableName="T", Item={"pk": {"S": "A"}, "sk": {"S": f"2026-11-20T{at:05d}"}})
+
+    def before(at: int) -> list[Any]:
+        return db.query(
+            TableName="T",
+            KeyConditionExpression="pk = :p AND sk < :a",
+            ExpressionAttributeValues={":p": {"S": "A"}, ":a": {"S": f"2026-11-20T{at:05d}"}},
+            ScanIndexForward=False,
+            Limit=1,
+            ConsistentRead=True,
+        )["Items"]
+
+    assert before(300)[0]["sk"] == {"S": "2026-11-20T00299"}
+    looked_at = 0
+    raw = moto_fixes._raw
+
+    def counted(key: Any) -> Any:
+        nonlocal looked_at
+        looked_at += 1
+        return raw(key)
+
+    monkeypatch.setattr(moto_fixes, "_raw", counted)
+    for at in range(1, 101):
+        assert before(at)[0]["sk"] == {"S": f"2026-11-20T{at - 1:05d}"}
+    assert looked_at <= 100 * 10, f"{looked_at} keys looked at for 100 reads of one item each"
+    # states still arriving between the reads (the dialer's day, shuffled): each new key is put
+    # into its place, the partition is not sorted again for the next read
+    looked_at = 0
+    for at in range(100):
+        new = 600 + 7 * at
+        db.put_item(TableName="T", Item={"pk": {"S": "A"}, "sk": {"S": f"2026-11-20T{new:05d}"}})
+        db.put_item(
+            TableName="T", Item={"pk": {"S": "A"}, "sk": {"S": f"2026-11-20T{at:05d}"}, "v": {"S": "x"}}
+        )
+        assert before(new + 1)[0]["sk"] == {"S": f"2026-11-20T{new:05d}"}
+    assert looked_at <= 100 * 10, f"{looked_at} keys looked at for 100 reads after 100 new keys"
+
+
+def test_an_item_loaded_straight_into_a_partition_is_not_missed_by_its_kept_order(day_table: Any) -> None:
+    """``acd-local`` loads a restored state straight into moto's tables, past ``put_item``: a
+    partition whose order was kept then holds a key the order lacks, and a later write over an
+    existing key must not be taken for that new key."""
+    from moto.dynamodb.models import dynamodb_backends  # noqa: PLC0415
+    from moto.dynamodb.models.dynamo_type import DynamoType, Item  # noqa: PLC0415
+
+    db = day_table
+    for at in (1, 3, 5):
+        db.put_item(TableName="T", Item={"pk": {"S": "A"}, "sk": {"S": f"k{at}"}})
+
+    def after(sort_key: str) -> list[str]:
+        answer = db.query(
+            TableName="T",
+            KeyConditionExpression="pk = :p AND sk > :a",
+            ExpressionAttributeValues={":p": {"S": "A"}, ":a": {"S": sort_key}},
+            Limit=5,
+            ConsistentRead=True,
+        )
+        return [item["sk"]["S"] for item in answer["Items"]]
+
+    assert after("k0") == ["k1", "k3", "k5"]  # the order is kept from here
+    table = dynamodb_backends["123456789012"]["eu-central-1"].tables["T"]
+    loaded = {"pk": {"S": "A"}, "sk": {"S": "k4"}}
+    item = Item(DynamoType(loaded["pk"]), DynamoType(loaded["sk"]), {})
+    dict.update(item.attrs, {name: DynamoType(value) for name, value in loaded.items()})
+    table.items[DynamoType({"S": "A"})][DynamoType({"S": "k4"})] = item
+    db.put_item(TableName="T", Item={"pk": {"S": "A"}, "sk": {"S": "k3"}, "v": {"S": "again"}})
+    assert after("k0") == ["k1", "k3", "k4", "k5"]

@@ -6,12 +6,13 @@ from __future__ import annotations
 import random
 import threading
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
 from acd_cli.reporting import ReportQueries
-from acd_hub import agent_aggregator, agent_stats
+from acd_hub import agent_aggregator, agent_stats, call_aggregator
 from acd_hub.aggregation import aggregate_batch
 from acd_hub.call_aggregator import Call
 from acd_hub.events import StoredEvent
@@ -228,12 +229,93 @@ def test_a_shuffled_batchs_neighbour_reads_run_side_by_side_and_tell_what_each_w
         return read_before(*args)
 
     monkeypatch.setattr(harness.log, "agent_before", agent_before)
+    # the stretch read no further than its first page (a dozen of 50 would pay for all of it)
+    monkeypatch.setattr(call_aggregator, "STRETCH_EVENTS_PER_STATE", 0)
     read_ahead = harness.calls()
     read_ahead.prepare(batch)
     assert len(reading) > 1, "the neighbours were read one after another"
     on_their_own = harness.calls()
     assert [read_ahead.touched(item) for item in batch] == [on_their_own.touched(item) for item in batch]
     assert any(Call(f"d1a1{hour:02}") in read_ahead.touched(item) for item in batch for hour in range(8, 18))
+
+
+def _dialer_day(harness: Harness, hours: int) -> list[dict[str, Any]]:
+    """An agent's stored day: a call every ten minutes (ringing, talking, wrapping up), ready
+    in between."""
+    day = []
+    for number in range(hours * 6):
+        at = datetime(2025, 11, 20, 7, tzinfo=UTC) + timedelta(minutes=10 * number)
+        task = f"d1a1{number:04}"
+        day += [
+            agent_state(f"{at:%Y-%m-%d %H:%M:%S}", "online"),
+            agent_state(f"{at + timedelta(minutes=1):%Y-%m-%d %H:%M:%S}", "outconnect", taskid=task),
+            agent_state(f"{at + timedelta(minutes=5):%Y-%m-%d %H:%M:%S}", "outworking", taskid=task),
+        ]
+    return [harness.store_event(params) for params in day]
+
+
+def _counting_reads(harness: Harness, monkeypatch: pytest.MonkeyPatch) -> dict[str, list[int]]:
+    """The events table's agent reads, counted: per kind, the events each returned."""
+    counted: dict[str, list[int]] = {"between": [], "one": []}
+    between, before, after = harness.log.agent_between, harness.log.agent_before, harness.log.agent_after
+
+    def agent_between(*args: Any) -> Any:
+        found = between(*args)
+        counted["between"].append(len(found))
+        return found
+
+    def one(read: Any) -> Any:
+        def counted_read(*args: Any) -> Any:
+            counted["one"].append(1)
+            return read(*args)
+
+        return counted_read
+
+    monkeypatch.setattr(harness.log, "agent_between", agent_between)
+    monkeypatch.setattr(harness.log, "agent_before", one(before))
+    monkeypatch.setattr(harness.log, "agent_after", one(after))
+    return counted
+
+
+def test_a_shuffled_batchs_stretch_tells_the_neighbours_of_the_states_it_read(
+    aws: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A shuffled batch's states lie far apart: the stretch between its first and last holds
+    many more stored events than twice the batch. What a page of it read still tells the
+    neighbours of the states inside it, and it is read on while it pays for itself (fewer
+    events than the two queries of each state it tells would cost): two queries are left, the
+    first state's previous and the last's following, not two per state."""
+    create_tables(aws)
+    harness = Harness(aws)
+    items = _dialer_day(harness, 4)  # 72 stored states
+    batch = random.Random(15).sample(items, 12)
+    counted = _counting_reads(harness, monkeypatch)
+    read_ahead = harness.calls()
+    read_ahead.prepare(batch)
+    assert len(counted["between"]) > 1, "read on a page at a time"
+    assert sum(counted["between"]) <= call_aggregator.STRETCH_EVENTS_PER_STATE * len(batch)
+    assert len(counted["one"]) == 2
+    on_their_own = harness.calls()
+    assert [read_ahead.touched(item) for item in batch] == [on_their_own.touched(item) for item in batch]
+
+
+def test_a_stretch_that_does_not_pay_for_itself_is_read_no_further(
+    aws: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A few states spread over a long day: reading the stretch between them would cost more
+    than their own queries. A page or two are read (what they tell is used), then each state
+    reads its own neighbours."""
+    create_tables(aws)
+    harness = Harness(aws)
+    items = _dialer_day(harness, 12)  # 216 stored states
+    batch = [items[10], items[100], items[150], items[200]]
+    counted = _counting_reads(harness, monkeypatch)
+    read_ahead = harness.calls()
+    read_ahead.prepare(batch)
+    assert sum(counted["between"]) <= 2 * (2 * len(batch) + 1), "not the 191 events between"
+    assert len(counted["one"]) == 2 * len(batch) - 1  # the first's following came with the page
+    on_their_own = harness.calls()
+    assert [read_ahead.touched(item) for item in batch] == [on_their_own.touched(item) for item in batch]
 
 
 def test_agent_days_read_at_different_moments_are_read_again(memory_dynamodb: Any) -> None:

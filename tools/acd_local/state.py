@@ -8,8 +8,9 @@ snapshot taken through the API (a scan of every table) costs what the data costs
 default ``acd-sim`` day on a busy 2-core machine, so a crash could lose minutes. Instead, moto's
 own process journals what each write changed, under the lock every DynamoDB request runs under
 (:mod:`acd_devkit.moto_fixes`): the item as it is after the write (or its key, gone), and the
-stream records the write made. Each write request costs one ``write()`` of a few lines, whatever
-the size of the tables, before moto answers it; the journal is ``fsync``-ed every
+stream records the write made. Each write request queues a few lines, whatever the size of the
+tables, in the order moto applied it; the ``write()`` of them happens once moto's lock is let go
+(other requests go on meanwhile), before moto answers it; the journal is ``fsync``-ed every
 ``sync_interval`` seconds. So a ``kill -9`` (of ``acd-local`` or any of its processes) loses no
 write moto has answered — the lines are in the operating system's cache — and a power loss at
 most the last ``sync_interval`` seconds.
@@ -265,7 +266,9 @@ class Journal:
         self.data_dir = data_dir
         self.number = number
         self._segment_bytes = segment_bytes
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # the file: one writer at a time
+        self._queue_lock = threading.Lock()  # the lines queued and not yet written
+        self._queued: list[bytes] = []
         self._fd = self._open(number)
         self._size = 0
         self._dirty = False
@@ -285,14 +288,32 @@ class Journal:
         return fd
 
     def append(self, entries: Sequence[Mapping[str, Any]]) -> None:
+        """Queue ``entries`` and write them (with any queued before them) before returning."""
+        self.enqueue(entries)
+        self.flush()
+
+    def enqueue(self, entries: Sequence[Mapping[str, Any]]) -> None:
+        """Queue ``entries`` as lines, after every line queued before: the journal's order is
+        the order of these calls (moto's writes call it under moto's lock, so it is the order
+        moto applied them). Written by the next :meth:`flush` of any thread."""
         if not entries:
             return
         data = "".join(
             json.dumps(entry, separators=(",", ":"), default=_json_default) + "\n" for entry in entries
         ).encode()
+        with self._queue_lock:
+            self._queued.append(data)
+
+    def flush(self) -> None:
+        """Write every queued line, in order, in one ``write``. When it returns, whatever this
+        thread queued is written (by it, or by the flush of another thread that took it first:
+        that one held the lock until it had written)."""
         with self._lock:
-            if self._closed:
+            with self._queue_lock:
+                queued, self._queued = self._queued, []
+            if self._closed or not queued:
                 return
+            data = b"".join(queued)
             started = time.perf_counter()
             view = memoryview(data)
             while view:
@@ -515,7 +536,8 @@ def _touched(action: str, params: Mapping[str, Any]) -> Iterator[tuple[str, Mapp
 class MotoRecorder:
     """The write observer (:func:`acd_devkit.moto_fixes.observe_writes`) inside moto's process:
     after each write request, every item it names as it is now (or its key, gone), and the
-    stream records it added, go to the journal in one write. Works from what the request named,
+    stream records it added, are queued to the journal under moto's lock (so in moto's order),
+    and written by :meth:`flush` once the lock is let go, before moto answers. Works from what the request named,
     so a write that failed half-way (a batch) or was rolled back (a transaction) is journaled as
     what it left."""
 
@@ -524,6 +546,7 @@ class MotoRecorder:
         self.requests = 0  # write requests journaled
         self.seconds = 0.0  # spent journaling them, inside moto's lock (waits for the CPU included)
         self.cpu_seconds = 0.0  # of which this thread ran
+        self.flush_seconds = 0.0  # writing the journal, outside moto's lock (waits included)
 
     def before(self, backend: Any) -> dict[str, int]:
         return {
@@ -531,6 +554,12 @@ class MotoRecorder:
             for name, table in backend.tables.items()
             if table.stream_shard is not None
         }
+
+    def flush(self) -> None:
+        """Write what :meth:`after` queued (outside moto's lock, before moto answers)."""
+        started = time.perf_counter()
+        self.journal.flush()
+        self.flush_seconds += time.perf_counter() - started
 
     def after(self, backend: Any, action: str, params: Mapping[str, Any], before: Mapping[str, int]) -> None:
         started, started_cpu = time.perf_counter(), time.thread_time()
@@ -560,7 +589,7 @@ class MotoRecorder:
                 {"t": "rec", "table": table_name, "shard": shard.id, "record": record.to_json()}
                 for record in shard.items[count:]
             )
-        self.journal.append(entries)
+        self.journal.enqueue(entries)  # written by flush(), once moto's lock is let go
         self.requests += 1
         self.seconds += time.perf_counter() - started
         self.cpu_seconds += time.thread_time() - started_cpu

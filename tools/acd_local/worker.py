@@ -385,6 +385,7 @@ class _Keeping:
             "write_requests": self.recorder.requests,
             "journal_seconds": self.recorder.seconds,
             "journal_cpu_seconds": self.recorder.cpu_seconds,
+            "journal_flush_seconds": self.recorder.flush_seconds,
             "write_seconds_max": self.journal.write_seconds_max,
             "syncs": self.journal.syncs,
             "sync_seconds_max": self.journal.sync_seconds_max,

@@ -4,6 +4,7 @@ store answer leads to: :mod:`acd_hub.aggregation`)."""
 
 from __future__ import annotations
 
+import bisect
 import itertools
 from collections.abc import Hashable, Iterable, Iterator
 from dataclasses import dataclass, replace
@@ -36,6 +37,11 @@ from acd_hub.times import Clock, utc_now
 # A batch's agent-state neighbours are read this many at a time (within boto3's 10 pooled
 # connections, which the AgentStats thread shares).
 NEIGHBOUR_READERS = 6
+# The stretch between an agent's first and last state of a batch is read on, a page of twice the
+# batch's states at a time, while it holds at most this many stored events per state of the batch
+# it has told the neighbours of: a stored agent state is ~600 bytes, so that many cost what the two
+# queries of each such state would (a strongly consistent query is at least one unit of 4 KB).
+STRETCH_EVENTS_PER_STATE = 12
 
 
 @dataclass(frozen=True)
@@ -66,11 +72,12 @@ class CallStatsAggregator(AggregatorBase):
         """Each agent state may close the after-call work of the state before it, or cut short
         the wrap-up that follows it (:meth:`touched`). For an agent's events of one day in this
         batch, one read of the stored events between the first and the last tells that for all
-        but the first and the last (if few others lie between them: at most twice the batch's,
-        so the read stays bounded). The neighbours that read does not tell (a shuffled batch's,
-        the first's and the last's) are read here too, one query each as :meth:`touched` would,
-        but side by side (``NEIGHBOUR_READERS`` at a time): the same reads and read units, and
-        a batch no longer waits for them one after another."""
+        but the first and the last. It is read a page (twice the batch's states) at a time, on
+        while it pays for itself (:data:`STRETCH_EVENTS_PER_STATE`); what it read tells the
+        neighbours of every state inside it, whether or not it reached the last. The neighbours
+        it does not tell (a shuffled batch's beyond what was read, the first's and the last's)
+        are read here too, one query each as :meth:`touched` would, but side by side
+        (``NEIGHBOUR_READERS`` at a time): a batch does not wait for them one after another."""
         previous: dict[str, StoredEvent | None] = {}
         following: dict[str, StoredEvent | None] = {}
         self._previous, self._following = previous, following
@@ -81,11 +88,9 @@ class CallStatsAggregator(AggregatorBase):
         for (agent, day), sort_keys in by_agent_day.items():
             if len(sort_keys) < 2:
                 continue
-            first, last, most = min(sort_keys), max(sort_keys), 2 * len(sort_keys)
-            window = self._log.agent_between(agent, day, first, last, most + 1)
-            if len(window) > most:
-                continue
-            for (before, before_sk), (after, after_sk) in itertools.pairwise(window):
+            for (before, before_sk), (after, after_sk) in itertools.pairwise(
+                self._stretch(agent, day, sorted(sort_keys))
+            ):
                 previous[after_sk] = before
                 following[before_sk] = after
         wanted = [
@@ -98,6 +103,22 @@ class CallStatsAggregator(AggregatorBase):
         found = concurrency.each(lambda want: self._neighbour(*want), wanted, NEIGHBOUR_READERS)
         for (side, _agent, _day, sort_key), event in zip(wanted, found, strict=True):
             (previous if side < 0 else following)[sort_key] = event
+
+    def _stretch(self, agent: str, day: str, sort_keys: list[str]) -> list[tuple[StoredEvent, str]]:
+        """The agent's stored events from the first of ``sort_keys`` (sorted) on, in order: up to
+        the last, or as far as the pages read paid for themselves. Each page starts at the last
+        event of the one before (read again), so the events read are one unbroken stretch."""
+        page = 2 * len(sort_keys) + 1
+        read: list[tuple[StoredEvent, str]] = []
+        while True:
+            start = read[-1][1] if read else sort_keys[0]
+            found = self._log.agent_between(agent, day, start, sort_keys[-1], page)
+            read += [event for event in found if event[1] > start] if read else found
+            if len(found) < page or read[-1][1] >= sort_keys[-1]:
+                return read  # the whole stretch
+            told = bisect.bisect_left(sort_keys, read[-1][1])  # the states with both neighbours read
+            if len(read) > STRETCH_EVENTS_PER_STATE * told:
+                return read
 
     def _neighbour(self, side: int, agent: str, day: str, sort_key: str) -> StoredEvent | None:
         """The agent's stored event just before (``side`` -1) or after (1) ``sort_key``, on its
