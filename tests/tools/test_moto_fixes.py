@@ -9,6 +9,7 @@ import pytest
 from moto.core.serialize import BaseJSONSerializer, ResponseSerializer, get_serializer_class
 from moto.core.utils import get_service_model
 
+from acd_bench.dynamo import create_plain_table
 from acd_devkit import moto_fixes
 
 ITEMS: list[dict[str, Any]] = [
@@ -124,18 +125,7 @@ def day_table() -> Any:
     moto_fixes.install()
     with mock_aws():
         db = boto3.client("dynamodb", region_name="eu-central-1")
-        db.create_table(
-            TableName="T",
-            KeySchema=[
-                {"AttributeName": "pk", "KeyType": "HASH"},
-                {"AttributeName": "sk", "KeyType": "RANGE"},
-            ],
-            AttributeDefinitions=[
-                {"AttributeName": "pk", "AttributeType": "S"},
-                {"AttributeName": "sk", "AttributeType": "S"},
-            ],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        create_plain_table(db, "T")
         yield db
 
 
@@ -194,21 +184,15 @@ def test_limited_queries_answer_what_the_whole_partition_says_while_keys_come_an
                 values = [key(rng.randrange(400))[:-1]]
             names = {f":{name}": {"S": value} for name, value in zip("ab", values, strict=False)}
             forward, limit = rng.random() < 0.5, rng.choice([1, 2, 5, 30])
-            answer = db.query(
-                TableName="T",
-                KeyConditionExpression=f"pk = :p AND {condition}",
-                ExpressionAttributeValues={":p": {"S": "A"}, **names},
-                ScanIndexForward=forward,
-                Limit=limit,
-                ConsistentRead=True,
-            )
-            whole = db.query(
-                TableName="T",
-                KeyConditionExpression=f"pk = :p AND {condition}",
-                ExpressionAttributeValues={":p": {"S": "A"}, **names},
-                ScanIndexForward=forward,
-                ConsistentRead=True,
-            )["Items"]
+            query: dict[str, Any] = {
+                "TableName": "T",
+                "KeyConditionExpression": f"pk = :p AND {condition}",
+                "ExpressionAttributeValues": {":p": {"S": "A"}, **names},
+                "ScanIndexForward": forward,
+                "ConsistentRead": True,
+            }
+            answer = db.query(**query, Limit=limit)
+            whole = db.query(**query)["Items"]
             assert answer["Items"] == whole[:limit], (condition, values, forward, limit)
             assert ("LastEvaluatedKey" in answer) == (len(whole) > limit)
 
