@@ -280,8 +280,6 @@ def parts(data: bytes, separators: re.Pattern[bytes]) -> list[Part]:
     pieces = _capturing(separators).split(data)  # chunk, separator, chunk, ..., chunk
     pieces.append(b"")  # the last chunk's separator
     split = []
-    make = tuple.__new__  # a NamedTuple without its __new__'s call: this runs for every chunk
-    token_name = _TOKEN_NAME.fullmatch
     for chunk, separator in zip(pieces[::2], pieces[1::2], strict=True):
         name, equals, value = chunk.partition(b"=")
         if not (name or value):
@@ -290,9 +288,8 @@ def parts(data: bytes, separators: re.Pattern[bytes]) -> list[Part]:
             decoded_name, decoded_value = name.decode("ascii"), value.decode("ascii")  # as decode_part
         else:
             decoded_name, decoded_value = decode_part(name), decode_part(value)
-        # is_token_name, with fewer calls per chunk: "token" in any ASCII case holds a k or a K
-        token = ("k" in decoded_name or "K" in decoded_name) and token_name(decoded_name) is not None
-        split.append(make(Part, (name, equals, value, separator, decoded_name, decoded_value, token)))
+        token = is_token_name(decoded_name)
+        split.append(Part(name, equals, value, separator, decoded_name, decoded_value, token))
     return split
 
 

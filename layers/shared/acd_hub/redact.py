@@ -12,7 +12,6 @@ handed over; it splits nothing again.
 from __future__ import annotations
 
 import functools
-import json
 import re
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
@@ -149,7 +148,7 @@ def redact_urlencoded(data: bytes, split: Sequence[params.Part], secrets: Collec
     ):
         # only token parameters to replace (one search of all names and values: a secret found
         # across two of them, a false alarm, only takes the way below, which replaces no more)
-        if True not in [part.token and part.equals == b"=" for part in split]:
+        if not any(part.token and part.equals for part in split):
             return data
         token = REDACTED.encode()
         return b"".join(
@@ -179,11 +178,8 @@ _JSON_STRING = re.compile(rb'"((?:[^"\\]|\\.)*)"')
 
 def _string_holds_secret(raw: bytes, secrets: Collection[str]) -> bool:
     """Whether a JSON string (its inside as sent) says a secret once its escapes are decoded."""
-    try:
-        text = json.loads(b'"' + raw + b'"')
-    except ValueError:
-        return False
-    return isinstance(text, str) and _holds_secret(text, secrets)
+    text = params.json_string(raw)
+    return text is not None and _holds_secret(text, secrets)
 
 
 def redact_json(data: bytes, found: Sequence[params.Member], secrets: Collection[str]) -> bytes:
