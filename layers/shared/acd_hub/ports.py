@@ -170,10 +170,9 @@ class DropCounters:
 
 @dataclass(frozen=True)
 class CheckCall:
-    """A call the rebuild read (its wait entries and listing items set right from it)
-        must still be at ``read_version`` where it was read (None: absent; 0: stored before items
-    carried one): a
-        live change of the call in between cancels what was worked out from it."""
+    """A call the rebuild read (its wait entries and listing items set right from it) must
+    still be at ``read_version`` where it was read (None: absent; 0: stored before items
+    carried one): a live change of the call in between cancels what was worked out from it."""
 
     task_id: str
     read_version: int | None

@@ -88,7 +88,7 @@ from acd_hub.ports import (
 )
 from acd_hub.reports import board
 from acd_hub.reports.board import BoardEntry, board_key
-from acd_hub.reports.call import MOVED_READS, CallAt, ListedCall, StoredCall, summary_key
+from acd_hub.reports.call import CallAt, CallMoved, ListedCall, StoredCall, stored_item, summary_key
 from acd_hub.reports.freshness_notes import note_attributes, note_key
 from acd_hub.reports.hotline_day import (
     KPI_DAY_SK,
@@ -229,15 +229,11 @@ class ReportsTable(Table):
         return stored
 
     def call(self, task_id: str) -> StoredCall | None:
-        for _ in range(MOVED_READS):
-            item = self.get(summary_key(task_id))
-            if item is None or item.get("kind") != CallAt.KIND:
-                return None if item is None else report_of(StoredCall, item)
-            at = (str(item["at_pk"]), str(item["at_sk"]))
-            there = self.get(at)
-            if there is not None:
-                return report_of(StoredCall, there, at=at)
-        raise Cancelled(set(), f"call {task_id} moved while it was read")
+        try:
+            found = stored_item(self.get, task_id)
+        except CallMoved:
+            raise Cancelled(set(), f"call {task_id} moved while it was read") from None
+        return None if found is None else report_of(StoredCall, found[0], at=found[1])
 
     # -- writes --
 

@@ -24,12 +24,13 @@ read from ``SUMMARY`` (its copy is what the listing shows) until its next change
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar
 
 from acd_hub import keys
 from acd_hub.reports.hotline_day import ShardCounts, listing_pk
-from acd_hub.reports.stored import Key, ReportItems, attribute, attributes, report_of
+from acd_hub.reports.stored import Item, Key, ReportItems, attribute, attributes, report_of
 
 
 @dataclass(frozen=True)
@@ -178,17 +179,31 @@ def listed_at(summary: CallSummary, shard: int) -> Key | None:
 MOVED_READS = 3
 
 
-def summary(reports: ReportItems, task_id: str) -> CallSummary | None:
-    """One call's summary; None before the aggregator has seen it. A listed call's is in its
-    listing's item (one read more: where, then it)."""
+class CallMoved(Exception):
+    """A listed call moved each time between the read of where it is and the read of it."""
+
+
+def stored_item(read: Callable[[Key], Item | None], task_id: str) -> tuple[Item, Key | None] | None:
+    """A call's stored item and where it was read (None: at its ``SUMMARY`` key); None before
+    the aggregator has seen it. A listed call's is in its listing's item: one read more (where,
+    then it), both read again if it moved in between (:class:`CallMoved` if it kept moving)."""
     for _ in range(MOVED_READS):
-        item = reports.item(summary_key(task_id))
-        if item is not None and item.get("kind") == CallAt.KIND:
-            item = reports.item((str(item["at_pk"]), str(item["at_sk"])))
-            if item is None:
-                continue  # moved meanwhile
-        return report_of(CallSummary, item) if item is not None and item.get("kind") == "call" else None
-    return None
+        item = read(summary_key(task_id))
+        if item is None or item.get("kind") != CallAt.KIND:
+            return None if item is None else (item, None)
+        at = (str(item["at_pk"]), str(item["at_sk"]))
+        if (there := read(at)) is not None:
+            return there, at
+    raise CallMoved(task_id)
+
+
+def summary(reports: ReportItems, task_id: str) -> CallSummary | None:
+    """One call's summary; None before the aggregator has seen it (or while it keeps moving)."""
+    try:
+        found = stored_item(reports.item, task_id)
+    except CallMoved:
+        return None
+    return report_of(CallSummary, found[0]) if found is not None and found[0].get("kind") == "call" else None
 
 
 def listing(reports: ReportItems, hotline: str, day: str, shards: int) -> list[CallSummary]:
