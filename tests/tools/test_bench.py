@@ -56,10 +56,11 @@ def test_ingest_warm_measures_the_handlers_on_the_same_events(warm: dict[str, An
     assert warm["event_origin"]["simulated"] == 6
     assert warm["events"] == warm["event_origin"]["samples"] + 6
     samples = warm["samples_us"]
-    assert len(samples["ingest"]) == len(samples["same_requests"]) == len(samples["bare"]) == 2
+    assert {len(samples[h]) for h in ("ingest", "same_requests", "libraries", "bare")} == {2}
     figures = ("ingest_us_per_event", "same_requests_us_per_event", "bare_us_per_event", "ratio")
-    assert all(_positive(warm[key]) for key in (*figures, "ratio_same_requests"))
-    for handler in ("ingest", "same_requests", "bare"):
+    floor = ("libraries_us_per_event", "ratio_libraries_same_requests")
+    assert all(_positive(warm[key]) for key in (*figures, *floor, "ratio_same_requests"))
+    for handler in ("ingest", "same_requests", "libraries", "bare"):
         assert 0 < warm[f"{handler}_put_item_us_per_event"] < warm[f"{handler}_us_per_event"]
     # a callevent claims its key first: more than one PutItem per event over the mix
     assert 1 < warm["put_item_requests_per_event"] < 2
@@ -82,6 +83,36 @@ def test_the_same_requests_baseline_sends_what_the_ingest_sent() -> None:
     handler = same_requests_handler(Client(), recorded)
     assert handler({"requestContext": {"requestId": "r1"}}, None)["statusCode"] == 200
     assert sent == recorded["r1"]
+
+
+def test_the_floor_sends_the_same_requests_behind_the_libraries(capsys: pytest.CaptureFixture[str]) -> None:
+    """Through Powertools' resolver on either route, one log line and one EMF line an event,
+    the recorded requests sent as they were; an unknown path is the resolver's 404, sending
+    nothing."""
+    sent: list[dict[str, Any]] = []
+
+    class Client:
+        def put_item(self, **request: Any) -> dict[str, Any]:
+            sent.append(request)
+            return {}
+
+    recorded = {"sim-0": [{"TableName": "T", "Item": {"pk": {"S": "a"}}}]}
+    context = lambda_events.FakeLambdaContext("IngestFunction")
+
+    def event(path: str) -> dict[str, Any]:
+        return lambda_events.http_api_event(
+            "GET", path, route_key="$default", raw_query="cmd=x", request_id="sim-0"
+        )
+
+    with lambda_events.patched_env(harness.function_env(), unset=harness.UNSET_ENV):  # as the bench runs it
+        handler = bare.libraries_handler(Client(), recorded)
+        answers = [handler(event(path), context) for path in ("/callback", "/callback/a-token", "/elsewhere")]
+    assert [a["statusCode"] for a in answers] == [200, 200, 404]
+    assert [json.loads(a["body"]).get("status") for a in answers[:2]] == ["stored", "stored"]
+    assert sent == recorded["sim-0"] * 2
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [line.get("message") for line in lines if "_aws" not in line] == ["callback stored"] * 2
+    assert sum("_aws" in line for line in lines) == 2
 
 
 def test_ingest_warm_leaves_no_stubbed_client_behind(warm: dict[str, Any]) -> None:
@@ -117,9 +148,12 @@ def test_cold_start_reports_import_first_request_and_breakdown() -> None:
         "ingest_cold_total_ms",
         "bare_cold_total_ms",
         "cold_total_ratio",
+        "libraries_import_ms",
+        "libraries_import_ratio",
+        "ingest_import_vs_libraries",
     ):
         assert _positive(cold[key]), key
-    assert len(cold["samples"]["ingest"]) == len(cold["samples"]["bare"]) == 1
+    assert {len(cold["samples"][mode]) for mode in ("ingest", "bare", "libraries")} == {1}
     assert cold["ingest_import_breakdown"], "importtime output was parsed"
     assert {"module", "imported_by", "cumulative_ms", "self_ms"} <= set(cold["ingest_import_breakdown"][0])
 

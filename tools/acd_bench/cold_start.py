@@ -1,7 +1,8 @@
 """2. The ingest's cold start: importing the ingest module vs a bare boto3 handler module, each in
 a fresh interpreter with ``LAMBDA_TASK_ROOT`` set and ``.pyc`` files present; then the first
 request after the import (same stubbed HTTP layer), so the whole cold start is shown, not only
-the part that was moved around. Plus where the ingest module's import time goes."""
+the part that was moved around. Plus the floor (a module importing the libraries the ingest is
+built on and nothing of the hub) and where the ingest module's import time goes."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from acd_bench.bare import BARE_MODULE
+from acd_bench.bare import BARE_MODULE, LIBRARIES_MODULE
 from acd_bench.harness import REPO, child_env, child_result, function_env, median, ratio
 
 # Runs in a fresh interpreter: argv = function directory, mode (ingest|bare), event file.
@@ -107,22 +108,22 @@ def bench_cold_start(repetitions: int = 15, warmups: int = 2) -> dict[str, Any]:
     env.update(function_env())
     event_file = REPO / "events" / "ingest" / "agentstate-get.json"
     with tempfile.TemporaryDirectory(prefix="acd-bench-") as tmp:
-        bare_dir = Path(tmp) / "bare"
-        bare_dir.mkdir()
-        (bare_dir / "app.py").write_text(BARE_MODULE, encoding="utf-8")
-        ingest_dir = REPO / "functions" / "ingest"
-        for directory in (bare_dir, ingest_dir, REPO / "layers" / "shared" / "acd_hub"):
+        dirs = {"ingest": REPO / "functions" / "ingest"}
+        for mode, module in (("bare", BARE_MODULE), ("libraries", LIBRARIES_MODULE)):
+            dirs[mode] = Path(tmp) / mode
+            dirs[mode].mkdir()
+            (dirs[mode] / "app.py").write_text(module, encoding="utf-8")
+        for directory in (*dirs.values(), REPO / "layers" / "shared" / "acd_hub"):
             compileall.compile_dir(directory, quiet=1)
-        runs: dict[str, list[dict[str, Any]]] = {"ingest": [], "bare": []}
-        dirs = {"ingest": ingest_dir, "bare": bare_dir}
+        runs: dict[str, list[dict[str, Any]]] = {mode: [] for mode in dirs}
         for _ in range(warmups):  # .pyc written, OS page cache warm
             for mode, directory in dirs.items():
                 _run_cold(directory, mode, event_file, env)
         for i in range(repetitions):
-            for mode in ("ingest", "bare") if i % 2 == 0 else ("bare", "ingest"):
+            for mode in list(dirs) if i % 2 == 0 else reversed(list(dirs)):
                 runs[mode].append(_run_cold(dirs[mode], mode, event_file, env))
         breakdown = import_costs(
-            _run_cold(ingest_dir, "ingest", event_file, env, importtime=True)["importtime"]
+            _run_cold(dirs["ingest"], "ingest", event_file, env, importtime=True)["importtime"]
         )
 
     def stat(mode: str, key: str) -> float:
@@ -137,6 +138,10 @@ def bench_cold_start(repetitions: int = 15, warmups: int = 2) -> dict[str, Any]:
         "ingest_import_ms": stat("ingest", "import_ms"),
         "bare_import_ms": stat("bare", "import_ms"),
         "import_ratio": ratio(stat("ingest", "import_ms"), stat("bare", "import_ms")),
+        # the floor: boto3's client behind Powertools' resolver, logger, metrics and pydantic
+        "libraries_import_ms": stat("libraries", "import_ms"),
+        "libraries_import_ratio": ratio(stat("libraries", "import_ms"), stat("bare", "import_ms")),
+        "ingest_import_vs_libraries": ratio(stat("ingest", "import_ms"), stat("libraries", "import_ms")),
         "ingest_first_request_ms": stat("ingest", "first_ms"),
         "bare_first_request_ms": stat("bare", "first_ms"),
         "first_request_ratio": ratio(stat("ingest", "first_ms"), stat("bare", "first_ms")),

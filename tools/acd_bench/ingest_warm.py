@@ -1,8 +1,9 @@
 """1. The ingest handler warm: time per event of ``functions/ingest/app.py`` (the real module) vs
-two baselines, all calling the *same* boto3 DynamoDB client whose HTTP layer is stubbed: the
+two baselines and a floor, all calling the *same* boto3 DynamoDB client whose HTTP layer is stubbed: the
 handler that makes the same DynamoDB requests with the same items as the ingest (recorded from
 the ingest's first pass, a ``callevent``'s key claim included) and nothing else, and the bare
-handler (``parse_qs`` and one ``PutItem``). API Gateway events from ``events/ingest`` plus
+handler (``parse_qs`` and one ``PutItem``); the floor sends the same requests behind the libraries
+the ingest is built on (Powertools' resolver, logger, metrics; a pydantic answer). API Gateway events from ``events/ingest`` plus
 agentstate/callevent requests of a simulated day. The handlers take turns event by event;
 medians over rounds."""
 
@@ -17,7 +18,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from acd_bench.bare import bare_handler, same_requests_handler
+from acd_bench.bare import bare_handler, libraries_handler, same_requests_handler
 from acd_bench.dynamo import stub_http
 from acd_bench.harness import (
     REPO,
@@ -156,6 +157,7 @@ def bench_ingest_warm(rounds: int = 25, sim_events: int = 200) -> dict[str, Any]
                 handlers = {
                     "ingest": ingest,
                     "same_requests": same_requests_handler(client, sent),
+                    "libraries": libraries_handler(client, sent),
                     "bare": bare_handler(client),
                 }
                 _interleaved_pass(list(handlers.values()), events, flip=False)  # warm: every path once
@@ -173,7 +175,7 @@ def bench_ingest_warm(rounds: int = 25, sim_events: int = 200) -> dict[str, Any]
             dynamodb_client.cache_clear()
             sys.modules.pop(MODULE, None)
     ingest_us, bare_us = median(per_event["ingest"]), median(per_event["bare"])
-    same_us = median(per_event["same_requests"])
+    same_us, libraries_us = median(per_event["same_requests"]), median(per_event["libraries"])
     return {
         "events": len(events),
         "event_origin": origin,
@@ -182,6 +184,9 @@ def bench_ingest_warm(rounds: int = 25, sim_events: int = 200) -> dict[str, Any]
         "ingest_us_per_event": ingest_us,
         "same_requests_us_per_event": same_us,
         "bare_us_per_event": bare_us,
+        # the floor: the same requests behind Powertools' resolver, logger and metrics alone
+        "libraries_us_per_event": libraries_us,
+        "ratio_libraries_same_requests": ratio(libraries_us, same_us),
         "ratio_same_requests": ratio(ingest_us, same_us),
         "ratio": ratio(ingest_us, bare_us),
         # what the hub adds to the DynamoDB requests it has to make, per round then the median
@@ -191,6 +196,7 @@ def bench_ingest_warm(rounds: int = 25, sim_events: int = 200) -> dict[str, Any]
         # of those, inside boto3's put_item calls (the stored items' size shows here)
         "ingest_put_item_us_per_event": median(in_put_item["ingest"]),
         "same_requests_put_item_us_per_event": median(in_put_item["same_requests"]),
+        "libraries_put_item_us_per_event": median(in_put_item["libraries"]),
         "bare_put_item_us_per_event": median(in_put_item["bare"]),
         "ratio_per_round_median": median(
             [a / b for a, b in zip(per_event["ingest"], per_event["same_requests"], strict=True)]

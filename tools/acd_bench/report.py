@@ -85,6 +85,12 @@ def _ingest_warm_rows(r: Mapping[str, Any]) -> list[Row]:
             r["ratio"],
         ),
         Row(
+            "1 … floor: the same requests behind Powertools' resolver, logger and metrics alone",
+            f"{r['libraries_us_per_event']:.0f} µs",
+            f"{same:.0f} µs (the same requests)",
+            _times(r["ratio_libraries_same_requests"]),
+        ),
+        Row(
             "1 … of which inside boto3 put_item (stubbed HTTP)",
             f"{r['ingest_put_item_us_per_event']:.0f} µs",
             f"{r['same_requests_put_item_us_per_event']:.0f} µs (same requests), "
@@ -103,6 +109,13 @@ def _cold_start_rows(r: Mapping[str, Any]) -> list[Row]:
             "ms",
             r["import_ratio"],
             target_max=r["target_ratio_max"],
+        ),
+        _against_bare(
+            "2 … floor: import of boto3's client, Powertools' resolver, logger, metrics, pydantic",
+            r["libraries_import_ms"],
+            r["bare_import_ms"],
+            "ms",
+            r["libraries_import_ratio"],
         ),
         _against_bare(
             "2 cold start: first request after import",
