@@ -9,6 +9,7 @@ them pays before the hub does any work of its own."""
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -119,6 +120,9 @@ def same_requests_handler(
     return lambda_handler
 
 
+_FLOORS = itertools.count()
+
+
 def libraries_handler(
     client: Any, requests: Mapping[str, Sequence[Mapping[str, Any]]]
 ) -> Callable[[dict[str, Any], Any], Any]:
@@ -144,7 +148,9 @@ def libraries_handler(
         cmd: str
         event_key: str
 
-    logger = Logger(service="acd-bench-floor", json_serializer=log_serializer())
+    # a logger of its own (Powertools sets a logger up once per service name, on the stdout of
+    # that time): a second floor in one process logs where it runs
+    logger = Logger(service=f"acd-bench-floor-{next(_FLOORS)}", json_serializer=log_serializer())
     metrics, refusals = EphemeralMetrics(), EphemeralMetrics()
     app = APIGatewayHttpResolver()
     methods = ["GET", "HEAD", "PUT", "POST"]
