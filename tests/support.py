@@ -540,6 +540,29 @@ def local_text(moment: datetime) -> str:
     return moment.astimezone(REPORT_ZONE).strftime("%Y-%m-%d %H:%M:%S")
 
 
+def short_call(
+    number: int,
+    task: str,
+    hotline: str,
+    start: datetime,
+    answered: datetime,
+    *,
+    connected: bool = True,
+    agent: str | None = None,
+) -> list[dict[str, str]]:
+    """The callevents of an inbound call of ``hotline`` (ids ``<number>1`` to ``<number>3``):
+    CallStart at ``start``, Connected at ``answered`` (to ``agent``, if one is given; none unless
+    ``connected``) and CallEnd 99 s after ``answered``."""
+    common = {"cmd": "callevent", "taskid": task, "mode": "0", "hotlineid": hotline}
+    sent = [{**common, "id": f"{number}1", "eventtype": "CallStart", "eventtime": local_text(start)}]
+    if connected:
+        connect = {**common, "id": f"{number}2", "eventtype": "Connected", "eventtime": local_text(answered)}
+        sent.append(connect | ({"agentid": agent} if agent else {}))
+    end = answered + timedelta(seconds=99)
+    sent.append({**common, "id": f"{number}3", "eventtype": "CallEnd", "eventtime": local_text(end)})
+    return sent
+
+
 def random_day(rng: random.Random, day: date) -> list[dict[str, str]]:
     """Agents' states across the day and its midnights, and calls with their agents' work."""
     begin = datetime.combine(day - timedelta(days=1), time(20), tzinfo=REPORT_ZONE)

@@ -119,9 +119,7 @@ def _select(items: Sequence[Mapping[str, Any]], request_id: str | None) -> list[
 
 def replay_columns(zone: ZoneInfo) -> list[Column]:
     return [
-        Column(
-            f"received ({zone.key})", lambda i: output.local_time(i.get("received_at"), zone), no_wrap=True
-        ),
+        output.time_field("received_at", f"received ({zone.key})", zone, no_wrap=True),
         output.field("request_id", "request id", no_wrap=True),
         output.field("cmd"),
         output.field("outcome"),

@@ -124,12 +124,7 @@ class AdminContext:
         if option:
             return option
         if self.connection.stack_name:
-            try:
-                return self.connection.stack_outputs[consumer.dlq_output]
-            except KeyError:
-                raise ReportError(
-                    f"stack {self.connection.stack_name!r} has no output {consumer.dlq_output!r}"
-                ) from None
+            return self.connection.stack_output(consumer.dlq_output)
         if self.connection.local:
             return self.sqs.get_queue_url(QueueName=f"{consumer.function}-local-dlq")["QueueUrl"]
         raise ReportError("which queue? Pass --stack-name (reads its outputs) or --queue-url")
@@ -141,22 +136,12 @@ class AdminContext:
             return option
         if consumer.destination != "s3" or not self.connection.stack_name:
             return None
-        try:
-            return self.connection.stack_outputs[consumer.dlq_output]
-        except KeyError:
-            raise ReportError(
-                f"stack {self.connection.stack_name!r} has no output {consumer.dlq_output!r}"
-            ) from None
+        return self.connection.stack_output(consumer.dlq_output)
 
     def topic_arn(self, cmd: str) -> str:
         logical_id, output_key = TOPICS[cmd]
         if self.connection.stack_name:
-            try:
-                return self.connection.stack_outputs[output_key]
-            except KeyError:
-                raise ReportError(
-                    f"stack {self.connection.stack_name!r} has no output {output_key!r}"
-                ) from None
+            return self.connection.stack_output(output_key)
         if not self.connection.local:
             raise ReportError("which topics? Pass --stack-name (reads its outputs)")
         # The local stack names each topic after its logical id.

@@ -44,6 +44,7 @@ OutputFormat = Literal["table", "json", "csv"]
 FORMATS: tuple[str, ...] = get_args(OutputFormat)
 MISSING = "-"
 NOT_APPLICABLE = "–"  # a ratio or mean over nothing (no calls): neither 0 nor 100
+LOCAL_TIME = "%Y-%m-%d %H:%M:%S"  # a time as shown, unless a column wants less of it
 
 Item = Mapping[str, Any]
 
@@ -86,6 +87,12 @@ def field(path: str, header: str | None = None, **options: Any) -> Column:
     return Column(header or path.rsplit(".", 1)[-1], lambda item: lookup(item, path), **options)
 
 
+def time_field(key: str, header: str, zone: ZoneInfo, pattern: str = LOCAL_TIME, **options: Any) -> Column:
+    """A column showing ``item[key]``, a stored UTC time, as wall-clock time in ``zone``
+    (:func:`local_time`)."""
+    return Column(header, lambda item: local_time(item.get(key), zone, pattern), **options)
+
+
 def lookup(item: Item, path: str, default: Any = None) -> Any:
     """``lookup(item, "data.callingnumber.e164")``; ``default`` when any step is missing."""
     current: Any = item
@@ -107,7 +114,7 @@ def parse_utc(text: str) -> datetime | None:
         return None
 
 
-def local_time(value: object, zone: ZoneInfo, pattern: str = "%Y-%m-%d %H:%M:%S") -> str | None:
+def local_time(value: object, zone: ZoneInfo, pattern: str = LOCAL_TIME) -> str | None:
     """A stored UTC ISO time as wall-clock time in the reporting zone."""
     if not isinstance(value, str):
         return None

@@ -141,6 +141,13 @@ class ReportContext:
         outputs = self.stack.get("Outputs", [])
         return {o["OutputKey"]: o["OutputValue"] for o in outputs if "OutputKey" in o and "OutputValue" in o}
 
+    def stack_output(self, key: str) -> str:
+        """The stack's output ``key`` (with ``--stack-name``); its absence is an error naming it."""
+        try:
+            return self.stack_outputs[key]
+        except KeyError:
+            raise ReportError(f"stack {self.stack_name!r} has no output {key!r}") from None
+
     @cached_property
     def stack_parameters(self) -> dict[str, str]:
         parameters = self.stack.get("Parameters", [])
@@ -176,10 +183,7 @@ class ReportContext:
         if option:
             return option
         if self.stack_name:
-            try:
-                return self.stack_outputs[output_key]
-            except KeyError:
-                raise ReportError(f"stack {self.stack_name!r} has no output {output_key!r}") from None
+            return self.stack_output(output_key)
         if self.local:
             return logical_id
         raise ReportError(f"which table? Pass --stack-name (reads its outputs) or {flag}")

@@ -181,11 +181,8 @@ def freshness(report: ReportContext, *, fmt: str | None) -> None:
         return
     columns = [
         output.field("consumer"),
-        Column(
-            f"complete up to ({report.zone.key})",
-            lambda i: output.local_time(i.get("complete_to"), report.zone),
-        ),
-        Column("last batch", lambda i: output.local_time(i.get("updated_at"), report.zone)),
+        output.time_field("complete_to", f"complete up to ({report.zone.key})", report.zone),
+        output.time_field("updated_at", "last batch", report.zone),
         Column("behind", lambda i: output.duration(i.get("behind_s")), justify="right"),
         output.field("state"),
         Column("shards", lambda i: i.get("shards"), justify="right"),
@@ -301,7 +298,7 @@ def timeline_columns(zone: ZoneInfo) -> list[Column]:
         return "open" if item.get("end") is None else output.duration(item.get("seconds"))
 
     return [
-        Column("start", lambda i: output.local_time(i.get("start"), zone, "%H:%M:%S")),
+        output.time_field("start", "start", zone, "%H:%M:%S"),
         Column("end", end, no_wrap=True),
         Column("state", lambda i: labels.state_label(i.get("state"))),
         Column("duration", length, justify="right"),

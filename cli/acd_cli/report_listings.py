@@ -68,7 +68,7 @@ def event_details(item: output.Item, zone: ZoneInfo) -> str:
 
 def event_columns(zone: ZoneInfo) -> list[Column]:
     return [
-        Column(f"time ({zone.key})", lambda i: output.local_time(i.get("event_time"), zone), no_wrap=True),
+        output.time_field("event_time", f"time ({zone.key})", zone, no_wrap=True),
         output.field("cmd"),
         output.field("agent"),
         output.field("task_id", "task"),
@@ -149,9 +149,7 @@ def _errors_text(item: output.Item) -> str | None:
 
 def rejected_columns(zone: ZoneInfo) -> list[Column]:
     return [
-        Column(
-            f"received ({zone.key})", lambda i: output.local_time(i.get("received_at"), zone), no_wrap=True
-        ),
+        output.time_field("received_at", f"received ({zone.key})", zone, no_wrap=True),
         output.field("status", justify="right"),
         output.field("method"),
         Column("errors", _errors_text, max_width=120),
@@ -297,7 +295,7 @@ def call_events(task_id: str, events: Sequence[output.Item]) -> int:
 def call_columns(zone: ZoneInfo, *, problems: bool = False) -> list[Column]:
     """The calls table; ``problems``: a column saying why a call's durations are unknown."""
     return [
-        Column("started", lambda i: output.local_time(i.get("started"), zone, "%H:%M:%S"), no_wrap=True),
+        output.time_field("started", "started", zone, "%H:%M:%S", no_wrap=True),
         output.field("task_id", "task", no_wrap=True),
         Column("outcome", lambda i: labels.outcome_label(i.get("outcome"))),
         Column("wait", lambda i: output.duration(i.get("wait_s")), justify="right"),
@@ -372,7 +370,7 @@ def board_columns(zone: ZoneInfo, now: datetime, names: Names | None = None) -> 
     return [
         Column("agent", lambda i: names.agent(i.get("agent")), no_wrap=True),
         Column("state", state),
-        Column(f"since ({zone.key})", lambda i: output.local_time(i.get("since"), zone), no_wrap=True),
+        output.time_field("since", f"since ({zone.key})", zone, no_wrap=True),
         Column("in state", in_state, justify="right"),
         Column("hotline", hotline),
         output.field("task_id", "task"),
@@ -411,7 +409,7 @@ def warnings(report: ReportContext, *, day: str | None, fmt: str | None) -> None
         report.queries.warnings(day, CMDS),
         report.output_format(fmt),
         columns=[
-            Column("time", lambda i: output.local_time(i.get("event_time"), zone, "%H:%M:%S"), no_wrap=True),
+            output.time_field("event_time", "time", zone, "%H:%M:%S", no_wrap=True),
             output.field("cmd"),
             output.field("agent"),
             output.field("parameter", "unknown parameter", max_width=30),
@@ -443,8 +441,8 @@ def hotlines(report: ReportContext, *, day: str | None, fmt: str | None) -> None
             output.field("hotline"),
             output.field("inbound_calls", "inbound calls", justify="right"),
             output.field("outbound_calls", "outbound calls", justify="right"),
-            Column(f"first call event ({zone.key})", lambda i: output.local_time(i.get("first_event"), zone)),
-            Column("last call event", lambda i: output.local_time(i.get("last_event"), zone)),
+            output.time_field("first_event", f"first call event ({zone.key})", zone),
+            output.time_field("last_event", "last call event", zone),
         ],
         title=f"Hotlines of {day}",
         empty_message=f"No call events on {day}: no hotlines.",
@@ -470,8 +468,8 @@ def agents(report: ReportContext, *, day: str | None, fmt: str | None) -> None:
         columns=[
             output.field("agent"),
             output.field("state_events", "state events", justify="right"),
-            Column(f"first ({zone.key})", lambda i: output.local_time(i.get("first_event"), zone)),
-            Column("last", lambda i: output.local_time(i.get("last_event"), zone)),
+            output.time_field("first_event", f"first ({zone.key})", zone),
+            output.time_field("last_event", "last", zone),
             Column("state then", last_state, max_width=40),
         ],
         title=f"Agents of {day}",

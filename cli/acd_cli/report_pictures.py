@@ -3,10 +3,12 @@ the live wallboard (``serve``)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
 import click
+from click.decorators import FC
 
 from acd_cli import labels, output
 from acd_cli.output import Column, format_option
@@ -21,6 +23,13 @@ def _hotlines(ctx: click.Context, param: click.Parameter, values: tuple[str, ...
 
 def _agents_option(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> list[str]:
     return [a for value in values if (a := _agent(ctx, param, value)) is not None]
+
+
+def hotlines_option(help_text: str) -> Callable[[FC], FC]:
+    """``--hotline``, repeatable, each a hotline id: the command gets them as ``hotlines``."""
+    return click.option(
+        "--hotline", "hotlines", metavar="HOTLINEID", multiple=True, callback=_hotlines, help=help_text
+    )
 
 
 SL_TARGET_OPTION = click.option(
@@ -41,14 +50,7 @@ MIN_SL_CALLS_OPTION = click.option(
 
 @click.command()
 @DAY_OPTION
-@click.option(
-    "--hotline",
-    "hotlines",
-    metavar="HOTLINEID",
-    multiple=True,
-    callback=_hotlines,
-    help="Hotline to show (repeatable; default: every hotline with calls that day).",
-)
+@hotlines_option("Hotline to show (repeatable; default: every hotline with calls that day).")
 @click.option(
     "--agent",
     "agents",
@@ -105,13 +107,8 @@ def html(
 
 
 @click.command("range")
-@click.option(
-    "--hotline",
-    "hotlines",
-    metavar="HOTLINEID",
-    multiple=True,
-    callback=_hotlines,
-    help="Hotline (repeatable; default: the named ones, else those with calls on the range's last day).",
+@hotlines_option(
+    "Hotline (repeatable; default: the named ones, else those with calls on the range's last day)."
 )
 @click.option(
     "--period",
@@ -186,14 +183,7 @@ def range_command(
     show_envvar=True,
     help="Port on 127.0.0.1 (0: any free one).",
 )
-@click.option(
-    "--hotline",
-    "hotlines",
-    metavar="HOTLINEID",
-    multiple=True,
-    callback=_hotlines,
-    help="Hotline on the wallboard (repeatable; default: every hotline with calls today).",
-)
+@hotlines_option("Hotline on the wallboard (repeatable; default: every hotline with calls today).")
 @click.option(
     "--refresh",
     type=click.FloatRange(1, 300),

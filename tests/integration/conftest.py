@@ -19,11 +19,12 @@ from moto.server import ThreadedMotoServer
 
 from acd_devkit import moto_fixes
 from acd_devkit.moto_resources import (
-    DUMMY_CREDENTIAL,
     REGION,
+    UNSET_AWS_ENV,
     AwsClients,
     ProvisionedResources,
     aws_clients,
+    moto_env,
     provision,
     reset_moto,
 )
@@ -31,18 +32,6 @@ from acd_devkit.waitress_servers import MotoServer
 from acd_local.hub import HOST, LocalHub
 from acd_local.spec import StackSpec
 from tests.support import free_port
-
-# What boto3 (and the code under test) needs to reach the moto server and nothing else.
-AWS_ENV = {
-    "AWS_DEFAULT_REGION": REGION,
-    "AWS_REGION": REGION,
-    "AWS_ACCESS_KEY_ID": DUMMY_CREDENTIAL,
-    "AWS_SECRET_ACCESS_KEY": DUMMY_CREDENTIAL,
-    # botocore would otherwise send stream calls to an account-specific endpoint, which moto does
-    # not answer.
-    "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
-}
-UNSET_ENV = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN")
 
 
 @pytest.fixture(scope="session")
@@ -58,9 +47,9 @@ def moto_server() -> Iterator[str]:
     endpoint = f"http://{HOST}:{server.get_host_and_port()[1]}"
     try:
         with pytest.MonkeyPatch.context() as env:
-            for name in UNSET_ENV:
+            for name in UNSET_AWS_ENV:
                 env.delenv(name, raising=False)
-            for name, value in {**AWS_ENV, "AWS_ENDPOINT_URL": endpoint}.items():
+            for name, value in {**moto_env(), "AWS_ENDPOINT_URL": endpoint}.items():
                 env.setenv(name, value)
             yield endpoint
     finally:

@@ -26,9 +26,9 @@ from tests.support import (
     deliver,
     every_report,
     fresh_harness,
-    local_text,
     random_day,
     rebuilt_reports,
+    short_call,
 )
 
 DAY = date(2026, 11, 20)
@@ -40,24 +40,10 @@ def busy_hotline(calls: int, rng: random.Random) -> list[dict[str, str]]:
     sent = []
     for number in range(calls):
         task, start = f"b05e{number:04x}", begin + timedelta(seconds=rng.randint(0, 8 * 3600))
-        common = {"cmd": "callevent", "taskid": task, "mode": "0", "hotlineid": "501"}
         answered = start + timedelta(seconds=rng.randint(1, 60))
         agent = f"{100100 + number % 40}"
         sent += [
-            {**common, "id": f"{number}1", "eventtype": "CallStart", "eventtime": local_text(start)},
-            {
-                **common,
-                "id": f"{number}2",
-                "eventtype": "Connected",
-                "eventtime": local_text(answered),
-                "agentid": agent,
-            },
-            {
-                **common,
-                "id": f"{number}3",
-                "eventtype": "CallEnd",
-                "eventtime": local_text(answered + timedelta(seconds=99)),
-            },
+            *short_call(number, task, "501", start, answered, agent=agent),
             {
                 "cmd": "agentstate",
                 "agentid": agent,

@@ -32,9 +32,9 @@ from tests.support import (
     deliver,
     every_report,
     fresh_harness,
-    local_text,
     random_day,
     rebuilt_reports,
+    short_call,
 )
 
 
@@ -114,21 +114,9 @@ def test_sharded_kpi_counters_sum_to_the_same_figures(tables: Any) -> None:
     sent = []
     for number in range(60):
         task, start = f"5ead{number:02x}", begin + timedelta(seconds=rng.randint(0, 8 * 3600))
-        common = {"cmd": "callevent", "taskid": task, "mode": "0", "hotlineid": rng.choice(("501", "502"))}
-        sent.append({**common, "id": f"{number}1", "eventtype": "CallStart", "eventtime": local_text(start)})
+        hotline = rng.choice(("501", "502"))
         answered = start + timedelta(seconds=rng.randint(1, 60))
-        if rng.random() < 0.7:
-            sent.append(
-                {**common, "id": f"{number}2", "eventtype": "Connected", "eventtime": local_text(answered)}
-            )
-        sent.append(
-            {
-                **common,
-                "id": f"{number}3",
-                "eventtype": "CallEnd",
-                "eventtime": local_text(answered + timedelta(seconds=99)),
-            }
-        )
+        sent += short_call(number, task, hotline, start, answered, connected=rng.random() < 0.7)
     shown = {}
     for shards in (1, 5):
         harness = fresh_harness(tables, f"Shards{shards}")

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from acd_devkit.lambda_events import ACCOUNT, REGION, TOKEN
+from acd_devkit.moto_resources import moto_env
 from acd_sim.day import generate_day
 from acd_sim.model import SimConfig, SimEvent
 
@@ -30,13 +31,7 @@ RESULT_MARK = "ACD-BENCH-RESULT "
 
 # What a Lambda container of this stack sees, minus AWS: the template's environment at its
 # parameter defaults (see function_env), tokens from here instead of SSM.
-AWS_ENV = {
-    "AWS_DEFAULT_REGION": REGION,
-    "AWS_REGION": REGION,
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
-}
+AWS_ENV = moto_env(REGION)
 UNSET_ENV = ("AWS_ENDPOINT_URL", "AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN")
 
 

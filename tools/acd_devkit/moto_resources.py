@@ -21,6 +21,22 @@ if TYPE_CHECKING:
 
 ACCOUNT_ID = ACCOUNT
 DUMMY_CREDENTIAL = "testing"
+# A real profile or session in the caller's environment must not reach the moto server (nor AWS).
+UNSET_AWS_ENV = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN")
+
+
+def moto_env(region: str = REGION) -> dict[str, str]:
+    """What boto3 needs in the environment to reach a moto server and nothing else: the region and
+    dummy credentials (the endpoint, ``AWS_ENDPOINT_URL``, is the caller's to add)."""
+    return {
+        "AWS_DEFAULT_REGION": region,
+        "AWS_REGION": region,
+        "AWS_ACCESS_KEY_ID": DUMMY_CREDENTIAL,
+        "AWS_SECRET_ACCESS_KEY": DUMMY_CREDENTIAL,
+        # botocore would otherwise send stream calls to an account-specific endpoint, which moto
+        # does not answer.
+        "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
+    }
 
 
 @dataclass(frozen=True)

@@ -37,11 +37,12 @@ from typing import Any
 
 from acd_devkit.moto_resources import (
     ACCOUNT_ID,
-    DUMMY_CREDENTIAL,
     REGION,
+    UNSET_AWS_ENV,
     AwsClients,
     ProvisionedResources,
     aws_clients,
+    moto_env,
     provision,
 )
 from acd_local import state as local_state
@@ -67,9 +68,6 @@ _LOCAL_FUNCTION_ENV = {
     "POWERTOOLS_TRACE_DISABLED": "true",
     "POWERTOOLS_METRICS_DISABLED": "true",
 }
-
-# A real profile or session token in the developer's shell must not leak into the local stack.
-_UNSET_AWS_ENV = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN")
 
 
 def default_tokens() -> tuple[tuple[str, ...], bool]:
@@ -304,15 +302,7 @@ class LocalHub:
             self._original_env = dict(os.environ)
             self._start_moto()
             self._set_env(
-                {
-                    "AWS_ENDPOINT_URL": self.aws_endpoint,
-                    "AWS_DEFAULT_REGION": self.region,
-                    "AWS_REGION": self.region,
-                    "AWS_ACCESS_KEY_ID": DUMMY_CREDENTIAL,
-                    "AWS_SECRET_ACCESS_KEY": DUMMY_CREDENTIAL,
-                    "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
-                },
-                unset=_UNSET_AWS_ENV,
+                {"AWS_ENDPOINT_URL": self.aws_endpoint, **moto_env(self.region)}, unset=UNSET_AWS_ENV
             )
             clients = self.clients()
             self.resources = provision(self.aws_endpoint, spec, region=self.region, clients=clients)
@@ -351,17 +341,9 @@ class LocalHub:
     def _worker_env(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
         """A worker's environment: the user's (without AWS profiles), the local AWS settings and
         ``extra`` (a function's own environment)."""
-        env = {k: v for k, v in self._original_env.items() if k not in _UNSET_AWS_ENV}
-        env.update(
-            {
-                "AWS_DEFAULT_REGION": self.region,
-                "AWS_REGION": self.region,
-                "AWS_ACCESS_KEY_ID": DUMMY_CREDENTIAL,
-                "AWS_SECRET_ACCESS_KEY": DUMMY_CREDENTIAL,
-                "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
-                "PYTHONUNBUFFERED": "1",  # its log lines reach us as they are written
-            }
-        )
+        env = {k: v for k, v in self._original_env.items() if k not in UNSET_AWS_ENV}
+        env.update(moto_env(self.region))
+        env["PYTHONUNBUFFERED"] = "1"  # its log lines reach us as they are written
         if self.aws_port:
             env["AWS_ENDPOINT_URL"] = self.aws_endpoint
         env.update(extra or {})
