@@ -43,7 +43,7 @@ from acd_cli.options import Connection, connection_options
 from acd_cli.output import Column
 from acd_cli.redrive import CONSUMER_ALIASES, CONSUMERS, Redrive
 from acd_cli.replay import REPLAYED_INTO_LOG, Replayer, ReplayResult
-from acd_cli.report_context import ReportContext, ReportError, aws_errors, parse_day
+from acd_cli.report_context import ReportContext, ReportError, aws_errors, day_value, option_flag
 from acd_hub.adapters.events_table import EventsTable
 from acd_hub.errors import StoreUnavailable
 
@@ -66,7 +66,7 @@ def _zone_name(_ctx: click.Context, param: click.Parameter, value: str | None) -
     try:
         ZoneInfo(value)
     except (ZoneInfoNotFoundError, ValueError):
-        raise ReportError(f"--{param.name}: unknown time zone {value!r} (e.g. Europe/Berlin)") from None
+        raise ReportError(f"{option_flag(param)}: unknown time zone {value!r} (e.g. Europe/Berlin)") from None
     return value
 
 
@@ -99,10 +99,6 @@ def cli(
         report_timezone_option=report_timezone,
         quiet=quiet,
     )
-
-
-def _day(_ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
-    return parse_day(value, f"--{param.name}")
 
 
 # -- replay -----------------------------------------------------------------------------------------
@@ -142,7 +138,7 @@ def _counts(results: Iterable[ReplayResult]) -> str:
 
 
 @cli.command()
-@click.option("--day", metavar="YYYY-MM-DD", required=True, callback=_day, help="Day of receipt.")
+@click.option("--day", metavar="YYYY-MM-DD", required=True, callback=day_value, help="Day of receipt.")
 @click.option("--request-id", metavar="ID", help="Only this request (replayed even if replayed before).")
 @click.option("--dry-run", is_flag=True, help="Say what would happen; write nothing.")
 @output.format_option
@@ -203,8 +199,8 @@ MAX_REBUILD_DAYS = 92
 
 
 @cli.command()
-@click.option("--day", metavar="YYYY-MM-DD", required=True, callback=_day, help="First day to rebuild.")
-@click.option("--to", "last", metavar="YYYY-MM-DD", callback=_day, help="Last day (default: --day).")
+@click.option("--day", metavar="YYYY-MM-DD", required=True, callback=day_value, help="First day to rebuild.")
+@click.option("--to", "last", metavar="YYYY-MM-DD", callback=day_value, help="Last day (default: --day).")
 @click.option(
     "--hotline",
     "hotlines",

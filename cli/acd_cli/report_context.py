@@ -283,15 +283,21 @@ def parse_day(value: str | None, flag: str = "--day") -> str | None:
     return day.isoformat()
 
 
-def _day(_ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
-    return parse_day(value, f"--{param.name}")
+def option_flag(param: click.Parameter) -> str:
+    """The option as it is typed (``--to``), not the name the command gets it by (``last``):
+    what an error must name."""
+    return max(param.opts, key=len, default=f"--{param.name}")
+
+
+def day_value(_ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    return parse_day(value, option_flag(param))
 
 
 def _text(_ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
     if value is None:
         return None
     if not value.strip():
-        raise ReportError(f"--{param.name}: must not be blank")
+        raise ReportError(f"{option_flag(param)}: must not be blank")
     return value.strip()
 
 
@@ -309,7 +315,9 @@ def _hotline(ctx: click.Context, param: click.Parameter, value: str | None) -> s
     if text.lower() == NO_HOTLINE:
         return NO_HOTLINE
     if not (text.isascii() and text.isdigit() and len(text) <= MAX_ID_DIGITS):
-        raise ReportError(f"--{param.name}: {text!r} is not a hotline id (a number, as the ACD's hotlineid)")
+        raise ReportError(
+            f"{option_flag(param)}: {text!r} is not a hotline id (a number, as the ACD's hotlineid)"
+        )
     return str(int(text))
 
 
@@ -317,7 +325,9 @@ def _agent(ctx: click.Context, param: click.Parameter, value: str | None) -> str
     """An agent number (the ACD's ``agentid``: digits)."""
     text = _text(ctx, param, value)
     if text is not None and not (text.isascii() and text.isdigit() and len(text) <= MAX_ID_DIGITS):
-        raise ReportError(f"--{param.name}: {text!r} is not an agent number (digits, as the ACD's agentid)")
+        raise ReportError(
+            f"{option_flag(param)}: {text!r} is not an agent number (digits, as the ACD's agentid)"
+        )
     return text
 
 
@@ -337,7 +347,7 @@ def given(ctx: click.Context, option: str) -> bool:
 # -- reports: shared bits -------------------------------------------------------------------------
 
 DAY_OPTION = click.option(
-    "--day", metavar="YYYY-MM-DD", callback=_day, help="Day in the reporting time zone (default: today)."
+    "--day", metavar="YYYY-MM-DD", callback=day_value, help="Day in the reporting time zone (default: today)."
 )
 HOTLINE_OPTION = click.option(
     "--hotline", metavar="HOTLINEID", required=True, callback=_hotline, help="Hotline id (hotlineid)."

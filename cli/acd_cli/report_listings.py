@@ -19,8 +19,8 @@ from acd_cli.report_context import (
     NO_HOTLINE,
     ReportContext,
     _agent,
-    _day,
     _task,
+    day_value,
     require_hotline,
     unknown_agent,
 )
@@ -92,7 +92,7 @@ EVENT_CSV_LEAD = ("event_time", "day", "cmd", "event_key", "agent", "task_id", "
     help="An agent's day: agentstate plus events naming the agent.",
 )
 @click.option("--cmd", type=click.Choice(CMDS, case_sensitive=False), help="Every event of one type and day.")
-@click.option("--day", metavar="YYYY-MM-DD", callback=_day, help="With --agent/--cmd (default: today).")
+@click.option("--day", metavar="YYYY-MM-DD", callback=day_value, help="With --agent/--cmd (default: today).")
 @format_option
 @click.pass_obj
 def events(
@@ -162,7 +162,7 @@ REJECTED_CSV_LEAD = ("received_at", "day", "status", "reason", "method", "path",
 
 
 @click.command()
-@click.option("--day", metavar="YYYY-MM-DD", callback=_day, help="Day of receipt (default: today).")
+@click.option("--day", metavar="YYYY-MM-DD", callback=day_value, help="Day of receipt (default: today).")
 @format_option
 @click.pass_obj
 def rejected(report: ReportContext, *, day: str | None, fmt: str | None) -> None:
@@ -397,7 +397,7 @@ def board(report: ReportContext, *, fmt: str | None) -> None:
 
 
 @click.command()
-@click.option("--day", metavar="YYYY-MM-DD", callback=_day, help="Day of the events (default: today).")
+@click.option("--day", metavar="YYYY-MM-DD", callback=day_value, help="Day of the events (default: today).")
 @format_option
 @click.pass_obj
 def warnings(report: ReportContext, *, day: str | None, fmt: str | None) -> None:

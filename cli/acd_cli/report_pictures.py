@@ -12,7 +12,15 @@ from click.decorators import FC
 
 from acd_cli import labels, output
 from acd_cli.output import Column, format_option
-from acd_cli.report_context import DAY_OPTION, ReportContext, ReportError, _agent, _day, _hotline, parse_day
+from acd_cli.report_context import (
+    DAY_OPTION,
+    ReportContext,
+    ReportError,
+    _agent,
+    _hotline,
+    day_value,
+    parse_day,
+)
 
 # -- pictures: the HTML day report and the wallboard ------------------------------------------------
 
@@ -119,9 +127,9 @@ def html(
 )
 @DAY_OPTION
 @click.option(
-    "--from", "first", metavar="YYYY-MM-DD", callback=_day, help="Any range: its first day (with --to)."
+    "--from", "first", metavar="YYYY-MM-DD", callback=day_value, help="Any range: its first day (with --to)."
 )
-@click.option("--to", "last", metavar="YYYY-MM-DD", callback=_day, help="... and its last day.")
+@click.option("--to", "last", metavar="YYYY-MM-DD", callback=day_value, help="... and its last day.")
 @format_option
 @click.pass_obj
 def range_command(

@@ -169,6 +169,22 @@ def test_unknown_request_id_is_one_line_error(quarantine: AwsClients, moto_serve
     assert "no quarantined request 'nope'" in result.output
 
 
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["--acd-timezone", "Mars/Base", "rebuild", "--day", DAY],
+            "--acd-timezone: unknown time zone 'Mars/Base'",
+        ),
+        (["rebuild", "--day", DAY, "--to", "2026-02-30"], "--to: '2026-02-30' is not a day"),
+    ],
+)
+def test_a_bad_option_is_named_as_typed(moto_server: str, args: list[str], message: str) -> None:
+    result = admin(moto_server, *args)
+    assert result.exit_code == 2
+    assert f"Error: {message}" in result.output
+
+
 # -- redrive ------------------------------------------------------------------------------------------
 
 CONFIG = f"cmd=configchanged&action=update&type=agent&eventtime={EVENT_MS}"

@@ -779,9 +779,14 @@ def test_cli_an_unknown_hotline_or_agent_is_an_error(
         (["calls", "--hotline", "5O1"], "--hotline: '5O1' is not a hotline id"),
         (["agent-day", "--agent", "anna"], "--agent: 'anna' is not an agent number"),
         (["events", "--agent", "10000l"], "--agent: '10000l' is not an agent number"),
+        # options the command gets under another name: the error names the one typed
+        (["html", "--hotline", "abc"], "--hotline: 'abc' is not a hotline id"),
+        (["html", "--agent", "anna"], "--agent: 'anna' is not an agent number"),
+        (["range", "--from", "2026-13-01", "--to", "2026-12-02"], "--from: '2026-13-01' is not a day"),
+        (["range", "--from", "2026-12-01", "--to", "2026-12-32"], "--to: '2026-12-32' is not a day"),
     ],
 )
-def test_cli_an_id_that_is_no_number_is_an_error(moto_url: str, args: list[str], message: str) -> None:
+def test_cli_an_id_or_day_that_is_none_is_an_error(moto_url: str, args: list[str], message: str) -> None:
     result = run(moto_url, *args)
     assert result.exit_code == 2
     assert message in result.stderr
