@@ -635,33 +635,33 @@ NOTES = """
   what the ingest adds. The settings are a plain pydantic model read from the environment once
   (pydantic-settings cost about 20 ms of import).
 * Why the two ingest targets are missed (warm at most 1.3x the same requests, cold-start import
-  at most 1.3x bare boto3): **both are below the floor of the libraries the standards ask
-  for**, measured in the same run (the "floor" rows of sections 1 and 2).
+  at most 1.3x bare boto3): **both are at or below the floor of the libraries the standards
+  ask for**, measured in the same run (the "floor" rows of sections 1 and 2).
   * Warm: the fair baseline sends the ingest's own recorded `PutItem` requests (1.5 per event
     over the bench's mix: a `callevent` claims its key first), so botocore's share is the same
     on both sides (the last row of section 1 shows it equal) and the difference is the hub's own
     work. The floor sends those same requests behind Powertools' HTTP resolver (both routes),
     its logger (the Lambda context injected, one line with the ingest's fields and serializer),
     two ephemeral EMF metric sets flushed per invocation and a pydantic answer, and does nothing
-    else: no parameter read, no validation, no item built. It alone is about 1.4x the same
-    requests, so 1.3x is out of reach with those libraries before the hub reads a parameter; and
-    the hub's 150 us would not cover the glue (about 200 us an event measured with the HTTP
-    layer out of the way, 7 passes, best). What the hub adds above the floor (about 390 us an
-    event the same way) is, largest first: building the event item and its claim (~95 us: the
-    normalized payload, per-field digests of a `callevent`, what is kept as sent, the keys),
-    reading the parameters (~75), validating the model (~55), redaction (~20), serializing to
-    DynamoDB's types (~17) and the answer (~12); no one part is large enough to change the
-    ratio's fate, and the earlier rounds of cuts are listed in this file's history.
+    else: no parameter read, no validation, no item built. It alone is 1.32-1.33x the same
+    requests on a quiet machine (260-290 us an event above them), so 1.3x is out of reach with
+    those libraries before the hub reads a parameter, and 150 us of the hub's own work would
+    not cover that glue. What the hub adds above the floor (about 390 us an event, its steps
+    timed one by one with the HTTP layer out of the way, best of 7 passes) is, largest first:
+    building the event item and its claim (~95 us: the normalized payload, per-field digests of
+    a `callevent`, what is kept as sent, the keys), reading the parameters (~75), validating the
+    model (~55), redaction (~20), serializing to DynamoDB's types (~17) and the answer (~12); no
+    one part is large enough to change the ratio's fate.
   * Cold start: the floor is a module that imports boto3 and builds its client (the baseline)
     and imports Powertools' logger, metrics and HTTP resolver (its package imports `asyncio` and
-    every event class) and pydantic with one model, its validator deferred. It alone is about
-    1.6x the bare import. The hub's modules add about 60 ms above it (`acd_hub.models`'
-    eight callback models and their fields, the answers, the settings, the use case): their
-    validators are deferred to first use, so what is left is class creation. Switched off
-    earlier: pydantic's plugin scan (`PYDANTIC_DISABLE_PLUGINS`); the statistics modules are not
-    imported by the ingest. Not done: moving the settings or the resolver out of the import
-    into the first request, which would only move the time (the last row of section 2 would
-    show it).
+    every event class) and pydantic with one model, its validator deferred. It alone is
+    1.54-1.59x the bare import on a quiet machine. The hub's modules add 24-48 ms above it
+    (`acd_hub.models`' eight callback models and their fields, the answers, the settings, the use
+    case): their validators are deferred to first use, so what is left is class creation.
+    Switched off earlier: pydantic's plugin scan (`PYDANTIC_DISABLE_PLUGINS`); the statistics
+    modules are not imported by the ingest. Not done: moving the settings or the resolver out of
+    the import into the first request, which would only move the time (the last row of section
+    2 would show it).
 * Warm: the row below the warm one shows how much of each handler's time is the one boto3
   `put_item` (the stored item — normalized event *and* raw parameters, nested maps — is larger
   than the bare handler's flat one, and botocore serializes and signs it per request; its
