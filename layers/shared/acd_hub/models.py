@@ -114,6 +114,12 @@ _CALLED = "The dialed number."
 _REQUEST_TEXT = "Information on the dialed number or the scheduled call."
 
 
+def sent_as(example: dict[str, str], **schema: Any) -> ConfigDict:
+    """A message model's config: the message as an ACD sends it (the contract's example), and
+    what else JSON Schema says of the whole message."""
+    return ConfigDict(json_schema_extra={**schema, "examples": [example]})
+
+
 class CallbackModel(BaseModel):
     """What all eight messages share. Field names are ours; aliases are the ACD's names.
 
@@ -198,26 +204,22 @@ class AgentState(CallbackModel):
     """An agent's state changed (inbound: offline, online, alerting, connected, ...; outbound:
     outonline, balerting, outconnect, ...)."""
 
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "cmd": "agentstate",
-                    "agentid": "100001",
-                    "mode": "0",
-                    "state": "connected",
-                    "eventtime": "1763629200000",
-                    "hotline": "Support",
-                    "hotlineid": "501",
-                    "group": "1st level",
-                    "groupid": "11",
-                    "callingnumber": "02212601599",
-                    "callednumber": "+4980012345",
-                    "taskid": "1a2b3c4d5e6f708192a3b4c5",
-                    "customerNumber": "10042",
-                }
-            ]
-        }
+    model_config = sent_as(
+        {
+            "cmd": "agentstate",
+            "agentid": "100001",
+            "mode": "0",
+            "state": "connected",
+            "eventtime": "1763629200000",
+            "hotline": "Support",
+            "hotlineid": "501",
+            "group": "1st level",
+            "groupid": "11",
+            "callingnumber": "02212601599",
+            "callednumber": "+4980012345",
+            "taskid": "1a2b3c4d5e6f708192a3b4c5",
+            "customerNumber": "10042",
+        },
     )
 
     cmd: Literal["agentstate"]
@@ -252,22 +254,18 @@ class CallEvent(CallbackModel):
     """One step in a call's life, from CallStart through queueing, alerting, connection, holds,
     consultations and forwards to CallEnd."""
 
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "cmd": "callevent",
-                    "id": "9000001",
-                    "taskid": "1a2b3c4d5e6f708192a3b4c5",
-                    "eventtype": "CallStart",
-                    "eventtime": "2025-11-20 10:00:00",
-                    "hotlineid": "501",
-                    "mode": "0",
-                    "callingnumber": "0221260159xxx",
-                    "callednumber": "08001234567",
-                }
-            ]
-        }
+    model_config = sent_as(
+        {
+            "cmd": "callevent",
+            "id": "9000001",
+            "taskid": "1a2b3c4d5e6f708192a3b4c5",
+            "eventtype": "CallStart",
+            "eventtime": "2025-11-20 10:00:00",
+            "hotlineid": "501",
+            "mode": "0",
+            "callingnumber": "0221260159xxx",
+            "callednumber": "08001234567",
+        },
     )
 
     cmd: Literal["callevent"]
@@ -314,18 +312,14 @@ class CallEvent(CallbackModel):
 class RecordedCall(CallbackModel):
     """The recording of a call started."""
 
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "cmd": "recordedcall",
-                    "taskid": "1a2b3c4d5e6f708192a3b4c5",
-                    "agentid": "100001",
-                    "mode": "0",
-                    "eventtime": "2025-11-20 10:01:12",
-                }
-            ]
-        }
+    model_config = sent_as(
+        {
+            "cmd": "recordedcall",
+            "taskid": "1a2b3c4d5e6f708192a3b4c5",
+            "agentid": "100001",
+            "mode": "0",
+            "eventtime": "2025-11-20 10:01:12",
+        },
     )
 
     cmd: Literal["recordedcall"]
@@ -341,23 +335,19 @@ class RecordedCall(CallbackModel):
 class ClassificationEvent(CallbackModel):
     """An agent classified a call. `eventtime` or `timestamp` is required."""
 
-    model_config = ConfigDict(
-        json_schema_extra={
-            "anyOf": [{"required": ["eventtime"]}, {"required": ["timestamp"]}],
-            "examples": [
-                {
-                    "cmd": "classificationevent",
-                    "callid": "1a2b3c4d5e6f708192a3b4c5",
-                    "agent": "100001",
-                    "classificationreason": "Order placed",
-                    "classificationcategoryid": "3",
-                    "hotlineid": "501",
-                    "mode": "0",
-                    "timestamp": "2025-11-20 10:05:00",
-                    "eventtime": "1763629500000",
-                }
-            ],
-        }
+    model_config = sent_as(
+        {
+            "cmd": "classificationevent",
+            "callid": "1a2b3c4d5e6f708192a3b4c5",
+            "agent": "100001",
+            "classificationreason": "Order placed",
+            "classificationcategoryid": "3",
+            "hotlineid": "501",
+            "mode": "0",
+            "timestamp": "2025-11-20 10:05:00",
+            "eventtime": "1763629500000",
+        },
+        anyOf=[{"required": ["eventtime"]}, {"required": ["timestamp"]}],
     )
 
     cmd: Literal["classificationevent"]
@@ -391,18 +381,14 @@ class ClassificationEvent(CallbackModel):
 class EnqueueCall(CallbackModel):
     """A call was put into the queue of an agent."""
 
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "cmd": "enqueuecall",
-                    "taskid": "1a2b3c4d5e6f708192a3b4c5",
-                    "agent": "100001",
-                    "mandatorid": "7",
-                    "eventtime": "1763629200000",
-                }
-            ]
-        }
+    model_config = sent_as(
+        {
+            "cmd": "enqueuecall",
+            "taskid": "1a2b3c4d5e6f708192a3b4c5",
+            "agent": "100001",
+            "mandatorid": "7",
+            "eventtime": "1763629200000",
+        },
     )
 
     cmd: Literal["enqueuecall"]
@@ -418,28 +404,24 @@ class EnqueueCall(CallbackModel):
 class ScheduleCallEvent(CallbackModel):
     """A call was scheduled (a callback with its time windows, days and attempts)."""
 
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "cmd": "schedulecallevent",
-                    "scheduleid": "4711",
-                    "agentid": "100001",
-                    "callednumber": "004930123456",
-                    "timefrom": "09:00",
-                    "timeto": "17:20",
-                    "weekdays": "1",
-                    "saturday": "0",
-                    "sunday": "0",
-                    "nextretrystartdate": "2025-11-21 09:00",
-                    "nextretryenddate": "2025-11-21 17:20",
-                    "agenttype": "ONLY_AGENT",
-                    "requesttext": "Call back about order 123",
-                    "schedulestartdates": "2025-11-21;2025-11-24",
-                    "eventtime": "1763629200000",
-                }
-            ]
-        }
+    model_config = sent_as(
+        {
+            "cmd": "schedulecallevent",
+            "scheduleid": "4711",
+            "agentid": "100001",
+            "callednumber": "004930123456",
+            "timefrom": "09:00",
+            "timeto": "17:20",
+            "weekdays": "1",
+            "saturday": "0",
+            "sunday": "0",
+            "nextretrystartdate": "2025-11-21 09:00",
+            "nextretryenddate": "2025-11-21 17:20",
+            "agenttype": "ONLY_AGENT",
+            "requesttext": "Call back about order 123",
+            "schedulestartdates": "2025-11-21;2025-11-24",
+            "eventtime": "1763629200000",
+        },
     )
 
     cmd: Literal["schedulecallevent"]
@@ -468,19 +450,15 @@ class ConfigChanged(CallbackModel):
     """The configuration of an agent, group, hotline, mandator, pause reason or classificator
     changed."""
 
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "cmd": "configchanged",
-                    "action": "update",
-                    "type": "agent",
-                    "secondtype": "group",
-                    "customerNumber": "10042",
-                    "eventtime": "1763629200000",
-                }
-            ]
-        }
+    model_config = sent_as(
+        {
+            "cmd": "configchanged",
+            "action": "update",
+            "type": "agent",
+            "secondtype": "group",
+            "customerNumber": "10042",
+            "eventtime": "1763629200000",
+        },
     )
 
     cmd: Literal["configchanged"]
@@ -500,18 +478,14 @@ class ConfigChanged(CallbackModel):
 class BroadcastEvent(CallbackModel):
     """A group received a multi-group message."""
 
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "cmd": "broadcastevent",
-                    "admin": "Supervisor",
-                    "groupid": "11",
-                    "message": "Team meeting at 15:00",
-                    "eventtime": "1763629200000",
-                }
-            ]
-        }
+    model_config = sent_as(
+        {
+            "cmd": "broadcastevent",
+            "admin": "Supervisor",
+            "groupid": "11",
+            "message": "Team meeting at 15:00",
+            "eventtime": "1763629200000",
+        },
     )
 
     cmd: Literal["broadcastevent"]
