@@ -73,6 +73,7 @@ from acd_hub.vocabulary import (
 
 if TYPE_CHECKING:
     from pydantic import GetJsonSchemaHandler
+    from pydantic.config import JsonDict, JsonValue
     from pydantic.json_schema import JsonSchemaValue
     from pydantic_core import CoreSchema
 
@@ -114,7 +115,7 @@ _CALLED = "The dialed number."
 _REQUEST_TEXT = "Information on the dialed number or the scheduled call."
 
 
-def sent_as(example: dict[str, str], **schema: Any) -> ConfigDict:
+def sent_as(example: JsonDict, **schema: JsonValue) -> ConfigDict:
     """A message model's config: the message as an ACD sends it (the contract's example), and
     what else JSON Schema says of the whole message."""
     return ConfigDict(json_schema_extra={**schema, "examples": [example]})
