@@ -65,7 +65,7 @@ def _zone_name(_ctx: click.Context, param: click.Parameter, value: str | None) -
         return None
     try:
         ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a name too long for a file
         raise ReportError(f"{option_flag(param)}: unknown time zone {value!r} (e.g. Europe/Berlin)") from None
     return value
 

@@ -177,6 +177,10 @@ def test_unknown_request_id_is_one_line_error(quarantine: AwsClients, moto_serve
             "--acd-timezone: unknown time zone 'Mars/Base'",
         ),
         (["rebuild", "--day", DAY, "--to", "2026-02-30"], "--to: '2026-02-30' is not a day"),
+        (
+            ["--report-timezone", "x" * 5000, "rebuild", "--day", DAY],
+            "--report-timezone: unknown time zone 'xxx",
+        ),
     ],
 )
 def test_a_bad_option_is_named_as_typed(moto_server: str, args: list[str], message: str) -> None:

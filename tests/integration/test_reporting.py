@@ -417,6 +417,7 @@ def test_cli_usage_errors(moto_url: str, args: list[str], message: str) -> None:
         (["rejected", "--day", "2026-02-30"], "Error: --day: '2026-02-30' is not a day"),
         (["events", "--call", "not-a-task"], "Error: --call: 'not-a-task' is not a task id"),
         (["--timezone", "Mars/Olympus", "rejected"], "Error: --timezone: unknown time zone"),
+        (["--timezone", "x" * 5000, "rejected"], "Error: --timezone: unknown time zone 'xxx"),
     ],
 )
 def test_cli_bad_values_are_one_line_errors(moto_url: str, args: list[str], message: str) -> None:
