@@ -43,7 +43,15 @@ from acd_cli.options import Connection, connection_options
 from acd_cli.output import Column
 from acd_cli.redrive import CONSUMER_ALIASES, CONSUMERS, Redrive
 from acd_cli.replay import REPLAYED_INTO_LOG, Replayer, ReplayResult
-from acd_cli.report_context import ReportContext, ReportError, aws_errors, day_value, option_flag
+from acd_cli.report_context import (
+    ReportContext,
+    ReportError,
+    agent_values,
+    aws_errors,
+    day_value,
+    hotline_values,
+    option_flag,
+)
 from acd_hub.adapters.events_table import EventsTable
 from acd_hub.errors import StoreUnavailable
 
@@ -206,9 +214,17 @@ MAX_REBUILD_DAYS = 92
     "hotlines",
     multiple=True,
     metavar="H",
+    callback=hotline_values,
     help="Only this hotline's calls and KPIs (repeatable).",
 )
-@click.option("--agent", "agents", multiple=True, metavar="A", help="Only this agent's days (repeatable).")
+@click.option(
+    "--agent",
+    "agents",
+    multiple=True,
+    metavar="A",
+    callback=agent_values,
+    help="Only this agent's days (repeatable).",
+)
 @click.option(
     "--max-days",
     type=click.IntRange(1),
@@ -232,8 +248,8 @@ def rebuild(
     *,
     day: str,
     last: str | None,
-    hotlines: tuple[str, ...],
-    agents: tuple[str, ...],
+    hotlines: list[str],
+    agents: list[str],
     max_days: int,
     dry_run: bool,
     fmt: str | None,
@@ -263,8 +279,8 @@ def rebuild(
         rebuilder = admin.rebuilder if not dry_run else _dry_rebuilder(admin)
         summary = rebuilder.days(
             days,
-            hotlines={h.strip().lstrip("0") or "0" for h in hotlines} or None,
-            agents={a.strip() for a in agents} or None,
+            hotlines=set(hotlines) or None,
+            agents=set(agents) or None,
             progress=advance,
         )
     figures = {

@@ -331,6 +331,16 @@ def _agent(ctx: click.Context, param: click.Parameter, value: str | None) -> str
     return text
 
 
+def hotline_values(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> list[str]:
+    """A repeatable ``--hotline``: each a hotline id (:func:`_hotline`)."""
+    return [h for value in values if (h := _hotline(ctx, param, value)) is not None]
+
+
+def agent_values(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> list[str]:
+    """A repeatable ``--agent``: each an agent number (:func:`_agent`)."""
+    return [a for value in values if (a := _agent(ctx, param, value)) is not None]
+
+
 def _task(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
     if value is None:
         return None

@@ -16,27 +16,19 @@ from acd_cli.report_context import (
     DAY_OPTION,
     ReportContext,
     ReportError,
-    _agent,
-    _hotline,
+    agent_values,
     day_value,
+    hotline_values,
     parse_day,
 )
 
 # -- pictures: the HTML day report and the wallboard ------------------------------------------------
 
 
-def _hotlines(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> list[str]:
-    return [h for value in values if (h := _hotline(ctx, param, value)) is not None]
-
-
-def _agents_option(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> list[str]:
-    return [a for value in values if (a := _agent(ctx, param, value)) is not None]
-
-
 def hotlines_option(help_text: str) -> Callable[[FC], FC]:
     """``--hotline``, repeatable, each a hotline id: the command gets them as ``hotlines``."""
     return click.option(
-        "--hotline", "hotlines", metavar="HOTLINEID", multiple=True, callback=_hotlines, help=help_text
+        "--hotline", "hotlines", metavar="HOTLINEID", multiple=True, callback=hotline_values, help=help_text
     )
 
 
@@ -64,7 +56,7 @@ MIN_SL_CALLS_OPTION = click.option(
     "agents",
     metavar="AGENTID",
     multiple=True,
-    callback=_agents_option,
+    callback=agent_values,
     help="Agent to show (repeatable; default: every agent with statistics that day).",
 )
 @SL_TARGET_OPTION

@@ -177,6 +177,9 @@ def test_unknown_request_id_is_one_line_error(quarantine: AwsClients, moto_serve
             "--acd-timezone: unknown time zone 'Mars/Base'",
         ),
         (["rebuild", "--day", DAY, "--to", "2026-02-30"], "--to: '2026-02-30' is not a day"),
+        (["rebuild", "--day", DAY, "--hotline", "x"], "--hotline: 'x' is not a hotline id"),
+        (["rebuild", "--day", DAY, "--hotline", " "], "--hotline: must not be blank"),
+        (["rebuild", "--day", DAY, "--agent", "\x1b[31m"], "--agent: '\\x1b[31m' is not an agent number"),
         (
             ["--report-timezone", "x" * 5000, "rebuild", "--day", DAY],
             "--report-timezone: unknown time zone 'xxx",
