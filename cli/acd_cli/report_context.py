@@ -49,9 +49,14 @@ _TASK_ID = re.compile(r"^[0-9a-fA-F]{1,24}$")
 
 
 class ReportError(click.ClickException):
-    """One line on stderr (``Error: ...``) and exit code 2."""
+    """One line on stderr (``Error: ...``) and exit code 2. Text it quotes from elsewhere (an AWS
+    error's message, a profile or region as typed) is shown inert, as in tables
+    (:func:`output.printable`): no escape sequence reaches the terminal."""
 
     exit_code = ERROR_EXIT
+
+    def format_message(self) -> str:
+        return output.printable(self.message)
 
 
 @dataclass

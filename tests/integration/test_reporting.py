@@ -424,6 +424,16 @@ def test_cli_bad_values_are_one_line_errors(moto_url: str, args: list[str], mess
     assert one_line_error(run(moto_url, *args)).startswith(message)
 
 
+@pytest.mark.parametrize("option", ["--profile", "--region"])
+def test_cli_error_quoting_aws_shows_an_escape_sequence_inert(moto_url: str, option: str) -> None:
+    """botocore's message quotes the value as typed; a terminal must not act on it (``color``:
+    click keeps escape sequences as on a terminal)."""
+    args = ["--endpoint-url", moto_url, option, "\x1b]0;PWNED\x07\x1b[31m", "rejected", "--day", DAY]
+    line = one_line_error(CliRunner().invoke(report_cli.cli, args, color=True))
+    assert "\x1b" not in line
+    assert "\\x1b]0;PWNED\\x07\\x1b[31m" in line
+
+
 def test_cli_missing_table_is_a_one_line_error(moto_url: str, tables: dict[str, Any]) -> None:
     line = one_line_error(run(moto_url, "--events-table", "NoSuchTable", "events", "--call", CALL_IN))
     assert "table not found" in line
