@@ -181,6 +181,10 @@ def test_unknown_request_id_is_one_line_error(quarantine: AwsClients, moto_serve
         (["rebuild", "--day", DAY, "--hotline", " "], "--hotline: must not be blank"),
         (["rebuild", "--day", DAY, "--agent", "\x1b[31m"], "--agent: '\\x1b[31m' is not an agent number"),
         (
+            ["--endpoint-url", "notaurl", "replay", "--day", DAY],
+            "--endpoint-url: 'notaurl' is not an http(s) URL",
+        ),
+        (
             ["--report-timezone", "x" * 5000, "rebuild", "--day", DAY],
             "--report-timezone: unknown time zone 'xxx",
         ),

@@ -434,6 +434,12 @@ def test_cli_error_quoting_aws_shows_an_escape_sequence_inert(moto_url: str, opt
     assert "\\x1b]0;PWNED\\x07\\x1b[31m" in line
 
 
+@pytest.mark.parametrize("url", ["notaurl", "http://127.0.0.1:99999", "http://[::1", "ftp://127.0.0.1:5000"])
+def test_cli_malformed_endpoint_url_is_a_one_line_error(url: str) -> None:
+    result = CliRunner().invoke(report_cli.cli, ["--endpoint-url", url, "rejected", "--day", DAY])
+    assert one_line_error(result).startswith(f"Error: --endpoint-url: {url!r} is not an http(s) URL")
+
+
 def test_cli_missing_table_is_a_one_line_error(moto_url: str, tables: dict[str, Any]) -> None:
     line = one_line_error(run(moto_url, "--events-table", "NoSuchTable", "events", "--call", CALL_IN))
     assert "table not found" in line
