@@ -24,6 +24,7 @@ from botocore.exceptions import (
     NoRegionError,
     ProfileNotFound,
 )
+from botocore.parsers import ResponseParserError
 
 from acd_cli import output
 from acd_cli.names import Names, NamesError
@@ -231,6 +232,11 @@ def aws_errors(connection: Callable[[], ReportContext]) -> Iterator[None]:
         yield
     except (ClientError, BotoCoreError) as exc:
         raise ReportError(describe_aws_error(exc, connection())) from None
+    except ResponseParserError as exc:  # not an AWS answer: a wrong endpoint, a proxy's page
+        report = connection()
+        reason = str(exc).splitlines()[0].split(". Further retries", 1)[0]
+        hint = " - is --endpoint-url the local stack's AWS endpoint?" if report.local else ""
+        raise ReportError(f"{report.where()} did not answer as AWS does ({reason}){hint}") from None
 
 
 def describe_aws_error(exc: ClientError | BotoCoreError, report: ReportContext) -> str:

@@ -11,9 +11,11 @@ from __future__ import annotations
 import csv
 import io
 import json
+import threading
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -438,6 +440,35 @@ def test_cli_error_quoting_aws_shows_an_escape_sequence_inert(moto_url: str, opt
 def test_cli_malformed_endpoint_url_is_a_one_line_error(url: str) -> None:
     result = CliRunner().invoke(report_cli.cli, ["--endpoint-url", url, "rejected", "--day", DAY])
     assert one_line_error(result).startswith(f"Error: --endpoint-url: {url!r} is not an http(s) URL")
+
+
+class _NotAws(BaseHTTPRequestHandler):
+    """What the callback port answers to an AWS call: JSON, not an AWS response."""
+
+    def do_POST(self) -> None:
+        body = b'{"error":"not_found"}'
+        self.send_response(404)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *_args: Any) -> None:
+        pass
+
+
+def test_cli_an_endpoint_that_is_not_aws_is_a_one_line_error() -> None:
+    """--endpoint-url at the callback port instead of moto's: no traceback from botocore's parser."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _NotAws)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_port}"
+    try:
+        args = ["--endpoint-url", url, "--stack-name", "hub", "rejected", "--day", DAY]
+        line = one_line_error(CliRunner().invoke(report_cli.cli, args))
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert line.startswith(f"Error: {url} did not answer as AWS does (Unable to parse response")
 
 
 def test_cli_missing_table_is_a_one_line_error(moto_url: str, tables: dict[str, Any]) -> None:
