@@ -685,6 +685,19 @@ def test_cli_rejects_bad_options() -> None:
     assert runner.invoke(sim.main, ["--duplicates", "2", "--dry-run"]).exit_code == 2
 
 
+@pytest.mark.parametrize("flag", ["--expect-out", "--names-out"])
+def test_cli_a_file_it_cannot_write_is_a_one_line_error(tmp_path: Path, flag: str) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("", encoding="utf-8")
+    target = blocker / "out"  # its folder is a file
+    result = CliRunner().invoke(
+        sim.main, ["--calls", "1", "--outbound", "0", "--dry-run", "-q", flag, str(target)]
+    )
+    assert result.exit_code == 1
+    assert isinstance(result.exception, SystemExit)  # not a traceback
+    assert result.stderr.splitlines() == [f"Error: {flag}: cannot write {target}: File exists"]
+
+
 # -- the sender, its connections replaced by recording ones (no network in this tier) -----------------
 
 

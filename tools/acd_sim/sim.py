@@ -294,18 +294,23 @@ def main(
 
 
 def _write_expectations(path: Path | None, truth: dict[str, Any]) -> None:
-    if path is None:
-        return
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(truth, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    except OSError as exc:
-        raise click.ClickException(f"--expect-out: cannot write {path}: {exc.strerror}") from None
+    if path is not None:
+        _write(path, json.dumps(truth, indent=2, ensure_ascii=False) + "\n", "--expect-out")
 
 
 def _write_names(path: Path | None, config: SimConfig) -> None:
     if path is not None:
-        path.write_text(names_file(config), encoding="utf-8")
+        _write(path, names_file(config), "--names-out")
+
+
+def _write(path: Path, text: str, flag: str) -> None:
+    """``text`` to ``path`` (its folder made if missing); a path that cannot be written is a
+    one-line error naming ``flag``."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise click.ClickException(f"{flag}: cannot write {path}: {exc.strerror}") from None
 
 
 def names_file(config: SimConfig) -> str:
