@@ -240,10 +240,16 @@ class LoadReport:
     def server_errors(self) -> int:
         return sum(n for status, n in self.statuses.items() if status >= 500)
 
+    @property
+    def refused(self) -> int:
+        """Answers 4xx: requests the hub did not take (a wrong token, a wrong path)."""
+        return sum(n for status, n in self.statuses.items() if 400 <= status < 500)
+
     def problems(self) -> list[str]:
         check = self.verification or Verification()
         counted = (
             (self.server_errors, "answers were 5xx"),
+            (self.refused, "answers were 4xx (refused: the token, the path?)"),
             (sum(self.transport_errors.values()), "requests got no answer"),
             (self.key_mismatches, "answers named another event key than expected"),
             (self.stored_twice, "events were answered 'stored' more than once"),
@@ -328,7 +334,7 @@ def run_load(
 def _check_loopback(url: str) -> None:
     host = urlsplit(url).hostname or ""
     if host not in LOOPBACK and not host.startswith("127."):
-        raise ValueError(f"load is only ever sent to this machine (127.0.0.1), not to {host!r}")
+        raise ValueError(f"load is only ever sent to this machine (127.0.0.1), not to {url!r}")
 
 
 def _masked(url: str) -> str:
@@ -464,6 +470,10 @@ def main(
     def progress(message: str) -> None:
         click.echo(message, err=True)
 
+    if aws_endpoint and url is None:
+        raise click.UsageError(
+            "--aws-endpoint goes with --url (without it the load starts and verifies its own stack)"
+        )
     try:
         if url is None:
             report = run_against_local_stack(config, progress)
@@ -471,17 +481,33 @@ def main(
             dynamodb = None
             if aws_endpoint:
                 _check_loopback(aws_endpoint)
-                from acd_devkit.moto_resources import aws_clients  # noqa: PLC0415
-
-                dynamodb = aws_clients(aws_endpoint).dynamodb
+                dynamodb = _verifying_client(aws_endpoint, events_table)
             report = run_load(url, config, dynamodb=dynamodb, events_table=events_table, progress=progress)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc
     click.echo(format_report(report))
     if json_out:
-        with open(json_out, "w", encoding="utf-8") as out:
-            json.dump(report.as_dict(), out, indent=2)
+        try:
+            with open(json_out, "w", encoding="utf-8") as out:
+                json.dump(report.as_dict(), out, indent=2)
+        except OSError as exc:
+            raise click.ClickException(f"--json-out: cannot write {json_out}: {exc.strerror}") from None
     sys.exit(0 if report.ok else 1)
+
+
+def _verifying_client(aws_endpoint: str, events_table: str) -> Any:
+    """The DynamoDB client that verifies the run, its table asked for first: an endpoint that
+    does not answer or a table it does not have is a one-line error before any load is sent."""
+    from botocore.exceptions import BotoCoreError, ClientError  # noqa: PLC0415
+
+    from acd_devkit.moto_resources import aws_clients  # noqa: PLC0415
+
+    dynamodb = aws_clients(aws_endpoint).dynamodb
+    try:
+        dynamodb.describe_table(TableName=events_table)
+    except (BotoCoreError, ClientError) as exc:
+        raise click.ClickException(f"--aws-endpoint {aws_endpoint}: table {events_table!r}: {exc}") from None
+    return dynamodb
 
 
 if __name__ == "__main__":
