@@ -11,6 +11,7 @@ import click
 from click.decorators import FC
 
 from acd_cli import labels, output
+from acd_cli.options import FloatRange
 from acd_cli.output import Column, format_option
 from acd_cli.report_context import (
     DAY_OPTION,
@@ -34,7 +35,7 @@ def hotlines_option(help_text: str) -> Callable[[FC], FC]:
 
 SL_TARGET_OPTION = click.option(
     "--sl-target",
-    type=click.FloatRange(0, 100),
+    type=FloatRange(0, 100),
     default=80.0,
     show_default=True,
     help="Service-level target in percent, drawn on the charts.",
@@ -186,7 +187,7 @@ def range_command(
 @hotlines_option("Hotline on the wallboard (repeatable; default: every hotline with calls today).")
 @click.option(
     "--refresh",
-    type=click.FloatRange(1, 300),
+    type=FloatRange(1, 300),
     default=3.0,
     show_default=True,
     help="Seconds between the wallboard's refreshes.",
@@ -195,14 +196,14 @@ def range_command(
 @MIN_SL_CALLS_OPTION
 @click.option(
     "--wait-warning",
-    type=click.FloatRange(1, 7200),
+    type=FloatRange(1, 7200),
     default=60.0,
     show_default=True,
     help="Seconds the oldest waiting call may wait before its hotline turns amber.",
 )
 @click.option(
     "--wait-alarm",
-    type=click.FloatRange(1, 7200),
+    type=FloatRange(1, 7200),
     default=180.0,
     show_default=True,
     help="... and red.",

@@ -403,6 +403,10 @@ def test_cli_reads_table_names_from_the_stack(moto_url: str, tables: dict[str, A
         (["events", "--cmd", "hangupevent", "--day", DAY], "Invalid value for '--cmd'"),
         (["--format", "xml", "events", "--call", CALL_IN], "Invalid value for '--format'"),
         (["--shards", "0", "events", "--call", CALL_IN], "Invalid value for '--shards'"),
+        (
+            ["html", "--out", "/nonexistent-folder/day.html", "--sl-target", "nan"],
+            "Invalid value for '--sl-target': 'nan' is not a number.",
+        ),
     ],
 )
 def test_cli_usage_errors(moto_url: str, args: list[str], message: str) -> None:

@@ -54,6 +54,12 @@ def _one_line_error(args: list[str], code: int) -> str:
     return lines[-1]
 
 
+@pytest.mark.parametrize("option", ["--seconds", "--duplicates"])
+def test_nan_is_not_a_number(option: str) -> None:
+    line = _one_line_error([option, "nan"], 2)
+    assert line == f"Error: Invalid value for '{option}': 'nan' is not a number."
+
+
 def test_aws_endpoint_without_url_is_a_usage_error() -> None:
     line = _one_line_error(["--aws-endpoint", "http://127.0.0.1:5000", "--seconds", "1"], 2)
     assert line.startswith("Error: --aws-endpoint goes with --url")

@@ -683,6 +683,8 @@ def test_cli_rejects_bad_options() -> None:
     assert runner.invoke(sim.main, ["--day", "20.11.2026", "--dry-run"]).exit_code == 2
     assert runner.invoke(sim.main, ["--methods", "get,post", "--dry-run"]).exit_code == 2
     assert runner.invoke(sim.main, ["--duplicates", "2", "--dry-run"]).exit_code == 2
+    assert runner.invoke(sim.main, ["--duplicates", "nan", "--dry-run"]).exit_code == 2
+    assert runner.invoke(sim.main, ["--rate", "nan", "--dry-run"]).exit_code == 2
 
 
 @pytest.mark.parametrize("flag", ["--expect-out", "--names-out"])

@@ -38,6 +38,7 @@ from urllib.parse import urlsplit
 
 import click
 
+from acd_cli.options import FloatRange
 from acd_hub.items import event_item
 from acd_hub.models import ParseContext, parse_callback
 from acd_hub.settings import HubSettings
@@ -417,7 +418,7 @@ def run_against_local_stack(config: LoadConfig, progress: Callable[[str], None] 
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"], "show_default": True})
-@click.option("--seconds", type=click.FloatRange(0.5, 3600), default=60.0, help="How long to send.")
+@click.option("--seconds", type=FloatRange(0.5, 3600), default=60.0, help="How long to send.")
 @click.option("--clients", type=click.IntRange(1, 64), default=8, help="Concurrent keep-alive clients.")
 @click.option(
     "--max-requests",
@@ -427,7 +428,7 @@ def run_against_local_stack(config: LoadConfig, progress: Callable[[str], None] 
 )
 @click.option(
     "--duplicates",
-    type=click.FloatRange(0, 0.9),
+    type=FloatRange(0, 0.9),
     default=0.1,
     help="Share of events delivered again a little later (a quarter of those twice).",
 )

@@ -32,6 +32,7 @@ from rich.table import Table
 
 from acd_cli import labels
 from acd_cli.names import Names, dumps
+from acd_cli.options import FloatRange
 from acd_local import running
 from acd_sim.agents import FIRST_AGENT_NUMBER
 from acd_sim.day import generate_day
@@ -160,14 +161,14 @@ def _mask(token: str | None) -> str:
 @click.option("--calls", type=click.IntRange(0), default=300, help="Inbound calls.")
 @click.option("--outbound", type=click.IntRange(0), default=40, help="Dialer calls.")
 @click.option(
-    "--rate", type=click.FloatRange(0), default=0.0, help="Callbacks per second (0: as fast as possible)."
+    "--rate", type=FloatRange(0), default=0.0, help="Callbacks per second (0: as fast as possible)."
 )
 @click.option(
     "--concurrency", type=click.IntRange(1, 64), default=4, help="Sender threads (keep-alive connections)."
 )
 @click.option(
     "--duplicates",
-    type=click.FloatRange(0, 1),
+    type=FloatRange(0, 1),
     default=0.0,
     help="Share of events sent again (some a third time).",
 )
