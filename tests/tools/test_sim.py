@@ -684,6 +684,11 @@ def test_cli_rejects_bad_options() -> None:
     assert runner.invoke(sim.main, ["--methods", "get,post", "--dry-run"]).exit_code == 2
     assert runner.invoke(sim.main, ["--duplicates", "2", "--dry-run"]).exit_code == 2
     assert runner.invoke(sim.main, ["--duplicates", "nan", "--dry-run"]).exit_code == 2
+    far = runner.invoke(sim.main, ["--day", "1999-12-31", "--dry-run"])  # the hub would refuse every event
+    assert (far.exit_code, far.stderr) == (
+        2,
+        "Error: --day: day out of range: 1999-12-31 (events are kept for 2000-01-01 to 2099-12-31)\n",
+    )
     assert runner.invoke(sim.main, ["--rate", "nan", "--dry-run"]).exit_code == 2
 
 

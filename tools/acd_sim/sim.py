@@ -33,6 +33,7 @@ from rich.table import Table
 from acd_cli import labels
 from acd_cli.names import Names, dumps
 from acd_cli.options import FloatRange
+from acd_cli.report_context import option_flag, parse_day
 from acd_local import running
 from acd_sim.agents import FIRST_AGENT_NUMBER
 from acd_sim.day import generate_day
@@ -84,13 +85,10 @@ def kpi_table(truth: dict[str, Any]) -> Table:
     return table
 
 
-def _parse_day(_ctx: click.Context, _param: click.Parameter, value: str | None) -> date | None:
-    if value is None:
-        return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise click.BadParameter("expected YYYY-MM-DD") from None
+def _parse_day(_ctx: click.Context, param: click.Parameter, value: str | None) -> date | None:
+    """A real day the hub keeps events of (acd-report's check: 2000-01-01 to 2099-12-31)."""
+    day = parse_day(value, option_flag(param))
+    return None if day is None else date.fromisoformat(day)
 
 
 def _parse_methods(_ctx: click.Context, _param: click.Parameter, value: str) -> list[str]:
