@@ -24,7 +24,7 @@ from acd_hub.quarantine import rejected_item
 from acd_hub.request import CallbackRequest
 from acd_hub.settings import HubSettings
 from acd_local.spec import StackSpec
-from tests.support import TOKEN, callback_ingest, queue_depth, stream_failure_document
+from tests.support import TOKEN, callback_ingest, free_port, queue_depth, stream_failure_document
 from tests.support import callback_request as request
 
 RECEIVED = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
@@ -194,6 +194,17 @@ def test_a_bad_option_is_named_as_typed(moto_server: str, args: list[str], messa
     result = admin(moto_server, *args)
     assert result.exit_code == 2
     assert f"Error: {message}" in result.output
+
+
+@pytest.mark.parametrize("args", [["rebuild", "--day", DAY], ["redrive", "stats"]])
+def test_unreachable_endpoint_is_one_line_even_without_quiet(args: list[str]) -> None:
+    """Not a terminal (a pipe, a log): no progress bar left before the error."""
+    url = f"http://127.0.0.1:{free_port()}"
+    result = CliRunner().invoke(cli, ["--endpoint-url", url, *args])
+    assert result.exit_code == 2
+    assert result.stderr.strip().splitlines() == [
+        f"Error: cannot reach {url}/ - is the local stack running (make run)?"
+    ]
 
 
 # -- redrive ------------------------------------------------------------------------------------------
