@@ -46,6 +46,7 @@ from acd_cli.replay import REPLAYED_INTO_LOG, Replayer, ReplayResult
 from acd_cli.report_context import (
     ReportContext,
     ReportError,
+    _text,
     agent_values,
     aws_errors,
     day_value,
@@ -349,9 +350,12 @@ def _rebuild_api() -> Iterator[None]:
 
 @cli.command()
 @click.argument("consumer", type=click.Choice(sorted({*CONSUMERS, *CONSUMER_ALIASES})))
-@click.option("--queue-url", help="The DLQ (default: the stack output, or the local stack's queue).")
+@click.option(
+    "--queue-url", callback=_text, help="The DLQ (default: the stack output, or the local stack's queue)."
+)
 @click.option(
     "--bucket",
+    callback=_text,
     help="The S3 on-failure destination (fanout; default: the stack output FanoutFailuresBucketName).",
 )
 @click.option("--dry-run", is_flag=True, help="Say what would be done; change nothing (messages stay).")

@@ -178,6 +178,8 @@ def test_unknown_request_id_is_one_line_error(quarantine: AwsClients, moto_serve
         ),
         (["rebuild", "--day", DAY, "--to", "2026-02-30"], "--to: '2026-02-30' is not a day"),
         (["rebuild", "--day", DAY, "--hotline", "x"], "--hotline: 'x' is not a hotline id"),
+        (["redrive", "fanout", "--bucket", ""], "--bucket: must not be blank"),
+        (["redrive", "stats", "--queue-url", " "], "--queue-url: must not be blank"),
         (["rebuild", "--day", DAY, "--hotline", " "], "--hotline: must not be blank"),
         (["rebuild", "--day", DAY, "--agent", "\x1b[31m"], "--agent: '\\x1b[31m' is not an agent number"),
         (

@@ -423,6 +423,8 @@ def test_cli_usage_errors(moto_url: str, args: list[str], message: str) -> None:
         (["rejected", "--day", "2026-02-30"], "Error: --day: '2026-02-30' is not a day"),
         (["events", "--call", "not-a-task"], "Error: --call: 'not-a-task' is not a task id"),
         (["--timezone", "Mars/Olympus", "rejected"], "Error: --timezone: unknown time zone"),
+        (["--events-table", "", "events", "--call", CALL_IN], "Error: --events-table: must not be blank"),
+        (["--stack-name", " ", "rejected"], "Error: --stack-name: must not be blank"),
         (["--timezone", "x" * 5000, "rejected"], "Error: --timezone: unknown time zone 'xxx"),
     ],
 )
