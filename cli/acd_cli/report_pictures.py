@@ -19,6 +19,7 @@ from acd_cli.report_context import (
     ReportError,
     agent_values,
     day_value,
+    given,
     hotline_values,
     parse_day,
 )
@@ -140,6 +141,8 @@ def range_command(
 
     if (first is None) != (last is None):
         raise click.UsageError("--from and --to go together")
+    if first is not None and (day is not None or given(click.get_current_context(), "period")):
+        raise click.UsageError("--day and --period do not apply to --from/--to: the range is its days")
     try:
         if first is None or last is None:
             first, last = range_report.period_of(period, day or report.today())
