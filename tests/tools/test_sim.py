@@ -684,6 +684,11 @@ def test_cli_rejects_bad_options() -> None:
     assert runner.invoke(sim.main, ["--methods", "get,post", "--dry-run"]).exit_code == 2
     assert runner.invoke(sim.main, ["--duplicates", "2", "--dry-run"]).exit_code == 2
     assert runner.invoke(sim.main, ["--duplicates", "nan", "--dry-run"]).exit_code == 2
+    blank = runner.invoke(sim.main, ["--url", "http://127.0.0.1:1/callback", "--token", " "])
+    assert (blank.exit_code, blank.stderr) == (
+        2,
+        "Error: --token: must not be blank\n",
+    )  # not 401 on every request
     far = runner.invoke(sim.main, ["--day", "1999-12-31", "--dry-run"])  # the hub would refuse every event
     assert (far.exit_code, far.stderr) == (
         2,
