@@ -710,6 +710,17 @@ def test_cli_a_file_it_cannot_write_is_a_one_line_error(tmp_path: Path, flag: st
     assert result.stderr.splitlines() == [f"Error: {flag}: cannot write {target}: File exists"]
 
 
+def test_cli_a_path_it_cannot_write_is_shown_inert(tmp_path: Path) -> None:
+    target = tmp_path / "no-folder\x1b[31m" / "x.json"
+    (tmp_path / "no-folder\x1b[31m").write_text("", encoding="utf-8")  # a file where the folder goes
+    result = CliRunner().invoke(
+        sim.main, ["--calls", "1", "--dry-run", "-q", "--expect-out", str(target)], color=True
+    )
+    assert result.exit_code == 1
+    assert "\x1b" not in result.stderr
+    assert "no-folder\\x1b[31m" in result.stderr
+
+
 # -- the sender, its connections replaced by recording ones (no network in this tier) -----------------
 
 

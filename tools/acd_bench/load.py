@@ -39,6 +39,7 @@ from urllib.parse import urlsplit
 import click
 
 from acd_cli.options import FloatRange
+from acd_cli.output import printable
 from acd_hub.items import event_item
 from acd_hub.models import ParseContext, parse_callback
 from acd_hub.settings import HubSettings
@@ -492,7 +493,9 @@ def main(
             with open(json_out, "w", encoding="utf-8") as out:
                 json.dump(report.as_dict(), out, indent=2)
         except OSError as exc:
-            raise click.ClickException(f"--json-out: cannot write {json_out}: {exc.strerror}") from None
+            raise click.ClickException(
+                f"--json-out: cannot write {printable(json_out)}: {exc.strerror}"
+            ) from None
     sys.exit(0 if report.ok else 1)
 
 
@@ -507,7 +510,9 @@ def _verifying_client(aws_endpoint: str, events_table: str) -> Any:
     try:
         dynamodb.describe_table(TableName=events_table)
     except (BotoCoreError, ClientError) as exc:
-        raise click.ClickException(f"--aws-endpoint {aws_endpoint}: table {events_table!r}: {exc}") from None
+        raise click.ClickException(
+            printable(f"--aws-endpoint {aws_endpoint}: table {events_table!r}: {exc}")
+        ) from None
     return dynamodb
 
 

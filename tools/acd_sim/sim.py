@@ -33,6 +33,7 @@ from rich.table import Table
 from acd_cli import labels
 from acd_cli.names import Names, dumps
 from acd_cli.options import FloatRange
+from acd_cli.output import printable
 from acd_cli.report_context import _text, option_flag, parse_day
 from acd_local import running
 from acd_sim.agents import FIRST_AGENT_NUMBER
@@ -310,7 +311,7 @@ def _write(path: Path, text: str, flag: str) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
     except OSError as exc:
-        raise click.ClickException(f"{flag}: cannot write {path}: {exc.strerror}") from None
+        raise click.ClickException(f"{flag}: cannot write {printable(str(path))}: {exc.strerror}") from None
 
 
 def names_file(config: SimConfig) -> str:
