@@ -60,6 +60,17 @@ def test_nan_is_not_a_number(option: str) -> None:
     assert line == f"Error: Invalid value for '{option}': 'nan' is not a number."
 
 
+def test_a_url_nothing_listens_on_is_a_one_line_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Not a report of a run in which every request got no answer."""
+    monkeypatch.setattr(load, "reachable", lambda url: "Connection refused")
+    monkeypatch.setattr(load, "run_load", lambda *_, **__: pytest.fail("load sent"))
+    line = _one_line_error(["--url", URL, "--seconds", "1"], 1)
+    assert (
+        line
+        == "Error: --url: cannot reach http://127.0.0.1:3000/callback/***: Connection refused; nothing sent"
+    )
+
+
 def test_aws_endpoint_without_url_is_a_usage_error() -> None:
     line = _one_line_error(["--aws-endpoint", "http://127.0.0.1:5000", "--seconds", "1"], 2)
     assert line.startswith("Error: --aws-endpoint goes with --url")
@@ -70,6 +81,7 @@ def test_an_aws_endpoint_that_does_not_answer_fails_before_any_load(monkeypatch:
         def describe_table(self, **_: Any) -> None:
             raise EndpointConnectionError(endpoint_url="http://127.0.0.1:1/")
 
+    monkeypatch.setattr(load, "reachable", lambda url: None)
     monkeypatch.setattr(
         "acd_devkit.moto_resources.aws_clients", lambda _: SimpleNamespace(dynamodb=Unreachable())
     )
@@ -81,6 +93,7 @@ def test_an_aws_endpoint_that_does_not_answer_fails_before_any_load(monkeypatch:
 def test_a_json_out_it_cannot_write_is_a_one_line_error(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
+    monkeypatch.setattr(load, "reachable", lambda url: None)
     monkeypatch.setattr(load, "run_load", lambda *_, **__: _report({200: 10}))
     blocker = tmp_path / "a-file"
     blocker.write_text("", encoding="utf-8")

@@ -47,6 +47,7 @@ from acd_sim.day import generate_day
 from acd_sim.model import SimConfig, SimEvent
 from acd_sim.plan import Request, plan_requests
 from acd_sim.sender import Answer, send
+from acd_sim.sim import reachable
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 # A busier center than acd-sim's default day (16,000 callbacks instead of 3,400): one day lasts a
@@ -480,6 +481,11 @@ def main(
         if url is None:
             report = run_against_local_stack(config, progress)
         else:
+            _check_loopback(url)
+            if (why := reachable(url)) is not None:  # no report of a run that never reached it
+                raise click.ClickException(
+                    f"--url: cannot reach {printable(_masked(url))}: {why}; nothing sent"
+                )
             dynamodb = None
             if aws_endpoint:
                 _check_loopback(aws_endpoint)
