@@ -43,7 +43,16 @@ from acd_cli.options import Connection, connection_options
 from acd_cli.output import Column
 from acd_cli.redrive import CONSUMER_ALIASES, CONSUMERS, Redrive
 from acd_cli.replay import REPLAYED_INTO_LOG, Replayer, ReplayResult
-from acd_cli.report_context import ReportContext, ReportError, aws_errors, day_value, option_flag
+from acd_cli.report_context import (
+    ReportContext,
+    ReportError,
+    _text,
+    agent_values,
+    aws_errors,
+    day_value,
+    hotline_values,
+    option_flag,
+)
 from acd_hub.adapters.events_table import EventsTable
 from acd_hub.errors import StoreUnavailable
 
@@ -65,7 +74,7 @@ def _zone_name(_ctx: click.Context, param: click.Parameter, value: str | None) -
         return None
     try:
         ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a name too long for a file
         raise ReportError(f"{option_flag(param)}: unknown time zone {value!r} (e.g. Europe/Berlin)") from None
     return value
 
@@ -206,9 +215,17 @@ MAX_REBUILD_DAYS = 92
     "hotlines",
     multiple=True,
     metavar="H",
+    callback=hotline_values,
     help="Only this hotline's calls and KPIs (repeatable).",
 )
-@click.option("--agent", "agents", multiple=True, metavar="A", help="Only this agent's days (repeatable).")
+@click.option(
+    "--agent",
+    "agents",
+    multiple=True,
+    metavar="A",
+    callback=agent_values,
+    help="Only this agent's days (repeatable).",
+)
 @click.option(
     "--max-days",
     type=click.IntRange(1),
@@ -232,8 +249,8 @@ def rebuild(
     *,
     day: str,
     last: str | None,
-    hotlines: tuple[str, ...],
-    agents: tuple[str, ...],
+    hotlines: list[str],
+    agents: list[str],
     max_days: int,
     dry_run: bool,
     fmt: str | None,
@@ -263,8 +280,8 @@ def rebuild(
         rebuilder = admin.rebuilder if not dry_run else _dry_rebuilder(admin)
         summary = rebuilder.days(
             days,
-            hotlines={h.strip().lstrip("0") or "0" for h in hotlines} or None,
-            agents={a.strip() for a in agents} or None,
+            hotlines=set(hotlines) or None,
+            agents=set(agents) or None,
             progress=advance,
         )
     figures = {
@@ -333,9 +350,12 @@ def _rebuild_api() -> Iterator[None]:
 
 @cli.command()
 @click.argument("consumer", type=click.Choice(sorted({*CONSUMERS, *CONSUMER_ALIASES})))
-@click.option("--queue-url", help="The DLQ (default: the stack output, or the local stack's queue).")
+@click.option(
+    "--queue-url", callback=_text, help="The DLQ (default: the stack output, or the local stack's queue)."
+)
 @click.option(
     "--bucket",
+    callback=_text,
     help="The S3 on-failure destination (fanout; default: the stack output FanoutFailuresBucketName).",
 )
 @click.option("--dry-run", is_flag=True, help="Say what would be done; change nothing (messages stay).")

@@ -177,12 +177,14 @@ class AdminContext:
         )
 
     def progress(self) -> Progress:
-        """A progress bar on stderr (stdout keeps the results)."""
+        """A progress bar on stderr (stdout keeps the results), on a terminal only: in a pipe or a
+        log it would be one frozen bar, and a line before any ``Error: ...``."""
+        console = Console(stderr=True)
         return Progress(
             TextColumn("{task.description}"),
             BarColumn(),
             MofNCompleteColumn(),
             TimeElapsedColumn(),
-            console=Console(stderr=True),
-            disable=self.quiet,
+            console=console,
+            disable=self.quiet or not console.is_terminal,
         )

@@ -4,31 +4,67 @@ stack or an AWS account, the stack or the tables, and how the listings are shard
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Callable
 from typing import Any, TypedDict
+from urllib.parse import urlsplit
 
 import click
+from botocore.utils import is_valid_endpoint_url, is_valid_ipv6_endpoint_url
 
-from acd_cli.report_context import given
+from acd_cli.report_context import ReportError, _text, given, option_flag
+
+
+class FloatRange(click.FloatRange):
+    """click's ``FloatRange`` that also refuses ``nan``, which passes every bound check (an SL
+    target, a rate or a share of ``nan`` is a typo, never a setting)."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        number = super().convert(value, param, ctx)
+        if math.isnan(number):
+            self.fail(f"{value!r} is not a number.", param, ctx)
+        return number
+
+
+def _endpoint_url(_ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """An http(s) URL botocore can send to (empty: none, as an empty ``AWS_ENDPOINT_URL``):
+    anything else is a one-line error here, not a ``ValueError`` from botocore at the first call."""
+    if not value:
+        return value
+    try:
+        parts = urlsplit(value)
+        _ = parts.port  # a port out of range or not a number: ValueError
+        host = is_valid_endpoint_url(value) or is_valid_ipv6_endpoint_url(value)
+        valid = parts.scheme in ("http", "https") and bool(host)
+    except ValueError:  # the port, or a broken [IPv6] host
+        valid = False
+    if not valid:
+        raise ReportError(
+            f"{option_flag(param)}: {value!r} is not an http(s) URL (e.g. http://127.0.0.1:5000)"
+        )
+    return value
+
 
 CONNECTION_OPTIONS = (
     click.option(
         "--endpoint-url",
         envvar="AWS_ENDPOINT_URL",
+        callback=_endpoint_url,
         show_envvar=True,
         help="Local stack (moto server), e.g. http://127.0.0.1:5000. Tables (and acd-admin's queues "
         "and topics) then default to the template's logical ids, the region to eu-central-1 and "
         "credentials to dummies.",
     ),
-    click.option("--profile", help="AWS profile."),
-    click.option("--region", help="AWS region."),
+    click.option("--profile", callback=_text, help="AWS profile."),
+    click.option("--region", callback=_text, help="AWS region."),
     click.option(
         "--stack-name",
+        callback=_text,
         help="Read the table names (and acd-admin's queues, topics and settings) from this "
         "CloudFormation stack's outputs and parameters.",
     ),
-    click.option("--events-table", help="Events table name (overrides the stack output)."),
-    click.option("--reports-table", help="Reports table name (overrides the stack output)."),
+    click.option("--events-table", callback=_text, help="Events table name (overrides the stack output)."),
+    click.option("--reports-table", callback=_text, help="Reports table name (overrides the stack output)."),
     click.option(
         "--shards",
         type=click.IntRange(1, 64),

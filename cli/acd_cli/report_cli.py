@@ -38,7 +38,7 @@ from acd_cli.report_context import ReportContext, ReportError, ReportGroup, give
 def _zone(_ctx: click.Context, _param: click.Parameter, value: str) -> ZoneInfo:
     try:
         return ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a name too long for a file
         raise ReportError(f"--timezone: unknown time zone {value!r} (e.g. Europe/Berlin)") from None
 
 

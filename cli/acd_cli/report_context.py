@@ -24,6 +24,7 @@ from botocore.exceptions import (
     NoRegionError,
     ProfileNotFound,
 )
+from botocore.parsers import ResponseParserError
 
 from acd_cli import output
 from acd_cli.names import Names, NamesError
@@ -49,9 +50,14 @@ _TASK_ID = re.compile(r"^[0-9a-fA-F]{1,24}$")
 
 
 class ReportError(click.ClickException):
-    """One line on stderr (``Error: ...``) and exit code 2."""
+    """One line on stderr (``Error: ...``) and exit code 2. Text it quotes from elsewhere (an AWS
+    error's message, a profile or region as typed) is shown inert, as in tables
+    (:func:`output.printable`): no escape sequence reaches the terminal."""
 
     exit_code = ERROR_EXIT
+
+    def format_message(self) -> str:
+        return output.printable(self.message)
 
 
 @dataclass
@@ -226,6 +232,11 @@ def aws_errors(connection: Callable[[], ReportContext]) -> Iterator[None]:
         yield
     except (ClientError, BotoCoreError) as exc:
         raise ReportError(describe_aws_error(exc, connection())) from None
+    except ResponseParserError as exc:  # not an AWS answer: a wrong endpoint, a proxy's page
+        report = connection()
+        reason = str(exc).splitlines()[0].split(". Further retries", 1)[0]
+        hint = " - is --endpoint-url the local stack's AWS endpoint?" if report.local else ""
+        raise ReportError(f"{report.where()} did not answer as AWS does ({reason}){hint}") from None
 
 
 def describe_aws_error(exc: ClientError | BotoCoreError, report: ReportContext) -> str:
@@ -329,6 +340,16 @@ def _agent(ctx: click.Context, param: click.Parameter, value: str | None) -> str
             f"{option_flag(param)}: {text!r} is not an agent number (digits, as the ACD's agentid)"
         )
     return text
+
+
+def hotline_values(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> list[str]:
+    """A repeatable ``--hotline``: each a hotline id (:func:`_hotline`)."""
+    return [h for value in values if (h := _hotline(ctx, param, value)) is not None]
+
+
+def agent_values(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> list[str]:
+    """A repeatable ``--agent``: each an agent number (:func:`_agent`)."""
+    return [a for value in values if (a := _agent(ctx, param, value)) is not None]
 
 
 def _task(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:

@@ -11,38 +11,32 @@ import click
 from click.decorators import FC
 
 from acd_cli import labels, output
+from acd_cli.options import FloatRange
 from acd_cli.output import Column, format_option
 from acd_cli.report_context import (
     DAY_OPTION,
     ReportContext,
     ReportError,
-    _agent,
-    _hotline,
+    agent_values,
     day_value,
+    given,
+    hotline_values,
     parse_day,
 )
 
 # -- pictures: the HTML day report and the wallboard ------------------------------------------------
 
 
-def _hotlines(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> list[str]:
-    return [h for value in values if (h := _hotline(ctx, param, value)) is not None]
-
-
-def _agents_option(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> list[str]:
-    return [a for value in values if (a := _agent(ctx, param, value)) is not None]
-
-
 def hotlines_option(help_text: str) -> Callable[[FC], FC]:
     """``--hotline``, repeatable, each a hotline id: the command gets them as ``hotlines``."""
     return click.option(
-        "--hotline", "hotlines", metavar="HOTLINEID", multiple=True, callback=_hotlines, help=help_text
+        "--hotline", "hotlines", metavar="HOTLINEID", multiple=True, callback=hotline_values, help=help_text
     )
 
 
 SL_TARGET_OPTION = click.option(
     "--sl-target",
-    type=click.FloatRange(0, 100),
+    type=FloatRange(0, 100),
     default=80.0,
     show_default=True,
     help="Service-level target in percent, drawn on the charts.",
@@ -64,7 +58,7 @@ MIN_SL_CALLS_OPTION = click.option(
     "agents",
     metavar="AGENTID",
     multiple=True,
-    callback=_agents_option,
+    callback=agent_values,
     help="Agent to show (repeatable; default: every agent with statistics that day).",
 )
 @SL_TARGET_OPTION
@@ -147,6 +141,8 @@ def range_command(
 
     if (first is None) != (last is None):
         raise click.UsageError("--from and --to go together")
+    if first is not None and (day is not None or given(click.get_current_context(), "period")):
+        raise click.UsageError("--day and --period do not apply to --from/--to: the range is its days")
     try:
         if first is None or last is None:
             first, last = range_report.period_of(period, day or report.today())
@@ -194,7 +190,7 @@ def range_command(
 @hotlines_option("Hotline on the wallboard (repeatable; default: every hotline with calls today).")
 @click.option(
     "--refresh",
-    type=click.FloatRange(1, 300),
+    type=FloatRange(1, 300),
     default=3.0,
     show_default=True,
     help="Seconds between the wallboard's refreshes.",
@@ -203,14 +199,14 @@ def range_command(
 @MIN_SL_CALLS_OPTION
 @click.option(
     "--wait-warning",
-    type=click.FloatRange(1, 7200),
+    type=FloatRange(1, 7200),
     default=60.0,
     show_default=True,
     help="Seconds the oldest waiting call may wait before its hotline turns amber.",
 )
 @click.option(
     "--wait-alarm",
-    type=click.FloatRange(1, 7200),
+    type=FloatRange(1, 7200),
     default=180.0,
     show_default=True,
     help="... and red.",

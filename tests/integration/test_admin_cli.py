@@ -24,7 +24,7 @@ from acd_hub.quarantine import rejected_item
 from acd_hub.request import CallbackRequest
 from acd_hub.settings import HubSettings
 from acd_local.spec import StackSpec
-from tests.support import TOKEN, callback_ingest, queue_depth, stream_failure_document
+from tests.support import TOKEN, callback_ingest, free_port, queue_depth, stream_failure_document
 from tests.support import callback_request as request
 
 RECEIVED = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
@@ -177,12 +177,36 @@ def test_unknown_request_id_is_one_line_error(quarantine: AwsClients, moto_serve
             "--acd-timezone: unknown time zone 'Mars/Base'",
         ),
         (["rebuild", "--day", DAY, "--to", "2026-02-30"], "--to: '2026-02-30' is not a day"),
+        (["rebuild", "--day", DAY, "--hotline", "x"], "--hotline: 'x' is not a hotline id"),
+        (["redrive", "fanout", "--bucket", ""], "--bucket: must not be blank"),
+        (["redrive", "stats", "--queue-url", " "], "--queue-url: must not be blank"),
+        (["rebuild", "--day", DAY, "--hotline", " "], "--hotline: must not be blank"),
+        (["rebuild", "--day", DAY, "--agent", "\x1b[31m"], "--agent: '\\x1b[31m' is not an agent number"),
+        (
+            ["--endpoint-url", "notaurl", "replay", "--day", DAY],
+            "--endpoint-url: 'notaurl' is not an http(s) URL",
+        ),
+        (
+            ["--report-timezone", "x" * 5000, "rebuild", "--day", DAY],
+            "--report-timezone: unknown time zone 'xxx",
+        ),
     ],
 )
 def test_a_bad_option_is_named_as_typed(moto_server: str, args: list[str], message: str) -> None:
     result = admin(moto_server, *args)
     assert result.exit_code == 2
     assert f"Error: {message}" in result.output
+
+
+@pytest.mark.parametrize("args", [["rebuild", "--day", DAY], ["redrive", "stats"]])
+def test_unreachable_endpoint_is_one_line_even_without_quiet(args: list[str]) -> None:
+    """Not a terminal (a pipe, a log): no progress bar left before the error."""
+    url = f"http://127.0.0.1:{free_port()}"
+    result = CliRunner().invoke(cli, ["--endpoint-url", url, *args])
+    assert result.exit_code == 2
+    assert result.stderr.strip().splitlines() == [
+        f"Error: cannot reach {url}/ - is the local stack running (make run)?"
+    ]
 
 
 # -- redrive ------------------------------------------------------------------------------------------

@@ -784,6 +784,15 @@ def test_cli_an_unknown_hotline_or_agent_is_an_error(
         (["html", "--agent", "anna"], "--agent: 'anna' is not an agent number"),
         (["range", "--from", "2026-13-01", "--to", "2026-12-02"], "--from: '2026-13-01' is not a day"),
         (["range", "--from", "2026-12-01", "--to", "2026-12-32"], "--to: '2026-12-32' is not a day"),
+        # a range asked two ways: which one would be shown?
+        (
+            ["range", "--day", "2026-12-01", "--from", "2026-12-01", "--to", "2026-12-02"],
+            "--day and --period do not apply to --from/--to",
+        ),
+        (
+            ["range", "--period", "month", "--from", "2026-12-01", "--to", "2026-12-02"],
+            "--day and --period do not apply to --from/--to",
+        ),
     ],
 )
 def test_cli_an_id_or_day_that_is_none_is_an_error(moto_url: str, args: list[str], message: str) -> None:

@@ -11,9 +11,11 @@ from __future__ import annotations
 import csv
 import io
 import json
+import threading
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -401,6 +403,10 @@ def test_cli_reads_table_names_from_the_stack(moto_url: str, tables: dict[str, A
         (["events", "--cmd", "hangupevent", "--day", DAY], "Invalid value for '--cmd'"),
         (["--format", "xml", "events", "--call", CALL_IN], "Invalid value for '--format'"),
         (["--shards", "0", "events", "--call", CALL_IN], "Invalid value for '--shards'"),
+        (
+            ["html", "--out", "/nonexistent-folder/day.html", "--sl-target", "nan"],
+            "Invalid value for '--sl-target': 'nan' is not a number.",
+        ),
     ],
 )
 def test_cli_usage_errors(moto_url: str, args: list[str], message: str) -> None:
@@ -417,10 +423,58 @@ def test_cli_usage_errors(moto_url: str, args: list[str], message: str) -> None:
         (["rejected", "--day", "2026-02-30"], "Error: --day: '2026-02-30' is not a day"),
         (["events", "--call", "not-a-task"], "Error: --call: 'not-a-task' is not a task id"),
         (["--timezone", "Mars/Olympus", "rejected"], "Error: --timezone: unknown time zone"),
+        (["--events-table", "", "events", "--call", CALL_IN], "Error: --events-table: must not be blank"),
+        (["--stack-name", " ", "rejected"], "Error: --stack-name: must not be blank"),
+        (["--timezone", "x" * 5000, "rejected"], "Error: --timezone: unknown time zone 'xxx"),
     ],
 )
 def test_cli_bad_values_are_one_line_errors(moto_url: str, args: list[str], message: str) -> None:
     assert one_line_error(run(moto_url, *args)).startswith(message)
+
+
+@pytest.mark.parametrize("option", ["--profile", "--region"])
+def test_cli_error_quoting_aws_shows_an_escape_sequence_inert(moto_url: str, option: str) -> None:
+    """botocore's message quotes the value as typed; a terminal must not act on it (``color``:
+    click keeps escape sequences as on a terminal)."""
+    args = ["--endpoint-url", moto_url, option, "\x1b]0;PWNED\x07\x1b[31m", "rejected", "--day", DAY]
+    line = one_line_error(CliRunner().invoke(report_cli.cli, args, color=True))
+    assert "\x1b" not in line
+    assert "\\x1b]0;PWNED\\x07\\x1b[31m" in line
+
+
+@pytest.mark.parametrize("url", ["notaurl", "http://127.0.0.1:99999", "http://[::1", "ftp://127.0.0.1:5000"])
+def test_cli_malformed_endpoint_url_is_a_one_line_error(url: str) -> None:
+    result = CliRunner().invoke(report_cli.cli, ["--endpoint-url", url, "rejected", "--day", DAY])
+    assert one_line_error(result).startswith(f"Error: --endpoint-url: {url!r} is not an http(s) URL")
+
+
+class _NotAws(BaseHTTPRequestHandler):
+    """What the callback port answers to an AWS call: JSON, not an AWS response."""
+
+    def do_POST(self) -> None:
+        body = b'{"error":"not_found"}'
+        self.send_response(404)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *_args: Any) -> None:
+        pass
+
+
+def test_cli_an_endpoint_that_is_not_aws_is_a_one_line_error() -> None:
+    """--endpoint-url at the callback port instead of moto's: no traceback from botocore's parser."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _NotAws)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_port}"
+    try:
+        args = ["--endpoint-url", url, "--stack-name", "hub", "rejected", "--day", DAY]
+        line = one_line_error(CliRunner().invoke(report_cli.cli, args))
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert line.startswith(f"Error: {url} did not answer as AWS does (Unable to parse response")
 
 
 def test_cli_missing_table_is_a_one_line_error(moto_url: str, tables: dict[str, Any]) -> None:

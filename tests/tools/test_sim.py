@@ -683,6 +683,42 @@ def test_cli_rejects_bad_options() -> None:
     assert runner.invoke(sim.main, ["--day", "20.11.2026", "--dry-run"]).exit_code == 2
     assert runner.invoke(sim.main, ["--methods", "get,post", "--dry-run"]).exit_code == 2
     assert runner.invoke(sim.main, ["--duplicates", "2", "--dry-run"]).exit_code == 2
+    assert runner.invoke(sim.main, ["--duplicates", "nan", "--dry-run"]).exit_code == 2
+    blank = runner.invoke(sim.main, ["--url", "http://127.0.0.1:1/callback", "--token", " "])
+    assert (blank.exit_code, blank.stderr) == (
+        2,
+        "Error: --token: must not be blank\n",
+    )  # not 401 on every request
+    far = runner.invoke(sim.main, ["--day", "1999-12-31", "--dry-run"])  # the hub would refuse every event
+    assert (far.exit_code, far.stderr) == (
+        2,
+        "Error: --day: day out of range: 1999-12-31 (events are kept for 2000-01-01 to 2099-12-31)\n",
+    )
+    assert runner.invoke(sim.main, ["--rate", "nan", "--dry-run"]).exit_code == 2
+
+
+@pytest.mark.parametrize("flag", ["--expect-out", "--names-out"])
+def test_cli_a_file_it_cannot_write_is_a_one_line_error(tmp_path: Path, flag: str) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("", encoding="utf-8")
+    target = blocker / "out"  # its folder is a file
+    result = CliRunner().invoke(
+        sim.main, ["--calls", "1", "--outbound", "0", "--dry-run", "-q", flag, str(target)]
+    )
+    assert result.exit_code == 1
+    assert isinstance(result.exception, SystemExit)  # not a traceback
+    assert result.stderr.splitlines() == [f"Error: {flag}: cannot write {target}: File exists"]
+
+
+def test_cli_a_path_it_cannot_write_is_shown_inert(tmp_path: Path) -> None:
+    target = tmp_path / "no-folder\x1b[31m" / "x.json"
+    (tmp_path / "no-folder\x1b[31m").write_text("", encoding="utf-8")  # a file where the folder goes
+    result = CliRunner().invoke(
+        sim.main, ["--calls", "1", "--dry-run", "-q", "--expect-out", str(target)], color=True
+    )
+    assert result.exit_code == 1
+    assert "\x1b" not in result.stderr
+    assert "no-folder\\x1b[31m" in result.stderr
 
 
 # -- the sender, its connections replaced by recording ones (no network in this tier) -----------------

@@ -38,6 +38,8 @@ from urllib.parse import urlsplit
 
 import click
 
+from acd_cli.options import FloatRange
+from acd_cli.output import printable
 from acd_hub.items import event_item
 from acd_hub.models import ParseContext, parse_callback
 from acd_hub.settings import HubSettings
@@ -45,6 +47,7 @@ from acd_sim.day import generate_day
 from acd_sim.model import SimConfig, SimEvent
 from acd_sim.plan import Request, plan_requests
 from acd_sim.sender import Answer, send
+from acd_sim.sim import reachable
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 # A busier center than acd-sim's default day (16,000 callbacks instead of 3,400): one day lasts a
@@ -240,10 +243,16 @@ class LoadReport:
     def server_errors(self) -> int:
         return sum(n for status, n in self.statuses.items() if status >= 500)
 
+    @property
+    def refused(self) -> int:
+        """Answers 4xx: requests the hub did not take (a wrong token, a wrong path)."""
+        return sum(n for status, n in self.statuses.items() if 400 <= status < 500)
+
     def problems(self) -> list[str]:
         check = self.verification or Verification()
         counted = (
             (self.server_errors, "answers were 5xx"),
+            (self.refused, "answers were 4xx (refused: the token, the path?)"),
             (sum(self.transport_errors.values()), "requests got no answer"),
             (self.key_mismatches, "answers named another event key than expected"),
             (self.stored_twice, "events were answered 'stored' more than once"),
@@ -328,7 +337,7 @@ def run_load(
 def _check_loopback(url: str) -> None:
     host = urlsplit(url).hostname or ""
     if host not in LOOPBACK and not host.startswith("127."):
-        raise ValueError(f"load is only ever sent to this machine (127.0.0.1), not to {host!r}")
+        raise ValueError(f"load is only ever sent to this machine (127.0.0.1), not to {url!r}")
 
 
 def _masked(url: str) -> str:
@@ -411,7 +420,7 @@ def run_against_local_stack(config: LoadConfig, progress: Callable[[str], None] 
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"], "show_default": True})
-@click.option("--seconds", type=click.FloatRange(0.5, 3600), default=60.0, help="How long to send.")
+@click.option("--seconds", type=FloatRange(0.5, 3600), default=60.0, help="How long to send.")
 @click.option("--clients", type=click.IntRange(1, 64), default=8, help="Concurrent keep-alive clients.")
 @click.option(
     "--max-requests",
@@ -421,7 +430,7 @@ def run_against_local_stack(config: LoadConfig, progress: Callable[[str], None] 
 )
 @click.option(
     "--duplicates",
-    type=click.FloatRange(0, 0.9),
+    type=FloatRange(0, 0.9),
     default=0.1,
     help="Share of events delivered again a little later (a quarter of those twice).",
 )
@@ -464,24 +473,53 @@ def main(
     def progress(message: str) -> None:
         click.echo(message, err=True)
 
+    if aws_endpoint and url is None:
+        raise click.UsageError(
+            "--aws-endpoint goes with --url (without it the load starts and verifies its own stack)"
+        )
     try:
         if url is None:
             report = run_against_local_stack(config, progress)
         else:
+            _check_loopback(url)
+            if (why := reachable(url)) is not None:  # no report of a run that never reached it
+                raise click.ClickException(
+                    f"--url: cannot reach {printable(_masked(url))}: {why}; nothing sent"
+                )
             dynamodb = None
             if aws_endpoint:
                 _check_loopback(aws_endpoint)
-                from acd_devkit.moto_resources import aws_clients  # noqa: PLC0415
-
-                dynamodb = aws_clients(aws_endpoint).dynamodb
+                dynamodb = _verifying_client(aws_endpoint, events_table)
             report = run_load(url, config, dynamodb=dynamodb, events_table=events_table, progress=progress)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc
     click.echo(format_report(report))
     if json_out:
-        with open(json_out, "w", encoding="utf-8") as out:
-            json.dump(report.as_dict(), out, indent=2)
+        try:
+            with open(json_out, "w", encoding="utf-8") as out:
+                json.dump(report.as_dict(), out, indent=2)
+        except OSError as exc:
+            raise click.ClickException(
+                f"--json-out: cannot write {printable(json_out)}: {exc.strerror}"
+            ) from None
     sys.exit(0 if report.ok else 1)
+
+
+def _verifying_client(aws_endpoint: str, events_table: str) -> Any:
+    """The DynamoDB client that verifies the run, its table asked for first: an endpoint that
+    does not answer or a table it does not have is a one-line error before any load is sent."""
+    from botocore.exceptions import BotoCoreError, ClientError  # noqa: PLC0415
+
+    from acd_devkit.moto_resources import aws_clients  # noqa: PLC0415
+
+    dynamodb = aws_clients(aws_endpoint).dynamodb
+    try:
+        dynamodb.describe_table(TableName=events_table)
+    except (BotoCoreError, ClientError) as exc:
+        raise click.ClickException(
+            printable(f"--aws-endpoint {aws_endpoint}: table {events_table!r}: {exc}")
+        ) from None
+    return dynamodb
 
 
 if __name__ == "__main__":

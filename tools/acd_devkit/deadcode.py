@@ -48,6 +48,7 @@ IGNORE_NAMES = [
     "longrepr",  # pytest's report object
     "return_value",  # unittest.mock's configuration
     "ignore_aliases",  # PyYAML's dumper hook
+    "format_message",  # click.ClickException's, called by its show() (ReportError escapes its text)
     "tags",  # a cfn-lint rule's attribute (set on the rules' shared mixin)
     "memory_limit_in_mb",  # the Lambda context's documented attributes
     "client_context",

@@ -32,6 +32,9 @@ from rich.table import Table
 
 from acd_cli import labels
 from acd_cli.names import Names, dumps
+from acd_cli.options import FloatRange
+from acd_cli.output import printable
+from acd_cli.report_context import _text, option_flag, parse_day
 from acd_local import running
 from acd_sim.agents import FIRST_AGENT_NUMBER
 from acd_sim.day import generate_day
@@ -83,13 +86,10 @@ def kpi_table(truth: dict[str, Any]) -> Table:
     return table
 
 
-def _parse_day(_ctx: click.Context, _param: click.Parameter, value: str | None) -> date | None:
-    if value is None:
-        return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise click.BadParameter("expected YYYY-MM-DD") from None
+def _parse_day(_ctx: click.Context, param: click.Parameter, value: str | None) -> date | None:
+    """A real day the hub keeps events of (acd-report's check: 2000-01-01 to 2099-12-31)."""
+    day = parse_day(value, option_flag(param))
+    return None if day is None else date.fromisoformat(day)
 
 
 def _parse_methods(_ctx: click.Context, _param: click.Parameter, value: str) -> list[str]:
@@ -150,6 +150,7 @@ def _mask(token: str | None) -> str:
 @click.option(
     "--token",
     default=None,
+    callback=_text,
     help="Callback token (default: first of $ACD_CALLBACK_TOKENS, else the running acd-local's generated one).",
 )
 @click.option(
@@ -160,14 +161,14 @@ def _mask(token: str | None) -> str:
 @click.option("--calls", type=click.IntRange(0), default=300, help="Inbound calls.")
 @click.option("--outbound", type=click.IntRange(0), default=40, help="Dialer calls.")
 @click.option(
-    "--rate", type=click.FloatRange(0), default=0.0, help="Callbacks per second (0: as fast as possible)."
+    "--rate", type=FloatRange(0), default=0.0, help="Callbacks per second (0: as fast as possible)."
 )
 @click.option(
     "--concurrency", type=click.IntRange(1, 64), default=4, help="Sender threads (keep-alive connections)."
 )
 @click.option(
     "--duplicates",
-    type=click.FloatRange(0, 1),
+    type=FloatRange(0, 1),
     default=0.0,
     help="Share of events sent again (some a third time).",
 )
@@ -294,18 +295,23 @@ def main(
 
 
 def _write_expectations(path: Path | None, truth: dict[str, Any]) -> None:
-    if path is None:
-        return
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(truth, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    except OSError as exc:
-        raise click.ClickException(f"--expect-out: cannot write {path}: {exc.strerror}") from None
+    if path is not None:
+        _write(path, json.dumps(truth, indent=2, ensure_ascii=False) + "\n", "--expect-out")
 
 
 def _write_names(path: Path | None, config: SimConfig) -> None:
     if path is not None:
-        path.write_text(names_file(config), encoding="utf-8")
+        _write(path, names_file(config), "--names-out")
+
+
+def _write(path: Path, text: str, flag: str) -> None:
+    """``text`` to ``path`` (its folder made if missing); a path that cannot be written is a
+    one-line error naming ``flag``."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise click.ClickException(f"{flag}: cannot write {printable(str(path))}: {exc.strerror}") from None
 
 
 def names_file(config: SimConfig) -> str:

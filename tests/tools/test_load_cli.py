@@ -1,0 +1,102 @@
+"""``python -m acd_bench.load`` (``make load``): what it says about bad options and a run where
+the hub took nothing. The load itself is exercised end to end in tests/e2e/test_load_short.py;
+here the run and the verifying client are stand-ins (this tier opens no connection)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from botocore.exceptions import EndpointConnectionError
+from click.testing import CliRunner
+
+from acd_bench import load
+from acd_bench.load import LoadConfig, LoadReport
+
+URL = "http://127.0.0.1:3000/callback/TOKEN"
+
+
+def _report(statuses: dict[int, int]) -> LoadReport:
+    requests = sum(statuses.values())
+    return LoadReport(
+        target=URL,
+        config=LoadConfig(seconds=1),
+        elapsed_s=1.0,
+        requests=requests,
+        statuses=statuses,
+        by_method={"GET": requests},
+        transport_errors={},
+        latency_ms={},
+        unique_events={"agentstate": requests},
+        duplicates_sent=0,
+        duplicate_answers={},
+        key_mismatches=0,
+        verification=None,
+    )
+
+
+def test_a_run_the_hub_refused_is_not_ok() -> None:
+    """A wrong token: every request answered 401, nothing stored; not 'result OK', exit 0."""
+    report = _report({401: 120})
+    assert not report.ok
+    assert report.problems() == ["120 answers were 4xx (refused: the token, the path?)"]
+    assert _report({200: 120}).ok
+
+
+def _one_line_error(args: list[str], code: int) -> str:
+    result = CliRunner().invoke(load.main, args)
+    assert result.exit_code == code, result.output
+    assert isinstance(result.exception, SystemExit)  # not a traceback
+    lines = result.stderr.strip().splitlines()
+    assert lines[-1].startswith("Error: ")
+    return lines[-1]
+
+
+@pytest.mark.parametrize("option", ["--seconds", "--duplicates"])
+def test_nan_is_not_a_number(option: str) -> None:
+    line = _one_line_error([option, "nan"], 2)
+    assert line == f"Error: Invalid value for '{option}': 'nan' is not a number."
+
+
+def test_a_url_nothing_listens_on_is_a_one_line_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Not a report of a run in which every request got no answer."""
+    monkeypatch.setattr(load, "reachable", lambda url: "Connection refused")
+    monkeypatch.setattr(load, "run_load", lambda *_, **__: pytest.fail("load sent"))
+    line = _one_line_error(["--url", URL, "--seconds", "1"], 1)
+    assert (
+        line
+        == "Error: --url: cannot reach http://127.0.0.1:3000/callback/***: Connection refused; nothing sent"
+    )
+
+
+def test_aws_endpoint_without_url_is_a_usage_error() -> None:
+    line = _one_line_error(["--aws-endpoint", "http://127.0.0.1:5000", "--seconds", "1"], 2)
+    assert line.startswith("Error: --aws-endpoint goes with --url")
+
+
+def test_an_aws_endpoint_that_does_not_answer_fails_before_any_load(monkeypatch: pytest.MonkeyPatch) -> None:
+    class Unreachable:
+        def describe_table(self, **_: Any) -> None:
+            raise EndpointConnectionError(endpoint_url="http://127.0.0.1:1/")
+
+    monkeypatch.setattr(load, "reachable", lambda url: None)
+    monkeypatch.setattr(
+        "acd_devkit.moto_resources.aws_clients", lambda _: SimpleNamespace(dynamodb=Unreachable())
+    )
+    monkeypatch.setattr(load, "run_load", lambda *_, **__: pytest.fail("load sent"))
+    line = _one_line_error(["--url", URL, "--aws-endpoint", "http://127.0.0.1:1", "--seconds", "1"], 1)
+    assert line.startswith("Error: --aws-endpoint http://127.0.0.1:1: table 'EventsTable': Could not connect")
+
+
+def test_a_json_out_it_cannot_write_is_a_one_line_error(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr(load, "reachable", lambda url: None)
+    monkeypatch.setattr(load, "run_load", lambda *_, **__: _report({200: 10}))
+    blocker = tmp_path / "a-file"
+    blocker.write_text("", encoding="utf-8")
+    target = blocker / "report.json"  # its folder is a file
+    line = _one_line_error(["--url", URL, "--seconds", "1", "--json-out", str(target)], 1)
+    assert line == f"Error: --json-out: cannot write {target}: Not a directory"
