@@ -46,12 +46,12 @@ from acd_cli.replay import REPLAYED_INTO_LOG, Replayer, ReplayResult
 from acd_cli.report_context import (
     ReportContext,
     ReportError,
-    _text,
     agent_values,
     aws_errors,
     day_value,
     hotline_values,
     option_flag,
+    text_value,
 )
 from acd_hub.adapters.events_table import EventsTable
 from acd_hub.errors import StoreUnavailable
@@ -351,11 +351,13 @@ def _rebuild_api() -> Iterator[None]:
 @cli.command()
 @click.argument("consumer", type=click.Choice(sorted({*CONSUMERS, *CONSUMER_ALIASES})))
 @click.option(
-    "--queue-url", callback=_text, help="The DLQ (default: the stack output, or the local stack's queue)."
+    "--queue-url",
+    callback=text_value,
+    help="The DLQ (default: the stack output, or the local stack's queue).",
 )
 @click.option(
     "--bucket",
-    callback=_text,
+    callback=text_value,
     help="The S3 on-failure destination (fanout; default: the stack output FanoutFailuresBucketName).",
 )
 @click.option("--dry-run", is_flag=True, help="Say what would be done; change nothing (messages stay).")

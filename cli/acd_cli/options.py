@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 import click
 from botocore.utils import is_valid_endpoint_url, is_valid_ipv6_endpoint_url
 
-from acd_cli.report_context import ReportError, _text, given, option_flag
+from acd_cli.report_context import ReportError, given, option_flag, text_value
 
 
 class FloatRange(click.FloatRange):
@@ -55,16 +55,20 @@ CONNECTION_OPTIONS = (
         "and topics) then default to the template's logical ids, the region to eu-central-1 and "
         "credentials to dummies.",
     ),
-    click.option("--profile", callback=_text, help="AWS profile."),
-    click.option("--region", callback=_text, help="AWS region."),
+    click.option("--profile", callback=text_value, help="AWS profile."),
+    click.option("--region", callback=text_value, help="AWS region."),
     click.option(
         "--stack-name",
-        callback=_text,
+        callback=text_value,
         help="Read the table names (and acd-admin's queues, topics and settings) from this "
         "CloudFormation stack's outputs and parameters.",
     ),
-    click.option("--events-table", callback=_text, help="Events table name (overrides the stack output)."),
-    click.option("--reports-table", callback=_text, help="Reports table name (overrides the stack output)."),
+    click.option(
+        "--events-table", callback=text_value, help="Events table name (overrides the stack output)."
+    ),
+    click.option(
+        "--reports-table", callback=text_value, help="Reports table name (overrides the stack output)."
+    ),
     click.option(
         "--shards",
         type=click.IntRange(1, 64),

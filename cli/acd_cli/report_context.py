@@ -304,7 +304,7 @@ def day_value(_ctx: click.Context, param: click.Parameter, value: str | None) ->
     return parse_day(value, option_flag(param))
 
 
-def _text(_ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+def text_value(_ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
     if value is None:
         return None
     if not value.strip():
@@ -320,7 +320,7 @@ def _hotline(ctx: click.Context, param: click.Parameter, value: str | None) -> s
     """A hotline id as the reports key it (``012`` is hotline ``12``); the ACD's ``hotlineid`` is
     a number, so anything else is a typo, not a hotline without figures. ``none``: the calls
     that name no hotline (outbound and dialer calls), as the call listing keys them."""
-    text = _text(ctx, param, value)
+    text = text_value(ctx, param, value)
     if text is None:
         return None
     if text.lower() == NO_HOTLINE:
@@ -334,7 +334,7 @@ def _hotline(ctx: click.Context, param: click.Parameter, value: str | None) -> s
 
 def _agent(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
     """An agent number (the ACD's ``agentid``: digits)."""
-    text = _text(ctx, param, value)
+    text = text_value(ctx, param, value)
     if text is not None and not (text.isascii() and text.isdigit() and len(text) <= MAX_ID_DIGITS):
         raise ReportError(
             f"{option_flag(param)}: {text!r} is not an agent number (digits, as the ACD's agentid)"

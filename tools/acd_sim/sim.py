@@ -34,7 +34,7 @@ from acd_cli import labels
 from acd_cli.names import Names, dumps
 from acd_cli.options import FloatRange
 from acd_cli.output import printable
-from acd_cli.report_context import _text, option_flag, parse_day
+from acd_cli.report_context import option_flag, parse_day, text_value
 from acd_local import running
 from acd_sim.agents import FIRST_AGENT_NUMBER
 from acd_sim.day import generate_day
@@ -150,7 +150,7 @@ def _mask(token: str | None) -> str:
 @click.option(
     "--token",
     default=None,
-    callback=_text,
+    callback=text_value,
     help="Callback token (default: first of $ACD_CALLBACK_TOKENS, else the running acd-local's generated one).",
 )
 @click.option(
