@@ -4,7 +4,6 @@ stack or an AWS account, the stack or the tables, and how the listings are shard
 from __future__ import annotations
 
 import functools
-import math
 from collections.abc import Callable
 from typing import Any, TypedDict
 from urllib.parse import urlsplit
@@ -13,17 +12,6 @@ import click
 from botocore.utils import is_valid_endpoint_url, is_valid_ipv6_endpoint_url
 
 from acd_cli.report_context import ReportError, given, option_flag, text_value
-
-
-class FloatRange(click.FloatRange):
-    """click's ``FloatRange`` that also refuses ``nan``, which passes every bound check (an SL
-    target, a rate or a share of ``nan`` is a typo, never a setting)."""
-
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
-        number = super().convert(value, param, ctx)
-        if math.isnan(number):
-            self.fail(f"{value!r} is not a number.", param, ctx)
-        return number
 
 
 def _endpoint_url(_ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:

@@ -11,7 +11,7 @@ import click
 from click.decorators import FC
 
 from acd_cli import labels, output
-from acd_cli.options import FloatRange
+from acd_cli.numbers import FloatRange
 from acd_cli.output import Column, format_option
 from acd_cli.report_context import (
     DAY_OPTION,

@@ -11,9 +11,11 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from click.testing import CliRunner
+
 from acd_local.hub import LocalHub
 from acd_local.spec import StackSpec
-from acd_local.stack import _banner
+from acd_local.stack import _banner, main
 from tests.integration.test_local_stack import (  # noqa: F401 - leave_moto_empty: an autouse fixture
     TOKEN,
     consumer_batches,
@@ -114,3 +116,20 @@ def test_the_banner_shows_nothing_of_a_chosen_token() -> None:
     (line,) = [line for line in banner.splitlines() if line.strip().startswith("token")]
     assert line.split() == ["token", "(from", "ACD_CALLBACK_TOKENS;", "not", "shown)"]
     assert "Zq" not in banner
+
+
+def test_the_banner_shows_a_data_folder_inert() -> None:
+    """An escape sequence in --data-dir is shown as typed, not sent to the terminal."""
+    stack = LocalHub(port=0, aws_port=0, tokens=["t"], data_dir=Path("/tmp/acd-\x1b[31mred"))
+    stack.spec = StackSpec(tables={})
+    banner = _banner(stack)
+    assert "\x1b" not in banner
+    assert "kept in /tmp/acd-\\x1b[31mred" in banner
+
+
+def test_a_sync_interval_that_is_no_finite_number_is_refused_before_anything_starts() -> None:
+    """nan passes every bound check, and the journal's sync thread would wait on it forever."""
+    for value in ("nan", "inf"):
+        result = CliRunner().invoke(main, ["--sync-interval", value])
+        assert result.exit_code == 2
+        assert f"'{value}' is not a finite number" in result.stderr

@@ -405,7 +405,7 @@ def test_cli_reads_table_names_from_the_stack(moto_url: str, tables: dict[str, A
         (["--shards", "0", "events", "--call", CALL_IN], "Invalid value for '--shards'"),
         (
             ["html", "--out", "/nonexistent-folder/day.html", "--sl-target", "nan"],
-            "Invalid value for '--sl-target': 'nan' is not a number.",
+            "Invalid value for '--sl-target': 'nan' is not a finite number.",
         ),
     ],
 )

@@ -57,7 +57,7 @@ def _one_line_error(args: list[str], code: int) -> str:
 @pytest.mark.parametrize("option", ["--seconds", "--duplicates"])
 def test_nan_is_not_a_number(option: str) -> None:
     line = _one_line_error([option, "nan"], 2)
-    assert line == f"Error: Invalid value for '{option}': 'nan' is not a number."
+    assert line == f"Error: Invalid value for '{option}': 'nan' is not a finite number."
 
 
 def test_a_url_nothing_listens_on_is_a_one_line_error(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -695,6 +695,7 @@ def test_cli_rejects_bad_options() -> None:
         "Error: --day: day out of range: 1999-12-31 (events are kept for 2000-01-01 to 2099-12-31)\n",
     )
     assert runner.invoke(sim.main, ["--rate", "nan", "--dry-run"]).exit_code == 2
+    assert runner.invoke(sim.main, ["--rate", "inf", "--dry-run"]).exit_code == 2  # no upper bound to stop it
 
 
 @pytest.mark.parametrize("flag", ["--expect-out", "--names-out"])

@@ -38,7 +38,7 @@ from urllib.parse import urlsplit
 
 import click
 
-from acd_cli.options import FloatRange
+from acd_cli.numbers import FloatRange
 from acd_cli.output import printable
 from acd_hub.items import event_item
 from acd_hub.models import ParseContext, parse_callback

@@ -14,6 +14,7 @@ from types import FrameType
 
 import click
 
+from acd_cli.numbers import FloatRange
 from acd_local import running
 from acd_local.hub import HOST, STATUS_INTERVAL, SYNC_INTERVAL, TOKENS_ENV, LocalHub
 
@@ -39,11 +40,19 @@ def default_data_dir(template_path: str | os.PathLike[str] | None = None) -> Pat
         return Path.cwd() / ".acd-local"
 
 
+def _shown(path: Path | None) -> str:
+    """A path as typed, inert on a terminal (an escape sequence in ``--data-dir`` shown, not
+    acted on)."""
+    from acd_cli.output import printable  # noqa: PLC0415 - rich, which --help need not load
+
+    return printable(str(path))
+
+
 def _data_line(stack: LocalHub) -> list[str]:
     if stack.data_dir is None:
         return ["  data           ephemeral (--ephemeral): tables and queues are gone when it stops"]
     lines = [
-        f"  data           kept in {stack.data_dir}",
+        f"  data           kept in {_shown(stack.data_dir)}",
         "                 (every write journaled as moto makes it, synced to disk every "
         f"{stack.sync_interval:g} s: a crash of acd-local",
         f"                 loses none, a power loss the last {stack.sync_interval:g} s at most; --ephemeral for a throwaway run)",
@@ -172,7 +181,7 @@ def _banner(stack: LocalHub) -> str:
     "--sync-interval",
     "--snapshot-interval",
     "sync_interval",
-    type=click.FloatRange(0.1),
+    type=FloatRange(0.1),
     default=SYNC_INTERVAL,
     show_default=True,
     help="Seconds between syncs of the data folder's journal to disk (what a power loss may lose; "
@@ -235,7 +244,7 @@ def main(  # noqa: PLR0917 - click passes every option by keyword-capable positi
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     if stack.last_saved:
-        click.echo(f"stopped; data kept in {stack.data_dir} ({stack.last_saved['items']:,} items).")
+        click.echo(f"stopped; data kept in {_shown(stack.data_dir)} ({stack.last_saved['items']:,} items).")
     else:
         click.echo("stopped.")
     if stack.failure:

@@ -32,7 +32,7 @@ from rich.table import Table
 
 from acd_cli import labels
 from acd_cli.names import Names, dumps
-from acd_cli.options import FloatRange
+from acd_cli.numbers import FloatRange
 from acd_cli.output import printable
 from acd_cli.report_context import option_flag, parse_day, text_value
 from acd_local import running
