@@ -277,25 +277,21 @@ class CallStatsAggregator(AggregatorBase):
             StoredCall(summary, contribution, version=read_version, shards=now).written(written_at), at=at
         )
         writes: list[ReportWrite] = []
-        if old is None:  # a new call: nothing stored at SUMMARY (its condition)
-            if at is None:
-                writes.append(PutVersioned(new, None))
-            else:
-                writes += [Put(new), PutVersioned(CallAt(task_id, *at), None)]
-        elif old.at is not None:  # in its listing, SUMMARY saying where
+        if old is not None and old.at is not None:  # in its listing, SUMMARY saying where
             assert old.version is not None
             if at == old.at:
                 writes.append(PutVersioned(new, old.version))
             else:
                 writes.append(DeleteVersioned(old, old.version))
                 writes += [Put(new), Repoint(CallAt(task_id, *at), old.at)] if at else [Repoint(new, old.at)]
-        else:  # at SUMMARY: not listed yet, or as versions before stored it (a copy in the listing)
-            copy = listed_at(old.summary, was.listing_shard(task_id))
+        else:  # new (nothing at SUMMARY: its condition), or at SUMMARY: not listed yet, or as
+            # versions before stored it, with a copy in the listing
             if at is None:
                 writes.append(PutVersioned(new, read_version))
             else:
                 writes += [Put(new), PutVersioned(CallAt(task_id, *at), read_version)]
-            if copy is not None and copy != at:
+            copy = None if old is None else listed_at(old.summary, was.listing_shard(task_id))
+            if old is not None and copy is not None and copy != at:
                 writes.append(Delete(ListedCall(old.summary, shard=was.listing_shard(task_id))))
         for key, deltas in self._counter_changes(task_id, stored, was, contribution, now).items():
             writes.append(AddCounters(key, deltas, self._settings.service_level_seconds, written_at))

@@ -88,7 +88,7 @@ from acd_hub.ports import (
 )
 from acd_hub.reports import board
 from acd_hub.reports.board import BoardEntry, board_key
-from acd_hub.reports.call import CallAt, CallMoved, ListedCall, StoredCall, stored_item, summary_key
+from acd_hub.reports.call import CallMoved, ListedCall, StoredCall, pointed_at, stored_item, summary_key
 from acd_hub.reports.freshness_notes import note_attributes, note_key
 from acd_hub.reports.hotline_day import (
     KPI_DAY_SK,
@@ -216,8 +216,8 @@ class ReportsTable(Table):
         stored: dict[str, StoredCall] = {}
         listed: dict[Key, str] = {}
         for key, item in found.items():
-            if item.get("kind") == CallAt.KIND:
-                listed[(str(item["at_pk"]), str(item["at_sk"]))] = wanted[key]
+            if (at := pointed_at(item)) is not None:
+                listed[at] = wanted[key]
             else:
                 stored[wanted[key]] = report_of(StoredCall, item)
         there = self.get_many(list(listed)) if listed else {}

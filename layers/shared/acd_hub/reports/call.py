@@ -158,10 +158,7 @@ class ListedCall:
         return replace(self.summary, event_count=None)
 
     def key(self) -> Key:
-        summary = self.summary
-        return listing_pk(
-            summary.hotline, str(summary.day), self.shard
-        ), f"{summary.started}#{summary.task_id}"
+        return _listing_key(self.summary, self.shard)
 
 
 # -- what acd-report, the day report and the wallboard read ------------------------------------
@@ -170,9 +167,16 @@ class ListedCall:
 def listed_at(summary: CallSummary, shard: int) -> Key | None:
     """The key of a call's item in its hotline's listing (its ``shard``); None while it has no
     place there (its start unknown)."""
-    if summary.listing_place is None:
-        return None
+    return None if summary.listing_place is None else _listing_key(summary, shard)
+
+
+def _listing_key(summary: CallSummary, shard: int) -> Key:
     return listing_pk(summary.hotline, str(summary.day), shard), f"{summary.started}#{summary.task_id}"
+
+
+def pointed_at(item: Item) -> Key | None:
+    """Where a ``SUMMARY`` item says its call is stored; None if it holds the call itself."""
+    return (str(item["at_pk"]), str(item["at_sk"])) if item.get("kind") == CallAt.KIND else None
 
 
 # a listed call moved between the read of where it is and the read of it: read again
@@ -189,9 +193,8 @@ def stored_item(read: Callable[[Key], Item | None], task_id: str) -> tuple[Item,
     then it), both read again if it moved in between (:class:`CallMoved` if it kept moving)."""
     for _ in range(MOVED_READS):
         item = read(summary_key(task_id))
-        if item is None or item.get("kind") != CallAt.KIND:
+        if item is None or (at := pointed_at(item)) is None:
             return None if item is None else (item, None)
-        at = (str(item["at_pk"]), str(item["at_sk"]))
         if (there := read(at)) is not None:
             return there, at
     raise CallMoved(task_id)
