@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -154,8 +155,27 @@ def _draw(spec: Mapping[str, Any], datasets: Mapping[str, list[dict[str, Any]]])
     charts is built once."""
     import vl_convert  # noqa: PLC0415 - ~40 MB of renderer: loaded when a report is drawn
 
-    svg: str = vl_convert.vegalite_to_svg({**spec, "datasets": {**spec.get("datasets", {}), **datasets}})
+    whole = {**spec, "datasets": {**spec.get("datasets", {}), **datasets}}
+    svg: str = vl_convert.vegalite_to_svg(xml_safe(whole))
     return svg
+
+
+# What XML 1.0 cannot hold: C0 controls but tab and line breaks, surrogates, U+FFFE and U+FFFF.
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def xml_safe(value: Any) -> Any:
+    """``value`` with every such character in its strings shown as U+FFFD. The renderer measures
+    a chart's text as SVG: one of them in a name or a pause reason (U+FFFF passes the ingest's
+    control check; a names file may spell ESC) made it panic and abort the whole process, so a
+    day report took ``serve``, ``html`` or the board's function down with it."""
+    if isinstance(value, str):
+        return _NOT_XML.sub("\ufffd", value)
+    if isinstance(value, Mapping):
+        return {key: xml_safe(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [xml_safe(item) for item in value]
+    return value
 
 
 def chart_spec(chart: alt.TopLevelMixin) -> dict[str, Any]:

@@ -8,6 +8,8 @@ from __future__ import annotations
 import csv
 import io
 import json
+import subprocess
+import sys
 from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -165,6 +167,54 @@ def test_the_timeline_chart_escapes_a_pause_reason() -> None:
         )
     )
     assert "<script>alert(1)" not in page
+
+
+# A day report drawn in a process of its own: the renderer aborted the process it ran in.
+DRAW_HOSTILE_TIMELINE = """
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+from acd_cli import html_report
+from acd_cli.names import Names
+from acd_hub.agent_stats import StateInterval
+from acd_hub.reports.agent_day import AgentDayReport
+from acd_hub.reports.freshness import Freshness
+
+start = int(datetime(2026, 11, 20, 8, tzinfo=UTC).timestamp() * 1000)
+timeline = [StateInterval("paused", start, start + 3_600_000, pause_reason="lunch\\uffffbreak")]
+day = AgentDayReport("100001", "2026-11-20", {"paused": 3600}, {"x": 3600}, 0, None, None, timeline=timeline)
+report = html_report.DayReport(
+    "2026-11-20", ZoneInfo("Europe/Berlin"), {}, {"100001": day}, Freshness(None, None, None, False, []),
+    datetime(2026, 11, 20, 10, tzinfo=UTC),
+)
+report.names = Names(agents={"100001": "Anna \\x1b[31mBecker"})
+page = html_report.render(report)
+assert "lunch\\ufffdbreak" in page and "Anna \\ufffd[31mBecker" in page, "not drawn"  # the chart's text; the tables show the text as stored
+print("drawn")
+"""
+
+
+def test_a_character_xml_cannot_hold_in_a_chart_is_drawn_as_a_replacement() -> None:
+    """U+FFFF passes the ingest's check of a pause reason, a names file may spell ESC: either in a
+    chart made the renderer panic and abort the process (serve, html, the board's function)."""
+    drawn = subprocess.run(
+        [sys.executable, "-c", DRAW_HOSTILE_TIMELINE],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert drawn.returncode == 0, drawn.stderr[-2000:]
+    assert drawn.stdout.strip() == "drawn"
+    assert "panicked" not in drawn.stderr
+
+
+def test_xml_safe_keeps_what_xml_can_hold() -> None:
+    text = "Müller \u202e\t\n\r \U0010ffff \ufffd"
+    assert html_report.xml_safe({"a": [text, 1, None], "b": ("x\x00", 2.5)}) == {
+        "a": [text, 1, None],
+        "b": ["x\ufffd", 2.5],
+    }
+    assert html_report.xml_safe("\ud800\uffff\ufffe\x1b\x7f") == "\ufffd" * 4 + "\x7f"
 
 
 # --- 4: a call's events out of time order ----------------------------------------------------------
