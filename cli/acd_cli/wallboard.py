@@ -77,6 +77,8 @@ SOCKET_TIMEOUT_S = 10.0
 # so a slow sender would hold one of the MAX_CONNECTIONS for as long as it likes.
 HEAD_DEADLINE_S = 10.0
 MAX_CONNECTIONS = 64
+# The methods served; any other is a 405 naming these.
+ALLOWED_METHODS = ("GET", "HEAD")
 LISTEN_BACKLOG = 128
 
 
@@ -574,9 +576,22 @@ class _Handler(BaseHTTPRequestHandler):
 
     def parse_request(self) -> bool:
         try:
-            return super().parse_request()
+            parsed = super().parse_request()
         finally:
             self._head.head_done()
+        if parsed and self.command not in ALLOWED_METHODS:
+            # The stdlib answers a method without a do_<METHOD> with 501, a server error the
+            # server does not have: 405 naming the methods it serves. Any body is left unread,
+            # so the connection is closed after the answer.
+            self.close_connection = True
+            self._send(
+                HTTPStatus.METHOD_NOT_ALLOWED,
+                "application/json",
+                json.dumps({"error": f"method {self.command!r} not allowed; use GET or HEAD"}),
+                headers={"Allow": ", ".join(ALLOWED_METHODS), "Connection": "close"},
+            )
+            return False
+        return parsed
 
     def _foreign(self) -> str | None:
         """Why the request does not come from a page of this server (None: it does)."""
@@ -641,14 +656,24 @@ class _Handler(BaseHTTPRequestHandler):
                 HTTPStatus.INTERNAL_SERVER_ERROR, "application/json", json.dumps({"error": "internal error"})
             )
 
-    def _send(self, status: HTTPStatus, content_type: str, body: str) -> None:
+    def do_HEAD(self) -> None:
+        """GET's answer without its body (``_send`` leaves it out): HTTP/1.1 servers must take
+        HEAD, and link checkers and monitors use it."""
+        self.do_GET()
+
+    def _send(
+        self, status: HTTPStatus, content_type: str, body: str, headers: Mapping[str, str] | None = None
+    ) -> None:
         data = body.encode("utf-8")
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(data)))
         self.send_header("Cache-Control", "no-store")
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
         self.end_headers()
-        self.wfile.write(data)
+        if self.command != "HEAD":
+            self.wfile.write(data)
 
     def log_message(self, format: str, *args: Any) -> None:
         """Quiet: a wallboard polls every few seconds."""

@@ -234,3 +234,39 @@ def test_a_slow_day_report_shows_that_it_loads_then_the_report(
     assert status == 200
     assert b'data-hotline="501"' in body
     assert reports.kpi_reads == 1  # built once, whoever asked meanwhile
+
+
+def ask(
+    server: wallboard.WallboardServer, method: str, path: str, body: bytes | None = None
+) -> tuple[int, dict[str, str], bytes]:
+    connection = http.client.HTTPConnection("127.0.0.1", server.server_address[1], timeout=20)
+    try:
+        connection.request(method, path, body=body, headers={"Host": f"127.0.0.1:{server.server_address[1]}"})
+        response = connection.getresponse()
+        return response.status, dict(response.getheaders()), response.read()
+    finally:
+        connection.close()
+
+
+def test_head_is_get_without_its_body(served: tuple[wallboard.WallboardServer, CountingReports]) -> None:
+    server, _ = served
+    for path in ("/", "/api/wallboard", "/healthz", "/nope", "/report?day=2026-13-40"):
+        status, headers, body = ask(server, "HEAD", path)
+        got, _, whole = ask(server, "GET", path)
+        assert (status, body) == (got, b""), path
+        if path != "/api/wallboard":  # the figures' "now" moves between the two
+            assert int(headers["Content-Length"]) == len(whole), path
+
+
+@pytest.mark.parametrize("method", ["POST", "PUT", "DELETE", "OPTIONS", "TRACE", "PATCH", "BREW"])
+def test_another_method_is_a_405_naming_get_and_head_and_the_server_serves_on(
+    served: tuple[wallboard.WallboardServer, CountingReports], method: str
+) -> None:
+    server, reports = served
+    status, headers, body = ask(server, method, "/report?day=2026-11-20", body=b"day=2026-11-21")
+    assert status == 405  # the stdlib's answer was 501, a server error
+    assert headers["Allow"] == "GET, HEAD"
+    assert headers["Connection"] == "close"  # the body is never read
+    assert method in json.loads(body)["error"]
+    assert reports.kpi_reads == 0
+    assert ask(server, "GET", "/healthz")[0] == 200
