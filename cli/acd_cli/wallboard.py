@@ -591,6 +591,13 @@ class _Handler(BaseHTTPRequestHandler):
                 headers={"Allow": ", ".join(ALLOWED_METHODS), "Connection": "close"},
             )
             return False
+        if parsed and (
+            self.headers.get("Transfer-Encoding") or self.headers.get("Content-Length", "0").strip() != "0"
+        ):
+            # A GET with a body: nothing here reads one, and on a kept-alive connection its bytes
+            # would be taken for the next request (one request answered twice, or a 400 for the
+            # next). Answered, then the connection is closed.
+            self.close_connection = True
         return parsed
 
     def _foreign(self) -> str | None:
@@ -671,6 +678,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Cache-Control", "no-store")
         for name, value in (headers or {}).items():
             self.send_header(name, value)
+        if self.close_connection and "Connection" not in (headers or {}):
+            self.send_header("Connection", "close")
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(data)

@@ -15,6 +15,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -270,3 +271,30 @@ def test_another_method_is_a_405_naming_get_and_head_and_the_server_serves_on(
     assert method in json.loads(body)["error"]
     assert reports.kpi_reads == 0
     assert ask(server, "GET", "/healthz")[0] == 200
+
+
+@pytest.mark.parametrize(
+    "framing",
+    [
+        lambda body: f"Content-Length: {len(body)}\r\n\r\n".encode() + body,
+        lambda body: (
+            f"Transfer-Encoding: chunked\r\n\r\n{len(body):x}\r\n".encode() + body + b"\r\n0\r\n\r\n"
+        ),
+    ],
+    ids=["content-length", "chunked"],
+)
+def test_the_body_of_a_get_is_never_taken_for_another_request(
+    served: tuple[wallboard.WallboardServer, CountingReports], framing: Any
+) -> None:
+    server, _ = served
+    host = f"Host: 127.0.0.1:{server.server_address[1]}\r\n".encode()
+    smuggled = b"GET /nope HTTP/1.1\r\n" + host + b"\r\n"
+    with socket.create_connection(("127.0.0.1", server.server_address[1]), timeout=10) as sock:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\n" + host + framing(smuggled))
+        answered = b""
+        while chunk := sock.recv(65536):  # until the server closes the connection
+            answered += chunk
+    assert answered.startswith(b"HTTP/1.1 200 ")
+    assert b"Connection: close" in answered
+    assert answered.count(b"HTTP/1.1 ") == 1  # one request, one answer: no 404 of /nope
+    assert get(server, "/healthz", {"Host": f"127.0.0.1:{server.server_address[1]}"})[0] == 200
