@@ -240,6 +240,9 @@ def serve(
             raise ReportError(f"--as-of: {as_of!r} is not a moment in the form 'YYYY-MM-DD HH:MM'") from None
         parse_day(moment.date().isoformat(), "--as-of")
         report.clock_offset = moment - datetime.now(UTC)
+    # Read once for the whole run: a broken names file is this command's error (exit 2) before it
+    # listens, not a 400 on every figure a browser asks for while the server says it is serving.
+    report.names  # noqa: B018
 
     try:
         server = wallboard.WallboardServer(

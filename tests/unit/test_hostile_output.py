@@ -115,6 +115,28 @@ def test_an_extreme_day_is_out_of_range_exit_2(tmp_path: Any, day: str) -> None:
         assert "Traceback" not in result.output
 
 
+@pytest.mark.parametrize(
+    "text", ['[hotlines]\n501 = "Vertrieb\n', "[hotlines]\n501 = 7\n", "hotlines = [501]\n"]
+)
+def test_serve_with_a_broken_names_file_is_an_error_before_it_listens(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch, text: str
+) -> None:
+    """It started and answered every figure with a 400 naming --names instead."""
+    from acd_cli import wallboard  # noqa: PLC0415
+
+    started = []
+    monkeypatch.setattr(wallboard, "WallboardServer", lambda *args: started.append(args))
+    path = tmp_path / "names.toml"
+    path.write_text(text, encoding="utf-8")
+    result = CliRunner().invoke(
+        report_cli.cli, ["--endpoint-url", "http://127.0.0.1:9", "--names", str(path), "serve", "--port", "0"]
+    )
+    assert result.exit_code == 2, result.output
+    assert f"--names: {path}" in result.output
+    assert "Traceback" not in result.output
+    assert started == []
+
+
 def test_the_first_and_last_day_are_in_range() -> None:
     assert report_context.parse_day("2000-01-01") == "2000-01-01"
     assert report_context.parse_day("2099-12-31") == "2099-12-31"
