@@ -160,8 +160,10 @@ def hotline_tile(
     wait_targets: WaitTargets,
     min_sl_calls: int = html_report.DEFAULT_MIN_SL_CALLS,
     title: str | None = None,
+    drilldown: bool = True,
 ) -> dict[str, Any]:
-    """What the board shows of one hotline (pure: the reads are the caller's)."""
+    """What the board shows of one hotline (pure: the reads are the caller's). ``drilldown``: its
+    title links to its calls (``serve``'s ``/calls``; the board on AWS has no such route)."""
     figures = found.day.as_dict() if found else {}
     interval_start = current_interval(now, zone)
     interval = next(
@@ -183,7 +185,9 @@ def hotline_tile(
         "hotline": hotline,
         "title": f"Hotline {title or hotline}",
         "calls_href": "/calls?"
-        + urlencode({"hotline": hotline, "day": now.astimezone(zone).date().isoformat()}),
+        + urlencode({"hotline": hotline, "day": now.astimezone(zone).date().isoformat()})
+        if drilldown
+        else None,
         "waiting": len(waits),
         "oldest_wait_s": None if oldest is None else round(oldest),
         "oldest_wait_text": "—" if oldest is None else labels.kpi_text("max_wait_s", oldest),
@@ -228,8 +232,11 @@ class Wallboard:
         sl_target_pct: float = html_report.DEFAULT_SL_TARGET_PCT,
         min_sl_calls: int = html_report.DEFAULT_MIN_SL_CALLS,
         wait_targets: WaitTargets | None = None,
+        drilldown: bool = True,
     ) -> None:
         self.report = report
+        # Hotlines link to their calls, calls to their events: serve's /calls and /call pages.
+        self.drilldown = drilldown
         self.wait_targets = wait_targets or WaitTargets()
         self.hotlines = list(hotlines)
         self.refresh_s = refresh_s
@@ -302,6 +309,7 @@ class Wallboard:
                     wait_targets=self.wait_targets,
                     min_sl_calls=self.min_sl_calls,
                     title=report.names.hotline(hotline),
+                    drilldown=self.drilldown,
                 )
             )
         freshness = reports.freshness()
@@ -444,7 +452,7 @@ class Wallboard:
                 min_sl_calls=self.min_sl_calls,
             )
         found.names = self.report.names
-        return html_report.render(found, links=True)
+        return html_report.render(found, links=self.drilldown)
 
 
 @dataclass

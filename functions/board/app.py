@@ -60,7 +60,9 @@ report = BoardReadPath(
     shards=settings.cmd_day_shards,
     kpi_shards=settings.kpi_shards,
 )
-wallboard = Wallboard(report, hotlines=settings.board_hotlines)
+# No drill-down links: the board's API routes /, /api/wallboard and /report only (and its role may
+# not read the events table a call's events come from), so a link to /calls was a dead end.
+wallboard = Wallboard(report, hotlines=settings.board_hotlines, drilldown=False)
 quiet_sensitive_loggers()
 app = APIGatewayHttpResolver()
 

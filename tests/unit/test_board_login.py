@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -237,6 +238,20 @@ def test_with_a_valid_token_the_day_report(ask: Ask, signing_key: RSAKey) -> Non
         assert f'data-hotline="{hotline}"' in answer["body"]
     bad = ask(f"/report?day=2026-13-01&access_token={token}")
     assert bad["statusCode"] == 400
+
+
+def test_the_board_links_to_no_page_it_does_not_serve(ask: Ask, signing_key: RSAKey) -> None:
+    """serve's hotlines link to their calls (/calls); the board has no such route, so its links
+    were dead ends (API Gateway's 404)."""
+    token = access_token(signing_key)
+    shown = json.loads(ask(f"/api/wallboard?access_token={token}")["body"])
+    assert [h["calls_href"] for h in shown["hotlines"]] == [None] * len(HOTLINES)
+    report = ask(f"/report?day={DAY}&access_token={token}")["body"]
+    served = {route.path for route in routes()}
+    for page in (ask(f"/?access_token={token}")["body"], report):
+        links = re.findall(r'href="(/[^"?]*)', page)
+        assert set(links) <= served, links
+    assert "data-calls-link" not in report
 
 
 def test_the_board_reads_with_its_grants_only(
