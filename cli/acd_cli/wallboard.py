@@ -35,7 +35,7 @@ from datetime import UTC, datetime, timedelta
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import SplitResult, parse_qs, urlencode, urlsplit
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -535,6 +535,15 @@ def _bounded_ids(values: list[str], name: str, limit: int) -> list[str]:
     return unique
 
 
+def _target(path: str) -> SplitResult:
+    """The request's target; one urlsplit cannot read (``http://[x/``, an absolute URL with a
+    broken IPv6 host) is a 400, not a traceback on the terminal and a connection dropped."""
+    try:
+        return urlsplit(path)
+    except ValueError as exc:
+        raise BadRequest(f"the request target is not a URL: {exc}") from None
+
+
 def _query(text: str) -> dict[str, list[str]]:
     try:
         return parse_qs(text, max_num_fields=MAX_QUERY_FIELDS)
@@ -623,9 +632,9 @@ class _Handler(BaseHTTPRequestHandler):
         if foreign := self._foreign():
             self._send(HTTPStatus.FORBIDDEN, "application/json", json.dumps({"error": foreign}))
             return
-        url = urlsplit(self.path)
         wallboard = self.server.wallboard
         try:
+            url = _target(self.path)
             query = _query(url.query)
             if url.path == "/":
                 self._send(HTTPStatus.OK, "text/html; charset=utf-8", wallboard.page())

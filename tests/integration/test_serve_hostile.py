@@ -298,3 +298,20 @@ def test_the_body_of_a_get_is_never_taken_for_another_request(
     assert b"Connection: close" in answered
     assert answered.count(b"HTTP/1.1 ") == 1  # one request, one answer: no 404 of /nope
     assert get(server, "/healthz", {"Host": f"127.0.0.1:{server.server_address[1]}"})[0] == 200
+
+
+@pytest.mark.parametrize("target", ["http://[x/", "http://[::1/api/wallboard"])
+def test_a_target_that_is_no_url_is_a_400_without_a_traceback(
+    served: tuple[wallboard.WallboardServer, CountingReports], capfd: pytest.CaptureFixture[str], target: str
+) -> None:
+    server, _ = served
+    port = server.server_address[1]
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(f"GET {target} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n".encode())
+        answered = b""
+        while chunk := sock.recv(65536):
+            answered += chunk
+    assert answered.startswith(b"HTTP/1.1 400 "), answered[:200]  # it was no answer at all
+    assert b"not a URL" in answered
+    assert "Traceback" not in capfd.readouterr().err
+    assert get(server, "/healthz", {"Host": f"127.0.0.1:{port}"})[0] == 200
