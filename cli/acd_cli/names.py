@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 DEFAULT_FILE = "acd-names.toml"
+MAX_ID_DIGITS = 20  # the ingest's bound on ids
 ENVIRONMENT = "ACD_NAMES"
 
 
@@ -59,8 +60,14 @@ def _section(document: Mapping[str, object], key: str, path: Path) -> dict[str, 
     for number, name in section.items():
         if not isinstance(name, str):
             raise NamesError(f"{path}: [{key}] {number} must be a name in quotes")
+        # The ACD's ids are digits: a key that is none named nothing, silently, and /range read
+        # the figures of a hotline called after it (one of 5,000 digits: a 500). The reports
+        # key a hotline as a number ("0501" is 501), an agent as its digits ("012345").
+        text = str(number).strip()
+        if not (text.isascii() and text.isdigit() and len(text) <= MAX_ID_DIGITS):
+            raise NamesError(f"{path}: [{key}] {text[:40]!r} is not a number (the ACD's id)")
         if name.strip():
-            found[str(number).strip()] = name.strip()
+            found[str(int(text)) if key == "hotlines" else text] = name.strip()
     return found
 
 

@@ -137,6 +137,23 @@ def test_a_broken_names_file_says_what_is_wrong(tmp_path: Path, monkeypatch: pyt
     assert names.find() == names.Names()  # no acd-names.toml here: numbers only
 
 
+@pytest.mark.parametrize("key", ["Vertrieb", '"<script>"', '"5 01"', '"-501"', "1" * 21, '"٥٠١"'])
+def test_a_name_under_a_key_that_is_no_id_says_so(tmp_path: Path, key: str) -> None:
+    """It named nothing, silently, and /range read the figures of a hotline called after it."""
+    path = tmp_path / "names.toml"
+    path.write_text(f'[hotlines]\n{key} = "Vertrieb"\n', encoding="utf-8")
+    with pytest.raises(names.NamesError, match="is not a number"):
+        names.load(path)
+
+
+def test_a_hotline_is_named_by_its_number_an_agent_by_its_digits(tmp_path: Path) -> None:
+    path = tmp_path / "names.toml"
+    path.write_text('[hotlines]\n0501 = "Vertrieb"\n[agents]\n012345 = "Anna"\n', encoding="utf-8")
+    read = names.load(path)
+    assert read.hotline("501") == "501 Vertrieb"  # the reports' key of hotlineid 0501
+    assert read.agent("012345") == "012345 Anna"  # an agent number keeps its leading zero
+
+
 def test_periods_and_the_period_before_of_the_same_length() -> None:
     from acd_cli import range_report  # noqa: PLC0415
 
