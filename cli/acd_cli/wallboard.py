@@ -351,7 +351,7 @@ class Wallboard:
         try:
             if first is None or last is None:
                 first, last = range_report.period_of(
-                    one("period") or "week", parse_day(one("day")) or report.today()
+                    one("period") or "week", parse_day(one("day"), "day") or report.today()
                 )
             hotlines = _bounded_ids(query.get("hotline", []), "hotline", MAX_HOTLINES)
             found = range_report.gather(
@@ -643,7 +643,7 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send(HTTPStatus.OK, "application/json", body)
             elif url.path == "/report":
                 asked = query.get("day")
-                day = parse_day(asked[0] if asked else None) or wallboard.report.today()
+                day = parse_day(asked[0] if asked else None, "day") or wallboard.report.today()
                 hotlines = _bounded_ids(query.get("hotline", []), "hotline", MAX_HOTLINES)
                 agents = _bounded_ids(query.get("agent", []), "agent", MAX_AGENTS)
                 page = wallboard.day_report_or_progress(day, hotlines, agents)
@@ -652,7 +652,7 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send(HTTPStatus.OK, "text/html; charset=utf-8", wallboard.range_page(query))
             elif url.path == "/calls":
                 asked = query.get("day")
-                day = parse_day(asked[0] if asked else None) or wallboard.report.today()
+                day = parse_day(asked[0] if asked else None, "day") or wallboard.report.today()
                 given = (query.get("hotline") or [""])[0].strip().lower()
                 hotline = "none" if given == "none" else _bounded_ids([given], "hotline", 1)[0]
                 self._send(HTTPStatus.OK, "text/html; charset=utf-8", wallboard.calls_page(hotline, day))

@@ -83,7 +83,7 @@ def day_report() -> Response:
     # parsed as `serve` parses it (bounded); access_token is among the parameters, and ignored
     query = _query(app.current_event.raw_query_string or "")
     asked = query.get("day")
-    day = parse_day(asked[0] if asked else None) or report.today()
+    day = parse_day(asked[0] if asked else None, "day") or report.today()
     hotlines = _bounded_ids(query.get("hotline", []), "hotline", MAX_HOTLINES) or settings.board_hotlines
     agents = _bounded_ids(query.get("agent", []), "agent", MAX_AGENTS)
     built = wallboard.day_report(day, hotlines, agents)

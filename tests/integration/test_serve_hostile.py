@@ -315,3 +315,13 @@ def test_a_target_that_is_no_url_is_a_400_without_a_traceback(
     assert b"not a URL" in answered
     assert "Traceback" not in capfd.readouterr().err
     assert get(server, "/healthz", {"Host": f"127.0.0.1:{port}"})[0] == 200
+
+
+@pytest.mark.parametrize("path", ["/report?day=2026-13-40", "/calls?hotline=501&day=%ff", "/range?day=x"])
+def test_a_bad_day_names_the_parameter_not_the_command_line_option(
+    served: tuple[wallboard.WallboardServer, CountingReports], path: str
+) -> None:
+    server, _ = served
+    status, body = get(server, path, {"Host": f"127.0.0.1:{server.server_address[1]}"})
+    assert status == 400
+    assert json.loads(body)["error"].startswith("day: ")  # it said --day, an option of acd-report

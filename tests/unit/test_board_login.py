@@ -238,6 +238,7 @@ def test_with_a_valid_token_the_day_report(ask: Ask, signing_key: RSAKey) -> Non
         assert f'data-hotline="{hotline}"' in answer["body"]
     bad = ask(f"/report?day=2026-13-01&access_token={token}")
     assert bad["statusCode"] == 400
+    assert json.loads(bad["body"])["error"].startswith("day: ")  # the parameter, not acd-report's --day
 
 
 def test_the_board_links_to_no_page_it_does_not_serve(ask: Ask, signing_key: RSAKey) -> None:
