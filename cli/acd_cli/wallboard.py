@@ -62,6 +62,10 @@ HOTLINES_TTL_S = 60.0
 # A day report reads every hotline's and agent's reports: built once, served for a while.
 REPORT_TTL_S = 30.0
 REPORTS_KEPT = 16
+# Day reports being built or waiting their turn: a new one beyond these is refused (503, try
+# again). Each waits for the one before, so without a bound a burst of days or hotline choices
+# queued a thread and a whole build each, and a report asked for after them waited for them all.
+MAX_PENDING_REPORTS = 4
 # Waiting longer than this for another day report to be built: 503, try again.
 REPORT_WAIT_S = 30.0
 # A browser gets the page if it is ready this soon, else a page saying it is being built.
@@ -402,6 +406,9 @@ class Wallboard:
                 return ReportPage(cached[1], done=True)
             build = self._builds.get(key)
             if build is None or build.failed_at_least(REPORT_TTL_S):
+                pending = sum(not b.finished.is_set() for b in self._builds.values())
+                if pending >= MAX_PENDING_REPORTS:
+                    raise ReportsBusy(f"{pending} day reports are being built; try again when they are done")
                 build = _Build(key)
                 self._builds[key] = build
                 threading.Thread(
@@ -519,6 +526,10 @@ BUSY_ANSWER = (
 
 class BadRequest(Exception):
     """A request this server will not serve (400), with why."""
+
+
+class ReportsBusy(Exception):
+    """Too many day reports being built to start another (503, try again), with why."""
 
 
 def _bounded_ids(values: list[str], name: str, limit: int) -> list[str]:
@@ -665,10 +676,15 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send(HTTPStatus.OK, "text/plain", "ok\n")
             else:
                 self._send(HTTPStatus.NOT_FOUND, "text/plain", "not found\n")
-        except ReportError as exc:  # a bad ?day=
-            self._send(HTTPStatus.BAD_REQUEST, "application/json", json.dumps({"error": exc.message}))
-        except BadRequest as exc:  # parameters out of bounds
+        except (ReportError, BadRequest) as exc:  # a bad ?day=, parameters out of bounds
             self._send(HTTPStatus.BAD_REQUEST, "application/json", json.dumps({"error": str(exc)}))
+        except ReportsBusy as exc:
+            self._send(
+                HTTPStatus.SERVICE_UNAVAILABLE,
+                "application/json",
+                json.dumps({"error": str(exc)}),
+                headers={"Retry-After": "2"},
+            )
         except (ClientError, BotoCoreError) as exc:
             message = describe_aws_error(exc, wallboard.report)
             self._send(HTTPStatus.SERVICE_UNAVAILABLE, "application/json", json.dumps({"error": message}))

@@ -23,7 +23,15 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import BotoCoreError, ClientError
 
 from acd_cli.report_context import ReportContext, ReportError, describe_aws_error, parse_day
-from acd_cli.wallboard import MAX_AGENTS, MAX_HOTLINES, BadRequest, Wallboard, _bounded_ids, _query
+from acd_cli.wallboard import (
+    MAX_AGENTS,
+    MAX_HOTLINES,
+    BadRequest,
+    ReportsBusy,
+    Wallboard,
+    _bounded_ids,
+    _query,
+)
 from acd_hub.aws import dynamodb_client
 from acd_hub.logs import quiet_sensitive_loggers
 from acd_hub.settings import HubSettings
@@ -100,6 +108,11 @@ def bad_day(exc: ReportError) -> Response:
 @app.exception_handler(BadRequest)
 def bad_request(exc: BadRequest) -> Response:
     return answer(400, json.dumps({"error": str(exc)}))
+
+
+@app.exception_handler(ReportsBusy)
+def reports_busy(exc: ReportsBusy) -> Response:
+    return answer(503, json.dumps({"error": str(exc)}))
 
 
 @app.exception_handler(ClientError)

@@ -325,3 +325,40 @@ def test_a_bad_day_names_the_parameter_not_the_command_line_option(
     status, body = get(server, path, {"Host": f"127.0.0.1:{server.server_address[1]}"})
     assert status == 400
     assert json.loads(body)["error"].startswith("day: ")  # it said --day, an option of acd-report
+
+
+def test_a_burst_of_day_reports_queues_a_bounded_number_of_builds(
+    served: tuple[wallboard.WallboardServer, CountingReports], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each new day (or choice of hotlines) started a build waiting for the one before: a burst
+    queued a thread and a whole build each, and the report asked for next waited for them all."""
+    server, reports = served
+    host = {"Host": f"127.0.0.1:{server.server_address[1]}"}
+    release = threading.Event()
+    counted = reports.kpis
+
+    def kpis(hotline: str, day: str) -> None:
+        release.wait(60)  # the builds stay pending until the test lets them go
+        counted(hotline, day)
+
+    monkeypatch.setattr(reports, "kpis", kpis)
+    days = [f"2026-11-{n:02d}" for n in range(1, wallboard.MAX_PENDING_REPORTS + 1)]
+    try:
+        for day in days:
+            status, body = get(server, f"/report?day={day}&hotline=501", host)
+            assert (status, b"data-loading=" in body) == (200, True), day
+        status, body = get(server, "/report?day=2026-11-30&hotline=501", host)
+        assert status == 503
+        assert "being built; try again" in json.loads(body)["error"]
+        assert (
+            get(server, f"/report?day={days[0]}&hotline=501", host)[0] == 200
+        )  # one already queued: its page
+        assert get(server, "/healthz", host)[0] == 200
+    finally:
+        release.set()
+    deadline = time.monotonic() + 60
+    while reports.kpi_reads < len(days) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert reports.kpi_reads == len(days)  # the refused one was never queued
+    status, body = get(server, "/report?day=2026-11-30&hotline=501", host)
+    assert status == 200

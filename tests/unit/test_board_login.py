@@ -255,6 +255,20 @@ def test_the_board_links_to_no_page_it_does_not_serve(ask: Ask, signing_key: RSA
     assert "data-calls-link" not in report
 
 
+def test_too_many_day_reports_being_built_is_a_503_saying_so(
+    board: tuple[ModuleType, RecordingClient], ask: Ask, signing_key: RSAKey, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    module, _ = board
+
+    def busy(*_: Any) -> None:
+        raise module.ReportsBusy("4 day reports are being built; try again when they are done")
+
+    monkeypatch.setattr(module.wallboard, "day_report", busy)
+    answer = ask(f"/report?day={DAY}&access_token={access_token(signing_key)}")
+    assert answer["statusCode"] == 503
+    assert "try again" in json.loads(answer["body"])["error"]
+
+
 def test_the_board_reads_with_its_grants_only(
     board: tuple[ModuleType, RecordingClient], ask: Ask, signing_key: RSAKey
 ) -> None:
