@@ -45,6 +45,11 @@ class NoEventListings:
     def events_by_cmd_day(self, _cmd: str, _day: str) -> Iterator[dict[str, Any]]:
         return iter(())
 
+    def inbound_hotlines(self, _day: str) -> list[str]:
+        # asked for a day the reports table lists no hotline for (html_report.day_hotlines) when
+        # BoardHotlines is empty: no hotline, not an AttributeError (a 500)
+        return []
+
 
 class BoardReadPath(ReportContext):
     """acd-report's read path with the function's client (timeouts within API Gateway's 30 s)."""

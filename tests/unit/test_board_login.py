@@ -269,6 +269,26 @@ def test_too_many_day_reports_being_built_is_a_503_saying_so(
     assert "try again" in json.loads(answer["body"])["error"]
 
 
+def test_without_board_hotlines_a_day_without_calls_is_served_too(
+    board: tuple[ModuleType, RecordingClient], ask: Ask, signing_key: RSAKey, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """BoardHotlines empty (agents only): a day the reports list no hotline for was looked up in
+    the events table, which the board has no listing of: an AttributeError, a 500 for the day
+    report and for every refresh of the wallboard until the day's first call."""
+    module, _ = board
+    monkeypatch.setattr(module, "settings", module.settings.model_copy(update={"board_hotlines": []}))
+    monkeypatch.setattr(module, "wallboard", module.Wallboard(module.report, drilldown=False))
+    token = access_token(signing_key)
+    quiet = ask(f"/report?day=2026-01-01&access_token={token}")
+    assert quiet["statusCode"] == 200, quiet["body"][:300]
+    assert "data-hotline=" not in quiet["body"]
+    figures = ask(f"/api/wallboard?access_token={token}")  # today: no call in the fixture's tables
+    assert figures["statusCode"] == 200, figures["body"][:300]
+    assert json.loads(figures["body"])["hotlines"] == []
+    busy = ask(f"/report?day={DAY}&access_token={token}")  # the reports list that day's hotlines
+    assert all(f'data-hotline="{hotline}"' in busy["body"] for hotline in HOTLINES)
+
+
 def test_the_board_reads_with_its_grants_only(
     board: tuple[ModuleType, RecordingClient], ask: Ask, signing_key: RSAKey
 ) -> None:
