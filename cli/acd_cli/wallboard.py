@@ -352,6 +352,12 @@ class Wallboard:
             return values[0] if values else None
 
         first, last = parse_day(one("from"), "from"), parse_day(one("to"), "to")
+        # acd-report range's rules: a lone from (or to) showed the current week instead, and a
+        # period or day beside them was ignored, each without a word
+        if (first is None) != (last is None):
+            raise BadRequest("from and to go together")
+        if first is not None and (one("day") is not None or one("period") is not None):
+            raise BadRequest("day and period do not apply to from/to: the range is its days")
         try:
             if first is None or last is None:
                 first, last = range_report.period_of(

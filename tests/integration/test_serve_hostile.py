@@ -362,3 +362,22 @@ def test_a_burst_of_day_reports_queues_a_bounded_number_of_builds(
     assert reports.kpi_reads == len(days)  # the refused one was never queued
     status, body = get(server, "/report?day=2026-11-30&hotline=501", host)
     assert status == 200
+
+
+@pytest.mark.parametrize(
+    ("query", "error"),
+    [
+        ("from=2026-11-02", "from and to go together"),
+        ("to=2026-11-08", "from and to go together"),
+        ("from=2026-11-02&to=2026-11-08&period=month", "do not apply"),
+        ("from=2026-11-02&to=2026-11-08&day=2026-10-01", "do not apply"),
+    ],
+)
+def test_a_range_asked_for_in_part_is_a_400_not_another_range(
+    served: tuple[wallboard.WallboardServer, CountingReports], query: str, error: str
+) -> None:
+    """It showed the current week (or the from/to range, the period ignored) without a word."""
+    server, _ = served
+    status, body = get(server, f"/range?{query}", {"Host": f"127.0.0.1:{server.server_address[1]}"})
+    assert status == 400, body[:300]
+    assert error in json.loads(body)["error"]
