@@ -19,6 +19,7 @@ name changed here shows everywhere at once, for every day. JSON and CSV output s
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -26,6 +27,11 @@ from pathlib import Path
 
 DEFAULT_FILE = "acd-names.toml"
 MAX_ID_DIGITS = 20  # the ingest's bound on ids
+# Control characters (a terminal's escape sequences; shown as garbage in a page) and the bidi
+# embeddings, overrides and isolates: a page shows a name beside other text (a call's agents as
+# one list, "Calls of hotline NAME · DAY"), and an override in one name turned what follows it
+# round (100002 read as 200001). Right-to-left names need none of them.
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 ENVIRONMENT = "ACD_NAMES"
 
 
@@ -66,6 +72,11 @@ def _section(document: Mapping[str, object], key: str, path: Path) -> dict[str, 
         text = str(number).strip()
         if not (text.isascii() and text.isdigit() and len(text) <= MAX_ID_DIGITS):
             raise NamesError(f"{path}: [{key}] {text[:40]!r} is not a number (the ACD's id)")
+        if unsafe := _UNSAFE.search(name):
+            raise NamesError(
+                f"{path}: [{key}] {text}: the name holds U+{ord(unsafe.group(0)):04X}; a name is one "
+                "line of text, without control characters or direction overrides"
+            )
         if name.strip():
             found[str(int(text)) if key == "hotlines" else text] = name.strip()
     return found

@@ -154,6 +154,25 @@ def test_a_hotline_is_named_by_its_number_an_agent_by_its_digits(tmp_path: Path)
     assert read.agent("012345") == "012345 Anna"  # an agent number keeps its leading zero
 
 
+@pytest.mark.parametrize("name", ["Anna \\u202e", "Anna \\u2067x\\u2069", "\\u001b[31mAnna", "Anna\\nBecker"])
+def test_a_name_with_a_control_character_or_a_direction_override_says_so(tmp_path: Path, name: str) -> None:
+    """An override in one name turned the text after it round wherever names are listed together
+    (a call's agents: 100002 read as 200001)."""
+    path = tmp_path / "names.toml"
+    path.write_text(f'[agents]\n100001 = "{name}"\n', encoding="utf-8")
+    with pytest.raises(names.NamesError, match=r"100001: the name holds U\+"):
+        names.load(path)
+
+
+def test_right_to_left_and_joined_names_are_names(tmp_path: Path) -> None:
+    """Arabic and Persian names (a zero-width non-joiner inside) need no override: still names."""
+    path = tmp_path / "names.toml"
+    path.write_text('[agents]\n100001 = "مريم"\n100002 = "می\u200cخواهم"\n', encoding="utf-8")
+    read = names.load(path)
+    assert read.agent("100001") == "100001 مريم"
+    assert read.agent("100002") == "100002 می\u200cخواهم"
+
+
 def test_periods_and_the_period_before_of_the_same_length() -> None:
     from acd_cli import range_report  # noqa: PLC0415
 
