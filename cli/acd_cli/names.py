@@ -84,7 +84,8 @@ def _section(document: Mapping[str, object], key: str, path: Path) -> dict[str, 
 
 def load(path: Path) -> Names:
     try:
-        document = tomllib.loads(path.read_text(encoding="utf-8"))
+        # utf-8-sig: a byte order mark (Windows editors write one) made a valid file "not TOML"
+        document = tomllib.loads(path.read_text(encoding="utf-8-sig"))
     except OSError as exc:
         raise NamesError(f"cannot read {path}: {exc.strerror}") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:

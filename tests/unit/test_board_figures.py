@@ -173,6 +173,13 @@ def test_right_to_left_and_joined_names_are_names(tmp_path: Path) -> None:
     assert read.agent("100002") == "100002 می\u200cخواهم"
 
 
+def test_a_names_file_with_a_byte_order_mark_is_read(tmp_path: Path) -> None:
+    """As a Windows editor saves it: it was "not a valid TOML file" (line 1, column 1)."""
+    path = tmp_path / "names.toml"
+    path.write_bytes(b"\xef\xbb\xbf" + b'[hotlines]\n501 = "Vertrieb"\n')
+    assert names.load(path).hotline("501") == "501 Vertrieb"
+
+
 def test_periods_and_the_period_before_of_the_same_length() -> None:
     from acd_cli import range_report  # noqa: PLC0415
 
