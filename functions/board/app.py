@@ -5,9 +5,9 @@ API Gateway lets a request through only with a valid JWT of the board's Cognito 
 HTTP API's JWT authorizer, ``?access_token=``): nothing here checks a login. The routes are
 those of ``acd-report serve``, so the one page works under both.
 
-Read-only by IAM: ``Query``/``GetItem`` on the reports table, nothing else. The reports table
-does not list a day's hotlines (the CLI finds them in the events table), so the board shows the
-hotlines the stack names (``BoardHotlines``) and never reads the events table.
+Read-only by IAM: ``Query``/``GetItem``/``BatchGetItem`` on the reports table, nothing else. The
+board shows the hotlines the stack names (``BoardHotlines``), else the day's hotlines with KPIs
+from the reports table's listing of the day (``HOTLINES#<day>``); it never reads the events table.
 """
 
 from __future__ import annotations

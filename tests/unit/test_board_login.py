@@ -309,3 +309,33 @@ def test_the_board_reads_with_its_grants_only(
             ("ReportsTable", "dynamodb:BatchGetItem"),
         }
     )
+
+
+def test_without_board_hotlines_the_board_finds_the_days_hotlines_in_the_reports_table(
+    board: tuple[ModuleType, RecordingClient],
+) -> None:
+    """BoardHotlines empty (the default): not agents only, but the day's hotlines with KPIs, from
+    the reports table's listing of the day (``HOTLINES#<day>``), within the board's grants."""
+    from acd_cli.wallboard import Wallboard  # noqa: PLC0415
+
+    module, recording = board
+    before = set(recording.used)
+    recording.used.clear()
+    found = Wallboard(module.report, hotlines=())._day_hotlines(str(DAY))
+    assert set(HOTLINES) <= set(found)
+    assert recording.used == {("ReportsTable", "dynamodb:Query")}
+    recording.used |= before
+
+
+def test_without_board_hotlines_a_day_with_no_calls_yet_is_agents_only(
+    board: tuple[ModuleType, RecordingClient],
+) -> None:
+    """BoardHotlines empty and a day the reports table lists no hotline for (every morning before
+    the first call, a day aggregated before that listing): the board has no events table to fall
+    back on, so no hotlines, and the wallboard is still served."""
+    from acd_cli.wallboard import Wallboard  # noqa: PLC0415
+
+    module, _ = board
+    wallboard = Wallboard(module.report, hotlines=())
+    assert wallboard._day_hotlines("2026-11-21") == []
+    assert wallboard.snapshot()["hotlines"] == []
