@@ -182,8 +182,10 @@ def render(report: RangeReport) -> str:
 
 def range_hotlines(report: ReportContext, hotlines: Sequence[str], last: str) -> list[str]:
     """The hotlines of a range: those asked for, else the operator's named ones, else those with
-    calls on its last day (a listing per day of a long range would be a query per day and shard)."""
+    calls on its last day, or today when the range ends later (the current week or month: its
+    last day has no calls yet). A listing per day of a long range would be a query per day and
+    shard."""
     if hotlines:
         return list(hotlines)
     named = sorted(report.names.hotlines, key=lambda h: (not h.isdigit(), int(h) if h.isdigit() else 0, h))
-    return named or report.queries.inbound_hotlines(last)
+    return named or report.queries.inbound_hotlines(min(last, report.today()))

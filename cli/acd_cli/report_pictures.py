@@ -110,7 +110,8 @@ def html(
 
 @click.command("range")
 @hotlines_option(
-    "Hotline (repeatable; default: the named ones, else those with calls on the range's last day)."
+    "Hotline (repeatable; default: the named ones, else those with calls on the range's last day,"
+    " or today when the range ends later)."
 )
 @click.option(
     "--period",

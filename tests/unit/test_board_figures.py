@@ -194,6 +194,29 @@ def test_periods_and_the_period_before_of_the_same_length() -> None:
         range_report.checked("2026-01-01", "2026-12-31")
 
 
+def test_a_range_not_over_yet_takes_the_hotlines_with_calls_today() -> None:
+    """`acd-report range` (the current week by default) without --hotline or names: the hotlines
+    with calls on the range's last day, which is today's at the latest (Sunday has none yet)."""
+    from types import SimpleNamespace  # noqa: PLC0415
+
+    from acd_cli import range_report  # noqa: PLC0415
+
+    asked: list[str] = []
+
+    def inbound_hotlines(day: str) -> list[str]:
+        asked.append(day)
+        return ["501"] if day == "2026-12-05" else []
+
+    report = SimpleNamespace(
+        names=SimpleNamespace(hotlines={}),
+        today=lambda: "2026-12-05",
+        queries=SimpleNamespace(inbound_hotlines=inbound_hotlines),
+    )
+    assert range_report.range_hotlines(report, [], "2026-12-06") == ["501"]  # type: ignore[arg-type]
+    assert range_report.range_hotlines(report, [], "2026-11-29") == []  # type: ignore[arg-type]
+    assert asked == ["2026-12-05", "2026-11-29"]
+
+
 def test_acd_sim_writes_the_names_of_its_day(tmp_path: Path) -> None:
     from acd_sim.model import SimConfig  # noqa: PLC0415
     from acd_sim.sim import names_file  # noqa: PLC0415
