@@ -438,7 +438,7 @@ def hotlines(report: ReportContext, *, day: str | None, fmt: str | None) -> None
         report.queries.day_hotlines(day),
         report.output_format(fmt),
         columns=[
-            output.field("hotline"),
+            Column("hotline", lambda i: report.names.hotline(i.get("hotline")), no_wrap=True),
             output.field("inbound_calls", "inbound calls", justify="right"),
             output.field("outbound_calls", "outbound calls", justify="right"),
             output.time_field("first_event", f"first call event ({zone.key})", zone),
@@ -466,7 +466,7 @@ def agents(report: ReportContext, *, day: str | None, fmt: str | None) -> None:
         report.queries.day_agents(day),
         report.output_format(fmt),
         columns=[
-            output.field("agent"),
+            Column("agent", lambda i: report.names.agent(i.get("agent")), no_wrap=True),
             output.field("state_events", "state events", justify="right"),
             output.time_field("first_event", f"first ({zone.key})", zone),
             output.time_field("last_event", "last", zone),

@@ -20,6 +20,7 @@ import json
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -832,6 +833,19 @@ def test_cli_hotlines_and_agents_of_a_day(moto_url: str, reports: Harness) -> No
         ok(run(moto_url, "hotlines", "--day", "2026-11-19")).strip()
         == "No call events on 2026-11-19: no hotlines."
     )
+
+
+def test_cli_hotlines_and_agents_show_the_operators_names(
+    moto_url: str, reports: Harness, tmp_path: Path
+) -> None:
+    """What to pass to --hotline/--agent, with the names of acd-names.toml beside the numbers
+    (README "Names": every view); JSON keeps the numbers."""
+    named = tmp_path / "acd-names.toml"
+    named.write_text(f'[hotlines]\n501 = "Vertrieb"\n\n[agents]\n{ANNA} = "Anna Becker"\n')
+    assert "501 Vertrieb" in ok(run(moto_url, "--names", str(named), "hotlines", "--day", DAY))
+    assert f"{ANNA} Anna Becker" in ok(run(moto_url, "--names", str(named), "agents", "--day", DAY))
+    shown = json.loads(ok(run(moto_url, "--names", str(named), "hotlines", "--day", DAY, "-f", "json")))
+    assert [h["hotline"] for h in shown] == ["501"]
 
 
 def test_cli_calls_of_no_hotline_are_the_outbound_ones(moto_url: str, reports: Harness) -> None:
