@@ -276,7 +276,7 @@ def agent_day(report: ReportContext, *, agent: str, day: str | None, fmt: str | 
         output.show_table(
             [{"name": labels.state_label(state), "seconds": seconds} for state, seconds in states.items()],
             [output.field("name", "state"), time_column],
-            title=f"Agent {found.agent} on {found.day}: time per state",
+            title=f"Agent {report.names.agent(found.agent)} on {found.day}: time per state",
             totals=[{"name": "total", "seconds": sum(states.values())}],
         )
         if pauses:
@@ -338,7 +338,7 @@ def agent_timeline(report: ReportContext, *, agent: str, day: str | None, fmt: s
         fmt,
         intervals,
         columns=timeline_columns(report.zone),
-        title=f"Timeline of agent {agent} on {day} ({report.zone.key})",
+        title=f"Timeline of agent {report.names.agent(agent)} on {day} ({report.zone.key})",
         empty_message=f"No timeline for agent {agent} on {day} yet.",
         csv_lead=TIMELINE_CSV_LEAD,
     )

@@ -119,7 +119,7 @@ def events(
         items = report.queries.events_by_agent_day(agent, day)
         if not items:
             raise unknown_agent(report, agent, day)
-        subject = f"agent {agent} on {day}"
+        subject = f"agent {report.names.agent(agent)} on {day}"
     else:
         assert cmd is not None
         cmd = cmd.lower()

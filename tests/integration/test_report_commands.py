@@ -846,6 +846,12 @@ def test_cli_hotlines_and_agents_show_the_operators_names(
     assert f"{ANNA} Anna Becker" in ok(run(moto_url, "--names", str(named), "agents", "--day", DAY))
     shown = json.loads(ok(run(moto_url, "--names", str(named), "hotlines", "--day", DAY, "-f", "json")))
     assert [h["hotline"] for h in shown] == ["501"]
+    for command, title in (
+        ("agent-day", f"Agent {ANNA} Anna Becker on {DAY}"),
+        ("agent-timeline", f"Timeline of agent {ANNA} Anna Becker on {DAY}"),
+        ("events", f"Events of agent {ANNA} Anna Becker on {DAY}"),
+    ):
+        assert title in ok(run(moto_url, "--names", str(named), command, "--agent", ANNA, "--day", DAY))
 
 
 def test_cli_calls_of_no_hotline_are_the_outbound_ones(moto_url: str, reports: Harness) -> None:
