@@ -52,6 +52,9 @@ class Names:
         return _with_name(agent, self.agents)
 
 
+NO_NAMES = Names()  # no names file: the numbers alone
+
+
 def _with_name(number: object, names: Mapping[str, str]) -> str:
     text = "" if number is None else str(number)
     name = names.get(text)

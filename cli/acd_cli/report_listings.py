@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 import click
 
 from acd_cli import labels, output
-from acd_cli.names import Names
+from acd_cli.names import NO_NAMES, Names
 from acd_cli.output import Column, format_option
 from acd_cli.report_context import (
     DAY_OPTION,
@@ -213,21 +213,22 @@ def _problems(item: output.Item) -> str | None:
     return ", ".join(labels.CALL_PROBLEMS.get(str(p), str(p)) for p in problems)
 
 
-def _agents(item: output.Item) -> str | None:
+def _agents(item: output.Item, names: Names = NO_NAMES) -> str | None:
     agents = item.get("agents")
-    return ", ".join(str(a) for a in agents) if isinstance(agents, list) and agents else None
+    return ", ".join(names.agent(a) for a in agents) if isinstance(agents, list) and agents else None
 
 
-def summary_rows(summary: output.Item, zone: ZoneInfo) -> list[tuple[str, object]]:
+def summary_rows(summary: output.Item, zone: ZoneInfo, names: Names = NO_NAMES) -> list[tuple[str, object]]:
     def moment(name: str) -> object:
         return output.local_time(summary.get(name), zone)
 
+    hotline = summary.get("hotline")
     return [
         ("task", summary.get("task_id")),
         ("direction", summary.get("direction")),
-        ("hotline", summary.get("hotline")),
+        ("hotline", hotline if hotline is None else names.hotline(hotline)),
         ("group", summary.get("group")),
-        ("agents", _agents(summary)),
+        ("agents", _agents(summary, names)),
         (f"started ({zone.key})", moment("started")),
         ("answered", moment("answered")),
         ("ended", moment("ended")),
@@ -275,7 +276,7 @@ def call_report(report: ReportContext, *, task_id: str, fmt: str | None) -> None
             click.echo(no_summary)
         else:
             output.console().print(
-                output.key_value_table(summary_rows(summary, report.zone), f"Call {task_id}")
+                output.key_value_table(summary_rows(summary, report.zone, report.names), f"Call {task_id}")
             )
         click.echo()
         if items:
@@ -292,8 +293,9 @@ def call_events(task_id: str, events: Sequence[output.Item]) -> int:
     return sum(1 for event in events if event.get("pk") == own)
 
 
-def call_columns(zone: ZoneInfo, *, problems: bool = False) -> list[Column]:
-    """The calls table; ``problems``: a column saying why a call's durations are unknown."""
+def call_columns(zone: ZoneInfo, *, problems: bool = False, names: Names = NO_NAMES) -> list[Column]:
+    """The calls table; ``problems``: a column saying why a call's durations are unknown;
+    ``names``: the operator's names beside the agents' numbers."""
     return [
         output.time_field("started", "started", zone, "%H:%M:%S", no_wrap=True),
         output.field("task_id", "task", no_wrap=True),
@@ -302,7 +304,7 @@ def call_columns(zone: ZoneInfo, *, problems: bool = False) -> list[Column]:
         Column("talk", lambda i: output.duration(i.get("talk_s")), justify="right"),
         Column("hold", lambda i: output.duration(i.get("hold_s")), justify="right"),
         Column("ACW", lambda i: output.duration(i.get("acw_s")), justify="right"),  # after-call work
-        Column("agents", _agents),
+        Column("agents", lambda i: _agents(i, names)),
         Column("recorded", lambda i: output.yes_no(i.get("recorded"))),
         output.field("classification"),
         *([Column("problems", _problems)] if problems else []),
@@ -324,7 +326,9 @@ def calls(report: ReportContext, *, hotline: str, day: str | None, fmt: str | No
         report,
         fmt,
         items,
-        columns=call_columns(report.zone, problems=any(item.get("problems") for item in items)),
+        columns=call_columns(
+            report.zone, problems=any(item.get("problems") for item in items), names=report.names
+        ),
         title=f"Calls of hotline {report.names.hotline(hotline)} on {day} ({report.zone.key}; ACW: after-call work)",
         empty_message=f"No calls for hotline {hotline} on {day} yet.",
         csv_lead=CALL_CSV_LEAD,

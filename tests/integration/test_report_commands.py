@@ -835,7 +835,7 @@ def test_cli_hotlines_and_agents_of_a_day(moto_url: str, reports: Harness) -> No
     )
 
 
-def test_cli_hotlines_and_agents_show_the_operators_names(
+def test_cli_listings_and_titles_show_the_operators_names(
     moto_url: str, reports: Harness, tmp_path: Path
 ) -> None:
     """What to pass to --hotline/--agent, with the names of acd-names.toml beside the numbers
@@ -852,6 +852,12 @@ def test_cli_hotlines_and_agents_show_the_operators_names(
         ("events", f"Events of agent {ANNA} Anna Becker on {DAY}"),
     ):
         assert title in ok(run(moto_url, "--names", str(named), command, "--agent", ANNA, "--day", DAY))
+    call = ok(run(moto_url, "--names", str(named), "call", "--call", ANSWERED))
+    assert f"{HOTLINE} Vertrieb" in call
+    assert f"{ANNA} Anna Becker" in call
+    assert f"{ANNA} Anna Becker" in ok(
+        run(moto_url, "--names", str(named), "calls", "--hotline", HOTLINE, "--day", DAY)
+    )
 
 
 def test_cli_calls_of_no_hotline_are_the_outbound_ones(moto_url: str, reports: Harness) -> None:
