@@ -130,6 +130,43 @@ class SpanUnavailable(Exception):
     """The stream no longer holds (all of) a failed batch's records."""
 
 
+class Unreadable(ValueError):
+    """A message, or a record in it, not in the shape Lambda writes (by hand, another producer,
+    a truncated copy): it is kept with why, and the redrive goes on with the others."""
+
+
+def _sequence_number(value: Any) -> str:
+    """A stream sequence number: DynamoDB Streams writes decimal digits (read_span compares them
+    as numbers)."""
+    text = str(value)
+    if not (text.isascii() and text.isdigit()):
+        raise Unreadable(f"sequence number {text[:40]!r} is not a number")
+    return text
+
+
+def _moment(value: Any) -> str | None:
+    """An arrival time: absent, or an ISO 8601 time with its offset (Lambda's end in Z), as the
+    by-arrival search and the rebuild hint compare it with the events' receipt times."""
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(str(value))
+    except ValueError:
+        raise Unreadable(f"arrival time {str(value)[:40]!r} is not an ISO 8601 time") from None
+    if moment.tzinfo is None:
+        raise Unreadable(f"arrival time {str(value)[:40]!r} has no time zone")
+    return str(value)
+
+
+def _stream_records(value: Any) -> tuple[dict[str, Any], ...]:
+    """The records a message carries: a list of objects, or none at all."""
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(record, dict) for record in value):
+        raise Unreadable("its Records are not a list of stream records")
+    return tuple(value)
+
+
 @dataclass(frozen=True)
 class FailedBatch:
     """A stream span an event source mapping gave up on: Lambda's on-failure record for a
@@ -148,17 +185,19 @@ class FailedBatch:
 
     @classmethod
     def from_body(cls, body: str) -> FailedBatch:
+        """The message read, or :class:`Unreadable` (a ``ValueError``; ``KeyError`` and
+        ``TypeError`` for a body that is no on-failure record at all)."""
         document = json.loads(body)
         info = document["DDBStreamBatchInfo"]
         return cls(
             stream_arn=str(info["streamArn"]),
             shard_id=str(info["shardId"]),
-            start=str(info["startSequenceNumber"]),
-            end=str(info["endSequenceNumber"]),
+            start=_sequence_number(info["startSequenceNumber"]),
+            end=_sequence_number(info["endSequenceNumber"]),
             batch_size=int(info.get("batchSize") or 0),
-            first_arrival=info.get("approximateArrivalOfFirstRecord"),
-            last_arrival=info.get("approximateArrivalOfLastRecord"),
-            records=tuple(document.get("Records") or _payload_records(document.get("payload"))),
+            first_arrival=_moment(info.get("approximateArrivalOfFirstRecord")),
+            last_arrival=_moment(info.get("approximateArrivalOfLastRecord")),
+            records=_stream_records(document.get("Records")) or _payload_records(document.get("payload")),
         )
 
     def where(self) -> str:
@@ -169,8 +208,7 @@ def _payload_records(payload: Any) -> tuple[dict[str, Any], ...]:
     """The records of the invocation an S3 on-failure record keeps (as a JSON text or object)."""
     if isinstance(payload, str):
         payload = json.loads(payload)
-    records = payload.get("Records") if isinstance(payload, dict) else None
-    return tuple(record for record in records or () if isinstance(record, dict))
+    return _stream_records(payload.get("Records") if isinstance(payload, dict) else None)
 
 
 def read_span(streams: DynamoDBStreamsClient, batch: FailedBatch) -> list[dict[str, Any]]:
@@ -317,6 +355,10 @@ class Redrive:
     def handle(self, body: str) -> Handled:
         try:
             batch = FailedBatch.from_body(body)
+        except Unreadable as exc:
+            return Handled(
+                None, problem=f"not a stream on-failure record as Lambda writes it: {exc}; left in the queue"
+            )
         except (ValueError, KeyError, TypeError):
             return Handled(
                 None, problem="not a stream on-failure record (no DDBStreamBatchInfo); left in the queue"
@@ -344,6 +386,8 @@ class Redrive:
                 self._republish(events, handled)
             else:
                 self._rebuild(events, handled)
+        except Unreadable as exc:
+            handled.problem = f"{exc}; left in the queue"
         except (ClientError, BotoCoreError, RuntimeError) as exc:
             handled.problem = f"{type(exc).__name__}: {str(exc)[:200]}; left in the queue"
         return handled
@@ -354,13 +398,20 @@ class Redrive:
         """(stored item or None if gone, the record's image) of each record this consumer's
         mapping would have delivered. The stored item is read consistently: the log is the truth."""
         events = []
+        events_table = self._admin.events
         for record in records:
-            if not self._consumer.wants(record):
-                continue
-            events_table = self._admin.events
-            key = events_table.decode(record["dynamodb"]["Keys"])
-            stored = events_table.get((str(key["pk"]), str(key["sk"])))
-            events.append((stored, events_table.decode(record["dynamodb"].get("NewImage") or {})))
+            try:
+                if not self._consumer.wants(record):
+                    continue
+                key = events_table.decode(record["dynamodb"]["Keys"])
+                where = (str(key["pk"]), str(key["sk"]))
+                image = events_table.decode(record["dynamodb"].get("NewImage") or {})
+            except (AttributeError, KeyError, TypeError, ValueError) as exc:
+                # one record that cannot be read: the message is kept, never deleted half-read
+                raise Unreadable(
+                    f"a record it carries cannot be read ({type(exc).__name__}: {exc})"
+                ) from None
+            events.append((events_table.get(where), image))
         return events
 
     def _received_between(self, batch: FailedBatch) -> list[dict[str, Any]]:

@@ -656,3 +656,72 @@ def test_rebuild_recomputes_days_and_a_second_run_changes_nothing(
     bad = admin(moto_server, "-q", "rebuild", "--day", DAY, "--to", "2020-01-01")
     assert bad.exit_code == 2
     assert "before --day" in bad.output
+
+
+def malformed_on_failure_records(stream_arn: str, shard_id: str, gone: str) -> dict[str, dict[str, Any]]:
+    """On-failure messages in Lambda's envelope whose content is not what Lambda writes; their
+    span is ``gone`` from the stream (so the arrival times are read)."""
+    span = [{"dynamodb": {"SequenceNumber": gone}}]
+    good = json.loads(on_failure_record(stream_arn, shard_id, span, "StatsFunction"))
+    info = good["DDBStreamBatchInfo"]
+    insert = {
+        "eventName": "INSERT",
+        "dynamodb": {"NewImage": {"kind": {"S": "event"}, "cmd": {"S": "agentstate"}}},
+    }
+    return {
+        "a sequence number that is no number": {
+            **good,
+            "DDBStreamBatchInfo": {**info, "endSequenceNumber": "x"},
+        },
+        "an arrival time that is no time": {
+            **good,
+            "DDBStreamBatchInfo": {**info, "approximateArrivalOfFirstRecord": "yesterday"},
+        },
+        "an arrival time without its zone": {
+            **good,
+            "DDBStreamBatchInfo": {**info, "approximateArrivalOfLastRecord": "2026-11-20T09:00:19"},
+        },
+        "records that are no list of records": {**good, "Records": {"a": 1}},
+        "a record without its keys": {**good, "Records": [insert]},
+        "a record whose image DynamoDB could not have written": {
+            **good,
+            "Records": [
+                {
+                    "eventName": "INSERT",
+                    "dynamodb": {
+                        "Keys": {"pk": {"S": "p"}, "sk": {"S": "s"}},
+                        "NewImage": {**insert["dynamodb"]["NewImage"], "odd": {"Q": "1"}},
+                    },
+                }
+            ],
+        },
+    }
+
+
+@pytest.mark.parametrize("case", list(malformed_on_failure_records("arn", "shard", "1")))
+def test_a_message_it_cannot_read_is_kept_and_the_others_are_handled(
+    day_in_stream: str,
+    recording: RecordingRebuilder,
+    aws: AwsClients,
+    aws_resources: ProvisionedResources,
+    moto_server: str,
+    case: str,
+) -> None:
+    """A message in the DLQ that is not in the shape Lambda writes (sent by hand, truncated, by
+    another producer) stops nothing: it is kept, visible again, with why; the others are
+    handled. (It used to end the redrive with a traceback, its message hidden for 15 minutes.)"""
+    stream_arn = aws_resources.stream_arns["EventsTable"]
+    shard_id, records = stream_records(aws, stream_arn)
+    gone = str(int(records[-1]["dynamodb"]["SequenceNumber"]) + 100)
+    body = json.dumps(malformed_on_failure_records(stream_arn, shard_id, gone)[case])
+    aws.sqs.send_message(QueueUrl=day_in_stream, MessageBody=body)
+
+    result = admin(moto_server, "-q", "redrive", "stats", "--by-arrival-time", "--format", "json")
+    assert result.exit_code == 1, result.output
+    rows = json.loads(result.stdout)
+    assert sorted(row["status"] for row in rows) == ["deleted", "deleted", "kept"]
+    (kept,) = [row for row in rows if row["status"] == "kept"]
+    assert kept["detail"].endswith("left in the queue")
+    assert recording.rebuilt == [("agent_day", AGENT, DAY), ("call", TASK)]
+    remaining = aws.sqs.receive_message(QueueUrl=day_in_stream, MaxNumberOfMessages=10)["Messages"]
+    assert [m["Body"] for m in remaining] == [body]
