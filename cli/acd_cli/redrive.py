@@ -312,11 +312,12 @@ class Redrive:
 
     def _run_queue(self, progress: Progress) -> list[Handled]:
         """Every message once. Each stays invisible while it is handled and is deleted once
-        handled; one that is kept (a problem, or a dry run) is made visible again at the end,
-        for the next redrive and for the DLQ-depth alarm."""
+        handled; every other message received (kept: a problem, or a dry run; or not handled
+        at all, the redrive interrupted by Ctrl-C or an error) is made visible again at the end,
+        for the next redrive and for the DLQ-depth alarm, not hidden for its visibility timeout."""
         results: list[Handled] = []
         seen: set[str] = set()
-        kept: list[str] = []
+        held: dict[str, str] = {}  # received and not deleted: message id -> its latest receipt
         expected = self.pending()  # approximate: the bar grows if more arrive
         task = progress.add_task(f"redrive {self._consumer.name}", total=expected or None)
         visibility = PEEK_VISIBILITY_SECONDS if self._dry_run else VISIBILITY_SECONDS
@@ -328,6 +329,7 @@ class Redrive:
                     VisibilityTimeout=visibility,
                     WaitTimeSeconds=1,
                 ).get("Messages", [])
+                held |= {m["MessageId"]: m["ReceiptHandle"] for m in received}
                 fresh = [m for m in received if m["MessageId"] not in seen]
                 if not fresh:
                     return results
@@ -339,11 +341,10 @@ class Redrive:
                         self._admin.sqs.delete_message(
                             QueueUrl=self._queue, ReceiptHandle=message["ReceiptHandle"]
                         )
-                    else:
-                        kept.append(message["ReceiptHandle"])
+                        del held[message["MessageId"]]
                     progress.update(task, advance=1, total=max(expected, len(results)))
         finally:
-            for handle in kept:
+            for handle in held.values():
                 # If this fails, the message becomes visible anyway once its timeout has passed.
                 with contextlib.suppress(ClientError, BotoCoreError):
                     self._admin.sqs.change_message_visibility(

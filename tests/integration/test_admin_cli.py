@@ -725,3 +725,29 @@ def test_a_message_it_cannot_read_is_kept_and_the_others_are_handled(
     assert recording.rebuilt == [("agent_day", AGENT, DAY), ("call", TASK)]
     remaining = aws.sqs.receive_message(QueueUrl=day_in_stream, MaxNumberOfMessages=10)["Messages"]
     assert [m["Body"] for m in remaining] == [body]
+
+
+def test_an_interrupted_redrive_gives_back_every_message_it_did_not_delete(
+    day_in_stream: str, recording: RecordingRebuilder, aws: AwsClients, moto_server: str
+) -> None:
+    """Ctrl-C (or an error) while the first message is handled: that message and the others
+    received with it are visible again at once, so the next redrive (and the DLQ-depth alarm)
+    sees them, rather than an empty queue for their 15 minutes of visibility timeout."""
+
+    def interrupted(_reports: list[tuple[str, ...]]) -> None:
+        raise KeyboardInterrupt
+
+    recording.rebuild = interrupted  # type: ignore[method-assign]
+    result = admin(moto_server, "-q", "redrive", "stats", "--format", "json")
+    assert result.exit_code == 1
+    assert "Aborted!" in result.output
+    visible = aws.sqs.get_queue_attributes(
+        QueueUrl=day_in_stream, AttributeNames=["ApproximateNumberOfMessages"]
+    )["Attributes"]
+    assert visible["ApproximateNumberOfMessages"] == "2"
+
+    del recording.rebuild
+    again = admin(moto_server, "-q", "redrive", "stats", "--format", "json")
+    assert again.exit_code == 0, again.output
+    assert [row["status"] for row in json.loads(again.stdout)] == ["deleted", "deleted"]
+    assert queue_depth(aws.sqs, day_in_stream) == 0
