@@ -105,6 +105,29 @@ def test_a_rebuild_repairs_broken_reports_and_changes_nothing_the_second_time(ta
     assert every_report(harness, sent, day) == before
 
 
+def stored_reports(harness: Harness) -> list[dict[str, Any]]:
+    """Every item of the reports table as stored (versions and updated_at included)."""
+    pages = harness.reports.client.get_paginator("scan").paginate(TableName=harness.settings.reports_table)
+    return sorted(
+        (item for page in pages for item in page["Items"]), key=lambda i: (str(i["pk"]), str(i["sk"]))
+    )
+
+
+def test_a_second_rebuild_leaves_every_item_as_it_was(tables: Any) -> None:
+    """'Idempotent (a second run writes nothing)': a second rebuild of the same days writes no
+    item, its agent days included (each was put again, a new version and updated_at, every run,
+    while the rebuild said it wrote nothing)."""
+    harness, _sent, day = aggregated_random_day(tables, "Twice", seed=21, order=4)
+    days = around(day)
+    Rebuilder(harness.log, harness.reports, harness.settings).days(days)
+    once = stored_reports(harness)
+
+    again = Rebuilder(harness.log, harness.reports, harness.settings).days(days)
+    assert again.agent_days > 0
+    assert (again.items_written, again.items_deleted, again.counters_corrected) == (0, 0, 0)
+    assert stored_reports(harness) == once
+
+
 def test_sharded_kpi_counters_sum_to_the_same_figures(tables: Any) -> None:
     """A big hotline's counters are spread over partitions (README "Capacity"); read back, the
     sums are the figures one partition gives."""

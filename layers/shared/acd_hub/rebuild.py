@@ -178,13 +178,20 @@ class Rebuilder:
             before = self._log.agent_edge(agent, shift(day, -1), last=True)
             after = self._log.agent_edge(agent, shift(day, 1), last=False)
             timeline, markers, truth = self._agent_truth(agent, day, events, before, after)
-            self._replace(self._reports.timeline(agent, day), [*timeline, *markers])
+            replaced = self._replace(self._reports.timeline(agent, day), [*timeline, *markers])
             read_version = None if read is None else read.version
-            written = replace(truth, version=read_version).written(stamp(self._clock))
-            try:
-                self._reports.commit([PutVersioned(written, read_version)])
-            except Cancelled:
-                continue  # the live path applied an event meanwhile: again, from the top
+            # A day that is already the recompute (and whose timeline was) is left as it is: put
+            # again, it would only move its version and updated_at, on every rebuild, while the
+            # rebuild reports nothing written.
+            unchanged = (
+                read is not None and replace(truth, version=read.version, updated_at=read.updated_at) == read
+            )
+            if replaced or not unchanged:
+                written = replace(truth, version=read_version).written(stamp(self._clock))
+                try:
+                    self._reports.commit([PutVersioned(written, read_version)])
+                except Cancelled:
+                    continue  # the live path applied an event meanwhile: again, from the top
             self.summary.agent_days += 1
             self.summary.reports.append(("agent_day", agent, day))
             self._board(max(events, key=lambda e: e.order))
@@ -248,8 +255,9 @@ class Rebuilder:
 
     def _replace(
         self, stored: list[TimelineEntry | TalkMarker], wanted: list[TimelineEntry | TalkMarker]
-    ) -> None:
-        """Write what differs, delete what should not be there (in batches of 25)."""
+    ) -> int:
+        """Write what differs, delete what should not be there (in batches of 25); how many
+        items that was."""
         have = {_place(entry): entry for entry in stored}
         want = {_place(entry): entry for entry in wanted}
         puts = [entry for place, entry in want.items() if have.get(place) != entry]
@@ -257,6 +265,7 @@ class Rebuilder:
         self._reports.replace(puts, deletes)
         self.summary.items_written += len(puts)
         self.summary.items_deleted += len(deletes)
+        return len(puts) + len(deletes)
 
     # -- calls and hotline days ---------------------------------------------------------------
 
