@@ -455,3 +455,24 @@ def test_links_read_ahead_are_read_again_after_another_writer_changed_the_day(
 def link_key(item: dict[str, Any]) -> str:
     event = StoredEvent.from_item(item)
     return agent_stats.link_sort_key(event.time_ms, event.key)
+
+
+@pytest.mark.parametrize(("name", "value"), [("data", "online"), ("data", ["online"]), ("day", "2025-11-xx")])
+def test_a_poison_agent_state_fails_alone_not_with_its_agents_other_states(
+    aws: Any, name: str, value: Any
+) -> None:
+    """A record whose image has a value of the wrong kind (no ingest writes it: by hand, a
+    restore, a future version) fails alone; the agent's other states of the same batch, folded
+    into one transaction with it, are applied (they failed with it before, and were retried
+    until bisection parted them)."""
+    harness = Harness(aws)
+    online, paused = (harness.store_event(p) for p in a_call()[1::6])
+    poison = {**harness.store_event(a_call()[-1]), name: value}
+    event = {"Records": [harness.record(online), harness.record(poison), harness.record(paused)]}
+    response = aggregate_batch(harness.agents(), harness.log.stream_records(event)).item_failures()
+    assert response == {
+        "batchItemFailures": [{"itemIdentifier": event["Records"][1]["dynamodb"]["SequenceNumber"]}]
+    }
+    agent_day = read_reports(harness)["agent_day"]
+    assert agent_day is not None
+    assert agent_day.state_seconds == {"online": 6 * 60}  # 08:59 to 09:05, then paused

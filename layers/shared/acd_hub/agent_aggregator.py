@@ -8,6 +8,7 @@ import functools
 import itertools
 from collections.abc import Callable, Collection, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import date
 from typing import Any
 
 from acd_hub import agent_stats, backoff, concurrency, vocabulary
@@ -203,7 +204,10 @@ class AgentStatsAggregator(AggregatorBase):
         if item.get("cmd") != "agentstate" or not item.get("agent"):
             return set()
         event = StoredEvent.from_item(item)
-        return {AgentEvent(str(item["agent"]), str(item["day"]), event.key, event)}
+        day = str(item["day"])
+        date.fromisoformat(day)  # a day that is no day fails this record alone, here: not the
+        # agent's other events of the batch, folded with it, where the days around it are read
+        return {AgentEvent(str(item["agent"]), day, event.key, event)}
 
     def refresh(
         self, reports: Iterable[Hashable], patience: backoff.Patience | None = None

@@ -78,11 +78,16 @@ class StoredEvent:
 
     @classmethod
     def from_item(cls, item: dict[str, Any]) -> StoredEvent:
+        data = plain(item.get("data") or {})
+        if not isinstance(data, dict):
+            # refused here, where a stream record fails alone, not later where it would fail
+            # every other event its aggregator folds with it (an agent's states of one batch)
+            raise TypeError(f"an event's data is a map, not {type(data).__name__}")
         return cls(
             cmd=str(item["cmd"]),
             key=str(item["event_key"]),
             time_ms=int(item["event_time_ms"]),
-            data=plain(item.get("data") or {}),
+            data=data,
             agent=item.get("agent"),
             task_id=item.get("task_id"),
         )
