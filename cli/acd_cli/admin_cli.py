@@ -260,7 +260,7 @@ def rebuild(
     The repair path after a bug fix or records left in a DLQ. Idempotent (a second run writes
     nothing) and safe while the stream keeps running: a report the live path changes meanwhile is
     recomputed. Without --hotline/--agent: every agent day, call and hotline KPI of the days."""
-    from acd_hub.rebuild import days_between  # noqa: PLC0415
+    from acd_hub.rebuild import STOPPED, days_between  # noqa: PLC0415
 
     try:
         days = days_between(day, last or day)
@@ -278,12 +278,20 @@ def rebuild(
             progress.update(task, completed=done, total=total)
 
         rebuilder = admin.rebuilder if not dry_run else _dry_rebuilder(admin)
-        summary = rebuilder.days(
-            days,
-            hotlines=set(hotlines) or None,
-            agents=set(agents) or None,
-            progress=advance,
-        )
+        try:
+            summary = rebuilder.days(
+                days,
+                hotlines=set(hotlines) or None,
+                agents=set(agents) or None,
+                progress=advance,
+            )
+        except STOPPED as exc:
+            done = rebuilder.summary
+            raise ReportError(
+                f"the rebuild stopped ({type(exc).__name__}: {str(exc)[:200]}) after {done.agent_days} "
+                f"agent days, {done.calls} calls and {done.hotline_days} hotline days: run it again "
+                "(what it rebuilt stays; a second run redoes only what is still out of date)"
+            ) from None
     figures = {
         "days": len(days),
         "agent_days": summary.agent_days,

@@ -130,6 +130,11 @@ class SpanUnavailable(Exception):
     """The stream no longer holds (all of) a failed batch's records."""
 
 
+class RebuildStopped(RuntimeError):
+    """The rebuild of a message's reports stopped before its end (acd_hub.rebuild.STOPPED): the
+    message is kept, and the next redrive rebuilds them again."""
+
+
 class Unreadable(ValueError):
     """A message, or a record in it, not in the shape Lambda writes (by hand, another producer,
     a truncated copy): it is kept with why, and the redrive goes on with the others."""
@@ -465,9 +470,14 @@ class Redrive:
         todo = sorted(touched - self._rebuilt)
         if self._dry_run or not todo:
             return
+        from acd_hub.rebuild import STOPPED  # noqa: PLC0415  (the rebuild API is loaded with the rebuilder)
+
         # agent days and calls, then the hotline days those calls count in (their KPI counters
         # checked against the calls' contributions)
-        rebuilder.rebuild(todo)
+        try:
+            rebuilder.rebuild(todo)
+        except STOPPED as exc:  # throttled, or the stream kept changing a report: kept, for next time
+            raise RebuildStopped(f"the rebuild stopped ({type(exc).__name__}: {str(exc)[:200]})") from exc
         self._rebuilt.update(todo)
 
     def _beyond_retention_hint(self, batch: FailedBatch) -> str:

@@ -751,3 +751,55 @@ def test_an_interrupted_redrive_gives_back_every_message_it_did_not_delete(
     assert again.exit_code == 0, again.output
     assert [row["status"] for row in json.loads(again.stdout)] == ["deleted", "deleted"]
     assert queue_depth(aws.sqs, day_in_stream) == 0
+
+
+class ThrottledTransactions:
+    """A DynamoDB client whose every TransactWriteItems is throttled past botocore's retries
+    (a busy reports table): what a rebuild's commits get."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    def transact_write_items(self, **_request: Any) -> dict[str, Any]:
+        from botocore.exceptions import ClientError  # noqa: PLC0415
+
+        error = {"Code": "ProvisionedThroughputExceededException", "Message": "Rate of requests exceeded"}
+        raise ClientError({"Error": error}, "TransactWriteItems")  # type: ignore[arg-type,typeddict-item]
+
+
+@pytest.fixture
+def throttled_reports(monkeypatch: pytest.MonkeyPatch) -> None:
+    from acd_cli.admin_context import AdminContext  # noqa: PLC0415
+
+    plain_client = AdminContext.dynamodb.fget  # type: ignore[attr-defined]
+    monkeypatch.setattr(
+        AdminContext, "dynamodb", property(lambda self: ThrottledTransactions(plain_client(self)))
+    )
+
+
+@pytest.mark.usefixtures("throttled_reports")
+def test_a_rebuild_the_reports_table_throttles_stops_with_one_line(
+    day_in_stream: str, moto_server: str
+) -> None:
+    """Not a traceback (Throttled, or Conflict when the stream keeps changing a report): what
+    stopped it and that running it again carries on."""
+    result = CliRunner().invoke(cli, ["--endpoint-url", moto_server, "-q", "rebuild", "--day", DAY])
+    assert result.exit_code == 2, result.output
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("Error: the rebuild stopped (Throttled: ")
+    assert "run it again" in line
+
+
+@pytest.mark.usefixtures("throttled_reports")
+def test_a_redrive_whose_rebuild_is_throttled_keeps_its_messages(
+    day_in_stream: str, aws: AwsClients, moto_server: str
+) -> None:
+    result = CliRunner().invoke(cli, ["--endpoint-url", moto_server, "-q", "redrive", "stats", "-f", "json"])
+    assert result.exit_code == 1, result.output
+    rows = json.loads(result.stdout)
+    assert [row["status"] for row in rows] == ["kept", "kept"]
+    assert all("the rebuild stopped (Throttled" in row["detail"] for row in rows)
+    assert queue_depth(aws.sqs, day_in_stream) == 2

@@ -42,8 +42,10 @@ from acd_hub.ports import (
     ListHotlineDay,
     Put,
     PutVersioned,
+    Refused,
     ReportsStore,
     ReportWrite,
+    Throttled,
 )
 from acd_hub.reports.board import BoardEntry
 from acd_hub.reports.call import ListedCall, listed_at
@@ -56,6 +58,10 @@ from acd_hub.times import Clock, utc_now
 CallRead = tuple[int | None, Key | None]
 
 Report = tuple[str, ...]
+# What stops a rebuild before its end: the reports table throttled past the client's retries, the
+# stream changed a report at every attempt (Conflict), a write the table refused. What it rebuilt
+# until then stays, and running it again (idempotent) carries on; its callers say so, not crash.
+STOPPED: tuple[type[Exception], ...] = (Throttled, Conflict, Refused)
 MAX_TRANSACTION = 100  # items in one TransactWriteItems
 Progress = Callable[[int, int], None]
 
