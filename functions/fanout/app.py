@@ -47,6 +47,10 @@ def publish_record(record: DynamoDBRecord) -> None:
 @logger.inject_lambda_context(clear_state=True)
 @log_metrics(metrics)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
+    if not event.get("Records"):
+        # nothing to publish (a window's closing call, a hand-made event): Powertools refuses an
+        # empty batch with an exception, which Lambda would count as the function failing
+        return {"batchItemFailures": []}
     response = process_partial_response(
         event=event, record_handler=publish_record, processor=processor, context=context
     )

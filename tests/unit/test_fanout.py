@@ -12,10 +12,13 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
+from acd_devkit.lambda_events import patched_env
 from acd_hub.fanout import SnsFanout, fanout_message
 from acd_hub.items import event_item
 from acd_hub.models import ParseContext, parse_callback
 from acd_hub.settings import HubSettings
+from acd_local.lambda_runtime import load_handler
+from tests.support import FAKE_AWS, FUNCTION_ENVIRONMENT, FUNCTIONS, lambda_context
 
 RECEIVED = datetime(2025, 11, 20, 9, 0, 5, tzinfo=UTC)
 
@@ -96,3 +99,11 @@ def test_sns_failure_raises_so_the_record_is_retried(sns: tuple[Any, Any, dict[s
     fanout = SnsFanout(client, HubSettings(config_topic_arn=missing, broadcast_topic_arn=missing))
     with pytest.raises(ClientError):
         fanout.publish(stored(CONFIG))
+
+
+@pytest.mark.parametrize("event", [{"Records": []}, {}])
+def test_an_empty_batch_is_answered_with_no_failures(event: dict[str, Any]) -> None:
+    """As the stats function answers it (Powertools' batch processing raises on one)."""
+    with patched_env({**FAKE_AWS, **FUNCTION_ENVIRONMENT}):
+        handler = load_handler(FUNCTIONS / "fanout", "app.lambda_handler")
+        assert handler(event, lambda_context()) == {"batchItemFailures": []}
