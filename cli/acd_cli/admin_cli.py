@@ -260,12 +260,21 @@ def rebuild(
     The repair path after a bug fix or records left in a DLQ. Idempotent (a second run writes
     nothing) and safe while the stream keeps running: a report the live path changes meanwhile is
     recomputed. Without --hotline/--agent: every agent day, call and hotline KPI of the days."""
-    from acd_hub.rebuild import STOPPED, days_between  # noqa: PLC0415
+    from acd_hub.rebuild import STOPPED, days_between, earliest_day  # noqa: PLC0415
+    from acd_hub.times import utc_now  # noqa: PLC0415
 
     try:
         days = days_between(day, last or day)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--to") from None
+    earliest = earliest_day(admin.settings, utc_now())
+    if earliest is not None and day < earliest:
+        raise ReportError(
+            f"--day: the events of {day} (or of the two days before it, which a rebuild reads too) "
+            f"may be gone: they expire {admin.settings.retention_days} days after their time "
+            "(RetentionDays), and a rebuild would replace their reports with what is left of them. "
+            f"The earliest day it can take now is {earliest}."
+        )
     if len(days) > max_days:
         raise ReportError(
             f"--to: {len(days):,} days from {day} to {last} is more than --max-days {max_days} "

@@ -803,3 +803,26 @@ def test_a_redrive_whose_rebuild_is_throttled_keeps_its_messages(
     assert [row["status"] for row in rows] == ["kept", "kept"]
     assert all("the rebuild stopped (Throttled" in row["detail"] for row in rows)
     assert queue_depth(aws.sqs, day_in_stream) == 2
+
+
+def test_a_rebuild_of_days_whose_events_may_have_expired_is_refused(
+    day_in_stream: str, aws: AwsClients, moto_server: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Events expire RetentionDays after their time, the reports are kept for good: a rebuild
+    of a day whose events are (partly) gone would replace right reports with what is left of
+    them. It is refused, naming the earliest day it can take; a day still whole is rebuilt."""
+    today = datetime.now(settings().report_zone).date()
+    age = (today - datetime.fromisoformat(DAY).date()).days
+
+    monkeypatch.setenv("ACD_RETENTION_DAYS", str(age + 2))  # the day before DAY: expiring
+    refused = CliRunner().invoke(cli, ["--endpoint-url", moto_server, "-q", "rebuild", "--day", DAY])
+    assert refused.exit_code == 2, refused.output
+    (line,) = refused.stderr.strip().splitlines()
+    assert line.startswith(f"Error: --day: the events of {DAY} ")
+    assert "The earliest day it can take now is " in line
+    assert admin(moto_server, "-q", "rebuild", "--day", DAY, "--dry-run").exit_code == 2
+
+    monkeypatch.setenv("ACD_RETENTION_DAYS", str(age + 4))
+    kept = admin(moto_server, "-q", "rebuild", "--day", DAY, "--format", "json")
+    assert kept.exit_code == 0, kept.output
+    assert json.loads(kept.stdout)["calls"] == 1

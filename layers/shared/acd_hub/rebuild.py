@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from acd_hub import agent_stats, backoff, vocabulary
@@ -82,6 +82,21 @@ def days_between(first: str, last: str) -> list[str]:
     if end < start:
         raise ValueError(f"--to {last} is before --day {first}")
     return [(start + timedelta(days=n)).isoformat() for n in range((end - start).days + 1)]
+
+
+def earliest_day(settings: HubSettings, now: datetime) -> str | None:
+    """The earliest first day a rebuild can take at ``now``; None when events are kept forever.
+
+    Events expire ``retention_days`` after their time (their ``ttl``) and DynamoDB deletes them
+    some time after, in no order, while the reports are kept for good. A rebuild recomputes each
+    report from what the log still holds and replaces what is stored: over a day whose events are
+    partly gone, it would replace right reports by wrong ones. A day is whole while its start is
+    less than ``retention_days`` ago, and a rebuild of day D reads back to D - 2 (it rebuilds the
+    agent days beside D, and each of those reads the day before it for the state carried in)."""
+    if not settings.retention_days:
+        return None
+    expired_up_to = (now - timedelta(days=settings.retention_days)).astimezone(settings.report_zone)
+    return (expired_up_to.date() + timedelta(days=1 + 2)).isoformat()
 
 
 def _place(entry: TimelineEntry | TalkMarker) -> tuple[str, str]:
