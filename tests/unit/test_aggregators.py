@@ -476,3 +476,29 @@ def test_a_poison_agent_state_fails_alone_not_with_its_agents_other_states(
     agent_day = read_reports(harness)["agent_day"]
     assert agent_day is not None
     assert agent_day.state_seconds == {"online": 6 * 60}  # 08:59 to 09:05, then paused
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="known gap (README, Aggregation): an agent's link reaches one midnight either way, so a "
+    "state that lasts through a whole day without an event of the agent is not counted",
+)
+def test_a_state_through_a_whole_day_without_events_is_counted_on_every_day_it_covers(aws: Any) -> None:
+    harness = Harness(aws)
+    items = [
+        harness.store_event(p)
+        for p in (
+            agent_state("2025-11-19 21:00:00", "online"),  # 22:00 on the 19th in the reporting zone
+            agent_state("2025-11-21 01:00:00", "offline"),  # 02:00 on the 21st
+        )
+    ]
+    assert harness.run(harness.agents(), items) == {"batchItemFailures": []}
+    Rebuilder(harness.log, harness.reports, harness.settings).days(["2025-11-19", "2025-11-20", "2025-11-21"])
+    queries = ReportQueries(
+        harness.log.client, harness.settings.reports_table, harness.settings.cmd_day_shards
+    )
+    online = {}
+    for day in ("2025-11-19", "2025-11-20", "2025-11-21"):
+        report = queries.agent_day("100001", day)
+        online[day] = report and report.state_seconds.get("online")
+    assert online == {"2025-11-19": 2 * 3600, "2025-11-20": 24 * 3600, "2025-11-21": 2 * 3600}
