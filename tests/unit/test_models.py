@@ -150,6 +150,14 @@ def test_schedule_constraints(name: str, value: str, message: str | None, contex
         assert message in errors_of(params, context)[name]
 
 
+def test_enqueuecall_agent_is_any_numeric_agent_id(context: ParseContext) -> None:
+    # the spec types enqueuecall's agent as "number", not as a 6-digit agent number
+    for agent in ("55", "100001", "1234567"):
+        event = parse_callback({**VALID["enqueuecall"], "agent": agent}, context)
+        assert event.agent_number == agent
+    assert "numeric agent id" in errors_of({**VALID["enqueuecall"], "agent": "A7"}, context)["agent"]
+
+
 def test_every_offending_parameter_is_reported_at_once(context: ParseContext) -> None:
     errors = errors_of(
         {"cmd": "agentstate", "agentid": "1", "mode": "9", "state": "x", "eventtime": "now"}, context

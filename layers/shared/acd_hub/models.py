@@ -395,7 +395,9 @@ class EnqueueCall(CallbackModel):
     cmd: Literal["enqueuecall"]
     taskid: TaskId = Field(description=_CALL)
     eventtime: EpochMillis = Field(description=_WHEN)
-    agent: AgentNumber | None = Field(None, description="Agent number.")
+    # the spec types enqueuecall's agent as "number" (id of the agent), not the 6-digit agent
+    # number it gives agentstate's agentid or classificationevent's agent
+    agent: AgentId | None = Field(None, description="Id of the agent.")
     mandatorid: Integer | None = Field(None, description=_MANDATOR_ID)
 
     AGENT_FIELD = "agent"
