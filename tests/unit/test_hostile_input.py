@@ -372,6 +372,17 @@ def test_an_unencoded_plus_in_a_phone_number_is_a_plus(ingest: CallbackIngest, s
     assert normalize_phone(" 02212601599").format == "national"
 
 
+def test_an_unencoded_plus_in_a_time_offset_is_a_plus(ingest: CallbackIngest, store: MemoryStore) -> None:
+    # the string times (callevent, recordedcall, classificationevent's timestamp) may be ISO 8601
+    for cmd, offset in (("callevent", "+01:00"), ("recordedcall", ".250+0100")):
+        query = "&".join(f"{k}={v}" for k, v in VALID[cmd].items() if k != "eventtime")
+        assert ingest.handle(request(f"{query}&eventtime=2025-11-20T10:00:00{offset}")).cmd == cmd
+    assert sorted(item["event_time"] for item in store.events.values()) == [
+        "2025-11-20T09:00:00.000Z",
+        "2025-11-20T09:00:00.250Z",
+    ]
+
+
 @pytest.mark.parametrize(
     ("name", "value", "bound"),
     [

@@ -58,6 +58,14 @@ _LOCAL = re.compile(
 )
 _LOCAL_MINUTES = re.compile(r"^([0-9]{4})-([0-9]{2})-([0-9]{2}) ([0-9]{2}):([0-9]{2})$")
 _HHMM = re.compile(r"^([01][0-9]|2[0-3]):([0-5][0-9])$")
+# An ACD that does not percent-encode "+" (see acd_hub.phone) sends the ISO 8601 offset of
+# "2025-11-20T10:00:00+01:00" as "2025-11-20T10:00:00 01:00" (a query or form decodes "+" as a
+# space): a date, a time, then one space and an offset is read with "+". A "-" offset arrives as
+# sent, and "2025-11-20 10:00" (one space, no time before it) is untouched.
+_UNENCODED_PLUS_OFFSET = re.compile(
+    r"^([0-9]{4}-?[0-9]{2}-?[0-9]{2}[T ][0-9]{2}:?[0-9]{2}(?::?[0-9]{2}(?:[.,][0-9]{1,9})?)?)"
+    r" ([0-9]{2}(?::?[0-9]{2})?)$"
+)
 _RANGE = "outside the plausible range 2000..2100"
 
 
@@ -91,6 +99,7 @@ def from_flexible(text: str, zone: ZoneInfo, flags: list[TimeFlag] | None = None
         except ValueError:
             raise ValueError("not a valid date and time") from None
         return _in_zone(naive, zone, flags)
+    text = _UNENCODED_PLUS_OFFSET.sub(r"\1+\2", text)
     try:
         parsed = datetime.fromisoformat(text)
     except ValueError:
