@@ -25,6 +25,7 @@ from acd_hub.errors import (
     Conflict,
     Forbidden,
     Invalid,
+    ParameterError,
     Quarantined,
     StoreUnavailable,
     TokensUnavailable,
@@ -33,8 +34,10 @@ from acd_hub.errors import (
 from acd_hub.ingest import CallbackIngest
 from acd_hub.logs import lean_log_records, log_metrics, log_serializer, quiet_sensitive_loggers
 from acd_hub.models import CALLBACK_MODELS
+from acd_hub.params import ascii_lower
 from acd_hub.request import CallbackRequest
 from acd_hub.settings import HubSettings
+from acd_hub.unknown_parameters import known_parameters
 
 METHODS = ["GET", "HEAD", "PUT", "POST"]
 RETRY_AFTER_SECONDS = "5"
@@ -109,9 +112,27 @@ def rejected(exc: Quarantined, body: answers.Answer) -> Response:
     count(exc.cmd, "rejected")
     logger.info(
         "callback rejected",
-        extra={"cmd": exc.cmd, "request_id": exc.request_id, "parameters": [e.parameter for e in exc.errors]},
+        extra={
+            "cmd": exc.cmd,
+            "request_id": exc.request_id,
+            "parameters": [logged_name(e) for e in exc.errors],
+        },
     )
     return answer(answers.QUARANTINED_STATUS[type(exc)], body)
+
+
+# What an error names besides the cmds' own parameters: the parts of the request.
+REQUEST_PARTS = frozenset({"request", "body", "content-type"})
+
+
+def logged_name(error: ParameterError) -> str:
+    """The offending parameter's name as the log line gives it: a name the hub knows as it is;
+    any other is text the ACD sent (a phone number sent as a name, "02212601599=1" twice with
+    other values) and is not logged, as the names of unknown parameters are not (the answer and
+    the quarantined request still name it)."""
+    name = ascii_lower(error.parameter)
+    known = name in REQUEST_PARTS or any(name in known_parameters(cmd) for cmd in CALLBACK_MODELS)
+    return error.parameter if known else "(other)"
 
 
 def problems(exc: Quarantined) -> list[answers.ParameterProblem]:

@@ -546,6 +546,22 @@ def test_no_log_line_holds_the_token(caplog: pytest.LogCaptureFixture) -> None:
     assert TOKEN not in logged
 
 
+def test_no_log_line_holds_a_full_phone_number_sent_as_a_parameter_name(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    base = "cmd=agentstate&agentid=400001&mode=0&state=online&eventtime=1763629200000"
+    with function_log(ingest_module()) as out:
+        # a number sent as a name, twice with other values: a 400 that must name it in its answer
+        answer = resolve(f"/callback/{TOKEN}?{base}&02212601599=1&02212601599=2&mode=1")
+    assert answer["statusCode"] == 400
+    named = [e["parameter"] for e in json.loads(answer["body"])["errors"]]
+    assert named == ["02212601599", "mode"]
+    (line,) = [json.loads(x) for x in out.getvalue().splitlines() if "callback rejected" in x]
+    assert line["parameters"] == ["(other)", "mode"]
+    assert "02212601599" not in out.getvalue() + caplog.text
+
+
 def test_a_quarantine_the_store_refuses_is_kept_trimmed(settings: HubSettings) -> None:
     stubbed = StubbedStore()
     stubbed.error("ValidationException")  # the full quarantine item
