@@ -8,6 +8,7 @@ exactly what a function receives; the real ingest handler gets one round trip at
 from __future__ import annotations
 
 import base64
+import functools
 import http.client
 import json
 import logging
@@ -36,8 +37,9 @@ from acd_devkit.stream_mapping import (
     validate_filter_pattern,
 )
 from acd_devkit.template import load_template
+from acd_local.gateway import Gateway
 from acd_local.hub import LocalHub
-from acd_local.invoke import FunctionInvoker, InvokerPool
+from acd_local.invoke import ErrorLog, FunctionInvoker, InvokerPool
 from acd_local.lambda_runtime import (
     HttpRequest,
     Route,
@@ -591,6 +593,59 @@ def test_concurrent_containers_each_see_their_own_request(tmp_path: Path) -> Non
     assert answers == {
         agent: {"route": agent, "current_event": f"/agents/{agent}"} for agent in ("100001", "100002")
     }
+
+
+def slow_gateway(tmp_path: Path, release: threading.Event, **pool_options: float) -> tuple[Gateway, ErrorLog]:
+    """A gateway in front of one container of a function with a 0.2 s ``Timeout`` whose
+    ``/callback/hang`` waits for ``release``."""
+
+    def handler(event: dict[str, Any], _context: Any) -> dict[str, Any]:
+        if event["rawPath"].endswith("/hang"):
+            release.wait(20)
+        return {"statusCode": 200, "body": "answered"}
+
+    spec = FunctionSpec("SlowFunction", tmp_path, "app.lambda_handler", 128, 0.2)
+    pool = InvokerPool([FunctionInvoker(spec, handler, threading.Lock())])
+    errors = ErrorLog()
+    invoke = functools.partial(pool, **pool_options) if pool_options else pool
+    return Gateway(
+        [Route("GET", "/callback/{token}", "SlowFunction")], {"SlowFunction": invoke}, errors, 3000
+    ), errors
+
+
+def test_a_handler_past_its_timeout_is_a_500_and_the_next_request_is_served(tmp_path: Path) -> None:
+    """Lambda ends an invocation at the function's Timeout and API Gateway answers 500; before,
+    the request waited for the handler however long it took."""
+    release = threading.Event()
+    gateway, errors = slow_gateway(tmp_path, release)
+    try:
+        response, _ = gateway.handle(req("GET", "/callback/hang"))
+        assert (response.status, json.loads(response.body)) == (500, {"message": "Internal Server Error"})
+        (error,) = errors.entries
+        assert "Task timed out after 0.20 seconds" in error.error
+    finally:
+        release.set()
+    response, _ = gateway.handle(req("GET", "/callback/next"))
+    assert (response.status, response.body) == (200, b"answered")
+
+
+def test_no_free_container_within_the_integration_timeout_is_a_503_then_it_serves_again(
+    tmp_path: Path,
+) -> None:
+    """Every container stuck in a handler: API Gateway's integration timeout (503), not a
+    request waiting for a container forever."""
+    release = threading.Event()
+    gateway, errors = slow_gateway(tmp_path, release, timeout=0.5)
+    try:
+        assert gateway.handle(req("GET", "/callback/hang"))[0].status == 500  # the container stays busy
+        response, _ = gateway.handle(req("GET", "/callback/queued"))
+        assert (response.status, json.loads(response.body)) == (503, {"message": "Service Unavailable"})
+        assert len(errors.entries) == 2
+        assert "no container of SlowFunction free within 0.5 s" in errors.entries[1].error
+    finally:
+        release.set()
+    response, _ = gateway.handle(req("GET", "/callback/next"))
+    assert (response.status, response.body) == (200, b"answered")
 
 
 # --- the stack over HTTP (stand-in functions) ---------------------------------------------------

@@ -17,7 +17,7 @@ from urllib.parse import unquote
 
 from acd_devkit.lambda_events import new_request_id
 from acd_devkit.waitress_servers import stop_waitress
-from acd_local.invoke import ErrorLog
+from acd_local.invoke import ErrorLog, FunctionTimedOut, IntegrationTimedOut
 from acd_local.lambda_runtime import (
     HttpRequest,
     HttpResponse,
@@ -69,6 +69,14 @@ class Gateway:
         event = build_http_api_event(request, route, params, request_id=request_id, port=self._port)
         try:
             response = http_api_response(self._invokers[route.function](event))
+        except (FunctionTimedOut, IntegrationTimedOut) as exc:
+            # What API Gateway answers: a Lambda timeout is a failed integration (500), no answer
+            # within the integration's 30 s a 503. Recorded: tests assert the error log stays empty.
+            LOG.error("%s on %s %s: %s", route.function, request.method, route.masked_path(), exc)
+            self._errors.record(route.function, "http", exc)
+            timed_out = isinstance(exc, FunctionTimedOut)
+            status, message = (500, "Internal Server Error") if timed_out else (503, "Service Unavailable")
+            response = http_api_error(status, message)
         except Exception as exc:
             # API Gateway's answer to a failed integration. This must never happen: tests assert
             # the error log stays empty.

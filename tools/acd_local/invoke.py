@@ -6,8 +6,11 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
 import traceback
 from collections.abc import Sequence
+from concurrent.futures import Future
+from concurrent.futures import wait as wait_for
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,6 +18,19 @@ from acd_devkit.lambda_events import FakeLambdaContext
 from acd_devkit.moto_resources import ACCOUNT_ID, REGION
 from acd_local.lambda_runtime import Handler, isolate_router_state
 from acd_local.spec import FunctionSpec
+
+# API Gateway's limit on an integration's answer (HTTP API: 30 s); a request without one by then
+# gets the gateway's 503.
+INTEGRATION_TIMEOUT = 30.0
+
+
+class FunctionTimedOut(Exception):
+    """The handler ran past its function's ``Timeout``: Lambda ends the invocation ("Task timed
+    out after N seconds") and API Gateway answers 500."""
+
+
+class IntegrationTimedOut(Exception):
+    """No answer within API Gateway's integration timeout (every container busy): a 503."""
 
 
 @dataclass(frozen=True)
@@ -76,12 +92,39 @@ class InvokerPool:
     def arn(self) -> str:
         return self.invokers[0].arn
 
-    def __call__(self, event: dict[str, Any]) -> Any:
-        invoker = self._free.get()
+    def __call__(self, event: dict[str, Any], *, timeout: float = INTEGRATION_TIMEOUT) -> Any:
+        """The answer of a free container, as Lambda's timeout and API Gateway's bound it: a
+        handler past its function's ``Timeout`` is :class:`FunctionTimedOut`, no answer within
+        ``timeout`` seconds (waiting for a container included) :class:`IntegrationTimedOut`.
+        Before, a handler that never returned held its request (and, once every container hung,
+        every request) forever. A thread cannot be killed as Lambda kills a container: one that
+        timed out goes back into the pool once its handler does return."""
+        started = time.monotonic()
         try:
-            return invoker(event)
-        finally:
-            self._free.put(invoker)
+            invoker = self._free.get(timeout=timeout)
+        except queue.Empty:
+            raise IntegrationTimedOut(
+                f"no container of {self.spec.logical_id} free within {timeout:g} s"
+            ) from None
+        answer: Future[Any] = Future()
+
+        def run() -> None:
+            try:
+                answer.set_result(invoker(event))
+            except BaseException as exc:
+                answer.set_exception(exc)
+            finally:
+                self._free.put(invoker)
+
+        threading.Thread(target=run, name=f"{self.spec.logical_id}-invocation", daemon=True).start()
+        left = max(0.0, timeout - (time.monotonic() - started))
+        limit = self.spec.timeout_seconds
+        wait_for([answer], min(limit, left))
+        if answer.done():
+            return answer.result()
+        if limit <= left:
+            raise FunctionTimedOut(f"Task timed out after {limit:.2f} seconds")
+        raise IntegrationTimedOut(f"{self.spec.logical_id} gave no answer within {timeout:g} s")
 
 
 class ErrorLog:
