@@ -4,7 +4,9 @@ and which stream records each consumer still has to handle), and compaction."""
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -199,6 +201,62 @@ def test_journal_appends_rotates_and_syncs(tmp_path: Path) -> None:
     assert sorted(pks(state)) == sorted(f"k{n}" for n in range(10))
     assert following == numbers[-1] + 1
     assert writer.bytes_written == sum(p.stat().st_size for _, p in segments(tmp_path))
+
+
+def test_a_write_the_full_disk_cut_short_leaves_no_torn_line_and_is_written_by_the_next_flush(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A full disk: write() takes part of the lines and then fails (ENOSPC). Before, that part
+    stayed in the segment and the lines left the queue: the next write followed the torn line,
+    so the folder then dropped it (or refused to load: 'line N is damaged'), and the refused
+    write, which moto had made, was never journaled."""
+    writer = Journal(tmp_path, 0)
+    real_write = os.write
+
+    def full_disk(fd: int, data: Any) -> int:
+        if fd != writer._fd:
+            return real_write(fd, data)
+        if len(data) > 10:  # as a disk filling up: a short write, then the error
+            return real_write(fd, bytes(data[:10]))
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    try:
+        writer.append([put("a")])
+        monkeypatch.setattr(local_state.os, "write", full_disk)
+        with pytest.raises(OSError, match="No space left"):
+            writer.append([put("b")])
+        monkeypatch.undo()  # space again
+        writer.append([put("c")])
+        writer.append([put("d")])
+    finally:
+        writer.close()
+    assert list(pks(fold(tmp_path, SCHEMA)[0])) == ["a", "b", "c", "d"]
+
+
+def test_a_segment_the_full_disk_could_not_begin_leaves_the_journal_writing_the_last(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Before, the full segment was closed first and the next one's open() failed: that write's
+    request failed though its lines were written, and every write after went to a closed
+    descriptor (or one the process had reused meanwhile)."""
+    writer = Journal(tmp_path, 0, segment_bytes=10)
+    real_open = os.open
+
+    def full_disk(path: Any, *args: Any) -> int:
+        if str(path).endswith(".jsonl"):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_open(path, *args)
+
+    try:
+        monkeypatch.setattr(local_state.os, "open", full_disk)
+        writer.append([put("a")])  # written, then segment 1 cannot be begun
+        writer.append([put("b")])  # still into segment 0
+        monkeypatch.undo()  # space again
+        writer.append([put("c")])  # into segment 0, then segment 1 begun
+    finally:
+        writer.close()
+    assert list(pks(fold(tmp_path, SCHEMA)[0])) == ["a", "b", "c"]
+    assert [n for n, _ in segments(tmp_path)] == [0, 1]
 
 
 def test_compaction_folds_closed_segments_into_the_base_and_keeps_the_open_one(tmp_path: Path) -> None:

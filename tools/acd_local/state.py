@@ -316,14 +316,31 @@ class Journal:
             data = b"".join(queued)
             started = time.perf_counter()
             view = memoryview(data)
-            while view:
-                view = view[os.write(self._fd, view) :]
+            written = 0
+            try:
+                while written < len(data):
+                    written += os.write(self._fd, view[written:])
+            except OSError:
+                # A full disk (ENOSPC) or an I/O error part-way: the segment must end with a
+                # whole line again, or the next write would follow a torn one and the folder
+                # would not load as written ('line N is damaged'). The lines stay queued, ahead of
+                # any queued since, for the next flush: moto has made these writes (the request
+                # that made them is answered with an error and retried).
+                if written:
+                    with contextlib.suppress(OSError):
+                        os.ftruncate(self._fd, os.fstat(self._fd).st_size - written)
+                with self._queue_lock:
+                    self._queued[:0] = queued
+                raise
             self.write_seconds_max = max(self.write_seconds_max, time.perf_counter() - started)
             self._size += len(data)
             self.bytes_written += len(data)
             self._dirty = True
             if self._size >= self._segment_bytes:
-                self._rotate_locked()
+                # These lines are written; a segment that cannot be begun now (a full disk) is
+                # tried again by the next flush.
+                with contextlib.suppress(OSError):
+                    self._rotate_locked()
 
     def rotate(self) -> int:
         """Close the current segment (synced) and begin the next; returns the closed one's
@@ -336,9 +353,12 @@ class Journal:
 
     def _rotate_locked(self) -> None:
         os.fsync(self._fd)
+        # The next segment opened before this one is closed: should that fail (a full disk), the
+        # journal goes on in this one instead of writing to a closed (or reused) descriptor.
+        fd = self._open(self.number + 1)
         os.close(self._fd)
+        self._fd = fd
         self.number += 1
-        self._fd = self._open(self.number)
         self._size = 0
         self._dirty = False
 
@@ -364,6 +384,8 @@ class Journal:
 
     def close(self) -> None:
         self._stop.set()
+        with contextlib.suppress(OSError):
+            self.flush()  # lines a failed write left queued, if the disk takes them now
         with self._lock:
             if self._closed:
                 return
