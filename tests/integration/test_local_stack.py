@@ -715,6 +715,22 @@ def test_oversized_request_is_refused_unread(standin_stack: LocalHub) -> None:
     assert echo_events(standin_stack) == []
 
 
+def test_a_request_line_and_headers_beyond_10_kb_are_api_gateway_s_414(standin_stack: LocalHub) -> None:
+    """API Gateway's quota: request line and header values at most 10,240 bytes together; beyond
+    it the gateway answers 414 and the function never sees the request (it was quarantined)."""
+    target = f"/callback/{TOKEN}?cmd=agentstate&x="
+    for long_target, headers in (
+        (target + "a" * 10240, {}),  # a long query
+        (f"/callback/{'t' * 10240}", {}),  # a long path, no route needed
+        (target + "a", {f"X-Pad-{n}": "p" * 100 for n in range(103)}),  # many headers
+    ):
+        status, _, body, _ = request(standin_stack, "GET", long_target, headers=headers)
+        assert (status, json.loads(body)) == (414, {"message": "Request-URI Too Long"})
+    assert echo_events(standin_stack) == []
+    status, _, _, _ = request(standin_stack, "GET", target + "a" * 9000)  # within the quota
+    assert status == 201
+
+
 def test_head_answers_headers_only_and_unknown_routes_404_without_invoking(standin_stack: LocalHub) -> None:
     status, headers, body, _ = request(standin_stack, "HEAD", f"/callback/{TOKEN}?cmd=agentstate")
     assert (status, body) == (201, b"")
