@@ -8,6 +8,7 @@ exactly what a function receives; the real ingest handler gets one round trip at
 from __future__ import annotations
 
 import base64
+import contextlib
 import functools
 import http.client
 import json
@@ -712,6 +713,30 @@ def test_oversized_request_is_refused_unread(standin_stack: LocalHub) -> None:
         sock.sendall(b"PUT /callback HTTP/1.1\r\nHost: x\r\nContent-Length: 20000000\r\n\r\n")
         answer = b"".join(iter(lambda: sock.recv(65536), b""))  # the server closes the connection
     assert answer.startswith(b"HTTP/1.1 413")
+    assert echo_events(standin_stack) == []
+
+
+@pytest.mark.parametrize(
+    ("headers", "status"),
+    [
+        (b"Content-Length: 20000000\r\n", b"413"),
+        (b"Content-Length: abc\r\n", b"400"),
+        (b"Content-Length: 5\r\nTransfer-Encoding: chunked\r\n", b"400"),
+    ],
+)
+def test_a_refused_request_expecting_100_continue_is_answered_at_once(
+    standin_stack: LocalHub, headers: bytes, status: bytes
+) -> None:
+    """The client sends its headers and waits for '100 Continue' before its body: a request
+    refused from its headers gets the refusal instead (before, '100 Continue' and then nothing
+    until the client gave up)."""
+    with socket.create_connection((standin_stack.host, standin_stack.port), timeout=10) as sock:
+        sock.sendall(b"PUT /callback HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n" + headers + b"\r\n")
+        answer = b""
+        with contextlib.suppress(TimeoutError):  # (before: '100 Continue', then nothing)
+            while data := sock.recv(65536):  # until the server closes the connection
+                answer += data
+    assert answer.startswith(b"HTTP/1.1 " + status), answer[:80]
     assert echo_events(standin_stack) == []
 
 

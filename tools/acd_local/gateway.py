@@ -238,6 +238,17 @@ def _strict_parser() -> type[Any]:
                 self.connection_close = True
                 raise ParsingError("both Content-Length and Transfer-Encoding")
 
+        def received(self, data: bytes) -> int:
+            consumed: int = super().received(data)
+            if self.error is not None:
+                # A request refused from its headers (a body over the limit, a bad
+                # Content-Length, CL+TE) that says "Expect: 100-continue": waitress would still
+                # send "100 Continue" (marking it incomplete again) and wait for the body, so a
+                # client that waits for the go-ahead got no answer at all, and one that sent a
+                # 20 MB body sent 10 MB of it first. The refusal is the answer, at once.
+                self.expect_continue = False
+            return consumed
+
     return StrictParser
 
 
