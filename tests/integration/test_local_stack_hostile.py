@@ -88,6 +88,21 @@ def test_a_consumer_killed_with_9_is_started_again_and_catches_up(
     assert "DIED" not in standin_stack.stream_status()
 
 
+def test_the_keeper_killed_with_9_is_started_again_and_compacts(tmp_path: Path, moto_server: str) -> None:
+    """Before, a dead keeper stayed dead: no compaction for the rest of the run and the same
+    warning every 10 s."""
+    spec = standin_spec(tmp_path)
+    with LocalHub(port=0, aws_port=0, tokens=[TOKEN], spec=spec, data_dir=tmp_path / "data") as stack:
+        first = stack._keeper.process.pid
+        os.kill(first, signal.SIGKILL)
+        wait_until(lambda: stack._keeper is not None and stack._keeper.process.pid != first)
+        put_item(stack.clients(), "after")
+        summary = stack.snapshot()  # compacted by the new keeper
+        assert summary is not None
+        assert summary["items"] == 1
+        assert stack.failure is None
+
+
 def test_the_lag_line_says_a_consumer_died(standin_stack: LocalHub) -> None:
     consumer = standin_stack._consumers["ConsumerFunction"]
     consumer.problem = "DIED (exit code -9): restarting"  # what _supervise shows while it restarts

@@ -210,6 +210,7 @@ class LocalHub:
         self._errors = ErrorLog()
         self._moto: Any = None  # local_worker.Worker
         self._keeper: Any = None
+        self._keeper_restarts: list[float] = []  # time.monotonic() of each
         self._consumers: dict[str, _Consumer] = {}
         self._httpd: ApiServer | None = None
         self._subscriber: LocalSubscriber | None = None
@@ -491,6 +492,7 @@ class LocalHub:
                 + (f"Every write so far is kept in {self.data_dir}: start it again." if self.data_dir else "")
             )
             return
+        self._supervise_keeper()
         for consumer in self._consumers.values():
             if consumer.worker.alive or self._stopping.is_set():
                 continue
@@ -521,6 +523,38 @@ class LocalHub:
                 consumer.mapping.function,
                 len(consumer.restarts),
             )
+
+    def _supervise_keeper(self) -> None:
+        """The keeper holds nothing (it compacts the data folder from the files): one that died
+        is started again. Before, it stayed dead: no compaction for the rest of the run (the
+        journal growing, the next start folding all of it) and the same warning every 10 s.
+        One that keeps dying is given up, once, with the journal kept whole."""
+        keeper = self._keeper
+        if keeper is None or keeper.alive or self._stopping.is_set():
+            return
+        now = time.monotonic()
+        self._keeper_restarts = [t for t in self._keeper_restarts if now - t < RESTART_WINDOW]
+        code = keeper.process.returncode
+        keeper.stop(0)
+        self._keeper = None
+        if len(self._keeper_restarts) >= MAX_RESTARTS:
+            LOG.warning(
+                "the keeper died %d times within %.0f s (last exit code %s): the data folder is no "
+                "longer compacted while this run lasts (its journal is kept whole)",
+                len(self._keeper_restarts) + 1,
+                RESTART_WINDOW,
+                code,
+            )
+            return
+        LOG.warning("the keeper (it compacts the data folder) died (exit code %s): starting it again", code)
+        self._keeper_restarts.append(now)
+        try:
+            self._start_keeper()
+        except Exception as exc:
+            if self._keeper is not None:
+                self._keeper.stop(0)
+                self._keeper = None
+            LOG.warning("the keeper could not be started again (%s): the journal is kept whole", exc)
 
     def _fail(self, reason: str) -> None:
         LOG.error("%s", reason)
