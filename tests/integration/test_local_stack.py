@@ -38,7 +38,7 @@ from acd_devkit.stream_mapping import (
     validate_filter_pattern,
 )
 from acd_devkit.template import load_template
-from acd_local.gateway import Gateway
+from acd_local.gateway import ApiServer, Gateway
 from acd_local.hub import LocalHub
 from acd_local.invoke import ErrorLog, FunctionInvoker, InvokerPool
 from acd_local.lambda_runtime import (
@@ -525,6 +525,44 @@ def test_function_response_becomes_the_http_response() -> None:
     bare = http_api_response({"status": "ok"})
     assert (bare.status, json.loads(bare.body)) == (200, {"status": "ok"})
     assert http_api_response({"statusCode": 204}).body == b""
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        {"statusCode": 42},
+        {"statusCode": 100},
+        {"statusCode": 999},
+        {"statusCode": 200, "headers": {"Bad Name": "v"}},
+        {"statusCode": 200, "headers": {"X-Split": "a\r\nInjected: 1"}},
+        {"statusCode": 200, "headers": {"X-Text": "\u4e2d"}},
+        {"statusCode": 200, "multiValueHeaders": {"X-Multi": ["ok", "a\nb"]}},
+        {"statusCode": 200, "cookies": ["a=1\r\nX: y"]},
+    ],
+)
+def test_a_malformed_function_answer_is_api_gateway_s_500_over_http(
+    answer: dict[str, Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    """A status that is not a final HTTP one, a header HTTP cannot carry: API Gateway's 500 for
+    a malformed integration answer, recorded; before, waitress met it while answering (a
+    traceback and its own 500, a status line clients refuse, or no answer at all)."""
+    server = ApiServer(("127.0.0.1", 0))
+    errors = ErrorLog()
+    server.gateway = Gateway(
+        [Route("GET", "/callback/{token}", "F")], {"F": lambda _event: answer}, errors, 0
+    )
+    server.start()
+    try:
+        connection = http.client.HTTPConnection(*server.server_address, timeout=10)
+        connection.request("GET", "/callback/t")
+        response = connection.getresponse()
+        assert (response.status, json.loads(response.read())) == (500, {"message": "Internal Server Error"})
+        connection.close()
+    finally:
+        server.stop()
+    (error,) = errors.entries
+    assert "ValueError" in error.error
+    assert "Exception while serving" not in caplog.text
 
 
 def test_fake_context_has_what_powertools_reads() -> None:

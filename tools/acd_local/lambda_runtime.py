@@ -302,6 +302,21 @@ def build_http_api_event(
 
 # Hop-by-hop or framing headers: the server sets them from the body it actually sends.
 _FRAMING_HEADERS = frozenset({"content-length", "transfer-encoding", "connection"})
+_HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # RFC 9110's token
+_HEADER_VALUE = re.compile(r"[^\r\n\x00]*")
+
+
+def _checked_header(name: str, value: str) -> tuple[str, str]:
+    """A header HTTP can carry, or ValueError (a malformed answer: API Gateway's 500). Before,
+    waitress met such a header while answering: a traceback, a 500 of its own, or (a blank in a
+    name) no answer at all."""
+    if not _HEADER_NAME.fullmatch(name) or not _HEADER_VALUE.fullmatch(value):
+        raise ValueError(f"the function answered a header HTTP cannot carry: {name!r}")
+    try:
+        value.encode("latin-1")
+    except UnicodeEncodeError:
+        raise ValueError(f"the function answered a header HTTP cannot carry: {name!r}") from None
+    return name, value
 
 
 def http_api_response(result: Any) -> HttpResponse:
@@ -315,11 +330,11 @@ def http_api_response(result: Any) -> HttpResponse:
     headers: list[tuple[str, str]] = []
     for name, value in (result.get("headers") or {}).items():
         if name.lower() not in _FRAMING_HEADERS:
-            headers.append((str(name), str(value)))
+            headers.append(_checked_header(str(name), str(value)))
     for name, values in (result.get("multiValueHeaders") or {}).items():
         if name.lower() not in _FRAMING_HEADERS:
-            headers.extend((str(name), str(value)) for value in values)
-    headers.extend(("Set-Cookie", str(cookie)) for cookie in result.get("cookies") or [])
+            headers.extend(_checked_header(str(name), str(value)) for value in values)
+    headers.extend(_checked_header("Set-Cookie", str(cookie)) for cookie in result.get("cookies") or [])
     raw_body = result.get("body")
     if raw_body is None:
         body = b""
@@ -327,7 +342,10 @@ def http_api_response(result: Any) -> HttpResponse:
         body = base64.b64decode(raw_body)
     else:
         body = str(raw_body).encode("utf-8")
-    return HttpResponse(int(result["statusCode"]), headers, body)
+    status = int(result["statusCode"])
+    if not 200 <= status <= 599:  # a final status (1xx is not one)
+        raise ValueError(f"the function answered status {status}, not a final HTTP status")
+    return HttpResponse(status, headers, body)
 
 
 def _json_default(value: Any) -> Any:
