@@ -752,6 +752,10 @@ def test_oversized_request_is_refused_unread(standin_stack: LocalHub) -> None:
         answer = b"".join(iter(lambda: sock.recv(65536), b""))  # the server closes the connection
     assert answer.startswith(b"HTTP/1.1 413")
     assert echo_events(standin_stack) == []
+    # API Gateway's own JSON message (docs/openapi.yaml's GatewayMessage), not a text page
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert b"\r\nContent-Type: application/json\r\n" in head
+    assert json.loads(body) == {"message": "Request Entity Too Large"}
 
 
 @pytest.mark.parametrize(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import json
 import logging
 import re
 import threading
@@ -216,9 +217,16 @@ def _logging_error_task() -> type[Any]:
 
     class LoggingErrorTask(ErrorTask):  # type: ignore[misc]
         def execute(self) -> None:
-            code = getattr(self.request.error, "code", "-")
-            ACCESS_LOG.info("%s request rejected before routing (%s)", self.channel.addr[0], code)
-            super().execute()
+            error = self.request.error
+            ACCESS_LOG.info("%s request rejected before routing (%s)", self.channel.addr[0], error.code)
+            # API Gateway's own answers are JSON, {"message": ...} (docs/openapi.yaml's
+            # GatewayMessage, the 413's schema); waitress's are a text page.
+            body = json.dumps({"message": error.reason}).encode()
+            self.status = f"{error.code} {error.reason}"
+            self.response_headers.append(("Content-Type", "application/json"))
+            self.set_close_on_finish()
+            self.content_length = len(body)
+            self.write(body)
 
     return LoggingErrorTask
 
