@@ -38,7 +38,7 @@ from acd_devkit.stream_mapping import (
     validate_filter_pattern,
 )
 from acd_devkit.template import load_template
-from acd_local.gateway import ApiServer, Gateway
+from acd_local.gateway import MAX_REQUEST_BYTES, ApiServer, Gateway
 from acd_local.hub import LocalHub
 from acd_local.invoke import ErrorLog, FunctionInvoker, InvokerPool
 from acd_local.lambda_runtime import (
@@ -796,6 +796,14 @@ def test_a_request_line_and_headers_beyond_10_kb_are_api_gateway_s_414(standin_s
     assert echo_events(standin_stack) == []
     status, _, _, _ = request(standin_stack, "GET", target + "a" * 9000)  # within the quota
     assert status == 201
+
+
+def test_a_body_of_exactly_10_mb_is_within_the_limit(standin_stack: LocalHub) -> None:
+    """Waitress refuses a body as long as its limit; API Gateway takes one of 10 MB."""
+    body = b"a" * MAX_REQUEST_BYTES
+    status, _, _, _ = request(standin_stack, "PUT", "/callback", body, {"Content-Type": "text/plain"})
+    assert status == 201
+    assert [len(e["body"]) for e in echo_events(standin_stack)] == [MAX_REQUEST_BYTES]
 
 
 def test_head_answers_headers_only_and_unknown_routes_404_without_invoking(standin_stack: LocalHub) -> None:

@@ -141,7 +141,10 @@ class ApiServer:
             connection_limit=4096,
             # select() stops at file descriptor 1024; poll() does not.
             asyncore_use_poll=True,
-            max_request_body_size=MAX_REQUEST_BYTES,
+            # Waitress refuses a body of max_request_body_size bytes already (>=): one of the
+            # limit itself is within API Gateway's limit. (A chunked body's count includes its
+            # chunks' framing.)
+            max_request_body_size=MAX_REQUEST_BYTES + 1,
             channel_timeout=120,  # an idle keep-alive connection ends eventually
             ident="acd-local",
             expose_tracebacks=False,
