@@ -7,6 +7,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -182,6 +183,23 @@ def test_a_last_line_cut_short_is_dropped_a_damaged_one_before_others_is_refused
         handle.write("\n" + json.dumps(put("d")) + "\n")  # now the damaged line is followed by another
     with pytest.raises(ValueError, match="damaged"):
         fold(tmp_path)
+
+
+def test_a_damaged_base_or_a_line_that_is_no_entry_is_refused_naming_its_file(tmp_path: Path) -> None:
+    """Before: "JSONDecodeError: Expecting value: line 1 column 13", "KeyError: 'item'" or an
+    AttributeError, naming no file."""
+    base = tmp_path / local_state.SNAPSHOT_NAME
+    for damaged, said in (('{"format": tru', "is damaged"), ("[1, 2]", "is not an acd-local snapshot")):
+        base.write_text(damaged)
+        with pytest.raises(ValueError, match=re.escape(f"{base} {said}")):
+            fold(tmp_path)
+    base.unlink()
+    for entry in ({"t": "put", "table": "T", "key": item("a")}, [1], {"t": "del", "table": "T"}):
+        local_state.segment_path(tmp_path, 0).write_text(
+            json.dumps(put("a")) + "\n" + json.dumps(entry) + "\n"
+        )
+        with pytest.raises(ValueError, match=r"journal-000000\.jsonl: line 2 is no journal entry"):
+            fold(tmp_path, SCHEMA)
 
 
 def test_journal_appends_rotates_and_syncs(tmp_path: Path) -> None:

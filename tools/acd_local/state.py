@@ -191,8 +191,15 @@ def write_snapshot(path: Path, snapshot: Mapping[str, Any]) -> int:
 def load_snapshot(path: Path) -> dict[str, Any] | None:
     if not path.is_file():
         return None
-    snapshot = json.loads(path.read_bytes())
-    if snapshot.get("format") != FORMAT or snapshot.get("version") not in (1, VERSION):
+    try:
+        snapshot = json.loads(path.read_bytes())
+    except ValueError as exc:  # before: a bare "JSONDecodeError: Expecting value: ..." naming no file
+        raise ValueError(f"{path} is damaged ({exc}); refusing to load a state that never was") from None
+    if (
+        not isinstance(snapshot, dict)
+        or snapshot.get("format") != FORMAT
+        or snapshot.get("version") not in (1, VERSION)
+    ):
         raise ValueError(f"{path} is not an acd-local snapshot of version 1 or {VERSION}")
     return dict(snapshot)
 
@@ -496,8 +503,15 @@ def fold(
         following = max(following, number + 1)
         if number < start or (up_to is not None and number > up_to):
             continue
-        for entry in read_segment(path):
-            state.apply(entry)
+        for line, entry in enumerate(read_segment(path), 1):
+            try:
+                state.apply(entry)
+            except (AttributeError, KeyError, TypeError, ValueError) as exc:
+                # JSON, but no line acd-local writes: say where (before: "KeyError: 'item'").
+                raise ValueError(
+                    f"{path}: line {line} is no journal entry ({type(exc).__name__}: {exc}); "
+                    "refusing to load a state that never was"
+                ) from None
     return state, following
 
 
