@@ -16,6 +16,7 @@ import logging
 import os
 import socket
 import subprocess
+import sys
 import textwrap
 import threading
 import time
@@ -636,11 +637,13 @@ def test_concurrent_containers_each_see_their_own_request(tmp_path: Path) -> Non
 
 def slow_gateway(tmp_path: Path, release: threading.Event, **pool_options: float) -> tuple[Gateway, ErrorLog]:
     """A gateway in front of one container of a function with a 0.2 s ``Timeout`` whose
-    ``/callback/hang`` waits for ``release``."""
+    ``/callback/hang`` waits for ``release`` and ``/callback/exit`` calls ``sys.exit``."""
 
     def handler(event: dict[str, Any], _context: Any) -> dict[str, Any]:
         if event["rawPath"].endswith("/hang"):
             release.wait(20)
+        if event["rawPath"].endswith("/exit"):
+            sys.exit(3)
         return {"statusCode": 200, "body": "answered"}
 
     spec = FunctionSpec("SlowFunction", tmp_path, "app.lambda_handler", 128, 0.2)
@@ -664,6 +667,18 @@ def test_a_handler_past_its_timeout_is_a_500_and_the_next_request_is_served(tmp_
         assert "Task timed out after 0.20 seconds" in error.error
     finally:
         release.set()
+    response, _ = gateway.handle(req("GET", "/callback/next"))
+    assert (response.status, response.body) == (200, b"answered")
+
+
+def test_a_handler_that_calls_sys_exit_is_a_500_and_the_next_request_is_served(tmp_path: Path) -> None:
+    """Lambda: Runtime.ExitError, API Gateway's 500. Before, the SystemExit ended the gateway's
+    thread: no answer at all, and nothing in the error log."""
+    gateway, errors = slow_gateway(tmp_path, threading.Event())
+    response, _ = gateway.handle(req("GET", "/callback/exit"))
+    assert (response.status, json.loads(response.body)) == (500, {"message": "Internal Server Error"})
+    (error,) = errors.entries
+    assert "Runtime exited: SystemExit(3)" in error.error
     response, _ = gateway.handle(req("GET", "/callback/next"))
     assert (response.status, response.body) == (200, b"answered")
 

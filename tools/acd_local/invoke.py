@@ -29,6 +29,11 @@ class FunctionTimedOut(Exception):
     out after N seconds") and API Gateway answers 500."""
 
 
+class RuntimeExited(Exception):
+    """The handler ended its runtime (``sys.exit()``, another BaseException): Lambda's
+    ``Runtime.ExitError``, API Gateway's 500."""
+
+
 class IntegrationTimedOut(Exception):
     """No answer within API Gateway's integration timeout (every container busy): a 503."""
 
@@ -111,8 +116,14 @@ class InvokerPool:
         def run() -> None:
             try:
                 answer.set_result(invoker(event))
-            except BaseException as exc:
+            except Exception as exc:
                 answer.set_exception(exc)
+            except BaseException as exc:
+                # Re-raised in the gateway's thread it ended that thread: no answer at all, a
+                # waitress traceback, nothing in the error log.
+                failure = RuntimeExited(f"Runtime exited: {exc!r}")
+                failure.__cause__ = exc
+                answer.set_exception(failure)
             finally:
                 self._free.put(invoker)
 
