@@ -1065,6 +1065,25 @@ def test_poller_treats_an_exception_as_whole_batch_failure_and_bisects(
     assert message["responseContext"]["functionError"] == "Unhandled"
 
 
+def test_poller_treats_a_handler_s_sys_exit_as_a_failed_batch_and_polls_on(
+    run_poller: Callable, aws: AwsClients
+) -> None:
+    """Lambda: Runtime.ExitError, the batch retried. Before, the SystemExit ended the poller's
+    thread: nothing after it was ever delivered."""
+    calls: list[list[str]] = []
+
+    def handler(event: dict) -> None:
+        calls.append(keys_of(event))
+        if len(calls) == 1:
+            sys.exit(3)
+
+    poller, _ = run_poller(handler, ("a",), batch_size=1, max_retries=3)
+    assert poller.wait_idle(10)
+    put_item(aws, "b")
+    assert poller.wait_idle(10)
+    assert calls == [["a"], ["a"], ["b"]]
+
+
 def test_poller_without_report_batch_item_failures_ignores_the_answer(
     run_poller: Callable, aws: AwsClients
 ) -> None:

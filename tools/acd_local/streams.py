@@ -506,7 +506,13 @@ class StreamPoller(threading.Thread):
             response = self._invoke(
                 stream_event(records, shard_id=shard_id, stream_arn=self.stream_arn or "", window_s=window)
             )
-        except Exception as exc:
+        except BaseException as exc:
+            # sys.exit() in a handler too (Lambda: Runtime.ExitError, a failed batch): before,
+            # it ended this poller's thread, and the consumer's process lived on handling nothing.
+            if not isinstance(exc, Exception):
+                failure = RuntimeError(f"Runtime exited: {exc!r}")
+                failure.__cause__ = exc
+                exc = failure
             STREAM_LOG.warning(
                 "%s failed on a batch of %d record(s): %r",
                 self.mapping.function,
