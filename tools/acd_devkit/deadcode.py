@@ -43,6 +43,9 @@ IGNORE_NAMES = [
     "error_task_class",
     "parser_class",
     "connection_close",  # waitress's parser: close after answering
+    "expect_continue",  # waitress's parser: send "100 Continue" (acd_local.gateway)
+    "execute",  # waitress's task: write the answer, and its length
+    "content_length",
     "aws_env",  # pytest fixtures requested for their side effect (the environment they set)
     "fake_aws",
     "longrepr",  # pytest's report object
@@ -55,6 +58,7 @@ IGNORE_NAMES = [
     "log_stream_name",
     "tenant_id",
     "__class__",  # a class given another metaclass (acd_local.lambda_runtime.isolate_router_state)
+    "__cause__",  # an exception's cause, set where it is handed on rather than raised (acd_local.invoke)
 ]
 # Registered with a framework by their decorator.
 IGNORE_DECORATORS = [
