@@ -23,6 +23,7 @@ from acd_cli.report_context import (
     hotline_values,
     parse_day,
 )
+from acd_hub import kpis
 
 # -- pictures: the HTML day report and the wallboard ------------------------------------------------
 
@@ -108,6 +109,10 @@ def html(
     )
 
 
+# ``range --format csv``: which hotline and period, then every KPI in the order of ``kpis``.
+RANGE_CSV_COLUMNS = ("hotline", "period", "from", "to", *kpis.NAMES)
+
+
 @click.command("range")
 @hotlines_option(
     "Hotline (repeatable; default: the named ones, else those with calls on the range's last day,"
@@ -153,8 +158,26 @@ def range_command(
     except range_report.RangeError as exc:
         raise ReportError(str(exc)) from None
     document = found.as_dict()
-    if report.output_format(fmt) == "json":
+    chosen = report.output_format(fmt)
+    if chosen == "json":
         output.show_json(document)
+        return
+    if chosen == "csv":
+        # A row per hotline and period with every KPI, as in the JSON (before, ``--format csv``
+        # printed the table: a script read a box-drawn page as CSV). A period without counters
+        # has its KPIs empty, as JSON's ``"figures": null``.
+        periods = [
+            {
+                "hotline": d["hotline"],
+                "period": kind,
+                "from": p["from"],
+                "to": p["to"],
+                **(p["figures"] or {}),
+            }
+            for d in document
+            for kind, p in (("range", d), ("previous", d["previous"]))
+        ]
+        output.show_csv(periods, [output.Column(n, lambda i, n=n: i.get(n)) for n in RANGE_CSV_COLUMNS])
         return
     rows = [
         {

@@ -441,6 +441,31 @@ def test_cli_kpis_csv(moto_url: str, reports: Harness, cli_log: CallLog) -> None
     assert cli_log.reads() == {"Query"}
 
 
+def test_cli_range_csv_is_the_json_as_rows(moto_url: str, reports: Harness) -> None:
+    """``range --format csv``: a row per hotline and period with every KPI of the JSON (it used to
+    print the table); a period without counters has its KPIs empty, as JSON's null."""
+    args = ("range", "--from", DAY, "--to", DAY, "--hotline", HOTLINE)
+    document = json.loads(ok(run(moto_url, *args, "-f", "json")))
+    text = ok(run(moto_url, *args, "-f", "csv"))
+    assert text.splitlines()[0].split(",") == ["hotline", "period", "from", "to", *kpis.NAMES]
+    listed = rows(text)
+    assert [(r["hotline"], r["period"], r["from"], r["to"]) for r in listed] == [
+        (HOTLINE, "range", DAY, DAY),
+        (HOTLINE, "previous", "2026-11-19", "2026-11-19"),
+    ]
+    figures = document[0]["figures"]
+    assert figures == EXPECTED_KPIS["day"]
+    assert listed[0] == {
+        "hotline": HOTLINE,
+        "period": "range",
+        "from": DAY,
+        "to": DAY,
+        **{name: "" if value is None else str(value) for name, value in figures.items()},
+    }
+    assert document[0]["previous"]["figures"] is None
+    assert {listed[1][name] for name in kpis.NAMES} == {""}
+
+
 def test_cli_agent_day_all_formats(moto_url: str, reports: Harness, cli_log: CallLog) -> None:
     document = json.loads(ok(run(moto_url, "agent-day", "--agent", ANNA, "--day", DAY, "-f", "json")))
     assert document.pop("freshness")["final"] is False
