@@ -523,7 +523,10 @@ def outbound_figures(calls: list[CallSummary]) -> dict[str, Any]:
     ones. The reports keep no counters for outbound calls; the listing is their record."""
     outbound = [call for call in calls if call.direction == "outbound"]
     connected = [call for call in outbound if call.outcome == "connected"]
-    talks = [call.talk_s for call in connected if call.talk_s is not None]
+    # An outbound summary keeps no talk time (``talk_s`` is an inbound figure, None here), so the
+    # mean of ``talk_s`` was always empty: a connected call talks from the customer's answer
+    # (BConnected) to its end.
+    talks = [talk for call in connected if (talk := _outbound_talk_s(call)) is not None]
     return {
         "dialed": len(outbound),
         "connected": len(connected),
@@ -531,6 +534,15 @@ def outbound_figures(calls: list[CallSummary]) -> dict[str, Any]:
         "connect_rate_pct": round(100 * len(connected) / len(outbound), 1) if outbound else None,
         "avg_talk_s": round(sum(talks) / len(talks), 2) if talks else None,
     }
+
+
+def _outbound_talk_s(call: CallSummary) -> float | None:
+    """A connected outbound call's seconds from the customer's answer to its end (None while it
+    goes on, or when its times contradict each other)."""
+    answered, ended = parse_utc(call.answered or ""), parse_utc(call.ended or "")
+    if answered is None or ended is None or ended < answered:
+        return None
+    return (ended - answered).total_seconds()
 
 
 def day_hotlines(reports: ReportQueries, events: EventQueries, day: str) -> list[str]:

@@ -14,6 +14,7 @@ import pytest
 
 from acd_cli import html_report, labels
 from acd_cli.html_report import DayReport, day_slots, freshness_text, render
+from acd_cli.reporting import ReportQueries
 from acd_cli.wallboard import longest_current_wait_s
 from acd_hub.agent_stats import StateInterval
 from acd_hub.kpis import NAMES as KPI_NAMES
@@ -23,6 +24,7 @@ from acd_hub.reports.freshness import Freshness
 from acd_hub.reports.hotline_day import HotlineKpis, IntervalKpis, KpiFigures
 from acd_hub.reports.stored import report_of
 from acd_hub.vocabulary import AGENT_STATES, EVENT_TYPES
+from tests.support import Harness, call_event
 
 BERLIN = ZoneInfo("Europe/Berlin")
 
@@ -199,3 +201,41 @@ def test_the_day_report_is_one_self_contained_file() -> None:
     assert ">Mittag</text>" in page  # the pause carries its reason on the timeline
     assert "after-call work</th>" not in page  # only the states the day had
     assert len(page.encode()) < 300_000
+
+
+def test_the_dialers_average_talk_time_is_from_its_connected_calls(memory_dynamodb: Any) -> None:
+    """A dialer call through the real call-stats handler: its summary keeps no talk time (an
+    inbound figure), so the day report's dialer card "average talk time" was always empty; it is
+    the connected calls' time from the customer's answer (BConnected) to the end."""
+    harness = Harness(memory_dynamodb)
+    outbound = {"mode": "1"}
+    sent = [
+        call_event("2026-11-18T09:00:00", "CallStart", taskid="d1a1", **outbound),
+        call_event("2026-11-18T09:00:20", "BConnected", taskid="d1a1", agentid="100001", **outbound),
+        call_event("2026-11-18T09:02:20", "CallEnd", taskid="d1a1", **outbound),
+        call_event("2026-11-18T09:10:00", "CallStart", taskid="d1a2", **outbound),
+        call_event("2026-11-18T09:10:05", "BConnected", taskid="d1a2", agentid="100001", **outbound),
+        call_event("2026-11-18T09:11:05", "CallEnd", taskid="d1a2", **outbound),
+        call_event("2026-11-18T09:20:00", "CallStart", taskid="d1a3", **outbound),
+        call_event("2026-11-18T09:20:30", "CallEnd", taskid="d1a3", **outbound),
+    ]
+    assert harness.run(harness.calls(), harness.store_many(sent)) == {"batchItemFailures": []}
+    queries = ReportQueries(
+        harness.log.client, harness.settings.reports_table, harness.settings.cmd_day_shards
+    )
+    calls = queries.calls(html_report.OUTBOUND_LISTING, "2026-11-18")
+    assert [(c.task_id, c.outcome, c.talk_s) for c in calls] == [
+        ("d1a1", "connected", None),
+        ("d1a2", "connected", None),
+        ("d1a3", "not_connected", None),
+    ]
+    figures = html_report.outbound_figures(calls)
+    assert figures == {
+        "dialed": 3,
+        "connected": 2,
+        "not_connected": 1,
+        "connect_rate_pct": 66.7,
+        "avg_talk_s": 90.0,  # (120 + 60) / 2
+    }
+    page = render(replace(_sample_day(), outbound=calls))
+    assert re.search(r'data-outbound="avg_talk_s" data-value="90.0">\s*<div class="value">1:30<', page)
