@@ -121,7 +121,14 @@ def local_time(value: object, zone: ZoneInfo, pattern: str = LOCAL_TIME) -> str 
     moment = parse_utc(value)
     if moment is None:
         return value
-    return moment.astimezone(zone).strftime(pattern)
+    local = moment.astimezone(zone)
+    text = local.strftime(pattern)
+    # The hour the clocks go back is on the wall twice (02:00-03:00 on the last Sunday of October
+    # in Berlin): without its zone, two different 15-minute intervals, calls or states read as the
+    # same time. JSON and CSV keep the offset; a table says which of the two it is.
+    if local.replace(fold=1 - local.fold).utcoffset() != local.utcoffset():
+        text = f"{text} {local.tzname()}"
+    return text
 
 
 def duration(seconds: object) -> str | None:

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 import altair as alt
 import pytest
 
-from acd_cli import html_report, labels
+from acd_cli import html_report, labels, output, report_figures
 from acd_cli.html_report import DayReport, day_slots, freshness_text, render
 from acd_cli.reporting import ReportQueries
 from acd_cli.wallboard import longest_current_wait_s
@@ -239,3 +239,18 @@ def test_the_dialers_average_talk_time_is_from_its_connected_calls(memory_dynamo
     }
     page = render(replace(_sample_day(), outbound=calls))
     assert re.search(r'data-outbound="avg_talk_s" data-value="90.0">\s*<div class="value">1:30<', page)
+
+
+def test_the_repeated_hour_of_a_dst_day_says_which_of_the_two_it_is() -> None:
+    """On 2026-10-25 Berlin's 02:00-03:00 comes twice: the kpis table's two 02:00 intervals (and
+    calls, states, events at 02:10) read as one time unless the table names the zone. JSON and
+    CSV keep the offset; any other hour stays as it was."""
+    start = report_figures.kpi_columns(BERLIN)[0]
+    summer, winter = "2026-10-25T02:00:00+02:00", "2026-10-25T02:00:00+01:00"
+    assert [start.value({"start": s}) for s in (summer, winter)] == ["02:00 CEST", "02:00 CET"]
+    assert start.value({"start": "2026-10-25T03:00:00+01:00"}) == "03:00"
+    assert start.value({"start": "2026-03-29T03:00:00+02:00"}) == "03:00"  # the hour skipped in spring
+    assert output.local_time("2026-10-25T00:10:00.000Z", BERLIN) == "2026-10-25 02:10:00 CEST"
+    assert output.local_time("2026-10-25T01:10:00.000Z", BERLIN) == "2026-10-25 02:10:00 CET"
+    assert output.local_time("2026-11-20T07:24:18.000Z", BERLIN) == "2026-11-20 08:24:18"
+    assert output.local_time("2026-10-25T01:10:00.000Z", ZoneInfo("UTC"), "%H:%M") == "01:10"
