@@ -103,7 +103,11 @@ def cli(
 ) -> None:
     """Operator actions on the ACD callback hub: replay quarantined requests, redrive DLQs."""
     ctx.obj = AdminContext(
-        ReportContext(**connection, zone=ZoneInfo(report_timezone or "Europe/Berlin")),
+        ReportContext(
+            **connection,
+            zone_option=ZoneInfo(report_timezone or "Europe/Berlin"),
+            zone_given=report_timezone is not None,
+        ),
         acd_timezone_option=acd_timezone,
         report_timezone_option=report_timezone,
         quiet=quiet,

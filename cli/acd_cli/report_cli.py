@@ -88,7 +88,8 @@ def cli(
     """Reports over the ACD callback hub's tables (DynamoDB Query only, never Scan)."""
     ctx.obj = ReportContext(
         **connection,
-        zone=zone,
+        zone_option=zone,
+        zone_given=given(ctx, "zone"),
         kpi_shards=kpi_shards,
         kpi_shards_given=given(ctx, "kpi_shards"),
         fmt=fmt,

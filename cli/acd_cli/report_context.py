@@ -71,7 +71,10 @@ class ReportContext:
     stack_name: str | None = None
     events_table_option: str | None = None
     reports_table_option: str | None = None
-    zone: ZoneInfo = field(default_factory=lambda: ZoneInfo("Europe/Berlin"))
+    # The reporting time zone as given (--timezone, $ACD_REPORT_TIMEZONE) or its default; the
+    # zone the reports use is :attr:`zone` (the stack's, with --stack-name).
+    zone_option: ZoneInfo = field(default_factory=lambda: ZoneInfo("Europe/Berlin"))
+    zone_given: bool = False
     shards: int = 8
     kpi_shards: int = 4
     # Given on the command line or in the environment (not the option's default): with
@@ -174,6 +177,17 @@ class ReportContext:
                 f"read from the wrong shards (leave {flag} out to use the stack's)"
             )
         return deployed
+
+    @cached_property
+    def zone(self) -> ZoneInfo:
+        """The zone that cuts the reports' days and shows their times: as given (--timezone,
+        $ACD_REPORT_TIMEZONE; acd-admin's --report-timezone), else with --stack-name the stack's
+        ReportTimeZone, where its functions cut days and intervals (before, a stack in another
+        zone than Europe/Berlin had its days shown in Berlin's times and "today", while acd-admin
+        rebuilt them in the stack's), else Europe/Berlin."""
+        if self.zone_given or not self.stack_name or "ReportTimeZone" not in self.stack_parameters:
+            return self.zone_option
+        return ZoneInfo(self.stack_parameters["ReportTimeZone"])
 
     @cached_property
     def cmd_day_shards(self) -> int:

@@ -69,7 +69,7 @@ report = BoardReadPath(
     endpoint_url=settings.aws_endpoint_url or None,
     events_table_option=settings.events_table,
     reports_table_option=settings.reports_table,
-    zone=settings.report_zone,
+    zone_option=settings.report_zone,
     shards=settings.cmd_day_shards,
     kpi_shards=settings.kpi_shards,
 )

@@ -5,6 +5,7 @@ stack's KpiShards and CmdDayShards (the parameters every function gets), and a -
 from __future__ import annotations
 
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from click.testing import CliRunner
@@ -99,3 +100,21 @@ def test_acd_admin_takes_the_stacks_counts() -> None:
     settings = admin.settings
     assert (settings.kpi_shards, settings.cmd_day_shards) == (2, 16)
     assert "KpiShards" in STACK_SETTINGS
+
+
+def test_the_stacks_report_time_zone_is_used_when_none_is_given(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The stack's functions cut days in its ReportTimeZone: acd-report (and acd-admin's output)
+    show them there too, as acd-admin's settings already did; a zone given stands."""
+    london = {
+        "Parameters": [
+            *STACK["Parameters"],
+            {"ParameterKey": "ReportTimeZone", "ParameterValue": "Europe/London"},
+        ]
+    }
+    monkeypatch.setattr(ReportContext, "stack", property(lambda _self: london))
+    assert _context().zone.key == "Europe/London"
+    assert _context(zone_option=ZoneInfo("UTC"), zone_given=True).zone.key == "UTC"
+    assert ReportContext(endpoint_url="http://127.0.0.1:9").zone.key == "Europe/Berlin"  # no stack
+    admin = AdminContext(_context(events_table_option="E"))
+    admin.connection.__dict__["stack_outputs"] = {}
+    assert admin.connection.zone.key == admin.settings.report_timezone == "Europe/London"
