@@ -177,7 +177,7 @@ def range_command(
             for d in document
             for kind, p in (("range", d), ("previous", d["previous"]))
         ]
-        output.show_csv(periods, [output.Column(n, lambda i, n=n: i.get(n)) for n in RANGE_CSV_COLUMNS])
+        output.show_csv(periods, [output.field(name) for name in RANGE_CSV_COLUMNS])
         return
     rows = [
         {
