@@ -32,12 +32,17 @@ from acd_cli.names import find as find_names
 from acd_cli.output import OutputFormat
 from acd_cli.reporting import MAX_WORKERS, EventQueries, ReportQueries
 from acd_hub import times
+from acd_hub.ports import Refused, Throttled
 
 if TYPE_CHECKING:
     from mypy_boto3_cloudformation import CloudFormationClient
     from mypy_boto3_dynamodb import DynamoDBClient
 
 LOCAL_REGION = "eu-central-1"
+# What a read of the tables can fail with: botocore's errors, and DynamoDB's throttling and
+# refusals as the table adapters raise them (the ports' errors, not ClientErrors: see
+# acd_hub.adapters.dynamodb.translated), after botocore's retries and the adapters' own rounds.
+STORE_ERRORS = (ClientError, BotoCoreError, Throttled, Refused)
 LOCAL_ACCESS_KEY = "testing"  # moto accepts any credentials
 # Template logical ids (the local stack names its tables after them) and the stack outputs.
 EVENTS_TABLE = ("EventsTable", "EventsTableName")
@@ -244,7 +249,7 @@ def aws_errors(connection: Callable[[], ReportContext]) -> Iterator[None]:
     failure: a group's context is made inside the block)."""
     try:
         yield
-    except (ClientError, BotoCoreError) as exc:
+    except STORE_ERRORS as exc:
         raise ReportError(describe_aws_error(exc, connection())) from None
     except ResponseParserError as exc:  # not an AWS answer: a wrong endpoint, a proxy's page
         report = connection()
@@ -253,7 +258,11 @@ def aws_errors(connection: Callable[[], ReportContext]) -> Iterator[None]:
         raise ReportError(f"{report.where()} did not answer as AWS does ({reason}){hint}") from None
 
 
-def describe_aws_error(exc: ClientError | BotoCoreError, report: ReportContext) -> str:
+def describe_aws_error(exc: Exception, report: ReportContext) -> str:
+    if isinstance(exc, Throttled | Refused):
+        if not isinstance(exc.__cause__, ClientError):  # keys still unprocessed after every round
+            return f"DynamoDB throttled the reads ({exc}): try again"
+        exc = exc.__cause__  # DynamoDB's answer, as botocore raised it
     if isinstance(exc, ClientError):
         error = exc.response.get("Error", {})
         code, message = error.get("Code", "ClientError"), error.get("Message", str(exc))

@@ -37,11 +37,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 from urllib.parse import SplitResult, parse_qs, urlencode, urlsplit
 
-from botocore.exceptions import BotoCoreError, ClientError
-
 from acd_cli import drilldown, html_report, labels
 from acd_cli.output import parse_utc
-from acd_cli.report_context import ReportContext, ReportError, describe_aws_error, parse_day
+from acd_cli.report_context import STORE_ERRORS, ReportContext, ReportError, describe_aws_error, parse_day
 from acd_cli.report_listings import event_details
 
 if TYPE_CHECKING:
@@ -691,7 +689,7 @@ class _Handler(BaseHTTPRequestHandler):
                 json.dumps({"error": str(exc)}),
                 headers={"Retry-After": "2"},
             )
-        except (ClientError, BotoCoreError) as exc:
+        except STORE_ERRORS as exc:  # throttled, unreachable: the store, not a bug (503)
             message = describe_aws_error(exc, wallboard.report)
             self._send(HTTPStatus.SERVICE_UNAVAILABLE, "application/json", json.dumps({"error": message}))
         except (ConnectionError, TimeoutError):

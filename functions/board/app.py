@@ -34,6 +34,7 @@ from acd_cli.wallboard import (
 )
 from acd_hub.aws import dynamodb_client
 from acd_hub.logs import quiet_sensitive_loggers
+from acd_hub.ports import Refused, Throttled
 from acd_hub.settings import HubSettings
 
 HTML = "text/html; charset=utf-8"
@@ -122,6 +123,8 @@ def reports_busy(exc: ReportsBusy) -> Response:
 
 @app.exception_handler(ClientError)
 @app.exception_handler(BotoCoreError)
+@app.exception_handler(Throttled)  # DynamoDB's throttling as the table adapters raise it
+@app.exception_handler(Refused)
 def reports_unavailable(exc: Exception) -> Response:
     logger.error("reports unavailable", extra={"reason": str(exc)})
     return answer(503, json.dumps({"error": describe_aws_error(exc, report)}))

@@ -381,3 +381,27 @@ def test_a_range_asked_for_in_part_is_a_400_not_another_range(
     status, body = get(server, f"/range?{query}", {"Host": f"127.0.0.1:{server.server_address[1]}"})
     assert status == 400, body[:300]
     assert error in json.loads(body)["error"]
+
+
+def test_a_throttled_store_is_a_503_not_an_internal_error(capfd: pytest.CaptureFixture[str]) -> None:
+    """DynamoDB throttling past botocore's retries reaches the reads as the table adapters'
+    Throttled, not a ClientError: serve answered it 500 "internal error" with a traceback."""
+    from acd_cli.reporting import ReportQueries  # noqa: PLC0415
+    from acd_devkit.memory_dynamodb import Faults, MemoryDynamoDB  # noqa: PLC0415
+    from acd_devkit.template import dynamodb_tables, load_template  # noqa: PLC0415
+
+    db = MemoryDynamoDB(dynamodb_tables(load_template()))
+    db.faults = Faults(throttle=1.0, operations=frozenset({"Query"}))
+    report = report_context.ReportContext(endpoint_url="http://127.0.0.1:9")
+    report.__dict__["reports"] = ReportQueries(db, "ReportsTable", 1)
+    server = wallboard.WallboardServer(("127.0.0.1", 0), wallboard.Wallboard(report, hotlines=["501"]))
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        status, body = get(server, "/api/wallboard", {"Host": f"127.0.0.1:{server.server_address[1]}"})
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert status == 503, body
+    assert json.loads(body)["error"].startswith("ProvisionedThroughputExceededException: ")
+    assert "Traceback" not in capfd.readouterr().err

@@ -27,7 +27,7 @@ from joserfc import jwt
 from joserfc.jwk import KeySet, RSAKey
 
 from acd_devkit.jwt_authorizer import JwtAuthorizer
-from acd_devkit.memory_dynamodb import MemoryDynamoDB
+from acd_devkit.memory_dynamodb import Faults, MemoryDynamoDB
 from acd_devkit.memory_stream import StreamRun, mappings
 from acd_devkit.template import dynamodb_tables, load_template, resolve
 from acd_local.lambda_runtime import HttpRequest, Route, build_http_api_event, load_handler, match_route
@@ -339,3 +339,28 @@ def test_without_board_hotlines_a_day_with_no_calls_yet_is_agents_only(
     wallboard = Wallboard(module.report, hotlines=())
     assert wallboard._day_hotlines("2026-11-21") == []
     assert wallboard.snapshot()["hotlines"] == []
+
+
+@pytest.mark.parametrize("faults", [{"throttle": 1.0}, {"unprocessed": 1.0}])
+def test_a_throttled_store_is_a_503_saying_so(
+    board: tuple[ModuleType, RecordingClient],
+    ask: Ask,
+    signing_key: RSAKey,
+    monkeypatch: pytest.MonkeyPatch,
+    faults: dict[str, float],
+) -> None:
+    """DynamoDB throttling past botocore's retries (or keys left unprocessed past every round)
+    reaches the board as the adapters' Throttled, not a ClientError: it was no 503 but an
+    unhandled error (API Gateway's 500)."""
+    from acd_hub import backoff  # noqa: PLC0415
+
+    module, recording = board
+    monkeypatch.setattr(backoff, "sleep", lambda _s: None)
+    monkeypatch.setattr(module.wallboard, "_snapshot", None)  # read now, not a second ago
+    monkeypatch.setattr(recording._db, "faults", Faults(**faults))
+    answer = ask(f"/api/wallboard?access_token={access_token(signing_key)}")
+    assert answer["statusCode"] == 503, answer
+    error = json.loads(answer["body"])["error"]
+    assert re.match(
+        r"(ProvisionedThroughputExceeded|Throttling)Exception: |DynamoDB throttled the reads", error
+    )

@@ -125,3 +125,49 @@ def test_unprocessed_keys_are_read_again_after_growing_pauses(
     memory_dynamodb.faults = Faults(seed=1, unprocessed=1.0)
     with pytest.raises(Throttled):
         ReportsTable(memory_dynamodb, "ReportsTable", 1).get_many([("u1", "s")])
+
+
+THROTTLED = "ProvisionedThroughputExceededException"
+
+
+@pytest.mark.parametrize(
+    ("command", "faults", "said"),
+    [
+        (["board"], Faults(throttle=1.0, operations=frozenset({"Query"})), THROTTLED),
+        (["kpis", "--hotline", "501", "--day", "2025-11-20"], Faults(throttle=1.0), THROTTLED),
+        (["call", "--call", "a1b2c3"], Faults(throttle=1.0, operations=frozenset({"GetItem"})), THROTTLED),
+    ],
+)
+def test_a_read_throttled_past_its_retries_is_one_line_from_acd_report(
+    memory_dynamodb: Any, monkeypatch: pytest.MonkeyPatch, command: list[str], faults: Faults, said: str
+) -> None:
+    """The table adapters raise DynamoDB's throttling (and refusals) as the ports' errors, not as
+    ClientErrors: acd-report let them out as a traceback instead of its one-line error."""
+    from click.testing import CliRunner  # noqa: PLC0415
+
+    from acd_cli import report_cli  # noqa: PLC0415
+    from acd_cli.report_context import ReportContext  # noqa: PLC0415
+
+    monkeypatch.setattr(ReportContext, "dynamodb", property(lambda _self: memory_dynamodb))
+    memory_dynamodb.faults = faults
+    result = CliRunner().invoke(
+        report_cli.cli,
+        ["--endpoint-url", "http://127.0.0.1:9", "--reports-table", "ReportsTable", *command],
+        env={"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"},
+    )
+    assert result.exit_code == 2, result.exception
+    assert result.output.startswith(f"Error: {said}: "), result.output
+    assert len(result.output.splitlines()) == 1
+
+
+def test_keys_unprocessed_past_every_round_are_one_line_too(
+    memory_dynamodb: Any, pauses: list[float]
+) -> None:
+    from acd_cli.report_context import ReportContext, ReportError, aws_errors  # noqa: PLC0415
+    from acd_cli.reporting import ReportQueries  # noqa: PLC0415
+
+    memory_dynamodb.faults = Faults(unprocessed=1.0)
+    queries = ReportQueries(memory_dynamodb, "ReportsTable", 1)
+    unprocessed = r"^DynamoDB throttled the reads \(2 keys still unprocessed\)"
+    with pytest.raises(ReportError, match=unprocessed), aws_errors(ReportContext):
+        queries.agent_days(["100001"], "2025-11-20")
