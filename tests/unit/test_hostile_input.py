@@ -4,6 +4,7 @@ event key stored twice, and inputs looser than the spec."""
 
 from __future__ import annotations
 
+import base64
 import gzip
 import json
 import logging
@@ -644,6 +645,26 @@ def test_the_token_is_not_kept_in_a_compressed_or_utf16_body(
     assert kept["body_note"] == note
     assert "body_base64" not in kept
     assert TOKEN not in json.dumps(kept)
+
+
+def test_a_non_ascii_token_in_a_windows_1252_body_is_not_kept(store: MemoryStore) -> None:
+    # Text that is not UTF-8 is read as Windows-1252, so a token with an umlaut sent that way
+    # authenticates; a JSON body in Windows-1252 is kept as base64 of its bytes, which held the
+    # token in Windows-1252 (only its UTF-8 and percent-encoded forms were searched for).
+    secret = "pässwört-0123456789"
+    settings = HubSettings(callback_tokens=[secret])
+    ingest = callback_ingest(settings, store, RECEIVED)
+    form = f"token={secret}&cmd=agentstate&agentid=1".encode("cp1252")
+    rejected(ingest, request(body=form, content_type="application/x-www-form-urlencoded", path_token=None))
+    body = f'{{"cmd": "agentstate", "agentid": "1", "note": "{secret}"}}'.encode("cp1252")
+    rejected(ingest, request(body=body, content_type="application/json", path_token=secret))
+    xml = b"<note>" + secret.encode("cp1252") + b"</note>"
+    rejected(ingest, request(body=xml, content_type="text/xml", path_token=secret))
+    for kept in store.rejected:
+        sent = base64.b64decode(kept.get("body_base64", "")) + kept.get("body", "").encode()
+        assert secret.encode("cp1252") not in sent
+        assert b"***" in sent
+        assert secret not in json.dumps(kept, ensure_ascii=False)
 
 
 def test_a_binary_body_is_not_kept_but_the_request_is(ingest: CallbackIngest, store: MemoryStore) -> None:

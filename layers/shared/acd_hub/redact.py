@@ -11,6 +11,7 @@ handed over; it splits nothing again.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import re
 from collections.abc import Collection, Sequence
@@ -205,11 +206,22 @@ def redact_json(data: bytes, found: Sequence[params.Member], secrets: Collection
 
 @functools.lru_cache(maxsize=4)  # the valid tokens change only with a rotation
 def secret_forms(secrets: frozenset[str]) -> tuple[bytes, ...]:
-    """Each secret as it may appear in raw bytes: as is and percent-encoded, longest first."""
+    """Each secret as it may appear in raw bytes: in UTF-8 and in Windows-1252, each as is and
+    percent-encoded, longest first. Windows-1252 too since :func:`acd_hub.params.decode_text`
+    reads text that is not UTF-8 so: a non-ASCII token sent that way authenticates, and a body
+    kept as base64 (a JSON body in Windows-1252) held it in clear. An ASCII token's forms are
+    the same in both."""
+    encoded = set()
+    for secret in secrets:
+        if not secret:
+            continue
+        encoded.add(secret.encode("utf-8", "surrogateescape"))
+        with contextlib.suppress(UnicodeEncodeError):  # else no Windows-1252 text says it
+            encoded.add(secret.encode("cp1252"))
     forms = {
-        form for secret in secrets if secret for form in (secret, quote(secret, safe=""), quote_plus(secret))
+        form for raw in encoded for form in (raw, quote(raw, safe="").encode(), quote_plus(raw).encode())
     }
-    return tuple(sorted((f.encode("utf-8", "surrogateescape") for f in forms), key=len, reverse=True))
+    return tuple(sorted(forms, key=len, reverse=True))
 
 
 def scrub(data: bytes, secrets: Collection[str]) -> bytes:
