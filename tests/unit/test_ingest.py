@@ -75,6 +75,14 @@ def test_source_allow_list(store: MemoryStore) -> None:
             ingest.handle(request(AGENTSTATE, source_ip=outsider))
 
 
+def test_an_ipv4_address_written_as_ipv6_is_that_address_for_the_allow_list(store: MemoryStore) -> None:
+    settings = HubSettings(callback_tokens=[TOKEN], allowed_source_cidrs="198.51.100.0/24")
+    ingest = callback_ingest(settings, store)
+    assert ingest.handle(request(AGENTSTATE, source_ip="::ffff:198.51.100.20")).outcome == "stored"
+    with pytest.raises(Forbidden):
+        ingest.handle(request(AGENTSTATE, source_ip="::ffff:203.0.113.7"))
+
+
 def test_bad_input_is_quarantined_with_reason_and_token_redacted(
     ingest: CallbackIngest, store: MemoryStore
 ) -> None:

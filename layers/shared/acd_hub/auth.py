@@ -38,6 +38,10 @@ def check_source(source_ip: str, settings: HubSettings) -> None:
         address = ipaddress.ip_address(source_ip)
     except ValueError:
         raise Forbidden("unparseable source address") from None
+    # An IPv4 address written as IPv6 (::ffff:198.51.100.20, what a dual-stack socket reports) is
+    # that IPv4 address: it is in no IPv4 network, so the allowed ACD was refused 403.
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+        address = address.ipv4_mapped
     if not any(address in network for network in networks):
         raise Forbidden("source address not allowed")
 
