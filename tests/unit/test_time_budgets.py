@@ -131,6 +131,23 @@ def test_the_ingest_answers_503_with_retry_after_when_ssm_is_throttled() -> None
     assert TOKEN not in log.getvalue()
 
 
+@pytest.mark.parametrize("value", [",", " , ", " "])
+def test_a_parameter_without_a_token_is_a_503_not_a_401(ssm: tuple[Any, Stubber], value: str) -> None:
+    # Our fault, not the caller's: a 401 "no token configured" told anyone that no token exists,
+    # and the ACD to fix its URL and drop the event; a 503 it retries once the parameter is fixed.
+    client, stubber = ssm
+    _answer(stubber, value)
+    tokens = cached_tokens(parameter_reader(PARAMETER, client=client), 300)
+    ingest = CallbackIngest(HubSettings(), MemoryStore(), tokens)
+    with function_log(ingest_module()) as log:
+        answer = ingest_answer(ingest, f"/callback/{TOKEN}?cmd=agentstate&agentid=12")
+    assert answer["statusCode"] == 503
+    assert answer["headers"]["Retry-After"] == "5"
+    assert json.loads(answer["body"])["error"] == "tokens_unavailable"
+    assert "configured" not in answer["body"]
+    assert "no callback token configured" in log.getvalue()
+
+
 def test_the_ingests_token_source_reads_the_securestring(fake_aws: None) -> None:
     from moto import mock_aws  # noqa: PLC0415
 

@@ -468,7 +468,8 @@ notifications to. Configure `https://<api>/callback/<token>` as the callback URL
   safe), with `warnings` for parameters its `cmd` does not list; `400` naming every offending parameter (the request is kept in quarantine); `409` for
   an event key already stored with other content (kept in quarantine too);
   `401`/`403` for a bad token or source address; `503` with `Retry-After` only when the event
-  store did not take the write. HEAD answers carry no body.
+  store did not take the write or the valid tokens could not be read (none configured either).
+  HEAD answers carry no body.
 * **Times** become UTC: numeric `eventtime` is ms since the epoch; string times may also be ISO
   8601 or `YYYY-MM-DD HH:MM[:SS]` in the ACD's time zone (default Europe/Berlin).
 """

@@ -20,10 +20,10 @@ TokenSource = Callable[[], Sequence[str]]
 def authenticate(
     source_ip: str, presented: str | None, settings: HubSettings, tokens: TokenSource
 ) -> frozenset[str]:
-    """Raises Forbidden (source), TokensUnavailable or Unauthorized; else the secrets to redact
-    from whatever is kept: the valid tokens (the one presented is one of them). Any other value
-    sent as a token is replaced by its name, not searched for everywhere: a "token=1" must not
-    blank every "1" of the request."""
+    """Raises Forbidden (source), TokensUnavailable (also when none is configured) or
+    Unauthorized; else the secrets to redact from whatever is kept: the valid tokens (the one
+    presented is one of them). Any other value sent as a token is replaced by its name, not
+    searched for everywhere: a "token=1" must not blank every "1" of the request."""
     check_source(source_ip, settings)
     valid = tokens()
     check_token(presented, valid)
@@ -47,8 +47,13 @@ def check_source(source_ip: str, settings: HubSettings) -> None:
 
 
 def check_token(presented: str | None, valid_tokens: Sequence[str]) -> None:
-    if not presented or not valid_tokens:
-        raise Unauthorized("missing token" if not presented else "no token configured")
+    if not any(valid_tokens):
+        # None configured (a parameter of only commas or blanks): our fault, not the caller's. A
+        # 401 "no token configured" told anyone that no token exists and the ACD that its URL was
+        # wrong, and an ACD drops what was refused; a 503 is retried once the parameter is fixed.
+        raise TokensUnavailable("no callback token configured")
+    if not presented:
+        raise Unauthorized("missing token")
     given = presented.encode("utf-8", "surrogateescape")
     # Compare against every token, without stopping early, in constant time each.
     matched = False
