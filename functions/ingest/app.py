@@ -261,8 +261,9 @@ def without_body_for_head(event: dict[str, Any], response: dict[str, Any]) -> di
     return response
 
 
-# No log_event: the request carries the token and phone numbers.
-@logger.inject_lambda_context(clear_state=True)
+# Never log_event: the request carries the token and phone numbers. False, not left out: left
+# out, Powertools' POWERTOOLS_LOGGER_LOG_EVENT=true (a switch to debug with) logged it whole.
+@logger.inject_lambda_context(clear_state=True, log_event=False)
 @log_metrics(metrics)
 @log_metrics(refusals)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:

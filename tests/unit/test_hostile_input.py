@@ -547,6 +547,22 @@ def test_no_log_line_holds_the_token(caplog: pytest.LogCaptureFixture) -> None:
     assert TOKEN not in logged
 
 
+def test_powertools_log_event_setting_does_not_log_the_request(caplog: pytest.LogCaptureFixture) -> None:
+    # POWERTOOLS_LOGGER_LOG_EVENT=true (a documented Powertools switch, set to debug) logged the
+    # whole event, path token and parameters, unless the function says log_event=False itself.
+    caplog.set_level(logging.DEBUG)
+    environment = {**FUNCTION_ENVIRONMENT, "POWERTOOLS_LOGGER_LOG_EVENT": "true"}
+    ingest = callback_ingest(HubSettings(callback_tokens=[TOKEN]), MemoryStore(), RECEIVED)
+    with function_log(ingest_module(environment)) as out:
+        answer = ingest_answer(
+            ingest, f"/callback/{TOKEN}?cmd=agentstate&agentid=12", environment=environment
+        )
+    assert answer["statusCode"] == 400
+    logged = out.getvalue() + caplog.text
+    assert "callback rejected" in logged
+    assert TOKEN not in logged
+
+
 def test_no_log_line_holds_a_full_phone_number_sent_as_a_parameter_name(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
