@@ -134,7 +134,8 @@ def answer(status: int, body: str) -> Response:
     return Response(status, content_types.APPLICATION_JSON, body, headers={"Cache-Control": "no-store"})
 
 
-# No log_event: the query string carries the supervisor's token.
-@logger.inject_lambda_context(clear_state=True)
+# Never log_event: the query string carries the supervisor's token. False, not left out: left
+# out, Powertools' POWERTOOLS_LOGGER_LOG_EVENT=true (a switch to debug with) logged it whole.
+@logger.inject_lambda_context(clear_state=True, log_event=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)

@@ -12,6 +12,7 @@ The deployed counterpart, with MiniStack's Cognito and JWT authorizer, is tests/
 from __future__ import annotations
 
 import json
+import logging
 import random
 import re
 import sys
@@ -364,3 +365,20 @@ def test_a_throttled_store_is_a_503_saying_so(
     assert re.match(
         r"(ProvisionedThroughputExceeded|Throttling)Exception: |DynamoDB throttled the reads", error
     )
+
+
+def test_powertools_log_event_setting_does_not_log_the_access_token(caplog: pytest.LogCaptureFixture) -> None:
+    # POWERTOOLS_LOGGER_LOG_EVENT=true (a Powertools switch to debug with) logged the whole event,
+    # the supervisor's access token in its query string, unless the function says log_event=False.
+    caplog.set_level(logging.DEBUG)
+    environment = {**FUNCTION_ENVIRONMENT, "POWERTOOLS_LOGGER_LOG_EVENT": "true"}
+    with patched_env(environment):
+        handler = load_handler(BOARD_CODE, "app.lambda_handler")
+    secret = "eyJhbGciOiJSUzI1NiJ9.secret-access-token.signature"
+    http = HttpRequest(
+        "GET", f"/nowhere?access_token={secret}", [("Host", "board.example")], b"", "203.0.113.7"
+    )
+    event = build_http_api_event(http, Route(method="ANY", path="$default", function="BoardFunction"), {})
+    handler(event, lambda_context())
+    assert "nowhere" not in caplog.text
+    assert secret not in caplog.text
