@@ -16,7 +16,7 @@ from botocore.stub import Stubber
 from acd_devkit.template import load_template
 from acd_hub import aws
 from acd_hub.adapters.ssm_tokens import parameter_reader
-from acd_hub.auth import cached_tokens
+from acd_hub.auth import STALE_RETRY_SECONDS, cached_tokens
 from acd_hub.errors import TokensUnavailable
 from acd_hub.ingest import CallbackIngest
 from acd_hub.settings import HubSettings
@@ -112,9 +112,35 @@ def test_tokens_are_cached_and_kept_while_ssm_is_throttled(ssm: tuple[Any, Stubb
     now[0] = 301
     stubber.add_client_error("get_parameter", service_error_code="ThrottlingException", http_status_code=400)
     assert fetch() == ("old", "other")  # stale, but better than refusing the ACD
+    now[0] = 301 + STALE_RETRY_SECONDS - 1
+    assert fetch() == ("old", "other")  # SSM not asked again by every callback meanwhile
+    now[0] = 301 + STALE_RETRY_SECONDS
     _answer(stubber, "new")
     assert fetch() == ("new",)
     stubber.assert_no_pending_responses()
+
+
+def test_while_ssm_is_throttled_it_is_not_asked_by_every_callback() -> None:
+    # Each callback asking a throttled SSM again kept the account's quota spent (cold starts,
+    # with no tokens to fall back on, answered 503) and a slow SSM cost each its time budget.
+    asked = [0]
+    now = [0.0]
+
+    def read() -> tuple[str, ...]:
+        asked[0] += 1
+        if asked[0] > 1:
+            raise TokensUnavailable("ThrottlingException")
+        return ("old",)
+
+    fetch = cached_tokens(read, 300, clock=lambda: now[0])
+    assert fetch() == ("old",)
+    now[0] = 300
+    for _ in range(5):
+        assert fetch() == ("old",)
+    assert asked[0] == 2
+    now[0] = 300 + STALE_RETRY_SECONDS
+    assert fetch() == ("old",)
+    assert asked[0] == 3
 
 
 def test_the_ingest_answers_503_with_retry_after_when_ssm_is_throttled() -> None:

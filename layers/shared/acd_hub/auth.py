@@ -15,6 +15,8 @@ if TYPE_CHECKING:
     from acd_hub.settings import HubSettings
 
 TokenSource = Callable[[], Sequence[str]]
+# While SSM cannot be read, the tokens read before are used and SSM asked again this much later.
+STALE_RETRY_SECONDS = 30
 
 
 def authenticate(
@@ -73,7 +75,8 @@ def cached_tokens(
 ) -> TokenSource:
     """Tokens from ``read`` (the SSM parameter), cached ``max_age`` seconds so a rotation is
     picked up without a redeploy. While they cannot be read (:class:`TokensUnavailable`), tokens
-    read before stay valid (a rotation is picked up a little later) rather than refusing the ACD."""
+    read before stay valid (a rotation is picked up a little later) rather than refusing the ACD,
+    and SSM is asked again :data:`STALE_RETRY_SECONDS` later."""
     cached: list[tuple[float, tuple[str, ...]]] = []
 
     def fetch() -> Sequence[str]:
@@ -84,6 +87,12 @@ def cached_tokens(
             tokens = tuple(read())
         except TokensUnavailable:
             if cached:
+                # SSM is asked again only STALE_RETRY_SECONDS later, not by the next callback:
+                # every callback asking a throttled SSM kept the account's quota spent (cold
+                # starts, which have no list, got 503s), and a slow one cost each callback the
+                # client's whole time budget.
+                retry_at = now + min(max_age, STALE_RETRY_SECONDS)
+                cached[:] = [(retry_at - max_age, cached[0][1])]
                 return cached[0][1]
             raise
         cached[:] = [(now, tokens)]
