@@ -212,6 +212,19 @@ def test_a_second_token_sent_by_name_is_not_kept(ingest: CallbackIngest, store: 
     assert "an-old-secret-4711" not in kept_text(store.rejected[0])
 
 
+def test_no_part_of_a_token_is_kept_from_a_header_cut_to_length(
+    ingest: CallbackIngest, store: MemoryStore
+) -> None:
+    # The user agent and content type are cut (512, 256 characters): cut before the token was
+    # replaced, one across the cut was kept in part ("...test-token-0").
+    rejected(ingest, request("cmd=agentstate&agentid=12", user_agent="u" * 500 + TOKEN))
+    rejected(ingest, request("cmd=agentstate&agentid=12", content_type="text/plain; x=" + "c" * 240 + TOKEN))
+    for kept in store.rejected:
+        assert TOKEN[:8] not in kept_text(kept)
+    assert store.rejected[0]["user_agent"].endswith("u***")
+    assert store.rejected[1]["content_type"].startswith("text/plain; x=ccc")
+
+
 # --- 4: one event key, one stored event --------------------------------------------------------
 
 FIRST = "cmd=callevent&id=5500002&taskid=ab02&eventtype=CallStart&mode=0&eventtime=1796130000000"

@@ -57,11 +57,12 @@ def redacted(request: CallbackRequest, sent: params.Parameters, secrets: Collect
     quarantine keeps, and the parse errors (an error may echo a name or a value, so the answer,
     the log line and the item get the same clean text)."""
     body_text, body_base64, body_note = body(sent.sent, secrets)
-    headers = request.content_type[:256], request.user_agent[:512]
-    if _holds_secret("\n".join(headers), secrets):
-        headers = clean(headers[0], secrets), clean(headers[1], secrets)
+    content_type, user_agent = request.content_type, request.user_agent
+    if _holds_secret(f"{content_type}\n{user_agent}", secrets):
+        # replaced before they are cut: cut first, a token across the cut was kept in part
+        headers = clean(content_type, secrets)[:256], clean(user_agent, secrets)[:512]
     else:  # no secret in either (one search): storable is all that is left to make them
-        headers = storable(headers[0]), storable(headers[1])
+        headers = storable(content_type[:256]), storable(user_agent[:512])
     return Redacted(
         parameters=without_secrets(sent.merged, secrets),
         kept=Kept(
