@@ -225,6 +225,17 @@ def test_no_part_of_a_token_is_kept_from_a_header_cut_to_length(
     assert store.rejected[1]["content_type"].startswith("text/plain; x=ccc")
 
 
+def test_no_part_of_a_token_is_kept_from_a_name_cut_to_length(
+    ingest: CallbackIngest, store: MemoryStore
+) -> None:
+    # A name longer than 64 characters is named cut ("nnn...test-toke..."): the token across the
+    # cut was in the answer and in the quarantine's reason and errors in part.
+    caught = rejected(ingest, request("cmd=agentstate&" + "n" * 55 + TOKEN + "=1"))
+    (error,) = caught.errors
+    assert error.parameter == "n" * 55 + "***..."
+    assert TOKEN[:8] not in kept_text(store.rejected[0])
+
+
 # --- 4: one event key, one stored event --------------------------------------------------------
 
 FIRST = "cmd=callevent&id=5500002&taskid=ab02&eventtype=CallStart&mode=0&eventtime=1796130000000"

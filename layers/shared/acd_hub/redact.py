@@ -74,7 +74,9 @@ def redacted(request: CallbackRequest, sent: params.Parameters, secrets: Collect
             body_base64=body_base64,
             body_note=body_note,
         ),
-        errors=[ParameterError(clean(e.parameter, secrets), clean(e.message, secrets)) for e in sent.errors],
+        errors=[
+            ParameterError(clean_name(e.parameter, secrets), clean(e.message, secrets)) for e in sent.errors
+        ],
     )
 
 
@@ -132,6 +134,25 @@ def body(sent: params.Sent, secrets: Collection[str] = ()) -> tuple[str | None, 
 def clean(value: str, secrets: Collection[str]) -> str:
     """``value`` storable, with every secret in it replaced."""
     return storable(scrub_text(value, secrets))
+
+
+# The shortest start of a secret that a cut name may not end in.
+MIN_SECRET_START = 4
+
+
+def clean_name(name: str, secrets: Collection[str]) -> str:
+    """A parameter's name as an error names it, cleaned. A name too long is named cut, ending in
+    "..." (:func:`acd_hub.params.merge_parameters`, before any secret is known): a secret across
+    the cut is not found whole there, so a cut that ends in a secret's start loses it too."""
+    name = clean(name, secrets)
+    if not name.endswith("..."):
+        return name
+    head = name.removesuffix("...")
+    for secret in secrets:
+        for length in range(min(len(secret), len(head)), MIN_SECRET_START - 1, -1):
+            if head.endswith(secret[:length]):
+                return head[:-length] + REDACTED + "..."
+    return name
 
 
 def _holds_secret(text: str, secrets: Collection[str]) -> bool:
