@@ -44,7 +44,9 @@ def publish_record(record: DynamoDBRecord) -> None:
         logger.info("fanned out", extra={"cmd": item.get("cmd"), "event_key": item.get("event_key")})
 
 
-@logger.inject_lambda_context(clear_state=True)
+# Never log_event: a stream record's image holds the caller's full phone number. False, not
+# left out: left out, Powertools' POWERTOOLS_LOGGER_LOG_EVENT=true logged it whole.
+@logger.inject_lambda_context(clear_state=True, log_event=False)
 @log_metrics(metrics)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     if not event.get("Records"):

@@ -47,7 +47,9 @@ reports = ReportsTable(client, settings.reports_table, settings.board_shards)
 aggregators = (AgentStatsAggregator(reports, settings), CallStatsAggregator(events, reports, settings))
 
 
-@logger.inject_lambda_context(clear_state=True)
+# Never log_event: a stream record's image holds the caller's full phone number. False, not
+# left out: left out, Powertools' POWERTOOLS_LOGGER_LOG_EVENT=true logged it whole.
+@logger.inject_lambda_context(clear_state=True, log_event=False)
 def lambda_handler(event: dict[str, Any], _context: LambdaContext) -> dict[str, Any]:
     batch = aggregate_together(aggregators, events.stream_records(event), stream_shard(event))
     for message, fields in batch.warnings:

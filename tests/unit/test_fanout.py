@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -107,3 +108,18 @@ def test_an_empty_batch_is_answered_with_no_failures(event: dict[str, Any]) -> N
     with patched_env({**FAKE_AWS, **FUNCTION_ENVIRONMENT}):
         handler = load_handler(FUNCTIONS / "fanout", "app.lambda_handler")
         assert handler(event, lambda_context()) == {"batchItemFailures": []}
+
+
+@pytest.mark.parametrize("function", ["fanout", "stats"])
+def test_powertools_log_event_setting_does_not_log_the_stream_records(
+    function: str, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """POWERTOOLS_LOGGER_LOG_EVENT=true (a Powertools switch to debug with) logs the whole event
+    unless the function says log_event=False: a stream record's image holds the caller's full
+    phone number."""
+    caplog.set_level(logging.DEBUG)
+    with patched_env({**FAKE_AWS, **FUNCTION_ENVIRONMENT, "POWERTOOLS_LOGGER_LOG_EVENT": "true"}):
+        handler = load_handler(FUNCTIONS / function, "app.lambda_handler")
+        handler({"Records": [], "image": {"callingnumber": {"S": "+492212601599"}}}, lambda_context())
+    logged = caplog.text + capsys.readouterr().out
+    assert "2212601599" not in logged
