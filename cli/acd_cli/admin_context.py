@@ -5,6 +5,7 @@ touches AWS. The replay and the redrive work through it (:class:`acd_cli.replay.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -15,7 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from acd_cli.report_context import ReportContext, ReportError
 from acd_hub.adapters.events_table import EventsTable
 from acd_hub.fanout import SnsFanout
-from acd_hub.settings import HubSettings
+from acd_hub.settings import ENV_PREFIX, LOCAL_MAX_FUTURE_SECONDS, HubSettings
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -44,6 +45,11 @@ TOPICS = {
     "configchanged": ("ConfigChangedTopic", "ConfigChangedTopicArn"),
     "broadcastevent": ("BroadcastTopic", "BroadcastTopicArn"),
 }
+
+
+def _in_environment(setting: str) -> bool:
+    """Whether ``ACD_<SETTING>`` (any case) is set: :class:`HubSettings` reads it then."""
+    return any(name.lower() == ENV_PREFIX + setting for name in os.environ)
 
 
 @dataclass
@@ -95,12 +101,16 @@ class AdminContext:
     @cached_property
     def settings(self) -> HubSettings:
         """The hub's settings as the stack's functions see them: stack parameters (with
-        ``--stack-name``), else ``ACD_*`` environment variables, else the defaults; the time
-        zone options win over both."""
+        ``--stack-name``), else ``ACD_*`` environment variables, else the defaults (against the
+        local stack, its bound on event times ahead); the time zone options win over both."""
         values: dict[str, Any] = {}
         if self.connection.stack_name:
             params = self.connection.stack_parameters
             values.update({name: params[key] for key, name in STACK_SETTINGS.items() if key in params})
+        elif self.connection.local and not _in_environment("max_future_seconds"):
+            # The local stack's ingest lets events in up to a day ahead: a replay against it
+            # must not refuse what it would take (the deployed default, 900 s, would).
+            values["max_future_seconds"] = LOCAL_MAX_FUTURE_SECONDS
         if self.acd_timezone_option:
             values["acd_timezone"] = self.acd_timezone_option
         if self.report_timezone_option:

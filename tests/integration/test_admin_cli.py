@@ -163,6 +163,22 @@ def test_replaying_twice_never_stores_twice(quarantine: AwsClients, moto_server:
     assert items["fixed-1"]["replay_count"] == 2
 
 
+def test_replay_against_the_local_stack_judges_event_times_as_its_ingest_does(
+    aws_resources: ProvisionedResources, aws: AwsClients, moto_server: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # acd-local's ingest lets events in up to a day ahead (acd-sim sends a whole day at once):
+    # a request it quarantined for another reason, now fixed, with an event 2 h ahead of its
+    # arrival, is stored by a replay against it, not refused by the deployed 900 s bound.
+    monkeypatch.delenv("ACD_MAX_FUTURE_SECONDS", raising=False)
+    two_hours_ahead = str(int(RECEIVED.timestamp() * 1000) + 2 * 3600 * 1000)
+    ahead = f"cmd=agentstate&agentid={AGENT}&mode=0&state=online&eventtime={two_hours_ahead}"
+    quarantine_as_if_by_a_bug(aws, request(ahead, request_id="ahead-1"), "out of range (bug 41)")
+    result = admin(moto_server, "-q", "replay", "--day", DAY, "--format", "json")
+    assert result.exit_code == 0, result.output
+    assert [row["outcome"] for row in json.loads(result.stdout)] == ["stored"]
+    assert len(agent_events(aws)) == 1
+
+
 def test_unknown_request_id_is_one_line_error(quarantine: AwsClients, moto_server: str) -> None:
     result = admin(moto_server, "replay", "--day", DAY, "--request-id", "nope")
     assert result.exit_code == 2

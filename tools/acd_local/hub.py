@@ -45,6 +45,7 @@ from acd_devkit.moto_resources import (
     moto_env,
     provision,
 )
+from acd_hub.settings import LOCAL_MAX_FUTURE_SECONDS
 from acd_local import state as local_state
 from acd_local.environment import function_environments, merged_environment
 from acd_local.gateway import ApiServer, Gateway
@@ -63,7 +64,7 @@ TOKENS_ENV = "ACD_CALLBACK_TOKENS"
 # day at once, its afternoon hours ahead of their time: a day ahead is let in here (an event
 # years ahead is still refused).
 _LOCAL_FUNCTION_ENV = {
-    "ACD_MAX_FUTURE_SECONDS": "86400",
+    "ACD_MAX_FUTURE_SECONDS": str(LOCAL_MAX_FUTURE_SECONDS),
     "ACD_TOKEN_PARAMETER": "",
     "POWERTOOLS_TRACE_DISABLED": "true",
     "POWERTOOLS_METRICS_DISABLED": "true",

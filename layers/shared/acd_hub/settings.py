@@ -28,6 +28,12 @@ def _split_csv(value: object) -> object:
     return value
 
 
+# acd-local's bound (its ingest's ACD_MAX_FUTURE_SECONDS): acd-sim sends today's whole day at
+# once, its afternoon hours ahead of their time. One value for acd-local and for an operator
+# action against it (acd-admin --endpoint-url), so a replay judges an event time as that ingest.
+LOCAL_MAX_FUTURE_SECONDS = 86400
+
+
 class HubSettings(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore")
 
