@@ -14,6 +14,7 @@ from click.testing import CliRunner
 
 from acd_bench import load
 from acd_bench.load import LoadConfig, LoadReport
+from acd_sim.sender import Answer, SendReport
 
 URL = "http://127.0.0.1:3000/callback/TOKEN"
 
@@ -100,3 +101,23 @@ def test_a_json_out_it_cannot_write_is_a_one_line_error(
     target = blocker / "report.json"  # its folder is a file
     line = _one_line_error(["--url", URL, "--seconds", "1", "--json-out", str(target)], 1)
     assert line == f"Error: --json-out: cannot write {target}: Not a directory"
+
+
+def test_a_store_gone_before_verifying_is_reported_not_a_traceback(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The stack stopped mid-run: the load's figures are still printed, 'not verified', exit 1."""
+
+    class Gone:
+        def get_paginator(self, _: str) -> Any:
+            raise EndpointConnectionError(endpoint_url="http://127.0.0.1:5000/")
+
+    def one_answered(_events: Any, _url: str, _token: None, **kwargs: Any) -> SendReport:
+        first = next(iter(kwargs["plan"]))  # the plan's generator simulates the day here
+        kwargs["on_answer"](Answer(first, 200, seconds=0.01))
+        return SendReport(requests=1, ok=1, elapsed_s=1.0)
+
+    monkeypatch.setattr(load, "send", one_answered)
+    report = load.run_load(URL, LoadConfig(seconds=1, seed=7), dynamodb=Gone())
+    unverified = 'not verified: Could not connect to the endpoint URL: "http://127.0.0.1:5000/"'
+    assert report.problems() == [unverified]
+    assert f"stored once     {unverified}" in load.format_report(report)
+    assert load.format_report(report).endswith("result          FAILED: " + unverified)

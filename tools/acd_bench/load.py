@@ -234,6 +234,7 @@ class LoadReport:
     verification: Verification | None
     function_errors: list[str] | None = None  # known only for the in-process local stack
     stored_twice: int = 0  # events whose deliveries were answered "stored" more than once
+    verification_error: str | None = None  # why what was stored could not be read back
 
     @property
     def requests_per_second(self) -> float:
@@ -260,7 +261,10 @@ class LoadReport:
             (check.doubled, "unique events stored more than once"),
             (check.unexpected, "unexpected items in the partitions written"),
         )
-        return [f"{count} {what}" for count, what in counted if count]
+        problems = [f"{count} {what}" for count, what in counted if count]
+        if self.verification_error:
+            problems.append(f"not verified: {self.verification_error}")
+        return problems
 
     @property
     def ok(self) -> bool:
@@ -312,10 +316,18 @@ def run_load(
     )
     unique = list(tally.sent.values())
     verification = None
+    verification_error = None
     if dynamodb is not None:
+        from botocore.exceptions import BotoCoreError, ClientError  # noqa: PLC0415
+
         if progress:
             progress(f"verifying {len(unique)} unique events by Query ...")
-        verification = verify(dynamodb, events_table, unique)
+        try:
+            verification = verify(dynamodb, events_table, unique)
+        except (BotoCoreError, ClientError) as exc:
+            # The store stopped answering during the run (a stack stopped mid-run): the load's
+            # own figures are still reported; what was stored is unknown, so not OK.
+            verification_error = printable(str(exc))
     return LoadReport(
         target=_masked(url),
         config=config,
@@ -331,6 +343,7 @@ def run_load(
         key_mismatches=tally.key_mismatches,
         verification=verification,
         stored_twice=sum(1 for n in tally.stored.values() if n > 1),
+        verification_error=verification_error,
     )
 
 
@@ -375,7 +388,9 @@ def format_report(report: LoadReport) -> str:
         f"duplicates      {report.duplicates_sent} sent, answered: {answers}",
     ]
     check = report.verification
-    if check is None:
+    if report.verification_error:
+        lines.append(f"stored once     not verified: {report.verification_error}")
+    elif check is None:
         lines.append("stored once     not verified (no --aws-endpoint)")
     else:
         lines.append(
