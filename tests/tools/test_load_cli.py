@@ -121,3 +121,28 @@ def test_a_store_gone_before_verifying_is_reported_not_a_traceback(monkeypatch: 
     assert report.problems() == [unverified]
     assert f"stored once     {unverified}" in load.format_report(report)
     assert load.format_report(report).endswith("result          FAILED: " + unverified)
+
+
+class _EmptyTable:
+    """A DynamoDB client whose every partition is empty (the hub stored nothing)."""
+
+    def get_paginator(self, _: str) -> Any:
+        return SimpleNamespace(paginate=lambda **_: [{"Items": []}])
+
+
+def test_an_event_the_hub_refused_is_not_counted_as_lost(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A wrong token: every delivery answered 401, nothing stored. The hub lost nothing (it
+    never said 'stored'): the report names the 401s, not 'unique events lost'."""
+
+    def refused(_events: Any, _url: str, _token: None, **kwargs: Any) -> SendReport:
+        first = next(iter(kwargs["plan"]))
+        kwargs["on_answer"](Answer(first, 401, '{"error": "unauthorized"}', seconds=0.01))
+        return SendReport(requests=1, elapsed_s=1.0)
+
+    monkeypatch.setattr(load, "send", refused)
+    report = load.run_load(URL, LoadConfig(seconds=1, seed=7), dynamodb=_EmptyTable())
+    assert report.problems() == ["1 answers were 4xx (refused: the token, the path?)"]
+    check = report.verification
+    assert check is not None
+    assert (check.expected, check.lost, check.unacknowledged) == (0, 0, 1)
+    assert "1 never answered 2xx: not counted as lost" in load.format_report(report)
