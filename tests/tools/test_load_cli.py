@@ -146,3 +146,17 @@ def test_an_event_the_hub_refused_is_not_counted_as_lost(monkeypatch: pytest.Mon
     assert check is not None
     assert (check.expected, check.lost, check.unacknowledged) == (0, 0, 1)
     assert "1 never answered 2xx: not counted as lost" in load.format_report(report)
+
+
+def test_copies_the_hub_refused_are_counted_by_their_status(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A copy answered 401 (no JSON status in the answer) is counted as '401', not as 'None'."""
+
+    def copies_refused(_events: Any, _url: str, _token: None, **kwargs: Any) -> SendReport:
+        first = next(request for request in kwargs["plan"] if request.copy)
+        kwargs["on_answer"](Answer(first, 401, '{"error": "unauthorized"}', seconds=0.01))
+        return SendReport(requests=1, elapsed_s=1.0)
+
+    monkeypatch.setattr(load, "send", copies_refused)
+    report = load.run_load(URL, LoadConfig(seconds=1, seed=7, duplicates=0.5))
+    assert (report.duplicates_sent, report.duplicate_answers) == (1, {"401": 1})
+    assert "duplicates      1 sent, answered: 401 1" in load.format_report(report)

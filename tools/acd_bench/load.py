@@ -153,7 +153,8 @@ class _Tally:
             self.by_method[request.method] += 1
             if request.copy:
                 self.duplicates_sent += 1
-                self.duplicate_answers[str(said.get("status"))] += 1
+                # the hub's word (duplicate / stored), else the HTTP status (401, 503), not "None"
+                self.duplicate_answers[str(said.get("status") or answer.status)] += 1
             if said.get("status") == "stored":
                 self.stored[request.index] += 1
             if said and said.get("event_key") != planned.event_key:
