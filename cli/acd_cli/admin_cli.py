@@ -162,7 +162,8 @@ def replay(admin: AdminContext, *, day: str, request_id: str | None, dry_run: bo
     Each is validated and stored exactly as if the ACD sent it now (same keys, same
     conditional write: an event already stored is not stored again), then marked on its
     quarantine item: replay_outcome stored / duplicate, or rejected with the new reason.
-    Requests already replayed into the log are skipped unless named with --request-id."""
+    Requests already replayed into the log are skipped unless named with --request-id; one
+    kept trimmed (no query, no body) always."""
     items = _select(admin.queries.rejected(day), request_id)
     replayer = Replayer(admin, dry_run=dry_run)
     results: list[ReplayResult] = []

@@ -32,6 +32,7 @@ MAX_REASON = 2048  # as the ingest keeps it (acd_hub.items)
 # Outcomes that put the request's event in the log: such an item is done.
 REPLAYED_INTO_LOG = frozenset({"stored", "duplicate"})
 STILL_REJECTED = frozenset({"rejected", "conflict"})
+TRIMMED_NOTE = "kept trimmed (no query, no body): nothing to replay"
 
 
 class ReplayContext(Protocol):
@@ -145,6 +146,11 @@ class Replayer:
         self._store = ReplayStore(admin.dynamodb, admin.events_table, dry_run=dry_run)
 
     def replay(self, item: Mapping[str, Any]) -> ReplayResult:
+        if item.get("trimmed"):
+            # The store refused the full item, so the ingest kept it without query and body: an
+            # empty request would be "still rejected" for a reason it never had, replacing the
+            # real one. Left as it is.
+            return ReplayResult(item, "skipped", note=TRIMMED_NOTE)
         received_at = _received_at(item)
         ingest = CallbackIngest(
             self._admin.settings,

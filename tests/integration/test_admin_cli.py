@@ -18,7 +18,7 @@ from acd_devkit.moto_resources import REGION, AwsClients, ProvisionedResources
 from acd_devkit.stream_mapping import lambda_stream_record
 from acd_hub import keys, params, redact
 from acd_hub.adapters.events_table import EventsTable
-from acd_hub.errors import Invalid, ParameterError
+from acd_hub.errors import Invalid, ParameterError, StoreRefused
 from acd_hub.ingest import CallbackIngest
 from acd_hub.quarantine import rejected_item
 from acd_hub.request import CallbackRequest
@@ -177,6 +177,37 @@ def test_replay_against_the_local_stack_judges_event_times_as_its_ingest_does(
     assert result.exit_code == 0, result.output
     assert [row["outcome"] for row in json.loads(result.stdout)] == ["stored"]
     assert len(agent_events(aws)) == 1
+
+
+class _RefusesFullQuarantineItems(EventsTable):
+    """The store refusing a quarantine item whole (too large): the ingest keeps it trimmed."""
+
+    def put_rejected(self, item: dict[str, Any]) -> None:
+        if "trimmed" not in item:
+            raise StoreRefused("Item size has exceeded the maximum allowed size")
+        super().put_rejected(item)
+
+
+def test_a_request_kept_trimmed_is_not_replayed_as_an_empty_one(
+    aws_resources: ProvisionedResources, aws: AwsClients, moto_server: str
+) -> None:
+    # Its query and body were not kept: a replay would send an empty request and record
+    # "cmd: ..." as the reason it is still rejected, in place of the real one.
+    ingest = callback_ingest(settings(), _RefusesFullQuarantineItems(aws.dynamodb, "EventsTable"), RECEIVED)
+    with pytest.raises(Invalid):
+        ingest.handle(
+            request(f"cmd=agentstate&agentid=12&mode=0&state=online&eventtime={EVENT_MS}", request_id="cut-1")
+        )
+    (kept,) = quarantined(aws).values()
+    assert "trimmed" in kept
+    result = admin(moto_server, "-q", "replay", "--day", DAY, "--format", "json")
+    assert result.exit_code == 0, result.output
+    (row,) = json.loads(result.stdout)
+    assert (row["outcome"], row["detail"]) == (
+        "skipped",
+        "kept trimmed (no query, no body): nothing to replay",
+    )
+    assert quarantined(aws)["cut-1"] == kept  # its reason stays the real one
 
 
 def test_unknown_request_id_is_one_line_error(quarantine: AwsClients, moto_server: str) -> None:
