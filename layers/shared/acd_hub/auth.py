@@ -77,11 +77,11 @@ def cached_tokens(
     picked up without a redeploy. While they cannot be read (:class:`TokensUnavailable`), tokens
     read before stay valid (a rotation is picked up a little later) rather than refusing the ACD,
     and SSM is asked again :data:`STALE_RETRY_SECONDS` later."""
-    cached: list[tuple[float, tuple[str, ...]]] = []
+    cached: list[tuple[float, tuple[str, ...]]] = []  # (asked again from, the tokens)
 
     def fetch() -> Sequence[str]:
         now = clock()
-        if cached and now - cached[0][0] < max_age:
+        if cached and now < cached[0][0]:
             return cached[0][1]
         try:
             tokens = tuple(read())
@@ -91,11 +91,10 @@ def cached_tokens(
                 # every callback asking a throttled SSM kept the account's quota spent (cold
                 # starts, which have no list, got 503s), and a slow one cost each callback the
                 # client's whole time budget.
-                retry_at = now + min(max_age, STALE_RETRY_SECONDS)
-                cached[:] = [(retry_at - max_age, cached[0][1])]
+                cached[:] = [(now + min(max_age, STALE_RETRY_SECONDS), cached[0][1])]
                 return cached[0][1]
             raise
-        cached[:] = [(now, tokens)]
+        cached[:] = [(now + max_age, tokens)]
         return tokens
 
     return fetch
